@@ -1,14 +1,16 @@
 # edged — the two commands a new user runs are `make run` and `make test`;
 # both install what they need first (scripts/deps.sh, safe to run again).
 SHELL := /bin/bash
-export PATH := $(PATH):/usr/local/go/bin
+# A Go fetched by scripts/deps.sh (third_party/go) comes first: it is there only when the
+# machine had none new enough.
+export PATH := $(CURDIR)/third_party/go/bin:$(PATH):/usr/local/go/bin
 GO ?= go
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # $ORIGIN/../lib: an installed edged (bin/ + lib/) finds libtensorflowlite_c.so beside it.
 LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -extldflags '-Wl,-rpath,$$ORIGIN/../lib'
-GOARCH_HOST := $(shell $(GO) env GOARCH 2>/dev/null)
+GOARCH_HOST := $(subst aarch64,arm64,$(subst x86_64,amd64,$(shell uname -m)))
 TFLITE_LIB := third_party/tflite/lib/linux_$(GOARCH_HOST)/libtensorflowlite_c.so
 
 .PHONY: all deps build run test test-short vet bench clean

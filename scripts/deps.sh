@@ -28,8 +28,37 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then export PATH=$PATH:/usr/local/go/bin; fi
-command -v go >/dev/null || { say "Go 1.22 or newer is needed: see README.md (Go toolchain)"; exit 1; }
+# Go: use the machine's Go when it is new enough, else the official toolchain module from the
+# Go module proxy (what GOTOOLCHAIN=auto fetches), unpacked into third_party/go.
+GO_MIN=1.24
+GO_BOOTSTRAP=1.26.8
+declare -A GO_SHA256=(
+  [amd64]=30c2b1bf7dcc88d3eb0a1364e47ddd9128edb3110a30e8a0ef61cd5856b31de7
+  [arm64]=02b36b6787b3ac767668f630e2998df45a3b1f9ffee08d1bf3ef6487cd658d99
+)
+export PATH=$PWD/third_party/go/bin:$PATH:/usr/local/go/bin
+go_ok() {
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  [ "$(printf '%s\n%s\n' "$GO_MIN" "$v" | sort -V | head -1)" = "$GO_MIN" ]
+}
+if ! go_ok; then
+  case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64|arm64) arch=arm64 ;; *) say "no Go toolchain for $(uname -m)"; exit 1 ;; esac
+  for p in curl unzip; do command -v $p >/dev/null || { as_root apt-get update -qq; DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq curl unzip; break; }; done
+  say "installing Go $GO_BOOTSTRAP into third_party/go (from the Go module proxy)"
+  proxy=$(go env GOPROXY 2>/dev/null | cut -d, -f1); proxy=${proxy:-https://proxy.golang.org}
+  case "$proxy" in off|direct) proxy=https://proxy.golang.org ;; esac
+  tmp=$(mktemp -d)
+  curl -fsSL -o "$tmp/go.zip" "$proxy/golang.org/toolchain/@v/v0.0.1-go$GO_BOOTSTRAP.linux-$arch.zip"
+  echo "${GO_SHA256[$arch]}  $tmp/go.zip" | sha256sum -c --quiet
+  unzip -q "$tmp/go.zip" -d "$tmp"
+  rm -rf third_party/go && mkdir -p third_party
+  mv "$tmp/golang.org/toolchain@v0.0.1-go$GO_BOOTSTRAP.linux-$arch" third_party/go
+  chmod +x third_party/go/bin/* third_party/go/pkg/tool/*/* 2>/dev/null || true
+  rm -rf "$tmp"
+  go_ok || { say "Go in third_party/go does not run"; exit 1; }
+fi
 
 if [ "$(cat "$TFLITE_DIR/.sha256" 2>/dev/null)" != "$TFLITE_SHA256" ]; then
   say "fetching the TFLite C library ($TFLITE_NPM) from the npm registry"
