@@ -1,0 +1,199 @@
+package clip
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// LabelSet is a named list of labels for zero-shot classification, as written in
+// configs/labels/*.yaml:
+//
+//	name: shapes
+//	templates: ["a photo of a {}"]
+//	threshold: 0.5          # default for every label
+//	labels:
+//	  - red circle
+//	  - name: person
+//	    prompts: ["a person", "someone walking"]
+//	    threshold: 0.3
+//
+// A label's text embedding is the mean of its prompts' embeddings (CLIP's prompt ensembling):
+// its own prompts when it has them, otherwise every template with "{}" replaced by its name.
+type LabelSet struct {
+	Name      string
+	Templates []string
+	Threshold float64
+	Labels    []Label
+	// Source names where the set came from (a file path), for messages.
+	Source string
+}
+
+// Label is one class of a label set.
+type Label struct {
+	Name      string
+	Prompts   []string // the texts whose embeddings are averaged; never empty once loaded
+	Threshold float64  // score at which an event opens for this label
+}
+
+// DefaultTemplate is used when a label set names no templates.
+const DefaultTemplate = "a photo of a {}"
+
+// DefaultThreshold is used when neither the set nor the label gives one.
+const DefaultThreshold = 0.5
+
+// LoadLabelSet reads and validates a label set file.
+func LoadLabelSet(path string) (*LabelSet, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("label set: %w", err)
+	}
+	return ParseLabelSet(data, path)
+}
+
+// NewLabelSet builds a label set from plain label names (the CLI's repeated --label flag).
+func NewLabelSet(name string, labels []string, templates []string) (*LabelSet, error) {
+	doc := labelSetDoc{Name: name, Templates: templates}
+	for _, l := range labels {
+		doc.Labels = append(doc.Labels, labelDoc{Name: l})
+	}
+	return doc.build("command line")
+}
+
+// ParseLabelSet parses a label set; source names the file in error messages.
+func ParseLabelSet(data []byte, source string) (*LabelSet, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var doc labelSetDoc
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("label set %s: empty file", source)
+		}
+		return nil, fmt.Errorf("label set %s: %w", source, err)
+	}
+	return doc.build(source)
+}
+
+// labelSetDoc is the YAML form; line numbers are kept for messages.
+type labelSetDoc struct {
+	Name          string     `yaml:"name"`
+	Templates     []string   `yaml:"templates"`
+	Threshold     *float64   `yaml:"threshold"`
+	Labels        []labelDoc `yaml:"labels"`
+}
+
+type labelDoc struct {
+	Name      string   `yaml:"name"`
+	Prompts   []string `yaml:"prompts"`
+	Threshold *float64 `yaml:"threshold"`
+	line      int
+}
+
+// UnmarshalYAML accepts a label either as a plain string or as a mapping.
+func (l *labelDoc) UnmarshalYAML(n *yaml.Node) error {
+	l.line = n.Line
+	if n.Kind == yaml.ScalarNode {
+		l.Name = n.Value
+		return nil
+	}
+	if n.Kind == yaml.MappingNode {
+		// Node.Decode does not inherit the decoder's KnownFields: check the keys here.
+		for i := 0; i < len(n.Content); i += 2 {
+			switch k := n.Content[i]; k.Value {
+			case "name", "prompts", "threshold":
+			default:
+				return fmt.Errorf("line %d: field %s not found in a label (name, prompts, threshold)", k.Line, k.Value)
+			}
+		}
+	}
+	type plain labelDoc // no UnmarshalYAML: decode the mapping field by field
+	var p plain
+	if err := n.Decode(&p); err != nil {
+		return err
+	}
+	p.line = n.Line
+	*l = labelDoc(p)
+	return nil
+}
+
+func (d labelSetDoc) build(source string) (*LabelSet, error) {
+	at := func(line int) string {
+		if line > 0 {
+			return fmt.Sprintf("%s:%d", source, line)
+		}
+		return source
+	}
+	set := &LabelSet{Name: strings.TrimSpace(d.Name), Templates: d.Templates, Threshold: DefaultThreshold, Source: source}
+	if set.Name == "" {
+		return nil, fmt.Errorf("label set %s: name is missing", source)
+	}
+	if len(set.Templates) == 0 {
+		set.Templates = []string{DefaultTemplate}
+	}
+	for _, t := range set.Templates {
+		if !strings.Contains(t, "{}") {
+			return nil, fmt.Errorf("label set %s: template %q has no {} for the label", source, t)
+		}
+	}
+	if d.Threshold != nil {
+		if err := checkThreshold(*d.Threshold); err != nil {
+			return nil, fmt.Errorf("label set %s: threshold: %w", source, err)
+		}
+		set.Threshold = *d.Threshold
+	}
+	if len(d.Labels) == 0 {
+		return nil, fmt.Errorf("label set %s: no labels", source)
+	}
+	seen := map[string]int{}
+	for _, ld := range d.Labels {
+		name := strings.TrimSpace(ld.Name)
+		if name == "" {
+			return nil, fmt.Errorf("label set %s: empty label", at(ld.line))
+		}
+		if first, dup := seen[name]; dup {
+			return nil, fmt.Errorf("label set %s: label %q already given at line %d", at(ld.line), name, first)
+		}
+		seen[name] = ld.line
+		l := Label{Name: name, Threshold: set.Threshold}
+		if ld.Threshold != nil {
+			if err := checkThreshold(*ld.Threshold); err != nil {
+				return nil, fmt.Errorf("label set %s: label %q: threshold: %w", at(ld.line), name, err)
+			}
+			l.Threshold = *ld.Threshold
+		}
+		for _, p := range ld.Prompts {
+			if strings.TrimSpace(p) == "" {
+				return nil, fmt.Errorf("label set %s: label %q: empty prompt", at(ld.line), name)
+			}
+			l.Prompts = append(l.Prompts, p)
+		}
+		if len(l.Prompts) == 0 {
+			for _, t := range set.Templates {
+				l.Prompts = append(l.Prompts, strings.ReplaceAll(t, "{}", name))
+			}
+		}
+		set.Labels = append(set.Labels, l)
+	}
+	return set, nil
+}
+
+func checkThreshold(v float64) error {
+	if v < 0 || v > 1 {
+		return fmt.Errorf("%v is outside [0, 1]", v)
+	}
+	return nil
+}
+
+// Names returns the label names in file order.
+func (s *LabelSet) Names() []string {
+	names := make([]string, len(s.Labels))
+	for i, l := range s.Labels {
+		names[i] = l.Name
+	}
+	return names
+}
