@@ -81,10 +81,10 @@ func ParseLabelSet(data []byte, source string) (*LabelSet, error) {
 
 // labelSetDoc is the YAML form; line numbers are kept for messages.
 type labelSetDoc struct {
-	Name          string     `yaml:"name"`
-	Templates     []string   `yaml:"templates"`
-	Threshold     *float64   `yaml:"threshold"`
-	Labels        []labelDoc `yaml:"labels"`
+	Name      string     `yaml:"name"`
+	Templates []string   `yaml:"templates"`
+	Threshold *float64   `yaml:"threshold"`
+	Labels    []labelDoc `yaml:"labels"`
 }
 
 type labelDoc struct {
