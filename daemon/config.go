@@ -101,7 +101,7 @@ type Camera struct {
 
 // Source describes where frames come from.
 type Source struct {
-	Kind       string        `yaml:"kind"`  // device | stream | file | folder | synthetic
+	Kind       string        `yaml:"kind"`   // device | stream | file | folder | synthetic
 	Device     string        `yaml:"device"` // index ("0") or path ("/dev/video0")
 	URL        string        `yaml:"url"`
 	Path       string        `yaml:"path"`
