@@ -1,0 +1,112 @@
+package graph_test
+
+import (
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/edged/edged/runtime"
+)
+
+// delegates are the configurations every op test runs under: TFLite's own kernels and XNNPACK.
+var delegates = []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack}
+
+// run loads model bytes, feeds inputs ([]float32, []int32, []int8 or []int64 in input order)
+// and returns every output as []float32, []int32, []int64 or []int8.
+func run(t *testing.T, model []byte, d runtime.DelegateKind, inputs ...any) []any {
+	t.Helper()
+	m, err := runtime.NewModel(model)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	defer m.Close()
+	ip, err := runtime.NewInterpreter(m, runtime.Options{Threads: 1, Delegate: d})
+	if err != nil {
+		t.Fatalf("interpreter (%s): %v", d, err)
+	}
+	defer ip.Close()
+	if ip.InputCount() != len(inputs) {
+		t.Fatalf("model has %d inputs, test gives %d", ip.InputCount(), len(inputs))
+	}
+	for i, in := range inputs {
+		var err error
+		switch v := in.(type) {
+		case []float32:
+			err = ip.Input(i).SetFloat32(v)
+		case []int32:
+			err = ip.Input(i).SetInt32(v)
+		case []int64:
+			err = ip.Input(i).SetInt64(v)
+		case []int8:
+			err = ip.Input(i).SetInt8(v)
+		default:
+			t.Fatalf("input %d: unsupported %T", i, in)
+		}
+		if err != nil {
+			t.Fatalf("set input %d: %v", i, err)
+		}
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatalf("invoke (%s): %v", d, err)
+	}
+	outs := make([]any, ip.OutputCount())
+	for i := range outs {
+		o := ip.Output(i)
+		var err error
+		switch o.Type() {
+		case runtime.Float32:
+			outs[i], err = o.Float32()
+		case runtime.Int32:
+			outs[i], err = o.Int32()
+		case runtime.Int64:
+			outs[i], err = o.Int64()
+		case runtime.Int8:
+			outs[i], err = o.Int8()
+		default:
+			t.Fatalf("output %d: unsupported type %v", i, o.Type())
+		}
+		if err != nil {
+			t.Fatalf("read output %d: %v", i, err)
+		}
+	}
+	return outs
+}
+
+// closeTo fails unless |got-want| <= atol + rtol*|want| elementwise.
+func closeTo(t *testing.T, what string, got, want []float32, atol, rtol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	worst, at := 0.0, -1
+	for i := range got {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if math.IsNaN(float64(got[i])) || d > atol+rtol*math.Abs(float64(want[i])) {
+			t.Fatalf("%s: element %d = %v, want %v (|diff| %.3g > %.3g + %.3g·|want|)", what, i, got[i], want[i], d, atol, rtol)
+		}
+		if d > worst {
+			worst, at = d, i
+		}
+	}
+	_ = at
+}
+
+// randn returns n values from N(0, scale²) with a fixed seed.
+func randn(seed int64, n int, scale float32) []float32 {
+	r := rand.New(rand.NewSource(seed))
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64()) * scale
+	}
+	return out
+}
+
+// uniform returns n values uniform in [lo, hi) with a fixed seed.
+func uniform(seed int64, n int, lo, hi float32) []float32 {
+	r := rand.New(rand.NewSource(seed))
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = lo + (hi-lo)*r.Float32()
+	}
+	return out
+}
