@@ -1,0 +1,119 @@
+package camera
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg" // register the decoders folder sources read
+	_ "image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// folderCapturer shows the PNG and JPEG images of a folder in name order, one per interval.
+// The folder is listed again on every pass, so images added meanwhile are picked up.
+type folderCapturer struct {
+	dir      string
+	loop     bool
+	interval time.Duration
+}
+
+func (c *folderCapturer) session(ctx context.Context, out *source) error {
+	for {
+		files, err := listImages(c.dir)
+		if err != nil {
+			return err
+		}
+		shown := 0
+		var lastErr error
+		for i, path := range files {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			img, err := c.load(out, path)
+			if err != nil {
+				// One bad image does not stop the others; it is counted and logged.
+				lastErr = err
+				out.problem(err)
+				continue
+			}
+			out.deliver(&Frame{Time: time.Now(), Image: img, Index: i, Path: path}, true)
+			shown++
+			if !sleep(ctx, c.interval) {
+				return ctx.Err()
+			}
+		}
+		if shown == 0 {
+			return fmt.Errorf("folder %s: none of its %d images could be read (last: %w)", c.dir, len(files), lastErr)
+		}
+		if !c.loop {
+			return errEnded
+		}
+	}
+}
+
+// imageExts are the file name endings a folder source reads, compared in lower case.
+var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
+
+// listImages returns the folder's image files sorted by name.
+func listImages(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return nil, fmt.Errorf("open folder %s: %w", dir, err)
+	}
+	var files []string
+	for _, e := range entries {
+		if e.Type().IsRegular() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("folder %s has no .png, .jpg or .jpeg images", dir)
+	}
+	sort.Strings(files)
+	return files, nil
+}
+
+// load decodes one image into a pooled buffer. The header is read first so that an image
+// over the size limit is refused before its pixels are decoded.
+func (c *folderCapturer) load(out *source, path string) (*image.RGBA, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	defer f.Close()
+	cfg, format, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	if err := out.checkSize(cfg.Width, cfg.Height); err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("image %s: %w", path, err)
+	}
+	src, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("image %s: decode %s: %w", path, format, err)
+	}
+	b := src.Bounds()
+	dst := out.pool.get(b.Dx(), b.Dy())
+	if o, ok := src.(interface{ Opaque() bool }); ok && o.Opaque() {
+		draw.Draw(dst, dst.Rect, src, b.Min, draw.Src)
+	} else {
+		// Transparent pixels are shown over black, so that frames stay opaque.
+		draw.Draw(dst, dst.Rect, image.Black, image.Point{}, draw.Src)
+		draw.Draw(dst, dst.Rect, src, b.Min, draw.Over)
+	}
+	return dst, nil
+}
