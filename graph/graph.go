@@ -146,6 +146,14 @@ func (g *Graph) SetMetadata(name string, data []byte) {
 	g.metadata = append(g.metadata, metadataEntry{name, append([]byte(nil), data...)})
 }
 
+// Fail records err as the graph's error unless one is already set. Helpers that build on
+// the graph (like package nn) use it so that their checks are sticky too.
+func (g *Graph) Fail(err error) {
+	if err != nil {
+		g.fail(err)
+	}
+}
+
 // fail records the first error.
 func (g *Graph) fail(err error) {
 	if g.err == nil {

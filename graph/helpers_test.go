@@ -15,6 +15,12 @@ var delegates = []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNN
 // and returns every output as []float32, []int32, []int64 or []int8.
 func run(t *testing.T, model []byte, d runtime.DelegateKind, inputs ...any) []any {
 	t.Helper()
+	return runResized(t, model, d, nil, inputs...)
+}
+
+// runResized is run with input i resized to shapes[i] first (nil entries keep the shape).
+func runResized(t *testing.T, model []byte, d runtime.DelegateKind, shapes [][]int, inputs ...any) []any {
+	t.Helper()
 	m, err := runtime.NewModel(model)
 	if err != nil {
 		t.Fatalf("load: %v", err)
@@ -27,6 +33,13 @@ func run(t *testing.T, model []byte, d runtime.DelegateKind, inputs ...any) []an
 	defer ip.Close()
 	if ip.InputCount() != len(inputs) {
 		t.Fatalf("model has %d inputs, test gives %d", ip.InputCount(), len(inputs))
+	}
+	for i, shape := range shapes {
+		if shape != nil {
+			if err := ip.ResizeInput(i, shape); err != nil {
+				t.Fatalf("resize input %d (%s): %v", i, d, err)
+			}
+		}
 	}
 	for i, in := range inputs {
 		var err error
@@ -78,17 +91,12 @@ func closeTo(t *testing.T, what string, got, want []float32, atol, rtol float64)
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
-	worst, at := 0.0, -1
 	for i := range got {
 		d := math.Abs(float64(got[i]) - float64(want[i]))
 		if math.IsNaN(float64(got[i])) || d > atol+rtol*math.Abs(float64(want[i])) {
 			t.Fatalf("%s: element %d = %v, want %v (|diff| %.3g > %.3g + %.3g·|want|)", what, i, got[i], want[i], d, atol, rtol)
 		}
-		if d > worst {
-			worst, at = d, i
-		}
 	}
-	_ = at
 }
 
 // randn returns n values from N(0, scale²) with a fixed seed.

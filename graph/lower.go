@@ -21,9 +21,11 @@ const (
 	// operands and GATHER tables) as float16, each followed by a DEQUANTIZE to float32 that the
 	// runtime evaluates once. Half the size; XNNPACK reads the pattern natively.
 	FP16
-	// Int8Dynamic stores weights as symmetric int8 with one scale per output channel.
-	// FULLY_CONNECTED and CONV_2D then run TFLite's hybrid kernels (activations quantized on the
-	// fly, asymmetric per row); other uses of a weight get a DEQUANTIZE. A quarter of the size.
+	// Int8Dynamic stores weights as symmetric int8: CONV_2D filters, GATHER tables and
+	// BATCH_MATMUL operands with one scale per output channel (slice of axis 0),
+	// FULLY_CONNECTED weights with one scale per tensor (see LowerOptions.PerChannelFC).
+	// FULLY_CONNECTED and CONV_2D run TFLite's hybrid kernels (float activations quantized on
+	// the fly); other uses of a weight get a DEQUANTIZE. A quarter of the size.
 	Int8Dynamic
 )
 
@@ -124,13 +126,29 @@ func roleOf(us []use) Role {
 	return r
 }
 
+// LowerOptions choose how a graph becomes a model.
+type LowerOptions struct {
+	Precision Precision
+	// PerChannelFC, at Int8Dynamic, stores FULLY_CONNECTED weights with one scale per output
+	// channel and DEQUANTIZEs them to float32 at load, instead of per-tensor weights read by the
+	// hybrid kernel (TFLite 2.9's hybrid FULLY_CONNECTED cannot take per-channel scales). More
+	// accurate, and the float FULLY_CONNECTED can run in XNNPACK; the dequantized copy costs
+	// float32 memory at run time (the file stays a quarter of fp32).
+	PerChannelFC bool
+}
+
 // Marshal lowers the graph at FP32 and writes it as a .tflite file.
-func (g *Graph) Marshal() ([]byte, error) { return g.MarshalAs(FP32) }
+func (g *Graph) Marshal() ([]byte, error) { return g.MarshalWith(LowerOptions{Precision: FP32}) }
 
 // MarshalAs lowers the graph at precision p and writes it as a .tflite file. The same graph
 // always gives the same bytes.
 func (g *Graph) MarshalAs(p Precision) ([]byte, error) {
-	m, err := g.Model(p)
+	return g.MarshalWith(LowerOptions{Precision: p})
+}
+
+// MarshalWith lowers the graph with opts and writes it as a .tflite file.
+func (g *Graph) MarshalWith(opts LowerOptions) ([]byte, error) {
+	m, err := g.Lower(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -141,12 +159,13 @@ func (g *Graph) MarshalAs(p Precision) ([]byte, error) {
 	return b, nil
 }
 
-// Model lowers the graph to a TFLite model at precision p. The model's float32 buffers may
-// share memory with the graph's constants.
-func (g *Graph) Model(p Precision) (*tfl.Model, error) {
+// Lower turns the graph into a TFLite model. The model's float32 buffers may share memory
+// with the graph's constants.
+func (g *Graph) Lower(opts LowerOptions) (*tfl.Model, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
+	p := opts.Precision
 	if _, ok := precisionNames[p]; !ok {
 		return nil, fmt.Errorf("graph %q: unknown precision %d", g.name, int(p))
 	}
@@ -155,7 +174,7 @@ func (g *Graph) Model(p Precision) (*tfl.Model, error) {
 	}
 	l := &lowering{
 		g:     g,
-		p:     p,
+		opts:  opts,
 		m:     &tfl.Model{Version: tfl.SchemaVersion, Description: g.description, Buffers: []tfl.Buffer{{}}},
 		index: map[*Tensor]int32{},
 		int8:  map[*Tensor]int32{},
@@ -171,7 +190,7 @@ func (g *Graph) Model(p Precision) (*tfl.Model, error) {
 // lowering turns the IR into a tfl.Model, choosing the storage of each constant.
 type lowering struct {
 	g     *Graph
-	p     Precision
+	opts  LowerOptions
 	m     *tfl.Model
 	sg    tfl.Subgraph
 	index map[*Tensor]int32 // the float (or as-is) view of each graph tensor
@@ -227,7 +246,7 @@ func (l *lowering) run() error {
 
 // tensor emits graph tensor t, in the storage the precision asks for.
 func (l *lowering) tensor(t *Tensor, us []use) error {
-	if t.kind != kindConst || t.dtype != Float32 || roleOf(us) != RoleWeight || l.p == FP32 {
+	if t.kind != kindConst || t.dtype != Float32 || roleOf(us) != RoleWeight || l.opts.Precision == FP32 {
 		data, err := encode(t.data)
 		if err != nil {
 			return fmt.Errorf("constant %q: %w", t.name, err)
@@ -236,31 +255,52 @@ func (l *lowering) tensor(t *Tensor, us []use) error {
 		return nil
 	}
 	values := t.data.([]float32)
-	switch l.p {
-	case FP16:
+	if l.opts.Precision == FP16 {
 		bits, err := quant.Float16Bytes(values)
 		if err != nil {
 			return fmt.Errorf("weight %q to float16: %w", t.name, err)
 		}
-		half := l.add(t.name, Float16, t.shape, bits, nil)
-		l.index[t] = l.dequantized(t, half)
-	case Int8Dynamic:
-		// One scale per output channel: axis 0 of a [out, in] or [out, kh, kw, in] weight.
-		// BATCH_MATMUL operands and GATHER tables use axis 0 too; they are dequantized anyway.
+		l.index[t] = l.dequantized(t, l.add(t.name, Float16, t.shape, bits, nil))
+		return nil
+	}
+	// Int8Dynamic. Hybrid kernels read the int8 tensor directly; every other use reads a
+	// DEQUANTIZE of it. A FULLY_CONNECTED weight is per-tensor unless PerChannelFC (then
+	// dequantized): the 2.9 hybrid FULLY_CONNECTED cannot take per-channel scales.
+	var hybridFC, hybridConv, other bool
+	for _, u := range us {
+		switch {
+		case u.isHybridUse() && u.n.op == tfl.OpFullyConnected && !l.opts.PerChannelFC:
+			hybridFC = true
+		case u.isHybridUse() && u.n.op == tfl.OpConv2D:
+			hybridConv = true
+		default:
+			other = true
+		}
+	}
+	var q *tfl.Quantization
+	var data []byte
+	if hybridFC {
+		v, scale, err := quant.SymmetricPerTensor(values)
+		if err != nil {
+			return fmt.Errorf("weight %q to int8: %w", t.name, err)
+		}
+		q, data = &tfl.Quantization{Scale: []float32{scale}, ZeroPoint: []int64{0}}, int8Bytes(v)
+	} else {
+		// One scale per slice of axis 0: the output channel of a [out, in] or [out, kh, kw, in]
+		// weight, a row of a GATHER table, the first axis of a BATCH_MATMUL operand.
 		cw, err := quant.SymmetricPerChannel(values, t.shape, 0)
 		if err != nil {
 			return fmt.Errorf("weight %q to int8: %w", t.name, err)
 		}
-		zps := make([]int64, len(cw.Scales))
-		q := &tfl.Quantization{Scale: cw.Scales, ZeroPoint: zps, QuantizedDimension: 0}
-		i8 := l.add(t.name, Int8, t.shape, int8Bytes(cw.Values), q)
+		q = &tfl.Quantization{Scale: cw.Scales, ZeroPoint: make([]int64, len(cw.Scales))}
+		data = int8Bytes(cw.Values)
+	}
+	i8 := l.add(t.name, Int8, t.shape, data, q)
+	if hybridFC || hybridConv {
 		l.int8[t] = i8
-		for _, u := range us {
-			if !u.isHybridUse() {
-				l.index[t] = l.dequantized(t, i8)
-				break
-			}
-		}
+	}
+	if other {
+		l.index[t] = l.dequantized(t, i8)
 	}
 	return nil
 }
@@ -332,7 +372,7 @@ func (l *lowering) node(n *node) (tfl.Operator, error) {
 			continue
 		}
 		u := use{n, i}
-		if i8, ok := l.int8[t]; ok && u.isHybridUse() {
+		if i8, ok := l.int8[t]; ok && u.isHybridUse() && !(n.op == tfl.OpFullyConnected && l.opts.PerChannelFC) {
 			op.Inputs = append(op.Inputs, i8)
 			if fc, ok := n.opts.(*tfl.FullyConnectedOptions); ok {
 				c := *fc

@@ -128,10 +128,17 @@ func (g *Graph) sameType(op tfl.BuiltinOp, cfg *opConfig, ts ...*Tensor) bool {
 	return false
 }
 
+// errPerChannelFC explains a limit of the TFLite 2.9 kernels, found by test: a
+// FULLY_CONNECTED with per-channel int8 weights (hybrid or fully integer) reads only the
+// per-tensor scale, which is 0 for per-channel tensors, and outputs zeros.
+const errPerChannelFC = "TFLite 2.9's FULLY_CONNECTED takes per-tensor int8 weight scales only " +
+	"(with per-channel scales it outputs zeros); quantize per tensor, or dequantize per-channel weights to float32"
+
 // FullyConnected computes x · wᵀ + b with w of shape [out, in] (PyTorch's nn.Linear layout)
-// and b of shape [out] or nil. With float x and float w it is a float op; with float x and an
-// int8 per-channel w it is TFLite's hybrid (dynamic-range) kernel; with int8 x, int8 w and an
-// int32 b it is the full-integer kernel (output parameters via OutQuant).
+// and b of shape [out] or nil. With float x and float w it is a float op; with float x and a
+// per-tensor int8 w it is TFLite's hybrid (dynamic-range) kernel, quantizing each input row on
+// the fly (asymmetric_quantize_inputs); with int8 x, per-tensor int8 w and an int32 b it is the
+// full-integer kernel (output parameters via OutQuant).
 func (g *Graph) FullyConnected(x, w, b *Tensor, opts ...Option) *Tensor {
 	const op = tfl.OpFullyConnected
 	cfg, ok := g.begin(op, []*Tensor{x, w, b}, opts)
@@ -158,10 +165,16 @@ func (g *Graph) FullyConnected(x, w, b *Tensor, opts ...Option) *Tensor {
 		if w.kind != kindConst || w.quant == nil {
 			return g.opError(op, cfg, "hybrid weight %s must be a quantized constant", w)
 		}
+		if len(w.quant.Scale) > 1 {
+			return g.opError(op, cfg, "weight %s: %s", w, errPerChannelFC)
+		}
 		if b != nil && b.dtype != Float32 {
 			return g.opError(op, cfg, "bias %s must be FLOAT32 for a hybrid op", b)
 		}
 	case x.dtype == Int8 && w.dtype == Int8:
+		if w.quant == nil || len(w.quant.Scale) > 1 {
+			return g.opError(op, cfg, "weight %s: %s", w, errPerChannelFC)
+		}
 		if b != nil && b.dtype != Int32 {
 			return g.opError(op, cfg, "bias %s must be INT32 for an int8 op", b)
 		}
