@@ -1,0 +1,330 @@
+package runtime
+
+/*
+#include "shim.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	goruntime "runtime"
+	"sync"
+)
+
+// Options configure an interpreter. The zero value runs on XNNPACK with one thread per CPU.
+type Options struct {
+	// Threads for TFLite's kernels and XNNPACK's pool; 0 means runtime.NumCPU().
+	Threads int
+	// Delegate to run the graph on; "" means DelegateXNNPack.
+	Delegate DelegateKind
+	// XNNPackQS8 lets XNNPACK run signed int8 operators (incl. per-channel weights); without
+	// it this build leaves them on TFLite's kernels.
+	XNNPackQS8 bool
+	// XNNPackQU8 lets XNNPACK run unsigned (uint8) quantized operators.
+	XNNPackQU8 bool
+	// XNNPackForceFP16 asks XNNPACK to compute fp32 operators in fp16 (Arm with fp16
+	// arithmetic only; elsewhere XNNPACK fails to prepare and NewInterpreter returns the error).
+	XNNPackForceFP16 bool
+	// DelegateLibrary is the shared library of a gpu delegate (searched for when empty: beside
+	// libtensorflowlite_c.so, beside the executable, ../lib, then the loader's path) or the
+	// plugin of an external delegate (required).
+	DelegateLibrary string
+	// DelegateOptions are key/value options: passed verbatim to an external delegate; for the
+	// gpu delegate the keys precision_loss_allowed, inference_preference,
+	// max_delegated_partitions, enable_quant, backend, serialization_dir, model_token.
+	DelegateOptions map[string]string
+}
+
+// withDefaults fills in defaults and checks the options.
+func (o Options) withDefaults() (Options, error) {
+	if o.Threads < 0 {
+		return o, fmt.Errorf("runtime: Options.Threads is %d, want 0 (one per CPU) or more", o.Threads)
+	}
+	if o.Threads == 0 {
+		o.Threads = goruntime.NumCPU()
+	}
+	k, err := ParseDelegateKind(string(o.Delegate))
+	if err != nil {
+		return o, err
+	}
+	o.Delegate = k
+	if o.Delegate != DelegateXNNPack && (o.XNNPackQS8 || o.XNNPackQU8 || o.XNNPackForceFP16) {
+		return o, fmt.Errorf("runtime: XNNPack flags set with delegate %q", o.Delegate)
+	}
+	if (o.Delegate == DelegateNone || o.Delegate == DelegateXNNPack) && (o.DelegateLibrary != "" || len(o.DelegateOptions) > 0) {
+		return o, fmt.Errorf("runtime: DelegateLibrary and DelegateOptions are for the gpu and external delegates, not %q", o.Delegate)
+	}
+	return o, nil
+}
+
+// Interpreter runs one model. Its methods, and those of its tensors, are serialised by an
+// internal mutex (see the package documentation for the goroutine rule).
+type Interpreter struct {
+	mu    sync.Mutex
+	ptr   *C.TfLiteInterpreter
+	model *Model
+	del   *delegate
+	rep   *reporter
+	opts  Options
+	// Tensors are made on demand and point to the interpreter, never the other way round: a
+	// reference cycle through an object with a finalizer would keep it from ever running.
+	numInputs, numOutputs int
+}
+
+// NewInterpreter creates an interpreter for m with its delegate and allocates its tensors.
+// A delegate that cannot be loaded is an error wrapping ErrDelegateUnavailable; a delegate
+// that rejects the graph is an error with TFLite's reason.
+func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	mptr, err := m.acquire()
+	if err != nil {
+		return nil, err
+	}
+	del, err := newDelegate(opts)
+	if err != nil {
+		m.release()
+		return nil, err
+	}
+	var dptr *C.TfLiteDelegate
+	if del != nil {
+		dptr = del.ptr
+	}
+	rep := newReporter()
+	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.Threads), dptr, C.uintptr_t(rep.id))
+	if ptr == nil {
+		msg := rep.take()
+		if msg == "" {
+			msg = "TfLiteInterpreterCreate failed without a message"
+		}
+		rep.close()
+		del.close()
+		m.release()
+		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %s", m.source, opts.Delegate, msg)
+	}
+	live.interpreters.Add(1)
+	ip := &Interpreter{ptr: ptr, model: m, del: del, rep: rep, opts: opts}
+	if err := ip.allocate(); err != nil {
+		ip.Close()
+		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %w", m.source, opts.Delegate, err)
+	}
+	ip.numInputs = int(C.TfLiteInterpreterGetInputTensorCount(ptr))
+	ip.numOutputs = int(C.TfLiteInterpreterGetOutputTensorCount(ptr))
+	goruntime.SetFinalizer(ip, func(ip *Interpreter) {
+		ip.mu.Lock()
+		open := ip.ptr != nil
+		ip.mu.Unlock()
+		if open {
+			slog.Warn("runtime: interpreter garbage-collected without Close", "model", ip.model.source)
+			ip.Close()
+		}
+	})
+	return ip, nil
+}
+
+// Close frees the interpreter and its delegate. It waits for a running Invoke; closing twice
+// is safe.
+func (ip *Interpreter) Close() error {
+	if ip == nil {
+		return nil
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if ip.ptr == nil {
+		return nil
+	}
+	C.TfLiteInterpreterDelete(ip.ptr)
+	ip.ptr = nil
+	live.interpreters.Add(-1)
+	ip.del.close() // after the interpreter: TFLite requires delegates to outlive it
+	ip.rep.close()
+	ip.model.release()
+	return nil
+}
+
+// Options returns the options the interpreter was created with, defaults filled in.
+func (ip *Interpreter) Options() Options {
+	if ip == nil {
+		return Options{}
+	}
+	return ip.opts
+}
+
+// Delegation reports how much of the graph the delegate runs, as of the last time the delegate
+// was applied (at creation, and again after ResizeInput).
+func (ip *Interpreter) Delegation() Delegation {
+	if ip == nil {
+		return Delegation{}
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	return ip.del.delegation()
+}
+
+// InputCount is the number of model inputs.
+func (ip *Interpreter) InputCount() int {
+	if ip == nil {
+		return 0
+	}
+	return ip.numInputs
+}
+
+// OutputCount is the number of model outputs.
+func (ip *Interpreter) OutputCount() int {
+	if ip == nil {
+		return 0
+	}
+	return ip.numOutputs
+}
+
+// errNilInterpreter is what a method of a nil *Interpreter returns (a NewInterpreter error
+// that was not checked).
+var errNilInterpreter = errors.New("runtime: nil interpreter")
+
+// Input returns model input i. Out of range, it returns a tensor whose methods report the
+// error, so that chained calls fail with a message instead of a nil dereference.
+func (ip *Interpreter) Input(i int) *Tensor {
+	if ip == nil {
+		return &Tensor{index: i, err: errNilInterpreter}
+	}
+	t := &Tensor{ip: ip, index: i}
+	if i < 0 || i >= ip.numInputs {
+		t.err = fmt.Errorf("runtime: input %d out of range: the model has %d input(s)", i, ip.numInputs)
+	}
+	return t
+}
+
+// Output returns model output i; out of range as Input.
+func (ip *Interpreter) Output(i int) *Tensor {
+	if ip == nil {
+		return &Tensor{index: i, output: true, err: errNilInterpreter}
+	}
+	t := &Tensor{ip: ip, index: i, output: true}
+	if i < 0 || i >= ip.numOutputs {
+		t.err = fmt.Errorf("runtime: output %d out of range: the model has %d output(s)", i, ip.numOutputs)
+	}
+	return t
+}
+
+// InputByName returns the input tensor called name.
+func (ip *Interpreter) InputByName(name string) (*Tensor, error) {
+	return ip.byName(false, name)
+}
+
+// OutputByName returns the output tensor called name.
+func (ip *Interpreter) OutputByName(name string) (*Tensor, error) {
+	return ip.byName(true, name)
+}
+
+func (ip *Interpreter) byName(output bool, name string) (*Tensor, error) {
+	kind, n := "input", ip.InputCount()
+	if output {
+		kind, n = "output", ip.OutputCount()
+	}
+	if ip == nil {
+		return nil, errNilInterpreter
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if ip.ptr == nil {
+		return nil, fmt.Errorf("runtime: %s by name: interpreter %w", kind, ErrClosed)
+	}
+	var names []string
+	for i := range n {
+		t := &Tensor{ip: ip, index: i, output: output}
+		tn := C.GoString(C.TfLiteTensorName(t.cptr()))
+		if tn == name {
+			return t, nil
+		}
+		names = append(names, fmt.Sprintf("%q", tn))
+	}
+	return nil, fmt.Errorf("runtime: model %s has no %s named %q (its %ss: %v)", ip.model.source, kind, name, kind, names)
+}
+
+// ResizeInput gives input i a new shape and re-allocates the tensors (delegates are applied
+// again). If the graph cannot take the shape, the old shape is restored and the error says
+// why.
+func (ip *Interpreter) ResizeInput(i int, shape []int) error {
+	if ip == nil {
+		return errNilInterpreter
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if ip.ptr == nil {
+		return fmt.Errorf("runtime: resize input: interpreter %w", ErrClosed)
+	}
+	if i < 0 || i >= ip.numInputs {
+		return fmt.Errorf("runtime: resize input %d: out of range, the model has %d input(s)", i, ip.numInputs)
+	}
+	t := &Tensor{ip: ip, index: i}
+	old := t.shapeLocked()
+	if err := ip.resize(i, shape); err != nil {
+		return fmt.Errorf("runtime: resize %s to %v: %w", t.describeLocked(), shape, err)
+	}
+	if err := ip.allocate(); err != nil {
+		// Put the old shape back so the interpreter stays usable.
+		restored := ip.resize(i, old) == nil && ip.allocate() == nil
+		note := ""
+		if restored {
+			note = fmt.Sprintf(" (shape %v restored)", old)
+		}
+		return fmt.Errorf("runtime: resize %s to %v: %w%s", t.describeLocked(), shape, err, note)
+	}
+	return nil
+}
+
+func (ip *Interpreter) resize(i int, shape []int) error {
+	if len(shape) == 0 {
+		return fmt.Errorf("empty shape")
+	}
+	dims := make([]C.int, len(shape))
+	for k, d := range shape {
+		if d < 0 || d > math.MaxInt32 {
+			return fmt.Errorf("dimension %d is %d", k, d)
+		}
+		dims[k] = C.int(d)
+	}
+	ip.rep.reset()
+	if s := C.TfLiteInterpreterResizeInputTensor(ip.ptr, C.int32_t(i), &dims[0], C.int32_t(len(dims))); s != C.kTfLiteOk {
+		return ip.failure(s)
+	}
+	return nil
+}
+
+func (ip *Interpreter) allocate() error {
+	ip.rep.reset()
+	if s := C.TfLiteInterpreterAllocateTensors(ip.ptr); s != C.kTfLiteOk {
+		return fmt.Errorf("allocate tensors: %w", ip.failure(s))
+	}
+	return nil
+}
+
+// Invoke runs the model on the current inputs.
+func (ip *Interpreter) Invoke() error {
+	if ip == nil {
+		return errNilInterpreter
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if ip.ptr == nil {
+		return fmt.Errorf("runtime: invoke: interpreter %w", ErrClosed)
+	}
+	ip.rep.reset()
+	if s := C.TfLiteInterpreterInvoke(ip.ptr); s != C.kTfLiteOk {
+		return fmt.Errorf("runtime: invoke %s: %w", ip.model.source, ip.failure(s))
+	}
+	return nil
+}
+
+// failure turns a status and the reporter's messages into an error.
+func (ip *Interpreter) failure(s C.TfLiteStatus) error {
+	if msg := ip.rep.take(); msg != "" {
+		return fmt.Errorf("%s", msg)
+	}
+	return fmt.Errorf("TFLite returned %s without a message", statusText(s))
+}

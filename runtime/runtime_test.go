@@ -1,0 +1,479 @@
+package runtime_test
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/runtime"
+)
+
+func TestVersion(t *testing.T) {
+	if v := runtime.Version(); !strings.HasPrefix(v, "2.9") {
+		t.Errorf("Version() = %q, want the 2.9 library", v)
+	}
+	if p := runtime.LibraryPath(); filepath.Base(p) != "libtensorflowlite_c.so" {
+		t.Errorf("LibraryPath() = %q, want a path to libtensorflowlite_c.so", p)
+	}
+}
+
+// runAdd sets a and b, invokes and returns the sum.
+func runAdd(t *testing.T, ip *runtime.Interpreter, a, b []float32) []float32 {
+	t.Helper()
+	if err := ip.Input(0).SetFloat32(a); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.Input(1).SetFloat32(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ip.Output(0).Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestLoadModelFromFileAndBytes(t *testing.T) {
+	noLeaks(t)
+	data := addModel(t, 4)
+	path := filepath.Join(t.TempDir(), "add.tflite")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fromFile, err := runtime.LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromFile.Close()
+	fromBytes, err := runtime.NewModel(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromBytes.Close()
+	// NewModel copies: scribbling over the caller's slice must not matter.
+	clear(data)
+
+	a, b := []float32{1, 2, 3, 4}, []float32{0.5, -2, 10, 1e6}
+	for name, m := range map[string]*runtime.Model{"file": fromFile, "bytes": fromBytes} {
+		ip, err := runtime.NewInterpreter(m, runtime.Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got := runAdd(t, ip, a, b)
+		ip.Close()
+		want := []float32{1.5, 0, 13, 1000004}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: a+b = %v, want %v", name, got, want)
+		}
+	}
+}
+
+// ADD of float32 is exact in IEEE arithmetic, on every kernel: the results must be equal.
+func TestAddMatchesGo(t *testing.T) {
+	noLeaks(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, c := range cpuConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			ip := newInterpreter(t, addModel(t, 64), c.opts)
+			a, b := randFloats(r, 64), randFloats(r, 64)
+			got := runAdd(t, ip, a, b)
+			for i := range got {
+				if want := a[i] + b[i]; got[i] != want {
+					t.Fatalf("sum[%d] = %v, want %v", i, got[i], want)
+				}
+			}
+		})
+	}
+}
+
+// fcReference is y = x·Wᵀ + bias in float64.
+func fcReference(x, w, bias []float32, k, n int) []float64 {
+	y := make([]float64, n)
+	for j := range n {
+		acc := float64(bias[j])
+		for i := range k {
+			acc += float64(x[i]) * float64(w[j*k+i])
+		}
+		y[j] = acc
+	}
+	return y
+}
+
+// FULLY_CONNECTED sums in float32 in an order each kernel chooses (XNNPACK uses FMA and
+// blocking). With k = 64 terms of unit size the float32 rounding error stays below
+// 64 * 2^-24 * |terms| ≈ 1e-5 * 8; the tolerance is 1e-4 absolute plus 1e-5 relative.
+func TestFullyConnectedMatchesGo(t *testing.T) {
+	noLeaks(t)
+	const k, n = 64, 16
+	r := rand.New(rand.NewPCG(3, 4))
+	w, bias := randFloats(r, n*k), randFloats(r, n)
+	data := fcModel(t, k, n, w, bias)
+	for _, c := range cpuConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			ip := newInterpreter(t, data, c.opts)
+			for range 3 {
+				x := randFloats(r, k)
+				if err := ip.Input(0).SetFloat32(x); err != nil {
+					t.Fatal(err)
+				}
+				if err := ip.Invoke(); err != nil {
+					t.Fatal(err)
+				}
+				got := make([]float32, n)
+				if err := ip.Output(0).ReadFloat32(got); err != nil {
+					t.Fatal(err)
+				}
+				for j, want := range fcReference(x, w, bias, k, n) {
+					if d := math.Abs(float64(got[j]) - want); d > 1e-4+1e-5*math.Abs(want) {
+						t.Fatalf("y[%d] = %v, want %v (|diff| %g)", j, got[j], want, d)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestDelegationReport(t *testing.T) {
+	noLeaks(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	data := fcModel(t, 8, 4, randFloats(r, 32), randFloats(r, 4))
+
+	none := newInterpreter(t, data, runtime.Options{Delegate: runtime.DelegateNone})
+	if d := none.Delegation(); d.Delegate != runtime.DelegateNone || d.DelegatedNodes != 0 {
+		t.Errorf("none: Delegation() = %+v", d)
+	}
+	xnn := newInterpreter(t, data, runtime.Options{})
+	d := xnn.Delegation()
+	if want := (runtime.Delegation{Delegate: runtime.DelegateXNNPack, Nodes: 1, DelegatedNodes: 1, Partitions: 1}); d != want {
+		t.Errorf("xnnpack on a float FULLY_CONNECTED: Delegation() = %+v, want %+v", d, want)
+	}
+	if !d.Full() || d.String() != "xnnpack: 1 of 1 operators in 1 partition(s)" {
+		t.Errorf("Full() = %v, String() = %q", d.Full(), d)
+	}
+}
+
+// quantFCCase is a fully quantized FULLY_CONNECTED with per-tensor weights, of dtype int8 or
+// uint8 with random weights and bias.
+func quantFCCase(r *rand.Rand, dtype runtime.DType) quantFCParams {
+	const k, n = 32, 8
+	// yScale keeps most outputs inside the quantized range for random x and w.
+	p := quantFCParams{dtype: runtime.Int8, k: k, n: n, xScale: 0.05, xZero: 3, wScale: []float32{0.02},
+		yScale: 0.5, yZero: -2, qmin: -128, qmax: 127}
+	if dtype == runtime.Uint8 {
+		p = quantFCParams{dtype: runtime.Uint8, k: k, n: n, xScale: 0.05, xZero: 128, wScale: []float32{0.02},
+			wZero: 120, yScale: 0.5, yZero: 130, qmin: 0, qmax: 255}
+	}
+	p.w = make([]int32, n*k)
+	for i := range p.w {
+		p.w[i] = p.qmin + int32(r.IntN(int(p.qmax-p.qmin+1)))
+	}
+	p.bias = make([]int32, n)
+	for i := range p.bias {
+		p.bias[i] = int32(r.IntN(2001)) - 1000
+	}
+	return p
+}
+
+func setQuant(ip *runtime.Interpreter, dtype runtime.DType, x []int32) error {
+	if dtype == runtime.Int8 {
+		v := make([]int8, len(x))
+		for i := range x {
+			v[i] = int8(x[i])
+		}
+		return ip.Input(0).SetInt8(v)
+	}
+	v := make([]uint8, len(x))
+	for i := range x {
+		v[i] = uint8(x[i])
+	}
+	return ip.Input(0).SetUint8(v)
+}
+
+func getQuant(ip *runtime.Interpreter, dtype runtime.DType) ([]int32, error) {
+	var out []int32
+	if dtype == runtime.Int8 {
+		v, err := ip.Output(0).Int8()
+		for _, q := range v {
+			out = append(out, int32(q))
+		}
+		return out, err
+	}
+	v, err := ip.Output(0).Uint8()
+	for _, q := range v {
+		out = append(out, int32(q))
+	}
+	return out, err
+}
+
+// TestXNNPackQuantizedPartitioning pins what this TFLite build does with quantized operators:
+// XNNPACK takes an int8 FULLY_CONNECTED only with the QS8 flag and leaves it to TFLite's
+// kernels otherwise; it never takes uint8 without QU8, and with QU8 it claims uint8 operators
+// but cannot build them, so the interpreter cannot be created. Every configuration that runs
+// must match the Go reference within one quantization step (kernels round the rescale
+// differently).
+func TestXNNPackQuantizedPartitioning(t *testing.T) {
+	noLeaks(t)
+	r := rand.New(rand.NewPCG(7, 8))
+	cases := []struct {
+		name      string
+		dtype     runtime.DType
+		opts      runtime.Options
+		delegated int
+		createErr string // non-empty: NewInterpreter fails with this
+	}{
+		{"int8/none", runtime.Int8, runtime.Options{Delegate: runtime.DelegateNone}, 0, ""},
+		{"int8/xnnpack", runtime.Int8, runtime.Options{}, 0, ""},
+		{"int8/xnnpack-qs8", runtime.Int8, runtime.Options{XNNPackQS8: true}, 1, ""},
+		{"int8/xnnpack-qu8", runtime.Int8, runtime.Options{XNNPackQU8: true}, 0, ""},
+		{"uint8/none", runtime.Uint8, runtime.Options{Delegate: runtime.DelegateNone}, 0, ""},
+		{"uint8/xnnpack", runtime.Uint8, runtime.Options{}, 0, ""},
+		{"uint8/xnnpack-qs8", runtime.Uint8, runtime.Options{XNNPackQS8: true}, 0, ""},
+		{"uint8/xnnpack-qu8", runtime.Uint8, runtime.Options{XNNPackQU8: true}, 0, "failed to delegate FULLY_CONNECTED node #0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := quantFCCase(r, c.dtype)
+			data := quantFCModel(t, p)
+			if c.createErr != "" {
+				m, err := runtime.NewModel(data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				_, err = runtime.NewInterpreter(m, c.opts)
+				wantErr(t, err, "delegate xnnpack", c.createErr)
+				return
+			}
+			ip := newInterpreter(t, data, c.opts)
+			if d := ip.Delegation(); d.DelegatedNodes != c.delegated {
+				t.Errorf("Delegation() = %v, want %d operator(s) delegated", d, c.delegated)
+			}
+			x := make([]int32, p.k)
+			for i := range x {
+				x[i] = p.qmin + int32(r.IntN(int(p.qmax-p.qmin+1)))
+			}
+			if err := setQuant(ip, p.dtype, x); err != nil {
+				t.Fatal(err)
+			}
+			if err := ip.Invoke(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := getQuant(ip, p.dtype)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := p.reference(x)
+			for j := range want {
+				if d := got[j] - want[j]; d < -1 || d > 1 {
+					t.Fatalf("y = %v, want %v (±1)", got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestPerChannelFullyConnectedIgnoredByTFLite29 pins a limitation of the 2.9 library that
+// converters must know: FULLY_CONNECTED with per-channel weight scales runs without an error
+// but computes nothing: the output is the output zero point everywhere (TFLite 2.9 rescales
+// with the legacy per-tensor scale, which is 0 for per-channel tensors). The same holds for
+// dynamic-range (float input, int8 weights) FULLY_CONNECTED, whose output is the bias alone.
+// XNNPACK does not take the operator either. Use per-tensor weight scales for
+// FULLY_CONNECTED with this runtime.
+func TestPerChannelFullyConnectedIgnoredByTFLite29(t *testing.T) {
+	noLeaks(t)
+	const k, n = 8, 4
+	r := rand.New(rand.NewPCG(9, 10))
+	p := quantFCParams{dtype: runtime.Int8, k: k, n: n, xScale: 0.05, wScale: []float32{0.02, 0.01, 0.03, 0.015},
+		yScale: 0.05, yZero: -2, qmin: -128, qmax: 127, bias: []int32{40, -60, 0, 80}}
+	p.w = make([]int32, n*k)
+	for i := range p.w {
+		p.w[i] = int32(r.IntN(255)) - 127
+	}
+	data := quantFCModel(t, p)
+	for _, opts := range []runtime.Options{{Delegate: runtime.DelegateNone}, {Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}} {
+		ip := newInterpreter(t, data, opts)
+		if d := ip.Delegation(); d.DelegatedNodes != 0 {
+			t.Errorf("%s: XNNPACK took a per-channel FULLY_CONNECTED (%v): re-check this limitation", opts.Delegate, d)
+		}
+		x := []int32{10, -20, 30, -40, 50, -60, 70, -80}
+		if err := setQuant(ip, runtime.Int8, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := ip.Invoke(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := getQuant(ip, runtime.Int8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		zeros := []int32{p.yZero, p.yZero, p.yZero, p.yZero}
+		if !slices.Equal(got, zeros) {
+			t.Errorf("%s: y = %v; TFLite 2.9 gave the zero point %v (the correct result is %v): if per-channel weights now work, update the package doc and this test",
+				opts.Delegate, got, zeros, p.reference(x))
+		}
+	}
+}
+
+func TestResizeInput(t *testing.T) {
+	noLeaks(t)
+	for _, c := range cpuConfigs {
+		t.Run(c.name, func(t *testing.T) {
+			ip := newInterpreter(t, addModel(t, 4), c.opts)
+			// [3,4] + [1,4] broadcasts; the output follows.
+			if err := ip.ResizeInput(0, []int{3, 4}); err != nil {
+				t.Fatal(err)
+			}
+			if got := ip.Output(0).Shape(); !slices.Equal(got, []int{3, 4}) {
+				t.Fatalf("output shape after resize = %v, want [3 4]", got)
+			}
+			a := []float32{1, 2, 3, 4, 10, 20, 30, 40, 100, 200, 300, 400}
+			b := []float32{0.5, 0.25, 0.125, 0}
+			got := runAdd(t, ip, a, b)
+			for i := range a {
+				if want := a[i] + b[i%4]; got[i] != want {
+					t.Fatalf("sum[%d] = %v, want %v", i, got[i], want)
+				}
+			}
+			if c.opts.Delegate != runtime.DelegateNone {
+				if d := ip.Delegation(); !d.Full() {
+					t.Errorf("after resize the delegate was re-applied but reports %v", d)
+				}
+			}
+
+			// [1,5] cannot broadcast with [1,4]: TFLite's reason, old shape restored.
+			err := ip.ResizeInput(0, []int{1, 5})
+			wantErr(t, err, `input 0 "a"`, "[1 5]", "broadcastable", "restored")
+			if got := ip.Input(0).Shape(); !slices.Equal(got, []int{3, 4}) {
+				t.Fatalf("shape after failed resize = %v, want [3 4] restored", got)
+			}
+			if got := runAdd(t, ip, a, b); got[11] != 400 {
+				t.Fatalf("interpreter unusable after a failed resize: %v", got)
+			}
+
+			wantErr(t, ip.ResizeInput(0, []int{1, -4}), "dimension 1 is -4")
+			wantErr(t, ip.ResizeInput(0, nil), "empty shape")
+			wantErr(t, ip.ResizeInput(2, []int{1, 4}), "resize input 2: out of range, the model has 2 input(s)")
+		})
+	}
+}
+
+func TestTensorsByName(t *testing.T) {
+	noLeaks(t)
+	ip := newInterpreter(t, addModel(t, 4), runtime.Options{})
+	if ip.InputCount() != 2 || ip.OutputCount() != 1 {
+		t.Fatalf("counts = %d in, %d out; want 2, 1", ip.InputCount(), ip.OutputCount())
+	}
+	b, err := ip.InputByName("b")
+	if err != nil || b.String() != ip.Input(1).String() {
+		t.Fatalf("InputByName(b) = %v, %v; want input 1", b, err)
+	}
+	sum, err := ip.OutputByName("sum")
+	if err != nil || sum.String() != ip.Output(0).String() {
+		t.Fatalf("OutputByName(sum) = %v, %v; want output 0", sum, err)
+	}
+	_, err = ip.InputByName("c")
+	wantErr(t, err, `no input named "c"`, `["a" "b"]`)
+	_, err = ip.OutputByName("a")
+	wantErr(t, err, `no output named "a"`, `["sum"]`)
+	if s := ip.Input(0).String(); s != `input 0 "a" float32[1 4]` {
+		t.Errorf("String() = %q", s)
+	}
+}
+
+// A model may be closed while interpreters made from it run; its memory goes with the last.
+func TestModelClosedBeforeInterpreter(t *testing.T) {
+	noLeaks(t)
+	m, err := runtime.NewModel(addModel(t, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := runtime.NewInterpreter(m, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	m.Close()
+	if h := runtime.LiveHandles(); h.Models != 1 || h.ModelBuffers != 1 {
+		t.Fatalf("model memory freed while an interpreter uses it: %s", h)
+	}
+	if got := runAdd(t, ip, []float32{1, 1, 1, 1}, []float32{2, 2, 2, 2}); got[0] != 3 {
+		t.Fatalf("sum = %v", got)
+	}
+	_, err = runtime.NewInterpreter(m, runtime.Options{})
+	if !errors.Is(err, runtime.ErrClosed) {
+		t.Fatalf("NewInterpreter on a closed model: %v, want ErrClosed", err)
+	}
+	ip.Close()
+	if h := runtime.LiveHandles(); h.Total() != 0 {
+		t.Fatalf("after the last interpreter closed: %s", h)
+	}
+}
+
+func TestUseAfterClose(t *testing.T) {
+	noLeaks(t)
+	m, err := runtime.NewModel(addModel(t, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip, err := runtime.NewInterpreter(m, runtime.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := ip.Input(0)
+	for range 2 { // double Close is safe
+		if err := ip.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checks := map[string]error{
+		"Invoke":      ip.Invoke(),
+		"ResizeInput": ip.ResizeInput(0, []int{1, 4}),
+		"SetFloat32":  in.SetFloat32([]float32{1, 2, 3, 4}),
+		"ReadFloat32": in.ReadFloat32(make([]float32, 4)),
+	}
+	_, checks["Float32"] = ip.Output(0).Float32()
+	_, checks["InputByName"] = ip.InputByName("a")
+	for name, err := range checks {
+		if !errors.Is(err, runtime.ErrClosed) {
+			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
+		}
+	}
+	if in.Name() != "" || in.Shape() != nil || in.Type() != runtime.NoType || in.Quantization().Quantized() {
+		t.Errorf("metadata of a closed interpreter's tensor should be empty")
+	}
+}
+
+// Finalizers are only a backstop, but they must free what a careless caller drops.
+func TestFinalizerBackstop(t *testing.T) {
+	noLeaks(t)
+	func() {
+		m, err := runtime.NewModel(addModel(t, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := runtime.NewInterpreter(m, runtime.Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.LiveHandles().Total() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("finalizers did not free dropped handles: %s", runtime.LiveHandles())
+		}
+		goruntime.GC()
+		goruntime.Gosched()
+	}
+}

@@ -1,0 +1,216 @@
+// C side of package runtime; see shim.h for what each part is for.
+#define _GNU_SOURCE
+#include "shim.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "_cgo_export.h"
+
+// Exported by libtensorflowlite_c.so without a header in the 2.9 package.
+extern EdgedXNNPackOptions TfLiteXNNPackDelegateOptionsDefault(void);
+extern TfLiteDelegate* TfLiteXNNPackDelegateCreate(const EdgedXNNPackOptions* options);
+extern void TfLiteXNNPackDelegateDelete(TfLiteDelegate* delegate);
+extern void* TfLiteXNNPackDelegateGetThreadPool(TfLiteDelegate* delegate);
+
+EdgedXNNPackOptions edged_xnnpack_default_options(void) {
+  return TfLiteXNNPackDelegateOptionsDefault();
+}
+
+TfLiteDelegate* edged_xnnpack_create(int32_t num_threads, uint32_t flags) {
+  EdgedXNNPackOptions o = TfLiteXNNPackDelegateOptionsDefault();
+  // As TFLite's own AcquireXNNPACKDelegate: a pool only pays off with more than one thread.
+  o.num_threads = num_threads > 1 ? num_threads : 0;
+  o.flags |= flags;
+  return TfLiteXNNPackDelegateCreate(&o);
+}
+
+void edged_xnnpack_delete(TfLiteDelegate* d) { TfLiteXNNPackDelegateDelete(d); }
+
+int edged_xnnpack_has_thread_pool(int32_t num_threads) {
+  EdgedXNNPackOptions o = TfLiteXNNPackDelegateOptionsDefault();
+  o.num_threads = num_threads;
+  TfLiteDelegate* d = TfLiteXNNPackDelegateCreate(&o);
+  if (d == NULL) return -1;
+  int has = TfLiteXNNPackDelegateGetThreadPool(d) != NULL;
+  TfLiteXNNPackDelegateDelete(d);
+  return has;
+}
+
+void edged_gpu_default_options(void* default_fn, EdgedGpuOptionsPadded* out) {
+  typedef EdgedGpuOptionsPadded (*fn_t)(void);
+  memset(out, 0, sizeof *out);
+  *out = ((fn_t)default_fn)();
+}
+
+TfLiteDelegate* edged_gpu_create(void* create_fn, const EdgedGpuOptionsPadded* opts) {
+  typedef TfLiteDelegate* (*fn_t)(const EdgedGpuOptionsPadded*);
+  return ((fn_t)create_fn)(opts);
+}
+
+TfLiteDelegate* edged_external_create(void* default_fn, void* create_fn, const char* lib_path,
+                                      int n, const char** keys, const char** values,
+                                      const char** err) {
+  typedef EdgedExternalOptions (*default_t)(const char*);
+  typedef TfLiteDelegate* (*create_t)(const EdgedExternalOptions*);
+  EdgedExternalOptions* o = malloc(sizeof *o);  // about 4 KiB: keep it off the cgo stack
+  if (o == NULL) {
+    *err = "out of memory";
+    return NULL;
+  }
+  *o = ((default_t)default_fn)(lib_path);
+  for (int i = 0; i < n; i++) {
+    if (o->insert == NULL || o->insert(o, keys[i], values[i]) != kTfLiteOk) {
+      *err = "too many delegate options (the external delegate takes at most 256)";
+      free(o);
+      return NULL;
+    }
+  }
+  TfLiteDelegate* d = ((create_t)create_fn)(o);
+  free(o);
+  return d;
+}
+
+void edged_call_delete(void* delete_fn, TfLiteDelegate* d) {
+  typedef void (*fn_t)(TfLiteDelegate*);
+  ((fn_t)delete_fn)(d);
+}
+
+static char* copy_dlerror(void) {
+  const char* e = dlerror();
+  return strdup(e != NULL ? e : "unknown dynamic loader error");
+}
+
+void* edged_dlopen(const char* path, char** err) {
+  dlerror();
+  void* h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (h == NULL) *err = copy_dlerror();
+  return h;
+}
+
+void* edged_dlsym(void* handle, const char* name, char** err) {
+  dlerror();
+  void* s = dlsym(handle, name);
+  if (s == NULL) *err = copy_dlerror();
+  return s;
+}
+
+char* edged_tflite_library_path(void) {
+  Dl_info info;
+  if (dladdr((void*)&TfLiteVersion, &info) == 0 || info.dli_fname == NULL) return NULL;
+  return strdup(info.dli_fname);
+}
+
+// ---- probe ---------------------------------------------------------------------------------
+// Probes are found by delegate pointer: TFLite calls Prepare again after a resize, outside the
+// call that created the interpreter, so the lookup cannot rely on call-site state.
+static pthread_mutex_t probes_mu = PTHREAD_MUTEX_INITIALIZER;
+static EdgedProbe* probes = NULL;
+
+static EdgedProbe* probe_find(TfLiteDelegate* d) {
+  pthread_mutex_lock(&probes_mu);
+  EdgedProbe* p = probes;
+  while (p != NULL && p->delegate != d) p = p->next;
+  pthread_mutex_unlock(&probes_mu);
+  return p;
+}
+
+static TfLiteStatus probe_prepare(TfLiteContext* context, TfLiteDelegate* d) {
+  EdgedProbe* p = probe_find(d);
+  if (p == NULL) return kTfLiteDelegateError;  // detached while in use: a bug on our side
+  TfLiteIntArray* plan = NULL;
+  if (context->GetExecutionPlan(context, &plan) == kTfLiteOk) p->nodes = plan->size;
+  p->status = p->prepare(context, d);
+  p->prepares++;
+  p->delegated_nodes = 0;
+  p->partitions = 0;
+  if (context->GetExecutionPlan(context, &plan) != kTfLiteOk) return p->status;
+  for (int i = 0; i < plan->size; i++) {
+    TfLiteNode* node = NULL;
+    TfLiteRegistration* reg = NULL;
+    if (context->GetNodeAndRegistration(context, plan->data[i], &node, &reg) != kTfLiteOk) {
+      continue;
+    }
+    // Delegate kernels carry their delegate and, as builtin_data, the nodes they replaced.
+    // The external delegate hands TFLite its plugin's delegate, not the wrapper we probe, so
+    // any delegate counts: an interpreter here has at most one.
+    if (node->delegate == NULL || node->builtin_data == NULL) continue;
+    const TfLiteDelegateParams* params = (const TfLiteDelegateParams*)node->builtin_data;
+    p->partitions++;
+    if (params->nodes_to_replace != NULL) p->delegated_nodes += params->nodes_to_replace->size;
+  }
+  return p->status;
+}
+
+EdgedProbe* edged_probe_attach(TfLiteDelegate* d) {
+  if (d == NULL || d->Prepare == NULL) return NULL;
+  EdgedProbe* p = calloc(1, sizeof *p);
+  if (p == NULL) return NULL;
+  p->delegate = d;
+  p->prepare = d->Prepare;
+  pthread_mutex_lock(&probes_mu);
+  p->next = probes;
+  probes = p;
+  pthread_mutex_unlock(&probes_mu);
+  d->Prepare = probe_prepare;
+  return p;
+}
+
+void edged_probe_detach(EdgedProbe* p) {
+  if (p == NULL) return;
+  pthread_mutex_lock(&probes_mu);
+  for (EdgedProbe** q = &probes; *q != NULL; q = &(*q)->next) {
+    if (*q == p) {
+      *q = p->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&probes_mu);
+  p->delegate->Prepare = p->prepare;
+  free(p);
+}
+
+// ---- interpreter ---------------------------------------------------------------------------
+static void reporter_trampoline(void* user_data, const char* format, va_list args) {
+  char buf[2048];
+  int n = vsnprintf(buf, sizeof buf, format, args);
+  if (n >= (int)sizeof buf) memcpy(buf + sizeof buf - 4, "...", 4);
+  edgedReport((uintptr_t)user_data, buf);
+}
+
+TfLiteInterpreter* edged_interpreter_create(const TfLiteModel* model, int32_t threads,
+                                            TfLiteDelegate* delegate, uintptr_t reporter) {
+  TfLiteInterpreterOptions* o = TfLiteInterpreterOptionsCreate();
+  if (o == NULL) return NULL;
+  TfLiteInterpreterOptionsSetNumThreads(o, threads);
+  TfLiteInterpreterOptionsSetErrorReporter(o, reporter_trampoline, (void*)reporter);
+  if (delegate != NULL) TfLiteInterpreterOptionsAddDelegate(o, delegate);
+  TfLiteInterpreter* ip = TfLiteInterpreterCreate(model, o);
+  // The interpreter copies what it needs from the options (C API contract).
+  TfLiteInterpreterOptionsDelete(o);
+  return ip;
+}
+
+int edged_tensor_affine(const TfLiteTensor* t, const float** scales, const int** zero_points,
+                        int* n_zero_points, int* axis) {
+  *scales = NULL;
+  *zero_points = NULL;
+  *n_zero_points = 0;
+  *axis = 0;
+  if (t == NULL || t->quantization.type != kTfLiteAffineQuantization ||
+      t->quantization.params == NULL) {
+    return 0;
+  }
+  const TfLiteAffineQuantization* q = (const TfLiteAffineQuantization*)t->quantization.params;
+  *axis = q->quantized_dimension;
+  if (q->zero_point != NULL) {
+    *zero_points = q->zero_point->data;
+    *n_zero_points = q->zero_point->size;
+  }
+  if (q->scale == NULL) return 0;
+  *scales = q->scale->data;
+  return q->scale->size;
+}
