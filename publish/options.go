@@ -1,0 +1,270 @@
+package publish
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// EmbeddedBroker is the Options.Broker value that makes the publisher run its own broker.
+const EmbeddedBroker = "embedded"
+
+// Options configures a Publisher. The zero value of every field except Device means "use the
+// default"; New fills the defaults (see withDefaults, the one place they live) and validates.
+type Options struct {
+	// Broker is "embedded" (the default) or a URL: tcp://host:port, ssl://host:port (also
+	// tls://, mqtts://), ws:// or wss://.
+	Broker string
+	// Listen is where the embedded broker listens (default 127.0.0.1:1883; port 0 picks one).
+	Listen string
+	// ClientID defaults to "edged-<device>".
+	ClientID string
+	// Username and Password authenticate to the broker; PasswordFile, when set and Password is
+	// empty, is read for the password (surrounding whitespace removed).
+	Username     string
+	Password     string
+	PasswordFile string
+	// TLS names the files for an ssl:// broker.
+	TLS TLSFiles
+	// QoS is used for every message (0, 1 or 2). The zero value means QoS 0.
+	QoS int
+	// TopicPrefix is the first topic level (default "edged").
+	TopicPrefix string
+	// Device is the second topic level and the Home Assistant device id. Required.
+	Device string
+	// Retain chooses which state topics the broker keeps for late subscribers.
+	Retain Retain
+	// QueueSize bounds how many results wait while the broker is unreachable (default 1000);
+	// QueueBytes bounds their total payload size (default 16 MiB). The oldest are dropped first.
+	QueueSize  int
+	QueueBytes int
+	// MaxAskBytes bounds the question of an ask request (default 1024 bytes).
+	MaxAskBytes int
+	// MaxPendingAsks bounds the ask requests being answered at once (default 16); more are
+	// answered with a "busy" error.
+	MaxPendingAsks int
+	// AskTimeout bounds one AskHandler call (default 60s).
+	AskTimeout time.Duration
+	// AskHandler answers questions received on <camera>/ask. Nil: ask is not subscribed.
+	AskHandler AskHandler
+	// KeepAlive is the MQTT keepalive (default 30s).
+	KeepAlive time.Duration
+	// ConnectTimeout bounds one connection attempt (default 10s).
+	ConnectTimeout time.Duration
+	// PublishTimeout bounds the wait for one message to be accepted by the broker (default 10s).
+	PublishTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between connection attempts (default 1s, 60s);
+	// it doubles after each failure, with jitter.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// DrainTimeout bounds how long Close waits to send queued results and finish pending asks
+	// (default 5s).
+	DrainTimeout time.Duration
+	// HomeAssistant controls MQTT discovery.
+	HomeAssistant HomeAssistant
+	// Cameras are announced to Home Assistant; SetCameras replaces them later.
+	Cameras []Camera
+	// Model, Manufacturer and SWVersion describe the device to Home Assistant (defaults
+	// "edged", "edged", "").
+	Model        string
+	Manufacturer string
+	SWVersion    string
+}
+
+// TLSFiles names PEM files for an ssl:// broker.
+type TLSFiles struct {
+	CA                 string // CA certificates to trust; empty: the system pool
+	Cert               string // client certificate, with Key
+	Key                string
+	InsecureSkipVerify bool // skip server verification; for testing only
+}
+
+// Retain chooses the state topics published with the retain flag. Events and snapshots are
+// never retained: they are moments, not state.
+type Retain struct {
+	Labels  bool
+	Caption bool
+	Answer  bool
+}
+
+// HomeAssistant controls Home Assistant MQTT discovery.
+type HomeAssistant struct {
+	Enabled         bool
+	DiscoveryPrefix string // default "homeassistant"
+}
+
+// withDefaults returns a copy of o with every unset field given its default: the one place
+// defaults live.
+func (o Options) withDefaults() Options {
+	if o.Broker == "" {
+		o.Broker = EmbeddedBroker
+	}
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:1883"
+	}
+	if o.ClientID == "" {
+		o.ClientID = "edged-" + o.Device
+	}
+	if o.TopicPrefix == "" {
+		o.TopicPrefix = "edged"
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 1000
+	}
+	if o.QueueBytes == 0 {
+		o.QueueBytes = 16 << 20
+	}
+	if o.MaxAskBytes == 0 {
+		o.MaxAskBytes = 1024
+	}
+	if o.MaxPendingAsks == 0 {
+		o.MaxPendingAsks = 16
+	}
+	if o.AskTimeout == 0 {
+		o.AskTimeout = 60 * time.Second
+	}
+	if o.KeepAlive == 0 {
+		o.KeepAlive = 30 * time.Second
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.PublishTimeout == 0 {
+		o.PublishTimeout = 10 * time.Second
+	}
+	if o.BackoffMin == 0 {
+		o.BackoffMin = time.Second
+	}
+	if o.BackoffMax == 0 {
+		o.BackoffMax = 60 * time.Second
+	}
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = 5 * time.Second
+	}
+	if o.HomeAssistant.DiscoveryPrefix == "" {
+		o.HomeAssistant.DiscoveryPrefix = "homeassistant"
+	}
+	if o.Model == "" {
+		o.Model = "edged"
+	}
+	if o.Manufacturer == "" {
+		o.Manufacturer = "edged"
+	}
+	return o
+}
+
+// brokerSchemes are the URL schemes paho can dial.
+var brokerSchemes = map[string]bool{
+	"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "tcps": true, "ws": true, "wss": true,
+}
+
+// validate checks options that already have their defaults; every message names the field.
+func (o *Options) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("publish: option %s: %s", field, fmt.Sprintf(format, args...)))
+	}
+	if err := checkTopicLevel(o.Device); err != nil {
+		bad("device", "%v", err)
+	}
+	if o.TopicPrefix != "" {
+		if err := checkTopicName(o.TopicPrefix); err != nil {
+			bad("topic_prefix", "%v", err)
+		}
+	}
+	if err := checkTopicName(o.HomeAssistant.DiscoveryPrefix); err != nil {
+		bad("home_assistant.discovery_prefix", "%v", err)
+	}
+	if o.Broker != EmbeddedBroker {
+		u, err := url.Parse(o.Broker)
+		switch {
+		case err != nil:
+			bad("broker", "%q is not a URL: %v", o.Broker, err)
+		case !brokerSchemes[u.Scheme]:
+			bad("broker", "%q: scheme %q not supported (want embedded, tcp://, ssl://, ws:// or wss://)", o.Broker, u.Scheme)
+		case u.Host == "":
+			bad("broker", "%q has no host:port", o.Broker)
+		}
+	}
+	if o.QoS < 0 || o.QoS > 2 {
+		bad("qos", "%d is not 0, 1 or 2", o.QoS)
+	}
+	if (o.TLS.Cert == "") != (o.TLS.Key == "") {
+		bad("tls", "cert and key must be given together (cert %q, key %q)", o.TLS.Cert, o.TLS.Key)
+	}
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"queue_size", o.QueueSize}, {"queue_bytes", o.QueueBytes}, {"max_ask_bytes", o.MaxAskBytes}, {"max_pending_asks", o.MaxPendingAsks}} {
+		if f.v < 0 {
+			bad(f.name, "%d is negative", f.v)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		d    time.Duration
+	}{
+		{"ask_timeout", o.AskTimeout}, {"keepalive", o.KeepAlive}, {"connect_timeout", o.ConnectTimeout},
+		{"publish_timeout", o.PublishTimeout}, {"backoff_min", o.BackoffMin}, {"backoff_max", o.BackoffMax},
+		{"drain_timeout", o.DrainTimeout},
+	} {
+		if f.d < 0 {
+			bad(f.name, "%v is negative", f.d)
+		}
+	}
+	if o.BackoffMax < o.BackoffMin {
+		bad("backoff_max", "%v is below backoff_min %v", o.BackoffMax, o.BackoffMin)
+	}
+	for _, c := range o.Cameras {
+		if err := c.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// password returns the configured password, reading PasswordFile when needed.
+func (o *Options) password() (string, error) {
+	if o.Password != "" || o.PasswordFile == "" {
+		return o.Password, nil
+	}
+	data, err := os.ReadFile(o.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("publish: option password_file: %w", err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// tlsConfig builds the client TLS configuration from the named files, or nil when none are
+// named and verification is not relaxed (paho then uses Go's defaults).
+func (o *Options) tlsConfig() (*tls.Config, error) {
+	t := o.TLS
+	if t.CA == "" && t.Cert == "" && !t.InsecureSkipVerify {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CA != "" {
+		pem, err := os.ReadFile(t.CA)
+		if err != nil {
+			return nil, fmt.Errorf("publish: option tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("publish: option tls.ca: %s holds no PEM certificate", t.CA)
+		}
+		cfg.RootCAs = pool
+	}
+	if t.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+		if err != nil {
+			return nil, fmt.Errorf("publish: option tls.cert/tls.key (%s, %s): %w", t.Cert, t.Key, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}

@@ -1,0 +1,121 @@
+package publish
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+)
+
+// The payload types below are a released contract: their JSON field names never change
+// (payload_test.go pins the exact JSON). Add fields only with care, never rename.
+
+// Timestamp is a point in time written as RFC 3339 in UTC with milliseconds,
+// e.g. "2024-05-01T12:30:45.123Z"; the zero Timestamp is written as null.
+type Timestamp time.Time
+
+// timestampLayout is RFC 3339 with exactly three fractional digits.
+const timestampLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// Now is the current time as a Timestamp.
+func Now() Timestamp { return Timestamp(time.Now()) }
+
+// Time returns t as a time.Time.
+func (t Timestamp) Time() time.Time { return time.Time(t) }
+
+// IsZero reports whether t is the zero time.
+func (t Timestamp) IsZero() bool { return time.Time(t).IsZero() }
+
+// String formats t as it appears in JSON, without quotes.
+func (t Timestamp) String() string { return time.Time(t).UTC().Format(timestampLayout) }
+
+// MarshalJSON writes t as a quoted RFC 3339 UTC string with milliseconds, or null when zero.
+func (t Timestamp) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, len(timestampLayout)+2)
+	b = append(b, '"')
+	b = time.Time(t).UTC().AppendFormat(b, timestampLayout)
+	return append(b, '"'), nil
+}
+
+// UnmarshalJSON reads an RFC 3339 string or null.
+func (t *Timestamp) UnmarshalJSON(data []byte) error {
+	if bytes.Equal(data, []byte("null")) {
+		*t = Timestamp{}
+		return nil
+	}
+	if len(data) < 2 || data[0] != '"' || data[len(data)-1] != '"' {
+		return fmt.Errorf("timestamp %s is not a JSON string", data)
+	}
+	v, err := time.Parse(time.RFC3339Nano, string(data[1:len(data)-1]))
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	*t = Timestamp(v)
+	return nil
+}
+
+// Labels is one zero-shot labelling of a frame with one label set, best first.
+type Labels struct {
+	Ts       Timestamp `json:"ts"`
+	Frame    uint64    `json:"frame"`
+	LabelSet string    `json:"label_set"`
+	Labels   []Label   `json:"labels"`
+}
+
+// Label is one label and its score (a probability over the label set).
+type Label struct {
+	Label string  `json:"label"`
+	Score float64 `json:"score"`
+}
+
+// Event types.
+const (
+	EventStart = "start" // a label rose above its threshold
+	EventEnd   = "end"   // it fell back below (threshold minus hysteresis)
+)
+
+// Event marks a label crossing its threshold. A start event has a zero EndTs (written null).
+type Event struct {
+	Type     string    `json:"type"` // EventStart or EventEnd
+	ID       string    `json:"id"`   // the same for an event's start and end
+	Label    string    `json:"label"`
+	Score    float64   `json:"score"`     // the score at this transition
+	TopScore float64   `json:"top_score"` // the highest score seen during the event so far
+	StartTs  Timestamp `json:"start_ts"`
+	EndTs    Timestamp `json:"end_ts"`
+}
+
+// Caption is a BLIP caption of a frame.
+type Caption struct {
+	Ts        Timestamp `json:"ts"`
+	Frame     uint64    `json:"frame"`
+	Caption   string    `json:"caption"`
+	LatencyMs float64   `json:"latency_ms"`
+}
+
+// Answer is a BLIP answer to a question about a frame. RequestID echoes the ask request's
+// id and is omitted for standing questions.
+type Answer struct {
+	Ts        Timestamp `json:"ts"`
+	Frame     uint64    `json:"frame"`
+	Question  string    `json:"question"`
+	Answer    string    `json:"answer"`
+	RequestID string    `json:"request_id,omitempty"`
+}
+
+// AskError is published on the answer topic (and reply_to) instead of an Answer when an ask
+// request is malformed, too large, or could not be answered.
+type AskError struct {
+	Error     string `json:"error"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// AskRequest is the JSON form of a question sent to <camera>/ask. A plain-text payload is
+// the question alone.
+type AskRequest struct {
+	Question  string `json:"question"`
+	RequestID string `json:"request_id"`
+	ReplyTo   string `json:"reply_to,omitempty"`
+}
