@@ -23,7 +23,7 @@ func Unmarshal(data []byte) (m *Model, err error) {
 			m, err = nil, fmt.Errorf("tfl: malformed model: %v", rec)
 		}
 	}()
-	r := &reader{buf: data}
+	r := &reader{buf: data, budget: 4*len(data) + 1<<16}
 	m = r.model(r.table(int(r.u32(0)), "model"))
 	if r.err != nil {
 		return nil, fmt.Errorf("tfl: malformed model: %w", r.err)
@@ -39,6 +39,23 @@ func Unmarshal(data []byte) (m *Model, err error) {
 type reader struct {
 	buf []byte
 	err error
+	// budget bounds the elements decoded. Offsets may point many times at the same vector, so
+	// a small crafted file could otherwise expand into gigabytes; a real model decodes fewer
+	// elements than it has bytes.
+	budget int
+}
+
+// spend takes n decoded elements from the budget.
+func (r *reader) spend(n int, what string) bool {
+	if r.err != nil {
+		return false
+	}
+	r.budget -= n
+	if r.budget < 0 {
+		r.fail("%s: the file decodes into far more elements than it has bytes (shared or cyclic offsets)", what)
+		return false
+	}
+	return true
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -177,6 +194,9 @@ func (t table) vector(slot, elemSize int) (start, n int, present bool) {
 	n = int(t.r.u32(p))
 	if n > len(t.r.buf) || !t.r.in(p+4, n*elemSize, fmt.Sprintf("%s field %d vector of %d", t.what, slot, n)) {
 		t.r.fail("%s: field %d: vector of %d elements does not fit in the file", t.what, slot, n)
+		return 0, 0, false
+	}
+	if !t.r.spend(n+1, t.what) {
 		return 0, 0, false
 	}
 	return p + 4, n, true
