@@ -1,0 +1,624 @@
+package publish
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net"
+	"os"
+	"os/exec"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// helperBrokerEnv makes the test binary run a bare publisher instead of the tests (see
+// TestMain): the last-will tests kill that process with SIGKILL.
+const (
+	helperBrokerEnv = "EDGED_PUBLISH_HELPER_BROKER"
+	helperDeviceEnv = "EDGED_PUBLISH_HELPER_DEVICE"
+)
+
+func TestMain(m *testing.M) {
+	if broker := os.Getenv(helperBrokerEnv); broker != "" {
+		runHelperPublisher(broker, os.Getenv(helperDeviceEnv))
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// runHelperPublisher connects a publisher and waits to be killed; it gives up after a minute
+// so an orphan never lingers.
+func runHelperPublisher(broker, device string) {
+	p, err := New(Options{Broker: broker, Device: device, QoS: 1, BackoffMin: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err == nil {
+		err = p.Start(context.Background())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper publisher:", err)
+		os.Exit(3)
+	}
+	time.Sleep(time.Minute)
+	os.Exit(4)
+}
+
+// startHelperPublisher runs a publisher in a child process of the test binary.
+func startHelperPublisher(t *testing.T, broker, device string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperBrokerEnv+"="+broker, helperDeviceEnv+"="+device)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+// assertWillOnKill runs a publisher in a child process, waits for its `online`, kills it with
+// SIGKILL, and expects the broker to deliver the last will `offline`.
+func assertWillOnKill(t *testing.T, brokerURL string) {
+	t.Helper()
+	topic := Topics{Prefix: "edged", Device: "crashy"}.Available()
+	rec, _ := subscribe(t, brokerURL, topic)
+	cmd := startHelperPublisher(t, brokerURL, "crashy")
+	i, _ := rec.waitFor(t, 0, "online from the child publisher", func(m received) bool { return m.payload == "online" })
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	rec.waitFor(t, i+1, "the last will offline", func(m received) bool { return m.payload == "offline" })
+}
+
+func TestAvailabilityOnlineThenStopped(t *testing.T) {
+	m := startMosquitto(t)
+	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev1", QoS: 1})
+	waitConnected(t, p)
+	topic := p.Topics().Available()
+
+	// Subscribing after the connection: only a retained message can arrive.
+	rec, _ := subscribe(t, m.url(), topic)
+	_, got := rec.waitTopic(t, 0, topic)
+	if got.payload != "online" || !got.retained {
+		t.Fatalf("availability = %+v, want retained online", got)
+	}
+
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitFor(t, 0, "stopped", func(m received) bool { return m.payload == "stopped" })
+	if p.Stats().Connected {
+		t.Error("still connected after Close")
+	}
+	later, _ := subscribe(t, m.url(), topic)
+	if _, got := later.waitTopic(t, 0, topic); got.payload != "stopped" || !got.retained {
+		t.Errorf("after Close a new subscriber gets %+v, want retained stopped", got)
+	}
+}
+
+func TestLastWillOfflineWhenKilled(t *testing.T) {
+	m := startMosquitto(t)
+	assertWillOnKill(t, m.url())
+}
+
+var tsPattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
+
+// decodeFields decodes a JSON object and checks it has exactly the given fields.
+func decodeFields(t *testing.T, topic, payload string, fields ...string) map[string]any {
+	t.Helper()
+	var obj map[string]any
+	if err := json.Unmarshal([]byte(payload), &obj); err != nil {
+		t.Fatalf("%s: payload %q is not a JSON object: %v", topic, payload, err)
+	}
+	got := slices.Sorted(maps.Keys(obj))
+	want := slices.Sorted(slices.Values(fields))
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: fields %v, want %v", topic, got, want)
+	}
+	return obj
+}
+
+func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
+	m := startMosquitto(t)
+	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev2", QoS: 1, Retain: Retain{Labels: true}})
+	tp := p.Topics()
+	rec, _ := subscribe(t, m.url(), "edged/dev2/cam/+")
+	waitConnected(t, p)
+
+	start := time.Date(2024, 5, 1, 12, 0, 0, 250_000_000, time.UTC)
+	jpeg := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 1, 2, 0xff, 0xd9}
+	for _, err := range []error{
+		p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "shapes", Labels: []Label{{"circle", 0.75}, {"square", 0.25}}}),
+		p.PublishEvent("cam", Event{Type: EventStart, ID: "e1", Label: "circle", Score: 0.75, TopScore: 0.75, StartTs: Timestamp(start)}),
+		p.PublishEvent("cam", Event{Type: EventEnd, ID: "e1", Label: "circle", Score: 0.2, TopScore: 0.9, StartTs: Timestamp(start), EndTs: Timestamp(start.Add(time.Second))}),
+		p.PublishCaption("cam", Caption{Frame: 4, Caption: "a red circle", LatencyMs: 120.5}),
+		p.PublishAnswer("cam", Answer{Frame: 5, Question: "how many shapes?", Answer: "one"}),
+		p.PublishSnapshot("cam", jpeg),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	_, lm := rec.waitTopic(t, 0, tp.Labels("cam"))
+	labels := decodeFields(t, lm.topic, lm.payload, "ts", "frame", "label_set", "labels")
+	if !tsPattern.MatchString(fmt.Sprint(labels["ts"])) || labels["frame"] != 3.0 || labels["label_set"] != "shapes" {
+		t.Errorf("labels = %v", labels)
+	}
+	first, _ := labels["labels"].([]any)
+	if len(first) != 2 || fmt.Sprint(first[0]) != "map[label:circle score:0.75]" {
+		t.Errorf("labels list = %v", labels["labels"])
+	}
+
+	i, em := rec.waitTopic(t, 0, tp.Events("cam"))
+	ev := decodeFields(t, em.topic, em.payload, "type", "id", "label", "score", "top_score", "start_ts", "end_ts")
+	if ev["type"] != "start" || ev["start_ts"] != "2024-05-01T12:00:00.250Z" || ev["end_ts"] != nil {
+		t.Errorf("start event = %v", ev)
+	}
+	_, em = rec.waitTopic(t, i+1, tp.Events("cam"))
+	ev = decodeFields(t, em.topic, em.payload, "type", "id", "label", "score", "top_score", "start_ts", "end_ts")
+	if ev["type"] != "end" || ev["end_ts"] != "2024-05-01T12:00:01.250Z" || ev["top_score"] != 0.9 {
+		t.Errorf("end event = %v", ev)
+	}
+
+	_, cm := rec.waitTopic(t, 0, tp.Caption("cam"))
+	c := decodeFields(t, cm.topic, cm.payload, "ts", "frame", "caption", "latency_ms")
+	if c["caption"] != "a red circle" || c["latency_ms"] != 120.5 || !tsPattern.MatchString(fmt.Sprint(c["ts"])) {
+		t.Errorf("caption = %v", c)
+	}
+
+	_, am := rec.waitTopic(t, 0, tp.Answer("cam"))
+	a := decodeFields(t, am.topic, am.payload, "ts", "frame", "question", "answer")
+	if a["answer"] != "one" || a["question"] != "how many shapes?" {
+		t.Errorf("answer = %v", a)
+	}
+
+	if _, sm := rec.waitTopic(t, 0, tp.Snapshot("cam")); sm.payload != string(jpeg) {
+		t.Errorf("snapshot = %x, want %x", sm.payload, jpeg)
+	}
+
+	// Retain choices: labels retained, captions not. Retained messages reach a new subscriber
+	// right after it subscribes, so once a marker sent later arrives, any would have.
+	late, lc := subscribe(t, m.url(), tp.Labels("cam"), tp.Caption("cam"), tp.Events("cam"))
+	barrier(t, late, lc)
+	if got := late.on(tp.Labels("cam")); len(got) != 1 || !got[0].retained {
+		t.Errorf("late subscriber's labels = %+v, want one retained message", got)
+	}
+	if got := late.on(tp.Caption("cam")); len(got) != 0 {
+		t.Errorf("caption was retained: %+v", got)
+	}
+	if got := late.on(tp.Events("cam")); len(got) != 0 {
+		t.Errorf("events were retained: %+v", got)
+	}
+	eventually(t, "6 published", func() bool { return p.Stats().Published == 6 })
+	if s := p.Stats(); s.Queued != 0 || s.Dropped != 0 || s.Failed != 0 {
+		t.Errorf("stats = %+v, want 6 published and nothing else", s)
+	}
+}
+
+// askHandler answers "how many?" about camera "cam" with frame 5; "slow" waits for release.
+func askHandler(release <-chan struct{}) AskHandler {
+	return func(ctx context.Context, camera, question, requestID string) (Answer, error) {
+		if camera != "cam" {
+			return Answer{}, fmt.Errorf("unknown camera %q", camera)
+		}
+		if question == "slow" {
+			select {
+			case <-release:
+			case <-ctx.Done():
+				return Answer{}, ctx.Err()
+			}
+		}
+		if question == "panic" {
+			panic("handler bug")
+		}
+		return Answer{Frame: 5, Answer: "answer to " + question}, nil
+	}
+}
+
+func byRequestID(id string) func(received) bool {
+	return func(m received) bool { return strings.Contains(m.payload, `"request_id":"`+id+`"`) }
+}
+
+func TestAskRoundTrip(t *testing.T) {
+	m := startMosquitto(t)
+	release := make(chan struct{})
+	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev3", QoS: 1, AskHandler: askHandler(release)})
+	tp := p.Topics()
+	rec, c := subscribe(t, m.url(), tp.Answer("cam"), "app/replies/#")
+	waitConnected(t, p)
+
+	send(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"r1","reply_to":"app/replies/42"}`)
+	_, got := rec.waitFor(t, 0, "the answer to r1", func(m received) bool { return m.topic == tp.Answer("cam") && byRequestID("r1")(m) })
+	a := decodeFields(t, got.topic, got.payload, "ts", "frame", "question", "answer", "request_id")
+	if a["answer"] != "answer to how many?" || a["question"] != "how many?" || a["frame"] != 5.0 {
+		t.Errorf("answer = %v", a)
+	}
+	if _, r := rec.waitTopic(t, 0, "app/replies/42"); r.payload != got.payload {
+		t.Errorf("reply_to got %s, want the answer %s", r.payload, got.payload)
+	}
+
+	// Plain text: the answer has no request_id.
+	send(t, c, tp.Ask("cam"), false, "  what is this?  ")
+	_, got = rec.waitFor(t, 0, "the plain-text answer", func(m received) bool { return strings.Contains(m.payload, "answer to what is this?") })
+	decodeFields(t, got.topic, got.payload, "ts", "frame", "question", "answer")
+
+	// A slow question must not hold up the next one.
+	send(t, c, tp.Ask("cam"), false, `{"question":"slow","request_id":"slow-1"}`)
+	send(t, c, tp.Ask("cam"), false, `{"question":"quick","request_id":"quick-1"}`)
+	rec.waitFor(t, 0, "the quick answer while the slow one is pending", byRequestID("quick-1"))
+	if slices.ContainsFunc(rec.all(), byRequestID("slow-1")) {
+		t.Fatal("the slow answer came before it was released")
+	}
+	close(release)
+	rec.waitFor(t, 0, "the slow answer after release", byRequestID("slow-1"))
+	if s := p.Stats(); s.AskErrors != 0 {
+		t.Errorf("ask errors = %d, want 0", s.AskErrors)
+	}
+}
+
+func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
+	m := startMosquitto(t)
+	release := make(chan struct{})
+	defer close(release)
+	rec, c := subscribe(t, m.url(), "edged/dev4/+/answer", "app/errors")
+	// A retained question would reach the publisher on every (re)subscription: it is ignored.
+	send(t, c, "edged/dev4/cam/ask", true, `{"question":"x","request_id":"retained"}`)
+	p, logs := startPublisher(t, Options{Broker: m.url(), Device: "dev4", QoS: 1, MaxAskBytes: 64, MaxPendingAsks: 1,
+		AskHandler: askHandler(release)})
+	tp := p.Topics()
+	waitConnected(t, p)
+	eventually(t, "the retained ask to be ignored", func() bool {
+		return logs.count("ignoring a retained ask request") > 0
+	})
+	// Clearing it is an empty, live (not retained) request: it is answered with an error.
+	send(t, c, tp.Ask("cam"), true, "")
+	idx, got := rec.waitTopic(t, 0, tp.Answer("cam"))
+	if !strings.Contains(got.payload, "question is empty") {
+		t.Fatalf("clearing the retained ask: got %s, want an empty-question error", got.payload)
+	}
+
+	cases := []struct {
+		topic, payload string
+		id, want       string // request_id expected in the error ("" for none) and a substring of it
+	}{
+		{tp.Ask("cam"), `{"question":"x","request_id":"bad-json",`, "bad-json", "malformed JSON request"},
+		{tp.Ask("cam"), ``, "", "question is empty"},
+		{tp.Ask("cam"), `{"question":"   ","request_id":"blank"}`, "blank", "question is empty"},
+		{tp.Ask("cam"), `{"question":"` + strings.Repeat("q", 65) + `","request_id":"long"}`, "long", "question is 65 bytes, over the 64-byte limit"},
+		{tp.Ask("cam"), strings.Repeat("z", 64+askEnvelopeBytes+1), "", "over the 1088-byte limit"},
+		{tp.Ask("cam"), `{"question":"x","request_id":"wild","reply_to":"app/+"}`, "wild", `reply_to "app/+" contains an MQTT wildcard`},
+		{tp.Ask("cam"), `{"question":"x","request_id":"typo","requestId":"y"}`, "typo", `unknown field "requestId"`},
+		{tp.Ask("nope"), `{"question":"x","request_id":"unknown-cam","reply_to":"app/errors"}`, "unknown-cam", `unknown camera "nope"`},
+		{tp.Ask("cam"), `{"question":"panic","request_id":"boom"}`, "boom", "internal error while answering"},
+	}
+	next := idx + 1
+	for i, tc := range cases {
+		send(t, c, tc.topic, false, tc.payload)
+		// Wait for each error before sending the next request, so they arrive in order.
+		answerTopic := strings.TrimSuffix(tc.topic, "/ask") + "/answer"
+		idx, got := rec.waitTopic(t, next, answerTopic)
+		next = idx + 1
+		fields := []string{"error", "request_id"}
+		if tc.id == "" {
+			fields = fields[:1]
+		}
+		e := decodeFields(t, got.topic, got.payload, fields...)
+		if msg := fmt.Sprint(e["error"]); !strings.Contains(msg, tc.want) {
+			t.Errorf("case %d: error %q, want one containing %q", i, msg, tc.want)
+		}
+		if tc.id != "" && e["request_id"] != tc.id {
+			t.Errorf("case %d: request_id = %v, want %s", i, e["request_id"], tc.id)
+		}
+	}
+	if _, got := rec.waitTopic(t, 0, "app/errors"); !byRequestID("unknown-cam")(got) {
+		t.Errorf("reply_to got %s, want the unknown-camera error", got.payload)
+	}
+
+	// One ask at a time: while "slow" holds the only slot, the next is refused as busy.
+	send(t, c, tp.Ask("cam"), false, `{"question":"slow","request_id":"hold"}`)
+	eventually(t, "the slow ask to take the slot", func() bool { return len(p.askSlots) == 1 })
+	send(t, c, tp.Ask("cam"), false, `{"question":"x","request_id":"refused"}`)
+	_, got = rec.waitFor(t, 0, "the busy error", byRequestID("refused"))
+	if !strings.Contains(got.payload, "busy: 1 questions already pending") {
+		t.Errorf("busy answer = %s", got.payload)
+	}
+
+	if got, want := p.Stats().AskErrors, uint64(len(cases)+2); got != want {
+		t.Errorf("ask errors = %d, want %d", got, want)
+	}
+	if slices.ContainsFunc(rec.all(), byRequestID("retained")) {
+		t.Error("the retained ask was answered")
+	}
+}
+
+func TestHomeAssistantDiscovery(t *testing.T) {
+	m := startMosquitto(t)
+	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev5", QoS: 1, SWVersion: "9.9",
+		HomeAssistant: HomeAssistant{Enabled: true},
+		Cameras:       []Camera{{Name: "cam", EventLabels: []string{"person", "car"}}}})
+	waitConnected(t, p)
+	configTopic := func(component, id string) string { return "homeassistant/" + component + "/dev5_cam_" + id + "/config" }
+	want := []string{
+		configTopic("binary_sensor", "event_car"), configTopic("binary_sensor", "event_person"),
+		configTopic("sensor", "answer"), configTopic("sensor", "caption"), configTopic("sensor", "label"),
+	}
+
+	// Retained: a subscriber that comes after the publisher gets every config.
+	rec, c := subscribe(t, m.url(), "homeassistant/+/+/config")
+	barrier(t, rec, c)
+	got := map[string]received{}
+	for _, msg := range rec.all() {
+		if strings.HasSuffix(msg.topic, "/config") {
+			got[msg.topic] = msg
+		}
+	}
+	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, want) {
+		t.Fatalf("discovery topics = %v, want %v", keys, want)
+	}
+	for topic, msg := range got {
+		if !msg.retained {
+			t.Errorf("%s not retained", topic)
+		}
+		var cfg map[string]any
+		if err := json.Unmarshal([]byte(msg.payload), &cfg); err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		for _, field := range []string{"unique_id", "name", "state_topic", "value_template", "json_attributes_topic",
+			"availability_topic", "payload_available", "payload_not_available", "device"} {
+			if _, ok := cfg[field]; !ok {
+				t.Errorf("%s lacks %s", topic, field)
+			}
+		}
+		if cfg["availability_topic"] != "edged/dev5/available" {
+			t.Errorf("%s availability_topic = %v", topic, cfg["availability_topic"])
+		}
+		if dev, _ := cfg["device"].(map[string]any); dev["sw_version"] != "9.9" || dev["name"] != "dev5" {
+			t.Errorf("%s device = %v", topic, cfg["device"])
+		}
+	}
+
+	// Home Assistant restarted: every config is sent again.
+	n := len(rec.all())
+	send(t, c, "homeassistant/status", false, "online")
+	for _, topic := range want {
+		rec.waitTopic(t, n, topic)
+	}
+
+	// A label removed from the daemon's config: its entity is removed (empty retained config).
+	n = len(rec.all())
+	if err := p.SetCameras([]Camera{{Name: "cam", EventLabels: []string{"person"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg := rec.waitTopic(t, n, configTopic("binary_sensor", "event_car")); msg.payload != "" {
+		t.Errorf("removed entity's config = %q, want empty", msg.payload)
+	}
+	if err := p.SetCameras([]Camera{{Name: "bad/name"}}); err == nil {
+		t.Error("SetCameras accepted a camera name with '/'")
+	}
+}
+
+// labelsFrames returns the frame numbers of labels messages, in arrival order.
+func labelsFrames(t *testing.T, msgs []received) []int {
+	t.Helper()
+	var frames []int
+	for _, m := range msgs {
+		var l Labels
+		if err := json.Unmarshal([]byte(m.payload), &l); err != nil {
+			t.Fatalf("labels payload %q: %v", m.payload, err)
+		}
+		frames = append(frames, int(l.Frame))
+	}
+	return frames
+}
+
+// persistentSubscriber connects with a fixed client id and a persistent session subscribed
+// at QoS 1, so the broker keeps its messages while it is away, across broker restarts.
+func persistentSubscriber(t *testing.T, url, id string, rec *recorder, filters ...string) {
+	t.Helper()
+	c := client(t, url, id, false, rec, "", "")
+	if len(filters) > 0 {
+		subscribeFilters(t, c, filters...)
+	}
+}
+
+func TestBrokerRestartQueuesResultsInOrder(t *testing.T) {
+	m := startMosquitto(t)
+	p, logs := startPublisher(t, Options{Broker: m.url(), Device: "dev6", QoS: 1, QueueSize: 5})
+	topic := p.Topics().Labels("cam")
+	rec := newRecorder()
+	persistentSubscriber(t, m.url(), "sub-restart", rec, topic)
+	waitConnected(t, p)
+
+	if err := p.PublishLabels("cam", Labels{Frame: 1}); err != nil {
+		t.Fatal(err)
+	}
+	rec.waitTopic(t, 0, topic)
+
+	m.stop()
+	eventually(t, "the publisher to notice the broker is gone", func() bool { return !p.Stats().Connected })
+	for frame := 2; frame <= 9; frame++ {
+		if err := p.PublishLabels("cam", Labels{Frame: uint64(frame)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := p.Stats(); s.Queued != 5 || s.Dropped != 3 {
+		t.Fatalf("while offline: queued %d, dropped %d; want 5 and 3", s.Queued, s.Dropped)
+	}
+	if logs.count("queue full") != 1 {
+		t.Errorf("want one queue-full warning per outage, log:\n%s", logs.String())
+	}
+
+	m.start() // same port
+	persistentSubscriber(t, m.url(), "sub-restart", rec)
+	eventually(t, "frames 5-9 after the restart", func() bool { return len(rec.on(topic)) >= 6 })
+	if got, want := labelsFrames(t, rec.on(topic)), []int{1, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+		t.Errorf("frames = %v, want %v (oldest dropped, the rest in order)", got, want)
+	}
+	// The broker may forward a message before its acknowledgement reaches the publisher.
+	eventually(t, "6 published after the reconnect", func() bool { return p.Stats().Published == 6 })
+	if s := p.Stats(); s.Queued != 0 || s.Dropped != 3 || s.Connects != 2 || !s.Connected {
+		t.Errorf("stats after reconnect = %+v", s)
+	}
+}
+
+func TestFirstConnectionFailsThenSucceeds(t *testing.T) {
+	m := newMosquitto(t, "")
+	// Make the subscriber's persistent session first, so it gets what is published before
+	// it reconnects.
+	m.start()
+	rec := newRecorder()
+	topic := Topics{Prefix: "edged", Device: "dev7"}.Labels("cam")
+	persistentSubscriber(t, m.url(), "sub-first", rec, topic)
+	m.stop()
+
+	p, logs := startPublisher(t, Options{Broker: m.url(), Device: "dev7", QoS: 1})
+	eventually(t, "two failed connection attempts", func() bool { return logs.count("cannot connect to the MQTT broker") >= 2 })
+	if s := p.Stats(); s.Connected || !strings.Contains(s.LastError, "connection refused") {
+		t.Errorf("stats with no broker = %+v, want disconnected with a connection refused error", s)
+	}
+	for frame := 1; frame <= 3; frame++ {
+		if err := p.PublishLabels("cam", Labels{Frame: uint64(frame)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	m.start()
+	waitConnected(t, p)
+	persistentSubscriber(t, m.url(), "sub-first", rec)
+	eventually(t, "the queued frames", func() bool { return len(rec.on(topic)) >= 3 })
+	if got := labelsFrames(t, rec.on(topic)); !slices.Equal(got, []int{1, 2, 3}) {
+		t.Errorf("frames = %v, want [1 2 3]", got)
+	}
+	if s := p.Stats(); s.LastError != "" {
+		t.Errorf("last error after connecting = %q", s.LastError)
+	}
+}
+
+func TestRefusedCredentialsAreLoggedAndRetried(t *testing.T) {
+	bin := mosquittoBinary(t)
+	passwd := strings.TrimSuffix(bin, "sbin/mosquitto") + "bin/mosquitto_passwd"
+	if _, err := os.Stat(passwd); err != nil {
+		if passwd, err = exec.LookPath("mosquitto_passwd"); err != nil {
+			t.Fatalf("mosquitto is installed but mosquitto_passwd is not: %v", err)
+		}
+	}
+	pwFile := t.TempDir() + "/passwd"
+	if out, err := exec.Command(passwd, "-c", "-b", pwFile, "edged", "right-password").CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
+	}
+	m := newMosquitto(t, "allow_anonymous false\npassword_file "+pwFile)
+	m.start()
+
+	wrong, logs := startPublisher(t, Options{Broker: m.url(), Device: "wrong", Username: "edged", Password: "nope"})
+	eventually(t, "two refused attempts", func() bool { return logs.count("refused the credentials") >= 2 })
+	if !strings.Contains(logs.String(), "attempt=2") {
+		t.Errorf("attempts are not numbered in the log:\n%s", logs.String())
+	}
+	if s := wrong.Stats(); s.Connected || !strings.Contains(s.LastError, "check username and password") {
+		t.Errorf("stats = %+v, want disconnected, with a credentials error", s)
+	}
+
+	// The same broker takes the right password.
+	rec := newRecorder()
+	c := client(t, m.url(), "", true, rec, "edged", "right-password")
+	subscribeFilters(t, c, "edged/right/available")
+	startPublisher(t, Options{Broker: m.url(), Device: "right", Username: "edged", Password: "right-password"})
+	rec.waitFor(t, 0, "online with the right password", func(m received) bool { return m.payload == "online" })
+
+	done := make(chan error)
+	go func() { done <- wrong.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Error(err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Close hangs while the broker refuses us")
+	}
+}
+
+func TestEmbeddedBroker(t *testing.T) {
+	p, _ := startPublisher(t, Options{Broker: EmbeddedBroker, Listen: "127.0.0.1:0", Device: "emb", QoS: 1,
+		AskHandler: askHandler(nil)})
+	url := p.BrokerURL()
+	if url == EmbeddedBroker || !strings.HasPrefix(url, "tcp://127.0.0.1:") {
+		t.Fatalf("broker URL = %q, want the embedded broker's tcp address", url)
+	}
+	waitConnected(t, p)
+	tp := p.Topics()
+
+	rec, c := subscribe(t, url, tp.Available(), tp.Labels("cam"), tp.Answer("cam"))
+	if _, got := rec.waitTopic(t, 0, tp.Available()); got.payload != "online" || !got.retained {
+		t.Errorf("availability = %+v, want retained online", got)
+	}
+	if err := p.PublishLabels("cam", Labels{Frame: 8, LabelSet: "shapes", Labels: []Label{{"circle", 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, got := rec.waitTopic(t, 0, tp.Labels("cam")); labelsFrames(t, []received{got})[0] != 8 {
+		t.Errorf("labels = %s", got.payload)
+	}
+	send(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"e1"}`)
+	rec.waitFor(t, 0, "the answer via the embedded broker", byRequestID("e1"))
+
+	// The embedded broker sends wills too.
+	assertWillOnKill(t, url)
+
+	// Its port is taken while it runs: a second one reports that clearly.
+	addr := strings.TrimPrefix(url, "tcp://")
+	if b, err := StartBroker(addr, nil); err == nil {
+		b.Close()
+		t.Error("a second broker started on a port in use")
+	} else if !strings.Contains(err.Error(), "listen on "+addr) || !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("error = %v", err)
+	}
+
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		conn.Close()
+		t.Error("the embedded broker still listens after Close")
+	}
+}
+
+// BenchmarkPublishLabelsEmbedded measures results per second from PublishLabels to the
+// embedded broker's acknowledgement, at QoS 1.
+func BenchmarkPublishLabelsEmbedded(b *testing.B) {
+	p, err := New(Options{Broker: EmbeddedBroker, Listen: "127.0.0.1:0", Device: "bench", QoS: 1,
+		QueueSize: b.N + 1, QueueBytes: 1 << 30}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	waitFor := func(what string, cond func() bool) {
+		deadline := time.Now().Add(time.Minute)
+		for !cond() {
+			if time.Now().After(deadline) {
+				b.Fatalf("timed out waiting for %s: %+v", what, p.Stats())
+			}
+			time.Sleep(100 * time.Microsecond) // poll interval
+		}
+	}
+	waitFor("the connection", func() bool { return p.Stats().Connected })
+	l := Labels{LabelSet: "shapes", Labels: []Label{{"circle", 0.7}, {"square", 0.2}, {"triangle", 0.1}}}
+	b.ResetTimer()
+	for i := range b.N {
+		l.Frame = uint64(i)
+		if err := p.PublishLabels("cam", l); err != nil {
+			b.Fatal(err)
+		}
+	}
+	waitFor("every result to be acknowledged", func() bool { return p.Stats().Published >= uint64(b.N) })
+}
