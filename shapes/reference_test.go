@@ -251,8 +251,7 @@ func cleanValues(s Scene) map[[3]uint8][3]float64 {
 	for _, o := range s.Objects {
 		var key [3]uint8
 		var val [3]float64
-		for c := range key {
-			v := min(max(float32(colorValues[o.Color][c])+float32(o.Tint[c]), 0), 255)
+		for c, v := range objectColor(o) {
 			key[c], val[c] = toByte(v), float64(v)
 		}
 		out[key] = val

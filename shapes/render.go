@@ -9,8 +9,8 @@ import (
 )
 
 // MaxPixels bounds the canvas Render accepts (width × height), so a typo in a configuration
-// cannot ask for gigabytes.
-const MaxPixels = 64 << 20
+// cannot ask for gigabytes: 16 megapixels, twice a 4K frame.
+const MaxPixels = 16 << 20
 
 // Options are the optional imperfections of a rendering.
 type Options struct {
@@ -43,35 +43,47 @@ func Render(s Scene, width, height int, opts Options) (*image.RGBA, error) {
 		return nil, errors.New("shapes: render: noise needs a random source (Options.Rand)")
 	}
 
-	// Work in float32 channels as the training renderer does, and round once at the end.
-	pix := make([]float32, width*height*3)
+	// Each pixel records which object painted it last (0 for the background); the colours
+	// are float32 as in the training renderer, noise is added to them and the sum rounded
+	// once at the end.
+	owner := make([]uint8, width*height)
+	palette := make([][3]float32, len(s.Objects)+1)
 	bg := backgroundValues[s.Background]
-	for p := 0; p < len(pix); p += 3 {
-		pix[p], pix[p+1], pix[p+2] = float32(bg[0]), float32(bg[1]), float32(bg[2])
-	}
+	palette[0] = [3]float32{float32(bg[0]), float32(bg[1]), float32(bg[2])}
 	geo := newCanvasGeometry(width, height)
-	for _, o := range s.Objects {
-		paint(pix, width, height, geo, o)
-	}
-	if opts.Noise > 0 {
-		sigma := float32(opts.Noise)
-		for p := range pix {
-			pix[p] += float32(opts.Rand.NormFloat64()) * sigma
-		}
+	for i, o := range s.Objects {
+		palette[i+1] = objectColor(o)
+		paint(owner, width, height, geo, o, uint8(i+1))
 	}
 
 	img := image.NewRGBA(image.Rect(0, 0, width, height))
+	sigma := float32(opts.Noise)
 	for y := 0; y < height; y++ {
-		src := pix[y*width*3 : (y+1)*width*3]
 		dst := img.Pix[y*img.Stride : y*img.Stride+width*4]
-		for x := 0; x < width; x++ {
-			dst[4*x] = toByte(src[3*x])
-			dst[4*x+1] = toByte(src[3*x+1])
-			dst[4*x+2] = toByte(src[3*x+2])
+		for x, who := range owner[y*width : (y+1)*width] {
+			col := palette[who]
+			for c := range 3 {
+				v := col[c]
+				if sigma > 0 {
+					v += float32(opts.Rand.NormFloat64()) * sigma
+				}
+				dst[4*x+c] = toByte(v)
+			}
 			dst[4*x+3] = 255
 		}
 	}
 	return img, nil
+}
+
+// objectColor is the object's colour plus its tint, clamped, in float32 as the training
+// renderer computes it.
+func objectColor(o Object) [3]float32 {
+	base := colorValues[o.Color]
+	var col [3]float32
+	for c := range col {
+		col[c] = min(max(float32(base[c])+float32(o.Tint[c]), 0), 255)
+	}
+	return col
 }
 
 // canvasGeometry places the unit square of scene coordinates on a canvas.
@@ -88,21 +100,14 @@ func newCanvasGeometry(width, height int) canvasGeometry {
 	}
 }
 
-// paint sets the pixels inside o to its colour. The arithmetic mirrors the reference renderer
+// paint marks the pixels inside o as painted by id. The arithmetic mirrors the reference renderer
 // (PyTorch): centre and size in float64, pixel coordinates and the differences to the centre
 // in float32, thresholds computed in float64 and rounded to float32. The explicit conversions
 // keep the compiler from fusing a multiply and an add, which would round differently.
-func paint(pix []float32, width, height int, g canvasGeometry, o Object) {
+func paint(owner []uint8, width, height int, g canvasGeometry, o Object, id uint8) {
 	cx := g.ox + float64(g.side*o.X)
 	cy := g.oy + float64(g.side*o.Y)
 	r := g.side * o.Size
-
-	base := colorValues[o.Color]
-	var col [3]float32
-	for c := range col {
-		v := float32(base[c]) + float32(o.Tint[c])
-		col[c] = min(max(v, 0), 255)
-	}
 
 	// Only the pixels of the bounding box (with a pixel of margin) can be inside.
 	x0 := max(int(math.Floor(cx-r))-1, 0)
@@ -135,10 +140,10 @@ func paint(pix []float32, width, height int, g canvasGeometry, o Object) {
 
 	for py := y0; py < y1; py++ {
 		y := float32(py) + 0.5
-		row := pix[py*width*3:]
+		row := owner[py*width : (py+1)*width]
 		for px := x0; px < x1; px++ {
 			if inside(float32(px)+0.5, y) {
-				row[3*px], row[3*px+1], row[3*px+2] = col[0], col[1], col[2]
+				row[px] = id
 			}
 		}
 	}
