@@ -14,8 +14,9 @@ import (
 // EmbeddedBroker is the Options.Broker value that makes the publisher run its own broker.
 const EmbeddedBroker = "embedded"
 
-// Options configures a Publisher. The zero value of every field except Device means "use the
-// default"; New fills the defaults (see withDefaults, the one place they live) and validates.
+// Options configures a Publisher. Device is required; unset names, sizes and durations get
+// their defaults (withDefaults is the one place they live), while QoS and the booleans mean
+// what their zero value says. New fills the defaults and validates.
 type Options struct {
 	// Broker is "embedded" (the default) or a URL: tcp://host:port, ssl://host:port (also
 	// tls://, mqtts://), ws:// or wss://.

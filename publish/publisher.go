@@ -468,8 +468,7 @@ func (p *Publisher) online(l *link) {
 		p.log.Error("cannot publish availability", "topic", p.topics.Available(), "err", err)
 	}
 	if p.opts.HomeAssistant.Enabled {
-		clear(p.announced) // a new session: send every config again
-		p.announce(l)
+		p.announce(l) // every config again: the broker may have lost them
 	}
 	p.mu.Lock()
 	p.dropWarned = false
@@ -651,6 +650,10 @@ func (p *Publisher) onAsk(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	req, err := parseAsk(m.Payload(), p.opts.MaxAskBytes)
+	if err == nil && p.topics.cameraOfAsk(req.ReplyTo) != "" {
+		err = fmt.Errorf("reply_to %q is an ask topic: answering there would loop", req.ReplyTo)
+		req.ReplyTo = ""
+	}
 	if err != nil {
 		p.replyError(camera, req, err)
 		return

@@ -104,6 +104,55 @@ func TestAvailabilityOnlineThenStopped(t *testing.T) {
 	}
 }
 
+func TestCancelledContextDrainsThenStops(t *testing.T) {
+	m := startMosquitto(t)
+	rec, _ := subscribe(t, m.url(), "edged/dev8/#")
+	p, err := New(Options{Broker: m.url(), Device: "dev8", QoS: 1, BackoffMin: 20 * time.Millisecond},
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(ctx); err == nil || !strings.Contains(err.Error(), "Start called twice") {
+		t.Errorf("second Start: %v", err)
+	}
+	waitConnected(t, p)
+	for frame := 1; frame <= 20; frame++ {
+		if err := p.PublishLabels("cam", Labels{Frame: uint64(frame)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel() // what the daemon's SIGTERM does
+	i, _ := rec.waitFor(t, 0, "stopped", func(m received) bool { return m.payload == "stopped" })
+	var before []received
+	for _, m := range rec.all()[:i] {
+		if m.topic == p.Topics().Labels("cam") {
+			before = append(before, m)
+		}
+	}
+	if got := labelsFrames(t, before); len(got) != 20 || got[0] != 1 || got[19] != 20 {
+		t.Errorf("frames before stopped = %v, want 1..20 (the queue is drained first)", got)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.PublishLabels("cam", Labels{}); !errors.Is(err, ErrClosed) {
+		t.Errorf("publish after shutdown: %v, want ErrClosed", err)
+	}
+
+	closed, err := New(Options{Broker: m.url(), Device: "dev9"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	if err := closed.Start(context.Background()); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+}
+
 func TestLastWillOfflineWhenKilled(t *testing.T) {
 	m := startMosquitto(t)
 	assertWillOnKill(t, m.url())
@@ -297,6 +346,7 @@ func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
 		{tp.Ask("cam"), strings.Repeat("z", 64+askEnvelopeBytes+1), "", "over the 1088-byte limit"},
 		{tp.Ask("cam"), `{"question":"x","request_id":"wild","reply_to":"app/+"}`, "wild", `reply_to "app/+" contains an MQTT wildcard`},
 		{tp.Ask("cam"), `{"question":"x","request_id":"typo","requestId":"y"}`, "typo", `unknown field "requestId"`},
+		{tp.Ask("cam"), `{"question":"x","request_id":"loop","reply_to":"edged/dev4/other/ask"}`, "loop", "is an ask topic"},
 		{tp.Ask("nope"), `{"question":"x","request_id":"unknown-cam","reply_to":"app/errors"}`, "unknown-cam", `unknown camera "nope"`},
 		{tp.Ask("cam"), `{"question":"panic","request_id":"boom"}`, "boom", "internal error while answering"},
 	}
