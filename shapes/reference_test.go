@@ -308,14 +308,14 @@ func TestLabelsMatchReference(t *testing.T) {
 // whose truthful answer is ambiguous (the colour of a shape that appears twice).
 func TestQuestionsAgainstReference(t *testing.T) {
 	modelMistakes := map[string]string{
-		"00 is there a yellow triangle?": "yes", // a yellow circle only
-		"01 what color is the triangle?": "red", // the triangle is green, the square red
-		"05 is there a yellow triangle?": "yes", // a yellow square only
-		"11 what color is the circle?":   "green",
-		"12 what color is the triangle?": "red",
-		"16 is there a yellow triangle?": "yes", // a yellow circle only
-		"20 is there a yellow triangle?": "yes", // a yellow circle only
-		"21 what color is the triangle?": "blue",
+		"00 is there a yellow triangle?": "yes",   // a yellow circle only
+		"01 what color is the triangle?": "red",   // the triangle is green, the square red
+		"05 is there a yellow triangle?": "yes",   // a yellow square only
+		"11 what color is the circle?":   "green", // the circle is blue, the square green
+		"12 what color is the triangle?": "red",   // the triangle is green, the square red
+		"16 is there a yellow triangle?": "yes",   // a yellow circle only
+		"20 is there a yellow triangle?": "yes",   // a yellow circle only
+		"21 what color is the triangle?": "blue",  // the triangle is red, the square blue
 	}
 	ref := loadReference(t)
 	agreed, ambiguous := 0, 0
