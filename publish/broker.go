@@ -76,14 +76,17 @@ type minLevel struct {
 	level slog.Level
 }
 
+// Enabled drops records below the level.
 func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.level && h.Handler.Enabled(ctx, l)
 }
 
+// WithAttrs keeps the level filter on derived handlers.
 func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
 	return minLevel{h.Handler.WithAttrs(attrs), h.level}
 }
 
+// WithGroup keeps the level filter on derived handlers.
 func (h minLevel) WithGroup(name string) slog.Handler {
 	return minLevel{h.Handler.WithGroup(name), h.level}
 }
