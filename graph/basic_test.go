@@ -45,7 +45,7 @@ func TestAddFullyConnectedRuns(t *testing.T) {
 	}
 	for _, d := range delegates {
 		got := run(t, model, d, x)[0].([]float32)
-		closeTo(t, string(d), got, want, 1e-5, 1e-5)
+		closeTo(t, d.name, got, want, 1e-5, 1e-5)
 	}
 }
 

@@ -26,7 +26,7 @@ func TestLayerNorm(t *testing.T) {
 	want := refLayerNorm(x, dim, gamma, beta, 1e-5)
 	for _, d := range delegates {
 		// Normalised values are O(1); mean, variance and rsqrt each round once in float32.
-		closeTo(t, string(d), run(t, model, d, x)[0].([]float32), want, 1e-4, 1e-4)
+		closeTo(t, d.name, run(t, model, d, x)[0].([]float32), want, 1e-4, 1e-4)
 	}
 }
 
@@ -114,7 +114,7 @@ func TestMultiHeadAttention(t *testing.T) {
 			want := refAttention(x, batch, seq, dim, heads, wd, mask, tc.causal)
 			for _, d := range delegates {
 				// Four chained matmuls of length 16 and a softmax: float32 error ~1e-6 relative.
-				closeTo(t, string(d), run(t, model, d, inputs...)[0].([]float32), want, 1e-4, 1e-4)
+				closeTo(t, d.name, run(t, model, d, inputs...)[0].([]float32), want, 1e-4, 1e-4)
 			}
 		})
 	}
@@ -148,7 +148,7 @@ func TestDynamicSequence(t *testing.T) {
 		want := refLayerNorm(res, dim, gamma, beta, 1e-5)
 		for _, d := range delegates {
 			got := runResized(t, model, d, [][]int{{1, seq, dim}}, x)[0].([]float32)
-			closeTo(t, string(d), got, want, 1e-4, 1e-4)
+			closeTo(t, d.name, got, want, 1e-4, 1e-4)
 		}
 	}
 }
@@ -164,6 +164,6 @@ func TestQuickGELU(t *testing.T) {
 	}
 	want := refUnary(x, func(v float64) float64 { return v * sigmoid(1.702*v) })
 	for _, d := range delegates {
-		closeTo(t, string(d), run(t, model, d, x)[0].([]float32), want, tolTrans, tolTrans)
+		closeTo(t, d.name, run(t, model, d, x)[0].([]float32), want, tolTrans, tolTrans)
 	}
 }

@@ -8,29 +8,49 @@ import (
 	"github.com/edged/edged/runtime"
 )
 
+// config is one way of running a model.
+type config struct {
+	name string
+	opts runtime.Options
+}
+
+// String names the configuration in test messages.
+func (c config) String() string { return c.name }
+
 // delegates are the configurations every op test runs under: TFLite's own kernels and XNNPACK.
-var delegates = []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack}
+var delegates = []config{
+	{"none", runtime.Options{Threads: 1, Delegate: runtime.DelegateNone}},
+	{"xnnpack", runtime.Options{Threads: 1, Delegate: runtime.DelegateXNNPack}},
+}
+
+// int8Delegates adds XNNPACK with its signed int8 (QS8) kernels enabled, for int8 models.
+var int8Delegates = append(append([]config(nil), delegates...),
+	config{"xnnpack-qs8", runtime.Options{Threads: 1, Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}})
+
+// delegation records, per test and configuration, how much of the graph the delegate took.
+var delegation = map[string]runtime.Delegation{}
 
 // run loads model bytes, feeds inputs ([]float32, []int32, []int8 or []int64 in input order)
 // and returns every output as []float32, []int32, []int64 or []int8.
-func run(t *testing.T, model []byte, d runtime.DelegateKind, inputs ...any) []any {
+func run(t *testing.T, model []byte, d config, inputs ...any) []any {
 	t.Helper()
 	return runResized(t, model, d, nil, inputs...)
 }
 
 // runResized is run with input i resized to shapes[i] first (nil entries keep the shape).
-func runResized(t *testing.T, model []byte, d runtime.DelegateKind, shapes [][]int, inputs ...any) []any {
+func runResized(t *testing.T, model []byte, d config, shapes [][]int, inputs ...any) []any {
 	t.Helper()
 	m, err := runtime.NewModel(model)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	defer m.Close()
-	ip, err := runtime.NewInterpreter(m, runtime.Options{Threads: 1, Delegate: d})
+	ip, err := runtime.NewInterpreter(m, d.opts)
 	if err != nil {
 		t.Fatalf("interpreter (%s): %v", d, err)
 	}
 	defer ip.Close()
+	delegation[t.Name()+" "+d.name] = ip.Delegation()
 	if ip.InputCount() != len(inputs) {
 		t.Fatalf("model has %d inputs, test gives %d", ip.InputCount(), len(inputs))
 	}

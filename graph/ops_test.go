@@ -331,8 +331,10 @@ func TestOps(t *testing.T) {
 			}
 			for _, d := range delegates {
 				got := run(t, model, d, inputs...)
-				compare(t, string(d), got, want, tc.atol, tc.rtol, tc.maxIntDiff)
+				compare(t, d.name, got, want, tc.atol, tc.rtol, tc.maxIntDiff)
 			}
+			// Which ops XNNPACK takes matters for speed (go test -v shows it).
+			t.Logf("%v", delegation[t.Name()+" xnnpack"])
 		})
 	}
 }

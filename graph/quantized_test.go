@@ -129,7 +129,7 @@ func TestPerChannelFullyConnected(t *testing.T) {
 	want := refLinear(x, rows, in, wdq, out, b)
 	for _, d := range delegates {
 		// DEQUANTIZE is exact, the FULLY_CONNECTED a float32 dot product of 40 terms.
-		compare(t, string(d), run(t, model, d, x), []any{want}, 1e-6, tolDot, 0)
+		compare(t, d.name, run(t, model, d, x), []any{want}, 1e-6, tolDot, 0)
 	}
 	// And the result is close to the unquantized layer: half a step of each row's scale per
 	// weight, Σ_k |x_k|·scale_o/2.
@@ -261,9 +261,12 @@ func TestFullInt8FullyConnected(t *testing.T) {
 			want[r*out+o] = int8(math.Max(-128, math.Min(127, q)))
 		}
 	}
-	for _, d := range delegates {
+	for _, d := range int8Delegates {
 		got := run(t, model, d, xq)
-		compare(t, string(d), got, []any{want}, 0, 0, 1)
+		compare(t, d.name, got, []any{want}, 0, 0, 1)
+	}
+	if dl := delegation[t.Name()+" xnnpack-qs8"]; !dl.Full() {
+		t.Logf("XNNPACK with QS8 took %v", dl)
 	}
 }
 
@@ -318,7 +321,7 @@ func TestFP16Weights(t *testing.T) {
 	wantBM, _ := refMatMul(e, []int{1, 3, in}, p16, []int{1, in, out}, false, false)
 	for _, d := range delegates {
 		got := run(t, model, d, ids)
-		compare(t, string(d), got, []any{wantFC, wantBM}, tolDot, tolDot, 0)
+		compare(t, d.name, got, []any{wantFC, wantBM}, tolDot, tolDot, 0)
 	}
 }
 
@@ -354,7 +357,7 @@ func TestDynamicRangeDequantizedUses(t *testing.T) {
 	want, _ := refMatMul(e, []int{4, in}, pdq, []int{in, out}, false, false)
 	for _, d := range delegates {
 		// DEQUANTIZE is exact (q·scale in float32); the rest is a float matmul.
-		compare(t, string(d), run(t, model, d, ids), []any{want}, tolDot, tolDot, 0)
+		compare(t, d.name, run(t, model, d, ids), []any{want}, tolDot, tolDot, 0)
 	}
 }
 
