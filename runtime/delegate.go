@@ -42,10 +42,6 @@ func ParseDelegateKind(s string) (DelegateKind, error) {
 // GPUDelegateLibrary is the file name of TFLite's GPU delegate.
 const GPUDelegateLibrary = "libtensorflowlite_gpu_delegate.so"
 
-// externalDelegateLibrary provides TfLiteExternalDelegateCreate; it ships beside
-// libtensorflowlite_c.so.
-const externalDelegateLibrary = "libexternal_delegate_obj.so"
-
 // delegate is a native delegate owned by one interpreter. It must outlive the interpreter.
 type delegate struct {
 	kind     DelegateKind
@@ -434,55 +430,45 @@ func newExternal(opts Options) (*delegate, error) {
 	if plugin == "" {
 		return nil, fmt.Errorf("runtime: external delegate: Options.DelegateLibrary must name the delegate plugin (.so)")
 	}
-	// Open the plugin ourselves first: TFLite's wrapper only logs why a plugin failed to load.
-	ph, _, err := findLibrary("external delegate", plugin, filepath.Base(plugin))
-	if err != nil {
-		return nil, err
-	}
-	if _, err := lookupSymbol(ph, plugin, "tflite_plugin_create_delegate"); err != nil {
-		return nil, fmt.Errorf("runtime: external delegate: %w (not a TFLite delegate plugin)", err)
-	}
-	h, path, err := findLibrary("external delegate", "", externalDelegateLibrary)
+	h, _, err := findLibrary("external delegate", plugin, filepath.Base(plugin))
 	if err != nil {
 		return nil, err
 	}
 	syms := map[string]unsafe.Pointer{}
-	for _, name := range []string{"TfLiteExternalDelegateOptionsDefault", "TfLiteExternalDelegateCreate", "TfLiteExternalDelegateDelete"} {
-		s, err := lookupSymbol(h, path, name)
+	for _, name := range []string{"tflite_plugin_create_delegate", "tflite_plugin_destroy_delegate"} {
+		s, err := lookupSymbol(h, plugin, name)
 		if err != nil {
-			return nil, fmt.Errorf("runtime: external delegate: %w: %w", err, ErrDelegateUnavailable)
+			return nil, fmt.Errorf("runtime: external delegate: %w (not a TFLite delegate plugin): %w", err, ErrDelegateUnavailable)
 		}
 		syms[name] = s
 	}
-	d := &delegate{kind: DelegateExternal, deleteFn: syms["TfLiteExternalDelegateDelete"]}
-	cplugin := C.CString(plugin)
-	d.cstrs = append(d.cstrs, cplugin)
+	// Keys and values in C memory, for the duration of the call.
 	keys := sortedKeys(opts.DelegateOptions)
 	n := len(keys)
-	// Arrays of C pointers must live in C memory.
 	arr := (**C.char)(C.calloc(C.size_t(2*n+1), C.size_t(unsafe.Sizeof((*C.char)(nil)))))
 	defer C.free(unsafe.Pointer(arr))
 	ptrs := unsafe.Slice(arr, 2*n+1)
 	for i, k := range keys {
-		ck, cv := C.CString(k), C.CString(opts.DelegateOptions[k])
-		d.cstrs = append(d.cstrs, ck, cv)
-		ptrs[i], ptrs[n+i] = ck, cv
+		ptrs[i], ptrs[n+i] = C.CString(k), C.CString(opts.DelegateOptions[k])
 	}
-	var cerr *C.char
-	d.ptr = C.edged_external_create(syms["TfLiteExternalDelegateOptionsDefault"], syms["TfLiteExternalDelegateCreate"],
-		cplugin, C.int(n), arr, (**C.char)(unsafe.Pointer(&ptrs[n])), &cerr)
-	if d.ptr == nil {
-		for _, s := range d.cstrs {
-			C.free(unsafe.Pointer(s))
+	defer func() {
+		for _, p := range ptrs[:2*n] {
+			C.free(unsafe.Pointer(p))
 		}
-		reason := "the plugin returned no delegate (its reason, if any, went to stderr)"
-		if cerr != nil {
-			reason = C.GoString(cerr)
+	}()
+	errBuf := (*C.char)(C.calloc(1, 1024))
+	defer C.free(unsafe.Pointer(errBuf))
+	ptr := C.edged_plugin_create(syms["tflite_plugin_create_delegate"], arr, (**C.char)(unsafe.Pointer(&ptrs[n])), C.size_t(n), errBuf, 1024)
+	if ptr == nil {
+		reason := C.GoString(errBuf)
+		if reason == "" {
+			reason = "no reason given"
 		}
-		return nil, fmt.Errorf("runtime: external delegate %s with options %s: %s", plugin, formatOptions(opts.DelegateOptions), reason)
+		return nil, fmt.Errorf("runtime: external delegate %s with options %s: the plugin returned no delegate: %s",
+			plugin, formatOptions(opts.DelegateOptions), reason)
 	}
 	live.delegates.Add(1)
-	return d, nil
+	return &delegate{kind: DelegateExternal, ptr: ptr, deleteFn: syms["tflite_plugin_destroy_delegate"]}, nil
 }
 
 func formatOptions(m map[string]string) string {
@@ -503,4 +489,44 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// ---- what this machine can load ---------------------------------------------------------------
+
+// DelegateStatus says whether a delegate can be used on this machine.
+type DelegateStatus struct {
+	Kind      DelegateKind
+	Available bool
+	Library   string // the library that provides it, when known
+	Detail    string // why not, or how to use it
+}
+
+// CoralPlugin is the file name of the Coral Edge TPU's external delegate plugin.
+const CoralPlugin = "libedgetpu.so.1"
+
+// ProbeDelegates reports which delegates this machine can load, without creating any: the
+// GPU delegate library is searched for and checked for its entry points, and the Coral plugin
+// is looked up as an example external delegate. Libraries found stay loaded.
+func ProbeDelegates() []DelegateStatus {
+	out := []DelegateStatus{
+		{Kind: DelegateNone, Available: true, Library: LibraryPath(), Detail: "TFLite's built-in kernels"},
+		{Kind: DelegateXNNPack, Available: true, Library: LibraryPath(), Detail: "linked into the TFLite library"},
+	}
+	gpu := DelegateStatus{Kind: DelegateGPU}
+	if h, path, err := findLibrary("gpu delegate", "", GPUDelegateLibrary); err != nil {
+		gpu.Detail = err.Error()
+	} else if _, err := lookupSymbol(h, path, "TfLiteGpuDelegateV2Create"); err != nil {
+		gpu.Library, gpu.Detail = path, err.Error()
+	} else {
+		gpu.Available, gpu.Library = true, path
+	}
+	out = append(out, gpu)
+	ext := DelegateStatus{Kind: DelegateExternal, Available: true,
+		Detail: "give the plugin in Options.DelegateLibrary; " + CoralPlugin + " not found"}
+	if h, path, err := findLibrary("external delegate", "", CoralPlugin); err == nil {
+		if _, err := lookupSymbol(h, path, "tflite_plugin_create_delegate"); err == nil {
+			ext.Library, ext.Detail = path, "Coral Edge TPU plugin found"
+		}
+	}
+	return append(out, ext)
 }

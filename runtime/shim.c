@@ -51,26 +51,32 @@ TfLiteDelegate* edged_gpu_create(void* create_fn, const EdgedGpuOptionsPadded* o
   return ((fn_t)create_fn)(opts);
 }
 
-TfLiteDelegate* edged_external_create(void* default_fn, void* create_fn, const char* lib_path,
-                                      int n, const char** keys, const char** values,
-                                      const char** err) {
-  typedef EdgedExternalOptions (*default_t)(const char*);
-  typedef TfLiteDelegate* (*create_t)(const EdgedExternalOptions*);
-  EdgedExternalOptions* o = malloc(sizeof *o);  // about 4 KiB: keep it off the cgo stack
-  if (o == NULL) {
-    *err = "out of memory";
-    return NULL;
+// The plugin's report_error takes no user data: messages land in the calling thread's buffer,
+// which is set only for the duration of the create call.
+static __thread char* plugin_err;
+static __thread size_t plugin_err_len;
+
+static void plugin_report_error(const char* msg) {
+  if (plugin_err == NULL || plugin_err_len == 0 || msg == NULL) return;
+  size_t used = strlen(plugin_err);
+  if (used > 0 && used + 2 < plugin_err_len) {
+    strcat(plugin_err, "; ");
+    used += 2;
   }
-  *o = ((default_t)default_fn)(lib_path);
-  for (int i = 0; i < n; i++) {
-    if (o->insert == NULL || o->insert(o, keys[i], values[i]) != kTfLiteOk) {
-      *err = "too many delegate options (the external delegate takes at most 256)";
-      free(o);
-      return NULL;
-    }
+  if (used + 1 < plugin_err_len) {
+    strncat(plugin_err, msg, plugin_err_len - used - 1);
   }
-  TfLiteDelegate* d = ((create_t)create_fn)(o);
-  free(o);
+}
+
+TfLiteDelegate* edged_plugin_create(void* create_fn, char** keys, char** values, size_t n,
+                                    char* err, size_t err_len) {
+  typedef TfLiteDelegate* (*fn_t)(char**, char**, size_t, void (*)(const char*));
+  if (err_len > 0) err[0] = '\0';
+  plugin_err = err;
+  plugin_err_len = err_len;
+  TfLiteDelegate* d = ((fn_t)create_fn)(keys, values, n, plugin_report_error);
+  plugin_err = NULL;
+  plugin_err_len = 0;
   return d;
 }
 

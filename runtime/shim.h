@@ -59,23 +59,18 @@ typedef struct {
 void edged_gpu_default_options(void* default_fn, EdgedGpuOptionsPadded* out);
 TfLiteDelegate* edged_gpu_create(void* create_fn, const EdgedGpuOptionsPadded* opts);
 
-// ---- external delegate (libexternal_delegate_obj.so, dlopen'ed) -------------------------------
-// TfLiteExternalDelegateOptions from delegates/external/external_delegate.h; that header is C++
-// only (a `const int` array bound), so it is restated here with the same layout.
-#define EDGED_EXTERNAL_MAX_OPTIONS 256
-typedef struct EdgedExternalOptions {
-  const char* lib_path;
-  int count;
-  const char* keys[EDGED_EXTERNAL_MAX_OPTIONS];
-  const char* values[EDGED_EXTERNAL_MAX_OPTIONS];
-  TfLiteStatus (*insert)(struct EdgedExternalOptions* options, const char* key,
-                         const char* value);
-} EdgedExternalOptions;
-
-// Returns NULL and sets *err (static text) when an option cannot be inserted.
-TfLiteDelegate* edged_external_create(void* default_fn, void* create_fn, const char* lib_path,
-                                      int n, const char** keys, const char** values,
-                                      const char** err);
+// ---- external delegate plugins (Coral and others, dlopen'ed) --------------------------------
+// The plugin protocol of TFLite's external delegate: a shared library exporting
+//   TfLiteDelegate* tflite_plugin_create_delegate(char** keys, char** values, size_t n,
+//                                                 void (*report_error)(const char*));
+//   void tflite_plugin_destroy_delegate(TfLiteDelegate*);
+// runtime calls it directly instead of through libexternal_delegate_obj.so: that 2.9 wrapper
+// returns a delegate with uninitialised fields when the plugin fails (deleting it crashes),
+// and passes no report_error, so the plugin's reason would be lost.
+//
+// Calls create; when it returns NULL, err holds what the plugin reported (may be empty).
+TfLiteDelegate* edged_plugin_create(void* create_fn, char** keys, char** values, size_t n,
+                                    char* err, size_t err_len);
 
 void edged_call_delete(void* delete_fn, TfLiteDelegate* d);
 

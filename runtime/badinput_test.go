@@ -1,0 +1,189 @@
+package runtime_test
+
+import (
+	"errors"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/edged/edged/runtime"
+)
+
+// Every broken file gives an error that says what is wrong and where, from LoadModel and
+// from NewModel alike, and leaves no native handle behind. (TFLite itself also prints
+// "ERROR: The model is not a valid Flatbuffer buffer" to stderr for the corrupt ones.)
+func TestLoadBadModels(t *testing.T) {
+	noLeaks(t)
+	good := addModel(t, 4)
+	random := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := range random {
+		random[i] = byte(r.UintN(256))
+	}
+	headerThenNoise := append([]byte{0x1c, 0, 0, 0, 'T', 'F', 'L', '3'}, random[:512]...)
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "0 bytes is too short for a TFLite model"},
+		{"short", []byte("TFL3"), "4 bytes is too short for a TFLite model"},
+		{"random bytes", random, "not a TFLite model (file identifier"},
+		{"text", []byte("name: edged\nversion: 1\n"), `not a TFLite model (file identifier ": ed", want "TFL3")`},
+		{"truncated to half", good[:len(good)/2], "TFLite rejected the file"},
+		{"truncated by 8 bytes", good[:len(good)-8], "TFLite rejected the file"},
+		{"valid header, noise after", headerThenNoise, "TFLite rejected the file"},
+	}
+	dir := t.TempDir()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := runtime.NewModel(c.data)
+			wantErr(t, err, "runtime: load model <", c.want)
+			path := filepath.Join(dir, "bad.tflite")
+			if err := os.WriteFile(path, c.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err = runtime.LoadModel(path)
+			wantErr(t, err, "runtime: load model "+path+": ", c.want)
+		})
+	}
+
+	_, err := runtime.LoadModel(filepath.Join(dir, "missing.tflite"))
+	wantErr(t, err, "missing.tflite", "no such file")
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v does not wrap fs.ErrNotExist", err)
+	}
+	_, err = runtime.LoadModel(dir)
+	wantErr(t, err, dir, "is a directory")
+}
+
+// A model that loads but names an operator this library lacks fails at NewInterpreter with
+// TFLite's own reason.
+func TestUnresolvedOperators(t *testing.T) {
+	noLeaks(t)
+	cases := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"builtin code beyond 2.9", unknownOpModel(t, 250, "", 1), "Op builtin_code out of range: 250"},
+		{"custom op", unknownOpModel(t, opCustom, "EdgedNoSuchOp", 1), "unresolved custom op: EdgedNoSuchOp"},
+		{"kernel version too new", unknownOpModel(t, opAdd, "", 99), "Didn't find op for builtin opcode 'ADD' version '99'"},
+	}
+	for _, c := range cases {
+		for _, d := range []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack} {
+			t.Run(c.name+"/"+string(d), func(t *testing.T) {
+				m, err := runtime.NewModel(c.data)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				_, err = runtime.NewInterpreter(m, runtime.Options{Delegate: d})
+				wantErr(t, err, "runtime: create interpreter for <", "(delegate "+string(d)+")", c.want)
+			})
+		}
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	noLeaks(t)
+	m, err := runtime.NewModel(addModel(t, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	cases := []struct {
+		name string
+		opts runtime.Options
+		want string
+	}{
+		{"negative threads", runtime.Options{Threads: -2}, "Options.Threads is -2"},
+		{"unknown delegate", runtime.Options{Delegate: "tpu"}, `unknown delegate "tpu"`},
+		{"xnnpack flag without xnnpack", runtime.Options{Delegate: runtime.DelegateNone, XNNPackQS8: true}, `XNNPack flags set with delegate "none"`},
+		{"library for xnnpack", runtime.Options{DelegateLibrary: "/x.so"}, `not "xnnpack"`},
+		{"options for none", runtime.Options{Delegate: runtime.DelegateNone, DelegateOptions: map[string]string{"a": "b"}}, `not "none"`},
+		{"gpu: unknown option", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"precision": "fp16"}},
+			`unknown gpu delegate option "precision" (known: backend, enable_quant,`},
+		{"gpu: bad bool", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"precision_loss_allowed": "maybe"}},
+			`gpu delegate option precision_loss_allowed="maybe": want true|false`},
+		{"gpu: bad partitions", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"max_delegated_partitions": "0"}},
+			`max_delegated_partitions="0": want integer >= 1`},
+		{"gpu: half of serialization", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"serialization_dir": "/tmp"}},
+			"serialization_dir and model_token go together"},
+		{"external without plugin", runtime.Options{Delegate: runtime.DelegateExternal}, "Options.DelegateLibrary must name the delegate plugin"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := runtime.NewInterpreter(m, c.opts)
+			wantErr(t, err, c.want)
+		})
+	}
+	for in, want := range map[string]runtime.DelegateKind{"": "xnnpack", " GPU ": "gpu", "none": "none", "external": "external"} {
+		if got, err := runtime.ParseDelegateKind(in); err != nil || got != want {
+			t.Errorf("ParseDelegateKind(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// A delegate library that is missing, not a library, or not the right library is an error
+// wrapping ErrDelegateUnavailable that names what was tried; nothing crashes or leaks.
+func TestMissingDelegateLibraries(t *testing.T) {
+	noLeaks(t)
+	m, err := runtime.NewModel(addModel(t, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir := t.TempDir()
+	notALibrary := filepath.Join(dir, "libtensorflowlite_gpu_delegate.so")
+	if err := os.WriteFile(notALibrary, []byte("this is not an ELF file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tfliteDir := filepath.Dir(runtime.LibraryPath())
+	cases := []struct {
+		name string
+		opts runtime.Options
+		want []string
+	}{
+		{"gpu: missing file", runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: filepath.Join(dir, "nope.so")},
+			[]string{"gpu delegate: cannot load libtensorflowlite_gpu_delegate.so", filepath.Join(dir, "nope.so") + ": no such file"}},
+		{"gpu: not a library", runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: notALibrary},
+			[]string{notALibrary, "file too short"}},
+		{"gpu: wrong library", runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: filepath.Join(tfliteDir, "libexternal_delegate_obj.so")},
+			[]string{"libexternal_delegate_obj.so has no symbol TfLiteGpuDelegateOptionsV2Default"}},
+		{"external: missing plugin", runtime.Options{Delegate: runtime.DelegateExternal, DelegateLibrary: filepath.Join(dir, "libedgetpu.so.1")},
+			[]string{"external delegate: cannot load libedgetpu.so.1", "no such file"}},
+		{"external: not a plugin", runtime.Options{Delegate: runtime.DelegateExternal, DelegateLibrary: runtime.LibraryPath()},
+			[]string{"has no symbol tflite_plugin_create_delegate", "(not a TFLite delegate plugin)"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := runtime.NewInterpreter(m, c.opts)
+			wantErr(t, err, c.want...)
+			if !errors.Is(err, runtime.ErrDelegateUnavailable) {
+				t.Errorf("%v does not wrap ErrDelegateUnavailable", err)
+			}
+		})
+	}
+
+	// Searching: ProbeDelegates and NewInterpreter agree on whether a GPU delegate is here; on a
+	// machine without one the error lists where it looked.
+	status := map[runtime.DelegateKind]runtime.DelegateStatus{}
+	for _, st := range runtime.ProbeDelegates() {
+		status[st.Kind] = st
+	}
+	if len(status) != 4 || !status[runtime.DelegateNone].Available || !status[runtime.DelegateXNNPack].Available {
+		t.Errorf("ProbeDelegates() = %+v", status)
+	}
+	ip, err := runtime.NewInterpreter(m, runtime.Options{Delegate: runtime.DelegateGPU})
+	if gpu := status[runtime.DelegateGPU]; gpu.Available != (err == nil) {
+		t.Errorf("ProbeDelegates says gpu available=%v (%s), NewInterpreter says %v", gpu.Available, gpu.Detail, err)
+	}
+	if err == nil {
+		ip.Close()
+		t.Skip("a GPU delegate library is installed here; the search error cannot be checked")
+	}
+	wantErr(t, err, filepath.Join(tfliteDir, runtime.GPUDelegateLibrary)+": no such file", "; "+runtime.GPUDelegateLibrary+": ")
+}
