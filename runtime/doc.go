@@ -29,13 +29,35 @@
 // happens before any interpreter exists: the 2.9 C API has no reporter for it, so TFLite
 // prints its reason to stderr and the Go error says what was checked.
 //
-// # Delegates and int8 on XNNPACK
+// # Delegates
 //
-// XNNPACK is the default delegate on CPU. The shipped 2.9 library's XNNPACK options struct has
-// num_threads and flags only (no weights cache; see shim.h). Interpreter.Delegation reports how
-// many operators a delegate took over, measured by wrapping the delegate's Prepare. Measured
-// with this library on amd64: fp32 FULLY_CONNECTED and ADD go to XNNPACK whatever the flags;
-// int8 operators go to XNNPACK only with Options.XNNPackQS8, and uint8 ones only with
-// Options.XNNPackQU8 (the library's default flags are 0, so without them quantized graphs stay
-// on TFLite's built-in kernels). TestXNNPackQuantizedPartitioning pins this behaviour.
+// XNNPACK is the default delegate on CPU. Interpreter.Delegation reports how many operators a
+// delegate took over (runtime wraps the delegate's Prepare and reads the execution plan), and
+// ProbeDelegates what this machine can load. What the shipped 2.9.0 library does, measured on
+// amd64 and pinned by the tests named:
+//
+//   - Its TfLiteXNNPackDelegateOptions is {num_threads, flags}, 8 bytes, without the
+//     weights_cache pointer of the public 2.9.1 header (read off the machine code; see shim.h;
+//     TestXNNPackOptionsLayout). The default flags are 0.
+//   - float32 operators go to XNNPACK. int8 operators go to XNNPACK only with
+//     Options.XNNPackQS8, and then run several times faster (BenchmarkFullyConnected: a
+//     768×768 int8 FULLY_CONNECTED, one thread, about 4.5×); without it they stay on TFLite's
+//     kernels (TestXNNPackQuantizedPartitioning). Dynamic-range (float input, int8 weight)
+//     FULLY_CONNECTED is never delegated (TestDynamicRangeFullyConnectedStaysOnTFLite).
+//   - Options.XNNPackQU8 makes XNNPACK claim uint8 operators that it then cannot build:
+//     NewInterpreter fails ("failed to delegate FULLY_CONNECTED node #0"). Do not use it with
+//     this build; edged's models are int8.
+//   - Options.XNNPackForceFP16 fails the same way on a CPU without fp16 arithmetic (all amd64
+//     machines); it may work on Arm cores with fp16 (not verified).
+//   - FULLY_CONNECTED with per-channel weight scales runs without error but outputs the zero
+//     point (the bias alone in the dynamic-range form): TFLite 2.9 rescales with the per-tensor
+//     scale, which is 0 for per-channel tensors. Quantize FULLY_CONNECTED weights per tensor
+//     (TestPerChannelFullyConnectedIgnoredByTFLite29).
+//
+// The GPU delegate (libtensorflowlite_gpu_delegate.so) and external delegate plugins (Coral's
+// libedgetpu.so.1 and others) are loaded with dlopen when asked for; a missing or wrong
+// library is an error wrapping ErrDelegateUnavailable. External plugins are called directly
+// through TFLite's plugin protocol (tflite_plugin_create_delegate), not through the shipped
+// libexternal_delegate_obj.so, whose 2.9 wrapper returns an uninitialised delegate when the
+// plugin fails (deleting it crashes) and drops the plugin's error message.
 package runtime

@@ -20,13 +20,14 @@ type Options struct {
 	Threads int
 	// Delegate to run the graph on; "" means DelegateXNNPack.
 	Delegate DelegateKind
-	// XNNPackQS8 lets XNNPACK run signed int8 operators (incl. per-channel weights); without
-	// it this build leaves them on TFLite's kernels.
+	// XNNPackQS8 lets XNNPACK run signed int8 operators; without it this build leaves them on
+	// TFLite's (several times slower) kernels. Set it for int8 models.
 	XNNPackQS8 bool
-	// XNNPackQU8 lets XNNPACK run unsigned (uint8) quantized operators.
+	// XNNPackQU8 lets XNNPACK take uint8 operators. With the shipped library XNNPACK then fails
+	// to build them and NewInterpreter returns that error; see the package documentation.
 	XNNPackQU8 bool
-	// XNNPackForceFP16 asks XNNPACK to compute fp32 operators in fp16 (Arm with fp16
-	// arithmetic only; elsewhere XNNPACK fails to prepare and NewInterpreter returns the error).
+	// XNNPackForceFP16 asks XNNPACK to compute float32 operators in fp16. On CPUs without fp16
+	// arithmetic (amd64) XNNPACK fails to prepare and NewInterpreter returns the error.
 	XNNPackForceFP16 bool
 	// DelegateLibrary is the shared library of a gpu delegate (searched for when empty: beside
 	// libtensorflowlite_c.so, beside the executable, ../lib, then the loader's path) or the

@@ -477,3 +477,63 @@ func TestFinalizerBackstop(t *testing.T) {
 		goruntime.Gosched()
 	}
 }
+
+// Dynamic-range FULLY_CONNECTED (float32 x, per-tensor int8 weights, float32 bias) runs on
+// TFLite's hybrid kernel, which quantizes x on the fly; XNNPACK does not take it, QS8 or not.
+// The hybrid kernel quantizes x symmetrically with scale s = max|x|/127, so each output may
+// differ from float maths on the dequantized weights by at most Σ|w|·s/2 (plus 1e-5 for
+// float32 rounding): that bound is the tolerance.
+func TestDynamicRangeFullyConnectedStaysOnTFLite(t *testing.T) {
+	noLeaks(t)
+	const k, n = 16, 4
+	const wScale = 0.02
+	r := rand.New(rand.NewPCG(21, 22))
+	wq := make([]int8, n*k)
+	for i := range wq {
+		wq[i] = int8(r.IntN(255) - 127)
+	}
+	bias := randFloats(r, n)
+	m := &tmModel{}
+	x := m.add(tmTensor{name: "x", dtype: runtime.Float32, shape: []int32{1, k}})
+	w := m.add(tmTensor{name: "w", dtype: runtime.Int8, shape: []int32{n, k}, data: i8Bytes(wq), scale: []float32{wScale}, zero: []int64{0}})
+	b := m.add(tmTensor{name: "bias", dtype: runtime.Float32, shape: []int32{n}, data: f32Bytes(bias)})
+	y := m.add(tmTensor{name: "y", dtype: runtime.Float32, shape: []int32{1, n}})
+	m.ops = []tmOp{{builtin: opFullyConnected, inputs: []int32{x, w, b}, outputs: []int32{y}, optType: optFullyConnected, options: fullyConnectedOptions}}
+	m.inputs, m.outputs = []int32{x}, []int32{y}
+	data := m.bytes(t)
+
+	wf := make([]float32, len(wq))
+	for i, q := range wq {
+		wf[i] = wScale * float32(q)
+	}
+	xs := randFloats(r, k)
+	var maxAbs float64
+	for _, v := range xs {
+		maxAbs = max(maxAbs, math.Abs(float64(v)))
+	}
+	for _, opts := range []runtime.Options{{Delegate: runtime.DelegateNone}, {Delegate: runtime.DelegateXNNPack}, {Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}} {
+		ip := newInterpreter(t, data, opts)
+		if d := ip.Delegation(); d.DelegatedNodes != 0 {
+			t.Errorf("%+v: %v; a dynamic-range FULLY_CONNECTED was delegated: update the package doc", opts, d)
+		}
+		if err := ip.Input(0).SetFloat32(xs); err != nil {
+			t.Fatal(err)
+		}
+		if err := ip.Invoke(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ip.Output(0).Float32()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, want := range fcReference(xs, wf, bias, k, n) {
+			var sumW float64
+			for i := range k {
+				sumW += math.Abs(float64(wf[j*k+i]))
+			}
+			if tol := sumW*maxAbs/127/2 + 1e-5; math.Abs(float64(got[j])-want) > tol {
+				t.Fatalf("%+v: y[%d] = %v, want %v ± %.3g", opts, j, got[j], want, tol)
+			}
+		}
+	}
+}

@@ -148,6 +148,15 @@ func (t *Tensor) shapeLocked() []int {
 	return shape
 }
 
+// numElements is the product of the tensor's dimensions, without allocating.
+func numElements(ct *C.TfLiteTensor) int {
+	n := 1
+	for i := range C.TfLiteTensorNumDims(ct) {
+		n *= int(C.TfLiteTensorDim(ct, i))
+	}
+	return n
+}
+
 // String describes the tensor, e.g. `input 0 "x" float32[1 4]`.
 func (t *Tensor) String() string {
 	if _, err := t.lock(); err != nil {
@@ -176,13 +185,14 @@ func (t *Tensor) Shape() []int {
 	return t.shapeLocked()
 }
 
-// NumElements is the product of the shape.
+// NumElements is the product of the shape (0 for a closed interpreter or bad index).
 func (t *Tensor) NumElements() int {
-	n := 1
-	for _, d := range t.Shape() {
-		n *= d
+	ct, err := t.lock()
+	if err != nil {
+		return 0
 	}
-	return n
+	defer t.ip.mu.Unlock()
+	return numElements(ct)
 }
 
 // Type is the tensor's element type.
@@ -233,11 +243,7 @@ func (t *Tensor) check(ct *C.TfLiteTensor, op string, want DType, n, elemSize in
 	if got := DType(C.TfLiteTensorType(ct)); got != want {
 		return fmt.Errorf("runtime: %s: %s on a %s tensor", t.describeLocked(), op, got)
 	}
-	shape := t.shapeLocked()
-	count := 1
-	for _, d := range shape {
-		count *= d
-	}
+	count := numElements(ct)
 	if n != count {
 		return fmt.Errorf("runtime: %s: %s with %d values, the tensor holds %d", t.describeLocked(), op, n, count)
 	}
@@ -294,13 +300,11 @@ func read[T element](t *Tensor, op string, want DType, dst []T) error {
 // get allocates a slice of the tensor's size and reads into it. The size is looked up under
 // the lock that read takes again; a resize in between makes read fail with a count error.
 func get[T element](t *Tensor, op string, want DType) ([]T, error) {
-	if _, err := t.lock(); err != nil {
+	ct, err := t.lock()
+	if err != nil {
 		return nil, err
 	}
-	count := 1
-	for _, d := range t.shapeLocked() {
-		count *= d
-	}
+	count := numElements(ct)
 	t.ip.mu.Unlock()
 	dst := make([]T, count)
 	if err := read(t, op, want, dst); err != nil {
