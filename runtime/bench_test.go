@@ -96,3 +96,23 @@ func BenchmarkFullyConnected(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkResizeInput times ResizeInput between two batch sizes of a 768→768 FULLY_CONNECTED:
+// every resize re-allocates tensors and, with XNNPACK, re-applies the delegate.
+func BenchmarkResizeInput(b *testing.B) {
+	const k, n = 768, 768
+	r := rand.New(rand.NewPCG(23, 24))
+	data := fcModel(b, k, n, randFloats(r, n*k), randFloats(r, n))
+	for _, c := range cpuConfigs[:2] {
+		b.Run(c.name, func(b *testing.B) {
+			ip := newInterpreter(b, data, c.opts)
+			batch := 1
+			for b.Loop() {
+				batch = 3 - batch
+				if err := ip.ResizeInput(0, []int{batch, k}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	goruntime "runtime"
+	"slices"
 	"sync"
 )
 
@@ -187,7 +188,8 @@ func (ip *Interpreter) OutputCount() int {
 // that was not checked).
 var errNilInterpreter = errors.New("runtime: nil interpreter")
 
-// Input returns model input i. Out of range, it returns a tensor whose methods report the
+// Input returns model input i. Each call makes a small Tensor value: keep it in hot loops.
+// Out of range, it returns a tensor whose methods report the
 // error, so that chained calls fail with a message instead of a nil dereference.
 func (ip *Interpreter) Input(i int) *Tensor {
 	if ip == nil {
@@ -247,9 +249,10 @@ func (ip *Interpreter) byName(output bool, name string) (*Tensor, error) {
 	return nil, fmt.Errorf("runtime: model %s has no %s named %q (its %ss: %v)", ip.model.source, kind, name, kind, names)
 }
 
-// ResizeInput gives input i a new shape and re-allocates the tensors (delegates are applied
-// again). If the graph cannot take the shape, the old shape is restored and the error says
-// why.
+// ResizeInput gives input i a new shape and re-allocates the tensors. A resize is not cheap:
+// TFLite applies the delegate again (XNNPACK re-packs its weights), so prefer fixed shapes in
+// per-frame or per-token loops; resizing to the current shape does nothing. If the graph
+// cannot take the shape, the old shape is restored and the error says why.
 func (ip *Interpreter) ResizeInput(i int, shape []int) error {
 	if ip == nil {
 		return errNilInterpreter
@@ -264,6 +267,9 @@ func (ip *Interpreter) ResizeInput(i int, shape []int) error {
 	}
 	t := &Tensor{ip: ip, index: i}
 	old := t.shapeLocked()
+	if slices.Equal(old, shape) {
+		return nil
+	}
 	if err := ip.resize(i, shape); err != nil {
 		return fmt.Errorf("runtime: resize %s to %v: %w", t.describeLocked(), shape, err)
 	}

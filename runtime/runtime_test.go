@@ -360,6 +360,13 @@ func TestResizeInput(t *testing.T) {
 				t.Fatalf("interpreter unusable after a failed resize: %v", got)
 			}
 
+			// Resizing to the current shape is a no-op that keeps the tensors' data.
+			if err := ip.ResizeInput(0, []int{3, 4}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := ip.Input(0).Float32(); err != nil || !slices.Equal(got, a) {
+				t.Fatalf("input after a same-shape resize = %v, %v; want %v", got, err, a)
+			}
 			wantErr(t, ip.ResizeInput(0, []int{1, -4}), "dimension 1 is -4")
 			wantErr(t, ip.ResizeInput(0, nil), "empty shape")
 			wantErr(t, ip.ResizeInput(2, []int{1, 4}), "resize input 2: out of range, the model has 2 input(s)")

@@ -113,6 +113,9 @@ func (t *Tensor) lock() (*C.TfLiteTensor, error) {
 	if t.err != nil {
 		return nil, t.err
 	}
+	if t.ip == nil {
+		return nil, fmt.Errorf("runtime: tensor not obtained from an Interpreter")
+	}
 	t.ip.mu.Lock()
 	if t.ip.ptr == nil {
 		t.ip.mu.Unlock()
