@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/edged/edged/runtime"
@@ -186,4 +187,66 @@ func TestMissingDelegateLibraries(t *testing.T) {
 		t.Skip("a GPU delegate library is installed here; the search error cannot be checked")
 	}
 	wantErr(t, err, filepath.Join(tfliteDir, runtime.GPUDelegateLibrary)+": no such file", "; "+runtime.GPUDelegateLibrary+": ")
+}
+
+// A failure inside a kernel during Invoke carries TFLite's reported reason, and the
+// interpreter works again with good input. (TFLite 2.9's GATHER rejects negative indices but
+// does not check indices past the end: callers must validate token ids themselves.)
+func TestInvokeErrorCarriesTFLiteReason(t *testing.T) {
+	noLeaks(t)
+	table := []float32{0, 1, 10, 11, 20, 21, 30, 31}
+	for _, c := range cpuConfigs {
+		t.Run("gather/"+c.name, func(t *testing.T) {
+			ip := newInterpreter(t, gatherModel(t, table), c.opts)
+			if err := ip.Input(0).SetInt32([]int32{1, -1}); err != nil {
+				t.Fatal(err)
+			}
+			wantErr(t, ip.Invoke(), "runtime: invoke <", "indices_has_only_positive_elements was not true", "Node number 0 (GATHER) failed to invoke")
+			if err := ip.Input(0).SetInt32([]int32{3, 0}); err != nil {
+				t.Fatal(err)
+			}
+			if err := ip.Invoke(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ip.Output(0).Float32()
+			if err != nil || !slices.Equal(got, []float32{30, 31, 0, 1}) {
+				t.Fatalf("rows = %v, %v; want [30 31 0 1]", got, err)
+			}
+		})
+	}
+
+	// An output whose shape is computed during Invoke has no memory before it, and a shape
+	// input that does not fit fails inside RESHAPE.
+	ip := newInterpreter(t, dynamicReshapeModel(t), runtime.Options{Delegate: runtime.DelegateNone})
+	_, err := ip.Output(0).Float32()
+	wantErr(t, err, `output 0 "y"`, "tensor memory is not allocated")
+	if err := ip.Input(0).SetFloat32([]float32{1, 2, 3, 4, 5, 6}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.Input(1).SetInt32([]int32{4, 2}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, ip.Invoke(), "num_input_elements != num_output_elements (6 != 8)", "(RESHAPE) failed to invoke")
+	if err := ip.Input(1).SetInt32([]int32{3, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ip.Output(0).Float32(); err != nil || !slices.Equal(ip.Output(0).Shape(), []int{3, 2}) || got[5] != 6 {
+		t.Fatalf("after a good shape: %v %v, shape %v", got, err, ip.Output(0).Shape())
+	}
+}
+
+// TFLite 2.9 does not give a graph with dynamic-sized tensors to XNNPACK and fails
+// TfLiteInterpreterCreate without a message; runtime says what most likely happened.
+func TestDelegateRefusesDynamicTensors(t *testing.T) {
+	noLeaks(t)
+	m, err := runtime.NewModel(dynamicReshapeModel(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	_, err = runtime.NewInterpreter(m, runtime.Options{})
+	wantErr(t, err, "TFLite did not apply the xnnpack delegate", "dynamic-sized tensors")
 }

@@ -53,6 +53,11 @@
 //     point (the bias alone in the dynamic-range form): TFLite 2.9 rescales with the per-tensor
 //     scale, which is 0 for per-channel tensors. Quantize FULLY_CONNECTED weights per tensor
 //     (TestPerChannelFullyConnectedIgnoredByTFLite29).
+//   - A graph with dynamic-sized tensors (shapes computed during Invoke) is not given to
+//     XNNPACK, and TfLiteInterpreterCreate then fails without a message; NewInterpreter says
+//     so (TestDelegateRefusesDynamicTensors). Graphs meant for XNNPACK need static shapes.
+//   - A real ResizeInput re-applies the delegate, and XNNPACK re-packs its weights
+//     (BenchmarkResizeInput: about 0.6 ms for one 768×768 layer): keep shapes fixed in loops.
 //
 // The GPU delegate (libtensorflowlite_gpu_delegate.so) and external delegate plugins (Coral's
 // libedgetpu.so.1 and others) are loaded with dlopen when asked for; a missing or wrong

@@ -103,6 +103,13 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 		msg := rep.take()
 		if msg == "" {
 			msg = "TfLiteInterpreterCreate failed without a message"
+			if del != nil && del.probe != nil && del.probe.prepares == 0 {
+				// TFLite 2.9 refuses a delegate before calling it, and says so only in a debug
+				// log, when the graph has tensors whose shapes are computed during Invoke.
+				msg = fmt.Sprintf("TFLite did not apply the %s delegate, most likely because the graph has "+
+					"dynamic-sized tensors (shapes computed during Invoke, e.g. RESHAPE with a non-constant shape), "+
+					"which this delegate cannot take: use static shapes, or delegate none", opts.Delegate)
+			}
 		}
 		rep.close()
 		del.close()

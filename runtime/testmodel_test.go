@@ -27,11 +27,13 @@ const (
 	opDequantize     = 6
 	opFullyConnected = 9
 	opReshape        = 22
+	opGather         = 36
 	opCustom         = 32
 
 	optFullyConnected = 8
 	optAdd            = 11
 	optReshape        = 17
+	optGather         = 23
 	optDequantize     = 38
 )
 
@@ -390,6 +392,36 @@ func (p quantFCParams) reference(x []int32) []int32 {
 		y[n] = min(max(q, p.qmin), p.qmax)
 	}
 	return y
+}
+
+// gatherModel: rows = table[indices] with a constant float32 table [4,2] and int32 indices
+// [2]; an index outside [0,4) makes Invoke fail inside the kernel.
+func gatherModel(t testing.TB, table []float32) []byte {
+	m := &tmModel{}
+	tab := m.add(tmTensor{name: "table", dtype: runtime.Float32, shape: []int32{4, 2}, data: f32Bytes(table)})
+	idx := m.add(tmTensor{name: "indices", dtype: runtime.Int32, shape: []int32{2}})
+	out := m.add(tmTensor{name: "rows", dtype: runtime.Float32, shape: []int32{2, 2}})
+	m.ops = []tmOp{{builtin: opGather, inputs: []int32{tab, idx}, outputs: []int32{out}, optType: optGather,
+		options: func(b *flatbuffers.Builder) flatbuffers.UOffsetT {
+			b.StartObject(2)
+			b.PrependInt32Slot(0, 0, 0) // axis
+			return b.EndObject()
+		}}}
+	m.inputs, m.outputs = []int32{idx}, []int32{out}
+	return m.bytes(t)
+}
+
+// dynamicReshapeModel: y = reshape(x, shape) with both x (float32 [6]) and shape (int32 [2])
+// as inputs, so y's shape is only known at Invoke, and a shape whose product is not 6 makes
+// Invoke fail inside the kernel.
+func dynamicReshapeModel(t testing.TB) []byte {
+	m := &tmModel{}
+	x := m.add(tmTensor{name: "x", dtype: runtime.Float32, shape: []int32{6}})
+	shape := m.add(tmTensor{name: "shape", dtype: runtime.Int32, shape: []int32{2}})
+	y := m.add(tmTensor{name: "y", dtype: runtime.Float32, shape: []int32{2, 3}})
+	m.ops = []tmOp{{builtin: opReshape, inputs: []int32{x, shape}, outputs: []int32{y}}}
+	m.inputs, m.outputs = []int32{x, shape}, []int32{y}
+	return m.bytes(t)
 }
 
 // unknownOpModel is addModel with its operator replaced: a builtin code that TFLite 2.9 does not
