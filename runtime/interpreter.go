@@ -196,8 +196,8 @@ func (ip *Interpreter) OutputCount() int {
 var errNilInterpreter = errors.New("runtime: nil interpreter")
 
 // Input returns model input i. Each call makes a small Tensor value: keep it in hot loops.
-// Out of range, it returns a tensor whose methods report the
-// error, so that chained calls fail with a message instead of a nil dereference.
+// Out of range, it returns a tensor whose methods report the error, so that chained calls
+// fail with a message instead of a nil dereference.
 func (ip *Interpreter) Input(i int) *Tensor {
 	if ip == nil {
 		return &Tensor{index: i, err: errNilInterpreter}

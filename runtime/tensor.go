@@ -97,9 +97,8 @@ type Tensor struct {
 // cptr looks up the native tensor; the interpreter's lock must be held and ptr non-nil.
 func (t *Tensor) cptr() *C.TfLiteTensor {
 	if t.output {
-		// Output tensors are const in the C API; TFLite never writes through this pointer
-		// from Go's side except via the checked setters, which refuse outputs.
-		return (*C.TfLiteTensor)(unsafe.Pointer(C.TfLiteInterpreterGetOutputTensor(t.ip.ptr, C.int32_t(t.index))))
+		// const in the C API; runtime only reads through it (setters refuse outputs).
+		return C.TfLiteInterpreterGetOutputTensor(t.ip.ptr, C.int32_t(t.index))
 	}
 	return C.TfLiteInterpreterGetInputTensor(t.ip.ptr, C.int32_t(t.index))
 }
