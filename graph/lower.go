@@ -27,9 +27,14 @@ const (
 	// FULLY_CONNECTED and CONV_2D run TFLite's hybrid kernels (float activations quantized on
 	// the fly); other uses of a weight get a DEQUANTIZE. A quarter of the size.
 	Int8Dynamic
+	// Int8Full runs the operators that have int8 kernels on int8 activations, with parameters
+	// from calibration ranges (LowerOptions.Ranges): weights symmetric int8, biases int32.
+	// Inputs and outputs stay float32 (QUANTIZE/DEQUANTIZE at the edges and around operators
+	// kept in float, see LowerOptions.KeepFloat).
+	Int8Full
 )
 
-var precisionNames = map[Precision]string{FP32: "fp32", FP16: "fp16", Int8Dynamic: "int8-dynamic"}
+var precisionNames = map[Precision]string{FP32: "fp32", FP16: "fp16", Int8Dynamic: "int8-dynamic", Int8Full: "int8"}
 
 // String returns the name used on the command line and in manifests, e.g. "int8-dynamic".
 func (p Precision) String() string {
@@ -39,14 +44,14 @@ func (p Precision) String() string {
 	return fmt.Sprintf("Precision(%d)", int(p))
 }
 
-// ParsePrecision parses "fp32", "fp16" or "int8-dynamic".
+// ParsePrecision parses "fp32", "fp16", "int8-dynamic" or "int8".
 func ParsePrecision(s string) (Precision, error) {
 	for p, name := range precisionNames {
 		if name == s {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("graph: unknown precision %q (want fp32, fp16 or int8-dynamic)", s)
+	return 0, fmt.Errorf("graph: unknown precision %q (want fp32, fp16, int8-dynamic or int8)", s)
 }
 
 // Role is what a constant is used for, as seen from the operators that read it.
@@ -135,6 +140,21 @@ type LowerOptions struct {
 	// accurate, and the float FULLY_CONNECTED can run in XNNPACK; the dequantized copy costs
 	// float32 memory at run time (the file stays a quarter of fp32).
 	PerChannelFC bool
+
+	// Ranges are the calibrated ranges of activation tensors by name (graph inputs included),
+	// required at Int8Full for every tensor an int8 operator reads or writes, except outputs
+	// whose parameters the kernel fixes (SOFTMAX, LOGISTIC, TANH, L2_NORMALIZATION) or copies
+	// from its input (RESHAPE, TRANSPOSE, STRIDED_SLICE, GATHER).
+	Ranges map[string]quant.Range
+	// KeepFloat, at Int8Full, keeps an operator in float32 when it returns true for the
+	// operator's output tensor name (e.g. every layer norm, or attention softmax: regions where
+	// int8 costs accuracy). Nil quantizes every operator that has an int8 kernel.
+	KeepFloat func(output string, op tfl.BuiltinOp) bool
+
+	// ObserveAll adds every float32 activation as an extra output named after its tensor, for
+	// calibration: run the model on sample inputs and feed each output to a quant.Observer.
+	// Not with Int8Full.
+	ObserveAll bool
 }
 
 // Marshal lowers the graph at FP32 and writes it as a .tflite file.
@@ -169,6 +189,9 @@ func (g *Graph) Lower(opts LowerOptions) (*tfl.Model, error) {
 	if _, ok := precisionNames[p]; !ok {
 		return nil, fmt.Errorf("graph %q: unknown precision %d", g.name, int(p))
 	}
+	if opts.ObserveAll && p == Int8Full {
+		return nil, fmt.Errorf("graph %q: ObserveAll is for calibrating a float model, not with precision %v", g.name, p)
+	}
 	if len(g.outputs) == 0 {
 		return nil, fmt.Errorf("graph %q: no outputs declared", g.name)
 	}
@@ -180,6 +203,13 @@ func (g *Graph) Lower(opts LowerOptions) (*tfl.Model, error) {
 		int8:  map[*Tensor]int32{},
 		codes: map[tfl.BuiltinOp]int{},
 		names: map[string]bool{},
+		q:     map[*Tensor]int32{},
+		qp:    map[*Tensor]quant.Params{},
+		bias:  map[*node]int32{},
+		aff:   map[affineKey]int32{},
+		chw:   map[*Tensor]int32{},
+
+		concatParams: map[*node]quant.Params{},
 	}
 	if err := l.run(); err != nil {
 		return nil, fmt.Errorf("graph %q: lower to %v: %w", g.name, p, err)
@@ -198,15 +228,72 @@ type lowering struct {
 	pre   []tfl.Operator    // DEQUANTIZE of constants, run before everything else
 	codes map[tfl.BuiltinOp]int
 	names map[string]bool
+
+	// Int8Full state: int8 views of tensors and their parameters, int32 biases per operator,
+	// per-tensor affine int8 constants, per-channel int8 filters.
+	q    map[*Tensor]int32
+	qp   map[*Tensor]quant.Params
+	bias map[*node]int32
+	aff  map[affineKey]int32
+	chw  map[*Tensor]int32
+	ops  []tfl.Operator // operators in order (Int8Full emits conversions between them)
+
+	concatParams map[*node]quant.Params // the shared parameters of an int8 CONCATENATION
 }
 
 func (l *lowering) run() error {
 	g := l.g
-	uses := g.uses()
 	for _, t := range g.tensors {
 		l.names[t.name] = true
 	}
-	for _, t := range g.tensors {
+	var err error
+	if l.opts.Precision == Int8Full {
+		err = l.int8Body()
+	} else {
+		err = l.weightsBody()
+	}
+	if err != nil {
+		return err
+	}
+	l.sg.Name = g.name
+	sig := tfl.SignatureDef{Key: "serving_default"}
+	for _, t := range g.inputs {
+		l.sg.Inputs = append(l.sg.Inputs, l.index[t])
+		sig.Inputs = append(sig.Inputs, tfl.TensorMap{Name: t.name, TensorIndex: uint32(l.index[t])})
+	}
+	outputs := append([]namedTensor(nil), g.outputs...)
+	if l.opts.ObserveAll {
+		declared := map[*Tensor]bool{}
+		for _, o := range g.outputs {
+			declared[o.t] = true
+		}
+		for _, t := range g.tensors {
+			if t.kind == kindActivation && t.dtype == Float32 && !declared[t] {
+				outputs = append(outputs, namedTensor{t.name, t})
+			}
+		}
+	}
+	for _, o := range outputs {
+		idx, ok := l.index[o.t]
+		if !ok {
+			return fmt.Errorf("output %q was not lowered", o.name)
+		}
+		l.sg.Outputs = append(l.sg.Outputs, idx)
+		sig.Outputs = append(sig.Outputs, tfl.TensorMap{Name: o.name, TensorIndex: uint32(idx)})
+	}
+	l.m.Subgraphs = []tfl.Subgraph{l.sg}
+	l.m.SignatureDefs = []tfl.SignatureDef{sig}
+	for _, md := range g.metadata {
+		l.m.Metadata = append(l.m.Metadata, tfl.Metadata{Name: md.name, Buffer: l.buffer(md.data)})
+	}
+	return l.versions()
+}
+
+// weightsBody lowers at FP32, FP16 or Int8Dynamic: activations stay as built, weights take the
+// precision's storage.
+func (l *lowering) weightsBody() error {
+	uses := l.g.uses()
+	for _, t := range l.g.tensors {
 		us := uses[t]
 		if t.kind == kindConst && len(us) == 0 {
 			continue // e.g. a weight only some precisions need; nothing reads it
@@ -216,7 +303,7 @@ func (l *lowering) run() error {
 		}
 	}
 	ops := append([]tfl.Operator(nil), l.pre...)
-	for _, n := range g.nodes {
+	for _, n := range l.g.nodes {
 		op, err := l.node(n)
 		if err != nil {
 			return err
@@ -224,24 +311,7 @@ func (l *lowering) run() error {
 		ops = append(ops, op)
 	}
 	l.sg.Operators = ops
-	l.sg.Name = g.name
-	for _, t := range g.inputs {
-		l.sg.Inputs = append(l.sg.Inputs, l.index[t])
-	}
-	sig := tfl.SignatureDef{Key: "serving_default"}
-	for _, t := range g.inputs {
-		sig.Inputs = append(sig.Inputs, tfl.TensorMap{Name: t.name, TensorIndex: uint32(l.index[t])})
-	}
-	for _, o := range g.outputs {
-		l.sg.Outputs = append(l.sg.Outputs, l.index[o.t])
-		sig.Outputs = append(sig.Outputs, tfl.TensorMap{Name: o.name, TensorIndex: uint32(l.index[o.t])})
-	}
-	l.m.Subgraphs = []tfl.Subgraph{l.sg}
-	l.m.SignatureDefs = []tfl.SignatureDef{sig}
-	for _, md := range g.metadata {
-		l.m.Metadata = append(l.m.Metadata, tfl.Metadata{Name: md.name, Buffer: l.buffer(md.data)})
-	}
-	return l.versions()
+	return nil
 }
 
 // tensor emits graph tensor t, in the storage the precision asks for.

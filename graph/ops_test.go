@@ -17,6 +17,8 @@ type opCase struct {
 	build      func(t *testing.T, g *graph.Graph) (inputs, want []any)
 	atol, rtol float64
 	maxIntDiff int
+	// int8Tol is the Int8Full tolerance as a fraction of the output's range; 0 means 0.04.
+	int8Tol float64
 }
 
 // Float tolerances: float32 kernels (TFLite's and XNNPACK's) reorder sums and use polynomial
@@ -126,8 +128,14 @@ func opCases() []opCase {
 			}
 			return []any{x}, []any{want}
 		}},
-		unaryCase("RSQRT", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Rsqrt(x) },
-			func(v float64) float64 { return 1 / math.Sqrt(v) }, 0.01, 10),
+		func() opCase {
+			c := unaryCase("RSQRT", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Rsqrt(x) },
+				func(v float64) float64 { return 1 / math.Sqrt(v) }, 0.01, 10)
+			// In int8 the input step (10/255) is 4x the smallest input (0.01), where rsqrt is
+			// steepest: the error there reaches about 4.5% of the output range.
+			c.int8Tol = 0.06
+			return c
+		}(),
 		unaryCase("LOGISTIC", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Logistic(x) }, sigmoid, -8, 8),
 		unaryCase("TANH", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Tanh(x) }, math.Tanh, -4, 4),
 		unaryCase("GELU", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Gelu(x, false) }, gelu, -6, 6),
