@@ -1,6 +1,7 @@
 // Package graph builds TensorFlow Lite models in Go: a small IR of tensors and TFLite builtin
 // operators with shape inference, lowered to the flatbuffer format of package graph/tfl at a
-// chosen precision (fp32, fp16 weights, dynamic-range int8 weights).
+// chosen precision (fp32, fp16 weights, dynamic-range int8 weights, or full int8 from
+// calibration ranges). Package graph/nn builds transformer blocks from these operators.
 //
 // Building reads like the model it describes:
 //
@@ -17,7 +18,13 @@
 // check per line, only one at the end (or Err at any point).
 //
 // Constants stay float32 in the IR. Their role (a matmul weight, a bias, a parameter) follows
-// from the operators that use them, so one graph lowers to every precision (see Precision).
+// from the operators that use them, so one graph lowers to every precision (see Precision and
+// LowerOptions). Calibration for full int8 lowers the float graph with ObserveAll, runs it on
+// sample inputs and feeds every output to a quant.Observer; the ranges go to LowerOptions.Ranges.
+//
+// Limits of the TFLite 2.9 runtime that the builder and the lowering respect (found by test):
+// FULLY_CONNECTED takes per-tensor int8 weights only (with per-channel scales it outputs zeros,
+// so the builder refuses them); int8 CONCATENATION needs one set of parameters on all inputs.
 package graph
 
 import (
