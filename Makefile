@@ -9,7 +9,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 # $ORIGIN/../lib: an installed edged (bin/ + lib/) finds libtensorflowlite_c.so beside it.
-LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -extldflags '-Wl,-rpath,$$ORIGIN/../lib'
+LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -extldflags '-Wl,-rpath,\$$ORIGIN/../lib'
 GOARCH_HOST := $(subst aarch64,arm64,$(subst x86_64,amd64,$(shell uname -m)))
 TFLITE_LIB := third_party/tflite/lib/linux_$(GOARCH_HOST)/libtensorflowlite_c.so
 
@@ -28,6 +28,7 @@ run: build
 	bin/edged version
 
 test: build
+	@readelf -d bin/edged | grep -q 'RUNPATH.*[$$]ORIGIN/../lib' || { echo 'make: bin/edged lacks the $$ORIGIN/../lib runpath'; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 40m ./...
 
