@@ -1,0 +1,144 @@
+package clip
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/runtime"
+)
+
+// RunOptions say how the towers run.
+type RunOptions struct {
+	// Threads per interpreter; 0 means one per CPU.
+	Threads int
+	// Delegate runs the towers on XNNPACK (the default), TFLite's own kernels ("none"), or
+	// another runtime.DelegateKind.
+	Delegate runtime.DelegateKind
+}
+
+// tower is one loaded .tflite model with its interpreter. Its mutex makes each call (set
+// inputs, invoke, read outputs) one unit: an interpreter is used by one goroutine at a time.
+type tower struct {
+	mu   sync.Mutex
+	ip   *runtime.Interpreter
+	path string
+	out  []float32 // output buffer reused across calls
+}
+
+// loadTower memory-maps the model of role in b and makes its interpreter.
+func loadTower(b *convert.Bundle, role string, opts RunOptions) (*tower, error) {
+	path, err := b.Path(role)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %w", err)
+	}
+	f, _ := b.Manifest.File(role)
+	m, err := runtime.LoadModel(path)
+	if err != nil {
+		return nil, fmt.Errorf("clip: load %s tower %s: %w", role, path, err)
+	}
+	defer m.Close() // the interpreter keeps the model alive
+	ro := runtime.Options{Threads: opts.Threads, Delegate: opts.Delegate}
+	// Full-int8 operators run in XNNPACK only with its QS8 flag (see package runtime).
+	ro.XNNPackQS8 = f.Precision == "int8"
+	ip, err := runtime.NewInterpreter(m, ro)
+	if err != nil {
+		return nil, fmt.Errorf("clip: %s tower %s: %w", role, path, err)
+	}
+	return &tower{ip: ip, path: path}, nil
+}
+
+func (t *tower) close() error {
+	if t == nil {
+		return nil
+	}
+	return t.ip.Close()
+}
+
+// imageTower runs the vision tower on preprocessed pixels.
+type imageTower struct {
+	*tower
+	height, width int
+}
+
+// embed runs the vision tower on NHWC pixels [1, H, W, 3] and returns a new embedding.
+func (t *imageTower) embed(pixels []float32) ([]float32, error) {
+	if want := t.height * t.width * 3; len(pixels) != want {
+		return nil, fmt.Errorf("clip: image embedding: %d pixel values, the vision tower takes 1x%dx%dx3 = %d", len(pixels), t.height, t.width, want)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if err := t.ip.Input(0).SetFloat32(pixels); err != nil {
+		return nil, fmt.Errorf("clip: image embedding: %w", err)
+	}
+	if err := t.ip.Invoke(); err != nil {
+		return nil, fmt.Errorf("clip: image embedding: %w", err)
+	}
+	out, err := t.ip.Output(0).Float32()
+	if err != nil {
+		return nil, fmt.Errorf("clip: image embedding: %w", err)
+	}
+	return out, nil
+}
+
+// textTower runs the text tower at the length of each call's tokens.
+type textTower struct {
+	*tower
+	context int
+	buf     []int32
+}
+
+// embed runs the text tower on ids (already cut after the pooled token, see poolIndex) and
+// returns a new embedding.
+func (t *textTower) embed(ids []int32) ([]float32, error) {
+	n := len(ids)
+	if n == 0 || n > t.context {
+		return nil, fmt.Errorf("clip: text embedding: %d tokens, the text tower takes 1 to %d", n, t.context)
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	// Resizing re-plans the graph (and re-packs XNNPACK's weights): callers batching many
+	// texts sort them by length so that it happens once per length.
+	if err := t.ip.ResizeInput(0, []int{2, n}); err != nil {
+		return nil, fmt.Errorf("clip: text embedding: %w", err)
+	}
+	t.buf = append(append(t.buf[:0], ids...), make([]int32, n)...)
+	for i := 0; i < n; i++ {
+		t.buf[n+i] = int32(i)
+	}
+	if err := t.ip.Input(0).SetInt32(t.buf); err != nil {
+		return nil, fmt.Errorf("clip: text embedding: %w", err)
+	}
+	if err := t.ip.Invoke(); err != nil {
+		return nil, fmt.Errorf("clip: text embedding: %w", err)
+	}
+	out, err := t.ip.Output(0).Float32()
+	if err != nil {
+		return nil, fmt.Errorf("clip: text embedding: %w", err)
+	}
+	return out, nil
+}
+
+// poolIndex is where transformers' CLIPTextTransformer pools: with eos_token_id 2 (rule
+// "argmax", the released OpenAI configs) the first position of the largest id (the end token
+// has the largest id); otherwise (rule "eos") the first position of eos_token_id, or 0 when
+// there is none, as argmax over an all-false mask gives.
+func poolIndex(ids []int32, rule string, eos int) int {
+	best := 0
+	switch rule {
+	case "argmax":
+		for i, id := range ids {
+			if id > ids[best] {
+				best = i
+			}
+		}
+	default:
+		// transformers takes argmax over (ids == eos): the first match, or 0 without one.
+		for i, id := range ids {
+			if int(id) == eos {
+				return i
+			}
+		}
+	}
+	return best
+}

@@ -1,0 +1,259 @@
+package clip
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/hf"
+	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/runtime"
+)
+
+// Architecture is the transformers class this package converts.
+const Architecture = "CLIPModel"
+
+// DefaultPrecision is what a CLIP checkpoint converts to when no precision is asked for.
+const DefaultPrecision = graph.Int8Dynamic
+
+func init() {
+	convert.Register(Architecture, convert.Architecture{
+		Convert:          exportCLIP,
+		RandomInit:       randomInit,
+		DefaultPrecision: DefaultPrecision,
+	})
+}
+
+// dims reads the tower sizes from a checkpoint's config.
+func dims(src *convert.Source) (*hf.CLIPConfig, visionDims, textDims, error) {
+	cfg, err := hf.ParseConfig(src.Config, filepath.Join(src.Dir, "config.json"))
+	if err != nil {
+		return nil, visionDims{}, textDims{}, err
+	}
+	c, err := cfg.CLIP()
+	if err != nil {
+		return nil, visionDims{}, textDims{}, err
+	}
+	v := visionDims{
+		encoderDims: encoderDims{
+			Hidden: c.Vision.HiddenSize, Intermediate: c.Vision.IntermediateSize, Layers: c.Vision.NumHiddenLayers,
+			Heads: c.Vision.NumAttentionHeads, Eps: float32(c.Vision.LayerNormEps), Act: c.Vision.HiddenAct,
+		},
+		ImageSize: c.Vision.ImageSize, Patch: c.Vision.PatchSize, Channels: c.Vision.NumChannels,
+	}
+	t := textDims{
+		encoderDims: encoderDims{
+			Hidden: c.Text.HiddenSize, Intermediate: c.Text.IntermediateSize, Layers: c.Text.NumHiddenLayers,
+			Heads: c.Text.NumAttentionHeads, Eps: float32(c.Text.LayerNormEps), Act: c.Text.HiddenAct,
+		},
+		Vocab: c.Text.VocabSize, Context: c.Text.MaxPositionEmbeddings,
+	}
+	if v.Channels != 3 {
+		return nil, v, t, fmt.Errorf("clip: vision_config.num_channels is %d; edged feeds RGB images (3)", v.Channels)
+	}
+	return c, v, t, nil
+}
+
+// exportCLIP converts a CLIPModel checkpoint: the vision and text towers as separate models,
+// the preprocessing config, and the values inference needs (logit scale, pooling rule).
+//
+// At full int8 the vision tower is calibrated on images; the text tower stays int8-dynamic:
+// its embeddings are computed once per label set and cached, so its speed matters little, and
+// calibrating it would need representative texts that a checkpoint does not come with.
+func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) error {
+	c, vd, td, err := dims(src)
+	if err != nil {
+		return err
+	}
+	pre, preJSON, err := preprocessorConfig(src.Dir, vd.ImageSize)
+	if err != nil {
+		return err
+	}
+	if preJSON != nil {
+		// The checkpoint has none: the bundle carries the one inference must use.
+		if err := w.AddFile(convert.RolePreprocessorConfig, "preprocessor_config.json", preJSON); err != nil {
+			return err
+		}
+	}
+	progress := w.Progress()
+
+	vg, err := buildVision(src.Weights, vd, c.ProjectionDim, func(l int) { progress.Step("vision tower: build", l, vd.Layers) })
+	if err != nil {
+		return fmt.Errorf("vision tower: %w", err)
+	}
+	progress.Step("vision tower: build", vd.Layers, vd.Layers)
+	lower := graph.LowerOptions{Precision: opts.Precision}
+	if opts.Precision == graph.Int8Full {
+		proc, err := imageproc.New(pre, imageproc.Options{})
+		if err != nil {
+			return fmt.Errorf("vision tower: calibration: %w", err)
+		}
+		ranges, info, err := convert.CalibrateImages(vg, opts, "vision tower: calibrate", func(ip *runtime.Interpreter, img image.Image) error {
+			px, err := proc.Process(img, nil)
+			if err != nil {
+				return err
+			}
+			return ip.Input(0).SetFloat32(px)
+		})
+		if err != nil {
+			return fmt.Errorf("vision tower: %w", err)
+		}
+		w.SetCalibration(info)
+		lower.Ranges, lower.KeepFloat = ranges, keepFloatVision
+	}
+	if err := lowerAndAdd(w, vg, RoleVisionTower, lower); err != nil {
+		return err
+	}
+	vg = nil // let the weights go before the text tower's arrive
+
+	tg, err := buildText(src.Weights, td, c.ProjectionDim, func(l int) { progress.Step("text tower: build", l, td.Layers) })
+	if err != nil {
+		return fmt.Errorf("text tower: %w", err)
+	}
+	progress.Step("text tower: build", td.Layers, td.Layers)
+	lower = graph.LowerOptions{Precision: opts.Precision}
+	if opts.Precision == graph.Int8Full {
+		lower.Precision = graph.Int8Dynamic
+	}
+	if err := lowerAndAdd(w, tg, RoleTextTower, lower); err != nil {
+		return err
+	}
+
+	scale, err := src.Weights.Float32("logit_scale")
+	if err != nil {
+		return err
+	}
+	if len(scale) != 1 {
+		return fmt.Errorf("clip: logit_scale has %d values, want 1", len(scale))
+	}
+	w.SetValue(ValueLogitScale, math.Exp(float64(scale[0])))
+	w.SetValue(ValueContext, td.Context)
+	w.SetValue(ValueProjection, c.ProjectionDim)
+	w.SetValue(ValueEOSTokenID, c.Text.EosTokenID)
+	w.SetValue(ValueTextPooling, textPooling(c.Text.EosTokenID))
+	return nil
+}
+
+// lowerAndAdd writes g at the given lowering into the bundle under role.
+func lowerAndAdd(w *convert.Writer, g *graph.Graph, role string, lower graph.LowerOptions) error {
+	step := role + " tower: write " + lower.Precision.String()
+	w.Progress().Step(step, 0, 1)
+	model, err := g.MarshalWith(lower)
+	if err != nil {
+		return fmt.Errorf("%s tower: %w", role, err)
+	}
+	if err := w.AddModel(role, lower.Precision.String(), model); err != nil {
+		return err
+	}
+	w.Progress().Step(step, 1, 1)
+	return nil
+}
+
+// keepFloatVision keeps the operators of layer norms and softmax in float in the full-int8
+// vision tower: their inputs span ranges where 8 bits lose too much.
+func keepFloatVision(output string, op tfl.BuiltinOp) bool {
+	switch op {
+	case tfl.OpMean, tfl.OpSquaredDifference, tfl.OpRsqrt, tfl.OpSoftmax:
+		return true
+	}
+	return strings.Contains(output, "layer_norm") || strings.Contains(output, "layrnorm") || strings.Contains(output, "layernorm")
+}
+
+// textPooling names transformers' rule for the pooled text position: with eos_token_id 2 (the
+// released OpenAI configs) the argmax of the ids, otherwise the first eos_token_id.
+func textPooling(eos int) string {
+	if eos == 2 {
+		return "argmax"
+	}
+	return "eos"
+}
+
+// preprocessorConfig reads the checkpoint's preprocessor_config.json. A checkpoint without one
+// gets CLIPImageProcessor's defaults at the model's image size, returned as JSON to store in
+// the bundle.
+func preprocessorConfig(dir string, imageSize int) (imageproc.Config, []byte, error) {
+	path := filepath.Join(dir, "preprocessor_config.json")
+	cfg, err := imageproc.LoadConfig(path)
+	if err == nil {
+		return cfg, nil, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return cfg, nil, err
+	}
+	if _, statErr := os.Stat(path); statErr == nil {
+		return cfg, nil, err
+	}
+	d := imageproc.CLIPDefaults()
+	doc := map[string]any{
+		"image_processor_type": "CLIPImageProcessor",
+		"do_resize":            true,
+		"size":                 map[string]int{"shortest_edge": imageSize},
+		"resample":             int(d.Resample),
+		"do_center_crop":       true,
+		"crop_size":            map[string]int{"height": imageSize, "width": imageSize},
+		"do_rescale":           true,
+		"rescale_factor":       d.RescaleFactor,
+		"do_normalize":         true,
+		"image_mean":           d.ImageMean,
+		"image_std":            d.ImageStd,
+		"do_convert_rgb":       true,
+	}
+	data, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg, err = imageproc.ParseConfig(data)
+	return cfg, append(data, '\n'), err
+}
+
+// randomInit draws --random-init weights as transformers' CLIPPreTrainedModel._init_weights
+// does (initializer_factor 1): normal with these deviations, layer norms at 1 and 0, biases 0.
+func randomInit(src *convert.Source, name string, shape []int) convert.Init {
+	c, vd, td, err := dims(src)
+	if err != nil {
+		return convert.Init{Std: 0.02}
+	}
+	hidden, layers := td.Hidden, td.Layers
+	if strings.HasPrefix(name, "vision_model.") {
+		hidden, layers = vd.Hidden, vd.Layers
+	}
+	h := float32(hidden)
+	inv := func(x float32) float32 { return float32(1 / math.Sqrt(float64(x))) }
+	switch {
+	case name == "logit_scale":
+		return convert.Init{Mean: float32(c.LogitScaleInitValue)}
+	case strings.HasSuffix(name, ".bias"):
+		return convert.Init{}
+	case strings.Contains(name, "norm") || strings.Contains(name, "layrnorm"):
+		return convert.Init{Mean: 1}
+	case name == "text_model.embeddings.token_embedding.weight":
+		return convert.Init{Std: 0.02}
+	case name == "text_model.embeddings.position_embedding.weight":
+		return convert.Init{Std: 0.01}
+	case name == "vision_model.embeddings.class_embedding":
+		return convert.Init{Std: inv(h)}
+	case strings.HasPrefix(name, "vision_model.embeddings."):
+		return convert.Init{Std: 0.02}
+	case strings.Contains(name, "_proj.weight") && !strings.Contains(name, "out_proj"),
+		strings.HasSuffix(name, "mlp.fc2.weight"):
+		return convert.Init{Std: inv(h) * inv(2*float32(layers))}
+	case strings.HasSuffix(name, "out_proj.weight"):
+		return convert.Init{Std: inv(h)}
+	case strings.HasSuffix(name, "mlp.fc1.weight"):
+		return convert.Init{Std: inv(2 * h)}
+	case name == "visual_projection.weight":
+		return convert.Init{Std: inv(float32(vd.Hidden))}
+	case name == "text_projection.weight":
+		return convert.Init{Std: inv(float32(td.Hidden))}
+	}
+	return convert.Init{Std: 0.02}
+}

@@ -1,0 +1,146 @@
+package clip
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/hf"
+)
+
+// Test data (copied from ../shared, see testdata/README.md).
+const (
+	tinyCheckpoint  = "testdata/clip_tiny"
+	tinyIO          = "testdata/clip_tiny/io.safetensors"
+	shapesModel     = "../models/shapes/clip"
+	shapesReference = "testdata/shapes/reference.safetensors"
+	shapesCases     = "testdata/shapes/reference.json"
+)
+
+// bundles converts each (checkpoint, precision) once per test binary: conversion is the slow
+// part, and most tests only read the result.
+var bundles struct {
+	sync.Mutex
+	dir  string
+	done map[string]*convert.Bundle
+}
+
+func testBundle(t testing.TB, checkpoint string, p graph.Precision) *convert.Bundle {
+	t.Helper()
+	bundles.Lock()
+	defer bundles.Unlock()
+	if bundles.done == nil {
+		dir, err := os.MkdirTemp("", "edged-clip-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		bundles.dir, bundles.done = dir, map[string]*convert.Bundle{}
+	}
+	key := checkpoint + "@" + p.String()
+	if b, ok := bundles.done[key]; ok {
+		return b
+	}
+	out := filepath.Join(bundles.dir, filepath.Base(checkpoint)+"-"+p.String())
+	b, err := convert.Convert(checkpoint, out, convert.Options{Precision: p})
+	if err != nil {
+		t.Fatalf("convert %s at %v: %v", checkpoint, p, err)
+	}
+	bundles.done[key] = b
+	return b
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bundles.dir != "" {
+		os.RemoveAll(bundles.dir)
+	}
+	os.Exit(code)
+}
+
+func testModel(t testing.TB, checkpoint string, p graph.Precision) *Model {
+	t.Helper()
+	m, err := Load(testBundle(t, checkpoint, p), Options{RunOptions: RunOptions{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+// readF32 reads a float tensor of a reference file with its shape.
+func readF32(t testing.TB, path, name string) ([]float32, []int) {
+	t.Helper()
+	st, err := hf.OpenSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	info, err := st.Info(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Float32(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, info.Shape
+}
+
+func readI32(t testing.TB, path, name string) ([]int32, []int) {
+	t.Helper()
+	st, err := hf.OpenSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	info, err := st.Info(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := st.Int64(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]int32, len(v))
+	for i, x := range v {
+		out[i] = int32(x)
+	}
+	return out, info.Shape
+}
+
+// nchwToNHWC converts image n of a PyTorch batch [N, C, H, W] into [1, H, W, C].
+func nchwToNHWC(src []float32, shape []int, n int) []float32 {
+	c, h, w := shape[1], shape[2], shape[3]
+	dst := make([]float32, h*w*c)
+	base := n * c * h * w
+	for ci := 0; ci < c; ci++ {
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				dst[(y*w+x)*c+ci] = src[base+(ci*h+y)*w+x]
+			}
+		}
+	}
+	return dst
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return m
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}

@@ -1,0 +1,287 @@
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/edged/edged/graph"
+)
+
+// Bundle is a converted model folder with its manifest.
+type Bundle struct {
+	Dir      string
+	Manifest *Manifest
+}
+
+// ReadBundle opens the bundle in dir: it reads the manifest and checks that every file it
+// lists is there with the recorded size (Verify also checks the contents).
+func ReadBundle(dir string) (*Bundle, error) {
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range m.Files {
+		fi, err := os.Stat(filepath.Join(dir, f.Path))
+		if err != nil {
+			return nil, fmt.Errorf("bundle %s: %s file: %w", dir, f.Role, err)
+		}
+		if fi.Size() != f.Size {
+			return nil, fmt.Errorf("bundle %s: %s is %d bytes, the manifest says %d (truncated or replaced)", dir, f.Path, fi.Size(), f.Size)
+		}
+	}
+	return &Bundle{Dir: dir, Manifest: m}, nil
+}
+
+// Path returns the path of the file with the given role.
+func (b *Bundle) Path(role string) (string, error) {
+	f, ok := b.Manifest.File(role)
+	if !ok {
+		return "", fmt.Errorf("bundle %s has no %s file", b.Dir, role)
+	}
+	return filepath.Join(b.Dir, f.Path), nil
+}
+
+// HasFile reports whether the bundle has a file with the given role.
+func (b *Bundle) HasFile(role string) bool {
+	_, ok := b.Manifest.File(role)
+	return ok
+}
+
+// Verify checks every file's SHA-256 against the manifest.
+func (b *Bundle) Verify() error {
+	for _, f := range b.Manifest.Files {
+		sum, err := fileSHA256(filepath.Join(b.Dir, f.Path))
+		if err != nil {
+			return fmt.Errorf("bundle %s: %w", b.Dir, err)
+		}
+		if sum != f.SHA256 {
+			return fmt.Errorf("bundle %s: %s does not match its checksum in the manifest", b.Dir, f.Path)
+		}
+	}
+	return nil
+}
+
+// auxFiles are the checkpoint files a bundle carries along, by role: what the tokenizers and
+// image processors read at run time.
+var auxFiles = []struct{ role, name string }{
+	{RoleConfig, "config.json"},
+	{RolePreprocessorConfig, "preprocessor_config.json"},
+	{RoleTokenizer, "tokenizer.json"},
+	{RoleTokenizerConfig, "tokenizer_config.json"},
+	{RoleSpecialTokens, "special_tokens_map.json"},
+	{RoleVocab, "vocab.json"},
+	{RoleVocab, "vocab.txt"},
+	{RoleMerges, "merges.txt"},
+	{RoleGenerationConfig, "generation_config.json"},
+}
+
+// Convert converts the checkpoint folder from into a bundle folder out, which must not exist,
+// be empty, or be a bundle (which is then replaced). The bundle is built in a temporary folder
+// beside out and renamed into place at the end, so out is never half written.
+func Convert(from, out string, opts Options) (*Bundle, error) {
+	return convert(from, out, opts)
+}
+
+func convert(from, out string, opts Options) (*Bundle, error) {
+	opts = opts.withDefaults()
+	src, err := OpenSource(from, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	arch, err := Lookup(src.Architecture)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", from, err)
+	}
+	if opts.RandomInit && arch.RandomInit == nil {
+		return nil, fmt.Errorf("convert %s: %s does not support random weights", from, src.Architecture)
+	}
+	if err := checkTarget(out); err != nil {
+		return nil, err
+	}
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	if err != nil {
+		return nil, fmt.Errorf("convert: %w", err)
+	}
+	published := false
+	defer func() {
+		if !published {
+			os.RemoveAll(tmp)
+		}
+	}()
+	w := &Writer{dir: tmp, progress: opts.Progress, manifest: &Manifest{
+		Format:       ManifestFormat,
+		Architecture: src.Architecture,
+		Precision:    opts.Precision.String(),
+		Source:       SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
+		EdgedVersion: opts.EdgedVersion,
+	}}
+	if opts.RandomInit {
+		w.manifest.Source.Seed = opts.Seed
+	}
+	if err := arch.Convert(src, w, opts); err != nil {
+		return nil, fmt.Errorf("convert %s (%s, %v): %w", from, src.Architecture, opts.Precision, err)
+	}
+	for _, a := range auxFiles {
+		if w.manifest.hasRole(a.role) {
+			continue // e.g. vocab.json was copied, vocab.txt is not looked for
+		}
+		data, err := os.ReadFile(filepath.Join(from, a.name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("convert: %w", err)
+		}
+		if err := w.AddFile(a.role, a.name, data); err != nil {
+			return nil, err
+		}
+	}
+	if err := w.manifest.write(tmp); err != nil {
+		return nil, err
+	}
+	if err := publish(tmp, out); err != nil {
+		return nil, err
+	}
+	published = true
+	return ReadBundle(out)
+}
+
+func (m *Manifest) hasRole(role string) bool {
+	_, ok := m.File(role)
+	return ok
+}
+
+// checkTarget refuses to overwrite a folder that is not a bundle.
+func checkTarget(out string) error {
+	entries, err := os.ReadDir(out)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("convert: output %s: %w", out, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(out, ManifestName)); err != nil {
+		return fmt.Errorf("convert: output %s exists and is not a bundle (no %s); not overwriting it", out, ManifestName)
+	}
+	return nil
+}
+
+// publish renames the finished folder tmp to out. An existing bundle at out is moved aside
+// first and removed after (on Linux, a process that has its models memory-mapped keeps
+// reading them).
+func publish(tmp, out string) error {
+	err := os.Rename(tmp, out)
+	if err == nil {
+		return nil
+	}
+	entries, rerr := os.ReadDir(out)
+	if rerr != nil {
+		return fmt.Errorf("convert: publish %s: %w", out, err)
+	}
+	if len(entries) == 0 {
+		if err := os.Remove(out); err != nil {
+			return fmt.Errorf("convert: publish %s: %w", out, err)
+		}
+		return os.Rename(tmp, out)
+	}
+	old := tmp + ".old"
+	if err := os.Rename(out, old); err != nil {
+		return fmt.Errorf("convert: move old bundle %s aside: %w", out, err)
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		os.Rename(old, out) // put the old one back
+		return fmt.Errorf("convert: publish %s: %w", out, err)
+	}
+	return os.RemoveAll(old)
+}
+
+// DefaultCacheDir is where converted checkpoints are kept: $XDG_CACHE_HOME/edged, or the
+// platform's user cache folder (~/.cache/edged on Linux).
+func DefaultCacheDir() (string, error) {
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "edged"), nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("model cache: %w (set XDG_CACHE_HOME or pass a cache folder)", err)
+	}
+	return filepath.Join(d, "edged"), nil
+}
+
+// Open returns the bundle for dir, which is either a bundle (it has a manifest.json) or a
+// Hugging Face checkpoint folder (it has a config.json). A checkpoint is converted on first
+// use into cacheDir ("" means DefaultCacheDir) under a folder named after its architecture,
+// content hash and precision, and found there afterwards. precision "" means the bundle's own
+// for a bundle and the architecture's default for a checkpoint; anything else must match.
+// opts.Precision is ignored (precision decides); its other fields apply to a conversion.
+func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
+	var want *graph.Precision
+	if precision != "" {
+		p, err := graph.ParsePrecision(precision)
+		if err != nil {
+			return nil, fmt.Errorf("open model %s: %w", dir, err)
+		}
+		want = &p
+	}
+	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
+		b, err := ReadBundle(dir)
+		if err != nil {
+			return nil, err
+		}
+		if want != nil && b.Manifest.Precision != want.String() {
+			return nil, fmt.Errorf("open model %s: the bundle is %s, not %s (convert the checkpoint again at %s)", dir, b.Manifest.Precision, want, want)
+		}
+		return b, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
+		return nil, fmt.Errorf("open model %s: neither a bundle (no %s) nor a Hugging Face checkpoint (no config.json)", dir, ManifestName)
+	}
+	id, err := identify(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	arch, err := Lookup(id.architecture)
+	if err != nil {
+		return nil, fmt.Errorf("open model %s: %w", dir, err)
+	}
+	opts.Precision = arch.DefaultPrecision
+	if want != nil {
+		opts.Precision = *want
+	}
+	if cacheDir == "" {
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	key := strings.ToLower(id.architecture) + "-" + shortHash(id.hash) + "-" + opts.Precision.String()
+	if opts.RandomInit {
+		key += fmt.Sprintf("-random%d", opts.Seed)
+	}
+	cached := filepath.Join(cacheDir, key)
+	if b, err := ReadBundle(cached); err == nil && b.Manifest.Source.Hash == id.hash {
+		return b, nil
+	}
+	// A damaged cache entry (files missing or truncated) is converted again; the new bundle
+	// replaces it.
+	return convert(dir, cached, opts)
+}
+
+func shortHash(h string) string {
+	h = strings.TrimPrefix(h, "sha256:")
+	if len(h) > 16 {
+		return h[:16]
+	}
+	return h
+}

@@ -1,0 +1,63 @@
+package convert
+
+import (
+	"runtime/debug"
+
+	"github.com/edged/edged/graph"
+)
+
+// Options choose how a checkpoint is converted.
+type Options struct {
+	// Precision of the models: graph.FP32, FP16, Int8Dynamic or Int8Full.
+	Precision graph.Precision
+	// CalibrationDir is a folder of images to calibrate activation ranges on at Int8Full; empty
+	// means rendered scenes of the synthetic shapes world (package shapes).
+	CalibrationDir string
+	// CalibrationImages is how many images calibration runs; 0 means DefaultCalibrationImages.
+	// With CalibrationDir every image of the folder is used up to this number.
+	CalibrationImages int
+	// RandomInit ignores the checkpoint's weights (there need be none) and draws random ones of
+	// realistic scale for its config: a real-size model for benchmarks.
+	RandomInit bool
+	// Seed of the random weights; the same seed gives the same bundle.
+	Seed uint64
+	// Progress receives progress reports; nil reports nothing (see NewProgress).
+	Progress Progress
+	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
+	EdgedVersion string
+}
+
+// DefaultCalibrationImages is how many images full-int8 calibration runs by default.
+const DefaultCalibrationImages = 64
+
+// withDefaults fills in the defaults, in one place.
+func (o Options) withDefaults() Options {
+	if o.CalibrationImages <= 0 {
+		o.CalibrationImages = DefaultCalibrationImages
+	}
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+	if o.EdgedVersion == "" {
+		o.EdgedVersion = buildVersion()
+	}
+	return o
+}
+
+// buildVersion is the module version or VCS revision Go recorded in the binary.
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += "+" + s.Value[:12]
+		}
+	}
+	if v == "" {
+		v = "unknown"
+	}
+	return v
+}

@@ -1,0 +1,173 @@
+package convert
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/edged/edged/hf"
+)
+
+// Weights is where an architecture reads its parameters: a checkpoint's safetensors, or random
+// values for --random-init.
+type Weights interface {
+	// Float32 returns the tensor called name as float32 values (converted from F16 or BF16 if
+	// stored so), after checking that its shape is shape (no dimensions for a scalar).
+	Float32(name string, shape ...int) ([]float32, error)
+	// Has reports whether the tensor exists, for optional parameters.
+	Has(name string) bool
+}
+
+// Source is a checkpoint being converted.
+type Source struct {
+	// Dir is the checkpoint folder.
+	Dir string
+	// Architecture is config.json's architectures[0], e.g. "CLIPModel".
+	Architecture string
+	// Config is the content of config.json; architectures parse it with package hf.
+	Config []byte
+	// Hash identifies the checkpoint's content (weights and config); bundles and the cache
+	// record it.
+	Hash string
+	// Weights are the checkpoint's tensors, or random ones with Options.RandomInit.
+	Weights Weights
+
+	close func() error
+}
+
+// Close releases the checkpoint's files.
+func (s *Source) Close() error {
+	if s.close == nil {
+		return nil
+	}
+	return s.close()
+}
+
+// OpenSource opens the checkpoint folder dir for conversion: its config.json, its weights
+// (unless opts.RandomInit, where only the config is needed) and its content hash.
+func OpenSource(dir string, opts Options) (*Source, error) {
+	id, err := identify(dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	src := &Source{Dir: dir, Architecture: id.architecture, Config: id.config, Hash: id.hash}
+	if opts.RandomInit {
+		arch, err := Lookup(id.architecture)
+		if err != nil {
+			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+		}
+		if arch.RandomInit == nil {
+			return nil, fmt.Errorf("checkpoint %s: %s does not support random weights", dir, id.architecture)
+		}
+		src.Weights = &randomWeights{src: src, seed: opts.Seed, init: arch.RandomInit}
+		return src, nil
+	}
+	st, err := hf.OpenWeights(dir)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	src.Weights, src.close = st, st.Close
+	return src, nil
+}
+
+// identity is what names a checkpoint: its architecture and content hash.
+type identity struct {
+	architecture string
+	config       []byte
+	hash         string
+}
+
+// identify reads config.json's architectures[0] and hashes the checkpoint. With random
+// weights the hash covers the config and the seed only (the weights are not read).
+func identify(dir string, opts Options) (identity, error) {
+	path := filepath.Join(dir, "config.json")
+	config, err := os.ReadFile(path)
+	if err != nil {
+		return identity{}, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	cfg, err := hf.ParseConfig(config, path)
+	if err != nil {
+		return identity{}, err
+	}
+	arch, err := cfg.Architecture()
+	if err != nil {
+		return identity{}, err
+	}
+	id := identity{architecture: arch, config: config}
+	if opts.RandomInit {
+		h := sha256.New()
+		fmt.Fprintf(h, "edged random-init seed %d\n", opts.Seed)
+		h.Write(config)
+		id.hash = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		return id, nil
+	}
+	id.hash, err = checkpointHash(dir, config)
+	if err != nil {
+		return identity{}, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	return id, nil
+}
+
+// checkpointHash is the SHA-256 of config.json and of every weights file (model.safetensors,
+// or the index and its shards), so a fine-tuned checkpoint of the same shapes hashes
+// differently.
+func checkpointHash(dir string, config []byte) (string, error) {
+	h := sha256.New()
+	h.Write(config)
+	files := []string{"model.safetensors"}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		index := filepath.Join(dir, "model.safetensors.index.json")
+		data, err := os.ReadFile(index)
+		if err != nil {
+			return "", fmt.Errorf("no model.safetensors and no model.safetensors.index.json: %w", err)
+		}
+		var idx struct {
+			WeightMap map[string]string `json:"weight_map"`
+		}
+		if err := json.Unmarshal(data, &idx); err != nil {
+			return "", fmt.Errorf("%s: %w", index, err)
+		}
+		h.Write(data)
+		files = files[:0]
+		seen := map[string]bool{}
+		for _, f := range idx.WeightMap {
+			if !seen[f] {
+				seen[f] = true
+				files = append(files, f)
+			}
+		}
+		sort.Strings(files)
+	}
+	for _, name := range files {
+		f, err := os.Open(filepath.Join(dir, name))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "\n%s\n", name)
+		_, err = io.Copy(h, f)
+		f.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// fileSHA256 is the hex SHA-256 of a file's content.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
