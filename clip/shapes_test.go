@@ -1,0 +1,160 @@
+package clip
+
+import (
+	"encoding/json"
+	"fmt"
+	"image"
+	_ "image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/edged/edged/graph"
+)
+
+// shapesCase is one reference scene with transformers' zero-shot result.
+type shapesCase struct {
+	Image     string    `json:"image"`
+	Top1      string    `json:"clip_top1"`
+	Probs     []float64 `json:"clip_probs"`
+	imageFile string
+}
+
+type shapesReferenceFile struct {
+	Labels   []string     `json:"labels"`
+	Template string       `json:"template"`
+	Cases    []shapesCase `json:"cases"`
+}
+
+func loadShapesCases(t testing.TB) shapesReferenceFile {
+	t.Helper()
+	data, err := os.ReadFile(shapesCases)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref shapesReferenceFile
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Cases) != 24 || len(ref.Labels) != 15 {
+		t.Fatalf("reference has %d cases and %d labels, want 24 and 15", len(ref.Cases), len(ref.Labels))
+	}
+	for i := range ref.Cases {
+		ref.Cases[i].imageFile = filepath.Join("testdata/shapes/scenes", ref.Cases[i].Image)
+	}
+	return ref
+}
+
+func decodePNG(t testing.TB, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}
+
+// referenceLabelEmbeddings embeds the 15 labels from transformers' token ids.
+func referenceLabelEmbeddings(t testing.TB, m *Model) [][]float32 {
+	ids, shape := readI32(t, shapesReference, "label_input_ids")
+	var out [][]float32
+	for i := 0; i < shape[0]; i++ {
+		e, err := m.EmbedTokens(ids[i*shape[1] : (i+1)*shape[1]])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// TestShapesLabelEmbeddings: the label text embeddings (from transformers' ids) have cosine
+// ≥ 0.999 with transformers' at fp32.
+func TestShapesLabelEmbeddings(t *testing.T) {
+	m := testModel(t, shapesModel, graph.FP32)
+	want, _ := readF32(t, shapesReference, "label_text_embeds")
+	worst := 1.0
+	for i, e := range referenceLabelEmbeddings(t, m) {
+		c := cosine(e, want[i*m.Dim():(i+1)*m.Dim()])
+		worst = math.Min(worst, c)
+		if c < 0.999 {
+			t.Errorf("label %d: cosine %.6f < 0.999", i, c)
+		}
+	}
+	t.Logf("lowest cosine over 15 labels: %.6f", worst)
+}
+
+// shapesAgreement classifies the 24 reference scenes, read from their PNG files through the
+// bundle's preprocessing, and compares with transformers: top-1 agreement, largest probability
+// difference, lowest image-embedding cosine.
+func shapesAgreement(t *testing.T, m *Model, labelEmbeds [][]float32) (agree int, maxProbDiff, minCos float64) {
+	t.Helper()
+	ref := loadShapesCases(t)
+	set, err := NewLabelSet("shapes", ref.Labels, []string{ref.Template})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls, err := NewClassifier(set, labelEmbeds, m.LogitScale())
+	if err != nil {
+		t.Fatal(err)
+	}
+	minCos = 1
+	for i, c := range ref.Cases {
+		emb, err := m.EmbedImage(decodePNG(t, c.imageFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantEmb, _ := readF32(t, shapesReference, fmt.Sprintf("image_embeds_%02d", i))
+		minCos = math.Min(minCos, cosine(emb, wantEmb))
+		scores, err := cls.Classify(emb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if scores[0].Label == c.Top1 {
+			agree++
+		} else {
+			t.Logf("%s: top-1 %q (%.3f), transformers %q", c.Image, scores[0].Label, scores[0].Score, c.Top1)
+		}
+		for _, s := range scores {
+			for k, l := range ref.Labels {
+				if l == s.Label {
+					maxProbDiff = math.Max(maxProbDiff, math.Abs(float64(s.Score)-c.Probs[k]))
+				}
+			}
+		}
+	}
+	return agree, maxProbDiff, minCos
+}
+
+// TestShapesZeroShot: at fp32 the top-1 label of every reference scene is transformers' (24/24)
+// with probabilities within 0.01; the int8 precisions agree on at least 23 of 24.
+func TestShapesZeroShot(t *testing.T) {
+	for _, tc := range []struct {
+		p        graph.Precision
+		minAgree int
+		probTol  float64
+	}{
+		{graph.FP32, 24, 0.01},
+		{graph.FP16, 24, 0.01},
+		{graph.Int8Dynamic, 23, math.Inf(1)},
+		{graph.Int8Full, 23, math.Inf(1)},
+	} {
+		t.Run(tc.p.String(), func(t *testing.T) {
+			m := testModel(t, shapesModel, tc.p)
+			agree, diff, minCos := shapesAgreement(t, m, referenceLabelEmbeddings(t, m))
+			t.Logf("%v: top-1 agrees on %d/24, largest probability difference %.4f, lowest image-embedding cosine %.5f", tc.p, agree, diff, minCos)
+			if agree < tc.minAgree {
+				t.Errorf("top-1 agrees on %d/24, want at least %d", agree, tc.minAgree)
+			}
+			if diff > tc.probTol {
+				t.Errorf("probabilities differ by up to %.4f > %g", diff, tc.probTol)
+			}
+		})
+	}
+}
