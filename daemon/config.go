@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strings"
 	"time"
 
@@ -30,6 +31,8 @@ type Config struct {
 
 	// Path is the file the config came from; relative paths in it are resolved against its folder.
 	Path string `yaml:"-"`
+	// root is the parsed YAML, for finding the line of a field in later messages.
+	root *yaml.Node
 }
 
 // MQTTConfig says where and how results are published.
@@ -194,7 +197,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 		return nil, yamlError(path, err)
 	}
-	c.Path = path
+	c.Path, c.root = path, root.Content[0]
 	c.fillDefaults()
 	v := validator{file: path, root: root.Content[0]}
 	c.validate(&v)
@@ -256,6 +259,10 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Runtime.Precision == "" {
 		c.Runtime.Precision = "int8"
+	}
+	if c.Runtime.Workers == 0 {
+		// One per two cores, and at least one for each lane (labels, BLIP).
+		c.Runtime.Workers = max(2, goruntime.NumCPU()/2)
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

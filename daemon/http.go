@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/edged/edged/camera"
+)
+
+func (d *Daemon) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{})
+}
+
+// Health is the /healthz document. Status is "ok" (HTTP 200) when the models are loaded, the
+// MQTT connection is up and every camera delivers frames; otherwise "starting", "degraded"
+// or "stopping" (HTTP 503), and Problems says why.
+type Health struct {
+	Status   string                  `json:"status"`
+	Problems []string                `json:"problems,omitempty"`
+	Uptime   float64                 `json:"uptime_s"`
+	MQTT     HealthMQTT              `json:"mqtt"`
+	Cameras  map[string]HealthCamera `json:"cameras"`
+}
+
+// HealthMQTT is the publisher's state.
+type HealthMQTT struct {
+	Connected bool   `json:"connected"`
+	Queued    int    `json:"queued"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// HealthCamera is one camera's state.
+type HealthCamera struct {
+	State     string `json:"state"`
+	Captured  uint64 `json:"captured"`
+	Dropped   uint64 `json:"dropped"`
+	LastFrame string `json:"last_frame,omitempty"` // RFC 3339
+	LastError string `json:"last_error,omitempty"`
+}
+
+func (d *Daemon) health() Health {
+	h := Health{Status: "ok", Cameras: map[string]HealthCamera{}}
+	if !d.started.IsZero() {
+		h.Uptime = time.Since(d.started).Seconds()
+	}
+	ps := d.pub.Stats()
+	h.MQTT = HealthMQTT{Connected: ps.Connected, Queued: ps.Queued, LastError: ps.LastError}
+	if !ps.Connected {
+		h.Problems = append(h.Problems, "mqtt: not connected: "+ps.LastError)
+	}
+	names := []string{}
+	for name, s := range d.cameraStats() {
+		hc := HealthCamera{State: string(s.State), Captured: s.Captured, Dropped: s.Dropped}
+		if !s.LastFrameAt.IsZero() {
+			hc.LastFrame = s.LastFrameAt.UTC().Format(time.RFC3339Nano)
+		}
+		if s.LastError != nil {
+			hc.LastError = s.LastError.Error()
+		}
+		h.Cameras[name] = hc
+		if s.State != camera.StateRunning {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		msg := "camera " + n + ": " + h.Cameras[n].State
+		if e := h.Cameras[n].LastError; e != "" {
+			msg += ": " + e
+		}
+		h.Problems = append(h.Problems, msg)
+	}
+	switch {
+	case d.stopping.Load():
+		h.Status = "stopping"
+	case !d.ready.Load():
+		h.Status = "starting"
+		h.Problems = append([]string{"models are loading"}, h.Problems...)
+	case len(h.Problems) > 0:
+		h.Status = "degraded"
+	}
+	return h
+}
+
+func (d *Daemon) healthz(w http.ResponseWriter, _ *http.Request) {
+	h := d.health()
+	w.Header().Set("Content-Type", "application/json")
+	if h.Status != "ok" {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(h)
+}

@@ -1,0 +1,66 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"image"
+
+	"github.com/edged/edged/clip"
+)
+
+// The daemon schedules work against these small contracts rather than against the clip and
+// blip packages directly: the scheduler is tested on its own, and the real models are wired
+// in by adapters (models_load.go). Implementations must be safe for concurrent use: several
+// workers call them at once.
+
+// Labeler is CLIP as the daemon uses it: one image embedding per frame, scored against any
+// number of label sets whose text embeddings are prepared (and cached) ahead of time.
+type Labeler interface {
+	// EmbedImage returns the image embedding of img.
+	EmbedImage(ctx context.Context, img image.Image) ([]float32, error)
+	// PrepareLabels computes, or finds in the cache, the text embeddings of set, so that
+	// Classify is cheap. It is called before a set is first used, at start and on reload.
+	PrepareLabels(ctx context.Context, set *clip.LabelSet) error
+	// Classify scores every label of set for an image embedding: probabilities over the set
+	// (softmax with the model's logit scale), best first.
+	Classify(ctx context.Context, imageEmbedding []float32, set *clip.LabelSet) ([]Score, error)
+}
+
+// Score is one label's probability.
+type Score struct {
+	Label string
+	Score float64
+}
+
+// CaptionOptions are a camera's caption settings.
+type CaptionOptions struct {
+	Beams     int
+	MaxTokens int
+	Prompt    string // conditional captioning: the caption continues this text
+}
+
+// Captioner is BLIP captioning.
+type Captioner interface {
+	Caption(ctx context.Context, img image.Image, opts CaptionOptions) (string, error)
+}
+
+// Answerer is BLIP visual question answering.
+type Answerer interface {
+	Answer(ctx context.Context, img image.Image, question string) (string, error)
+}
+
+// Models are the loaded models; a nil field is a model the config does not name.
+type Models struct {
+	Labeler   Labeler
+	Captioner Captioner
+	Answerer  Answerer
+	// Close frees them (TFLite interpreters); may be nil.
+	Close func() error
+}
+
+// ModelLoader loads the models a config names. Loading may convert a checkpoint first, which
+// takes a while on the first run; it should stop early when ctx ends.
+type ModelLoader func(ctx context.Context, cfg *Config) (*Models, error)
+
+// errNoModel is returned for work whose model the config does not name.
+var errNoModel = errors.New("no model configured")
