@@ -1,0 +1,119 @@
+package blip
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/hf"
+)
+
+// DefaultPrecision is what a BLIP checkpoint converts to when no precision is asked for:
+// dynamic-range int8 keeps the weights at a quarter of their size and the captions and
+// answers of the shapes models as transformers gives them (see the package tests).
+const DefaultPrecision = graph.Int8Dynamic
+
+func init() {
+	for _, arch := range []string{ArchCaption, ArchVQA, ArchRetrieval} {
+		convert.Register(arch, convert.Architecture{
+			Convert:          exportBundle,
+			RandomInit:       randomInit,
+			DefaultPrecision: DefaultPrecision,
+		})
+	}
+}
+
+// Manifest values a BLIP bundle records for inference.
+const (
+	valueImageSize    = "image_size"    // pixels per side of the vision input
+	valueVisionTokens = "vision_tokens" // image_embeds length: class token and patches
+	valueVisionHidden = "vision_hidden" // image_embeds width
+	valueTextHidden   = "text_hidden"   // text encoder and decoder width
+	valueTextHeads    = "text_heads"    // attention heads of the text models
+	valueTextLayers   = "text_layers"   // decoder layers
+	valueVocabSize    = "vocab_size"    // logits width
+	valueTextContext  = "text_context"  // token length of the text encoders' inputs
+	valueDecoderCache = "decoder_cache" // self-attention cache slots: the longest decoded sequence
+	valueCrossLength  = "cross_length"  // encoder states the decoder's cross-attention reads
+	valueProjection   = "projection"    // ITC feature width
+	valueBosTokenID   = "bos_token_id"  // [DEC]: decoding starts here
+	valueSepTokenID   = "sep_token_id"  // [SEP]: decoding stops here (BLIP's eos)
+	valuePadTokenID   = "pad_token_id"  // [PAD]
+	valueMaxPositions = "max_positions" // max_position_embeddings
+)
+
+// exportBundle is convert's entry point for the three BLIP architectures: it builds every
+// model of the checkpoint's class and writes them at the asked precision with the values
+// inference needs.
+func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) error {
+	cfgFile, err := hf.ParseConfig(src.Config, src.Dir+"/config.json")
+	if err != nil {
+		return err
+	}
+	cfg, err := cfgFile.Blip()
+	if err != nil {
+		return err
+	}
+	s, err := shapeFromConfig(src.Architecture, cfg)
+	if err != nil {
+		return err
+	}
+	if opts.Precision == graph.Int8Full {
+		// Full int8 needs calibration of every model (the decoder on real token sequences);
+		// until that exists, say so instead of writing a bundle that is not what was asked.
+		return fmt.Errorf("blip: precision %v is not supported yet; use %v", opts.Precision, graph.Int8Dynamic)
+	}
+	models, err := buildModels(s, src.Weights)
+	if err != nil {
+		return fmt.Errorf("blip: %w", err)
+	}
+	p := w.Progress()
+	for i, m := range models {
+		step := "blip: write " + m.role
+		p.Step(step, i, len(models))
+		data, err := m.graph.MarshalAs(opts.Precision)
+		if err != nil {
+			return fmt.Errorf("blip: %s model: %w", m.role, err)
+		}
+		if err := w.AddModel(m.role, opts.Precision.String(), data); err != nil {
+			return err
+		}
+		models[i].graph = nil // let the graph and its float weights go before the next one
+		p.Step(step, i+1, len(models))
+	}
+	t := cfg.Text
+	for name, v := range map[string]any{
+		valueImageSize: s.vision.ImageSize, valueVisionTokens: s.vision.tokens(), valueVisionHidden: s.vision.Hidden,
+		valueTextHidden: t.HiddenSize, valueTextHeads: t.NumAttentionHeads, valueTextLayers: t.NumHiddenLayers,
+		valueVocabSize: t.VocabSize, valueTextContext: s.context, valueDecoderCache: s.cache,
+		valueBosTokenID: t.BosTokenID, valueSepTokenID: t.SepTokenID, valuePadTokenID: t.PadTokenID,
+		valueMaxPositions: t.MaxPositionEmbeddings,
+	} {
+		w.SetValue(name, v)
+	}
+	switch s.arch {
+	case ArchCaption:
+		w.SetValue(valueCrossLength, s.vision.tokens())
+	case ArchVQA:
+		w.SetValue(valueCrossLength, s.context)
+	case ArchRetrieval:
+		w.SetValue(valueProjection, s.projection)
+	}
+	return nil
+}
+
+// randomInit draws --random-init weights as BlipPreTrainedModel._init_weights does: dense,
+// convolution and embedding weights from N(0, 0.02), biases zero, layer norms one and zero.
+func randomInit(_ *convert.Source, name string, _ []int) convert.Init {
+	switch {
+	case strings.Contains(name, "LayerNorm.") || strings.Contains(name, "layer_norm") || strings.Contains(name, "layernorm"):
+		if strings.HasSuffix(name, ".weight") {
+			return convert.Init{Mean: 1}
+		}
+		return convert.Init{}
+	case strings.HasSuffix(name, ".bias") || strings.HasSuffix(name, "predictions.bias"):
+		return convert.Init{}
+	}
+	return convert.Init{Std: 0.02}
+}

@@ -1,0 +1,140 @@
+package blip
+
+import (
+	"fmt"
+
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/graph/nn"
+)
+
+// The text decoder runs as two models:
+//
+//   - cross_kv: the keys and values every decoder layer's cross-attention reads, computed once
+//     from the encoder states (the image for captions, the encoded question for VQA);
+//   - decoder_step: one new token for each of B sequences (greedy: 1, beam search: the beams)
+//     at one position. Self-attention keys and values of the earlier tokens come in as a cache
+//     [B, heads, cache, head dim] and the step returns only the new token's key and value
+//     [B, hidden] for the caller to store at the position. The new key is appended after the
+//     cache (CONCATENATION), and self_bias masks the cache slots not yet filled, so the cost
+//     of a step is the same at every position: nothing is recomputed for the prefix.
+//
+// A head-split key of one token is a plain reshape of its [hidden] vector (head h holds
+// elements h·head_dim … (h+1)·head_dim-1), so storing a returned row into the cache is a copy
+// of head_dim-long runs.
+const (
+	InEncoderStates = "encoder_states" // [1, cross length, encoder hidden]
+	InTokenIDs      = "token_ids"      // [B] int32: the token of each sequence at this step
+	InPosition      = "position"       // [1] int32: its position (the same for every sequence)
+	InSelfBias      = "self_bias"      // [1, 1, 1, cache+1]: 0 for filled slots and the new token, MaskBias for empty ones
+	InCrossBias     = "cross_bias"     // [1, 1, cross length]: 0 for real encoder states, MaskBias for padding
+	OutLogits       = "logits"         // [B, vocab]
+)
+
+// Per-layer tensor names of the decoder models.
+func crossKeyName(i int) string   { return fmt.Sprintf("cross_key_%d", i) }   // [heads, cross length, head dim]
+func crossValueName(i int) string { return fmt.Sprintf("cross_value_%d", i) } // [heads, cross length, head dim]
+func pastKeyName(i int) string    { return fmt.Sprintf("past_key_%d", i) }    // [B, heads, cache, head dim]
+func pastValueName(i int) string  { return fmt.Sprintf("past_value_%d", i) }  // [B, heads, cache, head dim]
+func newKeyName(i int) string     { return fmt.Sprintf("key_%d", i) }         // [B, hidden]
+func newValueName(i int) string   { return fmt.Sprintf("value_%d", i) }       // [B, hidden]
+
+// buildCrossKV adds the cross-attention keys and values of every decoder layer for encoder
+// states [1, n, width], in head-major layout [heads, n, head dim].
+func buildCrossKV(g *graph.Graph, d textDims, l *loader, n, width int) {
+	D, H, hd := d.Hidden, d.Heads, d.headDim()
+	states := g.Input(InEncoderStates, graph.Float32, 1, n, width)
+	for i := 0; i < d.Layers; i++ {
+		p := fmt.Sprintf("%sencoder.layer.%d.crossattention.self.", textDecoderPrefix, i)
+		name := fmt.Sprintf("cross_kv/layer%d", i)
+		for _, kv := range []struct{ ckpt, out string }{{"key", crossKeyName(i)}, {"value", crossValueName(i)}} {
+			x := linear(g, l, name+"/"+kv.ckpt, p+kv.ckpt, states, D, width)
+			x = g.Reshape(x, []int{n, H, hd}, graph.Named(name+"/"+kv.ckpt+"_heads"))
+			g.Output(kv.out, g.Transpose(x, []int{1, 0, 2}, graph.Named(name+"/"+kv.ckpt+"_hnd")))
+		}
+	}
+}
+
+// buildDecoderStep adds BlipTextLMHeadModel for one token of B sequences (B dynamic, set by
+// resizing token_ids and the past caches) with a self-attention cache of cache slots and
+// cross-attention to crossLen precomputed keys and values.
+func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int) {
+	D, H, hd := d.Hidden, d.Heads, d.headDim()
+	B := graph.Dynamic
+	ids := g.Input(InTokenIDs, graph.Int32, B)
+	pos := g.Input(InPosition, graph.Int32, 1)
+	selfBias := g.Input(InSelfBias, graph.Float32, 1, 1, 1, cache+1)
+	crossBias := g.Input(InCrossBias, graph.Float32, 1, 1, crossLen)
+
+	p := textDecoderPrefix + "embeddings."
+	table := g.Const(p+"word_embeddings.weight", l.get(p+"word_embeddings.weight", d.Vocab, D), d.Vocab, D)
+	posTable := g.Const(p+"position_embeddings.weight", l.get(p+"position_embeddings.weight", d.MaxPositions, D), d.MaxPositions, D)
+	x := g.Add(g.Gather(table, ids, 0, graph.Named("step/word_embeddings")),
+		g.Gather(posTable, pos, 0, graph.Named("step/position_embedding")), graph.Named("step/embeddings_sum"))
+	x = layerNorm(g, l, "step/embeddings", p+"LayerNorm", x, D, d.Eps)
+
+	for i := 0; i < d.Layers; i++ {
+		lp := fmt.Sprintf("%sencoder.layer.%d.", textDecoderPrefix, i)
+		name := fmt.Sprintf("step/layer%d", i)
+
+		// Self-attention over the cache and the new token.
+		sp := lp + "attention."
+		q := queryLinear(g, d, l, name+"/self/q", sp+"self.query", x)
+		k := linear(g, l, name+"/self/k", sp+"self.key", x, D, D)
+		v := linear(g, l, name+"/self/v", sp+"self.value", x, D, D)
+		g.Output(newKeyName(i), k)
+		g.Output(newValueName(i), v)
+		pastK := g.Input(pastKeyName(i), graph.Float32, B, H, cache, hd)
+		pastV := g.Input(pastValueName(i), graph.Float32, B, H, cache, hd)
+		split := func(t *graph.Tensor, what string) *graph.Tensor {
+			return g.Reshape(t, []int{-1, H, 1, hd}, graph.Named(name+"/self/"+what+"_heads"))
+		}
+		keys := g.Concat([]*graph.Tensor{pastK, split(k, "k")}, 2, graph.Named(name+"/self/keys"))
+		values := g.Concat([]*graph.Tensor{pastV, split(v, "v")}, 2, graph.Named(name+"/self/values"))
+		s := g.BatchMatMul(split(q, "q"), keys, false, true, graph.Named(name+"/self/scores"))
+		s = g.Add(s, selfBias, graph.Named(name+"/self/masked"))
+		c := g.BatchMatMul(g.Softmax(s, graph.Named(name+"/self/probs")), values, false, false, graph.Named(name+"/self/context_heads"))
+		c = g.Reshape(c, []int{-1, D}, graph.Named(name+"/self/context"))
+		x = attentionOutput(g, d, l, name+"/self", sp, c, x)
+
+		// Cross-attention: the B queries of a head attend together to that head's keys, so
+		// the precomputed keys and values serve every sequence without copies.
+		cp := lp + "crossattention."
+		ck := g.Input(crossKeyName(i), graph.Float32, H, crossLen, hd)
+		cv := g.Input(crossValueName(i), graph.Float32, H, crossLen, hd)
+		q = queryLinear(g, d, l, name+"/cross/q", cp+"self.query", x)
+		q = g.Transpose(g.Reshape(q, []int{-1, H, hd}, graph.Named(name+"/cross/q_heads")), []int{1, 0, 2}, graph.Named(name+"/cross/q_hbd"))
+		s = g.BatchMatMul(q, ck, false, true, graph.Named(name+"/cross/scores"))
+		s = g.Add(s, crossBias, graph.Named(name+"/cross/masked"))
+		c = g.BatchMatMul(g.Softmax(s, graph.Named(name+"/cross/probs")), cv, false, false, graph.Named(name+"/cross/context_hbd"))
+		c = g.Reshape(g.Transpose(c, []int{1, 0, 2}, graph.Named(name+"/cross/context_bhd")), []int{-1, D}, graph.Named(name+"/cross/context"))
+		x = attentionOutput(g, d, l, name+"/cross", cp, c, x)
+
+		x = bertFeedForward(g, d, l, name, lp, x)
+	}
+	g.Output(OutLogits, lmHead(g, d, l, x, table))
+}
+
+// attentionOutput is BlipTextSelfOutput: LayerNorm(x + dense(context)).
+func attentionOutput(g *graph.Graph, d textDims, l *loader, name, ckpt string, ctx, x *graph.Tensor) *graph.Tensor {
+	a := linear(g, l, name+"/dense", ckpt+"output.dense", ctx, d.Hidden, d.Hidden)
+	a = g.Add(a, x, graph.Named(name+"/residual"))
+	return layerNorm(g, l, name+"/ln", ckpt+"output.LayerNorm", a, d.Hidden, d.Eps)
+}
+
+// lmHead is BlipTextLMPredictionHead: dense, GELU, layer norm, then the vocabulary projection,
+// whose weight is the word embedding table (tied, as in every BLIP checkpoint) unless the
+// config unties it.
+func lmHead(g *graph.Graph, d textDims, l *loader, x, table *graph.Tensor) *graph.Tensor {
+	D := d.Hidden
+	h := linear(g, l, "lm_head/transform", textLMHeadPrefix+"transform.dense", x, D, D)
+	h = nn.GELU(g, "lm_head/gelu", h)
+	h = layerNorm(g, l, "lm_head/ln", textLMHeadPrefix+"transform.LayerNorm", h, D, d.Eps)
+	w := table
+	if !d.TiedLMHead {
+		name := textLMHeadPrefix + "decoder.weight"
+		w = g.Const(name, l.get(name, d.Vocab, D), d.Vocab, D)
+	}
+	biasName := l.first(textLMHeadPrefix+"bias", textLMHeadPrefix+"decoder.bias")
+	b := g.Const(textLMHeadPrefix+"bias", l.get(biasName, d.Vocab), d.Vocab)
+	return g.FullyConnected(h, w, b, graph.Named("lm_head/logits"))
+}

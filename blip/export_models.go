@@ -1,0 +1,131 @@
+package blip
+
+import (
+	"fmt"
+
+	"github.com/edged/edged/graph"
+)
+
+// Architectures (config.json's architectures[0]) and the models each is exported as.
+const (
+	ArchCaption   = "BlipForConditionalGeneration"
+	ArchVQA       = "BlipForQuestionAnswering"
+	ArchRetrieval = "BlipForImageTextRetrieval"
+)
+
+// Roles of the model files in a BLIP bundle.
+const (
+	RoleVision          = "vision"           // pixels -> image_embeds (+ image_feat for retrieval)
+	RoleCrossKV         = "cross_kv"         // encoder states -> cross-attention keys/values of every decoder layer
+	RoleDecoderStep     = "decoder_step"     // one token per sequence with a self-attention cache -> logits
+	RoleQuestionEncoder = "question_encoder" // VQA: question ids + image_embeds -> question_states
+	RoleITM             = "itm"              // retrieval: text ids + image_embeds -> itm_logits
+	RoleITCText         = "itc_text"         // retrieval: text ids -> text_feat
+)
+
+// shape is what every export needs to know about a checkpoint besides its weights.
+type shape struct {
+	arch   string
+	vision visionDims
+	text   textDims
+	// ITC projection width (image_text_hidden_size), retrieval only.
+	projection int
+	// context is the fixed token length of the text encoders (questions, matched texts).
+	context int
+	// cache is the number of self-attention cache slots of the decoder step: the longest
+	// sequence (prompt and generated tokens) it can decode.
+	cache int
+}
+
+// Defaults for the fixed lengths, capped by max_position_embeddings. BLIP's own code limits
+// questions and retrieval texts to 35 tokens; 64 decoder slots hold transformers' default
+// max_length of 20 with room for a prompt and longer captions, at a cache small enough to
+// copy cheaply every step.
+const (
+	defaultTextContext = 35
+	defaultCacheSlots  = 64
+)
+
+func newShape(arch string, v visionDims, t textDims, projection int) (shape, error) {
+	s := shape{arch: arch, vision: v, text: t, projection: projection,
+		context: min(defaultTextContext, t.MaxPositions), cache: min(defaultCacheSlots, t.MaxPositions)}
+	if err := v.check(); err != nil {
+		return s, err
+	}
+	if err := t.check(); err != nil {
+		return s, err
+	}
+	switch arch {
+	case ArchCaption:
+	case ArchVQA:
+	case ArchRetrieval:
+		if projection <= 0 {
+			return s, fmt.Errorf("image_text_hidden_size %d must be positive", projection)
+		}
+	default:
+		return s, fmt.Errorf("not a BLIP architecture: %q", arch)
+	}
+	return s, nil
+}
+
+// exported is one model of a bundle, built and not yet lowered.
+type exported struct {
+	role  string
+	graph *graph.Graph
+}
+
+// buildModels builds every model of the architecture from the weights.
+func buildModels(s shape, w Weights) ([]exported, error) {
+	l := &loader{w: w}
+	var out []exported
+	add := func(role string, build func(g *graph.Graph)) {
+		g := graph.New("blip_" + role)
+		g.SetDescription(fmt.Sprintf("%s %s, exported by edged", s.arch, role))
+		build(g)
+		out = append(out, exported{role, g})
+	}
+	vt := s.vision.tokens()
+	switch s.arch {
+	case ArchCaption:
+		add(RoleVision, func(g *graph.Graph) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) })
+		add(RoleCrossKV, func(g *graph.Graph) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) })
+		add(RoleDecoderStep, func(g *graph.Graph) { buildDecoderStep(g, s.text, l, s.cache, vt) })
+	case ArchVQA:
+		add(RoleVision, func(g *graph.Graph) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) })
+		add(RoleQuestionEncoder, func(g *graph.Graph) {
+			ids, bias := textInputs(g, s.context)
+			image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
+			g.Output(OutQuestionStates, buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image))
+		})
+		add(RoleCrossKV, func(g *graph.Graph) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) })
+		add(RoleDecoderStep, func(g *graph.Graph) { buildDecoderStep(g, s.text, l, s.cache, s.context) })
+	case ArchRetrieval:
+		add(RoleVision, func(g *graph.Graph) {
+			embeds := buildVision(g, s.vision, l)
+			g.Output(OutImageEmbeds, embeds)
+			feat := linear(g, l, "itc/vision_proj", "vision_proj", firstToken(g, "itc/image_cls", embeds), s.projection, s.vision.Hidden)
+			g.Output(OutImageFeat, g.L2Normalize(feat, graph.Named("itc/image_feat")))
+		})
+		add(RoleITM, func(g *graph.Graph) {
+			ids, bias := textInputs(g, s.context)
+			image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
+			h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image)
+			g.Output(OutITMLogits, linear(g, l, "itm/head", "itm_head", firstToken(g, "itm/cls", h), 2, s.text.Hidden))
+		})
+		add(RoleITCText, func(g *graph.Graph) {
+			ids, bias := textInputs(g, s.context)
+			h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, nil)
+			feat := linear(g, l, "itc/text_proj", "text_proj", firstToken(g, "itc/text_cls", h), s.projection, s.text.Hidden)
+			g.Output(OutTextFeat, g.L2Normalize(feat, graph.Named("itc/text_feat")))
+		})
+	}
+	if l.err != nil {
+		return nil, l.err
+	}
+	for _, e := range out {
+		if err := e.graph.Err(); err != nil {
+			return nil, fmt.Errorf("build %s: %w", e.role, err)
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,206 @@
+// Package blip exports BLIP checkpoints (captioning, visual question answering, image-text
+// retrieval) to TensorFlow Lite models and runs them as transformers does: captions and
+// answers by greedy or beam search over a text decoder with a key/value cache, and
+// image-text matching (ITM probability, ITC cosine).
+//
+// Export (package convert calls it for config.json's architectures[0]) writes, per class:
+//
+//	BlipForConditionalGeneration: vision, cross_kv, decoder_step
+//	BlipForQuestionAnswering:     vision, question_encoder, cross_kv, decoder_step
+//	BlipForImageTextRetrieval:    vision (with the ITC image feature), itm, itc_text
+//
+// Inference opens a bundle once (Open, safe to share) and runs it through Sessions, one per
+// goroutine: EncodeImage once per picture, then any number of captions, answers or matches
+// on it.
+package blip
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/hf"
+	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/runtime"
+)
+
+// Options configure how a bundle runs.
+type Options struct {
+	// Runtime are the interpreter options (threads, delegate) of every model.
+	Runtime runtime.Options
+}
+
+// Model is an opened BLIP bundle: its TFLite models, preprocessing and generation defaults.
+// It is safe for concurrent use; each goroutine runs it through its own Session.
+type Model struct {
+	// Architecture is the checkpoint class the bundle was converted from.
+	Architecture string
+	bundle       *convert.Bundle
+	opts         Options
+	models       map[string]*runtime.Model
+	proc         *imageproc.Processor
+	gen          GenerateOptions
+
+	imageSize, visionTokens, visionHidden int
+	textHidden, textContext, projection   int
+	vocab                                 int
+	dec                                   decoderDims
+	bos, sep, pad                         int32
+}
+
+// rolesOf lists the model files each architecture needs.
+var rolesOf = map[string][]string{
+	ArchCaption:   {RoleVision, RoleCrossKV, RoleDecoderStep},
+	ArchVQA:       {RoleVision, RoleQuestionEncoder, RoleCrossKV, RoleDecoderStep},
+	ArchRetrieval: {RoleVision, RoleITM, RoleITCText},
+}
+
+// Open loads the models of a BLIP bundle.
+func Open(b *convert.Bundle, opts Options) (*Model, error) {
+	arch := b.Manifest.Architecture
+	roles, ok := rolesOf[arch]
+	if !ok {
+		return nil, fmt.Errorf("blip: bundle %s holds a %s, not a BLIP model (%s, %s or %s)", b.Dir, arch, ArchCaption, ArchVQA, ArchRetrieval)
+	}
+	m := &Model{Architecture: arch, bundle: b, opts: opts, models: map[string]*runtime.Model{}}
+	if err := m.readValues(); err != nil {
+		return nil, fmt.Errorf("blip: bundle %s: %w", b.Dir, err)
+	}
+	var err error
+	if m.proc, err = loadProcessor(b); err != nil {
+		return nil, err
+	}
+	if m.gen, err = loadGenerationDefaults(b); err != nil {
+		return nil, err
+	}
+	for _, role := range roles {
+		path, err := b.Path(role)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("blip: %w", err)
+		}
+		rm, err := runtime.LoadModel(path)
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("blip: load %s model: %w", role, err)
+		}
+		m.models[role] = rm
+	}
+	return m, nil
+}
+
+func (m *Model) readValues() error {
+	mf := m.bundle.Manifest
+	var err error
+	get := func(name string) int {
+		if err != nil {
+			return 0
+		}
+		var v int
+		v, err = mf.Int(name)
+		return v
+	}
+	m.imageSize, m.visionTokens, m.visionHidden = get(valueImageSize), get(valueVisionTokens), get(valueVisionHidden)
+	m.textHidden, m.textContext = get(valueTextHidden), get(valueTextContext)
+	m.bos, m.sep, m.pad = int32(get(valueBosTokenID)), int32(get(valueSepTokenID)), int32(get(valuePadTokenID))
+	heads := get(valueTextHeads)
+	m.vocab = get(valueVocabSize)
+	switch m.Architecture {
+	case ArchCaption, ArchVQA:
+		m.dec = decoderDims{layers: get(valueTextLayers), heads: heads, vocab: m.vocab,
+			cache: get(valueDecoderCache), crossLen: get(valueCrossLength)}
+		if err == nil && (heads <= 0 || m.textHidden%heads != 0) {
+			return fmt.Errorf("manifest: text_hidden %d does not split into %d heads", m.textHidden, heads)
+		}
+		if heads > 0 {
+			m.dec.headDim = m.textHidden / heads
+		}
+	case ArchRetrieval:
+		m.projection = get(valueProjection)
+	}
+	return err
+}
+
+// loadProcessor reads the bundle's preprocessor_config.json, or BlipImageProcessor's
+// defaults when the checkpoint had none.
+func loadProcessor(b *convert.Bundle) (*imageproc.Processor, error) {
+	cfg := imageproc.BLIPDefaults()
+	if path, err := b.Path(convert.RolePreprocessorConfig); err == nil {
+		if cfg, err = imageproc.LoadConfig(path); err != nil {
+			return nil, fmt.Errorf("blip: %w", err)
+		}
+	}
+	p, err := imageproc.New(cfg, imageproc.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("blip: image processor: %w", err)
+	}
+	return p, nil
+}
+
+// loadGenerationDefaults reads generation_config.json as transformers' generate would, or
+// derives it from config.json when the checkpoint had none.
+func loadGenerationDefaults(b *convert.Bundle) (GenerateOptions, error) {
+	var g *hf.GenerationConfig
+	if path, err := b.Path(convert.RoleGenerationConfig); err == nil {
+		c, err := hf.ReadConfig(path)
+		if err != nil {
+			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
+		}
+		if g, err = hf.ParseGenerationConfig(c); err != nil {
+			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
+		}
+	} else {
+		path, err := b.Path(convert.RoleConfig)
+		if err != nil {
+			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
+		}
+		c, err := hf.ReadConfig(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return GenerateOptions{}, fmt.Errorf("blip: bundle %s has neither generation_config.json nor config.json: %w", b.Dir, err)
+		}
+		if err != nil {
+			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
+		}
+		if g, err = hf.GenerationConfigFromModel(c); err != nil {
+			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
+		}
+	}
+	return GenerateOptions{
+		MaxNewTokens: g.MaxNewTokens, MaxLength: g.MaxLength, MinLength: g.MinLength, MinNewTokens: g.MinNewTokens,
+		NumBeams: g.NumBeams, LengthPenalty: g.LengthPenalty, RepetitionPenalty: g.RepetitionPenalty,
+		NoRepeatNgramSize: g.NoRepeatNgramSize, EarlyStopping: g.EarlyStopping,
+	}, nil
+}
+
+// GenerateDefaults are the checkpoint's generation settings (generation_config.json, with
+// transformers' defaults for what it leaves out).
+func (m *Model) GenerateDefaults() GenerateOptions { return m.gen }
+
+// Bundle is the bundle the model was opened from.
+func (m *Model) Bundle() *convert.Bundle { return m.bundle }
+
+// TextContext is the longest question or matched text, in tokens with [CLS] and [SEP].
+func (m *Model) TextContext() int { return m.textContext }
+
+// Close releases the models. Sessions made from it keep working until they are closed.
+func (m *Model) Close() error {
+	var err error
+	for _, rm := range m.models {
+		if e := rm.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// bundleFile reports whether the bundle folder has a file (for optional tokenizer files).
+func bundleFile(b *convert.Bundle, role string) (string, bool) {
+	path, err := b.Path(role)
+	if err != nil {
+		return "", false
+	}
+	_, err = os.Stat(path)
+	return path, err == nil
+}

@@ -1,0 +1,89 @@
+package blip
+
+import (
+	"fmt"
+
+	"github.com/edged/edged/runtime"
+)
+
+// session is one interpreter of one of a bundle's models, with its tensors looked up by name
+// once (per-call lookups would cost a string search per tensor per token).
+type session struct {
+	role string
+	ip   *runtime.Interpreter
+}
+
+func newSession(role string, m *runtime.Model, opts runtime.Options) (*session, error) {
+	ip, err := runtime.NewInterpreter(m, opts)
+	if err != nil {
+		return nil, fmt.Errorf("blip: %s model: %w", role, err)
+	}
+	return &session{role: role, ip: ip}, nil
+}
+
+func (s *session) input(name string) (*runtime.Tensor, error) {
+	t, err := s.ip.InputByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("blip: %s model: %w", s.role, err)
+	}
+	return t, nil
+}
+
+func (s *session) output(name string) (*runtime.Tensor, error) {
+	t, err := s.ip.OutputByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("blip: %s model: %w", s.role, err)
+	}
+	return t, nil
+}
+
+// resize gives the named input a new shape (a no-op when it already has it).
+func (s *session) resize(name string, shape []int) error {
+	for i := 0; i < s.ip.InputCount(); i++ {
+		if s.ip.Input(i).Name() == name {
+			if err := s.ip.ResizeInput(i, shape); err != nil {
+				return fmt.Errorf("blip: %s model: resize %s to %v: %w", s.role, name, shape, err)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("blip: %s model has no input %q", s.role, name)
+}
+
+func (s *session) invoke() error {
+	if err := s.ip.Invoke(); err != nil {
+		return fmt.Errorf("blip: run %s model: %w", s.role, err)
+	}
+	return nil
+}
+
+func (s *session) close() error {
+	if s == nil {
+		return nil
+	}
+	return s.ip.Close()
+}
+
+// tensorSet looks up several tensors, keeping the first error.
+type tensorSet struct {
+	s   *session
+	err error
+}
+
+func (ts *tensorSet) in(name string) *runtime.Tensor {
+	if ts.err != nil {
+		return nil
+	}
+	t, err := ts.s.input(name)
+	ts.err = err
+	return t
+}
+
+func (ts *tensorSet) out(name string) *runtime.Tensor {
+	if ts.err != nil {
+		return nil
+	}
+	t, err := ts.s.output(name)
+	ts.err = err
+	return t
+}
