@@ -40,7 +40,8 @@ func loadTower(b *convert.Bundle, role string, opts RunOptions) (*tower, error) 
 	defer m.Close() // the interpreter keeps the model alive
 	ro := runtime.Options{Threads: opts.Threads, Delegate: opts.Delegate}
 	// Full-int8 operators run in XNNPACK only with its QS8 flag (see package runtime).
-	ro.XNNPackQS8 = f.Precision == "int8"
+	xnnpack := opts.Delegate == runtime.DelegateDefault || opts.Delegate == runtime.DelegateXNNPack
+	ro.XNNPackQS8 = xnnpack && f.Precision == "int8"
 	ip, err := runtime.NewInterpreter(m, ro)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", role, path, err)

@@ -159,7 +159,13 @@ func lowerAndAdd(w *convert.Writer, g *graph.Graph, role string, lower graph.Low
 }
 
 // keepFloatVision keeps the operators of layer norms and softmax in float in the full-int8
-// vision tower: their inputs span ranges where 8 bits lose too much.
+// vision tower: their inputs span ranges where 8 bits lose too much. Measured on the shapes
+// model's 24 reference scenes (top-1 agreement with transformers, lowest image-embedding
+// cosine) and clip_tiny (lowest cosine), min-max calibration on 64 shapes scenes:
+// everything int8 23/24, 0.946, 0.994; layer norm and softmax float 24/24, 0.972, 0.995;
+// also the residual adds 24/24, 0.981, 0.997 (more QUANTIZE/DEQUANTIZE pairs); also the MLP
+// activation or the attention matmuls: no better. The 99.99% percentile observer was not
+// better either.
 func keepFloatVision(output string, op tfl.BuiltinOp) bool {
 	switch op {
 	case tfl.OpMean, tfl.OpSquaredDifference, tfl.OpRsqrt, tfl.OpSoftmax:

@@ -46,12 +46,12 @@ func TestTinyMatchesTransformers(t *testing.T) {
 	}
 }
 
-// TestTinyQuantizedEmbeddings: int8-dynamic (and fp16) embeddings stay within cosine 0.99 of
+// TestTinyQuantizedEmbeddings: int8-dynamic and int8 (and fp16) embeddings stay within cosine 0.99 of
 // transformers'.
 func TestTinyQuantizedEmbeddings(t *testing.T) {
 	wantImg, _ := readF32(t, tinyIO, "image_embeds")
 	wantTxt, _ := readF32(t, tinyIO, "text_embeds")
-	for _, p := range []graph.Precision{graph.FP16, graph.Int8Dynamic} {
+	for _, p := range []graph.Precision{graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		t.Run(p.String(), func(t *testing.T) {
 			m := testModel(t, tinyCheckpoint, p)
 			images, texts, _ := tinyEmbeddings(t, m)

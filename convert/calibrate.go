@@ -111,10 +111,30 @@ type Calibrator struct {
 	runs      int
 }
 
-// Observer methods for calibration.
+// Observers for calibration (Options.Observer).
 const (
+	// ObserverMinMax covers every value seen (quant.MinMax).
 	ObserverMinMax = "minmax"
+	// ObserverPercentile clips to the 0.01% and 99.99% percentiles (quant.Percentile), ignoring
+	// rare outliers.
+	ObserverPercentile = "percentile"
+	// ObserverMovingAverage follows each image's range with an exponential moving average
+	// (quant.MovingAverage).
+	ObserverMovingAverage = "moving-average"
 )
+
+// newObserver returns the observer constructor called name.
+func newObserver(name string) (func() quant.Observer, error) {
+	switch name {
+	case ObserverMinMax, "":
+		return func() quant.Observer { return &quant.MinMax{} }, nil
+	case ObserverPercentile:
+		return func() quant.Observer { return &quant.Percentile{Percent: 99.99} }, nil
+	case ObserverMovingAverage:
+		return func() quant.Observer { return &quant.MovingAverage{} }, nil
+	}
+	return nil, fmt.Errorf("calibration: unknown observer %q (minmax, percentile, moving-average)", name)
+}
 
 // NewCalibrator loads model and gives every float input and output its own observer from
 // newObserver (a quant.MinMax when nil).
@@ -199,12 +219,16 @@ func (c *Calibrator) Close() error { return c.ip.Close() }
 // needs at Int8Full; the info goes to the manifest (Writer.SetCalibration).
 func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *runtime.Interpreter, img image.Image) error) (map[string]quant.Range, CalibrationInfo, error) {
 	opts = opts.withDefaults()
-	info := CalibrationInfo{Source: CalibrationSource(opts), Method: ObserverMinMax}
+	info := CalibrationInfo{Source: CalibrationSource(opts), Method: opts.Observer}
+	obs, err := newObserver(opts.Observer)
+	if err != nil {
+		return nil, info, err
+	}
 	model, err := g.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true})
 	if err != nil {
 		return nil, info, fmt.Errorf("calibration: %w", err)
 	}
-	cal, err := NewCalibrator(model, runtime.Options{}, nil)
+	cal, err := NewCalibrator(model, runtime.Options{Threads: opts.Threads}, obs)
 	if err != nil {
 		return nil, info, err
 	}

@@ -16,6 +16,12 @@ type Options struct {
 	// CalibrationImages is how many images calibration runs; 0 means DefaultCalibrationImages.
 	// With CalibrationDir every image of the folder is used up to this number.
 	CalibrationImages int
+	// Observer is how calibration turns observed values into ranges: ObserverMinMax (the
+	// default), ObserverPercentile or ObserverMovingAverage.
+	Observer string
+	// Threads for running models during conversion (calibration); 0 means 1, which is
+	// predictable on a busy machine (TFLite's thread pool spins while it waits for cores).
+	Threads int
 	// RandomInit ignores the checkpoint's weights (there need be none) and draws random ones of
 	// realistic scale for its config: a real-size model for benchmarks.
 	RandomInit bool
@@ -34,6 +40,12 @@ const DefaultCalibrationImages = 64
 func (o Options) withDefaults() Options {
 	if o.CalibrationImages <= 0 {
 		o.CalibrationImages = DefaultCalibrationImages
+	}
+	if o.Observer == "" {
+		o.Observer = ObserverMinMax
+	}
+	if o.Threads <= 0 {
+		o.Threads = 1
 	}
 	if o.Progress == nil {
 		o.Progress = nopProgress{}
