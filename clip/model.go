@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"sync"
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/tokenizer"
 )
 
 // Model is a loaded CLIP bundle: the vision and text towers, the image preprocessing and the
@@ -26,6 +28,10 @@ type Model struct {
 	dim        int
 	pooling    string
 	eos        int
+
+	tokOnce sync.Once
+	tok     *tokenizer.CLIP
+	tokErr  error
 
 	cache *TextCache
 }

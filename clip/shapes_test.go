@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edged/edged/graph"
@@ -60,47 +61,57 @@ func decodePNG(t testing.TB, path string) image.Image {
 	return img
 }
 
-// referenceLabelEmbeddings embeds the 15 labels from transformers' token ids.
-func referenceLabelEmbeddings(t testing.TB, m *Model) [][]float32 {
-	ids, shape := readI32(t, shapesReference, "label_input_ids")
-	var out [][]float32
-	for i := 0; i < shape[0]; i++ {
-		e, err := m.EmbedTokens(ids[i*shape[1] : (i+1)*shape[1]])
+// TestShapesLabelEmbeddings: the 15 labels, tokenized by the bundle's tokenizer, give
+// transformers' ids, and their text embeddings have cosine ≥ 0.999 with transformers' (fp32).
+func TestShapesLabelEmbeddings(t *testing.T) {
+	m := testModel(t, shapesModel, graph.FP32)
+	ref := loadShapesCases(t)
+	wantIDs, idShape := readI32(t, shapesReference, "label_input_ids")
+	mask, _ := readI32(t, shapesReference, "label_attention_mask")
+	for i, label := range ref.Labels {
+		text := strings.ReplaceAll(ref.Template, "{}", label)
+		ids, err := m.Tokenize(text)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, e)
+		for k := 0; k < idShape[1]; k++ {
+			if mask[i*idShape[1]+k] == 1 && ids[k] != wantIDs[i*idShape[1]+k] {
+				t.Errorf("%q: ids %v, transformers %v", text, ids[:idShape[1]], wantIDs[i*idShape[1]:(i+1)*idShape[1]])
+				break
+			}
+		}
 	}
-	return out
-}
-
-// TestShapesLabelEmbeddings: the label text embeddings (from transformers' ids) have cosine
-// ≥ 0.999 with transformers' at fp32.
-func TestShapesLabelEmbeddings(t *testing.T) {
-	m := testModel(t, shapesModel, graph.FP32)
+	set, err := NewLabelSet("shapes", ref.Labels, []string{ref.Template})
+	if err != nil {
+		t.Fatal(err)
+	}
+	embs, err := m.LabelEmbeddings(set)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want, _ := readF32(t, shapesReference, "label_text_embeds")
 	worst := 1.0
-	for i, e := range referenceLabelEmbeddings(t, m) {
+	for i, e := range embs {
 		c := cosine(e, want[i*m.Dim():(i+1)*m.Dim()])
 		worst = math.Min(worst, c)
 		if c < 0.999 {
-			t.Errorf("label %d: cosine %.6f < 0.999", i, c)
+			t.Errorf("label %q: cosine %.6f < 0.999", ref.Labels[i], c)
 		}
 	}
-	t.Logf("lowest cosine over 15 labels: %.6f", worst)
+	t.Logf("lowest cosine over 15 labels: %.7f", worst)
 }
 
 // shapesAgreement classifies the 24 reference scenes, read from their PNG files through the
-// bundle's preprocessing, and compares with transformers: top-1 agreement, largest probability
+// bundle's preprocessing, against the 15 labels through the bundle's tokenizer, and compares with transformers: top-1 agreement, largest probability
 // difference, lowest image-embedding cosine.
-func shapesAgreement(t *testing.T, m *Model, labelEmbeds [][]float32) (agree int, maxProbDiff, minCos float64) {
+func shapesAgreement(t *testing.T, m *Model) (agree int, maxProbDiff, minCos float64) {
 	t.Helper()
 	ref := loadShapesCases(t)
 	set, err := NewLabelSet("shapes", ref.Labels, []string{ref.Template})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cls, err := NewClassifier(set, labelEmbeds, m.LogitScale())
+	cls, err := m.Classifier(set)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +158,7 @@ func TestShapesZeroShot(t *testing.T) {
 	} {
 		t.Run(tc.p.String(), func(t *testing.T) {
 			m := testModel(t, shapesModel, tc.p)
-			agree, diff, minCos := shapesAgreement(t, m, referenceLabelEmbeddings(t, m))
+			agree, diff, minCos := shapesAgreement(t, m)
 			t.Logf("%v: top-1 agrees on %d/24, largest probability difference %.4f, lowest image-embedding cosine %.5f", tc.p, agree, diff, minCos)
 			if agree < tc.minAgree {
 				t.Errorf("top-1 agrees on %d/24, want at least %d", agree, tc.minAgree)

@@ -1,0 +1,166 @@
+package clip
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/tokenizer"
+)
+
+// tokenizer returns the bundle's tokenizer, loading it on first use: a bundle without one can
+// still embed images.
+func (m *Model) tokenizer() (*tokenizer.CLIP, error) {
+	m.tokOnce.Do(func() {
+		if !m.Bundle.HasFile(convert.RoleTokenizer) && !(m.Bundle.HasFile(convert.RoleVocab) && m.Bundle.HasFile(convert.RoleMerges)) {
+			m.tokErr = fmt.Errorf("clip: model %s has no tokenizer (tokenizer.json, or vocab.json and merges.txt, in the checkpoint it was converted from): it can embed images but not text", m.Bundle.Dir)
+			return
+		}
+		tok, err := tokenizer.LoadCLIP(m.Bundle.Dir)
+		if err != nil {
+			m.tokErr = fmt.Errorf("clip: model %s: %w", m.Bundle.Dir, err)
+			return
+		}
+		if tok.ContextLength() > m.text.context {
+			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer pads to %d tokens, the text tower takes %d", m.Bundle.Dir, tok.ContextLength(), m.text.context)
+			return
+		}
+		m.tok = tok
+	})
+	return m.tok, m.tokErr
+}
+
+// Tokenize returns the token ids of text as the text tower takes them: start token, text,
+// end token, padded to the context length (transformers' CLIPTokenizer with padding
+// "max_length" and truncation).
+func (m *Model) Tokenize(text string) ([]int32, error) {
+	tok, err := m.tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	ids, _ := tok.Encode(text)
+	return ids, nil
+}
+
+// EmbedText returns the L2-normalised embedding of text, from the text cache when it has it.
+func (m *Model) EmbedText(text string) ([]float32, error) {
+	embs, err := m.EmbedTexts([]string{text})
+	if err != nil {
+		return nil, err
+	}
+	return embs[0], nil
+}
+
+// EmbedTexts returns the embeddings of texts, in order. Texts the cache lacks are embedded
+// shortest first, so the text tower is resized once per token length, and then cached.
+func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	type pending struct {
+		text string
+		ids  []int32
+	}
+	var todo []pending
+	queued := map[string]bool{}
+	for i, t := range texts {
+		if strings.TrimSpace(t) == "" {
+			return nil, fmt.Errorf("clip: text embedding: text %d is empty", i)
+		}
+		if e, ok := m.cache.Get(t, m.dim); ok {
+			out[i] = e
+			continue
+		}
+		if queued[t] {
+			continue
+		}
+		ids, err := m.Tokenize(t)
+		if err != nil {
+			return nil, err
+		}
+		queued[t] = true
+		todo = append(todo, pending{t, ids[:poolIndex(ids, m.pooling, m.eos)+1]})
+	}
+	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(len(a.ids), len(b.ids)) })
+	var warned bool
+	for _, p := range todo {
+		e, err := m.text.embed(p.ids)
+		if err != nil {
+			return nil, fmt.Errorf("%w (text %q)", err, p.text)
+		}
+		if err := m.cache.Put(p.text, e); err != nil && !warned {
+			slog.Warn("clip: text embeddings are not kept on disk", "err", err)
+			warned = true
+		}
+	}
+	for i, t := range texts {
+		if out[i] == nil {
+			e, ok := m.cache.Get(t, m.dim)
+			if !ok {
+				return nil, fmt.Errorf("clip: text embedding of %q was computed but not cached", t)
+			}
+			out[i] = e
+		}
+	}
+	return out, nil
+}
+
+// LabelEmbeddings returns one embedding per label of set, in order: the mean of the label's
+// prompt embeddings, normalised (CLIP's prompt ensembling).
+func (m *Model) LabelEmbeddings(set *LabelSet) ([][]float32, error) {
+	if set == nil || len(set.Labels) == 0 {
+		return nil, errors.New("clip: label embeddings: empty label set")
+	}
+	var prompts []string
+	for _, l := range set.Labels {
+		prompts = append(prompts, l.Prompts...)
+	}
+	embs, err := m.EmbedTexts(prompts)
+	if err != nil {
+		return nil, fmt.Errorf("label set %s: %w", set.Name, err)
+	}
+	out := make([][]float32, len(set.Labels))
+	k := 0
+	for i, l := range set.Labels {
+		if out[i], err = MeanEmbedding(embs[k : k+len(l.Prompts)]); err != nil {
+			return nil, fmt.Errorf("label set %s: label %q: %w", set.Name, l.Name, err)
+		}
+		k += len(l.Prompts)
+	}
+	return out, nil
+}
+
+// Classifier embeds the labels of set (through the text cache) and returns a classifier for
+// image embeddings of this model.
+func (m *Model) Classifier(set *LabelSet) (*Classifier, error) {
+	embs, err := m.LabelEmbeddings(set)
+	if err != nil {
+		return nil, err
+	}
+	return NewClassifier(set, embs, m.logitScale)
+}
+
+// TextSimilarities returns the cosine of an image embedding with each text's embedding
+// (retrieval: which description fits the image best).
+func (m *Model) TextSimilarities(imageEmbed []float32, texts []string) ([]float32, error) {
+	embs, err := m.EmbedTexts(texts)
+	if err != nil {
+		return nil, err
+	}
+	return Cosines(imageEmbed, embs)
+}
+
+// Cosines returns the cosine of query with each of items, all L2-normalised (as the towers'
+// embeddings are): e.g. one text against many stored image embeddings.
+func Cosines(query []float32, items [][]float32) ([]float32, error) {
+	out := make([]float32, len(items))
+	for i, it := range items {
+		if len(it) != len(query) {
+			return nil, fmt.Errorf("clip: cosine of a %d-wide and a %d-wide embedding (item %d)", len(query), len(it), i)
+		}
+		out[i] = Dot(query, it)
+	}
+	return out, nil
+}
