@@ -40,3 +40,33 @@ bench: build
 
 clean:
 	rm -rf bin lib dist
+
+# ---- 64-bit Arm, release archives (build/; README "Release and install") ----------------------
+# make arm64: cross build on a Debian amd64 machine into dist/linux_arm64/{bin,lib}. The set-up
+# (cross compilers, qemu, an arm64 sysroot with OpenCV in .cache/arm64-sysroot) checks first.
+ARM64_OUT := dist/linux_arm64
+# Fixed when make starts, as LDFLAGS is, so archive names match the version built in.
+RELEASE_VERSION := $(VERSION)
+.PHONY: arm64 test-arm64 dist release
+arm64: deps
+	@build/arm64/setup.sh
+	@build/arm64/sysroot.sh
+	LDFLAGS="$(LDFLAGS)" OUT=$(ARM64_OUT) GO=$(GO) build/arm64/build.sh
+
+# The arm64 release archive run under qemu-aarch64-static: edged version, classify and caption on
+# the shapes scenes, and runtime's tests. Not part of `make test` (README says how long it takes).
+ARM64_TESTS := runtime
+test-arm64: arm64
+	VERSION=$(RELEASE_VERSION) build/dist.sh arm64 $(ARM64_OUT)/bin/edged
+	OUT=$(ARM64_OUT) GO=$(GO) build/arm64/build.sh --tests $(ARM64_TESTS)
+	EDGED_ARM64_RELEASE=$(CURDIR)/dist/edged-$(RELEASE_VERSION)-linux-arm64.tar.gz EDGED_ARM64_TESTS=$(CURDIR)/$(ARM64_OUT)/tests \
+	  $(GO) test -count=1 -tags arm64smoke -run Arm64 -v -timeout 60m ./build
+
+# dist/edged-<version>-linux-<this machine's arch>.tar.gz
+dist: build
+	VERSION=$(RELEASE_VERSION) build/dist.sh $(GOARCH_HOST) bin/edged
+
+# Both archives (amd64 built here, arm64 cross-built) and their SHA256SUMS.
+release: dist arm64
+	VERSION=$(RELEASE_VERSION) build/dist.sh arm64 $(ARM64_OUT)/bin/edged
+	cd dist && sha256sum edged-$(RELEASE_VERSION)-linux-*.tar.gz >SHA256SUMS && cat SHA256SUMS
