@@ -120,7 +120,7 @@ func buildModels(s shape, w Weights) ([]exported, error) {
 		})
 	}
 	if l.err != nil {
-		return nil, l.err
+		return nil, fmt.Errorf("%s weights: %w", s.arch, l.err)
 	}
 	for _, e := range out {
 		if err := e.graph.Err(); err != nil {

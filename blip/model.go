@@ -24,6 +24,7 @@ import (
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/tokenizer"
 )
 
 // Options configure how a bundle runs.
@@ -41,6 +42,7 @@ type Model struct {
 	opts         Options
 	models       map[string]*runtime.Model
 	proc         *imageproc.Processor
+	tok          *tokenizer.BERT // nil when the checkpoint shipped no tokenizer
 	gen          GenerateOptions
 
 	imageSize, visionTokens, visionHidden int
@@ -73,6 +75,9 @@ func Open(b *convert.Bundle, opts Options) (*Model, error) {
 		return nil, err
 	}
 	if m.gen, err = loadGenerationDefaults(b); err != nil {
+		return nil, err
+	}
+	if m.tok, err = loadTokenizer(b); err != nil {
 		return nil, err
 	}
 	for _, role := range roles {
@@ -203,4 +208,28 @@ func bundleFile(b *convert.Bundle, role string) (string, bool) {
 	}
 	_, err = os.Stat(path)
 	return path, err == nil
+}
+
+// loadTokenizer loads the bundle's BERT tokenizer (tokenizer.json or vocab.txt with
+// tokenizer_config.json), or returns nil when the checkpoint shipped none.
+func loadTokenizer(b *convert.Bundle) (*tokenizer.BERT, error) {
+	_, hasJSON := bundleFile(b, convert.RoleTokenizer)
+	_, hasVocab := bundleFile(b, convert.RoleVocab)
+	if !hasJSON && !hasVocab {
+		return nil, nil
+	}
+	tok, err := tokenizer.LoadBERT(b.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("blip: tokenizer: %w", err)
+	}
+	return tok, nil
+}
+
+// Tokenizer is the bundle's tokenizer, or an error when the checkpoint had none (the
+// id-level methods still work then).
+func (m *Model) Tokenizer() (*tokenizer.BERT, error) {
+	if m.tok == nil {
+		return nil, fmt.Errorf("blip: bundle %s has no tokenizer (tokenizer.json or vocab.txt); text needs one", m.bundle.Dir)
+	}
+	return m.tok, nil
 }

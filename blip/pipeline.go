@@ -150,6 +150,9 @@ func (s *Session) CaptionIDs(im *Image, prompt []int32, o GenerateOptions) ([]in
 		}
 		start = append([]int32{s.m.bos}, prompt[1:len(prompt)-1]...)
 	}
+	if err := s.checkImage(im); err != nil {
+		return nil, err
+	}
 	if err := s.dec.attend(im.embeds, s.m.visionTokens); err != nil {
 		return nil, err
 	}
@@ -289,9 +292,17 @@ func (s *Session) setText(se *session, ids []int32, what string) error {
 	return nil
 }
 
-func (s *Session) setImage(se *session, im *Image) error {
+// checkImage makes sure im came from this model's vision tower.
+func (s *Session) checkImage(im *Image) error {
 	if im == nil || len(im.embeds) != s.m.visionTokens*s.m.visionHidden {
-		return errors.New("blip: the image was not encoded by this model")
+		return errors.New("blip: the image was not encoded by this model's vision tower")
+	}
+	return nil
+}
+
+func (s *Session) setImage(se *session, im *Image) error {
+	if err := s.checkImage(im); err != nil {
+		return err
 	}
 	t, err := se.input(InImageEmbeds)
 	if err != nil {

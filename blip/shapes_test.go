@@ -22,6 +22,8 @@ type shapesCase struct {
 	Image            string  `json:"image"`
 	CaptionGreedyIDs []int32 `json:"caption_greedy_ids"`
 	CaptionBeam3IDs  []int32 `json:"caption_beam3_ids"`
+	CaptionGreedy    string  `json:"caption_greedy"`
+	CaptionBeam3     string  `json:"caption_beam3"`
 	VQA              []struct {
 		Question    string  `json:"question"`
 		QuestionIDs []int32 `json:"question_ids"`
@@ -169,5 +171,64 @@ func TestShapesAnswersMatchTransformers(t *testing.T) {
 				t.Errorf("%v: %d/%d answers identical, want at least %d of 120", p, ok, total, shapesBar(p, 120))
 			}
 		})
+	}
+}
+
+// TestShapesTextThroughTokenizer runs the text API: questions tokenized by the bundle's
+// tokenizer must give transformers' ids, and captions and answers decode to its text.
+func TestShapesTextThroughTokenizer(t *testing.T) {
+	cases := shapesCases(t)
+	cm, cs := openSession(t, shapesBundle(t, "blip_caption", graph.FP32))
+	vm, vs := openSession(t, shapesBundle(t, "blip_vqa", graph.FP32))
+	tok, err := vm.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		img := loadScene(t, c.Image)
+		im, err := cs.EncodeImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := cm.GenerateDefaults()
+		o.MaxNewTokens = 20
+		if got, err := cs.Caption(im, "", o); err != nil || got != c.CaptionGreedy {
+			t.Errorf("%s: caption %q (%v), transformers %q", c.Image, got, err, c.CaptionGreedy)
+		}
+		o.NumBeams = 3
+		if got, err := cs.Caption(im, "", o); err != nil || got != c.CaptionBeam3 {
+			t.Errorf("%s: 3-beam caption %q (%v), transformers %q", c.Image, got, err, c.CaptionBeam3)
+		}
+		vim, err := vs.EncodeImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range c.VQA {
+			if ids := tok.Encode(q.Question); !slices.Equal(ids, q.QuestionIDs) {
+				t.Errorf("%q encodes to %v, transformers %v", q.Question, ids, q.QuestionIDs)
+			}
+			o := vm.GenerateDefaults()
+			o.MaxNewTokens = 5
+			if got, err := vs.Answer(vim, q.Question, o); err != nil || got != q.Answer {
+				t.Errorf("%s %q: answer %q (%v), transformers %q", c.Image, q.Question, got, err, q.Answer)
+			}
+		}
+	}
+}
+
+// TestShapesPromptedCaption continues a prompt: the caption starts with it, as transformers'
+// does.
+func TestShapesPromptedCaption(t *testing.T) {
+	m, s := openSession(t, shapesBundle(t, "blip_caption", graph.FP32))
+	im, err := s.EncodeImage(loadScene(t, "scenes/scene_00.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Caption(im, "a yellow", m.GenerateDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "a yellow circle on a black background"; got != want {
+		t.Errorf("caption of scene_00 prompted with %q: %q, want %q", "a yellow", got, want)
 	}
 }
