@@ -39,7 +39,8 @@ func (t TensorInfo) Len() int {
 	return n
 }
 
-// Reader streams the tensor's raw little-endian bytes from disk.
+// Reader streams the tensor's raw little-endian bytes from disk (for a TensorInfo from Info
+// or Expect, while the Safetensors is open).
 func (t TensorInfo) Reader() *io.SectionReader {
 	return io.NewSectionReader(t.file, t.Offset, t.Size)
 }
@@ -99,7 +100,9 @@ func openIndex(path string) (*Safetensors, error) {
 		Metadata  map[string]any    `json:"metadata"`
 		WeightMap map[string]string `json:"weight_map"`
 	}
-	if err := json.Unmarshal(data, &index); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // total_size stays "1234567890", not "1.23456789e+09"
+	if err := dec.Decode(&index); err != nil {
 		return nil, fmt.Errorf("hf: %s: bad index JSON: %w", path, err)
 	}
 	if len(index.WeightMap) == 0 {

@@ -492,7 +492,7 @@ func TestShardedCheckpoint(t *testing.T) {
 	writeIndex := func(weightMap map[string]string) {
 		t.Helper()
 		var b strings.Builder
-		b.WriteString(`{"metadata": {"total_size": 48280}, "weight_map": {`)
+		b.WriteString(`{"metadata": {"total_size": 1234567890}, "weight_map": {`)
 		first := true
 		for k, v := range weightMap {
 			if !first {
@@ -515,7 +515,7 @@ func TestShardedCheckpoint(t *testing.T) {
 	if !reflect.DeepEqual(sharded.Names(), names) {
 		t.Errorf("sharded names %v, want %v", sharded.Names(), names)
 	}
-	if sharded.Metadata()["total_size"] != "48280" {
+	if sharded.Metadata()["total_size"] != "1234567890" {
 		t.Errorf("index metadata: %v", sharded.Metadata())
 	}
 	for _, name := range names {
