@@ -30,10 +30,12 @@ type BERT struct {
 }
 
 // LoadBERT loads the tokenizer in dir from tokenizer.json, or else from vocab.txt, with
-// tokenizer_config.json when present (its special tokens, lower-casing and accent options
-// and clean_up_tokenization_spaces). Special tokens not in vocab.txt, such as BLIP's [DEC]
-// and [ENC], get the next ids in the order transformers gives them: bos, eos, unk, sep,
-// pad, cls, mask, then the extra special tokens.
+// tokenizer_config.json when present (its bos token, such as BLIP's [DEC], and
+// clean_up_tokenization_spaces). With tokenizer.json, its normalizer decides lower-casing
+// and accents; with vocab.txt, tokenizer_config.json's do_lower_case (default true),
+// strip_accents and tokenize_chinese_chars do, and special tokens not in the vocabulary,
+// such as [DEC] and [ENC], get the next ids in the order transformers gives them: bos, eos,
+// unk, sep, pad, cls, mask, then the extra special tokens.
 func LoadBERT(dir string) (*BERT, error) {
 	tc, err := hf.ReadTokenizerConfig(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
