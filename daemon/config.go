@@ -257,9 +257,6 @@ func (c *Config) fillDefaults() {
 	if c.Runtime.Delegate == "" {
 		c.Runtime.Delegate = "xnnpack"
 	}
-	if c.Runtime.Precision == "" {
-		c.Runtime.Precision = "int8"
-	}
 	if c.Runtime.Workers == 0 {
 		// One per two cores, and at least one for each lane (labels, BLIP).
 		c.Runtime.Workers = max(2, goruntime.NumCPU()/2)
@@ -470,7 +467,7 @@ func (c *Config) validateRuntime(v *validator) {
 		v.fail("runtime.delegate", "%q is not one of xnnpack, none, gpu, external", r.Delegate)
 	}
 	switch r.Precision {
-	case "fp32", "fp16", "int8-dynamic", "int8":
+	case "", "fp32", "fp16", "int8-dynamic", "int8": // "": each architecture's own default
 	default:
 		v.fail("runtime.precision", "%q is not one of fp32, fp16, int8-dynamic, int8", r.Precision)
 	}

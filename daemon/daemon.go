@@ -262,7 +262,7 @@ func (d *Daemon) loadModels(ctx context.Context, cfg *Config, st *state) (*Model
 	case cfg.Models == ModelsConfig{}:
 		return &Models{}, nil // labels, captions and questions are all off
 	case load == nil:
-		return nil, errors.New("no model loader (Options.LoadModels)")
+		load = loadModels(d.log)
 	}
 	start := time.Now()
 	d.log.Info("loading models (a checkpoint is converted on the first run, which takes a while)")
@@ -341,11 +341,16 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 			return
 		}
 		start := time.Now()
-		a, err := d.sched.models.Answerer.Answer(ctx, f.Image, question)
+		var a string
+		as, err := d.sched.models.Answerer.Answer(ctx, f.Image, []string{question})
+		if err == nil && len(as) != 1 {
+			err = fmt.Errorf("%d answers to one question", len(as))
+		}
 		took := time.Since(start)
 		d.metrics.observe(modelBLIPVQA, took)
 		d.metrics.job(cam, KindAsk, err)
 		if err == nil {
+			a = as[0]
 			d.sched.sink.Result(&Result{Kind: KindAnswer, Camera: cam, Frame: frameInfo(f), Latency: took,
 				Question: question, Text: a, Asked: true, RequestID: requestID})
 		}

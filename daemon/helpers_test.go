@@ -144,31 +144,20 @@ func (c *heldCaptioner) Caption(ctx context.Context, img image.Image, opts Capti
 	return fmt.Sprintf("caption %d", n), nil
 }
 
-// testAnswerer answers "answer to <question>", counting calls; while hold is set it waits
-// for release.
+// testAnswerer answers "answer to <question>" to each question, counting calls.
 type testAnswerer struct {
-	calls   atomic.Int64
-	hold    atomic.Bool
-	release chan struct{}
-	mu      sync.Mutex
-	asked   []string
+	calls atomic.Int64
 }
 
-func newTestAnswerer() *testAnswerer { return &testAnswerer{release: make(chan struct{})} }
+func newTestAnswerer() *testAnswerer { return &testAnswerer{} }
 
-func (a *testAnswerer) Answer(ctx context.Context, img image.Image, q string) (string, error) {
+func (a *testAnswerer) Answer(ctx context.Context, img image.Image, qs []string) ([]string, error) {
 	a.calls.Add(1)
-	a.mu.Lock()
-	a.asked = append(a.asked, q)
-	a.mu.Unlock()
-	if a.hold.Load() {
-		select {
-		case <-a.release:
-		case <-ctx.Done():
-			return "", ctx.Err()
-		}
+	out := make([]string, len(qs))
+	for i, q := range qs {
+		out[i] = "answer to " + q
 	}
-	return "answer to " + q, nil
+	return out, nil
 }
 
 // testDir is a folder with a config, label sets and (empty) model folders for the doubles.

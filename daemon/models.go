@@ -44,9 +44,11 @@ type Captioner interface {
 	Caption(ctx context.Context, img image.Image, opts CaptionOptions) (string, error)
 }
 
-// Answerer is BLIP visual question answering.
+// Answerer is BLIP visual question answering. The picture is encoded once for all the
+// questions, so a camera's standing questions cost one image encoding per frame.
 type Answerer interface {
-	Answer(ctx context.Context, img image.Image, question string) (string, error)
+	// Answer returns one answer per question, in order.
+	Answer(ctx context.Context, img image.Image, questions []string) ([]string, error)
 }
 
 // Models are the loaded models; a nil field is a model the config does not name.

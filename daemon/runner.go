@@ -382,20 +382,23 @@ func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) erro
 	return nil
 }
 
-// answerStanding asks every standing question of the camera about one frame.
+// answerStanding asks every standing question of the camera about one frame. Each answer's
+// latency is the call's time shared among the questions (the picture is encoded once).
 func (r *runner) answerStanding(ctx context.Context, f *camera.Frame, cam *Camera) error {
-	for _, q := range cam.Questions.Ask {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		start := time.Now()
-		answer, err := r.s.models.Answerer.Answer(ctx, f.Image, q)
-		took := time.Since(start)
-		r.s.metrics.observe(modelBLIPVQA, took)
-		if err != nil {
-			return fmt.Errorf("BLIP answer to %q: %w", q, err)
-		}
-		r.s.sink.Result(&Result{Kind: KindAnswer, Camera: r.name, Frame: frameInfo(f), Latency: took, Question: q, Text: answer})
+	questions := cam.Questions.Ask
+	start := time.Now()
+	answers, err := r.s.models.Answerer.Answer(ctx, f.Image, questions)
+	took := time.Since(start)
+	r.s.metrics.observe(modelBLIPVQA, took)
+	if err != nil {
+		return fmt.Errorf("BLIP answers: %w", err)
+	}
+	if len(answers) != len(questions) {
+		return fmt.Errorf("BLIP gave %d answers to %d questions", len(answers), len(questions))
+	}
+	for i, q := range questions {
+		r.s.sink.Result(&Result{Kind: KindAnswer, Camera: r.name, Frame: frameInfo(f), Latency: took / time.Duration(len(questions)),
+			Question: q, Text: answers[i]})
 	}
 	return nil
 }
