@@ -70,3 +70,12 @@ dist: build
 release: dist arm64
 	VERSION=$(RELEASE_VERSION) build/dist.sh arm64 $(ARM64_OUT)/bin/edged
 	cd dist && sha256sum edged-$(RELEASE_VERSION)-linux-*.tar.gz >SHA256SUMS && cat SHA256SUMS
+
+# The PyTorch peer of BENCHMARKS.md: Debian's python3-torch (eager, fp32 on OpenBLAS and
+# quantize_dynamic int8) on the same ViT towers, 2 threads. OPENBLAS_CORETYPE, which the machine
+# may set, slows OpenBLAS: it is unset for this command only. PEER_FLAGS adds flags.
+PEER_FLAGS ?=
+.PHONY: bench-peer
+bench-peer:
+	@dpkg -s python3-torch libopenblas0-pthread >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-torch libopenblas0-pthread; }
+	env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --threads 2 --floor $(PEER_FLAGS)
