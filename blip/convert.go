@@ -69,8 +69,8 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 		return fmt.Errorf("blip: %w", err)
 	}
 	p := w.Progress()
+	const step = "blip: lower and write models"
 	for i, m := range models {
-		step := "blip: write " + m.role
 		p.Step(step, i, len(models))
 		data, err := m.graph.MarshalAs(opts.Precision)
 		if err != nil {

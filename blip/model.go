@@ -71,7 +71,7 @@ func Open(b *convert.Bundle, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("blip: bundle %s: %w", b.Dir, err)
 	}
 	var err error
-	if m.proc, err = loadProcessor(b); err != nil {
+	if m.proc, err = loadProcessor(b, m.imageSize); err != nil {
 		return nil, err
 	}
 	if m.gen, err = loadGenerationDefaults(b); err != nil {
@@ -128,11 +128,15 @@ func (m *Model) readValues() error {
 	return err
 }
 
-// loadProcessor reads the bundle's preprocessor_config.json, or BlipImageProcessor's
-// defaults when the checkpoint had none.
-func loadProcessor(b *convert.Bundle) (*imageproc.Processor, error) {
+// loadProcessor reads the bundle's preprocessor_config.json. Without one it takes
+// BlipImageProcessor's defaults at the vision model's size (the defaults are BLIP base's 384
+// pixels). The processor must make what the vision model takes: a config that resizes to
+// another size is refused here, not at the first image.
+func loadProcessor(b *convert.Bundle, size int) (*imageproc.Processor, error) {
 	cfg := imageproc.BLIPDefaults()
-	if path, err := b.Path(convert.RolePreprocessorConfig); err == nil {
+	cfg.Size = imageproc.Size{Height: size, Width: size}
+	path, err := b.Path(convert.RolePreprocessorConfig)
+	if err == nil {
 		if cfg, err = imageproc.LoadConfig(path); err != nil {
 			return nil, fmt.Errorf("blip: %w", err)
 		}
@@ -140,6 +144,9 @@ func loadProcessor(b *convert.Bundle) (*imageproc.Processor, error) {
 	p, err := imageproc.New(cfg, imageproc.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("blip: image processor: %w", err)
+	}
+	if h, w, err := p.OutputSize(size, size); err != nil || h != size || w != size {
+		return nil, fmt.Errorf("blip: %s makes %d×%d pixels, the vision model takes %d×%d", path, w, h, size, size)
 	}
 	return p, nil
 }

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Tests of the BLIP commands (caption, ask, match) on the shipped shapes models and the
+// random-weight retrieval model of package blip's test data.
+
+const scenes = "../../shapes/testdata/scenes/"
+
+// runCmd runs one of the commands and returns its exit status, stdout and stderr.
+func runCmd(cmd func(args []string, stdout, stderr *bytes.Buffer) int, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := cmd(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func captionCmd(a []string, o, e *bytes.Buffer) int { return caption(a, o, e) }
+func askCmd(a []string, o, e *bytes.Buffer) int     { return ask(a, o, e) }
+func matchCmd(a []string, o, e *bytes.Buffer) int   { return match(a, o, e) }
+
+// jsonLines decodes one JSON object per line.
+func jsonLines[T any](t *testing.T, out string) []T {
+	t.Helper()
+	var res []T
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var v T
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		res = append(res, v)
+	}
+	return res
+}
+
+func TestCaptionCommand(t *testing.T) {
+	cache := t.TempDir()
+	code, out, errOut := runCmd(captionCmd, "--model", "../../models/shapes/blip_caption", "--cache", cache, "--precision", "fp32",
+		"--json", scenes+"scene_00.png", "--beams", "3", scenes+"scene_01.png")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := jsonLines[captionResult](t, out)
+	want := []captionResult{
+		{scenes + "scene_00.png", "a yellow circle on a black background"},
+		{scenes + "scene_01.png", "a green triangle and a red triangle on a black background"},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("captions %+v, want %+v (transformers' 3-beam captions)", got, want)
+	}
+
+	// A prompt, the token limit and the plain-text form.
+	code, out, errOut = runCmd(captionCmd, "--model", "../../models/shapes/blip_caption", "--cache", cache, "--precision", "fp32",
+		"--prompt", "a yellow", "--max-tokens", "2", scenes+"scene_00.png")
+	if code != 0 || out != scenes+"scene_00.png: a yellow circle on\n" {
+		t.Errorf("prompted caption: exit %d, %q (stderr %s)", code, out, errOut)
+	}
+}
+
+func TestCaptionCommandKeepsGoingAfterABadImage(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "not-an-image.png")
+	if err := os.WriteFile(bad, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCmd(captionCmd, "--model", "../../models/shapes/blip_caption", "--cache", t.TempDir(),
+		"--json", bad, scenes+"scene_03.png", filepath.Join(t.TempDir(), "missing.png"))
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if !strings.Contains(errOut, "not-an-image.png: cannot decode the image") || !strings.Contains(errOut, "missing.png: no such file") {
+		t.Errorf("stderr %q should name both bad images and why", errOut)
+	}
+	if res := jsonLines[captionResult](t, out); len(res) != 1 || res[0].Image != scenes+"scene_03.png" {
+		t.Errorf("stdout %q: want the one good image's caption", out)
+	}
+}
+
+func TestAskCommand(t *testing.T) {
+	cache := t.TempDir()
+	code, out, errOut := runCmd(askCmd, "--model", "../../models/shapes/blip_vqa", "--cache", cache, "--json",
+		"--question", "what color is the background?", scenes+"scene_00.png", scenes+"scene_02.png")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := jsonLines[askResult](t, out)
+	want := []askResult{
+		{scenes + "scene_00.png", "what color is the background?", "black"},
+		{scenes + "scene_02.png", "what color is the background?", "white"},
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("answers %+v, want %+v", got, want)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"empty question", []string{"--question", " ", scenes + "scene_00.png"}, 2, "empty question"},
+		{"long question", []string{"--question", strings.Repeat("is there a red circle and ", 12), scenes + "scene_00.png"}, 1, "longer than the model's context of 35 tokens"},
+		{"caption model", []string{"--model", "../../models/shapes/blip_caption", "--question", "why?", scenes + "scene_00.png"}, 1, "is a BlipForConditionalGeneration model; ask needs a BlipForQuestionAnswering"},
+		{"not a model", []string{"--model", t.TempDir(), "--question", "why?", scenes + "scene_00.png"}, 1, "neither a bundle nor a Hugging Face checkpoint"},
+	} {
+		args := append([]string{"--model", "../../models/shapes/blip_vqa", "--cache", cache}, tc.args...)
+		code, _, errOut := runCmd(askCmd, args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%s: exit %d, stderr %q; want exit %d and %q", tc.name, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// TestMatchCommand runs the random-weight retrieval model with the shapes vocabulary (the same
+// 202 tokens): the numbers mean nothing, the contract does.
+func TestMatchCommand(t *testing.T) {
+	dir := t.TempDir()
+	for src, name := range map[string]string{
+		"../../blip/testdata/blip_itm_tiny/config.json":       "config.json",
+		"../../blip/testdata/blip_itm_tiny/model.safetensors": "model.safetensors",
+		"../../models/shapes/blip_vqa/tokenizer.json":         "tokenizer.json",
+		"../../models/shapes/blip_vqa/tokenizer_config.json":  "tokenizer_config.json",
+	} {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut := runCmd(matchCmd, "--model", dir, "--cache", t.TempDir(), "--json", "--text", "a red circle", scenes+"scene_00.png")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := jsonLines[matchResult](t, out)
+	if len(got) != 1 || got[0].Image != scenes+"scene_00.png" || got[0].Text != "a red circle" ||
+		got[0].ITM < 0 || got[0].ITM > 1 || got[0].ITC < -1 || got[0].ITC > 1 {
+		t.Errorf("match %+v: want the image, the text, a probability and a cosine", got)
+	}
+	code, _, errOut = runCmd(matchCmd, "--model", dir, "--text", "", scenes+"scene_00.png")
+	if code != 2 || !strings.Contains(errOut, "empty text") {
+		t.Errorf("empty text: exit %d, %q", code, errOut)
+	}
+}
+
+// TestBlipJSONFieldNames pins the JSON contract of the three commands.
+func TestBlipJSONFieldNames(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{captionResult{"a.png", "x"}, `{"image":"a.png","caption":"x"}`},
+		{askResult{"a.png", "q", "a"}, `{"image":"a.png","question":"q","answer":"a"}`},
+		{matchResult{"a.png", "t", 0.5, 0.25}, `{"image":"a.png","text":"t","itm":0.5,"itc":0.25}`},
+	} {
+		b, err := json.Marshal(tc.v)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%T marshals to %s (%v), want %s", tc.v, b, err, tc.want)
+		}
+	}
+}
