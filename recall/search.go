@@ -1,0 +1,240 @@
+package recall
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/edged/edged/shapes"
+)
+
+// Query is a text search over the remembered frames.
+type Query struct {
+	// Text is the query as the user typed it; the Reranker reads it.
+	Text string
+	// Embedding is the CLIP text embedding of Text (normalised or not).
+	Embedding []float32
+	// Contrast are CLIP text embeddings of other things a frame may show (a camera's labels,
+	// say). With them a frame scores the probability CLIP gives the query against them,
+	// softmax(LogitScale × cosine), rather than the bare cosine: a frame showing a blue square
+	// is close to "blue circle" by cosine, but far less likely than "blue square", so a frame
+	// that really shows a blue circle (beside something else) ranks first. Contrast texts
+	// that are the query itself (cosine above 0.9999) are skipped.
+	Contrast [][]float32
+	// LogitScale is the CLIP model's softmax multiplier; required with Contrast.
+	LogitScale float64
+	// Camera limits the search to one camera; "" searches every camera.
+	Camera string
+	// K is how many hits to return at most.
+	K int
+}
+
+// Hit is a remembered frame that matches a query.
+type Hit struct {
+	Camera string
+	Seq    uint64
+	Time   time.Time
+	// Score orders the hits, best first: the Reranker's score when Reranked; else the
+	// probability of the query against the Contrast texts when the query had some; else
+	// Cosine.
+	Score float64
+	// Cosine is the CLIP cosine similarity of the frame and the query, in [-1, 1].
+	Cosine   float64
+	Reranked bool
+	// Thumbnail is the frame as a small JPEG. It is shared: do not modify it.
+	Thumbnail []byte
+	// Scene is the truth of a synthetic frame; nil for real cameras.
+	Scene *shapes.Scene
+}
+
+// Reranker rescores the best cosine hits of a search, such as with BLIP image-text matching
+// on their thumbnails. It returns one score per hit, higher is better, in the hits' order.
+type Reranker interface {
+	Rerank(ctx context.Context, query string, hits []Hit) ([]float64, error)
+}
+
+// RerankFunc adapts a function to a Reranker.
+type RerankFunc func(ctx context.Context, query string, hits []Hit) ([]float64, error)
+
+// Rerank calls f.
+func (f RerankFunc) Rerank(ctx context.Context, query string, hits []Hit) ([]float64, error) {
+	return f(ctx, query, hits)
+}
+
+// Search returns the best-matching remembered frames for q, best first: by cosine similarity
+// of the query's and the frames' embeddings, or by probability against the query's Contrast
+// texts (ties: the newer frame first); then, with a Reranker, the best RerankDepth of them
+// rescored and reordered. Fewer than K hits come back when fewer frames are held; a camera
+// with no frames gives no hits.
+func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
+	if q.K <= 0 {
+		return nil, fmt.Errorf("recall: k is %d; it must be positive", q.K)
+	}
+	query, err := unitCopy(q.Embedding)
+	if err != nil {
+		return nil, fmt.Errorf("recall: query embedding %w", err)
+	}
+	contrast, err := contrastSet(query, q.Contrast, q.LogitScale)
+	if err != nil {
+		return nil, err
+	}
+	depth := q.K
+	if s.opts.Reranker != nil {
+		depth = max(q.K, s.opts.RerankDepth)
+	}
+
+	hits, err := s.rank(query, contrast, q.LogitScale, q.Camera, depth)
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.Reranker == nil || len(hits) == 0 {
+		return hits, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	scores, err := s.opts.Reranker.Rerank(ctx, q.Text, slices.Clone(hits))
+	if err != nil {
+		return nil, fmt.Errorf("recall: re-rank %q: %w", q.Text, err)
+	}
+	if len(scores) != len(hits) {
+		return nil, fmt.Errorf("recall: re-rank %q: %d scores for %d hits", q.Text, len(scores), len(hits))
+	}
+	for i, sc := range scores {
+		if math.IsNaN(sc) {
+			return nil, fmt.Errorf("recall: re-rank %q: score %d is NaN", q.Text, i)
+		}
+		hits[i].Score, hits[i].Reranked = sc, true
+	}
+	slices.SortStableFunc(hits, compareHits)
+	return hits[:min(q.K, len(hits))], nil
+}
+
+// contrastSet checks the contrast embeddings and returns unit copies of those that are not
+// the query itself.
+func contrastSet(query []float32, embeddings [][]float32, scale float64) ([][]float32, error) {
+	if len(embeddings) == 0 {
+		return nil, nil
+	}
+	if !(scale > 0) || math.IsInf(scale, 0) {
+		return nil, fmt.Errorf("recall: logit scale is %v; contrast texts need CLIP's positive logit scale", scale)
+	}
+	var out [][]float32
+	for i, e := range embeddings {
+		u, err := unitCopy(e)
+		if err != nil {
+			return nil, fmt.Errorf("recall: contrast embedding %d %w", i, err)
+		}
+		if len(u) != len(query) {
+			return nil, fmt.Errorf("recall: contrast embedding %d has %d values, the query %d", i, len(u), len(query))
+		}
+		if dot(u, query) > 0.9999 {
+			continue // the query itself: counting it twice would halve every probability
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// scored is a frame and its score while ranking: small, so sorting thousands is cheap.
+type scored struct {
+	score, cosine float64
+	camera        string
+	e             *entry
+}
+
+// rank scores every remembered frame of camera ("" all) against the unit query (and the
+// contrast texts) and returns the best n.
+func (s *Store) rank(query []float32, contrast [][]float32, scale float64, camera string, n int) ([]Hit, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pruneAge(s.opts.Now())
+	if s.dim == 0 {
+		return nil, nil
+	}
+	if len(query) != s.dim {
+		return nil, fmt.Errorf("recall: query embedding has %d values, the frames' have %d (is it from the same CLIP model?)", len(query), s.dim)
+	}
+	var all []scored
+	logits := make([]float64, len(contrast)) // scratch for probability
+	for name, r := range s.rings {
+		if camera != "" && name != camera {
+			continue
+		}
+		for _, e := range r.entries {
+			c := dot(query, e.embedding)
+			sc := scored{score: c, cosine: c, camera: name, e: e}
+			if len(contrast) > 0 {
+				sc.score = probability(c, e.embedding, contrast, scale, logits)
+			}
+			all = append(all, sc)
+		}
+	}
+	slices.SortFunc(all, func(a, b scored) int {
+		return compareRank(a.score, b.score, a.e.time, b.e.time, a.camera, b.camera, a.e.seq, b.e.seq)
+	})
+	hits := make([]Hit, min(n, len(all)))
+	for i := range hits {
+		hits[i] = all[i].e.hit(all[i].camera, all[i].cosine)
+		hits[i].Score = all[i].score
+	}
+	return hits, nil
+}
+
+// probability is softmax(scale × cosine) of the query (whose cosine with the frame is
+// cosine) over the query and the contrast texts; logits is scratch of len(contrast).
+func probability(cosine float64, frame []float32, contrast [][]float32, scale float64, logits []float64) float64 {
+	// Subtracting the largest logit keeps exp in range.
+	top := scale * cosine
+	for i, c := range contrast {
+		logits[i] = scale * dot(c, frame)
+		top = max(top, logits[i])
+	}
+	q := math.Exp(scale*cosine - top)
+	sum := q
+	for _, l := range logits {
+		sum += math.Exp(l - top)
+	}
+	return q / sum
+}
+
+// compareHits orders hits by Score as compareRank does.
+func compareHits(a, b Hit) int {
+	return compareRank(a.Score, b.Score, a.Time, b.Time, a.Camera, b.Camera, a.Seq, b.Seq)
+}
+
+// compareRank orders by score, higher first; then newer first; then by camera and frame, so
+// the order never depends on map iteration.
+func compareRank(sa, sb float64, ta, tb time.Time, ca, cb string, qa, qb uint64) int {
+	switch {
+	case sa > sb:
+		return -1
+	case sa < sb:
+		return 1
+	case !ta.Equal(tb):
+		return tb.Compare(ta)
+	case ca != cb:
+		return strings.Compare(ca, cb)
+	case qa > qb:
+		return -1
+	case qa < qb:
+		return 1
+	}
+	return 0
+}
+
+func (e *entry) hit(camera string, cosine float64) Hit {
+	return Hit{Camera: camera, Seq: e.seq, Time: e.time, Score: cosine, Cosine: cosine, Thumbnail: e.thumb, Scene: e.scene}
+}
+
+// dot is the inner product, accumulated in float64.
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
