@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	goruntime "runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/edged/edged/bench"
+	"github.com/edged/edged/bench/stages"
 	"github.com/edged/edged/bench/synth"
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/imageproc"
@@ -44,6 +48,8 @@ type benchFlags struct {
 	jsonOut, verbose              bool
 	variant, keepFloat            string
 	textTokens                    int
+	cache                         string
+	calibImages                   int
 }
 
 func runBench(args []string) int {
@@ -56,6 +62,8 @@ func runBench(args []string) int {
 	fs.StringVar(&f.model, "model", "", "a converted bundle folder")
 	fs.StringVar(&f.randomInit, "random-init", "", "a config.json (CLIPConfig or BlipConfig) to build real-size bundles with random weights")
 	fs.StringVar(&f.synthetic, "synthetic", "", "synthetic towers to time (see above)")
+	fs.StringVar(&f.cache, "cache", "", "where --random-init bundles (and checkpoints given to --model) are converted to and reused from (default: the edged cache folder's bench/)")
+	fs.IntVar(&f.calibImages, "calibration-images", 8, "--random-init at int8: images to calibrate on (speed does not depend on the ranges)")
 	fs.StringVar(&f.stages, "stages", "all", "stages to time, comma-separated (names in BENCHMARKS.md), or all")
 	fs.StringVar(&f.precisions, "precision", "int8", "precisions, comma-separated: fp32, fp16, int8-dynamic, int8, or all")
 	fs.StringVar(&f.delegates, "delegate", "xnnpack+qs8", "delegates, comma-separated: none, xnnpack, xnnpack+qs8, or all")
@@ -130,7 +138,7 @@ func benchMain(f benchFlags) error {
 	default:
 		err = benchPreprocessing(r, f, want)
 		if err == nil && (f.model != "" || f.randomInit != "") {
-			err = errors.New("--model and --random-init need the clip and blip packages, which are not in this build yet; use --synthetic")
+			err = benchBundles(r, f, precisions, delegates, threads, want)
 		}
 	}
 	if err != nil {
@@ -148,6 +156,81 @@ func benchMain(f benchFlags) error {
 		return fmt.Errorf("%d measurement(s) failed (see the log above)", r.Failures)
 	}
 	return nil
+}
+
+// benchBundles times the stages of --model's bundle, or of --random-init's configs at each
+// precision, under every delegate and thread count.
+func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, delegates []string, threads []int, want func(string) bool) error {
+	cache := f.cache
+	if cache == "" {
+		dir, err := convert.DefaultCacheDir()
+		if err != nil {
+			return err
+		}
+		cache = filepath.Join(dir, "bench")
+	}
+	type job struct {
+		bundle *convert.Bundle
+		name   string
+	}
+	var jobs []job
+	if f.model != "" {
+		b, err := convert.Open(f.model, cache, "", convert.Options{})
+		if err != nil {
+			return err
+		}
+		jobs = append(jobs, job{b, filepath.Base(filepath.Clean(f.model))})
+	} else {
+		configs, err := bench.ParseList(f.randomInit, nil)
+		if err != nil {
+			return fmt.Errorf("--random-init: %w", err)
+		}
+		for _, c := range configs {
+			for _, p := range precisions {
+				start := time.Now()
+				b, name, err := stages.RandomInitBundle(c, p, cache, f.calibImages)
+				if err != nil {
+					r.Fail(bench.Record{Stage: "convert", Model: c, Precision: p.String()}, err)
+					continue
+				}
+				r.Log.Info("bundle ready", "dir", b.Dir, "took", bench.Elapsed(start))
+				jobs = append(jobs, job{b, name})
+			}
+		}
+	}
+	for _, j := range jobs {
+		s := stages.Setup{Runner: r, Model: j.name, Want: want}
+		if err := stages.FileSizes(s, j.bundle); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, d := range delegates {
+			for _, n := range threads {
+				s.Delegate, s.Threads = d, n
+				key := fmt.Sprint(effectiveDelegate(j.bundle, d), n)
+				if seen[key] {
+					continue // clip turns QS8 on for int8 towers itself: xnnpack and xnnpack+qs8 are one configuration
+				}
+				seen[key] = true
+				if err := stages.Run(s, j.bundle); err != nil {
+					r.Fail(bench.Record{Stage: "bundle", Model: j.name, Precision: j.bundle.Manifest.Precision, Delegate: d, Threads: n}, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// effectiveDelegate is the configuration a delegate name gives for a bundle: CLIP bundles
+// choose the QS8 flag from their precision.
+func effectiveDelegate(b *convert.Bundle, d string) string {
+	if b.Manifest.Architecture == clip.Architecture && d != bench.DelegateNone {
+		if b.Manifest.Precision == "int8" {
+			return bench.DelegateXNNPackQS8
+		}
+		return bench.DelegateXNNPack
+	}
+	return d
 }
 
 func modelName(f benchFlags) string {
