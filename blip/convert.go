@@ -64,24 +64,24 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 		// until that exists, say so instead of writing a bundle that is not what was asked.
 		return fmt.Errorf("blip: precision %v is not supported yet; use %v", opts.Precision, graph.Int8Dynamic)
 	}
-	models, err := buildModels(s, src.Weights)
-	if err != nil {
-		return fmt.Errorf("blip: %w", err)
-	}
 	p := w.Progress()
-	const step = "blip: lower and write models"
-	for i, m := range models {
+	const step = "blip: build and write models"
+	models := builders(s)
+	for i, b := range models {
 		p.Step(step, i, len(models))
-		data, err := m.graph.MarshalAs(opts.Precision)
+		g, err := buildModel(s, b, src.Weights)
 		if err != nil {
-			return fmt.Errorf("blip: %s model: %w", m.role, err)
+			return fmt.Errorf("blip: %w", err)
 		}
-		if err := w.AddModel(m.role, opts.Precision.String(), data); err != nil {
+		data, err := g.MarshalAs(opts.Precision)
+		if err != nil {
+			return fmt.Errorf("blip: %s model: %w", b.role, err)
+		}
+		if err := w.AddModel(b.role, opts.Precision.String(), data); err != nil {
 			return err
 		}
-		models[i].graph = nil // let the graph and its float weights go before the next one
-		p.Step(step, i+1, len(models))
 	}
+	p.Step(step, len(models), len(models))
 	t := cfg.Text
 	for name, v := range map[string]any{
 		valueImageSize: s.vision.ImageSize, valueVisionTokens: s.vision.tokens(), valueVisionHidden: s.vision.Hidden,

@@ -68,64 +68,73 @@ func newShape(arch string, v visionDims, t textDims, projection int) (shape, err
 	return s, nil
 }
 
-// exported is one model of a bundle, built and not yet lowered.
-type exported struct {
+// modelBuilder builds one model of a bundle. Builders run one at a time, so that only one
+// model's float weights are in memory at once (BLIP base: about 500 MB for the decoder rather
+// than 900 MB for all), which matters when a Raspberry Pi converts its own checkpoint.
+type modelBuilder struct {
 	role  string
-	graph *graph.Graph
+	build func(g *graph.Graph, l *loader)
 }
 
-// buildModels builds every model of the architecture from the weights.
-func buildModels(s shape, w Weights) ([]exported, error) {
-	l := &loader{w: w}
-	var out []exported
-	add := func(role string, build func(g *graph.Graph)) {
-		g := graph.New("blip_" + role)
-		g.SetDescription(fmt.Sprintf("%s %s, exported by edged", s.arch, role))
-		build(g)
-		out = append(out, exported{role, g})
-	}
+// builders lists the models of the architecture in the order they are written.
+func builders(s shape) []modelBuilder {
 	vt := s.vision.tokens()
+	vision := modelBuilder{RoleVision, func(g *graph.Graph, l *loader) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) }}
 	switch s.arch {
 	case ArchCaption:
-		add(RoleVision, func(g *graph.Graph) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) })
-		add(RoleCrossKV, func(g *graph.Graph) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) })
-		add(RoleDecoderStep, func(g *graph.Graph) { buildDecoderStep(g, s.text, l, s.cache, vt) })
+		return []modelBuilder{
+			vision,
+			{RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) }},
+			{RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, vt) }},
+		}
 	case ArchVQA:
-		add(RoleVision, func(g *graph.Graph) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) })
-		add(RoleQuestionEncoder, func(g *graph.Graph) {
-			ids, bias := textInputs(g, s.context)
-			image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
-			g.Output(OutQuestionStates, buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image))
-		})
-		add(RoleCrossKV, func(g *graph.Graph) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) })
-		add(RoleDecoderStep, func(g *graph.Graph) { buildDecoderStep(g, s.text, l, s.cache, s.context) })
+		return []modelBuilder{
+			vision,
+			{RoleQuestionEncoder, func(g *graph.Graph, l *loader) {
+				ids, bias := textInputs(g, s.context)
+				image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
+				g.Output(OutQuestionStates, buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image))
+			}},
+			{RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) }},
+			{RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, s.context) }},
+		}
 	case ArchRetrieval:
-		add(RoleVision, func(g *graph.Graph) {
-			embeds := buildVision(g, s.vision, l)
-			g.Output(OutImageEmbeds, embeds)
-			feat := linear(g, l, "itc/vision_proj", "vision_proj", firstToken(g, "itc/image_cls", embeds), s.projection, s.vision.Hidden)
-			g.Output(OutImageFeat, g.L2Normalize(feat, graph.Named("itc/image_feat")))
-		})
-		add(RoleITM, func(g *graph.Graph) {
-			ids, bias := textInputs(g, s.context)
-			image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
-			h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image)
-			g.Output(OutITMLogits, linear(g, l, "itm/head", "itm_head", firstToken(g, "itm/cls", h), 2, s.text.Hidden))
-		})
-		add(RoleITCText, func(g *graph.Graph) {
-			ids, bias := textInputs(g, s.context)
-			h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, nil)
-			feat := linear(g, l, "itc/text_proj", "text_proj", firstToken(g, "itc/text_cls", h), s.projection, s.text.Hidden)
-			g.Output(OutTextFeat, g.L2Normalize(feat, graph.Named("itc/text_feat")))
-		})
+		return []modelBuilder{
+			{RoleVision, func(g *graph.Graph, l *loader) {
+				embeds := buildVision(g, s.vision, l)
+				g.Output(OutImageEmbeds, embeds)
+				feat := linear(g, l, "itc/vision_proj", "vision_proj", firstToken(g, "itc/image_cls", embeds), s.projection, s.vision.Hidden)
+				g.Output(OutImageFeat, g.L2Normalize(feat, graph.Named("itc/image_feat")))
+			}},
+			{RoleITM, func(g *graph.Graph, l *loader) {
+				ids, bias := textInputs(g, s.context)
+				image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
+				h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image)
+				g.Output(OutITMLogits, linear(g, l, "itm/head", "itm_head", firstToken(g, "itm/cls", h), 2, s.text.Hidden))
+			}},
+			{RoleITCText, func(g *graph.Graph, l *loader) {
+				ids, bias := textInputs(g, s.context)
+				h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, nil)
+				feat := linear(g, l, "itc/text_proj", "text_proj", firstToken(g, "itc/text_cls", h), s.projection, s.text.Hidden)
+				g.Output(OutTextFeat, g.L2Normalize(feat, graph.Named("itc/text_feat")))
+			}},
+		}
 	}
+	return nil
+}
+
+// buildModel builds one model from the weights; a missing or misshapen weight is an error
+// naming it and the class the config claims.
+func buildModel(s shape, b modelBuilder, w Weights) (*graph.Graph, error) {
+	l := &loader{w: w}
+	g := graph.New("blip_" + b.role)
+	g.SetDescription(fmt.Sprintf("%s %s, exported by edged", s.arch, b.role))
+	b.build(g, l)
 	if l.err != nil {
 		return nil, fmt.Errorf("%s weights: %w", s.arch, l.err)
 	}
-	for _, e := range out {
-		if err := e.graph.Err(); err != nil {
-			return nil, fmt.Errorf("build %s: %w", e.role, err)
-		}
+	if err := g.Err(); err != nil {
+		return nil, fmt.Errorf("build %s: %w", b.role, err)
 	}
-	return out, nil
+	return g, nil
 }
