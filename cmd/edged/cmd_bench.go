@@ -50,6 +50,8 @@ type benchFlags struct {
 	textTokens                    int
 	cache                         string
 	calibImages                   int
+	daemonFor                     time.Duration
+	daemonCameras                 int
 }
 
 func runBench(args []string) int {
@@ -62,6 +64,8 @@ func runBench(args []string) int {
 	fs.StringVar(&f.model, "model", "", "a converted bundle folder")
 	fs.StringVar(&f.randomInit, "random-init", "", "a config.json (CLIPConfig or BlipConfig) to build real-size bundles with random weights")
 	fs.StringVar(&f.synthetic, "synthetic", "", "synthetic towers to time (see above)")
+	fs.DurationVar(&f.daemonFor, "daemon", 0, "also run the daemon this long with synthetic 640x480 cameras at 120 fps and CLIP's towers replaced by preprocessing and scoring: frames/s and CPU time per frame outside TFLite")
+	fs.IntVar(&f.daemonCameras, "daemon-cameras", 1, "synthetic cameras for --daemon")
 	fs.StringVar(&f.cache, "cache", "", "where --random-init bundles (and checkpoints given to --model) are converted to and reused from (default: the edged cache folder's bench/)")
 	fs.IntVar(&f.calibImages, "calibration-images", 8, "--random-init at int8: images to calibrate on (speed does not depend on the ranges)")
 	fs.StringVar(&f.stages, "stages", "all", "stages to time, comma-separated (names in BENCHMARKS.md), or all")
@@ -117,12 +121,12 @@ func benchMain(f benchFlags) error {
 		return fmt.Errorf("--threads: %w", err)
 	}
 	r := bench.NewRunner(os.Stdout, f.jsonOut, bench.Options{Warmup: f.warmup, Runs: f.runs, MaxTime: f.maxTime}, log)
-	stages, err := bench.ParseList(f.stages, nil)
+	selected, err := bench.ParseList(f.stages, nil)
 	if err != nil {
 		return fmt.Errorf("--stages: %w", err)
 	}
 	want := func(stage string) bool {
-		for _, s := range stages {
+		for _, s := range selected {
 			if s == "all" || s == stage || strings.HasSuffix(s, ".") && strings.HasPrefix(stage, s) {
 				return true
 			}
@@ -140,6 +144,9 @@ func benchMain(f benchFlags) error {
 		if err == nil && (f.model != "" || f.randomInit != "") {
 			err = benchBundles(r, f, precisions, delegates, threads, want)
 		}
+	}
+	if err == nil && f.daemonFor > 0 {
+		err = stages.DaemonOverhead(r, stages.DaemonOptions{Duration: f.daemonFor, Width: 640, Height: 480, FPS: 120, Cameras: f.daemonCameras})
 	}
 	if err != nil {
 		return err
