@@ -1,0 +1,296 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// These end-to-end tests run edged with the shapes models (converted on first use into the
+// test's cache) on the synthetic camera, whose frames carry the truth of the scene they show.
+
+// shapesConfig is a config for the shapes models and one synthetic camera, with fast
+// schedules so that a test sees many scenes in a few seconds.
+func shapesConfig(t *testing.T, dir, broker string, httpPort int) string {
+	t.Helper()
+	root := repoRoot(t)
+	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	return e2eConfig(t, dir, broker, httpPort, fmt.Sprintf(`models:
+  clip: %s
+  blip_caption: %s
+  blip_vqa: %s`, filepath.Join(root, "models/shapes/clip"), filepath.Join(root, "models/shapes/blip_caption"), filepath.Join(root, "models/shapes/blip_vqa")),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 600ms, seed: 7}
+    labels: {sets: [labels/shapes.yaml], every: 200ms, top_k: 3}
+    caption: {every: 1s}
+    questions:
+      every: 1s
+      ask: ["how many shapes are there?", "what color is the background?"]
+`)
+}
+
+// stdoutResults reads edged's result lines: for each frame, the truth the synthetic camera
+// says it showed, by kind of line. Lines look like
+//
+//	12:00:01 demo labels   red circle 0.97, ... (shapes; frame 57, truth: red circle)
+var resultLine = regexp.MustCompile(`^\S+ demo (labels|caption|answer) +.*frame (\d+), truth: (.*)\)$`)
+
+func truthByFrame(out string, kind string) map[uint64]string {
+	truth := map[uint64]string{}
+	for _, line := range strings.Split(out, "\n") {
+		m := resultLine.FindStringSubmatch(line)
+		if m == nil || m[1] != kind {
+			continue
+		}
+		seq, _ := strconv.ParseUint(m[2], 10, 64)
+		truth[seq] = strings.Trim(m[3], `"`)
+	}
+	return truth
+}
+
+type labelsPayload struct {
+	Ts       string `json:"ts"`
+	Frame    uint64 `json:"frame"`
+	LabelSet string `json:"label_set"`
+	Labels   []struct {
+		Label string  `json:"label"`
+		Score float64 `json:"score"`
+	} `json:"labels"`
+}
+
+func decode[T any](t *testing.T, m message) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(m.payload), &v); err != nil {
+		t.Fatalf("%s: %q is not the payload expected: %v", m.topic, m.payload, err)
+	}
+	return v
+}
+
+// The whole path, from rendered pixels to MQTT: labels that match the scene, captions,
+// answers to standing questions, ask round trips, metrics, and a clean stop.
+func TestE2EShapesModels(t *testing.T) {
+	m := startMosquitto(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := shapesConfig(t, dir, m.url(), port)
+	box, c := subscriber(t, m.url(), "", true, "edged/e2e/#", "e2e/replies")
+	p := startEdged(t, dir, cfg)
+	box.waitFor(t, "edged/e2e/available", "online", func(m message) bool { return m.payload == "online" })
+
+	// Labels: top-1 against the scene's truth, on single-object scenes.
+	const want = 40
+	var single, right int
+	scenes := map[string]bool{}
+	deadlineWait(t, fmt.Sprintf("%d labelled single-object frames", want), func() bool {
+		truth := truthByFrame(p.stdout.String(), "labels")
+		single, right = 0, 0
+		for _, msg := range box.on("edged/e2e/demo/labels") {
+			l := decode[labelsPayload](t, msg)
+			tr, ok := truth[l.Frame]
+			if !ok || strings.Contains(tr, " and ") {
+				continue // not printed yet, or two objects
+			}
+			single++
+			scenes[tr] = true
+			if len(l.Labels) > 0 && l.Labels[0].Label == tr {
+				right++
+			}
+		}
+		return single >= want
+	})
+	rate := float64(right) / float64(single)
+	t.Logf("labels: top-1 = truth on %d of %d single-object frames (%.1f%%), %d distinct objects", right, single, 100*rate, len(scenes))
+	if rate < 0.9 || len(scenes) < 5 {
+		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ 5 objects", 100*rate, single, len(scenes))
+	}
+	l := decode[labelsPayload](t, box.on("edged/e2e/demo/labels")[0])
+	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Score < l.Labels[1].Score {
+		t.Errorf("labels payload %+v: want set shapes, top 3 best first, a timestamp", l)
+	}
+
+	// Captions.
+	type captionPayload struct {
+		Frame     uint64  `json:"frame"`
+		Caption   string  `json:"caption"`
+		LatencyMs float64 `json:"latency_ms"`
+	}
+	box.waitFor(t, "edged/e2e/demo/caption", "two captions", func(message) bool { return len(box.on("edged/e2e/demo/caption")) >= 2 })
+	capTruth := truthByFrame(p.stdout.String(), "caption")
+	exact := 0
+	caps := box.on("edged/e2e/demo/caption")
+	for _, msg := range caps {
+		cp := decode[captionPayload](t, msg)
+		if !strings.HasPrefix(cp.Caption, "a ") || !strings.HasSuffix(cp.Caption, " background") || cp.LatencyMs <= 0 || cp.Frame == 0 {
+			t.Errorf("caption %+v: want a sentence of the shapes world with its frame and latency", cp)
+		}
+		if cp.Caption == capTruth[cp.Frame] {
+			exact++
+		}
+	}
+	t.Logf("captions: %d of %d exactly the scene's caption (the model's held-out rate is 0.445)", exact, len(caps))
+
+	// Standing questions.
+	type answerPayload struct {
+		Frame     uint64 `json:"frame"`
+		Question  string `json:"question"`
+		Answer    string `json:"answer"`
+		RequestID string `json:"request_id"`
+		Error     string `json:"error"`
+	}
+	box.waitFor(t, "edged/e2e/demo/answer", "an answer about the background", func(m message) bool {
+		return decode[answerPayload](t, m).Question == "what color is the background?"
+	})
+	ansTruth := truthByFrame(p.stdout.String(), "answer")
+	for _, msg := range box.on("edged/e2e/demo/answer") {
+		a := decode[answerPayload](t, msg)
+		if a.RequestID != "" || a.Frame == 0 || a.Answer == "" {
+			t.Errorf("standing answer %+v", a)
+		}
+		if a.Question == "what color is the background?" && !slices.Contains([]string{"black", "gray", "white"}, a.Answer) {
+			t.Errorf("background answered %q (truth %q)", a.Answer, ansTruth[a.Frame])
+		}
+	}
+
+	// An ask with a request id and reply_to, a plain-text ask, and a malformed one.
+	publishMsg(t, c, "edged/e2e/demo/ask", `{"question": "what color is the background?", "request_id": "r-1", "reply_to": "e2e/replies"}`)
+	reply := decode[answerPayload](t, box.waitFor(t, "e2e/replies", "the answer to r-1", nil))
+	onTopic := decode[answerPayload](t, box.waitFor(t, "edged/e2e/demo/answer", "r-1 on the answer topic", func(m message) bool {
+		return decode[answerPayload](t, m).RequestID == "r-1"
+	}))
+	if reply != onTopic || !slices.Contains([]string{"black", "gray", "white"}, reply.Answer) || reply.Frame == 0 {
+		t.Errorf("ask r-1: reply %+v, on the answer topic %+v", reply, onTopic)
+	}
+	publishMsg(t, c, "edged/e2e/demo/ask", "is there a red circle?")
+	plain := decode[answerPayload](t, box.waitFor(t, "edged/e2e/demo/answer", "the plain-text ask's answer", func(m message) bool {
+		return decode[answerPayload](t, m).Question == "is there a red circle?"
+	}))
+	if plain.Answer != "yes" && plain.Answer != "no" {
+		t.Errorf("is there a red circle? → %q", plain.Answer)
+	}
+	publishMsg(t, c, "edged/e2e/demo/ask", `{"question": 5, "request_id": "bad"}`)
+	bad := decode[answerPayload](t, box.waitFor(t, "edged/e2e/demo/answer", "the error for a malformed ask", func(m message) bool {
+		return strings.Contains(m.payload, `"error"`)
+	}))
+	if bad.Error == "" {
+		t.Errorf("malformed ask answered %+v", bad)
+	}
+
+	// Metrics.
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	for _, series := range []string{
+		`edged_inference_seconds_count{model="clip_image"}`, `edged_inference_seconds_count{model="clip_text"}`,
+		`edged_inference_seconds_count{model="blip_caption"}`, `edged_inference_seconds_count{model="blip_vqa"}`,
+		`edged_frames_captured_total{camera="demo"}`, `edged_frames_dropped_total{camera="demo"}`,
+		`edged_mqtt_published_total`, `edged_mqtt_ask_errors_total`, `edged_jobs_total{camera="demo",kind="labels",result="ok"}`,
+	} {
+		if v := metricValue(metrics, series); v <= 0 {
+			t.Errorf("%s = %v, want > 0", series, v)
+		}
+	}
+
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	box.waitFor(t, "edged/e2e/available", "stopped", func(m message) bool { return m.payload == "stopped" })
+}
+
+// The broker goes away and comes back: edged reconnects, and the results it made meanwhile
+// reach a persistent subscriber, in order.
+func TestE2EBrokerRestartDeliversQueuedResults(t *testing.T) {
+	m := startMosquitto(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	cfg := shapesConfig(t, dir, m.url(), port)
+	const topic = "edged/e2e/demo/labels"
+	box, _ := subscriber(t, m.url(), "e2e-persistent", false, topic)
+	p := startEdged(t, dir, cfg)
+	box.waitFor(t, topic, "labels", nil)
+
+	m.stop()
+	deadlineWait(t, "edged to notice the broker is gone", func() bool {
+		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+		return strings.Contains(body, `"connected": false`)
+	})
+	madeAtStop := maxFrame(truthByFrame(p.stdout.String(), "labels"))
+	deadlineWait(t, "labels made while the broker is away", func() bool {
+		return maxFrame(truthByFrame(p.stdout.String(), "labels")) >= madeAtStop+10
+	})
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if q := metricValue(metrics, "edged_mqtt_queued"); q < 5 {
+		t.Errorf("edged_mqtt_queued = %v while the broker is away, want the waiting results", q)
+	}
+
+	m.start()
+	madeAtRestart := maxFrame(truthByFrame(p.stdout.String(), "labels"))
+	box2, _ := subscriber(t, m.url(), "e2e-persistent", false) // the session keeps the subscription
+	p.waitStderr("connected to the MQTT broker", 2)
+	deadlineWait(t, "the results made during the outage", func() bool {
+		return slices.Contains(labelFrames(t, box2.on(topic)), madeAtRestart)
+	})
+	got := append(labelFrames(t, box.on(topic)), labelFrames(t, box2.on(topic))...)
+	if !slices.IsSorted(got) {
+		t.Errorf("frames arrived out of order: %v", got)
+	}
+	var missing []uint64
+	for seq := range truthByFrame(p.stdout.String(), "labels") {
+		if seq <= madeAtRestart && !slices.Contains(got, seq) {
+			missing = append(missing, seq)
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		t.Errorf("labels of frames %v were made but never arrived", missing)
+	}
+	during := 0
+	for seq := range truthByFrame(p.stdout.String(), "labels") {
+		if seq > madeAtStop && seq <= madeAtRestart {
+			during++
+		}
+	}
+	t.Logf("%d labels made before the restart (%d of them while the broker was away), all delivered in order", len(got), during)
+}
+
+func maxFrame(m map[uint64]string) uint64 {
+	var top uint64
+	for seq := range m {
+		top = max(top, seq)
+	}
+	return top
+}
+
+func labelFrames(t *testing.T, msgs []message) []uint64 {
+	var frames []uint64
+	for _, m := range msgs {
+		frames = append(frames, decode[labelsPayload](t, m).Frame)
+	}
+	return frames
+}
+
+// metricValue finds a sample in Prometheus' text format (0 when absent).
+func metricValue(text, series string) float64 {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func readRepoFile(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
