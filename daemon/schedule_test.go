@@ -9,7 +9,9 @@ import (
 	"image/jpeg"
 	"image/png"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -395,5 +397,78 @@ func writePNG(t *testing.T, p string, w, h int) {
 	defer f.Close()
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// slowCaptioner is the real captioner with a delay added to every caption: a stand-in for
+// BLIP base on a Pi, where a caption takes seconds.
+type slowCaptioner struct {
+	Captioner
+	delay time.Duration
+	calls atomic.Int64
+}
+
+func (c *slowCaptioner) Caption(ctx context.Context, img image.Image, o CaptionOptions) (string, error) {
+	c.calls.Add(1)
+	select {
+	case <-time.After(c.delay):
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return c.Captioner.Caption(ctx, img, o)
+}
+
+// With the real shapes models, a captioner slowed to a second per caption does not slow
+// labels down: they keep coming from the label lane while captions are skipped as busy.
+func TestRealModelsLabelsNotStarvedBySlowCaptioner(t *testing.T) {
+	if testing.Short() {
+		t.Skip("converts and runs the shapes models")
+	}
+	td := newTestDir(t)
+	td.write("shapes.yaml", readFile(t, "../configs/labels/shapes.yaml"))
+	shapesModels, err := filepath.Abs("../models/shapes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgPath := td.write("config.yaml", `device: test
+http: ""
+cache_dir: cache
+runtime: {workers: 2}
+mqtt: {broker: embedded, listen: '127.0.0.1:0'}
+models: {clip: `+shapesModels+`/clip, blip_caption: `+shapesModels+`/blip_caption}
+cameras:
+  - name: cam
+    source: {kind: synthetic, fps: 20, scene_every: 300ms}
+    labels: {sets: [shapes.yaml], every: 50ms}
+    caption: {every: 50ms}
+`)
+	cfg, err := LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	models, err := loadModels(discardLogger())(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { models.Close() })
+	slow := &slowCaptioner{Captioner: models.Captioner, delay: time.Second}
+	models.Captioner = slow
+	r := startDaemon(t, cfgPath, models, Options{})
+
+	eventually(t, "the first caption", func() bool { return r.rec.count(KindCaption) >= 1 })
+	labelsAt, captionsAt := r.rec.count(KindLabels), slow.calls.Load()
+	eventually(t, "two more captions", func() bool { return r.rec.count(KindCaption) >= 3 })
+	labels := r.rec.count(KindLabels) - labelsAt
+	t.Logf("%d labels while %d one-second captions ran", labels, slow.calls.Load()-captionsAt)
+	if labels < 10 {
+		t.Errorf("only %d labels in two seconds of slow captions", labels)
+	}
+	if busy := r.metric("skipped", "cam", "caption", skipBusy); busy < 10 {
+		t.Errorf("%v caption ticks skipped as busy; want the ticks during each one-second caption", busy)
+	}
+	for _, c := range r.rec.of(KindCaption) {
+		if !strings.HasSuffix(c.Text, "background") {
+			t.Errorf("caption %q is not from the shapes captioner", c.Text)
+		}
 	}
 }
