@@ -110,8 +110,3 @@ func TestOtherClassesAreRefused(t *testing.T) {
 	_, err = convert.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
 	wantError(t, "caption weights as retrieval", err, "BlipForImageTextRetrieval weights", "vision_proj.weight", "not in")
 }
-
-func TestFullInt8IsRefusedForNow(t *testing.T) {
-	_, err := convert.Convert("testdata/blip_caption_tiny", filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.Int8Full})
-	wantError(t, "int8 conversion", err, "precision int8 is not supported yet")
-}

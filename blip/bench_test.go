@@ -67,7 +67,7 @@ func baseDecoderWith(b *testing.B, p graph.Precision, ro runtime.Options) (*deco
 	}
 	dims := decoderDims{layers: s.text.Layers, heads: s.text.Heads, headDim: s.text.headDim(), vocab: s.text.Vocab,
 		cache: s.cache, crossLen: s.vision.tokens()}
-	d, err := newDecoder(dims, models[RoleCrossKV], models[RoleDecoderStep], ro)
+	d, err := newDecoder(dims, models[RoleCrossKV], models[RoleDecoderStep], ro, ro)
 	if err != nil {
 		b.Fatal(err)
 	}

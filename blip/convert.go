@@ -2,11 +2,13 @@ package blip
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/quant"
 )
 
 // DefaultPrecision is what a BLIP checkpoint converts to when no precision is asked for:
@@ -59,27 +61,48 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	if err != nil {
 		return err
 	}
-	if opts.Precision == graph.Int8Full {
-		// Full int8 needs calibration of every model (the decoder on real token sequences);
-		// until that exists, say so instead of writing a bundle that is not what was asked.
-		return fmt.Errorf("blip: precision %v is not supported yet; use %v", opts.Precision, graph.Int8Dynamic)
-	}
 	p := w.Progress()
-	const step = "blip: build and write models"
 	models := builders(s)
-	for i, b := range models {
-		p.Step(step, i, len(models))
-		g, err := buildModel(s, b, src.Weights)
-		if err != nil {
+	// At full int8 the vision tower is built and calibrated first (see calibrate.go).
+	var vision *graph.Graph
+	var ranges map[string]quant.Range
+	if opts.Precision == graph.Int8Full {
+		if vision, err = buildModel(s, models[0], src.Weights); err != nil {
 			return fmt.Errorf("blip: %w", err)
 		}
-		data, err := g.MarshalAs(opts.Precision)
+		var info convert.CalibrationInfo
+		if ranges, info, err = calibrateVision(src, s, vision, opts, p); err != nil {
+			return fmt.Errorf("blip: %w", err)
+		}
+		w.SetCalibration(info)
+	}
+	const step = "blip: build and write models"
+	for i, b := range models {
+		p.Step(step, i, len(models))
+		lower := graph.LowerOptions{Precision: opts.Precision}
+		var g *graph.Graph
+		switch {
+		case opts.Precision == graph.Int8Full && b.role == RoleVision:
+			g, vision = vision, nil
+			lower.Ranges, lower.KeepFloat = ranges, keepFloat
+		case opts.Precision == graph.Int8Full:
+			lower.Precision = graph.Int8Dynamic
+		}
+		if g == nil {
+			if g, err = buildModel(s, b, src.Weights); err != nil {
+				return fmt.Errorf("blip: %w", err)
+			}
+		}
+		data, err := g.MarshalWith(lower)
 		if err != nil {
 			return fmt.Errorf("blip: %s model: %w", b.role, err)
 		}
-		if err := w.AddModel(b.role, opts.Precision.String(), data); err != nil {
+		if err := w.AddModel(b.role, lower.Precision.String(), data); err != nil {
 			return err
 		}
+		// Give a real-size model's weights back before the next one is built.
+		g, data = nil, nil
+		debug.FreeOSMemory()
 	}
 	p.Step(step, len(models), len(models))
 	t := cfg.Text

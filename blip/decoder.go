@@ -35,12 +35,12 @@ type decoder struct {
 	crossBias      []float32
 }
 
-func newDecoder(dims decoderDims, crossKV, step *runtime.Model, opts runtime.Options) (*decoder, error) {
-	s, err := newSession(RoleCrossKV, crossKV, opts)
+func newDecoder(dims decoderDims, crossKV, step *runtime.Model, crossOpts, stepOpts runtime.Options) (*decoder, error) {
+	s, err := newSession(RoleCrossKV, crossKV, crossOpts)
 	if err != nil {
 		return nil, err
 	}
-	st, err := newStepSession(dims, step, opts)
+	st, err := newStepSession(dims, step, stepOpts)
 	if err != nil {
 		s.close()
 		return nil, err

@@ -76,7 +76,8 @@ type modelBuilder struct {
 	build func(g *graph.Graph, l *loader)
 }
 
-// builders lists the models of the architecture in the order they are written.
+// builders lists the models of the architecture in the order they are written; the vision
+// tower is always first.
 func builders(s shape) []modelBuilder {
 	vt := s.vision.tokens()
 	vision := modelBuilder{RoleVision, func(g *graph.Graph, l *loader) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) }}

@@ -21,6 +21,7 @@ import (
 	"os"
 
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime"
@@ -184,6 +185,17 @@ func loadGenerationDefaults(b *convert.Bundle) (GenerateOptions, error) {
 		NumBeams: g.NumBeams, LengthPenalty: g.LengthPenalty, RepetitionPenalty: g.RepetitionPenalty,
 		NoRepeatNgramSize: g.NoRepeatNgramSize, EarlyStopping: g.EarlyStopping,
 	}, nil
+}
+
+// runtimeOptions are the interpreter options of one model: the caller's, with XNNPACK's int8
+// operators enabled for a full-int8 file (without the flag this TFLite leaves them on its
+// slower kernels; see package runtime).
+func (m *Model) runtimeOptions(role string) runtime.Options {
+	o := m.opts.Runtime
+	if f, ok := m.bundle.Manifest.File(role); ok && f.Precision == graph.Int8Full.String() {
+		o.XNNPackQS8 = true
+	}
+	return o
 }
 
 // GenerateDefaults are the checkpoint's generation settings (generation_config.json, with

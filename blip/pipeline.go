@@ -32,7 +32,7 @@ func (m *Model) NewSession() (*Session, error) {
 			return nil
 		}
 		var se *session
-		se, err = newSession(role, m.models[role], m.opts.Runtime)
+		se, err = newSession(role, m.models[role], m.runtimeOptions(role))
 		return se
 	}
 	s.vision = open(RoleVision)
@@ -43,7 +43,7 @@ func (m *Model) NewSession() (*Session, error) {
 		s.itm, s.itc = open(RoleITM), open(RoleITCText)
 	}
 	if err == nil && (m.Architecture == ArchCaption || m.Architecture == ArchVQA) {
-		s.dec, err = newDecoder(m.dec, m.models[RoleCrossKV], m.models[RoleDecoderStep], m.opts.Runtime)
+		s.dec, err = newDecoder(m.dec, m.models[RoleCrossKV], m.models[RoleDecoderStep], m.runtimeOptions(RoleCrossKV), m.runtimeOptions(RoleDecoderStep))
 	}
 	if err != nil {
 		s.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -102,7 +103,7 @@ func shapesBar(p graph.Precision, total int) int {
 
 func TestShapesCaptionsMatchTransformers(t *testing.T) {
 	cases := shapesCases(t)
-	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic} {
+	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		t.Run(p.String(), func(t *testing.T) {
 			m, s := openSession(t, shapesBundle(t, "blip_caption", p))
 			greedyOK, beamOK := 0, 0
@@ -142,7 +143,7 @@ func TestShapesCaptionsMatchTransformers(t *testing.T) {
 
 func TestShapesAnswersMatchTransformers(t *testing.T) {
 	cases := shapesCases(t)
-	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic} {
+	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		t.Run(p.String(), func(t *testing.T) {
 			m, s := openSession(t, shapesBundle(t, "blip_vqa", p))
 			ok, total := 0, 0
@@ -171,6 +172,29 @@ func TestShapesAnswersMatchTransformers(t *testing.T) {
 				t.Errorf("%v: %d/%d answers identical, want at least %d of 120", p, ok, total, shapesBar(p, 120))
 			}
 		})
+	}
+}
+
+// TestFullInt8BundleMixesPrecisions: at int8 only the vision tower is full int8, calibrated on
+// images; the models that see text are int8-dynamic.
+func TestFullInt8BundleMixesPrecisions(t *testing.T) {
+	for _, name := range []string{"blip_caption", "blip_vqa"} {
+		b := shapesBundle(t, name, graph.Int8Full)
+		if c := b.Manifest.Calibration; c == nil || c.Images != convert.DefaultCalibrationImages || c.Source != "shapes" {
+			t.Errorf("%s: calibration %+v, want %d shapes scenes", name, c, convert.DefaultCalibrationImages)
+		}
+		for _, f := range b.Manifest.Files {
+			if !strings.HasSuffix(f.Path, ".tflite") {
+				continue
+			}
+			want := graph.Int8Dynamic.String()
+			if f.Role == RoleVision {
+				want = graph.Int8Full.String()
+			}
+			if f.Precision != want {
+				t.Errorf("%s: %s is %s, want %s", name, f.Role, f.Precision, want)
+			}
+		}
 	}
 }
 
