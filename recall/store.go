@@ -98,7 +98,7 @@ func (s *Store) Add(f Frame) error {
 	if age := now.Sub(f.Time); age > s.opts.MaxAge {
 		return fmt.Errorf("recall: camera %q frame %d was captured %v ago, over max_age %v", f.Camera, f.Seq, age.Round(time.Second), s.opts.MaxAge)
 	}
-	thumb, err := thumbnail(f.Image, s.opts.ThumbWidth, s.opts.ThumbQuality)
+	thumb, err := Thumbnail(f.Image, s.opts.ThumbWidth, s.opts.ThumbQuality)
 	if err != nil {
 		return fmt.Errorf("recall: camera %q frame %d: %w", f.Camera, f.Seq, err)
 	}

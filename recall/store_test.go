@@ -308,7 +308,7 @@ func TestThumbnails(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			data, err := thumbnail(tt.img, tt.width, 75)
+			data, err := Thumbnail(tt.img, tt.width, 75)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -321,8 +321,13 @@ func TestThumbnails(t *testing.T) {
 			}
 		})
 	}
+	for _, bad := range []struct{ w, q int }{{0, 75}, {160, 0}, {160, 101}} {
+		if _, err := Thumbnail(solid(8, 8), bad.w, bad.q); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("width %d quality %d: %v", bad.w, bad.q, err)
+		}
+	}
 	// The picture survives shrinking: a solid colour stays that colour.
-	data, err := thumbnail(solid(640, 480), 160, 95)
+	data, err := Thumbnail(solid(640, 480), 160, 95)
 	if err != nil {
 		t.Fatal(err)
 	}

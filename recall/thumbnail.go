@@ -9,10 +9,14 @@ import (
 	"image/jpeg"
 )
 
-// thumbnail encodes img as a JPEG no wider than maxWidth, keeping its aspect ratio.
-func thumbnail(img image.Image, maxWidth, quality int) ([]byte, error) {
+// Thumbnail encodes img as a JPEG no wider than maxWidth (narrower pictures keep their size),
+// keeping its aspect ratio and shrinking with a box filter; quality is JPEG's, 1..100.
+func Thumbnail(img image.Image, maxWidth, quality int) ([]byte, error) {
 	if img == nil {
 		return nil, errors.New("no picture")
+	}
+	if maxWidth < 1 || quality < 1 || quality > 100 {
+		return nil, fmt.Errorf("thumbnail width %d or quality %d out of range", maxWidth, quality)
 	}
 	b := img.Bounds()
 	if b.Empty() {

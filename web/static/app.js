@@ -1,0 +1,260 @@
+// The live page: one card per camera kept up to date by server-sent events from
+// /api/events, an ask box per camera and a search over recent frames. Every value from the
+// server is put into the page as text (textContent), never as HTML.
+'use strict';
+
+const cameras = new Map(); // name -> {el, shown, loading, pending, url}
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+function el(tag, text, className) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
+
+const pct = (p) => (100 * p).toFixed(1) + '%';
+const clock = (ts) => (ts ? new Date(ts).toLocaleTimeString() : '');
+
+// camera returns the card of a camera, making it the first time the camera is seen.
+function camera(name) {
+  let c = cameras.get(name);
+  if (c) return c;
+  const node = $('#camera-template').content.firstElementChild.cloneNode(true);
+  node.dataset.camera = name;
+  $('.name', node).textContent = name;
+  $('.ask', node).addEventListener('submit', (ev) => ask(ev, name));
+  $('#cameras').append(node);
+  c = { el: node, shown: 0, loading: false, pending: 0, url: '' };
+  cameras.set(name, c);
+  const opt = el('option', name);
+  opt.value = name;
+  $('#search-camera').append(opt);
+  return c;
+}
+
+// showFrame loads a camera's newest frame once frame seq is announced. One load at a time
+// per camera; announcements during a load are folded into one more load.
+async function showFrame(name, seq) {
+  const c = camera(name);
+  if (seq <= c.shown) return;
+  if (c.loading) {
+    c.pending = Math.max(c.pending, seq);
+    return;
+  }
+  c.loading = true;
+  try {
+    const resp = await fetch('/api/frame?camera=' + encodeURIComponent(name), { cache: 'no-store' });
+    if (!resp.ok) throw new Error((await errorOf(resp)));
+    const got = Number(resp.headers.get('X-Frame-Seq')) || seq;
+    const blob = await resp.blob();
+    const url = URL.createObjectURL(blob);
+    const img = $('.frame', c.el);
+    img.src = url;
+    img.dataset.seq = String(got);
+    img.alt = 'camera ' + name + ', frame ' + got;
+    if (c.url) URL.revokeObjectURL(c.url);
+    c.url = url;
+    c.shown = Math.max(got, seq);
+    const when = resp.headers.get('X-Frame-Time');
+    $('.frame-info', c.el).textContent = 'frame ' + got + (when ? ' at ' + clock(when) : '');
+  } catch (err) {
+    $('.frame-info', c.el).textContent = 'frame: ' + err.message;
+  } finally {
+    c.loading = false;
+  }
+  if (c.pending > c.shown) {
+    const next = c.pending;
+    c.pending = 0;
+    showFrame(name, next);
+  }
+}
+
+function renderLabels(c, sets) {
+  const box = $('.labels', c.el);
+  box.replaceChildren();
+  if (!sets.length) {
+    box.append(el('p', 'no labels yet', 'muted'));
+    return;
+  }
+  for (const set of sets) {
+    const title = el('div', set.label_set + ' · frame ' + set.frame.seq, 'set');
+    const list = el('ol');
+    list.dataset.labelSet = set.label_set;
+    for (const l of set.labels) {
+      const li = el('li');
+      li.dataset.label = l.label;
+      const meter = el('meter');
+      meter.min = 0;
+      meter.max = 1;
+      meter.value = l.score;
+      li.append(el('span', l.label, 'label'), meter, el('span', pct(l.score), 'score'));
+      list.append(li);
+    }
+    box.append(title, list);
+  }
+}
+
+function renderCaption(c, cap) {
+  const p = $('.caption', c.el);
+  p.textContent = cap ? cap.caption : 'no caption yet';
+  p.title = cap ? 'frame ' + cap.frame.seq + ' at ' + clock(cap.frame.ts) + ', ' + Math.round(cap.latency_ms) + ' ms' : '';
+}
+
+function renderAnswers(c, answers) {
+  const list = $('.answers', c.el);
+  list.replaceChildren();
+  for (const a of answers) {
+    const li = el('li');
+    li.append(el('span', a.question + ' ', 'q'), el('strong', a.answer, 'a'), el('span', ' · frame ' + a.frame.seq, 'muted'));
+    list.append(li);
+  }
+}
+
+function renderHealth(c, h) {
+  let text = (h.state || 'unknown') + ' · ' + (h.fps || 0).toFixed(1) + ' fps · ' +
+    h.captured + ' captured · ' + h.dropped + ' dropped';
+  if (h.last_error) text += ' · ' + h.last_error;
+  const p = $('.health', c.el);
+  p.textContent = text;
+  p.classList.toggle('error', h.state !== 'running');
+}
+
+// Per-camera state the events keep up to date between full statuses.
+const latest = new Map(); // name -> {labels: [], answers: []}
+
+function renderStatus(st) {
+  $('#device').textContent = st.device || '';
+  for (const cam of st.cameras) {
+    const c = camera(cam.name);
+    latest.set(cam.name, { labels: cam.labels, answers: cam.answers });
+    renderLabels(c, cam.labels);
+    renderCaption(c, cam.caption);
+    renderAnswers(c, cam.answers);
+    renderHealth(c, cam.health);
+    if (cam.frame) showFrame(cam.name, cam.frame.seq);
+  }
+  const m = st.mqtt;
+  const mqtt = $('#mqtt');
+  mqtt.textContent = 'MQTT ' + (m.connected ? 'connected to ' : 'not connected to ') + m.broker +
+    ' · ' + m.published + ' published · ' + m.queued + ' queued · ' + m.dropped + ' dropped' +
+    (m.last_error ? ' · ' + m.last_error : '');
+  mqtt.classList.toggle('error', !m.connected);
+  const s = st.search;
+  $('#recall').textContent = s.enabled
+    ? 'Search looks at ' + s.frames + ' recent frames (' + (s.bytes / 1048576).toFixed(1) + ' MiB)'
+    : 'Search is off (no CLIP model)';
+  const body = $('#models tbody');
+  body.replaceChildren();
+  for (const md of st.models) {
+    const tr = el('tr');
+    tr.append(el('td', md.model), el('td', String(md.count)), el('td', md.last_ms.toFixed(1)), el('td', md.mean_ms.toFixed(1)));
+    body.append(tr);
+  }
+}
+
+function onLabels(name, set) {
+  const l = latest.get(name) || { labels: [], answers: [] };
+  const i = l.labels.findIndex((s) => s.label_set === set.label_set);
+  if (i >= 0) l.labels[i] = set; else l.labels.push(set);
+  latest.set(name, l);
+  renderLabels(camera(name), l.labels);
+}
+
+function onAnswer(name, a) {
+  const l = latest.get(name) || { labels: [], answers: [] };
+  l.answers = [a, ...l.answers].slice(0, 5);
+  latest.set(name, l);
+  renderAnswers(camera(name), l.answers);
+}
+
+async function errorOf(resp) {
+  try {
+    const body = await resp.json();
+    return body.error || resp.statusText;
+  } catch {
+    return resp.status + ' ' + resp.statusText;
+  }
+}
+
+async function ask(ev, name) {
+  ev.preventDefault();
+  const form = ev.target;
+  const input = form.elements.question;
+  const out = $('.ask-result', camera(name).el);
+  const button = $('button', form);
+  button.disabled = true;
+  out.className = 'ask-result';
+  out.textContent = 'asking…';
+  try {
+    const resp = await fetch('/api/ask', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ camera: name, question: input.value }),
+    });
+    if (!resp.ok) throw new Error(await errorOf(resp));
+    const a = await resp.json();
+    out.replaceChildren(el('span', a.question + ' → '), el('strong', a.answer, 'answer'), el('span', ' (frame ' + a.frame.seq + ')', 'muted'));
+  } catch (err) {
+    out.textContent = err.message;
+    out.classList.add('error');
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function search(ev) {
+  ev.preventDefault();
+  const q = $('#search-q').value.trim();
+  const params = new URLSearchParams({ q, k: $('#search-k').value });
+  const cam = $('#search-camera').value;
+  if (cam) params.set('camera', cam);
+  const status = $('#search-status');
+  const list = $('#search-results');
+  status.className = '';
+  status.textContent = 'searching…';
+  try {
+    const resp = await fetch('/api/search?' + params);
+    if (!resp.ok) throw new Error(await errorOf(resp));
+    const res = await resp.json();
+    list.replaceChildren();
+    for (const h of res.hits) {
+      const li = el('li');
+      li.dataset.camera = h.camera;
+      li.dataset.frame = String(h.frame.seq);
+      li.dataset.score = String(h.score);
+      const img = el('img');
+      img.src = h.thumb;
+      img.alt = h.camera + ' frame ' + h.frame.seq;
+      const what = h.reranked ? 'match ' : (h.score === h.cosine ? 'cosine ' : 'p ');
+      li.append(img,
+        el('div', what + h.score.toFixed(3), 'score'),
+        el('div', h.camera + ' · frame ' + h.frame.seq + ' · ' + clock(h.frame.ts), 'muted'));
+      list.append(li);
+    }
+    status.textContent = res.hits.length
+      ? res.hits.length + ' best matches for “' + res.query + '”'
+      : 'no recent frames to search yet';
+  } catch (err) {
+    list.replaceChildren();
+    status.textContent = err.message;
+    status.className = 'error';
+  }
+}
+
+function connect() {
+  const conn = $('#conn');
+  const es = new EventSource('/api/events');
+  es.onopen = () => { conn.dataset.state = 'live'; conn.textContent = 'live'; };
+  es.onerror = () => { conn.dataset.state = 'reconnecting'; conn.textContent = 'reconnecting…'; };
+  const on = (kind, fn) => es.addEventListener(kind, (e) => fn(JSON.parse(e.data)));
+  on('status', renderStatus);
+  on('frame', (m) => showFrame(m.camera, m.data.seq));
+  on('labels', (m) => onLabels(m.camera, m.data));
+  on('caption', (m) => renderCaption(camera(m.camera), m.data));
+  on('answer', (m) => onAnswer(m.camera, m.data));
+}
+
+$('#search-form').addEventListener('submit', search);
+connect();
