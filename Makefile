@@ -23,9 +23,10 @@ build: deps
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/edged ./cmd/edged
 	@mkdir -p lib && cp -f $(TFLITE_LIB) lib/
 
-# The main job: the daemon with its embedded defaults.
+# The main job: the daemon with its embedded defaults (embedded MQTT broker on 127.0.0.1:1883,
+# a synthetic camera, the shapes models converted on the first run). Ctrl-C stops it.
 run: build
-	bin/edged version
+	bin/edged run -c configs/edged.yaml
 
 test: build
 	@readelf -d bin/edged | grep -q 'RUNPATH.*[$$]ORIGIN/../lib' || { echo 'make: bin/edged lacks the $$ORIGIN/../lib runpath'; exit 1; }
