@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -196,11 +197,49 @@ func TestE2EShapesModels(t *testing.T) {
 		}
 	}
 
+	// SIGHUP reloads the standing questions, without a new MQTT connection. The edit keeps
+	// the file's size and modification time, so only the signal can have caused the reload.
+	fi, err := os.Stat(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const before, after = "what color is the background?", "what shape is the blue thing?"
+	edited := strings.Replace(readFileString(t, cfg), before, after, 1)
+	writeFile(t, dir, "edged.yaml", edited)
+	if err := os.Chtimes(cfg, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(syscall.SIGHUP)
+	box.waitFor(t, "edged/e2e/demo/answer", "an answer to the reloaded question", func(m message) bool {
+		return decode[answerPayload](t, m).Question == after
+	})
+	if n := p.stderr.count("connected to the MQTT broker"); n != 1 || !strings.Contains(p.stderr.String(), "why=SIGHUP") {
+		t.Errorf("%d MQTT connections; want the reload by SIGHUP to keep the first", n)
+	}
+
 	p.signal(syscall.SIGTERM)
 	if code := p.exitCode(); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM", code)
 	}
 	box.waitFor(t, "edged/e2e/available", "stopped", func(m message) bool { return m.payload == "stopped" })
+}
+
+// A taken HTTP address is an error at start: exit status 1 and a message saying so.
+func TestE2EHTTPAddressTakenExits1(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cfg := e2eConfig(t, dir, "tcp://127.0.0.1:1", ln.Addr().(*net.TCPAddr).Port, "", syntheticCamera)
+	p := startEdged(t, dir, cfg)
+	if code := p.exitCode(); code != 1 {
+		t.Fatalf("exit status %d, want 1", code)
+	}
+	if !strings.Contains(p.stderr.String(), "edged: http: listen tcp "+ln.Addr().String()+": bind: address already in use") {
+		t.Errorf("stderr %q", p.stderr.String())
+	}
 }
 
 // The broker goes away and comes back: edged reconnects, and the results it made meanwhile
@@ -288,7 +327,12 @@ func metricValue(text, series string) float64 {
 
 func readRepoFile(t *testing.T, rel string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), rel))
+	return readFileString(t, filepath.Join(repoRoot(t), rel))
+}
+
+func readFileString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
