@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ const (
 	shapesModel     = "../models/shapes/clip"
 	shapesReference = "testdata/shapes/reference.safetensors"
 	shapesCases     = "testdata/shapes/reference.json"
+	b32Checkpoint   = "testdata/vit_b32" // CLIPConfig(): ViT-B/32, config only
 )
 
 // bundles converts each (checkpoint, precision) once per test binary: conversion is the slow
@@ -31,6 +33,12 @@ var bundles struct {
 
 func testBundle(t testing.TB, checkpoint string, p graph.Precision) *convert.Bundle {
 	t.Helper()
+	return testBundleWith(t, checkpoint, p, convert.Options{})
+}
+
+// testBundleWith converts with opts (their precision is p) once per test binary.
+func testBundleWith(t testing.TB, checkpoint string, p graph.Precision, opts convert.Options) *convert.Bundle {
+	t.Helper()
 	bundles.Lock()
 	defer bundles.Unlock()
 	if bundles.done == nil {
@@ -40,12 +48,13 @@ func testBundle(t testing.TB, checkpoint string, p graph.Precision) *convert.Bun
 		}
 		bundles.dir, bundles.done = dir, map[string]*convert.Bundle{}
 	}
-	key := checkpoint + "@" + p.String()
+	key := fmt.Sprintf("%s@%v/random=%v", checkpoint, p, opts.RandomInit)
 	if b, ok := bundles.done[key]; ok {
 		return b
 	}
 	out := filepath.Join(bundles.dir, filepath.Base(checkpoint)+"-"+p.String())
-	b, err := convert.Convert(checkpoint, out, convert.Options{Precision: p})
+	opts.Precision = p
+	b, err := convert.Convert(checkpoint, out, opts)
 	if err != nil {
 		t.Fatalf("convert %s at %v: %v", checkpoint, p, err)
 	}

@@ -279,7 +279,6 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 }
 
 func shortHash(h string) string {
-	h = strings.TrimPrefix(h, "sha256:")
 	if len(h) > 16 {
 		return h[:16]
 	}

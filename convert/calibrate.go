@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -146,6 +147,11 @@ func NewCalibrator(model []byte, opts runtime.Options, newObserver func() quant.
 	if err != nil {
 		return nil, fmt.Errorf("calibration model: %w", err)
 	}
+	return newCalibrator(m, opts, newObserver)
+}
+
+// newCalibrator takes ownership of m.
+func newCalibrator(m *runtime.Model, opts runtime.Options, newObserver func() quant.Observer) (*Calibrator, error) {
 	defer m.Close() // the interpreter keeps what it needs
 	ip, err := runtime.NewInterpreter(m, opts)
 	if err != nil {
@@ -228,7 +234,24 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *ru
 	if err != nil {
 		return nil, info, fmt.Errorf("calibration: %w", err)
 	}
-	cal, err := NewCalibrator(model, runtime.Options{Threads: opts.Threads}, obs)
+	// Through a file, memory-mapped, rather than a copy in C memory: at real size the float
+	// model is hundreds of megabytes, on top of the graph's own weights.
+	tmp, err := os.CreateTemp("", "edged-calibration-*.tflite")
+	if err != nil {
+		return nil, info, fmt.Errorf("calibration: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(model)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return nil, info, fmt.Errorf("calibration: %w", err)
+	}
+	model = nil
+	debug.FreeOSMemory()
+	m, err := runtime.LoadModel(tmp.Name())
+	if err != nil {
+		return nil, info, fmt.Errorf("calibration model: %w", err)
+	}
+	cal, err := newCalibrator(m, runtime.Options{Threads: opts.Threads}, obs)
 	if err != nil {
 		return nil, info, err
 	}

@@ -3,13 +3,12 @@ package convert
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
+	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
 )
 
@@ -31,8 +30,8 @@ type Source struct {
 	Architecture string
 	// Config is the content of config.json; architectures parse it with package hf.
 	Config []byte
-	// Hash identifies the checkpoint's content (weights and config); bundles and the cache
-	// record it.
+	// Hash identifies the checkpoint's content (hf.Hash: weights, configs, tokenizer files);
+	// bundles and the cache record it.
 	Hash string
 	// Weights are the checkpoint's tensors, or random ones with Options.RandomInit.
 	Weights Weights
@@ -103,59 +102,13 @@ func identify(dir string, opts Options) (identity, error) {
 		h := sha256.New()
 		fmt.Fprintf(h, "edged random-init seed %d\n", opts.Seed)
 		h.Write(config)
-		id.hash = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		id.hash = hex.EncodeToString(h.Sum(nil))
 		return id, nil
 	}
-	id.hash, err = checkpointHash(dir, config)
-	if err != nil {
-		return identity{}, fmt.Errorf("checkpoint %s: %w", dir, err)
+	if id.hash, err = hf.Hash(dir); err != nil {
+		return identity{}, err
 	}
 	return id, nil
-}
-
-// checkpointHash is the SHA-256 of config.json and of every weights file (model.safetensors,
-// or the index and its shards), so a fine-tuned checkpoint of the same shapes hashes
-// differently.
-func checkpointHash(dir string, config []byte) (string, error) {
-	h := sha256.New()
-	h.Write(config)
-	files := []string{"model.safetensors"}
-	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
-		index := filepath.Join(dir, "model.safetensors.index.json")
-		data, err := os.ReadFile(index)
-		if err != nil {
-			return "", fmt.Errorf("no model.safetensors and no model.safetensors.index.json: %w", err)
-		}
-		var idx struct {
-			WeightMap map[string]string `json:"weight_map"`
-		}
-		if err := json.Unmarshal(data, &idx); err != nil {
-			return "", fmt.Errorf("%s: %w", index, err)
-		}
-		h.Write(data)
-		files = files[:0]
-		seen := map[string]bool{}
-		for _, f := range idx.WeightMap {
-			if !seen[f] {
-				seen[f] = true
-				files = append(files, f)
-			}
-		}
-		sort.Strings(files)
-	}
-	for _, name := range files {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			return "", err
-		}
-		fmt.Fprintf(h, "\n%s\n", name)
-		_, err = io.Copy(h, f)
-		f.Close()
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", name, err)
-		}
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // fileSHA256 is the hex SHA-256 of a file's content.
@@ -170,4 +123,22 @@ func fileSHA256(path string) (string, error) {
 		return "", fmt.Errorf("%s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// DefaultPrecision is the precision the checkpoint in dir converts to when none is asked for:
+// its architecture's default.
+func DefaultPrecision(dir string) (graph.Precision, error) {
+	cfg, err := hf.ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return 0, err
+	}
+	name, err := cfg.Architecture()
+	if err != nil {
+		return 0, err
+	}
+	arch, err := Lookup(name)
+	if err != nil {
+		return 0, fmt.Errorf("checkpoint %s: %w", dir, err)
+	}
+	return arch.DefaultPrecision, nil
 }

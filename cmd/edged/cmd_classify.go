@@ -1,0 +1,182 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"image"
+	_ "image/gif"
+	_ "image/jpeg"
+	_ "image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/runtime"
+)
+
+func init() {
+	register("classify", "zero-shot labels for images with a CLIP model and a label set", runClassify)
+}
+
+// classifyResult is the JSON line printed per image with --json: a contract other tools rely
+// on, so its field names never change.
+type classifyResult struct {
+	Image  string       `json:"image"`
+	Labels []labelScore `json:"labels"`
+}
+
+type labelScore struct {
+	Label string  `json:"label"`
+	Score float32 `json:"score"`
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ", ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func runClassify(args []string) int {
+	return classify(args, os.Stdout, os.Stderr)
+}
+
+func classify(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: edged classify --model DIR (--labels FILE.yaml | --label TEXT...) [--top K] [--json] IMAGE...\n\n"+
+			"Scores each image against the labels (softmax over the set, best first). --model is a\n"+
+			"bundle or a Hugging Face checkpoint folder, converted on first use into the cache.\n\n")
+		fs.PrintDefaults()
+	}
+	model := fs.String("model", "", "CLIP bundle or checkpoint `folder`")
+	labelsFile := fs.String("labels", "", "label set `file` (YAML)")
+	var labels stringList
+	fs.Var(&labels, "label", "a label (repeatable), with the template \"a photo of a {}\"")
+	top := fs.Int("top", 5, "print the K best labels (0 for all)")
+	asJSON := fs.Bool("json", false, "print one JSON object per image per line")
+	cache := fs.String("cache", "", "model cache `folder` (default $XDG_CACHE_HOME/edged)")
+	precision := fs.String("precision", "", "precision to convert a checkpoint to (default: CLIP's default)")
+	threads := fs.Int("threads", 0, "interpreter threads (0: one per CPU)")
+	delegate := fs.String("delegate", "xnnpack", "xnnpack or none")
+	images, err := parseInterspersed(fs, args)
+	if err != nil {
+		return 2
+	}
+	if *model == "" || len(images) == 0 {
+		fs.Usage()
+		return 2
+	}
+	fail := func(err error) int {
+		fmt.Fprintf(stderr, "edged classify: %v\n", err)
+		return 1
+	}
+	set, err := classifyLabelSet(*labelsFile, labels)
+	if err != nil {
+		return fail(err)
+	}
+	del, err := runtime.ParseDelegateKind(*delegate)
+	if err != nil {
+		return fail(err)
+	}
+	cacheDir := *cache
+	if cacheDir == "" {
+		if cacheDir, err = convert.DefaultCacheDir(); err != nil {
+			return fail(err)
+		}
+	}
+	bundle, err := convert.Open(*model, cacheDir, *precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
+	if err != nil {
+		return fail(err)
+	}
+	m, err := clip.Load(bundle, clip.Options{
+		RunOptions:   clip.RunOptions{Threads: *threads, Delegate: del},
+		TextCacheDir: filepath.Join(cacheDir, "text-embeddings"),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	defer m.Close()
+	cls, err := m.Classifier(set)
+	if err != nil {
+		return fail(err)
+	}
+	status := 0
+	enc := json.NewEncoder(stdout)
+	for _, path := range images {
+		scores, err := classifyImage(m, cls, path)
+		if err != nil {
+			fmt.Fprintf(stderr, "edged classify: %v\n", err)
+			status = 1
+			continue // the other images are still worth their answer
+		}
+		scores = clip.TopK(scores, *top)
+		if *asJSON {
+			res := classifyResult{Image: path, Labels: make([]labelScore, len(scores))}
+			for i, s := range scores {
+				res.Labels[i] = labelScore{Label: s.Label, Score: s.Score}
+			}
+			if err := enc.Encode(res); err != nil {
+				return fail(err)
+			}
+			continue
+		}
+		fmt.Fprintln(stdout, path)
+		for _, s := range scores {
+			fmt.Fprintf(stdout, "  %-30s %6.3f\n", s.Label, s.Score)
+		}
+	}
+	return status
+}
+
+// classifyLabelSet is the label set of --labels or of the --label flags (exactly one of them).
+func classifyLabelSet(file string, labels []string) (*clip.LabelSet, error) {
+	switch {
+	case file != "" && len(labels) > 0:
+		return nil, errors.New("give --labels or --label, not both")
+	case file != "":
+		return clip.LoadLabelSet(file)
+	case len(labels) > 0:
+		return clip.NewLabelSet("command line", labels, nil)
+	}
+	return nil, errors.New("no labels: give a label set with --labels FILE.yaml or labels with --label TEXT")
+}
+
+func classifyImage(m *clip.Model, cls *clip.Classifier, path string) ([]clip.Score, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot decode the image: %w", path, err)
+	}
+	emb, err := m.EmbedImage(img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cls.Classify(emb)
+}
+
+// parseInterspersed parses flags that may come before, between or after the positional
+// arguments (edged classify IMAGE --json works), and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

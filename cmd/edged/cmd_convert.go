@@ -1,0 +1,82 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	_ "github.com/edged/edged/clip" // registers CLIPModel
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
+)
+
+func init() {
+	register("convert", "convert a Hugging Face checkpoint into a bundle of .tflite models", runConvert)
+}
+
+func runConvert(args []string) int {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: edged convert --from HF_DIR --out BUNDLE_DIR [--precision fp32|fp16|int8-dynamic|int8] [--calibration IMG_DIR] [--random-init]\n\n"+
+			"Converts a checkpoint folder (config.json, model.safetensors, tokenizer and preprocessing\n"+
+			"configs) of a supported architecture (%v) into a bundle folder:\n"+
+			"the .tflite models, the configs they need and manifest.json.\n\n", convert.Architectures())
+		fs.PrintDefaults()
+	}
+	from := fs.String("from", "", "Hugging Face checkpoint `folder`")
+	out := fs.String("out", "", "bundle `folder` to write (replaced if it is a bundle already)")
+	precision := fs.String("precision", "", "fp32, fp16, int8-dynamic or int8 (full integer, calibrated); default: the architecture's")
+	calibration := fs.String("calibration", "", "`folder` of images to calibrate int8 activations on (default: rendered shapes scenes)")
+	images := fs.Int("calibration-images", convert.DefaultCalibrationImages, "how many calibration images to use")
+	observer := fs.String("observer", convert.ObserverMinMax, "how calibration sets ranges: minmax, percentile or moving-average")
+	randomInit := fs.Bool("random-init", false, "use random weights of realistic scale for the checkpoint's config (benchmarks at real size)")
+	seed := fs.Uint64("seed", 0, "seed of --random-init weights")
+	threads := fs.Int("threads", 1, "threads for calibration runs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *from == "" || *out == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return 2
+	}
+	opts := convert.Options{
+		CalibrationDir:    *calibration,
+		CalibrationImages: *images,
+		Observer:          *observer,
+		RandomInit:        *randomInit,
+		Seed:              *seed,
+		Threads:           *threads,
+		Progress:          convert.NewProgress(os.Stderr, slog.Default()),
+		EdgedVersion:      version,
+	}
+	var err error
+	if *precision == "" {
+		opts.Precision, err = convert.DefaultPrecision(*from)
+	} else {
+		opts.Precision, err = graph.ParsePrecision(*precision)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "edged convert: %v\n", err)
+		return 2
+	}
+	if *calibration != "" && opts.Precision != graph.Int8Full {
+		fmt.Fprintf(os.Stderr, "edged convert: --calibration is for --precision int8, not %v\n", opts.Precision)
+		return 2
+	}
+	b, err := convert.Convert(*from, *out, opts)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "edged convert: %v\n", err)
+		return 1
+	}
+	m := b.Manifest
+	fmt.Printf("%s: %s at %s\n", b.Dir, m.Architecture, m.Precision)
+	for _, f := range m.Files {
+		prec := ""
+		if f.Precision != "" {
+			prec = " (" + f.Precision + ")"
+		}
+		fmt.Printf("  %-26s %-20s %10d bytes%s\n", f.Path, f.Role, f.Size, prec)
+	}
+	return 0
+}
