@@ -29,8 +29,8 @@ type decoder struct {
 	crossKV *session
 	st      *stepSession
 
-	// Cross-attention keys and values of every layer, [heads, crossLen, headDim] each, and
-	// the bias that masks padded encoder states.
+	// Cross-attention keys [heads, crossLen, headDim] and values [heads, headDim, crossLen]
+	// of every layer, and the bias that masks padded encoder states.
 	crossK, crossV [][]float32
 	crossBias      []float32
 }
@@ -110,7 +110,8 @@ func (d *decoder) close() error {
 }
 
 // stepSession is the decoder_step interpreter with the self-attention caches of a batch of
-// sequences, kept in Go memory as [batch, heads, cache, headDim] per layer.
+// sequences, kept in Go memory per layer as keys [batch, heads, cache, headDim] and values
+// [batch, heads, headDim, cache] (see export_decoder.go).
 type stepSession struct {
 	dims  decoderDims
 	batch int
@@ -261,10 +262,10 @@ func (st *stepSession) step(ids []int32, pos int) ([]float32, error) {
 			return nil, fmt.Errorf("blip: decoder_step logits: %w", err)
 		}
 		for i := 0; i < d.layers; i++ {
-			if err := st.store(st.newK[i], st.cacheK[i][b*per:(b+1)*per], pos); err != nil {
+			if err := st.store(st.newK[i], st.cacheK[i][b*per:(b+1)*per], pos, false); err != nil {
 				return nil, err
 			}
-			if err := st.store(st.newV[i], st.cacheV[i][b*per:(b+1)*per], pos); err != nil {
+			if err := st.store(st.newV[i], st.cacheV[i][b*per:(b+1)*per], pos, true); err != nil {
 				return nil, err
 			}
 		}
@@ -273,14 +274,21 @@ func (st *stepSession) step(ids []int32, pos int) ([]float32, error) {
 }
 
 // store copies one sequence's new key or value row [hidden] into its cache at slot pos: head
-// h's part of the row is the run h·headDim … (h+1)·headDim-1.
-func (st *stepSession) store(t *runtime.Tensor, cache []float32, pos int) error {
+// h's part of the row is the run h·headDim … (h+1)·headDim-1, a run of the key cache or, in
+// the transposed value cache, a column.
+func (st *stepSession) store(t *runtime.Tensor, cache []float32, pos int, transposed bool) error {
 	if err := t.ReadFloat32(st.row); err != nil {
 		return fmt.Errorf("blip: decoder_step new key/value: %w", err)
 	}
 	d := st.dims
-	for h := 0; h < d.heads; h++ {
-		copy(cache[(h*d.cache+pos)*d.headDim:][:d.headDim], st.row[h*d.headDim:][:d.headDim])
+	if !transposed {
+		for h := 0; h < d.heads; h++ {
+			copy(cache[(h*d.cache+pos)*d.headDim:][:d.headDim], st.row[h*d.headDim:][:d.headDim])
+		}
+		return nil
+	}
+	for j, v := range st.row { // j = h·headDim + e, stored at [h, e, pos]
+		cache[j*d.cache+pos] = v
 	}
 	return nil
 }

@@ -21,6 +21,10 @@ import (
 // A head-split key of one token is a plain reshape of its [hidden] vector (head h holds
 // elements h·head_dim … (h+1)·head_dim-1), so storing a returned row into the cache is a copy
 // of head_dim-long runs.
+//
+// Values, of the cache and of the cross-attention, are kept transposed, [heads, head dim,
+// length]: TFLite's BATCH_MATMUL transposes a right-hand side that is not marked adj_y on
+// every call, which for the image's values of BLIP base would be 5 million floats per token.
 const (
 	InEncoderStates = "encoder_states" // [1, cross length, encoder hidden]
 	InTokenIDs      = "token_ids"      // [B] int32: the token of each sequence at this step
@@ -32,24 +36,27 @@ const (
 
 // Per-layer tensor names of the decoder models.
 func crossKeyName(i int) string   { return fmt.Sprintf("cross_key_%d", i) }   // [heads, cross length, head dim]
-func crossValueName(i int) string { return fmt.Sprintf("cross_value_%d", i) } // [heads, cross length, head dim]
+func crossValueName(i int) string { return fmt.Sprintf("cross_value_%d", i) } // [heads, head dim, cross length]
 func pastKeyName(i int) string    { return fmt.Sprintf("past_key_%d", i) }    // [B, heads, cache, head dim]
-func pastValueName(i int) string  { return fmt.Sprintf("past_value_%d", i) }  // [B, heads, cache, head dim]
+func pastValueName(i int) string  { return fmt.Sprintf("past_value_%d", i) }  // [B, heads, head dim, cache]
 func newKeyName(i int) string     { return fmt.Sprintf("key_%d", i) }         // [B, hidden]
 func newValueName(i int) string   { return fmt.Sprintf("value_%d", i) }       // [B, hidden]
 
 // buildCrossKV adds the cross-attention keys and values of every decoder layer for encoder
-// states [1, n, width], in head-major layout [heads, n, head dim].
+// states [1, n, width]: keys [heads, n, head dim], values [heads, head dim, n].
 func buildCrossKV(g *graph.Graph, d textDims, l *loader, n, width int) {
 	D, H, hd := d.Hidden, d.Heads, d.headDim()
 	states := g.Input(InEncoderStates, graph.Float32, 1, n, width)
 	for i := 0; i < d.Layers; i++ {
 		p := fmt.Sprintf("%sencoder.layer.%d.crossattention.self.", textDecoderPrefix, i)
 		name := fmt.Sprintf("cross_kv/layer%d", i)
-		for _, kv := range []struct{ ckpt, out string }{{"key", crossKeyName(i)}, {"value", crossValueName(i)}} {
+		for _, kv := range []struct {
+			ckpt, out string
+			perm      []int
+		}{{"key", crossKeyName(i), []int{1, 0, 2}}, {"value", crossValueName(i), []int{1, 2, 0}}} {
 			x := linear(g, l, name+"/"+kv.ckpt, p+kv.ckpt, states, D, width)
 			x = g.Reshape(x, []int{n, H, hd}, graph.Named(name+"/"+kv.ckpt+"_heads"))
-			g.Output(kv.out, g.Transpose(x, []int{1, 0, 2}, graph.Named(name+"/"+kv.ckpt+"_hnd")))
+			g.Output(kv.out, g.Transpose(x, kv.perm, graph.Named(name+"/"+kv.ckpt+"_by_head")))
 		}
 	}
 }
@@ -84,15 +91,16 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 		g.Output(newKeyName(i), k)
 		g.Output(newValueName(i), v)
 		pastK := g.Input(pastKeyName(i), graph.Float32, B, H, cache, hd)
-		pastV := g.Input(pastValueName(i), graph.Float32, B, H, cache, hd)
+		pastV := g.Input(pastValueName(i), graph.Float32, B, H, hd, cache)
 		split := func(t *graph.Tensor, what string) *graph.Tensor {
 			return g.Reshape(t, []int{-1, H, 1, hd}, graph.Named(name+"/self/"+what+"_heads"))
 		}
 		keys := g.Concat([]*graph.Tensor{pastK, split(k, "k")}, 2, graph.Named(name+"/self/keys"))
-		values := g.Concat([]*graph.Tensor{pastV, split(v, "v")}, 2, graph.Named(name+"/self/values"))
+		vT := g.Reshape(v, []int{-1, H, hd, 1}, graph.Named(name+"/self/v_heads"))
+		values := g.Concat([]*graph.Tensor{pastV, vT}, 3, graph.Named(name+"/self/values"))
 		s := g.BatchMatMul(split(q, "q"), keys, false, true, graph.Named(name+"/self/scores"))
 		s = g.Add(s, selfBias, graph.Named(name+"/self/masked"))
-		c := g.BatchMatMul(g.Softmax(s, graph.Named(name+"/self/probs")), values, false, false, graph.Named(name+"/self/context_heads"))
+		c := g.BatchMatMul(g.Softmax(s, graph.Named(name+"/self/probs")), values, false, true, graph.Named(name+"/self/context_heads"))
 		c = g.Reshape(c, []int{-1, D}, graph.Named(name+"/self/context"))
 		x = attentionOutput(g, d, l, name+"/self", sp, c, x)
 
@@ -100,12 +108,12 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 		// the precomputed keys and values serve every sequence without copies.
 		cp := lp + "crossattention."
 		ck := g.Input(crossKeyName(i), graph.Float32, H, crossLen, hd)
-		cv := g.Input(crossValueName(i), graph.Float32, H, crossLen, hd)
+		cv := g.Input(crossValueName(i), graph.Float32, H, hd, crossLen)
 		q = queryLinear(g, d, l, name+"/cross/q", cp+"self.query", x)
 		q = g.Transpose(g.Reshape(q, []int{-1, H, hd}, graph.Named(name+"/cross/q_heads")), []int{1, 0, 2}, graph.Named(name+"/cross/q_hbd"))
 		s = g.BatchMatMul(q, ck, false, true, graph.Named(name+"/cross/scores"))
 		s = g.Add(s, crossBias, graph.Named(name+"/cross/masked"))
-		c = g.BatchMatMul(g.Softmax(s, graph.Named(name+"/cross/probs")), cv, false, false, graph.Named(name+"/cross/context_hbd"))
+		c = g.BatchMatMul(g.Softmax(s, graph.Named(name+"/cross/probs")), cv, false, true, graph.Named(name+"/cross/context_hbd"))
 		c = g.Reshape(g.Transpose(c, []int{1, 0, 2}, graph.Named(name+"/cross/context_bhd")), []int{-1, D}, graph.Named(name+"/cross/context"))
 		x = attentionOutput(g, d, l, name+"/cross", cp, c, x)
 
