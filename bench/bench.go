@@ -116,3 +116,44 @@ func Percentile(sorted []time.Duration, p float64) time.Duration {
 	}
 	return sorted[rank-1]
 }
+
+// Interleave measures several functions round-robin: after each one's warm-up, run i times
+// fns[0], fns[1], ... in turn, o.Runs times. Load from other processes that comes and goes
+// then falls on every function alike, so their ratios hold even on a busy machine, which
+// one-after-the-other measurement does not give. MaxTime bounds the total timed work.
+func Interleave(o Options, fns []func() error) ([]Stats, error) {
+	o = o.withDefaults()
+	for i, fn := range fns {
+		for w := 0; w < o.Warmup; w++ {
+			if err := fn(); err != nil {
+				return nil, fmt.Errorf("function %d: warm-up run %d: %w", i, w+1, err)
+			}
+		}
+	}
+	times := make([][]time.Duration, len(fns))
+	var spent time.Duration
+	for run := 0; run < o.Runs; run++ {
+		for i, fn := range fns {
+			start := time.Now()
+			err := fn()
+			d := time.Since(start)
+			if err != nil {
+				return nil, fmt.Errorf("function %d: run %d: %w", i, run+1, err)
+			}
+			times[i] = append(times[i], d)
+			spent += d
+		}
+		if o.MaxTime > 0 && spent >= o.MaxTime && run >= 2 {
+			break
+		}
+	}
+	out := make([]Stats, len(fns))
+	for i, t := range times {
+		s, err := Summarize(t)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = s
+	}
+	return out, nil
+}

@@ -244,3 +244,23 @@ func TestRuntimeOptionsRoundTrip(t *testing.T) {
 		t.Error("unknown delegate should be an error")
 	}
 }
+
+func TestInterleave(t *testing.T) {
+	var order []int
+	fns := []func() error{
+		func() error { order = append(order, 0); return nil },
+		func() error { order = append(order, 1); return nil },
+	}
+	s, err := Interleave(Options{Warmup: 1, Runs: 3}, fns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int{0, 1, 0, 1, 0, 1, 0, 1} // warm-ups, then alternating runs
+	if !reflect.DeepEqual(order, want) || len(s) != 2 || s[0].Runs != 3 || s[1].Runs != 3 {
+		t.Errorf("order %v, stats %+v", order, s)
+	}
+	boom := errors.New("boom")
+	if _, err := Interleave(Options{Warmup: -1, Runs: 2}, []func() error{func() error { return boom }}); !errors.Is(err, boom) {
+		t.Errorf("got %v", err)
+	}
+}

@@ -92,7 +92,9 @@ func OpCounts(model []byte) (string, error) {
 	return strings.Join(parts, " "), nil
 }
 
-// Run times t's forward pass at each precision, delegate and thread count.
+// Run times t's forward pass at each precision, delegate and thread count. All
+// configurations are loaded first and timed round-robin (bench.Interleave), so that their
+// ratios hold on a busy machine.
 func Run(r *bench.Runner, t Tower, v Variant, variantName string, precisions []graph.Precision, delegates []string, threads []int, keep func(string, tfl.BuiltinOp) bool) error {
 	g, err := t.Build(v)
 	if err != nil {
@@ -102,6 +104,14 @@ func Run(r *bench.Runner, t Tower, v Variant, variantName string, precisions []g
 	if variantName != "" {
 		model += "[" + variantName + "]"
 	}
+	var recs []bench.Record
+	var fns []func() error
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
 	for _, p := range precisions {
 		data, err := Lower(g, p, t.Calib, keep, threads[len(threads)-1])
 		if err != nil {
@@ -118,40 +128,56 @@ func Run(r *bench.Runner, t Tower, v Variant, variantName string, precisions []g
 			r.Fail(bench.Record{Stage: t.Stage, Model: model, Precision: p.String()}, err)
 			continue
 		}
+		closers = append(closers, m.Close)
 		for _, d := range delegates {
 			for _, n := range threads {
 				rec := bench.Record{Stage: t.Stage, Model: model, Precision: p.String(), Delegate: d, Threads: n}
-				if err := timeInvoke(r, m, rec, t); err != nil {
+				fn, err := prepare(m, &rec, t, &closers)
+				if err != nil {
 					r.Fail(rec, err)
+					continue
 				}
+				recs, fns = append(recs, rec), append(fns, fn)
 			}
 		}
-		m.Close()
+	}
+	if len(fns) == 0 {
+		return nil
+	}
+	stats, err := bench.Interleave(r.Options, fns)
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		rec.SetStats(stats[i])
+		note := fmt.Sprintf("%.1f GMAC/s", float64(t.MACs)/stats[i].P50.Seconds()/1e9)
+		if len(fns) > 1 {
+			note += "; interleaved with the other rows"
+		}
+		rec.Note = note
+		if err := r.Emit(rec); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func timeInvoke(r *bench.Runner, m *runtime.Model, rec bench.Record, t Tower) error {
+// prepare makes the interpreter of one configuration, sets its inputs and returns Invoke.
+func prepare(m *runtime.Model, rec *bench.Record, t Tower, closers *[]func() error) (func() error, error) {
 	opts, err := bench.RuntimeOptions(rec.Delegate, rec.Threads)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ip, err := runtime.NewInterpreter(m, opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer ip.Close()
+	*closers = append(*closers, ip.Close)
 	if err := t.Run.Set(ip); err != nil {
-		return err
+		return nil, err
 	}
 	if rec.Delegate != bench.DelegateNone {
 		rec.Delegation = ip.Delegation().String()
 	}
-	s, err := bench.Measure(r.Options, ip.Invoke)
-	if err != nil {
-		return err
-	}
-	rec.SetStats(s)
-	rec.Note = fmt.Sprintf("%.1f GMAC/s", float64(t.MACs)/s.P50.Seconds()/1e9)
-	return r.Emit(rec)
+	return ip.Invoke, nil
 }

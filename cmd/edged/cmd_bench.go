@@ -15,7 +15,6 @@ import (
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/bench/stages"
 	"github.com/edged/edged/bench/synth"
-	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
@@ -51,6 +50,7 @@ type benchFlags struct {
 	cache                         string
 	calibImages                   int
 	daemonFor                     time.Duration
+	interleave                    bool
 	daemonCameras                 int
 }
 
@@ -65,6 +65,7 @@ func runBench(args []string) int {
 	fs.StringVar(&f.randomInit, "random-init", "", "a config.json (CLIPConfig or BlipConfig) to build real-size bundles with random weights")
 	fs.StringVar(&f.synthetic, "synthetic", "", "synthetic towers to time (see above)")
 	fs.DurationVar(&f.daemonFor, "daemon", 0, "also run the daemon this long with synthetic 640x480 cameras at 120 fps and CLIP's towers replaced by preprocessing and scoring: frames/s and CPU time per frame outside TFLite")
+	fs.BoolVar(&f.interleave, "interleave", true, "time the image towers (clip.image_embed, blip.vision) of every bundle, delegate and thread count round-robin, so that their ratios hold on a busy machine")
 	fs.IntVar(&f.daemonCameras, "daemon-cameras", 1, "synthetic cameras for --daemon")
 	fs.StringVar(&f.cache, "cache", "", "where --random-init bundles (and checkpoints given to --model) are converted to and reused from (default: the edged cache folder's bench/)")
 	fs.IntVar(&f.calibImages, "calibration-images", 8, "--random-init at int8: images to calibrate on (speed does not depend on the ranges)")
@@ -176,17 +177,13 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 		}
 		cache = filepath.Join(dir, "bench")
 	}
-	type job struct {
-		bundle *convert.Bundle
-		name   string
-	}
-	var jobs []job
+	var jobs []stages.Job
 	if f.model != "" {
 		b, err := convert.Open(f.model, cache, "", convert.Options{})
 		if err != nil {
 			return err
 		}
-		jobs = append(jobs, job{b, filepath.Base(filepath.Clean(f.model))})
+		jobs = append(jobs, stages.Job{Bundle: b, Name: filepath.Base(filepath.Clean(f.model))})
 	} else {
 		configs, err := bench.ParseList(f.randomInit, nil)
 		if err != nil {
@@ -201,43 +198,40 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 					continue
 				}
 				r.Log.Info("bundle ready", "dir", b.Dir, "took", bench.Elapsed(start))
-				jobs = append(jobs, job{b, name})
+				jobs = append(jobs, stages.Job{Bundle: b, Name: name})
 			}
 		}
 	}
 	for _, j := range jobs {
-		s := stages.Setup{Runner: r, Model: j.name, Want: want}
-		if err := stages.FileSizes(s, j.bundle); err != nil {
+		if err := stages.FileSizes(stages.Setup{Runner: r, Model: j.Name}, j.Bundle); err != nil {
 			return err
 		}
+	}
+	perBundle := want
+	if f.interleave && (want("clip.image_embed") || want("blip.vision")) {
+		if err := stages.VisionInterleaved(r, jobs, delegates, threads); err != nil {
+			return err
+		}
+		perBundle = func(stage string) bool { return stage != "clip.image_embed" && stage != "blip.vision" && want(stage) }
+	}
+	for _, j := range jobs {
+		s := stages.Setup{Runner: r, Model: j.Name, Want: perBundle}
 		seen := map[string]bool{}
 		for _, d := range delegates {
 			for _, n := range threads {
 				s.Delegate, s.Threads = d, n
-				key := fmt.Sprint(effectiveDelegate(j.bundle, d), n)
+				key := fmt.Sprint(stages.EffectiveDelegate(j.Bundle, d), n)
 				if seen[key] {
 					continue // clip turns QS8 on for int8 towers itself: xnnpack and xnnpack+qs8 are one configuration
 				}
 				seen[key] = true
-				if err := stages.Run(s, j.bundle); err != nil {
-					r.Fail(bench.Record{Stage: "bundle", Model: j.name, Precision: j.bundle.Manifest.Precision, Delegate: d, Threads: n}, err)
+				if err := stages.Run(s, j.Bundle); err != nil {
+					r.Fail(bench.Record{Stage: "bundle", Model: j.Name, Precision: j.Bundle.Manifest.Precision, Delegate: d, Threads: n}, err)
 				}
 			}
 		}
 	}
 	return nil
-}
-
-// effectiveDelegate is the configuration a delegate name gives for a bundle: CLIP bundles
-// choose the QS8 flag from their precision.
-func effectiveDelegate(b *convert.Bundle, d string) string {
-	if b.Manifest.Architecture == clip.Architecture && d != bench.DelegateNone {
-		if b.Manifest.Precision == "int8" {
-			return bench.DelegateXNNPackQS8
-		}
-		return bench.DelegateXNNPack
-	}
-	return d
 }
 
 func modelName(f benchFlags) string {

@@ -1,0 +1,121 @@
+package stages
+
+import (
+	"fmt"
+
+	"github.com/edged/edged/bench"
+	"github.com/edged/edged/blip"
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/convert"
+)
+
+// Job is one bundle to time, with the model name records carry.
+type Job struct {
+	Bundle *convert.Bundle
+	Name   string
+}
+
+// EffectiveDelegate is the configuration a delegate name gives for a bundle: CLIP bundles
+// choose XNNPACK's QS8 flag from their precision (clip.Load does), so for them xnnpack and
+// xnnpack+qs8 are one configuration.
+func EffectiveDelegate(b *convert.Bundle, d string) string {
+	if b.Manifest.Architecture == clip.Architecture {
+		_, eff := clipDelegate(d, b.Manifest.Precision)
+		return eff
+	}
+	return d
+}
+
+// VisionInterleaved times the image towers (clip.image_embed, blip.vision) of every job under
+// every delegate and thread count round-robin (bench.Interleave): all of them are loaded first,
+// then run in turn, so that their ratios hold on a busy machine.
+func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads []int) error {
+	var recs []bench.Record
+	var fns []func() error
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	for _, j := range jobs {
+		b, precision := j.Bundle, j.Bundle.Manifest.Precision
+		seen := map[string]bool{}
+		for _, d := range delegates {
+			for _, n := range threads {
+				eff := EffectiveDelegate(b, d)
+				if key := fmt.Sprint(eff, n); seen[key] {
+					continue
+				} else {
+					seen[key] = true
+				}
+				rec := bench.Record{Model: j.Name, Precision: precision, Delegate: eff, Threads: n}
+				var fn func() error
+				switch b.Manifest.Architecture {
+				case clip.Architecture:
+					kind, _ := clipDelegate(d, precision)
+					m, err := clip.Load(b, clip.Options{RunOptions: clip.RunOptions{Threads: n, Delegate: kind}})
+					if err != nil {
+						r.Fail(rec, err)
+						continue
+					}
+					closers = append(closers, m.Close)
+					px, err := pixels(m.Processor())
+					if err != nil {
+						return err
+					}
+					rec.Stage = "clip.image_embed"
+					fn = func() error { _, err := m.EmbedPixels(px); return err }
+				case blip.ArchCaption, blip.ArchVQA, blip.ArchRetrieval:
+					if b.Manifest.Architecture != jobs[0].Bundle.Manifest.Architecture && b.Manifest.Architecture == blip.ArchVQA {
+						continue // the same vision tower as the caption bundle's
+					}
+					opts, err := bench.RuntimeOptions(d, n)
+					if err != nil {
+						return err
+					}
+					m, err := blip.Open(b, blip.Options{Runtime: opts})
+					if err != nil {
+						r.Fail(rec, err)
+						continue
+					}
+					closers = append(closers, m.Close)
+					sess, err := m.NewSession()
+					if err != nil {
+						r.Fail(rec, err)
+						continue
+					}
+					closers = append(closers, sess.Close)
+					size, err := b.Manifest.Int("image_size")
+					if err != nil || size <= 0 {
+						size = 384
+					}
+					px := randomFloats(size*size*3, 1.8, 1)
+					rec.Stage = "blip.vision"
+					fn = func() error { _, err := sess.EncodePixels(px); return err }
+				default:
+					continue
+				}
+				recs, fns = append(recs, rec), append(fns, fn)
+			}
+		}
+	}
+	if len(fns) == 0 {
+		return nil
+	}
+	r.Log.Info("timing image towers round-robin", "configurations", len(fns))
+	stats, err := bench.Interleave(r.Options, fns)
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		rec.SetStats(stats[i])
+		if len(fns) > 1 {
+			rec.Note = "interleaved with the other image-tower rows of this run"
+		}
+		if err := r.Emit(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
