@@ -16,6 +16,9 @@ type Session struct {
 	itm      *session // retrieval
 	itc      *session // retrieval
 	dec      *decoder // captioning and VQA
+	// attended is the image whose cross-attention keys and values the decoder holds, so
+	// that more captions of one picture (other prompts, beams) skip recomputing them.
+	attended *Image
 
 	pixels []float32
 	states []float32
@@ -70,7 +73,7 @@ func (s *Session) Close() error {
 }
 
 // Image is a picture encoded by the vision model, ready for any number of captions,
-// questions or matches.
+// questions or matches. It does not change once made.
 type Image struct {
 	embeds []float32 // [tokens, hidden]
 	feat   []float32 // ITC image feature (retrieval models)
@@ -153,8 +156,12 @@ func (s *Session) CaptionIDs(im *Image, prompt []int32, o GenerateOptions) ([]in
 	if err := s.checkImage(im); err != nil {
 		return nil, err
 	}
-	if err := s.dec.attend(im.embeds, s.m.visionTokens); err != nil {
-		return nil, err
+	if s.attended != im {
+		s.attended = nil
+		if err := s.dec.attend(im.embeds, s.m.visionTokens); err != nil {
+			return nil, err
+		}
+		s.attended = im
 	}
 	return generate(s.dec, start, s.m.sep, o)
 }
@@ -171,6 +178,7 @@ func (s *Session) AnswerIDs(im *Image, question []int32, o GenerateOptions) ([]i
 	if err != nil {
 		return nil, err
 	}
+	s.attended = nil
 	if err := s.dec.attend(states, n); err != nil {
 		return nil, err
 	}
