@@ -22,7 +22,9 @@ type Query struct {
 	// softmax(LogitScale × cosine), rather than the bare cosine: a frame showing a blue square
 	// is close to "blue circle" by cosine, but far less likely than "blue square", so a frame
 	// that really shows a blue circle (beside something else) ranks first. Contrast texts
-	// that are the query itself (cosine above 0.9999) are skipped.
+	// that say what the query says (cosine with it of SameText or more: "a red circle"
+	// against the label prompt "a photo of a red circle") are skipped, or the query would
+	// compete with itself.
 	Contrast [][]float32
 	// LogitScale is the CLIP model's softmax multiplier; required with Contrast.
 	LogitScale float64
@@ -131,13 +133,19 @@ func contrastSet(query []float32, embeddings [][]float32, scale float64) ([][]fl
 		if len(u) != len(query) {
 			return nil, fmt.Errorf("recall: contrast embedding %d has %d values, the query %d", i, len(u), len(query))
 		}
-		if dot(u, query) > 0.9999 {
+		if dot(u, query) >= SameText {
 			continue // the query itself: counting it twice would halve every probability
 		}
 		out = append(out, u)
 	}
 	return out, nil
 }
+
+// SameText is the cosine similarity of two text embeddings above which they are taken to
+// say the same thing: a text and its prompt template sit above it (the shapes CLIP: "a red
+// circle" and "a photo of a red circle", 0.999), distinct labels well below ("a red circle"
+// and "a photo of a red square", 0.74).
+const SameText = 0.99
 
 // scored is a frame and its score while ranking: small, so sorting thousands is cheap.
 type scored struct {
