@@ -1,3 +1,26 @@
-// Package daemon is edged's long-lived service: its configuration, the schedule of work per
-// camera, the worker pool, backpressure, hot reload, metrics and health.
+// Package daemon is edged's long-lived service (`edged run`): its configuration, the schedule
+// of work per camera, the worker pool, backpressure, hot reload, metrics and health.
+//
+// New reads and checks the config file and everything it names that can be checked without
+// opening anything (a problem is a *ConfigError: edged exits with status 2). Run then starts,
+// in order, the HTTP server (/metrics, /healthz), the MQTT publisher (with the embedded broker
+// when the config says so), the models (converting checkpoints on the first run), the
+// workers, and one capture goroutine and one scheduling goroutine per camera.
+//
+// Scheduling (runner.go): on each tick of a camera's labels, caption and questions
+// intervals, the camera's newest frame is taken and a job is handed to a lane (lanes.go):
+// CLIP work to the label lane, BLIP work (captions, standing questions, asks) to the BLIP
+// lane, each with its own workers, so slow BLIP work never starves labels. A camera has at
+// most one job of each kind queued or running; a tick that finds one is skipped and counted.
+// Labels embed the frame once and score it against every label set of the camera, then feed
+// the scores to the sets' EventTrackers.
+//
+// Results (results.go) go to Sinks: MQTT (mqtt.go), one readable line each on stdout
+// (console.go), and any sinks the embedding program adds (Options.Sinks).
+//
+// The config and label sets in use are an immutable state behind an atomic.Pointer
+// (state.go); a reload (reload.go: file changes, SIGHUP) builds a new one and swaps it in.
+//
+// The models sit behind small interfaces (models.go: Labeler, Captioner, Answerer);
+// models_load.go adapts the clip and blip packages to them.
 package daemon
