@@ -18,7 +18,7 @@ const (
 
 // Limits that catch configuration mistakes, and the bookkeeping cost of a frame.
 const (
-	entryOverhead   = 256                 // bytes charged per frame beyond its thumbnail and embedding
+	entryOverhead   = 384                 // per frame beyond its thumbnail and embedding: the entry, hit bookkeeping, allocator slack (measured ~320)
 	maxThumbWidth   = 1024                // a thumbnail wider than this is a configuration mistake
 	maxEmbeddingDim = 1 << 16             // far above any CLIP projection (512, 768, 1024)
 	minMaxBytes     = 64 << 10            // below this not even a handful of thumbnails fit
