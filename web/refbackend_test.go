@@ -30,6 +30,7 @@ type refBackend struct {
 	ref    *recalltest.Reference
 	live   *Live
 	store  *recall.Store
+	search *RecallSearch
 	frames *FrameEncoder
 	synth  camera.Source
 
@@ -59,6 +60,16 @@ func newRefBackend(t testing.TB) *refBackend {
 		t.Fatal(err)
 	}
 	b := &refBackend{ref: ref, live: NewLive(LiveOptions{}), store: store, frames: frames, synth: src, started: time.Now()}
+	b.search = &RecallSearch{
+		Store: store,
+		EmbedText: func(_ context.Context, text string) ([]float32, error) {
+			if emb, ok := ref.LabelEmbedding(text); ok {
+				return emb, nil
+			}
+			return nil, fmt.Errorf("%w: no CLIP text model here; search for one of the 15 labels", ErrUnavailable)
+		},
+		Contrast: func(string) ([][]float32, float64) { return ref.LabelEmbeddings, ref.LogitScale },
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
 	go func() {
@@ -137,8 +148,7 @@ func (b *refBackend) Status() Status {
 		synth.Health.LastError = ss.LastError.Error()
 	}
 	st.Cameras = []CameraStatus{shapes, synth}
-	rs := b.store.Stats()
-	st.Search = SearchHealth{Enabled: true, Frames: rs.Frames, Bytes: rs.Bytes}
+	st.Search = b.search.Health()
 	st.Models = []ModelHealth{{Model: "clip_image", Count: uint64(b.stepCount()), LastMs: 3, MeanMs: 3}}
 	return st
 }
@@ -197,31 +207,11 @@ func (b *refBackend) Ask(ctx context.Context, cam, question string) (Answer, err
 }
 
 func (b *refBackend) Search(ctx context.Context, query, cam string, k int) ([]Hit, error) {
-	if cam != "" && cam != "shapes" && cam != "synthetic" {
-		return nil, ErrUnknownCamera
-	}
-	emb, ok := b.ref.LabelEmbedding(query)
-	if !ok {
-		return nil, fmt.Errorf("%w: no CLIP text model here; search for one of the 15 labels", ErrUnavailable)
-	}
-	hits, err := b.store.Search(ctx, recall.Query{Text: query, Embedding: emb, Contrast: b.ref.LabelEmbeddings,
-		LogitScale: b.ref.LogitScale, Camera: cam, K: k})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Hit, len(hits))
-	for i, h := range hits {
-		out[i] = Hit{Camera: h.Camera, Frame: FrameInfo{Seq: h.Seq, Time: h.Time}, Score: h.Score, Cosine: h.Cosine, Reranked: h.Reranked, Scene: h.Scene}
-	}
-	return out, nil
+	return b.search.Search(ctx, query, cam, k)
 }
 
 func (b *refBackend) Thumbnail(cam string, frame uint64) ([]byte, error) {
-	h, ok := b.store.Get(cam, frame)
-	if !ok {
-		return nil, fmt.Errorf("%w: frame %d is no longer remembered", ErrNotFound, frame)
-	}
-	return h.Thumbnail, nil
+	return b.search.Thumbnail(cam, frame)
 }
 
 // caseOf returns the reference scene replayed as frame seq of camera "shapes".

@@ -82,6 +82,7 @@ function renderLabels(c, sets) {
     const title = el('div', set.label_set + ' · frame ' + set.frame.seq, 'set');
     const list = el('ol');
     list.dataset.labelSet = set.label_set;
+    list.dataset.frame = String(set.frame.seq);
     for (const l of set.labels) {
       const li = el('li');
       li.dataset.label = l.label;
