@@ -101,7 +101,7 @@ func New(configPath string, opts Options) (*Daemon, error) {
 		}
 		d.sources = append(d.sources, src)
 	}
-	d.metrics = newMetrics(statsSource{cameras: d.cameraStats, publisher: func() (publish.Stats, bool) { return d.pub.Stats(), true }})
+	d.metrics = newMetrics(statsSource{cameras: d.cameraStats, publisher: d.pub.Stats})
 	d.mux.Handle("/metrics", d.metricsHandler())
 	d.mux.HandleFunc("/healthz", d.healthz)
 	return d, nil

@@ -42,7 +42,7 @@ type metrics struct {
 // statsSource gives the counters kept elsewhere (cameras, publisher) at scrape time.
 type statsSource struct {
 	cameras   func() map[string]camera.Stats
-	publisher func() (publish.Stats, bool) // false while there is no publisher yet
+	publisher func() publish.Stats
 }
 
 func newMetrics(src statsSource) *metrics {
@@ -134,15 +134,14 @@ func (c *externalCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descReconnects, s.Reconnects, name)
 		gauge(descCamUp, boolFloat(s.State == camera.StateRunning), name)
 	}
-	if s, ok := c.src.publisher(); ok {
-		counter(descPublished, s.Published)
-		counter(descFailed, s.Failed)
-		gauge(descQueued, float64(s.Queued))
-		counter(descMQDropped, s.Dropped)
-		counter(descAskErrors, s.AskErrors)
-		gauge(descConnected, boolFloat(s.Connected))
-		counter(descConnects, s.Connects)
-	}
+	s := c.src.publisher()
+	counter(descPublished, s.Published)
+	counter(descFailed, s.Failed)
+	gauge(descQueued, float64(s.Queued))
+	counter(descMQDropped, s.Dropped)
+	counter(descAskErrors, s.AskErrors)
+	gauge(descConnected, boolFloat(s.Connected))
+	counter(descConnects, s.Connects)
 }
 
 func boolFloat(b bool) float64 {

@@ -57,6 +57,7 @@ type runner struct {
 // setTracker follows the events of one label set with the settings it was made for.
 type setTracker struct {
 	set         *clip.LabelSet
+	thresholds  map[string]float64 // each label's own threshold
 	hysteresis  float64
 	minDuration time.Duration
 	tracker     *EventTracker
@@ -337,17 +338,17 @@ func (t *setTracker) matches(set *clip.LabelSet, cam *Camera) bool {
 func (r *runner) trackEvents(set *clip.LabelSet, cam *Camera, scores []Score, f *camera.Frame) []Event {
 	t := r.trackers[set.Name]
 	if t == nil {
-		t = &setTracker{set: set, hysteresis: cam.Labels.Hysteresis, minDuration: cam.Labels.MinDuration,
+		t = &setTracker{set: set, thresholds: make(map[string]float64, len(set.Labels)),
+			hysteresis: cam.Labels.Hysteresis, minDuration: cam.Labels.MinDuration,
 			tracker: NewEventTracker(r.name, cam.Labels.Hysteresis, cam.Labels.MinDuration)}
+		for _, l := range set.Labels {
+			t.thresholds[l.Name] = l.Threshold
+		}
 		r.trackers[set.Name] = t
-	}
-	thresholds := make(map[string]float64, len(set.Labels))
-	for _, l := range set.Labels {
-		thresholds[l.Name] = l.Threshold
 	}
 	var evs []Event
 	for _, s := range scores {
-		th, ok := thresholds[s.Label]
+		th, ok := t.thresholds[s.Label]
 		if !ok {
 			continue
 		}
