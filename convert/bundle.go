@@ -83,12 +83,13 @@ var auxFiles = []struct{ role, name string }{
 // be empty, or be a bundle (which is then replaced). The bundle is built in a temporary folder
 // beside out and renamed into place at the end, so out is never half written.
 func Convert(from, out string, opts Options) (*Bundle, error) {
-	return convert(from, out, opts)
+	return convert(from, out, opts, "")
 }
 
-func convert(from, out string, opts Options) (*Bundle, error) {
+// convert converts, remembering the checkpoint's hash in memoDir when it is not "".
+func convert(from, out string, opts Options, memoDir string) (*Bundle, error) {
 	opts = opts.withDefaults()
-	src, err := OpenSource(from, opts)
+	src, err := openSource(from, opts, memoDir)
 	if err != nil {
 		return nil, err
 	}
@@ -248,7 +249,13 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
 		return nil, fmt.Errorf("open model %s: neither a bundle (no %s) nor a Hugging Face checkpoint (no config.json)", dir, ManifestName)
 	}
-	id, err := identify(dir, opts)
+	if cacheDir == "" {
+		var err error
+		if cacheDir, err = DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	id, err := identify(dir, opts, cacheDir)
 	if err != nil {
 		return nil, err
 	}
@@ -260,11 +267,6 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 	if want != nil {
 		opts.Precision = *want
 	}
-	if cacheDir == "" {
-		if cacheDir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
-	}
 	key := strings.ToLower(id.architecture) + "-" + shortHash(id.hash) + "-" + opts.Precision.String()
 	if opts.RandomInit {
 		key += fmt.Sprintf("-random%d", opts.Seed)
@@ -275,7 +277,7 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 	}
 	// A damaged cache entry (files missing or truncated) is converted again; the new bundle
 	// replaces it.
-	return convert(dir, cached, opts)
+	return convert(dir, cached, opts, cacheDir)
 }
 
 func shortHash(h string) string {

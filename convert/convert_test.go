@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"image"
 	"image/color"
@@ -301,6 +302,28 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	if b4.Dir == b1.Dir {
 		t.Error("a checkpoint with new weights reused the old cache entry")
 	}
+	// The checkpoint's hash is remembered with its files' stamps: a planted memo is believed
+	// while the files are unchanged (so Open does not read every weight byte each time).
+	memos, _ := filepath.Glob(filepath.Join(cache, "checkpoint-hashes", "*.json"))
+	if len(memos) != 1 {
+		t.Fatalf("%d hash memos, want 1", len(memos))
+	}
+	data, _ := os.ReadFile(memos[0])
+	var memo hashMemo
+	if err := json.Unmarshal(data, &memo); err != nil {
+		t.Fatal(err)
+	}
+	memo.Hash = strings.Repeat("f", 64)
+	data, _ = json.Marshal(memo)
+	os.WriteFile(memos[0], data, 0o644)
+	if b, err := Open(ck, cache, "fp16", Options{}); err != nil || b.Manifest.Source.Hash != memo.Hash {
+		t.Errorf("planted memo not used: %v", err)
+	}
+	os.WriteFile(filepath.Join(ck, "README.md"), []byte("new file"), 0o644)
+	if b, err := Open(ck, cache, "fp16", Options{}); err != nil || b.Dir != b4.Dir {
+		t.Errorf("a changed folder did not hash again: %v", err)
+	}
+
 	// A bundle opens as itself; asking it for another precision is an error.
 	if b, err := Open(b4.Dir, cache, "", Options{}); err != nil || b.Dir != b4.Dir {
 		t.Errorf("Open(bundle) = %v, %v", b, err)

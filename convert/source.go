@@ -50,7 +50,12 @@ func (s *Source) Close() error {
 // OpenSource opens the checkpoint folder dir for conversion: its config.json, its weights
 // (unless opts.RandomInit, where only the config is needed) and its content hash.
 func OpenSource(dir string, opts Options) (*Source, error) {
-	id, err := identify(dir, opts)
+	return openSource(dir, opts, "")
+}
+
+// openSource is OpenSource with the checkpoint hash remembered in memoDir (see memoHash).
+func openSource(dir string, opts Options, memoDir string) (*Source, error) {
+	id, err := identify(dir, opts, memoDir)
 	if err != nil {
 		return nil, err
 	}
@@ -81,9 +86,10 @@ type identity struct {
 	hash         string
 }
 
-// identify reads config.json's architectures[0] and hashes the checkpoint. With random
-// weights the hash covers the config and the seed only (the weights are not read).
-func identify(dir string, opts Options) (identity, error) {
+// identify reads config.json's architectures[0] and hashes the checkpoint (remembering the
+// hash in memoDir when it is not ""). With random weights the hash covers the config and the
+// seed only (the weights are not read).
+func identify(dir string, opts Options, memoDir string) (identity, error) {
 	path := filepath.Join(dir, "config.json")
 	config, err := os.ReadFile(path)
 	if err != nil {
@@ -105,7 +111,7 @@ func identify(dir string, opts Options) (identity, error) {
 		id.hash = hex.EncodeToString(h.Sum(nil))
 		return id, nil
 	}
-	if id.hash, err = hf.Hash(dir); err != nil {
+	if id.hash, err = memoHash(dir, memoDir); err != nil {
 		return identity{}, err
 	}
 	return id, nil
