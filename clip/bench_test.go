@@ -105,3 +105,39 @@ func BenchmarkViTB32TextEmbed(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkClassify100Labels times zero-shot scoring of one image embedding against 100
+// cached label embeddings (512 wide, as ViT-B/32): the cost per frame beyond the image
+// embedding. With ClassifyInto it allocates nothing.
+func BenchmarkClassify100Labels(b *testing.B) {
+	names := make([]string, 100)
+	embs := make([][]float32, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("label %d", i)
+		embs[i] = make([]float32, 512)
+		for j := range embs[i] {
+			embs[i][j] = float32((i*31+j*7)%97) - 48
+		}
+		Normalize(embs[i])
+	}
+	set, err := NewLabelSet("bench", names, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cls, err := NewClassifier(set, embs, 100)
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := append([]float32(nil), embs[42]...)
+	dst := make([]Score, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := cls.ClassifyInto(img, dst); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if dst[0].Label != "label 42" {
+		b.Fatalf("top label %s", dst[0].Label)
+	}
+}
