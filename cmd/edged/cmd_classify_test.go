@@ -129,11 +129,25 @@ func TestClassifyErrors(t *testing.T) {
 	if _, err := convert.Convert("../../clip/testdata/clip_tiny", tiny, convert.Options{}); err != nil {
 		t.Fatal(err)
 	}
+	// A checkpoint whose weights file is corrupt.
+	corrupt := filepath.Join(dir, "corrupt")
+	os.Mkdir(corrupt, 0o755)
+	for _, name := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"} {
+		data, err := os.ReadFile(filepath.Join(shapesCLIP, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "model.safetensors" {
+			data = data[:len(data)/2]
+		}
+		os.WriteFile(filepath.Join(corrupt, name), data, 0o644)
+	}
 	cases := []struct {
 		args []string
 		code int
 		want string
 	}{
+		{[]string{"--model", corrupt, "--label", "cat", img}, 1, "model.safetensors"},
 		{[]string{"--model", shapesCLIP, img}, 1, "no labels"},
 		{[]string{"--model", shapesCLIP, "--labels", emptySet, "--label", "x", img}, 1, "not both"},
 		{[]string{"--model", shapesCLIP, "--labels", emptySet, img}, 1, emptySet + ": no labels"},
