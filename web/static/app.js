@@ -196,6 +196,7 @@ async function ask(ev, name) {
     });
     if (!resp.ok) throw new Error(await errorOf(resp));
     const a = await resp.json();
+    out.dataset.frame = String(a.frame.seq);
     out.replaceChildren(el('span', a.question + ' → '), el('strong', a.answer, 'answer'), el('span', ' (frame ' + a.frame.seq + ')', 'muted'));
   } catch (err) {
     out.textContent = err.message;
@@ -235,7 +236,7 @@ async function search(ev) {
       list.append(li);
     }
     status.textContent = res.hits.length
-      ? res.hits.length + ' best matches for “' + res.query + '”'
+      ? res.hits.length + (res.hits.length === 1 ? ' best match' : ' best matches') + ' for “' + res.query + '”'
       : 'no recent frames to search yet';
   } catch (err) {
     list.replaceChildren();
