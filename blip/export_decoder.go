@@ -13,7 +13,7 @@ import (
 //     from the encoder states (the image for captions, the encoded question for VQA);
 //   - decoder_step: one new token for each of B sequences (greedy: 1, beam search: the beams)
 //     at one position. Self-attention keys and values of the earlier tokens come in as a cache
-//     [B, heads, cache, head dim] and the step returns only the new token's key and value
+//     of a fixed number of slots, and the step returns only the new token's key and value
 //     [B, hidden] for the caller to store at the position. The new key is appended after the
 //     cache (CONCATENATION), and self_bias masks the cache slots not yet filled, so the cost
 //     of a step is the same at every position: nothing is recomputed for the prefix.
