@@ -30,6 +30,7 @@ var whatColorIsTheCar = []int32{101, 2054, 3609, 2003, 1996, 2482, 1029, 102}
 // values, decoder steps and captions for captioning; answers for VQA.
 func BLIP(s Setup, b *convert.Bundle) error {
 	precision := b.Manifest.Precision
+	s.Delegate = EffectiveDelegate(b, s.Delegate)
 	opts, err := bench.RuntimeOptions(s.Delegate, s.Threads)
 	if err != nil {
 		return err
@@ -115,6 +116,12 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts r
 	path, err := b.Path(role)
 	if err != nil {
 		return err
+	}
+	if f, ok := b.Manifest.File(role); ok && opts.Delegate != runtime.DelegateNone {
+		opts.XNNPackQS8 = f.Precision == "int8" // as blip does per file
+		if f.Precision != "" {
+			precision = f.Precision
+		}
 	}
 	model, err := runtime.LoadModel(path)
 	if err != nil {

@@ -15,15 +15,12 @@ type Job struct {
 	Name   string
 }
 
-// EffectiveDelegate is the configuration a delegate name gives for a bundle: CLIP bundles
-// choose XNNPACK's QS8 flag from their precision (clip.Load does), so for them xnnpack and
-// xnnpack+qs8 are one configuration.
+// EffectiveDelegate is the configuration a delegate name gives for a bundle: clip and blip
+// turn XNNPACK's QS8 flag on for full-int8 files themselves (and it changes nothing for float
+// files), so xnnpack and xnnpack+qs8 are one configuration.
 func EffectiveDelegate(b *convert.Bundle, d string) string {
-	if b.Manifest.Architecture == clip.Architecture {
-		_, eff := clipDelegate(d, b.Manifest.Precision)
-		return eff
-	}
-	return d
+	_, eff := clipDelegate(d, b.Manifest.Precision)
+	return eff
 }
 
 // VisionInterleaved times the image towers (clip.image_embed, blip.vision) of every job under
@@ -70,7 +67,7 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 					if b.Manifest.Architecture != jobs[0].Bundle.Manifest.Architecture && b.Manifest.Architecture == blip.ArchVQA {
 						continue // the same vision tower as the caption bundle's
 					}
-					opts, err := bench.RuntimeOptions(d, n)
+					opts, err := bench.RuntimeOptions(eff, n)
 					if err != nil {
 						return err
 					}

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs every measurement of BENCHMARKS.md and writes the JSON lines, with the machine and its
+# load before and after each command, into bench/results/<UTC date>/. Usage (from the repo root):
+#   bench/run-all.sh [SECTION...]     sections: machine imageproc clip blip vqa synth peer daemon hotpath
+# The real-size bundles (random weights) are converted once into $BENCH_CACHE
+# (default /tmp/edged-bench-cache) and reused. Takes 20-40 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/usr/local/go/bin"
+OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d)}
+CACHE=${BENCH_CACHE:-/tmp/edged-bench-cache}
+mkdir -p "$OUT"
+# A private copy of the TFLite library: `make build` rewrites lib/ in place, which kills a
+# running process that mapped it (SIGBUS).
+LIBDIR=$(mktemp -d)
+BIN=$LIBDIR/edged
+cp third_party/tflite/lib/linux_amd64/libtensorflowlite_c.so "$LIBDIR/"
+go build -o "$BIN" ./cmd/edged
+export LD_LIBRARY_PATH=$LIBDIR
+trap 'rm -rf "$LIBDIR"' EXIT
+
+run() { # run NAME COMMAND...: JSON lines to $OUT/NAME.jsonl, the command and load to $OUT/NAME.cmd
+	local name=$1; shift
+	{ echo "# $*"; echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"; } >"$OUT/$name.cmd"
+	"$@" >"$OUT/$name.jsonl" 2>"$OUT/$name.log" || echo "# exit status $?" >>"$OUT/$name.cmd"
+	echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/$name.cmd"
+	echo "$name done ($(wc -l <"$OUT/$name.jsonl") lines)"
+}
+
+sections=${*:-machine imageproc clip blip vqa synth peer daemon hotpath}
+CLIPCFG=bench/configs/clip-vit-base-patch32.json
+CAPCFG=bench/configs/blip-image-captioning-base.json
+VQACFG=bench/configs/blip-vqa-base.json
+for s in $sections; do
+	case $s in
+	machine)
+		{ lscpu | grep -E 'Model name|^CPU\(s\)|Thread|Flags' | sed 's/\(Flags:.\{0,40\}\).*\(avx512_vnni\).*/\1 ... \2 .../'; nproc; free -g | head -2; "$BIN" version; } >"$OUT/machine.txt" 2>&1 ;;
+	imageproc)
+		run imageproc "$BIN" bench --stages imageproc. --runs 50 --json ;;
+	clip)
+		run clip_image "$BIN" bench --random-init $CLIPCFG --precision all --delegate none,xnnpack --threads 1,2 --runs 15 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
+		run clip_text "$BIN" bench --random-init $CLIPCFG --precision all --delegate none,xnnpack --threads 1,2 --runs 10 --stages clip.text_embed,clip.zero_shot_cold,clip.zero_shot_cached --cache "$CACHE" --json ;;
+	blip)
+		run blip_vision "$BIN" bench --random-init $CAPCFG --precision all --delegate none,xnnpack --threads 1,2 --runs 5 --max-time 300s --stages blip.vision --cache "$CACHE" --json
+		run blip_decode "$BIN" bench --random-init $CAPCFG --precision all --delegate none,xnnpack --threads 1,2 --runs 10 --stages blip.cross_kv,blip.decode_token,blip.caption --cache "$CACHE" --json ;;
+	vqa)
+		run blip_vqa "$BIN" bench --random-init $VQACFG --precision fp32,int8-dynamic,int8 --delegate none,xnnpack --threads 2 --runs 10 --stages blip.vqa_answer --cache "$CACHE" --json ;;
+	synth)
+		run synth_clip "$BIN" bench --synthetic clip-b32-vision --precision fp32,int8-dynamic,int8 --delegate none,xnnpack,xnnpack+qs8 --threads 1,2 --runs 10 --max-time 300s --json
+		run synth_clip_lnfc "$BIN" bench --synthetic clip-b32-vision --variant ln=fc --precision fp32,int8 --delegate xnnpack+qs8 --threads 1,2 --runs 10 --json
+		run synth_fc "$BIN" bench --synthetic fc-stack --precision fp32,int8-dynamic,int8 --delegate none,xnnpack+qs8 --threads 1,2 --runs 10 --json
+		run synth_blip "$BIN" bench --synthetic blip-base-vision --precision fp32,int8 --delegate xnnpack+qs8 --threads 1,2 --runs 5 --max-time 300s --json ;;
+	peer)
+		run peer env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --threads 2 --runs 10 --floor ;;
+	daemon)
+		run daemon1 "$BIN" bench --stages none --daemon 10s --daemon-cameras 1 --json
+		run daemon3 "$BIN" bench --stages none --daemon 10s --daemon-cameras 3 --json ;;
+	hotpath)
+		{ echo "# go test ./bench/stages -run '^\$' -bench 'HotPath|InvokeRaw' -benchmem"; go test -count=1 ./bench/stages -run '^$' -bench 'HotPath|InvokeRaw' -benchmem 2>&1 | grep -v '^INFO'; } >"$OUT/hotpath.txt"
+		echo "hotpath done" ;;
+	*) echo "unknown section $s" >&2; exit 2 ;;
+	esac
+done
