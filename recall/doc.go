@@ -3,8 +3,9 @@
 // frame numbers and, for synthetic frames, the scene they show.
 //
 // Search ranks the remembered frames by cosine similarity between a query's CLIP text
-// embedding and each frame's image embedding, best first; an optional Reranker (BLIP
-// image-text matching, say) may rescore the best of them. recall runs no model itself:
+// embedding and each frame's image embedding, or by CLIP's probability of the query against
+// contrast texts such as the camera's labels, best first; an optional Reranker may rescore
+// the best of them (MatchReranker: BLIP image-text matching on the thumbnails). recall runs no model itself:
 // embeddings are handed in by the caller, which already computed them for labelling.
 //
 // Memory is bounded three ways (Options): frames per camera, the age of a frame, and the
