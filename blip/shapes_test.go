@@ -2,6 +2,7 @@ package blip
 
 import (
 	"encoding/json"
+	"fmt"
 	"image"
 	_ "image/png"
 	"os"
@@ -107,8 +108,8 @@ func TestShapesCaptionsMatchTransformers(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			m, s := openSession(t, shapesBundle(t, "blip_caption", p))
 			greedyOK, beamOK := 0, 0
-			for _, c := range cases {
-				im, err := s.EncodeImage(loadScene(t, c.Image))
+			for i, c := range cases {
+				im, err := s.EncodeImage(images[i])
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -147,8 +148,8 @@ func TestShapesAnswersMatchTransformers(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			m, s := openSession(t, shapesBundle(t, "blip_vqa", p))
 			ok, total := 0, 0
-			for _, c := range cases {
-				im, err := s.EncodeImage(loadScene(t, c.Image))
+			for i, c := range cases {
+				im, err := s.EncodeImage(images[i])
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -254,5 +255,57 @@ func TestShapesPromptedCaption(t *testing.T) {
 	}
 	if want := "a yellow circle on a black background"; got != want {
 		t.Errorf("caption of scene_00 prompted with %q: %q, want %q", "a yellow", got, want)
+	}
+}
+
+// TestSessionsRunConcurrently: one Model, a Session per goroutine, the same captions as
+// transformers in each.
+func TestSessionsRunConcurrently(t *testing.T) {
+	cases := shapesCases(t)
+	b := shapesBundle(t, "blip_caption", graph.FP32)
+	m, err := Open(b, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	images := make([]image.Image, len(cases))
+	for i, c := range cases {
+		images[i] = loadScene(t, c.Image) // t.Fatal belongs to this goroutine
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(cases))
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := m.NewSession()
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer s.Close()
+			for i, c := range cases {
+				im, err := s.EncodeImage(images[i])
+				if err != nil {
+					errs <- err
+					return
+				}
+				o := m.GenerateDefaults()
+				o.MaxNewTokens = 20
+				got, err := s.CaptionIDs(im, nil, o)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !slices.Equal(got, c.CaptionGreedyIDs) {
+					errs <- fmt.Errorf("%s: %v, transformers %v", c.Image, got, c.CaptionGreedyIDs)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
