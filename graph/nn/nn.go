@@ -30,13 +30,23 @@ func (l Linear) Apply(g *graph.Graph, name string, x *graph.Tensor) *graph.Tenso
 	return g.FullyConnected(x, l.W, l.B, graph.Named(name))
 }
 
-// LayerNorm normalises the last axis: (x - mean) / sqrt(var + eps) · gamma + beta, built from
-// MEAN, SQUARED_DIFFERENCE and RSQRT as the TFLite converter lowers it.
+// LayerNorm normalises the last axis: (x - mean) / sqrt(var + eps) · gamma + beta.
+//
+// The means are MEAN over the last axis, which XNNPACK (TFLite 2.9) does not take but TFLite's
+// own kernel computes faster than any form XNNPACK does take (measured: a 4-D MEAN in
+// XNNPACK, or a FULLY_CONNECTED with ones, are 2-3 times slower; BenchmarkBlocks/layer_norm).
+// Everything else is SUB, MUL, ADD, SQRT and DIV, which XNNPACK runs in float32: dividing by
+// sqrt(var + eps) replaces the converter's RSQRT (TFLite-only, and at Int8Full an int8 kernel
+// with a coarse lookup), so SQUARED_DIFFERENCE and RSQRT are gone and the norm splits the
+// delegated graph once instead of twice. Every operator's output is named name/..., so a
+// KeepFloat rule on the name (or on MEAN) keeps the whole norm in float at Int8Full; SQRT and
+// DIV have no int8 kernel and stay float in any case.
 func LayerNorm(g *graph.Graph, name string, x, gamma, beta *graph.Tensor, eps float32) *graph.Tensor {
 	mean := g.Mean(x, []int{-1}, true, graph.Named(name+"/mean"))
-	variance := g.Mean(g.SquaredDifference(x, mean, graph.Named(name+"/sqdiff")), []int{-1}, true, graph.Named(name+"/variance"))
-	inv := g.Rsqrt(g.Add(variance, g.Scalar(name+"/eps", eps), graph.Named(name+"/variance_eps")), graph.Named(name+"/rsqrt"))
-	normed := g.Mul(g.Sub(x, mean, graph.Named(name+"/centered")), inv, graph.Named(name+"/normalized"))
+	centered := g.Sub(x, mean, graph.Named(name+"/centered"))
+	variance := g.Mean(g.Mul(centered, centered, graph.Named(name+"/squared")), []int{-1}, true, graph.Named(name+"/variance"))
+	std := g.Sqrt(g.Add(variance, g.Scalar(name+"/eps", eps), graph.Named(name+"/variance_eps")), graph.Named(name+"/std"))
+	normed := g.Div(centered, std, graph.Named(name+"/normalized"))
 	return g.Add(g.Mul(normed, gamma, graph.Named(name+"/scaled")), beta, graph.Named(name))
 }
 
