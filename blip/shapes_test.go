@@ -108,8 +108,8 @@ func TestShapesCaptionsMatchTransformers(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			m, s := openSession(t, shapesBundle(t, "blip_caption", p))
 			greedyOK, beamOK := 0, 0
-			for i, c := range cases {
-				im, err := s.EncodeImage(images[i])
+			for _, c := range cases {
+				im, err := s.EncodeImage(loadScene(t, c.Image))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -148,8 +148,8 @@ func TestShapesAnswersMatchTransformers(t *testing.T) {
 		t.Run(p.String(), func(t *testing.T) {
 			m, s := openSession(t, shapesBundle(t, "blip_vqa", p))
 			ok, total := 0, 0
-			for i, c := range cases {
-				im, err := s.EncodeImage(images[i])
+			for _, c := range cases {
+				im, err := s.EncodeImage(loadScene(t, c.Image))
 				if err != nil {
 					t.Fatal(err)
 				}
