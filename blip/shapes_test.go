@@ -14,6 +14,7 @@ import (
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
+	"github.com/edged/edged/runtime"
 )
 
 // The shapes models are the repository's demo checkpoints; transformers' captions and answers
@@ -263,7 +264,9 @@ func TestShapesPromptedCaption(t *testing.T) {
 func TestSessionsRunConcurrently(t *testing.T) {
 	cases := shapesCases(t)
 	b := shapesBundle(t, "blip_caption", graph.FP32)
-	m, err := Open(b, Options{})
+	// One thread per interpreter: two goroutines with two spinning XNNPACK threads each on a
+	// shared 2-core machine take a minute instead of a second.
+	m, err := Open(b, Options{Runtime: runtime.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
