@@ -14,13 +14,10 @@ import (
 	"github.com/edged/edged/runtime"
 )
 
-// baseDecoder builds the text decoder of BLIP base (BlipConfig()'s sizes: 12 layers of 768,
-// vocabulary 30524, cross-attention to 577 image tokens) with random weights at precision p.
-func baseDecoder(b *testing.B, p graph.Precision) (*decoder, shape) {
-	return baseDecoderWith(b, p, runtime.Options{})
-}
-
-func baseDecoderWith(b *testing.B, p graph.Precision, ro runtime.Options) (*decoder, shape) {
+// baseDecoderModels builds the text decoder of BLIP base (BlipConfig()'s sizes: 12 layers of
+// 768, vocabulary 30524, cross-attention to 577 image tokens) with random weights at
+// precision p: the cross-KV and step models, closed with the benchmark.
+func baseDecoderModels(b *testing.B, p graph.Precision) (crossKV, step *runtime.Model, s shape) {
 	b.Helper()
 	src, s := baseSource(b)
 	l := &loader{w: src.Weights}
@@ -38,14 +35,22 @@ func baseDecoderWith(b *testing.B, p graph.Precision, ro runtime.Options) (*deco
 		if err != nil {
 			b.Fatal(err)
 		}
-		if models[role], err = runtime.NewModel(data); err != nil {
+		m, err := runtime.NewModel(data)
+		if err != nil {
 			b.Fatal(err)
 		}
-		defer models[role].Close()
+		b.Cleanup(func() { m.Close() })
+		models[role] = m
 	}
+	return models[RoleCrossKV], models[RoleDecoderStep], s
+}
+
+// newBaseDecoder makes a decoder of the models attending to 577 made-up image states.
+func newBaseDecoder(b *testing.B, crossKV, step *runtime.Model, s shape, ro runtime.Options) *decoder {
+	b.Helper()
 	dims := decoderDims{layers: s.text.Layers, heads: s.text.Heads, headDim: s.text.headDim(), vocab: s.text.Vocab,
 		cache: s.cache, crossLen: s.vision.tokens()}
-	d, err := newDecoder(dims, models[RoleCrossKV], models[RoleDecoderStep], ro, ro)
+	d, err := newDecoder(dims, crossKV, step, ro, ro)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -57,7 +62,7 @@ func baseDecoderWith(b *testing.B, p graph.Precision, ro runtime.Options) (*deco
 	if err := d.attend(states, s.vision.tokens()); err != nil {
 		b.Fatal(err)
 	}
-	return d, s
+	return d
 }
 
 // BenchmarkDecodeToken measures one greedy decoder step of BLIP base at positions 1, 10 and
@@ -65,38 +70,41 @@ func baseDecoderWith(b *testing.B, p graph.Precision, ro runtime.Options) (*deco
 // position: a step reads the 64-slot cache whatever the position, and masks the slots not yet
 // filled. The positions are measured interleaved, so that load from other processes falls on
 // all three alike, and reported as the median ms per token at each (ms/token@N); the ns/op is
-// one step at each of the three.
+// one step at each of the three. XNNPACK runs with 1 and with 2 threads.
 func BenchmarkDecodeToken(b *testing.B) {
 	positions := []int{1, 10, 30}
 	for _, p := range []graph.Precision{graph.FP32, graph.Int8Dynamic} {
-		d, _ := baseDecoder(b, p)
-		b.Run(p.String(), func(b *testing.B) {
-			if err := d.begin(1); err != nil {
-				b.Fatal(err)
-			}
-			// Fill 30 positions; a step at an earlier position overwrites its own slot and
-			// masks the later ones, so it costs what it would have when decoding.
-			for i := 0; i < positions[len(positions)-1]; i++ {
-				if _, err := d.step([]int32{int32(1000 + i)}, i); err != nil {
+		crossKV, step, s := baseDecoderModels(b, p)
+		for _, threads := range []int{1, 2} {
+			d := newBaseDecoder(b, crossKV, step, s, runtime.Options{Threads: threads})
+			b.Run(fmt.Sprintf("%v/threads=%d", p, threads), func(b *testing.B) {
+				if err := d.begin(1); err != nil {
 					b.Fatal(err)
 				}
-			}
-			times := make([][]float64, len(positions))
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for j, pos := range positions {
-					t0 := time.Now()
-					if _, err := d.step([]int32{2000}, pos); err != nil {
+				// Fill 30 positions; a step at an earlier position overwrites its own slot and
+				// masks the later ones, so it costs what it would have when decoding.
+				for i := 0; i < positions[len(positions)-1]; i++ {
+					if _, err := d.step([]int32{int32(1000 + i)}, i); err != nil {
 						b.Fatal(err)
 					}
-					times[j] = append(times[j], float64(time.Since(t0).Microseconds())/1000)
 				}
-			}
-			b.StopTimer()
-			for j, pos := range positions {
-				b.ReportMetric(median(times[j]), fmt.Sprintf("ms/token@%d", pos))
-			}
-		})
+				times := make([][]float64, len(positions))
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					for j, pos := range positions {
+						t0 := time.Now()
+						if _, err := d.step([]int32{2000}, pos); err != nil {
+							b.Fatal(err)
+						}
+						times[j] = append(times[j], float64(time.Since(t0).Microseconds())/1000)
+					}
+				}
+				b.StopTimer()
+				for j, pos := range positions {
+					b.ReportMetric(median(times[j]), fmt.Sprintf("ms/token@%d", pos))
+				}
+			})
+		}
 	}
 }
 
