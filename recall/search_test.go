@@ -388,12 +388,24 @@ func BenchmarkSearch(b *testing.B) {
 				}
 			}
 			q := Query{Embedding: randomUnit(rng, 512), K: 8}
-			b.ResetTimer()
-			for b.Loop() {
-				if _, err := s.Search(context.Background(), q); err != nil {
-					b.Fatal(err)
+			b.Run("cosine", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.Search(context.Background(), q); err != nil {
+						b.Fatal(err)
+					}
 				}
+			})
+			for range 15 { // a label set of 15, as the shapes demo's
+				q.Contrast = append(q.Contrast, randomUnit(rng, 512))
 			}
+			q.LogitScale = 100
+			b.Run("contrast=15", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.Search(context.Background(), q); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }
