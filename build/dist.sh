@@ -23,9 +23,10 @@ if [ "${3:-}" = --stage-only ]; then
   STAGE_ONLY=$4
 fi
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
-case "$ARCH" in amd64) MACHINE="x86-64" ;; arm64) MACHINE="ARM aarch64" ;; *) die "unknown arch $ARCH (amd64 or arm64)" ;; esac
+case "$ARCH" in amd64) MACHINE="X86-64" ;; arm64) MACHINE="AArch64" ;; *) die "unknown arch $ARCH (amd64 or arm64)" ;; esac
 [ -f "$BIN" ] || die "$BIN does not exist (make build, or make arm64)"
-file -b "$BIN" | grep -q "ELF 64-bit.*$MACHINE" || die "$BIN is not a linux-$ARCH executable: $(file -b "$BIN")"
+machine=$(LC_ALL=C readelf -h "$BIN" 2>/dev/null | sed -n 's/^ *Machine: *//p')
+case "$machine" in *"$MACHINE") ;; *) die "$BIN is not a linux-$ARCH executable (ELF machine: ${machine:-none})" ;; esac
 TFLITE=third_party/tflite/lib/linux_$ARCH
 [ -f "$TFLITE/libtensorflowlite_c.so" ] || die "$TFLITE/libtensorflowlite_c.so is missing (make deps)"
 if ! command -v patchelf >/dev/null; then

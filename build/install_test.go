@@ -40,7 +40,7 @@ var release struct {
 // once per test binary.
 func stagedRelease(t *testing.T) string {
 	t.Helper()
-	need(t, "bash", "patchelf", "file")
+	need(t, "bash", "patchelf", "readelf")
 	release.once.Do(func() {
 		tmp, err := os.MkdirTemp("", "edged-release-")
 		if err != nil {
