@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 TFLITE_NPM=tfjs-tflite-node@0.0.2
 TFLITE_SHA256=3be1632328a76a2475e5b6833253763c802c859433becb4d879ee1860e3b5284
 TFLITE_DIR=third_party/tflite
-APT_PACKAGES=(gcc g++ make pkg-config libopencv-dev mosquitto mosquitto-clients npm ca-certificates chromium)
+APT_PACKAGES=(gcc g++ make pkg-config libopencv-dev mosquitto mosquitto-clients npm ca-certificates chromium patchelf systemd)
 
 say() { printf 'deps: %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
