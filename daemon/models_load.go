@@ -106,9 +106,12 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		return errors.Join(errs...)
 	}
 	defer func() {
+		// Every error path returns a nil *Models, so close what was opened through the
+		// closers themselves, not through ms.
 		if err != nil {
-			ms.Close()
-			ms = nil
+			for _, c := range closers {
+				c()
+			}
 		}
 	}()
 
