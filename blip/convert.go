@@ -84,14 +84,14 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	const step = "blip: build and write models"
 	for i, b := range models {
 		p.Step(step, i, len(models))
-		lower := graph.LowerOptions{Precision: opts.Precision}
+		lower := convert.Lowering(opts.Precision)
 		var g *graph.Graph
 		switch {
 		case opts.Precision == graph.Int8Full && b.role == RoleVision:
 			g, vision = vision, nil
 			lower.Ranges, lower.KeepFloat = ranges, keepFloat
 		case opts.Precision == graph.Int8Full:
-			lower.Precision = graph.Int8Dynamic
+			lower = convert.Lowering(graph.Int8Dynamic)
 		}
 		if g == nil {
 			if g, err = buildModel(s, b, src.Weights); err != nil {

@@ -99,7 +99,7 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 		return fmt.Errorf("vision tower: %w", err)
 	}
 	progress.Step("vision tower: build", vd.Layers, vd.Layers)
-	lower := graph.LowerOptions{Precision: opts.Precision}
+	lower := convert.Lowering(opts.Precision)
 	if opts.Precision == graph.Int8Full {
 		proc, err := imageproc.New(pre, imageproc.Options{})
 		if err != nil {
@@ -128,10 +128,11 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 		return fmt.Errorf("text tower: %w", err)
 	}
 	progress.Step("text tower: build", td.Layers, td.Layers)
-	lower = graph.LowerOptions{Precision: opts.Precision}
-	if opts.Precision == graph.Int8Full {
-		lower.Precision = graph.Int8Dynamic
+	textPrecision := opts.Precision
+	if textPrecision == graph.Int8Full {
+		textPrecision = graph.Int8Dynamic
 	}
+	lower = convert.Lowering(textPrecision)
 	if err := lowerAndAdd(w, tg, RoleTextTower, lower); err != nil {
 		return err
 	}

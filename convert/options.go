@@ -73,3 +73,15 @@ func buildVersion() string {
 	}
 	return v
 }
+
+// Lowering returns the graph lowering options edged uses for a model at precision p.
+//
+// At int8-dynamic, FULLY_CONNECTED weights are stored int8 per channel and dequantized to
+// float32 at load rather than read by TFLite 2.9's hybrid kernel: in the linux_arm64 build of
+// the library we ship, the hybrid kernel's dot-product path (chosen on cores with the int8
+// dot-product instruction: Pi 5, Jetson Orin) never ends its loop and crashes (found under
+// qemu on Cortex-A76, see README "Known failure"). The dequantized form is also more
+// accurate; the file stays a quarter of fp32, the loaded model costs float32 memory.
+func Lowering(p graph.Precision) graph.LowerOptions {
+	return graph.LowerOptions{Precision: p, PerChannelFC: p == graph.Int8Dynamic}
+}
