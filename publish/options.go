@@ -53,6 +53,9 @@ type Options struct {
 	AskTimeout time.Duration
 	// AskHandler answers questions received on <camera>/ask. Nil: ask is not subscribed.
 	AskHandler AskHandler
+	// SearchHandler answers text searches received on <prefix>/<device>/search (results on
+	// .../search/result; see search.go). Nil: search is not subscribed.
+	SearchHandler SearchHandler
 	// KeepAlive is the MQTT keepalive (default 30s).
 	KeepAlive time.Duration
 	// ConnectTimeout bounds one connection attempt (default 10s).

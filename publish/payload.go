@@ -85,6 +85,13 @@ type Event struct {
 	TopScore float64   `json:"top_score"` // the highest score seen during the event so far
 	StartTs  Timestamp `json:"start_ts"`
 	EndTs    Timestamp `json:"end_ts"`
+	// Confirmed is set only for labels the config has checked by BLIP image-text matching
+	// (cameras[].labels.confirm): whether ITM agreed with CLIP on the frame the event
+	// started on. ITMScore is ITM's best probability over the label's prompts. An end
+	// carries its start's verdict. Absent when the label is not checked, or when the check
+	// failed (the event is published unchecked rather than dropped).
+	Confirmed *bool    `json:"confirmed,omitempty"`
+	ITMScore  *float64 `json:"itm_score,omitempty"`
 }
 
 // Caption is a BLIP caption of a frame.

@@ -25,6 +25,10 @@ func TestPayloadContract(t *testing.T) {
 			`{"type":"start","id":"demo-circle-1","label":"circle","score":0.8,"top_score":0.8,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":null}`},
 		{"event end", Event{Type: EventEnd, ID: "demo-circle-1", Label: "circle", Score: 0.3, TopScore: 0.9, StartTs: ts, EndTs: end},
 			`{"type":"end","id":"demo-circle-1","label":"circle","score":0.3,"top_score":0.9,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":"2024-05-01T12:31:00.000Z"}`},
+		{"event start, ITM-confirmed", Event{Type: EventStart, ID: "demo-circle-2", Label: "circle", Score: 0.8, TopScore: 0.8, StartTs: ts, Confirmed: ptr(true), ITMScore: ptr(0.75)},
+			`{"type":"start","id":"demo-circle-2","label":"circle","score":0.8,"top_score":0.8,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":null,"confirmed":true,"itm_score":0.75}`},
+		{"event end, ITM-rejected", Event{Type: EventEnd, ID: "demo-circle-3", Label: "circle", Score: 0.3, TopScore: 0.9, StartTs: ts, EndTs: end, Confirmed: ptr(false), ITMScore: ptr(0.125)},
+			`{"type":"end","id":"demo-circle-3","label":"circle","score":0.3,"top_score":0.9,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":"2024-05-01T12:31:00.000Z","confirmed":false,"itm_score":0.125}`},
 		{"caption", Caption{Ts: ts, Frame: 7, Caption: "a red circle", LatencyMs: 812.5},
 			`{"ts":"2024-05-01T12:30:45.123Z","frame":7,"caption":"a red circle","latency_ms":812.5}`},
 		{"answer with request_id", Answer{Ts: ts, Frame: 9, Question: "how many shapes?", Answer: "two", RequestID: "r-1"},
@@ -50,6 +54,8 @@ func TestPayloadContract(t *testing.T) {
 		})
 	}
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestTimestampRoundTrip(t *testing.T) {
 	in := Timestamp(time.Date(2024, 1, 2, 3, 4, 5, 678_000_000, time.UTC))

@@ -461,6 +461,9 @@ func (p *Publisher) online(l *link) {
 	if p.opts.AskHandler != nil {
 		p.subscribe(l, p.topics.askFilter(), p.onAsk)
 	}
+	if p.opts.SearchHandler != nil {
+		p.subscribe(l, p.topics.Search(), p.onSearch(p.opts.SearchHandler))
+	}
 	if p.opts.HomeAssistant.Enabled {
 		p.subscribe(l, p.opts.HomeAssistant.DiscoveryPrefix+"/status", p.onHomeAssistantStatus)
 	}
