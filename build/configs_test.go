@@ -19,7 +19,7 @@ func TestShippedConfigsValid(t *testing.T) {
 		delegate, precision string
 		threads             int
 	}{
-		"pi5.yaml":    {"xnnpack", "fp16", 2}, // int8 crashes TFLite 2.9.0 on dot-product cores
+		"pi5.yaml":    {"xnnpack", "int8", 2},
 		"pi4.yaml":    {"xnnpack", "int8", 2},
 		"jetson.yaml": {"gpu", "fp16", 4},
 	}
