@@ -12,6 +12,7 @@ import (
 	"math"
 	goruntime "runtime"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -165,7 +166,7 @@ func (ip *Interpreter) Options() Options {
 }
 
 // Delegation reports how much of the graph the delegate runs, as of the last time the delegate
-// was applied (at creation, and again after ResizeInput).
+// was applied (at creation, and again after ResizeInput or ResizeInputs).
 func (ip *Interpreter) Delegation() Delegation {
 	if ip == nil {
 		return Delegation{}
@@ -292,15 +293,103 @@ func (ip *Interpreter) ResizeInput(i int, shape []int) error {
 	return nil
 }
 
-func (ip *Interpreter) resize(i int, shape []int) error {
+// ResizeInputs gives several inputs new shapes (shapes maps an input index to its shape) and
+// then allocates the tensors once, so inputs whose shapes must agree (a batch dimension shared
+// by token ids and every key/value cache) change together: resizing them one at a time with
+// ResizeInput would fail on the first, whose shape no longer fits the others'. Inputs already
+// at their shape are left alone, and when every input is, nothing happens (the tensors keep
+// their data). Like ResizeInput it re-applies the delegate, once. If the graph cannot take the
+// shapes, every input gets its old shape back and the error names the inputs and says why.
+func (ip *Interpreter) ResizeInputs(shapes map[int][]int) error {
+	if ip == nil {
+		return errNilInterpreter
+	}
+	ip.mu.Lock()
+	defer ip.mu.Unlock()
+	if ip.ptr == nil {
+		return fmt.Errorf("runtime: resize inputs: interpreter %w", ErrClosed)
+	}
+	idx := make([]int, 0, len(shapes))
+	for i := range shapes {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	type change struct {
+		i          int
+		old, shape []int
+		desc       string
+	}
+	var changes []change
+	for _, i := range idx {
+		if i < 0 || i >= ip.numInputs {
+			return fmt.Errorf("runtime: resize input %d: out of range, the model has %d input(s)", i, ip.numInputs)
+		}
+		t := &Tensor{ip: ip, index: i}
+		old := t.shapeLocked()
+		if err := checkDims(shapes[i]); err != nil {
+			return fmt.Errorf("runtime: resize %s to %v: %w", t.describeLocked(), shapes[i], err)
+		}
+		if slices.Equal(old, shapes[i]) {
+			continue
+		}
+		changes = append(changes, change{i: i, old: old, shape: slices.Clone(shapes[i]), desc: t.describeLocked()})
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	describe := func() string {
+		parts := make([]string, len(changes))
+		for k, c := range changes {
+			parts[k] = fmt.Sprintf("%s to %v", c.desc, c.shape)
+		}
+		return strings.Join(parts, ", ")
+	}
+	restore := func() string {
+		for _, c := range changes {
+			if ip.resize(c.i, c.old) != nil {
+				return ""
+			}
+		}
+		if ip.allocate() != nil {
+			return ""
+		}
+		olds := make([]string, len(changes))
+		for k, c := range changes {
+			olds[k] = fmt.Sprint(c.old)
+		}
+		return fmt.Sprintf(" (shapes %s restored)", strings.Join(olds, ", "))
+	}
+	for k, c := range changes {
+		if err := ip.resize(c.i, c.shape); err != nil {
+			changes = changes[:k+1] // undo only what was changed
+			return fmt.Errorf("runtime: resize %s to %v: %w%s", c.desc, c.shape, err, restore())
+		}
+	}
+	if err := ip.allocate(); err != nil {
+		return fmt.Errorf("runtime: resize %s: %w%s", describe(), err, restore())
+	}
+	return nil
+}
+
+// checkDims rejects shapes TFLite cannot hold.
+func checkDims(shape []int) error {
 	if len(shape) == 0 {
 		return fmt.Errorf("empty shape")
 	}
-	dims := make([]C.int, len(shape))
 	for k, d := range shape {
 		if d < 0 || d > math.MaxInt32 {
 			return fmt.Errorf("dimension %d is %d", k, d)
 		}
+	}
+	return nil
+}
+
+func (ip *Interpreter) resize(i int, shape []int) error {
+	if err := checkDims(shape); err != nil {
+		return err
+	}
+	dims := make([]C.int, len(shape))
+	for k, d := range shape {
 		dims[k] = C.int(d)
 	}
 	ip.rep.reset()
