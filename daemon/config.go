@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/edged/edged/confirm"
+	"github.com/edged/edged/recall"
 )
 
 // Config is the daemon's whole configuration, as read from edged.yaml. Once loaded it is
@@ -28,6 +31,7 @@ type Config struct {
 	Runtime  RuntimeConfig `yaml:"runtime"`
 	Models   ModelsConfig  `yaml:"models"`
 	Cameras  []Camera      `yaml:"cameras"`
+	Search   SearchConfig  `yaml:"search"`
 
 	// Path is the file the config came from; relative paths in it are resolved against its folder.
 	Path string `yaml:"-"`
@@ -91,6 +95,27 @@ type ModelsConfig struct {
 	BLIPITM     string `yaml:"blip_itm"`
 }
 
+// SearchConfig bounds the memory of recent frames that text search looks at (package
+// recall); zero fields take recall's defaults. Search is on whenever models.clip is set: every
+// labelled frame is remembered.
+type SearchConfig struct {
+	MaxFrames    int           `yaml:"max_frames"`    // per camera
+	MaxAge       time.Duration `yaml:"max_age"`       // how long a frame is remembered
+	MaxBytes     int64         `yaml:"max_bytes"`     // thumbnails and embeddings of every camera
+	ThumbWidth   int           `yaml:"thumb_width"`   // pixels
+	ThumbQuality int           `yaml:"thumb_quality"` // JPEG quality of thumbnails
+	// Rerank rescores the best RerankDepth hits of every search with BLIP image-text matching
+	// (models.blip_itm) on their thumbnails.
+	Rerank      bool `yaml:"rerank"`
+	RerankDepth int  `yaml:"rerank_depth"`
+}
+
+// recallOptions are the store's options (without the Reranker, which needs the ITM model).
+func (s SearchConfig) recallOptions() recall.Options {
+	return recall.Options{MaxFrames: s.MaxFrames, MaxAge: s.MaxAge, MaxBytes: s.MaxBytes,
+		ThumbWidth: s.ThumbWidth, ThumbQuality: s.ThumbQuality, RerankDepth: s.RerankDepth}
+}
+
 // Camera is one frame source and what to do with its frames.
 type Camera struct {
 	Name      string          `yaml:"name"`
@@ -123,6 +148,28 @@ type LabelsSchedule struct {
 	TopK        int           `yaml:"top_k"`
 	Hysteresis  float64       `yaml:"hysteresis"`
 	MinDuration time.Duration `yaml:"min_duration"`
+	Confirm     ConfirmConfig `yaml:"confirm"`
+}
+
+// ConfirmConfig has BLIP image-text matching (models.blip_itm) check the events of some
+// labels before they are published (package confirm): the frame an event starts on is scored
+// against the label's prompts, and the event's payload says whether ITM confirmed it.
+type ConfirmConfig struct {
+	// Labels are the labels whose events are checked, by name, from the camera's label
+	// sets; "*" checks every label.
+	Labels []string `yaml:"labels"`
+	// Threshold is the ITM probability at or above which an event is confirmed (default 0.5).
+	Threshold float64 `yaml:"threshold"`
+}
+
+// checks says whether events of label are ITM-checked.
+func (c ConfirmConfig) checks(label string) bool {
+	for _, l := range c.Labels {
+		if l == "*" || l == label {
+			return true
+		}
+	}
+	return false
 }
 
 // CaptionSchedule is BLIP captioning of a camera's frames.
@@ -269,6 +316,9 @@ func (c *Config) fillDefaults() {
 		if cam.Labels.Hysteresis == 0 {
 			cam.Labels.Hysteresis = 0.1
 		}
+		if cam.Labels.Confirm.Threshold == 0 {
+			cam.Labels.Confirm.Threshold = confirm.DefaultThreshold
+		}
 		if cam.Caption.Beams == 0 {
 			cam.Caption.Beams = 1
 		}
@@ -388,6 +438,7 @@ func (c *Config) validate(v *validator) {
 	c.validateMQTT(v)
 	c.validateRuntime(v)
 	c.validateModels(v)
+	c.validateSearch(v)
 	if len(c.Cameras) == 0 {
 		v.fail("cameras", "at least one camera is needed")
 	}
@@ -486,6 +537,25 @@ func (c *Config) validateModels(v *validator) {
 	}
 }
 
+func (c *Config) validateSearch(v *validator) {
+	s := &c.Search
+	for field, n := range map[string]int64{"search.max_frames": int64(s.MaxFrames), "search.max_bytes": s.MaxBytes,
+		"search.thumb_width": int64(s.ThumbWidth), "search.rerank_depth": int64(s.RerankDepth), "search.max_age": int64(s.MaxAge)} {
+		if n < 0 {
+			v.fail(field, "is negative (leave it out for the default)")
+		}
+	}
+	if s.ThumbQuality < 0 || s.ThumbQuality > 100 {
+		v.fail("search.thumb_quality", "%d is outside [1, 100] (leave it out for the default)", s.ThumbQuality)
+	}
+	if s.Rerank && c.Models.BLIPITM == "" {
+		v.fail("search.rerank", "re-ranking needs models.blip_itm")
+	}
+	if _, err := recall.New(s.recallOptions()); err != nil {
+		v.fail("search", "%v", err)
+	}
+}
+
 func (c *Config) validateSource(v *validator, at string, s *Source) {
 	switch s.Kind {
 	case "device":
@@ -536,6 +606,19 @@ func (c *Config) validateSchedule(v *validator, at string, cam *Camera) {
 	}
 	if l.Hysteresis < 0 || l.Hysteresis >= 1 {
 		v.fail(at+".labels.hysteresis", "%v is outside [0, 1)", l.Hysteresis)
+	}
+	if len(l.Confirm.Labels) > 0 {
+		if c.Models.BLIPITM == "" {
+			v.fail(at+".labels.confirm.labels", "ITM-checked events need models.blip_itm")
+		}
+		for i, name := range l.Confirm.Labels {
+			if strings.TrimSpace(name) == "" {
+				v.fail(fmt.Sprintf("%s.labels.confirm.labels[%d]", at, i), "empty label name")
+			}
+		}
+	}
+	if l.Confirm.Threshold <= 0 || l.Confirm.Threshold >= 1 {
+		v.fail(at+".labels.confirm.threshold", "%v is outside (0, 1)", l.Confirm.Threshold)
 	}
 	if cam.Caption.Every < 0 {
 		v.fail(at+".caption.every", "is negative")

@@ -53,6 +53,11 @@ func TestConfigErrors(t *testing.T) {
 		{"empty question", strings.Replace(base, "  clip:", "  blip_vqa: "+dir+"\n  clip:", 1) + "    questions: {every: 5s, ask: ['']}\n", "x.yaml:8: cameras[0].questions.ask[0]: empty question"},
 		{"duplicate key", base + "models: {}\n", `mapping key "models" already defined`},
 		{"empty", "", "x.yaml: empty file"},
+		{"negative search bound", base + "search: {max_frames: 10, max_bytes: -1}\n", "x.yaml:7: search.max_bytes: is negative"},
+		{"bad thumbnail quality", base + "search: {thumb_quality: 101}\n", "search.thumb_quality: 101 is outside [1, 100]"},
+		{"rerank without ITM", base + "search: {rerank: true}\n", "x.yaml:7: search.rerank: re-ranking needs models.blip_itm"},
+		{"confirm without ITM", base + "    labels: {sets: [" + labels + "], every: 1s, confirm: {labels: [a]}}\n", "cameras[0].labels.confirm.labels: ITM-checked events need models.blip_itm"},
+		{"confirm threshold", strings.Replace(base, "  clip:", "  blip_itm: "+dir+"\n  clip:", 1) + "    labels: {sets: [" + labels + "], every: 1s, confirm: {labels: [a], threshold: 1.5}}\n", "cameras[0].labels.confirm.threshold: 1.5 is outside (0, 1)"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -62,5 +67,45 @@ func TestConfigErrors(t *testing.T) {
 				t.Fatalf("error %v, want a ConfigError containing %q", err, c.want)
 			}
 		})
+	}
+}
+
+// The search section's keys reach the store; labels.confirm names labels of the camera's sets.
+func TestSearchAndConfirmConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("l.yaml", "name: l\nlabels: [a, b]\n")
+	if err := os.MkdirAll(filepath.Join(dir, "itm"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := func(confirm string) string {
+		return write("c.yaml", "device: d\nmodels: {clip: "+dir+", blip_itm: itm}\n"+
+			"search: {max_frames: 50, max_age: 10m, max_bytes: 1000000, thumb_width: 96, thumb_quality: 60, rerank: true, rerank_depth: 12}\n"+
+			"cameras:\n  - name: c\n    source: {kind: synthetic}\n    labels: {sets: [l.yaml], every: 1s, confirm: "+confirm+"}\n")
+	}
+	st, err := loadState(conf("{labels: [b]}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := st.cfg.Search.recallOptions()
+	if o.MaxFrames != 50 || o.MaxAge != 10*time.Minute || o.MaxBytes != 1000000 || o.ThumbWidth != 96 || o.ThumbQuality != 60 || o.RerankDepth != 12 || !st.cfg.Search.Rerank {
+		t.Errorf("recall options %+v from %+v", o, st.cfg.Search)
+	}
+	c := st.cfg.Cameras[0].Labels.Confirm
+	if !c.checks("b") || c.checks("a") || c.Threshold != 0.5 {
+		t.Errorf("confirm %+v: want b checked at the default threshold 0.5, a not", c)
+	}
+	if st, err := loadState(conf("{labels: ['*'], threshold: 0.7}")); err != nil || !st.cfg.Cameras[0].Labels.Confirm.checks("a") {
+		t.Errorf("'*' should check every label: %v", err)
+	}
+	_, err = loadState(conf("{labels: [a, cat]}"))
+	if err == nil || !strings.Contains(err.Error(), `c.yaml:7: cameras[0].labels.confirm.labels[1]: camera "c" has no label "cat" in its label sets`) {
+		t.Errorf("unknown label to confirm: %v", err)
 	}
 }

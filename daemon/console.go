@@ -64,10 +64,21 @@ func formatResult(r *Result) string {
 		return fmt.Sprintf("%s → %s (%s; %s)", r.Question, r.Text, ms, note)
 	case KindEvent:
 		e := r.Event
-		if e.Type == "end" {
-			return fmt.Sprintf("end   %s (lasted %s, top %.2f)", e.Label, e.End.Sub(e.Start).Round(100*time.Millisecond), e.TopScore)
+		check := ""
+		if c := e.Check; c != nil {
+			verdict := "rejected"
+			if c.Confirmed {
+				verdict = "confirmed"
+			}
+			check = fmt.Sprintf(", ITM %s %.2f", verdict, c.Score)
 		}
-		return fmt.Sprintf("start %s %.2f", e.Label, e.Score)
+		if e.Type == "end" {
+			return fmt.Sprintf("end   %s (lasted %s, top %.2f%s)", e.Label, e.End.Sub(e.Start).Round(100*time.Millisecond), e.TopScore, check)
+		}
+		if check != "" {
+			check = " (" + check[2:] + ")"
+		}
+		return fmt.Sprintf("start %s %.2f%s", e.Label, e.Score, check)
 	case KindSnapshot:
 		return fmt.Sprintf("%d kB JPEG (frame %d)", (len(r.JPEG)+512)/1024, r.Frame.Seq)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/publish"
+	"github.com/edged/edged/web"
 )
 
 // Options are what a program embedding the daemon decides; the config file decides the rest.
@@ -55,6 +56,8 @@ type Daemon struct {
 	stopping atomic.Bool
 	reload   chan struct{}
 	started  time.Time
+	page     *page       // the live page's state and backend
+	pageHTTP *web.Server // the live page, served at "/"
 }
 
 // New reads the config file and everything it names that can be checked without opening
@@ -81,8 +84,12 @@ func New(configPath string, opts Options) (*Daemon, error) {
 	}
 	d.st.Store(st)
 
+	if d.page, err = newPage(d); err != nil {
+		return nil, err
+	}
 	popts := publisherOptions(cfg, st, opts.Version)
 	popts.AskHandler = d.ask
+	popts.SearchHandler = d.page.searchMQTT
 	pub, err := publish.New(popts, d.log) // it names itself in its log lines
 	if err != nil {
 		return nil, configErrorAt(cfg, "mqtt", "%v", err)
@@ -104,6 +111,8 @@ func New(configPath string, opts Options) (*Daemon, error) {
 	d.metrics = newMetrics(statsSource{cameras: d.cameraStats, publisher: d.pub.Stats})
 	d.mux.Handle("/metrics", d.metricsHandler())
 	d.mux.HandleFunc("/healthz", d.healthz)
+	d.pageHTTP = web.New(d.page, web.Options{Logger: d.log.With("component", "web")})
+	d.mux.Handle("/", d.pageHTTP)
 	return d, nil
 }
 
@@ -180,6 +189,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 		metrics: d.metrics,
 		log:     d.log,
 		state:   d.st.Load,
+	}
+	if models.Matcher != nil {
+		d.sched.matcher = timedMatcher{models.Matcher, d.metrics}
+	}
+	if err := d.page.enableSearch(d.sched, cfg); err != nil {
+		return err
 	}
 	d.metrics.workers.WithLabelValues("labels").Set(float64(labelWorkers))
 	d.metrics.workers.WithLabelValues("blip").Set(float64(blipWorkers))
@@ -308,6 +323,7 @@ func (d *Daemon) sink() Sink {
 	if d.opts.Stdout != nil {
 		s = append(s, newConsole(d.opts.Stdout))
 	}
+	s = append(s, d.page)
 	return append(s, d.opts.Sinks...)
 }
 
@@ -392,12 +408,13 @@ func (d *Daemon) serveHTTP(addr string) (func(), error) {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	srv := &http.Server{Handler: d.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv.RegisterOnShutdown(d.pageHTTP.Close) // event streams would hold Shutdown otherwise
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.log.Error("http server stopped", "err", err)
 		}
 	}()
-	d.log.Info("http", "metrics", "http://"+ln.Addr().String()+"/metrics", "health", "http://"+ln.Addr().String()+"/healthz")
+	d.log.Info("http", "page", "http://"+ln.Addr().String()+"/", "metrics", "http://"+ln.Addr().String()+"/metrics", "health", "http://"+ln.Addr().String()+"/healthz")
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -16,11 +16,20 @@
 // the scores to the sets' EventTrackers.
 //
 // Results (results.go) go to Sinks: MQTT (mqtt.go), one readable line each on stdout
-// (console.go), and any sinks the embedding program adds (Options.Sinks).
+// (console.go), the live page (page.go), and any sinks the embedding program adds
+// (Options.Sinks).
+//
+// The live page (package web) is mounted at "/" of the HTTP server; page.go is its Backend:
+// the cameras' latest results (web.Live, fed as a sink), their newest frames, health, asks
+// (on the BLIP lane, as MQTT asks), and text search. Every labelled frame's CLIP embedding
+// and a thumbnail go into a recall.Store (config: search), which serves the page's search,
+// GET /api/search and MQTT's <prefix>/<device>/search. With models.blip_itm the Matcher
+// (BLIP ITM) re-ranks searches (search.rerank) and checks the events of the labels a camera
+// lists in labels.confirm (package confirm): the event says whether ITM confirmed it.
 //
 // The config and label sets in use are an immutable state behind an atomic.Pointer
 // (state.go); a reload (reload.go: file changes, SIGHUP) builds a new one and swaps it in.
 //
-// The models sit behind small interfaces (models.go: Labeler, Captioner, Answerer);
+// The models sit behind small interfaces (models.go: Labeler, Captioner, Answerer, Matcher);
 // models_load.go adapts the clip and blip packages to them.
 package daemon

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // These end-to-end tests run edged with the shapes models (converted on first use into the
@@ -184,6 +186,9 @@ func TestE2EShapesModels(t *testing.T) {
 		t.Errorf("malformed ask answered %+v", bad)
 	}
 
+	// Text search over the frames labelled so far, over MQTT and HTTP.
+	checkSearch(t, p, box, c, port)
+
 	// Metrics.
 	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	for _, series := range []string{
@@ -346,4 +351,105 @@ func readFileString(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+type searchResult struct {
+	RequestID string `json:"request_id"`
+	Query     string `json:"query"`
+	Camera    string `json:"camera"`
+	Hits      []struct {
+		Camera string  `json:"camera"`
+		Frame  uint64  `json:"frame"`
+		Ts     string  `json:"ts"`
+		Score  float64 `json:"score"`
+	} `json:"hits"`
+	Error string `json:"error"`
+}
+
+// checkSearch searches the frames edged remembered, by MQTT (edged/e2e/search →
+// edged/e2e/search/result) and by GET /api/search: for every object edged has shown alone,
+// the best hit shows it (truth from edged's labels lines); bad requests get errors.
+func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
+	t.Helper()
+	truth := truthByFrame(p.stdout.String(), "labels")
+	alone := map[string]bool{}
+	for _, tr := range truth {
+		if !strings.Contains(tr, " and ") {
+			alone[tr] = true
+		}
+	}
+	if len(alone) < 3 {
+		t.Fatalf("only %d objects shown alone; want 3 to search for", len(alone))
+	}
+	shows := func(frame uint64, label string) bool {
+		return slices.Contains(strings.Split(truthByFrame(p.stdout.String(), "labels")[frame], " and "), label)
+	}
+	const resultTopic = "edged/e2e/search/result"
+	n, misses := 0, 0
+	for label := range alone {
+		n++
+		id := fmt.Sprintf("s-%d", n)
+		publishMsg(t, c, "edged/e2e/search", fmt.Sprintf(`{"query": "a %s", "camera": "demo", "k": 3, "request_id": %q}`, label, id))
+		r := decode[searchResult](t, box.waitFor(t, resultTopic, "search "+id, func(m message) bool {
+			return decode[searchResult](t, m).RequestID == id
+		}))
+		if r.Error != "" || len(r.Hits) != 3 || r.Query != "a "+label || r.Camera != "demo" {
+			t.Fatalf("search %q: %+v", label, r)
+		}
+		for i, h := range r.Hits {
+			if h.Camera != "demo" || h.Ts == "" || (i > 0 && h.Score > r.Hits[i-1].Score) {
+				t.Errorf("search %q: hit %d %+v (want camera demo, a timestamp, best first)", label, i, h)
+			}
+		}
+		if !shows(r.Hits[0].Frame, label) {
+			misses++
+			t.Logf("a %s: the best hit, frame %d, shows %q", label, r.Hits[0].Frame, truth[r.Hits[0].Frame])
+		}
+	}
+	t.Logf("MQTT search: the best hit shows the object for %d of %d objects seen alone", n-misses, n)
+	if misses > 0 {
+		t.Errorf("MQTT search missed %d of %d objects shown alone", misses, n)
+	}
+
+	// Plain text searches every camera with the default k; bad requests are answered with errors.
+	publishMsg(t, c, "edged/e2e/search", "a shape")
+	plain := decode[searchResult](t, box.waitFor(t, resultTopic, "the plain-text search", func(m message) bool {
+		return decode[searchResult](t, m).Query == "a shape"
+	}))
+	if plain.RequestID != "" || len(plain.Hits) != 5 {
+		t.Errorf("plain-text search: %+v; want 5 hits (the default k)", plain)
+	}
+	for _, bad := range []struct{ payload, id, want string }{
+		{`{"query": "a red circle", "camera": "porch", "request_id": "b-1"}`, "b-1", `unknown camera \"porch\"`},
+		{`{"query": "a red circle", "k": 99, "request_id": "b-2"}`, "b-2", "k is 99"},
+		{`{"query": "", "request_id": "b-3"}`, "b-3", "query is empty"},
+	} {
+		publishMsg(t, c, "edged/e2e/search", bad.payload)
+		r := box.waitFor(t, resultTopic, "the error for "+bad.id, func(m message) bool {
+			return decode[searchResult](t, m).RequestID == bad.id
+		}).payload
+		if !strings.Contains(r, `"error":`) || !strings.Contains(r, bad.want) || strings.Contains(r, `"hits"`) {
+			t.Errorf("search %s answered %s; want an error saying %s", bad.payload, r, bad.want)
+		}
+	}
+
+	// The same search over HTTP, and the live page at "/".
+	code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/search?q=a+shape&camera=demo&k=2", port))
+	var hr struct {
+		Hits []struct {
+			Camera string `json:"camera"`
+			Frame  struct {
+				Seq uint64 `json:"seq"`
+			} `json:"frame"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal([]byte(body), &hr); code != 200 || err != nil || len(hr.Hits) != 2 || hr.Hits[0].Camera != "demo" {
+		t.Errorf("GET /api/search = %d %s", code, body)
+	}
+	if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/search?q=a+shape&camera=porch", port)); code != 404 {
+		t.Errorf("GET /api/search of an unknown camera = %d %s; want 404", code, body)
+	}
+	if code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); code != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("GET / = %d %.200s; want the live page", code, body)
+	}
 }

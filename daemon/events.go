@@ -3,6 +3,8 @@ package daemon
 import (
 	"fmt"
 	"time"
+
+	"github.com/edged/edged/confirm"
 )
 
 // Event is a label's presence on a camera: it starts when the label's score reaches its
@@ -16,6 +18,9 @@ type Event struct {
 	TopScore float64 // the highest score seen during the event
 	Start    time.Time
 	End      time.Time // zero for "start"
+	// Check is BLIP ITM's verdict on the frame the event started on, for labels the camera
+	// has checked (labels.confirm); nil when unchecked or when the check failed.
+	Check *confirm.Verdict
 }
 
 // EventTracker turns a stream of label scores into start/end events for one camera and

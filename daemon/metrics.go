@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/publish"
+	"github.com/edged/edged/web"
 )
 
 // Model names in the edged_inference_seconds histogram.
@@ -16,6 +18,7 @@ const (
 	modelCLIPText    = "clip_text"    // preparing a label set's text embeddings
 	modelBLIPCaption = "blip_caption" // one caption
 	modelBLIPVQA     = "blip_vqa"     // one answer
+	modelBLIPITM     = "blip_itm"     // one image-text match (an event's check, a search's re-rank)
 )
 
 // Reasons a scheduled job is skipped, in edged_jobs_skipped_total.
@@ -29,6 +32,8 @@ const (
 
 // metrics are the daemon's Prometheus metrics, on their own registry (no globals).
 type metrics struct {
+	latMu      sync.Mutex
+	latency    map[string]*web.ModelHealth // for the live page
 	reg        *prometheus.Registry
 	framesUsed *prometheus.CounterVec
 	jobs       *prometheus.CounterVec
@@ -80,6 +85,33 @@ func newMetrics(src statsSource) *metrics {
 
 func (m *metrics) observe(model string, d time.Duration) {
 	m.inference.WithLabelValues(model).Observe(d.Seconds())
+	ms := float64(d.Microseconds()) / 1000
+	m.latMu.Lock()
+	defer m.latMu.Unlock()
+	if m.latency == nil {
+		m.latency = map[string]*web.ModelHealth{}
+	}
+	h := m.latency[model]
+	if h == nil {
+		h = &web.ModelHealth{Model: model}
+		m.latency[model] = h
+	}
+	h.MeanMs = (h.MeanMs*float64(h.Count) + ms) / float64(h.Count+1)
+	h.Count++
+	h.LastMs = ms
+}
+
+// modelHealth is each model's latency so far, for the live page.
+func (m *metrics) modelHealth() []web.ModelHealth {
+	m.latMu.Lock()
+	defer m.latMu.Unlock()
+	var out []web.ModelHealth
+	for _, name := range []string{modelCLIPImage, modelCLIPText, modelBLIPCaption, modelBLIPVQA, modelBLIPITM} {
+		if h := m.latency[name]; h != nil {
+			out = append(out, *h)
+		}
+	}
+	return out
 }
 
 func (m *metrics) skip(cam string, k Kind, reason string) {

@@ -26,6 +26,17 @@ type Labeler interface {
 	Classify(ctx context.Context, imageEmbedding []float32, set *clip.LabelSet) ([]Score, error)
 }
 
+// TextEmbedder is CLIP's text side, for text search over recent frames: a Labeler that also
+// implements it makes search available.
+type TextEmbedder interface {
+	// EmbedText returns the text embedding of a search query.
+	EmbedText(ctx context.Context, text string) ([]float32, error)
+	// LabelEmbeddings returns one embedding per label of set (the ones Classify uses).
+	LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error)
+	// LogitScale is the model's softmax multiplier.
+	LogitScale() float64
+}
+
 // Score is one label's probability.
 type Score struct {
 	Label string
@@ -51,11 +62,19 @@ type Answerer interface {
 	Answer(ctx context.Context, img image.Image, questions []string) ([]string, error)
 }
 
+// Matcher is BLIP image-text matching (ITM): the probability that each text describes img,
+// in order, with the picture encoded once. It checks events (package confirm) and re-ranks
+// search hits (recall.MatchReranker).
+type Matcher interface {
+	Match(ctx context.Context, img image.Image, texts []string) ([]float64, error)
+}
+
 // Models are the loaded models; a nil field is a model the config does not name.
 type Models struct {
 	Labeler   Labeler
 	Captioner Captioner
 	Answerer  Answerer
+	Matcher   Matcher
 	// Close frees them (TFLite interpreters); may be nil.
 	Close func() error
 }

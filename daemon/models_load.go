@@ -13,6 +13,7 @@ import (
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/confirm"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/runtime"
 	"github.com/edged/edged/tokenizer"
@@ -152,6 +153,28 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		closers = append(closers, p.close)
 		ms.Answerer = &blipAnswerer{p}
 	}
+	if cfg.Models.BLIPITM != "" {
+		b, err := open("blip_itm", cfg.Models.BLIPITM)
+		if err != nil {
+			return nil, err
+		}
+		if b.Manifest.Architecture != blip.ArchRetrieval {
+			return nil, fmt.Errorf("models.blip_itm: %s is a %s, not a %s (image-text matching)", b.Dir, b.Manifest.Architecture, blip.ArchRetrieval)
+		}
+		m, err := blip.Open(b, blip.Options{Runtime: run})
+		if err != nil {
+			return nil, fmt.Errorf("models.blip_itm: %w", err)
+		}
+		closers = append(closers, m.Close)
+		// Events are checked on the label lane, searches re-ranked from HTTP and MQTT: one
+		// session per label worker, and searches wait for a free one.
+		bm, err := confirm.NewBLIPMatcher(m, labelWorkers)
+		if err != nil {
+			return nil, fmt.Errorf("models.blip_itm: %w", err)
+		}
+		closers = append([]func() error{bm.Close}, closers...) // sessions before their model
+		ms.Matcher = bm
+	}
 	return ms, nil
 }
 
@@ -200,6 +223,16 @@ func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float3
 	defer func() { l.pool <- m }()
 	return m.EmbedImage(img)
 }
+
+func (l *clipLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {
+	return l.text.EmbedText(text)
+}
+
+func (l *clipLabeler) LabelEmbeddings(_ context.Context, set *clip.LabelSet) ([][]float32, error) {
+	return l.text.LabelEmbeddings(set)
+}
+
+func (l *clipLabeler) LogitScale() float64 { return float64(l.text.LogitScale()) }
 
 func (l *clipLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
 	_, err := l.classifier(set)

@@ -74,8 +74,13 @@ func (m *mqttSink) Result(r *Result) {
 		err = m.pub.PublishLabels(r.Camera, publish.Labels{Ts: ts, Frame: r.Frame.Seq, LabelSet: r.LabelSet, Labels: labels})
 	case KindEvent:
 		e := r.Event
-		err = m.pub.PublishEvent(r.Camera, publish.Event{Type: e.Type, ID: e.ID, Label: e.Label, Score: e.Score,
-			TopScore: e.TopScore, StartTs: publish.Timestamp(e.Start), EndTs: publish.Timestamp(e.End)})
+		pe := publish.Event{Type: e.Type, ID: e.ID, Label: e.Label, Score: e.Score,
+			TopScore: e.TopScore, StartTs: publish.Timestamp(e.Start), EndTs: publish.Timestamp(e.End)}
+		if e.Check != nil {
+			confirmed, score := e.Check.Confirmed, e.Check.Score
+			pe.Confirmed, pe.ITMScore = &confirmed, &score
+		}
+		err = m.pub.PublishEvent(r.Camera, pe)
 	case KindCaption:
 		err = m.pub.PublishCaption(r.Camera, publish.Caption{Ts: ts, Frame: r.Frame.Seq, Caption: r.Text,
 			LatencyMs: float64(r.Latency.Microseconds()) / 1000})

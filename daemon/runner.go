@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"image"
 	"log/slog"
 	"reflect"
 	"sync"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/confirm"
+	"github.com/edged/edged/recall"
 )
 
 // scheduler is what every camera's runner shares: the models, the two lanes, where results
@@ -20,6 +23,8 @@ type scheduler struct {
 	labels  *lane // CLIP
 	blip    *lane // captions, standing questions, asks
 	sink    Sink
+	recall  *recall.Store // frames for text search; nil without a CLIP text tower
+	matcher Matcher       // models.Matcher, timed into the metrics; nil without models.blip_itm
 	metrics *metrics
 	log     *slog.Logger
 	state   func() *state
@@ -51,6 +56,10 @@ type runner struct {
 	// Label jobs of one camera never overlap (inflight), so only the running one touches
 	// the event trackers.
 	trackers map[string]*setTracker
+	// checkers keep the ITM verdicts of open events, one Checker per confirm threshold the
+	// camera has used (a reload may change it while events are open). Touched, as the
+	// trackers, only by the running label job and, after the lanes drained, closeEvents.
+	checkers map[float64]*confirm.Checker
 	errs     errorLog
 }
 
@@ -74,6 +83,7 @@ func newRunner(s *scheduler, src camera.Source, gate *camera.MotionGate) *runner
 		inflight: map[Kind]*atomic.Bool{},
 		lastSeq:  map[Kind]uint64{},
 		trackers: map[string]*setTracker{},
+		checkers: map[float64]*confirm.Checker{},
 	}
 	for _, k := range []Kind{KindLabels, KindCaption, KindQuestions} {
 		r.inflight[k] = new(atomic.Bool)
@@ -280,6 +290,11 @@ func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets [
 	if err != nil {
 		return fmt.Errorf("CLIP image embedding: %w", err)
 	}
+	if r.s.recall != nil {
+		if err := r.s.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Scene: f.Scene}); err != nil {
+			r.errs.report(r.log, "frame not remembered for search", err, "frame", f.Seq)
+		}
+	}
 	r.retireTrackers(sets, cam, f)
 	var snap *Result // one snapshot per frame, however many events start on it
 	for _, set := range sets {
@@ -291,6 +306,7 @@ func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets [
 		r.s.sink.Result(&Result{Kind: KindLabels, Camera: r.name, Frame: frameInfo(f), Latency: time.Since(start),
 			LabelSet: set.Name, Labels: top, Embedding: emb})
 		for _, ev := range r.trackEvents(set, cam, scores, f) {
+			r.check(ctx, &ev, set, cam, f.Image)
 			r.s.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
 			r.s.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
 			if ev.Type == "start" && cam.Snapshot.OnEvents && snap == nil {
@@ -321,6 +337,7 @@ func (r *runner) retireTrackers(sets []*clip.LabelSet, cam *Camera, f *camera.Fr
 			continue
 		}
 		for _, ev := range t.tracker.CloseAll(f.Time) {
+			r.check(context.Background(), &ev, nil, cam, nil)
 			r.s.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
 			r.s.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
 		}
@@ -363,11 +380,65 @@ func (r *runner) trackEvents(set *clip.LabelSet, cam *Camera, scores []Score, f 
 func (r *runner) closeEvents(at time.Time) {
 	for name, t := range r.trackers {
 		for _, ev := range t.tracker.CloseAll(at) {
+			r.check(context.Background(), &ev, nil, nil, nil)
 			r.s.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
 			r.s.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Event: &ev})
 		}
 		delete(r.trackers, name)
 	}
+}
+
+// check gives an event of a label the camera has checked (labels.confirm) BLIP ITM's
+// verdict: a start is scored on the frame it opened on, against the label's prompts (the
+// texts CLIP matched); an end carries its start's verdict. A failed check is logged and the
+// event goes out unchecked: a missed alarm is worse than an unconfirmed one.
+func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *Camera, img image.Image) {
+	if ev.Type == "end" {
+		for _, c := range r.checkers {
+			if v, ok := c.End(ev.ID); ok {
+				ev.Check = &v
+				return
+			}
+		}
+		return
+	}
+	if r.s.matcher == nil || cam == nil || img == nil || !cam.Labels.Confirm.checks(ev.Label) {
+		return
+	}
+	var prompts []string
+	for _, l := range set.Labels {
+		if l.Name == ev.Label {
+			prompts = l.Prompts
+		}
+	}
+	th := cam.Labels.Confirm.Threshold
+	c := r.checkers[th]
+	if c == nil {
+		var err error
+		if c, err = confirm.New(r.s.matcher, confirm.Options{Threshold: th}); err != nil {
+			r.errs.report(r.log, "ITM check not possible; event published unchecked", err, "label", ev.Label)
+			return
+		}
+		r.checkers[th] = c
+	}
+	v, err := c.Start(ctx, ev.ID, img, prompts)
+	if err != nil {
+		r.errs.report(r.log, "ITM check failed; event published unchecked", err, "label", ev.Label)
+		return
+	}
+	ev.Check = &v
+}
+
+// timedMatcher puts every ITM call into the inference metrics.
+type timedMatcher struct {
+	m       Matcher
+	metrics *metrics
+}
+
+func (t timedMatcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
+	start := time.Now()
+	defer func() { t.metrics.observe(modelBLIPITM, time.Since(start)) }()
+	return t.m.Match(ctx, img, texts)
 }
 
 func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) error {

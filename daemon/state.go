@@ -79,8 +79,25 @@ func (st *state) loadLabelSets() error {
 			names[set.Name] = true
 			st.sets[cam.Name] = append(st.sets[cam.Name], set)
 		}
+		for j, want := range cam.Labels.Confirm.Labels {
+			if want != "*" && !setsHaveLabel(st.sets[cam.Name], want) {
+				return configErrorAt(cfg, fmt.Sprintf("cameras[%d].labels.confirm.labels[%d]", i, j),
+					"camera %q has no label %q in its label sets (\"*\" checks every label)", cam.Name, want)
+			}
+		}
 	}
 	return nil
+}
+
+func setsHaveLabel(sets []*clip.LabelSet, name string) bool {
+	for _, set := range sets {
+		for _, l := range set.Labels {
+			if l.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // configErrorAt makes a ConfigError for a field of cfg, finding the field's line in the file.
@@ -116,6 +133,7 @@ func applyReload(old, updated *Config) (merged *Config, ignored []string) {
 		"mqtt":      !reflect.DeepEqual(old.MQTT, updated.MQTT),
 		"runtime":   !reflect.DeepEqual(old.Runtime, updated.Runtime),
 		"models":    old.Models != updated.Models,
+		"search":    old.Search != updated.Search,
 	} {
 		if differs {
 			ignored = append(ignored, field)

@@ -1,0 +1,233 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/publish"
+	"github.com/edged/edged/recall"
+	"github.com/edged/edged/web"
+)
+
+// page is the live page's Backend (package web) over the daemon: results reach it through
+// its sink, frames come from the runners, asks go to the BLIP lane as MQTT asks do, and text
+// search runs over the frames the label jobs remember.
+type page struct {
+	d      *Daemon
+	live   *web.Live
+	frames *web.FrameEncoder
+	search atomic.Pointer[web.RecallSearch] // set once the models are loaded
+	rates  rateTracker
+}
+
+func newPage(d *Daemon) (*page, error) {
+	frames, err := web.NewFrameEncoder(0, 0)
+	if err != nil {
+		return nil, err
+	}
+	return &page{d: d, live: web.NewLive(web.LiveOptions{}), frames: frames}, nil
+}
+
+// Result feeds the page's state from the daemon's results.
+func (p *page) Result(r *Result) {
+	info := web.FrameInfo{Seq: r.Frame.Seq, Time: r.Frame.Time}
+	switch r.Kind {
+	case KindLabels:
+		labels := make([]web.Label, len(r.Labels))
+		for i, s := range r.Labels {
+			labels[i] = web.Label{Label: s.Label, Score: s.Score}
+		}
+		p.live.Labels(r.Camera, web.Labels{LabelSet: r.LabelSet, Frame: info, Labels: labels})
+	case KindCaption:
+		p.live.Caption(r.Camera, web.Caption{Frame: info, Caption: r.Text, LatencyMs: ms(r.Latency)})
+	case KindAnswer:
+		p.live.Answer(r.Camera, web.Answer{Frame: info, Question: r.Question, Answer: r.Text, LatencyMs: ms(r.Latency), Asked: r.Asked})
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// enableSearch starts remembering frames for search, when the CLIP model has a text tower.
+func (p *page) enableSearch(s *scheduler, cfg *Config) error {
+	te, ok := s.models.Labeler.(TextEmbedder)
+	if !ok {
+		return nil
+	}
+	opts := cfg.Search.recallOptions()
+	if cfg.Search.Rerank && s.matcher != nil {
+		opts.Reranker = recall.MatchReranker(s.matcher)
+	}
+	store, err := recall.New(opts)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	s.recall = store
+	p.search.Store(&web.RecallSearch{
+		Store: store,
+		EmbedText: func(ctx context.Context, text string) ([]float32, error) {
+			start := time.Now()
+			defer func() { p.d.metrics.observe(modelCLIPText, time.Since(start)) }()
+			return te.EmbedText(ctx, text)
+		},
+		Contrast: func(camera string) ([][]float32, float64) {
+			return p.contrast(te, camera), te.LogitScale()
+		},
+	})
+	return nil
+}
+
+// contrast is the label embeddings of a camera's label sets ("" every camera's), which a
+// query is ranked against.
+func (p *page) contrast(te TextEmbedder, camera string) [][]float32 {
+	st := p.d.st.Load()
+	seen := map[*clip.LabelSet]bool{}
+	var out [][]float32
+	for _, cam := range st.cfg.Cameras {
+		if camera != "" && cam.Name != camera {
+			continue
+		}
+		for _, set := range st.sets[cam.Name] {
+			if seen[set] {
+				continue
+			}
+			seen[set] = true
+			embs, err := te.LabelEmbeddings(context.Background(), set)
+			if err != nil {
+				p.d.log.Warn("search: label embeddings", "label_set", set.Name, "err", err)
+				continue
+			}
+			out = append(out, embs...)
+		}
+	}
+	return out
+}
+
+func (p *page) Status() web.Status {
+	st := p.d.st.Load()
+	stats := p.d.cameraStats()
+	out := web.Status{Device: st.cfg.Device, Models: p.d.metrics.modelHealth(), Search: p.search.Load().Health()}
+	for _, cam := range st.cfg.Cameras {
+		cs := p.live.Camera(cam.Name)
+		if s, ok := stats[cam.Name]; ok {
+			cs.Health = web.CameraHealth{State: string(s.State), Captured: s.Captured, Dropped: s.Dropped,
+				FPS: p.rates.rate(cam.Name, s.Captured)}
+			if s.LastError != nil {
+				cs.Health.LastError = s.LastError.Error()
+			}
+		}
+		out.Cameras = append(out.Cameras, cs)
+	}
+	ps := p.d.pub.Stats()
+	out.MQTT = web.MQTTHealth{Connected: ps.Connected, Broker: p.d.pub.BrokerURL(), Queued: ps.Queued,
+		Published: ps.Published, Dropped: ps.Dropped, LastError: ps.LastError}
+	return out
+}
+
+// runner returns a camera's runner once the daemon runs.
+func (p *page) runner(camera string) (*runner, error) {
+	if p.d.st.Load().camera(camera) == nil {
+		return nil, web.ErrUnknownCamera
+	}
+	if !p.d.ready.Load() {
+		return nil, fmt.Errorf("%w: models are still loading", web.ErrUnavailable)
+	}
+	return p.d.runners[camera], nil
+}
+
+func (p *page) Frame(camera string) (web.Frame, error) {
+	r, err := p.runner(camera)
+	if err != nil {
+		return web.Frame{}, err
+	}
+	f := r.newestFrame()
+	if f == nil {
+		return web.Frame{}, fmt.Errorf("%w: no frame yet", web.ErrUnavailable)
+	}
+	defer f.Release()
+	return p.frames.Encode(camera, web.FrameInfo{Seq: f.Seq, Time: f.Time}, f.Image)
+}
+
+func (p *page) Subscribe(ctx context.Context) <-chan web.Update { return p.live.Subscribe(ctx) }
+
+func (p *page) Ask(ctx context.Context, camera, question string) (web.Answer, error) {
+	if _, err := p.runner(camera); err != nil {
+		return web.Answer{}, err
+	}
+	if p.d.sched.models.Answerer == nil {
+		return web.Answer{}, fmt.Errorf("%w: no VQA model (the config names no models.blip_vqa)", web.ErrUnavailable)
+	}
+	start := time.Now()
+	a, err := p.d.ask(ctx, camera, question, "")
+	if err != nil {
+		return web.Answer{}, err
+	}
+	return web.Answer{Frame: web.FrameInfo{Seq: a.Frame, Time: a.Ts.Time()}, Question: question, Answer: a.Answer,
+		LatencyMs: ms(time.Since(start)), Asked: true}, nil
+}
+
+func (p *page) Search(ctx context.Context, query, camera string, k int) ([]web.Hit, error) {
+	if camera != "" && p.d.st.Load().camera(camera) == nil {
+		return nil, web.ErrUnknownCamera
+	}
+	s := p.search.Load()
+	if s == nil {
+		return nil, fmt.Errorf("%w: search needs models.clip (and the models loaded)", web.ErrUnavailable)
+	}
+	return s.Search(ctx, query, camera, k)
+}
+
+func (p *page) Thumbnail(camera string, frame uint64) ([]byte, error) {
+	return p.search.Load().Thumbnail(camera, frame)
+}
+
+// searchMQTT answers search requests from MQTT with the page's search.
+func (p *page) searchMQTT(ctx context.Context, query, camera string, k int) ([]publish.SearchHit, error) {
+	hits, err := p.Search(ctx, query, camera, k)
+	if errors.Is(err, web.ErrUnknownCamera) {
+		return nil, fmt.Errorf("unknown camera %q", camera)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := make([]publish.SearchHit, len(hits))
+	for i, h := range hits {
+		out[i] = publish.SearchHit{Camera: h.Camera, Frame: h.Frame.Seq, Ts: publish.Timestamp(h.Frame.Time), Score: h.Score}
+	}
+	return out, nil
+}
+
+// rateTracker estimates each camera's frames per second from its capture counter, over at
+// least a second.
+type rateTracker struct {
+	mu    sync.Mutex
+	last  map[string]rateSample
+	rates map[string]float64
+}
+
+type rateSample struct {
+	captured uint64
+	at       time.Time
+}
+
+func (t *rateTracker) rate(camera string, captured uint64) float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last, t.rates = map[string]rateSample{}, map[string]float64{}
+	}
+	now := time.Now()
+	prev, ok := t.last[camera]
+	switch {
+	case !ok || captured < prev.captured:
+		t.last[camera] = rateSample{captured, now}
+	case now.Sub(prev.at) >= time.Second:
+		t.rates[camera] = float64(captured-prev.captured) / now.Sub(prev.at).Seconds()
+		t.last[camera] = rateSample{captured, now}
+	}
+	return t.rates[camera]
+}
