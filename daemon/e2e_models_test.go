@@ -453,3 +453,101 @@ func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
 		t.Errorf("GET / = %d %.200s; want the live page", code, body)
 	}
 }
+
+// With models.blip_itm (here the tiny random-weight BLIP ITM of blip's tests: its verdicts
+// mean nothing, the wiring is what is under test; package confirm tests the verdicts), every
+// event of a label listed in labels.confirm carries ITM's verdict on MQTT, its end the same
+// one as its start, and searches come back re-ranked.
+func TestE2EITMCheckedEventsAndRerank(t *testing.T) {
+	m := startMosquitto(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	root := repoRoot(t)
+	itm := filepath.Join(dir, "blip_itm")
+	for src, name := range map[string]string{
+		"blip/testdata/blip_itm_tiny/config.json":       "config.json",
+		"blip/testdata/blip_itm_tiny/model.safetensors": "model.safetensors",
+		"models/shapes/blip_vqa/tokenizer.json":         "tokenizer.json",
+		"models/shapes/blip_vqa/tokenizer_config.json":  "tokenizer_config.json",
+	} {
+		data, err := os.ReadFile(filepath.Join(root, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, dir, filepath.Join("blip_itm", name), string(data))
+	}
+	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	cfg := e2eConfig(t, dir, m.url(), port, fmt.Sprintf(`models:
+  clip: %s
+  blip_itm: %s
+search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/clip"), itm),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 400ms, seed: 3}
+    labels:
+      sets: [labels/shapes.yaml]
+      every: 100ms
+      confirm: {labels: ["*"], threshold: 0.5}
+`)
+	box, c := subscriber(t, m.url(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	type eventPayload struct {
+		Type      string   `json:"type"`
+		ID        string   `json:"id"`
+		Label     string   `json:"label"`
+		Confirmed *bool    `json:"confirmed"`
+		ITMScore  *float64 `json:"itm_score"`
+	}
+	const events = "edged/e2e/demo/events"
+	starts := map[string]eventPayload{}
+	var ended []string
+	deadlineWait(t, "three events that started and ended", func() bool {
+		for _, msg := range box.on(events) {
+			e := decode[eventPayload](t, msg)
+			if e.Confirmed == nil || e.ITMScore == nil || *e.ITMScore < 0 || *e.ITMScore > 1 || *e.Confirmed != (*e.ITMScore >= 0.5) {
+				t.Fatalf("event %s: want confirmed and an itm_score in [0, 1] that agree at threshold 0.5", msg.payload)
+			}
+			switch e.Type {
+			case "start":
+				starts[e.ID] = e
+			case "end":
+				s, ok := starts[e.ID]
+				if !ok {
+					continue
+				}
+				if *s.Confirmed != *e.Confirmed || *s.ITMScore != *e.ITMScore {
+					t.Fatalf("event %s: start %v %v, end %v %v; want the start's verdict", e.ID, *s.Confirmed, *s.ITMScore, *e.Confirmed, *e.ITMScore)
+				}
+				if !slices.Contains(ended, e.ID) {
+					ended = append(ended, e.ID)
+				}
+			}
+		}
+		return len(ended) >= 3
+	})
+	if !regexp.MustCompile(`demo event +start \S+ \S+ \S+ \(ITM (confirmed|rejected) [01]\.\d\d\)`).MatchString(p.stdout.String()) {
+		t.Errorf("no event line with ITM's verdict on stdout:\n%s", tail(p.stdout.String(), 10))
+	}
+
+	// Searches are re-ranked by ITM, over HTTP and MQTT.
+	code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/search?q=a+red+circle&k=3", port))
+	var hr struct {
+		Hits []struct {
+			Reranked bool `json:"reranked"`
+		} `json:"hits"`
+	}
+	if err := json.Unmarshal([]byte(body), &hr); code != 200 || err != nil || len(hr.Hits) != 3 || !hr.Hits[0].Reranked || !hr.Hits[2].Reranked {
+		t.Errorf("GET /api/search = %d %s; want 3 hits re-ranked", code, body)
+	}
+	publishMsg(t, c, "edged/e2e/search", `{"query": "a blue square", "k": 2, "request_id": "itm-1"}`)
+	r := decode[searchResult](t, box.waitFor(t, "edged/e2e/search/result", "the re-ranked search", func(m message) bool {
+		return decode[searchResult](t, m).RequestID == "itm-1"
+	}))
+	if r.Error != "" || len(r.Hits) != 2 || r.Hits[0].Score < r.Hits[1].Score {
+		t.Errorf("MQTT search with re-ranking: %+v", r)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if n := metricValue(metrics, `edged_inference_seconds_count{model="blip_itm"}`); n < float64(len(starts))+3+4 {
+		t.Errorf("edged_inference_seconds_count{model=\"blip_itm\"} = %v; want one per event start (%d) and per re-ranked hit", n, len(starts))
+	}
+}

@@ -29,8 +29,6 @@ import (
 //
 //	12:00:01 demo labels   red circle 0.97, ... (shapes; frame 57, truth: red circle)
 //
-// Until the daemon mounts the page (web.New at "/" of its HTTP server) the test is skipped,
-// saying so.
 func TestBrowserDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs edged with its models")
@@ -64,8 +62,7 @@ cameras:
 	ed := startProcess(t, bin, "run", "-c", config)
 	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
-	// The HTTP server is up before the models load; then "/" is the page or, before the
-	// daemon mounts it, 404.
+	// The HTTP server, and with it the page, is up before the models load.
 	var status int
 	waitUntil(t, "edged's HTTP server", 60*time.Second, func() bool {
 		if ed.exited() {
@@ -79,11 +76,8 @@ cameras:
 		status = resp.StatusCode
 		return true
 	})
-	if status == http.StatusNotFound {
-		t.Skip("edged does not serve the live page yet: the daemon has to mount web.New at \"/\" (issue 8)")
-	}
 	if status != http.StatusOK {
-		t.Fatalf("GET / = %d", status)
+		t.Fatalf("GET / = %d; the daemon mounts the live page at \"/\" of its HTTP address", status)
 	}
 
 	br := newBrowser(t, 5*time.Minute)
