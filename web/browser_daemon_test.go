@@ -28,7 +28,6 @@ import (
 // edged's own result lines, which end with what the synthetic camera drew:
 //
 //	12:00:01 demo labels   red circle 0.97, ... (shapes; frame 57, truth: red circle)
-//
 func TestBrowserDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs edged with its models")
