@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +37,7 @@ func (s Setup) record(stage, precision string) bench.Record {
 
 // RandomInitBundle returns a bundle of the checkpoint config at configPath (a config.json, or
 // a folder holding one) with random weights at precision p, converting it into cacheDir the
-// first time (later calls find it there). Calibration for full int8 uses calibImages
+// first time (later calls of the same edged binary find it there). Calibration for full int8 uses calibImages
 // rendered scenes: the speed of an int8 model does not depend on its ranges.
 func RandomInitBundle(configPath string, p graph.Precision, cacheDir string, calibImages int) (*convert.Bundle, string, error) {
 	if fi, err := os.Stat(configPath); err == nil && fi.IsDir() {
@@ -59,7 +60,17 @@ func RandomInitBundle(configPath string, p graph.Precision, cacheDir string, cal
 	if name == "config" {
 		name = filepath.Base(filepath.Dir(configPath))
 	}
-	sum := sha256.Sum256(data)
+	// The key covers the config and the program converting it: a bundle made by another build
+	// of edged (another graph lowering) is not the model this build would make.
+	h := sha256.New()
+	h.Write(data)
+	if exe, err := os.Executable(); err == nil {
+		if f, err := os.Open(exe); err == nil {
+			io.Copy(h, f)
+			f.Close()
+		}
+	}
+	sum := h.Sum(nil)
 	out := filepath.Join(cacheDir, fmt.Sprintf("%s-%s-%s", name, hex.EncodeToString(sum[:6]), p))
 	if b, err := convert.ReadBundle(out); err == nil {
 		return b, name, nil
