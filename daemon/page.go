@@ -155,14 +155,23 @@ func (p *page) Frame(camera string) (web.Frame, error) {
 func (p *page) Subscribe(ctx context.Context) <-chan web.Update { return p.live.Subscribe(ctx) }
 
 func (p *page) Ask(ctx context.Context, camera, question string) (web.Answer, error) {
-	if _, err := p.runner(camera); err != nil {
+	r, err := p.runner(camera)
+	if err != nil {
 		return web.Answer{}, err
 	}
 	if p.d.sched.models.Answerer == nil {
 		return web.Answer{}, fmt.Errorf("%w: no VQA model (the config names no models.blip_vqa)", web.ErrUnavailable)
 	}
+	f := r.newestFrame()
+	if f == nil {
+		return web.Answer{}, fmt.Errorf("%w: camera %q has no frame yet", web.ErrUnavailable, camera)
+	}
+	f.Release()
 	start := time.Now()
 	a, err := p.d.ask(ctx, camera, question, "")
+	if errors.Is(err, errLaneClosed) {
+		return web.Answer{}, fmt.Errorf("%w: %v", web.ErrUnavailable, err)
+	}
 	if err != nil {
 		return web.Answer{}, err
 	}

@@ -24,7 +24,9 @@ func runDaemon(args []string) int {
 	cfgPath := fs.String("c", "configs/edged.yaml", "the config `file` (see README.md, Configuration)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "usage: edged run [-c FILE]\n\n"+
-			"Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads label sets and standing questions.\n\n")
+			"Runs the daemon until SIGTERM or SIGINT; SIGHUP reloads label sets and standing questions.\n"+
+			"With the config's http address set, it serves the live page at / (frames, labels, captions,\n"+
+			"answers, an ask box, text search over recent frames, health), /metrics and /healthz.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

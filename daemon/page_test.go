@@ -1,0 +1,125 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The live page's API over a running daemon (model doubles): the camera's latest labels and
+// health, its newest frame, an ask answered on the BLIP lane, and search off without a CLIP
+// text tower.
+func TestPageBackend(t *testing.T) {
+	td := newTestDir(t)
+	td.write("set.yaml", "name: s\nlabels: [x, y]\n")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cfg := td.write("config.yaml", fmt.Sprintf(`device: test
+http: %s
+mqtt: {broker: embedded, listen: '127.0.0.1:0'}
+models: {clip: models/clip, blip_vqa: models/blip_vqa}
+cameras:
+  - name: cam
+    source: {kind: synthetic, fps: 20, width: 64, height: 48}
+    labels: {sets: [set.yaml], every: 20ms}
+`, addr))
+	labeler := newTestLabeler()
+	labeler.setScore("x", 0.9)
+	labeler.setScore("y", 0.1)
+	r := startDaemon(t, cfg, &Models{Labeler: labeler, Answerer: newTestAnswerer()}, Options{})
+	base := "http://" + addr
+	client := &http.Client{Timeout: 10 * time.Second}
+	get := func(path string) (int, string, string) {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+	}
+
+	var st struct {
+		Device  string `json:"device"`
+		Cameras []struct {
+			Name   string `json:"name"`
+			Labels []struct {
+				LabelSet string `json:"label_set"`
+				Labels   []struct {
+					Label string  `json:"label"`
+					Score float64 `json:"score"`
+				} `json:"labels"`
+			} `json:"labels"`
+			Health struct {
+				State    string `json:"state"`
+				Captured uint64 `json:"captured"`
+			} `json:"health"`
+		} `json:"cameras"`
+		Models []struct {
+			Model string `json:"model"`
+			Count uint64 `json:"count"`
+		} `json:"models"`
+		MQTT struct {
+			Connected bool `json:"connected"`
+		} `json:"mqtt"`
+		Search struct {
+			Enabled bool `json:"enabled"`
+		} `json:"search"`
+	}
+	eventually(t, "labels and health on /api/cameras", func() bool {
+		code, _, body := get("/api/cameras")
+		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || len(st.Cameras) != 1 {
+			return false
+		}
+		c := st.Cameras[0]
+		return len(c.Labels) == 1 && len(c.Labels[0].Labels) > 0 && c.Health.Captured > 0 && st.MQTT.Connected && len(st.Models) > 0
+	})
+	c := st.Cameras[0]
+	if st.Device != "test" || c.Name != "cam" || c.Labels[0].LabelSet != "s" || c.Labels[0].Labels[0].Label != "x" || c.Labels[0].Labels[0].Score != 0.9 ||
+		c.Health.State != "running" || st.Models[0].Model != modelCLIPImage || st.Models[0].Count == 0 || st.Search.Enabled {
+		t.Errorf("status %+v", st)
+	}
+
+	if code, ctype, body := get("/api/frame?camera=cam"); code != 200 || ctype != "image/jpeg" || !strings.HasPrefix(body, "\xff\xd8") {
+		t.Errorf("GET /api/frame = %d %s", code, ctype)
+	}
+	if code, _, _ := get("/api/frame?camera=nope"); code != 404 {
+		t.Errorf("GET /api/frame of an unknown camera = %d, want 404", code)
+	}
+
+	resp, err := client.Post(base+"/api/ask", "application/json", strings.NewReader(`{"camera": "cam", "question": "what is it?"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans struct {
+		Question string `json:"question"`
+		Answer   string `json:"answer"`
+		Asked    bool   `json:"asked"`
+		Frame    struct {
+			Seq uint64 `json:"seq"`
+		} `json:"frame"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 || ans.Answer != "answer to what is it?" || !ans.Asked || ans.Frame.Seq == 0 {
+		t.Errorf("POST /api/ask = %d %+v (%v)", resp.StatusCode, ans, err)
+	}
+	if got := r.rec.of(KindAnswer); len(got) != 1 || !got[0].Asked {
+		t.Errorf("answers %+v: want the asked one, as a result", got)
+	}
+
+	// The doubles have no text tower: search is off, and says so.
+	if code, _, body := get("/api/search?q=x&camera=cam"); code != 503 || !strings.Contains(body, "search") {
+		t.Errorf("GET /api/search without a CLIP text tower = %d %s; want 503", code, body)
+	}
+}
