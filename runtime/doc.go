@@ -56,7 +56,8 @@
 //   - A graph with dynamic-sized tensors (shapes computed during Invoke) is not given to
 //     XNNPACK, and TfLiteInterpreterCreate then fails without a message; NewInterpreter says
 //     so (TestDelegateRefusesDynamicTensors). Graphs meant for XNNPACK need static shapes.
-//   - A real ResizeInput re-applies the delegate, and XNNPACK re-packs its weights
+//   - A real ResizeInput or ResizeInputs (once for all the inputs it changes) re-applies the
+//     delegate, and XNNPACK re-packs its weights
 //     (BenchmarkResizeInput: about 0.6 ms for one 768×768 layer): keep shapes fixed in loops.
 //
 // The GPU delegate (libtensorflowlite_gpu_delegate.so) and external delegate plugins (Coral's
