@@ -10,7 +10,8 @@ package graph_test
 //
 // BenchmarkEncoderCompare builds every variant first, then in each iteration invokes all of
 // them once, in rotating order, so that a noisy machine slows them alike; it reports the
-// median wall milliseconds of each as "<variant>_ms" and, with -perf.threads 1, the median CPU
+// median and least wall milliseconds of each as "<variant>_ms" and "<variant>_min_ms" (the
+// least is the run other processes disturbed least) and, with -perf.threads 1, the median CPU
 // milliseconds of the invoking thread as "<variant>_cpu_ms" (the figure to compare on a shared
 // machine: it leaves out the time other processes held the core; with one thread TFLite and
 // XNNPACK run on the caller). Delegation (operators and partitions) and the
@@ -24,6 +25,7 @@ import (
 	goruntime "runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,7 +41,7 @@ var (
 	perfLayers   = flag.Int("perf.layers", 1, "encoder layers in BenchmarkEncoderCompare (12 for ViT-B/32)")
 	perfTokens   = flag.Int("perf.tokens", 50, "tokens in BenchmarkEncoderCompare (50 for ViT-B/32 at 224, 577 for BLIP at 384)")
 	perfGELU     = flag.Bool("perf.gelu", false, "use exact GELU (BERT/BLIP) instead of quick GELU (CLIP)")
-	perfThreads  = flag.Int("perf.threads", 2, "interpreter threads in the perf benchmarks")
+	perfThreads  = flag.String("perf.threads", "2", "interpreter threads in BenchmarkEncoderCompare; a comma-separated list (1,2) runs every variant at each, named <variant>@<threads>")
 	perfVariants = flag.String("perf.variants", "", "comma-separated variants of BenchmarkEncoderCompare (empty: all); see perfVariantList")
 	perfForms    = flag.String("perf.forms", "legacy,nn", "comma-separated block forms to compare: legacy (the TFLite-converter forms edged started with), nn (graph/nn's defaults), fc-only (the dense layers alone: the floor)")
 	perfCalib    = flag.Int("perf.calib", 4, "random inputs to calibrate int8 variants on")
@@ -256,6 +258,8 @@ type session struct {
 	out   []float32
 	times []time.Duration
 	cpu   []time.Duration
+	// threads the interpreter runs on; with 1 the invoking thread's CPU time is the work.
+	threads int
 }
 
 func (s *session) close() {
@@ -389,14 +393,28 @@ func BenchmarkEncoderCompare(b *testing.B) {
 		}
 		var ranges map[string]quant.Range
 		models := map[string][]byte{}
-		for _, v := range perfVariantList(*perfThreads) {
-			if !selected(*perfVariants, v.name) {
-				continue
+		var variants []perfVariant
+		counts := strings.Split(*perfThreads, ",")
+		for _, c := range counts {
+			threads, err := strconv.Atoi(c)
+			if err != nil || threads < 1 {
+				b.Fatalf("-perf.threads %q: want thread counts like 1,2", *perfThreads)
 			}
+			for _, v := range perfVariantList(threads) {
+				if !selected(*perfVariants, v.name) {
+					continue
+				}
+				if len(counts) > 1 {
+					v.name += "@" + c
+				}
+				variants = append(variants, v)
+			}
+		}
+		for _, v := range variants {
 			lo := v.lower
 			if lo.Precision == graph.Int8Full {
 				if ranges == nil {
-					ranges = calibrateEncoder(b, g, s, *perfCalib, *perfThreads)
+					ranges = calibrateEncoder(b, g, s, *perfCalib, 1)
 				}
 				lo.Ranges, lo.KeepFloat = ranges, v.keep
 			}
@@ -411,6 +429,7 @@ func BenchmarkEncoderCompare(b *testing.B) {
 			}
 			name := f.name + ":" + v.name
 			sess := newSession(b, name, model, v.run)
+			sess.threads = v.run.Threads
 			sessions = append(sessions, sess)
 			out := sess.invoke(b, x) // warm-up; XNNPACK packs weights here
 			if reference == nil {
@@ -438,7 +457,8 @@ func BenchmarkEncoderCompare(b *testing.B) {
 	for _, sess := range sessions {
 		name := strings.ReplaceAll(sess.name, "/", "|")
 		b.ReportMetric(medianMS(sess.times), name+"_ms")
-		if *perfThreads == 1 {
+		b.ReportMetric(float64(slices.Min(sess.times).Nanoseconds())/1e6, name+"_min_ms")
+		if sess.threads == 1 {
 			b.ReportMetric(medianMS(sess.cpu), name+"_cpu_ms")
 		}
 	}

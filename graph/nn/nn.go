@@ -33,8 +33,9 @@ func (l Linear) Apply(g *graph.Graph, name string, x *graph.Tensor) *graph.Tenso
 // LayerNorm normalises the last axis: (x - mean) / sqrt(var + eps) · gamma + beta.
 //
 // The means are MEAN over the last axis, which XNNPACK (TFLite 2.9) does not take but TFLite's
-// own kernel computes faster than any form XNNPACK does take (measured: a 4-D MEAN in
-// XNNPACK, or a FULLY_CONNECTED with ones, are 2-3 times slower; BenchmarkBlocks/layer_norm).
+// own kernel computes faster than the forms XNNPACK does take (measured with one thread: a 4-D
+// MEAN in XNNPACK is 2-3 times slower, a FULLY_CONNECTED with ones 1.3-1.8 times;
+// BenchmarkBlocks/layer_norm).
 // Everything else is SUB, MUL, ADD, SQRT and DIV, which XNNPACK runs in float32: dividing by
 // sqrt(var + eps) replaces the converter's RSQRT (TFLite-only, and at Int8Full an int8 kernel
 // with a coarse lookup), so SQUARED_DIFFERENCE and RSQRT are gone and the norm splits the
@@ -50,12 +51,17 @@ func LayerNorm(g *graph.Graph, name string, x, gamma, beta *graph.Tensor, eps fl
 	return g.Add(g.Mul(normed, gamma, graph.Named(name+"/scaled")), beta, graph.Named(name))
 }
 
-// GELU is the exact (erf) GELU of BERT/BLIP and ViT.
+// GELU is the exact (erf) GELU of BERT/BLIP and ViT, as TFLite's GELU kernel. XNNPACK 2.9 does
+// not take it, but the kernel is fast (about 1 ns a value) and exact; an erf-accurate form
+// from operators XNNPACK takes (Abramowitz-Stegun erfc with ELU for exp, 21 operators) measured
+// 2 times slower with one thread (BenchmarkBlocks/gelu). At Int8Full it is TFLite's int8
+// lookup table.
 func GELU(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 	return g.Gelu(x, false, graph.Named(name))
 }
 
-// QuickGELU is CLIP's activation x·σ(1.702x).
+// QuickGELU is CLIP's activation x·σ(1.702x): MUL, LOGISTIC and MUL, all taken by XNNPACK
+// in float32 and, with QS8, in int8.
 func QuickGELU(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 	s := g.Logistic(g.Mul(x, g.Scalar(name+"/alpha", 1.702), graph.Named(name+"/scaled")), graph.Named(name+"/sigmoid"))
 	return g.Mul(x, s, graph.Named(name))
@@ -80,6 +86,16 @@ const MaskValue = -1e9
 
 // MultiHeadAttention is softmax(q·kᵀ·scale + mask)·v over heads heads, with q [B, Sq, D] and
 // k, v [B, Sk, D] already projected. It returns [B, Sq, D] (before the output projection).
+//
+// XNNPACK 2.9 takes neither BATCH_MATMUL nor TRANSPOSE, so the core runs on TFLite's kernels
+// between the delegated projections; the SOFTMAX (beta 1) and the MUL scaling q run in
+// XNNPACK. Measured alternatives were not faster (BenchmarkBlocks/attention, one thread):
+// the scale as SOFTMAX's beta, which keeps the softmax on TFLite's slower kernel, costs 11%
+// at 577 tokens (0-10% at 50, within noise); one fused q/k/v projection cut up with STRIDED_SLICE, or v
+// transposed for an adj_y BATCH_MATMUL, changed nothing beyond noise. At Int8Full keep the
+// softmax in float (KeepFloat on name/probs or on SOFTMAX): TFLite's int8 softmax is the slow
+// part of int8 attention (at 577 tokens the block takes 38 ms with a float softmax, 51 ms
+// with an int8 one, BenchmarkBlocks/attention_int8).
 func MultiHeadAttention(g *graph.Graph, name string, q, k, v *graph.Tensor, heads int, opts AttentionOptions) *graph.Tensor {
 	if g.Err() != nil {
 		return nil
