@@ -2,6 +2,7 @@ package stages
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/blip"
@@ -115,4 +116,81 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 		}
 	}
 	return nil
+}
+
+// ModelsMemory loads every job's models at once, as the daemon does (CLIP towers, BLIP
+// models with a session), with one thread each, runs each once (an image embedding and a
+// label's text embedding; a BLIP image encoding and a 20-token caption), and reports the peak
+// resident memory of the process since the last bench.ResetPeakRSS as memory.models_rss.
+func ModelsMemory(r *bench.Runner, jobs []Job) error {
+	var closers []func() error
+	defer func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}()
+	var names, precisions []string
+	for _, j := range jobs {
+		b := j.Bundle
+		names, precisions = append(names, j.Name), append(precisions, b.Manifest.Precision)
+		switch b.Manifest.Architecture {
+		case clip.Architecture:
+			kind, _ := clipDelegate(bench.DelegateXNNPack, b.Manifest.Precision)
+			m, err := clip.Load(b, clip.Options{RunOptions: clip.RunOptions{Threads: 1, Delegate: kind}})
+			if err != nil {
+				return err
+			}
+			closers = append(closers, m.Close)
+			px, err := pixels(m.Processor())
+			if err != nil {
+				return err
+			}
+			if _, err := m.EmbedPixels(px); err != nil {
+				return err
+			}
+			if _, err := m.EmbedTokens(photoOfADog); err != nil {
+				return err
+			}
+		default:
+			opts, _ := bench.RuntimeOptions(EffectiveDelegate(b, bench.DelegateXNNPack), 1)
+			m, err := blip.Open(b, blip.Options{Runtime: opts})
+			if err != nil {
+				return err
+			}
+			closers = append(closers, m.Close)
+			sess, err := m.NewSession()
+			if err != nil {
+				return err
+			}
+			closers = append(closers, sess.Close)
+			size, err := b.Manifest.Int("image_size")
+			if err != nil || size <= 0 {
+				size = 384
+			}
+			im, err := sess.EncodePixels(randomFloats(size*size*3, 1.8, 1))
+			if err != nil {
+				return err
+			}
+			o := m.GenerateDefaults()
+			o.NumBeams, o.MaxNewTokens, o.MinNewTokens, o.MaxLength, o.MinLength = 1, CaptionTokens, CaptionTokens, 0, 0
+			if m.Architecture == blip.ArchVQA {
+				o.MaxNewTokens, o.MinNewTokens = AnswerTokens, AnswerTokens
+				if _, err := sess.AnswerIDs(im, whatColorIsTheCar, o); err != nil {
+					return err
+				}
+			} else if m.Architecture == blip.ArchCaption {
+				if _, err := sess.CaptionIDs(im, nil, o); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	peak, err := bench.PeakRSS()
+	if err != nil {
+		return err
+	}
+	rss, _ := bench.RSS()
+	return r.Emit(bench.Record{Stage: "memory.models_rss", Model: strings.Join(names, "+"), Precision: strings.Join(precisions, "+"),
+		Delegate: bench.DelegateXNNPack, Threads: 1, PeakRSS: peak,
+		Note: fmt.Sprintf("all loaded at once and run once; resident now %s", bench.FormatBytes(rss))})
 }

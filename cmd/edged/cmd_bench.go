@@ -202,6 +202,13 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 			}
 		}
 	}
+	if want("memory.models_rss") && !want("clip.image_embed") {
+		// Alone (--stages memory.models_rss): the peak covers loading and running the models only.
+		if err := bench.ResetPeakRSS(); err != nil {
+			r.Log.Warn("peak RSS covers the whole process", "err", err)
+		}
+		return stages.ModelsMemory(r, jobs)
+	}
 	for _, j := range jobs {
 		if err := stages.FileSizes(stages.Setup{Runner: r, Model: j.Name}, j.Bundle); err != nil {
 			return err
