@@ -2,3 +2,4 @@
 # load before: 10.70 9.03 7.44
 # exit status 143
 # load after: 7.70 7.50 7.46
+# stopped by hand at 20:22 after the fp32 and fp16 rows: the 2-thread zero-shot runs took minutes each under load; the int8 rows are in clip_text_int8.*
