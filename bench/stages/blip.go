@@ -75,10 +75,8 @@ func BLIP(s Setup, b *convert.Bundle) error {
 			}
 		}
 		if s.Want("blip.decode_token") {
-			for _, p := range DecodePositions {
-				if err := timeModel(s, b, blip.RoleDecoderStep, precision, "blip.decode_token", opts, p); err != nil {
-					r.Fail(s.record("blip.decode_token", precision), err)
-				}
+			if err := timeSteps(s, b, precision, opts); err != nil {
+				r.Fail(s.record("blip.decode_token", precision), err)
 			}
 		}
 	}
@@ -120,9 +118,50 @@ func BLIP(s Setup, b *convert.Bundle) error {
 // cross-attention keys and values stay from the caption's start), invokes, and reads the
 // first output (the logits of a step).
 func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts runtime.Options, pos int) error {
-	path, err := b.Path(role)
+	rec, fn, done, err := prepareModel(s, b, role, precision, stage, opts, pos)
 	if err != nil {
 		return err
+	}
+	defer done()
+	_, err = s.Runner.Time(rec, fn)
+	return err
+}
+
+// timeSteps times the decoder step at every position of DecodePositions round-robin
+// (bench.Interleave, one interpreter per position), so that load from elsewhere does not
+// pass for a difference between positions.
+func timeSteps(s Setup, b *convert.Bundle, precision string, opts runtime.Options) error {
+	var recs []bench.Record
+	var fns []func() error
+	for _, p := range DecodePositions {
+		rec, fn, done, err := prepareModel(s, b, blip.RoleDecoderStep, precision, "blip.decode_token", opts, p)
+		if err != nil {
+			return err
+		}
+		defer done()
+		rec.Note = "positions interleaved"
+		recs, fns = append(recs, rec), append(fns, fn)
+	}
+	stats, err := bench.Interleave(s.Runner.Options, fns)
+	if err != nil {
+		return err
+	}
+	for i, rec := range recs {
+		rec.SetStats(stats[i])
+		if err := s.Runner.Emit(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prepareModel loads one model file of b for timeModel and returns its record, the function
+// to time and what frees the interpreter.
+func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opts runtime.Options, pos int) (bench.Record, func() error, func(), error) {
+	var rec bench.Record
+	path, err := b.Path(role)
+	if err != nil {
+		return rec, nil, nil, err
 	}
 	if f, ok := b.Manifest.File(role); ok {
 		if f.Precision != "" {
@@ -135,14 +174,18 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts r
 	}
 	model, err := runtime.LoadModel(path)
 	if err != nil {
-		return err
+		return rec, nil, nil, err
 	}
-	defer model.Close()
+	defer model.Close() // the interpreter keeps it alive
 	ip, err := runtime.NewInterpreter(model, opts)
 	if err != nil {
-		return err
+		return rec, nil, nil, err
 	}
-	defer ip.Close()
+	done := func() { ip.Close() }
+	fail := func(err error) (bench.Record, func() error, func(), error) {
+		done()
+		return rec, nil, nil, err
+	}
 	type floatIn struct {
 		t *runtime.Tensor
 		v []float32
@@ -169,7 +212,7 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts r
 				clear(v)
 			}
 			if err := t.SetFloat32(v); err != nil {
-				return err
+				return fail(err)
 			}
 			if pos < 0 || strings.HasPrefix(t.Name(), "past_") || t.Name() == blip.InSelfBias {
 				floats = append(floats, floatIn{t, v})
@@ -185,26 +228,26 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts r
 				}
 			}
 			if err := t.SetInt32(v); err != nil {
-				return err
+				return fail(err)
 			}
 			ints, intVals = append(ints, t), append(intVals, v)
 		default:
-			return fmt.Errorf("%s input %s: unexpected type %s", role, t.Name(), t.Type())
+			return fail(fmt.Errorf("%s input %s: unexpected type %s", role, t.Name(), t.Type()))
 		}
 	}
 	if pos >= 0 && pos >= cache {
-		return fmt.Errorf("position %d outside the decoder's %d cache slots", pos, cache)
+		return fail(fmt.Errorf("position %d outside the decoder's %d cache slots", pos, cache))
 	}
 	out := ip.Output(0)
 	buf := make([]float32, out.NumElements())
-	rec := s.record(stage, precision)
+	rec = s.record(stage, precision)
 	if pos >= 0 {
 		rec.Position = pos
 	}
 	if s.Delegate != bench.DelegateNone {
 		rec.Delegation = ip.Delegation().String()
 	}
-	_, err = s.Runner.Time(rec, func() error {
+	fn := func() error {
 		for _, f := range floats {
 			if err := f.t.SetFloat32(f.v); err != nil {
 				return err
@@ -219,8 +262,8 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts r
 			return err
 		}
 		return out.ReadFloat32(buf)
-	})
-	return err
+	}
+	return rec, fn, done, nil
 }
 
 func randomFloats(n int, scale float64, seed uint64) []float32 {
