@@ -21,7 +21,7 @@ deps:
 
 build: deps
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/edged ./cmd/edged
-	@mkdir -p lib && cp -f $(TFLITE_LIB) lib/
+	@mkdir -p lib && cp --remove-destination $(TFLITE_LIB) lib/  # a new inode: a running edged keeps its mapping
 
 # The main job: the daemon with its embedded defaults (embedded MQTT broker on 127.0.0.1:1883,
 # a synthetic camera, the shapes models converted on the first run). Ctrl-C stops it.

@@ -21,7 +21,6 @@ import (
 	"os"
 
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime"
@@ -187,15 +186,11 @@ func loadGenerationDefaults(b *convert.Bundle) (GenerateOptions, error) {
 	}, nil
 }
 
-// runtimeOptions are the interpreter options of one model: the caller's, with XNNPACK's int8
-// operators enabled for a full-int8 file (without the flag this TFLite leaves them on its
-// slower kernels; see package runtime).
+// runtimeOptions are the interpreter options of one model: the caller's, adapted to its file
+// (XNNPACK's int8 operators for a full-int8 file).
 func (m *Model) runtimeOptions(role string) runtime.Options {
-	o := m.opts.Runtime
-	if f, ok := m.bundle.Manifest.File(role); ok && f.Precision == graph.Int8Full.String() {
-		o.XNNPackQS8 = true
-	}
-	return o
+	f, _ := m.bundle.Manifest.File(role)
+	return f.RuntimeOptions(m.opts.Runtime)
 }
 
 // GenerateDefaults are the checkpoint's generation settings (generation_config.json, with

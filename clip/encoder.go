@@ -38,11 +38,7 @@ func loadTower(b *convert.Bundle, role string, opts RunOptions) (*tower, error) 
 		return nil, fmt.Errorf("clip: load %s tower %s: %w", role, path, err)
 	}
 	defer m.Close() // the interpreter keeps the model alive
-	ro := runtime.Options{Threads: opts.Threads, Delegate: opts.Delegate}
-	// Full-int8 operators run in XNNPACK only with its QS8 flag (see package runtime).
-	xnnpack := opts.Delegate == runtime.DelegateDefault || opts.Delegate == runtime.DelegateXNNPack
-	ro.XNNPackQS8 = xnnpack && f.Precision == "int8"
-	ip, err := runtime.NewInterpreter(m, ro)
+	ip, err := runtime.NewInterpreter(m, f.RuntimeOptions(runtime.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", role, path, err)
 	}

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/runtime"
 )
 
 // ManifestName is the file name of a bundle's manifest.
@@ -179,4 +182,14 @@ func (m *Manifest) write(dir string) error {
 		return fmt.Errorf("manifest: %w", err)
 	}
 	return writeFileSync(filepath.Join(dir, ManifestName), append(data, '\n'))
+}
+
+// RuntimeOptions adapts interpreter options to this file: a full-int8 file under XNNPACK gets
+// the QS8 flag (without it TFLite 2.9 leaves int8 operators on its slower kernels, see package
+// runtime); with any other delegate the flag is left off, since the runtime refuses XNNPACK
+// flags there.
+func (f File) RuntimeOptions(o runtime.Options) runtime.Options {
+	xnnpack := o.Delegate == runtime.DelegateDefault || o.Delegate == runtime.DelegateXNNPack
+	o.XNNPackQS8 = xnnpack && f.Precision == graph.Int8Full.String()
+	return o
 }
