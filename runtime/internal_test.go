@@ -25,3 +25,26 @@ func TestHandleCountsString(t *testing.T) {
 		t.Errorf("counts: %q", s)
 	}
 }
+
+// TFLite's own kernels get one thread under XNNPACK (whose pool does the heavy work) unless
+// asked otherwise, and Threads without a delegate.
+func TestKernelThreadsDefaults(t *testing.T) {
+	cases := []struct {
+		in   Options
+		want int
+	}{
+		{Options{Threads: 4}, 1},
+		{Options{Threads: 4, Delegate: DelegateXNNPack}, 1},
+		{Options{Threads: 4, Delegate: DelegateNone}, 4},
+		{Options{Threads: 4, Delegate: DelegateXNNPack, KernelThreads: 3}, 3},
+	}
+	for _, c := range cases {
+		got, err := c.in.withDefaults()
+		if err != nil || got.KernelThreads != c.want || got.Threads != c.in.Threads {
+			t.Errorf("%+v: got %+v, %v; want KernelThreads %d", c.in, got, err, c.want)
+		}
+	}
+	if _, err := (Options{KernelThreads: -1}).withDefaults(); err == nil {
+		t.Error("KernelThreads -1 accepted")
+	}
+}

@@ -18,8 +18,14 @@ import (
 
 // Options configure an interpreter. The zero value runs on XNNPACK with one thread per CPU.
 type Options struct {
-	// Threads for TFLite's kernels and XNNPACK's pool; 0 means runtime.NumCPU().
+	// Threads for XNNPACK's pool (and for TFLite's kernels unless KernelThreads says
+	// otherwise); 0 means runtime.NumCPU().
 	Threads int
+	// KernelThreads is for TFLite's own kernels: the operators a delegate does not take.
+	// 0 means 1 under XNNPACK and Threads otherwise: both pools spin while they wait, and on a
+	// machine with few cores two pools of Threads each fight for them (measured in
+	// BENCHMARKS.md: CLIP B/32 int8 on 2 cores, 160 ms with both at 2, 42 ms with kernels at 1).
+	KernelThreads int
 	// Delegate to run the graph on; "" means DelegateXNNPack.
 	Delegate DelegateKind
 	// XNNPackQS8 lets XNNPACK run signed int8 operators; without it this build leaves them on
@@ -49,11 +55,20 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Threads == 0 {
 		o.Threads = goruntime.NumCPU()
 	}
+	if o.KernelThreads < 0 {
+		return o, fmt.Errorf("runtime: Options.KernelThreads is %d, want 0 (automatic) or more", o.KernelThreads)
+	}
 	k, err := ParseDelegateKind(string(o.Delegate))
 	if err != nil {
 		return o, err
 	}
 	o.Delegate = k
+	if o.KernelThreads == 0 {
+		o.KernelThreads = o.Threads
+		if o.Delegate == DelegateXNNPack {
+			o.KernelThreads = 1
+		}
+	}
 	if o.Delegate != DelegateXNNPack && (o.XNNPackQS8 || o.XNNPackQU8 || o.XNNPackForceFP16) {
 		return o, fmt.Errorf("runtime: XNNPack flags set with delegate %q", o.Delegate)
 	}
@@ -99,7 +114,7 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 		dptr = del.ptr
 	}
 	rep := newReporter()
-	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.Threads), dptr, C.uintptr_t(rep.id))
+	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.KernelThreads), dptr, C.uintptr_t(rep.id))
 	if ptr == nil {
 		msg := rep.take()
 		if msg == "" {
