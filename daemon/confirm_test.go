@@ -103,7 +103,7 @@ cameras:
 		t.Errorf("ITM was asked %q; want the prompts of x, y and w once each", asked)
 	}
 	if !strings.Contains(r.logs.String(), "ITM check failed; event published unchecked") {
-		t.Errorf("the failed check of w was not logged:\n%s", tail(r.logs.String(), 20))
+		t.Errorf("the failed check of w was not logged:\n%s", r.logs.Tail(20))
 	}
 	if c := itmCalls(t, r.d); c != 3 {
 		t.Errorf("%v ITM calls in edged_inference_seconds; want 3", c)

@@ -3,21 +3,19 @@ package daemon_test
 import (
 	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edged/edged/internal/mqtttest"
 )
 
 // The end-to-end tests run the real edged binary against a real mosquitto broker on a free
@@ -79,34 +77,8 @@ func edged(t *testing.T) string {
 // deadlineWait polls cond until it holds, failing the test at the deadline.
 func deadlineWait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(e2eTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", e2eTimeout, what)
-		}
-		time.Sleep(10 * time.Millisecond) // poll interval, not a wait for an outcome
-	}
+	mqtttest.Eventually(t, what, e2eTimeout, cond)
 }
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(substr string) int { return strings.Count(s.String(), substr) }
 
 // --- edged ---
 
@@ -114,8 +86,8 @@ func (s *syncBuffer) count(substr string) int { return strings.Count(s.String(),
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stdout syncBuffer
-	stderr syncBuffer
+	stdout mqtttest.Buffer
+	stderr mqtttest.Buffer
 	exited chan struct{}
 }
 
@@ -137,8 +109,8 @@ func startEdged(t *testing.T, dir, config string, env ...string) *proc {
 			<-p.exited
 		}
 		if t.Failed() {
-			t.Logf("edged stdout (tail):\n%s", tail(p.stdout.String(), 30))
-			t.Logf("edged stderr (tail):\n%s", tail(p.stderr.String(), 60))
+			t.Logf("edged stdout (tail):\n%s", p.stdout.Tail(30))
+			t.Logf("edged stderr (tail):\n%s", p.stderr.Tail(60))
 		}
 	})
 	return p
@@ -178,7 +150,7 @@ func (p *proc) waitStderr(substr string, n int) {
 		if p.done() {
 			p.t.Fatalf("edged exited (%v) while waiting for %q", p.cmd.ProcessState, substr)
 		}
-		return p.stderr.count(substr) >= n
+		return p.stderr.Count(substr) >= n
 	})
 }
 
@@ -196,229 +168,18 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, b.String()
 }
 
-// --- mosquitto ---
-
-// mosquitto is a broker run by a test on a free loopback port. Persistence keeps the
-// sessions of persistent subscribers (and their queued messages) across a restart.
-type mosquitto struct {
-	t      *testing.T
-	dir    string
-	conf   string
-	port   int
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
-func mosquittoBinary(t *testing.T) string {
-	t.Helper()
-	candidates := []string{"/usr/sbin/mosquitto"}
-	if env := os.Getenv("MOSQUITTO"); env != "" {
-		candidates = []string{env}
-	} else if p, err := exec.LookPath("mosquitto"); err == nil {
-		candidates = append(candidates, p)
-	}
-	for _, p := range candidates {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("mosquitto not found (looked for %v) and CI is set", candidates)
-	}
-	t.Skipf("mosquitto not found (looked for %v): install the Debian package mosquitto", candidates)
-	return ""
-}
-
-// newMosquitto writes a config for a free port with the extra lines (default: anonymous
-// clients allowed); start runs it.
-func newMosquitto(t *testing.T, extra string) *mosquitto {
-	t.Helper()
-	m := &mosquitto{t: t, dir: t.TempDir(), port: freePort(t)}
-	m.conf = filepath.Join(m.dir, "mosquitto.conf")
-	lines := []string{
-		fmt.Sprintf("listener %d 127.0.0.1", m.port),
-		"persistence true",
-		"persistence_location " + m.dir + "/",
-		"log_dest file " + filepath.Join(m.dir, "mosquitto.log"),
-		"log_type all",
-	}
-	if u, err := user.Current(); err == nil { // as root, mosquitto would switch to "mosquitto"
-		lines = append(lines, "user "+u.Username)
-	}
-	if extra == "" {
-		extra = "allow_anonymous true"
-	}
-	lines = append(lines, extra)
-	if err := os.WriteFile(m.conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		m.stop()
-		if t.Failed() {
-			if log, err := os.ReadFile(filepath.Join(m.dir, "mosquitto.log")); err == nil {
-				t.Logf("mosquitto log (tail):\n%s", tail(string(log), 30))
-			}
-		}
-	})
-	return m
-}
-
-func startMosquitto(t *testing.T) *mosquitto {
-	t.Helper()
-	m := newMosquitto(t, "")
-	m.start()
-	return m
-}
-
-func (m *mosquitto) url() string { return fmt.Sprintf("tcp://127.0.0.1:%d", m.port) }
-
-// start runs the broker and returns once it accepts connections.
-func (m *mosquitto) start() {
-	m.t.Helper()
-	cmd := exec.Command(mosquittoBinary(m.t), "-c", m.conf)
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		m.t.Fatalf("start mosquitto: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	m.cmd, m.exited = cmd, exited
-	deadlineWait(m.t, "mosquitto to accept connections", func() bool {
-		select {
-		case <-exited:
-			m.t.Fatalf("mosquitto exited at start (%v): %s", cmd.ProcessState, stderr.String())
-		default:
-		}
-		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", m.port), time.Second)
-		if err == nil {
-			conn.Close()
-		}
-		return err == nil
-	})
-}
-
-// stop ends the broker with SIGTERM (it saves its sessions) and waits for it.
-func (m *mosquitto) stop() {
-	if m.cmd == nil {
-		return
-	}
-	_ = m.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-m.exited:
-	case <-time.After(e2eTimeout):
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	}
-	m.cmd = nil
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // --- subscriber ---
 
-type message struct {
-	topic    string
-	payload  string
-	retained bool
-}
-
-// inbox collects what a test client receives.
-type inbox struct {
-	mu   sync.Mutex
-	msgs []message
-}
-
-func (b *inbox) handle(_ mqtt.Client, m mqtt.Message) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.msgs = append(b.msgs, message{topic: m.Topic(), payload: string(m.Payload()), retained: m.Retained()})
-}
-
-func (b *inbox) all() []message {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]message(nil), b.msgs...)
-}
-
-// on returns the messages received on topic, in order.
-func (b *inbox) on(topic string) []message {
-	var out []message
-	for _, m := range b.all() {
-		if m.topic == topic {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-// waitFor waits for a message on topic that matches (any, when match is nil) and returns it.
-func (b *inbox) waitFor(t *testing.T, topic, what string, match func(message) bool) message {
+// subscriber connects a test client to url and subscribes (QoS 1) to the filters; its waits
+// are bounded by e2eTimeout. A fixed id with clean=false makes a persistent session, which
+// the broker keeps while it is away.
+func subscriber(t *testing.T, url, id string, clean bool, filters ...string) (*mqtttest.Recorder, mqtt.Client) {
 	t.Helper()
-	var found message
-	deadlineWait(t, what+" on "+topic, func() bool {
-		for _, m := range b.on(topic) {
-			if match == nil || match(m) {
-				found = m
-				return true
-			}
-		}
-		return false
-	})
-	return found
-}
-
-var clientSeq atomic.Int64
-
-// subscriber connects a test client to url and subscribes (QoS 1) to the filters. A fixed id
-// with clean=false makes a persistent session, which the broker keeps while it is away.
-func subscriber(t *testing.T, url, id string, clean bool, filters ...string) (*inbox, mqtt.Client) {
-	t.Helper()
-	if id == "" {
-		id = fmt.Sprintf("e2e-%d-%d", os.Getpid(), clientSeq.Add(1))
-	}
-	box := &inbox{}
-	o := mqtt.NewClientOptions().AddBroker(url).SetClientID(id).SetCleanSession(clean).
-		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second).SetOrderMatters(true).
-		SetDefaultPublishHandler(box.handle)
-	c := mqtt.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(e2eTimeout) || tok.Error() != nil {
-		t.Fatalf("test client: connect to %s: %v", url, tok.Error())
-	}
-	t.Cleanup(func() { c.Disconnect(50) })
-	if len(filters) > 0 {
-		subs := map[string]byte{}
-		for _, f := range filters {
-			subs[f] = 1
-		}
-		if tok := c.SubscribeMultiple(subs, nil); !tok.WaitTimeout(e2eTimeout) || tok.Error() != nil {
-			t.Fatalf("subscribe %v: %v", filters, tok.Error())
-		}
-	}
+	box := mqtttest.NewRecorder()
+	box.Timeout = e2eTimeout
+	c := mqtttest.Connect(t, url, mqtttest.Client{ID: id, Persistent: !clean, Recorder: box})
+	mqtttest.SubscribeTo(t, c, filters...)
 	return box, c
-}
-
-func publishMsg(t *testing.T, c mqtt.Client, topic, payload string) {
-	t.Helper()
-	if tok := c.Publish(topic, 1, false, payload); !tok.WaitTimeout(e2eTimeout) || tok.Error() != nil {
-		t.Fatalf("publish to %s: %v", topic, tok.Error())
-	}
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
 }
 
 // writeFile writes name under dir and returns its path.

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edged/edged/internal/mqtttest"
 )
 
 // These end-to-end tests run edged with the shapes models (converted on first use into the
@@ -68,11 +70,11 @@ type labelsPayload struct {
 	} `json:"labels"`
 }
 
-func decode[T any](t *testing.T, m message) T {
+func decode[T any](t *testing.T, m mqtttest.Message) T {
 	t.Helper()
 	var v T
-	if err := json.Unmarshal([]byte(m.payload), &v); err != nil {
-		t.Fatalf("%s: %q is not the payload expected: %v", m.topic, m.payload, err)
+	if err := json.Unmarshal([]byte(m.Payload), &v); err != nil {
+		t.Fatalf("%s: %q is not the payload expected: %v", m.Topic, m.Payload, err)
 	}
 	return v
 }
@@ -80,13 +82,13 @@ func decode[T any](t *testing.T, m message) T {
 // The whole path, from rendered pixels to MQTT: labels that match the scene, captions,
 // answers to standing questions, ask round trips, metrics, and a clean stop.
 func TestE2EShapesModels(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	cfg := shapesConfig(t, dir, m.url(), port)
-	box, c := subscriber(t, m.url(), "", true, "edged/e2e/#", "e2e/replies")
+	port := mqtttest.FreePort(t)
+	cfg := shapesConfig(t, dir, m.URL(), port)
+	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#", "e2e/replies")
 	p := startEdged(t, dir, cfg)
-	box.waitFor(t, "edged/e2e/available", "online", func(m message) bool { return m.payload == "online" })
+	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
 
 	// Labels: top-1 against the scene's truth, on single-object scenes.
 	const want = 40
@@ -95,7 +97,7 @@ func TestE2EShapesModels(t *testing.T) {
 	deadlineWait(t, fmt.Sprintf("%d labelled single-object frames", want), func() bool {
 		truth := truthByFrame(p.stdout.String(), "labels")
 		single, right = 0, 0
-		for _, msg := range box.on("edged/e2e/demo/labels") {
+		for _, msg := range box.On("edged/e2e/demo/labels") {
 			l := decode[labelsPayload](t, msg)
 			tr, ok := truth[l.Frame]
 			if !ok || strings.Contains(tr, " and ") {
@@ -114,7 +116,7 @@ func TestE2EShapesModels(t *testing.T) {
 	if rate < 0.9 || len(scenes) < 5 {
 		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ 5 objects", 100*rate, single, len(scenes))
 	}
-	l := decode[labelsPayload](t, box.on("edged/e2e/demo/labels")[0])
+	l := decode[labelsPayload](t, box.On("edged/e2e/demo/labels")[0])
 	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Score < l.Labels[1].Score {
 		t.Errorf("labels payload %+v: want set shapes, top 3 best first, a timestamp", l)
 	}
@@ -125,10 +127,10 @@ func TestE2EShapesModels(t *testing.T) {
 		Caption   string  `json:"caption"`
 		LatencyMs float64 `json:"latency_ms"`
 	}
-	box.waitFor(t, "edged/e2e/demo/caption", "two captions", func(message) bool { return len(box.on("edged/e2e/demo/caption")) >= 2 })
+	box.WaitOn(t, "edged/e2e/demo/caption", "two captions", func(mqtttest.Message) bool { return len(box.On("edged/e2e/demo/caption")) >= 2 })
 	capTruth := truthByFrame(p.stdout.String(), "caption")
 	exact := 0
-	caps := box.on("edged/e2e/demo/caption")
+	caps := box.On("edged/e2e/demo/caption")
 	for _, msg := range caps {
 		cp := decode[captionPayload](t, msg)
 		if !strings.HasPrefix(cp.Caption, "a ") || !strings.HasSuffix(cp.Caption, " background") || cp.LatencyMs <= 0 || cp.Frame == 0 {
@@ -148,11 +150,11 @@ func TestE2EShapesModels(t *testing.T) {
 		RequestID string `json:"request_id"`
 		Error     string `json:"error"`
 	}
-	box.waitFor(t, "edged/e2e/demo/answer", "an answer about the background", func(m message) bool {
+	box.WaitOn(t, "edged/e2e/demo/answer", "an answer about the background", func(m mqtttest.Message) bool {
 		return decode[answerPayload](t, m).Question == "what color is the background?"
 	})
 	ansTruth := truthByFrame(p.stdout.String(), "answer")
-	for _, msg := range box.on("edged/e2e/demo/answer") {
+	for _, msg := range box.On("edged/e2e/demo/answer") {
 		a := decode[answerPayload](t, msg)
 		if a.RequestID != "" || a.Frame == 0 || a.Answer == "" {
 			t.Errorf("standing answer %+v", a)
@@ -163,24 +165,24 @@ func TestE2EShapesModels(t *testing.T) {
 	}
 
 	// An ask with a request id and reply_to, a plain-text ask, and a malformed one.
-	publishMsg(t, c, "edged/e2e/demo/ask", `{"question": "what color is the background?", "request_id": "r-1", "reply_to": "e2e/replies"}`)
-	reply := decode[answerPayload](t, box.waitFor(t, "e2e/replies", "the answer to r-1", nil))
-	onTopic := decode[answerPayload](t, box.waitFor(t, "edged/e2e/demo/answer", "r-1 on the answer topic", func(m message) bool {
+	mqtttest.Publish(t, c, "edged/e2e/demo/ask", false, `{"question": "what color is the background?", "request_id": "r-1", "reply_to": "e2e/replies"}`)
+	reply := decode[answerPayload](t, box.WaitOn(t, "e2e/replies", "the answer to r-1", nil))
+	onTopic := decode[answerPayload](t, box.WaitOn(t, "edged/e2e/demo/answer", "r-1 on the answer topic", func(m mqtttest.Message) bool {
 		return decode[answerPayload](t, m).RequestID == "r-1"
 	}))
 	if reply != onTopic || !slices.Contains([]string{"black", "gray", "white"}, reply.Answer) || reply.Frame == 0 {
 		t.Errorf("ask r-1: reply %+v, on the answer topic %+v", reply, onTopic)
 	}
-	publishMsg(t, c, "edged/e2e/demo/ask", "is there a red circle?")
-	plain := decode[answerPayload](t, box.waitFor(t, "edged/e2e/demo/answer", "the plain-text ask's answer", func(m message) bool {
+	mqtttest.Publish(t, c, "edged/e2e/demo/ask", false, "is there a red circle?")
+	plain := decode[answerPayload](t, box.WaitOn(t, "edged/e2e/demo/answer", "the plain-text ask's answer", func(m mqtttest.Message) bool {
 		return decode[answerPayload](t, m).Question == "is there a red circle?"
 	}))
 	if plain.Answer != "yes" && plain.Answer != "no" {
 		t.Errorf("is there a red circle? → %q", plain.Answer)
 	}
-	publishMsg(t, c, "edged/e2e/demo/ask", `{"question": 5, "request_id": "bad"}`)
-	bad := decode[answerPayload](t, box.waitFor(t, "edged/e2e/demo/answer", "the error for a malformed ask", func(m message) bool {
-		return strings.Contains(m.payload, `"error"`)
+	mqtttest.Publish(t, c, "edged/e2e/demo/ask", false, `{"question": 5, "request_id": "bad"}`)
+	bad := decode[answerPayload](t, box.WaitOn(t, "edged/e2e/demo/answer", "the error for a malformed ask", func(m mqtttest.Message) bool {
+		return strings.Contains(m.Payload, `"error"`)
 	}))
 	if bad.Error == "" {
 		t.Errorf("malformed ask answered %+v", bad)
@@ -215,10 +217,10 @@ func TestE2EShapesModels(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.signal(syscall.SIGHUP)
-	box.waitFor(t, "edged/e2e/demo/answer", "an answer to the reloaded question", func(m message) bool {
+	box.WaitOn(t, "edged/e2e/demo/answer", "an answer to the reloaded question", func(m mqtttest.Message) bool {
 		return decode[answerPayload](t, m).Question == after
 	})
-	if n := p.stderr.count("connected to the MQTT broker"); n != 1 || !strings.Contains(p.stderr.String(), "why=SIGHUP") {
+	if n := p.stderr.Count("connected to the MQTT broker"); n != 1 || !strings.Contains(p.stderr.String(), "why=SIGHUP") {
 		t.Errorf("%d MQTT connections; want the reload by SIGHUP to keep the first", n)
 	}
 
@@ -226,7 +228,7 @@ func TestE2EShapesModels(t *testing.T) {
 	if code := p.exitCode(); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM", code)
 	}
-	box.waitFor(t, "edged/e2e/available", "stopped", func(m message) bool { return m.payload == "stopped" })
+	box.WaitOn(t, "edged/e2e/available", "stopped", func(m mqtttest.Message) bool { return m.Payload == "stopped" })
 }
 
 // A taken HTTP address is an error at start: exit status 1 and a message saying so.
@@ -250,16 +252,16 @@ func TestE2EHTTPAddressTakenExits1(t *testing.T) {
 // The broker goes away and comes back: edged reconnects, and the results it made meanwhile
 // reach a persistent subscriber, in order.
 func TestE2EBrokerRestartDeliversQueuedResults(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	cfg := shapesConfig(t, dir, m.url(), port)
+	port := mqtttest.FreePort(t)
+	cfg := shapesConfig(t, dir, m.URL(), port)
 	const topic = "edged/e2e/demo/labels"
-	box, _ := subscriber(t, m.url(), "e2e-persistent", false, topic)
+	box, _ := subscriber(t, m.URL(), "e2e-persistent", false, topic)
 	p := startEdged(t, dir, cfg)
-	box.waitFor(t, topic, "labels", nil)
+	box.WaitOn(t, topic, "labels", nil)
 
-	m.stop()
+	m.Stop()
 	deadlineWait(t, "edged to notice the broker is gone", func() bool {
 		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 		return strings.Contains(body, `"connected": false`)
@@ -282,14 +284,14 @@ func TestE2EBrokerRestartDeliversQueuedResults(t *testing.T) {
 		t.Errorf("edged_mqtt_queued = %v while the broker is away, want at least the %d labels made meanwhile", q, waiting)
 	}
 
-	m.start()
+	m.Start()
 	madeAtRestart := maxFrame(truthByFrame(p.stdout.String(), "labels"))
-	box2, _ := subscriber(t, m.url(), "e2e-persistent", false) // the session keeps the subscription
+	box2, _ := subscriber(t, m.URL(), "e2e-persistent", false) // the session keeps the subscription
 	p.waitStderr("connected to the MQTT broker", 2)
 	deadlineWait(t, "the results made during the outage", func() bool {
-		return slices.Contains(labelFrames(t, box2.on(topic)), madeAtRestart)
+		return slices.Contains(labelFrames(t, box2.On(topic)), madeAtRestart)
 	})
-	got := append(labelFrames(t, box.on(topic)), labelFrames(t, box2.on(topic))...)
+	got := append(labelFrames(t, box.On(topic)), labelFrames(t, box2.On(topic))...)
 	if !slices.IsSorted(got) {
 		t.Errorf("frames arrived out of order: %v", got)
 	}
@@ -320,7 +322,7 @@ func maxFrame(m map[uint64]string) uint64 {
 	return top
 }
 
-func labelFrames(t *testing.T, msgs []message) []uint64 {
+func labelFrames(t *testing.T, msgs []mqtttest.Message) []uint64 {
 	var frames []uint64
 	for _, m := range msgs {
 		frames = append(frames, decode[labelsPayload](t, m).Frame)
@@ -369,7 +371,7 @@ type searchResult struct {
 // checkSearch searches the frames edged remembered, by MQTT (edged/e2e/search →
 // edged/e2e/search/result) and by GET /api/search: for every object edged has shown alone,
 // the best hit shows it (truth from edged's labels lines); bad requests get errors.
-func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
+func checkSearch(t *testing.T, p *proc, box *mqtttest.Recorder, c mqtt.Client, port int) {
 	t.Helper()
 	truth := truthByFrame(p.stdout.String(), "labels")
 	alone := map[string]bool{}
@@ -389,8 +391,8 @@ func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
 	for label := range alone {
 		n++
 		id := fmt.Sprintf("s-%d", n)
-		publishMsg(t, c, "edged/e2e/search", fmt.Sprintf(`{"query": "a %s", "camera": "demo", "k": 3, "request_id": %q}`, label, id))
-		r := decode[searchResult](t, box.waitFor(t, resultTopic, "search "+id, func(m message) bool {
+		mqtttest.Publish(t, c, "edged/e2e/search", false, fmt.Sprintf(`{"query": "a %s", "camera": "demo", "k": 3, "request_id": %q}`, label, id))
+		r := decode[searchResult](t, box.WaitOn(t, resultTopic, "search "+id, func(m mqtttest.Message) bool {
 			return decode[searchResult](t, m).RequestID == id
 		}))
 		if r.Error != "" || len(r.Hits) != 3 || r.Query != "a "+label || r.Camera != "demo" {
@@ -412,8 +414,8 @@ func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
 	}
 
 	// Plain text searches every camera with the default k; bad requests are answered with errors.
-	publishMsg(t, c, "edged/e2e/search", "a shape")
-	plain := decode[searchResult](t, box.waitFor(t, resultTopic, "the plain-text search", func(m message) bool {
+	mqtttest.Publish(t, c, "edged/e2e/search", false, "a shape")
+	plain := decode[searchResult](t, box.WaitOn(t, resultTopic, "the plain-text search", func(m mqtttest.Message) bool {
 		return decode[searchResult](t, m).Query == "a shape"
 	}))
 	if plain.RequestID != "" || len(plain.Hits) != 5 {
@@ -424,10 +426,10 @@ func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
 		{`{"query": "a red circle", "k": 99, "request_id": "b-2"}`, "b-2", "k is 99"},
 		{`{"query": "", "request_id": "b-3"}`, "b-3", "query is empty"},
 	} {
-		publishMsg(t, c, "edged/e2e/search", bad.payload)
-		r := box.waitFor(t, resultTopic, "the error for "+bad.id, func(m message) bool {
+		mqtttest.Publish(t, c, "edged/e2e/search", false, bad.payload)
+		r := box.WaitOn(t, resultTopic, "the error for "+bad.id, func(m mqtttest.Message) bool {
 			return decode[searchResult](t, m).RequestID == bad.id
-		}).payload
+		}).Payload
 		if !strings.Contains(r, `"error":`) || !strings.Contains(r, bad.want) || strings.Contains(r, `"hits"`) {
 			t.Errorf("search %s answered %s; want an error saying %s", bad.payload, r, bad.want)
 		}
@@ -459,9 +461,9 @@ func checkSearch(t *testing.T, p *proc, box *inbox, c mqtt.Client, port int) {
 // event of a label listed in labels.confirm carries ITM's verdict on MQTT, its end the same
 // one as its start, and searches come back re-ranked.
 func TestE2EITMCheckedEventsAndRerank(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	port := mqtttest.FreePort(t)
 	root := repoRoot(t)
 	itm := filepath.Join(dir, "blip_itm")
 	for src, name := range map[string]string{
@@ -477,7 +479,7 @@ func TestE2EITMCheckedEventsAndRerank(t *testing.T) {
 		writeFile(t, dir, filepath.Join("blip_itm", name), string(data))
 	}
 	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
-	cfg := e2eConfig(t, dir, m.url(), port, fmt.Sprintf(`models:
+	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf(`models:
   clip: %s
   blip_itm: %s
 search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/clip"), itm),
@@ -488,7 +490,7 @@ search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/cli
       every: 100ms
       confirm: {labels: ["*"], threshold: 0.5}
 `)
-	box, c := subscriber(t, m.url(), "", true, "edged/e2e/#")
+	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	p := startEdged(t, dir, cfg)
 
 	type eventPayload struct {
@@ -502,10 +504,10 @@ search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/cli
 	starts := map[string]eventPayload{}
 	var ended []string
 	deadlineWait(t, "three events that started and ended", func() bool {
-		for _, msg := range box.on(events) {
+		for _, msg := range box.On(events) {
 			e := decode[eventPayload](t, msg)
 			if e.Confirmed == nil || e.ITMScore == nil || *e.ITMScore < 0 || *e.ITMScore > 1 || *e.Confirmed != (*e.ITMScore >= 0.5) {
-				t.Fatalf("event %s: want confirmed and an itm_score in [0, 1] that agree at threshold 0.5", msg.payload)
+				t.Fatalf("event %s: want confirmed and an itm_score in [0, 1] that agree at threshold 0.5", msg.Payload)
 			}
 			switch e.Type {
 			case "start":
@@ -526,7 +528,7 @@ search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/cli
 		return len(ended) >= 3
 	})
 	if !regexp.MustCompile(`demo event +start \S+ \S+ \S+ \(ITM (confirmed|rejected) [01]\.\d\d\)`).MatchString(p.stdout.String()) {
-		t.Errorf("no event line with ITM's verdict on stdout:\n%s", tail(p.stdout.String(), 10))
+		t.Errorf("no event line with ITM's verdict on stdout:\n%s", mqtttest.Tail(p.stdout.String(), 10))
 	}
 
 	// Searches are re-ranked by ITM, over HTTP and MQTT.
@@ -539,8 +541,8 @@ search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/cli
 	if err := json.Unmarshal([]byte(body), &hr); code != 200 || err != nil || len(hr.Hits) != 3 || !hr.Hits[0].Reranked || !hr.Hits[2].Reranked {
 		t.Errorf("GET /api/search = %d %s; want 3 hits re-ranked", code, body)
 	}
-	publishMsg(t, c, "edged/e2e/search", `{"query": "a blue square", "k": 2, "request_id": "itm-1"}`)
-	r := decode[searchResult](t, box.waitFor(t, "edged/e2e/search/result", "the re-ranked search", func(m message) bool {
+	mqtttest.Publish(t, c, "edged/e2e/search", false, `{"query": "a blue square", "k": 2, "request_id": "itm-1"}`)
+	r := decode[searchResult](t, box.WaitOn(t, "edged/e2e/search/result", "the re-ranked search", func(m mqtttest.Message) bool {
 		return decode[searchResult](t, m).RequestID == "itm-1"
 	}))
 	if r.Error != "" || len(r.Hits) != 2 || r.Hits[0].Score < r.Hits[1].Score {

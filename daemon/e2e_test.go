@@ -4,11 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/edged/edged/internal/mqtttest"
 )
 
 // e2eConfig writes a config for the edged under test: device "e2e", the given broker and
@@ -32,14 +33,14 @@ const syntheticCamera = `  - name: demo
 
 // A subscriber sees `online` while edged runs; SIGTERM makes it `stopped`, with exit 0.
 func TestE2EOnlineThenStoppedOnSIGTERM(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	cfg := e2eConfig(t, dir, m.url(), port, "", syntheticCamera)
-	box, _ := subscriber(t, m.url(), "", true, "edged/e2e/available")
+	port := mqtttest.FreePort(t)
+	cfg := e2eConfig(t, dir, m.URL(), port, "", syntheticCamera)
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/available")
 	p := startEdged(t, dir, cfg)
 
-	box.waitFor(t, "edged/e2e/available", "online", func(m message) bool { return m.payload == "online" })
+	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
 	deadlineWait(t, "/healthz to say ok", func() bool {
 		code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 		return code == 200 && strings.Contains(body, `"status": "ok"`)
@@ -48,23 +49,23 @@ func TestE2EOnlineThenStoppedOnSIGTERM(t *testing.T) {
 	if code := p.exitCode(); code != 0 {
 		t.Fatalf("exit status %d after SIGTERM, want 0", code)
 	}
-	box.waitFor(t, "edged/e2e/available", "stopped", func(m message) bool { return m.payload == "stopped" })
-	if got := box.on("edged/e2e/available"); got[len(got)-1].payload != "stopped" {
-		t.Errorf("availability ended with %q", got[len(got)-1].payload)
+	box.WaitOn(t, "edged/e2e/available", "stopped", func(m mqtttest.Message) bool { return m.Payload == "stopped" })
+	if got := box.On("edged/e2e/available"); got[len(got)-1].Payload != "stopped" {
+		t.Errorf("availability ended with %q", got[len(got)-1].Payload)
 	}
 }
 
 // kill -9 leaves the broker to deliver edged's last will: `offline`.
 func TestE2EKill9DeliversOffline(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
-	cfg := e2eConfig(t, dir, m.url(), freePort(t), "", syntheticCamera)
-	box, _ := subscriber(t, m.url(), "", true, "edged/e2e/available")
+	cfg := e2eConfig(t, dir, m.URL(), mqtttest.FreePort(t), "", syntheticCamera)
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/available")
 	p := startEdged(t, dir, cfg)
-	box.waitFor(t, "edged/e2e/available", "online", func(m message) bool { return m.payload == "online" })
+	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
 	p.signal(syscall.SIGKILL)
 	p.exitCode()
-	box.waitFor(t, "edged/e2e/available", "offline (the last will)", func(m message) bool { return m.payload == "offline" })
+	box.WaitOn(t, "edged/e2e/available", "offline (the last will)", func(m mqtttest.Message) bool { return m.Payload == "offline" })
 }
 
 // A wrong config field stops edged with status 2 and one line naming file, line and field,
@@ -105,11 +106,11 @@ func TestE2EBadConfigExits2(t *testing.T) {
 // A camera that cannot be reached is reported and retried with backoff; the daemon and its
 // other cameras keep running, and /healthz says what is wrong.
 func TestE2EUnreachableCameraIsRetried(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	closed := freePort(t) // nothing listens here
-	cfg := e2eConfig(t, dir, m.url(), port, "", syntheticCamera+fmt.Sprintf(`  - name: door
+	port := mqtttest.FreePort(t)
+	closed := mqtttest.FreePort(t) // nothing listens here
+	cfg := e2eConfig(t, dir, m.URL(), port, "", syntheticCamera+fmt.Sprintf(`  - name: door
     source: {kind: stream, url: 'http://127.0.0.1:%d/video.mjpg'}
 `, closed))
 	p := startEdged(t, dir, cfg)
@@ -144,22 +145,12 @@ func TestE2EUnreachableCameraIsRetried(t *testing.T) {
 // A broker that refuses edged's credentials: a clear message, retried, and edged keeps
 // running (and still stops cleanly).
 func TestE2ERefusedCredentialsAreRetried(t *testing.T) {
-	bin := mosquittoBinary(t)
-	passwd := filepath.Join(filepath.Dir(filepath.Dir(bin)), "bin", "mosquitto_passwd")
-	if _, err := os.Stat(passwd); err != nil {
-		if passwd, err = exec.LookPath("mosquitto_passwd"); err != nil {
-			t.Fatalf("mosquitto_passwd not found: %v", err)
-		}
-	}
-	pwFile := filepath.Join(t.TempDir(), "passwd")
-	if out, err := exec.Command(passwd, "-c", "-b", pwFile, "edged", "right").CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
-	}
-	m := newMosquitto(t, "allow_anonymous false\npassword_file "+pwFile)
-	m.start()
+	pwFile := mqtttest.PasswordFile(t, "edged", "right")
+	m := mqtttest.NewBroker(t, "allow_anonymous false\npassword_file "+pwFile)
+	m.Start()
 	dir := t.TempDir()
-	port := freePort(t)
-	cfg := e2eConfig(t, dir, m.url(), port, "  username: edged\n  password: wrong\n", syntheticCamera)
+	port := mqtttest.FreePort(t)
+	cfg := e2eConfig(t, dir, m.URL(), port, "  username: edged\n  password: wrong\n", syntheticCamera)
 	p := startEdged(t, dir, cfg)
 	p.waitStderr("refused the credentials", 2)
 	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))

@@ -1,14 +1,12 @@
 package daemon
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"image"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/mqtttest"
 )
 
 // waitTimeout bounds every wait for something to happen in these tests.
@@ -25,13 +24,7 @@ const waitTimeout = 20 * time.Second
 // eventually polls cond until it holds, failing the test at the deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond) // poll interval, not a wait for an outcome
-	}
+	mqtttest.Eventually(t, what, waitTimeout, cond)
 }
 
 // recorder is a Sink that keeps every result.
@@ -207,29 +200,11 @@ func (td *testDir) config(cameras string) string {
 		"cameras:\n"+cameras)
 }
 
-// logBuffer is a concurrency-safe log destination.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // running is a daemon started by a test with model doubles.
 type running struct {
 	d      *Daemon
 	rec    *recorder
-	logs   *logBuffer
+	logs   *mqtttest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -237,7 +212,7 @@ type running struct {
 // startDaemon runs a daemon on configPath with the given models; it is stopped at cleanup.
 func startDaemon(t *testing.T, configPath string, models *Models, opts Options) *running {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &mqtttest.Buffer{}
 	rec := &recorder{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	opts.LoadModels = func(context.Context, *Config) (*Models, error) { return models, nil }
@@ -252,7 +227,7 @@ func startDaemon(t *testing.T, configPath string, models *Models, opts Options) 
 	t.Cleanup(func() {
 		r.stop(t)
 		if t.Failed() {
-			t.Logf("daemon log:\n%s", tail(logs.String(), 40))
+			t.Logf("daemon log:\n%s", logs.Tail(40))
 		}
 	})
 	eventually(t, "the daemon to be ready", func() bool { return d.ready.Load() })
@@ -290,14 +265,6 @@ func metricValue(m *metrics, name string, labels ...string) float64 {
 		return testutil.ToFloat64(m.reloads.WithLabelValues(labels...))
 	}
 	panic("unknown metric " + name)
-}
-
-func tail(s string, lines int) string {
-	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

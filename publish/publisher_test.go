@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/edged/edged/internal/mqtttest"
 )
 
 // helperBrokerEnv makes the test binary run a bare publisher instead of the tests (see
@@ -68,46 +70,46 @@ func startHelperPublisher(t *testing.T, broker, device string) *exec.Cmd {
 func assertWillOnKill(t *testing.T, brokerURL string) {
 	t.Helper()
 	topic := Topics{Prefix: "edged", Device: "crashy"}.Available()
-	rec, _ := subscribe(t, brokerURL, topic)
+	rec, _ := mqtttest.Subscribe(t, brokerURL, topic)
 	cmd := startHelperPublisher(t, brokerURL, "crashy")
-	i, _ := rec.waitFor(t, 0, "online from the child publisher", func(m received) bool { return m.payload == "online" })
+	i, _ := rec.WaitFor(t, 0, "online from the child publisher", func(m mqtttest.Message) bool { return m.Payload == "online" })
 	if err := cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-	rec.waitFor(t, i+1, "the last will offline", func(m received) bool { return m.payload == "offline" })
+	rec.WaitFor(t, i+1, "the last will offline", func(m mqtttest.Message) bool { return m.Payload == "offline" })
 }
 
 func TestAvailabilityOnlineThenStopped(t *testing.T) {
-	m := startMosquitto(t)
-	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev1", QoS: 1})
+	m := mqtttest.StartBroker(t)
+	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev1", QoS: 1})
 	waitConnected(t, p)
 	topic := p.Topics().Available()
 
 	// Subscribing after the connection: only a retained message can arrive.
-	rec, _ := subscribe(t, m.url(), topic)
-	_, got := rec.waitTopic(t, 0, topic)
-	if got.payload != "online" || !got.retained {
+	rec, _ := mqtttest.Subscribe(t, m.URL(), topic)
+	_, got := rec.WaitTopic(t, 0, topic)
+	if got.Payload != "online" || !got.Retained {
 		t.Fatalf("availability = %+v, want retained online", got)
 	}
 
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, 0, "stopped", func(m received) bool { return m.payload == "stopped" })
+	rec.WaitFor(t, 0, "stopped", func(m mqtttest.Message) bool { return m.Payload == "stopped" })
 	if p.Stats().Connected {
 		t.Error("still connected after Close")
 	}
-	later, _ := subscribe(t, m.url(), topic)
-	if _, got := later.waitTopic(t, 0, topic); got.payload != "stopped" || !got.retained {
+	later, _ := mqtttest.Subscribe(t, m.URL(), topic)
+	if _, got := later.WaitTopic(t, 0, topic); got.Payload != "stopped" || !got.Retained {
 		t.Errorf("after Close a new subscriber gets %+v, want retained stopped", got)
 	}
 }
 
 func TestCancelledContextDrainsThenStops(t *testing.T) {
-	m := startMosquitto(t)
-	rec, _ := subscribe(t, m.url(), "edged/dev8/#")
-	p, err := New(Options{Broker: m.url(), Device: "dev8", QoS: 1, BackoffMin: 20 * time.Millisecond},
+	m := mqtttest.StartBroker(t)
+	rec, _ := mqtttest.Subscribe(t, m.URL(), "edged/dev8/#")
+	p, err := New(Options{Broker: m.URL(), Device: "dev8", QoS: 1, BackoffMin: 20 * time.Millisecond},
 		slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -126,10 +128,10 @@ func TestCancelledContextDrainsThenStops(t *testing.T) {
 		}
 	}
 	cancel() // what the daemon's SIGTERM does
-	i, _ := rec.waitFor(t, 0, "stopped", func(m received) bool { return m.payload == "stopped" })
-	var before []received
-	for _, m := range rec.all()[:i] {
-		if m.topic == p.Topics().Labels("cam") {
+	i, _ := rec.WaitFor(t, 0, "stopped", func(m mqtttest.Message) bool { return m.Payload == "stopped" })
+	var before []mqtttest.Message
+	for _, m := range rec.All()[:i] {
+		if m.Topic == p.Topics().Labels("cam") {
 			before = append(before, m)
 		}
 	}
@@ -143,7 +145,7 @@ func TestCancelledContextDrainsThenStops(t *testing.T) {
 		t.Errorf("publish after shutdown: %v, want ErrClosed", err)
 	}
 
-	closed, err := New(Options{Broker: m.url(), Device: "dev9"}, nil)
+	closed, err := New(Options{Broker: m.URL(), Device: "dev9"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,8 +156,8 @@ func TestCancelledContextDrainsThenStops(t *testing.T) {
 }
 
 func TestLastWillOfflineWhenKilled(t *testing.T) {
-	m := startMosquitto(t)
-	assertWillOnKill(t, m.url())
+	m := mqtttest.StartBroker(t)
+	assertWillOnKill(t, m.URL())
 }
 
 var tsPattern = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
@@ -176,10 +178,10 @@ func decodeFields(t *testing.T, topic, payload string, fields ...string) map[str
 }
 
 func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
-	m := startMosquitto(t)
-	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev2", QoS: 1, Retain: Retain{Labels: true}})
+	m := mqtttest.StartBroker(t)
+	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev2", QoS: 1, Retain: Retain{Labels: true}})
 	tp := p.Topics()
-	rec, _ := subscribe(t, m.url(), "edged/dev2/cam/+")
+	rec, _ := mqtttest.Subscribe(t, m.URL(), "edged/dev2/cam/+")
 	waitConnected(t, p)
 
 	start := time.Date(2024, 5, 1, 12, 0, 0, 250_000_000, time.UTC)
@@ -197,8 +199,8 @@ func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
 		}
 	}
 
-	_, lm := rec.waitTopic(t, 0, tp.Labels("cam"))
-	labels := decodeFields(t, lm.topic, lm.payload, "ts", "frame", "label_set", "labels")
+	_, lm := rec.WaitTopic(t, 0, tp.Labels("cam"))
+	labels := decodeFields(t, lm.Topic, lm.Payload, "ts", "frame", "label_set", "labels")
 	if !tsPattern.MatchString(fmt.Sprint(labels["ts"])) || labels["frame"] != 3.0 || labels["label_set"] != "shapes" {
 		t.Errorf("labels = %v", labels)
 	}
@@ -207,44 +209,44 @@ func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
 		t.Errorf("labels list = %v", labels["labels"])
 	}
 
-	i, em := rec.waitTopic(t, 0, tp.Events("cam"))
-	ev := decodeFields(t, em.topic, em.payload, "type", "id", "label", "score", "top_score", "start_ts", "end_ts")
+	i, em := rec.WaitTopic(t, 0, tp.Events("cam"))
+	ev := decodeFields(t, em.Topic, em.Payload, "type", "id", "label", "score", "top_score", "start_ts", "end_ts")
 	if ev["type"] != "start" || ev["start_ts"] != "2024-05-01T12:00:00.250Z" || ev["end_ts"] != nil {
 		t.Errorf("start event = %v", ev)
 	}
-	_, em = rec.waitTopic(t, i+1, tp.Events("cam"))
-	ev = decodeFields(t, em.topic, em.payload, "type", "id", "label", "score", "top_score", "start_ts", "end_ts")
+	_, em = rec.WaitTopic(t, i+1, tp.Events("cam"))
+	ev = decodeFields(t, em.Topic, em.Payload, "type", "id", "label", "score", "top_score", "start_ts", "end_ts")
 	if ev["type"] != "end" || ev["end_ts"] != "2024-05-01T12:00:01.250Z" || ev["top_score"] != 0.9 {
 		t.Errorf("end event = %v", ev)
 	}
 
-	_, cm := rec.waitTopic(t, 0, tp.Caption("cam"))
-	c := decodeFields(t, cm.topic, cm.payload, "ts", "frame", "caption", "latency_ms")
+	_, cm := rec.WaitTopic(t, 0, tp.Caption("cam"))
+	c := decodeFields(t, cm.Topic, cm.Payload, "ts", "frame", "caption", "latency_ms")
 	if c["caption"] != "a red circle" || c["latency_ms"] != 120.5 || !tsPattern.MatchString(fmt.Sprint(c["ts"])) {
 		t.Errorf("caption = %v", c)
 	}
 
-	_, am := rec.waitTopic(t, 0, tp.Answer("cam"))
-	a := decodeFields(t, am.topic, am.payload, "ts", "frame", "question", "answer")
+	_, am := rec.WaitTopic(t, 0, tp.Answer("cam"))
+	a := decodeFields(t, am.Topic, am.Payload, "ts", "frame", "question", "answer")
 	if a["answer"] != "one" || a["question"] != "how many shapes?" {
 		t.Errorf("answer = %v", a)
 	}
 
-	if _, sm := rec.waitTopic(t, 0, tp.Snapshot("cam")); sm.payload != string(jpeg) {
-		t.Errorf("snapshot = %x, want %x", sm.payload, jpeg)
+	if _, sm := rec.WaitTopic(t, 0, tp.Snapshot("cam")); sm.Payload != string(jpeg) {
+		t.Errorf("snapshot = %x, want %x", sm.Payload, jpeg)
 	}
 
 	// Retain choices: labels retained, captions not. Retained messages reach a new subscriber
 	// right after it subscribes, so once a marker sent later arrives, any would have.
-	late, lc := subscribe(t, m.url(), tp.Labels("cam"), tp.Caption("cam"), tp.Events("cam"))
-	barrier(t, late, lc)
-	if got := late.on(tp.Labels("cam")); len(got) != 1 || !got[0].retained {
+	late, lc := mqtttest.Subscribe(t, m.URL(), tp.Labels("cam"), tp.Caption("cam"), tp.Events("cam"))
+	mqtttest.Barrier(t, late, lc)
+	if got := late.On(tp.Labels("cam")); len(got) != 1 || !got[0].Retained {
 		t.Errorf("late subscriber's labels = %+v, want one retained message", got)
 	}
-	if got := late.on(tp.Caption("cam")); len(got) != 0 {
+	if got := late.On(tp.Caption("cam")); len(got) != 0 {
 		t.Errorf("caption was retained: %+v", got)
 	}
-	if got := late.on(tp.Events("cam")); len(got) != 0 {
+	if got := late.On(tp.Events("cam")); len(got) != 0 {
 		t.Errorf("events were retained: %+v", got)
 	}
 	eventually(t, "6 published", func() bool { return p.Stats().Published == 6 })
@@ -273,66 +275,66 @@ func askHandler(release <-chan struct{}) AskHandler {
 	}
 }
 
-func byRequestID(id string) func(received) bool {
-	return func(m received) bool { return strings.Contains(m.payload, `"request_id":"`+id+`"`) }
+func byRequestID(id string) func(mqtttest.Message) bool {
+	return func(m mqtttest.Message) bool { return strings.Contains(m.Payload, `"request_id":"`+id+`"`) }
 }
 
 func TestAskRoundTrip(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	release := make(chan struct{})
-	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev3", QoS: 1, AskHandler: askHandler(release)})
+	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev3", QoS: 1, AskHandler: askHandler(release)})
 	tp := p.Topics()
-	rec, c := subscribe(t, m.url(), tp.Answer("cam"), "app/replies/#")
+	rec, c := mqtttest.Subscribe(t, m.URL(), tp.Answer("cam"), "app/replies/#")
 	waitConnected(t, p)
 
-	send(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"r1","reply_to":"app/replies/42"}`)
-	_, got := rec.waitFor(t, 0, "the answer to r1", func(m received) bool { return m.topic == tp.Answer("cam") && byRequestID("r1")(m) })
-	a := decodeFields(t, got.topic, got.payload, "ts", "frame", "question", "answer", "request_id")
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"r1","reply_to":"app/replies/42"}`)
+	_, got := rec.WaitFor(t, 0, "the answer to r1", func(m mqtttest.Message) bool { return m.Topic == tp.Answer("cam") && byRequestID("r1")(m) })
+	a := decodeFields(t, got.Topic, got.Payload, "ts", "frame", "question", "answer", "request_id")
 	if a["answer"] != "answer to how many?" || a["question"] != "how many?" || a["frame"] != 5.0 {
 		t.Errorf("answer = %v", a)
 	}
-	if _, r := rec.waitTopic(t, 0, "app/replies/42"); r.payload != got.payload {
-		t.Errorf("reply_to got %s, want the answer %s", r.payload, got.payload)
+	if _, r := rec.WaitTopic(t, 0, "app/replies/42"); r.Payload != got.Payload {
+		t.Errorf("reply_to got %s, want the answer %s", r.Payload, got.Payload)
 	}
 
 	// Plain text: the answer has no request_id.
-	send(t, c, tp.Ask("cam"), false, "  what is this?  ")
-	_, got = rec.waitFor(t, 0, "the plain-text answer", func(m received) bool { return strings.Contains(m.payload, "answer to what is this?") })
-	decodeFields(t, got.topic, got.payload, "ts", "frame", "question", "answer")
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, "  what is this?  ")
+	_, got = rec.WaitFor(t, 0, "the plain-text answer", func(m mqtttest.Message) bool { return strings.Contains(m.Payload, "answer to what is this?") })
+	decodeFields(t, got.Topic, got.Payload, "ts", "frame", "question", "answer")
 
 	// A slow question must not hold up the next one.
-	send(t, c, tp.Ask("cam"), false, `{"question":"slow","request_id":"slow-1"}`)
-	send(t, c, tp.Ask("cam"), false, `{"question":"quick","request_id":"quick-1"}`)
-	rec.waitFor(t, 0, "the quick answer while the slow one is pending", byRequestID("quick-1"))
-	if slices.ContainsFunc(rec.all(), byRequestID("slow-1")) {
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"slow","request_id":"slow-1"}`)
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"quick","request_id":"quick-1"}`)
+	rec.WaitFor(t, 0, "the quick answer while the slow one is pending", byRequestID("quick-1"))
+	if slices.ContainsFunc(rec.All(), byRequestID("slow-1")) {
 		t.Fatal("the slow answer came before it was released")
 	}
 	close(release)
-	rec.waitFor(t, 0, "the slow answer after release", byRequestID("slow-1"))
+	rec.WaitFor(t, 0, "the slow answer after release", byRequestID("slow-1"))
 	if s := p.Stats(); s.AskErrors != 0 {
 		t.Errorf("ask errors = %d, want 0", s.AskErrors)
 	}
 }
 
 func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
-	m := startMosquitto(t)
+	m := mqtttest.StartBroker(t)
 	release := make(chan struct{})
 	defer close(release)
-	rec, c := subscribe(t, m.url(), "edged/dev4/+/answer", "app/errors")
+	rec, c := mqtttest.Subscribe(t, m.URL(), "edged/dev4/+/answer", "app/errors")
 	// A retained question would reach the publisher on every (re)subscription: it is ignored.
-	send(t, c, "edged/dev4/cam/ask", true, `{"question":"x","request_id":"retained"}`)
-	p, logs := startPublisher(t, Options{Broker: m.url(), Device: "dev4", QoS: 1, MaxAskBytes: 64, MaxPendingAsks: 1,
+	mqtttest.Publish(t, c, "edged/dev4/cam/ask", true, `{"question":"x","request_id":"retained"}`)
+	p, logs := startPublisher(t, Options{Broker: m.URL(), Device: "dev4", QoS: 1, MaxAskBytes: 64, MaxPendingAsks: 1,
 		AskHandler: askHandler(release)})
 	tp := p.Topics()
 	waitConnected(t, p)
 	eventually(t, "the retained ask to be ignored", func() bool {
-		return logs.count("ignoring a retained ask request") > 0
+		return logs.Count("ignoring a retained ask request") > 0
 	})
 	// Clearing it is an empty, live (not retained) request: it is answered with an error.
-	send(t, c, tp.Ask("cam"), true, "")
-	idx, got := rec.waitTopic(t, 0, tp.Answer("cam"))
-	if !strings.Contains(got.payload, "question is empty") {
-		t.Fatalf("clearing the retained ask: got %s, want an empty-question error", got.payload)
+	mqtttest.Publish(t, c, tp.Ask("cam"), true, "")
+	idx, got := rec.WaitTopic(t, 0, tp.Answer("cam"))
+	if !strings.Contains(got.Payload, "question is empty") {
+		t.Fatalf("clearing the retained ask: got %s, want an empty-question error", got.Payload)
 	}
 
 	cases := []struct {
@@ -352,16 +354,16 @@ func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
 	}
 	next := idx + 1
 	for i, tc := range cases {
-		send(t, c, tc.topic, false, tc.payload)
+		mqtttest.Publish(t, c, tc.topic, false, tc.payload)
 		// Wait for each error before sending the next request, so they arrive in order.
 		answerTopic := strings.TrimSuffix(tc.topic, "/ask") + "/answer"
-		idx, got := rec.waitTopic(t, next, answerTopic)
+		idx, got := rec.WaitTopic(t, next, answerTopic)
 		next = idx + 1
 		fields := []string{"error", "request_id"}
 		if tc.id == "" {
 			fields = fields[:1]
 		}
-		e := decodeFields(t, got.topic, got.payload, fields...)
+		e := decodeFields(t, got.Topic, got.Payload, fields...)
 		if msg := fmt.Sprint(e["error"]); !strings.Contains(msg, tc.want) {
 			t.Errorf("case %d: error %q, want one containing %q", i, msg, tc.want)
 		}
@@ -369,30 +371,30 @@ func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
 			t.Errorf("case %d: request_id = %v, want %s", i, e["request_id"], tc.id)
 		}
 	}
-	if _, got := rec.waitTopic(t, 0, "app/errors"); !byRequestID("unknown-cam")(got) {
-		t.Errorf("reply_to got %s, want the unknown-camera error", got.payload)
+	if _, got := rec.WaitTopic(t, 0, "app/errors"); !byRequestID("unknown-cam")(got) {
+		t.Errorf("reply_to got %s, want the unknown-camera error", got.Payload)
 	}
 
 	// One ask at a time: while "slow" holds the only slot, the next is refused as busy.
-	send(t, c, tp.Ask("cam"), false, `{"question":"slow","request_id":"hold"}`)
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"slow","request_id":"hold"}`)
 	eventually(t, "the slow ask to take the slot", func() bool { return len(p.askSlots) == 1 })
-	send(t, c, tp.Ask("cam"), false, `{"question":"x","request_id":"refused"}`)
-	_, got = rec.waitFor(t, 0, "the busy error", byRequestID("refused"))
-	if !strings.Contains(got.payload, "busy: 1 questions already pending") {
-		t.Errorf("busy answer = %s", got.payload)
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"x","request_id":"refused"}`)
+	_, got = rec.WaitFor(t, 0, "the busy error", byRequestID("refused"))
+	if !strings.Contains(got.Payload, "busy: 1 questions already pending") {
+		t.Errorf("busy answer = %s", got.Payload)
 	}
 
 	if got, want := p.Stats().AskErrors, uint64(len(cases)+2); got != want {
 		t.Errorf("ask errors = %d, want %d", got, want)
 	}
-	if slices.ContainsFunc(rec.all(), byRequestID("retained")) {
+	if slices.ContainsFunc(rec.All(), byRequestID("retained")) {
 		t.Error("the retained ask was answered")
 	}
 }
 
 func TestHomeAssistantDiscovery(t *testing.T) {
-	m := startMosquitto(t)
-	p, _ := startPublisher(t, Options{Broker: m.url(), Device: "dev5", QoS: 1, SWVersion: "9.9",
+	m := mqtttest.StartBroker(t)
+	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev5", QoS: 1, SWVersion: "9.9",
 		HomeAssistant: HomeAssistant{Enabled: true},
 		Cameras:       []Camera{{Name: "cam", EventLabels: []string{"person", "car"}}}})
 	waitConnected(t, p)
@@ -403,23 +405,23 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	}
 
 	// Retained: a subscriber that comes after the publisher gets every config.
-	rec, c := subscribe(t, m.url(), "homeassistant/+/+/config")
-	barrier(t, rec, c)
-	got := map[string]received{}
-	for _, msg := range rec.all() {
-		if strings.HasSuffix(msg.topic, "/config") {
-			got[msg.topic] = msg
+	rec, c := mqtttest.Subscribe(t, m.URL(), "homeassistant/+/+/config")
+	mqtttest.Barrier(t, rec, c)
+	got := map[string]mqtttest.Message{}
+	for _, msg := range rec.All() {
+		if strings.HasSuffix(msg.Topic, "/config") {
+			got[msg.Topic] = msg
 		}
 	}
 	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, want) {
 		t.Fatalf("discovery topics = %v, want %v", keys, want)
 	}
 	for topic, msg := range got {
-		if !msg.retained {
+		if !msg.Retained {
 			t.Errorf("%s not retained", topic)
 		}
 		var cfg map[string]any
-		if err := json.Unmarshal([]byte(msg.payload), &cfg); err != nil {
+		if err := json.Unmarshal([]byte(msg.Payload), &cfg); err != nil {
 			t.Fatalf("%s: %v", topic, err)
 		}
 		for _, field := range []string{"unique_id", "name", "state_topic", "value_template", "json_attributes_topic",
@@ -437,19 +439,19 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	}
 
 	// Home Assistant restarted: every config is sent again.
-	n := len(rec.all())
-	send(t, c, "homeassistant/status", false, "online")
+	n := len(rec.All())
+	mqtttest.Publish(t, c, "homeassistant/status", false, "online")
 	for _, topic := range want {
-		rec.waitTopic(t, n, topic)
+		rec.WaitTopic(t, n, topic)
 	}
 
 	// A label removed from the daemon's config: its entity is removed (empty retained config).
-	n = len(rec.all())
+	n = len(rec.All())
 	if err := p.SetCameras([]Camera{{Name: "cam", EventLabels: []string{"person"}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, msg := rec.waitTopic(t, n, configTopic("binary_sensor", "event_car")); msg.payload != "" {
-		t.Errorf("removed entity's config = %q, want empty", msg.payload)
+	if _, msg := rec.WaitTopic(t, n, configTopic("binary_sensor", "event_car")); msg.Payload != "" {
+		t.Errorf("removed entity's config = %q, want empty", msg.Payload)
 	}
 	if err := p.SetCameras([]Camera{{Name: "bad/name"}}); err == nil {
 		t.Error("SetCameras accepted a camera name with '/'")
@@ -457,13 +459,13 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 }
 
 // labelsFrames returns the frame numbers of labels messages, in arrival order.
-func labelsFrames(t *testing.T, msgs []received) []int {
+func labelsFrames(t *testing.T, msgs []mqtttest.Message) []int {
 	t.Helper()
 	var frames []int
 	for _, m := range msgs {
 		var l Labels
-		if err := json.Unmarshal([]byte(m.payload), &l); err != nil {
-			t.Fatalf("labels payload %q: %v", m.payload, err)
+		if err := json.Unmarshal([]byte(m.Payload), &l); err != nil {
+			t.Fatalf("labels payload %q: %v", m.Payload, err)
 		}
 		frames = append(frames, int(l.Frame))
 	}
@@ -472,28 +474,26 @@ func labelsFrames(t *testing.T, msgs []received) []int {
 
 // persistentSubscriber connects with a fixed client id and a persistent session subscribed
 // at QoS 1, so the broker keeps its messages while it is away, across broker restarts.
-func persistentSubscriber(t *testing.T, url, id string, rec *recorder, filters ...string) {
+func persistentSubscriber(t *testing.T, url, id string, rec *mqtttest.Recorder, filters ...string) {
 	t.Helper()
-	c := client(t, url, id, false, rec, "", "")
-	if len(filters) > 0 {
-		subscribeFilters(t, c, filters...)
-	}
+	c := mqtttest.Connect(t, url, mqtttest.Client{ID: id, Persistent: true, Recorder: rec})
+	mqtttest.SubscribeTo(t, c, filters...)
 }
 
 func TestBrokerRestartQueuesResultsInOrder(t *testing.T) {
-	m := startMosquitto(t)
-	p, logs := startPublisher(t, Options{Broker: m.url(), Device: "dev6", QoS: 1, QueueSize: 5})
+	m := mqtttest.StartBroker(t)
+	p, logs := startPublisher(t, Options{Broker: m.URL(), Device: "dev6", QoS: 1, QueueSize: 5})
 	topic := p.Topics().Labels("cam")
-	rec := newRecorder()
-	persistentSubscriber(t, m.url(), "sub-restart", rec, topic)
+	rec := mqtttest.NewRecorder()
+	persistentSubscriber(t, m.URL(), "sub-restart", rec, topic)
 	waitConnected(t, p)
 
 	if err := p.PublishLabels("cam", Labels{Frame: 1}); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitTopic(t, 0, topic)
+	rec.WaitTopic(t, 0, topic)
 
-	m.stop()
+	m.Stop()
 	eventually(t, "the publisher to notice the broker is gone", func() bool { return !p.Stats().Connected })
 	for frame := 2; frame <= 9; frame++ {
 		if err := p.PublishLabels("cam", Labels{Frame: uint64(frame)}); err != nil {
@@ -503,14 +503,14 @@ func TestBrokerRestartQueuesResultsInOrder(t *testing.T) {
 	if s := p.Stats(); s.Queued != 5 || s.Dropped != 3 {
 		t.Fatalf("while offline: queued %d, dropped %d; want 5 and 3", s.Queued, s.Dropped)
 	}
-	if logs.count("queue full") != 1 {
+	if logs.Count("queue full") != 1 {
 		t.Errorf("want one queue-full warning per outage, log:\n%s", logs.String())
 	}
 
-	m.start() // same port
-	persistentSubscriber(t, m.url(), "sub-restart", rec)
-	eventually(t, "frames 5-9 after the restart", func() bool { return len(rec.on(topic)) >= 6 })
-	if got, want := labelsFrames(t, rec.on(topic)), []int{1, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
+	m.Start() // same port
+	persistentSubscriber(t, m.URL(), "sub-restart", rec)
+	eventually(t, "frames 5-9 after the restart", func() bool { return len(rec.On(topic)) >= 6 })
+	if got, want := labelsFrames(t, rec.On(topic)), []int{1, 5, 6, 7, 8, 9}; !slices.Equal(got, want) {
 		t.Errorf("frames = %v, want %v (oldest dropped, the rest in order)", got, want)
 	}
 	// The broker may forward a message before its acknowledgement reaches the publisher.
@@ -521,17 +521,17 @@ func TestBrokerRestartQueuesResultsInOrder(t *testing.T) {
 }
 
 func TestFirstConnectionFailsThenSucceeds(t *testing.T) {
-	m := newMosquitto(t, "")
+	m := mqtttest.NewBroker(t, "")
 	// Make the subscriber's persistent session first, so it gets what is published before
 	// it reconnects.
-	m.start()
-	rec := newRecorder()
+	m.Start()
+	rec := mqtttest.NewRecorder()
 	topic := Topics{Prefix: "edged", Device: "dev7"}.Labels("cam")
-	persistentSubscriber(t, m.url(), "sub-first", rec, topic)
-	m.stop()
+	persistentSubscriber(t, m.URL(), "sub-first", rec, topic)
+	m.Stop()
 
-	p, logs := startPublisher(t, Options{Broker: m.url(), Device: "dev7", QoS: 1})
-	eventually(t, "two failed connection attempts", func() bool { return logs.count("cannot connect to the MQTT broker") >= 2 })
+	p, logs := startPublisher(t, Options{Broker: m.URL(), Device: "dev7", QoS: 1})
+	eventually(t, "two failed connection attempts", func() bool { return logs.Count("cannot connect to the MQTT broker") >= 2 })
 	if s := p.Stats(); s.Connected || !strings.Contains(s.LastError, "connection refused") {
 		t.Errorf("stats with no broker = %+v, want disconnected with a connection refused error", s)
 	}
@@ -541,11 +541,11 @@ func TestFirstConnectionFailsThenSucceeds(t *testing.T) {
 		}
 	}
 
-	m.start()
+	m.Start()
 	waitConnected(t, p)
-	persistentSubscriber(t, m.url(), "sub-first", rec)
-	eventually(t, "the queued frames", func() bool { return len(rec.on(topic)) >= 3 })
-	if got := labelsFrames(t, rec.on(topic)); !slices.Equal(got, []int{1, 2, 3}) {
+	persistentSubscriber(t, m.URL(), "sub-first", rec)
+	eventually(t, "the queued frames", func() bool { return len(rec.On(topic)) >= 3 })
+	if got := labelsFrames(t, rec.On(topic)); !slices.Equal(got, []int{1, 2, 3}) {
 		t.Errorf("frames = %v, want [1 2 3]", got)
 	}
 	if s := p.Stats(); s.LastError != "" {
@@ -554,22 +554,12 @@ func TestFirstConnectionFailsThenSucceeds(t *testing.T) {
 }
 
 func TestRefusedCredentialsAreLoggedAndRetried(t *testing.T) {
-	bin := mosquittoBinary(t)
-	passwd := strings.TrimSuffix(bin, "sbin/mosquitto") + "bin/mosquitto_passwd"
-	if _, err := os.Stat(passwd); err != nil {
-		if passwd, err = exec.LookPath("mosquitto_passwd"); err != nil {
-			t.Fatalf("mosquitto is installed but mosquitto_passwd is not: %v", err)
-		}
-	}
-	pwFile := t.TempDir() + "/passwd"
-	if out, err := exec.Command(passwd, "-c", "-b", pwFile, "edged", "right-password").CombinedOutput(); err != nil {
-		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
-	}
-	m := newMosquitto(t, "allow_anonymous false\npassword_file "+pwFile)
-	m.start()
+	pwFile := mqtttest.PasswordFile(t, "edged", "right-password")
+	m := mqtttest.NewBroker(t, "allow_anonymous false\npassword_file "+pwFile)
+	m.Start()
 
-	wrong, logs := startPublisher(t, Options{Broker: m.url(), Device: "wrong", Username: "edged", Password: "nope"})
-	eventually(t, "two refused attempts", func() bool { return logs.count("refused the credentials") >= 2 })
+	wrong, logs := startPublisher(t, Options{Broker: m.URL(), Device: "wrong", Username: "edged", Password: "nope"})
+	eventually(t, "two refused attempts", func() bool { return logs.Count("refused the credentials") >= 2 })
 	if !strings.Contains(logs.String(), "attempt=2") {
 		t.Errorf("attempts are not numbered in the log:\n%s", logs.String())
 	}
@@ -578,11 +568,11 @@ func TestRefusedCredentialsAreLoggedAndRetried(t *testing.T) {
 	}
 
 	// The same broker takes the right password.
-	rec := newRecorder()
-	c := client(t, m.url(), "", true, rec, "edged", "right-password")
-	subscribeFilters(t, c, "edged/right/available")
-	startPublisher(t, Options{Broker: m.url(), Device: "right", Username: "edged", Password: "right-password"})
-	rec.waitFor(t, 0, "online with the right password", func(m received) bool { return m.payload == "online" })
+	rec := mqtttest.NewRecorder()
+	c := mqtttest.Connect(t, m.URL(), mqtttest.Client{Recorder: rec, Username: "edged", Password: "right-password"})
+	mqtttest.SubscribeTo(t, c, "edged/right/available")
+	startPublisher(t, Options{Broker: m.URL(), Device: "right", Username: "edged", Password: "right-password"})
+	rec.WaitFor(t, 0, "online with the right password", func(m mqtttest.Message) bool { return m.Payload == "online" })
 
 	done := make(chan error)
 	go func() { done <- wrong.Close() }()
@@ -606,18 +596,18 @@ func TestEmbeddedBroker(t *testing.T) {
 	waitConnected(t, p)
 	tp := p.Topics()
 
-	rec, c := subscribe(t, url, tp.Available(), tp.Labels("cam"), tp.Answer("cam"))
-	if _, got := rec.waitTopic(t, 0, tp.Available()); got.payload != "online" || !got.retained {
+	rec, c := mqtttest.Subscribe(t, url, tp.Available(), tp.Labels("cam"), tp.Answer("cam"))
+	if _, got := rec.WaitTopic(t, 0, tp.Available()); got.Payload != "online" || !got.Retained {
 		t.Errorf("availability = %+v, want retained online", got)
 	}
 	if err := p.PublishLabels("cam", Labels{Frame: 8, LabelSet: "shapes", Labels: []Label{{"circle", 1}}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, got := rec.waitTopic(t, 0, tp.Labels("cam")); labelsFrames(t, []received{got})[0] != 8 {
-		t.Errorf("labels = %s", got.payload)
+	if _, got := rec.WaitTopic(t, 0, tp.Labels("cam")); labelsFrames(t, []mqtttest.Message{got})[0] != 8 {
+		t.Errorf("labels = %s", got.Payload)
 	}
-	send(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"e1"}`)
-	rec.waitFor(t, 0, "the answer via the embedded broker", byRequestID("e1"))
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"e1"}`)
+	rec.WaitFor(t, 0, "the answer via the embedded broker", byRequestID("e1"))
 
 	// The embedded broker sends wills too.
 	assertWillOnKill(t, url)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/internal/mqtttest"
 	"github.com/edged/edged/recall"
 	"github.com/edged/edged/recall/recalltest"
 )
@@ -126,38 +127,38 @@ func TestSearchOverMQTT(t *testing.T) {
 	if tp.Search() != "edged/dev/search" || tp.SearchResult() != "edged/dev/search/result" {
 		t.Fatalf("topics %s, %s", tp.Search(), tp.SearchResult())
 	}
-	rec, c := subscribe(t, p.BrokerURL(), tp.SearchResult())
+	rec, c := mqtttest.Subscribe(t, p.BrokerURL(), tp.SearchResult())
 	// A request retained before the handler subscribes reaches it marked retained, and is
 	// ignored: it would be served again on every reconnect.
-	send(t, c, tp.Search(), true, `{"query":"red square","request_id":"kept"}`)
-	defer send(t, c, tp.Search(), true, "") // clear it
+	mqtttest.Publish(t, c, tp.Search(), true, `{"query":"red square","request_id":"kept"}`)
+	defer mqtttest.Publish(t, c, tp.Search(), true, "") // clear it
 	if tok := c.Subscribe(tp.Search(), 1, p.onSearch(handler)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("subscribe: %v", tok.Error())
 	}
 
 	// A label query finds, first, a scene that shows the object (transformers' embeddings).
-	send(t, c, tp.Search(), false, `{"query":"a blue circle","camera":"shapes","k":3,"request_id":"q1"}`)
-	_, got := rec.waitFor(t, 0, "the result of q1", byRequestID("q1"))
+	mqtttest.Publish(t, c, tp.Search(), false, `{"query":"a blue circle","camera":"shapes","k":3,"request_id":"q1"}`)
+	_, got := rec.WaitFor(t, 0, "the result of q1", byRequestID("q1"))
 	var res SearchResult
-	if err := json.Unmarshal([]byte(got.payload), &res); err != nil || got.retained {
-		t.Fatalf("result %s (retained %v): %v", got.payload, got.retained, err)
+	if err := json.Unmarshal([]byte(got.Payload), &res); err != nil || got.Retained {
+		t.Fatalf("result %s (retained %v): %v", got.Payload, got.Retained, err)
 	}
 	if res.Query != "a blue circle" || res.Camera != "shapes" || len(res.Hits) != 3 || res.Ts.IsZero() {
-		t.Fatalf("result %s", got.payload)
+		t.Fatalf("result %s", got.Payload)
 	}
 	if best := ref.Cases[res.Hits[0].Frame-1]; !best.Has("blue circle") {
 		t.Errorf("best hit frame %d shows %v", res.Hits[0].Frame, best.Scene.Objects)
 	}
 	for i := 1; i < len(res.Hits); i++ {
 		if res.Hits[i].Score > res.Hits[i-1].Score {
-			t.Errorf("hits out of order: %s", got.payload)
+			t.Errorf("hits out of order: %s", got.Payload)
 		}
 	}
 	// Plain text: every camera, the default k, no request_id.
-	send(t, c, tp.Search(), false, "red triangle")
-	_, got = rec.waitFor(t, 0, "the plain-text result", func(m received) bool { return strings.Contains(m.payload, `"query":"red triangle"`) })
-	if err := json.Unmarshal([]byte(got.payload), &res); err != nil || len(res.Hits) != DefaultSearchK || strings.Contains(got.payload, "request_id") {
-		t.Fatalf("plain-text result %s", got.payload)
+	mqtttest.Publish(t, c, tp.Search(), false, "red triangle")
+	_, got = rec.WaitFor(t, 0, "the plain-text result", func(m mqtttest.Message) bool { return strings.Contains(m.Payload, `"query":"red triangle"`) })
+	if err := json.Unmarshal([]byte(got.Payload), &res); err != nil || len(res.Hits) != DefaultSearchK || strings.Contains(got.Payload, "request_id") {
+		t.Fatalf("plain-text result %s", got.Payload)
 	}
 
 	// Errors reach the requester with its request_id.
@@ -169,13 +170,13 @@ func TestSearchOverMQTT(t *testing.T) {
 		{`{"request_id":"e5","query":`, "e5", "malformed JSON request"},
 		{`{"query":"slow","request_id":"e6"}`, "e6", "context deadline exceeded"},
 	} {
-		send(t, c, tp.Search(), false, tc.payload)
-		_, got := rec.waitFor(t, 0, "the error for "+tc.id, byRequestID(tc.id))
-		if !strings.Contains(got.payload, `"error":`) || !strings.Contains(got.payload, tc.want) {
-			t.Errorf("%s: %s, want an error containing %q", tc.id, got.payload, tc.want)
+		mqtttest.Publish(t, c, tp.Search(), false, tc.payload)
+		_, got := rec.WaitFor(t, 0, "the error for "+tc.id, byRequestID(tc.id))
+		if !strings.Contains(got.Payload, `"error":`) || !strings.Contains(got.Payload, tc.want) {
+			t.Errorf("%s: %s, want an error containing %q", tc.id, got.Payload, tc.want)
 		}
 	}
-	if got := rec.on(tp.SearchResult()); strings.Contains(fmt.Sprint(got), `"request_id":"kept"`) {
+	if got := rec.On(tp.SearchResult()); strings.Contains(fmt.Sprint(got), `"request_id":"kept"`) {
 		t.Error("the retained search was served")
 	}
 	if st := p.Stats(); st.AskErrors < 6 {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edged/edged/internal/mqtttest"
 )
 
 // testPKI is a throwaway CA with a server certificate for 127.0.0.1 and a client certificate.
@@ -103,36 +105,36 @@ func writePEM(t *testing.T, dir, name, kind string, der []byte) string {
 
 func TestTLSBrokerWithClientCertificate(t *testing.T) {
 	pki := newTestPKI(t)
-	m := newMosquitto(t, strings.Join([]string{
+	m := mqtttest.NewBroker(t, strings.Join([]string{
 		"allow_anonymous true",
 		"cafile " + pki.caFile,
 		"certfile " + pki.serverCert,
 		"keyfile " + pki.serverKey,
 		"require_certificate true",
 	}, "\n"))
-	m.start()
-	url := strings.Replace(m.url(), "tcp://", "ssl://", 1)
+	m.Start()
+	url := strings.Replace(m.URL(), "tcp://", "ssl://", 1)
 
 	// A TLS subscriber with its own client certificate.
-	rec := newRecorder()
+	rec := mqtttest.NewRecorder()
 	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("tls-sub").SetAutoReconnect(false).
 		SetTLSConfig(&tls.Config{RootCAs: pki.pool, Certificates: []tls.Certificate{pki.clientPair}}).
-		SetDefaultPublishHandler(rec.handle))
+		SetDefaultPublishHandler(rec.Handle))
 	if tok := sub.Connect(); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
 		t.Fatalf("TLS subscriber: %v", tok.Error())
 	}
 	defer sub.Disconnect(50)
-	subscribeFilters(t, sub, "edged/+/available")
+	mqtttest.SubscribeTo(t, sub, "edged/+/available")
 
 	startPublisher(t, Options{Broker: url, Device: "tls", QoS: 1,
 		TLS: TLSFiles{CA: pki.caFile, Cert: pki.clientCert, Key: pki.clientKey}})
-	rec.waitFor(t, 0, "online over TLS", func(m received) bool { return m.topic == "edged/tls/available" && m.payload == "online" })
+	rec.WaitFor(t, 0, "online over TLS", func(m mqtttest.Message) bool { return m.Topic == "edged/tls/available" && m.Payload == "online" })
 
 	// Without a client certificate the broker refuses the handshake; it is logged and retried.
 	_, logs := startPublisher(t, Options{Broker: url, Device: "nocert", TLS: TLSFiles{CA: pki.caFile}})
-	eventually(t, "two failed TLS attempts", func() bool { return logs.count("cannot connect to the MQTT broker") >= 2 })
+	eventually(t, "two failed TLS attempts", func() bool { return logs.Count("cannot connect to the MQTT broker") >= 2 })
 
 	// Without the CA the server certificate is not trusted.
 	_, logs = startPublisher(t, Options{Broker: url, Device: "noca", TLS: TLSFiles{Cert: pki.clientCert, Key: pki.clientKey}})
-	eventually(t, "an untrusted-certificate error", func() bool { return logs.count("certificate signed by unknown authority") >= 1 })
+	eventually(t, "an untrusted-certificate error", func() bool { return logs.Count("certificate signed by unknown authority") >= 1 })
 }

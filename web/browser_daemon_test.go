@@ -1,9 +1,7 @@
 package web
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -12,13 +10,13 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/edged/edged/internal/mqtttest"
 	"github.com/edged/edged/recall"
 	"github.com/edged/edged/shapes"
 )
@@ -35,7 +33,7 @@ func TestBrowserDaemon(t *testing.T) {
 	chromiumPath(t)
 	bin := buildEdged(t)
 	dir := t.TempDir()
-	port := freeLoopbackPort(t)
+	port := mqtttest.FreePort(t)
 	root, err := filepath.Abs("..")
 	if err != nil {
 		t.Fatal(err)
@@ -63,9 +61,9 @@ cameras:
 
 	// The HTTP server, and with it the page, is up before the models load.
 	var status int
-	waitUntil(t, "edged's HTTP server", 60*time.Second, func() bool {
+	mqtttest.Eventually(t, "edged's HTTP server", 60*time.Second, func() bool {
 		if ed.exited() {
-			t.Fatalf("edged exited:\n%s", ed.stderr.tail(30))
+			t.Fatalf("edged exited:\n%s", ed.stderr.Tail(30))
 		}
 		resp, err := http.Get(base)
 		if err != nil {
@@ -152,7 +150,7 @@ cameras:
 	}
 
 	// Search, once about a hundred scenes were labelled (and so remembered).
-	waitUntil(t, "100 scenes labelled", 3*time.Minute, func() bool { return ed.scenesLabelled() >= 100 })
+	mqtttest.Eventually(t, "100 scenes labelled", 3*time.Minute, func() bool { return ed.scenesLabelled() >= 100 })
 	search := func(query string, k int) []string {
 		t.Helper()
 		br.run("search "+query,
@@ -229,16 +227,6 @@ func buildEdged(t *testing.T) string {
 	return bin
 }
 
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func writeTestFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
@@ -249,13 +237,13 @@ func writeTestFile(t *testing.T, path, content string) {
 // process is a running program with its output.
 type process struct {
 	cmd            *exec.Cmd
-	stdout, stderr *lockedBuffer
+	stdout, stderr *mqtttest.Buffer
 	done           chan struct{}
 }
 
 func startProcess(t *testing.T, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(bin, args...), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	p := &process{cmd: exec.Command(bin, args...), stdout: &mqtttest.Buffer{}, stderr: &mqtttest.Buffer{}, done: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -274,7 +262,7 @@ func startProcess(t *testing.T, bin string, args ...string) *process {
 			t.Errorf("%s did not stop within 20s of SIGTERM", bin)
 		}
 		if t.Failed() {
-			t.Logf("%s stderr:\n%s", filepath.Base(bin), p.stderr.tail(40))
+			t.Logf("%s stderr:\n%s", filepath.Base(bin), p.stderr.Tail(40))
 		}
 	})
 	return p
@@ -327,27 +315,4 @@ func (p *process) scenesLabelled() int {
 		}
 	}
 	return n
-}
-
-// lockedBuffer is a bytes.Buffer safe for a writing process and reading tests.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) tail(lines int) string {
-	all := strings.Split(strings.TrimRight(l.String(), "\n"), "\n")
-	return strings.Join(all[max(0, len(all)-lines):], "\n")
 }

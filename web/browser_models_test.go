@@ -9,6 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/edged/edged/camera"
+	"github.com/edged/edged/internal/mqtttest"
 	"github.com/edged/edged/shapes"
 )
 
@@ -117,7 +118,7 @@ func TestBrowserRealModels(t *testing.T) {
 	t.Logf("%s → %q about frame %d, which shows %d shapes", question, answer.Answer, seq, len(truth.Objects))
 
 	// Search, over a ring of about a hundred scenes, then frozen so the truth stays put.
-	waitUntil(t, "100 scenes remembered", 90*time.Second, func() bool { return b.rememberedScenes() >= 100 })
+	mqtttest.Eventually(t, "100 scenes remembered", 90*time.Second, func() bool { return b.rememberedScenes() >= 100 })
 	present, alone := b.freeze()
 	search := func(query string, k int) []string {
 		t.Helper()

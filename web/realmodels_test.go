@@ -403,15 +403,3 @@ func (b *modelBackend) Search(ctx context.Context, query, cam string, k int) ([]
 func (b *modelBackend) Thumbnail(cam string, frame uint64) ([]byte, error) {
 	return b.search.Thumbnail(cam, frame)
 }
-
-// waitUntil polls cond until it holds, failing the test after timeout.
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-}
