@@ -1,21 +1,11 @@
 package main
 
 import (
-	"encoding/json"
-	"flag"
 	"fmt"
-	"image"
-	_ "image/gif" // images may come in any common format
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/edged/edged/blip"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/hf"
-	"github.com/edged/edged/runtime"
 )
 
 func init() {
@@ -32,153 +22,15 @@ type captionResult struct {
 func runCaption(args []string) int { return caption(args, os.Stdout, os.Stderr) }
 
 func caption(args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("caption", stderr, "usage: edged caption --model DIR [--beams N] [--max-tokens N] [--prompt TEXT] [--json] IMAGE...\n\n"+
-		"Captions each image as transformers' BlipForConditionalGeneration.generate does. With\n"+
-		"--prompt the caption continues the prompt. --model is a bundle or a Hugging Face\n"+
-		"checkpoint folder, converted on first use into the cache.\n\n")
-	bf := addBlipFlags(fs)
-	prompt := fs.String("prompt", "", "text the caption starts with (conditional captioning)")
-	images, err := parseInterspersed(fs, args)
-	if err != nil {
-		return 2
-	}
-	if bf.model == "" || len(images) == 0 {
-		fs.Usage()
-		return 2
-	}
-	return bf.run("caption", blip.ArchCaption, images, stdout, stderr, func(s *blip.Session, o blip.GenerateOptions, path string, im *blip.Image) (any, string, error) {
-		text, err := s.Caption(im, *prompt, o)
-		return captionResult{Image: path, Caption: text}, fmt.Sprintf("%s: %s", path, text), err
-	})
-}
-
-// blipFlags are the flags the BLIP commands (caption, ask, match) share.
-type blipFlags struct {
-	model, cache, precision, delegate string
-	beams, maxTokens, threads         int
-	asJSON                            bool
-}
-
-func addBlipFlags(fs *flag.FlagSet) *blipFlags {
-	f := &blipFlags{}
-	fs.StringVar(&f.model, "model", "", "BLIP bundle or checkpoint `folder`")
-	fs.IntVar(&f.beams, "beams", 0, "beam search width (default: the checkpoint's num_beams, 1 = greedy)")
-	fs.IntVar(&f.maxTokens, "max-tokens", 0, "most tokens to generate (default: the checkpoint's max_new_tokens or max_length)")
-	fs.BoolVar(&f.asJSON, "json", false, "print one JSON object per image per line")
-	fs.StringVar(&f.cache, "cache", "", "model cache `folder` (default $XDG_CACHE_HOME/edged)")
-	fs.StringVar(&f.precision, "precision", "", "precision to convert a checkpoint to (default: BLIP's default)")
-	fs.IntVar(&f.threads, "threads", 0, "interpreter threads (0: one per CPU)")
-	fs.StringVar(&f.delegate, "delegate", "xnnpack", "xnnpack or none")
-	return f
-}
-
-// generateOptions are the checkpoint's generation defaults with the flags applied.
-func (f *blipFlags) generateOptions(m *blip.Model) (blip.GenerateOptions, error) {
-	o := m.GenerateDefaults()
-	if f.beams < 0 || f.maxTokens < 0 {
-		return o, fmt.Errorf("--beams %d and --max-tokens %d must not be negative", f.beams, f.maxTokens)
-	}
-	if f.beams > 0 {
-		o.NumBeams = f.beams
-	}
-	if f.maxTokens > 0 {
-		o.MaxNewTokens = f.maxTokens
-	}
-	return o, nil
-}
-
-// run opens the model (converting a checkpoint on first use), then encodes each image and
-// calls do for it, printing its JSON object or its text line. A failed image is reported and
-// the others still run; the exit status is 1 if any failed.
-func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Writer,
-	do func(s *blip.Session, o blip.GenerateOptions, path string, im *blip.Image) (result any, line string, err error)) int {
-	fail := func(err error) int {
-		fmt.Fprintf(stderr, "edged %s: %v\n", cmd, err)
-		return 1
-	}
-	del, err := runtime.ParseDelegateKind(f.delegate)
-	if err != nil {
-		return fail(err)
-	}
-	// Check the class before converting: a checkpoint of the wrong class is not worth it.
-	if got, err := architectureOf(f.model); err != nil {
-		return fail(err)
-	} else if got != arch {
-		return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
-	}
-	bundle, err := convert.Open(f.model, f.cache, f.precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
-	if err != nil {
-		return fail(err)
-	}
-	m, err := blip.Open(bundle, blip.Options{Runtime: runtime.Options{Threads: f.threads, Delegate: del}})
-	if err != nil {
-		return fail(err)
-	}
-	defer m.Close()
-	o, err := f.generateOptions(m)
-	if err != nil {
-		return fail(err)
-	}
-	s, err := m.NewSession()
-	if err != nil {
-		return fail(err)
-	}
-	defer s.Close()
-	status := 0
-	enc := json.NewEncoder(stdout)
-	for _, path := range images {
-		err := func() error {
-			img, err := decodeImageFile(path)
-			if err != nil {
-				return err
-			}
-			im, err := s.EncodeImage(img)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			res, line, err := do(s, o, path, im)
-			if err != nil {
-				return fmt.Errorf("%s: %w", path, err)
-			}
-			if f.asJSON {
-				return enc.Encode(res)
-			}
-			_, err = fmt.Fprintln(stdout, line)
-			return err
-		}()
-		if err != nil {
-			fmt.Fprintf(stderr, "edged %s: %v\n", cmd, err)
-			status = 1 // the other images are still worth their answer
-		}
-	}
-	return status
-}
-
-// architectureOf is the class of the bundle or checkpoint in dir.
-func architectureOf(dir string) (string, error) {
-	if _, err := os.Stat(filepath.Join(dir, convert.ManifestName)); err == nil {
-		m, err := convert.ReadManifest(dir)
-		if err != nil {
-			return "", err
-		}
-		return m.Architecture, nil
-	}
-	cfg, err := hf.ReadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return "", fmt.Errorf("%s is neither a bundle nor a Hugging Face checkpoint: %w", dir, err)
-	}
-	return cfg.Architecture()
-}
-
-func decodeImageFile(path string) (image.Image, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer file.Close()
-	img, _, err := image.Decode(file)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot decode the image: %w", path, err)
-	}
-	return img, nil
+	c := &blipCommand{name: "caption", arch: blip.ArchCaption, generates: true,
+		usage: "usage: edged caption --model DIR [--beams N] [--max-tokens N] [--prompt TEXT] [--json] IMAGE...\n\n" +
+			"Captions each image as transformers' BlipForConditionalGeneration.generate does. With\n" +
+			"--prompt the caption continues the prompt. --model is a bundle or a Hugging Face\n" +
+			"checkpoint folder, converted on first use into the cache.\n\n",
+		text: textFlag{name: "prompt", usage: "text the caption starts with (conditional captioning)"},
+		do: func(s *blip.Session, o blip.GenerateOptions, prompt, path string, im *blip.Image) (any, string, error) {
+			text, err := s.Caption(im, prompt, o)
+			return captionResult{Image: path, Caption: text}, fmt.Sprintf("%s: %s", path, text), err
+		}}
+	return c.main(args, stdout, stderr)
 }

@@ -151,6 +151,25 @@ func TestMatchCommand(t *testing.T) {
 	}
 }
 
+// Only the commands that generate text take --beams and --max-tokens.
+func TestBlipCommandFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cmd       func(a []string, o, e *bytes.Buffer) int
+		generates bool
+	}{{"caption", captionCmd, true}, {"ask", askCmd, true}, {"match", matchCmd, false}} {
+		_, _, usage := runCmd(tc.cmd, "-h")
+		for _, flag := range []string{"-beams", "-max-tokens"} {
+			if strings.Contains(usage, flag) != tc.generates {
+				t.Errorf("%s -h lists %s: %v, want %v\n%s", tc.name, flag, !tc.generates, tc.generates, usage)
+			}
+		}
+		if !strings.Contains(usage, "-model") || !strings.Contains(usage, "-json") {
+			t.Errorf("%s -h lacks the shared flags:\n%s", tc.name, usage)
+		}
+	}
+}
+
 // TestBlipJSONFieldNames pins the JSON contract of the three commands.
 func TestBlipJSONFieldNames(t *testing.T) {
 	for _, tc := range []struct {

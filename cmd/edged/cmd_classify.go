@@ -5,10 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"image"
-	_ "image/gif"
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -148,14 +144,9 @@ func classifyLabelSet(file string, labels []string) (*clip.LabelSet, error) {
 }
 
 func classifyImage(m *clip.Model, cls *clip.Classifier, path string) ([]clip.Score, error) {
-	f, err := os.Open(path)
+	img, err := decodeImageFile(path)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot decode the image: %w", path, err)
 	}
 	emb, err := m.EmbedImage(img)
 	if err != nil {
