@@ -7,13 +7,12 @@ import (
 	"image"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/edged/edged/blip"
+	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/runtime"
@@ -29,21 +28,7 @@ func itmModel(t *testing.T) *blip.Model {
 	if testing.Short() {
 		t.Skip("runs a BLIP model")
 	}
-	dir := t.TempDir()
-	for src, name := range map[string]string{
-		"../blip/testdata/blip_itm_tiny/config.json":       "config.json",
-		"../blip/testdata/blip_itm_tiny/model.safetensors": "model.safetensors",
-		"../models/shapes/blip_vqa/tokenizer.json":         "tokenizer.json",
-		"../models/shapes/blip_vqa/tokenizer_config.json":  "tokenizer_config.json",
-	} {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := bliptest.TinyITMCheckpoint(t)
 	b, err := convert.Open(dir, t.TempDir(), graph.FP32.String(), convert.Options{})
 	if err != nil {
 		t.Fatal(err)

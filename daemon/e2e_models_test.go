@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/internal/mqtttest"
 )
 
@@ -465,19 +466,7 @@ func TestE2EITMCheckedEventsAndRerank(t *testing.T) {
 	dir := t.TempDir()
 	port := mqtttest.FreePort(t)
 	root := repoRoot(t)
-	itm := filepath.Join(dir, "blip_itm")
-	for src, name := range map[string]string{
-		"blip/testdata/blip_itm_tiny/config.json":       "config.json",
-		"blip/testdata/blip_itm_tiny/model.safetensors": "model.safetensors",
-		"models/shapes/blip_vqa/tokenizer.json":         "tokenizer.json",
-		"models/shapes/blip_vqa/tokenizer_config.json":  "tokenizer_config.json",
-	} {
-		data, err := os.ReadFile(filepath.Join(root, src))
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeFile(t, dir, filepath.Join("blip_itm", name), string(data))
-	}
+	itm := bliptest.TinyITMCheckpoint(t)
 	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
 	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf(`models:
   clip: %s

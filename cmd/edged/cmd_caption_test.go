@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/edged/edged/blip/bliptest"
 )
 
 // Tests of the BLIP commands (caption, ask, match) on the shipped shapes models and the
@@ -121,21 +123,7 @@ func TestAskCommand(t *testing.T) {
 // TestMatchCommand runs the random-weight retrieval model with the shapes vocabulary (the same
 // 202 tokens): the numbers mean nothing, the contract does.
 func TestMatchCommand(t *testing.T) {
-	dir := t.TempDir()
-	for src, name := range map[string]string{
-		"../../blip/testdata/blip_itm_tiny/config.json":       "config.json",
-		"../../blip/testdata/blip_itm_tiny/model.safetensors": "model.safetensors",
-		"../../models/shapes/blip_vqa/tokenizer.json":         "tokenizer.json",
-		"../../models/shapes/blip_vqa/tokenizer_config.json":  "tokenizer_config.json",
-	} {
-		data, err := os.ReadFile(src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := bliptest.TinyITMCheckpoint(t)
 	code, out, errOut := runCmd(matchCmd, "--model", dir, "--cache", t.TempDir(), "--json", "--text", "a red circle", scenes+"scene_00.png")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)

@@ -1,0 +1,39 @@
+// Package bliptest builds BLIP checkpoints for other packages' tests from the files the
+// repository ships, so that no test has to know where they live.
+package bliptest
+
+import (
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"testing"
+)
+
+// TinyITMCheckpoint assembles, in a temporary folder, a BlipForImageTextRetrieval checkpoint:
+// the random-weight golden retrieval model (blip/testdata/blip_itm_tiny) with the shapes
+// models' tokenizer (the same 202-token vocabulary). No retrieval model was trained on the
+// shapes world, so its scores mean nothing: it proves wiring, not verdicts.
+func TinyITMCheckpoint(t testing.TB) string {
+	t.Helper()
+	_, self, _, ok := goruntime.Caller(0)
+	if !ok {
+		t.Fatal("bliptest: cannot locate the repository")
+	}
+	root := filepath.Join(filepath.Dir(self), "..", "..")
+	dir := t.TempDir()
+	for src, name := range map[string]string{
+		"blip/testdata/blip_itm_tiny/config.json":       "config.json",
+		"blip/testdata/blip_itm_tiny/model.safetensors": "model.safetensors",
+		"models/shapes/blip_vqa/tokenizer.json":         "tokenizer.json",
+		"models/shapes/blip_vqa/tokenizer_config.json":  "tokenizer_config.json",
+	} {
+		data, err := os.ReadFile(filepath.Join(root, src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
