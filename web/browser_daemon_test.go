@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	goruntime "runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -153,19 +152,7 @@ cameras:
 	mqtttest.Eventually(t, "100 scenes labelled", 3*time.Minute, func() bool { return ed.scenesLabelled() >= 100 })
 	search := func(query string, k int) []string {
 		t.Helper()
-		br.run("search "+query,
-			setValue("#search-q", ""),
-			chromedp.SendKeys("#search-q", query, chromedp.ByQuery),
-			setValue("#search-k", strconv.Itoa(k)),
-			chromedp.Click(`#search-form button`, chromedp.ByQuery))
-		br.waitFor(fmt.Sprintf("%d results for %s", k, query), fmt.Sprintf(`(() => {
-			const s = document.querySelector('#search-status').textContent;
-			const imgs = [...document.querySelectorAll('#search-results li img')];
-			return s.includes(%s) && imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0);
-		})()`, js("“"+query+"”"), k), wait)
-		var frames []string
-		br.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
-		return frames
+		return br.search(query, k, wait)
 	}
 	shows := func(frame, label string) bool {
 		truth, ok := ed.truth(frame)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -198,4 +199,23 @@ func (b *browser) saveOnFailure() {
 	}
 	_ = os.WriteFile(base+".html", []byte(html), 0o644)
 	b.t.Logf("screenshot of the failed page: %s.png (HTML beside it); JavaScript errors: %q", base, b.pageErrors())
+}
+
+// search types a query into the page's search form, waits until its k results have loaded
+// their thumbnails, and returns the results' frame numbers, best first.
+func (b *browser) search(query string, k int, timeout time.Duration) []string {
+	b.t.Helper()
+	b.run("search "+query,
+		setValue("#search-q", ""),
+		chromedp.SendKeys("#search-q", query, chromedp.ByQuery),
+		setValue("#search-k", strconv.Itoa(k)),
+		chromedp.Click(`#search-form button`, chromedp.ByQuery))
+	b.waitFor(fmt.Sprintf("%d results for %s", k, query), fmt.Sprintf(`(() => {
+		const s = document.querySelector('#search-status').textContent;
+		const imgs = [...document.querySelectorAll('#search-results li img')];
+		return s.includes(%s) && imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0);
+	})()`, js("“"+query+"”"), k), timeout)
+	var frames []string
+	b.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
+	return frames
 }

@@ -122,19 +122,7 @@ func TestBrowserRealModels(t *testing.T) {
 	present, alone := b.freeze()
 	search := func(query string, k int) []string {
 		t.Helper()
-		br.run("search "+query,
-			setValue("#search-q", ""),
-			chromedp.SendKeys("#search-q", query, chromedp.ByQuery),
-			setValue("#search-k", strconv.Itoa(k)),
-			chromedp.Click(`#search-form button`, chromedp.ByQuery))
-		br.waitFor(fmt.Sprintf("%d results for %s", k, query), fmt.Sprintf(`(() => {
-			const s = document.querySelector('#search-status').textContent;
-			const imgs = [...document.querySelectorAll('#search-results li img')];
-			return s.includes(%s) && imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0);
-		})()`, js("“"+query+"”"), k), wait)
-		var frames []string
-		br.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
-		return frames
+		return br.search(query, k, wait)
 	}
 	frameTruth := func(s string) shapes.Scene {
 		seq, _ := strconv.ParseUint(s, 10, 64)
