@@ -17,6 +17,7 @@ import (
 //	name: shapes
 //	templates: ["a photo of a {}"]
 //	threshold: 0.5          # default for every label
+//	pairs: "{} and a {}"    # optional: how two labels are said together (search)
 //	labels:
 //	  - red circle
 //	  - name: person
@@ -30,6 +31,9 @@ type LabelSet struct {
 	Templates []string
 	Threshold float64
 	Labels    []Label
+	// Pair says two labels together, "{} and a {}"; empty when the set has no pairs. Search
+	// ranks frames that show a label beside another with them (see PairSet).
+	Pair string
 	// Source names where the set came from (a file path), for messages.
 	Source string
 }
@@ -84,6 +88,7 @@ type labelSetDoc struct {
 	Name      string     `yaml:"name"`
 	Templates []string   `yaml:"templates"`
 	Threshold *float64   `yaml:"threshold"`
+	Pairs     string     `yaml:"pairs"`
 	Labels    []labelDoc `yaml:"labels"`
 }
 
@@ -140,6 +145,9 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 			return nil, fmt.Errorf("label set %s: template %q has no {} for the label", source, t)
 		}
 	}
+	if set.Pair = d.Pairs; set.Pair != "" && strings.Count(set.Pair, "{}") != 2 {
+		return nil, fmt.Errorf("label set %s: pairs %q needs two {}, one for each label", source, set.Pair)
+	}
 	if d.Threshold != nil {
 		if err := checkThreshold(*d.Threshold); err != nil {
 			return nil, fmt.Errorf("label set %s: threshold: %w", source, err)
@@ -179,7 +187,44 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 		}
 		set.Labels = append(set.Labels, l)
 	}
+	if n := len(set.Labels) * (len(set.Labels) - 1) * len(set.Templates); set.Pair != "" && n > MaxPairPrompts {
+		return nil, fmt.Errorf("label set %s: pairs: %d labels and %d templates make %d pair prompts, more than %d; use fewer templates or no pairs",
+			source, len(set.Labels), len(set.Templates), n, MaxPairPrompts)
+	}
 	return set, nil
+}
+
+// MaxPairPrompts bounds the texts a label set's pairs make (every ordered pair of labels
+// times every template), each embedded once by the text tower and kept in the text cache:
+// at CLIP B/32's 30-70 ms a prompt (BENCHMARKS.md), 4096 cost minutes, once.
+const MaxPairPrompts = 4096
+
+// PairSet returns the label set of every ordered pair of s's labels said together (the
+// order matters to CLIP: "a red circle and a blue square" is a different picture from
+// "a blue square and a red circle"), with the indexes of each pair's two labels; nil when s
+// has no pairs. A pair's prompts are s's templates applied to the pair's words, whatever
+// prompts its labels have of their own.
+func (s *LabelSet) PairSet() (*LabelSet, [][2]int) {
+	if s.Pair == "" {
+		return nil, nil
+	}
+	pairs := &LabelSet{Name: s.Name + " pairs", Templates: s.Templates, Threshold: s.Threshold, Source: s.Source}
+	var idx [][2]int
+	for a, la := range s.Labels {
+		for b, lb := range s.Labels {
+			if a == b {
+				continue
+			}
+			name := strings.Replace(strings.Replace(s.Pair, "{}", la.Name, 1), "{}", lb.Name, 1)
+			l := Label{Name: name, Threshold: s.Threshold}
+			for _, t := range s.Templates {
+				l.Prompts = append(l.Prompts, strings.ReplaceAll(t, "{}", name))
+			}
+			pairs.Labels = append(pairs.Labels, l)
+			idx = append(idx, [2]int{a, b})
+		}
+	}
+	return pairs, idx
 }
 
 func checkThreshold(v float64) error {

@@ -1,6 +1,7 @@
 package clip
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -52,6 +53,9 @@ func TestParseLabelSetErrors(t *testing.T) {
 		{"no name", "labels: [a]\n", "s.yaml: name is missing"},
 		{"empty file", "", "s.yaml: empty file"},
 		{"bad yaml", "name: [\n", "label set s.yaml: yaml:"},
+		{"pairs with one {}", "name: s\npairs: \"{} with\"\nlabels: [a, b]\n", `pairs "{} with" needs two {}`},
+		{"too many pairs", "name: s\npairs: \"{} and {}\"\ntemplates: [\"{}\", \"a {}\"]\nlabels: [" + manyLabels(46) + "]\n",
+			"pairs: 46 labels and 2 templates make 4140 pair prompts, more than 4096"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -60,6 +64,43 @@ func TestParseLabelSetErrors(t *testing.T) {
 				t.Fatalf("error %v, want it to contain %q", err, c.want)
 			}
 		})
+	}
+}
+
+func manyLabels(n int) string {
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("thing %d", i)
+	}
+	return strings.Join(names, ", ")
+}
+
+func TestPairSet(t *testing.T) {
+	src := `name: home
+templates: ["a photo of a {}", "a picture of a {}"]
+pairs: "{} and a {}"
+labels:
+  - cat
+  - name: person
+    prompts: ["someone walking"]
+  - dog
+`
+	set, err := ParseLabelSet([]byte(src), "home.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs, idx := set.PairSet()
+	if len(pairs.Labels) != 6 || !reflect.DeepEqual(idx, [][2]int{{0, 1}, {0, 2}, {1, 0}, {1, 2}, {2, 0}, {2, 1}}) {
+		t.Fatalf("pairs %v, indexes %v", pairs.Names(), idx)
+	}
+	// A label's own prompts are not paired: the pair is its name in the set's templates.
+	want := Label{Name: "person and a dog", Prompts: []string{"a photo of a person and a dog", "a picture of a person and a dog"}, Threshold: DefaultThreshold}
+	if !reflect.DeepEqual(pairs.Labels[3], want) {
+		t.Fatalf("pair 3 is %+v, want %+v", pairs.Labels[3], want)
+	}
+	set.Pair = ""
+	if p, i := set.PairSet(); p != nil || i != nil {
+		t.Fatalf("a set without pairs gave %v %v", p, i)
 	}
 }
 

@@ -370,26 +370,35 @@ type searchResult struct {
 }
 
 // checkSearch searches the frames edged remembered, by MQTT (edged/e2e/search →
-// edged/e2e/search/result) and by GET /api/search: for every object edged has shown alone,
-// the best hit shows it (truth from edged's labels lines); bad requests get errors.
+// edged/e2e/search/result) and by GET /api/search: for every object edged has shown, the
+// best hit shows it (truth from edged's labels lines); bad requests get errors. Tolerance:
+// one miss among objects shown only beside another (CLIP misreads about one such query in
+// 300: recall's TestSearchQualityWithRealCLIP), none among objects shown alone.
 func checkSearch(t *testing.T, p *proc, box *mqtttest.Recorder, c mqtt.Client, port int) {
 	t.Helper()
 	truth := truthByFrame(p.stdout.String(), "labels")
-	alone := map[string]bool{}
+	alone, present := map[string]bool{}, map[string]bool{}
 	for _, tr := range truth {
-		if !strings.Contains(tr, " and ") {
+		objects := strings.Split(tr, " and ")
+		for _, o := range objects {
+			present[o] = true
+		}
+		if len(objects) == 1 {
 			alone[tr] = true
 		}
 	}
-	if len(alone) < 3 {
-		t.Fatalf("only %d objects shown alone; want 3 to search for", len(alone))
+	if len(alone) < 3 || len(present) == len(alone) {
+		t.Fatalf("%d objects shown alone, %d in all; want 3 alone and some only beside another to search for", len(alone), len(present))
 	}
 	shows := func(frame uint64, label string) bool {
 		return slices.Contains(strings.Split(truthByFrame(p.stdout.String(), "labels")[frame], " and "), label)
 	}
+	if !strings.Contains(p.stderr.String(), "search: label pairs embedded") {
+		t.Errorf("edged did not log the shapes label pairs as embedded: %s", p.stderr.Tail(20))
+	}
 	const resultTopic = "edged/e2e/search/result"
-	n, misses := 0, 0
-	for label := range alone {
+	n, misses, besideMisses := 0, 0, 0
+	for label := range present {
 		n++
 		id := fmt.Sprintf("s-%d", n)
 		mqtttest.Publish(t, c, "edged/e2e/search", false, fmt.Sprintf(`{"query": "a %s", "camera": "demo", "k": 3, "request_id": %q}`, label, id))
@@ -405,13 +414,17 @@ func checkSearch(t *testing.T, p *proc, box *mqtttest.Recorder, c mqtt.Client, p
 			}
 		}
 		if !shows(r.Hits[0].Frame, label) {
-			misses++
-			t.Logf("a %s: the best hit, frame %d, shows %q", label, r.Hits[0].Frame, truth[r.Hits[0].Frame])
+			if alone[label] {
+				misses++
+			} else {
+				besideMisses++
+			}
+			t.Logf("a %s (seen alone: %v): the best hit, frame %d, shows %q", label, alone[label], r.Hits[0].Frame, truth[r.Hits[0].Frame])
 		}
 	}
-	t.Logf("MQTT search: the best hit shows the object for %d of %d objects seen alone", n-misses, n)
-	if misses > 0 {
-		t.Errorf("MQTT search missed %d of %d objects shown alone", misses, n)
+	t.Logf("MQTT search: the best hit shows the object for %d of %d objects (%d of them seen alone)", n-misses-besideMisses, n, len(alone))
+	if misses > 0 || besideMisses > 1 {
+		t.Errorf("MQTT search missed %d objects shown alone and %d shown only beside another, of %d", misses, besideMisses, n)
 	}
 
 	// Plain text searches every camera with the default k; bad requests are answered with errors.

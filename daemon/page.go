@@ -23,6 +23,16 @@ type page struct {
 	frames *web.FrameEncoder
 	search atomic.Pointer[web.RecallSearch] // set once the models are loaded
 	rates  rateTracker
+
+	pairsMu sync.Mutex
+	pairs   map[*clip.LabelSet]*labelPairs // of the label sets in use
+}
+
+// labelPairs are the pair embeddings of a label set, computed once: their index pairs count
+// from the set's first label.
+type labelPairs struct {
+	once  sync.Once
+	pairs []recall.Pair
 }
 
 func newPage(d *Daemon) (*page, error) {
@@ -74,19 +84,24 @@ func (p *page) enableSearch(s *scheduler, cfg *Config) error {
 			defer func() { p.d.metrics.observe(modelCLIPText, time.Since(start)) }()
 			return te.EmbedText(ctx, text)
 		},
-		Contrast: func(camera string) ([][]float32, float64) {
-			return p.contrast(te, camera), te.LogitScale()
+		Contrast: func(camera string) ([][]float32, []recall.Pair, float64) {
+			labels, pairs := p.contrast(te, camera)
+			return labels, pairs, te.LogitScale()
 		},
 	})
+	// Pairs take the text tower a while on a big label set (up to clip.MaxPairPrompts
+	// texts): embed them now rather than in the first search.
+	go p.contrast(te, "")
 	return nil
 }
 
 // contrast is the label embeddings of a camera's label sets ("" every camera's), which a
-// query is ranked against.
-func (p *page) contrast(te TextEmbedder, camera string) [][]float32 {
+// query is ranked against, and the embeddings of their pairs.
+func (p *page) contrast(te TextEmbedder, camera string) ([][]float32, []recall.Pair) {
 	st := p.d.st.Load()
 	seen := map[*clip.LabelSet]bool{}
-	var out [][]float32
+	var labels [][]float32
+	var pairs []recall.Pair
 	for _, cam := range st.cfg.Cameras {
 		if camera != "" && cam.Name != camera {
 			continue
@@ -101,10 +116,53 @@ func (p *page) contrast(te TextEmbedder, camera string) [][]float32 {
 				p.d.log.Warn("search: label embeddings", "label_set", set.Name, "err", err)
 				continue
 			}
-			out = append(out, embs...)
+			for _, pr := range p.labelPairs(te, set) {
+				pr.A, pr.B = pr.A+len(labels), pr.B+len(labels)
+				pairs = append(pairs, pr)
+			}
+			labels = append(labels, embs...)
 		}
 	}
-	return out
+	return labels, pairs
+}
+
+// labelPairs returns the pair embeddings of a label set (none when it has no pairs),
+// embedding them on first use. Sets no camera uses any more (after a reload) are forgotten.
+func (p *page) labelPairs(te TextEmbedder, set *clip.LabelSet) []recall.Pair {
+	p.pairsMu.Lock()
+	if p.pairs == nil {
+		p.pairs = map[*clip.LabelSet]*labelPairs{}
+	}
+	lp := p.pairs[set]
+	if lp == nil {
+		lp = &labelPairs{}
+		p.pairs[set] = lp
+		st := p.d.st.Load()
+		for old := range p.pairs {
+			if !st.usesLabelSet(old) {
+				delete(p.pairs, old)
+			}
+		}
+	}
+	p.pairsMu.Unlock()
+	lp.once.Do(func() {
+		pairSet, idx := set.PairSet()
+		if pairSet == nil {
+			return
+		}
+		start := time.Now()
+		embs, err := te.LabelEmbeddings(context.Background(), pairSet)
+		if err != nil {
+			p.d.log.Warn("search: label pairs are not used", "label_set", set.Name, "err", err)
+			return
+		}
+		lp.pairs = make([]recall.Pair, len(idx))
+		for i, ab := range idx {
+			lp.pairs[i] = recall.Pair{Embedding: embs[i], A: ab[0], B: ab[1]}
+		}
+		p.d.log.Info("search: label pairs embedded", "label_set", set.Name, "pairs", len(idx), "took", time.Since(start).Round(time.Millisecond))
+	})
+	return lp.pairs
 }
 
 func (p *page) Status() web.Status {

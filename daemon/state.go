@@ -181,3 +181,13 @@ func applyReload(old, updated *Config) (merged *Config, ignored []string) {
 	slices.Sort(ignored)
 	return &m, ignored
 }
+
+// usesLabelSet says whether a camera uses set.
+func (st *state) usesLabelSet(set *clip.LabelSet) bool {
+	for _, sets := range st.sets {
+		if slices.Contains(sets, set) {
+			return true
+		}
+	}
+	return false
+}

@@ -12,8 +12,8 @@ import (
 )
 
 // shapesCLIP loads the shipped shapes CLIP (converted into a temporary cache) with the
-// shapes label set.
-func shapesCLIP(t *testing.T) (*clip.Model, [][]float32) {
+// shapes label set's embeddings and its pairs'.
+func shapesCLIP(t *testing.T) (*clip.Model, [][]float32, []Pair) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the real CLIP model")
@@ -35,7 +35,19 @@ func shapesCLIP(t *testing.T) (*clip.Model, [][]float32) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m, labels
+	pairSet, idx := set.PairSet()
+	if pairSet == nil {
+		t.Fatal("the shapes label set has no pairs")
+	}
+	pairEmbs, err := m.LabelEmbeddings(pairSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := make([]Pair, len(idx))
+	for i, ab := range idx {
+		pairs[i] = Pair{Embedding: pairEmbs[i], A: ab[0], B: ab[1]}
+	}
+	return m, labels, pairs
 }
 
 func showsLabel(s *shapes.Scene, label string) bool {
@@ -48,15 +60,21 @@ func showsLabel(s *shapes.Scene, label string) bool {
 }
 
 // Search quality with the real (int8) shapes CLIP on rings of scenes from the synthetic
-// world: for each "a <colour> <shape>" query whose object some frame shows, how often the
-// best hit shows it. Scoring against the label set as contrast texts is the daemon's way;
-// bare cosine is logged beside it. Failures are the cases where the object appears only
-// beside another one and a lone object sharing its colour or shape wins: CLIP's single
-// embedding does not bind colours to shapes (ITM re-ranking is the remedy).
+// world (a third show two objects): for each "a <colour> <shape>" query whose object some
+// frame shows, does the best hit show it? The daemon's way scores a frame by the probability
+// CLIP gives to the texts that show the query's object, alone or beside another, against
+// every label and pair of labels. Bare cosine and the labels without pairs are logged beside
+// it: they lose where the object appears only beside another and a lone object sharing its
+// colour or shape wins, since one embedding of the picture does not bind colours to shapes.
+//
+// Tolerance: 98% of the queries. The ranking can be no better than CLIP's reading of each
+// frame, and this small model errs (0.996 top-1 on single objects in transformers, less
+// beside another object); measured here: 289 of 290, the miss a frame CLIP reads as a blue
+// square that shows a blue circle.
 func TestSearchQualityWithRealCLIP(t *testing.T) {
-	m, labels := shapesCLIP(t)
-	const rings, scenesPerRing = 6, 40
-	var byContrast, byCosine, asked int
+	m, labels, pairs := shapesCLIP(t)
+	const rings, scenesPerRing = 20, 40
+	var byPairs, byLabels, byCosine, asked int
 	for ring := range rings {
 		rng := rand.New(rand.NewPCG(uint64(ring), 2024))
 		s := newStore(t, Options{})
@@ -89,27 +107,33 @@ func TestSearchQualityWithRealCLIP(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := Query{Text: "a " + label, Embedding: emb, K: 1}
-			hits, err := s.Search(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
+			found := func(q Query) (bool, Hit) {
+				t.Helper()
+				hits, err := s.Search(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return showsLabel(hits[0].Scene, label), hits[0]
 			}
-			if showsLabel(hits[0].Scene, label) {
+			q := Query{Text: "a " + label, Embedding: emb, K: 1}
+			if ok, _ := found(q); ok {
 				byCosine++
 			}
 			q.Contrast, q.LogitScale = labels, float64(m.LogitScale())
-			if hits, err = s.Search(context.Background(), q); err != nil {
-				t.Fatal(err)
+			if ok, _ := found(q); ok {
+				byLabels++
 			}
-			if showsLabel(hits[0].Scene, label) {
-				byContrast++
+			q.Pairs = pairs
+			if ok, hit := found(q); ok {
+				byPairs++
 			} else {
-				t.Logf("ring %d: %q found frame %d showing %v (p %.3f)", ring, q.Text, hits[0].Seq, hits[0].Scene.Objects, hits[0].Score)
+				t.Logf("ring %d: %q found frame %d showing %v (p %.3f)", ring, q.Text, hit.Seq, hit.Scene.Objects, hit.Score)
 			}
 		}
 	}
-	t.Logf("best hit shows the object: %d of %d queries against the labels, %d by bare cosine", byContrast, asked, byCosine)
-	if float64(byContrast) < 0.9*float64(asked) {
-		t.Fatalf("search found the object for only %d of %d queries", byContrast, asked)
+	t.Logf("best hit shows the object: %d of %d queries against labels and pairs, %d against the labels alone, %d by bare cosine",
+		byPairs, asked, byLabels, byCosine)
+	if float64(byPairs) < 0.98*float64(asked) {
+		t.Fatalf("search found the object for only %d of %d queries", byPairs, asked)
 	}
 }

@@ -28,10 +28,25 @@ type Query struct {
 	Contrast [][]float32
 	// LogitScale is the CLIP model's softmax multiplier; required with Contrast.
 	LogitScale float64
+	// Pairs are CLIP text embeddings of two contrast texts said together ("a photo of a red
+	// circle and a blue square"). When the query says what one contrast text says (see
+	// SameText), a frame scores the probability of every text that shows the query's
+	// thing, itself or in a pair, against all of them: a frame with a red circle beside a
+	// blue square is then found for "red circle" even though its one embedding sits
+	// between the two things. Without Pairs, or for a query that is none of the contrast
+	// texts, pairs are not used.
+	Pairs []Pair
 	// Camera limits the search to one camera; "" searches every camera.
 	Camera string
 	// K is how many hits to return at most.
 	K int
+}
+
+// Pair is the text embedding of contrast texts A and B (indexes into Query.Contrast) said
+// together.
+type Pair struct {
+	Embedding []float32
+	A, B      int
 }
 
 // Hit is a remembered frame that matches a query.
@@ -79,7 +94,7 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if err != nil {
 		return nil, fmt.Errorf("recall: query embedding %w", err)
 	}
-	contrast, err := contrastSet(query, q.Contrast, q.LogitScale)
+	contrast, err := contrastSet(query, q.Contrast, q.Pairs, q.LogitScale)
 	if err != nil {
 		return nil, err
 	}
@@ -115,30 +130,66 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 	return hits[:min(q.K, len(hits))], nil
 }
 
-// contrastSet checks the contrast embeddings and returns unit copies of those that are not
-// the query itself.
-func contrastSet(query []float32, embeddings [][]float32, scale float64) ([][]float32, error) {
+// contrast is what a query is scored against: texts that also show the query's thing
+// (pairs naming it) and texts that do not (the other labels, the other pairs).
+type contrast struct {
+	with, others [][]float32
+}
+
+func (c contrast) empty() bool { return len(c.with) == 0 && len(c.others) == 0 }
+
+// contrastSet checks the contrast and pair embeddings and sorts unit copies of them into
+// those that show the query's thing and those that do not. Contrast texts that are the query
+// itself are left out: counting them twice would halve every probability.
+func contrastSet(query []float32, embeddings [][]float32, pairs []Pair, scale float64) (contrast, error) {
+	var c contrast
 	if len(embeddings) == 0 {
-		return nil, nil
+		if len(pairs) > 0 {
+			return c, fmt.Errorf("recall: %d pairs without the contrast texts they pair", len(pairs))
+		}
+		return c, nil
 	}
 	if !(scale > 0) || math.IsInf(scale, 0) {
-		return nil, fmt.Errorf("recall: logit scale is %v; contrast texts need CLIP's positive logit scale", scale)
+		return c, fmt.Errorf("recall: logit scale is %v; contrast texts need CLIP's positive logit scale", scale)
 	}
-	var out [][]float32
-	for i, e := range embeddings {
+	unit := func(what string, i int, e []float32) ([]float32, error) {
 		u, err := unitCopy(e)
 		if err != nil {
-			return nil, fmt.Errorf("recall: contrast embedding %d %w", i, err)
+			return nil, fmt.Errorf("recall: %s embedding %d %w", what, i, err)
 		}
 		if len(u) != len(query) {
-			return nil, fmt.Errorf("recall: contrast embedding %d has %d values, the query %d", i, len(u), len(query))
+			return nil, fmt.Errorf("recall: %s embedding %d has %d values, the query %d", what, i, len(u), len(query))
 		}
-		if dot(u, query) >= SameText {
-			continue // the query itself: counting it twice would halve every probability
-		}
-		out = append(out, u)
+		return u, nil
 	}
-	return out, nil
+	isQuery := make([]bool, len(embeddings))
+	for i, e := range embeddings {
+		u, err := unit("contrast", i, e)
+		if err != nil {
+			return c, err
+		}
+		if isQuery[i] = dot(u, query) >= SameText; !isQuery[i] {
+			c.others = append(c.others, u)
+		}
+	}
+	if !slices.Contains(isQuery, true) {
+		return c, nil // pairs only say which frames show the query when it is one of the texts
+	}
+	for i, p := range pairs {
+		if p.A < 0 || p.A >= len(embeddings) || p.B < 0 || p.B >= len(embeddings) || p.A == p.B {
+			return c, fmt.Errorf("recall: pair %d names contrast texts %d and %d of %d", i, p.A, p.B, len(embeddings))
+		}
+		u, err := unit("pair", i, p.Embedding)
+		if err != nil {
+			return c, err
+		}
+		if isQuery[p.A] || isQuery[p.B] {
+			c.with = append(c.with, u)
+		} else {
+			c.others = append(c.others, u)
+		}
+	}
+	return c, nil
 }
 
 // SameText is the cosine similarity of two text embeddings above which they are taken to
@@ -156,7 +207,7 @@ type scored struct {
 
 // rank scores every remembered frame of camera ("" all) against the unit query (and the
 // contrast texts) and returns the best n.
-func (s *Store) rank(query []float32, contrast [][]float32, scale float64, camera string, n int) ([]Hit, error) {
+func (s *Store) rank(query []float32, contrast contrast, scale float64, camera string, n int) ([]Hit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneAge(s.opts.Now())
@@ -167,7 +218,7 @@ func (s *Store) rank(query []float32, contrast [][]float32, scale float64, camer
 		return nil, fmt.Errorf("recall: query embedding has %d values, the frames' have %d (is it from the same CLIP model?)", len(query), s.dim)
 	}
 	var all []scored
-	logits := make([]float64, len(contrast)) // scratch for probability
+	logits := make([]float64, len(contrast.with)+len(contrast.others)) // scratch for probability
 	for name, r := range s.rings {
 		if camera != "" && name != camera {
 			continue
@@ -175,7 +226,7 @@ func (s *Store) rank(query []float32, contrast [][]float32, scale float64, camer
 		for _, e := range r.entries {
 			c := dot(query, e.embedding)
 			sc := scored{score: c, cosine: c, camera: name, e: e}
-			if len(contrast) > 0 {
+			if !contrast.empty() {
 				sc.score = probability(c, e.embedding, contrast, scale, logits)
 			}
 			all = append(all, sc)
@@ -192,21 +243,30 @@ func (s *Store) rank(query []float32, contrast [][]float32, scale float64, camer
 	return hits, nil
 }
 
-// probability is softmax(scale × cosine) of the query (whose cosine with the frame is
-// cosine) over the query and the contrast texts; logits is scratch of len(contrast).
-func probability(cosine float64, frame []float32, contrast [][]float32, scale float64, logits []float64) float64 {
+// probability is the softmax(scale × cosine) mass of the texts that show the query's thing
+// (the query, whose cosine with the frame is cosine, and contrast.with) over every text;
+// logits is scratch of len(contrast.with)+len(contrast.others).
+func probability(cosine float64, frame []float32, contrast contrast, scale float64, logits []float64) float64 {
 	// Subtracting the largest logit keeps exp in range.
 	top := scale * cosine
-	for i, c := range contrast {
+	for i, c := range contrast.with {
 		logits[i] = scale * dot(c, frame)
 		top = max(top, logits[i])
 	}
-	q := math.Exp(scale*cosine - top)
-	sum := q
-	for _, l := range logits {
+	for i, c := range contrast.others {
+		k := len(contrast.with) + i
+		logits[k] = scale * dot(c, frame)
+		top = max(top, logits[k])
+	}
+	shows := math.Exp(scale*cosine - top)
+	for _, l := range logits[:len(contrast.with)] {
+		shows += math.Exp(l - top)
+	}
+	sum := shows
+	for _, l := range logits[len(contrast.with):] {
 		sum += math.Exp(l - top)
 	}
-	return q / sum
+	return shows / sum
 }
 
 // compareHits orders hits by Score as compareRank does.

@@ -276,6 +276,92 @@ func TestSearchWithContrastMatchesBruteForce(t *testing.T) {
 	}
 }
 
+// With pairs, a frame scores the softmax mass of every text showing the query's thing: the
+// query (which is contrast text 0 here) and the pairs naming text 0.
+func TestSearchWithPairsMatchesBruteForce(t *testing.T) {
+	clk := newClock()
+	s := newStore(t, Options{Now: clk.Now})
+	rng := rand.New(rand.NewPCG(33, 34))
+	const dim, scale = 64, 30.0
+	var frames []bruteFrame
+	for i := range 100 {
+		f := bruteFrame{camera: "a", seq: uint64(i + 1), time: clk.Advance(time.Second), emb: randomUnit(rng, dim)}
+		frames = append(frames, f)
+		if err := s.Add(Frame{Camera: f.camera, Seq: f.seq, Time: f.time, Image: solid(8, 8), Embedding: f.emb}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	labels := make([][]float32, 4)
+	for i := range labels {
+		labels[i] = randomUnit(rng, dim)
+	}
+	var pairs []Pair
+	for a := range labels {
+		for b := range labels {
+			if a != b {
+				pairs = append(pairs, Pair{Embedding: randomUnit(rng, dim), A: a, B: b})
+			}
+		}
+	}
+	query := labels[0]
+	got, err := s.Search(context.Background(), Query{Embedding: query, Contrast: labels, Pairs: pairs, LogitScale: scale, K: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]float64{}
+	for _, f := range frames {
+		shows, sum := 0.0, 0.0
+		for i, l := range labels {
+			e := math.Exp(scale * cos(l, f.emb))
+			sum += e
+			if i == 0 {
+				shows += e
+			}
+		}
+		for _, p := range pairs {
+			e := math.Exp(scale * cos(p.Embedding, f.emb))
+			sum += e
+			if p.A == 0 || p.B == 0 {
+				shows += e
+			}
+		}
+		want[f.seq] = shows / sum
+	}
+	for i, h := range got {
+		if w := want[h.Seq]; math.Abs(h.Score-w) > 1e-6 {
+			t.Fatalf("hit %d (frame %d): probability %v, brute force %v", i, h.Seq, h.Score, w)
+		}
+	}
+	// A query that is none of the labels is scored against the labels alone.
+	other := randomUnit(rng, dim)
+	withPairs, err := s.Search(context.Background(), Query{Embedding: other, Contrast: labels, Pairs: pairs, LogitScale: scale, K: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	without, err := s.Search(context.Background(), Query{Embedding: other, Contrast: labels, LogitScale: scale, K: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range without {
+		if withPairs[i].Seq != without[i].Seq || withPairs[i].Score != without[i].Score {
+			t.Fatalf("hit %d: pairs changed a query that is no label: %+v vs %+v", i, withPairs[i], without[i])
+		}
+	}
+	for _, tt := range []struct {
+		q    Query
+		want string
+	}{
+		{Query{Embedding: query, Pairs: pairs, LogitScale: scale, K: 1}, "12 pairs without the contrast texts they pair"},
+		{Query{Embedding: query, Contrast: labels, Pairs: []Pair{{Embedding: query, A: 0, B: 4}}, LogitScale: scale, K: 1}, "pair 0 names contrast texts 0 and 4 of 4"},
+		{Query{Embedding: query, Contrast: labels, Pairs: []Pair{{Embedding: query, A: 1, B: 1}}, LogitScale: scale, K: 1}, "pair 0 names contrast texts 1 and 1 of 4"},
+		{Query{Embedding: query, Contrast: labels, Pairs: []Pair{{Embedding: []float32{1}, A: 0, B: 1}}, LogitScale: scale, K: 1}, "pair embedding 0 has 1 values, the query 64"},
+	} {
+		if _, err := s.Search(context.Background(), tt.q); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("error %v, want %q", err, tt.want)
+		}
+	}
+}
+
 func cos(a, b []float32) float64 {
 	var d, na, nb float64
 	for i := range a {

@@ -27,7 +27,7 @@ func sceneShows(s shapes.Scene, label string) bool {
 // match the scene the camera rendered, BLIP's caption, a typed question answered by BLIP,
 // and search: "a red circle" finds frames that show one, and each of the 15 "a <colour>
 // <shape>" queries puts first a frame that shows the object whenever some remembered frame
-// shows it alone (checked against the camera's truth).
+// shows it (checked against the camera's truth).
 func TestBrowserRealModels(t *testing.T) {
 	b := newModelBackend(t, camera.Spec{Name: "demo", Kind: camera.KindSynthetic, FPS: 20, Width: 320, Height: 240,
 		SceneEvery: 100 * time.Millisecond, Seed: 11})
@@ -146,23 +146,31 @@ func TestBrowserRealModels(t *testing.T) {
 	}
 	t.Logf("a red circle: %d of the 8 results show one", shows)
 
-	// A frame that shows the object alone must come first. An object seen only beside
-	// another one is not always found: CLIP embeds a frame as one vector, which does not bind
-	// colours to shapes (a purple triangle beside a blue circle is close to "a blue
-	// triangle"); BLIP ITM re-ranking is the remedy when an ITM model is configured. Those
-	// cases are logged.
-	var misses []string
+	// For each of the 15 objects that some remembered frame shows, the best result shows it.
+	// Search scores frames against the label set's labels and pairs, so an object seen only
+	// beside another is found too. Tolerance: one miss among the objects seen only beside
+	// another, none among those seen alone. The ranking is no better than CLIP's reading of
+	// a frame, and this small model misreads about one two-object frame query in 300
+	// (recall's TestSearchQualityWithRealCLIP: 289 of 290).
+	var misses, besideMisses []string
 	for _, label := range shapes.Labels() {
+		if !present[label] {
+			continue
+		}
 		top := frameTruth(search("a "+label, 1)[0])
-		switch found := sceneShows(top, label); {
-		case alone[label] && !found:
-			misses = append(misses, fmt.Sprintf("%s (best: %q)", label, top.Caption()))
-		case present[label] && !alone[label]:
-			t.Logf("%s, only beside other objects in the ring: found %v (best: %q)", label, found, top.Caption())
+		if sceneShows(top, label) {
+			continue
+		}
+		miss := fmt.Sprintf("%s (best: %q)", label, top.Caption())
+		if alone[label] {
+			misses = append(misses, miss)
+		} else {
+			besideMisses = append(besideMisses, miss)
 		}
 	}
-	if len(misses) > 0 {
-		t.Errorf("the best result does not show the object for %v", misses)
+	t.Logf("%d objects remembered; the best result misses %v alone and %v beside another", len(present), misses, besideMisses)
+	if len(misses) > 0 || len(besideMisses) > 1 {
+		t.Errorf("the best result does not show the object for %v (seen alone) and %v (seen only beside another)", misses, besideMisses)
 	}
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Fatalf("the page had JavaScript errors: %q", errs)

@@ -109,6 +109,15 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pairSet, pairIdx := set.PairSet()
+	pairEmbeds, err := cm.LabelEmbeddings(pairSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := make([]recall.Pair, len(pairIdx))
+	for i, ab := range pairIdx {
+		pairs[i] = recall.Pair{Embedding: pairEmbeds[i], A: ab[0], B: ab[1]}
+	}
 	openBLIP := func(b *convert.Bundle) *blip.Model {
 		m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
 		if err != nil {
@@ -145,7 +154,9 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 			defer b.observe("clip_text", time.Now())
 			return cm.EmbedText(text)
 		},
-		Contrast: func(string) ([][]float32, float64) { return labelEmbeds, float64(cm.LogitScale()) },
+		Contrast: func(string) ([][]float32, []recall.Pair, float64) {
+			return labelEmbeds, pairs, float64(cm.LogitScale())
+		},
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -68,7 +68,7 @@ func newRefBackend(t testing.TB) *refBackend {
 			}
 			return nil, fmt.Errorf("%w: no CLIP text model here; search for one of the 15 labels", ErrUnavailable)
 		},
-		Contrast: func(string) ([][]float32, float64) { return ref.LabelEmbeddings, ref.LogitScale },
+		Contrast: func(string) ([][]float32, []recall.Pair, float64) { return ref.LabelEmbeddings, nil, ref.LogitScale },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)

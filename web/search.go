@@ -9,15 +9,16 @@ import (
 
 // RecallSearch serves Backend.Search and Backend.Thumbnail from a recall.Store: a query is
 // embedded by CLIP's text tower and ranked against the frames, contrasted with the camera's
-// labels when Contrast gives them (see recall.Query.Contrast).
+// labels and their pairs when Contrast gives them (see recall.Query).
 type RecallSearch struct {
 	Store *recall.Store
 	// EmbedText returns the CLIP text embedding of a query.
 	EmbedText func(ctx context.Context, text string) ([]float32, error)
 	// Contrast returns the text embeddings a query is ranked against for a camera ("" for
-	// every camera), typically its label sets' embeddings, with the model's logit scale.
-	// Nil, or no embeddings, ranks by bare cosine similarity.
-	Contrast func(camera string) (embeddings [][]float32, logitScale float64)
+	// every camera), typically its label sets' embeddings and their pairs (see
+	// recall.Query), with the model's logit scale. Nil, or no embeddings, ranks by bare
+	// cosine similarity.
+	Contrast func(camera string) (labels [][]float32, pairs []recall.Pair, logitScale float64)
 }
 
 // Search embeds query and returns the best k frames of camera ("" every camera).
@@ -31,7 +32,7 @@ func (r *RecallSearch) Search(ctx context.Context, query, camera string, k int) 
 	}
 	q := recall.Query{Text: query, Embedding: emb, Camera: camera, K: k}
 	if r.Contrast != nil {
-		q.Contrast, q.LogitScale = r.Contrast(camera)
+		q.Contrast, q.Pairs, q.LogitScale = r.Contrast(camera)
 	}
 	hits, err := r.Store.Search(ctx, q)
 	if err != nil {
