@@ -2,9 +2,11 @@ package clip
 
 import (
 	"fmt"
+	"image"
 	"sync"
 
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime"
 )
 
@@ -23,7 +25,6 @@ type tower struct {
 	mu   sync.Mutex
 	ip   *runtime.Interpreter
 	path string
-	out  []float32 // output buffer reused across calls
 }
 
 // loadTower memory-maps the model of role in b and makes its interpreter.
@@ -56,26 +57,50 @@ func (t *tower) close() error {
 type imageTower struct {
 	*tower
 	height, width int
+	in, out       *runtime.Tensor // kept: a frame then allocates nothing
+	pixels        []float32       // preprocessing's output, reused under mu
 }
 
-// embed runs the vision tower on NHWC pixels [1, H, W, 3] and returns a new embedding.
-func (t *imageTower) embed(pixels []float32) ([]float32, error) {
+func newImageTower(t *tower, height, width int) *imageTower {
+	return &imageTower{tower: t, height: height, width: width, in: t.ip.Input(0), out: t.ip.Output(0)}
+}
+
+// embedImageInto preprocesses img with proc into the tower's pixel buffer and writes its
+// embedding into dst.
+func (t *imageTower) embedImageInto(dst []float32, img image.Image, proc *imageproc.Processor) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.pixels == nil {
+		t.pixels = make([]float32, t.height*t.width*3)
+	}
+	if _, err := proc.Process(img, t.pixels); err != nil {
+		return fmt.Errorf("clip: image embedding: %w", err)
+	}
+	return t.embedLocked(dst, t.pixels)
+}
+
+// embedInto runs the vision tower on NHWC pixels [1, H, W, 3] and writes the embedding into
+// dst.
+func (t *imageTower) embedInto(dst, pixels []float32) error {
 	if want := t.height * t.width * 3; len(pixels) != want {
-		return nil, fmt.Errorf("clip: image embedding: %d pixel values, the vision tower takes 1x%dx%dx3 = %d", len(pixels), t.height, t.width, want)
+		return fmt.Errorf("clip: image embedding: %d pixel values, the vision tower takes 1x%dx%dx3 = %d", len(pixels), t.height, t.width, want)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.ip.Input(0).SetFloat32(pixels); err != nil {
-		return nil, fmt.Errorf("clip: image embedding: %w", err)
+	return t.embedLocked(dst, pixels)
+}
+
+func (t *imageTower) embedLocked(dst, pixels []float32) error {
+	if err := t.in.SetFloat32(pixels); err != nil {
+		return fmt.Errorf("clip: image embedding: %w", err)
 	}
 	if err := t.ip.Invoke(); err != nil {
-		return nil, fmt.Errorf("clip: image embedding: %w", err)
+		return fmt.Errorf("clip: image embedding: %w", err)
 	}
-	out, err := t.ip.Output(0).Float32()
-	if err != nil {
-		return nil, fmt.Errorf("clip: image embedding: %w", err)
+	if err := t.out.ReadFloat32(dst); err != nil {
+		return fmt.Errorf("clip: image embedding: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // textTower runs the text tower at the length of each call's tokens.

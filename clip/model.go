@@ -78,7 +78,7 @@ func Load(b *convert.Bundle, opts Options) (*Model, error) {
 		vt.close()
 		return nil, fmt.Errorf("clip: vision tower %s takes %v, want [1 H W 3]", vt.path, shape)
 	}
-	m.vision = &imageTower{tower: vt, height: shape[1], width: shape[2]}
+	m.vision = newImageTower(vt, shape[1], shape[2])
 	if h, w, err := m.proc.OutputSize(shape[2], shape[1]); err != nil || h != shape[1] || w != shape[2] {
 		m.Close()
 		return nil, fmt.Errorf("clip: %s makes %dx%d pixels, the vision tower takes %dx%d", prePath, w, h, shape[2], shape[1])
@@ -157,20 +157,36 @@ func (m *Model) PixelSize() (height, width int) { return m.vision.height, m.visi
 // EmbedImage preprocesses img as the checkpoint's image processor does and returns its
 // L2-normalised embedding.
 func (m *Model) EmbedImage(img image.Image) ([]float32, error) {
+	out := make([]float32, m.dim)
+	if err := m.EmbedImageInto(out, img); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EmbedImageInto is EmbedImage writing the embedding into dst (Dim values). It allocates
+// nothing: the pixels go through a buffer the model keeps.
+func (m *Model) EmbedImageInto(dst []float32, img image.Image) error {
 	if img == nil {
-		return nil, errors.New("clip: image embedding: nil image")
+		return errors.New("clip: image embedding: nil image")
 	}
-	px, err := m.proc.Process(img, nil)
-	if err != nil {
-		return nil, fmt.Errorf("clip: image embedding: %w", err)
-	}
-	return m.EmbedPixels(px)
+	return m.vision.embedImageInto(dst, img, m.proc)
 }
 
 // EmbedPixels returns the L2-normalised embedding of preprocessed pixels: float32 NHWC
 // [1, H, W, 3] as imageproc makes them (PixelSize gives H and W).
 func (m *Model) EmbedPixels(pixels []float32) ([]float32, error) {
-	return m.vision.embed(pixels)
+	out := make([]float32, m.dim)
+	if err := m.EmbedPixelsInto(out, pixels); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EmbedPixelsInto is EmbedPixels writing the embedding into dst (Dim values), allocating
+// nothing.
+func (m *Model) EmbedPixelsInto(dst, pixels []float32) error {
+	return m.vision.embedInto(dst, pixels)
 }
 
 // EmbedTokens returns the L2-normalised embedding of token ids as the tokenizer gives them
