@@ -279,27 +279,10 @@ func (c *Config) fillDefaults() {
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
-	m := &c.MQTT
-	if m.Broker == "" {
-		m.Broker = "embedded"
-	}
-	if m.Listen == "" {
-		m.Listen = "127.0.0.1:1883"
-	}
-	if m.ClientID == "" {
-		m.ClientID = "edged-" + c.Device
-	}
-	if m.TopicPrefix == "" {
-		m.TopicPrefix = "edged"
-	}
-	if m.QueueSize == 0 {
-		m.QueueSize = 1000
-	}
-	if m.MaxAskBytes == 0 {
-		m.MaxAskBytes = 1024
-	}
-	if m.HomeAssistant.DiscoveryPrefix == "" {
-		m.HomeAssistant.DiscoveryPrefix = "homeassistant"
+	// The other MQTT defaults (listen address, client id, topic prefix, queue and ask sizes,
+	// discovery prefix) are publish.Options': one place for them.
+	if c.MQTT.Broker == "" {
+		c.MQTT.Broker = "embedded"
 	}
 	if c.Runtime.Delegate == "" {
 		c.Runtime.Delegate = "xnnpack"
@@ -461,7 +444,7 @@ func (c *Config) validate(v *validator) {
 func (c *Config) validateMQTT(v *validator) {
 	m := &c.MQTT
 	if m.Broker == "embedded" {
-		if _, _, err := net.SplitHostPort(m.Listen); err != nil {
+		if _, _, err := net.SplitHostPort(m.Listen); m.Listen != "" && err != nil {
 			v.fail("mqtt.listen", "%q is not host:port", m.Listen)
 		}
 	} else {

@@ -84,8 +84,10 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		as := r.rec.of(KindAnswer)
 		return as[len(as)-1].Question == "second?"
 	})
-	if log := r.logs.String(); !strings.Contains(log, "need a restart were not applied") || !strings.Contains(log, `fields="device, mqtt"`) {
-		t.Errorf("no warning naming the ignored device change (and the client id that follows it):\n%s", log)
+	// The MQTT client id follows the device by default, but as a default of the publisher:
+	// the mqtt section itself did not change.
+	if log := r.logs.String(); !strings.Contains(log, "need a restart were not applied") || !strings.Contains(log, "fields=device") {
+		t.Errorf("no warning naming the ignored device change:\n%s", log)
 	}
 	if got := r.d.st.Load().cfg.Device; got != "test" {
 		t.Errorf("device %q after reload; a device change needs a restart", got)
