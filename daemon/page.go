@@ -156,10 +156,7 @@ func (p *page) labelPairs(te TextEmbedder, set *clip.LabelSet) []recall.Pair {
 			p.d.log.Warn("search: label pairs are not used", "label_set", set.Name, "err", err)
 			return
 		}
-		lp.pairs = make([]recall.Pair, len(idx))
-		for i, ab := range idx {
-			lp.pairs[i] = recall.Pair{Embedding: embs[i], A: ab[0], B: ab[1]}
-		}
+		lp.pairs = recall.NewPairs(embs, idx)
 		p.d.log.Info("search: label pairs embedded", "label_set", set.Name, "pairs", len(idx), "took", time.Since(start).Round(time.Millisecond))
 	})
 	return lp.pairs

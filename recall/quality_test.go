@@ -43,11 +43,7 @@ func shapesCLIP(t *testing.T) (*clip.Model, [][]float32, []Pair) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := make([]Pair, len(idx))
-	for i, ab := range idx {
-		pairs[i] = Pair{Embedding: pairEmbs[i], A: ab[0], B: ab[1]}
-	}
-	return m, labels, pairs
+	return m, labels, NewPairs(pairEmbs, idx)
 }
 
 func showsLabel(s *shapes.Scene, label string) bool {

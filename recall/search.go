@@ -49,6 +49,16 @@ type Pair struct {
 	A, B      int
 }
 
+// NewPairs zips pair embeddings with the indexes of the texts each pairs (as
+// clip.LabelSet.PairSet gives them).
+func NewPairs(embeddings [][]float32, texts [][2]int) []Pair {
+	pairs := make([]Pair, min(len(embeddings), len(texts)))
+	for i := range pairs {
+		pairs[i] = Pair{Embedding: embeddings[i], A: texts[i][0], B: texts[i][1]}
+	}
+	return pairs
+}
+
 // Hit is a remembered frame that matches a query.
 type Hit struct {
 	Camera string

@@ -114,10 +114,7 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pairs := make([]recall.Pair, len(pairIdx))
-	for i, ab := range pairIdx {
-		pairs[i] = recall.Pair{Embedding: pairEmbeds[i], A: ab[0], B: ab[1]}
-	}
+	pairs := recall.NewPairs(pairEmbeds, pairIdx)
 	openBLIP := func(b *convert.Bundle) *blip.Model {
 		m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
 		if err != nil {
