@@ -1,14 +1,20 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/edged/edged/clip"
 )
 
 // The live page's API over a running daemon (model doubles): the camera's latest labels and
@@ -121,5 +127,87 @@ cameras:
 	// The doubles have no text tower: search is off, and says so.
 	if code, _, body := get("/api/search?q=x&camera=cam"); code != 503 || !strings.Contains(body, "search") {
 		t.Errorf("GET /api/search without a CLIP text tower = %d %s; want 503", code, body)
+	}
+}
+
+// textLabeler is a testLabeler with a text side: every text gets a distinct embedding, and
+// LabelEmbeddings counts the label sets it embeds by name.
+type textLabeler struct {
+	*testLabeler
+	mu     sync.Mutex
+	embeds map[string]int
+}
+
+func (l *textLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {
+	h := fnv.New32a()
+	h.Write([]byte(text))
+	return []float32{float32(h.Sum32()%1000) + 1, 1}, nil
+}
+
+func (l *textLabeler) LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error) {
+	l.mu.Lock()
+	l.embeds[set.Name]++
+	l.mu.Unlock()
+	out := make([][]float32, len(set.Labels))
+	for i, lab := range set.Labels {
+		out[i], _ = l.EmbedText(ctx, lab.Prompts[0])
+	}
+	return out, nil
+}
+
+func (l *textLabeler) LogitScale() float64 { return 100 }
+
+func (l *textLabeler) count(set string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.embeds[set]
+}
+
+// Search contrasts a query with every label set's labels and pairs, the pairs' indexes
+// counting across sets; a set's pairs are embedded once, and forgotten when a reload drops
+// the set.
+func TestSearchContrastWithPairs(t *testing.T) {
+	td := newTestDir(t)
+	td.write("a.yaml", "name: a\npairs: '{} and a {}'\nlabels: [x, y, z]\n")
+	td.write("b.yaml", "name: b\nlabels: [u, v]\n")
+	cfg := td.config(`  - name: cam
+    source: {kind: synthetic, fps: 20, width: 64, height: 48}
+    labels: {sets: [b.yaml, a.yaml], every: 20ms}
+`)
+	te := &textLabeler{testLabeler: newTestLabeler(), embeds: map[string]int{}}
+	r := startDaemon(t, cfg, &Models{Labeler: te, Answerer: newTestAnswerer()}, Options{ReloadPoll: time.Hour})
+	eventually(t, "labels", func() bool { return r.rec.count(KindLabels) > 0 })
+
+	labels, pairs := r.d.page.contrast(te, "cam")
+	if len(labels) != 5 || len(pairs) != 6 {
+		t.Fatalf("%d labels and %d pairs; want 5 (u v x y z) and 6 (x, y, z in order)", len(labels), len(pairs))
+	}
+	want := map[[2]int]string{{2, 3}: "x and a y", {4, 2}: "z and a x"}
+	for _, p := range pairs {
+		if p.A < 2 || p.B < 2 || p.A == p.B {
+			t.Errorf("pair %d-%d: set a's labels are 2, 3, 4 after set b's two", p.A, p.B)
+		}
+		if text, ok := want[[2]int{p.A, p.B}]; ok {
+			if e, _ := te.EmbedText(context.Background(), "a photo of a "+text); !slices.Equal(p.Embedding, e) {
+				t.Errorf("pair %d-%d is not %q", p.A, p.B, text)
+			}
+		}
+	}
+	r.d.page.contrast(te, "")
+	if n := te.count("a pairs"); n != 1 {
+		t.Errorf("set a's pairs embedded %d times; want once", n)
+	}
+
+	td.write("a.yaml", "name: a\npairs: '{} and a {}'\nlabels: [x, y]\n")
+	r.d.Reload()
+	eventually(t, "the reloaded label set", func() bool {
+		_, pairs := r.d.page.contrast(te, "cam")
+		return len(pairs) == 2
+	})
+	r.d.page.pairsMu.Lock()
+	held := len(r.d.page.pairs)
+	r.d.page.pairsMu.Unlock()
+	if held != 2 {
+		t.Errorf("the page holds the pairs of %d label sets; want 2 (b and the new a)", held)
 	}
 }
