@@ -21,12 +21,17 @@ import (
 // greedy and 3 beams) and answers (120/120) at int8 as at fp32.
 const DefaultPrecision = graph.Int8Full
 
+// Revision numbers the BLIP bundles this package writes (convert.Architecture.Revision):
+// bump it with any change to the models' graphs or lowering.
+const Revision = 1
+
 func init() {
 	for _, arch := range []string{ArchCaption, ArchVQA, ArchRetrieval} {
 		convert.Register(arch, convert.Architecture{
 			Convert:          exportBundle,
 			RandomInit:       randomInit,
 			DefaultPrecision: DefaultPrecision,
+			Revision:         Revision,
 		})
 	}
 }

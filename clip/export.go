@@ -38,8 +38,13 @@ func init() {
 		Convert:          exportCLIP,
 		RandomInit:       randomInit,
 		DefaultPrecision: DefaultPrecision,
+		Revision:         Revision,
 	})
 }
+
+// Revision numbers the CLIP bundles this package writes (convert.Architecture.Revision):
+// bump it with any change to the towers' graphs or lowering.
+const Revision = 1
 
 // dims reads the tower sizes from a checkpoint's config.
 func dims(src *convert.Source) (*hf.CLIPConfig, visionDims, textDims, error) {

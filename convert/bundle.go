@@ -121,6 +121,7 @@ func convert(from, out string, opts Options, memoDir string) (*Bundle, error) {
 	w := &Writer{dir: tmp, progress: opts.Progress, manifest: &Manifest{
 		Format:       ManifestFormat,
 		Architecture: src.Architecture,
+		Revision:     arch.Revision,
 		Precision:    opts.Precision.String(),
 		Source:       SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
 		EdgedVersion: opts.EdgedVersion,
@@ -272,11 +273,11 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 		key += fmt.Sprintf("-random%d", opts.Seed)
 	}
 	cached := filepath.Join(cacheDir, key)
-	if b, err := ReadBundle(cached); err == nil && b.Manifest.Source.Hash == id.hash {
+	if b, err := ReadBundle(cached); err == nil && b.Manifest.Source.Hash == id.hash && b.Manifest.Revision == arch.Revision {
 		return b, nil
 	}
-	// A damaged cache entry (files missing or truncated) is converted again; the new bundle
-	// replaces it.
+	// A damaged cache entry (files missing or truncated), or one an edged of another
+	// converter revision wrote, is converted again; the new bundle replaces it.
 	return convert(dir, cached, opts, cacheDir)
 }
 

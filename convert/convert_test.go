@@ -59,6 +59,7 @@ func init() {
 			return nil
 		},
 		RandomInit: func(src *Source, name string, shape []int) Init { return Init{Mean: 1, Std: 0.5} },
+		Revision:   3,
 	})
 	Register("EdgedTestFailing", Architecture{
 		Convert: func(src *Source, w *Writer, opts Options) error {
@@ -282,6 +283,17 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	}
 	if b3.Manifest.Precision != "fp32" || b3.Dir == b1.Dir {
 		t.Errorf("default precision bundle %s at %s", b3.Manifest.Precision, b3.Dir)
+	}
+	// An entry an edged of another converter revision wrote is converted again.
+	if b1.Manifest.Revision != 3 {
+		t.Errorf("manifest revision %d; the test architecture is at 3", b1.Manifest.Revision)
+	}
+	mpath := filepath.Join(b1.Dir, ManifestName)
+	old, _ := os.ReadFile(mpath)
+	os.WriteFile(mpath, []byte(strings.Replace(string(old), `"revision": 3`, `"revision": 2`, 1)), 0o644)
+	n := testConversions.Load()
+	if b, err := Open(ck, cache, "fp16", Options{}); err != nil || b.Manifest.Revision != 3 || testConversions.Load() != n+1 {
+		t.Errorf("a revision-2 entry was not converted again: %v, %d conversions", err, testConversions.Load()-n)
 	}
 	// A damaged entry is converted again.
 	p, _ := b1.Path("dense")

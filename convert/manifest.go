@@ -21,7 +21,9 @@ const ManifestFormat = 1
 type Manifest struct {
 	Format       int    `json:"format"`
 	Architecture string `json:"architecture"` // config.json's architectures[0], e.g. "CLIPModel"
-	Precision    string `json:"precision"`    // as asked for: "fp32", "fp16", "int8-dynamic", "int8"
+	// Revision is the converter's Architecture.Revision that wrote the bundle.
+	Revision  int    `json:"revision"`
+	Precision string `json:"precision"` // as asked for: "fp32", "fp16", "int8-dynamic", "int8"
 	// Source is the checkpoint: its folder as given (informational) and its content hash.
 	Source SourceInfo `json:"source"`
 	// Files are the bundle's files with their roles.

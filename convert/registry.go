@@ -39,6 +39,10 @@ type Architecture struct {
 	// DefaultPrecision is the precision a checkpoint converts to when none is asked for
 	// (edged classify --model CHECKPOINT).
 	DefaultPrecision graph.Precision
+	// Revision numbers what Convert writes. Bump it whenever the graphs, their inputs and
+	// outputs or their lowering change: conversions cached by an edged of another revision
+	// are converted again, so an upgrade never runs on models an older edged wrote.
+	Revision int
 }
 
 var (
