@@ -3,6 +3,7 @@ package clip
 import (
 	"fmt"
 	"image"
+	"slices"
 	"sync"
 
 	"github.com/edged/edged/convert"
@@ -103,30 +104,51 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 	return nil
 }
 
-// textTower runs the text tower at the length of each call's tokens.
+// textTower runs the text tower on one or more texts packed into one run.
 type textTower struct {
 	*tower
 	context int
-	buf     []int32
+	buf     []int32   // the input, reused
+	out     []float32 // the output, reused
 }
 
-// embed runs the text tower on ids (already cut after the pooled token, see poolIndex) and
-// returns a new embedding.
-func (t *textTower) embed(ids []int32) ([]float32, error) {
-	n := len(ids)
-	if n == 0 || n > t.context {
-		return nil, fmt.Errorf("clip: text embedding: %d tokens, the text tower takes 1 to %d", n, t.context)
+// embed runs the text tower once on texts (each already cut after its pooled token, see
+// poolIndex), packed one after another and padded to at least minTokens tokens, and returns
+// their embeddings, new slices. Resizing re-plans the graph (and re-packs XNNPACK's
+// weights): callers give many texts a constant minTokens, so that the run keeps its shape.
+func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
+	n := 0
+	for i, ids := range texts {
+		if len(ids) == 0 || len(ids) > t.context {
+			return nil, fmt.Errorf("clip: text embedding: text %d has %d tokens, the text tower takes 1 to %d", i, len(ids), t.context)
+		}
+		n += len(ids)
 	}
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	n = max(n, minTokens)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	// Resizing re-plans the graph (and re-packs XNNPACK's weights): callers batching many
-	// texts sort them by length so that it happens once per length.
-	if err := t.ip.ResizeInput(0, []int{2, n}); err != nil {
+	if err := t.ip.ResizeInput(0, []int{textRows, n}); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
-	t.buf = append(append(t.buf[:0], ids...), make([]int32, n)...)
-	for i := 0; i < n; i++ {
-		t.buf[n+i] = int32(i)
+	t.buf = slices.Grow(t.buf[:0], textRows*n)[:textRows*n]
+	clear(t.buf)
+	ids, positions, segments, pool := t.buf[:n], t.buf[n:2*n], t.buf[2*n:3*n], t.buf[3*n:]
+	at := 0
+	for k, text := range texts {
+		for i, id := range text {
+			ids[at], positions[at], segments[at] = id, int32(i), int32(k)
+			at++
+		}
+		pool[k] = int32(at - 1)
+	}
+	for ; at < n; at++ { // padding: a text of its own that nothing reads
+		segments[at] = int32(len(texts))
+	}
+	for k := len(texts); k < n; k++ {
+		pool[k] = pool[0]
 	}
 	if err := t.ip.Input(0).SetInt32(t.buf); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
@@ -134,11 +156,17 @@ func (t *textTower) embed(ids []int32) ([]float32, error) {
 	if err := t.ip.Invoke(); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
-	out, err := t.ip.Output(0).Float32()
-	if err != nil {
+	out := t.ip.Output(0)
+	dim := out.Shape()[1]
+	t.out = slices.Grow(t.out[:0], n*dim)[:n*dim]
+	if err := out.ReadFloat32(t.out); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
-	return out, nil
+	embs := make([][]float32, len(texts))
+	for k := range embs {
+		embs[k] = slices.Clone(t.out[k*dim : (k+1)*dim])
+	}
+	return embs, nil
 }
 
 // poolIndex is where transformers' CLIPTextTransformer pools: with eos_token_id 2 (rule

@@ -44,7 +44,7 @@ func init() {
 
 // Revision numbers the CLIP bundles this package writes (convert.Architecture.Revision):
 // bump it with any change to the towers' graphs or lowering.
-const Revision = 1
+const Revision = 2
 
 // dims reads the tower sizes from a checkpoint's config.
 func dims(src *convert.Source) (*hf.CLIPConfig, visionDims, textDims, error) {

@@ -314,3 +314,46 @@ func TestEmbedIntoAllocatesNothing(t *testing.T) {
 		t.Errorf("a 3-value destination: %v", err)
 	}
 }
+
+// Packing texts into shared runs of the text tower (EmbedTexts) gives each text the
+// embedding it has alone (EmbedTokens): every token sees only its own text. Tolerance 2e-5
+// per value: the dense layers sum in another order on more rows.
+func TestBatchedTextsMatchAlone(t *testing.T) {
+	for _, p := range []graph.Precision{graph.FP32, graph.Int8Full} {
+		t.Run(p.String(), func(t *testing.T) {
+			m := testModel(t, shapesModel, p)
+			set, err := LoadLabelSet("../configs/labels/shapes.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pairs, _ := set.PairSet()
+			var texts []string
+			for _, l := range append(set.Labels, pairs.Labels...) {
+				texts = append(texts, l.Prompts...)
+			}
+			texts = append(texts, "a", "red") // the shortest texts fill the runs' ends
+			batched, err := m.EmbedTexts(texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := 0.0
+			for i, text := range texts {
+				ids, err := m.Tokenize(text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				alone, err := m.EmbedTokens(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for j := range alone {
+					worst = max(worst, math.Abs(float64(alone[j]-batched[i][j])))
+				}
+			}
+			t.Logf("%d texts in runs of %d tokens: largest difference %.2g", len(texts), BatchTokens, worst)
+			if worst > 2e-5 {
+				t.Fatalf("batched embeddings differ from single ones by %g", worst)
+			}
+		})
+	}
+}

@@ -193,9 +193,9 @@ func (m *Model) EmbedPixelsInto(dst, pixels []float32) error {
 // (start token, text, end token, optionally padded): the text tower runs on the ids up to the
 // position transformers pools at, which gives the same embedding as the padded context.
 func (m *Model) EmbedTokens(ids []int32) ([]float32, error) {
-	if len(ids) == 0 {
-		return nil, errors.New("clip: text embedding: no tokens")
+	embs, err := m.EmbedTokensBatch([][]int32{ids})
+	if err != nil {
+		return nil, err
 	}
-	end := poolIndex(ids, m.pooling, m.eos)
-	return m.text.embed(ids[:end+1])
+	return embs[0], nil
 }

@@ -56,7 +56,7 @@ func (m *Model) EmbedText(text string) ([]float32, error) {
 }
 
 // EmbedTexts returns the embeddings of texts, in order. Texts the cache lacks are embedded
-// shortest first, so the text tower is resized once per token length, and then cached.
+// together (EmbedTokensBatch), then cached.
 func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 	out := make([][]float32, len(texts))
 	type pending struct {
@@ -81,16 +81,19 @@ func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 			return nil, err
 		}
 		queued[t] = true
-		todo = append(todo, pending{t, ids[:poolIndex(ids, m.pooling, m.eos)+1]})
+		todo = append(todo, pending{t, ids})
 	}
-	slices.SortStableFunc(todo, func(a, b pending) int { return cmp.Compare(len(a.ids), len(b.ids)) })
+	ids := make([][]int32, len(todo))
+	for i, p := range todo {
+		ids[i] = p.ids
+	}
+	embs, err := m.EmbedTokensBatch(ids)
+	if err != nil {
+		return nil, err
+	}
 	var warned bool
-	for _, p := range todo {
-		e, err := m.text.embed(p.ids)
-		if err != nil {
-			return nil, fmt.Errorf("%w (text %q)", err, p.text)
-		}
-		if err := m.cache.Put(p.text, e); err != nil && !warned {
+	for i, e := range embs {
+		if err := m.cache.Put(todo[i].text, e); err != nil && !warned {
 			slog.Warn("clip: text embeddings are not kept on disk", "err", err)
 			warned = true
 		}
@@ -106,6 +109,53 @@ func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 	}
 	return out, nil
 }
+
+// EmbedTokensBatch returns the embeddings of many token id lists (as Tokenize gives them), in
+// order, as EmbedTokens would one by one but packed into runs of the text tower of
+// BatchTokens tokens (one run alone runs at its own length).
+func (m *Model) EmbedTokensBatch(texts [][]int32) ([][]float32, error) {
+	order := make([]int, len(texts))
+	cut := make([][]int32, len(texts))
+	total := 0
+	for i, ids := range texts {
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("clip: text embedding: text %d has no tokens", i)
+		}
+		order[i], cut[i] = i, ids[:poolIndex(ids, m.pooling, m.eos)+1]
+		total += len(cut[i])
+	}
+	// Longest first, so that each run is filled up with the shorter texts.
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(cut[b]), len(cut[a])) })
+	capacity := max(BatchTokens, m.text.context)
+	minTokens := 0 // one run alone runs at its own length; several share one shape
+	if total > capacity {
+		minTokens = capacity
+	}
+	out := make([][]float32, len(texts))
+	for len(order) > 0 {
+		var batch [][]int32
+		n, k := 0, 0
+		for ; k < len(order) && n+len(cut[order[k]]) <= capacity; k++ {
+			batch = append(batch, cut[order[k]])
+			n += len(cut[order[k]])
+		}
+		embs, err := m.text.embed(batch, minTokens)
+		if err != nil {
+			return nil, err
+		}
+		for i, e := range embs {
+			out[order[i]] = e
+		}
+		order = order[k:]
+	}
+	return out, nil
+}
+
+// BatchTokens is how many tokens one run of the text tower takes when there are many texts
+// to embed (at least the model's context). Measured on CLIP B/32 (int8 bundle, 2 threads,
+// 100 label prompts cold): 510 ms in runs of 64 tokens, 454 of 128, 516 of 256, against 1382
+// one prompt at a time; bigger runs pay more for attention across texts that the mask drops.
+const BatchTokens = 128
 
 // LabelEmbeddings returns one embedding per label of set, in order: the mean of the label's
 // prompt embeddings, normalised (CLIP's prompt ensembling).

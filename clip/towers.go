@@ -14,8 +14,8 @@ import (
 const (
 	InputPixels      = "pixel_values" // float32 [1, H, W, 3], NHWC, preprocessed
 	OutputImage      = "image_embeds" // float32 [1, projection], L2-normalised
-	InputTokens      = "tokens"       // int32 [2, S]: token ids, then positions 0..S-1; S resized per call
-	OutputText       = "text_embeds"  // float32 [1, projection], L2-normalised
+	InputTokens      = "tokens"       // int32 [4, N]: ids, positions, segments, pooled rows of one or more texts (see buildText)
+	OutputText       = "text_embeds"  // float32 [N, projection], L2-normalised: row k is text k's
 	RoleVisionTower  = "vision"
 	RoleTextTower    = "text"
 	ValueLogitScale  = "logit_scale" // exp of the checkpoint's logit_scale: the softmax multiplier
@@ -172,26 +172,36 @@ func buildVision(w convert.Weights, d visionDims, projection int, progress func(
 	return g, nil
 }
 
-// buildText builds the text tower at a dynamic token count S: token + position embeddings →
-// causal encoder → final LN of the last token → text projection → L2 normalisation.
+// buildText builds the text tower over N tokens (N dynamic), which hold one or more texts
+// one after another: token + position embeddings → causal encoder, each text seeing only its
+// own earlier tokens → final LN of each text's pooled token → text projection → L2
+// normalisation.
 //
-// The last token is the pooled one: the caller passes the ids up to and including the token
+// A text's pooled token is its last: the caller passes the ids up to and including the token
 // transformers pools at (see poolIndex). With causal attention no token sees a later one, so
-// this gives the embedding of the full padded context, at a fraction of the cost.
-// The causal mask is made in the graph from the positions (which also index the position
-// embeddings): mask[i][j] = MaskValue · max(j - i, 0), so it always fits S.
+// this gives the embedding of the full padded context, at a fraction of the cost; and packing
+// many texts into one run (EmbedTexts) lets the dense layers work on many rows at once, which
+// they do far faster per row than on one short text.
 //
-// Ids and positions share one input, [2, S], because the runtime resizes one input at a time
-// and re-allocates after each: two [1, S] inputs would disagree in between and fail.
+// The input InputTokens is int32 [4, N]: token ids; positions, 0 at each text's start (they
+// index the position embeddings); the segment of each token, one number per text; and in its
+// first entries the index of each text's pooled token (the rest repeat one of them). The
+// mask is made in the graph: mask[i][j] = MaskValue · (max(pos_j - pos_i, 0) + |seg_j - seg_i|),
+// so it fits any N. The output is [N, projection]: row k is text k's embedding for k below
+// the number of texts, and a repeat after. One input rather than four, because the runtime
+// resizes one input at a time and re-allocates after each: inputs would disagree in between.
 func buildText(w convert.Weights, d textDims, projection int, progress func(layer int)) (*graph.Graph, error) {
 	g := graph.New("clip_text")
 	g.SetDescription("edged CLIP text tower")
 	p := &params{w: w}
 	const pre = "text_model"
 
-	tokens := g.Input(InputTokens, graph.Int32, 2, graph.Dynamic)
-	ids := g.StridedSlice(tokens, []int{0, 0}, []int{1, 0}, []int{1, 1}, graph.SliceMasks{End: 1 << 1}, graph.Named(pre+".input_ids"))
-	positions := g.StridedSlice(tokens, []int{1, 0}, []int{2, 0}, []int{1, 1}, graph.SliceMasks{End: 1 << 1}, graph.Named(pre+".position_ids"))
+	tokens := g.Input(InputTokens, graph.Int32, textRows, graph.Dynamic)
+	row := func(i int, name string) *graph.Tensor {
+		return g.StridedSlice(tokens, []int{i, 0}, []int{i + 1, 0}, []int{1, 1}, graph.SliceMasks{End: 1 << 1}, graph.Named(pre+"."+name))
+	}
+	ids, positions, segments := row(rowIDs, "input_ids"), row(rowPositions, "position_ids"), row(rowSegments, "segment_ids")
+	pool := g.Reshape(row(rowPool, "pool_rows"), []int{-1}, graph.Named(pre+".pool_index"))
 	tok := p.get(pre+".embeddings.token_embedding.weight", d.Vocab, d.Hidden)
 	pos := p.get(pre+".embeddings.position_embedding.weight", d.Context, d.Hidden)
 	if p.err != nil {
@@ -202,15 +212,24 @@ func buildText(w convert.Weights, d textDims, projection int, progress func(laye
 		g.Gather(g.Const(pre+".embeddings.position_embedding.weight", pos, d.Context, d.Hidden), positions, 0, graph.Named(pre+".embeddings.positions")),
 		graph.Named(pre+".embeddings"))
 
-	pf := g.Cast(positions, graph.Float32, graph.Named(pre+".mask.positions"))
-	query := g.Reshape(pf, []int{1, 1, -1, 1}, graph.Named(pre+".mask.query"))
-	key := g.Reshape(pf, []int{1, 1, 1, -1}, graph.Named(pre+".mask.key"))
-	ahead := g.Sub(key, query, graph.Fused(tfl.ActRelu), graph.Named(pre+".mask.ahead")) // max(j-i, 0)
-	mask := g.Mul(ahead, g.Scalar(pre+".mask.value", nn.MaskValue), graph.Named(pre+".mask"))
+	// Query i and key j as float columns and rows of [1, 1, N, N].
+	pairwise := func(v *graph.Tensor, name string) (query, key *graph.Tensor) {
+		f := g.Cast(v, graph.Float32, graph.Named(pre+".mask."+name))
+		return g.Reshape(f, []int{1, 1, -1, 1}, graph.Named(pre+".mask."+name+"_query")),
+			g.Reshape(f, []int{1, 1, 1, -1}, graph.Named(pre+".mask."+name+"_key"))
+	}
+	pq, pk := pairwise(positions, "positions")
+	sq, sk := pairwise(segments, "segments")
+	relu := graph.Fused(tfl.ActRelu)
+	ahead := g.Sub(pk, pq, relu, graph.Named(pre+".mask.ahead")) // max(j-i, 0)
+	other := g.Add(g.Sub(sk, sq, relu, graph.Named(pre+".mask.later_text")), g.Sub(sq, sk, relu, graph.Named(pre+".mask.earlier_text")),
+		graph.Named(pre+".mask.other_text")) // |seg_j - seg_i|
+	mask := g.Mul(g.Add(ahead, other, graph.Named(pre+".mask.blocked")), g.Scalar(pre+".mask.value", nn.MaskValue), graph.Named(pre+".mask"))
 
 	h := p.encoder(g, pre+".encoder", x, d.encoderDims, mask, progress)
-	last := g.StridedSlice(h, []int{0, -1, 0}, []int{1, 0, d.Hidden}, []int{1, 1, 1}, graph.SliceMasks{ShrinkAxis: 1 << 1}, graph.Named(pre+".pooled"))
-	// The final layer norm acts on each token alone: normalising only the pooled one is the same.
+	rows := g.Reshape(h, []int{-1, d.Hidden}, graph.Named(pre+".tokens"))
+	last := g.Gather(rows, pool, 0, graph.Named(pre+".pooled"))
+	// The final layer norm acts on each token alone: normalising only the pooled ones is the same.
 	pooled := p.layerNorm(g, pre+".final_layer_norm", last, d.Hidden, d.Eps)
 	proj := p.linear(g, "text_projection", projection, d.Hidden, false)
 	if p.err != nil {
@@ -222,6 +241,15 @@ func buildText(w convert.Weights, d textDims, projection int, progress func(laye
 	}
 	return g, nil
 }
+
+// The rows of the text tower's input.
+const (
+	rowIDs = iota
+	rowPositions
+	rowSegments
+	rowPool
+	textRows
+)
 
 // ochwToOhwc reorders a PyTorch conv filter [o, c, h, w] into TFLite's [o, h, w, c].
 func ochwToOhwc(src []float32, o, c, h, w int) []float32 {

@@ -3,7 +3,6 @@ package stages
 import (
 	"fmt"
 	"math/rand/v2"
-	"sort"
 
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/clip"
@@ -133,24 +132,11 @@ func CLIP(s Setup, b *convert.Bundle) error {
 		return err
 	}
 	prompts := CLIPPrompts(m, Labels)
-	// Shortest first, as clip.EmbedTexts orders a cache miss: one resize per length.
-	order := make([]int, len(prompts))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(a, b int) bool {
-		return realLength(prompts[order[a]], eos) < realLength(prompts[order[b]], eos)
-	})
-	embeds := make([][]float32, len(prompts))
-	embedLabels := func() error {
-		for _, i := range order {
-			e, err := m.EmbedTokens(prompts[i])
-			if err != nil {
-				return err
-			}
-			embeds[i] = e
-		}
-		return nil
+	var embeds [][]float32
+	embedLabels := func() error { // as clip.EmbedTexts does on a cache miss: packed runs
+		var err error
+		embeds, err = m.EmbedTokensBatch(prompts)
+		return err
 	}
 	image, err := m.EmbedPixels(px)
 	if err != nil {
