@@ -196,7 +196,7 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 
 // MaxPairPrompts bounds the texts a label set's pairs make (every ordered pair of labels
 // times every template), each embedded once by the text tower and kept in the text cache:
-// at CLIP B/32's 30-70 ms a prompt (BENCHMARKS.md), 4096 cost minutes, once.
+// about half a minute for 4096 at CLIP B/32 on a 2-core x86 (BENCHMARKS.md), more on a Pi.
 const MaxPairPrompts = 4096
 
 // PairSet returns the label set of every ordered pair of s's labels said together (the
