@@ -181,6 +181,21 @@ func TestTextCacheOnDisk(t *testing.T) {
 	if textModelKey(b) == textModelKey(testBundle(t, shapesModel, graph.FP16)) {
 		t.Error("fp32 and fp16 text towers share a cache key")
 	}
+	// A query is embedded as the cached text is, and kept nowhere.
+	q, err := m2.EmbedQuery("a photo of a red circle")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := m1.EmbedText("a photo of a red circle")
+	if !slices.Equal(q, want) {
+		t.Errorf("query embedding %v, text embedding %v", q[:2], want[:2])
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "clip-text-*", "*.f32")); len(files) != 2 || m2.cache.Len() != 1 {
+		t.Errorf("after a query: %d cache files (want 2: the green square, m1's red circle) and %d in memory (want 1)", len(files), m2.cache.Len())
+	}
+	if _, err := m2.EmbedQuery("  "); err == nil {
+		t.Error("an empty query was embedded")
+	}
 	// Memory only: nothing on disk.
 	mem := NewTextCache("", "k")
 	if err := mem.Put("x", []float32{1, 2}); err != nil {

@@ -55,6 +55,20 @@ func (m *Model) EmbedText(text string) ([]float32, error) {
 	return embs[0], nil
 }
 
+// EmbedQuery returns the L2-normalised embedding of a one-off text, such as a search query,
+// without the text cache: label prompts are few and come back, queries are as many as users
+// type, and caching them would grow the cache without end.
+func (m *Model) EmbedQuery(text string) ([]float32, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, errors.New("clip: text embedding: the text is empty")
+	}
+	ids, err := m.Tokenize(text)
+	if err != nil {
+		return nil, err
+	}
+	return m.EmbedTokens(ids)
+}
+
 // EmbedTexts returns the embeddings of texts, in order. Texts the cache lacks are embedded
 // together (EmbedTokensBatch), then cached.
 func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {

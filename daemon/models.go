@@ -29,7 +29,8 @@ type Labeler interface {
 // TextEmbedder is CLIP's text side, for text search over recent frames: a Labeler that also
 // implements it makes search available.
 type TextEmbedder interface {
-	// EmbedText returns the text embedding of a search query.
+	// EmbedText returns the text embedding of a search query (not cached: queries are
+	// unbounded in number).
 	EmbedText(ctx context.Context, text string) ([]float32, error)
 	// LabelEmbeddings returns one embedding per label of set (the ones Classify uses).
 	LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error)

@@ -225,7 +225,7 @@ func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float3
 }
 
 func (l *clipLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {
-	return l.text.EmbedText(text)
+	return l.text.EmbedQuery(text)
 }
 
 func (l *clipLabeler) LabelEmbeddings(_ context.Context, set *clip.LabelSet) ([][]float32, error) {
