@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,6 +81,9 @@ func (p *page) enableSearch(s *scheduler, cfg *Config) error {
 	p.search.Store(&web.RecallSearch{
 		Store: store,
 		EmbedText: func(ctx context.Context, text string) ([]float32, error) {
+			if emb := p.labelNamed(te, text); emb != nil {
+				return emb, nil
+			}
 			start := time.Now()
 			defer func() { p.d.metrics.observe(modelCLIPText, time.Since(start)) }()
 			return te.EmbedText(ctx, text)
@@ -93,6 +97,43 @@ func (p *page) enableSearch(s *scheduler, cfg *Config) error {
 	// texts): embed them now rather than in the first search.
 	go p.contrast(te, "")
 	return nil
+}
+
+// labelNamed returns the embedding of the label a query names ("red circle", "A red
+// circle."), from any camera's label sets, or nil. Such a query is searched as the label
+// (its prompts' embedding): the contrast then knows it as one of its texts, so its pairs
+// count for it (recall.Query.Pairs), which a query embedded from its own words, close to
+// the label's prompts but not the same, might miss.
+func (p *page) labelNamed(te TextEmbedder, query string) []float32 {
+	name := labelName(query)
+	st := p.d.st.Load()
+	for _, cam := range st.cfg.Cameras {
+		for _, set := range st.sets[cam.Name] {
+			for i, l := range set.Labels {
+				if !strings.EqualFold(l.Name, name) {
+					continue
+				}
+				embs, err := te.LabelEmbeddings(context.Background(), set)
+				if err != nil {
+					return nil
+				}
+				return embs[i]
+			}
+		}
+	}
+	return nil
+}
+
+// labelName is a query as a label would say it: spaces collapsed, without a final full stop
+// or question mark and without a leading article.
+func labelName(query string) string {
+	q := strings.TrimRight(strings.Join(strings.Fields(query), " "), ".?!")
+	for _, article := range []string{"a ", "an ", "the "} {
+		if len(q) > len(article) && strings.EqualFold(q[:len(article)], article) {
+			return q[len(article):]
+		}
+	}
+	return q
 }
 
 // contrast is the label embeddings of a camera's label sets ("" every camera's), which a

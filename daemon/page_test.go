@@ -193,6 +193,16 @@ func TestSearchContrastWithPairs(t *testing.T) {
 			}
 		}
 	}
+	// A query that names a label is searched as the label.
+	x, _ := te.EmbedText(context.Background(), "a photo of a x")
+	for _, q := range []string{"x", "A  X.", "the x?"} {
+		if got, err := r.d.page.search.Load().EmbedText(context.Background(), q); err != nil || !slices.Equal(got, x) {
+			t.Errorf("query %q embedded as %v (%v); want label x's %v", q, got, err, x)
+		}
+	}
+	if got, _ := r.d.page.search.Load().EmbedText(context.Background(), "a photo of x"); slices.Equal(got, x) {
+		t.Errorf("query %q taken for label x", "a photo of x")
+	}
 	r.d.page.contrast(te, "")
 	if n := te.count("a pairs"); n != 1 {
 		t.Errorf("set a's pairs embedded %d times; want once", n)
