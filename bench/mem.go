@@ -20,6 +20,27 @@ func PeakRSS() (int64, error) { return statusBytes("VmHWM") }
 // RSS returns the current resident set size (VmRSS) in bytes.
 func RSS() (int64, error) { return statusBytes("VmRSS") }
 
+// RSSSplit returns the current resident memory split as Linux counts it (RssAnon, RssFile and
+// RssShmem in /proc/self/status): anonymous pages (heaps, TFLite's tensors, XNNPACK's packed
+// weights) can only go to swap; file pages (the mapped model files, the libraries) are clean
+// and the kernel takes them back under memory pressure.
+func RSSSplit() (anon, file, shmem int64, err error) {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("bench: read status: %w", err)
+	}
+	if anon, err = parseStatus(data, "RssAnon"); err != nil {
+		return 0, 0, 0, err
+	}
+	if file, err = parseStatus(data, "RssFile"); err != nil {
+		return 0, 0, 0, err
+	}
+	if shmem, err = parseStatus(data, "RssShmem"); err != nil {
+		return 0, 0, 0, err
+	}
+	return anon, file, shmem, nil
+}
+
 // ResetPeakRSS sets the peak to the current resident size (writes 5 to /proc/self/clear_refs,
 // Linux 4.0 and later), so that the next PeakRSS covers only what ran since.
 func ResetPeakRSS() error {

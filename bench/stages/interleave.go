@@ -190,7 +190,10 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 		return err
 	}
 	rss, _ := bench.RSS()
+	note := fmt.Sprintf("all loaded at once and run once; resident now %s", bench.FormatBytes(rss))
+	if anon, file, _, err := bench.RSSSplit(); err == nil {
+		note += fmt.Sprintf(" (anonymous %s, file-backed %s)", bench.FormatBytes(anon), bench.FormatBytes(file))
+	}
 	return r.Emit(bench.Record{Stage: "memory.models_rss", Model: strings.Join(names, "+"), Precision: strings.Join(precisions, "+"),
-		Delegate: bench.DelegateXNNPack, Threads: 1, PeakRSS: peak,
-		Note: fmt.Sprintf("all loaded at once and run once; resident now %s", bench.FormatBytes(rss))})
+		Delegate: bench.DelegateXNNPack, Threads: 1, PeakRSS: peak, Note: note})
 }
