@@ -138,6 +138,10 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 		ip.Close()
 		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %w", m.source, opts.Delegate, err)
 	}
+	// The delegate has packed the weights it took; their file pages need not stay resident.
+	if err := m.DropFilePages(); err != nil {
+		slog.Warn("runtime: model file pages stay resident", "err", err)
+	}
 	ip.numInputs = int(C.TfLiteInterpreterGetInputTensorCount(ptr))
 	ip.numOutputs = int(C.TfLiteInterpreterGetOutputTensorCount(ptr))
 	goruntime.SetFinalizer(ip, func(ip *Interpreter) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"sync"
+	"syscall"
 	"unsafe"
 )
 
@@ -25,33 +26,74 @@ type Model struct {
 	mu     sync.Mutex
 	ptr    *C.TfLiteModel
 	buf    unsafe.Pointer // C copy of the bytes given to NewModel; nil for LoadModel
+	mapped []byte         // the file's read-only mapping, for LoadModel; nil for NewModel
 	source string         // file path, or a description of the bytes, for messages
 	refs   int            // interpreters that still read ptr or buf
 	closed bool
 }
 
 // LoadModel memory-maps the .tflite file at path; the weights are not copied into Go memory.
+// The mapping is read-only and shared with the page cache: its pages are clean file pages
+// (RssFile), which the kernel takes back under memory pressure. Each NewInterpreter drops them
+// from the process once the interpreter is made (see Model.DropFilePages): XNNPACK has copied
+// the weights it takes into its own buffers by then, and what TFLite's own kernels read later
+// comes back from the page cache on the next access.
 func LoadModel(path string) (*Model, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: load model: %w", err)
 	}
+	defer f.Close()
 	head := make([]byte, 8)
 	n, err := io.ReadFull(f, head)
-	f.Close()
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return nil, fmt.Errorf("runtime: load model %s: %w", path, err)
 	}
 	if err := checkHeader(head[:n]); err != nil {
 		return nil, fmt.Errorf("runtime: load model %s: %w", path, err)
 	}
-	cpath := C.CString(path)
-	defer C.free(unsafe.Pointer(cpath))
-	ptr := C.TfLiteModelCreateFromFile(cpath)
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("runtime: load model %s: %w", path, err)
+	}
+	if info.Size() != int64(int(info.Size())) {
+		return nil, fmt.Errorf("runtime: load model %s: %d bytes is too large to map", path, info.Size())
+	}
+	mapped, err := syscall.Mmap(int(f.Fd()), 0, int(info.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: load model %s: mmap: %w", path, err)
+	}
+	// As TfLiteModelCreateFromFile, which maps the file the same way; mapping it here gives us
+	// the address, so that the pages can be dropped once XNNPACK has packed the weights.
+	ptr := C.TfLiteModelCreate(unsafe.Pointer(&mapped[0]), C.size_t(len(mapped)))
 	if ptr == nil {
+		syscall.Munmap(mapped)
 		return nil, fmt.Errorf("runtime: load model %s: %w", path, errRejected)
 	}
-	return newModel(ptr, nil, path), nil
+	m := newModel(ptr, nil, path)
+	m.mapped = mapped
+	return m, nil
+}
+
+// DropFilePages takes the pages of a model loaded with LoadModel out of the process's
+// resident memory (madvise MADV_DONTNEED on the file's mapping); a model from NewModel has none.
+// Nothing is lost: the mapping is read-only, and a page TFLite reads again is faulted back in
+// from the page cache. NewInterpreter calls it after creating each interpreter, when the
+// delegate has packed the weights it took into its own memory, so that the file pages of those
+// weights are not counted twice. Safe while other interpreters of the model run.
+func (m *Model) DropFilePages() error {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.mapped == nil {
+		return nil
+	}
+	if err := syscall.Madvise(m.mapped, syscall.MADV_DONTNEED); err != nil {
+		return fmt.Errorf("runtime: drop the pages of %s: %w", m.source, err)
+	}
+	return nil
 }
 
 // NewModel loads a model from its bytes. The bytes are copied once into C memory, which TFLite
@@ -154,6 +196,10 @@ func (m *Model) freeLocked() {
 	C.TfLiteModelDelete(m.ptr)
 	m.ptr = nil
 	live.models.Add(-1)
+	if m.mapped != nil {
+		syscall.Munmap(m.mapped)
+		m.mapped = nil
+	}
 	if m.buf != nil {
 		C.free(m.buf)
 		m.buf = nil

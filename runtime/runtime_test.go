@@ -544,3 +544,55 @@ func TestDynamicRangeFullyConnectedStaysOnTFLite(t *testing.T) {
 		}
 	}
 }
+
+// TestDropFilePagesKeepsResults: the pages of a mapped model are dropped after each
+// NewInterpreter and may be dropped again between invokes; a constant that TFLite's own kernel
+// reads at every Invoke (GATHER's table, with delegate none and with XNNPACK, which does not
+// take GATHER) comes back from the file.
+func TestDropFilePagesKeepsResults(t *testing.T) {
+	noLeaks(t)
+	table := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+	path := filepath.Join(t.TempDir(), "gather.tflite")
+	if err := os.WriteFile(path, gatherModel(t, table), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := runtime.LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for _, c := range cpuConfigs {
+		ip, err := runtime.NewInterpreter(m, c.opts)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		for round := range 2 {
+			if err := ip.Input(0).SetInt32([]int32{3, 1}); err != nil {
+				t.Fatal(err)
+			}
+			if err := ip.Invoke(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := ip.Output(0).Float32()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []float32{7, 8, 3, 4}; !slices.Equal(got, want) {
+				t.Errorf("%s, round %d: rows %v, want %v", c.name, round, got, want)
+			}
+			if err := m.DropFilePages(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ip.Close()
+	}
+	// A model from bytes has no file pages: nothing to drop, no error.
+	b, err := runtime.NewModel(addModel(t, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.DropFilePages(); err != nil {
+		t.Error(err)
+	}
+}
