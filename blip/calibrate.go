@@ -18,7 +18,7 @@ import (
 
 // At full int8 (graph.Int8Full) a BLIP bundle mixes precisions, each model file saying its
 // own in the manifest: the vision tower is calibrated on images and runs int8; every other
-// model stays int8-dynamic (int8 weights, float activations). Measured on the shapes
+// model is fp32 (TextPrecision says why not int8-dynamic). Measured on the shapes
 // captioning model's 24 reference scenes (captions identical to transformers, greedy and 3
 // beams), min-max calibration on 64 shapes scenes: vision int8 24/24; vision and the image's
 // cross-attention keys and values int8 23/24 (per-tensor int8 keys lose a shape word). The

@@ -178,7 +178,7 @@ func TestShapesAnswersMatchTransformers(t *testing.T) {
 }
 
 // TestFullInt8BundleMixesPrecisions: at int8 only the vision tower is full int8, calibrated on
-// images; the models that see text are int8-dynamic.
+// images; the models that see text are fp32 (TextPrecision).
 func TestFullInt8BundleMixesPrecisions(t *testing.T) {
 	for _, name := range []string{"blip_caption", "blip_vqa"} {
 		b := shapesBundle(t, name, graph.Int8Full)
@@ -189,7 +189,7 @@ func TestFullInt8BundleMixesPrecisions(t *testing.T) {
 			if !strings.HasSuffix(f.Path, ".tflite") {
 				continue
 			}
-			want := graph.Int8Dynamic.String()
+			want := TextPrecision(graph.Int8Full).String()
 			if f.Role == RoleVision {
 				want = graph.Int8Full.String()
 			}
