@@ -138,10 +138,6 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 		ip.Close()
 		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %w", m.source, opts.Delegate, err)
 	}
-	// The delegate has packed the weights it took; their file pages need not stay resident.
-	if err := m.DropFilePages(); err != nil {
-		slog.Warn("runtime: model file pages stay resident", "err", err)
-	}
 	ip.numInputs = int(C.TfLiteInterpreterGetInputTensorCount(ptr))
 	ip.numOutputs = int(C.TfLiteInterpreterGetOutputTensorCount(ptr))
 	goruntime.SetFinalizer(ip, func(ip *Interpreter) {
@@ -422,6 +418,11 @@ func (ip *Interpreter) allocate() error {
 	ip.rep.reset()
 	if s := C.TfLiteInterpreterAllocateTensors(ip.ptr); s != C.kTfLiteOk {
 		return fmt.Errorf("allocate tensors: %w", ip.failure(s))
+	}
+	// The delegate has packed the weights it took (at creation, and again after a resize, which
+	// re-applies it): their file pages need not stay resident.
+	if err := ip.model.DropFilePages(); err != nil {
+		slog.Warn("runtime: model file pages stay resident", "err", err)
 	}
 	return nil
 }
