@@ -80,10 +80,12 @@ func LoadModel(path string) (*Model, error) {
 // Nothing is lost: the mapping is read-only, and a page TFLite reads again is faulted back in
 // from the page cache. NewInterpreter, ResizeInput and ResizeInputs call it once the tensors
 // are allocated, when the delegate has packed the weights it took into its own memory, so that
-// the file pages of those weights are not counted twice. Int8 (QS8) models read most of their
-// weights from the file at every Invoke all the same (measured: CLIP B/32 int8 vision, 74 of
-// its 81 MiB of FULLY_CONNECTED weights), so for them it saves little; fp32 models read almost
-// nothing of the file after XNNPACK has packed them. Safe while other interpreters of the model run.
+// the file pages of those weights are not counted twice. What TFLite's own kernels read later
+// is mapped again, and where the page cache holds the file in large folios (ext4 on recent
+// kernels) a fault maps the whole folio, up to 2 MiB, so a small constant read beside a weight
+// matrix (a shape, a permutation: our reading, not traced) can bring much of the file back
+// (Linux 6.18: two byte-identical BLIP cross_kv files, 1 MiB and 48 MiB mapped again after an
+// Invoke, as their page cache differed). Safe while other interpreters of the model run.
 func (m *Model) DropFilePages() error {
 	if m == nil {
 		return nil
