@@ -1,0 +1,1 @@
+# edged bench --random-init bench/configs/blip-image-captioning-base.json --precision int8 --delegate xnnpack --threads 1 --runs 5 --stages blip.cross_kv,blip.decode_token,blip.caption --cache /tmp/edged-bench-cache --json ; load 0.78 0.93 0.94
