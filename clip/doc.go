@@ -22,9 +22,8 @@
 // transformers pools. At fp32, fp16 and int8-dynamic both towers take that precision; at int8
 // the vision tower is full integer (activation ranges calibrated on images, layer norms,
 // softmax, residual adds and the [CLS] concatenation kept float, see keepFloatVision) and the
-// text tower is fp32: text embeddings are computed once per label set and cached, calibrating
-// text would need texts a checkpoint does not come with, and int8-dynamic would hold twice
-// fp32's memory at run time (see TextPrecision).
+// text tower is int8-dynamic: text embeddings are computed once per label set and cached, and
+// calibrating text would need texts a checkpoint does not come with (see TextPrecision).
 //
 // # Inference
 //

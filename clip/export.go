@@ -44,21 +44,19 @@ func init() {
 
 // Revision numbers the CLIP bundles this package writes (convert.Architecture.Revision):
 // bump it with any change to the towers' graphs or lowering.
-const Revision = 3
+const Revision = 4
 
 // TextPrecision is the precision of the text tower in a bundle of precision p: p itself, but
-// fp32 at full int8. Its embeddings are computed once per label set and cached, so its speed
-// matters little; calibrating it would need representative texts that a checkpoint does not
-// come with; and the int8-dynamic form it had before costs twice fp32's memory at run time:
-// its int8 weights are dequantized at load (convert.Lowering), and XNNPACK keeps the
-// dequantized float32 copy beside the one it packs, while an fp32 file is packed once and its
-// mapped pages are dropped (runtime.Model.DropFilePages). Measured on ViT-B/32 with random
-// weights (XNNPACK, 1 thread): the text tower holds 296 MiB of anonymous memory at load as
-// int8-dynamic, 151 MiB as fp32; the file is 61 MiB against 242 MiB. Text embeddings are
-// fp32's exactly.
+// int8-dynamic at full int8. Its embeddings are computed once per label set and cached, so its
+// speed matters little, and calibrating it would need representative texts that a checkpoint
+// does not come with. Its int8 weights are dequantized at load (convert.Lowering), so it runs
+// float32 kernels, and XNNPACK keeps the dequantized copy beside the one it packs: on ViT-B/32
+// 296 MiB of anonymous memory at load against 151 MiB for an fp32 file. BLIP's text models
+// take fp32 for that reason (blip.TextPrecision: 1.7 GiB saved there); CLIP's text tower stays
+// int8 so that an int8 bundle is a quarter of fp32 on disk (the CLIP issue's bar), at 145 MiB.
 func TextPrecision(p graph.Precision) graph.Precision {
 	if p == graph.Int8Full {
-		return graph.FP32
+		return graph.Int8Dynamic
 	}
 	return p
 }
@@ -96,7 +94,7 @@ func dims(src *convert.Source) (*hf.CLIPConfig, visionDims, textDims, error) {
 // exportCLIP converts a CLIPModel checkpoint: the vision and text towers as separate models,
 // the preprocessing config, and the values inference needs (logit scale, pooling rule).
 //
-// At full int8 the vision tower is calibrated on images; the text tower is fp32 (see
+// At full int8 the vision tower is calibrated on images; the text tower is int8-dynamic (see
 // TextPrecision).
 func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) error {
 	c, vd, td, err := dims(src)
