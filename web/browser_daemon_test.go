@@ -133,15 +133,8 @@ cameras:
 
 	// A typed question is answered by BLIP about the newest frame.
 	const question = "how many shapes are there?"
-	br.run("ask", chromedp.SendKeys(cameraSel("demo", `.ask input[name="question"]`), question, chromedp.ByQuery),
-		chromedp.Click(cameraSel("demo", ".ask button"), chromedp.ByQuery))
-	br.waitFor("an answer", fmt.Sprintf(`!!document.querySelector(%s)`, js(cameraSel("demo", ".ask-result .answer"))), wait)
-	var answer struct {
-		Frame  string `json:"frame"`
-		Answer string `json:"answer"`
-	}
-	br.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s); return {frame: p.dataset.frame, answer: p.querySelector('.answer').textContent}; })()`,
-		js(cameraSel("demo", ".ask-result"))), &answer)
+	var answer struct{ Frame, Answer string }
+	answer.Frame, answer.Answer = br.ask("demo", question, wait)
 	truth, _ := ed.truth(answer.Frame)
 	t.Logf("%s → %q about frame %s, which shows %v", question, answer.Answer, answer.Frame, truth)
 	if answer.Answer != "one" && answer.Answer != "two" {

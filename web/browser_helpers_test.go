@@ -219,3 +219,19 @@ func (b *browser) search(query string, k int, timeout time.Duration) []string {
 	b.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
 	return frames
 }
+
+// ask types a question into a camera's ask box, waits for the answer, and returns the frame
+// it is about and the answer as the page shows them.
+func (b *browser) ask(camera, question string, timeout time.Duration) (frame, answer string) {
+	b.t.Helper()
+	b.run("ask "+question, chromedp.SendKeys(cameraSel(camera, `.ask input[name="question"]`), question, chromedp.ByQuery),
+		chromedp.Click(cameraSel(camera, ".ask button"), chromedp.ByQuery))
+	b.waitFor("an answer", fmt.Sprintf(`!!document.querySelector(%s)`, js(cameraSel(camera, ".ask-result .answer"))), timeout)
+	var shown struct {
+		Frame  string `json:"frame"`
+		Answer string `json:"answer"`
+	}
+	b.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s); return {frame: p.dataset.frame, answer: p.querySelector('.answer').textContent}; })()`,
+		js(cameraSel(camera, ".ask-result"))), &shown)
+	return shown.Frame, shown.Answer
+}

@@ -98,15 +98,8 @@ func TestBrowserRealModels(t *testing.T) {
 
 	// A typed question gets BLIP's answer about the newest frame.
 	const question = "how many shapes are there?"
-	br.run("ask", chromedp.SendKeys(cameraSel("demo", `.ask input[name="question"]`), question, chromedp.ByQuery),
-		chromedp.Click(cameraSel("demo", ".ask button"), chromedp.ByQuery))
-	br.waitFor("an answer", fmt.Sprintf(`!!document.querySelector(%s)`, js(cameraSel("demo", ".ask-result .answer"))), wait)
-	var answer struct {
-		Frame  string `json:"frame"`
-		Answer string `json:"answer"`
-	}
-	br.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s); return {frame: p.dataset.frame, answer: p.querySelector('.answer').textContent}; })()`,
-		js(cameraSel("demo", ".ask-result"))), &answer)
+	var answer struct{ Frame, Answer string }
+	answer.Frame, answer.Answer = br.ask("demo", question, wait)
 	b.mu.Lock()
 	given := b.answers[answer.Frame+"/"+question]
 	b.mu.Unlock()
