@@ -14,7 +14,6 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
 	"github.com/edged/edged/runtime"
 	"github.com/edged/edged/shapes"
 )
@@ -28,16 +27,7 @@ func itmModel(t *testing.T) *blip.Model {
 	if testing.Short() {
 		t.Skip("runs a BLIP model")
 	}
-	dir := bliptest.TinyITMCheckpoint(t)
-	b, err := convert.Open(dir, t.TempDir(), graph.FP32.String(), convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := bliptest.TinyITMModel(t)
 	return m
 }
 

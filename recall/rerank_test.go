@@ -10,12 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/confirm"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
 )
 
 // Re-ranking with the real BLIP ITM (the random-weight golden retrieval model with the shapes
@@ -25,16 +21,7 @@ func TestMatchRerankerWithBLIPITM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a BLIP model")
 	}
-	dir := bliptest.TinyITMCheckpoint(t)
-	b, err := convert.Open(dir, t.TempDir(), graph.FP32.String(), convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
+	m := bliptest.TinyITMModel(t)
 	bm, err := confirm.NewBLIPMatcher(m, 1)
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,11 @@ import (
 	"path/filepath"
 	goruntime "runtime"
 	"testing"
+
+	"github.com/edged/edged/blip"
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/runtime"
 )
 
 // TinyITMCheckpoint assembles, in a temporary folder, a BlipForImageTextRetrieval checkpoint:
@@ -36,4 +41,20 @@ func TinyITMCheckpoint(t testing.TB) string {
 		}
 	}
 	return dir
+}
+
+// TinyITMModel converts TinyITMCheckpoint at fp32 into a temporary cache and opens it on one
+// thread; it is closed when the test ends.
+func TinyITMModel(t testing.TB) *blip.Model {
+	t.Helper()
+	b, err := convert.Open(TinyITMCheckpoint(t), t.TempDir(), graph.FP32.String(), convert.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
 }
