@@ -33,6 +33,7 @@ import (
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/nn"
 	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime"
 )
@@ -291,11 +292,11 @@ func (s *session) invoke(tb testing.TB, x []float32) []float32 {
 	if err := s.ip.Input(0).SetFloat32(x); err != nil {
 		tb.Fatalf("%s: %v", s.name, err)
 	}
-	start, cpu := time.Now(), threadCPU()
+	start, cpu := time.Now(), cputime.Thread()
 	if err := s.ip.Invoke(); err != nil {
 		tb.Fatalf("%s: invoke: %v", s.name, err)
 	}
-	s.cpu = append(s.cpu, threadCPU()-cpu)
+	s.cpu = append(s.cpu, cputime.Thread()-cpu)
 	s.times = append(s.times, time.Since(start))
 	if err := s.ip.Output(0).ReadFloat32(s.out); err != nil {
 		tb.Fatalf("%s: %v", s.name, err)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime"
 )
@@ -107,11 +108,11 @@ func compareModels(b *testing.B, shape []int, opts runtime.Options, variants []m
 	for i := 0; i < b.N; i++ {
 		for j := range ls {
 			l := ls[(i+j)%len(ls)]
-			start, cpu := time.Now(), threadCPU()
+			start, cpu := time.Now(), cputime.Thread()
 			if err := l.ip.Invoke(); err != nil {
 				b.Fatal(err)
 			}
-			l.cpu = append(l.cpu, threadCPU()-cpu)
+			l.cpu = append(l.cpu, cputime.Thread()-cpu)
 			l.times = append(l.times, time.Since(start))
 		}
 	}
