@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Delegate names as edged bench prints them: where the operators run.
@@ -18,24 +18,24 @@ const (
 var Delegates = []string{DelegateNone, DelegateXNNPack, DelegateXNNPackQS8}
 
 // RuntimeOptions turns a delegate name and a thread count into interpreter options.
-func RuntimeOptions(delegate string, threads int) (runtime.Options, error) {
+func RuntimeOptions(delegate string, threads int) (tflite.Options, error) {
 	switch delegate {
 	case DelegateNone:
-		return runtime.Options{Delegate: runtime.DelegateNone, Threads: threads}, nil
+		return tflite.Options{Delegate: tflite.DelegateNone, Threads: threads}, nil
 	case DelegateXNNPack:
-		return runtime.Options{Delegate: runtime.DelegateXNNPack, Threads: threads}, nil
+		return tflite.Options{Delegate: tflite.DelegateXNNPack, Threads: threads}, nil
 	case DelegateXNNPackQS8:
-		return runtime.Options{Delegate: runtime.DelegateXNNPack, XNNPackQS8: true, Threads: threads}, nil
+		return tflite.Options{Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Threads: threads}, nil
 	}
-	return runtime.Options{}, fmt.Errorf("bench: unknown delegate %q (want %s)", delegate, strings.Join(Delegates, ", "))
+	return tflite.Options{}, fmt.Errorf("bench: unknown delegate %q (want %s)", delegate, strings.Join(Delegates, ", "))
 }
 
 // DelegateName is the inverse of RuntimeOptions for the CPU delegates.
-func DelegateName(o runtime.Options) string {
+func DelegateName(o tflite.Options) string {
 	switch {
-	case o.Delegate == runtime.DelegateNone:
+	case o.Delegate == tflite.DelegateNone:
 		return DelegateNone
-	case o.Delegate == runtime.DelegateXNNPack || o.Delegate == runtime.DelegateDefault:
+	case o.Delegate == tflite.DelegateXNNPack || o.Delegate == tflite.DelegateDefault:
 		if o.XNNPackQS8 {
 			return DelegateXNNPackQS8
 		}

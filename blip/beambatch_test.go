@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // setBatched switches a session's decoder between one invoke per step for the whole batch
@@ -146,7 +146,7 @@ func BenchmarkBeamBatch(b *testing.B) {
 	var targets []target
 	crossKV, step, s := baseDecoderModels(b, graph.FP32)
 	for _, threads := range []int{1, 2} {
-		d := newBaseDecoder(b, crossKV, step, s, runtime.Options{Threads: threads})
+		d := newBaseDecoder(b, crossKV, step, s, tflite.Options{Threads: threads})
 		o := GenerateOptions{MaxNewTokens: 10, NumBeams: 3, LengthPenalty: 1, RepetitionPenalty: 1, EarlyStopping: "false"}
 		targets = append(targets, target{fmt.Sprintf("base/fp32/threads=%d", threads), d.st, func() error {
 			_, err := generate(d, []int32{30522}, 102, o)

@@ -11,17 +11,17 @@ import (
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // baseDecoderModels builds the text decoder of BLIP base (BlipConfig()'s sizes: 12 layers of
 // 768, vocabulary 30524, cross-attention to 577 image tokens) with random weights at
 // precision p: the cross-KV and step models, closed with the benchmark.
-func baseDecoderModels(b *testing.B, p graph.Precision) (crossKV, step *runtime.Model, s shape) {
+func baseDecoderModels(b *testing.B, p graph.Precision) (crossKV, step *tflite.Model, s shape) {
 	b.Helper()
 	src, s := baseSource(b)
 	l := &loader{w: src.Weights}
-	models := map[string]*runtime.Model{}
+	models := map[string]*tflite.Model{}
 	for role, build := range map[string]func(g *graph.Graph){
 		RoleCrossKV:     func(g *graph.Graph) { buildCrossKV(g, s.text, l, s.vision.tokens(), s.vision.Hidden) },
 		RoleDecoderStep: func(g *graph.Graph) { buildDecoderStep(g, s.text, l, s.cache, s.vision.tokens()) },
@@ -35,7 +35,7 @@ func baseDecoderModels(b *testing.B, p graph.Precision) (crossKV, step *runtime.
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, err := runtime.NewModel(data)
+		m, err := tflite.NewModel(data)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func baseDecoderModels(b *testing.B, p graph.Precision) (crossKV, step *runtime.
 }
 
 // newBaseDecoder makes a decoder of the models attending to 577 made-up image states.
-func newBaseDecoder(b *testing.B, crossKV, step *runtime.Model, s shape, ro runtime.Options) *decoder {
+func newBaseDecoder(b *testing.B, crossKV, step *tflite.Model, s shape, ro tflite.Options) *decoder {
 	b.Helper()
 	dims := decoderDims{layers: s.text.Layers, heads: s.text.Heads, headDim: s.text.headDim(), vocab: s.text.Vocab,
 		cache: s.cache, crossLen: s.vision.tokens()}
@@ -76,7 +76,7 @@ func BenchmarkDecodeToken(b *testing.B) {
 	for _, p := range []graph.Precision{graph.FP32, graph.Int8Dynamic} {
 		crossKV, step, s := baseDecoderModels(b, p)
 		for _, threads := range []int{1, 2} {
-			d := newBaseDecoder(b, crossKV, step, s, runtime.Options{Threads: threads})
+			d := newBaseDecoder(b, crossKV, step, s, tflite.Options{Threads: threads})
 			b.Run(fmt.Sprintf("%v/threads=%d", p, threads), func(b *testing.B) {
 				if err := d.begin(1); err != nil {
 					b.Fatal(err)
@@ -140,11 +140,11 @@ func BenchmarkVision(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		m, err := runtime.NewModel(data)
+		m, err := tflite.NewModel(data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		se, err := newSession(RoleVision, m, runtime.Options{XNNPackQS8: p == graph.Int8Full})
+		se, err := newSession(RoleVision, m, tflite.Options{XNNPackQS8: p == graph.Int8Full})
 		m.Close()
 		if err != nil {
 			b.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/quant"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // At full int8 (graph.Int8Full) a BLIP bundle mixes precisions, each model file saying its
@@ -45,7 +45,7 @@ func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts con
 	if err != nil {
 		return nil, info, fmt.Errorf("calibrate vision: %w", err)
 	}
-	cal, err := convert.NewCalibrator(model, runtime.Options{Threads: max(opts.Threads, 1)}, newObserver)
+	cal, err := convert.NewCalibrator(model, tflite.Options{Threads: max(opts.Threads, 1)}, newObserver)
 	if err != nil {
 		return nil, info, fmt.Errorf("calibrate vision: %w", err)
 	}

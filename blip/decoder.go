@@ -3,7 +3,7 @@ package blip
 import (
 	"fmt"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // decoderDims are the sizes the decoder's runtime side needs; they come from the manifest.
@@ -35,7 +35,7 @@ type decoder struct {
 	crossBias      []float32
 }
 
-func newDecoder(dims decoderDims, crossKV, step *runtime.Model, crossOpts, stepOpts runtime.Options) (*decoder, error) {
+func newDecoder(dims decoderDims, crossKV, step *tflite.Model, crossOpts, stepOpts tflite.Options) (*decoder, error) {
 	s, err := newSession(RoleCrossKV, crossKV, crossOpts)
 	if err != nil {
 		return nil, err
@@ -128,10 +128,10 @@ type stepSession struct {
 	batch int
 	s     *session
 
-	ids, position, selfBias, crossBias *runtime.Tensor
-	pastK, pastV, newK, newV           []*runtime.Tensor
-	crossK, crossV                     []*runtime.Tensor
-	logits                             *runtime.Tensor
+	ids, position, selfBias, crossBias *tflite.Tensor
+	pastK, pastV, newK, newV           []*tflite.Tensor
+	crossK, crossV                     []*tflite.Tensor
+	logits                             *tflite.Tensor
 	crossSet                           bool
 	// batched runs a batch as one invoke; rows is the batch the interpreter's inputs have now.
 	batched bool
@@ -150,7 +150,7 @@ type stepSession struct {
 	pos, id        []int32
 }
 
-func newStepSession(dims decoderDims, m *runtime.Model, opts runtime.Options) (*stepSession, error) {
+func newStepSession(dims decoderDims, m *tflite.Model, opts tflite.Options) (*stepSession, error) {
 	s, err := newSession(RoleDecoderStep, m, opts)
 	if err != nil {
 		return nil, err
@@ -386,7 +386,7 @@ func (st *stepSession) stepBatch(ids []int32, pos int) ([]float32, error) {
 // (cache holds rows sequences, laid out by batch) at slot pos: head h's part of a row is the
 // run h·headDim … (h+1)·headDim-1, a run of the key cache or, in the transposed value cache,
 // a column.
-func (st *stepSession) store(t *runtime.Tensor, cache []float32, rows, pos int, transposed bool) error {
+func (st *stepSession) store(t *tflite.Tensor, cache []float32, rows, pos int, transposed bool) error {
 	d := st.dims
 	hidden, per := d.hidden(), st.perSequence()
 	buf := st.rowsBuf[:rows*hidden]

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // A full-int8 bundle runs with every delegate choice: XNNPACK's QS8 flag only goes with XNNPACK
@@ -12,8 +12,8 @@ import (
 func TestFullInt8BundleWithoutDelegate(t *testing.T) {
 	b := shapesBundle(t, "blip_caption", graph.Int8Full)
 	c := shapesCases(t)[0]
-	for _, d := range []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack} {
-		m, err := Open(b, Options{Runtime: runtime.Options{Threads: 1, Delegate: d}})
+	for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
+		m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1, Delegate: d}})
 		if err != nil {
 			t.Fatalf("delegate %s: %v", d, err)
 		}

@@ -11,7 +11,7 @@ import (
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Tolerances of issue 4 against transformers' reference outputs.
@@ -64,7 +64,7 @@ func testCacheDir(t testing.TB) string {
 // openSession opens a bundle's model and a session on it, closed with the test.
 func openSession(t testing.TB, b *convert.Bundle) (*Model, *Session) {
 	t.Helper()
-	m, err := Open(b, Options{Runtime: runtime.Options{Threads: 1}})
+	m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

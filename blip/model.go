@@ -23,14 +23,14 @@ import (
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/tokenizer"
 )
 
 // Options configure how a bundle runs.
 type Options struct {
 	// Runtime are the interpreter options (threads, delegate) of every model.
-	Runtime runtime.Options
+	Runtime tflite.Options
 }
 
 // Model is an opened BLIP bundle: its TFLite models, preprocessing and generation defaults.
@@ -40,7 +40,7 @@ type Model struct {
 	Architecture string
 	bundle       *convert.Bundle
 	opts         Options
-	models       map[string]*runtime.Model
+	models       map[string]*tflite.Model
 	proc         *imageproc.Processor
 	tok          *tokenizer.BERT // nil when the checkpoint shipped no tokenizer
 	gen          GenerateOptions
@@ -66,7 +66,7 @@ func Open(b *convert.Bundle, opts Options) (*Model, error) {
 	if !ok {
 		return nil, fmt.Errorf("blip: bundle %s holds a %s, not a BLIP model (%s, %s or %s)", b.Dir, arch, ArchCaption, ArchVQA, ArchRetrieval)
 	}
-	m := &Model{Architecture: arch, bundle: b, opts: opts, models: map[string]*runtime.Model{}}
+	m := &Model{Architecture: arch, bundle: b, opts: opts, models: map[string]*tflite.Model{}}
 	if err := m.readValues(); err != nil {
 		return nil, fmt.Errorf("blip: bundle %s: %w", b.Dir, err)
 	}
@@ -86,7 +86,7 @@ func Open(b *convert.Bundle, opts Options) (*Model, error) {
 			m.Close()
 			return nil, fmt.Errorf("blip: %w", err)
 		}
-		rm, err := runtime.LoadModel(path)
+		rm, err := tflite.LoadModel(path)
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("blip: load %s model: %w", role, err)
@@ -188,7 +188,7 @@ func loadGenerationDefaults(b *convert.Bundle) (GenerateOptions, error) {
 
 // runtimeOptions are the interpreter options of one model: the caller's, adapted to its file
 // (XNNPACK's int8 operators for a full-int8 file).
-func (m *Model) runtimeOptions(role string) runtime.Options {
+func (m *Model) runtimeOptions(role string) tflite.Options {
 	f, _ := m.bundle.Manifest.File(role)
 	return f.RuntimeOptions(m.opts.Runtime)
 }

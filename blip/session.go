@@ -3,25 +3,25 @@ package blip
 import (
 	"fmt"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // session is one interpreter of one of a bundle's models, with its tensors looked up by name
 // once (per-call lookups would cost a string search per tensor per token).
 type session struct {
 	role string
-	ip   *runtime.Interpreter
+	ip   *tflite.Interpreter
 }
 
-func newSession(role string, m *runtime.Model, opts runtime.Options) (*session, error) {
-	ip, err := runtime.NewInterpreter(m, opts)
+func newSession(role string, m *tflite.Model, opts tflite.Options) (*session, error) {
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		return nil, fmt.Errorf("blip: %s model: %w", role, err)
 	}
 	return &session{role: role, ip: ip}, nil
 }
 
-func (s *session) input(name string) (*runtime.Tensor, error) {
+func (s *session) input(name string) (*tflite.Tensor, error) {
 	t, err := s.ip.InputByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("blip: %s model: %w", s.role, err)
@@ -29,7 +29,7 @@ func (s *session) input(name string) (*runtime.Tensor, error) {
 	return t, nil
 }
 
-func (s *session) output(name string) (*runtime.Tensor, error) {
+func (s *session) output(name string) (*tflite.Tensor, error) {
 	t, err := s.ip.OutputByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("blip: %s model: %w", s.role, err)
@@ -70,7 +70,7 @@ type tensorSet struct {
 	err error
 }
 
-func (ts *tensorSet) in(name string) *runtime.Tensor {
+func (ts *tensorSet) in(name string) *tflite.Tensor {
 	if ts.err != nil {
 		return nil
 	}
@@ -79,7 +79,7 @@ func (ts *tensorSet) in(name string) *runtime.Tensor {
 	return t
 }
 
-func (ts *tensorSet) out(name string) *runtime.Tensor {
+func (ts *tensorSet) out(name string) *tflite.Tensor {
 	if ts.err != nil {
 		return nil
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // The shapes models are the repository's demo checkpoints; transformers' captions and answers
@@ -266,7 +266,7 @@ func TestSessionsRunConcurrently(t *testing.T) {
 	b := shapesBundle(t, "blip_caption", graph.FP32)
 	// One thread per interpreter: two goroutines with two spinning XNNPACK threads each on a
 	// shared 2-core machine take a minute instead of a second.
-	m, err := Open(b, Options{Runtime: runtime.Options{Threads: 1}})
+	m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ package build
 // (.cache/arm64-sysroot, or EDGED_ARM64_SYSROOT) as qemu's -L prefix, once per emulated core:
 // Cortex-A72 (Raspberry Pi 4: no int8 dot product) and Cortex-A76 (Raspberry Pi 5: dot product),
 // so XNNPACK's two families of arm64 int8 kernels both run. Test binaries in EDGED_ARM64_TESTS
-// (runtime's, from build/arm64/build.sh --tests) run the same way.
+// (runtime/tflite's, from build/arm64/build.sh --tests) run the same way.
 
 import (
 	"bufio"
@@ -207,7 +207,7 @@ func TestArm64Release(t *testing.T) {
 					t.Skip("no cross-compiled test binaries (EDGED_ARM64_TESTS)")
 				}
 				for _, bin := range bins {
-					pkg := strings.TrimSuffix(filepath.Base(bin), ".test")
+					pkg := strings.ReplaceAll(strings.TrimSuffix(filepath.Base(bin), ".test"), "__", "/") // build.sh: runtime/tflite -> runtime__tflite.test
 					// The plugin tests build a C library for the machine they run on: the cross compiler.
 					q := q
 					q.env = append(q.env, "CC=aarch64-linux-gnu-gcc")

@@ -49,7 +49,7 @@ rm -rf "$root"
 mkdir -p "$root"/{bin,lib,configs/labels,models/shapes,systemd}
 
 install -m 0755 "$BIN" "$root/bin/edged"
-# The build links with the checkout's third_party path first in the runpath (runtime's cgo
+# The build links with the checkout's third_party path first in the runpath (runtime/tflite's cgo
 # flags, for go test); an installed edged must find only its own lib/.
 patchelf --set-rpath '$ORIGIN/../lib' "$root/bin/edged"
 [ "$(patchelf --print-rpath "$root/bin/edged")" = '$ORIGIN/../lib' ] || die "runpath not set"

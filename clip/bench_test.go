@@ -8,14 +8,14 @@ import (
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // BenchmarkShapesImageEmbed times the vision tower of the shapes model per precision and
 // delegate (one thread), on a preprocessed reference scene.
 func BenchmarkShapesImageEmbed(b *testing.B) {
 	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
-		for _, d := range []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack} {
+		for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
 			b.Run(p.String()+"/"+string(d), func(b *testing.B) {
 				m, err := Load(testBundle(b, shapesModel, p), Options{RunOptions: RunOptions{Threads: 1, Delegate: d}})
 				if err != nil {
@@ -42,7 +42,7 @@ func BenchmarkShapesImageEmbed(b *testing.B) {
 // holding bundles named b32-<precision> (edged convert --random-init) to skip converting.
 func BenchmarkViTB32ImageEmbed(b *testing.B) {
 	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
-		for _, d := range []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack} {
+		for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
 			for _, threads := range []int{1, 2} {
 				b.Run(fmt.Sprintf("%v/%s/threads=%d", p, d, threads), func(b *testing.B) {
 					m, err := Load(b32Bundle(b, p), Options{RunOptions: RunOptions{Threads: threads, Delegate: d}})

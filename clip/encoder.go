@@ -8,7 +8,7 @@ import (
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/imageproc"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // RunOptions say how the towers run.
@@ -16,15 +16,15 @@ type RunOptions struct {
 	// Threads per interpreter; 0 means one per CPU.
 	Threads int
 	// Delegate runs the towers on XNNPACK (the default), TFLite's own kernels ("none"), or
-	// another runtime.DelegateKind.
-	Delegate runtime.DelegateKind
+	// another tflite.DelegateKind.
+	Delegate tflite.DelegateKind
 }
 
 // tower is one loaded .tflite model with its interpreter. Its mutex makes each call (set
 // inputs, invoke, read outputs) one unit: an interpreter is used by one goroutine at a time.
 type tower struct {
 	mu   sync.Mutex
-	ip   *runtime.Interpreter
+	ip   *tflite.Interpreter
 	path string
 }
 
@@ -35,12 +35,12 @@ func loadTower(b *convert.Bundle, role string, opts RunOptions) (*tower, error) 
 		return nil, fmt.Errorf("clip: %w", err)
 	}
 	f, _ := b.Manifest.File(role)
-	m, err := runtime.LoadModel(path)
+	m, err := tflite.LoadModel(path)
 	if err != nil {
 		return nil, fmt.Errorf("clip: load %s tower %s: %w", role, path, err)
 	}
 	defer m.Close() // the interpreter keeps the model alive
-	ip, err := runtime.NewInterpreter(m, f.RuntimeOptions(runtime.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
+	ip, err := tflite.NewInterpreter(m, f.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", role, path, err)
 	}
@@ -58,8 +58,8 @@ func (t *tower) close() error {
 type imageTower struct {
 	*tower
 	height, width int
-	in, out       *runtime.Tensor // kept: a frame then allocates nothing
-	pixels        []float32       // preprocessing's output, reused under mu
+	in, out       *tflite.Tensor // kept: a frame then allocates nothing
+	pixels        []float32      // preprocessing's output, reused under mu
 }
 
 func newImageTower(t *tower, height, width int) *imageTower {

@@ -17,7 +17,7 @@ import (
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Architecture is the transformers class this package converts.
@@ -124,7 +124,7 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 		if err != nil {
 			return fmt.Errorf("vision tower: calibration: %w", err)
 		}
-		ranges, info, err := convert.CalibrateImages(vg, opts, "vision tower: calibrate", func(ip *runtime.Interpreter, img image.Image) error {
+		ranges, info, err := convert.CalibrateImages(vg, opts, "vision tower: calibrate", func(ip *tflite.Interpreter, img image.Image) error {
 			px, err := proc.Process(img, nil)
 			if err != nil {
 				return err

@@ -14,7 +14,7 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/shapes"
 )
 
@@ -139,7 +139,7 @@ func TestBLIPMatcherNeedsARetrievalModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
+	m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

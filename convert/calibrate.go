@@ -16,7 +16,7 @@ import (
 
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/quant"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/shapes"
 )
 
@@ -104,8 +104,8 @@ func decodeImage(path string) (image.Image, error) {
 // through Interpreter, call Run once per sample, then take Ranges for
 // graph.LowerOptions.Ranges. Float inputs are observed too (their ranges are needed).
 type Calibrator struct {
-	ip        *runtime.Interpreter
-	tensors   []*runtime.Tensor
+	ip        *tflite.Interpreter
+	tensors   []*tflite.Tensor
 	names     []string
 	observers []quant.Observer
 	buf       []float32
@@ -139,11 +139,11 @@ func newObserver(name string) (func() quant.Observer, error) {
 
 // NewCalibrator loads model and gives every float input and output its own observer from
 // newObserver (a quant.MinMax when nil).
-func NewCalibrator(model []byte, opts runtime.Options, newObserver func() quant.Observer) (*Calibrator, error) {
+func NewCalibrator(model []byte, opts tflite.Options, newObserver func() quant.Observer) (*Calibrator, error) {
 	if newObserver == nil {
 		newObserver = func() quant.Observer { return &quant.MinMax{} }
 	}
-	m, err := runtime.NewModel(model)
+	m, err := tflite.NewModel(model)
 	if err != nil {
 		return nil, fmt.Errorf("calibration model: %w", err)
 	}
@@ -151,15 +151,15 @@ func NewCalibrator(model []byte, opts runtime.Options, newObserver func() quant.
 }
 
 // newCalibrator takes ownership of m.
-func newCalibrator(m *runtime.Model, opts runtime.Options, newObserver func() quant.Observer) (*Calibrator, error) {
+func newCalibrator(m *tflite.Model, opts tflite.Options, newObserver func() quant.Observer) (*Calibrator, error) {
 	defer m.Close() // the interpreter keeps what it needs
-	ip, err := runtime.NewInterpreter(m, opts)
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		return nil, fmt.Errorf("calibration model: %w", err)
 	}
 	c := &Calibrator{ip: ip}
-	add := func(t *runtime.Tensor) {
-		if t.Type() == runtime.Float32 {
+	add := func(t *tflite.Tensor) {
+		if t.Type() == tflite.Float32 {
 			c.tensors = append(c.tensors, t)
 			c.names = append(c.names, t.Name())
 			c.observers = append(c.observers, newObserver())
@@ -175,7 +175,7 @@ func newCalibrator(m *runtime.Model, opts runtime.Options, newObserver func() qu
 }
 
 // Interpreter is where the caller sets the inputs of the next Run.
-func (c *Calibrator) Interpreter() *runtime.Interpreter { return c.ip }
+func (c *Calibrator) Interpreter() *tflite.Interpreter { return c.ip }
 
 // Run invokes the model and feeds every observed tensor to its observer.
 func (c *Calibrator) Run() error {
@@ -223,7 +223,7 @@ func (c *Calibrator) Close() error { return c.ip.Close() }
 // output, feed puts each image into the interpreter's inputs (preprocessing it as the model
 // wants), and the model runs once per image. The ranges are what graph.LowerOptions.Ranges
 // needs at Int8Full; the info goes to the manifest (Writer.SetCalibration).
-func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *runtime.Interpreter, img image.Image) error) (map[string]quant.Range, CalibrationInfo, error) {
+func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tflite.Interpreter, img image.Image) error) (map[string]quant.Range, CalibrationInfo, error) {
 	opts = opts.withDefaults()
 	info := CalibrationInfo{Source: CalibrationSource(opts), Method: opts.Observer}
 	obs, err := newObserver(opts.Observer)
@@ -247,11 +247,11 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *ru
 	}
 	model = nil
 	debug.FreeOSMemory()
-	m, err := runtime.LoadModel(tmp.Name())
+	m, err := tflite.LoadModel(tmp.Name())
 	if err != nil {
 		return nil, info, fmt.Errorf("calibration model: %w", err)
 	}
-	cal, err := newCalibrator(m, runtime.Options{Threads: opts.Threads}, obs)
+	cal, err := newCalibrator(m, tflite.Options{Threads: opts.Threads}, obs)
 	if err != nil {
 		return nil, info, err
 	}

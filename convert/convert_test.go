@@ -16,7 +16,7 @@ import (
 
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // testArch is a one-layer "architecture" registered for these tests: y = x·Wᵀ with W from
@@ -38,7 +38,7 @@ func init() {
 			g.Output("y", g.FullyConnected(x, g.Const("dense.weight", wt, 2, 3), nil))
 			lower := graph.LowerOptions{Precision: opts.Precision}
 			if opts.Precision == graph.Int8Full {
-				ranges, info, err := CalibrateImages(g, opts, "dense: calibrate", func(ip *runtime.Interpreter, img image.Image) error {
+				ranges, info, err := CalibrateImages(g, opts, "dense: calibrate", func(ip *tflite.Interpreter, img image.Image) error {
 					r, gr, b, _ := img.At(0, 0).RGBA()
 					return ip.Input(0).SetFloat32([]float32{float32(r) / 65535, float32(gr) / 65535, float32(b) / 65535})
 				})
@@ -149,12 +149,12 @@ func TestConvertWritesBundle(t *testing.T) {
 	}
 	// The model runs.
 	path, _ := b.Path("dense")
-	model, err := runtime.LoadModel(path)
+	model, err := tflite.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer model.Close()
-	ip, err := runtime.NewInterpreter(model, runtime.Options{Threads: 1})
+	ip, err := tflite.NewInterpreter(model, tflite.Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

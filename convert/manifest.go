@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // ManifestName is the file name of a bundle's manifest.
@@ -190,8 +190,8 @@ func (m *Manifest) write(dir string) error {
 // the QS8 flag (without it TFLite 2.9 leaves int8 operators on its slower kernels, see package
 // runtime); with any other delegate the flag is left off, since the runtime refuses XNNPACK
 // flags there.
-func (f File) RuntimeOptions(o runtime.Options) runtime.Options {
-	xnnpack := o.Delegate == runtime.DelegateDefault || o.Delegate == runtime.DelegateXNNPack
+func (f File) RuntimeOptions(o tflite.Options) tflite.Options {
+	xnnpack := o.Delegate == tflite.DelegateDefault || o.Delegate == tflite.DelegateXNNPack
 	o.XNNPackQS8 = xnnpack && f.Precision == graph.Int8Full.String()
 	return o
 }

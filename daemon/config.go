@@ -10,7 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"time"
 
@@ -289,7 +289,7 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Runtime.Workers == 0 {
 		// One per two cores, and at least one for each lane (labels, BLIP).
-		c.Runtime.Workers = max(2, goruntime.NumCPU()/2)
+		c.Runtime.Workers = max(2, runtime.NumCPU()/2)
 	}
 	for i := range c.Cameras {
 		cam := &c.Cameras[i]

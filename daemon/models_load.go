@@ -8,14 +8,14 @@ import (
 	"image"
 	"log/slog"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"sync"
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/confirm"
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/tokenizer"
 )
 
@@ -56,14 +56,14 @@ func loadModels(log *slog.Logger) ModelLoader {
 // runOptions are the interpreter settings from the config. With threads 0 the cores are
 // shared out among the workers: TFLite's thread pool spins while it waits for a core, so
 // more threads than cores makes every model slower, not faster.
-func runOptions(cfg *Config) runtime.Options {
+func runOptions(cfg *Config) tflite.Options {
 	threads := cfg.Runtime.Threads
 	if threads == 0 {
-		threads = max(1, goruntime.NumCPU()/max(1, cfg.Runtime.Workers))
+		threads = max(1, runtime.NumCPU()/max(1, cfg.Runtime.Workers))
 	}
-	return runtime.Options{
+	return tflite.Options{
 		Threads:         threads,
-		Delegate:        runtime.DelegateKind(cfg.Runtime.Delegate),
+		Delegate:        tflite.DelegateKind(cfg.Runtime.Delegate),
 		DelegateLibrary: cfg.Resolve(cfg.Runtime.DelegateLibrary),
 		DelegateOptions: cfg.Runtime.DelegateOptions,
 	}
@@ -317,7 +317,7 @@ type blipPool struct {
 	all      []*blip.Session
 }
 
-func newBLIPPool(b *convert.Bundle, run runtime.Options, workers int, arch string) (*blipPool, error) {
+func newBLIPPool(b *convert.Bundle, run tflite.Options, workers int, arch string) (*blipPool, error) {
 	if b.Manifest.Architecture != arch {
 		return nil, fmt.Errorf("%s is a %s, not a %s", b.Dir, b.Manifest.Architecture, arch)
 	}

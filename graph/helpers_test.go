@@ -5,13 +5,13 @@ import (
 	"math/rand"
 	"testing"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // config is one way of running a model.
 type config struct {
 	name string
-	opts runtime.Options
+	opts tflite.Options
 }
 
 // String names the configuration in test messages.
@@ -19,16 +19,16 @@ func (c config) String() string { return c.name }
 
 // delegates are the configurations every op test runs under: TFLite's own kernels and XNNPACK.
 var delegates = []config{
-	{"none", runtime.Options{Threads: 1, Delegate: runtime.DelegateNone}},
-	{"xnnpack", runtime.Options{Threads: 1, Delegate: runtime.DelegateXNNPack}},
+	{"none", tflite.Options{Threads: 1, Delegate: tflite.DelegateNone}},
+	{"xnnpack", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack}},
 }
 
 // int8Delegates adds XNNPACK with its signed int8 (QS8) kernels enabled, for int8 models.
 var int8Delegates = append(append([]config(nil), delegates...),
-	config{"xnnpack-qs8", runtime.Options{Threads: 1, Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}})
+	config{"xnnpack-qs8", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true}})
 
 // delegation records, per test and configuration, how much of the graph the delegate took.
-var delegation = map[string]runtime.Delegation{}
+var delegation = map[string]tflite.Delegation{}
 
 // run loads model bytes, feeds inputs ([]float32, []int32, []int8 or []int64 in input order)
 // and returns every output as []float32, []int32, []int64 or []int8.
@@ -40,12 +40,12 @@ func run(t *testing.T, model []byte, d config, inputs ...any) []any {
 // runResized is run with input i resized to shapes[i] first (nil entries keep the shape).
 func runResized(t *testing.T, model []byte, d config, shapes [][]int, inputs ...any) []any {
 	t.Helper()
-	m, err := runtime.NewModel(model)
+	m, err := tflite.NewModel(model)
 	if err != nil {
 		t.Fatalf("load: %v", err)
 	}
 	defer m.Close()
-	ip, err := runtime.NewInterpreter(m, d.opts)
+	ip, err := tflite.NewInterpreter(m, d.opts)
 	if err != nil {
 		t.Fatalf("interpreter (%s): %v", d, err)
 	}
@@ -87,13 +87,13 @@ func runResized(t *testing.T, model []byte, d config, shapes [][]int, inputs ...
 		o := ip.Output(i)
 		var err error
 		switch o.Type() {
-		case runtime.Float32:
+		case tflite.Float32:
 			outs[i], err = o.Float32()
-		case runtime.Int32:
+		case tflite.Int32:
 			outs[i], err = o.Int32()
-		case runtime.Int64:
+		case tflite.Int64:
 			outs[i], err = o.Int64()
-		case runtime.Int8:
+		case tflite.Int8:
 			outs[i], err = o.Int8()
 		default:
 			t.Fatalf("output %d: unsupported type %v", i, o.Type())

@@ -22,7 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
-	goruntime "runtime"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -35,7 +35,7 @@ import (
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/quant"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 var (
@@ -202,15 +202,15 @@ func buildEncoder(s encoderSpec, ws []layerWeights, f blockForms) *graph.Graph {
 type perfVariant struct {
 	name  string
 	lower graph.LowerOptions
-	run   runtime.Options
+	run   tflite.Options
 	// keep, at Int8Full, is the KeepFloat rule.
 	keep func(string, tfl.BuiltinOp) bool
 }
 
 func perfVariantList(threads int) []perfVariant {
-	none := runtime.Options{Threads: threads, Delegate: runtime.DelegateNone}
-	xnn := runtime.Options{Threads: threads, Delegate: runtime.DelegateXNNPack}
-	qs8 := runtime.Options{Threads: threads, Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}
+	none := tflite.Options{Threads: threads, Delegate: tflite.DelegateNone}
+	xnn := tflite.Options{Threads: threads, Delegate: tflite.DelegateXNNPack}
+	qs8 := tflite.Options{Threads: threads, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true}
 	lo := func(p graph.Precision) graph.LowerOptions { return graph.LowerOptions{Precision: p} }
 	return []perfVariant{
 		{name: "fp32/none", lower: lo(graph.FP32), run: none},
@@ -254,8 +254,8 @@ func keepExporters(name string, op tfl.BuiltinOp) bool {
 // session is a loaded model with an interpreter and a reusable output buffer.
 type session struct {
 	name  string
-	model *runtime.Model
-	ip    *runtime.Interpreter
+	model *tflite.Model
+	ip    *tflite.Interpreter
 	out   []float32
 	times []time.Duration
 	cpu   []time.Duration
@@ -272,13 +272,13 @@ func (s *session) close() {
 	}
 }
 
-func newSession(tb testing.TB, name string, model []byte, opts runtime.Options) *session {
+func newSession(tb testing.TB, name string, model []byte, opts tflite.Options) *session {
 	tb.Helper()
-	m, err := runtime.NewModel(model)
+	m, err := tflite.NewModel(model)
 	if err != nil {
 		tb.Fatalf("%s: load: %v", name, err)
 	}
-	ip, err := runtime.NewInterpreter(m, opts)
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		m.Close()
 		tb.Fatalf("%s: interpreter: %v", name, err)
@@ -317,7 +317,7 @@ func calibrateEncoder(tb testing.TB, g *graph.Graph, s encoderSpec, n int, threa
 		tb.Fatal(err)
 	}
 	sig := m.SignatureDefs[0]
-	sess := newSession(tb, "calibration", model, runtime.Options{Threads: threads, Delegate: runtime.DelegateXNNPack})
+	sess := newSession(tb, "calibration", model, tflite.Options{Threads: threads, Delegate: tflite.DelegateXNNPack})
 	defer sess.close()
 	observers := map[string]*quant.MinMax{}
 	observe := func(name string, v []float32) {
@@ -334,7 +334,7 @@ func calibrateEncoder(tb testing.TB, g *graph.Graph, s encoderSpec, n int, threa
 		sess.invoke(tb, x)
 		for j := 0; j < sess.ip.OutputCount(); j++ {
 			o := sess.ip.Output(j)
-			if o.Type() != runtime.Float32 {
+			if o.Type() != tflite.Float32 {
 				continue
 			}
 			v, err := o.Float32()
@@ -440,14 +440,14 @@ func BenchmarkEncoderCompare(b *testing.B) {
 			b.Logf("%-32s %6.1f MB  %v  cosine to %s %.6f", name, float64(len(model))/1e6, d, sessions[0].name, cosine(out, reference))
 		}
 		models = nil
-		goruntime.GC()
+		runtime.GC()
 		debug.FreeOSMemory()
 	}
 	for _, sess := range sessions {
 		sess.times, sess.cpu = sess.times[:0], sess.cpu[:0]
 	}
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range sessions {

@@ -2,7 +2,7 @@ package graph_test
 
 import (
 	"math"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -53,7 +53,7 @@ func rowStep(x []float32) float64 {
 // case never ends its loop and crashes the process (found under qemu, Cortex-A76). edged never
 // emits the hybrid form (convert.Lowering); this test pins the kernel's maths elsewhere.
 func skipHybridFCOnDotProd(t *testing.T) {
-	if goruntime.GOARCH == "arm64" && cpu.ARM64.HasASIMDDP {
+	if runtime.GOARCH == "arm64" && cpu.ARM64.HasASIMDDP {
 		t.Skip("TFLite 2.9's arm64 hybrid FULLY_CONNECTED dot-product kernel crashes on this core")
 	}
 }

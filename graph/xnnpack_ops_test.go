@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // TestXNNPackTakes pins which operators the XNNPACK delegate of the shipped TFLite 2.9 takes,
@@ -58,7 +58,7 @@ func TestXNNPackTakes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			xnn := config{"xnnpack", runtime.Options{Threads: 1, Delegate: runtime.DelegateXNNPack}}
+			xnn := config{"xnnpack", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack}}
 			run(t, model, xnn, in...)
 			d := delegation[t.Name()+" xnnpack"]
 			if got := d.Full(); got != tc.fp32 {
@@ -68,7 +68,7 @@ func TestXNNPackTakes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			qs8 := config{"xnnpack-qs8", runtime.Options{Threads: 1, Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}}
+			qs8 := config{"xnnpack-qs8", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true}}
 			run(t, q8, qs8, in...)
 			d8 := delegation[t.Name()+" xnnpack-qs8"]
 			// Int8Full wraps an int8 operator in QUANTIZE and DEQUANTIZE, which XNNPACK takes.

@@ -12,7 +12,7 @@ import (
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/recall"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/shapes"
 )
 
@@ -116,7 +116,7 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 	}
 	pairs := recall.NewPairs(pairEmbeds, pairIdx)
 	openBLIP := func(b *convert.Bundle) *blip.Model {
-		m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
+		m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,7 @@ import (
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // DecodePositions are the positions blip.decode_token is timed at.
@@ -117,7 +117,7 @@ func BLIP(s Setup, b *convert.Bundle) error {
 // per call (for a step: the self-attention caches, the bias, the token and position; the
 // cross-attention keys and values stay from the caption's start), invokes, and reads the
 // first output (the logits of a step).
-func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts runtime.Options, pos int) error {
+func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts tflite.Options, pos int) error {
 	rec, fn, done, err := prepareModel(s, b, role, precision, stage, opts, pos)
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts r
 // timeSteps times the decoder step at every position of DecodePositions round-robin
 // (bench.Interleave, one interpreter per position), so that load from elsewhere does not
 // pass for a difference between positions.
-func timeSteps(s Setup, b *convert.Bundle, precision string, opts runtime.Options) error {
+func timeSteps(s Setup, b *convert.Bundle, precision string, opts tflite.Options) error {
 	var recs []bench.Record
 	var fns []func() error
 	for _, p := range DecodePositions {
@@ -157,7 +157,7 @@ func timeSteps(s Setup, b *convert.Bundle, precision string, opts runtime.Option
 
 // prepareModel loads one model file of b for timeModel and returns its record, the function
 // to time and what frees the interpreter.
-func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opts runtime.Options, pos int) (bench.Record, func() error, func(), error) {
+func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opts tflite.Options, pos int) (bench.Record, func() error, func(), error) {
 	var rec bench.Record
 	path, err := b.Path(role)
 	if err != nil {
@@ -167,17 +167,17 @@ func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opt
 		if f.Precision != "" {
 			precision = f.Precision // an int8 bundle keeps its text models at int8-dynamic
 		}
-		if opts.Delegate != runtime.DelegateNone {
+		if opts.Delegate != tflite.DelegateNone {
 			opts.XNNPackQS8 = precision == "int8" // as blip does per file
 			s.Delegate = bench.DelegateName(opts)
 		}
 	}
-	model, err := runtime.LoadModel(path)
+	model, err := tflite.LoadModel(path)
 	if err != nil {
 		return rec, nil, nil, err
 	}
 	defer model.Close() // the interpreter keeps it alive
-	ip, err := runtime.NewInterpreter(model, opts)
+	ip, err := tflite.NewInterpreter(model, opts)
 	if err != nil {
 		return rec, nil, nil, err
 	}
@@ -187,17 +187,17 @@ func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opt
 		return rec, nil, nil, err
 	}
 	type floatIn struct {
-		t *runtime.Tensor
+		t *tflite.Tensor
 		v []float32
 	}
 	var floats []floatIn
-	var ints []*runtime.Tensor
+	var ints []*tflite.Tensor
 	var intVals [][]int32
 	cache := -1
 	for i := 0; i < ip.InputCount(); i++ {
 		t := ip.Input(i)
 		switch t.Type() {
-		case runtime.Float32:
+		case tflite.Float32:
 			v := randomFloats(t.NumElements(), 1, uint64(i))
 			if t.Name() == blip.InSelfBias {
 				cache = t.NumElements() - 1
@@ -217,7 +217,7 @@ func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opt
 			if pos < 0 || strings.HasPrefix(t.Name(), "past_") || t.Name() == blip.InSelfBias {
 				floats = append(floats, floatIn{t, v})
 			}
-		case runtime.Int32:
+		case tflite.Int32:
 			v := make([]int32, t.NumElements())
 			if t.Name() == blip.InPosition {
 				v[0] = int32(pos)

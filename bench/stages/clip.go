@@ -7,7 +7,7 @@ import (
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Labels are the 100 labels of the zero-shot stages: COCO's 80 classes and 20 more.
@@ -30,14 +30,14 @@ var photoOfADog = []int32{49406, 320, 1125, 539, 320, 1929, 49407}
 
 // clipDelegate is what clip.Load does with a bench delegate name: XNNPACK, with QS8 turned on
 // by clip itself for int8 towers.
-func clipDelegate(d, precision string) (runtime.DelegateKind, string) {
+func clipDelegate(d, precision string) (tflite.DelegateKind, string) {
 	if d == bench.DelegateNone {
-		return runtime.DelegateNone, bench.DelegateNone
+		return tflite.DelegateNone, bench.DelegateNone
 	}
 	if precision == "int8" {
-		return runtime.DelegateXNNPack, bench.DelegateXNNPackQS8
+		return tflite.DelegateXNNPack, bench.DelegateXNNPackQS8
 	}
-	return runtime.DelegateXNNPack, bench.DelegateXNNPack
+	return tflite.DelegateXNNPack, bench.DelegateXNNPack
 }
 
 // CLIPPrompts returns the token ids of "a photo of a {label}" for each label: through the

@@ -9,7 +9,7 @@ import (
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // tinyCLIP is a CLIPModel config small enough to convert in a test (the sizes of the golden
@@ -175,12 +175,12 @@ func BenchmarkInvokeRaw(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	model, err := runtime.LoadModel(path)
+	model, err := tflite.LoadModel(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer model.Close()
-	ip, err := runtime.NewInterpreter(model, runtime.Options{Threads: 1})
+	ip, err := tflite.NewInterpreter(model, tflite.Options{Threads: 1})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -7,14 +7,14 @@ import (
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/quant"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Inputs are the values of a model's inputs, in order: []float32 or []int32.
 type Inputs []any
 
 // Set copies the inputs into an interpreter.
-func (in Inputs) Set(ip *runtime.Interpreter) error {
+func (in Inputs) Set(ip *tflite.Interpreter) error {
 	if ip.InputCount() != len(in) {
 		return fmt.Errorf("synth: model has %d inputs, %d given", ip.InputCount(), len(in))
 	}
@@ -70,12 +70,12 @@ func Calibrate(g *graph.Graph, sets []Inputs, threads int) (map[string]quant.Ran
 	if err != nil {
 		return nil, fmt.Errorf("synth: calibration model: %w", err)
 	}
-	m, err := runtime.NewModel(data)
+	m, err := tflite.NewModel(data)
 	if err != nil {
 		return nil, err
 	}
 	defer m.Close()
-	ip, err := runtime.NewInterpreter(m, runtime.Options{Threads: threads})
+	ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: threads})
 	if err != nil {
 		return nil, err
 	}
@@ -103,7 +103,7 @@ func Calibrate(g *graph.Graph, sets []Inputs, threads int) (map[string]quant.Ran
 		}
 		for i := 0; i < ip.OutputCount(); i++ {
 			out := ip.Output(i)
-			if out.Type() != runtime.Float32 {
+			if out.Type() != tflite.Float32 {
 				continue
 			}
 			v, err := out.Float32()

@@ -8,7 +8,7 @@ import (
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Tower is a synthetic model to time.
@@ -123,7 +123,7 @@ func Run(r *bench.Runner, t Tower, v Variant, variantName string, precisions []g
 		if err := r.Emit(bench.Record{Stage: "model.file_size", Model: model, Precision: p.String(), FileBytes: int64(len(data))}); err != nil {
 			return err
 		}
-		m, err := runtime.NewModel(data)
+		m, err := tflite.NewModel(data)
 		if err != nil {
 			r.Fail(bench.Record{Stage: t.Stage, Model: model, Precision: p.String()}, err)
 			continue
@@ -163,12 +163,12 @@ func Run(r *bench.Runner, t Tower, v Variant, variantName string, precisions []g
 }
 
 // prepare makes the interpreter of one configuration, sets its inputs and returns Invoke.
-func prepare(m *runtime.Model, rec *bench.Record, t Tower, closers *[]func() error) (func() error, error) {
+func prepare(m *tflite.Model, rec *bench.Record, t Tower, closers *[]func() error) (func() error, error) {
 	opts, err := bench.RuntimeOptions(rec.Delegate, rec.Threads)
 	if err != nil {
 		return nil, err
 	}
-	ip, err := runtime.NewInterpreter(m, opts)
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 func tinyViT() ViTConfig {
@@ -13,14 +13,14 @@ func tinyViT() ViTConfig {
 }
 
 // run executes model bytes on in with opts and returns output 0.
-func run(t *testing.T, data []byte, opts runtime.Options, in Inputs) []float32 {
+func run(t *testing.T, data []byte, opts tflite.Options, in Inputs) []float32 {
 	t.Helper()
-	m, err := runtime.NewModel(data)
+	m, err := tflite.NewModel(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ip, err := runtime.NewInterpreter(m, opts)
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func cosine(a, b []float32) float64 {
 func TestVariantsAgree(t *testing.T) {
 	c := tinyViT()
 	in := PixelInputs(c.ImageSize, 1, 9)[0]
-	opts := runtime.Options{Threads: 1, Delegate: runtime.DelegateNone}
+	opts := tflite.Options{Threads: 1, Delegate: tflite.DelegateNone}
 	ref, err := BuildViT(c, Variant{}, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestVariantsAgree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, o := range []runtime.Options{opts, {Threads: 1}} {
+		for _, o := range []tflite.Options{opts, {Threads: 1}} {
 			got := run(t, data, o, in)
 			if d := maxAbsDiff(got, want); d > tc.tol {
 				t.Errorf("%s (%s): max |diff| %.3g > %.3g", tc.name, o.Delegate, d, tc.tol)
@@ -109,13 +109,13 @@ func TestPrecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := run(t, fp32, runtime.Options{Threads: 1}, ins[4])
+	want := run(t, fp32, tflite.Options{Threads: 1}, ins[4])
 	for _, p := range []graph.Precision{graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		data, err := Lower(g, p, ins[:4], nil, 1)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		got := run(t, data, runtime.Options{Threads: 1, XNNPackQS8: true}, ins[4])
+		got := run(t, data, tflite.Options{Threads: 1, XNNPackQS8: true}, ins[4])
 		if cs := cosine(got, want); cs < 0.98 {
 			t.Errorf("%s: cosine %.4f with fp32", p, cs)
 		}
@@ -132,7 +132,7 @@ func TestTextAndFCStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, data, runtime.Options{Threads: 1}, TokenInputs(tc.Vocab, 5, 1, 1)[0])
+	out := run(t, data, tflite.Options{Threads: 1}, TokenInputs(tc.Vocab, 5, 1, 1)[0])
 	if len(out) != 16 {
 		t.Fatalf("text embedding has %d values", len(out))
 	}

@@ -5,13 +5,13 @@ package bliptest
 import (
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"testing"
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // TinyITMCheckpoint assembles, in a temporary folder, a BlipForImageTextRetrieval checkpoint:
@@ -20,7 +20,7 @@ import (
 // shapes world, so its scores mean nothing: it proves wiring, not verdicts.
 func TinyITMCheckpoint(t testing.TB) string {
 	t.Helper()
-	_, self, _, ok := goruntime.Caller(0)
+	_, self, _, ok := runtime.Caller(0)
 	if !ok {
 		t.Fatal("bliptest: cannot locate the repository")
 	}
@@ -51,7 +51,7 @@ func TinyITMModel(t testing.TB) *blip.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := blip.Open(b, blip.Options{Runtime: runtime.Options{Threads: 1}})
+	m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,7 @@
 #   OUT/lib/        the linux_arm64 TFLite 2.9 C library (and its external-delegate plugin)
 # OUT defaults to dist/linux_arm64. cgo compiles with aarch64-linux-gnu-gcc/g++ against the arm64
 # sysroot from sysroot.sh (glibc and OpenCV 4.6 via its opencv4.pc) and links the TFLite library
-# from third_party/tflite/lib/linux_arm64 (runtime's cgo flags). LDFLAGS (environment) carries the
+# from third_party/tflite/lib/linux_arm64 (runtime/tflite's cgo flags). LDFLAGS (environment) carries the
 # Makefile's -X version/commit flags.
 #
 #   build/arm64/build.sh --tests PKG...   instead compiles the tests of these packages into
@@ -36,14 +36,14 @@ if [ "${1:-}" = --tests ]; then
   rm -rf "$OUT/tests"   # exactly these packages run in make test-arm64
   mkdir -p "$OUT/tests"
   for pkg in "$@"; do
-    "$GO" test -c -o "$OUT/tests/$pkg.test" "./$pkg"
+    "$GO" test -c -o "$OUT/tests/${pkg//\//__}.test" "./$pkg"   # runtime/tflite -> runtime__tflite.test
   done
   printf 'arm64 build: test binaries for %s in %s/tests (%d s)\n' "$*" "$OUT" $((SECONDS - start))
   exit 0
 fi
 mkdir -p "$OUT/bin" "$OUT/lib"
 "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$OUT/bin/edged.tmp" ./cmd/edged
-# runtime's cgo flags put the checkout's third_party path first in the runpath (for go test);
+# runtime/tflite's cgo flags put the checkout's third_party path first in the runpath (for go test);
 # the built edged must find only the lib/ beside it.
 patchelf --set-rpath '$ORIGIN/../lib' "$OUT/bin/edged.tmp"
 mv "$OUT/bin/edged.tmp" "$OUT/bin/edged"

@@ -16,7 +16,7 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/hf"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // blipCommand is one of the BLIP commands (caption, ask, match). They share their flags, the
@@ -120,7 +120,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "edged %s: %v\n", cmd, err)
 		return 1
 	}
-	del, err := runtime.ParseDelegateKind(f.delegate)
+	del, err := tflite.ParseDelegateKind(f.delegate)
 	if err != nil {
 		return fail(err)
 	}
@@ -134,7 +134,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(err)
 	}
-	m, err := blip.Open(bundle, blip.Options{Runtime: runtime.Options{Threads: f.threads, Delegate: del}})
+	m, err := blip.Open(bundle, blip.Options{Runtime: tflite.Options{Threads: f.threads, Delegate: del}})
 	if err != nil {
 		return fail(err)
 	}

@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -72,7 +72,7 @@ func runBench(args []string) int {
 	fs.StringVar(&f.stages, "stages", "all", "stages to time, comma-separated (names in BENCHMARKS.md), or all")
 	fs.StringVar(&f.precisions, "precision", "int8", "precisions, comma-separated: fp32, fp16, int8-dynamic, int8, or all")
 	fs.StringVar(&f.delegates, "delegate", "xnnpack+qs8", "delegates, comma-separated: none, xnnpack, xnnpack+qs8, or all")
-	fs.StringVar(&f.threads, "threads", strconv.Itoa(goruntime.NumCPU()), "thread counts, comma-separated")
+	fs.StringVar(&f.threads, "threads", strconv.Itoa(runtime.NumCPU()), "thread counts, comma-separated")
 	fs.IntVar(&f.runs, "runs", 20, "timed runs per measurement")
 	fs.IntVar(&f.warmup, "warmup", 2, "untimed runs first")
 	fs.DurationVar(&f.maxTime, "max-time", 20*time.Second, "stop a measurement early after this much timed work (at least 3 runs)")

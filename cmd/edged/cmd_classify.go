@@ -12,7 +12,7 @@ import (
 
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 func init() {
@@ -76,7 +76,7 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	del, err := runtime.ParseDelegateKind(*delegate)
+	del, err := tflite.ParseDelegateKind(*delegate)
 	if err != nil {
 		return fail(err)
 	}

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 
 	"gocv.io/x/gocv"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 func init() {
@@ -23,26 +23,26 @@ func init() {
 }
 
 func writeVersion(w io.Writer) {
-	fmt.Fprintf(w, "edged %s (commit %s, %s, %s/%s)\n", version, commit, goruntime.Version(), goruntime.GOOS, goruntime.GOARCH)
-	fmt.Fprintf(w, "TensorFlow Lite %s (%s)\n", runtime.Version(), runtime.LibraryPath())
+	fmt.Fprintf(w, "edged %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "TensorFlow Lite %s (%s)\n", tflite.Version(), tflite.LibraryPath())
 	fmt.Fprintf(w, "OpenCV %s (gocv %s)\n", gocv.OpenCVVersion(), gocv.Version())
 	if m := machineModel(); m != "" {
 		fmt.Fprintf(w, "machine: %s\n", m)
 	}
 	feats, err := cpuFeatures()
 	if err != nil {
-		fmt.Fprintf(w, "cpu: %d cores, features unknown (%v)\n", goruntime.NumCPU(), err)
+		fmt.Fprintf(w, "cpu: %d cores, features unknown (%v)\n", runtime.NumCPU(), err)
 	} else {
-		fmt.Fprintf(w, "cpu: %d cores, %s\n", goruntime.NumCPU(), strings.Join(feats, " "))
+		fmt.Fprintf(w, "cpu: %d cores, %s\n", runtime.NumCPU(), strings.Join(feats, " "))
 	}
 	fmt.Fprintln(w, "delegates:")
-	for _, d := range runtime.ProbeDelegates() {
+	for _, d := range tflite.ProbeDelegates() {
 		state := "available"
 		if !d.Available {
 			state = "unavailable"
 		}
 		line := fmt.Sprintf("  %-9s %s", d.Kind, state)
-		if d.Library != "" && d.Kind != runtime.DelegateNone && d.Kind != runtime.DelegateXNNPack {
+		if d.Library != "" && d.Kind != tflite.DelegateNone && d.Kind != tflite.DelegateXNNPack {
 			line += " (" + d.Library + ")"
 		}
 		if d.Detail != "" {
@@ -57,7 +57,7 @@ func machineModel() string {
 	if b, err := os.ReadFile("/proc/device-tree/model"); err == nil {
 		return strings.TrimSpace(strings.TrimRight(string(b), "\x00"))
 	}
-	if goruntime.GOARCH == "amd64" {
+	if runtime.GOARCH == "amd64" {
 		if v, err := cpuinfoField("model name"); err == nil {
 			return v
 		}
@@ -82,7 +82,7 @@ var (
 )
 
 func cpuFeatures() ([]string, error) {
-	switch goruntime.GOARCH {
+	switch runtime.GOARCH {
 	case "arm64":
 		b, err := os.ReadFile("/proc/self/auxv")
 		if err != nil {
@@ -106,7 +106,7 @@ func cpuFeatures() ([]string, error) {
 		}
 		return out, nil
 	}
-	return nil, fmt.Errorf("not read on %s", goruntime.GOARCH)
+	return nil, fmt.Errorf("not read on %s", runtime.GOARCH)
 }
 
 // arm64Features decodes AT_HWCAP and AT_HWCAP2 from a 64-bit little-endian auxiliary vector.

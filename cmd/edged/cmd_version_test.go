@@ -3,7 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
-	goruntime "runtime"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -48,7 +48,7 @@ func TestWriteVersion(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"edged " + version + " (commit " + commit,
-		goruntime.GOOS + "/" + goruntime.GOARCH,
+		runtime.GOOS + "/" + runtime.GOARCH,
 		"\nTensorFlow Lite 2.9",
 		"libtensorflowlite_c.so)\n",
 		"\nOpenCV 4.",

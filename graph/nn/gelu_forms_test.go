@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // geluForm is one way of writing exact (erf) GELU from operators XNNPACK takes, measured
@@ -55,8 +55,8 @@ func TestGELUForms(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, d := range []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack} {
-			got := runOnce(t, data, runtime.Options{Threads: 1, Delegate: d}, x)
+		for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
+			got := runOnce(t, data, tflite.Options{Threads: 1, Delegate: d}, x)
 			for i, v := range x {
 				want := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
 				// A&S 7.1.26 is within 1.5e-7 of erf; float32 rounding adds a few ulps of |x|.
@@ -69,14 +69,14 @@ func TestGELUForms(t *testing.T) {
 }
 
 // runOnce runs a one-input, one-output float model.
-func runOnce(t *testing.T, model []byte, opts runtime.Options, x []float32) []float32 {
+func runOnce(t *testing.T, model []byte, opts tflite.Options, x []float32) []float32 {
 	t.Helper()
-	m, err := runtime.NewModel(model)
+	m, err := tflite.NewModel(model)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ip, err := runtime.NewInterpreter(m, opts)
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -20,7 +20,7 @@ import (
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/quant"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 var blockThreads = flag.Int("perf.threads", 1, "interpreter threads in BenchmarkBlocks")
@@ -46,8 +46,8 @@ type modelVariant struct {
 
 type loaded struct {
 	name  string
-	m     *runtime.Model
-	ip    *runtime.Interpreter
+	m     *tflite.Model
+	ip    *tflite.Interpreter
 	times []time.Duration
 	cpu   []time.Duration
 }
@@ -58,7 +58,7 @@ type loaded struct {
 // the median CPU milliseconds of the invoking thread as "<name>_cpu_ms": on a shared machine
 // the CPU time is the figure to compare, as it leaves out the time other processes held the
 // core.
-func compareModels(b *testing.B, shape []int, opts runtime.Options, variants []modelVariant) {
+func compareModels(b *testing.B, shape []int, opts tflite.Options, variants []modelVariant) {
 	n := 1
 	for _, d := range shape {
 		n *= d
@@ -78,17 +78,17 @@ func compareModels(b *testing.B, shape []int, opts runtime.Options, variants []m
 		lower, o := graph.LowerOptions{Precision: graph.FP32}, opts
 		if v.int8 {
 			lower = graph.LowerOptions{Precision: graph.Int8Full, Ranges: calibrateOn(b, g, x), KeepFloat: v.keep}
-			o.XNNPackQS8 = o.Delegate == runtime.DelegateXNNPack
+			o.XNNPackQS8 = o.Delegate == tflite.DelegateXNNPack
 		}
 		data, err := g.MarshalWith(lower)
 		if err != nil {
 			b.Fatalf("%s: %v", v.name, err)
 		}
-		m, err := runtime.NewModel(data)
+		m, err := tflite.NewModel(data)
 		if err != nil {
 			b.Fatal(err)
 		}
-		ip, err := runtime.NewInterpreter(m, o)
+		ip, err := tflite.NewInterpreter(m, o)
 		if err != nil {
 			m.Close()
 			b.Fatal(err)
@@ -102,8 +102,8 @@ func compareModels(b *testing.B, shape []int, opts runtime.Options, variants []m
 		}
 		b.Logf("%-24s %v", v.name, ip.Delegation())
 	}
-	goruntime.LockOSThread()
-	defer goruntime.UnlockOSThread()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for j := range ls {
@@ -247,12 +247,12 @@ func calibrateOn(b *testing.B, g *graph.Graph, x []float32) map[string]quant.Ran
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := runtime.NewModel(data)
+	m, err := tflite.NewModel(data)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	ip, err := runtime.NewInterpreter(m, runtime.Options{Threads: 1, Delegate: runtime.DelegateNone})
+	ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: 1, Delegate: tflite.DelegateNone})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func median(ds []time.Duration) float64 {
 // BenchmarkBlocks compares the forms of each block; see the top of the file.
 func BenchmarkBlocks(b *testing.B) {
 	const d, heads, mlp = 768, 12, 3072
-	opts := runtime.Options{Threads: *blockThreads, Delegate: runtime.DelegateXNNPack}
+	opts := tflite.Options{Threads: *blockThreads, Delegate: tflite.DelegateXNNPack}
 	for _, tokens := range []int{50, 577} {
 		ln := func(f func(*graph.Graph, string, *graph.Tensor, *graph.Tensor, *graph.Tensor, float32) *graph.Tensor) func(*graph.Graph, *graph.Tensor) *graph.Tensor {
 			return func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {

@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"math/rand/v2"
@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // buildLibrary compiles testdata/<src> into a shared library linked against the TFLite C
@@ -21,10 +21,10 @@ func buildLibrary(t *testing.T, src, name string) string {
 	if _, err := exec.LookPath(cc); err != nil {
 		t.Fatalf("no C compiler to build the test delegate (%v); cgo needs one too, set CC", err)
 	}
-	libDir := filepath.Dir(runtime.LibraryPath())
+	libDir := filepath.Dir(tflite.LibraryPath())
 	out := filepath.Join(t.TempDir(), name)
 	cmd := exec.Command(cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror",
-		"-I", filepath.Join("..", "third_party", "tflite", "include"),
+		"-I", filepath.Join("..", "..", "third_party", "tflite", "include"),
 		"-o", out, filepath.Join("testdata", src),
 		"-L", libDir, "-ltensorflowlite_c", "-Wl,-rpath,"+libDir)
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -39,15 +39,15 @@ func buildLibrary(t *testing.T, src, name string) string {
 func TestExternalDelegatePlugin(t *testing.T) {
 	noLeaks(t)
 	plugin := buildLibrary(t, "test_delegate_plugin.c", "libedged_test_delegate.so")
-	ext := func(opts map[string]string) runtime.Options {
-		return runtime.Options{Delegate: runtime.DelegateExternal, DelegateLibrary: plugin, DelegateOptions: opts}
+	ext := func(opts map[string]string) tflite.Options {
+		return tflite.Options{Delegate: tflite.DelegateExternal, DelegateLibrary: plugin, DelegateOptions: opts}
 	}
 
 	const k, n = 16, 4
 	r := rand.New(rand.NewPCG(13, 14))
 	w, bias := randFloats(r, n*k), randFloats(r, n)
 	ip := newInterpreter(t, fcModel(t, k, n, w, bias), ext(map[string]string{"num_threads": "2"}))
-	if d := ip.Delegation(); d != (runtime.Delegation{Delegate: runtime.DelegateExternal, Nodes: 1, DelegatedNodes: 1, Partitions: 1}) {
+	if d := ip.Delegation(); d != (tflite.Delegation{Delegate: tflite.DelegateExternal, Nodes: 1, DelegatedNodes: 1, Partitions: 1}) {
 		t.Errorf("Delegation() = %+v, want the FULLY_CONNECTED delegated", d)
 	}
 	x := randFloats(r, k)
@@ -68,7 +68,7 @@ func TestExternalDelegatePlugin(t *testing.T) {
 		}
 	}
 
-	int8Model := quantFCModel(t, quantFCCase(r, runtime.Int8))
+	int8Model := quantFCModel(t, quantFCCase(r, tflite.Int8))
 	for opts, want := range map[string]int{"": 0, "1": 1} {
 		o := map[string]string{}
 		if opts != "" {
@@ -80,12 +80,12 @@ func TestExternalDelegatePlugin(t *testing.T) {
 		}
 	}
 
-	m, err := runtime.NewModel(int8Model)
+	m, err := tflite.NewModel(int8Model)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	_, err = runtime.NewInterpreter(m, ext(map[string]string{"cache": "/tmp"}))
+	_, err = tflite.NewInterpreter(m, ext(map[string]string{"cache": "/tmp"}))
 	wantErr(t, err, "external delegate "+plugin+" with options {cache=/tmp}", "the plugin returned no delegate: test plugin: unknown option")
 }
 
@@ -95,15 +95,15 @@ func TestExternalDelegatePlugin(t *testing.T) {
 // deletion through the library's own function.
 func TestGPUDelegateWithStandIn(t *testing.T) {
 	noLeaks(t)
-	lib := buildLibrary(t, "fake_gpu_delegate.c", runtime.GPUDelegateLibrary)
+	lib := buildLibrary(t, "fake_gpu_delegate.c", tflite.GPUDelegateLibrary)
 	r := rand.New(rand.NewPCG(15, 16))
 	data := fcModel(t, 8, 2, randFloats(r, 16), randFloats(r, 2))
-	gpu := func(opts map[string]string) runtime.Options {
-		return runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: lib, DelegateOptions: opts}
+	gpu := func(opts map[string]string) tflite.Options {
+		return tflite.Options{Delegate: tflite.DelegateGPU, DelegateLibrary: lib, DelegateOptions: opts}
 	}
 
 	ip := newInterpreter(t, data, gpu(nil))
-	if d := ip.Delegation(); !d.Full() || d.Delegate != runtime.DelegateGPU {
+	if d := ip.Delegation(); !d.Full() || d.Delegate != tflite.DelegateGPU {
 		t.Errorf("default options: Delegation() = %v", d)
 	}
 	newInterpreter(t, data, gpu(map[string]string{
@@ -111,11 +111,11 @@ func TestGPUDelegateWithStandIn(t *testing.T) {
 		"max_delegated_partitions": "3", "backend": "cl", "serialization_dir": "/tmp/k", "model_token": "tok",
 	}))
 
-	m, err := runtime.NewModel(data)
+	m, err := tflite.NewModel(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	_, err = runtime.NewInterpreter(m, gpu(map[string]string{"enable_quant": "false"}))
+	_, err = tflite.NewInterpreter(m, gpu(map[string]string{"enable_quant": "false"}))
 	wantErr(t, err, "gpu delegate "+lib+": TfLiteGpuDelegateV2Create failed")
 }

@@ -1,4 +1,4 @@
-package runtime
+package tflite
 
 /*
 #include "shim.h"
@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -53,7 +53,7 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("runtime: Options.Threads is %d, want 0 (one per CPU) or more", o.Threads)
 	}
 	if o.Threads == 0 {
-		o.Threads = goruntime.NumCPU()
+		o.Threads = runtime.NumCPU()
 	}
 	if o.KernelThreads < 0 {
 		return o, fmt.Errorf("runtime: Options.KernelThreads is %d, want 0 (automatic) or more", o.KernelThreads)
@@ -140,7 +140,7 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 	}
 	ip.numInputs = int(C.TfLiteInterpreterGetInputTensorCount(ptr))
 	ip.numOutputs = int(C.TfLiteInterpreterGetOutputTensorCount(ptr))
-	goruntime.SetFinalizer(ip, func(ip *Interpreter) {
+	runtime.SetFinalizer(ip, func(ip *Interpreter) {
 		ip.mu.Lock()
 		open := ip.ptr != nil
 		ip.mu.Unlock()

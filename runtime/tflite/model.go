@@ -1,4 +1,4 @@
-package runtime
+package tflite
 
 /*
 #include "shim.h"
@@ -10,7 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	goruntime "runtime"
+	"runtime"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -138,7 +138,7 @@ func checkHeader(head []byte) error {
 func newModel(ptr *C.TfLiteModel, buf unsafe.Pointer, source string) *Model {
 	live.models.Add(1)
 	m := &Model{ptr: ptr, buf: buf, source: source}
-	goruntime.SetFinalizer(m, func(m *Model) {
+	runtime.SetFinalizer(m, func(m *Model) {
 		if !m.isClosed() {
 			slog.Warn("runtime: model garbage-collected without Close", "model", m.source)
 			m.Close()

@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"errors"
@@ -6,26 +6,26 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	goruntime "runtime"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 func TestVersion(t *testing.T) {
-	if v := runtime.Version(); !strings.HasPrefix(v, "2.9") {
+	if v := tflite.Version(); !strings.HasPrefix(v, "2.9") {
 		t.Errorf("Version() = %q, want the 2.9 library", v)
 	}
-	if p := runtime.LibraryPath(); filepath.Base(p) != "libtensorflowlite_c.so" {
+	if p := tflite.LibraryPath(); filepath.Base(p) != "libtensorflowlite_c.so" {
 		t.Errorf("LibraryPath() = %q, want a path to libtensorflowlite_c.so", p)
 	}
 }
 
 // runAdd sets a and b, invokes and returns the sum.
-func runAdd(t *testing.T, ip *runtime.Interpreter, a, b []float32) []float32 {
+func runAdd(t *testing.T, ip *tflite.Interpreter, a, b []float32) []float32 {
 	t.Helper()
 	if err := ip.Input(0).SetFloat32(a); err != nil {
 		t.Fatal(err)
@@ -50,12 +50,12 @@ func TestLoadModelFromFileAndBytes(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	fromFile, err := runtime.LoadModel(path)
+	fromFile, err := tflite.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fromFile.Close()
-	fromBytes, err := runtime.NewModel(data)
+	fromBytes, err := tflite.NewModel(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,8 +64,8 @@ func TestLoadModelFromFileAndBytes(t *testing.T) {
 	clear(data)
 
 	a, b := []float32{1, 2, 3, 4}, []float32{0.5, -2, 10, 1e6}
-	for name, m := range map[string]*runtime.Model{"file": fromFile, "bytes": fromBytes} {
-		ip, err := runtime.NewInterpreter(m, runtime.Options{})
+	for name, m := range map[string]*tflite.Model{"file": fromFile, "bytes": fromBytes} {
+		ip, err := tflite.NewInterpreter(m, tflite.Options{})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -148,13 +148,13 @@ func TestDelegationReport(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	data := fcModel(t, 8, 4, randFloats(r, 32), randFloats(r, 4))
 
-	none := newInterpreter(t, data, runtime.Options{Delegate: runtime.DelegateNone})
-	if d := none.Delegation(); d.Delegate != runtime.DelegateNone || d.DelegatedNodes != 0 {
+	none := newInterpreter(t, data, tflite.Options{Delegate: tflite.DelegateNone})
+	if d := none.Delegation(); d.Delegate != tflite.DelegateNone || d.DelegatedNodes != 0 {
 		t.Errorf("none: Delegation() = %+v", d)
 	}
-	xnn := newInterpreter(t, data, runtime.Options{})
+	xnn := newInterpreter(t, data, tflite.Options{})
 	d := xnn.Delegation()
-	if want := (runtime.Delegation{Delegate: runtime.DelegateXNNPack, Nodes: 1, DelegatedNodes: 1, Partitions: 1}); d != want {
+	if want := (tflite.Delegation{Delegate: tflite.DelegateXNNPack, Nodes: 1, DelegatedNodes: 1, Partitions: 1}); d != want {
 		t.Errorf("xnnpack on a float FULLY_CONNECTED: Delegation() = %+v, want %+v", d, want)
 	}
 	if !d.Full() || d.String() != "xnnpack: 1 of 1 operators in 1 partition(s)" {
@@ -164,13 +164,13 @@ func TestDelegationReport(t *testing.T) {
 
 // quantFCCase is a fully quantized FULLY_CONNECTED with per-tensor weights, of dtype int8 or
 // uint8 with random weights and bias.
-func quantFCCase(r *rand.Rand, dtype runtime.DType) quantFCParams {
+func quantFCCase(r *rand.Rand, dtype tflite.DType) quantFCParams {
 	const k, n = 32, 8
 	// yScale keeps most outputs inside the quantized range for random x and w.
-	p := quantFCParams{dtype: runtime.Int8, k: k, n: n, xScale: 0.05, xZero: 3, wScale: []float32{0.02},
+	p := quantFCParams{dtype: tflite.Int8, k: k, n: n, xScale: 0.05, xZero: 3, wScale: []float32{0.02},
 		yScale: 0.5, yZero: -2, qmin: -128, qmax: 127}
-	if dtype == runtime.Uint8 {
-		p = quantFCParams{dtype: runtime.Uint8, k: k, n: n, xScale: 0.05, xZero: 128, wScale: []float32{0.02},
+	if dtype == tflite.Uint8 {
+		p = quantFCParams{dtype: tflite.Uint8, k: k, n: n, xScale: 0.05, xZero: 128, wScale: []float32{0.02},
 			wZero: 120, yScale: 0.5, yZero: 130, qmin: 0, qmax: 255}
 	}
 	p.w = make([]int32, n*k)
@@ -184,8 +184,8 @@ func quantFCCase(r *rand.Rand, dtype runtime.DType) quantFCParams {
 	return p
 }
 
-func setQuant(ip *runtime.Interpreter, dtype runtime.DType, x []int32) error {
-	if dtype == runtime.Int8 {
+func setQuant(ip *tflite.Interpreter, dtype tflite.DType, x []int32) error {
+	if dtype == tflite.Int8 {
 		v := make([]int8, len(x))
 		for i := range x {
 			v[i] = int8(x[i])
@@ -199,9 +199,9 @@ func setQuant(ip *runtime.Interpreter, dtype runtime.DType, x []int32) error {
 	return ip.Input(0).SetUint8(v)
 }
 
-func getQuant(ip *runtime.Interpreter, dtype runtime.DType) ([]int32, error) {
+func getQuant(ip *tflite.Interpreter, dtype tflite.DType) ([]int32, error) {
 	var out []int32
-	if dtype == runtime.Int8 {
+	if dtype == tflite.Int8 {
 		v, err := ip.Output(0).Int8()
 		for _, q := range v {
 			out = append(out, int32(q))
@@ -226,31 +226,31 @@ func TestXNNPackQuantizedPartitioning(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	cases := []struct {
 		name      string
-		dtype     runtime.DType
-		opts      runtime.Options
+		dtype     tflite.DType
+		opts      tflite.Options
 		delegated int
 		createErr string // non-empty: NewInterpreter fails with this
 	}{
-		{"int8/none", runtime.Int8, runtime.Options{Delegate: runtime.DelegateNone}, 0, ""},
-		{"int8/xnnpack", runtime.Int8, runtime.Options{}, 0, ""},
-		{"int8/xnnpack-qs8", runtime.Int8, runtime.Options{XNNPackQS8: true}, 1, ""},
-		{"int8/xnnpack-qu8", runtime.Int8, runtime.Options{XNNPackQU8: true}, 0, ""},
-		{"uint8/none", runtime.Uint8, runtime.Options{Delegate: runtime.DelegateNone}, 0, ""},
-		{"uint8/xnnpack", runtime.Uint8, runtime.Options{}, 0, ""},
-		{"uint8/xnnpack-qs8", runtime.Uint8, runtime.Options{XNNPackQS8: true}, 0, ""},
-		{"uint8/xnnpack-qu8", runtime.Uint8, runtime.Options{XNNPackQU8: true}, 0, "failed to delegate FULLY_CONNECTED node #0"},
+		{"int8/none", tflite.Int8, tflite.Options{Delegate: tflite.DelegateNone}, 0, ""},
+		{"int8/xnnpack", tflite.Int8, tflite.Options{}, 0, ""},
+		{"int8/xnnpack-qs8", tflite.Int8, tflite.Options{XNNPackQS8: true}, 1, ""},
+		{"int8/xnnpack-qu8", tflite.Int8, tflite.Options{XNNPackQU8: true}, 0, ""},
+		{"uint8/none", tflite.Uint8, tflite.Options{Delegate: tflite.DelegateNone}, 0, ""},
+		{"uint8/xnnpack", tflite.Uint8, tflite.Options{}, 0, ""},
+		{"uint8/xnnpack-qs8", tflite.Uint8, tflite.Options{XNNPackQS8: true}, 0, ""},
+		{"uint8/xnnpack-qu8", tflite.Uint8, tflite.Options{XNNPackQU8: true}, 0, "failed to delegate FULLY_CONNECTED node #0"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := quantFCCase(r, c.dtype)
 			data := quantFCModel(t, p)
 			if c.createErr != "" {
-				m, err := runtime.NewModel(data)
+				m, err := tflite.NewModel(data)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer m.Close()
-				_, err = runtime.NewInterpreter(m, c.opts)
+				_, err = tflite.NewInterpreter(m, c.opts)
 				wantErr(t, err, "delegate xnnpack", c.createErr)
 				return
 			}
@@ -288,31 +288,31 @@ func TestXNNPackQuantizedPartitioning(t *testing.T) {
 // with the legacy per-tensor scale, which is 0 for per-channel tensors). The same holds for
 // dynamic-range (float input, int8 weights) FULLY_CONNECTED, whose output is the bias alone.
 // XNNPACK does not take the operator either. Use per-tensor weight scales for
-// FULLY_CONNECTED with this runtime.
+// FULLY_CONNECTED with this tflite.
 func TestPerChannelFullyConnectedIgnoredByTFLite29(t *testing.T) {
 	noLeaks(t)
 	const k, n = 8, 4
 	r := rand.New(rand.NewPCG(9, 10))
-	p := quantFCParams{dtype: runtime.Int8, k: k, n: n, xScale: 0.05, wScale: []float32{0.02, 0.01, 0.03, 0.015},
+	p := quantFCParams{dtype: tflite.Int8, k: k, n: n, xScale: 0.05, wScale: []float32{0.02, 0.01, 0.03, 0.015},
 		yScale: 0.05, yZero: -2, qmin: -128, qmax: 127, bias: []int32{40, -60, 0, 80}}
 	p.w = make([]int32, n*k)
 	for i := range p.w {
 		p.w[i] = int32(r.IntN(255)) - 127
 	}
 	data := quantFCModel(t, p)
-	for _, opts := range []runtime.Options{{Delegate: runtime.DelegateNone}, {Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}} {
+	for _, opts := range []tflite.Options{{Delegate: tflite.DelegateNone}, {Delegate: tflite.DelegateXNNPack, XNNPackQS8: true}} {
 		ip := newInterpreter(t, data, opts)
 		if d := ip.Delegation(); d.DelegatedNodes != 0 {
 			t.Errorf("%s: XNNPACK took a per-channel FULLY_CONNECTED (%v): re-check this limitation", opts.Delegate, d)
 		}
 		x := []int32{10, -20, 30, -40, 50, -60, 70, -80}
-		if err := setQuant(ip, runtime.Int8, x); err != nil {
+		if err := setQuant(ip, tflite.Int8, x); err != nil {
 			t.Fatal(err)
 		}
 		if err := ip.Invoke(); err != nil {
 			t.Fatal(err)
 		}
-		got, err := getQuant(ip, runtime.Int8)
+		got, err := getQuant(ip, tflite.Int8)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -344,7 +344,7 @@ func TestResizeInput(t *testing.T) {
 					t.Fatalf("sum[%d] = %v, want %v", i, got[i], want)
 				}
 			}
-			if c.opts.Delegate != runtime.DelegateNone {
+			if c.opts.Delegate != tflite.DelegateNone {
 				if d := ip.Delegation(); !d.Full() {
 					t.Errorf("after resize the delegate was re-applied but reports %v", d)
 				}
@@ -376,7 +376,7 @@ func TestResizeInput(t *testing.T) {
 
 func TestTensorsByName(t *testing.T) {
 	noLeaks(t)
-	ip := newInterpreter(t, addModel(t, 4), runtime.Options{})
+	ip := newInterpreter(t, addModel(t, 4), tflite.Options{})
 	if ip.InputCount() != 2 || ip.OutputCount() != 1 {
 		t.Fatalf("counts = %d in, %d out; want 2, 1", ip.InputCount(), ip.OutputCount())
 	}
@@ -400,39 +400,39 @@ func TestTensorsByName(t *testing.T) {
 // A model may be closed while interpreters made from it run; its memory goes with the last.
 func TestModelClosedBeforeInterpreter(t *testing.T) {
 	noLeaks(t)
-	m, err := runtime.NewModel(addModel(t, 4))
+	m, err := tflite.NewModel(addModel(t, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := runtime.NewInterpreter(m, runtime.Options{})
+	ip, err := tflite.NewInterpreter(m, tflite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ip.Close()
 	m.Close()
-	if h := runtime.LiveHandles(); h.Models != 1 || h.ModelBuffers != 1 {
+	if h := tflite.LiveHandles(); h.Models != 1 || h.ModelBuffers != 1 {
 		t.Fatalf("model memory freed while an interpreter uses it: %s", h)
 	}
 	if got := runAdd(t, ip, []float32{1, 1, 1, 1}, []float32{2, 2, 2, 2}); got[0] != 3 {
 		t.Fatalf("sum = %v", got)
 	}
-	_, err = runtime.NewInterpreter(m, runtime.Options{})
-	if !errors.Is(err, runtime.ErrClosed) {
+	_, err = tflite.NewInterpreter(m, tflite.Options{})
+	if !errors.Is(err, tflite.ErrClosed) {
 		t.Fatalf("NewInterpreter on a closed model: %v, want ErrClosed", err)
 	}
 	ip.Close()
-	if h := runtime.LiveHandles(); h.Total() != 0 {
+	if h := tflite.LiveHandles(); h.Total() != 0 {
 		t.Fatalf("after the last interpreter closed: %s", h)
 	}
 }
 
 func TestUseAfterClose(t *testing.T) {
 	noLeaks(t)
-	m, err := runtime.NewModel(addModel(t, 4))
+	m, err := tflite.NewModel(addModel(t, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ip, err := runtime.NewInterpreter(m, runtime.Options{})
+	ip, err := tflite.NewInterpreter(m, tflite.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,11 +454,11 @@ func TestUseAfterClose(t *testing.T) {
 	_, checks["Float32"] = ip.Output(0).Float32()
 	_, checks["InputByName"] = ip.InputByName("a")
 	for name, err := range checks {
-		if !errors.Is(err, runtime.ErrClosed) {
+		if !errors.Is(err, tflite.ErrClosed) {
 			t.Errorf("%s after Close: %v, want ErrClosed", name, err)
 		}
 	}
-	if in.Name() != "" || in.Shape() != nil || in.Type() != runtime.NoType || in.Quantization().Quantized() {
+	if in.Name() != "" || in.Shape() != nil || in.Type() != tflite.NoType || in.Quantization().Quantized() {
 		t.Errorf("metadata of a closed interpreter's tensor should be empty")
 	}
 }
@@ -467,21 +467,21 @@ func TestUseAfterClose(t *testing.T) {
 func TestFinalizerBackstop(t *testing.T) {
 	noLeaks(t)
 	func() {
-		m, err := runtime.NewModel(addModel(t, 4))
+		m, err := tflite.NewModel(addModel(t, 4))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := runtime.NewInterpreter(m, runtime.Options{}); err != nil {
+		if _, err := tflite.NewInterpreter(m, tflite.Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for runtime.LiveHandles().Total() != 0 {
+	for tflite.LiveHandles().Total() != 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("finalizers did not free dropped handles: %s", runtime.LiveHandles())
+			t.Fatalf("finalizers did not free dropped handles: %s", tflite.LiveHandles())
 		}
-		goruntime.GC()
-		goruntime.Gosched()
+		runtime.GC()
+		runtime.Gosched()
 	}
 }
 
@@ -501,10 +501,10 @@ func TestDynamicRangeFullyConnectedStaysOnTFLite(t *testing.T) {
 	}
 	bias := randFloats(r, n)
 	m := &tmModel{}
-	x := m.add(tmTensor{name: "x", dtype: runtime.Float32, shape: []int32{1, k}})
-	w := m.add(tmTensor{name: "w", dtype: runtime.Int8, shape: []int32{n, k}, data: i8Bytes(wq), scale: []float32{wScale}, zero: []int64{0}})
-	b := m.add(tmTensor{name: "bias", dtype: runtime.Float32, shape: []int32{n}, data: f32Bytes(bias)})
-	y := m.add(tmTensor{name: "y", dtype: runtime.Float32, shape: []int32{1, n}})
+	x := m.add(tmTensor{name: "x", dtype: tflite.Float32, shape: []int32{1, k}})
+	w := m.add(tmTensor{name: "w", dtype: tflite.Int8, shape: []int32{n, k}, data: i8Bytes(wq), scale: []float32{wScale}, zero: []int64{0}})
+	b := m.add(tmTensor{name: "bias", dtype: tflite.Float32, shape: []int32{n}, data: f32Bytes(bias)})
+	y := m.add(tmTensor{name: "y", dtype: tflite.Float32, shape: []int32{1, n}})
 	m.ops = []tmOp{{builtin: opFullyConnected, inputs: []int32{x, w, b}, outputs: []int32{y}, optType: optFullyConnected, options: fullyConnectedOptions}}
 	m.inputs, m.outputs = []int32{x}, []int32{y}
 	data := m.bytes(t)
@@ -518,7 +518,7 @@ func TestDynamicRangeFullyConnectedStaysOnTFLite(t *testing.T) {
 	for _, v := range xs {
 		maxAbs = max(maxAbs, math.Abs(float64(v)))
 	}
-	for _, opts := range []runtime.Options{{Delegate: runtime.DelegateNone}, {Delegate: runtime.DelegateXNNPack}, {Delegate: runtime.DelegateXNNPack, XNNPackQS8: true}} {
+	for _, opts := range []tflite.Options{{Delegate: tflite.DelegateNone}, {Delegate: tflite.DelegateXNNPack}, {Delegate: tflite.DelegateXNNPack, XNNPackQS8: true}} {
 		ip := newInterpreter(t, data, opts)
 		if d := ip.Delegation(); d.DelegatedNodes != 0 {
 			t.Errorf("%+v: %v; a dynamic-range FULLY_CONNECTED was delegated: update the package doc", opts, d)
@@ -556,13 +556,13 @@ func TestDropFilePagesKeepsResults(t *testing.T) {
 	if err := os.WriteFile(path, gatherModel(t, table), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := runtime.LoadModel(path)
+	m, err := tflite.LoadModel(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	for _, c := range cpuConfigs {
-		ip, err := runtime.NewInterpreter(m, c.opts)
+		ip, err := tflite.NewInterpreter(m, c.opts)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
@@ -587,7 +587,7 @@ func TestDropFilePagesKeepsResults(t *testing.T) {
 		ip.Close()
 	}
 	// A model from bytes has no file pages: nothing to drop, no error.
-	b, err := runtime.NewModel(addModel(t, 4))
+	b, err := tflite.NewModel(addModel(t, 4))
 	if err != nil {
 		t.Fatal(err)
 	}

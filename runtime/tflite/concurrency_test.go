@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Several goroutines hammer one interpreter without any locking of their own (run with
@@ -17,7 +17,7 @@ import (
 func TestConcurrentUseOfOneInterpreter(t *testing.T) {
 	noLeaks(t)
 	const n, workers, rounds = 64, 6, 150
-	ip := newInterpreter(t, addModel(t, n), runtime.Options{Threads: 1})
+	ip := newInterpreter(t, addModel(t, n), tflite.Options{Threads: 1})
 
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
@@ -47,7 +47,7 @@ func TestConcurrentUseOfOneInterpreter(t *testing.T) {
 				if err != nil {
 					// ErrClosed is expected once worker 0 has closed the interpreter, which it
 					// may have done an instant before it closes the channel: wait for that.
-					if errors.Is(err, runtime.ErrClosed) {
+					if errors.Is(err, tflite.ErrClosed) {
 						<-closed
 						continue
 					}
@@ -76,7 +76,7 @@ func TestConcurrentUseOfOneInterpreter(t *testing.T) {
 // closed: each either works or reports ErrClosed; the model's memory goes with the last one.
 func TestConcurrentInterpretersOfOneModel(t *testing.T) {
 	noLeaks(t)
-	m, err := runtime.NewModel(addModel(t, 8))
+	m, err := tflite.NewModel(addModel(t, 8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +88,9 @@ func TestConcurrentInterpretersOfOneModel(t *testing.T) {
 			if w == 4 {
 				m.Close()
 			}
-			ip, err := runtime.NewInterpreter(m, runtime.Options{Threads: 1})
+			ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: 1})
 			if err != nil {
-				if !errors.Is(err, runtime.ErrClosed) {
+				if !errors.Is(err, tflite.ErrClosed) {
 					t.Error(err)
 				}
 				return

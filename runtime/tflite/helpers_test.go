@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"fmt"
@@ -7,13 +7,13 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // TestMain fails the run if any native handle outlives the tests.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if h := runtime.LiveHandles(); code == 0 && h.Total() != 0 {
+	if h := tflite.LiveHandles(); code == 0 && h.Total() != 0 {
 		fmt.Fprintf(os.Stderr, "runtime: native handles leaked by the tests: %s\n", h)
 		code = 1
 	}
@@ -24,25 +24,25 @@ func TestMain(m *testing.M) {
 // that every native handle was freed.
 func noLeaks(t *testing.T) {
 	t.Helper()
-	if h := runtime.LiveHandles(); h.Total() != 0 {
+	if h := tflite.LiveHandles(); h.Total() != 0 {
 		t.Fatalf("native handles open before the test: %s", h)
 	}
 	t.Cleanup(func() {
-		if h := runtime.LiveHandles(); h.Total() != 0 {
+		if h := tflite.LiveHandles(); h.Total() != 0 {
 			t.Errorf("native handles still open after the test: %s", h)
 		}
 	})
 }
 
 // newInterpreter loads data and creates an interpreter, both closed when the test ends.
-func newInterpreter(t testing.TB, data []byte, opts runtime.Options) *runtime.Interpreter {
+func newInterpreter(t testing.TB, data []byte, opts tflite.Options) *tflite.Interpreter {
 	t.Helper()
-	m, err := runtime.NewModel(data)
+	m, err := tflite.NewModel(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	ip, err := runtime.NewInterpreter(m, opts)
+	ip, err := tflite.NewInterpreter(m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,11 +53,11 @@ func newInterpreter(t testing.TB, data []byte, opts runtime.Options) *runtime.In
 // cpuConfigs are the CPU set-ups every numeric test runs under.
 var cpuConfigs = []struct {
 	name string
-	opts runtime.Options
+	opts tflite.Options
 }{
-	{"none", runtime.Options{Delegate: runtime.DelegateNone, Threads: 1}},
-	{"xnnpack-1thread", runtime.Options{Delegate: runtime.DelegateXNNPack, Threads: 1}},
-	{"xnnpack-2threads", runtime.Options{Threads: 2}}, // the default delegate
+	{"none", tflite.Options{Delegate: tflite.DelegateNone, Threads: 1}},
+	{"xnnpack-1thread", tflite.Options{Delegate: tflite.DelegateXNNPack, Threads: 1}},
+	{"xnnpack-2threads", tflite.Options{Threads: 2}}, // the default delegate
 }
 
 func randFloats(r *rand.Rand, n int) []float32 {

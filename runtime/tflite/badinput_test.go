@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Every broken file gives an error that says what is wrong and where, from LoadModel and
@@ -40,23 +40,23 @@ func TestLoadBadModels(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := runtime.NewModel(c.data)
+			_, err := tflite.NewModel(c.data)
 			wantErr(t, err, "runtime: load model <", c.want)
 			path := filepath.Join(dir, "bad.tflite")
 			if err := os.WriteFile(path, c.data, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			_, err = runtime.LoadModel(path)
+			_, err = tflite.LoadModel(path)
 			wantErr(t, err, "runtime: load model "+path+": ", c.want)
 		})
 	}
 
-	_, err := runtime.LoadModel(filepath.Join(dir, "missing.tflite"))
+	_, err := tflite.LoadModel(filepath.Join(dir, "missing.tflite"))
 	wantErr(t, err, "missing.tflite", "no such file")
 	if !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v does not wrap fs.ErrNotExist", err)
 	}
-	_, err = runtime.LoadModel(dir)
+	_, err = tflite.LoadModel(dir)
 	wantErr(t, err, dir, "is a directory")
 }
 
@@ -74,14 +74,14 @@ func TestUnresolvedOperators(t *testing.T) {
 		{"kernel version too new", unknownOpModel(t, opAdd, "", 99), "Didn't find op for builtin opcode 'ADD' version '99'"},
 	}
 	for _, c := range cases {
-		for _, d := range []runtime.DelegateKind{runtime.DelegateNone, runtime.DelegateXNNPack} {
+		for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
 			t.Run(c.name+"/"+string(d), func(t *testing.T) {
-				m, err := runtime.NewModel(c.data)
+				m, err := tflite.NewModel(c.data)
 				if err != nil {
 					t.Fatal(err)
 				}
 				defer m.Close()
-				_, err = runtime.NewInterpreter(m, runtime.Options{Delegate: d})
+				_, err = tflite.NewInterpreter(m, tflite.Options{Delegate: d})
 				wantErr(t, err, "runtime: create interpreter for <", "(delegate "+string(d)+")", c.want)
 			})
 		}
@@ -90,39 +90,39 @@ func TestUnresolvedOperators(t *testing.T) {
 
 func TestBadOptions(t *testing.T) {
 	noLeaks(t)
-	m, err := runtime.NewModel(addModel(t, 4))
+	m, err := tflite.NewModel(addModel(t, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	cases := []struct {
 		name string
-		opts runtime.Options
+		opts tflite.Options
 		want string
 	}{
-		{"negative threads", runtime.Options{Threads: -2}, "Options.Threads is -2"},
-		{"unknown delegate", runtime.Options{Delegate: "tpu"}, `unknown delegate "tpu"`},
-		{"xnnpack flag without xnnpack", runtime.Options{Delegate: runtime.DelegateNone, XNNPackQS8: true}, `XNNPack flags set with delegate "none"`},
-		{"library for xnnpack", runtime.Options{DelegateLibrary: "/x.so"}, `not "xnnpack"`},
-		{"options for none", runtime.Options{Delegate: runtime.DelegateNone, DelegateOptions: map[string]string{"a": "b"}}, `not "none"`},
-		{"gpu: unknown option", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"precision": "fp16"}},
+		{"negative threads", tflite.Options{Threads: -2}, "Options.Threads is -2"},
+		{"unknown delegate", tflite.Options{Delegate: "tpu"}, `unknown delegate "tpu"`},
+		{"xnnpack flag without xnnpack", tflite.Options{Delegate: tflite.DelegateNone, XNNPackQS8: true}, `XNNPack flags set with delegate "none"`},
+		{"library for xnnpack", tflite.Options{DelegateLibrary: "/x.so"}, `not "xnnpack"`},
+		{"options for none", tflite.Options{Delegate: tflite.DelegateNone, DelegateOptions: map[string]string{"a": "b"}}, `not "none"`},
+		{"gpu: unknown option", tflite.Options{Delegate: tflite.DelegateGPU, DelegateOptions: map[string]string{"precision": "fp16"}},
 			`unknown gpu delegate option "precision" (known: backend, enable_quant,`},
-		{"gpu: bad bool", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"precision_loss_allowed": "maybe"}},
+		{"gpu: bad bool", tflite.Options{Delegate: tflite.DelegateGPU, DelegateOptions: map[string]string{"precision_loss_allowed": "maybe"}},
 			`gpu delegate option precision_loss_allowed="maybe": want true|false`},
-		{"gpu: bad partitions", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"max_delegated_partitions": "0"}},
+		{"gpu: bad partitions", tflite.Options{Delegate: tflite.DelegateGPU, DelegateOptions: map[string]string{"max_delegated_partitions": "0"}},
 			`max_delegated_partitions="0": want integer >= 1`},
-		{"gpu: half of serialization", runtime.Options{Delegate: runtime.DelegateGPU, DelegateOptions: map[string]string{"serialization_dir": "/tmp"}},
+		{"gpu: half of serialization", tflite.Options{Delegate: tflite.DelegateGPU, DelegateOptions: map[string]string{"serialization_dir": "/tmp"}},
 			"serialization_dir and model_token go together"},
-		{"external without plugin", runtime.Options{Delegate: runtime.DelegateExternal}, "Options.DelegateLibrary must name the delegate plugin"},
+		{"external without plugin", tflite.Options{Delegate: tflite.DelegateExternal}, "Options.DelegateLibrary must name the delegate plugin"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := runtime.NewInterpreter(m, c.opts)
+			_, err := tflite.NewInterpreter(m, c.opts)
 			wantErr(t, err, c.want)
 		})
 	}
-	for in, want := range map[string]runtime.DelegateKind{"": "xnnpack", " GPU ": "gpu", "none": "none", "external": "external"} {
-		if got, err := runtime.ParseDelegateKind(in); err != nil || got != want {
+	for in, want := range map[string]tflite.DelegateKind{"": "xnnpack", " GPU ": "gpu", "none": "none", "external": "external"} {
+		if got, err := tflite.ParseDelegateKind(in); err != nil || got != want {
 			t.Errorf("ParseDelegateKind(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
@@ -132,7 +132,7 @@ func TestBadOptions(t *testing.T) {
 // wrapping ErrDelegateUnavailable that names what was tried; nothing crashes or leaks.
 func TestMissingDelegateLibraries(t *testing.T) {
 	noLeaks(t)
-	m, err := runtime.NewModel(addModel(t, 4))
+	m, err := tflite.NewModel(addModel(t, 4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,28 +142,28 @@ func TestMissingDelegateLibraries(t *testing.T) {
 	if err := os.WriteFile(notALibrary, []byte("this is not an ELF file"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	tfliteDir := filepath.Dir(runtime.LibraryPath())
+	tfliteDir := filepath.Dir(tflite.LibraryPath())
 	cases := []struct {
 		name string
-		opts runtime.Options
+		opts tflite.Options
 		want []string
 	}{
-		{"gpu: missing file", runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: filepath.Join(dir, "nope.so")},
+		{"gpu: missing file", tflite.Options{Delegate: tflite.DelegateGPU, DelegateLibrary: filepath.Join(dir, "nope.so")},
 			[]string{"gpu delegate: cannot load libtensorflowlite_gpu_delegate.so", filepath.Join(dir, "nope.so") + ": no such file"}},
-		{"gpu: not a library", runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: notALibrary},
+		{"gpu: not a library", tflite.Options{Delegate: tflite.DelegateGPU, DelegateLibrary: notALibrary},
 			[]string{notALibrary, "file too short"}},
-		{"gpu: wrong library", runtime.Options{Delegate: runtime.DelegateGPU, DelegateLibrary: filepath.Join(tfliteDir, "libexternal_delegate_obj.so")},
+		{"gpu: wrong library", tflite.Options{Delegate: tflite.DelegateGPU, DelegateLibrary: filepath.Join(tfliteDir, "libexternal_delegate_obj.so")},
 			[]string{"libexternal_delegate_obj.so has no symbol TfLiteGpuDelegateOptionsV2Default"}},
-		{"external: missing plugin", runtime.Options{Delegate: runtime.DelegateExternal, DelegateLibrary: filepath.Join(dir, "libedgetpu.so.1")},
+		{"external: missing plugin", tflite.Options{Delegate: tflite.DelegateExternal, DelegateLibrary: filepath.Join(dir, "libedgetpu.so.1")},
 			[]string{"external delegate: cannot load libedgetpu.so.1", "no such file"}},
-		{"external: not a plugin", runtime.Options{Delegate: runtime.DelegateExternal, DelegateLibrary: runtime.LibraryPath()},
+		{"external: not a plugin", tflite.Options{Delegate: tflite.DelegateExternal, DelegateLibrary: tflite.LibraryPath()},
 			[]string{"has no symbol tflite_plugin_create_delegate", "(not a TFLite delegate plugin)"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := runtime.NewInterpreter(m, c.opts)
+			_, err := tflite.NewInterpreter(m, c.opts)
 			wantErr(t, err, c.want...)
-			if !errors.Is(err, runtime.ErrDelegateUnavailable) {
+			if !errors.Is(err, tflite.ErrDelegateUnavailable) {
 				t.Errorf("%v does not wrap ErrDelegateUnavailable", err)
 			}
 		})
@@ -171,22 +171,22 @@ func TestMissingDelegateLibraries(t *testing.T) {
 
 	// Searching: ProbeDelegates and NewInterpreter agree on whether a GPU delegate is here; on a
 	// machine without one the error lists where it looked.
-	status := map[runtime.DelegateKind]runtime.DelegateStatus{}
-	for _, st := range runtime.ProbeDelegates() {
+	status := map[tflite.DelegateKind]tflite.DelegateStatus{}
+	for _, st := range tflite.ProbeDelegates() {
 		status[st.Kind] = st
 	}
-	if len(status) != 4 || !status[runtime.DelegateNone].Available || !status[runtime.DelegateXNNPack].Available {
+	if len(status) != 4 || !status[tflite.DelegateNone].Available || !status[tflite.DelegateXNNPack].Available {
 		t.Errorf("ProbeDelegates() = %+v", status)
 	}
-	ip, err := runtime.NewInterpreter(m, runtime.Options{Delegate: runtime.DelegateGPU})
-	if gpu := status[runtime.DelegateGPU]; gpu.Available != (err == nil) {
+	ip, err := tflite.NewInterpreter(m, tflite.Options{Delegate: tflite.DelegateGPU})
+	if gpu := status[tflite.DelegateGPU]; gpu.Available != (err == nil) {
 		t.Errorf("ProbeDelegates says gpu available=%v (%s), NewInterpreter says %v", gpu.Available, gpu.Detail, err)
 	}
 	if err == nil {
 		ip.Close()
 		t.Skip("a GPU delegate library is installed here; the search error cannot be checked")
 	}
-	wantErr(t, err, filepath.Join(tfliteDir, runtime.GPUDelegateLibrary)+": no such file", "; "+runtime.GPUDelegateLibrary+": ")
+	wantErr(t, err, filepath.Join(tfliteDir, tflite.GPUDelegateLibrary)+": no such file", "; "+tflite.GPUDelegateLibrary+": ")
 }
 
 // A failure inside a kernel during Invoke carries TFLite's reported reason, and the
@@ -217,7 +217,7 @@ func TestInvokeErrorCarriesTFLiteReason(t *testing.T) {
 
 	// An output whose shape is computed during Invoke has no memory before it, and a shape
 	// input that does not fit fails inside RESHAPE.
-	ip := newInterpreter(t, dynamicReshapeModel(t), runtime.Options{Delegate: runtime.DelegateNone})
+	ip := newInterpreter(t, dynamicReshapeModel(t), tflite.Options{Delegate: tflite.DelegateNone})
 	_, err := ip.Output(0).Float32()
 	wantErr(t, err, `output 0 "y"`, "tensor memory is not allocated")
 	if err := ip.Input(0).SetFloat32([]float32{1, 2, 3, 4, 5, 6}); err != nil {
@@ -242,11 +242,11 @@ func TestInvokeErrorCarriesTFLiteReason(t *testing.T) {
 // TfLiteInterpreterCreate without a message; runtime says what most likely happened.
 func TestDelegateRefusesDynamicTensors(t *testing.T) {
 	noLeaks(t)
-	m, err := runtime.NewModel(dynamicReshapeModel(t))
+	m, err := tflite.NewModel(dynamicReshapeModel(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	_, err = runtime.NewInterpreter(m, runtime.Options{})
+	_, err = tflite.NewInterpreter(m, tflite.Options{})
 	wantErr(t, err, "TFLite did not apply the xnnpack delegate", "dynamic-sized tensors")
 }

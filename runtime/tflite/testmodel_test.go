@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"encoding/binary"
@@ -7,18 +7,18 @@ import (
 
 	flatbuffers "github.com/google/flatbuffers/go"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // This file writes the small .tflite models the tests run, straight from TFLite's schema.fbs
-// with the flatbuffers runtime. It is deliberately independent of package graph so that
-// runtime's tests do not depend on the writer under test elsewhere, and so that it can write
+// with the flatbuffers tflite. It is deliberately independent of package graph so that
+// tflite's tests do not depend on the writer under test elsewhere, and so that it can write
 // models a validating writer would refuse (unknown operators, bad versions).
 
-// Schema TensorType values (they differ from TfLiteType, which runtime.DType mirrors).
-var schemaType = map[runtime.DType]int8{
-	runtime.Float32: 0, runtime.Float16: 1, runtime.Int32: 2, runtime.Uint8: 3,
-	runtime.Int64: 4, runtime.Bool: 6, runtime.Int16: 7, runtime.Int8: 9,
+// Schema TensorType values (they differ from TfLiteType, which tflite.DType mirrors).
+var schemaType = map[tflite.DType]int8{
+	tflite.Float32: 0, tflite.Float16: 1, tflite.Int32: 2, tflite.Uint8: 3,
+	tflite.Int64: 4, tflite.Bool: 6, tflite.Int16: 7, tflite.Int8: 9,
 }
 
 // Builtin operator codes and builtin_options union types of the schema.
@@ -39,7 +39,7 @@ const (
 
 type tmTensor struct {
 	name  string
-	dtype runtime.DType
+	dtype tflite.DType
 	shape []int32
 	data  []byte // constant data; nil for activations
 	// Affine quantization; nil scale means none.
@@ -278,9 +278,9 @@ func i8Bytes(v []int8) []byte {
 // addModel: out = a + b, float32 [1,n] each.
 func addModel(t testing.TB, n int32) []byte {
 	m := &tmModel{}
-	a := m.add(tmTensor{name: "a", dtype: runtime.Float32, shape: []int32{1, n}})
-	b := m.add(tmTensor{name: "b", dtype: runtime.Float32, shape: []int32{1, n}})
-	out := m.add(tmTensor{name: "sum", dtype: runtime.Float32, shape: []int32{1, n}})
+	a := m.add(tmTensor{name: "a", dtype: tflite.Float32, shape: []int32{1, n}})
+	b := m.add(tmTensor{name: "b", dtype: tflite.Float32, shape: []int32{1, n}})
+	out := m.add(tmTensor{name: "sum", dtype: tflite.Float32, shape: []int32{1, n}})
 	m.ops = []tmOp{{builtin: opAdd, inputs: []int32{a, b}, outputs: []int32{out}, optType: optAdd, options: addOptions}}
 	m.inputs, m.outputs = []int32{a, b}, []int32{out}
 	return m.bytes(t)
@@ -289,10 +289,10 @@ func addModel(t testing.TB, n int32) []byte {
 // fcModel: y = x·Wᵀ + bias with x [1,k], W [n,k], bias [n], all float32 constants given.
 func fcModel(t testing.TB, k, n int, w, bias []float32) []byte {
 	m := &tmModel{}
-	x := m.add(tmTensor{name: "x", dtype: runtime.Float32, shape: []int32{1, int32(k)}})
-	wt := m.add(tmTensor{name: "w", dtype: runtime.Float32, shape: []int32{int32(n), int32(k)}, data: f32Bytes(w)})
-	bt := m.add(tmTensor{name: "bias", dtype: runtime.Float32, shape: []int32{int32(n)}, data: f32Bytes(bias)})
-	y := m.add(tmTensor{name: "y", dtype: runtime.Float32, shape: []int32{1, int32(n)}})
+	x := m.add(tmTensor{name: "x", dtype: tflite.Float32, shape: []int32{1, int32(k)}})
+	wt := m.add(tmTensor{name: "w", dtype: tflite.Float32, shape: []int32{int32(n), int32(k)}, data: f32Bytes(w)})
+	bt := m.add(tmTensor{name: "bias", dtype: tflite.Float32, shape: []int32{int32(n)}, data: f32Bytes(bias)})
+	y := m.add(tmTensor{name: "y", dtype: tflite.Float32, shape: []int32{1, int32(n)}})
 	m.ops = []tmOp{{builtin: opFullyConnected, inputs: []int32{x, wt, bt}, outputs: []int32{y},
 		optType: optFullyConnected, options: fullyConnectedOptions}}
 	m.inputs, m.outputs = []int32{x}, []int32{y}
@@ -301,10 +301,10 @@ func fcModel(t testing.TB, k, n int, w, bias []float32) []byte {
 
 // reshapeModel flattens an input of any dtype: x [2,3] → y [6]. RESHAPE only moves bytes, so
 // it carries every element type and makes a round trip through Invoke.
-func reshapeModel(t testing.TB, dtype runtime.DType) []byte {
+func reshapeModel(t testing.TB, dtype tflite.DType) []byte {
 	m := &tmModel{}
 	x := m.add(tmTensor{name: "x", dtype: dtype, shape: []int32{2, 3}})
-	shape := m.add(tmTensor{name: "new_shape", dtype: runtime.Int32, shape: []int32{1}, data: i32Bytes([]int32{-1})})
+	shape := m.add(tmTensor{name: "new_shape", dtype: tflite.Int32, shape: []int32{1}, data: i32Bytes([]int32{-1})})
 	y := m.add(tmTensor{name: "y", dtype: dtype, shape: []int32{6}})
 	m.ops = []tmOp{{builtin: opReshape, inputs: []int32{x, shape}, outputs: []int32{y},
 		optType: optReshape, options: reshapeOptions([]int32{-1})}}
@@ -313,10 +313,10 @@ func reshapeModel(t testing.TB, dtype runtime.DType) []byte {
 }
 
 // dequantizeModel: y = scale[c] * (x - zero[c]) with x of dtype (int8 or uint8) [2,3].
-func dequantizeModel(t testing.TB, dtype runtime.DType, scale []float32, zero []int64, axis int32) []byte {
+func dequantizeModel(t testing.TB, dtype tflite.DType, scale []float32, zero []int64, axis int32) []byte {
 	m := &tmModel{}
 	x := m.add(tmTensor{name: "q", dtype: dtype, shape: []int32{2, 3}, scale: scale, zero: zero, axis: axis})
-	y := m.add(tmTensor{name: "real", dtype: runtime.Float32, shape: []int32{2, 3}})
+	y := m.add(tmTensor{name: "real", dtype: tflite.Float32, shape: []int32{2, 3}})
 	m.ops = []tmOp{{builtin: opDequantize, inputs: []int32{x}, outputs: []int32{y},
 		optType: optDequantize, options: emptyTable}}
 	m.inputs, m.outputs = []int32{x}, []int32{y}
@@ -326,7 +326,7 @@ func dequantizeModel(t testing.TB, dtype runtime.DType, scale []float32, zero []
 // quantFCParams describe a fully quantized FULLY_CONNECTED: x, weights and y of dtype (int8 or
 // uint8) with affine parameters, and an int32 bias with scale xScale*wScale and zero point 0.
 type quantFCParams struct {
-	dtype      runtime.DType
+	dtype      tflite.DType
 	k, n       int
 	xScale     float32
 	xZero      int32
@@ -339,10 +339,10 @@ type quantFCParams struct {
 	qmin, qmax int32 // range of dtype
 }
 
-func quantBytes(dtype runtime.DType, v []int32) []byte {
+func quantBytes(dtype tflite.DType, v []int32) []byte {
 	out := make([]byte, len(v))
 	for i, x := range v {
-		if dtype == runtime.Int8 {
+		if dtype == tflite.Int8 {
 			out[i] = byte(int8(x))
 		} else {
 			out[i] = byte(uint8(x))
@@ -364,7 +364,7 @@ func quantFCModel(t testing.TB, p quantFCParams) []byte {
 	}
 	wt := m.add(tmTensor{name: "w", dtype: p.dtype, shape: []int32{int32(p.n), int32(p.k)},
 		data: quantBytes(p.dtype, p.w), scale: p.wScale, zero: wZero})
-	bt := m.add(tmTensor{name: "bias", dtype: runtime.Int32, shape: []int32{int32(p.n)},
+	bt := m.add(tmTensor{name: "bias", dtype: tflite.Int32, shape: []int32{int32(p.n)},
 		data: i32Bytes(p.bias), scale: bScale, zero: make([]int64, len(bScale))})
 	y := m.add(tmTensor{name: "y", dtype: p.dtype, shape: []int32{1, int32(p.n)},
 		scale: []float32{p.yScale}, zero: []int64{int64(p.yZero)}})
@@ -398,9 +398,9 @@ func (p quantFCParams) reference(x []int32) []int32 {
 // [2]; an index outside [0,4) makes Invoke fail inside the kernel.
 func gatherModel(t testing.TB, table []float32) []byte {
 	m := &tmModel{}
-	tab := m.add(tmTensor{name: "table", dtype: runtime.Float32, shape: []int32{4, 2}, data: f32Bytes(table)})
-	idx := m.add(tmTensor{name: "indices", dtype: runtime.Int32, shape: []int32{2}})
-	out := m.add(tmTensor{name: "rows", dtype: runtime.Float32, shape: []int32{2, 2}})
+	tab := m.add(tmTensor{name: "table", dtype: tflite.Float32, shape: []int32{4, 2}, data: f32Bytes(table)})
+	idx := m.add(tmTensor{name: "indices", dtype: tflite.Int32, shape: []int32{2}})
+	out := m.add(tmTensor{name: "rows", dtype: tflite.Float32, shape: []int32{2, 2}})
 	m.ops = []tmOp{{builtin: opGather, inputs: []int32{tab, idx}, outputs: []int32{out}, optType: optGather,
 		options: func(b *flatbuffers.Builder) flatbuffers.UOffsetT {
 			b.StartObject(2)
@@ -416,9 +416,9 @@ func gatherModel(t testing.TB, table []float32) []byte {
 // Invoke fail inside the kernel.
 func dynamicReshapeModel(t testing.TB) []byte {
 	m := &tmModel{}
-	x := m.add(tmTensor{name: "x", dtype: runtime.Float32, shape: []int32{6}})
-	shape := m.add(tmTensor{name: "shape", dtype: runtime.Int32, shape: []int32{2}})
-	y := m.add(tmTensor{name: "y", dtype: runtime.Float32, shape: []int32{2, 3}})
+	x := m.add(tmTensor{name: "x", dtype: tflite.Float32, shape: []int32{6}})
+	shape := m.add(tmTensor{name: "shape", dtype: tflite.Int32, shape: []int32{2}})
+	y := m.add(tmTensor{name: "y", dtype: tflite.Float32, shape: []int32{2, 3}})
 	m.ops = []tmOp{{builtin: opReshape, inputs: []int32{x, shape}, outputs: []int32{y}}}
 	m.inputs, m.outputs = []int32{x, shape}, []int32{y}
 	return m.bytes(t)
@@ -428,9 +428,9 @@ func dynamicReshapeModel(t testing.TB) []byte {
 // have, an ADD of a kernel version it does not have, or a custom op nobody registered.
 func unknownOpModel(t testing.TB, builtin int32, custom string, version int32) []byte {
 	m := &tmModel{}
-	a := m.add(tmTensor{name: "a", dtype: runtime.Float32, shape: []int32{1, 4}})
-	b := m.add(tmTensor{name: "b", dtype: runtime.Float32, shape: []int32{1, 4}})
-	out := m.add(tmTensor{name: "sum", dtype: runtime.Float32, shape: []int32{1, 4}})
+	a := m.add(tmTensor{name: "a", dtype: tflite.Float32, shape: []int32{1, 4}})
+	b := m.add(tmTensor{name: "b", dtype: tflite.Float32, shape: []int32{1, 4}})
+	out := m.add(tmTensor{name: "sum", dtype: tflite.Float32, shape: []int32{1, 4}})
 	op := tmOp{builtin: builtin, custom: custom, version: version, inputs: []int32{a, b}, outputs: []int32{out}}
 	if builtin == opAdd {
 		op.optType, op.options = optAdd, addOptions

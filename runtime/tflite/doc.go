@@ -1,4 +1,4 @@
-// Package runtime is edged's only binding to the TensorFlow Lite 2.9 C library: it loads
+// Package tflite is edged's only binding to the TensorFlow Lite 2.9 C library: it loads
 // models, creates interpreters with a delegate (XNNPACK, GPU, an external delegate or none),
 // and moves typed tensor data in and out. It knows nothing about CLIP or BLIP.
 //
@@ -66,4 +66,4 @@
 // through TFLite's plugin protocol (tflite_plugin_create_delegate), not through the shipped
 // libexternal_delegate_obj.so, whose 2.9 wrapper returns an uninitialised delegate when the
 // plugin fails (deleting it crashes) and drops the plugin's error message.
-package runtime
+package tflite

@@ -1,12 +1,12 @@
-package runtime
+package tflite
 
 // The rpath makes `go test` and `go run` find the library in the checkout; the Makefile's
 // release build adds $ORIGIN/../lib for an installed layout.
 
 /*
-#cgo CFLAGS: -I${SRCDIR}/../third_party/tflite/include
-#cgo linux,amd64 LDFLAGS: -L${SRCDIR}/../third_party/tflite/lib/linux_amd64 -Wl,-rpath,${SRCDIR}/../third_party/tflite/lib/linux_amd64 -ltensorflowlite_c
-#cgo linux,arm64 LDFLAGS: -L${SRCDIR}/../third_party/tflite/lib/linux_arm64 -Wl,-rpath,${SRCDIR}/../third_party/tflite/lib/linux_arm64 -ltensorflowlite_c
+#cgo CFLAGS: -I${SRCDIR}/../../third_party/tflite/include
+#cgo linux,amd64 LDFLAGS: -L${SRCDIR}/../../third_party/tflite/lib/linux_amd64 -Wl,-rpath,${SRCDIR}/../../third_party/tflite/lib/linux_amd64 -ltensorflowlite_c
+#cgo linux,arm64 LDFLAGS: -L${SRCDIR}/../../third_party/tflite/lib/linux_arm64 -Wl,-rpath,${SRCDIR}/../../third_party/tflite/lib/linux_arm64 -ltensorflowlite_c
 #cgo linux LDFLAGS: -ldl
 #include "shim.h"
 */

@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"math"
@@ -7,15 +7,15 @@ import (
 
 	"github.com/x448/float16"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // roundTrip is one dtype's setter and getters, fed through a RESHAPE model.
 type roundTrip struct {
-	dtype runtime.DType
-	set   func(*runtime.Tensor) error        // sets the 6 test values
-	get   func(*runtime.Tensor) (any, error) // allocating getter
-	read  func(*runtime.Tensor) (any, error) // Read* into a fresh slice
+	dtype tflite.DType
+	set   func(*tflite.Tensor) error        // sets the 6 test values
+	get   func(*tflite.Tensor) (any, error) // allocating getter
+	read  func(*tflite.Tensor) (any, error) // Read* into a fresh slice
 	want  any
 }
 
@@ -28,24 +28,24 @@ func roundTrips() []roundTrip {
 	i32 := []int32{math.MinInt32, -1, 0, 1, 1 << 20, math.MaxInt32}
 	i64 := []int64{math.MinInt64, -1, 0, 1, 1 << 40, math.MaxInt64}
 	return []roundTrip{
-		{runtime.Float32, func(t *runtime.Tensor) error { return t.SetFloat32(f32) },
-			func(t *runtime.Tensor) (any, error) { return t.Float32() },
-			func(t *runtime.Tensor) (any, error) { d := make([]float32, 6); return d, t.ReadFloat32(d) }, f32},
-		{runtime.Float16, func(t *runtime.Tensor) error { return t.SetFloat16(f16) },
-			func(t *runtime.Tensor) (any, error) { return t.Float16() },
-			func(t *runtime.Tensor) (any, error) { d := make([]float16.Float16, 6); return d, t.ReadFloat16(d) }, f16},
-		{runtime.Int8, func(t *runtime.Tensor) error { return t.SetInt8(i8) },
-			func(t *runtime.Tensor) (any, error) { return t.Int8() },
-			func(t *runtime.Tensor) (any, error) { d := make([]int8, 6); return d, t.ReadInt8(d) }, i8},
-		{runtime.Uint8, func(t *runtime.Tensor) error { return t.SetUint8(u8) },
-			func(t *runtime.Tensor) (any, error) { return t.Uint8() },
-			func(t *runtime.Tensor) (any, error) { d := make([]uint8, 6); return d, t.ReadUint8(d) }, u8},
-		{runtime.Int32, func(t *runtime.Tensor) error { return t.SetInt32(i32) },
-			func(t *runtime.Tensor) (any, error) { return t.Int32() },
-			func(t *runtime.Tensor) (any, error) { d := make([]int32, 6); return d, t.ReadInt32(d) }, i32},
-		{runtime.Int64, func(t *runtime.Tensor) error { return t.SetInt64(i64) },
-			func(t *runtime.Tensor) (any, error) { return t.Int64() },
-			func(t *runtime.Tensor) (any, error) { d := make([]int64, 6); return d, t.ReadInt64(d) }, i64},
+		{tflite.Float32, func(t *tflite.Tensor) error { return t.SetFloat32(f32) },
+			func(t *tflite.Tensor) (any, error) { return t.Float32() },
+			func(t *tflite.Tensor) (any, error) { d := make([]float32, 6); return d, t.ReadFloat32(d) }, f32},
+		{tflite.Float16, func(t *tflite.Tensor) error { return t.SetFloat16(f16) },
+			func(t *tflite.Tensor) (any, error) { return t.Float16() },
+			func(t *tflite.Tensor) (any, error) { d := make([]float16.Float16, 6); return d, t.ReadFloat16(d) }, f16},
+		{tflite.Int8, func(t *tflite.Tensor) error { return t.SetInt8(i8) },
+			func(t *tflite.Tensor) (any, error) { return t.Int8() },
+			func(t *tflite.Tensor) (any, error) { d := make([]int8, 6); return d, t.ReadInt8(d) }, i8},
+		{tflite.Uint8, func(t *tflite.Tensor) error { return t.SetUint8(u8) },
+			func(t *tflite.Tensor) (any, error) { return t.Uint8() },
+			func(t *tflite.Tensor) (any, error) { d := make([]uint8, 6); return d, t.ReadUint8(d) }, u8},
+		{tflite.Int32, func(t *tflite.Tensor) error { return t.SetInt32(i32) },
+			func(t *tflite.Tensor) (any, error) { return t.Int32() },
+			func(t *tflite.Tensor) (any, error) { d := make([]int32, 6); return d, t.ReadInt32(d) }, i32},
+		{tflite.Int64, func(t *tflite.Tensor) error { return t.SetInt64(i64) },
+			func(t *tflite.Tensor) (any, error) { return t.Int64() },
+			func(t *tflite.Tensor) (any, error) { d := make([]int64, 6); return d, t.ReadInt64(d) }, i64},
 	}
 }
 
@@ -74,7 +74,7 @@ func TestTensorRoundTripEveryDType(t *testing.T) {
 	noLeaks(t)
 	for _, rt := range roundTrips() {
 		t.Run(rt.dtype.String(), func(t *testing.T) {
-			ip := newInterpreter(t, reshapeModel(t, rt.dtype), runtime.Options{})
+			ip := newInterpreter(t, reshapeModel(t, rt.dtype), tflite.Options{})
 			in, out := ip.Input(0), ip.Output(0)
 			if in.Type() != rt.dtype || out.Type() != rt.dtype {
 				t.Fatalf("types %s, %s; want %s", in.Type(), out.Type(), rt.dtype)
@@ -88,8 +88,8 @@ func TestTensorRoundTripEveryDType(t *testing.T) {
 			if err := ip.Invoke(); err != nil {
 				t.Fatal(err)
 			}
-			for name, f := range map[string]func(*runtime.Tensor) (any, error){"get": rt.get, "read": rt.read} {
-				for _, tensor := range []*runtime.Tensor{in, out} {
+			for name, f := range map[string]func(*tflite.Tensor) (any, error){"get": rt.get, "read": rt.read} {
+				for _, tensor := range []*tflite.Tensor{in, out} {
 					got, err := f(tensor)
 					if err != nil {
 						t.Fatalf("%s %s: %v", name, tensor, err)
@@ -107,7 +107,7 @@ func TestTensorRoundTripEveryDType(t *testing.T) {
 func TestTensorTypeAndCountErrors(t *testing.T) {
 	noLeaks(t)
 	for _, rt := range roundTrips() {
-		ip := newInterpreter(t, reshapeModel(t, rt.dtype), runtime.Options{})
+		ip := newInterpreter(t, reshapeModel(t, rt.dtype), tflite.Options{})
 		in, out := ip.Input(0), ip.Output(0)
 		for _, other := range roundTrips() {
 			if other.dtype == rt.dtype {
@@ -122,7 +122,7 @@ func TestTensorTypeAndCountErrors(t *testing.T) {
 		}
 	}
 
-	ip := newInterpreter(t, reshapeModel(t, runtime.Float32), runtime.Options{})
+	ip := newInterpreter(t, reshapeModel(t, tflite.Float32), tflite.Options{})
 	in, out := ip.Input(0), ip.Output(0)
 	wantErr(t, in.SetFloat32(make([]float32, 5)), `input 0 "x" float32[2 3]`, "SetFloat32 with 5 values, the tensor holds 6")
 	wantErr(t, in.SetFloat32(nil), "SetFloat32 with 0 values, the tensor holds 6")
@@ -136,9 +136,9 @@ func TestTensorTypeAndCountErrors(t *testing.T) {
 	if ip.Input(3).Name() != "" || ip.Input(3).Shape() != nil {
 		t.Error("metadata of an out-of-range tensor should be empty")
 	}
-	var nilTensor *runtime.Tensor
+	var nilTensor *tflite.Tensor
 	wantErr(t, nilTensor.SetInt8(nil), "nil tensor")
-	var nilIP *runtime.Interpreter
+	var nilIP *tflite.Interpreter
 	wantErr(t, nilIP.Invoke(), "nil interpreter")
 	wantErr(t, nilIP.Input(0).SetFloat32(nil), "nil interpreter")
 	if err := nilIP.Close(); err != nil {
@@ -151,9 +151,9 @@ func TestTensorTypeAndCountErrors(t *testing.T) {
 // exact in float32 for these values.
 func TestQuantizationPerTensor(t *testing.T) {
 	noLeaks(t)
-	ip := newInterpreter(t, dequantizeModel(t, runtime.Uint8, []float32{0.125}, []int64{128}, 0), runtime.Options{})
+	ip := newInterpreter(t, dequantizeModel(t, tflite.Uint8, []float32{0.125}, []int64{128}, 0), tflite.Options{})
 	q := ip.Input(0).Quantization()
-	want := runtime.Quant{Scale: 0.125, ZeroPoint: 128, Scales: []float32{0.125}, ZeroPoints: []int32{128}}
+	want := tflite.Quant{Scale: 0.125, ZeroPoint: 128, Scales: []float32{0.125}, ZeroPoints: []int32{128}}
 	if q.Scale != want.Scale || q.ZeroPoint != want.ZeroPoint || !slices.Equal(q.Scales, want.Scales) ||
 		!slices.Equal(q.ZeroPoints, want.ZeroPoints) || q.Axis != 0 || !q.Quantized() || q.PerChannel() {
 		t.Fatalf("Quantization() = %+v, want %+v", q, want)
@@ -184,7 +184,7 @@ func TestQuantizationPerTensor(t *testing.T) {
 func TestQuantizationPerChannel(t *testing.T) {
 	noLeaks(t)
 	scales, zeros := []float32{0.5, 0.25}, []int64{1, -2}
-	ip := newInterpreter(t, dequantizeModel(t, runtime.Int8, scales, zeros, 0), runtime.Options{})
+	ip := newInterpreter(t, dequantizeModel(t, tflite.Int8, scales, zeros, 0), tflite.Options{})
 	q := ip.Input(0).Quantization()
 	if !q.PerChannel() || q.Axis != 0 || !slices.Equal(q.Scales, scales) || !slices.Equal(q.ZeroPoints, []int32{1, -2}) {
 		t.Fatalf("Quantization() = %+v, want scales %v zero points %v on axis 0", q, scales, zeros)
@@ -212,14 +212,14 @@ func TestQuantizationPerChannel(t *testing.T) {
 }
 
 func TestDTypeNames(t *testing.T) {
-	for d, want := range map[runtime.DType]string{runtime.Float32: "float32", runtime.Float16: "float16",
-		runtime.Int8: "int8", runtime.Uint8: "uint8", runtime.Int32: "int32", runtime.Int64: "int64",
-		runtime.Bool: "bool", runtime.DType(99): "DType(99)"} {
+	for d, want := range map[tflite.DType]string{tflite.Float32: "float32", tflite.Float16: "float16",
+		tflite.Int8: "int8", tflite.Uint8: "uint8", tflite.Int32: "int32", tflite.Int64: "int64",
+		tflite.Bool: "bool", tflite.DType(99): "DType(99)"} {
 		if d.String() != want {
 			t.Errorf("%d.String() = %q, want %q", int(d), d.String(), want)
 		}
 	}
-	for d, size := range map[runtime.DType]int{runtime.Float32: 4, runtime.Float16: 2, runtime.Int8: 1, runtime.Int64: 8, runtime.String: 0} {
+	for d, size := range map[tflite.DType]int{tflite.Float32: 4, tflite.Float16: 2, tflite.Int8: 1, tflite.Int64: 8, tflite.String: 0} {
 		if d.Size() != size {
 			t.Errorf("%s.Size() = %d, want %d", d, d.Size(), size)
 		}

@@ -1,10 +1,10 @@
-package runtime_test
+package tflite_test
 
 import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // BenchmarkInvokeOverhead times Invoke of a 4-element ADD: the fixed cost of a call through
@@ -27,7 +27,7 @@ func BenchmarkInvokeOverhead(b *testing.B) {
 // TFLite: the setter, the allocation-free Read* and the allocating getter.
 func BenchmarkTensorCopy(b *testing.B) {
 	const n = 3 * 224 * 224
-	ip := newInterpreter(b, addModel(b, n), runtime.Options{Threads: 1})
+	ip := newInterpreter(b, addModel(b, n), tflite.Options{Threads: 1})
 	in, out := ip.Input(0), ip.Output(0)
 	v := make([]float32, n)
 	b.Run("SetFloat32", func(b *testing.B) {
@@ -66,7 +66,7 @@ func BenchmarkFullyConnected(b *testing.B) {
 	const k, n = 768, 768
 	r := rand.New(rand.NewPCG(17, 18))
 	fp32 := fcModel(b, k, n, randFloats(r, n*k), randFloats(r, n))
-	p := quantFCParams{dtype: runtime.Int8, k: k, n: n, xScale: 0.05, wScale: []float32{0.01}, yScale: 1,
+	p := quantFCParams{dtype: tflite.Int8, k: k, n: n, xScale: 0.05, wScale: []float32{0.01}, yScale: 1,
 		qmin: -128, qmax: 127, w: make([]int32, n*k), bias: make([]int32, n)}
 	for i := range p.w {
 		p.w[i] = int32(r.IntN(255)) - 127
@@ -75,13 +75,13 @@ func BenchmarkFullyConnected(b *testing.B) {
 	cases := []struct {
 		name string
 		data []byte
-		opts runtime.Options
+		opts tflite.Options
 	}{
-		{"float32/none", fp32, runtime.Options{Delegate: runtime.DelegateNone}},
-		{"float32/xnnpack", fp32, runtime.Options{}},
-		{"int8/none", int8, runtime.Options{Delegate: runtime.DelegateNone}},
-		{"int8/xnnpack", int8, runtime.Options{}},
-		{"int8/xnnpack-qs8", int8, runtime.Options{XNNPackQS8: true}},
+		{"float32/none", fp32, tflite.Options{Delegate: tflite.DelegateNone}},
+		{"float32/xnnpack", fp32, tflite.Options{}},
+		{"int8/none", int8, tflite.Options{Delegate: tflite.DelegateNone}},
+		{"int8/xnnpack", int8, tflite.Options{}},
+		{"int8/xnnpack-qs8", int8, tflite.Options{XNNPackQS8: true}},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

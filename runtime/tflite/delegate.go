@@ -1,4 +1,4 @@
-package runtime
+package tflite
 
 /*
 #include "shim.h"

@@ -1,4 +1,4 @@
-package runtime_test
+package tflite_test
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/graph"
-	"github.com/edged/edged/runtime"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // pairModel is sum = a + b with a and b both [B, n], B dynamic: once B > 1 the two inputs
@@ -32,7 +32,7 @@ func seq(n int, scale float32) []float32 {
 	return v
 }
 
-func checkSum(t *testing.T, ip *runtime.Interpreter, rows, n int) {
+func checkSum(t *testing.T, ip *tflite.Interpreter, rows, n int) {
 	t.Helper()
 	a, b := seq(rows*n, 1), seq(rows*n, 0.5)
 	got := runAdd(t, ip, a, b)
@@ -46,7 +46,7 @@ func checkSum(t *testing.T, ip *runtime.Interpreter, rows, n int) {
 	}
 }
 
-func wantShapes(t *testing.T, ip *runtime.Interpreter, want ...[]int) {
+func wantShapes(t *testing.T, ip *tflite.Interpreter, want ...[]int) {
 	t.Helper()
 	for i, w := range want {
 		if got := ip.Input(i).Shape(); !slices.Equal(got, w) {
@@ -83,7 +83,7 @@ func TestResizeInputsTogether(t *testing.T) {
 			}
 			wantShapes(t, ip, []int{3, n}, []int{3, n})
 			checkSum(t, ip, 3, n)
-			if c.opts.Delegate != runtime.DelegateNone {
+			if c.opts.Delegate != tflite.DelegateNone {
 				if d := ip.Delegation(); !d.Full() {
 					t.Errorf("after ResizeInputs the delegate was re-applied but reports %v", d)
 				}
@@ -128,12 +128,12 @@ func TestResizeInputsTogether(t *testing.T) {
 
 func TestResizeInputsAfterClose(t *testing.T) {
 	noLeaks(t)
-	ip := newInterpreter(t, pairModel(t, 2), runtime.Options{Threads: 1})
+	ip := newInterpreter(t, pairModel(t, 2), tflite.Options{Threads: 1})
 	ip.Close()
-	if err := ip.ResizeInputs(map[int][]int{0: {2, 2}}); !errors.Is(err, runtime.ErrClosed) {
+	if err := ip.ResizeInputs(map[int][]int{0: {2, 2}}); !errors.Is(err, tflite.ErrClosed) {
 		t.Fatalf("ResizeInputs after Close: %v, want ErrClosed", err)
 	}
-	var nilIP *runtime.Interpreter
+	var nilIP *tflite.Interpreter
 	if err := nilIP.ResizeInputs(nil); err == nil {
 		t.Fatal("ResizeInputs on a nil interpreter: no error")
 	}
