@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
@@ -28,8 +29,8 @@ import (
 
 // calibrateVision observes the activations of the float vision tower on the calibration
 // images, preprocessed as inference will.
-func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options, progress convert.Progress) (map[string]quant.Range, convert.CalibrationInfo, error) {
-	info := convert.CalibrationInfo{Source: convert.CalibrationSource(opts), Method: opts.Observer}
+func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options, progress convert.Progress) (map[string]quant.Range, bundle.CalibrationInfo, error) {
+	info := bundle.CalibrationInfo{Source: convert.CalibrationSource(opts), Method: opts.Observer}
 	if info.Method == "" {
 		info.Method = convert.ObserverMinMax
 	}

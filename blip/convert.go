@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
@@ -98,7 +99,7 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 		if vision, err = buildModel(s, models[0], src.Weights); err != nil {
 			return fmt.Errorf("blip: %w", err)
 		}
-		var info convert.CalibrationInfo
+		var info bundle.CalibrationInfo
 		if ranges, info, err = calibrateVision(src, s, vision, opts, p); err != nil {
 			return fmt.Errorf("blip: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
@@ -22,12 +23,12 @@ const (
 
 var (
 	bundleMu sync.Mutex
-	bundles  = map[string]*convert.Bundle{}
+	bundles  = map[string]*bundle.Bundle{}
 )
 
 // tinyBundle converts testdata/<name> (a transformers checkpoint with random weights) at p,
 // once per test binary.
-func tinyBundle(t testing.TB, name string, p graph.Precision) *convert.Bundle {
+func tinyBundle(t testing.TB, name string, p graph.Precision) *bundle.Bundle {
 	t.Helper()
 	bundleMu.Lock()
 	defer bundleMu.Unlock()
@@ -62,7 +63,7 @@ func testCacheDir(t testing.TB) string {
 }
 
 // openSession opens a bundle's model and a session on it, closed with the test.
-func openSession(t testing.TB, b *convert.Bundle) (*Model, *Session) {
+func openSession(t testing.TB, b *bundle.Bundle) (*Model, *Session) {
 	t.Helper()
 	m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 	"io/fs"
 	"os"
 
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
@@ -38,7 +38,7 @@ type Options struct {
 type Model struct {
 	// Architecture is the checkpoint class the bundle was converted from.
 	Architecture string
-	bundle       *convert.Bundle
+	bundle       *bundle.Bundle
 	opts         Options
 	models       map[string]*tflite.Model
 	proc         *imageproc.Processor
@@ -60,7 +60,7 @@ var rolesOf = map[string][]string{
 }
 
 // Open loads the models of a BLIP bundle.
-func Open(b *convert.Bundle, opts Options) (*Model, error) {
+func Open(b *bundle.Bundle, opts Options) (*Model, error) {
 	arch := b.Manifest.Architecture
 	roles, ok := rolesOf[arch]
 	if !ok {
@@ -132,10 +132,10 @@ func (m *Model) readValues() error {
 // BlipImageProcessor's defaults at the vision model's size (the defaults are BLIP base's 384
 // pixels). The processor must make what the vision model takes: a config that resizes to
 // another size is refused here, not at the first image.
-func loadProcessor(b *convert.Bundle, size int) (*imageproc.Processor, error) {
+func loadProcessor(b *bundle.Bundle, size int) (*imageproc.Processor, error) {
 	cfg := imageproc.BLIPDefaults()
 	cfg.Size = imageproc.Size{Height: size, Width: size}
-	path, err := b.Path(convert.RolePreprocessorConfig)
+	path, err := b.Path(bundle.RolePreprocessorConfig)
 	if err == nil {
 		if cfg, err = imageproc.LoadConfig(path); err != nil {
 			return nil, fmt.Errorf("blip: %w", err)
@@ -153,9 +153,9 @@ func loadProcessor(b *convert.Bundle, size int) (*imageproc.Processor, error) {
 
 // loadGenerationDefaults reads generation_config.json as transformers' generate would, or
 // derives it from config.json when the checkpoint had none.
-func loadGenerationDefaults(b *convert.Bundle) (GenerateOptions, error) {
+func loadGenerationDefaults(b *bundle.Bundle) (GenerateOptions, error) {
 	var g *hf.GenerationConfig
-	if path, err := b.Path(convert.RoleGenerationConfig); err == nil {
+	if path, err := b.Path(bundle.RoleGenerationConfig); err == nil {
 		c, err := hf.ReadConfig(path)
 		if err != nil {
 			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
@@ -164,7 +164,7 @@ func loadGenerationDefaults(b *convert.Bundle) (GenerateOptions, error) {
 			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
 		}
 	} else {
-		path, err := b.Path(convert.RoleConfig)
+		path, err := b.Path(bundle.RoleConfig)
 		if err != nil {
 			return GenerateOptions{}, fmt.Errorf("blip: %w", err)
 		}
@@ -198,7 +198,7 @@ func (m *Model) runtimeOptions(role string) tflite.Options {
 func (m *Model) GenerateDefaults() GenerateOptions { return m.gen }
 
 // Bundle is the bundle the model was opened from.
-func (m *Model) Bundle() *convert.Bundle { return m.bundle }
+func (m *Model) Bundle() *bundle.Bundle { return m.bundle }
 
 // TextContext is the longest question or matched text, in tokens with [CLS] and [SEP].
 func (m *Model) TextContext() int { return m.textContext }
@@ -215,7 +215,7 @@ func (m *Model) Close() error {
 }
 
 // bundleFile reports whether the bundle folder has a file (for optional tokenizer files).
-func bundleFile(b *convert.Bundle, role string) (string, bool) {
+func bundleFile(b *bundle.Bundle, role string) (string, bool) {
 	path, err := b.Path(role)
 	if err != nil {
 		return "", false
@@ -226,9 +226,9 @@ func bundleFile(b *convert.Bundle, role string) (string, bool) {
 
 // loadTokenizer loads the bundle's BERT tokenizer (tokenizer.json or vocab.txt with
 // tokenizer_config.json), or returns nil when the checkpoint shipped none.
-func loadTokenizer(b *convert.Bundle) (*tokenizer.BERT, error) {
-	_, hasJSON := bundleFile(b, convert.RoleTokenizer)
-	_, hasVocab := bundleFile(b, convert.RoleVocab)
+func loadTokenizer(b *bundle.Bundle) (*tokenizer.BERT, error) {
+	_, hasJSON := bundleFile(b, bundle.RoleTokenizer)
+	_, hasVocab := bundleFile(b, bundle.RoleVocab)
 	if !hasJSON && !hasVocab {
 		return nil, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/runtime/tflite"
@@ -72,7 +73,7 @@ func loadScene(t testing.TB, path string) image.Image {
 }
 
 // shapesBundle converts a shapes checkpoint at p, once per test binary.
-func shapesBundle(t testing.TB, name string, p graph.Precision) *convert.Bundle {
+func shapesBundle(t testing.TB, name string, p graph.Precision) *bundle.Bundle {
 	t.Helper()
 	bundleMu.Lock()
 	defer bundleMu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/runtime/tflite"
@@ -71,9 +72,9 @@ func BenchmarkViTB32ImageEmbed(b *testing.B) {
 }
 
 // b32Bundle returns a random-init ViT-B/32 bundle at p.
-func b32Bundle(b *testing.B, p graph.Precision) *convert.Bundle {
+func b32Bundle(b *testing.B, p graph.Precision) *bundle.Bundle {
 	if dir := os.Getenv("EDGED_B32_BUNDLES"); dir != "" {
-		bundle, err := convert.ReadBundle(filepath.Join(dir, "b32-"+p.String()))
+		bundle, err := bundle.Read(filepath.Join(dir, "b32-"+p.String()))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,7 +11,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/bundle"
 )
 
 // TextCache keeps text embeddings so that a label set is embedded once: in memory, and on
@@ -37,7 +37,7 @@ func NewTextCache(dir, key string) *TextCache {
 
 // textModelKey identifies the text tower whose embeddings are cached: its file hash, which
 // changes with the checkpoint, the precision and the exporter.
-func textModelKey(b *convert.Bundle) string {
+func textModelKey(b *bundle.Bundle) string {
 	if f, ok := b.Manifest.File(RoleTextTower); ok && len(f.SHA256) >= 32 {
 		return "clip-text-" + f.SHA256[:32]
 	}

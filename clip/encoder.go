@@ -6,7 +6,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -29,7 +29,7 @@ type tower struct {
 }
 
 // loadTower memory-maps the model of role in b and makes its interpreter.
-func loadTower(b *convert.Bundle, role string, opts RunOptions) (*tower, error) {
+func loadTower(b *bundle.Bundle, role string, opts RunOptions) (*tower, error) {
 	path, err := b.Path(role)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)

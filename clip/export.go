@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
@@ -107,7 +108,7 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	}
 	if preJSON != nil {
 		// The checkpoint has none: the bundle carries the one inference must use.
-		if err := w.AddFile(convert.RolePreprocessorConfig, "preprocessor_config.json", preJSON); err != nil {
+		if err := w.AddFile(bundle.RolePreprocessorConfig, "preprocessor_config.json", preJSON); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
@@ -28,16 +29,16 @@ const (
 var bundles struct {
 	sync.Mutex
 	dir  string
-	done map[string]*convert.Bundle
+	done map[string]*bundle.Bundle
 }
 
-func testBundle(t testing.TB, checkpoint string, p graph.Precision) *convert.Bundle {
+func testBundle(t testing.TB, checkpoint string, p graph.Precision) *bundle.Bundle {
 	t.Helper()
 	return testBundleWith(t, checkpoint, p, convert.Options{})
 }
 
 // testBundleWith converts with opts (their precision is p) once per test binary.
-func testBundleWith(t testing.TB, checkpoint string, p graph.Precision, opts convert.Options) *convert.Bundle {
+func testBundleWith(t testing.TB, checkpoint string, p graph.Precision, opts convert.Options) *bundle.Bundle {
 	t.Helper()
 	bundles.Lock()
 	defer bundles.Unlock()
@@ -46,7 +47,7 @@ func testBundleWith(t testing.TB, checkpoint string, p graph.Precision, opts con
 		if err != nil {
 			t.Fatal(err)
 		}
-		bundles.dir, bundles.done = dir, map[string]*convert.Bundle{}
+		bundles.dir, bundles.done = dir, map[string]*bundle.Bundle{}
 	}
 	key := fmt.Sprintf("%s@%v/random=%v", checkpoint, p, opts.RandomInit)
 	if b, ok := bundles.done[key]; ok {

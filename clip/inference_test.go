@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/graph"
 )
 
@@ -266,9 +266,9 @@ func TestBadInput(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, f.Path), data, 0o644)
 	}
-	man, _ := os.ReadFile(filepath.Join(src.Dir, convert.ManifestName))
-	os.WriteFile(filepath.Join(dir, convert.ManifestName), man, 0o644)
-	b, err := convert.ReadBundle(dir)
+	man, _ := os.ReadFile(filepath.Join(src.Dir, bundle.ManifestName))
+	os.WriteFile(filepath.Join(dir, bundle.ManifestName), man, 0o644)
+	b, err := bundle.Read(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

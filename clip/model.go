@@ -6,6 +6,7 @@ import (
 	"image"
 	"sync"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/tokenizer"
@@ -19,7 +20,7 @@ import (
 // image embeddings queue behind each other. To encode images in parallel, load one Model per
 // worker; their models are memory-mapped from the same files.
 type Model struct {
-	Bundle *convert.Bundle
+	Bundle *bundle.Bundle
 
 	vision     *imageTower
 	text       *textTower
@@ -45,7 +46,7 @@ type Options struct {
 }
 
 // Load opens the towers of a CLIP bundle.
-func Load(b *convert.Bundle, opts Options) (*Model, error) {
+func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if b.Manifest.Architecture != Architecture {
 		return nil, fmt.Errorf("clip: bundle %s is a %s, not a %s", b.Dir, b.Manifest.Architecture, Architecture)
 	}
@@ -58,7 +59,7 @@ func Load(b *convert.Bundle, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
 	}
-	prePath, err := b.Path(convert.RolePreprocessorConfig)
+	prePath, err := b.Path(bundle.RolePreprocessorConfig)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
 	}
@@ -103,7 +104,7 @@ func Open(dir, cacheDir, precision string, opts Options) (*Model, error) {
 	return Load(b, opts)
 }
 
-func manifestValues(man *convert.Manifest) (scale float32, dim int, pooling string, eos int, err error) {
+func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling string, eos int, err error) {
 	s, err := man.Float(ValueLogitScale)
 	if err != nil {
 		return

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/tokenizer"
 )
 
@@ -16,7 +16,7 @@ import (
 // still embed images.
 func (m *Model) tokenizer() (*tokenizer.CLIP, error) {
 	m.tokOnce.Do(func() {
-		if !m.Bundle.HasFile(convert.RoleTokenizer) && !(m.Bundle.HasFile(convert.RoleVocab) && m.Bundle.HasFile(convert.RoleMerges)) {
+		if !m.Bundle.HasFile(bundle.RoleTokenizer) && !(m.Bundle.HasFile(bundle.RoleVocab) && m.Bundle.HasFile(bundle.RoleMerges)) {
 			m.tokErr = fmt.Errorf("clip: model %s has no tokenizer (tokenizer.json, or vocab.json and merges.txt, in the checkpoint it was converted from): it can embed images but not text", m.Bundle.Dir)
 			return
 		}

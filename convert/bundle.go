@@ -8,86 +8,33 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/graph"
 )
-
-// Bundle is a converted model folder with its manifest.
-type Bundle struct {
-	Dir      string
-	Manifest *Manifest
-}
-
-// ReadBundle opens the bundle in dir: it reads the manifest and checks that every file it
-// lists is there with the recorded size (Verify also checks the contents).
-func ReadBundle(dir string) (*Bundle, error) {
-	m, err := ReadManifest(dir)
-	if err != nil {
-		return nil, err
-	}
-	for _, f := range m.Files {
-		fi, err := os.Stat(filepath.Join(dir, f.Path))
-		if err != nil {
-			return nil, fmt.Errorf("bundle %s: %s file: %w", dir, f.Role, err)
-		}
-		if fi.Size() != f.Size {
-			return nil, fmt.Errorf("bundle %s: %s is %d bytes, the manifest says %d (truncated or replaced)", dir, f.Path, fi.Size(), f.Size)
-		}
-	}
-	return &Bundle{Dir: dir, Manifest: m}, nil
-}
-
-// Path returns the path of the file with the given role.
-func (b *Bundle) Path(role string) (string, error) {
-	f, ok := b.Manifest.File(role)
-	if !ok {
-		return "", fmt.Errorf("bundle %s has no %s file", b.Dir, role)
-	}
-	return filepath.Join(b.Dir, f.Path), nil
-}
-
-// HasFile reports whether the bundle has a file with the given role.
-func (b *Bundle) HasFile(role string) bool {
-	_, ok := b.Manifest.File(role)
-	return ok
-}
-
-// Verify checks every file's SHA-256 against the manifest.
-func (b *Bundle) Verify() error {
-	for _, f := range b.Manifest.Files {
-		sum, err := fileSHA256(filepath.Join(b.Dir, f.Path))
-		if err != nil {
-			return fmt.Errorf("bundle %s: %w", b.Dir, err)
-		}
-		if sum != f.SHA256 {
-			return fmt.Errorf("bundle %s: %s does not match its checksum in the manifest", b.Dir, f.Path)
-		}
-	}
-	return nil
-}
 
 // auxFiles are the checkpoint files a bundle carries along, by role: what the tokenizers and
 // image processors read at run time.
 var auxFiles = []struct{ role, name string }{
-	{RoleConfig, "config.json"},
-	{RolePreprocessorConfig, "preprocessor_config.json"},
-	{RoleTokenizer, "tokenizer.json"},
-	{RoleTokenizerConfig, "tokenizer_config.json"},
-	{RoleSpecialTokens, "special_tokens_map.json"},
-	{RoleVocab, "vocab.json"},
-	{RoleVocab, "vocab.txt"},
-	{RoleMerges, "merges.txt"},
-	{RoleGenerationConfig, "generation_config.json"},
+	{bundle.RoleConfig, "config.json"},
+	{bundle.RolePreprocessorConfig, "preprocessor_config.json"},
+	{bundle.RoleTokenizer, "tokenizer.json"},
+	{bundle.RoleTokenizerConfig, "tokenizer_config.json"},
+	{bundle.RoleSpecialTokens, "special_tokens_map.json"},
+	{bundle.RoleVocab, "vocab.json"},
+	{bundle.RoleVocab, "vocab.txt"},
+	{bundle.RoleMerges, "merges.txt"},
+	{bundle.RoleGenerationConfig, "generation_config.json"},
 }
 
 // Convert converts the checkpoint folder from into a bundle folder out, which must not exist,
 // be empty, or be a bundle (which is then replaced). The bundle is built in a temporary folder
 // beside out and renamed into place at the end, so out is never half written.
-func Convert(from, out string, opts Options) (*Bundle, error) {
+func Convert(from, out string, opts Options) (*bundle.Bundle, error) {
 	return convert(from, out, opts, "")
 }
 
 // convert converts, remembering the checkpoint's hash in memoDir when it is not "".
-func convert(from, out string, opts Options, memoDir string) (*Bundle, error) {
+func convert(from, out string, opts Options, memoDir string) (*bundle.Bundle, error) {
 	opts = opts.withDefaults()
 	src, err := openSource(from, opts, memoDir)
 	if err != nil {
@@ -118,12 +65,12 @@ func convert(from, out string, opts Options, memoDir string) (*Bundle, error) {
 			os.RemoveAll(tmp)
 		}
 	}()
-	w := &Writer{dir: tmp, progress: opts.Progress, manifest: &Manifest{
-		Format:       ManifestFormat,
+	w := &Writer{dir: tmp, progress: opts.Progress, manifest: &bundle.Manifest{
+		Format:       bundle.ManifestFormat,
 		Architecture: src.Architecture,
 		Revision:     arch.Revision,
 		Precision:    opts.Precision.String(),
-		Source:       SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
+		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
 		EdgedVersion: opts.EdgedVersion,
 	}}
 	if opts.RandomInit {
@@ -133,7 +80,7 @@ func convert(from, out string, opts Options, memoDir string) (*Bundle, error) {
 		return nil, fmt.Errorf("convert %s (%s, %v): %w", from, src.Architecture, opts.Precision, err)
 	}
 	for _, a := range auxFiles {
-		if w.manifest.hasRole(a.role) {
+		if w.manifest.HasRole(a.role) {
 			continue // e.g. vocab.json was copied, vocab.txt is not looked for
 		}
 		data, err := os.ReadFile(filepath.Join(from, a.name))
@@ -147,19 +94,14 @@ func convert(from, out string, opts Options, memoDir string) (*Bundle, error) {
 			return nil, err
 		}
 	}
-	if err := w.manifest.write(tmp); err != nil {
+	if err := w.manifest.Write(tmp); err != nil {
 		return nil, err
 	}
 	if err := publish(tmp, out); err != nil {
 		return nil, err
 	}
 	published = true
-	return ReadBundle(out)
-}
-
-func (m *Manifest) hasRole(role string) bool {
-	_, ok := m.File(role)
-	return ok
+	return bundle.Read(out)
 }
 
 // checkTarget refuses to overwrite a folder that is not a bundle.
@@ -174,8 +116,8 @@ func checkTarget(out string) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if _, err := os.Stat(filepath.Join(out, ManifestName)); err != nil {
-		return fmt.Errorf("convert: output %s exists and is not a bundle (no %s); not overwriting it", out, ManifestName)
+	if _, err := os.Stat(filepath.Join(out, bundle.ManifestName)); err != nil {
+		return fmt.Errorf("convert: output %s exists and is not a bundle (no %s); not overwriting it", out, bundle.ManifestName)
 	}
 	return nil
 }
@@ -228,7 +170,7 @@ func DefaultCacheDir() (string, error) {
 // content hash and precision, and found there afterwards. precision "" means the bundle's own
 // for a bundle and the architecture's default for a checkpoint; anything else must match.
 // opts.Precision is ignored (precision decides); its other fields apply to a conversion.
-func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
+func Open(dir, cacheDir, precision string, opts Options) (*bundle.Bundle, error) {
 	var want *graph.Precision
 	if precision != "" {
 		p, err := graph.ParsePrecision(precision)
@@ -237,8 +179,8 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 		}
 		want = &p
 	}
-	if _, err := os.Stat(filepath.Join(dir, ManifestName)); err == nil {
-		b, err := ReadBundle(dir)
+	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestName)); err == nil {
+		b, err := bundle.Read(dir)
 		if err != nil {
 			return nil, err
 		}
@@ -248,7 +190,7 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 		return b, nil
 	}
 	if _, err := os.Stat(filepath.Join(dir, "config.json")); err != nil {
-		return nil, fmt.Errorf("open model %s: neither a bundle (no %s) nor a Hugging Face checkpoint (no config.json)", dir, ManifestName)
+		return nil, fmt.Errorf("open model %s: neither a bundle (no %s) nor a Hugging Face checkpoint (no config.json)", dir, bundle.ManifestName)
 	}
 	if cacheDir == "" {
 		var err error
@@ -273,7 +215,7 @@ func Open(dir, cacheDir, precision string, opts Options) (*Bundle, error) {
 		key += fmt.Sprintf("-random%d", opts.Seed)
 	}
 	cached := filepath.Join(cacheDir, key)
-	if b, err := ReadBundle(cached); err == nil && b.Manifest.Source.Hash == id.hash && b.Manifest.Revision == arch.Revision {
+	if b, err := bundle.Read(cached); err == nil && b.Manifest.Source.Hash == id.hash && b.Manifest.Revision == arch.Revision {
 		return b, nil
 	}
 	// A damaged cache entry (files missing or truncated), or one an edged of another

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
@@ -223,9 +224,9 @@ func (c *Calibrator) Close() error { return c.ip.Close() }
 // output, feed puts each image into the interpreter's inputs (preprocessing it as the model
 // wants), and the model runs once per image. The ranges are what graph.LowerOptions.Ranges
 // needs at Int8Full; the info goes to the manifest (Writer.SetCalibration).
-func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tflite.Interpreter, img image.Image) error) (map[string]quant.Range, CalibrationInfo, error) {
+func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tflite.Interpreter, img image.Image) error) (map[string]quant.Range, bundle.CalibrationInfo, error) {
 	opts = opts.withDefaults()
-	info := CalibrationInfo{Source: CalibrationSource(opts), Method: opts.Observer}
+	info := bundle.CalibrationInfo{Source: CalibrationSource(opts), Method: opts.Observer}
 	obs, err := newObserver(opts.Observer)
 	if err != nil {
 		return nil, info, err

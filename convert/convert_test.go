@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/runtime/tflite"
@@ -108,7 +109,7 @@ func TestConvertWritesBundle(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := b.Manifest
-	if m.Architecture != testArch || m.Precision != "fp16" || m.EdgedVersion != "test-1" || m.Format != ManifestFormat {
+	if m.Architecture != testArch || m.Precision != "fp16" || m.EdgedVersion != "test-1" || m.Format != bundle.ManifestFormat {
 		t.Errorf("manifest header %+v", m)
 	}
 	hash, err := hf.Hash(ck)
@@ -131,12 +132,12 @@ func TestConvertWritesBundle(t *testing.T) {
 	if len(f.Inputs) != 1 || f.Inputs[0].Name != "x" || f.Inputs[0].DType != "float32" || len(f.Outputs) != 1 || f.Outputs[0].Name != "y" {
 		t.Errorf("dense tensors %+v / %+v", f.Inputs, f.Outputs)
 	}
-	for _, role := range []string{RoleConfig, RoleTokenizer} {
+	for _, role := range []string{bundle.RoleConfig, bundle.RoleTokenizer} {
 		if !b.HasFile(role) {
 			t.Errorf("no %s copied", role)
 		}
 	}
-	if b.HasFile(RoleVocab) || b.HasFile(RolePreprocessorConfig) {
+	if b.HasFile(bundle.RoleVocab) || b.HasFile(bundle.RolePreprocessorConfig) {
 		t.Error("a file the checkpoint does not have is listed")
 	}
 	if err := b.Verify(); err != nil {
@@ -176,7 +177,7 @@ func TestConvertWritesBundle(t *testing.T) {
 		t.Errorf("Verify of a modified file: %v", err)
 	}
 	os.WriteFile(path, data[:10], 0o644)
-	if _, err := ReadBundle(out); err == nil || !strings.Contains(err.Error(), "truncated") {
+	if _, err := bundle.Read(out); err == nil || !strings.Contains(err.Error(), "truncated") {
 		t.Errorf("ReadBundle of a truncated file: %v", err)
 	}
 }
@@ -288,7 +289,7 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	if b1.Manifest.Revision != 3 {
 		t.Errorf("manifest revision %d; the test architecture is at 3", b1.Manifest.Revision)
 	}
-	mpath := filepath.Join(b1.Dir, ManifestName)
+	mpath := filepath.Join(b1.Dir, bundle.ManifestName)
 	old, _ := os.ReadFile(mpath)
 	os.WriteFile(mpath, []byte(strings.Replace(string(old), `"revision": 3`, `"revision": 2`, 1)), 0o644)
 	n := testConversions.Load()
@@ -448,30 +449,30 @@ func TestCalibration(t *testing.T) {
 }
 
 func TestManifestValidation(t *testing.T) {
-	good := func() *Manifest {
-		return &Manifest{Format: ManifestFormat, Architecture: "X", Precision: "fp32", Files: []File{{Path: "a.tflite", Role: "a"}}}
+	good := func() *bundle.Manifest {
+		return &bundle.Manifest{Format: bundle.ManifestFormat, Architecture: "X", Precision: "fp32", Files: []bundle.File{{Path: "a.tflite", Role: "a"}}}
 	}
-	cases := map[string]func(m *Manifest){
-		"format 2":               func(m *Manifest) { m.Format = 2 },
-		"no architecture":        func(m *Manifest) { m.Architecture = "" },
-		"outside the bundle":     func(m *Manifest) { m.Files[0].Path = "../../etc/passwd" },
-		`role "a" appears twice`: func(m *Manifest) { m.Files = append(m.Files, File{Path: "b", Role: "a"}) },
-		"no files":               func(m *Manifest) { m.Files = nil },
+	cases := map[string]func(m *bundle.Manifest){
+		"format 2":               func(m *bundle.Manifest) { m.Format = 2 },
+		"no architecture":        func(m *bundle.Manifest) { m.Architecture = "" },
+		"outside the bundle":     func(m *bundle.Manifest) { m.Files[0].Path = "../../etc/passwd" },
+		`role "a" appears twice`: func(m *bundle.Manifest) { m.Files = append(m.Files, bundle.File{Path: "b", Role: "a"}) },
+		"no files":               func(m *bundle.Manifest) { m.Files = nil },
 	}
 	for want, spoil := range cases {
 		dir := t.TempDir()
 		m := good()
 		spoil(m)
-		if err := m.write(dir); err != nil {
+		if err := m.Write(dir); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := bundle.ReadManifest(dir); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v", want, err)
 		}
 	}
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, ManifestName), []byte("{"), 0o644)
-	if _, err := ReadManifest(dir); err == nil || !strings.Contains(err.Error(), ManifestName) {
+	os.WriteFile(filepath.Join(dir, bundle.ManifestName), []byte("{"), 0o644)
+	if _, err := bundle.ReadManifest(dir); err == nil || !strings.Contains(err.Error(), bundle.ManifestName) {
 		t.Errorf("broken JSON: %v", err)
 	}
 }

@@ -4,10 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/graph/tfl"
 )
 
@@ -15,7 +15,7 @@ import (
 // the bundle only when everything is written (see Convert).
 type Writer struct {
 	dir      string
-	manifest *Manifest
+	manifest *bundle.Manifest
 	progress Progress
 }
 
@@ -32,13 +32,13 @@ func (w *Writer) AddModel(role, precision string, model []byte) error {
 	if err != nil {
 		return fmt.Errorf("bundle: model %s: %w", role, err)
 	}
-	f := File{Path: role + ".tflite", Role: role, Precision: precision}
+	f := bundle.File{Path: role + ".tflite", Role: role, Precision: precision}
 	if len(m.Subgraphs) == 0 {
 		return fmt.Errorf("bundle: model %s has no subgraph", role)
 	}
 	sg := m.Subgraphs[0]
-	describe := func(idx []int32) ([]Tensor, error) {
-		var ts []Tensor
+	describe := func(idx []int32) ([]bundle.Tensor, error) {
+		var ts []bundle.Tensor
 		for _, i := range idx {
 			if i < 0 || int(i) >= len(sg.Tensors) {
 				return nil, fmt.Errorf("bundle: model %s: tensor index %d out of range", role, i)
@@ -48,7 +48,7 @@ func (w *Writer) AddModel(role, precision string, model []byte) error {
 			if shape == nil {
 				shape = t.Shape
 			}
-			ts = append(ts, Tensor{Name: t.Name, DType: strings.ToLower(t.Type.String()), Shape: intsOf(shape)})
+			ts = append(ts, bundle.Tensor{Name: t.Name, DType: strings.ToLower(t.Type.String()), Shape: intsOf(shape)})
 		}
 		return ts, nil
 	}
@@ -63,7 +63,7 @@ func (w *Writer) AddModel(role, precision string, model []byte) error {
 
 // AddFile writes an auxiliary file (a tokenizer, a config) under name with the given role.
 func (w *Writer) AddFile(role, name string, data []byte) error {
-	return w.add(File{Path: name, Role: role}, data)
+	return w.add(bundle.File{Path: name, Role: role}, data)
 }
 
 // SetValue records a model-specific value in the manifest (e.g. "logit_scale").
@@ -75,9 +75,9 @@ func (w *Writer) SetValue(name string, v any) {
 }
 
 // SetCalibration records what full-int8 ranges were observed on.
-func (w *Writer) SetCalibration(c CalibrationInfo) { w.manifest.Calibration = &c }
+func (w *Writer) SetCalibration(c bundle.CalibrationInfo) { w.manifest.Calibration = &c }
 
-func (w *Writer) add(f File, data []byte) error {
+func (w *Writer) add(f bundle.File, data []byte) error {
 	if !filepath.IsLocal(f.Path) {
 		return fmt.Errorf("bundle: file name %q is not a plain relative name", f.Path)
 	}
@@ -86,29 +86,11 @@ func (w *Writer) add(f File, data []byte) error {
 	}
 	sum := sha256.Sum256(data)
 	f.Size, f.SHA256 = int64(len(data)), hex.EncodeToString(sum[:])
-	if err := writeFileSync(filepath.Join(w.dir, f.Path), data); err != nil {
+	if err := bundle.WriteFileSync(filepath.Join(w.dir, f.Path), data); err != nil {
 		return fmt.Errorf("bundle: %w", err)
 	}
 	w.manifest.Files = append(w.manifest.Files, f)
 	return nil
-}
-
-// writeFileSync writes and flushes a file, so that a rename after it publishes complete data
-// even if the machine loses power.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }
 
 func intsOf(v []int32) []int {

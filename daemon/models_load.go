@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/edged/edged/blip"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/confirm"
 	"github.com/edged/edged/convert"
@@ -86,7 +87,7 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 	run := runOptions(cfg)
 	// "" lets each architecture take its own default precision.
 	precision := cfg.Runtime.Precision
-	open := func(field, dir string) (*convert.Bundle, error) {
+	open := func(field, dir string) (*bundle.Bundle, error) {
 		path := cfg.Resolve(dir)
 		b, err := convert.Open(path, filepath.Join(cache, "models"), precision,
 			convert.Options{Progress: convert.NewProgress(nil, log.With("model", field))})
@@ -190,7 +191,7 @@ type clipLabeler struct {
 	classes *classifierCache
 }
 
-func newCLIPLabeler(b *convert.Bundle, opts clip.Options, workers int) (*clipLabeler, error) {
+func newCLIPLabeler(b *bundle.Bundle, opts clip.Options, workers int) (*clipLabeler, error) {
 	l := &clipLabeler{pool: make(chan *clip.Model, workers), classes: newClassifierCache(64)}
 	for range workers {
 		m, err := clip.Load(b, opts)
@@ -317,7 +318,7 @@ type blipPool struct {
 	all      []*blip.Session
 }
 
-func newBLIPPool(b *convert.Bundle, run tflite.Options, workers int, arch string) (*blipPool, error) {
+func newBLIPPool(b *bundle.Bundle, run tflite.Options, workers int, arch string) (*blipPool, error) {
 	if b.Manifest.Architecture != arch {
 		return nil, fmt.Errorf("%s is a %s, not a %s", b.Dir, b.Manifest.Architecture, arch)
 	}

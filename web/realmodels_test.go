@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/blip"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
@@ -56,11 +57,11 @@ type modelBackend struct {
 // shapesModels converts the shipped shapes models once per test binary.
 var shapesModels struct {
 	once              sync.Once
-	clip, caption, vq *convert.Bundle
+	clip, caption, vq *bundle.Bundle
 	err               error
 }
 
-func openShapesModels(t testing.TB) (clipB, captionB, vqaB *convert.Bundle) {
+func openShapesModels(t testing.TB) (clipB, captionB, vqaB *bundle.Bundle) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the real CLIP and BLIP models")
@@ -71,7 +72,7 @@ func openShapesModels(t testing.TB) (clipB, captionB, vqaB *convert.Bundle) {
 			shapesModels.err = err
 			return
 		}
-		open := func(name string) *convert.Bundle {
+		open := func(name string) *bundle.Bundle {
 			if shapesModels.err != nil {
 				return nil
 			}
@@ -115,7 +116,7 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 		t.Fatal(err)
 	}
 	pairs := recall.NewPairs(pairEmbeds, pairIdx)
-	openBLIP := func(b *convert.Bundle) *blip.Model {
+	openBLIP := func(b *bundle.Bundle) *blip.Model {
 		m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 		if err != nil {
 			t.Fatal(err)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/blip"
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -28,7 +28,7 @@ var whatColorIsTheCar = []int32{101, 2054, 3609, 2003, 1996, 2482, 1029, 102}
 
 // BLIP times the BLIP stages of bundle b: vision for every class; cross-attention keys and
 // values, decoder steps and captions for captioning; answers for VQA.
-func BLIP(s Setup, b *convert.Bundle) error {
+func BLIP(s Setup, b *bundle.Bundle) error {
 	precision := b.Manifest.Precision
 	s.Delegate = EffectiveDelegate(b, s.Delegate)
 	opts, err := bench.RuntimeOptions(s.Delegate, s.Threads)
@@ -117,7 +117,7 @@ func BLIP(s Setup, b *convert.Bundle) error {
 // per call (for a step: the self-attention caches, the bias, the token and position; the
 // cross-attention keys and values stay from the caption's start), invokes, and reads the
 // first output (the logits of a step).
-func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts tflite.Options, pos int) error {
+func timeModel(s Setup, b *bundle.Bundle, role, precision, stage string, opts tflite.Options, pos int) error {
 	rec, fn, done, err := prepareModel(s, b, role, precision, stage, opts, pos)
 	if err != nil {
 		return err
@@ -130,7 +130,7 @@ func timeModel(s Setup, b *convert.Bundle, role, precision, stage string, opts t
 // timeSteps times the decoder step at every position of DecodePositions round-robin
 // (bench.Interleave, one interpreter per position), so that load from elsewhere does not
 // pass for a difference between positions.
-func timeSteps(s Setup, b *convert.Bundle, precision string, opts tflite.Options) error {
+func timeSteps(s Setup, b *bundle.Bundle, precision string, opts tflite.Options) error {
 	var recs []bench.Record
 	var fns []func() error
 	for _, p := range DecodePositions {
@@ -157,7 +157,7 @@ func timeSteps(s Setup, b *convert.Bundle, precision string, opts tflite.Options
 
 // prepareModel loads one model file of b for timeModel and returns its record, the function
 // to time and what frees the interpreter.
-func prepareModel(s Setup, b *convert.Bundle, role, precision, stage string, opts tflite.Options, pos int) (bench.Record, func() error, func(), error) {
+func prepareModel(s Setup, b *bundle.Bundle, role, precision, stage string, opts tflite.Options, pos int) (bench.Record, func() error, func(), error) {
 	var rec bench.Record
 	path, err := b.Path(role)
 	if err != nil {

@@ -5,8 +5,8 @@ import (
 	"math/rand/v2"
 
 	"github.com/edged/edged/bench"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/convert"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -88,7 +88,7 @@ func realLength(ids []int32, eos int32) int {
 }
 
 // CLIP times the CLIP stages of bundle b.
-func CLIP(s Setup, b *convert.Bundle) error {
+func CLIP(s Setup, b *bundle.Bundle) error {
 	precision := b.Manifest.Precision
 	kind, effective := clipDelegate(s.Delegate, precision)
 	s.Delegate = effective

@@ -6,20 +6,20 @@ import (
 
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/blip"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/convert"
 )
 
 // Job is one bundle to time, with the model name records carry.
 type Job struct {
-	Bundle *convert.Bundle
+	Bundle *bundle.Bundle
 	Name   string
 }
 
 // EffectiveDelegate is the configuration a delegate name gives for a bundle: clip and blip
 // turn XNNPACK's QS8 flag on for full-int8 files themselves (and it changes nothing for float
 // files), so xnnpack and xnnpack+qs8 are one configuration.
-func EffectiveDelegate(b *convert.Bundle, d string) string {
+func EffectiveDelegate(b *bundle.Bundle, d string) string {
 	_, eff := clipDelegate(d, b.Manifest.Precision)
 	return eff
 }

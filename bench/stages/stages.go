@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/edged/edged/bench"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/imageproc"
@@ -39,7 +40,7 @@ func (s Setup) record(stage, precision string) bench.Record {
 // a folder holding one) with random weights at precision p, converting it into cacheDir the
 // first time (later calls of the same edged binary find it there). Calibration for full int8 uses calibImages
 // rendered scenes: the speed of an int8 model does not depend on its ranges.
-func RandomInitBundle(configPath string, p graph.Precision, cacheDir string, calibImages int) (*convert.Bundle, string, error) {
+func RandomInitBundle(configPath string, p graph.Precision, cacheDir string, calibImages int) (*bundle.Bundle, string, error) {
 	if fi, err := os.Stat(configPath); err == nil && fi.IsDir() {
 		configPath = filepath.Join(configPath, "config.json")
 	}
@@ -72,7 +73,7 @@ func RandomInitBundle(configPath string, p graph.Precision, cacheDir string, cal
 	}
 	sum := h.Sum(nil)
 	out := filepath.Join(cacheDir, fmt.Sprintf("%s-%s-%s", name, hex.EncodeToString(sum[:6]), p))
-	if b, err := convert.ReadBundle(out); err == nil {
+	if b, err := bundle.Read(out); err == nil {
 		return b, name, nil
 	}
 	src, err := os.MkdirTemp("", "edged-bench-ckpt-")
@@ -120,7 +121,7 @@ func pixels(p *imageproc.Processor) ([]float32, error) {
 var ErrUnsupported = errors.New("no stages for this architecture")
 
 // Run times the stages of bundle b.
-func Run(s Setup, b *convert.Bundle) error {
+func Run(s Setup, b *bundle.Bundle) error {
 	switch a := b.Manifest.Architecture; {
 	case a == "CLIPModel":
 		return CLIP(s, b)
@@ -132,7 +133,7 @@ func Run(s Setup, b *convert.Bundle) error {
 }
 
 // FileSizes writes one model.file_size record per model file of b.
-func FileSizes(s Setup, b *convert.Bundle) error {
+func FileSizes(s Setup, b *bundle.Bundle) error {
 	for _, f := range b.Manifest.Files {
 		if !strings.HasSuffix(f.Path, ".tflite") {
 			continue

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/edged/edged/blip"
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/runtime/tflite"
@@ -180,8 +181,8 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 
 // architectureOf is the class of the bundle or checkpoint in dir.
 func architectureOf(dir string) (string, error) {
-	if _, err := os.Stat(filepath.Join(dir, convert.ManifestName)); err == nil {
-		m, err := convert.ReadManifest(dir)
+	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestName)); err == nil {
+		m, err := bundle.ReadManifest(dir)
 		if err != nil {
 			return "", err
 		}

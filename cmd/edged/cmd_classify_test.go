@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/shapes"
 )
@@ -172,7 +173,7 @@ func TestConvertCommand(t *testing.T) {
 	if code := runConvert([]string{"--from", shapesCLIP, "--out", out, "--precision", "fp16"}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	b, err := convert.ReadBundle(out)
+	b, err := bundle.Read(out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package convert
+package bundle
 
 import (
 	"encoding/json"
@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/edged/edged/graph"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -177,21 +176,30 @@ func (m *Manifest) validate() error {
 	return nil
 }
 
-// write stores the manifest as indented JSON in dir.
-func (m *Manifest) write(dir string) error {
+// Write stores the manifest as indented JSON in dir, flushed to disk.
+func (m *Manifest) Write(dir string) error {
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
-	return writeFileSync(filepath.Join(dir, ManifestName), append(data, '\n'))
+	return WriteFileSync(filepath.Join(dir, ManifestName), append(data, '\n'))
 }
+
+// PrecisionInt8 is the precision name of a full-int8 model file (int8 weights and activations).
+const PrecisionInt8 = "int8"
 
 // RuntimeOptions adapts interpreter options to this file: a full-int8 file under XNNPACK gets
 // the QS8 flag (without it TFLite 2.9 leaves int8 operators on its slower kernels, see package
-// runtime); with any other delegate the flag is left off, since the runtime refuses XNNPACK
-// flags there.
+// tflite); with any other delegate the flag is left off, since tflite refuses XNNPACK flags
+// there.
 func (f File) RuntimeOptions(o tflite.Options) tflite.Options {
 	xnnpack := o.Delegate == tflite.DelegateDefault || o.Delegate == tflite.DelegateXNNPack
-	o.XNNPackQS8 = xnnpack && f.Precision == graph.Int8Full.String()
+	o.XNNPackQS8 = xnnpack && f.Precision == PrecisionInt8
 	return o
+}
+
+// HasRole reports whether the manifest lists a file with the given role.
+func (m *Manifest) HasRole(role string) bool {
+	_, ok := m.File(role)
+	return ok
 }
