@@ -8,6 +8,7 @@ import (
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
+	"github.com/edged/edged/models"
 )
 
 func wantError(t *testing.T, what string, err error, parts ...string) {
@@ -90,7 +91,7 @@ func TestOtherClassesAreRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "model.safetensors"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = convert.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
+	_, err = models.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
 	wantError(t, "BlipModel checkpoint", err, `unsupported architecture "BlipModel"`)
 
 	// A bundle of another architecture: the manifest says what it is.
@@ -107,6 +108,6 @@ func TestOtherClassesAreRefused(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = convert.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
+	_, err = models.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
 	wantError(t, "caption weights as retrieval", err, "BlipForImageTextRetrieval weights", "vision_proj.weight", "not in")
 }

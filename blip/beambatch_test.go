@@ -144,9 +144,9 @@ func BenchmarkBeamBatch(b *testing.B) {
 		caption func() error
 	}
 	var targets []target
-	crossKV, step, s := baseDecoderModels(b, graph.FP32)
+	base := baseModel(b, graph.FP32)
 	for _, threads := range []int{1, 2} {
-		d := newBaseDecoder(b, crossKV, step, s, tflite.Options{Threads: threads})
+		d := newBaseDecoder(b, base, tflite.Options{Threads: threads})
 		o := GenerateOptions{MaxNewTokens: 10, NumBeams: 3, LengthPenalty: 1, RepetitionPenalty: 1, EarlyStopping: "false"}
 		targets = append(targets, target{fmt.Sprintf("base/fp32/threads=%d", threads), d.st, func() error {
 			_, err := generate(d, []int32{30522}, 102, o)

@@ -3,6 +3,7 @@ package blip
 import (
 	"fmt"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -36,7 +37,7 @@ type decoder struct {
 }
 
 func newDecoder(dims decoderDims, crossKV, step *tflite.Model, crossOpts, stepOpts tflite.Options) (*decoder, error) {
-	s, err := newSession(RoleCrossKV, crossKV, crossOpts)
+	s, err := newSession(spec.RoleCrossKV, crossKV, crossOpts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,7 @@ func (d *decoder) attend(states []float32, valid int) error {
 	if valid < 1 || valid > d.dims.crossLen {
 		return fmt.Errorf("blip: decoder: %d valid encoder states, want 1 to %d", valid, d.dims.crossLen)
 	}
-	in, err := d.crossKV.input(InEncoderStates)
+	in, err := d.crossKV.input(spec.InEncoderStates)
 	if err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func (d *decoder) attend(states []float32, valid int) error {
 		for _, kv := range []struct {
 			name string
 			dst  []float32
-		}{{crossKeyName(i), d.crossK[i]}, {crossValueName(i), d.crossV[i]}} {
+		}{{spec.CrossKeyName(i), d.crossK[i]}, {spec.CrossValueName(i), d.crossV[i]}} {
 			t, err := d.crossKV.output(kv.name)
 			if err != nil {
 				return err
@@ -91,7 +92,7 @@ func (d *decoder) attend(states []float32, valid int) error {
 	for j := range d.crossBias {
 		d.crossBias[j] = 0
 		if j >= valid {
-			d.crossBias[j] = MaskBias
+			d.crossBias[j] = spec.MaskBias
 		}
 	}
 	return d.st.setCross(d)
@@ -151,22 +152,22 @@ type stepSession struct {
 }
 
 func newStepSession(dims decoderDims, m *tflite.Model, opts tflite.Options) (*stepSession, error) {
-	s, err := newSession(RoleDecoderStep, m, opts)
+	s, err := newSession(spec.RoleDecoderStep, m, opts)
 	if err != nil {
 		return nil, err
 	}
 	st := &stepSession{dims: dims, s: s}
 	ts := &tensorSet{s: s}
-	st.ids, st.position = ts.in(InTokenIDs), ts.in(InPosition)
-	st.selfBias, st.crossBias = ts.in(InSelfBias), ts.in(InCrossBias)
-	st.logits = ts.out(OutLogits)
+	st.ids, st.position = ts.in(spec.InTokenIDs), ts.in(spec.InPosition)
+	st.selfBias, st.crossBias = ts.in(spec.InSelfBias), ts.in(spec.InCrossBias)
+	st.logits = ts.out(spec.OutLogits)
 	for i := 0; i < dims.layers; i++ {
-		st.pastK = append(st.pastK, ts.in(pastKeyName(i)))
-		st.pastV = append(st.pastV, ts.in(pastValueName(i)))
-		st.newK = append(st.newK, ts.out(newKeyName(i)))
-		st.newV = append(st.newV, ts.out(newValueName(i)))
-		st.crossK = append(st.crossK, ts.in(crossKeyName(i)))
-		st.crossV = append(st.crossV, ts.in(crossValueName(i)))
+		st.pastK = append(st.pastK, ts.in(spec.PastKeyName(i)))
+		st.pastV = append(st.pastV, ts.in(spec.PastValueName(i)))
+		st.newK = append(st.newK, ts.out(spec.NewKeyName(i)))
+		st.newV = append(st.newV, ts.out(spec.NewValueName(i)))
+		st.crossK = append(st.crossK, ts.in(spec.CrossKeyName(i)))
+		st.crossV = append(st.crossV, ts.in(spec.CrossValueName(i)))
 	}
 	if ts.err != nil {
 		s.close()
@@ -176,10 +177,10 @@ func newStepSession(dims decoderDims, m *tflite.Model, opts tflite.Options) (*st
 	for i := 0; i < s.ip.InputCount(); i++ {
 		index[s.ip.Input(i).Name()] = i
 	}
-	st.idsIndex = []int{index[InTokenIDs]}
+	st.idsIndex = []int{index[spec.InTokenIDs]}
 	for i := 0; i < dims.layers; i++ {
-		st.kIndex = append(st.kIndex, index[pastKeyName(i)])
-		st.vIndex = append(st.vIndex, index[pastValueName(i)])
+		st.kIndex = append(st.kIndex, index[spec.PastKeyName(i)])
+		st.vIndex = append(st.vIndex, index[spec.PastValueName(i)])
 	}
 	if sh := st.ids.Shape(); len(sh) == 1 {
 		st.rows = sh[0]
@@ -300,7 +301,7 @@ func (st *stepSession) step(ids []int32, pos int) ([]float32, error) {
 	}
 	// Slots 0..pos-1 hold the earlier tokens; the new token's own key comes last.
 	for j := range st.bias {
-		st.bias[j] = MaskBias
+		st.bias[j] = spec.MaskBias
 		if j < pos || j == d.cache {
 			st.bias[j] = 0
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -37,7 +38,7 @@ func tinyBundle(t testing.TB, name string, p graph.Precision) *bundle.Bundle {
 		return b
 	}
 	out := filepath.Join(testCacheDir(t), name+"-"+p.String())
-	b, err := convert.Convert(filepath.Join("testdata", name), out, convert.Options{Precision: p})
+	b, err := models.Convert(filepath.Join("testdata", name), out, convert.Options{Precision: p})
 	if err != nil {
 		t.Fatalf("convert %s: %v", name, err)
 	}

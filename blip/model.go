@@ -1,13 +1,7 @@
-// Package blip exports BLIP checkpoints (captioning, visual question answering, image-text
-// retrieval) to TensorFlow Lite models and runs them as transformers does: captions and
-// answers by greedy or beam search over a text decoder with a key/value cache, and
-// image-text matching (ITM probability, ITC cosine).
-//
-// Export (package convert calls it for config.json's architectures[0]) writes, per class:
-//
-//	BlipForConditionalGeneration: vision, cross_kv, decoder_step
-//	BlipForQuestionAnswering:     vision, question_encoder, cross_kv, decoder_step
-//	BlipForImageTextRetrieval:    vision (with the ITC image feature), itm, itc_text
+// Package blip runs BLIP bundles (captioning, visual question answering, image-text
+// retrieval; written by blip/export) as transformers does: captions and answers by greedy or
+// beam search over a text decoder with a key/value cache, and image-text matching (ITM
+// probability, ITC cosine).
 //
 // Inference opens a bundle once (Open, safe to share) and runs it through Sessions, one per
 // goroutine: EncodeImage once per picture, then any number of captions, answers or matches
@@ -20,11 +14,19 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/tokenizer"
+)
+
+// The checkpoint classes whose bundles Open loads.
+const (
+	ArchCaption   = spec.ArchCaption
+	ArchVQA       = spec.ArchVQA
+	ArchRetrieval = spec.ArchRetrieval
 )
 
 // Options configure how a bundle runs.
@@ -54,9 +56,9 @@ type Model struct {
 
 // rolesOf lists the model files each architecture needs.
 var rolesOf = map[string][]string{
-	ArchCaption:   {RoleVision, RoleCrossKV, RoleDecoderStep},
-	ArchVQA:       {RoleVision, RoleQuestionEncoder, RoleCrossKV, RoleDecoderStep},
-	ArchRetrieval: {RoleVision, RoleITM, RoleITCText},
+	spec.ArchCaption:   {spec.RoleVision, spec.RoleCrossKV, spec.RoleDecoderStep},
+	spec.ArchVQA:       {spec.RoleVision, spec.RoleQuestionEncoder, spec.RoleCrossKV, spec.RoleDecoderStep},
+	spec.ArchRetrieval: {spec.RoleVision, spec.RoleITM, spec.RoleITCText},
 }
 
 // Open loads the models of a BLIP bundle.
@@ -64,7 +66,7 @@ func Open(b *bundle.Bundle, opts Options) (*Model, error) {
 	arch := b.Manifest.Architecture
 	roles, ok := rolesOf[arch]
 	if !ok {
-		return nil, fmt.Errorf("blip: bundle %s holds a %s, not a BLIP model (%s, %s or %s)", b.Dir, arch, ArchCaption, ArchVQA, ArchRetrieval)
+		return nil, fmt.Errorf("blip: bundle %s holds a %s, not a BLIP model (%s, %s or %s)", b.Dir, arch, spec.ArchCaption, spec.ArchVQA, spec.ArchRetrieval)
 	}
 	m := &Model{Architecture: arch, bundle: b, opts: opts, models: map[string]*tflite.Model{}}
 	if err := m.readValues(); err != nil {
@@ -107,23 +109,23 @@ func (m *Model) readValues() error {
 		v, err = mf.Int(name)
 		return v
 	}
-	m.imageSize, m.visionTokens, m.visionHidden = get(valueImageSize), get(valueVisionTokens), get(valueVisionHidden)
-	m.textHidden, m.textContext = get(valueTextHidden), get(valueTextContext)
-	m.bos, m.sep, m.pad = int32(get(valueBosTokenID)), int32(get(valueSepTokenID)), int32(get(valuePadTokenID))
-	heads := get(valueTextHeads)
-	m.vocab = get(valueVocabSize)
+	m.imageSize, m.visionTokens, m.visionHidden = get(spec.ValueImageSize), get(spec.ValueVisionTokens), get(spec.ValueVisionHidden)
+	m.textHidden, m.textContext = get(spec.ValueTextHidden), get(spec.ValueTextContext)
+	m.bos, m.sep, m.pad = int32(get(spec.ValueBosTokenID)), int32(get(spec.ValueSepTokenID)), int32(get(spec.ValuePadTokenID))
+	heads := get(spec.ValueTextHeads)
+	m.vocab = get(spec.ValueVocabSize)
 	switch m.Architecture {
-	case ArchCaption, ArchVQA:
-		m.dec = decoderDims{layers: get(valueTextLayers), heads: heads, vocab: m.vocab,
-			cache: get(valueDecoderCache), crossLen: get(valueCrossLength)}
+	case spec.ArchCaption, spec.ArchVQA:
+		m.dec = decoderDims{layers: get(spec.ValueTextLayers), heads: heads, vocab: m.vocab,
+			cache: get(spec.ValueDecoderCache), crossLen: get(spec.ValueCrossLength)}
 		if err == nil && (heads <= 0 || m.textHidden%heads != 0) {
 			return fmt.Errorf("manifest: text_hidden %d does not split into %d heads", m.textHidden, heads)
 		}
 		if heads > 0 {
 			m.dec.headDim = m.textHidden / heads
 		}
-	case ArchRetrieval:
-		m.projection = get(valueProjection)
+	case spec.ArchRetrieval:
+		m.projection = get(spec.ValueProjection)
 	}
 	return err
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"math"
+
+	"github.com/edged/edged/blip/spec"
 )
 
 // Session runs a Model for one goroutine at a time: it holds the interpreters and the
@@ -38,15 +40,15 @@ func (m *Model) NewSession() (*Session, error) {
 		se, err = newSession(role, m.models[role], m.runtimeOptions(role))
 		return se
 	}
-	s.vision = open(RoleVision)
+	s.vision = open(spec.RoleVision)
 	switch m.Architecture {
-	case ArchVQA:
-		s.question = open(RoleQuestionEncoder)
-	case ArchRetrieval:
-		s.itm, s.itc = open(RoleITM), open(RoleITCText)
+	case spec.ArchVQA:
+		s.question = open(spec.RoleQuestionEncoder)
+	case spec.ArchRetrieval:
+		s.itm, s.itc = open(spec.RoleITM), open(spec.RoleITCText)
 	}
-	if err == nil && (m.Architecture == ArchCaption || m.Architecture == ArchVQA) {
-		s.dec, err = newDecoder(m.dec, m.models[RoleCrossKV], m.models[RoleDecoderStep], m.runtimeOptions(RoleCrossKV), m.runtimeOptions(RoleDecoderStep))
+	if err == nil && (m.Architecture == spec.ArchCaption || m.Architecture == spec.ArchVQA) {
+		s.dec, err = newDecoder(m.dec, m.models[spec.RoleCrossKV], m.models[spec.RoleDecoderStep], m.runtimeOptions(spec.RoleCrossKV), m.runtimeOptions(spec.RoleDecoderStep))
 	}
 	if err != nil {
 		s.Close()
@@ -93,7 +95,7 @@ func (s *Session) EncodePixels(pixels []float32) (*Image, error) {
 	if want := len(s.pixels); len(pixels) != want {
 		return nil, fmt.Errorf("blip: %d pixel values, want %d (1×%d×%d×3)", len(pixels), want, s.m.imageSize, s.m.imageSize)
 	}
-	in, err := s.vision.input(InPixelValues)
+	in, err := s.vision.input(spec.InPixelValues)
 	if err != nil {
 		return nil, err
 	}
@@ -104,11 +106,11 @@ func (s *Session) EncodePixels(pixels []float32) (*Image, error) {
 		return nil, err
 	}
 	im := &Image{}
-	if im.embeds, err = readOutput(s.vision, OutImageEmbeds); err != nil {
+	if im.embeds, err = readOutput(s.vision, spec.OutImageEmbeds); err != nil {
 		return nil, err
 	}
-	if s.m.Architecture == ArchRetrieval {
-		if im.feat, err = readOutput(s.vision, OutImageFeat); err != nil {
+	if s.m.Architecture == spec.ArchRetrieval {
+		if im.feat, err = readOutput(s.vision, spec.OutImageFeat); err != nil {
 			return nil, err
 		}
 	}
@@ -143,7 +145,7 @@ func (s *Session) need(arch, what string) error {
 // [CLS] becomes [DEC] and its [SEP] is dropped, and the caption continues it. The result
 // starts with the prompt (or [DEC]) and ends with [SEP] unless the length limit came first.
 func (s *Session) CaptionIDs(im *Image, prompt []int32, o GenerateOptions) ([]int32, error) {
-	if err := s.need(ArchCaption, "captioning"); err != nil {
+	if err := s.need(spec.ArchCaption, "captioning"); err != nil {
 		return nil, err
 	}
 	start := []int32{s.m.bos}
@@ -171,7 +173,7 @@ func (s *Session) CaptionIDs(im *Image, prompt []int32, o GenerateOptions) ([]in
 // image, and the answer decoded from [DEC] attending to the question's states. The result
 // starts with [DEC].
 func (s *Session) AnswerIDs(im *Image, question []int32, o GenerateOptions) ([]int32, error) {
-	if err := s.need(ArchVQA, "question answering"); err != nil {
+	if err := s.need(spec.ArchVQA, "question answering"); err != nil {
 		return nil, err
 	}
 	states, n, err := s.QuestionStates(im, question)
@@ -188,7 +190,7 @@ func (s *Session) AnswerIDs(im *Image, question []int32, o GenerateOptions) ([]i
 // QuestionStates runs the question encoder and returns its last hidden state, padded to the
 // context ([context · hidden]), with the number of real tokens.
 func (s *Session) QuestionStates(im *Image, question []int32) ([]float32, int, error) {
-	if err := s.need(ArchVQA, "question answering"); err != nil {
+	if err := s.need(spec.ArchVQA, "question answering"); err != nil {
 		return nil, 0, err
 	}
 	if err := s.setText(s.question, question, "question"); err != nil {
@@ -200,7 +202,7 @@ func (s *Session) QuestionStates(im *Image, question []int32) ([]float32, int, e
 	if err := s.question.invoke(); err != nil {
 		return nil, 0, err
 	}
-	t, err := s.question.output(OutQuestionStates)
+	t, err := s.question.output(spec.OutQuestionStates)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -227,7 +229,7 @@ type Match struct {
 // projections, as BlipForImageTextRetrieval does with use_itm_head true and false.
 func (s *Session) MatchIDs(im *Image, text []int32) (Match, error) {
 	var m Match
-	if err := s.need(ArchRetrieval, "image-text matching"); err != nil {
+	if err := s.need(spec.ArchRetrieval, "image-text matching"); err != nil {
 		return m, err
 	}
 	if err := s.setText(s.itm, text, "text"); err != nil {
@@ -239,7 +241,7 @@ func (s *Session) MatchIDs(im *Image, text []int32) (Match, error) {
 	if err := s.itm.invoke(); err != nil {
 		return m, err
 	}
-	logits, err := readOutput(s.itm, OutITMLogits)
+	logits, err := readOutput(s.itm, spec.OutITMLogits)
 	if err != nil {
 		return m, err
 	}
@@ -253,7 +255,7 @@ func (s *Session) MatchIDs(im *Image, text []int32) (Match, error) {
 	if err := s.itc.invoke(); err != nil {
 		return m, err
 	}
-	feat, err := readOutput(s.itc, OutTextFeat)
+	feat, err := readOutput(s.itc, spec.OutTextFeat)
 	if err != nil {
 		return m, err
 	}
@@ -281,13 +283,13 @@ func (s *Session) setText(se *session, ids []int32, what string) error {
 		}
 	}
 	for i := range s.ids {
-		s.ids[i], s.bias[i] = s.m.pad, MaskBias
+		s.ids[i], s.bias[i] = s.m.pad, spec.MaskBias
 		if i < len(ids) {
 			s.ids[i], s.bias[i] = ids[i], 0
 		}
 	}
 	ts := &tensorSet{s: se}
-	idsT, biasT := ts.in(InInputIDs), ts.in(InAttentionBias)
+	idsT, biasT := ts.in(spec.InInputIDs), ts.in(spec.InAttentionBias)
 	if ts.err != nil {
 		return ts.err
 	}
@@ -312,7 +314,7 @@ func (s *Session) setImage(se *session, im *Image) error {
 	if err := s.checkImage(im); err != nil {
 		return err
 	}
-	t, err := se.input(InImageEmbeds)
+	t, err := se.input(spec.InImageEmbeds)
 	if err != nil {
 		return err
 	}

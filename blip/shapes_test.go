@@ -12,9 +12,13 @@ import (
 	"sync"
 	"testing"
 
+	blipexport "github.com/edged/edged/blip/export"
+
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -82,7 +86,7 @@ func shapesBundle(t testing.TB, name string, p graph.Precision) *bundle.Bundle {
 		return b
 	}
 	out := filepath.Join(testCacheDir(t), "shapes-"+name+"-"+p.String())
-	b, err := convert.Convert(filepath.Join(shapesModels, name), out, convert.Options{Precision: p})
+	b, err := models.Convert(filepath.Join(shapesModels, name), out, convert.Options{Precision: p})
 	if err != nil {
 		t.Fatalf("convert %s: %v", name, err)
 	}
@@ -190,8 +194,8 @@ func TestFullInt8BundleMixesPrecisions(t *testing.T) {
 			if !strings.HasSuffix(f.Path, ".tflite") {
 				continue
 			}
-			want := TextPrecision(graph.Int8Full).String()
-			if f.Role == RoleVision {
+			want := blipexport.TextPrecision(graph.Int8Full).String()
+			if f.Role == spec.RoleVision {
 				want = graph.Int8Full.String()
 			}
 			if f.Precision != want {

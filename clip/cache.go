@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip/spec"
 )
 
 // TextCache keeps text embeddings so that a label set is embedded once: in memory, and on
@@ -38,7 +39,7 @@ func NewTextCache(dir, key string) *TextCache {
 // textModelKey identifies the text tower whose embeddings are cached: its file hash, which
 // changes with the checkpoint, the precision and the exporter.
 func textModelKey(b *bundle.Bundle) string {
-	if f, ok := b.Manifest.File(RoleTextTower); ok && len(f.SHA256) >= 32 {
+	if f, ok := b.Manifest.File(spec.RoleTextTower); ok && len(f.SHA256) >= 32 {
 		return "clip-text-" + f.SHA256[:32]
 	}
 	return "clip-text-" + hashText(b.Manifest.Source.Hash+b.Manifest.Precision)

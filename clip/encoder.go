@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -130,10 +131,10 @@ func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
 	n = max(n, minTokens)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if err := t.ip.ResizeInput(0, []int{textRows, n}); err != nil {
+	if err := t.ip.ResizeInput(0, []int{spec.TextRows, n}); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
-	t.buf = slices.Grow(t.buf[:0], textRows*n)[:textRows*n]
+	t.buf = slices.Grow(t.buf[:0], spec.TextRows*n)[:spec.TextRows*n]
 	clear(t.buf)
 	ids, positions, segments, pool := t.buf[:n], t.buf[n:2*n], t.buf[2*n:3*n], t.buf[3*n:]
 	at := 0

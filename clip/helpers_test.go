@@ -12,6 +12,7 @@ import (
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/models"
 )
 
 // Test data (copied from ../shared, see testdata/README.md).
@@ -55,7 +56,7 @@ func testBundleWith(t testing.TB, checkpoint string, p graph.Precision, opts con
 	}
 	out := filepath.Join(bundles.dir, filepath.Base(checkpoint)+"-"+p.String())
 	opts.Precision = p
-	b, err := convert.Convert(checkpoint, out, opts)
+	b, err := models.Convert(checkpoint, out, opts)
 	if err != nil {
 		t.Fatalf("convert %s at %v: %v", checkpoint, p, err)
 	}

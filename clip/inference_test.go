@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/graph"
 )
 
@@ -259,7 +260,7 @@ func TestBadInput(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range src.Manifest.Files {
 		data, _ := os.ReadFile(filepath.Join(src.Dir, f.Path))
-		if f.Role == RoleVisionTower {
+		if f.Role == spec.RoleVisionTower {
 			for i := 8; i < len(data) && i < 4096; i++ {
 				data[i] = 0xff
 			}

@@ -7,7 +7,7 @@ import (
 	"sync"
 
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/tokenizer"
 )
@@ -55,7 +55,7 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if m.logitScale, m.dim, m.pooling, m.eos, err = manifestValues(b.Manifest); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
 	}
-	context, err := b.Manifest.Int(ValueContext)
+	context, err := b.Manifest.Int(spec.ValueContext)
 	if err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
 	}
@@ -70,7 +70,7 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if m.proc, err = imageproc.New(pre, imageproc.Options{}); err != nil {
 		return nil, fmt.Errorf("clip: %s: %w", prePath, err)
 	}
-	vt, err := loadTower(b, RoleVisionTower, opts.RunOptions)
+	vt, err := loadTower(b, spec.RoleVisionTower, opts.RunOptions)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 		m.Close()
 		return nil, fmt.Errorf("clip: %s makes %dx%d pixels, the vision tower takes %dx%d", prePath, w, h, shape[2], shape[1])
 	}
-	tt, err := loadTower(b, RoleTextTower, opts.RunOptions)
+	tt, err := loadTower(b, spec.RoleTextTower, opts.RunOptions)
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -94,32 +94,22 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	return m, nil
 }
 
-// Open loads the CLIP model in dir: a bundle, or a checkpoint converted on first use into
-// cacheDir (see convert.Open; precision "" is the bundle's own or CLIP's default).
-func Open(dir, cacheDir, precision string, opts Options) (*Model, error) {
-	b, err := convert.Open(dir, cacheDir, precision, convert.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return Load(b, opts)
-}
-
 func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling string, eos int, err error) {
-	s, err := man.Float(ValueLogitScale)
+	s, err := man.Float(spec.ValueLogitScale)
 	if err != nil {
 		return
 	}
-	if dim, err = man.Int(ValueProjection); err != nil {
+	if dim, err = man.Int(spec.ValueProjection); err != nil {
 		return
 	}
-	if pooling, err = man.Text(ValueTextPooling); err != nil {
+	if pooling, err = man.Text(spec.ValueTextPooling); err != nil {
 		return
 	}
 	if pooling != "argmax" && pooling != "eos" {
 		err = fmt.Errorf("text pooling %q, want argmax or eos", pooling)
 		return
 	}
-	eos, err = man.Int(ValueEOSTokenID)
+	eos, err = man.Int(spec.ValueEOSTokenID)
 	return float32(s), dim, pooling, eos, err
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/shapes"
 )
 
@@ -24,7 +25,7 @@ func TestRandomInitViTB32(t *testing.T) {
 	sizes := map[graph.Precision]map[string]int64{}
 	for _, p := range []graph.Precision{graph.FP32, graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		dir := t.TempDir()
-		b, err := convert.Convert(b32Checkpoint, dir+"/bundle", convert.Options{Precision: p, RandomInit: true})
+		b, err := models.Convert(b32Checkpoint, dir+"/bundle", convert.Options{Precision: p, RandomInit: true})
 		if err != nil {
 			t.Fatalf("%v: %v", p, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/shapes"
 )
@@ -135,7 +136,7 @@ func TestBLIPMatcherNeedsARetrievalModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("converts a BLIP model")
 	}
-	b, err := convert.Open("../models/shapes/blip_vqa", t.TempDir(), "", convert.Options{})
+	b, err := models.Open("../models/shapes/blip_vqa", t.TempDir(), "", convert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,19 +29,19 @@ var auxFiles = []struct{ role, name string }{
 // Convert converts the checkpoint folder from into a bundle folder out, which must not exist,
 // be empty, or be a bundle (which is then replaced). The bundle is built in a temporary folder
 // beside out and renamed into place at the end, so out is never half written.
-func Convert(from, out string, opts Options) (*bundle.Bundle, error) {
-	return convert(from, out, opts, "")
+func (r Registry) Convert(from, out string, opts Options) (*bundle.Bundle, error) {
+	return r.convert(from, out, opts, "")
 }
 
 // convert converts, remembering the checkpoint's hash in memoDir when it is not "".
-func convert(from, out string, opts Options, memoDir string) (*bundle.Bundle, error) {
+func (r Registry) convert(from, out string, opts Options, memoDir string) (*bundle.Bundle, error) {
 	opts = opts.withDefaults()
-	src, err := openSource(from, opts, memoDir)
+	src, err := r.openSource(from, opts, memoDir)
 	if err != nil {
 		return nil, err
 	}
 	defer src.Close()
-	arch, err := Lookup(src.Architecture)
+	arch, err := r.Lookup(src.Architecture)
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", from, err)
 	}
@@ -151,26 +151,13 @@ func publish(tmp, out string) error {
 	return os.RemoveAll(old)
 }
 
-// DefaultCacheDir is where converted checkpoints are kept: $XDG_CACHE_HOME/edged, or the
-// platform's user cache folder (~/.cache/edged on Linux).
-func DefaultCacheDir() (string, error) {
-	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
-		return filepath.Join(d, "edged"), nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("model cache: %w (set XDG_CACHE_HOME or pass a cache folder)", err)
-	}
-	return filepath.Join(d, "edged"), nil
-}
-
 // Open returns the bundle for dir, which is either a bundle (it has a manifest.json) or a
 // Hugging Face checkpoint folder (it has a config.json). A checkpoint is converted on first
-// use into cacheDir ("" means DefaultCacheDir) under a folder named after its architecture,
+// use into cacheDir under a folder named after its architecture,
 // content hash and precision, and found there afterwards. precision "" means the bundle's own
 // for a bundle and the architecture's default for a checkpoint; anything else must match.
 // opts.Precision is ignored (precision decides); its other fields apply to a conversion.
-func Open(dir, cacheDir, precision string, opts Options) (*bundle.Bundle, error) {
+func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.Bundle, error) {
 	var want *graph.Precision
 	if precision != "" {
 		p, err := graph.ParsePrecision(precision)
@@ -193,16 +180,13 @@ func Open(dir, cacheDir, precision string, opts Options) (*bundle.Bundle, error)
 		return nil, fmt.Errorf("open model %s: neither a bundle (no %s) nor a Hugging Face checkpoint (no config.json)", dir, bundle.ManifestName)
 	}
 	if cacheDir == "" {
-		var err error
-		if cacheDir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("open model %s: no cache folder to convert it into", dir)
 	}
 	id, err := identify(dir, opts, cacheDir)
 	if err != nil {
 		return nil, err
 	}
-	arch, err := Lookup(id.architecture)
+	arch, err := r.Lookup(id.architecture)
 	if err != nil {
 		return nil, fmt.Errorf("open model %s: %w", dir, err)
 	}
@@ -220,7 +204,7 @@ func Open(dir, cacheDir, precision string, opts Options) (*bundle.Bundle, error)
 	}
 	// A damaged cache entry (files missing or truncated), or one an edged of another
 	// converter revision wrote, is converted again; the new bundle replaces it.
-	return convert(dir, cached, opts, cacheDir)
+	return r.convert(dir, cached, opts, cacheDir)
 }
 
 func shortHash(h string) string {

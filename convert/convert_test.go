@@ -26,8 +26,11 @@ const testArch = "EdgedTestDense"
 
 var testConversions atomic.Int32 // how many times testArch converted
 
+// testArchitectures are the architectures these tests convert.
+var testArchitectures = Registry{}
+
 func init() {
-	Register(testArch, Architecture{
+	testArchitectures[testArch] = Architecture{
 		Convert: func(src *Source, w *Writer, opts Options) error {
 			testConversions.Add(1)
 			wt, err := src.Weights.Float32("dense.weight", 2, 3)
@@ -61,15 +64,15 @@ func init() {
 		},
 		RandomInit: func(src *Source, name string, shape []int) Init { return Init{Mean: 1, Std: 0.5} },
 		Revision:   3,
-	})
-	Register("EdgedTestFailing", Architecture{
+	}
+	testArchitectures["EdgedTestFailing"] = Architecture{
 		Convert: func(src *Source, w *Writer, opts Options) error {
 			if err := w.AddFile("partial", "partial.bin", []byte("half")); err != nil {
 				return err
 			}
 			return errors.New("the architecture gave up halfway")
 		},
-	})
+	}
 }
 
 // checkpoint writes a checkpoint folder of arch with the dense weight and a tokenizer file.
@@ -91,11 +94,11 @@ func checkpoint(t *testing.T, arch string) string {
 }
 
 func TestUnknownArchitecture(t *testing.T) {
-	_, err := Lookup("GPT2LMHeadModel")
+	_, err := testArchitectures.Lookup("GPT2LMHeadModel")
 	if err == nil || !strings.Contains(err.Error(), `unsupported architecture "GPT2LMHeadModel"`) {
 		t.Fatalf("Lookup: %v", err)
 	}
-	_, err = Convert(checkpoint(t, "GPT2LMHeadModel"), filepath.Join(t.TempDir(), "b"), Options{})
+	_, err = testArchitectures.Convert(checkpoint(t, "GPT2LMHeadModel"), filepath.Join(t.TempDir(), "b"), Options{})
 	if err == nil || !strings.Contains(err.Error(), `unsupported architecture "GPT2LMHeadModel"`) {
 		t.Fatalf("Convert: %v", err)
 	}
@@ -104,7 +107,7 @@ func TestUnknownArchitecture(t *testing.T) {
 func TestConvertWritesBundle(t *testing.T) {
 	ck := checkpoint(t, testArch)
 	out := filepath.Join(t.TempDir(), "bundle")
-	b, err := Convert(ck, out, Options{Precision: graph.FP16, EdgedVersion: "test-1"})
+	b, err := testArchitectures.Convert(ck, out, Options{Precision: graph.FP16, EdgedVersion: "test-1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +188,7 @@ func TestConvertWritesBundle(t *testing.T) {
 func TestConvertFailureLeavesNothing(t *testing.T) {
 	parent := t.TempDir()
 	out := filepath.Join(parent, "bundle")
-	_, err := Convert(checkpoint(t, "EdgedTestFailing"), out, Options{})
+	_, err := testArchitectures.Convert(checkpoint(t, "EdgedTestFailing"), out, Options{})
 	if err == nil || !strings.Contains(err.Error(), "gave up halfway") {
 		t.Fatalf("err = %v", err)
 	}
@@ -199,7 +202,7 @@ func TestConvertTargets(t *testing.T) {
 	// A folder that is not a bundle is never overwritten.
 	notBundle := t.TempDir()
 	os.WriteFile(filepath.Join(notBundle, "holiday.jpg"), []byte("x"), 0o644)
-	if _, err := Convert(ck, notBundle, Options{}); err == nil || !strings.Contains(err.Error(), "not a bundle") {
+	if _, err := testArchitectures.Convert(ck, notBundle, Options{}); err == nil || !strings.Contains(err.Error(), "not a bundle") {
 		t.Errorf("overwrote a folder that is not a bundle: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(notBundle, "holiday.jpg")); err != nil {
@@ -208,10 +211,10 @@ func TestConvertTargets(t *testing.T) {
 	// An empty folder and an existing bundle are fine; the bundle is replaced.
 	out := filepath.Join(t.TempDir(), "bundle")
 	os.Mkdir(out, 0o755)
-	if _, err := Convert(ck, out, Options{Precision: graph.FP32}); err != nil {
+	if _, err := testArchitectures.Convert(ck, out, Options{Precision: graph.FP32}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := Convert(ck, out, Options{Precision: graph.Int8Dynamic})
+	b, err := testArchitectures.Convert(ck, out, Options{Precision: graph.Int8Dynamic})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +252,7 @@ func TestConvertBadCheckpoints(t *testing.T) {
 		t.Run(want, func(t *testing.T) {
 			dir := checkpoint(t, testArch)
 			spoil(dir)
-			_, err := Convert(dir, filepath.Join(t.TempDir(), "b"), Options{})
+			_, err := testArchitectures.Convert(dir, filepath.Join(t.TempDir(), "b"), Options{})
 			if err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("err = %v, want it to mention %s", err, want)
 			} else {
@@ -263,14 +266,14 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	ck := checkpoint(t, testArch)
 	cache := t.TempDir()
 	before := testConversions.Load()
-	b1, err := Open(ck, cache, "fp16", Options{})
+	b1, err := testArchitectures.Open(ck, cache, "fp16", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(b1.Dir, cache) || !strings.HasSuffix(b1.Dir, "-fp16") {
 		t.Errorf("cached bundle at %s", b1.Dir)
 	}
-	b2, err := Open(ck, cache, "fp16", Options{})
+	b2, err := testArchitectures.Open(ck, cache, "fp16", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -278,7 +281,7 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 		t.Errorf("second Open converted again (%d conversions) or moved (%s)", testConversions.Load()-before, b2.Dir)
 	}
 	// Another precision is another entry; the architecture's default applies for "".
-	b3, err := Open(ck, cache, "", Options{})
+	b3, err := testArchitectures.Open(ck, cache, "", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,13 +296,13 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	old, _ := os.ReadFile(mpath)
 	os.WriteFile(mpath, []byte(strings.Replace(string(old), `"revision": 3`, `"revision": 2`, 1)), 0o644)
 	n := testConversions.Load()
-	if b, err := Open(ck, cache, "fp16", Options{}); err != nil || b.Manifest.Revision != 3 || testConversions.Load() != n+1 {
+	if b, err := testArchitectures.Open(ck, cache, "fp16", Options{}); err != nil || b.Manifest.Revision != 3 || testConversions.Load() != n+1 {
 		t.Errorf("a revision-2 entry was not converted again: %v, %d conversions", err, testConversions.Load()-n)
 	}
 	// A damaged entry is converted again.
 	p, _ := b1.Path("dense")
 	os.WriteFile(p, []byte("junk"), 0o644)
-	if _, err := Open(ck, cache, "fp16", Options{}); err != nil {
+	if _, err := testArchitectures.Open(ck, cache, "fp16", Options{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b1.Verify(); err != nil {
@@ -308,7 +311,7 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	// Changed weights are another checkpoint.
 	ts := []hf.Tensor{hf.F32Tensor("dense.weight", []int{2, 3}, []float32{6, 5, 4, 3, 2, 1})}
 	hf.WriteSafetensorsFile(filepath.Join(ck, "model.safetensors"), ts, nil)
-	b4, err := Open(ck, cache, "fp16", Options{})
+	b4, err := testArchitectures.Open(ck, cache, "fp16", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,48 +332,41 @@ func TestOpenConvertsOnceIntoCache(t *testing.T) {
 	memo.Hash = strings.Repeat("f", 64)
 	data, _ = json.Marshal(memo)
 	os.WriteFile(memos[0], data, 0o644)
-	if b, err := Open(ck, cache, "fp16", Options{}); err != nil || b.Manifest.Source.Hash != memo.Hash {
+	if b, err := testArchitectures.Open(ck, cache, "fp16", Options{}); err != nil || b.Manifest.Source.Hash != memo.Hash {
 		t.Errorf("planted memo not used: %v", err)
 	}
 	os.WriteFile(filepath.Join(ck, "README.md"), []byte("new file"), 0o644)
-	if b, err := Open(ck, cache, "fp16", Options{}); err != nil || b.Dir != b4.Dir {
+	if b, err := testArchitectures.Open(ck, cache, "fp16", Options{}); err != nil || b.Dir != b4.Dir {
 		t.Errorf("a changed folder did not hash again: %v", err)
 	}
 
 	// A bundle opens as itself; asking it for another precision is an error.
-	if b, err := Open(b4.Dir, cache, "", Options{}); err != nil || b.Dir != b4.Dir {
+	if b, err := testArchitectures.Open(b4.Dir, cache, "", Options{}); err != nil || b.Dir != b4.Dir {
 		t.Errorf("Open(bundle) = %v, %v", b, err)
 	}
-	if _, err := Open(b4.Dir, cache, "int8", Options{}); err == nil || !strings.Contains(err.Error(), "the bundle is fp16") {
+	if _, err := testArchitectures.Open(b4.Dir, cache, "int8", Options{}); err == nil || !strings.Contains(err.Error(), "the bundle is fp16") {
 		t.Errorf("Open(fp16 bundle, int8): %v", err)
 	}
-	if _, err := Open(t.TempDir(), cache, "", Options{}); err == nil || !strings.Contains(err.Error(), "neither a bundle") {
+	if _, err := testArchitectures.Open(t.TempDir(), cache, "", Options{}); err == nil || !strings.Contains(err.Error(), "neither a bundle") {
 		t.Errorf("Open(empty folder): %v", err)
 	}
-	if _, err := Open(ck, cache, "int4", Options{}); err == nil || !strings.Contains(err.Error(), "int4") {
+	if _, err := testArchitectures.Open(ck, cache, "int4", Options{}); err == nil || !strings.Contains(err.Error(), "int4") {
 		t.Errorf("Open(int4): %v", err)
-	}
-}
-
-func TestDefaultCacheDir(t *testing.T) {
-	t.Setenv("XDG_CACHE_HOME", "/somewhere/cache")
-	if d, err := DefaultCacheDir(); err != nil || d != "/somewhere/cache/edged" {
-		t.Errorf("DefaultCacheDir = %q, %v", d, err)
 	}
 }
 
 func TestRandomInit(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures": ["`+testArch+`"]}`), 0o644)
-	b1, err := Convert(dir, filepath.Join(t.TempDir(), "a"), Options{RandomInit: true, Seed: 7})
+	b1, err := testArchitectures.Convert(dir, filepath.Join(t.TempDir(), "a"), Options{RandomInit: true, Seed: 7})
 	if err != nil {
 		t.Fatal(err) // no weights file is needed
 	}
-	b2, err := Convert(dir, filepath.Join(t.TempDir(), "b"), Options{RandomInit: true, Seed: 7})
+	b2, err := testArchitectures.Convert(dir, filepath.Join(t.TempDir(), "b"), Options{RandomInit: true, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b3, err := Convert(dir, filepath.Join(t.TempDir(), "c"), Options{RandomInit: true, Seed: 8})
+	b3, err := testArchitectures.Convert(dir, filepath.Join(t.TempDir(), "c"), Options{RandomInit: true, Seed: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,7 +402,7 @@ func TestRandomInit(t *testing.T) {
 }
 
 func TestCalibration(t *testing.T) {
-	b, err := Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, CalibrationImages: 5})
+	b, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, CalibrationImages: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +439,7 @@ func TestCalibration(t *testing.T) {
 	if _, err := ForEachCalibrationImage(Options{CalibrationDir: t.TempDir()}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no PNG") {
 		t.Errorf("empty folder: %v", err)
 	}
-	if _, err := Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, Observer: "median"}); err == nil || !strings.Contains(err.Error(), `unknown observer "median"`) {
+	if _, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, Observer: "median"}); err == nil || !strings.Contains(err.Error(), `unknown observer "median"`) {
 		t.Errorf("unknown observer: %v", err)
 	}
 }

@@ -2,10 +2,9 @@
 // .tflite models of one checkpoint at one precision, the tokenizer and preprocessing configs
 // the models need, and a manifest.json that says what each file is.
 //
-// Each architecture (CLIPModel, BlipForConditionalGeneration, ...) lives in its own package and
-// registers a converter under config.json's architectures[0]:
-//
-//	func init() { convert.Register("CLIPModel", convert.Architecture{Convert: exportCLIP, ...}) }
+// Each architecture (CLIPModel, BlipForConditionalGeneration, ...) lives in its own package
+// (clip/export, blip/export) and offers a converter, an Architecture; package models lists them
+// in one Registry keyed by config.json's architectures[0].
 //
 // A converter reads weights from a Source, builds graphs (package graph) and writes models into
 // a Writer; the machinery here does the rest: choosing the converter, random weights for
@@ -13,14 +12,11 @@
 // atomically (a crash never leaves half a bundle). Open gives a bundle for a folder that is
 // either a bundle already or a checkpoint converted on first use into a cache.
 //
-// Importers of an architecture's package register it; a program that converts must import the
-// packages of the architectures it supports (cmd/edged imports clip and blip).
 package convert
 
 import (
 	"fmt"
 	"sort"
-	"sync"
 
 	"github.com/edged/edged/graph"
 )
@@ -45,47 +41,24 @@ type Architecture struct {
 	Revision int
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Architecture{}
-)
+// Registry maps config.json's architectures[0] (e.g. "CLIPModel") to its converter. It is a
+// plain value: package models holds the one list of the architectures edged converts, and
+// tests make their own.
+type Registry map[string]Architecture
 
-// Register makes an architecture convertible under name, config.json's architectures[0]
-// (e.g. "CLIPModel"). It panics if name is registered twice or the architecture has no
-// Convert function: both are programming errors found at start-up.
-func Register(name string, a Architecture) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if a.Convert == nil {
-		panic("convert: Register " + name + " without a Convert function")
-	}
-	if _, dup := registry[name]; dup {
-		panic("convert: architecture " + name + " registered twice")
-	}
-	registry[name] = a
-}
-
-// Lookup returns the registered architecture called name.
-func Lookup(name string) (Architecture, error) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	a, ok := registry[name]
-	if !ok {
-		return Architecture{}, fmt.Errorf("unsupported architecture %q (edged converts %v)", name, registeredLocked())
+// Lookup returns the architecture called name.
+func (r Registry) Lookup(name string) (Architecture, error) {
+	a, ok := r[name]
+	if !ok || a.Convert == nil {
+		return Architecture{}, fmt.Errorf("unsupported architecture %q (edged converts %v)", name, r.Names())
 	}
 	return a, nil
 }
 
-// Architectures lists the registered architecture names, sorted.
-func Architectures() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	return registeredLocked()
-}
-
-func registeredLocked() []string {
-	names := make([]string, 0, len(registry))
-	for n := range registry {
+// Names lists the architecture names, sorted.
+func (r Registry) Names() []string {
+	names := make([]string, 0, len(r))
+	for n := range r {
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -48,19 +48,19 @@ func (s *Source) Close() error {
 
 // OpenSource opens the checkpoint folder dir for conversion: its config.json, its weights
 // (unless opts.RandomInit, where only the config is needed) and its content hash.
-func OpenSource(dir string, opts Options) (*Source, error) {
-	return openSource(dir, opts, "")
+func (r Registry) OpenSource(dir string, opts Options) (*Source, error) {
+	return r.openSource(dir, opts, "")
 }
 
 // openSource is OpenSource with the checkpoint hash remembered in memoDir (see memoHash).
-func openSource(dir string, opts Options, memoDir string) (*Source, error) {
+func (r Registry) openSource(dir string, opts Options, memoDir string) (*Source, error) {
 	id, err := identify(dir, opts, memoDir)
 	if err != nil {
 		return nil, err
 	}
 	src := &Source{Dir: dir, Architecture: id.architecture, Config: id.config, Hash: id.hash}
 	if opts.RandomInit {
-		arch, err := Lookup(id.architecture)
+		arch, err := r.Lookup(id.architecture)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %s: %w", dir, err)
 		}
@@ -118,7 +118,7 @@ func identify(dir string, opts Options, memoDir string) (identity, error) {
 
 // DefaultPrecision is the precision the checkpoint in dir converts to when none is asked for:
 // its architecture's default.
-func DefaultPrecision(dir string) (graph.Precision, error) {
+func (r Registry) DefaultPrecision(dir string) (graph.Precision, error) {
 	cfg, err := hf.ReadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return 0, err
@@ -127,7 +127,7 @@ func DefaultPrecision(dir string) (graph.Precision, error) {
 	if err != nil {
 		return 0, err
 	}
-	arch, err := Lookup(name)
+	arch, err := r.Lookup(name)
 	if err != nil {
 		return 0, fmt.Errorf("checkpoint %s: %w", dir, err)
 	}

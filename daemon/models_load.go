@@ -16,6 +16,7 @@ import (
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/confirm"
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/tokenizer"
 )
@@ -75,7 +76,7 @@ func cacheDir(cfg *Config) (string, error) {
 	if cfg.CacheDir != "" {
 		return cfg.Resolve(cfg.CacheDir), nil
 	}
-	return convert.DefaultCacheDir()
+	return models.DefaultCacheDir()
 }
 
 func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
@@ -89,7 +90,7 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 	precision := cfg.Runtime.Precision
 	open := func(field, dir string) (*bundle.Bundle, error) {
 		path := cfg.Resolve(dir)
-		b, err := convert.Open(path, filepath.Join(cache, "models"), precision,
+		b, err := models.Open(path, filepath.Join(cache, "models"), precision,
 			convert.Options{Progress: convert.NewProgress(nil, log.With("model", field))})
 		if err != nil {
 			return nil, fmt.Errorf("models.%s (%s): %w", field, path, err)

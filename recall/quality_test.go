@@ -8,6 +8,7 @@ import (
 
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/shapes"
 )
 
@@ -18,7 +19,7 @@ func shapesCLIP(t *testing.T) (*clip.Model, [][]float32, []Pair) {
 	if testing.Short() {
 		t.Skip("runs the real CLIP model")
 	}
-	b, err := convert.Open("../models/shapes/clip", t.TempDir(), "", convert.Options{})
+	b, err := models.Open("../models/shapes/clip", t.TempDir(), "", convert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/recall"
 	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/shapes"
@@ -76,7 +77,7 @@ func openShapesModels(t testing.TB) (clipB, captionB, vqaB *bundle.Bundle) {
 			if shapesModels.err != nil {
 				return nil
 			}
-			b, err := convert.Open("../models/shapes/"+name, cache, "", convert.Options{})
+			b, err := models.Open("../models/shapes/"+name, cache, "", convert.Options{})
 			if err != nil {
 				shapesModels.err = fmt.Errorf("convert %s: %w", name, err)
 			}

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"strings"
 
+	blipspec "github.com/edged/edged/blip/spec"
+
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
@@ -68,9 +70,9 @@ func BLIP(s Setup, b *bundle.Bundle) error {
 	}
 	turn := 0
 	next := func() *blip.Image { turn++; return ims[turn%2] }
-	if b.HasFile(blip.RoleCrossKV) && m.Architecture == blip.ArchCaption {
+	if b.HasFile(blipspec.RoleCrossKV) && m.Architecture == blip.ArchCaption {
 		if s.Want("blip.cross_kv") {
-			if err := timeModel(s, b, blip.RoleCrossKV, precision, "blip.cross_kv", opts, -1); err != nil {
+			if err := timeModel(s, b, blipspec.RoleCrossKV, precision, "blip.cross_kv", opts, -1); err != nil {
 				r.Fail(s.record("blip.cross_kv", precision), err)
 			}
 		}
@@ -134,7 +136,7 @@ func timeSteps(s Setup, b *bundle.Bundle, precision string, opts tflite.Options)
 	var recs []bench.Record
 	var fns []func() error
 	for _, p := range DecodePositions {
-		rec, fn, done, err := prepareModel(s, b, blip.RoleDecoderStep, precision, "blip.decode_token", opts, p)
+		rec, fn, done, err := prepareModel(s, b, blipspec.RoleDecoderStep, precision, "blip.decode_token", opts, p)
 		if err != nil {
 			return err
 		}
@@ -199,30 +201,30 @@ func prepareModel(s Setup, b *bundle.Bundle, role, precision, stage string, opts
 		switch t.Type() {
 		case tflite.Float32:
 			v := randomFloats(t.NumElements(), 1, uint64(i))
-			if t.Name() == blip.InSelfBias {
+			if t.Name() == blipspec.InSelfBias {
 				cache = t.NumElements() - 1
 				for j := range v {
 					v[j] = 0
 					if j >= pos && j < cache {
-						v[j] = blip.MaskBias
+						v[j] = blipspec.MaskBias
 					}
 				}
 			}
-			if t.Name() == blip.InCrossBias {
+			if t.Name() == blipspec.InCrossBias {
 				clear(v)
 			}
 			if err := t.SetFloat32(v); err != nil {
 				return fail(err)
 			}
-			if pos < 0 || strings.HasPrefix(t.Name(), "past_") || t.Name() == blip.InSelfBias {
+			if pos < 0 || strings.HasPrefix(t.Name(), "past_") || t.Name() == blipspec.InSelfBias {
 				floats = append(floats, floatIn{t, v})
 			}
 		case tflite.Int32:
 			v := make([]int32, t.NumElements())
-			if t.Name() == blip.InPosition {
+			if t.Name() == blipspec.InPosition {
 				v[0] = int32(pos)
 			}
-			if t.Name() == blip.InTokenIDs {
+			if t.Name() == blipspec.InTokenIDs {
 				for j := range v {
 					v[j] = 1037 // "a"
 				}

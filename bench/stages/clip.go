@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	clipspec "github.com/edged/edged/clip/spec"
+
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
@@ -109,7 +111,7 @@ func CLIP(s Setup, b *bundle.Bundle) error {
 		})
 	}
 	eos := int32(photoOfADog[6])
-	if v, err := b.Manifest.Int(clip.ValueEOSTokenID); err == nil && v > 2 {
+	if v, err := b.Manifest.Int(clipspec.ValueEOSTokenID); err == nil && v > 2 {
 		eos = int32(v)
 	}
 	dog := photoOfADog

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	clipspec "github.com/edged/edged/clip/spec"
+
 	"github.com/edged/edged/bench"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/graph"
@@ -171,7 +173,7 @@ func BenchmarkHotPath(b *testing.B) {
 // clip package's.
 func BenchmarkInvokeRaw(b *testing.B) {
 	m := tinyCLIPModel(b, graph.FP32)
-	path, err := m.Bundle.Path(clip.RoleVisionTower)
+	path, err := m.Bundle.Path(clipspec.RoleVisionTower)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/models"
 )
 
 // Setup is one configuration to time stages under.
@@ -87,7 +88,7 @@ func RandomInitBundle(configPath string, p graph.Precision, cacheDir string, cal
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return nil, "", err
 	}
-	b, err := convert.Convert(src, out, convert.Options{Precision: p, RandomInit: true, Seed: 1, CalibrationImages: calibImages})
+	b, err := models.Convert(src, out, convert.Options{Precision: p, RandomInit: true, Seed: 1, CalibrationImages: calibImages})
 	if err != nil {
 		return nil, "", fmt.Errorf("random init of %s at %s: %w", configPath, p, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -47,7 +48,7 @@ func TinyITMCheckpoint(t testing.TB) string {
 // thread; it is closed when the test ends.
 func TinyITMModel(t testing.TB) *blip.Model {
 	t.Helper()
-	b, err := convert.Open(TinyITMCheckpoint(t), t.TempDir(), graph.FP32.String(), convert.Options{})
+	b, err := models.Open(TinyITMCheckpoint(t), t.TempDir(), graph.FP32.String(), convert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -131,7 +132,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	} else if got != arch {
 		return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
 	}
-	bundle, err := convert.Open(f.model, f.cache, f.precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
+	bundle, err := models.Open(f.model, f.cache, f.precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
 	if err != nil {
 		return fail(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/models"
 )
 
 const benchUsage = `usage: edged bench (--model DIR | --random-init CONFIG | --synthetic TOWERS) [flags]
@@ -171,7 +172,7 @@ func benchMain(f benchFlags) error {
 func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, delegates []string, threads []int, want func(string) bool) error {
 	cache := f.cache
 	if cache == "" {
-		dir, err := convert.DefaultCacheDir()
+		dir, err := models.DefaultCacheDir()
 		if err != nil {
 			return err
 		}
@@ -179,7 +180,7 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 	}
 	var jobs []stages.Job
 	if f.model != "" {
-		b, err := convert.Open(f.model, cache, "", convert.Options{})
+		b, err := models.Open(f.model, cache, "", convert.Options{})
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -82,11 +83,11 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	}
 	cacheDir := *cache
 	if cacheDir == "" {
-		if cacheDir, err = convert.DefaultCacheDir(); err != nil {
+		if cacheDir, err = models.DefaultCacheDir(); err != nil {
 			return fail(err)
 		}
 	}
-	bundle, err := convert.Open(*model, cacheDir, *precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
+	bundle, err := models.Open(*model, cacheDir, *precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
 	if err != nil {
 		return fail(err)
 	}

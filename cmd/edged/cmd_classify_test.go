@@ -12,6 +12,7 @@ import (
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
+	"github.com/edged/edged/models"
 	"github.com/edged/edged/shapes"
 )
 
@@ -127,7 +128,7 @@ func TestClassifyErrors(t *testing.T) {
 	os.WriteFile(emptySet, []byte("name: nothing\nlabels: []\n"), 0o644)
 	// A bundle without a tokenizer: clip_tiny converted at fp32.
 	tiny := filepath.Join(dir, "tiny")
-	if _, err := convert.Convert("../../clip/testdata/clip_tiny", tiny, convert.Options{}); err != nil {
+	if _, err := models.Convert("../../clip/testdata/clip_tiny", tiny, convert.Options{}); err != nil {
 		t.Fatal(err)
 	}
 	// A checkpoint whose weights file is corrupt.

@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"os"
 
-	_ "github.com/edged/edged/clip" // registers CLIPModel
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
+	"github.com/edged/edged/models"
 )
 
 func init() {
@@ -21,7 +21,7 @@ func runConvert(args []string) int {
 		fmt.Fprintf(fs.Output(), "usage: edged convert --from HF_DIR --out BUNDLE_DIR [--precision fp32|fp16|int8-dynamic|int8] [--calibration IMG_DIR] [--random-init]\n\n"+
 			"Converts a checkpoint folder (config.json, model.safetensors, tokenizer and preprocessing\n"+
 			"configs) of a supported architecture (%v) into a bundle folder:\n"+
-			"the .tflite models, the configs they need and manifest.json.\n\n", convert.Architectures())
+			"the .tflite models, the configs they need and manifest.json.\n\n", models.Architectures.Names())
 		fs.PrintDefaults()
 	}
 	from := fs.String("from", "", "Hugging Face checkpoint `folder`")
@@ -52,7 +52,7 @@ func runConvert(args []string) int {
 	}
 	var err error
 	if *precision == "" {
-		opts.Precision, err = convert.DefaultPrecision(*from)
+		opts.Precision, err = models.DefaultPrecision(*from)
 	} else {
 		opts.Precision, err = graph.ParsePrecision(*precision)
 	}
@@ -64,7 +64,7 @@ func runConvert(args []string) int {
 		fmt.Fprintf(os.Stderr, "edged convert: --calibration is for --precision int8, not %v\n", opts.Precision)
 		return 2
 	}
-	b, err := convert.Convert(*from, *out, opts)
+	b, err := models.Convert(*from, *out, opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "edged convert: %v\n", err)
 		return 1

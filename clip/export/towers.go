@@ -1,28 +1,13 @@
-package clip
+package export
 
 import (
 	"fmt"
 
+	"github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/nn"
 	"github.com/edged/edged/graph/tfl"
-)
-
-// Tensor names of the exported towers: the contract between export and inference, recorded in
-// each bundle's manifest.
-const (
-	InputPixels      = "pixel_values" // float32 [1, H, W, 3], NHWC, preprocessed
-	OutputImage      = "image_embeds" // float32 [1, projection], L2-normalised
-	InputTokens      = "tokens"       // int32 [4, N]: ids, positions, segments, pooled rows of one or more texts (see buildText)
-	OutputText       = "text_embeds"  // float32 [N, projection], L2-normalised: row k is text k's
-	RoleVisionTower  = "vision"
-	RoleTextTower    = "text"
-	ValueLogitScale  = "logit_scale" // exp of the checkpoint's logit_scale: the softmax multiplier
-	ValueContext     = "context_length"
-	ValueEOSTokenID  = "eos_token_id" // the pooling token (see poolIndex)
-	ValueProjection  = "projection_dim"
-	ValueTextPooling = "text_pooling" // "argmax" or "eos"
 )
 
 // encoderDims are the sizes of one transformer tower.
@@ -142,7 +127,7 @@ func buildVision(w convert.Weights, d visionDims, projection int, progress func(
 	tokens := grid*grid + 1
 	const pre = "vision_model"
 
-	x := g.Input(InputPixels, graph.Float32, 1, d.ImageSize, d.ImageSize, d.Channels)
+	x := g.Input(spec.InputPixels, graph.Float32, 1, d.ImageSize, d.ImageSize, d.Channels)
 	// PyTorch's filter is [out, in, kh, kw]; TFLite's CONV_2D wants [out, kh, kw, in].
 	filter := p.get(pre+".embeddings.patch_embedding.weight", d.Hidden, d.Channels, d.Patch, d.Patch)
 	cls := p.get(pre+".embeddings.class_embedding", d.Hidden)
@@ -165,7 +150,7 @@ func buildVision(w convert.Weights, d visionDims, projection int, progress func(
 		return nil, p.err
 	}
 	emb := proj.Apply(g, "visual_projection", pooled)
-	g.Output(OutputImage, g.L2Normalize(emb))
+	g.Output(spec.OutputImage, g.L2Normalize(emb))
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
@@ -183,7 +168,7 @@ func buildVision(w convert.Weights, d visionDims, projection int, progress func(
 // many texts into one run (EmbedTexts) lets the dense layers work on many rows at once, which
 // they do far faster per row than on one short text.
 //
-// The input InputTokens is int32 [4, N]: token ids; positions, 0 at each text's start (they
+// The input spec.InputTokens is int32 [4, N]: token ids; positions, 0 at each text's start (they
 // index the position embeddings); the segment of each token, one number per text; and in its
 // first entries the index of each text's pooled token (the rest repeat one of them). The
 // mask is made in the graph: mask[i][j] = MaskValue · (max(pos_j - pos_i, 0) + |seg_j - seg_i|),
@@ -196,12 +181,12 @@ func buildText(w convert.Weights, d textDims, projection int, progress func(laye
 	p := &params{w: w}
 	const pre = "text_model"
 
-	tokens := g.Input(InputTokens, graph.Int32, textRows, graph.Dynamic)
+	tokens := g.Input(spec.InputTokens, graph.Int32, spec.TextRows, graph.Dynamic)
 	row := func(i int, name string) *graph.Tensor {
 		return g.StridedSlice(tokens, []int{i, 0}, []int{i + 1, 0}, []int{1, 1}, graph.SliceMasks{End: 1 << 1}, graph.Named(pre+"."+name))
 	}
-	ids, positions, segments := row(rowIDs, "input_ids"), row(rowPositions, "position_ids"), row(rowSegments, "segment_ids")
-	pool := g.Reshape(row(rowPool, "pool_rows"), []int{-1}, graph.Named(pre+".pool_index"))
+	ids, positions, segments := row(spec.RowIDs, "input_ids"), row(spec.RowPositions, "position_ids"), row(spec.RowSegments, "segment_ids")
+	pool := g.Reshape(row(spec.RowPool, "pool_rows"), []int{-1}, graph.Named(pre+".pool_index"))
 	tok := p.get(pre+".embeddings.token_embedding.weight", d.Vocab, d.Hidden)
 	pos := p.get(pre+".embeddings.position_embedding.weight", d.Context, d.Hidden)
 	if p.err != nil {
@@ -235,21 +220,12 @@ func buildText(w convert.Weights, d textDims, projection int, progress func(laye
 	if p.err != nil {
 		return nil, p.err
 	}
-	g.Output(OutputText, g.L2Normalize(proj.Apply(g, "text_projection", pooled)))
+	g.Output(spec.OutputText, g.L2Normalize(proj.Apply(g, "text_projection", pooled)))
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
-
-// The rows of the text tower's input.
-const (
-	rowIDs = iota
-	rowPositions
-	rowSegments
-	rowPool
-	textRows
-)
 
 // ochwToOhwc reorders a PyTorch conv filter [o, c, h, w] into TFLite's [o, h, w, c].
 func ochwToOhwc(src []float32, o, c, h, w int) []float32 {

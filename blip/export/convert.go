@@ -1,10 +1,20 @@
-package blip
+// Package export converts Hugging Face BLIP checkpoints (captioning, visual question answering,
+// image-text retrieval) into bundles of TFLite models, per class:
+//
+//	BlipForConditionalGeneration: vision, cross_kv, decoder_step
+//	BlipForQuestionAnswering:     vision, question_encoder, cross_kv, decoder_step
+//	BlipForImageTextRetrieval:    vision (with the ITC image feature), itm, itc_text
+//
+// Package spec names the models' tensors and the manifest values; package models lists
+// Converter among the architectures edged converts.
+package export
 
 import (
 	"fmt"
 	"runtime/debug"
 	"strings"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
@@ -44,35 +54,14 @@ func TextPrecision(p graph.Precision) graph.Precision {
 // bump it with any change to the models' graphs or lowering.
 const Revision = 2
 
-func init() {
-	for _, arch := range []string{ArchCaption, ArchVQA, ArchRetrieval} {
-		convert.Register(arch, convert.Architecture{
-			Convert:          exportBundle,
-			RandomInit:       randomInit,
-			DefaultPrecision: DefaultPrecision,
-			Revision:         Revision,
-		})
-	}
+// Converter converts the three BLIP checkpoint classes (package models lists it under each of
+// spec.ArchCaption, spec.ArchVQA and spec.ArchRetrieval).
+var Converter = convert.Architecture{
+	Convert:          exportBundle,
+	RandomInit:       randomInit,
+	DefaultPrecision: DefaultPrecision,
+	Revision:         Revision,
 }
-
-// Manifest values a BLIP bundle records for inference.
-const (
-	valueImageSize    = "image_size"    // pixels per side of the vision input
-	valueVisionTokens = "vision_tokens" // image_embeds length: class token and patches
-	valueVisionHidden = "vision_hidden" // image_embeds width
-	valueTextHidden   = "text_hidden"   // text encoder and decoder width
-	valueTextHeads    = "text_heads"    // attention heads of the text models
-	valueTextLayers   = "text_layers"   // decoder layers
-	valueVocabSize    = "vocab_size"    // logits width
-	valueTextContext  = "text_context"  // token length of the text encoders' inputs
-	valueDecoderCache = "decoder_cache" // self-attention cache slots: the longest decoded sequence
-	valueCrossLength  = "cross_length"  // encoder states the decoder's cross-attention reads
-	valueProjection   = "projection"    // ITC feature width
-	valueBosTokenID   = "bos_token_id"  // [DEC]: decoding starts here
-	valueSepTokenID   = "sep_token_id"  // [SEP]: decoding stops here (BLIP's eos)
-	valuePadTokenID   = "pad_token_id"  // [PAD]
-	valueMaxPositions = "max_positions" // max_position_embeddings
-)
 
 // exportBundle is convert's entry point for the three BLIP architectures: it builds every
 // model of the checkpoint's class and writes them at the asked precision with the values
@@ -111,7 +100,7 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 		lower := convert.Lowering(opts.Precision)
 		var g *graph.Graph
 		switch {
-		case opts.Precision == graph.Int8Full && b.role == RoleVision:
+		case opts.Precision == graph.Int8Full && b.role == spec.RoleVision:
 			g, vision = vision, nil
 			lower.Ranges, lower.KeepFloat = ranges, keepFloat
 		case opts.Precision == graph.Int8Full:
@@ -136,21 +125,21 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	p.Step(step, len(models), len(models))
 	t := cfg.Text
 	for name, v := range map[string]any{
-		valueImageSize: s.vision.ImageSize, valueVisionTokens: s.vision.tokens(), valueVisionHidden: s.vision.Hidden,
-		valueTextHidden: t.HiddenSize, valueTextHeads: t.NumAttentionHeads, valueTextLayers: t.NumHiddenLayers,
-		valueVocabSize: t.VocabSize, valueTextContext: s.context, valueDecoderCache: s.cache,
-		valueBosTokenID: t.BosTokenID, valueSepTokenID: t.SepTokenID, valuePadTokenID: t.PadTokenID,
-		valueMaxPositions: t.MaxPositionEmbeddings,
+		spec.ValueImageSize: s.vision.ImageSize, spec.ValueVisionTokens: s.vision.tokens(), spec.ValueVisionHidden: s.vision.Hidden,
+		spec.ValueTextHidden: t.HiddenSize, spec.ValueTextHeads: t.NumAttentionHeads, spec.ValueTextLayers: t.NumHiddenLayers,
+		spec.ValueVocabSize: t.VocabSize, spec.ValueTextContext: s.context, spec.ValueDecoderCache: s.cache,
+		spec.ValueBosTokenID: t.BosTokenID, spec.ValueSepTokenID: t.SepTokenID, spec.ValuePadTokenID: t.PadTokenID,
+		spec.ValueMaxPositions: t.MaxPositionEmbeddings,
 	} {
 		w.SetValue(name, v)
 	}
 	switch s.arch {
-	case ArchCaption:
-		w.SetValue(valueCrossLength, s.vision.tokens())
-	case ArchVQA:
-		w.SetValue(valueCrossLength, s.context)
-	case ArchRetrieval:
-		w.SetValue(valueProjection, s.projection)
+	case spec.ArchCaption:
+		w.SetValue(spec.ValueCrossLength, s.vision.tokens())
+	case spec.ArchVQA:
+		w.SetValue(spec.ValueCrossLength, s.context)
+	case spec.ArchRetrieval:
+		w.SetValue(spec.ValueProjection, s.projection)
 	}
 	return nil
 }

@@ -1,8 +1,9 @@
-package blip
+package export
 
 import (
 	"fmt"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/nn"
 )
@@ -25,35 +26,19 @@ import (
 // Values, of the cache and of the cross-attention, are kept transposed, [heads, head dim,
 // length]: TFLite's BATCH_MATMUL transposes a right-hand side that is not marked adj_y on
 // every call, which for the image's values of BLIP base would be 5 million floats per token.
-const (
-	InEncoderStates = "encoder_states" // [1, cross length, encoder hidden]
-	InTokenIDs      = "token_ids"      // [B] int32: the token of each sequence at this step
-	InPosition      = "position"       // [1] int32: its position (the same for every sequence)
-	InSelfBias      = "self_bias"      // [1, 1, 1, cache+1]: 0 for filled slots and the new token, MaskBias for empty ones
-	InCrossBias     = "cross_bias"     // [1, 1, cross length]: 0 for real encoder states, MaskBias for padding
-	OutLogits       = "logits"         // [B, vocab]
-)
-
-// Per-layer tensor names of the decoder models.
-func crossKeyName(i int) string   { return fmt.Sprintf("cross_key_%d", i) }   // [heads, cross length, head dim]
-func crossValueName(i int) string { return fmt.Sprintf("cross_value_%d", i) } // [heads, head dim, cross length]
-func pastKeyName(i int) string    { return fmt.Sprintf("past_key_%d", i) }    // [B, heads, cache, head dim]
-func pastValueName(i int) string  { return fmt.Sprintf("past_value_%d", i) }  // [B, heads, head dim, cache]
-func newKeyName(i int) string     { return fmt.Sprintf("key_%d", i) }         // [B, hidden]
-func newValueName(i int) string   { return fmt.Sprintf("value_%d", i) }       // [B, hidden]
 
 // buildCrossKV adds the cross-attention keys and values of every decoder layer for encoder
 // states [1, n, width]: keys [heads, n, head dim], values [heads, head dim, n].
 func buildCrossKV(g *graph.Graph, d textDims, l *loader, n, width int) {
 	D, H, hd := d.Hidden, d.Heads, d.headDim()
-	states := g.Input(InEncoderStates, graph.Float32, 1, n, width)
+	states := g.Input(spec.InEncoderStates, graph.Float32, 1, n, width)
 	for i := 0; i < d.Layers; i++ {
 		p := fmt.Sprintf("%sencoder.layer.%d.crossattention.self.", textDecoderPrefix, i)
 		name := fmt.Sprintf("cross_kv/layer%d", i)
 		for _, kv := range []struct {
 			ckpt, out string
 			perm      []int
-		}{{"key", crossKeyName(i), []int{1, 0, 2}}, {"value", crossValueName(i), []int{1, 2, 0}}} {
+		}{{"key", spec.CrossKeyName(i), []int{1, 0, 2}}, {"value", spec.CrossValueName(i), []int{1, 2, 0}}} {
 			x := linear(g, l, name+"/"+kv.ckpt, p+kv.ckpt, states, D, width)
 			x = g.Reshape(x, []int{n, H, hd}, graph.Named(name+"/"+kv.ckpt+"_heads"))
 			g.Output(kv.out, g.Transpose(x, kv.perm, graph.Named(name+"/"+kv.ckpt+"_by_head")))
@@ -67,10 +52,10 @@ func buildCrossKV(g *graph.Graph, d textDims, l *loader, n, width int) {
 func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int) {
 	D, H, hd := d.Hidden, d.Heads, d.headDim()
 	B := graph.Dynamic
-	ids := g.Input(InTokenIDs, graph.Int32, B)
-	pos := g.Input(InPosition, graph.Int32, 1)
-	selfBias := g.Input(InSelfBias, graph.Float32, 1, 1, 1, cache+1)
-	crossBias := g.Input(InCrossBias, graph.Float32, 1, 1, crossLen)
+	ids := g.Input(spec.InTokenIDs, graph.Int32, B)
+	pos := g.Input(spec.InPosition, graph.Int32, 1)
+	selfBias := g.Input(spec.InSelfBias, graph.Float32, 1, 1, 1, cache+1)
+	crossBias := g.Input(spec.InCrossBias, graph.Float32, 1, 1, crossLen)
 
 	p := textDecoderPrefix + "embeddings."
 	table := g.Const(p+"word_embeddings.weight", l.get(p+"word_embeddings.weight", d.Vocab, D), d.Vocab, D)
@@ -88,10 +73,10 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 		q := queryLinear(g, d, l, name+"/self/q", sp+"self.query", x)
 		k := linear(g, l, name+"/self/k", sp+"self.key", x, D, D)
 		v := linear(g, l, name+"/self/v", sp+"self.value", x, D, D)
-		g.Output(newKeyName(i), k)
-		g.Output(newValueName(i), v)
-		pastK := g.Input(pastKeyName(i), graph.Float32, B, H, cache, hd)
-		pastV := g.Input(pastValueName(i), graph.Float32, B, H, hd, cache)
+		g.Output(spec.NewKeyName(i), k)
+		g.Output(spec.NewValueName(i), v)
+		pastK := g.Input(spec.PastKeyName(i), graph.Float32, B, H, cache, hd)
+		pastV := g.Input(spec.PastValueName(i), graph.Float32, B, H, hd, cache)
 		split := func(t *graph.Tensor, what string) *graph.Tensor {
 			return g.Reshape(t, []int{-1, H, 1, hd}, graph.Named(name+"/self/"+what+"_heads"))
 		}
@@ -107,8 +92,8 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 		// Cross-attention: the B queries of a head attend together to that head's keys, so
 		// the precomputed keys and values serve every sequence without copies.
 		cp := lp + "crossattention."
-		ck := g.Input(crossKeyName(i), graph.Float32, H, crossLen, hd)
-		cv := g.Input(crossValueName(i), graph.Float32, H, hd, crossLen)
+		ck := g.Input(spec.CrossKeyName(i), graph.Float32, H, crossLen, hd)
+		cv := g.Input(spec.CrossValueName(i), graph.Float32, H, hd, crossLen)
 		q = queryLinear(g, d, l, name+"/cross/q", cp+"self.query", x)
 		q = g.Transpose(g.Reshape(q, []int{-1, H, hd}, graph.Named(name+"/cross/q_heads")), []int{1, 0, 2}, graph.Named(name+"/cross/q_hbd"))
 		s = g.BatchMatMul(q, ck, false, true, graph.Named(name+"/cross/scores"))
@@ -119,7 +104,7 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 
 		x = bertFeedForward(g, d, l, name, lp, x)
 	}
-	g.Output(OutLogits, lmHead(g, d, l, x, table))
+	g.Output(spec.OutLogits, lmHead(g, d, l, x, table))
 }
 
 // attentionOutput is BlipTextSelfOutput: LayerNorm(x + dense(context)).

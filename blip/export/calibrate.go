@@ -1,4 +1,4 @@
-package blip
+package export
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
@@ -51,7 +52,7 @@ func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts con
 		return nil, info, fmt.Errorf("calibrate vision: %w", err)
 	}
 	defer cal.Close()
-	in, err := cal.Interpreter().InputByName(InPixelValues)
+	in, err := cal.Interpreter().InputByName(spec.InPixelValues)
 	if err != nil {
 		return nil, info, fmt.Errorf("calibrate vision: %w", err)
 	}

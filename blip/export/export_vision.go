@@ -1,20 +1,18 @@
-package blip
+package export
 
 import (
 	"fmt"
 	"math"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/nn"
 	"github.com/edged/edged/graph/tfl"
 )
 
-// Names of the vision model's tensors.
+// Where the checkpoint keeps these weights.
 const (
-	InPixelValues  = "pixel_values"  // [1, H, W, 3] float32, NHWC as imageproc gives it
-	OutImageEmbeds = "image_embeds"  // [1, tokens, hidden]: post-layer-normed states of every token
-	OutImageFeat   = "image_feat"    // [1, projection]: ITC image feature, L2-normalised (retrieval only)
-	visionPrefix   = "vision_model." // checkpoint prefix of the tower
+	visionPrefix = "vision_model." // checkpoint prefix of the tower
 )
 
 // buildVision adds BLIP's ViT to g (BlipVisionModel): a patch convolution over the NHWC image,
@@ -23,7 +21,7 @@ const (
 func buildVision(g *graph.Graph, d visionDims, l *loader) *graph.Tensor {
 	p := visionPrefix + "embeddings."
 	D, P := d.Hidden, d.PatchSize
-	x := g.Input(InPixelValues, graph.Float32, 1, d.ImageSize, d.ImageSize, 3)
+	x := g.Input(spec.InPixelValues, graph.Float32, 1, d.ImageSize, d.ImageSize, 3)
 
 	// PyTorch's conv weight is [out, in, kh, kw]; TFLite's CONV_2D wants [out, kh, kw, in].
 	w := l.get(p+"patch_embedding.weight", D, 3, P, P)

@@ -1,4 +1,29 @@
-package clip
+// Package export converts Hugging Face CLIPModel checkpoints into bundles: the vision and text
+// towers as TFLite graphs at the asked precision, with the values inference needs (package
+// spec names them). Package models lists Converter among the architectures edged converts.
+//
+// A bundle holds two models, each with the projection and L2 normalisation built in:
+//
+//   - vision.tflite: pixel_values float32 [1, H, W, 3] (NHWC, preprocessed as the
+//     checkpoint's CLIPImageProcessor does; package imageproc) → image_embeds [1, D].
+//     Patch CONV_2D, [CLS] and position embeddings, pre-LN, encoder, post-LN of [CLS],
+//     visual projection.
+//   - text.tflite: tokens int32 [4, N] (rows: ids, positions, segments and pooled rows of one
+//     or more texts packed together, see spec.RowIDs) → text_embeds [texts, D]. N is resized
+//     per call and the causal mask, kept within each text, is computed in the graph, so the
+//     tower runs at the texts' real length, which gives transformers' embedding of the padded
+//     context (attention is causal and the pooled token is the last one) at a fraction of
+//     the cost.
+//
+// The manifest records logit_scale (the softmax multiplier, exp of the checkpoint's
+// parameter), context_length, projection_dim, eos_token_id and text_pooling ("argmax" when
+// eos_token_id is 2, as in the released OpenAI configs, else "eos"), which say where
+// transformers pools. At fp32, fp16 and int8-dynamic both towers take that precision; at int8
+// the vision tower is full integer (activation ranges calibrated on images, layer norms,
+// softmax, residual adds and the [CLS] concatenation kept float, see keepFloatVision) and the
+// text tower is int8-dynamic: text embeddings are computed once per label set and cached, and
+// calibrating text would need texts a checkpoint does not come with (see TextPrecision).
+package export
 
 import (
 	"encoding/json"
@@ -13,6 +38,7 @@ import (
 	"strings"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/convert"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/tfl"
@@ -20,9 +46,6 @@ import (
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
-
-// Architecture is the transformers class this package converts.
-const Architecture = "CLIPModel"
 
 // DefaultPrecision is what a CLIP checkpoint converts to when no precision is asked for: full
 // int8, whose vision tower runs in XNNPACK with QS8. Measured on ViT-B/32 (random weights, one
@@ -34,13 +57,12 @@ const Architecture = "CLIPModel"
 // natural images, convert with --calibration and frames from the camera.
 const DefaultPrecision = graph.Int8Full
 
-func init() {
-	convert.Register(Architecture, convert.Architecture{
-		Convert:          exportCLIP,
-		RandomInit:       randomInit,
-		DefaultPrecision: DefaultPrecision,
-		Revision:         Revision,
-	})
+// Converter converts CLIPModel checkpoints (package models lists it under spec.Architecture).
+var Converter = convert.Architecture{
+	Convert:          exportCLIP,
+	RandomInit:       randomInit,
+	DefaultPrecision: DefaultPrecision,
+	Revision:         Revision,
 }
 
 // Revision numbers the CLIP bundles this package writes (convert.Architecture.Revision):
@@ -53,7 +75,7 @@ const Revision = 4
 // does not come with. Its int8 weights are dequantized at load (convert.Lowering), so it runs
 // float32 kernels, and XNNPACK keeps the dequantized copy beside the one it packs: on ViT-B/32
 // 296 MiB of anonymous memory at load against 151 MiB for an fp32 file. BLIP's text models
-// take fp32 for that reason (blip.TextPrecision: 1.7 GiB saved there); CLIP's text tower stays
+// take fp32 for that reason (blipexport.TextPrecision: 1.7 GiB saved there); CLIP's text tower stays
 // int8 so that an int8 bundle is a quarter of fp32 on disk (the CLIP issue's bar), at 145 MiB.
 func TextPrecision(p graph.Precision) graph.Precision {
 	if p == graph.Int8Full {
@@ -138,7 +160,7 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 		w.SetCalibration(info)
 		lower.Ranges, lower.KeepFloat = ranges, keepFloatVision
 	}
-	if err := lowerAndAdd(w, vg, RoleVisionTower, lower); err != nil {
+	if err := lowerAndAdd(w, vg, spec.RoleVisionTower, lower); err != nil {
 		return err
 	}
 	vg = nil // let the weights go before the text tower's arrive
@@ -149,7 +171,7 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	}
 	progress.Step("text tower: build", td.Layers, td.Layers)
 	lower = convert.Lowering(TextPrecision(opts.Precision))
-	if err := lowerAndAdd(w, tg, RoleTextTower, lower); err != nil {
+	if err := lowerAndAdd(w, tg, spec.RoleTextTower, lower); err != nil {
 		return err
 	}
 
@@ -160,11 +182,11 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	if len(scale) != 1 {
 		return fmt.Errorf("clip: logit_scale has %d values, want 1", len(scale))
 	}
-	w.SetValue(ValueLogitScale, math.Exp(float64(scale[0])))
-	w.SetValue(ValueContext, td.Context)
-	w.SetValue(ValueProjection, c.ProjectionDim)
-	w.SetValue(ValueEOSTokenID, c.Text.EosTokenID)
-	w.SetValue(ValueTextPooling, textPooling(c.Text.EosTokenID))
+	w.SetValue(spec.ValueLogitScale, math.Exp(float64(scale[0])))
+	w.SetValue(spec.ValueContext, td.Context)
+	w.SetValue(spec.ValueProjection, c.ProjectionDim)
+	w.SetValue(spec.ValueEOSTokenID, c.Text.EosTokenID)
+	w.SetValue(spec.ValueTextPooling, textPooling(c.Text.EosTokenID))
 	return nil
 }
 

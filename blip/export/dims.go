@@ -1,4 +1,4 @@
-package blip
+package export
 
 import "fmt"
 

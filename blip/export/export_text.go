@@ -1,30 +1,20 @@
-package blip
+package export
 
 import (
 	"fmt"
 	"math"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/graph"
 	"github.com/edged/edged/graph/nn"
 )
 
-// Names of the text encoders' tensors (VQA question encoder, ITM and ITC text towers).
+// Where the checkpoint keeps these weights.
 const (
-	InInputIDs        = "input_ids"       // [1, context] int32, padded
-	InAttentionBias   = "attention_bias"  // [1, 1, 1, context] float32: 0 for tokens, MaskBias for padding
-	InImageEmbeds     = "image_embeds"    // [1, image tokens, vision hidden]
-	OutQuestionStates = "question_states" // [1, context, hidden]: BlipTextModel's last_hidden_state
-	OutITMLogits      = "itm_logits"      // [1, 2]: no match, match
-	OutTextFeat       = "text_feat"       // [1, projection]: ITC text feature, L2-normalised
 	textEncoderPrefix = "text_encoder."
 	textDecoderPrefix = "text_decoder.bert."
 	textLMHeadPrefix  = "text_decoder.cls.predictions."
 )
-
-// MaskBias is the additive attention bias of a masked position, as BlipTextModel's
-// get_extended_attention_mask makes it: exp(-10000) is 0 in float32, so a masked token gets no
-// weight at all.
-const MaskBias = -10000
 
 // buildTextEncoder adds BlipTextModel (BERT with post-norm layers) over ids [1, T] with the
 // additive padding bias [1, 1, 1, T]. With image non-nil every layer also cross-attends to it
@@ -93,7 +83,7 @@ func firstToken(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 
 // textInputs declares the inputs every text encoder takes.
 func textInputs(g *graph.Graph, T int) (ids, bias *graph.Tensor) {
-	ids = g.Input(InInputIDs, graph.Int32, 1, T)
-	bias = g.Input(InAttentionBias, graph.Float32, 1, 1, 1, T)
+	ids = g.Input(spec.InInputIDs, graph.Int32, 1, T)
+	bias = g.Input(spec.InAttentionBias, graph.Float32, 1, 1, 1, T)
 	return ids, bias
 }

@@ -1,26 +1,10 @@
-package blip
+package export
 
 import (
 	"fmt"
 
+	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/graph"
-)
-
-// Architectures (config.json's architectures[0]) and the models each is exported as.
-const (
-	ArchCaption   = "BlipForConditionalGeneration"
-	ArchVQA       = "BlipForQuestionAnswering"
-	ArchRetrieval = "BlipForImageTextRetrieval"
-)
-
-// Roles of the model files in a BLIP bundle.
-const (
-	RoleVision          = "vision"           // pixels -> image_embeds (+ image_feat for retrieval)
-	RoleCrossKV         = "cross_kv"         // encoder states -> cross-attention keys/values of every decoder layer
-	RoleDecoderStep     = "decoder_step"     // one token per sequence with a self-attention cache -> logits
-	RoleQuestionEncoder = "question_encoder" // VQA: question ids + image_embeds -> question_states
-	RoleITM             = "itm"              // retrieval: text ids + image_embeds -> itm_logits
-	RoleITCText         = "itc_text"         // retrieval: text ids -> text_feat
 )
 
 // shape is what every export needs to know about a checkpoint besides its weights.
@@ -56,9 +40,9 @@ func newShape(arch string, v visionDims, t textDims, projection int) (shape, err
 		return s, err
 	}
 	switch arch {
-	case ArchCaption:
-	case ArchVQA:
-	case ArchRetrieval:
+	case spec.ArchCaption:
+	case spec.ArchVQA:
+	case spec.ArchRetrieval:
 		if projection <= 0 {
 			return s, fmt.Errorf("image_text_hidden_size %d must be positive", projection)
 		}
@@ -80,44 +64,44 @@ type modelBuilder struct {
 // tower is always first.
 func builders(s shape) []modelBuilder {
 	vt := s.vision.tokens()
-	vision := modelBuilder{RoleVision, func(g *graph.Graph, l *loader) { g.Output(OutImageEmbeds, buildVision(g, s.vision, l)) }}
+	vision := modelBuilder{spec.RoleVision, func(g *graph.Graph, l *loader) { g.Output(spec.OutImageEmbeds, buildVision(g, s.vision, l)) }}
 	switch s.arch {
-	case ArchCaption:
+	case spec.ArchCaption:
 		return []modelBuilder{
 			vision,
-			{RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) }},
-			{RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, vt) }},
+			{spec.RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) }},
+			{spec.RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, vt) }},
 		}
-	case ArchVQA:
+	case spec.ArchVQA:
 		return []modelBuilder{
 			vision,
-			{RoleQuestionEncoder, func(g *graph.Graph, l *loader) {
+			{spec.RoleQuestionEncoder, func(g *graph.Graph, l *loader) {
 				ids, bias := textInputs(g, s.context)
-				image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
-				g.Output(OutQuestionStates, buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image))
+				image := g.Input(spec.InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
+				g.Output(spec.OutQuestionStates, buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image))
 			}},
-			{RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) }},
-			{RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, s.context) }},
+			{spec.RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) }},
+			{spec.RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, s.context) }},
 		}
-	case ArchRetrieval:
+	case spec.ArchRetrieval:
 		return []modelBuilder{
-			{RoleVision, func(g *graph.Graph, l *loader) {
+			{spec.RoleVision, func(g *graph.Graph, l *loader) {
 				embeds := buildVision(g, s.vision, l)
-				g.Output(OutImageEmbeds, embeds)
+				g.Output(spec.OutImageEmbeds, embeds)
 				feat := linear(g, l, "itc/vision_proj", "vision_proj", firstToken(g, "itc/image_cls", embeds), s.projection, s.vision.Hidden)
-				g.Output(OutImageFeat, g.L2Normalize(feat, graph.Named("itc/image_feat")))
+				g.Output(spec.OutImageFeat, g.L2Normalize(feat, graph.Named("itc/image_feat")))
 			}},
-			{RoleITM, func(g *graph.Graph, l *loader) {
+			{spec.RoleITM, func(g *graph.Graph, l *loader) {
 				ids, bias := textInputs(g, s.context)
-				image := g.Input(InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
+				image := g.Input(spec.InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
 				h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image)
-				g.Output(OutITMLogits, linear(g, l, "itm/head", "itm_head", firstToken(g, "itm/cls", h), 2, s.text.Hidden))
+				g.Output(spec.OutITMLogits, linear(g, l, "itm/head", "itm_head", firstToken(g, "itm/cls", h), 2, s.text.Hidden))
 			}},
-			{RoleITCText, func(g *graph.Graph, l *loader) {
+			{spec.RoleITCText, func(g *graph.Graph, l *loader) {
 				ids, bias := textInputs(g, s.context)
 				h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, nil)
 				feat := linear(g, l, "itc/text_proj", "text_proj", firstToken(g, "itc/text_cls", h), s.projection, s.text.Hidden)
-				g.Output(OutTextFeat, g.L2Normalize(feat, graph.Named("itc/text_feat")))
+				g.Output(spec.OutTextFeat, g.L2Normalize(feat, graph.Named("itc/text_feat")))
 			}},
 		}
 	}
