@@ -75,7 +75,7 @@ for s in $sections; do
 		run daemon1 "$BIN" bench --stages none --daemon 10s --daemon-cameras 1 --json
 		run daemon3 "$BIN" bench --stages none --daemon 10s --daemon-cameras 3 --json ;;
 	hotpath)
-		{ echo "# go test ./bench/stages -run '^\$' -bench 'HotPath|InvokeRaw' -benchmem"; go test -count=1 ./bench/stages -run '^$' -bench 'HotPath|InvokeRaw' -benchmem 2>&1 | grep -v '^INFO'; } >"$OUT/hotpath.txt"
+		{ echo "# go test ./internal/bench/stages -run '^\$' -bench 'HotPath|InvokeRaw' -benchmem"; go test -count=1 ./internal/bench/stages -run '^$' -bench 'HotPath|InvokeRaw' -benchmem 2>&1 | grep -v '^INFO'; } >"$OUT/hotpath.txt"
 		echo "hotpath done" ;;
 	*) echo "unknown section $s" >&2; exit 2 ;;
 	esac

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/runtime/tflite"
 )
 

@@ -3,7 +3,7 @@ package blip
 import (
 	"testing"
 
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/runtime/tflite"
 )
 

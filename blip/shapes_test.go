@@ -16,8 +16,8 @@ import (
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )

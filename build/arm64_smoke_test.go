@@ -81,7 +81,7 @@ func TestArm64Release(t *testing.T) {
 	edged := filepath.Join(rel, "bin/edged")
 
 	var ref reference
-	b, err := os.ReadFile("../shapes/testdata/reference.json")
+	b, err := os.ReadFile("../internal/shapes/testdata/reference.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestArm64Release(t *testing.T) {
 	}
 	var scenes []string
 	for _, c := range ref.Cases {
-		p, _ := filepath.Abs(filepath.Join("../shapes/testdata", c.Image))
+		p, _ := filepath.Abs(filepath.Join("../internal/shapes/testdata", c.Image))
 		scenes = append(scenes, p)
 	}
 

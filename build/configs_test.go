@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edged/edged/daemon"
+	"github.com/edged/edged/internal/daemon"
 )
 
 // Every shipped config (the default run and the device profiles) passes the daemon's validation

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/edged/edged/daemon"
+	"github.com/edged/edged/internal/daemon"
 )
 
 // These tests install a release into throw-away roots (install.sh --prefix) and check the

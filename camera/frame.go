@@ -6,7 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/edged/edged/shapes"
+	"github.com/edged/edged/internal/shapes"
 )
 
 // Frame is one picture from a source. Treat it as read-only: other goroutines may hold the

@@ -7,7 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/edged/edged/shapes"
+	"github.com/edged/edged/internal/shapes"
 )
 
 // syntheticCapturer renders scenes of the shapes world: a new random scene every sceneEvery,

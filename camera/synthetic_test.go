@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edged/edged/shapes"
+	"github.com/edged/edged/internal/shapes"
 )
 
 func TestSyntheticFramesCarryTheirScene(t *testing.T) {

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/runtime/tflite"
 )
 

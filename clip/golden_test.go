@@ -3,7 +3,7 @@ package clip
 import (
 	"testing"
 
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 )
 
 // TestTinyMatchesTransformers: the fp32 bundle of clip_tiny reproduces transformers'

@@ -12,7 +12,7 @@ import (
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip/spec"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 )
 
 func TestPoolIndex(t *testing.T) {

@@ -5,10 +5,10 @@ import (
 	"os"
 	"testing"
 
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/models"
-	"github.com/edged/edged/shapes"
+	"github.com/edged/edged/internal/shapes"
 )
 
 // TestRandomInitViTB32 converts CLIPConfig() (ViT-B/32 with its text tower) with random

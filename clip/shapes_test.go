@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 )
 
 // shapesCase is one reference scene with transformers' zero-shot result.

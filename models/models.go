@@ -15,8 +15,8 @@ import (
 	"github.com/edged/edged/bundle"
 	clipexport "github.com/edged/edged/clip/export"
 	clipspec "github.com/edged/edged/clip/spec"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
 )
 
 // Architectures are the checkpoint classes edged converts, keyed by config.json's

@@ -4,8 +4,8 @@ import (
 	"fmt"
 
 	"github.com/edged/edged/blip/spec"
-	"github.com/edged/edged/graph"
-	"github.com/edged/edged/graph/nn"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/nn"
 )
 
 // The text decoder runs as two models:

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/edged/edged/blip/spec"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 )
 
 // shape is what every export needs to know about a checkpoint besides its weights.

@@ -5,8 +5,8 @@ import (
 	"math"
 
 	"github.com/edged/edged/blip/spec"
-	"github.com/edged/edged/graph"
-	"github.com/edged/edged/graph/nn"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/nn"
 )
 
 // Where the checkpoint keeps these weights.

@@ -5,9 +5,9 @@ import (
 	"math"
 
 	"github.com/edged/edged/blip/spec"
-	"github.com/edged/edged/graph"
-	"github.com/edged/edged/graph/nn"
-	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/nn"
+	"github.com/edged/edged/internal/graph/tfl"
 )
 
 // Where the checkpoint keeps these weights.

@@ -4,10 +4,10 @@ import (
 	"fmt"
 
 	"github.com/edged/edged/clip/spec"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
-	"github.com/edged/edged/graph/nn"
-	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/nn"
+	"github.com/edged/edged/internal/graph/tfl"
 )
 
 // encoderDims are the sizes of one transformer tower.

@@ -15,7 +15,7 @@ import (
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"

@@ -12,12 +12,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/edged/edged/bench"
-	"github.com/edged/edged/bench/stages"
-	"github.com/edged/edged/bench/synth"
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
-	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/internal/bench/stages"
+	"github.com/edged/edged/internal/bench/synth"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/models"
 )

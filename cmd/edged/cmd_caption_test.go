@@ -14,7 +14,7 @@ import (
 // Tests of the BLIP commands (caption, ask, match) on the shipped shapes models and the
 // random-weight retrieval model of package blip's test data.
 
-const scenes = "../../shapes/testdata/scenes/"
+const scenes = "../../internal/shapes/testdata/scenes/"
 
 // runCmd runs one of the commands and returns its exit status, stdout and stderr.
 func runCmd(cmd func(args []string, stdout, stderr *bytes.Buffer) int, args ...string) (int, string, string) {

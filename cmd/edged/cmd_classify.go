@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )

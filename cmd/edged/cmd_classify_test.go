@@ -11,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/convert"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
-	"github.com/edged/edged/shapes"
+	"github.com/edged/edged/internal/shapes"
 )
 
 const shapesCLIP = "../../models/shapes/clip"

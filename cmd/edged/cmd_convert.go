@@ -6,8 +6,8 @@ import (
 	"log/slog"
 	"os"
 
-	"github.com/edged/edged/convert"
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/models"
 )
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/edged/edged/graph/tfl"
+	"github.com/edged/edged/internal/graph/tfl"
 )
 
 func init() {

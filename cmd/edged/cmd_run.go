@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/edged/edged/daemon"
+	"github.com/edged/edged/internal/daemon"
 )
 
 func init() {

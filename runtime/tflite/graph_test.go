@@ -6,7 +6,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 )
 
 // A model written by package graph (the converter's writer) runs here like the hand-written

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/edged/edged/graph"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/runtime/tflite"
 )
 

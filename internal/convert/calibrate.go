@@ -1,0 +1,279 @@
+package convert
+
+import (
+	"errors"
+	"fmt"
+	"image"
+	_ "image/gif" // calibration folders may hold any common format
+	_ "image/jpeg"
+	_ "image/png"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/quant"
+	"github.com/edged/edged/runtime/tflite"
+	"github.com/edged/edged/internal/shapes"
+)
+
+// CalibrationSource describes the images ForEachCalibrationImage yields, for the manifest.
+func CalibrationSource(opts Options) string {
+	if opts.CalibrationDir != "" {
+		return opts.CalibrationDir
+	}
+	return "shapes"
+}
+
+// calibrationCanvas is the size shapes scenes are rendered at: larger than the shapes models'
+// 64-pixel input and smaller than most real ones, so preprocessing resizes in both directions.
+const calibrationCanvas = 256
+
+// ForEachCalibrationImage calls fn with each calibration image in turn, at most
+// opts.CalibrationImages of them (64 by default): the images of opts.CalibrationDir in name
+// order (PNG, JPEG, GIF; other files are skipped), or scenes of the shapes world rendered with
+// the training's colour jitter and noise, from a fixed seed. One image is decoded at a time, so
+// a folder of large photos does not fill memory. It returns the number of images used.
+func ForEachCalibrationImage(opts Options, fn func(name string, img image.Image) error) (int, error) {
+	opts = opts.withDefaults()
+	if opts.CalibrationDir == "" {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for i := 0; i < opts.CalibrationImages; i++ {
+			scene := shapes.Random(rng).Jittered(rng, 15)
+			img, err := shapes.Render(scene, calibrationCanvas, calibrationCanvas, shapes.Options{Noise: 6 * rng.Float64(), Rand: rng})
+			if err != nil {
+				return i, fmt.Errorf("calibration: render scene %d: %w", i, err)
+			}
+			if err := fn(fmt.Sprintf("shapes scene %d", i), img); err != nil {
+				return i, err
+			}
+		}
+		return opts.CalibrationImages, nil
+	}
+	entries, err := os.ReadDir(opts.CalibrationDir)
+	if err != nil {
+		return 0, fmt.Errorf("calibration images: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		switch strings.ToLower(filepath.Ext(e.Name())) {
+		case ".png", ".jpg", ".jpeg", ".gif":
+			if !e.IsDir() {
+				names = append(names, e.Name())
+			}
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return 0, fmt.Errorf("calibration images: no PNG, JPEG or GIF files in %s", opts.CalibrationDir)
+	}
+	if len(names) > opts.CalibrationImages {
+		names = names[:opts.CalibrationImages]
+	}
+	for i, name := range names {
+		path := filepath.Join(opts.CalibrationDir, name)
+		img, err := decodeImage(path)
+		if err != nil {
+			return i, fmt.Errorf("calibration image: %w", err)
+		}
+		if err := fn(path, img); err != nil {
+			return i, err
+		}
+	}
+	return len(names), nil
+}
+
+func decodeImage(path string) (image.Image, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return img, nil
+}
+
+// Calibrator observes the activation ranges of a float model lowered with
+// graph.LowerOptions{ObserveAll: true}, where every activation is an output: set the inputs
+// through Interpreter, call Run once per sample, then take Ranges for
+// graph.LowerOptions.Ranges. Float inputs are observed too (their ranges are needed).
+type Calibrator struct {
+	ip        *tflite.Interpreter
+	tensors   []*tflite.Tensor
+	names     []string
+	observers []quant.Observer
+	buf       []float32
+	runs      int
+}
+
+// Observers for calibration (Options.Observer).
+const (
+	// ObserverMinMax covers every value seen (quant.MinMax).
+	ObserverMinMax = "minmax"
+	// ObserverPercentile clips to the 0.01% and 99.99% percentiles (quant.Percentile), ignoring
+	// rare outliers.
+	ObserverPercentile = "percentile"
+	// ObserverMovingAverage follows each image's range with an exponential moving average
+	// (quant.MovingAverage).
+	ObserverMovingAverage = "moving-average"
+)
+
+// newObserver returns the observer constructor called name.
+func newObserver(name string) (func() quant.Observer, error) {
+	switch name {
+	case ObserverMinMax, "":
+		return func() quant.Observer { return &quant.MinMax{} }, nil
+	case ObserverPercentile:
+		return func() quant.Observer { return &quant.Percentile{Percent: 99.99} }, nil
+	case ObserverMovingAverage:
+		return func() quant.Observer { return &quant.MovingAverage{} }, nil
+	}
+	return nil, fmt.Errorf("calibration: unknown observer %q (minmax, percentile, moving-average)", name)
+}
+
+// NewCalibrator loads model and gives every float input and output its own observer from
+// newObserver (a quant.MinMax when nil).
+func NewCalibrator(model []byte, opts tflite.Options, newObserver func() quant.Observer) (*Calibrator, error) {
+	if newObserver == nil {
+		newObserver = func() quant.Observer { return &quant.MinMax{} }
+	}
+	m, err := tflite.NewModel(model)
+	if err != nil {
+		return nil, fmt.Errorf("calibration model: %w", err)
+	}
+	return newCalibrator(m, opts, newObserver)
+}
+
+// newCalibrator takes ownership of m.
+func newCalibrator(m *tflite.Model, opts tflite.Options, newObserver func() quant.Observer) (*Calibrator, error) {
+	defer m.Close() // the interpreter keeps what it needs
+	ip, err := tflite.NewInterpreter(m, opts)
+	if err != nil {
+		return nil, fmt.Errorf("calibration model: %w", err)
+	}
+	c := &Calibrator{ip: ip}
+	add := func(t *tflite.Tensor) {
+		if t.Type() == tflite.Float32 {
+			c.tensors = append(c.tensors, t)
+			c.names = append(c.names, t.Name())
+			c.observers = append(c.observers, newObserver())
+		}
+	}
+	for i := 0; i < ip.InputCount(); i++ {
+		add(ip.Input(i))
+	}
+	for i := 0; i < ip.OutputCount(); i++ {
+		add(ip.Output(i))
+	}
+	return c, nil
+}
+
+// Interpreter is where the caller sets the inputs of the next Run.
+func (c *Calibrator) Interpreter() *tflite.Interpreter { return c.ip }
+
+// Run invokes the model and feeds every observed tensor to its observer.
+func (c *Calibrator) Run() error {
+	if err := c.ip.Invoke(); err != nil {
+		return fmt.Errorf("calibration run: %w", err)
+	}
+	for i, t := range c.tensors {
+		n := t.NumElements()
+		if cap(c.buf) < n {
+			c.buf = make([]float32, n)
+		}
+		buf := c.buf[:n]
+		if err := t.ReadFloat32(buf); err != nil {
+			return fmt.Errorf("calibration: read %s: %w", c.names[i], err)
+		}
+		if err := c.observers[i].Observe(buf); err != nil {
+			return fmt.Errorf("calibration: observe %s: %w", c.names[i], err)
+		}
+	}
+	c.runs++
+	return nil
+}
+
+// Ranges returns the observed range of every tensor by name.
+func (c *Calibrator) Ranges() (map[string]quant.Range, error) {
+	if c.runs == 0 {
+		return nil, errors.New("calibration: no samples were run")
+	}
+	out := make(map[string]quant.Range, len(c.names))
+	for i, name := range c.names {
+		r, err := c.observers[i].Range()
+		if err != nil {
+			return nil, fmt.Errorf("calibration: range of %s: %w", name, err)
+		}
+		out[name] = r
+	}
+	return out, nil
+}
+
+// Close frees the interpreter.
+func (c *Calibrator) Close() error { return c.ip.Close() }
+
+// CalibrateImages observes the activation ranges of g on the calibration images that opts
+// choose (see ForEachCalibrationImage): g is lowered at FP32 with every activation as an
+// output, feed puts each image into the interpreter's inputs (preprocessing it as the model
+// wants), and the model runs once per image. The ranges are what graph.LowerOptions.Ranges
+// needs at Int8Full; the info goes to the manifest (Writer.SetCalibration).
+func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tflite.Interpreter, img image.Image) error) (map[string]quant.Range, bundle.CalibrationInfo, error) {
+	opts = opts.withDefaults()
+	info := bundle.CalibrationInfo{Source: CalibrationSource(opts), Method: opts.Observer}
+	obs, err := newObserver(opts.Observer)
+	if err != nil {
+		return nil, info, err
+	}
+	model, err := g.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true})
+	if err != nil {
+		return nil, info, fmt.Errorf("calibration: %w", err)
+	}
+	// Through a file, memory-mapped, rather than a copy in C memory: at real size the float
+	// model is hundreds of megabytes, on top of the graph's own weights.
+	tmp, err := os.CreateTemp("", "edged-calibration-*.tflite")
+	if err != nil {
+		return nil, info, fmt.Errorf("calibration: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, werr := tmp.Write(model)
+	if err := errors.Join(werr, tmp.Close()); err != nil {
+		return nil, info, fmt.Errorf("calibration: %w", err)
+	}
+	model = nil
+	debug.FreeOSMemory()
+	m, err := tflite.LoadModel(tmp.Name())
+	if err != nil {
+		return nil, info, fmt.Errorf("calibration model: %w", err)
+	}
+	cal, err := newCalibrator(m, tflite.Options{Threads: opts.Threads}, obs)
+	if err != nil {
+		return nil, info, err
+	}
+	defer cal.Close()
+	total := opts.CalibrationImages
+	opts.Progress.Step(step, 0, total)
+	n, err := ForEachCalibrationImage(opts, func(name string, img image.Image) error {
+		if err := feed(cal.Interpreter(), img); err != nil {
+			return fmt.Errorf("calibration image %s: %w", name, err)
+		}
+		if err := cal.Run(); err != nil {
+			return fmt.Errorf("calibration image %s: %w", name, err)
+		}
+		opts.Progress.Step(step, min(cal.runs, total), total)
+		return nil
+	})
+	if err != nil {
+		return nil, info, err
+	}
+	opts.Progress.Step(step, total, total)
+	info.Images = n
+	ranges, err := cal.Ranges()
+	return ranges, info, err
+}

@@ -1,0 +1,87 @@
+package convert
+
+import (
+	"runtime/debug"
+
+	"github.com/edged/edged/internal/graph"
+)
+
+// Options choose how a checkpoint is converted.
+type Options struct {
+	// Precision of the models: graph.FP32, FP16, Int8Dynamic or Int8Full.
+	Precision graph.Precision
+	// CalibrationDir is a folder of images to calibrate activation ranges on at Int8Full; empty
+	// means rendered scenes of the synthetic shapes world (package shapes).
+	CalibrationDir string
+	// CalibrationImages is how many images calibration runs; 0 means DefaultCalibrationImages.
+	// With CalibrationDir every image of the folder is used up to this number.
+	CalibrationImages int
+	// Observer is how calibration turns observed values into ranges: ObserverMinMax (the
+	// default), ObserverPercentile or ObserverMovingAverage.
+	Observer string
+	// Threads for running models during conversion (calibration); 0 means 1, which is
+	// predictable on a busy machine (TFLite's thread pool spins while it waits for cores).
+	Threads int
+	// RandomInit ignores the checkpoint's weights (there need be none) and draws random ones of
+	// realistic scale for its config: a real-size model for benchmarks.
+	RandomInit bool
+	// Seed of the random weights; the same seed gives the same bundle.
+	Seed uint64
+	// Progress receives progress reports; nil reports nothing (see NewProgress).
+	Progress Progress
+	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
+	EdgedVersion string
+}
+
+// DefaultCalibrationImages is how many images full-int8 calibration runs by default.
+const DefaultCalibrationImages = 64
+
+// withDefaults fills in the defaults, in one place.
+func (o Options) withDefaults() Options {
+	if o.CalibrationImages <= 0 {
+		o.CalibrationImages = DefaultCalibrationImages
+	}
+	if o.Observer == "" {
+		o.Observer = ObserverMinMax
+	}
+	if o.Threads <= 0 {
+		o.Threads = 1
+	}
+	if o.Progress == nil {
+		o.Progress = nopProgress{}
+	}
+	if o.EdgedVersion == "" {
+		o.EdgedVersion = buildVersion()
+	}
+	return o
+}
+
+// buildVersion is the module version or VCS revision Go recorded in the binary.
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := info.Main.Version
+	for _, s := range info.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += "+" + s.Value[:12]
+		}
+	}
+	if v == "" {
+		v = "unknown"
+	}
+	return v
+}
+
+// Lowering returns the graph lowering options edged uses for a model at precision p.
+//
+// At int8-dynamic, FULLY_CONNECTED weights are stored int8 per channel and dequantized to
+// float32 at load rather than read by TFLite 2.9's hybrid kernel: in the linux_arm64 build of
+// the library we ship, the hybrid kernel's dot-product path (chosen on cores with the int8
+// dot-product instruction: Pi 5, Jetson Orin) never ends its loop and crashes (found under
+// qemu on Cortex-A76, see README "Known failure"). The dequantized form is also more
+// accurate; the file stays a quarter of fp32, the loaded model costs float32 memory.
+func Lowering(p graph.Precision) graph.LowerOptions {
+	return graph.LowerOptions{Precision: p, PerChannelFC: p == graph.Int8Dynamic}
+}
