@@ -100,7 +100,7 @@ func TestOtherClassesAreRefused(t *testing.T) {
 	mf := *b.Manifest
 	mf.Architecture = "CLIPModel"
 	other.Manifest = &mf
-	_, err = Open(&other, Options{})
+	_, err = Load(&other, Options{})
 	wantError(t, "CLIP bundle", err, "holds a CLIPModel, not a BLIP model")
 
 	// Weights of another class under a BLIP config: the missing tensor is named.

@@ -30,7 +30,7 @@ func baseModel(b *testing.B, p graph.Precision) *Model {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m, err := Open(bu, Options{})
+	m, err := Load(bu, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -13,7 +13,7 @@ func TestFullInt8BundleWithoutDelegate(t *testing.T) {
 	b := shapesBundle(t, "blip_caption", graph.Int8Full)
 	c := shapesCases(t)[0]
 	for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
-		m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1, Delegate: d}})
+		m, err := Load(b, Options{Runtime: tflite.Options{Threads: 1, Delegate: d}})
 		if err != nil {
 			t.Fatalf("delegate %s: %v", d, err)
 		}

@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/hf"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -66,7 +66,7 @@ func testCacheDir(t testing.TB) string {
 // openSession opens a bundle's model and a session on it, closed with the test.
 func openSession(t testing.TB, b *bundle.Bundle) (*Model, *Session) {
 	t.Helper()
-	m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1}})
+	m, err := Load(b, Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,7 @@
 // beam search over a text decoder with a key/value cache, and image-text matching (ITM
 // probability, ITC cosine).
 //
-// Inference opens a bundle once (Open, safe to share) and runs it through Sessions, one per
+// Inference opens a bundle once (Load, safe to share) and runs it through Sessions, one per
 // goroutine: EncodeImage once per picture, then any number of captions, answers or matches
 // on it.
 package blip
@@ -22,7 +22,7 @@ import (
 	"github.com/edged/edged/tokenizer"
 )
 
-// The checkpoint classes whose bundles Open loads.
+// The checkpoint classes whose bundles Load opens.
 const (
 	ArchCaption   = spec.ArchCaption
 	ArchVQA       = spec.ArchVQA
@@ -61,8 +61,8 @@ var rolesOf = map[string][]string{
 	spec.ArchRetrieval: {spec.RoleVision, spec.RoleITM, spec.RoleITCText},
 }
 
-// Open loads the models of a BLIP bundle.
-func Open(b *bundle.Bundle, opts Options) (*Model, error) {
+// Load opens the models of a BLIP bundle.
+func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	arch := b.Manifest.Architecture
 	roles, ok := rolesOf[arch]
 	if !ok {

@@ -271,7 +271,7 @@ func TestSessionsRunConcurrently(t *testing.T) {
 	b := shapesBundle(t, "blip_caption", graph.FP32)
 	// One thread per interpreter: two goroutines with two spinning XNNPACK threads each on a
 	// shared 2-core machine take a minute instead of a second.
-	m, err := Open(b, Options{Runtime: tflite.Options{Threads: 1}})
+	m, err := Load(b, Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

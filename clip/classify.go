@@ -11,7 +11,7 @@ import (
 // Score is one label's result for an image.
 type Score struct {
 	Label string  `json:"label"`
-	Score float32 `json:"score"` // softmax probability over the label set
+	Score float64 `json:"score"` // softmax probability over the label set
 	// Similarity is the cosine of the image and label embeddings, before the logit scale.
 	Similarity float32 `json:"-"`
 }
@@ -84,11 +84,11 @@ func (c *Classifier) ClassifyInto(imageEmbed []float32, dst []Score) error {
 	var sum float64
 	for i := range dst {
 		e := math.Exp(float64(c.scale*dst[i].Similarity - maxLogit))
-		dst[i].Score = float32(e)
+		dst[i].Score = e
 		sum += e
 	}
 	for i := range dst {
-		dst[i].Score = float32(float64(dst[i].Score) / sum)
+		dst[i].Score /= sum
 	}
 	slices.SortStableFunc(dst, func(a, b Score) int { return cmp.Compare(b.Score, a.Score) })
 	return nil

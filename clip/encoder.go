@@ -21,16 +21,24 @@ type RunOptions struct {
 	Delegate tflite.DelegateKind
 }
 
-// tower is one loaded .tflite model with its interpreter. Its mutex makes each call (set
-// inputs, invoke, read outputs) one unit: an interpreter is used by one goroutine at a time.
+// tower is an interpreter of one of the bundle's models. Its mutex makes each call (set
+// inputs, invoke, read outputs) one unit: an interpreter is used by one goroutine at a time
+// (uncontended inside a Session; it serialises the Model's own methods).
 type tower struct {
 	mu   sync.Mutex
 	ip   *tflite.Interpreter
 	path string
 }
 
-// loadTower memory-maps the model of role in b and makes its interpreter.
-func loadTower(b *bundle.Bundle, role string, opts RunOptions) (*tower, error) {
+// loadedModel is one of the bundle's .tflite files, memory-mapped once and shared by every
+// interpreter made from it.
+type loadedModel struct {
+	m    *tflite.Model
+	path string
+	file bundle.File
+}
+
+func loadModel(b *bundle.Bundle, role string) (*loadedModel, error) {
 	path, err := b.Path(role)
 	if err != nil {
 		return nil, fmt.Errorf("clip: %w", err)
@@ -40,12 +48,23 @@ func loadTower(b *bundle.Bundle, role string, opts RunOptions) (*tower, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clip: load %s tower %s: %w", role, path, err)
 	}
-	defer m.Close() // the interpreter keeps the model alive
-	ip, err := tflite.NewInterpreter(m, f.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
-	if err != nil {
-		return nil, fmt.Errorf("clip: %s tower %s: %w", role, path, err)
+	return &loadedModel{m: m, path: path, file: f}, nil
+}
+
+func (l *loadedModel) close() error {
+	if l == nil {
+		return nil
 	}
-	return &tower{ip: ip, path: path}, nil
+	return l.m.Close()
+}
+
+// newTower makes an interpreter of l.
+func (l *loadedModel) newTower(opts RunOptions) (*tower, error) {
+	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
+	if err != nil {
+		return nil, fmt.Errorf("clip: %s tower %s: %w", l.file.Role, l.path, err)
+	}
+	return &tower{ip: ip, path: l.path}, nil
 }
 
 func (t *tower) close() error {

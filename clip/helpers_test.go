@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/hf"
 	"github.com/edged/edged/models"
 )
 

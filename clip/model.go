@@ -12,29 +12,35 @@ import (
 	"github.com/edged/edged/tokenizer"
 )
 
-// Model is a loaded CLIP bundle: the vision and text towers, the image preprocessing and the
-// tokenizer the checkpoint came with, and the logit scale.
+// Model is a loaded CLIP bundle: the vision and text towers (memory-mapped once), the image
+// preprocessing and the tokenizer the checkpoint came with, the logit scale and the text
+// cache.
 //
-// Goroutines: a Model is safe for concurrent use. Each tower has one TFLite interpreter, which
-// is used by one goroutine at a time (a mutex per tower serialises the calls), so concurrent
-// image embeddings queue behind each other. To encode images in parallel, load one Model per
-// worker; their models are memory-mapped from the same files.
+// Goroutines: as in package blip, a Model is shared and safe for concurrent use, and work runs
+// in Sessions, one per goroutine: a Session has its own interpreter of the vision tower, so
+// sessions embed images in parallel. The Model's own embedding methods run on one session of
+// its own, one call at a time. Text is embedded on the Model (once per label set, cached).
 type Model struct {
 	Bundle *bundle.Bundle
 
-	vision     *imageTower
-	text       *textTower
-	proc       *imageproc.Processor
-	logitScale float32
-	dim        int
-	pooling    string
-	eos        int
+	run               RunOptions
+	visionModel       *loadedModel
+	textModel         *loadedModel
+	proc              *imageproc.Processor
+	height, width     int
+	logitScale        float32
+	dim, context, eos int
+	pooling           string
 
 	tokOnce sync.Once
 	tok     *tokenizer.CLIP
 	tokErr  error
 
 	cache *TextCache
+
+	mu   sync.Mutex // guards own and text, made on first use
+	own  *Session
+	text *textTower
 }
 
 // Options configure Load.
@@ -45,18 +51,18 @@ type Options struct {
 	TextCacheDir string
 }
 
-// Load opens the towers of a CLIP bundle.
+// Load opens a CLIP bundle. Interpreters are made when first needed: by NewSession, or by the
+// Model's own methods.
 func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if b.Manifest.Architecture != Architecture {
 		return nil, fmt.Errorf("clip: bundle %s is a %s, not a %s", b.Dir, b.Manifest.Architecture, Architecture)
 	}
-	m := &Model{Bundle: b}
+	m := &Model{Bundle: b, run: opts.RunOptions}
 	var err error
 	if m.logitScale, m.dim, m.pooling, m.eos, err = manifestValues(b.Manifest); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
 	}
-	context, err := b.Manifest.Int(spec.ValueContext)
-	if err != nil {
+	if m.context, err = b.Manifest.Int(spec.ValueContext); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
 	}
 	prePath, err := b.Path(bundle.RolePreprocessorConfig)
@@ -70,28 +76,117 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if m.proc, err = imageproc.New(pre, imageproc.Options{}); err != nil {
 		return nil, fmt.Errorf("clip: %s: %w", prePath, err)
 	}
-	vt, err := loadTower(b, spec.RoleVisionTower, opts.RunOptions)
-	if err != nil {
+	if m.visionModel, err = loadModel(b, spec.RoleVisionTower); err != nil {
 		return nil, err
 	}
-	shape := vt.ip.Input(0).Shape()
-	if len(shape) != 4 || shape[0] != 1 || shape[3] != 3 {
-		vt.close()
-		return nil, fmt.Errorf("clip: vision tower %s takes %v, want [1 H W 3]", vt.path, shape)
-	}
-	m.vision = newImageTower(vt, shape[1], shape[2])
-	if h, w, err := m.proc.OutputSize(shape[2], shape[1]); err != nil || h != shape[1] || w != shape[2] {
+	in := m.visionModel.file.Inputs
+	if len(in) != 1 || len(in[0].Shape) != 4 || in[0].Shape[0] != 1 || in[0].Shape[3] != 3 || in[0].Shape[1] <= 0 || in[0].Shape[2] <= 0 {
 		m.Close()
-		return nil, fmt.Errorf("clip: %s makes %dx%d pixels, the vision tower takes %dx%d", prePath, w, h, shape[2], shape[1])
+		return nil, fmt.Errorf("clip: bundle %s: the manifest says the vision tower takes %v, want one input [1 H W 3]", b.Dir, in)
 	}
-	tt, err := loadTower(b, spec.RoleTextTower, opts.RunOptions)
-	if err != nil {
+	m.height, m.width = in[0].Shape[1], in[0].Shape[2]
+	if h, w, err := m.proc.OutputSize(m.width, m.height); err != nil || h != m.height || w != m.width {
+		m.Close()
+		return nil, fmt.Errorf("clip: %s makes %dx%d pixels, the vision tower takes %dx%d", prePath, w, h, m.width, m.height)
+	}
+	if m.textModel, err = loadModel(b, spec.RoleTextTower); err != nil {
 		m.Close()
 		return nil, err
 	}
-	m.text = &textTower{tower: tt, context: context}
 	m.cache = NewTextCache(opts.TextCacheDir, textModelKey(b))
 	return m, nil
+}
+
+// Session embeds images on an interpreter of its own. It is used by one goroutine at a time;
+// close it before its Model.
+type Session struct {
+	m      *Model
+	vision *imageTower
+}
+
+// NewSession makes a session with its own vision tower interpreter.
+func (m *Model) NewSession() (*Session, error) {
+	t, err := m.visionModel.newTower(m.run)
+	if err != nil {
+		return nil, err
+	}
+	shape := t.ip.Input(0).Shape()
+	if len(shape) != 4 || shape[0] != 1 || shape[1] != m.height || shape[2] != m.width || shape[3] != 3 {
+		t.close()
+		return nil, fmt.Errorf("clip: vision tower %s takes %v, the manifest says [1 %d %d 3]", t.path, shape, m.height, m.width)
+	}
+	return &Session{m: m, vision: newImageTower(t, m.height, m.width)}, nil
+}
+
+// Close frees the session's interpreter.
+func (s *Session) Close() error {
+	if s == nil || s.vision == nil {
+		return nil
+	}
+	return s.vision.close()
+}
+
+// EmbedImage preprocesses img as the checkpoint's image processor does and returns its
+// L2-normalised embedding.
+func (s *Session) EmbedImage(img image.Image) ([]float32, error) {
+	out := make([]float32, s.m.dim)
+	if err := s.EmbedImageInto(out, img); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EmbedImageInto is EmbedImage writing the embedding into dst (Dim values). It allocates
+// nothing: the pixels go through a buffer the session keeps.
+func (s *Session) EmbedImageInto(dst []float32, img image.Image) error {
+	if img == nil {
+		return errors.New("clip: image embedding: nil image")
+	}
+	return s.vision.embedImageInto(dst, img, s.m.proc)
+}
+
+// EmbedPixels returns the L2-normalised embedding of preprocessed pixels: float32 NHWC
+// [1, H, W, 3] as imageproc makes them (PixelSize gives H and W).
+func (s *Session) EmbedPixels(pixels []float32) ([]float32, error) {
+	out := make([]float32, s.m.dim)
+	if err := s.EmbedPixelsInto(out, pixels); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EmbedPixelsInto is EmbedPixels writing the embedding into dst (Dim values), allocating
+// nothing.
+func (s *Session) EmbedPixelsInto(dst, pixels []float32) error {
+	return s.vision.embedInto(dst, pixels)
+}
+
+// session is the Model's own session, made on first use.
+func (m *Model) session() (*Session, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.own == nil {
+		s, err := m.NewSession()
+		if err != nil {
+			return nil, err
+		}
+		m.own = s
+	}
+	return m.own, nil
+}
+
+// textTower returns the Model's text tower interpreter, made on first use.
+func (m *Model) textTower() (*textTower, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.text == nil {
+		t, err := m.textModel.newTower(m.run)
+		if err != nil {
+			return nil, err
+		}
+		m.text = &textTower{tower: t, context: m.context}
+	}
+	return m.text, nil
 }
 
 func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling string, eos int, err error) {
@@ -113,23 +208,15 @@ func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling strin
 	return float32(s), dim, pooling, eos, err
 }
 
-// Close frees the interpreters.
+// Close frees the Model's own interpreters and its models; close its Sessions first.
 func (m *Model) Close() error {
-	return errors.Join(m.vision.closeTower(), m.text.closeTower())
-}
-
-func (t *imageTower) closeTower() error {
-	if t == nil {
-		return nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var textErr error
+	if m.text != nil {
+		textErr = m.text.close()
 	}
-	return t.close()
-}
-
-func (t *textTower) closeTower() error {
-	if t == nil {
-		return nil
-	}
-	return t.close()
+	return errors.Join(m.own.Close(), textErr, m.visionModel.close(), m.textModel.close())
 }
 
 // LogitScale is the multiplier of cosine similarities before the softmax (exp of the
@@ -143,41 +230,42 @@ func (m *Model) Dim() int { return m.dim }
 func (m *Model) Processor() *imageproc.Processor { return m.proc }
 
 // PixelSize is the height and width of the vision tower's input.
-func (m *Model) PixelSize() (height, width int) { return m.vision.height, m.vision.width }
+func (m *Model) PixelSize() (height, width int) { return m.height, m.width }
 
-// EmbedImage preprocesses img as the checkpoint's image processor does and returns its
-// L2-normalised embedding.
+// EmbedImage is Session.EmbedImage on the Model's own session (one call at a time).
 func (m *Model) EmbedImage(img image.Image) ([]float32, error) {
-	out := make([]float32, m.dim)
-	if err := m.EmbedImageInto(out, img); err != nil {
+	s, err := m.session()
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return s.EmbedImage(img)
 }
 
-// EmbedImageInto is EmbedImage writing the embedding into dst (Dim values). It allocates
-// nothing: the pixels go through a buffer the model keeps.
+// EmbedImageInto is Session.EmbedImageInto on the Model's own session.
 func (m *Model) EmbedImageInto(dst []float32, img image.Image) error {
-	if img == nil {
-		return errors.New("clip: image embedding: nil image")
+	s, err := m.session()
+	if err != nil {
+		return err
 	}
-	return m.vision.embedImageInto(dst, img, m.proc)
+	return s.EmbedImageInto(dst, img)
 }
 
-// EmbedPixels returns the L2-normalised embedding of preprocessed pixels: float32 NHWC
-// [1, H, W, 3] as imageproc makes them (PixelSize gives H and W).
+// EmbedPixels is Session.EmbedPixels on the Model's own session.
 func (m *Model) EmbedPixels(pixels []float32) ([]float32, error) {
-	out := make([]float32, m.dim)
-	if err := m.EmbedPixelsInto(out, pixels); err != nil {
+	s, err := m.session()
+	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	return s.EmbedPixels(pixels)
 }
 
-// EmbedPixelsInto is EmbedPixels writing the embedding into dst (Dim values), allocating
-// nothing.
+// EmbedPixelsInto is Session.EmbedPixelsInto on the Model's own session.
 func (m *Model) EmbedPixelsInto(dst, pixels []float32) error {
-	return m.vision.embedInto(dst, pixels)
+	s, err := m.session()
+	if err != nil {
+		return err
+	}
+	return s.EmbedPixelsInto(dst, pixels)
 }
 
 // EmbedTokens returns the L2-normalised embedding of token ids as the tokenizer gives them

@@ -7,8 +7,8 @@ import (
 
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/models"
 )
 
 // TestRandomInitViTB32 converts CLIPConfig() (ViT-B/32 with its text tower) with random

@@ -25,8 +25,8 @@ func (m *Model) tokenizer() (*tokenizer.CLIP, error) {
 			m.tokErr = fmt.Errorf("clip: model %s: %w", m.Bundle.Dir, err)
 			return
 		}
-		if tok.ContextLength() > m.text.context {
-			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer pads to %d tokens, the text tower takes %d", m.Bundle.Dir, tok.ContextLength(), m.text.context)
+		if tok.ContextLength() > m.context {
+			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer pads to %d tokens, the text tower takes %d", m.Bundle.Dir, tok.ContextLength(), m.context)
 			return
 		}
 		m.tok = tok
@@ -140,10 +140,14 @@ func (m *Model) EmbedTokensBatch(texts [][]int32) ([][]float32, error) {
 	}
 	// Longest first, so that each run is filled up with the shorter texts.
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(len(cut[b]), len(cut[a])) })
-	capacity := max(BatchTokens, m.text.context)
+	capacity := max(BatchTokens, m.context)
 	minTokens := 0 // one run alone runs at its own length; several share one shape
 	if total > capacity {
 		minTokens = capacity
+	}
+	text, err := m.textTower()
+	if err != nil {
+		return nil, err
 	}
 	out := make([][]float32, len(texts))
 	for len(order) > 0 {
@@ -153,7 +157,7 @@ func (m *Model) EmbedTokensBatch(texts [][]int32) ([][]float32, error) {
 			batch = append(batch, cut[order[k]])
 			n += len(cut[order[k]])
 		}
-		embs, err := m.text.embed(batch, minTokens)
+		embs, err := text.embed(batch, minTokens)
 		if err != nil {
 			return nil, err
 		}

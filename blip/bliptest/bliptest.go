@@ -52,7 +52,7 @@ func TinyITMModel(t testing.TB) *blip.Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
+	m, err := blip.Load(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

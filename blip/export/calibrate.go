@@ -10,10 +10,10 @@ import (
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
-	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )

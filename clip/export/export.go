@@ -39,11 +39,11 @@ import (
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip/spec"
+	"github.com/edged/edged/hf"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
-	"github.com/edged/edged/hf"
-	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
 

@@ -15,8 +15,8 @@ import (
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -136,7 +136,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(err)
 	}
-	m, err := blip.Open(bundle, blip.Options{Runtime: tflite.Options{Threads: f.threads, Delegate: del}})
+	m, err := blip.Load(bundle, blip.Options{Runtime: tflite.Options{Threads: f.threads, Delegate: del}})
 	if err != nil {
 		return fail(err)
 	}

@@ -12,13 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/bench/stages"
 	"github.com/edged/edged/internal/bench/synth"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
-	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/models"
 )
 

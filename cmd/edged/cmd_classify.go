@@ -24,12 +24,7 @@ func init() {
 // on, so its field names never change.
 type classifyResult struct {
 	Image  string       `json:"image"`
-	Labels []labelScore `json:"labels"`
-}
-
-type labelScore struct {
-	Label string  `json:"label"`
-	Score float32 `json:"score"`
+	Labels []clip.Score `json:"labels"`
 }
 
 // stringList is a repeatable string flag.
@@ -114,11 +109,7 @@ func classify(args []string, stdout, stderr io.Writer) int {
 		}
 		scores = clip.TopK(scores, *top)
 		if *asJSON {
-			res := classifyResult{Image: path, Labels: make([]labelScore, len(scores))}
-			for i, s := range scores {
-				res.Labels[i] = labelScore{Label: s.Label, Score: s.Score}
-			}
-			if err := enc.Encode(res); err != nil {
+			if err := enc.Encode(classifyResult{Image: path, Labels: scores}); err != nil {
 				return fail(err)
 			}
 			continue

@@ -12,8 +12,8 @@ import (
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/models"
 )
 
 const shapesCLIP = "../../models/shapes/clip"

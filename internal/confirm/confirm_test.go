@@ -14,9 +14,9 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
-	"github.com/edged/edged/internal/shapes"
 )
 
 // itmModel is BLIP's image-text retrieval model with random weights (the golden tiny model of
@@ -140,7 +140,7 @@ func TestBLIPMatcherNeedsARetrievalModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
+	m, err := blip.Load(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,9 @@ import (
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
-	"github.com/edged/edged/internal/shapes"
 )
 
 // CalibrationSource describes the images ForEachCalibrationImage yields, for the manifest.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/shapes"
 )
 
@@ -19,7 +20,7 @@ func TestConsoleLines(t *testing.T) {
 		want string
 	}{
 		{Result{Kind: KindLabels, Camera: "demo", Frame: FrameInfo{Seq: 57, Scene: one}, LabelSet: "shapes",
-			Labels: []Score{{"red circle", 0.971}, {"red square", 0.02}}},
+			Labels: []clip.Score{{Label: "red circle", Score: 0.971}, {Label: "red square", Score: 0.02}}},
 			"12:00:01 demo labels   red circle 0.97, red square 0.02 (shapes; frame 57, truth: red circle)"},
 		{Result{Kind: KindCaption, Camera: "demo", Frame: FrameInfo{Seq: 80, Scene: one}, Latency: 84 * time.Millisecond, Text: "a red circle on a black background"},
 			`12:00:01 demo caption  "a red circle on a black background" (84 ms; frame 80, truth: "a red circle on a black background")`},

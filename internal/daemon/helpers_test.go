@@ -98,13 +98,13 @@ func (l *testLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) err
 	return nil
 }
 
-func (l *testLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]Score, error) {
+func (l *testLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]clip.Score, error) {
 	l.classifies.Add(1)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	out := make([]Score, len(set.Labels))
+	out := make([]clip.Score, len(set.Labels))
 	for i, lab := range set.Labels {
-		out[i] = Score{Label: lab.Name, Score: l.scores[lab.Name]}
+		out[i] = clip.Score{Label: lab.Name, Score: l.scores[lab.Name]}
 	}
 	// best first, as the contract says; stable so that ties keep file order
 	for i := 1; i < len(out); i++ {

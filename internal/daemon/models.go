@@ -6,6 +6,7 @@ import (
 	"image"
 
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/confirm"
 )
 
 // The daemon schedules work against these small contracts rather than against the clip and
@@ -23,7 +24,7 @@ type Labeler interface {
 	PrepareLabels(ctx context.Context, set *clip.LabelSet) error
 	// Classify scores every label of set for an image embedding: probabilities over the set
 	// (softmax with the model's logit scale), best first.
-	Classify(ctx context.Context, imageEmbedding []float32, set *clip.LabelSet) ([]Score, error)
+	Classify(ctx context.Context, imageEmbedding []float32, set *clip.LabelSet) ([]clip.Score, error)
 }
 
 // TextEmbedder is CLIP's text side, for text search over recent frames: a Labeler that also
@@ -36,12 +37,6 @@ type TextEmbedder interface {
 	LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error)
 	// LogitScale is the model's softmax multiplier.
 	LogitScale() float64
-}
-
-// Score is one label's probability.
-type Score struct {
-	Label string
-	Score float64
 }
 
 // CaptionOptions are a camera's caption settings.
@@ -63,19 +58,12 @@ type Answerer interface {
 	Answer(ctx context.Context, img image.Image, questions []string) ([]string, error)
 }
 
-// Matcher is BLIP image-text matching (ITM): the probability that each text describes img,
-// in order, with the picture encoded once. It checks events (package confirm) and re-ranks
-// search hits (recall.MatchReranker).
-type Matcher interface {
-	Match(ctx context.Context, img image.Image, texts []string) ([]float64, error)
-}
-
 // Models are the loaded models; a nil field is a model the config does not name.
 type Models struct {
 	Labeler   Labeler
 	Captioner Captioner
 	Answerer  Answerer
-	Matcher   Matcher
+	Matcher   confirm.Matcher // BLIP image-text matching: checks events, re-ranks search hits
 	// Close frees them (TFLite interpreters); may be nil.
 	Close func() error
 }

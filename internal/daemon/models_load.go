@@ -16,9 +16,9 @@ import (
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/confirm"
 	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/pool"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
-	"github.com/edged/edged/tokenizer"
 )
 
 // The adapters here put the real CLIP and BLIP behind the daemon's contracts (models.go).
@@ -163,7 +163,7 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		if b.Manifest.Architecture != blip.ArchRetrieval {
 			return nil, fmt.Errorf("models.blip_itm: %s is a %s, not a %s (image-text matching)", b.Dir, b.Manifest.Architecture, blip.ArchRetrieval)
 		}
-		m, err := blip.Open(b, blip.Options{Runtime: run})
+		m, err := blip.Load(b, blip.Options{Runtime: run})
 		if err != nil {
 			return nil, fmt.Errorf("models.blip_itm: %w", err)
 		}
@@ -182,79 +182,62 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 
 // --- CLIP ---
 
-// clipLabeler embeds images on a pool of CLIP models (one per label worker) and classifies
+// clipLabeler embeds images on a pool of CLIP sessions (one per label worker) and classifies
 // with clip.Classifiers, whose label embeddings come through clip's text cache.
 type clipLabeler struct {
-	pool    chan *clip.Model
-	models  []*clip.Model
-	text    *clip.Model // makes the text embeddings
-	mu      sync.Mutex
-	classes *classifierCache
+	model    *clip.Model
+	sessions *pool.Pool[*clip.Session]
+	mu       sync.Mutex
+	classes  *classifierCache
 }
 
 func newCLIPLabeler(b *bundle.Bundle, opts clip.Options, workers int) (*clipLabeler, error) {
-	l := &clipLabeler{pool: make(chan *clip.Model, workers), classes: newClassifierCache(64)}
-	for range workers {
-		m, err := clip.Load(b, opts)
-		if err != nil {
-			l.close()
-			return nil, err
-		}
-		l.models = append(l.models, m)
-		l.pool <- m
+	m, err := clip.Load(b, opts)
+	if err != nil {
+		return nil, err
 	}
-	l.text = l.models[0]
-	return l, nil
+	sessions, err := pool.New(workers, m.NewSession, (*clip.Session).Close)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &clipLabeler{model: m, sessions: sessions, classes: newClassifierCache(64)}, nil
 }
 
 func (l *clipLabeler) close() error {
-	var errs []error
-	for _, m := range l.models {
-		errs = append(errs, m.Close())
-	}
-	return errors.Join(errs...)
+	return errors.Join(l.sessions.Close(), l.model.Close())
 }
 
 func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float32, error) {
-	var m *clip.Model
-	select {
-	case m = <-l.pool:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { l.pool <- m }()
-	return m.EmbedImage(img)
+	var emb []float32
+	err := l.sessions.With(ctx, func(s *clip.Session) (err error) {
+		emb, err = s.EmbedImage(img)
+		return err
+	})
+	return emb, err
 }
 
 func (l *clipLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {
-	return l.text.EmbedQuery(text)
+	return l.model.EmbedQuery(text)
 }
 
 func (l *clipLabeler) LabelEmbeddings(_ context.Context, set *clip.LabelSet) ([][]float32, error) {
-	return l.text.LabelEmbeddings(set)
+	return l.model.LabelEmbeddings(set)
 }
 
-func (l *clipLabeler) LogitScale() float64 { return float64(l.text.LogitScale()) }
+func (l *clipLabeler) LogitScale() float64 { return float64(l.model.LogitScale()) }
 
 func (l *clipLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
 	_, err := l.classifier(set)
 	return err
 }
 
-func (l *clipLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]Score, error) {
+func (l *clipLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]clip.Score, error) {
 	c, err := l.classifier(set)
 	if err != nil {
 		return nil, err
 	}
-	scores, err := c.Classify(emb)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Score, len(scores))
-	for i, s := range scores {
-		out[i] = Score{Label: s.Label, Score: float64(s.Score)}
-	}
-	return out, nil
+	return c.Classify(emb)
 }
 
 // classifier returns the set's classifier, making it on first use. Sets are immutable once
@@ -265,7 +248,7 @@ func (l *clipLabeler) classifier(set *clip.LabelSet) (*clip.Classifier, error) {
 	if c, ok := l.classes.get(set); ok {
 		return c, nil
 	}
-	c, err := l.text.Classifier(set)
+	c, err := l.model.Classifier(set)
 	if err != nil {
 		return nil, err
 	}
@@ -311,57 +294,34 @@ func (c *classifierCache) put(set *clip.LabelSet, cl *clip.Classifier) {
 
 // --- BLIP ---
 
-// blipPool holds one BLIP session per BLIP worker, and the bundle's tokenizer.
+// blipPool is a BLIP model with one session per BLIP worker.
 type blipPool struct {
 	model    *blip.Model
-	tok      *tokenizer.BERT
-	sessions chan *blip.Session
-	all      []*blip.Session
+	sessions *pool.Pool[*blip.Session]
 }
 
 func newBLIPPool(b *bundle.Bundle, run tflite.Options, workers int, arch string) (*blipPool, error) {
 	if b.Manifest.Architecture != arch {
 		return nil, fmt.Errorf("%s is a %s, not a %s", b.Dir, b.Manifest.Architecture, arch)
 	}
-	m, err := blip.Open(b, blip.Options{Runtime: run})
+	m, err := blip.Load(b, blip.Options{Runtime: run})
 	if err != nil {
 		return nil, err
 	}
-	p := &blipPool{model: m, sessions: make(chan *blip.Session, workers)}
-	if p.tok, err = tokenizer.LoadBERT(b.Dir); err != nil {
-		p.close()
-		return nil, fmt.Errorf("tokenizer of %s: %w", b.Dir, err)
+	if _, err := m.Tokenizer(); err != nil {
+		m.Close()
+		return nil, err
 	}
-	for range workers {
-		s, err := m.NewSession()
-		if err != nil {
-			p.close()
-			return nil, err
-		}
-		p.all = append(p.all, s)
-		p.sessions <- s
+	sessions, err := pool.New(workers, m.NewSession, (*blip.Session).Close)
+	if err != nil {
+		m.Close()
+		return nil, err
 	}
-	return p, nil
+	return &blipPool{model: m, sessions: sessions}, nil
 }
 
 func (p *blipPool) close() error {
-	var errs []error
-	for _, s := range p.all {
-		errs = append(errs, s.Close())
-	}
-	return errors.Join(append(errs, p.model.Close())...)
-}
-
-// with runs fn on a free session.
-func (p *blipPool) with(ctx context.Context, fn func(*blip.Session) error) error {
-	var s *blip.Session
-	select {
-	case s = <-p.sessions:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	defer func() { p.sessions <- s }()
-	return fn(s)
+	return errors.Join(p.sessions.Close(), p.model.Close())
 }
 
 type blipCaptioner struct{ p *blipPool }
@@ -369,22 +329,14 @@ type blipCaptioner struct{ p *blipPool }
 func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (string, error) {
 	o := c.p.model.GenerateDefaults()
 	o.NumBeams, o.MaxNewTokens = opts.Beams, opts.MaxTokens
-	var prompt []int32
-	if opts.Prompt != "" {
-		prompt = c.p.tok.Encode(opts.Prompt)
-	}
 	var text string
-	err := c.p.with(ctx, func(s *blip.Session) error {
+	err := c.p.sessions.With(ctx, func(s *blip.Session) error {
 		im, err := s.EncodeImage(img)
 		if err != nil {
 			return err
 		}
-		ids, err := s.CaptionIDs(im, prompt, o)
-		if err != nil {
-			return err
-		}
-		text = c.p.tok.Decode(ids)
-		return nil
+		text, err = s.Caption(im, opts.Prompt, o)
+		return err
 	})
 	return text, err
 }
@@ -392,28 +344,19 @@ func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts Capti
 type blipAnswerer struct{ p *blipPool }
 
 func (a *blipAnswerer) Answer(ctx context.Context, img image.Image, questions []string) ([]string, error) {
-	ids := make([][]int32, len(questions))
-	for i, q := range questions {
-		ids[i] = a.p.tok.Encode(q)
-		if n := a.p.model.TextContext(); len(ids[i]) > n {
-			return nil, fmt.Errorf("question %q is %d tokens long; the model takes at most %d", q, len(ids[i]), n)
-		}
-	}
 	answers := make([]string, len(questions))
-	err := a.p.with(ctx, func(s *blip.Session) error {
+	err := a.p.sessions.With(ctx, func(s *blip.Session) error {
 		im, err := s.EncodeImage(img)
 		if err != nil {
 			return err
 		}
-		for i := range ids {
+		for i, q := range questions {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			out, err := s.AnswerIDs(im, ids[i], a.p.model.GenerateDefaults())
-			if err != nil {
-				return fmt.Errorf("question %q: %w", questions[i], err)
+			if answers[i], err = s.Answer(im, q, a.p.model.GenerateDefaults()); err != nil {
+				return fmt.Errorf("question %q: %w", q, err)
 			}
-			answers[i] = a.p.tok.Decode(out)
 		}
 		return nil
 	})

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/camera"
+	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/shapes"
 )
 
@@ -48,7 +49,7 @@ type Result struct {
 	// Labels: the label set's name and its top labels, best first; Embedding is the frame's
 	// CLIP image embedding, the same slice for every label set of that frame (read-only).
 	LabelSet  string
-	Labels    []Score
+	Labels    []clip.Score
 	Embedding []float32
 
 	// Event: a label's start or end.

@@ -23,8 +23,8 @@ type scheduler struct {
 	labels  *lane // CLIP
 	blip    *lane // captions, standing questions, asks
 	sink    Sink
-	recall  *recall.Store // frames for text search; nil without a CLIP text tower
-	matcher Matcher       // models.Matcher, timed into the metrics; nil without models.blip_itm
+	recall  *recall.Store   // frames for text search; nil without a CLIP text tower
+	matcher confirm.Matcher // models.Matcher, timed into the metrics; nil without models.blip_itm
 	metrics *metrics
 	log     *slog.Logger
 	state   func() *state
@@ -34,11 +34,11 @@ type scheduler struct {
 // (labels, caption, questions) and hands a job to a lane; the camera's source captures on its
 // own goroutine and never waits for it.
 type runner struct {
-	s    *scheduler
-	name string
-	src  camera.Source
-	gate *camera.MotionGate // nil without a motion gate
-	log  *slog.Logger
+	sched *scheduler
+	name  string
+	src   camera.Source
+	gate  *camera.MotionGate // nil without a motion gate
+	log   *slog.Logger
 
 	reloaded chan struct{} // a new state was swapped in: intervals may have changed
 
@@ -74,7 +74,7 @@ type setTracker struct {
 
 func newRunner(s *scheduler, src camera.Source, gate *camera.MotionGate) *runner {
 	r := &runner{
-		s:        s,
+		sched:    s,
 		name:     src.Name(),
 		src:      src,
 		gate:     gate,
@@ -122,8 +122,8 @@ func (r *runner) loop(ctx context.Context) {
 	tickers := map[Kind]*time.Ticker{}
 	current := intervals{}
 	apply := func() {
-		cam := r.s.state().camera(r.name)
-		want := r.s.intervals(cam)
+		cam := r.sched.state().camera(r.name)
+		want := r.sched.intervals(cam)
 		for _, k := range []Kind{KindLabels, KindCaption, KindQuestions} {
 			if want[k] == current[k] {
 				continue // unchanged: keep the phase
@@ -178,33 +178,33 @@ func (r *runner) loop(ctx context.Context) {
 func (r *runner) schedule(k Kind) {
 	busy := r.inflight[k]
 	if !busy.CompareAndSwap(false, true) {
-		r.s.metrics.skip(r.name, k, skipBusy)
+		r.sched.metrics.skip(r.name, k, skipBusy)
 		return
 	}
 	f, reason := r.frameFor(k)
 	if f == nil {
 		busy.Store(false)
-		r.s.metrics.skip(r.name, k, reason)
+		r.sched.metrics.skip(r.name, k, reason)
 		return
 	}
-	st := r.s.state()
+	st := r.sched.state()
 	j := &job{camera: r.name, kind: k, run: func(ctx context.Context) {
 		defer busy.Store(false)
 		defer f.Release()
 		err := r.run(ctx, k, f, st)
-		r.s.metrics.job(r.name, k, err)
+		r.sched.metrics.job(r.name, k, err)
 		if err != nil {
 			r.errs.report(r.log, fmt.Sprintf("%s failed", k), err, "frame", f.Seq)
 		}
 	}}
-	ln := r.s.labels
+	ln := r.sched.labels
 	if k != KindLabels {
-		ln = r.s.blip
+		ln = r.sched.blip
 	}
 	if !ln.trySubmit(j) {
 		f.Release()
 		busy.Store(false)
-		r.s.metrics.skip(r.name, k, skipFull)
+		r.sched.metrics.skip(r.name, k, skipFull)
 	}
 }
 
@@ -222,7 +222,7 @@ func (r *runner) takeNewest() *camera.Frame {
 				r.latest.Release()
 			}
 			r.latest = f
-			r.s.metrics.framesUsed.WithLabelValues(r.name).Inc()
+			r.sched.metrics.framesUsed.WithLabelValues(r.name).Inc()
 		default:
 		}
 	}
@@ -285,30 +285,30 @@ func (r *runner) run(ctx context.Context, k Kind, f *camera.Frame, st *state) er
 // feeds the scores to the sets' event trackers.
 func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets []*clip.LabelSet) error {
 	start := time.Now()
-	emb, err := r.s.models.Labeler.EmbedImage(ctx, f.Image)
-	r.s.metrics.observe(modelCLIPImage, time.Since(start))
+	emb, err := r.sched.models.Labeler.EmbedImage(ctx, f.Image)
+	r.sched.metrics.observe(modelCLIPImage, time.Since(start))
 	if err != nil {
 		return fmt.Errorf("CLIP image embedding: %w", err)
 	}
-	if r.s.recall != nil {
-		if err := r.s.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Scene: f.Scene}); err != nil {
+	if r.sched.recall != nil {
+		if err := r.sched.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Scene: f.Scene}); err != nil {
 			r.errs.report(r.log, "frame not remembered for search", err, "frame", f.Seq)
 		}
 	}
 	r.retireTrackers(sets, cam, f)
 	var snap *Result // one snapshot per frame, however many events start on it
 	for _, set := range sets {
-		scores, err := r.s.models.Labeler.Classify(ctx, emb, set)
+		scores, err := r.sched.models.Labeler.Classify(ctx, emb, set)
 		if err != nil {
 			return fmt.Errorf("label set %q: %w", set.Name, err)
 		}
 		top := scores[:min(cam.Labels.TopK, len(scores))]
-		r.s.sink.Result(&Result{Kind: KindLabels, Camera: r.name, Frame: frameInfo(f), Latency: time.Since(start),
+		r.sched.sink.Result(&Result{Kind: KindLabels, Camera: r.name, Frame: frameInfo(f), Latency: time.Since(start),
 			LabelSet: set.Name, Labels: top, Embedding: emb})
 		for _, ev := range r.trackEvents(set, cam, scores, f) {
 			r.check(ctx, &ev, set, cam, f.Image)
-			r.s.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
-			r.s.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
+			r.sched.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
+			r.sched.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
 			if ev.Type == "start" && cam.Snapshot.OnEvents && snap == nil {
 				jpeg, err := encodeSnapshot(f.Image, cam.Snapshot.MaxWidth, cam.Snapshot.Quality)
 				if err != nil {
@@ -316,7 +316,7 @@ func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets [
 					continue
 				}
 				snap = &Result{Kind: KindSnapshot, Camera: r.name, Frame: frameInfo(f), JPEG: jpeg}
-				r.s.sink.Result(snap)
+				r.sched.sink.Result(snap)
 			}
 		}
 	}
@@ -338,8 +338,8 @@ func (r *runner) retireTrackers(sets []*clip.LabelSet, cam *Camera, f *camera.Fr
 		}
 		for _, ev := range t.tracker.CloseAll(f.Time) {
 			r.check(context.Background(), &ev, nil, cam, nil)
-			r.s.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
-			r.s.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
+			r.sched.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
+			r.sched.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
 		}
 		delete(r.trackers, name)
 	}
@@ -352,7 +352,7 @@ func (t *setTracker) matches(set *clip.LabelSet, cam *Camera) bool {
 
 // trackEvents feeds every label's score (not only the top ones) to the set's tracker, each
 // against its own threshold.
-func (r *runner) trackEvents(set *clip.LabelSet, cam *Camera, scores []Score, f *camera.Frame) []Event {
+func (r *runner) trackEvents(set *clip.LabelSet, cam *Camera, scores []clip.Score, f *camera.Frame) []Event {
 	t := r.trackers[set.Name]
 	if t == nil {
 		t = &setTracker{set: set, thresholds: make(map[string]float64, len(set.Labels)),
@@ -381,8 +381,8 @@ func (r *runner) closeEvents(at time.Time) {
 	for name, t := range r.trackers {
 		for _, ev := range t.tracker.CloseAll(at) {
 			r.check(context.Background(), &ev, nil, nil, nil)
-			r.s.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
-			r.s.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Event: &ev})
+			r.sched.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
+			r.sched.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Event: &ev})
 		}
 		delete(r.trackers, name)
 	}
@@ -402,7 +402,7 @@ func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *
 		}
 		return
 	}
-	if r.s.matcher == nil || cam == nil || img == nil || !cam.Labels.Confirm.checks(ev.Label) {
+	if r.sched.matcher == nil || cam == nil || img == nil || !cam.Labels.Confirm.checks(ev.Label) {
 		return
 	}
 	var prompts []string
@@ -415,7 +415,7 @@ func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *
 	c := r.checkers[th]
 	if c == nil {
 		var err error
-		if c, err = confirm.New(r.s.matcher, confirm.Options{Threshold: th}); err != nil {
+		if c, err = confirm.New(r.sched.matcher, confirm.Options{Threshold: th}); err != nil {
 			r.errs.report(r.log, "ITM check not possible; event published unchecked", err, "label", ev.Label)
 			return
 		}
@@ -431,7 +431,7 @@ func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *
 
 // timedMatcher puts every ITM call into the inference metrics.
 type timedMatcher struct {
-	m       Matcher
+	m       confirm.Matcher
 	metrics *metrics
 }
 
@@ -443,14 +443,14 @@ func (t timedMatcher) Match(ctx context.Context, img image.Image, texts []string
 
 func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) error {
 	start := time.Now()
-	text, err := r.s.models.Captioner.Caption(ctx, f.Image, CaptionOptions{
+	text, err := r.sched.models.Captioner.Caption(ctx, f.Image, CaptionOptions{
 		Beams: cam.Caption.Beams, MaxTokens: cam.Caption.MaxTokens, Prompt: cam.Caption.Prompt})
 	took := time.Since(start)
-	r.s.metrics.observe(modelBLIPCaption, took)
+	r.sched.metrics.observe(modelBLIPCaption, took)
 	if err != nil {
 		return fmt.Errorf("BLIP caption: %w", err)
 	}
-	r.s.sink.Result(&Result{Kind: KindCaption, Camera: r.name, Frame: frameInfo(f), Latency: took, Text: text})
+	r.sched.sink.Result(&Result{Kind: KindCaption, Camera: r.name, Frame: frameInfo(f), Latency: took, Text: text})
 	return nil
 }
 
@@ -459,9 +459,9 @@ func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) erro
 func (r *runner) answerStanding(ctx context.Context, f *camera.Frame, cam *Camera) error {
 	questions := cam.Questions.Ask
 	start := time.Now()
-	answers, err := r.s.models.Answerer.Answer(ctx, f.Image, questions)
+	answers, err := r.sched.models.Answerer.Answer(ctx, f.Image, questions)
 	took := time.Since(start)
-	r.s.metrics.observe(modelBLIPVQA, took)
+	r.sched.metrics.observe(modelBLIPVQA, took)
 	if err != nil {
 		return fmt.Errorf("BLIP answers: %w", err)
 	}
@@ -469,7 +469,7 @@ func (r *runner) answerStanding(ctx context.Context, f *camera.Frame, cam *Camer
 		return fmt.Errorf("BLIP gave %d answers to %d questions", len(answers), len(questions))
 	}
 	for i, q := range questions {
-		r.s.sink.Result(&Result{Kind: KindAnswer, Camera: r.name, Frame: frameInfo(f), Latency: took / time.Duration(len(questions)),
+		r.sched.sink.Result(&Result{Kind: KindAnswer, Camera: r.name, Frame: frameInfo(f), Latency: took / time.Duration(len(questions)),
 			Question: q, Text: answers[i]})
 	}
 	return nil

@@ -30,10 +30,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
-	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )

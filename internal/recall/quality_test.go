@@ -8,8 +8,8 @@ import (
 
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/models"
 )
 
 // shapesCLIP loads the shipped shapes CLIP (converted into a temporary cache) with the

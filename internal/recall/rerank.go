@@ -4,20 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
 	"image/jpeg"
-)
 
-// Matcher scores texts against a picture: the probability that each text describes it, in
-// order. confirm.BLIPMatcher (BLIP image-text matching) is one.
-type Matcher interface {
-	Match(ctx context.Context, img image.Image, texts []string) ([]float64, error)
-}
+	"github.com/edged/edged/internal/confirm"
+)
 
 // MatchReranker rescores hits by m's score of the query against each hit's thumbnail. BLIP
 // reads pictures at 384 pixels: thumbnails that narrow (Options.ThumbWidth) keep its
 // re-ranking at its best, at the cost of more bytes per frame.
-func MatchReranker(m Matcher) Reranker {
+func MatchReranker(m confirm.Matcher) Reranker {
 	return RerankFunc(func(ctx context.Context, query string, hits []Hit) ([]float64, error) {
 		scores := make([]float64, len(hits))
 		for i, h := range hits {

@@ -12,10 +12,10 @@ import (
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/internal/recall"
-	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/models"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // modelBackend is the daemon's pipeline in small, made of the real parts, until the page can
@@ -118,7 +118,7 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 	}
 	pairs := recall.NewPairs(pairEmbeds, pairIdx)
 	openBLIP := func(b *bundle.Bundle) *blip.Model {
-		m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
+		m, err := blip.Load(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,9 +7,9 @@ import (
 
 	blipspec "github.com/edged/edged/blip/spec"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -37,7 +37,7 @@ func BLIP(s Setup, b *bundle.Bundle) error {
 	if err != nil {
 		return err
 	}
-	m, err := blip.Open(b, blip.Options{Runtime: opts})
+	m, err := blip.Load(b, blip.Options{Runtime: opts})
 	if err != nil {
 		return err
 	}

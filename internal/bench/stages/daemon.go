@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/internal/daemon"
 )
 
 // DaemonOptions shape the daemon overhead run.
@@ -51,16 +51,8 @@ func (l *preprocLabeler) EmbedImage(_ context.Context, img image.Image) ([]float
 
 func (l *preprocLabeler) PrepareLabels(context.Context, *clip.LabelSet) error { return nil }
 
-func (l *preprocLabeler) Classify(_ context.Context, e []float32, _ *clip.LabelSet) ([]daemon.Score, error) {
-	scores, err := l.classifier.Classify(e)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]daemon.Score, len(scores))
-	for i, s := range scores {
-		out[i] = daemon.Score{Label: s.Label, Score: float64(s.Score)}
-	}
-	return out, nil
+func (l *preprocLabeler) Classify(_ context.Context, e []float32, _ *clip.LabelSet) ([]clip.Score, error) {
+	return l.classifier.Classify(e)
 }
 
 // DaemonOverhead runs the real daemon (synthetic cameras, scheduler, workers, events, the

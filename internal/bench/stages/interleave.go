@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/bench"
 )
 
 // Job is one bundle to time, with the model name records carry.
@@ -72,7 +72,7 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 					if err != nil {
 						return err
 					}
-					m, err := blip.Open(b, blip.Options{Runtime: opts})
+					m, err := blip.Load(b, blip.Options{Runtime: opts})
 					if err != nil {
 						r.Fail(rec, err)
 						continue
@@ -153,7 +153,7 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 			}
 		default:
 			opts, _ := bench.RuntimeOptions(EffectiveDelegate(b, bench.DelegateXNNPack), 1)
-			m, err := blip.Open(b, blip.Options{Runtime: opts})
+			m, err := blip.Load(b, blip.Options{Runtime: opts})
 			if err != nil {
 				return err
 			}

@@ -24,7 +24,7 @@ func (c *matConverter) close() error { return c.rgba.Close() }
 func (c *matConverter) toRGBA(src gocv.Mat, dst *image.RGBA) error {
 	w, h := src.Cols(), src.Rows()
 	if b := dst.Rect; b.Dx() != w || b.Dy() != h || dst.Stride != 4*w {
-		return fmt.Errorf("convert: %dx%d Mat into a %dx%d picture (stride %d)", w, h, b.Dx(), b.Dy(), dst.Stride)
+		return fmt.Errorf("camera: OpenCV frame: %dx%d Mat into a %dx%d picture (stride %d)", w, h, b.Dx(), b.Dy(), dst.Stride)
 	}
 	var code gocv.ColorConversionCode
 	switch t := src.Type(); t {
@@ -35,15 +35,15 @@ func (c *matConverter) toRGBA(src gocv.Mat, dst *image.RGBA) error {
 	case gocv.MatTypeCV8UC1:
 		code = gocv.ColorGrayToBGRA // grey has no channel order: BGRA and RGBA are the same
 	default:
-		return fmt.Errorf("convert: unsupported Mat type %v (want 8-bit grey, BGR or BGRA)", t)
+		return fmt.Errorf("camera: OpenCV frame: unsupported Mat type %v (want 8-bit grey, BGR or BGRA)", t)
 	}
 	gocv.CvtColor(src, &c.rgba, code)
 	data, err := c.rgba.DataPtrUint8()
 	if err != nil {
-		return fmt.Errorf("convert: %w", err)
+		return fmt.Errorf("camera: OpenCV frame: %w", err)
 	}
 	if len(data) != len(dst.Pix) {
-		return fmt.Errorf("convert: OpenCV produced %d bytes for a %dx%d RGBA picture", len(data), w, h)
+		return fmt.Errorf("camera: OpenCV frame: OpenCV produced %d bytes for a %dx%d RGBA picture", len(data), w, h)
 	}
 	copy(dst.Pix, data)
 	if code == gocv.ColorBGRAToRGBA {
