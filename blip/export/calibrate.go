@@ -10,10 +10,10 @@ import (
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
-	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -30,61 +30,22 @@ import (
 
 // calibrateVision observes the activations of the float vision tower on the calibration
 // images, preprocessed as inference will.
-func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options, progress convert.Progress) (map[string]quant.Range, bundle.CalibrationInfo, error) {
-	info := bundle.CalibrationInfo{Source: convert.CalibrationSource(opts), Method: opts.Observer}
-	if info.Method == "" {
-		info.Method = convert.ObserverMinMax
-	}
+func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options) (map[string]quant.Range, bundle.CalibrationInfo, error) {
 	proc, err := calibrationProcessor(src, s.vision.ImageSize)
 	if err != nil {
-		return nil, info, err
-	}
-	newObserver, err := convert.NewObserverFunc(opts.Observer)
-	if err != nil {
-		return nil, info, err
-	}
-	model, err := vision.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true})
-	if err != nil {
-		return nil, info, fmt.Errorf("calibrate vision: %w", err)
-	}
-	cal, err := convert.NewCalibrator(model, tflite.Options{Threads: max(opts.Threads, 1)}, newObserver)
-	if err != nil {
-		return nil, info, fmt.Errorf("calibrate vision: %w", err)
-	}
-	defer cal.Close()
-	in, err := cal.Interpreter().InputByName(spec.InPixelValues)
-	if err != nil {
-		return nil, info, fmt.Errorf("calibrate vision: %w", err)
-	}
-
-	const step = "blip: calibrate the vision tower"
-	total := opts.CalibrationImages
-	if total <= 0 {
-		total = convert.DefaultCalibrationImages
+		return nil, bundle.CalibrationInfo{}, err
 	}
 	pixels := make([]float32, s.vision.ImageSize*s.vision.ImageSize*3)
-	done := 0
-	n, err := convert.ForEachCalibrationImage(opts, func(name string, img image.Image) error {
-		progress.Step(step, done, total)
+	return convert.CalibrateImages(vision, opts, "blip: calibrate the vision tower", func(ip *tflite.Interpreter, img image.Image) error {
 		if _, err := proc.Process(img, pixels); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+			return err
 		}
-		if err := in.SetFloat32(pixels); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+		in, err := ip.InputByName(spec.InPixelValues)
+		if err != nil {
+			return err
 		}
-		if err := cal.Run(); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
-		}
-		done++
-		return nil
+		return in.SetFloat32(pixels)
 	})
-	if err != nil {
-		return nil, info, err
-	}
-	progress.Step(step, total, total)
-	info.Images = n
-	ranges, err := cal.Ranges()
-	return ranges, info, err
 }
 
 // calibrationProcessor preprocesses calibration images as inference will: the checkpoint's

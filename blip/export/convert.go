@@ -89,7 +89,7 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 			return fmt.Errorf("blip: %w", err)
 		}
 		var info bundle.CalibrationInfo
-		if ranges, info, err = calibrateVision(src, s, vision, opts, p); err != nil {
+		if ranges, info, err = calibrateVision(src, s, vision, opts); err != nil {
 			return fmt.Errorf("blip: %w", err)
 		}
 		w.SetCalibration(info)

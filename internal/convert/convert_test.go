@@ -425,7 +425,7 @@ func TestCalibration(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("not an image"), 0o644)
 	var seen []string
-	n, err := ForEachCalibrationImage(Options{CalibrationDir: dir}, func(name string, img image.Image) error {
+	n, err := forEachCalibrationImage(Options{CalibrationDir: dir}, func(name string, img image.Image) error {
 		seen = append(seen, filepath.Base(name))
 		return nil
 	})
@@ -433,10 +433,10 @@ func TestCalibration(t *testing.T) {
 		t.Errorf("folder gave %v (%d, %v)", seen, n, err)
 	}
 	os.WriteFile(filepath.Join(dir, "c.png"), []byte("broken"), 0o644)
-	if _, err := ForEachCalibrationImage(Options{CalibrationDir: dir}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "c.png") {
+	if _, err := forEachCalibrationImage(Options{CalibrationDir: dir}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "c.png") {
 		t.Errorf("broken image: %v", err)
 	}
-	if _, err := ForEachCalibrationImage(Options{CalibrationDir: t.TempDir()}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no PNG") {
+	if _, err := forEachCalibrationImage(Options{CalibrationDir: t.TempDir()}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no PNG") {
 		t.Errorf("empty folder: %v", err)
 	}
 	if _, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, Observer: "median"}); err == nil || !strings.Contains(err.Error(), `unknown observer "median"`) {
