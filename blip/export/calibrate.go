@@ -6,14 +6,13 @@ import (
 	"image"
 	"io/fs"
 	"path/filepath"
-	"strings"
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -67,13 +66,6 @@ func calibrationProcessor(src *convert.Source, size int) (*imageproc.Processor, 
 }
 
 // keepFloat keeps in float the operators of the full-int8 vision tower where 8 bits cost
-// accuracy: layer norms, softmax, L2 normalisation and the residual adds, as for CLIP's
-// vision tower (see package clip); keeping GELU in float too changed nothing on the shapes
-// scenes.
-func keepFloat(output string, op tfl.BuiltinOp) bool {
-	switch op {
-	case tfl.OpMean, tfl.OpSquaredDifference, tfl.OpRsqrt, tfl.OpSoftmax, tfl.OpL2Normalization, tfl.OpAdd:
-		return true
-	}
-	return strings.Contains(output, "/ln") || strings.Contains(output, "layernorm")
-}
+// accuracy: layer norms, softmax, L2 normalisation and the residual adds (nn.FloatOps), as
+// for CLIP's vision tower; keeping GELU in float too changed nothing on the shapes scenes.
+var keepFloat = nn.KeepFloat{Ops: nn.FloatOps, Names: []string{"/ln", "layernorm"}}.Keep

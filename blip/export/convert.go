@@ -16,9 +16,9 @@ import (
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/hf"
 	"github.com/edged/edged/quant"
 )
 

@@ -35,15 +35,17 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip/spec"
-	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/nn"
+	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -230,13 +232,10 @@ func lowerAndAdd(w *convert.Writer, g *graph.Graph, role string, lower graph.Low
 // image embedding 74 ms either way). The final L2 normalisation has a fixed int8 output scale
 // of 1/128, a handful of levels for the components of a 512-wide unit vector. A 99.99%
 // percentile observer was no better than min-max.
-func keepFloatVision(output string, op tfl.BuiltinOp) bool {
-	switch op {
-	case tfl.OpMean, tfl.OpSquaredDifference, tfl.OpRsqrt, tfl.OpSoftmax, tfl.OpL2Normalization, tfl.OpAdd, tfl.OpConcatenation:
-		return true
-	}
-	return strings.Contains(output, "layer_norm") || strings.Contains(output, "layrnorm") || strings.Contains(output, "layernorm")
-}
+var keepFloatVision = nn.KeepFloat{
+	Ops:   append(slices.Clone(nn.FloatOps), tfl.OpConcatenation),
+	Names: []string{"/ln", "layrnorm", "layernorm"}, // the encoder layers' norms, pre_layrnorm, post_layernorm
+}.Keep
 
 // textPooling names transformers' rule for the pooled text position: with eos_token_id 2 (the
 // released OpenAI configs) the argmax of the ids, otherwise the first eos_token_id.

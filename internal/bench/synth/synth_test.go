@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -157,10 +158,18 @@ func TestMACs(t *testing.T) {
 	}
 }
 
-func TestIsLayerNorm(t *testing.T) {
-	for name, want := range map[string]bool{"layer3/ln1/mean": true, "post_ln": true, "pre_ln/rsqrt": true, "layer0/attn/probs": false, "layer1/fc1_out": false} {
-		if isLayerNorm(name) != want {
-			t.Errorf("%s: want %v", name, want)
+// The keep-in-float rules find the layer norms by the names the towers give them, and
+// nothing else.
+func TestKeepLayerNormFloat(t *testing.T) {
+	for name, want := range map[string]bool{
+		"layer3/ln1/mean": true, "layer3/ln2": true, "post_ln": true, "pre_ln/rsqrt": true, "final_ln/variance": true,
+		"layer0/attn/probs": false, "layer1/fc1": false, "layer1/attn_residual": false, "embeddings/patch_tokens": false,
+	} {
+		if KeepLayerNormFloat(name, tfl.OpMul) != want {
+			t.Errorf("KeepLayerNormFloat(%s): want %v", name, want)
 		}
+	}
+	if !KeepLayerNormAndSoftmaxFloat("layer0/attn/probs", tfl.OpSoftmax) || KeepLayerNormAndSoftmaxFloat("layer0/attn/scores", tfl.OpBatchMatMul) {
+		t.Error("KeepLayerNormAndSoftmaxFloat keeps the softmax and nothing else of attention")
 	}
 }
