@@ -3,9 +3,7 @@ package imageproc
 import (
 	"fmt"
 	"image"
-	"image/png"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 )
@@ -25,14 +23,9 @@ var backendTolerance = map[Backend]float64{Torchvision: 0, PIL: maxAbsError}
 
 func decodePNG(t testing.TB, path string) image.Image {
 	t.Helper()
-	f, err := os.Open(path)
+	img, err := DecodeFile(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
 	}
 	return img
 }

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif" // calibration folders may hold any common format
-	_ "image/jpeg"
-	_ "image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,10 +12,11 @@ import (
 	"strings"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
-	"github.com/edged/edged/internal/shapes"
 )
 
 // calibrationSource describes the images forEachCalibrationImage yields, for the manifest.
@@ -76,7 +74,7 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 	}
 	for i, name := range names {
 		path := filepath.Join(opts.CalibrationDir, name)
-		img, err := decodeImage(path)
+		img, err := imageproc.DecodeFile(path)
 		if err != nil {
 			return i, fmt.Errorf("calibration image: %w", err)
 		}
@@ -85,19 +83,6 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 		}
 	}
 	return len(names), nil
-}
-
-func decodeImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
 }
 
 // Calibrator observes the activation ranges of a float model lowered with
