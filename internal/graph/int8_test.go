@@ -8,6 +8,7 @@ import (
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 )
 
@@ -112,16 +113,6 @@ func encoderBlock(g *graph.Graph, x *graph.Tensor, dim, heads int) *graph.Tensor
 	return g.Add(h, m, graph.Named("residual2"))
 }
 
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
 // TestInt8EncoderBlock calibrates a transformer layer on 8 random inputs and checks the int8
 // model on 4 others against the float model: the cosine of the outputs stays at or above 0.995
 // with layer norms kept in float, and every quantized operator in the file is int8.
@@ -178,7 +169,7 @@ func TestInt8EncoderBlock(t *testing.T) {
 				want := run(t, fp32, delegates[0], in...)[0].([]float32)
 				for _, d := range int8Delegates {
 					got := run(t, model, d, in...)[0].([]float32)
-					if c := cosine(got, want); c < tc.minCosine {
+					if c := testutil.Cosine(got, want); c < tc.minCosine {
 						t.Fatalf("%s input %d: cosine %.5f < %.3f", d, i, c, tc.minCosine)
 					} else if i == 0 {
 						t.Logf("%s: cosine %.5f, %v", d, c, delegation[t.Name()+" "+d.name])

@@ -30,10 +30,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
-	"github.com/edged/edged/internal/cputime"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -437,7 +438,7 @@ func BenchmarkEncoderCompare(b *testing.B) {
 				reference = append([]float32(nil), out...)
 			}
 			d := sess.ip.Delegation()
-			b.Logf("%-32s %6.1f MB  %v  cosine to %s %.6f", name, float64(len(model))/1e6, d, sessions[0].name, cosine(out, reference))
+			b.Logf("%-32s %6.1f MB  %v  cosine to %s %.6f", name, float64(len(model))/1e6, d, sessions[0].name, testutil.Cosine(out, reference))
 		}
 		models = nil
 		runtime.GC()

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -37,24 +38,6 @@ func run(t *testing.T, data []byte, opts tflite.Options, in Inputs) []float32 {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func maxAbsDiff(a, b []float32) float64 {
-	worst := 0.0
-	for i := range a {
-		worst = math.Max(worst, math.Abs(float64(a[i]-b[i])))
-	}
-	return worst
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }
 
 // The graph forms compared by edged bench compute the same function: layer norm through
@@ -91,7 +74,7 @@ func TestVariantsAgree(t *testing.T) {
 		}
 		for _, o := range []tflite.Options{opts, {Threads: 1}} {
 			got := run(t, data, o, in)
-			if d := maxAbsDiff(got, want); d > tc.tol {
+			if d := testutil.MaxAbsDiff(got, want); d > tc.tol {
 				t.Errorf("%s (%s): max |diff| %.3g > %.3g", tc.name, o.Delegate, d, tc.tol)
 			}
 		}
@@ -117,7 +100,7 @@ func TestPrecisions(t *testing.T) {
 			t.Fatalf("%s: %v", p, err)
 		}
 		got := run(t, data, tflite.Options{Threads: 1, XNNPackQS8: true}, ins[4])
-		if cs := cosine(got, want); cs < 0.98 {
+		if cs := testutil.Cosine(got, want); cs < 0.98 {
 			t.Errorf("%s: cosine %.4f with fp32", p, cs)
 		}
 	}
