@@ -3,11 +3,14 @@
 package testutil
 
 import (
+	"fmt"
 	"image"
 	"math"
+	"math/rand"
 	"testing"
 
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Cosine is the cosine similarity of a and b, in float64.
@@ -42,4 +45,54 @@ func DecodeImage(t testing.TB, path string) image.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// Run loads a .tflite model, sets its inputs in order ([]float32 or []int32), invokes it once
+// and returns its first output as float32, failing the test on any error.
+func Run(t testing.TB, model []byte, opts tflite.Options, inputs ...any) []float32 {
+	t.Helper()
+	m, err := tflite.NewModel(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip, err := tflite.NewInterpreter(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	if ip.InputCount() != len(inputs) {
+		t.Fatalf("the model has %d inputs, the test gives %d", ip.InputCount(), len(inputs))
+	}
+	for i, in := range inputs {
+		switch v := in.(type) {
+		case []float32:
+			err = ip.Input(i).SetFloat32(v)
+		case []int32:
+			err = ip.Input(i).SetInt32(v)
+		default:
+			err = fmt.Errorf("unsupported type %T", in)
+		}
+		if err != nil {
+			t.Fatalf("input %d: %v", i, err)
+		}
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ip.Output(0).Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Randn returns n values from N(0, scale²), the same for the same seed.
+func Randn(seed int64, n int, scale float32) []float32 {
+	r := rand.New(rand.NewSource(seed))
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64()) * scale
+	}
+	return out
 }

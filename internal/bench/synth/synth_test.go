@@ -14,32 +14,6 @@ func tinyViT() ViTConfig {
 	return ViTConfig{Name: "tiny", ImageSize: 32, PatchSize: 8, Width: 32, Layers: 2, Heads: 4, MLP: 64, Act: GELU, Eps: 1e-5, PreLN: true, Projection: 16}
 }
 
-// run executes model bytes on in with opts and returns output 0.
-func run(t *testing.T, data []byte, opts tflite.Options, in Inputs) []float32 {
-	t.Helper()
-	m, err := tflite.NewModel(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ip.Close()
-	if err := in.Set(ip); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := ip.Output(0).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // The graph forms compared by edged bench compute the same function: layer norm through
 // FULLY_CONNECTED equals nn.LayerNorm to float rounding, and the sigmoid form of GELU stays
 // within the tanh approximation's error of the exact GELU.
@@ -55,7 +29,7 @@ func TestVariantsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := run(t, refData, opts, in)
+	want := testutil.Run(t, refData, opts, in...)
 	for _, tc := range []struct {
 		name string
 		v    Variant
@@ -73,7 +47,7 @@ func TestVariantsAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range []tflite.Options{opts, {Threads: 1}} {
-			got := run(t, data, o, in)
+			got := testutil.Run(t, data, o, in...)
 			if d := testutil.MaxAbsDiff(got, want); d > tc.tol {
 				t.Errorf("%s (%s): max |diff| %.3g > %.3g", tc.name, o.Delegate, d, tc.tol)
 			}
@@ -93,13 +67,13 @@ func TestPrecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := run(t, fp32, tflite.Options{Threads: 1}, ins[4])
+	want := testutil.Run(t, fp32, tflite.Options{Threads: 1}, ins[4]...)
 	for _, p := range []graph.Precision{graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		data, err := Lower(g, p, ins[:4], nil, 1)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		got := run(t, data, tflite.Options{Threads: 1, XNNPackQS8: true}, ins[4])
+		got := testutil.Run(t, data, tflite.Options{Threads: 1, XNNPackQS8: true}, ins[4]...)
 		if cs := testutil.Cosine(got, want); cs < 0.98 {
 			t.Errorf("%s: cosine %.4f with fp32", p, cs)
 		}
@@ -116,7 +90,7 @@ func TestTextAndFCStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, data, tflite.Options{Threads: 1}, TokenInputs(tc.Vocab, 5, 1, 1)[0])
+	out := testutil.Run(t, data, tflite.Options{Threads: 1}, TokenInputs(tc.Vocab, 5, 1, 1)[0]...)
 	if len(out) != 16 {
 		t.Fatalf("text embedding has %d values", len(out))
 	}

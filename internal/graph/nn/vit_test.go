@@ -9,6 +9,7 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -62,7 +63,7 @@ func TestViTEmbeddingsMatchPyTorchLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := runOnce(t, data, tflite.Options{Threads: 1, Delegate: tflite.DelegateNone}, pixels)
+	got := testutil.Run(t, data, tflite.Options{Threads: 1, Delegate: tflite.DelegateNone}, pixels)
 	if len(got) != len(want) {
 		t.Fatalf("%d values, want %d", len(got), len(want))
 	}
