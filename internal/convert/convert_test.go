@@ -15,8 +15,8 @@ import (
 	"testing"
 
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/runtime/tflite"
 )
 

@@ -11,7 +11,6 @@
 // --random-init, calibration for full int8, progress, the manifest, and writing the bundle
 // atomically (a crash never leaves half a bundle). Open gives a bundle for a folder that is
 // either a bundle already or a checkpoint converted on first use into a cache.
-//
 package convert
 
 import (

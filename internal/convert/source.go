@@ -7,8 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/internal/graph"
 )
 
 // Weights is where an architecture reads its parameters: a checkpoint's safetensors, or random

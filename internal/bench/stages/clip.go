@@ -6,9 +6,9 @@ import (
 
 	clipspec "github.com/edged/edged/clip/spec"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/runtime/tflite"
 )
 

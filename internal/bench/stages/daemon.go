@@ -13,10 +13,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/internal/daemon"
 )
 
 // DaemonOptions shape the daemon overhead run.

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/bench"
 )
 
 // Job is one bundle to time, with the model name records carry.

@@ -8,8 +8,8 @@ import (
 
 	clipspec "github.com/edged/edged/clip/spec"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/runtime/tflite"
 )

@@ -15,11 +15,11 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/models"
 )
 
