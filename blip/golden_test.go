@@ -16,7 +16,7 @@ import (
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// Tolerances of issue 4 against transformers' reference outputs.
+// Tolerances against transformers' reference outputs.
 const (
 	logitsTol = 1e-3 // first_step_logits, greedy_prefix_logits
 	matchTol  = 1e-4 // itm_logits, itc_cosine

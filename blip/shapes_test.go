@@ -88,7 +88,7 @@ func shapesBundle(t testing.TB, name string, p graph.Precision) *bundle.Bundle {
 }
 
 // shapesBar is how many of transformers' outputs a precision must reproduce exactly:
-// every one at fp32 (issue 4), and 22 of 24 captions and 110 of 120 answers where weights
+// every one at fp32, and 22 of 24 captions and 110 of 120 answers where weights
 // are rounded.
 func shapesBar(p graph.Precision, total int) int {
 	switch {

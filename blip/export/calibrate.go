@@ -19,13 +19,11 @@ import (
 
 // At full int8 (graph.Int8Full) a BLIP bundle mixes precisions, each model file saying its
 // own in the manifest: the vision tower is calibrated on images and runs int8; every other
-// model is fp32 (TextPrecision says why not int8-dynamic). Measured on the shapes
-// captioning model's 24 reference scenes (captions identical to transformers, greedy and 3
-// beams), min-max calibration on 64 shapes scenes: vision int8 24/24; vision and the image's
-// cross-attention keys and values int8 23/24 (per-tensor int8 keys lose a shape word). The
-// text models see no images, and a checkpoint comes with no representative texts to
-// calibrate them on. The vision tower is where the time goes: BLIP base's is about 49 GMAC
-// per picture, a decoder step 0.12.
+// model is fp32 (TextPrecision says why not int8-dynamic). The vision tower is where the time
+// goes, and the one model the calibration images reach: the text models see no images, and a
+// checkpoint comes with no representative texts to calibrate them on. The image's
+// cross-attention keys and values stay float too: per-tensor int8 keys cost the shapes model a
+// caption word. Figures: BENCHMARKS.md, "What BLIP calibrates".
 
 // calibrateVision observes the activations of the float vision tower on the calibration
 // images, preprocessed as inference will.

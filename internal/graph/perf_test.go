@@ -1,11 +1,11 @@
 package graph_test
 
-// Speed of transformer encoders at real size (issue 7): a ViT-B/32-sized encoder (width 768,
+// Speed of transformer encoders at real size: a ViT-B/32-sized encoder (width 768,
 // 12 heads, MLP 3072, 50 tokens) built with graph/nn and random weights of realistic scale,
 // run at every precision and delegate side by side.
 //
-//	go test ./graph -run '^$' -bench EncoderCompare -benchtime 20x -perf.layers 1
-//	go test ./graph -run '^$' -bench EncoderCompare -benchtime 10x -perf.layers 12 \
+//	go test ./internal/graph -run '^$' -bench EncoderCompare -benchtime 20x -perf.layers 1
+//	go test ./internal/graph -run '^$' -bench EncoderCompare -benchtime 10x -perf.layers 12 \
 //	    -perf.variants fp32/xnnpack,int8/xnnpack-qs8
 //
 // BenchmarkEncoderCompare builds every variant first, then in each iteration invokes all of

@@ -3,7 +3,7 @@ package nn
 // Block benchmarks: each form of a block at CLIP ViT-B/32 size (50 tokens) and BLIP base at
 // 384 (577 tokens), fp32 with XNNPACK, invoked side by side (see compareModels).
 //
-//	go test ./graph/nn -run '^$' -bench Blocks -benchtime 200x
+//	go test ./internal/graph/nn -run '^$' -bench Blocks -benchtime 200x
 
 import (
 	"flag"
