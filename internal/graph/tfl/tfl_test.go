@@ -148,8 +148,7 @@ func TestExtendedBuiltinCode(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	// A file from before the extended field: only the byte field is set. Build the table by
-	// hand: deprecated code 9 (FULLY_CONNECTED), no builtin_code.
+	// (Files from before the extended field: TestUnmarshalOlderWriters.)
 	back, _ := Unmarshal(a)
 	if back.OperatorCodes[len(back.OperatorCodes)-1].Custom != "MyOp" {
 		t.Fatal("custom code lost")
