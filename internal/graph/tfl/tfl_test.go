@@ -295,6 +295,15 @@ func TestMarshalValidates(t *testing.T) {
 		{"per-channel scales off axis", func(m *Model) { m.Subgraphs[0].Tensors[2].Quantization.Scale = []float32{1, 2} }, "zero points"},
 		{"signature tensor", func(m *Model) { m.SignatureDefs[0].Outputs[0].TensorIndex = 42 }, "names tensor 42"},
 		{"version 0", func(m *Model) { m.OperatorCodes[0].Version = 0 }, "version 0"},
+		{"no subgraph", func(m *Model) { m.Subgraphs = nil }, "no subgraph"},
+		{"negative builtin", func(m *Model) { m.OperatorCodes[0].Builtin = -3 }, "negative builtin code -3"},
+		{"graph output out of range", func(m *Model) { m.Subgraphs[0].Outputs = []int32{5} }, "input/output tensor index 5"},
+		{"operator output out of range", func(m *Model) { m.Subgraphs[0].Operators[0].Outputs = []int32{-1} }, "output tensor index -1"},
+		{"negative dimension", func(m *Model) { m.Subgraphs[0].Tensors[0].Shape = []int32{1, -1, 6} }, "negative dimension"},
+		{"signature rank", func(m *Model) { m.Subgraphs[0].Tensors[0].ShapeSignature = []int32{-1, 6} }, "shape signature [-1 6] has rank 2"},
+		{"per-channel axis", func(m *Model) { m.Subgraphs[0].Tensors[2].Quantization.QuantizedDimension = 1 }, "3 scales along dimension 1"},
+		{"metadata buffer", func(m *Model) { m.Metadata[0].Buffer = 9 }, `metadata 0 "edged_manifest": buffer 9 out of range`},
+		{"signature subgraph", func(m *Model) { m.SignatureDefs[0].SubgraphIndex = 1 }, "subgraph 1 out of range"},
 	} {
 		m := sample()
 		tc.modify(m)
