@@ -9,14 +9,13 @@ import (
 )
 
 // handMade writes a model table by table, the way other writers (older converters, other
-// versions of the schema) may, which Marshal never does: one operator code, one tensor and one
-// operator, each written by the function given, in one subgraph with an empty sentinel buffer.
-func handMade(opcode, tensor, operator func(b *flatbuffers.Builder, w *writer) offset) []byte {
+// versions of the schema) may, which Marshal never does: build writes the operator codes,
+// tensors and operators of one subgraph; handMade adds an empty sentinel buffer.
+func handMade(build func(b *flatbuffers.Builder, w *writer) (codes, tensors, ops []offset)) []byte {
 	b := flatbuffers.NewBuilder(0)
 	w := &writer{b: b}
-	codes := w.tables([]offset{opcode(b, w)})
-	tensors := w.tables([]offset{tensor(b, w)})
-	ops := w.tables([]offset{operator(b, w)})
+	c, ts, o := build(b, w)
+	codes, tensors, ops := w.tables(c), w.tables(ts), w.tables(o)
 	b.StartObject(subgraphNumFields)
 	b.PrependUOffsetTSlot(subgraphOperators, ops, 0)
 	b.PrependUOffsetTSlot(subgraphTensors, tensors, 0)
@@ -30,6 +29,14 @@ func handMade(opcode, tensor, operator func(b *flatbuffers.Builder, w *writer) o
 	b.PrependUint32Slot(modelVersion, SchemaVersion, 0)
 	b.FinishWithFileIdentifier(b.EndObject(), []byte(Identifier))
 	return b.FinishedBytes()
+}
+
+// oneOp is a handMade model of one operator code, one tensor and one operator, each written by
+// the function given.
+func oneOp(opcode, tensor, operator func(b *flatbuffers.Builder, w *writer) offset) []byte {
+	return handMade(func(b *flatbuffers.Builder, w *writer) (codes, tensors, ops []offset) {
+		return []offset{opcode(b, w)}, []offset{tensor(b, w)}, []offset{operator(b, w)}
+	})
 }
 
 // The parts of handMade models.
@@ -89,7 +96,7 @@ func TestUnmarshalOlderWriters(t *testing.T) {
 		{"ADD", int8(OpAdd), (&AddOptions{}).UnionType(), &AddOptions{}},
 		{"SOFTMAX", int8(OpSoftmax), (&SoftmaxOptions{}).UnionType(), &SoftmaxOptions{}},
 	} {
-		m, err := Unmarshal(handMade(oldOpcode(tc.code), plainTensor, operatorWith(tc.typ, emptyTable)))
+		m, err := Unmarshal(oneOp(oldOpcode(tc.code), plainTensor, operatorWith(tc.typ, emptyTable)))
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -128,9 +135,9 @@ func TestUnmarshalUnsupported(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"sparse tensor", handMade(fc, sparse, operatorWith(0, nil)), "sparse tensors are not supported"},
-		{"custom quantization", handMade(fc, customQuant, operatorWith(0, nil)), "custom quantization details are not supported"},
-		{"options type without a table", handMade(fc, plainTensor, operatorWith(8, nil)), "options type 8 without an options table"},
+		{"sparse tensor", oneOp(fc, sparse, operatorWith(0, nil)), "sparse tensors are not supported"},
+		{"custom quantization", oneOp(fc, customQuant, operatorWith(0, nil)), "custom quantization details are not supported"},
+		{"options type without a table", oneOp(fc, plainTensor, operatorWith(8, nil)), "options type 8 without an options table"},
 	} {
 		_, err := Unmarshal(tc.data)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -138,7 +145,7 @@ func TestUnmarshalUnsupported(t *testing.T) {
 		}
 	}
 
-	m, err := Unmarshal(handMade(fc, plainTensor, operatorWith(50, emptyTable)))
+	m, err := Unmarshal(oneOp(fc, plainTensor, operatorWith(50, emptyTable)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -230,28 +230,17 @@ func TestUnmarshalCorrupt(t *testing.T) {
 // TestUnmarshalSharedOffsets: 5000 tensor entries all pointing at one tensor with a 2000-entry
 // shape would decode into 10 million ints from a 30 kB file; the reader stops it.
 func TestUnmarshalSharedOffsets(t *testing.T) {
-	b := flatbuffers.NewBuilder(0)
-	shape := make([]int32, 2000)
-	w := &writer{b: b}
-	shapeVec := w.int32s(shape)
-	b.StartObject(tensorNumFields)
-	b.PrependUOffsetTSlot(tensorShape, shapeVec, 0)
-	tensor := b.EndObject()
-	same := make([]offset, 5000)
-	for i := range same {
-		same[i] = tensor
-	}
-	tensors := w.tables(same)
-	b.StartObject(subgraphNumFields)
-	b.PrependUOffsetTSlot(subgraphTensors, tensors, 0)
-	sg := w.tables([]offset{b.EndObject()})
-	b.StartObject(bufferNumFields)
-	buf0 := w.tables([]offset{b.EndObject()})
-	b.StartObject(modelNumFields)
-	b.PrependUOffsetTSlot(modelSubgraphs, sg, 0)
-	b.PrependUOffsetTSlot(modelBuffers, buf0, 0)
-	b.FinishWithFileIdentifier(b.EndObject(), []byte(Identifier))
-	data := b.FinishedBytes()
+	data := handMade(func(b *flatbuffers.Builder, w *writer) (codes, tensors, ops []offset) {
+		shapeVec := w.int32s(make([]int32, 2000))
+		b.StartObject(tensorNumFields)
+		b.PrependUOffsetTSlot(tensorShape, shapeVec, 0)
+		tensor := b.EndObject()
+		same := make([]offset, 5000)
+		for i := range same {
+			same[i] = tensor
+		}
+		return nil, same, nil
+	})
 	_, err := Unmarshal(data)
 	if err == nil || !strings.Contains(err.Error(), "far more elements") {
 		t.Fatalf("%d-byte file: error %v, want the decode budget to stop it", len(data), err)
