@@ -28,11 +28,17 @@ build: deps
 run: build
 	bin/edged run -c configs/edged.yaml
 
+# The tests that run edged itself (daemon end to end, browser, release install) use the bin/edged
+# built here (EDGED_BIN, package internal/testbin) instead of linking their own.
 test: build
 	@readelf -d bin/edged | grep -q 'RUNPATH.*[$$]ORIGIN/../lib' || { echo 'make: bin/edged lacks the $$ORIGIN/../lib runpath'; exit 1; }
+	@scripts/long-tests.sh
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 40m ./...
+	EDGED_BIN=$(CURDIR)/bin/edged $(GO) test -count=1 -timeout 40m ./...
 
+# The edit-test loop: every test but the long ones scripts/long-tests.sh lists (no model
+# conversions at real size, no edged binary, no browser); results of unchanged packages come
+# from Go's test cache.
 test-short: deps
 	$(GO) test -short ./...
 

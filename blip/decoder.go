@@ -100,13 +100,10 @@ func (d *decoder) attend(states []float32, valid int) error {
 
 // batchBeams is whether a decoder runs the sequences of a batch as one invoke (true) or one
 // after the other at batch 1. Batched, each step reads the weights once for all beams instead
-// of once per beam. BenchmarkBeamBatch (interleaved, median ms per 3-beam caption, one-by-one
-// over batched, on a shared 2-core amd64): BLIP base fp32 decoder with random weights, 10 new
-// tokens, 1 thread 1.71, 1.96 and 1.93 (519 vs 1018 ms); 2 threads 0.82 (4 samples), 1.49 and
-// 1.80 under heavy load from other processes; the shapes model 1.36 at fp32 and 1.28 at int8
-// (1.2 vs 1.6 ms). Changing the batch
-// re-applies the delegate (XNNPACK re-packs its weights), so a session that alternates greedy
-// and beam captions pays that per change.
+// of once per beam, which BenchmarkBeamBatch finds faster for BLIP base and the shapes model
+// alike (BENCHMARKS.md, "Beams as one batch"). Changing the batch re-applies the delegate
+// (XNNPACK re-packs its weights), so a session that alternates greedy and beam captions pays
+// that per change.
 const batchBeams = true
 
 func (d *decoder) begin(batch int) error                        { return d.st.begin(batch) }

@@ -6,9 +6,10 @@ import (
 	"math"
 )
 
-// GenerateOptions are the settings of transformers' generate that BLIP decoding follows. The
-// zero value of a field means "as the checkpoint's generation config says" when the options
-// go through Defaults; Generate itself reads them literally.
+// GenerateOptions are the settings of transformers' generate that BLIP decoding follows. Start
+// from Model.GenerateDefaults (the checkpoint's generation_config.json) and change what you
+// need: every field is read as it is, so a zero NumBeams or RepetitionPenalty is an error, not
+// a default.
 type GenerateOptions struct {
 	// MaxNewTokens bounds the generated tokens; when 0, MaxLength bounds prompt and generated
 	// tokens together (transformers' max_length, 20 by default).

@@ -2,7 +2,6 @@ package blip
 
 import (
 	"fmt"
-	"math"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -12,11 +11,12 @@ import (
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// Tolerances of issue 4 against transformers' reference outputs.
+// Tolerances against transformers' reference outputs.
 const (
 	logitsTol = 1e-3 // first_step_logits, greedy_prefix_logits
 	matchTol  = 1e-4 // itm_logits, itc_cosine
@@ -144,16 +144,7 @@ func (r *reference) pixels() []float32 {
 	return out
 }
 
-func maxAbsDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	m := 0.0
-	for i := range a {
-		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return m
-}
+var maxAbsDiff = testutil.MaxAbsDiff
 
 func checkClose(t *testing.T, what string, got, want []float32, tol float64) {
 	t.Helper()

@@ -18,6 +18,7 @@ import (
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -63,15 +64,7 @@ func loadScene(t testing.TB, path string) image.Image {
 	if img, ok := shapesImages.Load(path); ok {
 		return img.(image.Image)
 	}
-	f, err := os.Open(filepath.Join("testdata", path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	img := testutil.DecodeImage(t, filepath.Join("testdata", path))
 	shapesImages.Store(path, img)
 	return img
 }
@@ -95,7 +88,7 @@ func shapesBundle(t testing.TB, name string, p graph.Precision) *bundle.Bundle {
 }
 
 // shapesBar is how many of transformers' outputs a precision must reproduce exactly:
-// every one at fp32 (issue 4), and 22 of 24 captions and 110 of 120 answers where weights
+// every one at fp32, and 22 of 24 captions and 110 of 120 answers where weights
 // are rounded.
 func shapesBar(p graph.Precision, total int) int {
 	switch {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/daemon"
+	"github.com/edged/edged/internal/testbin"
 )
 
 // These tests install a release into throw-away roots (install.sh --prefix) and check the
@@ -36,26 +37,23 @@ var release struct {
 	err  error
 }
 
-// stagedRelease builds edged for this machine and lays out a release tree with build/dist.sh,
-// once per test binary.
+// stagedRelease lays out a release tree of edged (testbin's binary) with build/dist.sh, once
+// per test binary.
 func stagedRelease(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("stages a release of the edged binary")
+	}
 	need(t, "bash", "patchelf", "readelf")
+	bin := testbin.Edged(t)
 	release.once.Do(func() {
 		tmp, err := os.MkdirTemp("", "edged-release-")
 		if err != nil {
 			release.err = err
 			return
 		}
-		bin := filepath.Join(tmp, "edged")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/edged")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			release.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
 		release.dir = filepath.Join(tmp, "release")
-		cmd = exec.Command("bash", "build/dist.sh", hostArch(), bin, "--stage-only", release.dir)
+		cmd := exec.Command("bash", "build/dist.sh", hostArch(), bin, "--stage-only", release.dir)
 		cmd.Dir = ".."
 		cmd.Env = append(os.Environ(), "VERSION=v0.0.0-test")
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -73,6 +71,7 @@ func TestMain(m *testing.M) {
 	if release.dir != "" {
 		os.RemoveAll(filepath.Dir(release.dir))
 	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

@@ -2,7 +2,6 @@ package clip
 
 import (
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -12,6 +11,7 @@ import (
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
 )
 
@@ -138,20 +138,7 @@ func nchwToNHWC(src []float32, shape []int, n int) []float32 {
 	return dst
 }
 
-func maxAbsDiff(a, b []float32) float64 {
-	var m float64
-	for i := range a {
-		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
-	}
-	return m
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
+var (
+	maxAbsDiff = testutil.MaxAbsDiff
+	cosine     = testutil.Cosine
+)

@@ -3,7 +3,6 @@ package clip
 import (
 	"encoding/json"
 	"fmt"
-	"image"
 	_ "image/png"
 	"math"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 )
 
 // shapesCase is one reference scene with transformers' zero-shot result.
@@ -47,19 +47,7 @@ func loadShapesCases(t testing.TB) shapesReferenceFile {
 	return ref
 }
 
-func decodePNG(t testing.TB, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return img
-}
+var decodePNG = testutil.DecodeImage
 
 // TestShapesLabelEmbeddings: the 15 labels, tokenized by the bundle's tokenizer, give
 // transformers' ids, and their text embeddings have cosine ≥ 0.999 with transformers' (fp32).

@@ -170,9 +170,9 @@ func (m *Model) EmbedTokensBatch(texts [][]int32) ([][]float32, error) {
 }
 
 // BatchTokens is how many tokens one run of the text tower takes when there are many texts
-// to embed (at least the model's context). Measured on CLIP B/32 (int8 bundle, 2 threads,
-// 100 label prompts cold): 510 ms in runs of 64 tokens, 454 of 128, 516 of 256, against 1382
-// one prompt at a time; bigger runs pay more for attention across texts that the mask drops.
+// to embed (at least the model's context): longer runs let the dense layers work on more rows
+// at once, and pay more for attention across texts that the mask then drops; 128 is the
+// fastest of the lengths tried (BENCHMARKS.md, "CLIP text embedding and zero-shot").
 const BatchTokens = 128
 
 // LabelEmbeddings returns one embedding per label of set, in order: the mean of the label's

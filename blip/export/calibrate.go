@@ -6,85 +6,43 @@ import (
 	"image"
 	"io/fs"
 	"path/filepath"
-	"strings"
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
 
 // At full int8 (graph.Int8Full) a BLIP bundle mixes precisions, each model file saying its
 // own in the manifest: the vision tower is calibrated on images and runs int8; every other
-// model is fp32 (TextPrecision says why not int8-dynamic). Measured on the shapes
-// captioning model's 24 reference scenes (captions identical to transformers, greedy and 3
-// beams), min-max calibration on 64 shapes scenes: vision int8 24/24; vision and the image's
-// cross-attention keys and values int8 23/24 (per-tensor int8 keys lose a shape word). The
-// text models see no images, and a checkpoint comes with no representative texts to
-// calibrate them on. The vision tower is where the time goes: BLIP base's is about 49 GMAC
-// per picture, a decoder step 0.12.
+// model is fp32 (TextPrecision says why not int8-dynamic). The vision tower is where the time
+// goes, and the one model the calibration images reach: the text models see no images, and a
+// checkpoint comes with no representative texts to calibrate them on. The image's
+// cross-attention keys and values stay float too: per-tensor int8 keys cost the shapes model a
+// caption word. Figures: BENCHMARKS.md, "What BLIP calibrates".
 
 // calibrateVision observes the activations of the float vision tower on the calibration
 // images, preprocessed as inference will.
-func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options, progress convert.Progress) (map[string]quant.Range, bundle.CalibrationInfo, error) {
-	info := bundle.CalibrationInfo{Source: convert.CalibrationSource(opts), Method: opts.Observer}
-	if info.Method == "" {
-		info.Method = convert.ObserverMinMax
-	}
+func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options) (map[string]quant.Range, bundle.CalibrationInfo, error) {
 	proc, err := calibrationProcessor(src, s.vision.ImageSize)
 	if err != nil {
-		return nil, info, err
-	}
-	newObserver, err := convert.NewObserverFunc(opts.Observer)
-	if err != nil {
-		return nil, info, err
-	}
-	model, err := vision.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true})
-	if err != nil {
-		return nil, info, fmt.Errorf("calibrate vision: %w", err)
-	}
-	cal, err := convert.NewCalibrator(model, tflite.Options{Threads: max(opts.Threads, 1)}, newObserver)
-	if err != nil {
-		return nil, info, fmt.Errorf("calibrate vision: %w", err)
-	}
-	defer cal.Close()
-	in, err := cal.Interpreter().InputByName(spec.InPixelValues)
-	if err != nil {
-		return nil, info, fmt.Errorf("calibrate vision: %w", err)
-	}
-
-	const step = "blip: calibrate the vision tower"
-	total := opts.CalibrationImages
-	if total <= 0 {
-		total = convert.DefaultCalibrationImages
+		return nil, bundle.CalibrationInfo{}, err
 	}
 	pixels := make([]float32, s.vision.ImageSize*s.vision.ImageSize*3)
-	done := 0
-	n, err := convert.ForEachCalibrationImage(opts, func(name string, img image.Image) error {
-		progress.Step(step, done, total)
+	return convert.CalibrateImages(vision, opts, "blip: calibrate the vision tower", func(ip *tflite.Interpreter, img image.Image) error {
 		if _, err := proc.Process(img, pixels); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+			return err
 		}
-		if err := in.SetFloat32(pixels); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+		in, err := ip.InputByName(spec.InPixelValues)
+		if err != nil {
+			return err
 		}
-		if err := cal.Run(); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
-		}
-		done++
-		return nil
+		return in.SetFloat32(pixels)
 	})
-	if err != nil {
-		return nil, info, err
-	}
-	progress.Step(step, total, total)
-	info.Images = n
-	ranges, err := cal.Ranges()
-	return ranges, info, err
 }
 
 // calibrationProcessor preprocesses calibration images as inference will: the checkpoint's
@@ -106,13 +64,6 @@ func calibrationProcessor(src *convert.Source, size int) (*imageproc.Processor, 
 }
 
 // keepFloat keeps in float the operators of the full-int8 vision tower where 8 bits cost
-// accuracy: layer norms, softmax, L2 normalisation and the residual adds, as for CLIP's
-// vision tower (see package clip); keeping GELU in float too changed nothing on the shapes
-// scenes.
-func keepFloat(output string, op tfl.BuiltinOp) bool {
-	switch op {
-	case tfl.OpMean, tfl.OpSquaredDifference, tfl.OpRsqrt, tfl.OpSoftmax, tfl.OpL2Normalization, tfl.OpAdd:
-		return true
-	}
-	return strings.Contains(output, "/ln") || strings.Contains(output, "layernorm")
-}
+// accuracy: layer norms, softmax, L2 normalisation and the residual adds (nn.FloatOps), as
+// for CLIP's vision tower; keeping GELU in float too changed nothing on the shapes scenes.
+var keepFloat = nn.KeepFloat{Ops: nn.FloatOps, Names: []string{"/ln", "layernorm"}}.Keep

@@ -23,26 +23,22 @@ import (
 )
 
 // DefaultPrecision is what a BLIP checkpoint converts to when no precision is asked for: int8,
-// the vision tower full int8 and the text models fp32 (see calibrate.go and TextPrecision). Measured on
-// BLIP base with random weights (BenchmarkVision, interleaved, 2 threads, XNNPACK, a busy
-// 2-core machine): the vision tower takes 8.6 s per picture at int8 against 17.8 s at
-// int8-dynamic (TFLite 2.9 runs hybrid operators on its own kernels, never in XNNPACK) and
-// 7.2 s at fp32, at a quarter of fp32's size; the decoder step is memory-bound and reads a
-// quarter of the bytes at int8-dynamic. The shapes models give transformers' captions (24/24,
-// greedy and 3 beams) and answers (120/120) at int8 as at fp32.
+// the vision tower full int8 and the text models fp32 (see calibrate.go and TextPrecision).
+// The full-int8 vision tower runs in XNNPACK's int8 kernels at a quarter of fp32's size, on
+// disk and in memory; int8-dynamic is a quarter on disk only (its weights are dequantized at
+// load, convert.Lowering). The shapes models give transformers' captions and answers at int8
+// as at fp32. Figures: BENCHMARKS.md, "Default precisions".
 const DefaultPrecision = graph.Int8Full
 
 // TextPrecision is the precision of the models that see text (the text encoders, the image's
 // cross-attention keys and values, the decoder step) in a bundle of precision p: p itself, but
-// fp32 at full int8, where only the vision tower is calibrated (see calibrate.go). They were
-// int8-dynamic there before, and that costs twice fp32's memory at run time: the int8 weights
-// are dequantized at load (convert.Lowering), and XNNPACK keeps the dequantized float32 copy
-// beside the one it packs, while an fp32 file is packed once and its mapped pages are dropped
-// (runtime.Model.DropFilePages). Measured on BLIP base with random weights (XNNPACK, 1 thread,
-// anonymous memory at load): decoder step 951 MiB as int8-dynamic, 481 MiB as fp32; cross_kv
-// 108 against 54; VQA's question encoder 880 against 444. The files are four times larger
-// (decoder step 120 MiB against 472 MiB); the decoding speed is the same (float32 either way)
-// and the text models compute fp32's results exactly.
+// fp32 at full int8, where only the vision tower is calibrated (see calibrate.go). Not
+// int8-dynamic, which would cost twice fp32's memory at run time: its int8 weights are
+// dequantized at load (convert.Lowering), and XNNPACK keeps the dequantized float32 copy beside
+// the one it packs, while an fp32 file is packed once and its mapped pages are dropped
+// (tflite.Model.DropFilePages). The files are four times larger; the decoding speed is the same
+// (float32 either way) and the text models compute fp32's results exactly. Figures:
+// BENCHMARKS.md, "Memory and the hot path".
 func TextPrecision(p graph.Precision) graph.Precision {
 	if p == graph.Int8Full {
 		return graph.FP32
@@ -89,7 +85,7 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 			return fmt.Errorf("blip: %w", err)
 		}
 		var info bundle.CalibrationInfo
-		if ranges, info, err = calibrateVision(src, s, vision, opts, p); err != nil {
+		if ranges, info, err = calibrateVision(src, s, vision, opts); err != nil {
 			return fmt.Errorf("blip: %w", err)
 		}
 		w.SetCalibration(info)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/edged/edged/blip/spec"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 )
@@ -29,7 +30,7 @@ import (
 
 // buildCrossKV adds the cross-attention keys and values of every decoder layer for encoder
 // states [1, n, width]: keys [heads, n, head dim], values [heads, head dim, n].
-func buildCrossKV(g *graph.Graph, d textDims, l *loader, n, width int) {
+func buildCrossKV(g *graph.Graph, d textDims, l *convert.WeightReader, n, width int) {
 	D, H, hd := d.Hidden, d.Heads, d.headDim()
 	states := g.Input(spec.InEncoderStates, graph.Float32, 1, n, width)
 	for i := 0; i < d.Layers; i++ {
@@ -49,7 +50,7 @@ func buildCrossKV(g *graph.Graph, d textDims, l *loader, n, width int) {
 // buildDecoderStep adds BlipTextLMHeadModel for one token of B sequences (B dynamic, set by
 // resizing token_ids and the past caches) with a self-attention cache of cache slots and
 // cross-attention to crossLen precomputed keys and values.
-func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int) {
+func buildDecoderStep(g *graph.Graph, d textDims, l *convert.WeightReader, cache, crossLen int) {
 	D, H, hd := d.Hidden, d.Heads, d.headDim()
 	B := graph.Dynamic
 	ids := g.Input(spec.InTokenIDs, graph.Int32, B)
@@ -58,11 +59,11 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 	crossBias := g.Input(spec.InCrossBias, graph.Float32, 1, 1, crossLen)
 
 	p := textDecoderPrefix + "embeddings."
-	table := g.Const(p+"word_embeddings.weight", l.get(p+"word_embeddings.weight", d.Vocab, D), d.Vocab, D)
-	posTable := g.Const(p+"position_embeddings.weight", l.get(p+"position_embeddings.weight", d.MaxPositions, D), d.MaxPositions, D)
+	table := g.Const(p+"word_embeddings.weight", l.Get(p+"word_embeddings.weight", d.Vocab, D), d.Vocab, D)
+	posTable := g.Const(p+"position_embeddings.weight", l.Get(p+"position_embeddings.weight", d.MaxPositions, D), d.MaxPositions, D)
 	x := g.Add(g.Gather(table, ids, 0, graph.Named("step/word_embeddings")),
 		g.Gather(posTable, pos, 0, graph.Named("step/position_embedding")), graph.Named("step/embeddings_sum"))
-	x = layerNorm(g, l, "step/embeddings", p+"LayerNorm", x, D, d.Eps)
+	x = l.LayerNorm(g, "step/embeddings", p+"LayerNorm", x, D, d.Eps)
 
 	for i := 0; i < d.Layers; i++ {
 		lp := fmt.Sprintf("%sencoder.layer.%d.", textDecoderPrefix, i)
@@ -108,26 +109,26 @@ func buildDecoderStep(g *graph.Graph, d textDims, l *loader, cache, crossLen int
 }
 
 // attentionOutput is BlipTextSelfOutput: LayerNorm(x + dense(context)).
-func attentionOutput(g *graph.Graph, d textDims, l *loader, name, ckpt string, ctx, x *graph.Tensor) *graph.Tensor {
+func attentionOutput(g *graph.Graph, d textDims, l *convert.WeightReader, name, ckpt string, ctx, x *graph.Tensor) *graph.Tensor {
 	a := linear(g, l, name+"/dense", ckpt+"output.dense", ctx, d.Hidden, d.Hidden)
 	a = g.Add(a, x, graph.Named(name+"/residual"))
-	return layerNorm(g, l, name+"/ln", ckpt+"output.LayerNorm", a, d.Hidden, d.Eps)
+	return l.LayerNorm(g, name+"/ln", ckpt+"output.LayerNorm", a, d.Hidden, d.Eps)
 }
 
 // lmHead is BlipTextLMPredictionHead: dense, GELU, layer norm, then the vocabulary projection,
 // whose weight is the word embedding table (tied, as in every BLIP checkpoint) unless the
 // config unties it.
-func lmHead(g *graph.Graph, d textDims, l *loader, x, table *graph.Tensor) *graph.Tensor {
+func lmHead(g *graph.Graph, d textDims, l *convert.WeightReader, x, table *graph.Tensor) *graph.Tensor {
 	D := d.Hidden
 	h := linear(g, l, "lm_head/transform", textLMHeadPrefix+"transform.dense", x, D, D)
 	h = nn.GELU(g, "lm_head/gelu", h)
-	h = layerNorm(g, l, "lm_head/ln", textLMHeadPrefix+"transform.LayerNorm", h, D, d.Eps)
+	h = l.LayerNorm(g, "lm_head/ln", textLMHeadPrefix+"transform.LayerNorm", h, D, d.Eps)
 	w := table
 	if !d.TiedLMHead {
 		name := textLMHeadPrefix + "decoder.weight"
-		w = g.Const(name, l.get(name, d.Vocab, D), d.Vocab, D)
+		w = g.Const(name, l.Get(name, d.Vocab, D), d.Vocab, D)
 	}
-	biasName := l.first(textLMHeadPrefix+"bias", textLMHeadPrefix+"decoder.bias")
-	b := g.Const(textLMHeadPrefix+"bias", l.get(biasName, d.Vocab), d.Vocab)
+	biasName := l.First(textLMHeadPrefix+"bias", textLMHeadPrefix+"decoder.bias")
+	b := g.Const(textLMHeadPrefix+"bias", l.Get(biasName, d.Vocab), d.Vocab)
 	return g.FullyConnected(h, w, b, graph.Named("lm_head/logits"))
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/edged/edged/blip/spec"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 )
 
@@ -57,47 +58,49 @@ func newShape(arch string, v visionDims, t textDims, projection int) (shape, err
 // than 900 MB for all), which matters when a Raspberry Pi converts its own checkpoint.
 type modelBuilder struct {
 	role  string
-	build func(g *graph.Graph, l *loader)
+	build func(g *graph.Graph, l *convert.WeightReader)
 }
 
 // builders lists the models of the architecture in the order they are written; the vision
 // tower is always first.
 func builders(s shape) []modelBuilder {
 	vt := s.vision.tokens()
-	vision := modelBuilder{spec.RoleVision, func(g *graph.Graph, l *loader) { g.Output(spec.OutImageEmbeds, buildVision(g, s.vision, l)) }}
+	vision := modelBuilder{spec.RoleVision, func(g *graph.Graph, l *convert.WeightReader) {
+		g.Output(spec.OutImageEmbeds, buildVision(g, s.vision, l))
+	}}
 	switch s.arch {
 	case spec.ArchCaption:
 		return []modelBuilder{
 			vision,
-			{spec.RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) }},
-			{spec.RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, vt) }},
+			{spec.RoleCrossKV, func(g *graph.Graph, l *convert.WeightReader) { buildCrossKV(g, s.text, l, vt, s.vision.Hidden) }},
+			{spec.RoleDecoderStep, func(g *graph.Graph, l *convert.WeightReader) { buildDecoderStep(g, s.text, l, s.cache, vt) }},
 		}
 	case spec.ArchVQA:
 		return []modelBuilder{
 			vision,
-			{spec.RoleQuestionEncoder, func(g *graph.Graph, l *loader) {
+			{spec.RoleQuestionEncoder, func(g *graph.Graph, l *convert.WeightReader) {
 				ids, bias := textInputs(g, s.context)
 				image := g.Input(spec.InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
 				g.Output(spec.OutQuestionStates, buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image))
 			}},
-			{spec.RoleCrossKV, func(g *graph.Graph, l *loader) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) }},
-			{spec.RoleDecoderStep, func(g *graph.Graph, l *loader) { buildDecoderStep(g, s.text, l, s.cache, s.context) }},
+			{spec.RoleCrossKV, func(g *graph.Graph, l *convert.WeightReader) { buildCrossKV(g, s.text, l, s.context, s.text.Hidden) }},
+			{spec.RoleDecoderStep, func(g *graph.Graph, l *convert.WeightReader) { buildDecoderStep(g, s.text, l, s.cache, s.context) }},
 		}
 	case spec.ArchRetrieval:
 		return []modelBuilder{
-			{spec.RoleVision, func(g *graph.Graph, l *loader) {
+			{spec.RoleVision, func(g *graph.Graph, l *convert.WeightReader) {
 				embeds := buildVision(g, s.vision, l)
 				g.Output(spec.OutImageEmbeds, embeds)
 				feat := linear(g, l, "itc/vision_proj", "vision_proj", firstToken(g, "itc/image_cls", embeds), s.projection, s.vision.Hidden)
 				g.Output(spec.OutImageFeat, g.L2Normalize(feat, graph.Named("itc/image_feat")))
 			}},
-			{spec.RoleITM, func(g *graph.Graph, l *loader) {
+			{spec.RoleITM, func(g *graph.Graph, l *convert.WeightReader) {
 				ids, bias := textInputs(g, s.context)
 				image := g.Input(spec.InImageEmbeds, graph.Float32, 1, vt, s.vision.Hidden)
 				h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, image)
 				g.Output(spec.OutITMLogits, linear(g, l, "itm/head", "itm_head", firstToken(g, "itm/cls", h), 2, s.text.Hidden))
 			}},
-			{spec.RoleITCText, func(g *graph.Graph, l *loader) {
+			{spec.RoleITCText, func(g *graph.Graph, l *convert.WeightReader) {
 				ids, bias := textInputs(g, s.context)
 				h := buildTextEncoder(g, s.text, l, textEncoderPrefix, s.context, ids, bias, nil)
 				feat := linear(g, l, "itc/text_proj", "text_proj", firstToken(g, "itc/text_cls", h), s.projection, s.text.Hidden)
@@ -110,13 +113,13 @@ func builders(s shape) []modelBuilder {
 
 // buildModel builds one model from the weights; a missing or misshapen weight is an error
 // naming it and the class the config claims.
-func buildModel(s shape, b modelBuilder, w Weights) (*graph.Graph, error) {
-	l := &loader{w: w}
+func buildModel(s shape, b modelBuilder, w convert.Weights) (*graph.Graph, error) {
+	l := convert.NewWeightReader(w)
 	g := graph.New("blip_" + b.role)
 	g.SetDescription(fmt.Sprintf("%s %s, exported by edged", s.arch, b.role))
 	b.build(g, l)
-	if l.err != nil {
-		return nil, fmt.Errorf("%s weights: %w", s.arch, l.err)
+	if err := l.Err(); err != nil {
+		return nil, fmt.Errorf("%s weights: %w", s.arch, err)
 	}
 	if err := g.Err(); err != nil {
 		return nil, fmt.Errorf("build %s: %w", b.role, err)

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/edged/edged/blip/spec"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 )
@@ -20,16 +21,16 @@ const (
 // additive padding bias [1, 1, 1, T]. With image non-nil every layer also cross-attends to it
 // (BLIP's image-grounded text encoder); with nil it is the unimodal text encoder of ITC. It
 // returns last_hidden_state [1, T, hidden].
-func buildTextEncoder(g *graph.Graph, d textDims, l *loader, prefix string, T int, ids, bias, image *graph.Tensor) *graph.Tensor {
+func buildTextEncoder(g *graph.Graph, d textDims, l *convert.WeightReader, prefix string, T int, ids, bias, image *graph.Tensor) *graph.Tensor {
 	D := d.Hidden
 	p := prefix + "embeddings."
-	table := g.Const(p+"word_embeddings.weight", l.get(p+"word_embeddings.weight", d.Vocab, D), d.Vocab, D)
+	table := g.Const(p+"word_embeddings.weight", l.Get(p+"word_embeddings.weight", d.Vocab, D), d.Vocab, D)
 	h := g.Gather(table, ids, 0, graph.Named("text/word_embeddings"))
 	// Positions 0..T-1 are fixed: take the first T rows of the table as a constant.
-	posTable := l.get(p+"position_embeddings.weight", d.MaxPositions, D)
+	posTable := l.Get(p+"position_embeddings.weight", d.MaxPositions, D)
 	pos := g.Const(p+"position_embeddings.weight[:T]", rows(posTable, D, 0, T), 1, T, D)
 	h = g.Add(h, pos, graph.Named("text/embeddings_sum"))
-	h = layerNorm(g, l, "text/embeddings", p+"LayerNorm", h, D, d.Eps)
+	h = l.LayerNorm(g, "text/embeddings", p+"LayerNorm", h, D, d.Eps)
 
 	for i := 0; i < d.Layers; i++ {
 		lp := fmt.Sprintf("%sencoder.layer.%d.", prefix, i)
@@ -45,7 +46,7 @@ func buildTextEncoder(g *graph.Graph, d textDims, l *loader, prefix string, T in
 
 // bertAttention is BlipTextAttention on full sequences: LayerNorm(x + dense(attention(x, ctx))).
 // ctxWidth is the width of ctx (the encoder's for cross-attention).
-func bertAttention(g *graph.Graph, d textDims, l *loader, name, ckpt string, x, ctx *graph.Tensor, ctxWidth int, bias *graph.Tensor) *graph.Tensor {
+func bertAttention(g *graph.Graph, d textDims, l *convert.WeightReader, name, ckpt string, x, ctx *graph.Tensor, ctxWidth int, bias *graph.Tensor) *graph.Tensor {
 	D := d.Hidden
 	q := queryLinear(g, d, l, name+"/q", ckpt+".self.query", x)
 	k := linear(g, l, name+"/k", ckpt+".self.key", ctx, D, ctxWidth)
@@ -53,26 +54,26 @@ func bertAttention(g *graph.Graph, d textDims, l *loader, name, ckpt string, x, 
 	a := nn.MultiHeadAttention(g, name, q, k, v, d.Heads, nn.AttentionOptions{Mask: bias, Scale: 1})
 	a = linear(g, l, name+"/dense", ckpt+".output.dense", a, D, D)
 	a = g.Add(a, x, graph.Named(name+"/residual"))
-	return layerNorm(g, l, name+"/ln", ckpt+".output.LayerNorm", a, D, d.Eps)
+	return l.LayerNorm(g, name+"/ln", ckpt+".output.LayerNorm", a, D, d.Eps)
 }
 
 // queryLinear is the query projection with the 1/sqrt(head dim) attention scale folded into
 // its weights and bias.
-func queryLinear(g *graph.Graph, d textDims, l *loader, name, ckpt string, x *graph.Tensor) *graph.Tensor {
+func queryLinear(g *graph.Graph, d textDims, l *convert.WeightReader, name, ckpt string, x *graph.Tensor) *graph.Tensor {
 	D := d.Hidden
 	s := float32(1 / math.Sqrt(float64(d.headDim())))
-	w := scaled(l.get(ckpt+".weight", D, D), s)
-	b := scaled(l.get(ckpt+".bias", D), s)
+	w := scaled(l.Get(ckpt+".weight", D, D), s)
+	b := scaled(l.Get(ckpt+".bias", D), s)
 	return nn.NewLinear(g, ckpt, w, D, D, b).Apply(g, name, x)
 }
 
 // bertFeedForward is BlipTextIntermediate + BlipTextOutput: LayerNorm(x + dense2(gelu(dense1(x)))).
-func bertFeedForward(g *graph.Graph, d textDims, l *loader, name, lp string, x *graph.Tensor) *graph.Tensor {
+func bertFeedForward(g *graph.Graph, d textDims, l *convert.WeightReader, name, lp string, x *graph.Tensor) *graph.Tensor {
 	h := linear(g, l, name+"/intermediate", lp+"intermediate.dense", x, d.Intermediate, d.Hidden)
 	h = nn.GELU(g, name+"/gelu", h)
 	h = linear(g, l, name+"/output", lp+"output.dense", h, d.Hidden, d.Intermediate)
 	h = g.Add(h, x, graph.Named(name+"/ffn_residual"))
-	return layerNorm(g, l, name+"/ffn_ln", lp+"output.LayerNorm", h, d.Hidden, d.Eps)
+	return l.LayerNorm(g, name+"/ffn_ln", lp+"output.LayerNorm", h, d.Hidden, d.Eps)
 }
 
 // firstToken takes x[:, 0, :] of a [1, T, D] sequence as [1, D] (the [CLS] position).

@@ -35,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/edged/edged/bundle"
@@ -43,18 +44,16 @@ import (
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/tflite"
 )
 
 // DefaultPrecision is what a CLIP checkpoint converts to when no precision is asked for: full
-// int8, whose vision tower runs in XNNPACK with QS8. Measured on ViT-B/32 (random weights, one
-// thread, XNNPACK, this shared 2-core AMD EPYC): image embedding about 74 ms at int8, 285 ms at
-// fp32, 128 ms at fp16, 516 ms at int8-dynamic (TFLite 2.9's hybrid kernels, which XNNPACK
-// does not take). Fidelity holds: on the shapes model int8 agrees with transformers on 24/24
-// reference scenes (probabilities within 0.04), and ViT-B/32's int8 image embedding has cosine
-// 0.999 with fp32's. Calibration uses shapes scenes unless told otherwise: for a model of
-// natural images, convert with --calibration and frames from the camera.
+// int8, whose vision tower runs in XNNPACK's int8 (QS8) kernels, the fastest of the four
+// precisions, and agrees with transformers on the shapes scenes (BENCHMARKS.md, "Default
+// precisions"). Calibration uses shapes scenes unless told otherwise: for a model of natural
+// images, convert with --calibration and frames from the camera.
 const DefaultPrecision = graph.Int8Full
 
 // Converter converts CLIPModel checkpoints (package models lists it under spec.Architecture).
@@ -73,10 +72,10 @@ const Revision = 4
 // int8-dynamic at full int8. Its embeddings are computed once per label set and cached, so its
 // speed matters little, and calibrating it would need representative texts that a checkpoint
 // does not come with. Its int8 weights are dequantized at load (convert.Lowering), so it runs
-// float32 kernels, and XNNPACK keeps the dequantized copy beside the one it packs: on ViT-B/32
-// 296 MiB of anonymous memory at load against 151 MiB for an fp32 file. BLIP's text models
-// take fp32 for that reason (blipexport.TextPrecision: 1.7 GiB saved there); CLIP's text tower stays
-// int8 so that an int8 bundle is a quarter of fp32 on disk (the CLIP issue's bar), at 145 MiB.
+// float32 kernels and holds about twice an fp32 file's memory (BLIP's text models, larger and
+// run every frame, take fp32 for that reason: blipexport.TextPrecision); CLIP's text tower
+// stays int8 so that an int8 bundle is a quarter of fp32 on disk. Figures: BENCHMARKS.md,
+// "Memory and the hot path".
 func TextPrecision(p graph.Precision) graph.Precision {
 	if p == graph.Int8Full {
 		return graph.Int8Dynamic
@@ -210,33 +209,18 @@ func lowerAndAdd(w *convert.Writer, g *graph.Graph, role string, lower graph.Low
 
 // keepFloatVision keeps layer norms, softmax, the final L2 normalisation, the residual adds
 // and the [CLS] concatenation in float in the full-int8 vision tower; the matmuls, the patch
-// convolution and the activations run on int8. Measured with min-max calibration on shapes
-// scenes: on the shapes model's 24 reference scenes (top-1 agreement with transformers,
-// largest probability difference, lowest image-embedding cosine), and on ViT-B/32 with
-// random weights (image-embedding cosine with fp32, one scene):
-//
-//	                                              shapes              ViT-B/32
-//	everything int8                               23/24  0.33  0.946
-//	layer norm, softmax float                     24/24  0.22  0.972
-//	  + every FULLY_CONNECTED, or the matmuls     24/24  ≥0.15 ≤0.970  (no better)
-//	  + the ADDs (residual stream)                24/24  0.15  0.981  0.945
-//	  + the CONCATENATION of [CLS]                24/24  0.04  0.9986 0.9992
-//
-// The concatenation is the big one: int8 CONCATENATION needs one set of parameters for all
-// its inputs, so the class embedding, a hundred times smaller than the patch embeddings,
-// is crushed to a few levels, and [CLS] is the token the tower pools. The residual stream is
-// what 8 bits per tensor hold worst (a few channels dwarf the rest); keeping its adds float
-// costs nothing measurable because the layer norms that read it are float anyway (ViT-B/32
-// image embedding 74 ms either way). The final L2 normalisation has a fixed int8 output scale
-// of 1/128, a handful of levels for the components of a 512-wide unit vector. A 99.99%
-// percentile observer was no better than min-max.
-func keepFloatVision(output string, op tfl.BuiltinOp) bool {
-	switch op {
-	case tfl.OpMean, tfl.OpSquaredDifference, tfl.OpRsqrt, tfl.OpSoftmax, tfl.OpL2Normalization, tfl.OpAdd, tfl.OpConcatenation:
-		return true
-	}
-	return strings.Contains(output, "layer_norm") || strings.Contains(output, "layrnorm") || strings.Contains(output, "layernorm")
-}
+// convolution and the activations run on int8. The concatenation matters most: int8
+// CONCATENATION needs one set of parameters for all its inputs, so the class embedding, a
+// hundred times smaller than the patch embeddings, is crushed to a few levels, and [CLS] is the
+// token the tower pools. The residual stream is what 8 bits per tensor hold worst (a few
+// channels dwarf the rest); keeping its adds float costs no speed because the layer norms that
+// read it are float anyway. The final L2 normalisation has a fixed int8 output scale of 1/128,
+// a handful of levels for the components of a 512-wide unit vector. Each step's effect on the
+// shapes model and ViT-B/32: BENCHMARKS.md, "What CLIP's int8 vision tower keeps in float".
+var keepFloatVision = nn.KeepFloat{
+	Ops:   append(slices.Clone(nn.FloatOps), tfl.OpConcatenation),
+	Names: []string{"/ln", "layrnorm", "layernorm"}, // the encoder layers' norms, pre_layrnorm, post_layernorm
+}.Keep
 
 // textPooling names transformers' rule for the pooled text position: with eos_token_id 2 (the
 // released OpenAI configs) the argmax of the ids, otherwise the first eos_token_id.

@@ -27,86 +27,47 @@ type textDims struct {
 	Vocab, Context int
 }
 
-// params reads weights with a sticky error, as graph does, so that building code reads like
-// the model and checks once.
-type params struct {
-	w   convert.Weights
-	err error
-}
-
-func (p *params) get(name string, shape ...int) []float32 {
-	if p.err != nil {
-		return nil
-	}
-	v, err := p.w.Float32(name, shape...)
-	if err != nil {
-		p.err = err
-		return nil
-	}
-	return v
-}
-
-// linear adds a dense layer from prefix.weight [out, in] and, if withBias, prefix.bias [out].
-func (p *params) linear(g *graph.Graph, prefix string, out, in int, withBias bool) nn.Linear {
-	w := p.get(prefix+".weight", out, in)
-	var b []float32
-	if withBias {
-		b = p.get(prefix+".bias", out)
-	}
-	if p.err != nil {
-		return nn.Linear{}
-	}
-	return nn.NewLinear(g, prefix, w, out, in, b)
-}
-
-// layerNorm applies the layer norm prefix.weight / prefix.bias to x.
-func (p *params) layerNorm(g *graph.Graph, prefix string, x *graph.Tensor, dim int, eps float32) *graph.Tensor {
-	gamma, beta := p.get(prefix+".weight", dim), p.get(prefix+".bias", dim)
-	if p.err != nil {
-		return nil
-	}
-	return nn.LayerNorm(g, prefix, x, g.Const(prefix+".weight", gamma, dim), g.Const(prefix+".bias", beta, dim), eps)
-}
-
-// activation applies a transformers hidden_act.
-func activation(g *graph.Graph, name, act string, x *graph.Tensor) *graph.Tensor {
+// activation returns the function of a transformers hidden_act.
+func activation(act string) (func(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor, error) {
 	switch act {
 	case "quick_gelu":
-		return nn.QuickGELU(g, name, x)
+		return nn.QuickGELU, nil
 	case "gelu":
-		return nn.GELU(g, name, x)
+		return nn.GELU, nil
 	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
-		return g.Gelu(x, true, graph.Named(name))
+		return func(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
+			return g.Gelu(x, true, graph.Named(name))
+		}, nil
 	}
-	g.Fail(fmt.Errorf("clip: %s: activation %q is not supported (quick_gelu, gelu, gelu_new)", name, act))
-	return nil
+	return nil, fmt.Errorf("clip: activation %q is not supported (quick_gelu, gelu, gelu_new)", act)
 }
 
-// encoder applies the layers of a CLIP encoder (pre-norm residual blocks, as CLIPEncoderLayer):
-// x + attn(ln1(x)), then + mlp(ln2(x)).
-func (p *params) encoder(g *graph.Graph, prefix string, x *graph.Tensor, d encoderDims, mask *graph.Tensor, progress func(layer int)) *graph.Tensor {
+// encoder applies the layers of a CLIP encoder (pre-norm residual blocks, as CLIPEncoderLayer).
+func encoder(g *graph.Graph, r *convert.WeightReader, prefix string, x *graph.Tensor, d encoderDims, mask *graph.Tensor, progress func(layer int)) *graph.Tensor {
+	act, err := activation(d.Act)
+	if err != nil {
+		g.Fail(err)
+		return nil
+	}
+	opts := nn.EncoderOptions{Heads: d.Heads, Eps: d.Eps, Activation: act, Attention: nn.AttentionOptions{Mask: mask}}
 	for i := 0; i < d.Layers; i++ {
 		l := fmt.Sprintf("%s.layers.%d", prefix, i)
-		h := p.layerNorm(g, l+".layer_norm1", x, d.Hidden, d.Eps)
-		att := nn.AttentionWeights{
-			Q:   p.linear(g, l+".self_attn.q_proj", d.Hidden, d.Hidden, true),
-			K:   p.linear(g, l+".self_attn.k_proj", d.Hidden, d.Hidden, true),
-			V:   p.linear(g, l+".self_attn.v_proj", d.Hidden, d.Hidden, true),
-			Out: p.linear(g, l+".self_attn.out_proj", d.Hidden, d.Hidden, true),
+		layer := nn.EncoderLayer{
+			LN1: r.Norm(g, l+".layer_norm1", d.Hidden),
+			Attention: nn.AttentionWeights{
+				Q:   r.Linear(g, l+".self_attn.q_proj", d.Hidden, d.Hidden, true),
+				K:   r.Linear(g, l+".self_attn.k_proj", d.Hidden, d.Hidden, true),
+				V:   r.Linear(g, l+".self_attn.v_proj", d.Hidden, d.Hidden, true),
+				Out: r.Linear(g, l+".self_attn.out_proj", d.Hidden, d.Hidden, true),
+			},
+			LN2: r.Norm(g, l+".layer_norm2", d.Hidden),
+			FC1: r.Linear(g, l+".mlp.fc1", d.Intermediate, d.Hidden, true),
+			FC2: r.Linear(g, l+".mlp.fc2", d.Hidden, d.Intermediate, true),
 		}
-		if p.err != nil {
+		if r.Err() != nil {
 			return nil
 		}
-		h = nn.Attention(g, l+".self_attn", h, h, att, d.Heads, nn.AttentionOptions{Mask: mask})
-		x = g.Add(x, h, graph.Named(l+".attn_residual"))
-		h = p.layerNorm(g, l+".layer_norm2", x, d.Hidden, d.Eps)
-		fc1 := p.linear(g, l+".mlp.fc1", d.Intermediate, d.Hidden, true)
-		fc2 := p.linear(g, l+".mlp.fc2", d.Hidden, d.Intermediate, true)
-		if p.err != nil {
-			return nil
-		}
-		h = activation(g, l+".mlp.act", d.Act, fc1.Apply(g, l+".mlp.fc1", h))
-		x = g.Add(x, fc2.Apply(g, l+".mlp.fc2", h), graph.Named(l+".mlp_residual"))
+		x = layer.Apply(g, l, x, opts)
 		if progress != nil {
 			progress(i + 1)
 		}
@@ -122,32 +83,31 @@ func buildVision(w convert.Weights, d visionDims, projection int, progress func(
 	}
 	g := graph.New("clip_vision")
 	g.SetDescription("edged CLIP vision tower")
-	p := &params{w: w}
+	r := convert.NewWeightReader(w)
 	grid := d.ImageSize / d.Patch
 	tokens := grid*grid + 1
 	const pre = "vision_model"
 
 	x := g.Input(spec.InputPixels, graph.Float32, 1, d.ImageSize, d.ImageSize, d.Channels)
-	// PyTorch's filter is [out, in, kh, kw]; TFLite's CONV_2D wants [out, kh, kw, in].
-	filter := p.get(pre+".embeddings.patch_embedding.weight", d.Hidden, d.Channels, d.Patch, d.Patch)
-	cls := p.get(pre+".embeddings.class_embedding", d.Hidden)
-	pos := p.get(pre+".embeddings.position_embedding.weight", tokens, d.Hidden)
-	if p.err != nil {
-		return nil, p.err
+	filter := r.Get(pre+".embeddings.patch_embedding.weight", d.Hidden, d.Channels, d.Patch, d.Patch)
+	cls := r.Get(pre+".embeddings.class_embedding", d.Hidden)
+	pos := r.Get(pre+".embeddings.position_embedding.weight", tokens, d.Hidden)
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
-	f := g.Const(pre+".embeddings.patch_embedding.weight", ochwToOhwc(filter, d.Hidden, d.Channels, d.Patch, d.Patch), d.Hidden, d.Patch, d.Patch, d.Channels)
-	patches := g.Conv2D(x, f, nil, graph.Conv2DParams{StrideH: d.Patch, StrideW: d.Patch, Padding: tfl.PaddingValid}, graph.Named(pre+".embeddings.patches"))
-	seq := g.Reshape(patches, []int{1, grid * grid, d.Hidden}, graph.Named(pre+".embeddings.patch_tokens"))
-	seq = g.Concat([]*graph.Tensor{g.Const(pre+".embeddings.class_embedding", cls, 1, 1, d.Hidden), seq}, 1, graph.Named(pre+".embeddings.tokens"))
-	seq = g.Add(seq, g.Const(pre+".embeddings.position_embedding.weight", pos, 1, tokens, d.Hidden), graph.Named(pre+".embeddings"))
-	h := p.layerNorm(g, pre+".pre_layrnorm", seq, d.Hidden, d.Eps)
-	h = p.encoder(g, pre+".encoder", h, d.encoderDims, nil, progress)
+	seq := nn.ViTEmbeddings(g, pre+".embeddings", x,
+		g.Const(pre+".embeddings.patch_embedding.weight", nn.OHWIFromOIHW(filter, d.Hidden, d.Channels, d.Patch, d.Patch), d.Hidden, d.Patch, d.Patch, d.Channels),
+		nil, // CLIP's patch embedding has no bias
+		g.Const(pre+".embeddings.class_embedding", cls, 1, 1, d.Hidden),
+		g.Const(pre+".embeddings.position_embedding.weight", pos, 1, tokens, d.Hidden))
+	h := r.LayerNorm(g, pre+".pre_layrnorm", pre+".pre_layrnorm", seq, d.Hidden, d.Eps)
+	h = encoder(g, r, pre+".encoder", h, d.encoderDims, nil, progress)
 	// transformers pools the [CLS] token and layer-norms it (post_layernorm).
 	clsOut := g.StridedSlice(h, []int{0, 0, 0}, []int{1, 1, d.Hidden}, []int{1, 1, 1}, graph.SliceMasks{ShrinkAxis: 1 << 1}, graph.Named(pre+".pooled"))
-	pooled := p.layerNorm(g, pre+".post_layernorm", clsOut, d.Hidden, d.Eps)
-	proj := p.linear(g, "visual_projection", projection, d.Hidden, false)
-	if p.err != nil {
-		return nil, p.err
+	pooled := r.LayerNorm(g, pre+".post_layernorm", pre+".post_layernorm", clsOut, d.Hidden, d.Eps)
+	proj := r.Linear(g, "visual_projection", projection, d.Hidden, false)
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	emb := proj.Apply(g, "visual_projection", pooled)
 	g.Output(spec.OutputImage, g.L2Normalize(emb))
@@ -178,7 +138,7 @@ func buildVision(w convert.Weights, d visionDims, projection int, progress func(
 func buildText(w convert.Weights, d textDims, projection int, progress func(layer int)) (*graph.Graph, error) {
 	g := graph.New("clip_text")
 	g.SetDescription("edged CLIP text tower")
-	p := &params{w: w}
+	r := convert.NewWeightReader(w)
 	const pre = "text_model"
 
 	tokens := g.Input(spec.InputTokens, graph.Int32, spec.TextRows, graph.Dynamic)
@@ -187,10 +147,10 @@ func buildText(w convert.Weights, d textDims, projection int, progress func(laye
 	}
 	ids, positions, segments := row(spec.RowIDs, "input_ids"), row(spec.RowPositions, "position_ids"), row(spec.RowSegments, "segment_ids")
 	pool := g.Reshape(row(spec.RowPool, "pool_rows"), []int{-1}, graph.Named(pre+".pool_index"))
-	tok := p.get(pre+".embeddings.token_embedding.weight", d.Vocab, d.Hidden)
-	pos := p.get(pre+".embeddings.position_embedding.weight", d.Context, d.Hidden)
-	if p.err != nil {
-		return nil, p.err
+	tok := r.Get(pre+".embeddings.token_embedding.weight", d.Vocab, d.Hidden)
+	pos := r.Get(pre+".embeddings.position_embedding.weight", d.Context, d.Hidden)
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	x := g.Add(
 		g.Gather(g.Const(pre+".embeddings.token_embedding.weight", tok, d.Vocab, d.Hidden), ids, 0, graph.Named(pre+".embeddings.tokens")),
@@ -211,33 +171,18 @@ func buildText(w convert.Weights, d textDims, projection int, progress func(laye
 		graph.Named(pre+".mask.other_text")) // |seg_j - seg_i|
 	mask := g.Mul(g.Add(ahead, other, graph.Named(pre+".mask.blocked")), g.Scalar(pre+".mask.value", nn.MaskValue), graph.Named(pre+".mask"))
 
-	h := p.encoder(g, pre+".encoder", x, d.encoderDims, mask, progress)
+	h := encoder(g, r, pre+".encoder", x, d.encoderDims, mask, progress)
 	rows := g.Reshape(h, []int{-1, d.Hidden}, graph.Named(pre+".tokens"))
 	last := g.Gather(rows, pool, 0, graph.Named(pre+".pooled"))
 	// The final layer norm acts on each token alone: normalising only the pooled ones is the same.
-	pooled := p.layerNorm(g, pre+".final_layer_norm", last, d.Hidden, d.Eps)
-	proj := p.linear(g, "text_projection", projection, d.Hidden, false)
-	if p.err != nil {
-		return nil, p.err
+	pooled := r.LayerNorm(g, pre+".final_layer_norm", pre+".final_layer_norm", last, d.Hidden, d.Eps)
+	proj := r.Linear(g, "text_projection", projection, d.Hidden, false)
+	if r.Err() != nil {
+		return nil, r.Err()
 	}
 	g.Output(spec.OutputText, g.L2Normalize(proj.Apply(g, "text_projection", pooled)))
 	if err := g.Err(); err != nil {
 		return nil, err
 	}
 	return g, nil
-}
-
-// ochwToOhwc reorders a PyTorch conv filter [o, c, h, w] into TFLite's [o, h, w, c].
-func ochwToOhwc(src []float32, o, c, h, w int) []float32 {
-	dst := make([]float32, len(src))
-	for oi := 0; oi < o; oi++ {
-		for ci := 0; ci < c; ci++ {
-			for hi := 0; hi < h; hi++ {
-				for wi := 0; wi < w; wi++ {
-					dst[((oi*h+hi)*w+wi)*c+ci] = src[((oi*c+ci)*h+hi)*w+wi]
-				}
-			}
-		}
-	}
-	return dst
 }

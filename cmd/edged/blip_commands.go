@@ -4,10 +4,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"image"
-	_ "image/gif" // images may come in any common format
-	_ "image/jpeg"
-	_ "image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,6 +12,7 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/hf"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -154,7 +151,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	enc := json.NewEncoder(stdout)
 	for _, path := range images {
 		err := func() error {
-			img, err := decodeImageFile(path)
+			img, err := imageproc.DecodeFile(path)
 			if err != nil {
 				return err
 			}
@@ -194,17 +191,4 @@ func architectureOf(dir string) (string, error) {
 		return "", fmt.Errorf("%s is neither a bundle nor a Hugging Face checkpoint: %w", dir, err)
 	}
 	return cfg.Architecture()
-}
-
-func decodeImageFile(path string) (image.Image, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer file.Close()
-	img, _, err := image.Decode(file)
-	if err != nil {
-		return nil, fmt.Errorf("%s: cannot decode the image: %w", path, err)
-	}
-	return img, nil
 }

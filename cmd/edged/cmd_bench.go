@@ -257,7 +257,7 @@ func modelName(f benchFlags) string {
 // benchPreprocessing times imageproc on a 640×480 BGR frame (a camera's) into CLIP's 224 and
 // BLIP's 384 tensors, with a reused buffer, as the daemon does.
 func benchPreprocessing(r *bench.Runner, f benchFlags, want func(string) bool) error {
-	frame := syntheticFrame(640, 480)
+	frame := stages.SyntheticFrame()
 	for _, c := range []struct {
 		stage string
 		cfg   imageproc.Config
@@ -281,23 +281,6 @@ func benchPreprocessing(r *bench.Runner, f benchFlags, want func(string) bool) e
 		})
 	}
 	return nil
-}
-
-// syntheticFrame is a packed BGR frame with smooth gradients and some edges, so that the
-// resampler does real work (its cost does not depend on the content).
-func syntheticFrame(w, h int) imageproc.Frame {
-	pix := make([]byte, w*h*3)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			i := (y*w + x) * 3
-			pix[i] = byte(x * 255 / w)
-			pix[i+1] = byte(y * 255 / h)
-			if (x/40+y/40)%2 == 0 {
-				pix[i+2] = 200
-			}
-		}
-	}
-	return imageproc.Frame{Pix: pix, Width: w, Height: h, Format: imageproc.BGR}
 }
 
 func benchSynthetic(r *bench.Runner, f benchFlags, precisions []graph.Precision, delegates []string, threads []int) error {

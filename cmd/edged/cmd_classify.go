@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -136,7 +137,7 @@ func classifyLabelSet(file string, labels []string) (*clip.LabelSet, error) {
 }
 
 func classifyImage(m *clip.Model, cls *clip.Classifier, path string) ([]clip.Score, error) {
-	img, err := decodeImageFile(path)
+	img, err := imageproc.DecodeFile(path)
 	if err != nil {
 		return nil, err
 	}

@@ -107,7 +107,8 @@ func TestMeasureError(t *testing.T) {
 	}
 }
 
-// The JSON contract of issue 7: a timing record has exactly these eight fields.
+// The JSON contract that scripts reading edged bench --json rely on: a timing record has
+// exactly these eight fields.
 func TestRecordJSONFields(t *testing.T) {
 	var buf bytes.Buffer
 	w := NewJSONWriter(&buf)

@@ -9,7 +9,7 @@ import (
 )
 
 // Record is one measurement, the unit of edged bench's output. With --json each is one line
-// of JSON. The first eight fields are always present (the contract of issue 7):
+// of JSON. The first eight fields are always present (scripts that read the lines rely on them):
 //
 //	{"stage":"clip.image_embed","model":"clip-vit-base-patch32","precision":"int8",
 //	 "delegate":"xnnpack+qs8","threads":2,"p50_ms":14.2,"p90_ms":15.0,"runs":20}

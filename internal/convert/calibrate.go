@@ -4,9 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif" // calibration folders may hold any common format
-	_ "image/jpeg"
-	_ "image/png"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,14 +12,15 @@ import (
 	"strings"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// CalibrationSource describes the images ForEachCalibrationImage yields, for the manifest.
-func CalibrationSource(opts Options) string {
+// calibrationSource describes the images forEachCalibrationImage yields, for the manifest.
+func calibrationSource(opts Options) string {
 	if opts.CalibrationDir != "" {
 		return opts.CalibrationDir
 	}
@@ -33,12 +31,12 @@ func CalibrationSource(opts Options) string {
 // 64-pixel input and smaller than most real ones, so preprocessing resizes in both directions.
 const calibrationCanvas = 256
 
-// ForEachCalibrationImage calls fn with each calibration image in turn, at most
+// forEachCalibrationImage calls fn with each calibration image in turn, at most
 // opts.CalibrationImages of them (64 by default): the images of opts.CalibrationDir in name
 // order (PNG, JPEG, GIF; other files are skipped), or scenes of the shapes world rendered with
 // the training's colour jitter and noise, from a fixed seed. One image is decoded at a time, so
 // a folder of large photos does not fill memory. It returns the number of images used.
-func ForEachCalibrationImage(opts Options, fn func(name string, img image.Image) error) (int, error) {
+func forEachCalibrationImage(opts Options, fn func(name string, img image.Image) error) (int, error) {
 	opts = opts.withDefaults()
 	if opts.CalibrationDir == "" {
 		rng := rand.New(rand.NewPCG(1, 2))
@@ -76,7 +74,7 @@ func ForEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 	}
 	for i, name := range names {
 		path := filepath.Join(opts.CalibrationDir, name)
-		img, err := decodeImage(path)
+		img, err := imageproc.DecodeFile(path)
 		if err != nil {
 			return i, fmt.Errorf("calibration image: %w", err)
 		}
@@ -85,19 +83,6 @@ func ForEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 		}
 	}
 	return len(names), nil
-}
-
-func decodeImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return img, nil
 }
 
 // Calibrator observes the activation ranges of a float model lowered with
@@ -220,13 +205,13 @@ func (c *Calibrator) Ranges() (map[string]quant.Range, error) {
 func (c *Calibrator) Close() error { return c.ip.Close() }
 
 // CalibrateImages observes the activation ranges of g on the calibration images that opts
-// choose (see ForEachCalibrationImage): g is lowered at FP32 with every activation as an
+// choose (see forEachCalibrationImage): g is lowered at FP32 with every activation as an
 // output, feed puts each image into the interpreter's inputs (preprocessing it as the model
 // wants), and the model runs once per image. The ranges are what graph.LowerOptions.Ranges
 // needs at Int8Full; the info goes to the manifest (Writer.SetCalibration).
 func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tflite.Interpreter, img image.Image) error) (map[string]quant.Range, bundle.CalibrationInfo, error) {
 	opts = opts.withDefaults()
-	info := bundle.CalibrationInfo{Source: CalibrationSource(opts), Method: opts.Observer}
+	info := bundle.CalibrationInfo{Source: calibrationSource(opts), Method: opts.Observer}
 	obs, err := newObserver(opts.Observer)
 	if err != nil {
 		return nil, info, err
@@ -259,7 +244,7 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 	defer cal.Close()
 	total := opts.CalibrationImages
 	opts.Progress.Step(step, 0, total)
-	n, err := ForEachCalibrationImage(opts, func(name string, img image.Image) error {
+	n, err := forEachCalibrationImage(opts, func(name string, img image.Image) error {
 		if err := feed(cal.Interpreter(), img); err != nil {
 			return fmt.Errorf("calibration image %s: %w", name, err)
 		}

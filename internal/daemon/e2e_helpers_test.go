@@ -7,8 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edged/edged/internal/mqtttest"
+	"github.com/edged/edged/internal/testbin"
 )
 
 // The end-to-end tests run the real edged binary against a real mosquitto broker on a free
@@ -25,53 +24,30 @@ import (
 // on a cold cache and the race detector's slowdown both count against it.
 const e2eTimeout = 90 * time.Second
 
-var (
-	buildOnce sync.Once
-	edgedBin  string
-	buildErr  error
-	binDir    string
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 
-// repoRoot is the module's root folder (internal/daemon's grandparent).
+// repoRoot is the module's root folder.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("cannot find the source folder")
+	root, err := testbin.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	return root
 }
 
-// edged builds the binary once per test run (skipping the test under -short).
+// edged is the binary under test (testbin: the one make test built, or one built once per
+// test run), skipping the test under -short.
 func edged(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("end-to-end test: builds and runs the edged binary")
+		t.Skip("end-to-end test: runs the edged binary")
 	}
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "edged-e2e-")
-		if buildErr != nil {
-			return
-		}
-		edgedBin = filepath.Join(binDir, "edged")
-		cmd := exec.Command("go", "build", "-o", edgedBin, "./cmd/edged")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/edged: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return edgedBin
+	return testbin.Edged(t)
 }
 
 // deadlineWait polls cond until it holds, failing the test at the deadline.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 )
 
 // addFC builds y = relu(x + c) · wᵀ + b, the smallest useful model.
@@ -13,9 +14,9 @@ func addFC(t *testing.T) (*graph.Graph, []float32, []float32, []float32) {
 	t.Helper()
 	g := graph.New("add_fc")
 	x := g.Input("x", graph.Float32, 2, 4)
-	c := randn(1, 4, 1)
-	w := randn(2, 3*4, 0.5)
-	b := randn(3, 3, 0.1)
+	c := testutil.Randn(1, 4, 1)
+	w := testutil.Randn(2, 3*4, 0.5)
+	b := testutil.Randn(3, 3, 0.1)
 	s := g.Add(x, g.Const("c", c, 4), graph.Fused(tfl.ActRelu))
 	y := g.FullyConnected(s, g.Const("w", w, 3, 4), g.Const("b", b, 3))
 	g.Output("y", y)
@@ -31,7 +32,7 @@ func TestAddFullyConnectedRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	x := randn(4, 8, 1)
+	x := testutil.Randn(4, 8, 1)
 	// Reference: y[r][o] = sum_k relu(x[r][k]+c[k]) * w[o][k] + b[o].
 	want := make([]float32, 6)
 	for r := 0; r < 2; r++ {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 )
 
 // mlpStack is 4 MLP blocks of width 512 (8.4M weights, 33 MB in fp32).
@@ -14,8 +15,8 @@ func mlpStack() *graph.Graph {
 	x := g.Input("x", graph.Float32, 1, 50, 512)
 	h := x
 	for i := 0; i < 4; i++ {
-		w1 := g.Const(fmt.Sprintf("l%d.fc1", i), randn(int64(i), 2048*512, 0.02), 2048, 512)
-		w2 := g.Const(fmt.Sprintf("l%d.fc2", i), randn(int64(i+10), 512*2048, 0.02), 512, 2048)
+		w1 := g.Const(fmt.Sprintf("l%d.fc1", i), testutil.Randn(int64(i), 2048*512, 0.02), 2048, 512)
+		w2 := g.Const(fmt.Sprintf("l%d.fc2", i), testutil.Randn(int64(i+10), 512*2048, 0.02), 512, 2048)
 		h = g.Add(h, g.FullyConnected(g.Gelu(g.FullyConnected(h, w1, nil), false), w2, nil))
 	}
 	g.Output("y", h)

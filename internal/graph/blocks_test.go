@@ -6,15 +6,16 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
+	"github.com/edged/edged/internal/testutil"
 )
 
 func TestLayerNorm(t *testing.T) {
 	const rows, dim = 10, 32
-	x := randn(100, rows*dim, 2)
+	x := testutil.Randn(100, rows*dim, 2)
 	for i := range x { // an offset per row, as residual streams have
 		x[i] += float32(i / dim)
 	}
-	gamma, beta := uniform(101, dim, 0.5, 1.5), randn(102, dim, 0.1)
+	gamma, beta := uniform(101, dim, 0.5, 1.5), testutil.Randn(102, dim, 0.1)
 	g := graph.New("layer_norm")
 	in := g.Input("x", graph.Float32, 2, 5, dim)
 	y := nn.LayerNorm(g, "ln", in, g.Const("gamma", gamma, dim), g.Const("beta", beta, dim), 1e-5)
@@ -74,7 +75,7 @@ func refAttention(x []float32, batch, seq, dim, heads int, w map[string][]float3
 func attentionWeights(g *graph.Graph, dim int) (nn.AttentionWeights, map[string][]float32) {
 	w := map[string][]float32{}
 	lin := func(name string, seed int64) nn.Linear {
-		w[name+".w"], w[name+".b"] = randn(seed, dim*dim, 0.25), randn(seed+1, dim, 0.1)
+		w[name+".w"], w[name+".b"] = testutil.Randn(seed, dim*dim, 0.25), testutil.Randn(seed+1, dim, 0.1)
 		return nn.NewLinear(g, name, w[name+".w"], dim, dim, w[name+".b"])
 	}
 	return nn.AttentionWeights{Q: lin("q", 110), K: lin("k", 112), V: lin("v", 114), Out: lin("o", 116)}, w
@@ -82,7 +83,7 @@ func attentionWeights(g *graph.Graph, dim int) (nn.AttentionWeights, map[string]
 
 func TestMultiHeadAttention(t *testing.T) {
 	const batch, seq, dim, heads = 2, 6, 16, 4
-	x := randn(120, batch*seq*dim, 1)
+	x := testutil.Randn(120, batch*seq*dim, 1)
 	// Padding mask: the second sequence has its last two tokens masked out.
 	maskRows := [][]float32{make([]float32, seq), {0, 0, 0, 0, nn.MaskValue, nn.MaskValue}}
 	var maskData []float32
@@ -127,7 +128,7 @@ func TestDynamicSequence(t *testing.T) {
 	g := graph.New("dynamic")
 	in := g.Input("x", graph.Float32, 1, graph.Dynamic, dim)
 	w, wd := attentionWeights(g, dim)
-	gamma, beta := uniform(130, dim, 0.5, 1.5), randn(131, dim, 0.1)
+	gamma, beta := uniform(130, dim, 0.5, 1.5), testutil.Randn(131, dim, 0.1)
 	a := nn.Attention(g, "attn", in, in, w, heads, nn.AttentionOptions{})
 	y := nn.LayerNorm(g, "ln", g.Add(in, a), g.Const("gamma", gamma, dim), g.Const("beta", beta, dim), 1e-5)
 	if got := y.Shape(); got[1] != graph.Dynamic {
@@ -139,7 +140,7 @@ func TestDynamicSequence(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, seq := range []int{3, 7} {
-		x := randn(int64(132+seq), seq*dim, 1)
+		x := testutil.Randn(int64(132+seq), seq*dim, 1)
 		att := refAttention(x, 1, seq, dim, heads, wd, nil, false)
 		res := make([]float32, len(x))
 		for i := range x {

@@ -119,16 +119,6 @@ func closeTo(t *testing.T, what string, got, want []float32, atol, rtol float64)
 	}
 }
 
-// randn returns n values from N(0, scale²) with a fixed seed.
-func randn(seed int64, n int, scale float32) []float32 {
-	r := rand.New(rand.NewSource(seed))
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(r.NormFloat64()) * scale
-	}
-	return out
-}
-
 // uniform returns n values uniform in [lo, hi) with a fixed seed.
 func uniform(seed int64, n int, lo, hi float32) []float32 {
 	r := rand.New(rand.NewSource(seed))

@@ -8,6 +8,7 @@ import (
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 )
 
@@ -102,24 +103,14 @@ func TestInt8Ops(t *testing.T) {
 // x + attn(ln1(x)), then + mlp(ln2(·)) with quick GELU.
 func encoderBlock(g *graph.Graph, x *graph.Tensor, dim, heads int) *graph.Tensor {
 	ln := func(name string, seed int64, in *graph.Tensor) *graph.Tensor {
-		return nn.LayerNorm(g, name, in, g.Const(name+".weight", uniform(seed, dim, 0.8, 1.2), dim), g.Const(name+".bias", randn(seed+1, dim, 0.05), dim), 1e-5)
+		return nn.LayerNorm(g, name, in, g.Const(name+".weight", uniform(seed, dim, 0.8, 1.2), dim), g.Const(name+".bias", testutil.Randn(seed+1, dim, 0.05), dim), 1e-5)
 	}
 	w, _ := attentionWeights(g, dim)
 	h := g.Add(x, nn.Attention(g, "attn", ln("ln1", 300, x), ln("ln1", 300, x), w, heads, nn.AttentionOptions{}), graph.Named("residual1"))
-	fc1 := nn.NewLinear(g, "fc1", randn(310, 4*dim*dim, 0.2), 4*dim, dim, randn(311, 4*dim, 0.05))
-	fc2 := nn.NewLinear(g, "fc2", randn(312, 4*dim*dim, 0.1), dim, 4*dim, randn(313, dim, 0.05))
+	fc1 := nn.NewLinear(g, "fc1", testutil.Randn(310, 4*dim*dim, 0.2), 4*dim, dim, testutil.Randn(311, 4*dim, 0.05))
+	fc2 := nn.NewLinear(g, "fc2", testutil.Randn(312, 4*dim*dim, 0.1), dim, 4*dim, testutil.Randn(313, dim, 0.05))
 	m := fc2.Apply(g, "mlp_out", nn.QuickGELU(g, "mlp_act", fc1.Apply(g, "mlp_in", ln("ln2", 320, h))))
 	return g.Add(h, m, graph.Named("residual2"))
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }
 
 // TestInt8EncoderBlock calibrates a transformer layer on 8 random inputs and checks the int8
@@ -133,7 +124,7 @@ func TestInt8EncoderBlock(t *testing.T) {
 		g.Output("y", encoderBlock(g, x, dim, heads))
 		return g
 	}
-	input := func(seed int64) []any { return []any{randn(seed, seq*dim, 1)} }
+	input := func(seed int64) []any { return []any{testutil.Randn(seed, seq*dim, 1)} }
 	g := build()
 	var calib [][]any
 	for i := int64(0); i < 8; i++ {
@@ -178,7 +169,7 @@ func TestInt8EncoderBlock(t *testing.T) {
 				want := run(t, fp32, delegates[0], in...)[0].([]float32)
 				for _, d := range int8Delegates {
 					got := run(t, model, d, in...)[0].([]float32)
-					if c := cosine(got, want); c < tc.minCosine {
+					if c := testutil.Cosine(got, want); c < tc.minCosine {
 						t.Fatalf("%s input %d: cosine %.5f < %.3f", d, i, c, tc.minCosine)
 					} else if i == 0 {
 						t.Logf("%s: cosine %.5f, %v", d, c, delegation[t.Name()+" "+d.name])

@@ -7,6 +7,7 @@ import (
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 )
 
 // TestLayerNormRealSize checks nn.LayerNorm at CLIP's width on rows like a residual stream:
@@ -15,7 +16,7 @@ import (
 // Int8Full with the norm kept in float by name it is the float result.
 func TestLayerNormRealSize(t *testing.T) {
 	const rows, dim = 50, 768
-	x := randn(710, rows*dim, 1)
+	x := testutil.Randn(710, rows*dim, 1)
 	for r := 0; r < rows; r++ {
 		for i := 0; i < dim; i++ {
 			x[r*dim+i] += float32(r%7) - 3
@@ -23,7 +24,7 @@ func TestLayerNormRealSize(t *testing.T) {
 		x[r*dim+17] *= 100
 		x[r*dim+400] = -80 + float32(r)
 	}
-	gamma, beta := uniform(711, dim, 0.5, 1.5), randn(712, dim, 0.1)
+	gamma, beta := uniform(711, dim, 0.5, 1.5), testutil.Randn(712, dim, 0.1)
 	g := graph.New("layer_norm")
 	in := g.Input("x", graph.Float32, 1, rows, dim)
 	g.Output("y", nn.LayerNorm(g, "ln", in, g.Const("gamma", gamma, dim), g.Const("beta", beta, dim), 1e-5))

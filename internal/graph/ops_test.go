@@ -7,6 +7,7 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 )
 
@@ -32,7 +33,7 @@ const (
 func opCases() []opCase {
 	return []opCase{
 		{name: "FULLY_CONNECTED keep_num_dims", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, w, b := randn(10, 2*3*16, 1), randn(11, 8*16, 0.3), randn(12, 8, 0.1)
+			x, w, b := testutil.Randn(10, 2*3*16, 1), testutil.Randn(11, 8*16, 0.3), testutil.Randn(12, 8, 0.1)
 			in := g.Input("x", graph.Float32, 2, 3, 16)
 			y := g.FullyConnected(in, g.Const("w", w, 8, 16), g.Const("b", b, 8))
 			mustShape(t, y, 2, 3, 8)
@@ -40,7 +41,7 @@ func opCases() []opCase {
 			return []any{x}, []any{refLinear(x, 6, 16, w, 8, b)}
 		}},
 		{name: "FULLY_CONNECTED flattened, no bias, relu", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, w := randn(13, 2*3*16, 1), randn(14, 5*16, 0.3)
+			x, w := testutil.Randn(13, 2*3*16, 1), testutil.Randn(14, 5*16, 0.3)
 			in := g.Input("x", graph.Float32, 2, 3, 16)
 			y := g.FullyConnected(in, g.Const("w", w, 5, 16), nil, graph.KeepNumDims(false), graph.Fused(tfl.ActRelu))
 			mustShape(t, y, 6, 5)
@@ -48,7 +49,7 @@ func opCases() []opCase {
 			return []any{x}, []any{refUnary(refLinear(x, 6, 16, w, 5, nil), func(v float64) float64 { return math.Max(v, 0) })}
 		}},
 		{name: "BATCH_MATMUL", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, y := randn(20, 2*3*4*5, 1), randn(21, 2*3*5*6, 1)
+			x, y := testutil.Randn(20, 2*3*4*5, 1), testutil.Randn(21, 2*3*5*6, 1)
 			a := g.Input("a", graph.Float32, 2, 3, 4, 5)
 			b := g.Input("b", graph.Float32, 2, 3, 5, 6)
 			g.Output("c", g.BatchMatMul(a, b, false, false))
@@ -56,7 +57,7 @@ func opCases() []opCase {
 			return []any{x, y}, []any{want}
 		}},
 		{name: "BATCH_MATMUL adj_y broadcast", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, y := randn(22, 2*3*4*5, 1), randn(23, 1*3*6*5, 1)
+			x, y := testutil.Randn(22, 2*3*4*5, 1), testutil.Randn(23, 1*3*6*5, 1)
 			a := g.Input("a", graph.Float32, 2, 3, 4, 5)
 			b := g.Input("b", graph.Float32, 1, 3, 6, 5)
 			g.Output("c", g.BatchMatMul(a, b, false, true))
@@ -64,7 +65,7 @@ func opCases() []opCase {
 			return []any{x, y}, []any{want}
 		}},
 		{name: "BATCH_MATMUL adj_x", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, y := randn(24, 3*5*4, 1), randn(25, 3*5*2, 1)
+			x, y := testutil.Randn(24, 3*5*4, 1), testutil.Randn(25, 3*5*2, 1)
 			a := g.Input("a", graph.Float32, 3, 5, 4)
 			b := g.Input("b", graph.Float32, 3, 5, 2)
 			g.Output("c", g.BatchMatMul(a, b, true, false))
@@ -72,7 +73,7 @@ func opCases() []opCase {
 			return []any{x, y}, []any{want}
 		}},
 		{name: "CONV_2D patch embedding (VALID, stride = kernel)", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, f := randn(30, 1*8*8*3, 1), randn(31, 4*4*4*3, 0.2)
+			x, f := testutil.Randn(30, 1*8*8*3, 1), testutil.Randn(31, 4*4*4*3, 0.2)
 			in := g.Input("x", graph.Float32, 1, 8, 8, 3)
 			y := g.Conv2D(in, g.Const("f", f, 4, 4, 4, 3), nil, graph.Conv2DParams{StrideH: 4, StrideW: 4, Padding: tfl.PaddingValid})
 			mustShape(t, y, 1, 2, 2, 4)
@@ -81,7 +82,7 @@ func opCases() []opCase {
 			return []any{x}, []any{want}
 		}},
 		{name: "CONV_2D SAME stride 2 with bias", atol: tolDot, rtol: tolDot, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x, f, b := randn(32, 2*7*7*2, 1), randn(33, 3*3*3*2, 0.3), randn(34, 3, 0.1)
+			x, f, b := testutil.Randn(32, 2*7*7*2, 1), testutil.Randn(33, 3*3*3*2, 0.3), testutil.Randn(34, 3, 0.1)
 			in := g.Input("x", graph.Float32, 2, 7, 7, 2)
 			y := g.Conv2D(in, g.Const("f", f, 3, 3, 3, 2), g.Const("b", b, 3), graph.Conv2DParams{StrideH: 2, StrideW: 2, Padding: tfl.PaddingSame})
 			mustShape(t, y, 2, 4, 4, 3)
@@ -95,7 +96,7 @@ func opCases() []opCase {
 		binaryCase("DIV", (*graph.Graph).Div, func(a, b float64) float64 { return a / b }),
 		binaryCase("SQUARED_DIFFERENCE", (*graph.Graph).SquaredDifference, func(a, b float64) float64 { return (a - b) * (a - b) }),
 		{name: "MEAN last axis keep dims", atol: tolArith, rtol: tolArith, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(40, 2*3*8, 1)
+			x := testutil.Randn(40, 2*3*8, 1)
 			in := g.Input("x", graph.Float32, 2, 3, 8)
 			y := g.Mean(in, []int{-1}, true)
 			mustShape(t, y, 2, 3, 1)
@@ -111,7 +112,7 @@ func opCases() []opCase {
 			return []any{x}, []any{want}
 		}},
 		{name: "MEAN two axes", atol: tolArith, rtol: tolArith, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(41, 2*3*4, 1)
+			x := testutil.Randn(41, 2*3*4, 1)
 			in := g.Input("x", graph.Float32, 2, 3, 4)
 			y := g.Mean(in, []int{0, 2}, false)
 			mustShape(t, y, 3)
@@ -141,20 +142,20 @@ func opCases() []opCase {
 		unaryCase("GELU", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Gelu(x, false) }, gelu, -6, 6),
 		unaryCase("GELU approximate", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Gelu(x, true) }, geluTanh, -6, 6),
 		{name: "SOFTMAX", atol: tolTrans, rtol: tolTrans, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(50, 3*4*7, 3)
+			x := testutil.Randn(50, 3*4*7, 3)
 			in := g.Input("x", graph.Float32, 3, 4, 7)
 			g.Output("y", g.Softmax(in))
 			return []any{x}, []any{refSoftmax(x, 7)}
 		}},
 		{name: "SOFTMAX beta", atol: tolTrans, rtol: tolTrans, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(51, 2*9, 3)
+			x := testutil.Randn(51, 2*9, 3)
 			in := g.Input("x", graph.Float32, 2, 9)
 			g.Output("y", g.Softmax(in, graph.Beta(0.5)))
 			half := refUnary(x, func(v float64) float64 { return v / 2 })
 			return []any{x}, []any{refSoftmax(half, 9)}
 		}},
 		{name: "L2_NORMALIZATION", atol: tolTrans, rtol: tolTrans, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(52, 3*10, 2)
+			x := testutil.Randn(52, 3*10, 2)
 			in := g.Input("x", graph.Float32, 3, 10)
 			g.Output("y", g.L2Normalize(in))
 			want := make([]float32, len(x))
@@ -170,7 +171,7 @@ func opCases() []opCase {
 			return []any{x}, []any{want}
 		}},
 		{name: "RESHAPE with -1", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(60, 2*3*4, 1)
+			x := testutil.Randn(60, 2*3*4, 1)
 			in := g.Input("x", graph.Float32, 2, 3, 4)
 			// RESHAPE alone would be an identity model; ADD zero keeps it a computation.
 			y := g.Reshape(g.Add(in, g.Scalar("zero", 0)), []int{4, -1})
@@ -179,7 +180,7 @@ func opCases() []opCase {
 			return []any{x}, []any{x}
 		}},
 		{name: "TRANSPOSE", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(61, 2*3*4*5, 1)
+			x := testutil.Randn(61, 2*3*4*5, 1)
 			in := g.Input("x", graph.Float32, 2, 3, 4, 5)
 			y := g.Transpose(in, []int{0, 2, 1, 3})
 			mustShape(t, y, 2, 4, 3, 5)
@@ -187,7 +188,7 @@ func opCases() []opCase {
 			return []any{x}, []any{refTranspose(x, []int{2, 3, 4, 5}, []int{0, 2, 1, 3})}
 		}},
 		{name: "CONCATENATION", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			a, b := randn(62, 2*1*3, 1), randn(63, 2*4*3, 1)
+			a, b := testutil.Randn(62, 2*1*3, 1), testutil.Randn(63, 2*4*3, 1)
 			x := g.Input("a", graph.Float32, 2, 1, 3)
 			y := g.Input("b", graph.Float32, 2, 4, 3)
 			c := g.Concat([]*graph.Tensor{x, y}, 1)
@@ -201,7 +202,7 @@ func opCases() []opCase {
 			return []any{a, b}, []any{want}
 		}},
 		{name: "GATHER embedding lookup", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			table := randn(64, 10*4, 1)
+			table := testutil.Randn(64, 10*4, 1)
 			ids := []int32{3, 0, 9, 3, 7, 1}
 			in := g.Input("ids", graph.Int32, 2, 3)
 			y := g.Gather(g.Const("table", table, 10, 4), in, 0)
@@ -214,7 +215,7 @@ func opCases() []opCase {
 			return []any{ids}, []any{want}
 		}},
 		{name: "STRIDED_SLICE class token", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(65, 2*5*3, 1)
+			x := testutil.Randn(65, 2*5*3, 1)
 			in := g.Input("x", graph.Float32, 2, 5, 3)
 			// x[:, 0, :] as CLIP's vision pooling takes it.
 			y := g.StridedSlice(in, []int{0, 0, 0}, []int{0, 1, 0}, []int{1, 1, 1}, graph.SliceMasks{Begin: 5, End: 5, ShrinkAxis: 2})
@@ -224,7 +225,7 @@ func opCases() []opCase {
 			return []any{x}, []any{want}
 		}},
 		{name: "STRIDED_SLICE steps and negative indices", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(66, 4*6, 1)
+			x := testutil.Randn(66, 4*6, 1)
 			in := g.Input("x", graph.Float32, 4, 6)
 			// x[1:, -1:0:-2]
 			y := g.StridedSlice(in, []int{1, -1}, []int{0, 0}, []int{1, -2}, graph.SliceMasks{End: 1})
@@ -239,7 +240,7 @@ func opCases() []opCase {
 			return []any{x}, []any{want}
 		}},
 		{name: "DYNAMIC_UPDATE_SLICE cache row", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			cache, row := randn(67, 1*6*4, 1), randn(68, 1*1*4, 1)
+			cache, row := testutil.Randn(67, 1*6*4, 1), testutil.Randn(68, 1*1*4, 1)
 			c := g.Input("cache", graph.Float32, 1, 6, 4)
 			r := g.Input("row", graph.Float32, 1, 1, 4)
 			pos := g.Input("start", graph.Int32, 3)
@@ -249,7 +250,7 @@ func opCases() []opCase {
 			return []any{cache, row, []int32{0, 2, 0}}, []any{want}
 		}},
 		{name: "ARG_MAX", build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			x := randn(69, 3*7, 1)
+			x := testutil.Randn(69, 3*7, 1)
 			in := g.Input("x", graph.Float32, 3, 7)
 			y := g.ArgMax(in, -1, graph.Int32)
 			mustShape(t, y, 3)
@@ -265,8 +266,8 @@ func opCases() []opCase {
 			return []any{x}, []any{want}
 		}},
 		{name: "DEQUANTIZE float16 constant", atol: 0, rtol: 0, build: func(t *testing.T, g *graph.Graph) ([]any, []any) {
-			w := randn(70, 12, 1)
-			x := randn(71, 12, 1)
+			w := testutil.Randn(70, 12, 1)
+			x := testutil.Randn(71, 12, 1)
 			in := g.Input("x", graph.Float32, 12)
 			y := g.Add(in, g.Dequantize(g.ConstFloat16("w16", w, 12)))
 			g.Output("y", y)

@@ -1,11 +1,11 @@
 package graph_test
 
-// Speed of transformer encoders at real size (issue 7): a ViT-B/32-sized encoder (width 768,
+// Speed of transformer encoders at real size: a ViT-B/32-sized encoder (width 768,
 // 12 heads, MLP 3072, 50 tokens) built with graph/nn and random weights of realistic scale,
 // run at every precision and delegate side by side.
 //
-//	go test ./graph -run '^$' -bench EncoderCompare -benchtime 20x -perf.layers 1
-//	go test ./graph -run '^$' -bench EncoderCompare -benchtime 10x -perf.layers 12 \
+//	go test ./internal/graph -run '^$' -bench EncoderCompare -benchtime 20x -perf.layers 1
+//	go test ./internal/graph -run '^$' -bench EncoderCompare -benchtime 10x -perf.layers 12 \
 //	    -perf.variants fp32/xnnpack,int8/xnnpack-qs8
 //
 // BenchmarkEncoderCompare builds every variant first, then in each iteration invokes all of
@@ -34,6 +34,7 @@ import (
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -74,12 +75,12 @@ func randomLayer(s encoderSpec, seed int64) layerWeights {
 	proj := attn / float32(math.Sqrt(float64(2*max(s.layers, 1))))
 	fc := float32(1 / math.Sqrt(float64(2*d)))
 	return layerWeights{
-		ln1g: uniform(seed, d, 0.8, 1.2), ln1b: randn(seed+1, d, 0.05),
-		ln2g: uniform(seed+2, d, 0.8, 1.2), ln2b: randn(seed+3, d, 0.05),
-		q: randn(seed+4, d*d, attn), k: randn(seed+5, d*d, attn), v: randn(seed+6, d*d, attn), o: randn(seed+7, d*d, proj),
-		qb: randn(seed+8, d, 0.02), kb: randn(seed+9, d, 0.02), vb: randn(seed+10, d, 0.02), ob: randn(seed+11, d, 0.02),
-		fc1: randn(seed+12, m*d, fc), fc1b: randn(seed+13, m, 0.02),
-		fc2: randn(seed+14, d*m, proj), fc2b: randn(seed+15, d, 0.02),
+		ln1g: uniform(seed, d, 0.8, 1.2), ln1b: testutil.Randn(seed+1, d, 0.05),
+		ln2g: uniform(seed+2, d, 0.8, 1.2), ln2b: testutil.Randn(seed+3, d, 0.05),
+		q: testutil.Randn(seed+4, d*d, attn), k: testutil.Randn(seed+5, d*d, attn), v: testutil.Randn(seed+6, d*d, attn), o: testutil.Randn(seed+7, d*d, proj),
+		qb: testutil.Randn(seed+8, d, 0.02), kb: testutil.Randn(seed+9, d, 0.02), vb: testutil.Randn(seed+10, d, 0.02), ob: testutil.Randn(seed+11, d, 0.02),
+		fc1: testutil.Randn(seed+12, m*d, fc), fc1b: testutil.Randn(seed+13, m, 0.02),
+		fc2: testutil.Randn(seed+14, d*m, proj), fc2b: testutil.Randn(seed+15, d, 0.02),
 	}
 }
 
@@ -329,7 +330,7 @@ func calibrateEncoder(tb testing.TB, g *graph.Graph, s encoderSpec, n int, threa
 		}
 	}
 	for i := 0; i < n; i++ {
-		x := randn(int64(9000+i), s.tokens*s.width, 1)
+		x := testutil.Randn(int64(9000+i), s.tokens*s.width, 1)
 		observe(sig.Inputs[0].Name, x)
 		sess.invoke(tb, x)
 		for j := 0; j < sess.ip.OutputCount(); j++ {
@@ -385,7 +386,7 @@ func BenchmarkEncoderCompare(b *testing.B) {
 			s.close()
 		}
 	}()
-	x := randn(77, s.tokens*s.width, 1)
+	x := testutil.Randn(77, s.tokens*s.width, 1)
 	var reference []float32
 	for _, f := range forms {
 		g := buildEncoder(s, ws, f)
@@ -437,7 +438,7 @@ func BenchmarkEncoderCompare(b *testing.B) {
 				reference = append([]float32(nil), out...)
 			}
 			d := sess.ip.Delegation()
-			b.Logf("%-32s %6.1f MB  %v  cosine to %s %.6f", name, float64(len(model))/1e6, d, sessions[0].name, cosine(out, reference))
+			b.Logf("%-32s %6.1f MB  %v  cosine to %s %.6f", name, float64(len(model))/1e6, d, sessions[0].name, testutil.Cosine(out, reference))
 		}
 		models = nil
 		runtime.GC()

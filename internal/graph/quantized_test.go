@@ -10,13 +10,14 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 )
 
 // weightsWithSpread returns [out, in] weights whose rows differ in magnitude by 10^4, so that
 // per-tensor quantization would wipe out the small rows: only per-channel scales pass the tests.
 func weightsWithSpread(seed int64, out, in int) []float32 {
-	w := randn(seed, out*in, 0.3)
+	w := testutil.Randn(seed, out*in, 0.3)
 	for o := 0; o < out; o++ {
 		f := float32(math.Pow(10, float64(o%3)*2-2)) // 0.01, 1, 100
 		for i := 0; i < in; i++ {
@@ -61,8 +62,8 @@ func skipHybridFCOnDotProd(t *testing.T) {
 func TestDynamicRangeFullyConnected(t *testing.T) {
 	skipHybridFCOnDotProd(t)
 	const rows, in, out = 4, 48, 6
-	w, b := randn(200, out*in, 0.3), randn(201, out, 0.1)
-	x := randn(202, rows*in, 1)
+	w, b := testutil.Randn(200, out*in, 0.3), testutil.Randn(201, out, 0.1)
+	x := testutil.Randn(202, rows*in, 1)
 	x[5] = 4 // a row with a wider range than the others
 	g := graph.New("hybrid_fc")
 	xt := g.Input("x", graph.Float32, 2, 2, in)
@@ -122,8 +123,8 @@ func TestDynamicRangeFullyConnected(t *testing.T) {
 // magnitude, so per-tensor scales would zero the small rows and fail the tolerance.
 func TestPerChannelFullyConnected(t *testing.T) {
 	const rows, in, out = 3, 40, 6
-	w, b := weightsWithSpread(240, out, in), randn(241, out, 0.01)
-	x := randn(242, rows*in, 1)
+	w, b := weightsWithSpread(240, out, in), testutil.Randn(241, out, 0.01)
+	x := testutil.Randn(242, rows*in, 1)
 	g := graph.New("per_channel_fc")
 	xt := g.Input("x", graph.Float32, rows, in)
 	g.Output("y", g.FullyConnected(xt, g.Const("w", w, out, in), g.Const("b", b, out)))
@@ -186,12 +187,12 @@ func TestPerChannelFCRejected(t *testing.T) {
 // and quantizes each input image symmetrically: each input is off by at most one step
 // max|x|/127, so each output by at most Σ|f|·step.
 func TestDynamicRangeConv2D(t *testing.T) {
-	x := randn(260, 1*8*8*3, 1)
-	f := randn(261, 4*4*4*3, 0.2)
+	x := testutil.Randn(260, 1*8*8*3, 1)
+	f := testutil.Randn(261, 4*4*4*3, 0.2)
 	for i := 0; i < 4*4*3; i++ { // output channel 0 is 100x smaller than the others
 		f[i] *= 0.01
 	}
-	bias := randn(262, 4, 0.1)
+	bias := testutil.Randn(262, 4, 0.1)
 	g := graph.New("hybrid_conv")
 	in := g.Input("x", graph.Float32, 1, 8, 8, 3)
 	g.Output("y", g.Conv2D(in, g.Const("f", f, 4, 4, 4, 3), g.Const("b", bias, 4), graph.Conv2DParams{StrideH: 4, StrideW: 4, Padding: tfl.PaddingValid}))
@@ -232,7 +233,7 @@ func TestDynamicRangeConv2D(t *testing.T) {
 func TestFullInt8FullyConnected(t *testing.T) {
 	const rows, in, out = 3, 32, 5
 	xf := uniform(210, rows*in, -1, 3)
-	wf, bf := randn(211, out*in, 0.3), randn(212, out, 0.5)
+	wf, bf := testutil.Randn(211, out*in, 0.3), testutil.Randn(212, out, 0.5)
 
 	px, _ := quant.Int8Params(-1, 3)
 	xq, _ := px.QuantizeInt8(xf)
@@ -288,9 +289,9 @@ func TestFullInt8FullyConnected(t *testing.T) {
 // and GATHER to float16 + DEQUANTIZE and checks the result against float16-rounded weights.
 func TestFP16Weights(t *testing.T) {
 	const in, out, vocab = 16, 8, 10
-	w, b := randn(220, out*in, 0.3), randn(221, out, 0.1)
-	table := randn(222, vocab*in, 1)
-	proj := randn(223, in*out, 0.3)
+	w, b := testutil.Randn(220, out*in, 0.3), testutil.Randn(221, out, 0.1)
+	table := testutil.Randn(222, vocab*in, 1)
+	proj := testutil.Randn(223, in*out, 0.3)
 	ids := []int32{1, 4, 9}
 
 	g := graph.New("fp16")
@@ -343,7 +344,7 @@ func TestFP16Weights(t *testing.T) {
 // kernel reads (a GATHER table, a BATCH_MATMUL operand): int8 per-channel + DEQUANTIZE.
 func TestDynamicRangeDequantizedUses(t *testing.T) {
 	const in, out, vocab = 16, 8, 10
-	table, proj := randn(230, vocab*in, 1), randn(231, in*out, 0.3)
+	table, proj := testutil.Randn(230, vocab*in, 1), testutil.Randn(231, in*out, 0.3)
 	ids := []int32{0, 7, 3, 3}
 	g := graph.New("int8_dequantized")
 	idt := g.Input("ids", graph.Int32, 4)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -39,7 +40,7 @@ func TestXNNPackTakes(t *testing.T) {
 			return g.Mean(g.Reshape(x, []int{6, 1, 8, 1}), []int{1, 2}, true)
 		}, true, false, true},
 		{"FULLY_CONNECTED", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
-			return g.FullyConnected(x, g.Const("w", randn(1, 4*8, 1), 4, 8), g.Const("b", randn(2, 4, 1), 4))
+			return g.FullyConnected(x, g.Const("w", testutil.Randn(1, 4*8, 1), 4, 8), g.Const("b", testutil.Randn(2, 4, 1), 4))
 		}, true, true, true},
 		{"RESHAPE", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Reshape(x, []int{6, 8}) }, true, false, true},
 		{"TRANSPOSE", func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Transpose(x, []int{0, 2, 1}) }, false, false, true},

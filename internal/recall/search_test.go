@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/internal/recall/recalltest"
+	"github.com/edged/edged/internal/testutil"
 )
 
 // bruteForce is the search written the obvious way, independently of the store: normalise,
@@ -226,10 +227,10 @@ func TestSearchWithContrastMatchesBruteForce(t *testing.T) {
 	// The obvious way: softmax over [query, contrast...] of scale × cosine, per frame.
 	want, wantCos := map[[2]any]float64{}, map[[2]any]float64{}
 	for _, f := range frames {
-		wantCos[[2]any{f.camera, f.seq}] = cos(query, f.emb)
-		logits := []float64{scale * cos(query, f.emb)}
+		wantCos[[2]any{f.camera, f.seq}] = testutil.Cosine(query, f.emb)
+		logits := []float64{scale * testutil.Cosine(query, f.emb)}
 		for _, c := range contrast {
-			logits = append(logits, scale*cos(c, f.emb))
+			logits = append(logits, scale*testutil.Cosine(c, f.emb))
 		}
 		var sum float64
 		for _, l := range logits {
@@ -312,14 +313,14 @@ func TestSearchWithPairsMatchesBruteForce(t *testing.T) {
 	for _, f := range frames {
 		shows, sum := 0.0, 0.0
 		for i, l := range labels {
-			e := math.Exp(scale * cos(l, f.emb))
+			e := math.Exp(scale * testutil.Cosine(l, f.emb))
 			sum += e
 			if i == 0 {
 				shows += e
 			}
 		}
 		for _, p := range pairs {
-			e := math.Exp(scale * cos(p.Embedding, f.emb))
+			e := math.Exp(scale * testutil.Cosine(p.Embedding, f.emb))
 			sum += e
 			if p.A == 0 || p.B == 0 {
 				shows += e
@@ -360,16 +361,6 @@ func TestSearchWithPairsMatchesBruteForce(t *testing.T) {
 			t.Errorf("error %v, want %q", err, tt.want)
 		}
 	}
-}
-
-func cos(a, b []float32) float64 {
-	var d, na, nb float64
-	for i := range a {
-		d += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	return d / math.Sqrt(na*nb)
 }
 
 func TestRerank(t *testing.T) {

@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"image/png"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/edged/edged/internal/testutil"
 )
 
 // referenceFile is reference.json of models/shapes as transformers wrote it (copied from the
@@ -114,20 +115,6 @@ func sceneFromTruth(bg string, objects [][2]string) Scene {
 	return s
 }
 
-func decodePNG(t *testing.T, path string) image.Image {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	img, err := png.Decode(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return img
-}
-
 // TestRenderMatchesReferenceScenes re-renders the 24 reference scenes and compares them with
 // the PNG files the models' references were computed from.
 //
@@ -148,7 +135,7 @@ func TestRenderMatchesReferenceScenes(t *testing.T) {
 			if got := stripGeometry(rs.scene); !reflect.DeepEqual(got, truth) {
 				t.Fatalf("replayed scene %+v differs from reference truth %+v: the random stream is off", got, truth)
 			}
-			want := decodePNG(t, filepath.Join("testdata", "scenes", filepath.Base(c.Image)))
+			want := testutil.DecodeImage(t, filepath.Join("testdata", "scenes", filepath.Base(c.Image)))
 			if b := want.Bounds(); b.Dx() != rs.width || b.Dy() != rs.height {
 				t.Fatalf("PNG is %dx%d, replay says %dx%d", b.Dx(), b.Dy(), rs.width, rs.height)
 			}

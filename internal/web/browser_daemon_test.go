@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/edged/edged/internal/mqtttest"
 	"github.com/edged/edged/internal/recall"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/internal/testbin"
 )
 
 // The live page served by a running edged (the real binary, its embedded broker, the shapes
@@ -27,10 +27,10 @@ import (
 //	12:00:01 demo labels   red circle 0.97, ... (shapes; frame 57, truth: red circle)
 func TestBrowserDaemon(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs edged with its models")
+		t.Skip("runs edged with its models in a browser")
 	}
 	chromiumPath(t)
-	bin := buildEdged(t)
+	bin := testbin.Edged(t)
 	dir := t.TempDir()
 	port := mqtttest.FreePort(t)
 	root, err := filepath.Abs("../..")
@@ -193,18 +193,6 @@ cameras:
 func mustTruth(ed *process, frame string) []string {
 	truth, _ := ed.truth(frame)
 	return truth
-}
-
-// buildEdged builds the edged binary into the test's folder.
-func buildEdged(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "edged")
-	cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "./cmd/edged")
-	cmd.Dir = "../.."
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/edged: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func writeTestFile(t *testing.T, path, content string) {

@@ -25,6 +25,9 @@ import (
 // chromiumPath finds the browser or skips the test.
 func chromiumPath(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a headless Chromium")
+	}
 	for _, name := range []string{os.Getenv("CHROMIUM"), "chromium", "chromium-browser"} {
 		if name == "" {
 			continue

@@ -4,6 +4,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/edged/edged/internal/testbin"
 )
 
 // Folders made for the whole test run (converted models) are removed when it ends.
@@ -30,5 +32,6 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(d)
 	}
 	atExit.Unlock()
+	testbin.Cleanup()
 	os.Exit(code)
 }

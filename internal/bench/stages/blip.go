@@ -16,7 +16,8 @@ import (
 // DecodePositions are the positions blip.decode_token is timed at.
 var DecodePositions = []int{1, 10, 30}
 
-// CaptionTokens is the length of the timed captions (issue 7: a caption of 20 tokens). With
+// CaptionTokens is the length of the timed captions, what transformers' default max_length of
+// 20 allows. With
 // random weights the end token may come at any step, so the length is forced with
 // min_new_tokens = max_new_tokens.
 const CaptionTokens = 20

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/quant"
@@ -64,66 +65,27 @@ func TokenInputs(vocab, tokens, n int, seed uint64) []Inputs {
 }
 
 // Calibrate runs the float graph with every activation exposed on each input set and returns
-// min/max ranges by tensor name (graph inputs included), for Int8Full.
+// min/max ranges by tensor name (graph inputs included), for Int8Full: convert's calibrator,
+// on inputs given rather than images.
 func Calibrate(g *graph.Graph, sets []Inputs, threads int) (map[string]quant.Range, error) {
 	data, err := g.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true})
 	if err != nil {
 		return nil, fmt.Errorf("synth: calibration model: %w", err)
 	}
-	m, err := tflite.NewModel(data)
+	cal, err := convert.NewCalibrator(data, tflite.Options{Threads: threads}, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("synth: %w", err)
 	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: threads})
-	if err != nil {
-		return nil, err
-	}
-	defer ip.Close()
-	observers := map[string]*quant.MinMax{}
-	observe := func(name string, v []float32) error {
-		if observers[name] == nil {
-			observers[name] = &quant.MinMax{}
-		}
-		return observers[name].Observe(v)
-	}
+	defer cal.Close()
 	for _, in := range sets {
-		if err := in.Set(ip); err != nil {
+		if err := in.Set(cal.Interpreter()); err != nil {
 			return nil, err
 		}
-		for i, v := range in {
-			if f, ok := v.([]float32); ok {
-				if err := observe(ip.Input(i).Name(), f); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := ip.Invoke(); err != nil {
-			return nil, err
-		}
-		for i := 0; i < ip.OutputCount(); i++ {
-			out := ip.Output(i)
-			if out.Type() != tflite.Float32 {
-				continue
-			}
-			v, err := out.Float32()
-			if err != nil {
-				return nil, err
-			}
-			if err := observe(out.Name(), v); err != nil {
-				return nil, fmt.Errorf("synth: observe %s: %w", out.Name(), err)
-			}
+		if err := cal.Run(); err != nil {
+			return nil, fmt.Errorf("synth: %w", err)
 		}
 	}
-	ranges := make(map[string]quant.Range, len(observers))
-	for name, o := range observers {
-		r, err := o.Range()
-		if err != nil {
-			return nil, fmt.Errorf("synth: range of %s: %w", name, err)
-		}
-		ranges[name] = r
-	}
-	return ranges, nil
+	return cal.Ranges()
 }
 
 // Lower writes g at precision p. Int8Full is calibrated on calib, keeping the operators that

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
@@ -128,14 +127,18 @@ func (w *weights) linear(name string, out, in int, bias bool) nn.Linear {
 	return nn.NewLinear(w.g, name, w.normal(out*in, 1/math.Sqrt(float64(in))), out, in, b)
 }
 
-func (w *weights) layerNorm(name string, x *graph.Tensor, dim int, eps float32, form LayerNormForm) *graph.Tensor {
+// norm draws a layer norm's scale (near 1) and shift.
+func (w *weights) norm(name string, dim int) nn.Norm {
 	gamma := make([]float32, dim)
 	for i := range gamma {
 		gamma[i] = 1 + float32(w.rng.NormFloat64()*0.1)
 	}
-	gt := w.g.Const(name+".weight", gamma, dim)
-	bt := w.g.Const(name+".bias", w.normal(dim, 0.05), dim)
-	return LayerNorm(w.g, name, x, gt, bt, eps, form)
+	return nn.Norm{Gamma: w.g.Const(name+".weight", gamma, dim), Beta: w.g.Const(name+".bias", w.normal(dim, 0.05), dim)}
+}
+
+func (w *weights) layerNorm(name string, x *graph.Tensor, dim int, eps float32, form LayerNormForm) *graph.Tensor {
+	n := w.norm(name, dim)
+	return LayerNorm(w.g, name, x, n.Gamma, n.Beta, eps, form)
 }
 
 // LayerNorm is nn.LayerNorm written in the given form.
@@ -175,29 +178,36 @@ func activation(g *graph.Graph, name string, x *graph.Tensor, a Activation) *gra
 	return g.Mul(x, s, graph.Named(name))
 }
 
-// encoderLayer is a pre-norm transformer layer: x + attn(ln1(x)), then + mlp(ln2(·)).
-func (w *weights) encoderLayer(name string, x *graph.Tensor, width, heads, mlp int, eps float32, act Activation, v Variant, opts nn.AttentionOptions) *graph.Tensor {
-	g := w.g
-	h := w.layerNorm(name+"/ln1", x, width, eps, v.LayerNorm)
-	aw := nn.AttentionWeights{
-		Q: w.linear(name+"/q", width, width, true), K: w.linear(name+"/k", width, width, true),
-		V: w.linear(name+"/v", width, width, true), Out: w.linear(name+"/o", width, width, true),
+// encoderLayer is nn.EncoderLayer with random weights, in the forms v chooses.
+func (w *weights) encoderLayer(name string, x *graph.Tensor, width, heads, mlp int, eps float32, act Activation, v Variant, attention nn.AttentionOptions) *graph.Tensor {
+	layer := nn.EncoderLayer{
+		LN1: w.norm(name+"/ln1", width),
+		Attention: nn.AttentionWeights{
+			Q: w.linear(name+"/q", width, width, true), K: w.linear(name+"/k", width, width, true),
+			V: w.linear(name+"/v", width, width, true), Out: w.linear(name+"/o", width, width, true),
+		},
+		LN2: w.norm(name+"/ln2", width),
+		FC1: w.linear(name+"/fc1", mlp, width, true),
+		FC2: w.linear(name+"/fc2", width, mlp, true),
 	}
-	var a *graph.Tensor
+	opts := nn.EncoderOptions{
+		Heads: heads, Eps: eps, Attention: attention,
+		Activation: func(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor { return activation(g, name, x, act) },
+	}
+	if v.LayerNorm != LayerNormMean {
+		opts.LayerNorm = func(g *graph.Graph, name string, x, gamma, beta *graph.Tensor, eps float32) *graph.Tensor {
+			return LayerNorm(g, name, x, gamma, beta, eps, v.LayerNorm)
+		}
+	}
 	if v.Ablate == "attn" {
-		q := aw.Q.Apply(g, name+"/attn/q_proj", h)
-		k := aw.K.Apply(g, name+"/attn/k_proj", h)
-		vv := aw.V.Apply(g, name+"/attn/v_proj", h)
-		a = aw.Out.Apply(g, name+"/attn/out_proj", g.Add(g.Add(q, k), vv))
-	} else {
-		a = nn.Attention(g, name+"/attn", h, h, aw, heads, opts)
+		opts.Attend = func(g *graph.Graph, name string, x *graph.Tensor, aw nn.AttentionWeights, _ int, _ nn.AttentionOptions) *graph.Tensor {
+			q := aw.Q.Apply(g, name+"/q_proj", x)
+			k := aw.K.Apply(g, name+"/k_proj", x)
+			v := aw.V.Apply(g, name+"/v_proj", x)
+			return aw.Out.Apply(g, name+"/out_proj", g.Add(g.Add(q, k), v))
+		}
 	}
-	x = g.Add(x, a, graph.Named(name+"/res1"))
-	h = w.layerNorm(name+"/ln2", x, width, eps, v.LayerNorm)
-	fc1 := w.linear(name+"/fc1", mlp, width, true)
-	fc2 := w.linear(name+"/fc2", width, mlp, true)
-	h = fc2.Apply(g, name+"/mlp_out", activation(g, name+"/act", fc1.Apply(g, name+"/mlp_in", h), act))
-	return g.Add(x, h, graph.Named(name+"/res2"))
+	return layer.Apply(w.g, name, x, opts)
 }
 
 // BuildViT builds the image tower of c with random weights from seed: input "pixel_values"
@@ -212,18 +222,15 @@ func BuildViT(c ViTConfig, v Variant, seed uint64) (*graph.Graph, error) {
 	if v.Act == GELUSigmoid && act == GELU {
 		act = GELUSigmoid
 	}
-	d, n := c.Width, c.ImageSize/c.PatchSize
+	d := c.Width
 	x := g.Input("pixel_values", graph.Float32, 1, c.ImageSize, c.ImageSize, 3)
 	filter := g.Const("patch_embedding.weight", w.normal(d*c.PatchSize*c.PatchSize*3, 0.02), d, c.PatchSize, c.PatchSize, 3)
 	var bias *graph.Tensor
 	if c.Projection == 0 { // BLIP's patch embedding has a bias; CLIP's has none
 		bias = g.Const("patch_embedding.bias", w.normal(d, 0.02), d)
 	}
-	patches := g.Conv2D(x, filter, bias, graph.Conv2DParams{StrideH: c.PatchSize, StrideW: c.PatchSize, Padding: tfl.PaddingValid}, graph.Named("patch_embeds"))
-	patches = g.Reshape(patches, []int{1, n * n, d}, graph.Named("patch_tokens"))
 	cls := g.Const("class_embedding", w.normal(d, 0.02), 1, 1, d)
-	h := g.Concat([]*graph.Tensor{cls, patches}, 1, graph.Named("tokens"))
-	h = g.Add(h, g.Const("position_embedding", w.normal(c.Tokens()*d, 0.02), 1, c.Tokens(), d), graph.Named("embeddings"))
+	h := nn.ViTEmbeddings(g, "embeddings", x, filter, bias, cls, g.Const("position_embedding", w.normal(c.Tokens()*d, 0.02), 1, c.Tokens(), d))
 	if c.PreLN {
 		h = w.layerNorm("pre_ln", h, d, c.Eps, v.LayerNorm)
 	}
@@ -266,23 +273,14 @@ func BuildText(c TextConfig, v Variant, tokens int, seed uint64) (*graph.Graph, 
 
 // KeepLayerNormFloat is a LowerOptions.KeepFloat that keeps every layer norm in float32
 // (the operators named ".../ln1/...", "post_ln", ...), where int8 costs the most accuracy.
-func KeepLayerNormFloat(output string, _ tfl.BuiltinOp) bool {
-	return isLayerNorm(output)
-}
+var KeepLayerNormFloat = nn.KeepFloat{Names: layerNormNames}.Keep
 
 // KeepLayerNormAndSoftmaxFloat also keeps attention's softmax in float32.
-func KeepLayerNormAndSoftmaxFloat(output string, op tfl.BuiltinOp) bool {
-	return isLayerNorm(output) || op == tfl.OpSoftmax
-}
+var KeepLayerNormAndSoftmaxFloat = nn.KeepFloat{Ops: []tfl.BuiltinOp{tfl.OpSoftmax}, Names: layerNormNames}.Keep
 
-func isLayerNorm(name string) bool {
-	for _, part := range strings.Split(name, "/") {
-		if strings.HasSuffix(part, "ln") || strings.HasPrefix(part, "ln") {
-			return true
-		}
-	}
-	return false
-}
+// layerNormNames are where the layer norms of these towers are: the encoder layers' ln1 and
+// ln2, and pre_ln, post_ln, final_ln.
+var layerNormNames = []string{"/ln", "_ln"}
 
 // BuildFCStack is the FULLY_CONNECTED work of a ViT alone: layers × (four width×width
 // projections and the width→mlp→width MLP) on [1, tokens, width], chained with residual ADDs

@@ -5,55 +5,13 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 )
 
 func tinyViT() ViTConfig {
 	return ViTConfig{Name: "tiny", ImageSize: 32, PatchSize: 8, Width: 32, Layers: 2, Heads: 4, MLP: 64, Act: GELU, Eps: 1e-5, PreLN: true, Projection: 16}
-}
-
-// run executes model bytes on in with opts and returns output 0.
-func run(t *testing.T, data []byte, opts tflite.Options, in Inputs) []float32 {
-	t.Helper()
-	m, err := tflite.NewModel(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ip.Close()
-	if err := in.Set(ip); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := ip.Output(0).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func maxAbsDiff(a, b []float32) float64 {
-	worst := 0.0
-	for i := range a {
-		worst = math.Max(worst, math.Abs(float64(a[i]-b[i])))
-	}
-	return worst
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }
 
 // The graph forms compared by edged bench compute the same function: layer norm through
@@ -71,7 +29,7 @@ func TestVariantsAgree(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := run(t, refData, opts, in)
+	want := testutil.Run(t, refData, opts, in...)
 	for _, tc := range []struct {
 		name string
 		v    Variant
@@ -89,8 +47,8 @@ func TestVariantsAgree(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range []tflite.Options{opts, {Threads: 1}} {
-			got := run(t, data, o, in)
-			if d := maxAbsDiff(got, want); d > tc.tol {
+			got := testutil.Run(t, data, o, in...)
+			if d := testutil.MaxAbsDiff(got, want); d > tc.tol {
 				t.Errorf("%s (%s): max |diff| %.3g > %.3g", tc.name, o.Delegate, d, tc.tol)
 			}
 		}
@@ -109,14 +67,14 @@ func TestPrecisions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := run(t, fp32, tflite.Options{Threads: 1}, ins[4])
+	want := testutil.Run(t, fp32, tflite.Options{Threads: 1}, ins[4]...)
 	for _, p := range []graph.Precision{graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		data, err := Lower(g, p, ins[:4], nil, 1)
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
 		}
-		got := run(t, data, tflite.Options{Threads: 1, XNNPackQS8: true}, ins[4])
-		if cs := cosine(got, want); cs < 0.98 {
+		got := testutil.Run(t, data, tflite.Options{Threads: 1, XNNPackQS8: true}, ins[4]...)
+		if cs := testutil.Cosine(got, want); cs < 0.98 {
 			t.Errorf("%s: cosine %.4f with fp32", p, cs)
 		}
 	}
@@ -132,7 +90,7 @@ func TestTextAndFCStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := run(t, data, tflite.Options{Threads: 1}, TokenInputs(tc.Vocab, 5, 1, 1)[0])
+	out := testutil.Run(t, data, tflite.Options{Threads: 1}, TokenInputs(tc.Vocab, 5, 1, 1)[0]...)
 	if len(out) != 16 {
 		t.Fatalf("text embedding has %d values", len(out))
 	}
@@ -145,7 +103,7 @@ func TestTextAndFCStack(t *testing.T) {
 }
 
 func TestMACs(t *testing.T) {
-	// Issue 7: CLIP ViT-B/32's image tower is 4.41 GMAC.
+	// CLIP ViT-B/32's image tower is 4.41 GMAC (patch embedding, 12 layers, projection).
 	if got := float64(CLIPB32Vision().MACs()) / 1e9; math.Abs(got-4.41) > 0.01 {
 		t.Errorf("CLIP B/32 vision: %.3f GMAC, want 4.41", got)
 	}
@@ -157,10 +115,18 @@ func TestMACs(t *testing.T) {
 	}
 }
 
-func TestIsLayerNorm(t *testing.T) {
-	for name, want := range map[string]bool{"layer3/ln1/mean": true, "post_ln": true, "pre_ln/rsqrt": true, "layer0/attn/probs": false, "layer1/fc1_out": false} {
-		if isLayerNorm(name) != want {
-			t.Errorf("%s: want %v", name, want)
+// The keep-in-float rules find the layer norms by the names the towers give them, and
+// nothing else.
+func TestKeepLayerNormFloat(t *testing.T) {
+	for name, want := range map[string]bool{
+		"layer3/ln1/mean": true, "layer3/ln2": true, "post_ln": true, "pre_ln/rsqrt": true, "final_ln/variance": true,
+		"layer0/attn/probs": false, "layer1/fc1": false, "layer1/attn_residual": false, "embeddings/patch_tokens": false,
+	} {
+		if KeepLayerNormFloat(name, tfl.OpMul) != want {
+			t.Errorf("KeepLayerNormFloat(%s): want %v", name, want)
 		}
+	}
+	if !KeepLayerNormAndSoftmaxFloat("layer0/attn/probs", tfl.OpSoftmax) || KeepLayerNormAndSoftmaxFloat("layer0/attn/scores", tfl.OpBatchMatMul) {
+		t.Error("KeepLayerNormAndSoftmaxFloat keeps the softmax and nothing else of attention")
 	}
 }

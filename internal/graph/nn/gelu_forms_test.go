@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -56,7 +57,7 @@ func TestGELUForms(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
-			got := runOnce(t, data, tflite.Options{Threads: 1, Delegate: d}, x)
+			got := testutil.Run(t, data, tflite.Options{Threads: 1, Delegate: d}, x)
 			for i, v := range x {
 				want := 0.5 * float64(v) * (1 + math.Erf(float64(v)/math.Sqrt2))
 				// A&S 7.1.26 is within 1.5e-7 of erf; float32 rounding adds a few ulps of |x|.
@@ -66,30 +67,4 @@ func TestGELUForms(t *testing.T) {
 			}
 		}
 	}
-}
-
-// runOnce runs a one-input, one-output float model.
-func runOnce(t *testing.T, model []byte, opts tflite.Options, x []float32) []float32 {
-	t.Helper()
-	m, err := tflite.NewModel(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ip.Close()
-	if err := ip.Input(0).SetFloat32(x); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	y, err := ip.Output(0).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y
 }

@@ -3,14 +3,12 @@
 // operators to a graph.Graph; errors stay sticky on the graph like any other operator.
 //
 // The blocks are written for the TFLite 2.9 runtime edged ships, from measurements
-// (graph.BenchmarkEncoderCompare, BenchmarkBlocks here; one thread, CPU time): in a ViT-B/32
-// encoder the dense layers take 93% of the time at fp32 and 91% at full int8 (50 tokens), and
-// 67-72% at BLIP's 577 tokens, where the rest is mostly BATCH_MATMUL on TFLite's kernels
-// (XNNPACK 2.9 has none). Forms that moved more work into XNNPACK were measured and were not
-// faster; each block's comment says what was tried. At graph.Int8Full, keep the layer norms,
-// SOFTMAX and the residual ADDs in float (KeepFloat): the same speed as quantizing them, and
-// on a random-weight ViT-B/32 encoder the error (1 - cosine to fp32) drops from 1.3e-3 to
-// 1.4e-4.
+// (graph.BenchmarkEncoderCompare, BenchmarkBlocks here; figures in BENCHMARKS.md, "Graph
+// forms"): the dense layers take most of an encoder's time, the rest is mostly BATCH_MATMUL on
+// TFLite's kernels (XNNPACK 2.9 has none), and forms that moved more work into XNNPACK were
+// not faster; each block's comment says what was tried. At graph.Int8Full, keep the layer
+// norms, SOFTMAX and the residual ADDs in float (KeepFloat with FloatOps): as fast as
+// quantizing them, and an order of magnitude more accurate.
 package nn
 
 import (
@@ -43,9 +41,8 @@ func (l Linear) Apply(g *graph.Graph, name string, x *graph.Tensor) *graph.Tenso
 // LayerNorm normalises the last axis: (x - mean) / sqrt(var + eps) · gamma + beta.
 //
 // The means are MEAN over the last axis, which XNNPACK (TFLite 2.9) does not take but TFLite's
-// own kernel computes faster than the forms XNNPACK does take (measured with one thread: a 4-D
-// MEAN in XNNPACK is 2-3 times slower, a FULLY_CONNECTED with ones 1.3-1.8 times;
-// BenchmarkBlocks/layer_norm).
+// own kernel computes faster than the forms XNNPACK does take (a 4-D MEAN, a FULLY_CONNECTED
+// with a constant 1/D weight; BenchmarkBlocks/layer_norm).
 // Everything else is SUB, MUL, ADD, SQRT and DIV, which XNNPACK runs in float32: dividing by
 // sqrt(var + eps) replaces the converter's RSQRT (TFLite-only, and at Int8Full an int8 kernel
 // with a coarse lookup), so SQUARED_DIFFERENCE and RSQRT are gone and the norm splits the
@@ -62,10 +59,9 @@ func LayerNorm(g *graph.Graph, name string, x, gamma, beta *graph.Tensor, eps fl
 }
 
 // GELU is the exact (erf) GELU of BERT/BLIP and ViT, as TFLite's GELU kernel. XNNPACK 2.9 does
-// not take it, but the kernel is fast (about 1 ns a value) and exact; an erf-accurate form
-// from operators XNNPACK takes (Abramowitz-Stegun erfc with ELU for exp, 21 operators) measured
-// 2 times slower with one thread (BenchmarkBlocks/gelu). At Int8Full it is TFLite's int8
-// lookup table.
+// not take it, but the kernel is fast and exact; an erf-accurate form from operators XNNPACK
+// takes (Abramowitz-Stegun erfc with ELU for exp, 21 operators) is slower
+// (BenchmarkBlocks/gelu). At Int8Full it is TFLite's int8 lookup table.
 func GELU(g *graph.Graph, name string, x *graph.Tensor) *graph.Tensor {
 	return g.Gelu(x, false, graph.Named(name))
 }
@@ -99,13 +95,11 @@ const MaskValue = -1e9
 //
 // XNNPACK 2.9 takes neither BATCH_MATMUL nor TRANSPOSE, so the core runs on TFLite's kernels
 // between the delegated projections; the SOFTMAX (beta 1) and the MUL scaling q run in
-// XNNPACK. Measured alternatives were not faster (BenchmarkBlocks/attention, one thread):
-// the scale as SOFTMAX's beta, which keeps the softmax on TFLite's slower kernel, costs 11%
-// at 577 tokens (0-10% at 50, within noise); one fused q/k/v projection cut up with STRIDED_SLICE, or v
-// transposed for an adj_y BATCH_MATMUL, changed nothing beyond noise. At Int8Full keep the
-// softmax in float (KeepFloat on name/probs or on SOFTMAX): TFLite's int8 softmax is the slow
-// part of int8 attention (at 577 tokens the block takes 38 ms with a float softmax, 51 ms
-// with an int8 one, BenchmarkBlocks/attention_int8).
+// XNNPACK. The alternatives measured were not faster (BenchmarkBlocks/attention): the scale as
+// SOFTMAX's beta keeps the softmax on TFLite's slower kernel; one fused q/k/v projection cut up
+// with STRIDED_SLICE, or v transposed for an adj_y BATCH_MATMUL, changed nothing beyond noise.
+// At Int8Full keep the softmax in float (KeepFloat on name/probs or on SOFTMAX): TFLite's int8
+// softmax is the slow part of int8 attention (BenchmarkBlocks/attention_int8).
 func MultiHeadAttention(g *graph.Graph, name string, q, k, v *graph.Tensor, heads int, opts AttentionOptions) *graph.Tensor {
 	if g.Err() != nil {
 		return nil

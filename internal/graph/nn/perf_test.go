@@ -3,13 +3,12 @@ package nn
 // Block benchmarks: each form of a block at CLIP ViT-B/32 size (50 tokens) and BLIP base at
 // 384 (577 tokens), fp32 with XNNPACK, invoked side by side (see compareModels).
 //
-//	go test ./graph/nn -run '^$' -bench Blocks -benchtime 200x
+//	go test ./internal/graph/nn -run '^$' -bench Blocks -benchtime 200x
 
 import (
 	"flag"
 	"fmt"
 	"math"
-	"math/rand"
 	"runtime"
 	"slices"
 	"strings"
@@ -19,20 +18,12 @@ import (
 	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
 
 var blockThreads = flag.Int("perf.threads", 1, "interpreter threads in BenchmarkBlocks")
-
-func randn(seed int64, n int, scale float32) []float32 {
-	r := rand.New(rand.NewSource(seed))
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = float32(r.NormFloat64()) * scale
-	}
-	return out
-}
 
 // modelVariant is one form of a block, built as a one-input graph.
 type modelVariant struct {
@@ -63,7 +54,7 @@ func compareModels(b *testing.B, shape []int, opts tflite.Options, variants []mo
 	for _, d := range shape {
 		n *= d
 	}
-	x := randn(1, n, 1)
+	x := testutil.Randn(1, n, 1)
 	var ls []*loaded
 	defer func() {
 		for _, l := range ls {
@@ -294,7 +285,7 @@ func BenchmarkBlocks(b *testing.B) {
 	for _, tokens := range []int{50, 577} {
 		ln := func(f func(*graph.Graph, string, *graph.Tensor, *graph.Tensor, *graph.Tensor, float32) *graph.Tensor) func(*graph.Graph, *graph.Tensor) *graph.Tensor {
 			return func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
-				return f(g, "ln", x, g.Const("gamma", randn(2, d, 0.1), d), g.Const("beta", randn(3, d, 0.1), d), 1e-5)
+				return f(g, "ln", x, g.Const("gamma", testutil.Randn(2, d, 0.1), d), g.Const("beta", testutil.Randn(3, d, 0.1), d), 1e-5)
 			}
 		}
 		b.Run(fmt.Sprintf("layer_norm/%d", tokens), func(b *testing.B) {
@@ -308,7 +299,7 @@ func BenchmarkBlocks(b *testing.B) {
 		attn := func(form attentionForm) func(*graph.Graph, *graph.Tensor) *graph.Tensor {
 			return func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 				lin := func(name string, seed int64) Linear {
-					return NewLinear(g, name, randn(seed, d*d, 0.036), d, d, randn(seed+1, d, 0.02))
+					return NewLinear(g, name, testutil.Randn(seed, d*d, 0.036), d, d, testutil.Randn(seed+1, d, 0.02))
 				}
 				if form.fusedQKV {
 					return fusedQKVAttention(g, x, lin("q", 10), lin("k", 12), lin("v", 14), lin("o", 16), heads)
@@ -346,7 +337,7 @@ func BenchmarkBlocks(b *testing.B) {
 			})
 		})
 		b.Run(fmt.Sprintf("linear/%d", tokens), func(b *testing.B) {
-			w, bias := randn(20, mlp*d, 0.036), randn(21, mlp, 0.02)
+			w, bias := testutil.Randn(20, mlp*d, 0.036), testutil.Randn(21, mlp, 0.02)
 			fc := func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 				return NewLinear(g, "fc", w, mlp, d, bias).Apply(g, "y", x)
 			}

@@ -148,8 +148,7 @@ func TestExtendedBuiltinCode(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	// A file from before the extended field: only the byte field is set. Build the table by
-	// hand: deprecated code 9 (FULLY_CONNECTED), no builtin_code.
+	// (Files from before the extended field: TestUnmarshalOlderWriters.)
 	back, _ := Unmarshal(a)
 	if back.OperatorCodes[len(back.OperatorCodes)-1].Custom != "MyOp" {
 		t.Fatal("custom code lost")
@@ -231,28 +230,17 @@ func TestUnmarshalCorrupt(t *testing.T) {
 // TestUnmarshalSharedOffsets: 5000 tensor entries all pointing at one tensor with a 2000-entry
 // shape would decode into 10 million ints from a 30 kB file; the reader stops it.
 func TestUnmarshalSharedOffsets(t *testing.T) {
-	b := flatbuffers.NewBuilder(0)
-	shape := make([]int32, 2000)
-	w := &writer{b: b}
-	shapeVec := w.int32s(shape)
-	b.StartObject(tensorNumFields)
-	b.PrependUOffsetTSlot(tensorShape, shapeVec, 0)
-	tensor := b.EndObject()
-	same := make([]offset, 5000)
-	for i := range same {
-		same[i] = tensor
-	}
-	tensors := w.tables(same)
-	b.StartObject(subgraphNumFields)
-	b.PrependUOffsetTSlot(subgraphTensors, tensors, 0)
-	sg := w.tables([]offset{b.EndObject()})
-	b.StartObject(bufferNumFields)
-	buf0 := w.tables([]offset{b.EndObject()})
-	b.StartObject(modelNumFields)
-	b.PrependUOffsetTSlot(modelSubgraphs, sg, 0)
-	b.PrependUOffsetTSlot(modelBuffers, buf0, 0)
-	b.FinishWithFileIdentifier(b.EndObject(), []byte(Identifier))
-	data := b.FinishedBytes()
+	data := handMade(func(b *flatbuffers.Builder, w *writer) (codes, tensors, ops []offset) {
+		shapeVec := w.int32s(make([]int32, 2000))
+		b.StartObject(tensorNumFields)
+		b.PrependUOffsetTSlot(tensorShape, shapeVec, 0)
+		tensor := b.EndObject()
+		same := make([]offset, 5000)
+		for i := range same {
+			same[i] = tensor
+		}
+		return nil, same, nil
+	})
 	_, err := Unmarshal(data)
 	if err == nil || !strings.Contains(err.Error(), "far more elements") {
 		t.Fatalf("%d-byte file: error %v, want the decode budget to stop it", len(data), err)
@@ -296,6 +284,15 @@ func TestMarshalValidates(t *testing.T) {
 		{"per-channel scales off axis", func(m *Model) { m.Subgraphs[0].Tensors[2].Quantization.Scale = []float32{1, 2} }, "zero points"},
 		{"signature tensor", func(m *Model) { m.SignatureDefs[0].Outputs[0].TensorIndex = 42 }, "names tensor 42"},
 		{"version 0", func(m *Model) { m.OperatorCodes[0].Version = 0 }, "version 0"},
+		{"no subgraph", func(m *Model) { m.Subgraphs = nil }, "no subgraph"},
+		{"negative builtin", func(m *Model) { m.OperatorCodes[0].Builtin = -3 }, "negative builtin code -3"},
+		{"graph output out of range", func(m *Model) { m.Subgraphs[0].Outputs = []int32{5} }, "input/output tensor index 5"},
+		{"operator output out of range", func(m *Model) { m.Subgraphs[0].Operators[0].Outputs = []int32{-1} }, "output tensor index -1"},
+		{"negative dimension", func(m *Model) { m.Subgraphs[0].Tensors[0].Shape = []int32{1, -1, 6} }, "negative dimension"},
+		{"signature rank", func(m *Model) { m.Subgraphs[0].Tensors[0].ShapeSignature = []int32{-1, 6} }, "shape signature [-1 6] has rank 2"},
+		{"per-channel axis", func(m *Model) { m.Subgraphs[0].Tensors[2].Quantization.QuantizedDimension = 1 }, "3 scales along dimension 1"},
+		{"metadata buffer", func(m *Model) { m.Metadata[0].Buffer = 9 }, `metadata 0 "edged_manifest": buffer 9 out of range`},
+		{"signature subgraph", func(m *Model) { m.SignatureDefs[0].SubgraphIndex = 1 }, "subgraph 1 out of range"},
 	} {
 		m := sample()
 		tc.modify(m)

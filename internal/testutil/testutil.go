@@ -1,0 +1,98 @@
+// Package testutil holds the small helpers that the tests of several packages share:
+// comparing float vectors and reading test images.
+package testutil
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/runtime/tflite"
+)
+
+// Cosine is the cosine similarity of a and b, in float64.
+func Cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}
+
+// MaxAbsDiff is the largest |a[i] - b[i]|, or +Inf when the lengths differ.
+func MaxAbsDiff(a, b []float32) float64 {
+	if len(a) != len(b) {
+		return math.Inf(1)
+	}
+	m := 0.0
+	for i := range a {
+		m = math.Max(m, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return m
+}
+
+// DecodeImage reads the image file at path (imageproc.DecodeFile), failing the test if it
+// cannot.
+func DecodeImage(t testing.TB, path string) image.Image {
+	t.Helper()
+	img, err := imageproc.DecodeFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// Run loads a .tflite model, sets its inputs in order ([]float32 or []int32), invokes it once
+// and returns its first output as float32, failing the test on any error.
+func Run(t testing.TB, model []byte, opts tflite.Options, inputs ...any) []float32 {
+	t.Helper()
+	m, err := tflite.NewModel(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip, err := tflite.NewInterpreter(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	if ip.InputCount() != len(inputs) {
+		t.Fatalf("the model has %d inputs, the test gives %d", ip.InputCount(), len(inputs))
+	}
+	for i, in := range inputs {
+		switch v := in.(type) {
+		case []float32:
+			err = ip.Input(i).SetFloat32(v)
+		case []int32:
+			err = ip.Input(i).SetInt32(v)
+		default:
+			err = fmt.Errorf("unsupported type %T", in)
+		}
+		if err != nil {
+			t.Fatalf("input %d: %v", i, err)
+		}
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := ip.Output(0).Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Randn returns n values from N(0, scale²), the same for the same seed.
+func Randn(seed int64, n int, scale float32) []float32 {
+	r := rand.New(rand.NewSource(seed))
+	out := make([]float32, n)
+	for i := range out {
+		out[i] = float32(r.NormFloat64()) * scale
+	}
+	return out
+}
