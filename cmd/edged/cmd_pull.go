@@ -74,6 +74,7 @@ func pull(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	status := 0
 	for _, t := range targets {
+		logger.Info("pull", "repo", t.repo, "revision", t.revision)
 		dir, err := hub.Pull(ctx, t.repo, t.revision, opts)
 		if err != nil {
 			fmt.Fprintf(stderr, "edged pull: %v\n", err)

@@ -85,8 +85,8 @@ type logLines struct {
 	opts Options
 	now  func() time.Time
 	mu   sync.Mutex
-	// steps holds the start and the last line of each running step; an ended step keeps a
-	// zero start, so that it is logged once.
+	// steps holds the start and the last line of each step; an ended step keeps a zero start,
+	// so that its end is logged once, until it runs again (from done < total).
 	steps map[string]*stepTimes
 }
 
@@ -99,14 +99,14 @@ func (p *logLines) Step(name string, done, total int) {
 		p.steps = map[string]*stepTimes{}
 	}
 	now := p.now()
-	s, started := p.steps[name]
-	if !started {
+	s, seen := p.steps[name]
+	if !seen || s.start.IsZero() && done < total { // the step starts, or runs again
 		s = &stepTimes{start: now, last: now}
 		p.steps[name] = s
 		p.log.Info(p.opts.Prefix+name, "total", p.opts.Unit(total))
 	}
 	if s.start.IsZero() {
-		return // ended
+		return // ended: logged once
 	}
 	if done >= total {
 		p.log.Info(p.opts.Prefix+name+" done", "seconds", fmt.Sprintf("%.1f", now.Sub(s.start).Seconds()))

@@ -34,6 +34,14 @@ func TestLogLines(t *testing.T) {
 	if !strings.Contains(lines[10], `msg="pull: model.safetensors done" seconds=100.0`) {
 		t.Errorf("end line %q", lines[10])
 	}
+	// The same step run again (the next repository's config.json, a second conversion) is
+	// logged again.
+	logs.Reset()
+	p.Step("model.safetensors", 0, 10)
+	p.Step("model.safetensors", 10, 10)
+	if n := strings.Count(logs.String(), "\n"); n != 2 {
+		t.Errorf("a step run again got %d lines, want 2:\n%s", n, logs.String())
+	}
 }
 
 func TestBar(t *testing.T) {
