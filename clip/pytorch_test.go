@@ -23,14 +23,8 @@ const shapesPyTorch = "testdata/shapes_pytorch/pytorch_model.bin"
 func TestShapesFromPyTorchPull(t *testing.T) {
 	srv := hubtest.New(t)
 	srv.AddFolder(t, "shapes/clip", shapesModel, hubtest.RepoOptions{}) // the shipped safetensors checkpoint
-	files := map[string][]byte{}
-	for _, name := range []string{"config.json", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"} {
-		data, err := os.ReadFile(filepath.Join(shapesModel, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		files[name] = data
-	}
+	files := hubtest.ReadFolder(t, shapesModel)
+	delete(files, "model.safetensors")
 	bin, err := os.ReadFile(shapesPyTorch)
 	if err != nil {
 		t.Fatal(err)

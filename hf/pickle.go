@@ -213,6 +213,24 @@ func (u *unpickler) popMark() ([]any, error) {
 	return items, nil
 }
 
+// popItems pops the last n values (for the one-item opcodes: APPEND, SETITEM, TUPLE1-3)
+// or, when single is false, every value since the last MARK.
+func (u *unpickler) popItems(single bool, n int) ([]any, error) {
+	if !single {
+		return u.popMark()
+	}
+	bottom := 0
+	if len(u.marks) > 0 {
+		bottom = u.marks[len(u.marks)-1]
+	}
+	if len(u.stack)-n < bottom {
+		return nil, errors.New("stack underflow")
+	}
+	items := append([]any(nil), u.stack[len(u.stack)-n:]...)
+	u.stack = u.stack[:len(u.stack)-n]
+	return items, nil
+}
+
 // step runs one opcode; it reports true at STOP.
 func (u *unpickler) step(op byte) (bool, error) {
 	switch op {
@@ -287,13 +305,11 @@ func (u *unpickler) step(op byte) (bool, error) {
 	case opEmptyTuple:
 		u.push(pyTuple{})
 	case opTuple1, opTuple2, opTuple3:
-		n := int(op-opTuple1) + 1
-		if len(u.stack) < n || len(u.marks) > 0 && len(u.stack)-n < u.marks[len(u.marks)-1] {
-			return false, errors.New("stack underflow")
+		items, err := u.popItems(true, int(op-opTuple1)+1)
+		if err != nil {
+			return false, err
 		}
-		t := append(pyTuple(nil), u.stack[len(u.stack)-n:]...)
-		u.stack = u.stack[:len(u.stack)-n]
-		u.push(t)
+		u.push(pyTuple(items))
 	case opTuple:
 		items, err := u.popMark()
 		if err != nil {
@@ -309,15 +325,7 @@ func (u *unpickler) step(op byte) (bool, error) {
 		}
 		u.push(&pyList{items: items})
 	case opAppend, opAppends:
-		var items []any
-		var err error
-		if op == opAppend {
-			var v any
-			v, err = u.pop()
-			items = []any{v}
-		} else {
-			items, err = u.popMark()
-		}
+		items, err := u.popItems(op == opAppend, 1)
 		if err != nil {
 			return false, err
 		}
@@ -341,17 +349,7 @@ func (u *unpickler) step(op byte) (bool, error) {
 		u.push(d)
 		return false, d.setItems(items)
 	case opSetItem, opSetItems:
-		var items []any
-		var err error
-		if op == opSetItem {
-			var k, v any
-			if v, err = u.pop(); err == nil {
-				k, err = u.pop()
-			}
-			items = []any{k, v}
-		} else {
-			items, err = u.popMark()
-		}
+		items, err := u.popItems(op == opSetItem, 2)
 		if err != nil {
 			return false, err
 		}

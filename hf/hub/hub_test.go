@@ -28,22 +28,6 @@ const (
 	shardedBin    = "../testdata/pytorch/sharded"
 )
 
-// folderFiles reads the regular files of dir.
-func folderFiles(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := map[string][]byte{}
-	for _, e := range entries {
-		if data, err := os.ReadFile(filepath.Join(dir, e.Name())); err == nil && e.Type().IsRegular() {
-			files[e.Name()] = data
-		}
-	}
-	return files
-}
-
 func readFile(t *testing.T, path string) []byte {
 	t.Helper()
 	data, err := os.ReadFile(path)
@@ -56,7 +40,7 @@ func readFile(t *testing.T, path string) []byte {
 // shapesRepo is the shapes CLIP as a hub repository has it: safetensors, and the copies a
 // conversion must not fetch (a PyTorch file, TF and Flax weights, a README).
 func shapesRepo(t *testing.T) map[string][]byte {
-	files := folderFiles(t, shapesCLIP)
+	files := hubtest.ReadFolder(t, shapesCLIP)
 	files["pytorch_model.bin"] = readFile(t, shapesPyTorch)
 	files["tf_model.h5"] = []byte("not for edged")
 	files["flax_model.msgpack"] = []byte("not for edged")
@@ -66,24 +50,26 @@ func shapesRepo(t *testing.T) map[string][]byte {
 
 // pytorchRepo is the shapes CLIP with only pytorch_model.bin for weights.
 func pytorchRepo(t *testing.T) map[string][]byte {
-	files := folderFiles(t, shapesCLIP)
+	files := hubtest.ReadFolder(t, shapesCLIP)
 	delete(files, "model.safetensors")
 	files["pytorch_model.bin"] = readFile(t, shapesPyTorch)
 	return files
 }
 
-// testEnv isolates a test from the machine's hub settings and returns options for srv
-// with a fresh cache, short waits and logs kept in logs.
-func testEnv(t *testing.T, srv *hubtest.Server, logs *bytes.Buffer) Options {
+// setup starts a test hub and isolates the test from the machine's hub settings; the options
+// pull from it into a fresh cache, with short waits and the logs kept in logs.
+func setup(t *testing.T) (*hubtest.Server, Options, *bytes.Buffer) {
 	t.Helper()
+	srv := hubtest.New(t)
 	for _, k := range []string{"HF_ENDPOINT", "HF_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_HUB_CACHE"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("HF_HOME", t.TempDir()) // no token file
-	return Options{
+	logs := &bytes.Buffer{}
+	return srv, Options{
 		Endpoint: srv.URL, CacheDir: filepath.Join(t.TempDir(), "hub"),
 		Backoff: time.Millisecond, Logger: slog.New(slog.NewTextHandler(logs, nil)),
-	}
+	}, logs
 }
 
 func sha256Hex(b []byte) string {
@@ -154,9 +140,7 @@ func count(reqs []hubtest.Request, server, part string) int {
 // PyTorch, TF or Flax copies, nor the README) into the hub's cache layout, with refs/main;
 // a second pull asks for the file list and downloads nothing.
 func TestFreshAndSecondPull(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := shapesRepo(t)
 	commit := srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
 
@@ -205,9 +189,7 @@ func TestFreshAndSecondPull(t *testing.T) {
 // A repository with only pytorch_model.bin is pulled with it; a sharded one with its index
 // and every shard it names; both open with package hf.
 func TestPullPyTorch(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := pytorchRepo(t)
 	srv.AddFiles("shapes/clip-bin", files, hubtest.RepoOptions{})
 	dir, err := Pull(context.Background(), "shapes/clip-bin", "main", opts)
@@ -221,7 +203,7 @@ func TestPullPyTorch(t *testing.T) {
 	}
 	ck.Close()
 
-	sharded := folderFiles(t, shardedBin)
+	sharded := hubtest.ReadFolder(t, shardedBin)
 	sharded["config.json"] = files["config.json"]
 	sharded["pytorch_model-00003-of-00003.bin"] = []byte("a stale shard the index does not name")
 	srv.AddFiles("tests/sharded", sharded, hubtest.RepoOptions{})
@@ -241,9 +223,7 @@ func TestPullPyTorch(t *testing.T) {
 // A connection cut halfway resumes with Range from the bytes received, and the file is
 // whole and verified.
 func TestResumeAfterCut(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := shapesRepo(t)
 	srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
 	half := int64(len(files["model.safetensors"]) / 2)
@@ -267,9 +247,7 @@ func TestResumeAfterCut(t *testing.T) {
 // When every attempt breaks, the pull fails after its retries and keeps the part; the next
 // pull resumes from it.
 func TestPartKeptAcrossPulls(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	opts.Retries = 1
 	files := shapesRepo(t)
 	srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
@@ -299,9 +277,7 @@ func TestPartKeptAcrossPulls(t *testing.T) {
 // Bytes that do not match the listed sha256 are refused, naming the file; nothing is left
 // that a later pull or an offline run would trust; a good copy is pulled afterwards.
 func TestWrongBytesRefused(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := shapesRepo(t)
 	commit := srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
 	srv.Inject("model.safetensors", hubtest.Fault{Corrupt: true})
@@ -340,9 +316,7 @@ func TestWrongBytesRefused(t *testing.T) {
 // A gated repository needs HF_TOKEN; the token goes to the hub's host only (never to the CDN
 // an LFS file redirects to) and appears in no error and no log.
 func TestGatedRepo(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, logs := setup(t)
 	const token = "hf_secret_test_token_123"
 	files := shapesRepo(t)
 	srv.AddFiles("shapes/gated", files, hubtest.RepoOptions{Token: token})
@@ -380,9 +354,7 @@ func TestGatedRepo(t *testing.T) {
 // HF_HUB_OFFLINE=1 uses the cache only: without the files it fails naming what is missing,
 // with them it returns the snapshot, and it never makes a request.
 func TestOffline(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := shapesRepo(t)
 	commit := srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
 	t.Setenv("HF_HUB_OFFLINE", "1")
@@ -421,9 +393,7 @@ func TestOffline(t *testing.T) {
 // A hub that does not answer: with nothing cached the pull fails after its retries, saying
 // so; with the revision cached it goes on with the cached snapshot and logs a warning.
 func TestHubDown(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, logs := setup(t)
 	opts.Retries = 2
 	srv.AddFiles("shapes/clip", shapesRepo(t), hubtest.RepoOptions{})
 	srv.SetDown(true)
@@ -453,9 +423,7 @@ func TestHubDown(t *testing.T) {
 // Revisions: a tag gets its ref, a commit needs none, and an unknown revision or repository
 // is an error that says which.
 func TestRevisions(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	first := srv.AddFiles("shapes/clip", pytorchRepo(t), hubtest.RepoOptions{Tags: []string{"v1.0"}})
 	second := srv.AddFiles("shapes/clip", shapesRepo(t), hubtest.RepoOptions{}) // main moves on
 	repo := filepath.Join(opts.CacheDir, "models--shapes--clip")
@@ -495,9 +463,7 @@ func TestRevisions(t *testing.T) {
 
 // A blob huggingface_hub already fetched (for another commit, in the same layout) is reused.
 func TestReusesCachedBlobs(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := shapesRepo(t)
 	srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
 	blob := filepath.Join(opts.CacheDir, "models--shapes--clip", "blobs", sha256Hex(files["model.safetensors"]))
@@ -515,9 +481,7 @@ func TestReusesCachedBlobs(t *testing.T) {
 
 // A pull that does not fit the disk stops before fetching the weights and says how much it needs.
 func TestDiskSpace(t *testing.T) {
-	srv := hubtest.New(t)
-	var logs bytes.Buffer
-	opts := testEnv(t, srv, &logs)
+	srv, opts, _ := setup(t)
 	files := shapesRepo(t)
 	srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
 	if _, ok := freeSpace(t.TempDir()); !ok {

@@ -119,6 +119,12 @@ func (s *Server) Close() {
 // stay served under their earlier commits.
 func (s *Server) AddFolder(t testing.TB, id, dir string, opts RepoOptions) string {
 	t.Helper()
+	return s.AddFiles(id, ReadFolder(t, dir), opts)
+}
+
+// ReadFolder reads the regular files of dir (not its subfolders), by name.
+func ReadFolder(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +140,7 @@ func (s *Server) AddFolder(t testing.TB, id, dir string, opts RepoOptions) strin
 		}
 		files[e.Name()] = data
 	}
-	return s.AddFiles(id, files, opts)
+	return files
 }
 
 // AddFiles commits files (name -> content) to the branch main of the repository id, creating
