@@ -303,3 +303,39 @@ func TestPyTorchRefused(t *testing.T) {
 		t.Errorf("w = %v, %v; want [1 2]", v, err)
 	}
 }
+
+// BenchmarkOpenAndRead opens the shapes CLIP's weights and reads every tensor as float32:
+// from its safetensors file and from the same weights re-saved by torch.save (the pickle
+// parse is the difference).
+func BenchmarkOpenAndRead(b *testing.B) {
+	for _, c := range []struct{ name, path string }{
+		{"safetensors", "../models/shapes/clip/model.safetensors"},
+		{"pytorch", "../clip/testdata/shapes_pytorch/pytorch_model.bin"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			fi, err := os.Stat(c.path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(fi.Size())
+			for b.Loop() {
+				open := OpenSafetensors
+				if strings.HasSuffix(c.path, ".bin") {
+					open = OpenPyTorch
+				}
+				s, err := open(c.path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, name := range s.Names() {
+					if info, _ := s.Info(name); info.DType.IsFloat() {
+						if _, err := s.Float32(name); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				s.Close()
+			}
+		})
+	}
+}
