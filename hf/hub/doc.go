@@ -31,7 +31,8 @@
 //     bounded number of times with growing waits.
 //   - Free disk space is checked before the weights are fetched.
 //   - When the hub cannot be reached, a complete snapshot already cached for the revision is
-//     used, with a warning.
+//     used at once, with a warning; without one, the file list is asked for again with the
+//     same waits as a broken download.
 //
 // Progress goes to an internal/progress reporter: a bar on a terminal, periodic log lines
 // otherwise. Package hubtest serves repositories over these endpoints for tests.

@@ -85,7 +85,7 @@ func (p *puller) download(ctx context.Context, commit string, f remoteFile, blob
 	u := fmt.Sprintf("%s/%s/resolve/%s/%s", p.opts.Endpoint, p.repo, commit, escapeFile(f.Name))
 	p.opts.Progress.Step(f.Name, int(have), int(size))
 	if have < size { // else an earlier run got every byte but stopped before the rename
-		err = p.retry(ctx, f.Name, func() error {
+		err = p.retry(ctx, f.Name, p.opts.Retries, func() error {
 			var err error
 			have, err = p.transfer(ctx, u, commit, f, out, h, have)
 			return err

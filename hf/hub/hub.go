@@ -195,14 +195,13 @@ func Pull(ctx context.Context, repo, revision string, opts Options) (string, err
 	if _, err := url.Parse(opts.Endpoint); err != nil {
 		return "", fmt.Errorf("hub: endpoint %q: %w", opts.Endpoint, err)
 	}
-	p := &puller{opts: opts, repo: repo, cache: c}
+	cached, cerr := c.cachedSnapshot(revision)
+	p := &puller{opts: opts, repo: repo, cache: c, haveCached: cerr == nil}
 	dir, err := p.pull(ctx, revision)
 	var down *unreachableError
-	if errors.As(err, &down) {
-		if cached, cerr := c.cachedSnapshot(revision); cerr == nil {
-			opts.Logger.Warn("hub: cannot reach the hub; using the cached snapshot", "repo", repo, "revision", revision, "snapshot", cached, "error", err)
-			return cached, nil
-		}
+	if errors.As(err, &down) && p.haveCached {
+		opts.Logger.Warn("hub: cannot reach the hub; using the cached snapshot", "repo", repo, "revision", revision, "snapshot", cached, "error", err)
+		return cached, nil
 	}
 	return dir, err
 }

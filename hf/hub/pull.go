@@ -65,6 +65,9 @@ type puller struct {
 	opts  Options
 	repo  string
 	cache *cache
+	// haveCached says the cache holds a complete snapshot for the revision: an unreachable hub
+	// is then not waited for (Pull uses the snapshot), as huggingface_hub does.
+	haveCached bool
 }
 
 // unreachableError is a hub that did not answer (as opposed to one that said no).
@@ -169,7 +172,11 @@ func fileNames(files []remoteFile) string {
 func (p *puller) info(ctx context.Context, revision string) (*repoInfo, error) {
 	u := fmt.Sprintf("%s/api/models/%s/revision/%s?blobs=true", p.opts.Endpoint, p.repo, url.PathEscape(revision))
 	var body []byte
-	err := p.retry(ctx, "file list", func() error {
+	retries := p.opts.Retries
+	if p.haveCached {
+		retries = 0
+	}
+	err := p.retry(ctx, "file list", retries, func() error {
 		resp, _, err := p.get(ctx, u, "")
 		if err != nil {
 			return err
@@ -278,16 +285,16 @@ func (p *puller) get(ctx context.Context, u, rng string) (*http.Response, http.H
 }
 
 // retry runs try until it succeeds, fails for good, or the hub stayed unreachable for
-// opts.Retries more attempts, waiting opts.Backoff, then twice that, ... (at most 30 s).
-func (p *puller) retry(ctx context.Context, what string, try func() error) error {
+// retries more attempts, waiting opts.Backoff, then twice that, ... (at most 30 s).
+func (p *puller) retry(ctx context.Context, what string, retries int, try func() error) error {
 	wait := p.opts.Backoff
 	for attempt := 0; ; attempt++ {
 		err := try()
 		var down *unreachableError
-		if err == nil || !errors.As(err, &down) || attempt >= p.opts.Retries {
+		if err == nil || !errors.As(err, &down) || attempt >= retries {
 			return err
 		}
-		p.opts.Logger.Warn("hub: retrying", "repo", p.repo, "what", what, "attempt", attempt+1, "of", p.opts.Retries, "wait", wait.String(), "error", err)
+		p.opts.Logger.Warn("hub: retrying", "repo", p.repo, "what", what, "attempt", attempt+1, "of", retries, "wait", wait.String(), "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
