@@ -244,6 +244,28 @@ func TestResumeAfterCut(t *testing.T) {
 	}
 }
 
+// A connection that stops sending without closing is given up after StallTimeout and the
+// download resumes on a new one.
+func TestResumeAfterStall(t *testing.T) {
+	srv, opts, logs := setup(t)
+	opts.StallTimeout = 200 * time.Millisecond
+	files := shapesRepo(t)
+	srv.AddFiles("shapes/clip", files, hubtest.RepoOptions{})
+	third := int64(len(files["model.safetensors"]) / 3)
+	srv.Inject("model.safetensors", hubtest.Fault{Cut: third, Stall: true, Times: 1})
+	dir, err := Pull(context.Background(), "shapes/clip", "main", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	if reqs := srv.Requests(); reqs[len(reqs)-1].Range != fmt.Sprintf("bytes=%d-", third) {
+		t.Errorf("did not resume from byte %d: %v", third, reqs)
+	}
+	if !strings.Contains(logs.String(), "retrying") {
+		t.Errorf("no retry logged:\n%s", logs.String())
+	}
+}
+
 // When every attempt breaks, the pull fails after its retries and keeps the part; the next
 // pull resumes from it.
 func TestPartKeptAcrossPulls(t *testing.T) {
@@ -329,6 +351,14 @@ func TestGatedRepo(t *testing.T) {
 	_, err = Pull(context.Background(), "shapes/gated", "main", opts)
 	if err == nil || !strings.Contains(err.Error(), "no access") || strings.Contains(err.Error(), "hf_someone_else") {
 		t.Fatalf("with another token: %v", err)
+	}
+	// The token file huggingface-cli login writes is used when HF_TOKEN is not set.
+	t.Setenv("HF_TOKEN", "")
+	os.WriteFile(filepath.Join(os.Getenv("HF_HOME"), "token"), []byte(token+"\n"), 0o600)
+	fromFile := opts
+	fromFile.CacheDir = t.TempDir()
+	if _, err := Pull(context.Background(), "shapes/gated", "main", fromFile); err != nil {
+		t.Errorf("with the token file: %v", err)
 	}
 	t.Setenv("HF_TOKEN", token)
 	srv.ResetRequests()

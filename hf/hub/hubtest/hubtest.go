@@ -68,6 +68,9 @@ type Fault struct {
 	// Cut closes the connection after this many bytes of the response body (a broken
 	// connection); 0 means no cut.
 	Cut int64
+	// Stall, with Cut, keeps the connection open after those bytes and sends nothing more
+	// until the client gives up (a connection that hangs).
+	Stall bool
 	// Corrupt serves bytes that differ from the file's (same length) while the file list
 	// keeps the true size and hashes.
 	Corrupt bool
@@ -474,6 +477,9 @@ func (s *Server) serveBytes(w http.ResponseWriter, r *http.Request, file string,
 	if fault.Cut > 0 && fault.Cut < int64(len(body)) {
 		w.Write(body[:fault.Cut])
 		w.(http.Flusher).Flush()
+		if fault.Stall {
+			<-r.Context().Done() // the client hung up
+		}
 		panic(http.ErrAbortHandler) // the connection closes mid-body
 	}
 	w.Write(body)
