@@ -74,23 +74,35 @@ func (c *Checkpoint) Hash() (string, error) { return Hash(c.Dir) }
 
 // Hash is a content hash of the checkpoint in dir, for cache keys: the hex SHA-256 over the
 // names, sizes and contents of its .safetensors, .json and .txt files (weights, configs,
-// tokenizer and vocabulary files), in name order. Other files (README.md, pytorch_model.bin)
-// do not change what edged builds, so they do not count. It reads every weight byte, so it
-// costs about one read of the weights: cache the result rather than calling it per request.
+// tokenizer and vocabulary files), and of its .bin files when its weights are PyTorch's
+// (PickWeights), in name order. Other files (README.md, a pytorch_model.bin beside
+// model.safetensors) do not change what edged builds, so they do not count. Symbolic links
+// count as the files they point to (a Hugging Face cache snapshot is made of them). It reads
+// every weight byte, so it costs about one read of the weights: cache the result rather than
+// calling it per request.
 func Hash(dir string) (string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return "", fmt.Errorf("hf: hash %s: %w", dir, err)
 	}
-	var names []string
+	files := map[string]bool{}
 	for _, e := range entries {
 		name := e.Name()
-		if !e.Type().IsRegular() || strings.HasPrefix(name, ".") {
+		if strings.HasPrefix(name, ".") || !isFile(filepath.Join(dir, name), e) {
 			continue
 		}
+		files[name] = true
+	}
+	pytorch := strings.HasPrefix(PickWeights(func(name string) bool { return files[name] }), "pytorch_model.")
+	var names []string
+	for name := range files {
 		switch filepath.Ext(name) {
 		case ".safetensors", ".json", ".txt":
 			names = append(names, name)
+		case ".bin":
+			if pytorch {
+				names = append(names, name)
+			}
 		}
 	}
 	if len(names) == 0 {
@@ -104,6 +116,19 @@ func Hash(dir string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// isFile reports whether the directory entry e at path is a regular file or a symbolic link
+// to one.
+func isFile(path string, e fs.DirEntry) bool {
+	if e.Type().IsRegular() {
+		return true
+	}
+	if e.Type()&fs.ModeSymlink == 0 {
+		return false
+	}
+	fi, err := os.Stat(path)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // hashFile adds "name\x00size\x00content" to h: names and sizes keep two folders whose

@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -46,7 +47,9 @@ func (t TensorInfo) Reader() *io.SectionReader {
 }
 
 // Safetensors is an open set of tensors: one .safetensors file, or the shards named by a
-// model.safetensors.index.json. Only headers are read when it is opened.
+// model.safetensors.index.json; or, opened by OpenPyTorch, a PyTorch checkpoint whose tensors
+// lie uncompressed in its zip archive, read the same way. Only headers (and a PyTorch file's
+// pickled state dict) are read when it is opened.
 type Safetensors struct {
 	path     string // the file or index opened, for errors
 	files    []*os.File
@@ -55,18 +58,41 @@ type Safetensors struct {
 	metadata map[string]string
 }
 
-// OpenWeights opens the weights of the checkpoint folder dir: model.safetensors, or the
-// shards listed by model.safetensors.index.json when there is no single file.
+// weightFiles are the names a checkpoint's weights go by, in the order OpenWeights prefers
+// them: safetensors, else PyTorch's pickle format; each as one file or as shards named by an
+// index. The TF, Flax and ONNX copies some repositories carry are never read.
+var weightFiles = []string{"model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json"}
+
+// PickWeights names the file OpenWeights opens among a checkpoint's files (one of
+// model.safetensors, model.safetensors.index.json, pytorch_model.bin,
+// pytorch_model.bin.index.json, in that order of preference), or "" when there is none. has
+// says whether a file is there: in a folder, or in a repository's file list.
+func PickWeights(has func(name string) bool) string {
+	for _, name := range weightFiles {
+		if has(name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// OpenWeights opens the weights of the checkpoint folder dir, the file PickWeights names:
+// safetensors when there are any, else pytorch_model.bin; sharded through an index when there
+// is no single file.
 func OpenWeights(dir string) (*Safetensors, error) {
-	single := filepath.Join(dir, "model.safetensors")
-	if _, err := os.Stat(single); err == nil {
-		return OpenSafetensors(single)
+	name := PickWeights(func(name string) bool {
+		_, err := os.Stat(filepath.Join(dir, name))
+		return err == nil
+	})
+	path := filepath.Join(dir, name)
+	switch {
+	case name == "":
+		return nil, fmt.Errorf("hf: no model.safetensors, pytorch_model.bin or their sharded .index.json in %s: %w", dir, os.ErrNotExist)
+	case strings.HasPrefix(name, "pytorch_model."):
+		return OpenPyTorch(path)
+	default:
+		return OpenSafetensors(path)
 	}
-	index := filepath.Join(dir, "model.safetensors.index.json")
-	if _, err := os.Stat(index); err == nil {
-		return OpenSafetensors(index)
-	}
-	return nil, fmt.Errorf("hf: no model.safetensors or model.safetensors.index.json in %s: %w", dir, os.ErrNotExist)
 }
 
 // OpenSafetensors opens a .safetensors file, or a sharded set through its .index.json.
@@ -88,36 +114,64 @@ func OpenSafetensors(path string) (*Safetensors, error) {
 	return s, nil
 }
 
-// openIndex opens every shard named by a model.safetensors.index.json. The index's
-// weight_map is the authority: each listed tensor must be in the shard it names, and a
-// tensor a shard holds but the index does not list is not part of the checkpoint.
-func openIndex(path string) (*Safetensors, error) {
+// index is a sharded checkpoint's model.safetensors.index.json or
+// pytorch_model.bin.index.json.
+type index struct {
+	Metadata  map[string]any    `json:"metadata"`
+	WeightMap map[string]string `json:"weight_map"`
+}
+
+// readIndex parses an index and checks that every shard is a plain file name beside it.
+func readIndex(path string) (*index, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("hf: read %s: %w", path, err)
 	}
-	var index struct {
-		Metadata  map[string]any    `json:"metadata"`
-		WeightMap map[string]string `json:"weight_map"`
-	}
+	var idx index
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber() // total_size stays "1234567890", not "1.23456789e+09"
-	if err := dec.Decode(&index); err != nil {
+	if err := dec.Decode(&idx); err != nil {
 		return nil, fmt.Errorf("hf: %s: bad index JSON: %w", path, err)
 	}
-	if len(index.WeightMap) == 0 {
+	if len(idx.WeightMap) == 0 {
 		return nil, fmt.Errorf("hf: %s: empty or missing weight_map", path)
+	}
+	for name, shard := range idx.WeightMap {
+		if shard == "" || shard != filepath.Base(shard) || shard == "." || shard == ".." {
+			return nil, fmt.Errorf("hf: %s: tensor %q: shard %q is not a file name in the index's folder", path, name, shard)
+		}
+	}
+	return &idx, nil
+}
+
+// IndexShards lists, sorted, the shard files a sharded checkpoint's index names.
+func IndexShards(path string) ([]string, error) {
+	idx, err := readIndex(path)
+	if err != nil {
+		return nil, err
+	}
+	var shards []string
+	for _, shard := range idx.WeightMap {
+		shards = append(shards, shard)
+	}
+	sort.Strings(shards)
+	return slices.Compact(shards), nil
+}
+
+// openIndex opens every shard named by an index (of safetensors or of PyTorch files). The
+// index's weight_map is the authority: each listed tensor must be in the shard it names, and
+// a tensor a shard holds but the index does not list is not part of the checkpoint.
+func openIndex(path string) (*Safetensors, error) {
+	idx, err := readIndex(path)
+	if err != nil {
+		return nil, err
 	}
 	s := &Safetensors{path: path, tensors: map[string]TensorInfo{}, metadata: map[string]string{}}
 	shards := map[string]map[string]TensorInfo{}
-	for name, shard := range index.WeightMap {
-		if shard == "" || shard != filepath.Base(shard) || shard == "." || shard == ".." {
-			s.Close()
-			return nil, fmt.Errorf("hf: %s: tensor %q: shard %q is not a file name in the index's folder", path, name, shard)
-		}
+	for name, shard := range idx.WeightMap {
 		held, ok := shards[shard]
 		if !ok {
-			tensors, _, err := s.openFile(filepath.Join(filepath.Dir(path), shard))
+			tensors, err := s.openShard(filepath.Join(filepath.Dir(path), shard))
 			if err != nil {
 				s.Close()
 				return nil, fmt.Errorf("hf: %s: shard: %w", path, err)
@@ -135,11 +189,20 @@ func openIndex(path string) (*Safetensors, error) {
 		}
 		s.tensors[name] = t
 	}
-	for k, v := range index.Metadata {
+	for k, v := range idx.Metadata {
 		s.metadata[k] = fmt.Sprint(v)
 	}
 	s.sortNames()
 	return s, nil
+}
+
+// openShard opens one shard by its kind: a PyTorch .bin or a .safetensors file.
+func (s *Safetensors) openShard(path string) ([]TensorInfo, error) {
+	if strings.HasSuffix(path, ".bin") {
+		return s.openPyTorchFile(path)
+	}
+	tensors, _, err := s.openFile(path)
+	return tensors, err
 }
 
 func (s *Safetensors) sortNames() {

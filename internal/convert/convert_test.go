@@ -441,11 +441,4 @@ func TestProgress(t *testing.T) {
 	if n := strings.Count(logs.String(), "\n"); n != 2 || !strings.Contains(logs.String(), "weights done") {
 		t.Errorf("a non-terminal gets %d lines:\n%s", n, logs.String())
 	}
-	var out bytes.Buffer
-	b := &bar{w: &out, width: 10}
-	b.Step("weights", 0, 4)
-	b.Step("weights", 4, 4)
-	if !strings.Contains(out.String(), "[==========] 4/4\n") {
-		t.Errorf("bar drew %q", out.String())
-	}
 }

@@ -64,7 +64,7 @@ func memoHash(dir, memoDir string) (string, error) {
 	return h, nil
 }
 
-// stampFiles lists the regular files of dir with sizes and modification times, by name.
+// stampFiles lists the regular files of dir (and the files its symbolic links point to) with sizes and modification times, by name.
 func stampFiles(dir string) ([]fileStamp, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -72,12 +72,14 @@ func stampFiles(dir string) ([]fileStamp, error) {
 	}
 	var out []fileStamp
 	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		fi, err := e.Info()
+		// A symbolic link (a Hugging Face cache snapshot is made of them) is stamped as the
+		// file it points to.
+		fi, err := os.Stat(filepath.Join(dir, e.Name()))
 		if err != nil {
 			return nil, err
+		}
+		if !fi.Mode().IsRegular() {
+			continue
 		}
 		out = append(out, fileStamp{Name: e.Name(), Size: fi.Size(), ModTime: fi.ModTime().UnixNano()})
 	}

@@ -4,6 +4,7 @@ import (
 	"runtime/debug"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/progress"
 )
 
 // Options choose how a checkpoint is converted.
@@ -48,7 +49,7 @@ func (o Options) withDefaults() Options {
 		o.Threads = 1
 	}
 	if o.Progress == nil {
-		o.Progress = nopProgress{}
+		o.Progress = progress.Nop{}
 	}
 	if o.EdgedVersion == "" {
 		o.EdgedVersion = buildVersion()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/progress"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -41,7 +42,7 @@ func TestFailedReplacementKeepsTheOldBundle(t *testing.T) {
 
 // The Writer refuses what would make a bundle ambiguous or reach outside it.
 func TestWriterRefuses(t *testing.T) {
-	w := &Writer{dir: t.TempDir(), manifest: &bundle.Manifest{}, progress: nopProgress{}}
+	w := &Writer{dir: t.TempDir(), manifest: &bundle.Manifest{}, progress: progress.Nop{}}
 	g := graph.New("m")
 	g.Output("y", g.Relu(g.Input("x", graph.Float32, 1, 2)))
 	model, err := g.Marshal()
