@@ -13,7 +13,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -extldflags '-Wl,
 GOARCH_HOST := $(subst aarch64,arm64,$(subst x86_64,amd64,$(shell uname -m)))
 TFLITE_LIB := third_party/tflite/lib/linux_$(GOARCH_HOST)/libtensorflowlite_c.so
 
-.PHONY: all deps build run test test-short vet bench clean
+.PHONY: all deps build run test test-short fuzz vet bench clean
 all: build
 
 deps:
@@ -35,6 +35,17 @@ test: build
 	@scripts/long-tests.sh
 	$(GO) vet ./...
 	EDGED_BIN=$(CURDIR)/bin/edged $(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Fuzz targets of input parsers, each for FUZZTIME: `package:target` pairs. A finding is saved
+# under the package's testdata/fuzz and fails the run (then it is a regression test).
+FUZZ ?= internal/publish:FuzzParseAsk internal/publish:FuzzParseSearch internal/web:FuzzParseAskBody
+FUZZTIME ?= 20s
+fuzz: deps
+	@set -e; for t in $(FUZZ); do \
+		echo "fuzz $${t#*:} ($${t%%:*}, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz="^$${t#*:}$$" -fuzztime=$(FUZZTIME) ./$${t%%:*}; \
+	done
 
 # The edit-test loop: every test but the long ones scripts/long-tests.sh lists (no model
 # conversions at real size, no edged binary, no browser); results of unchanged packages come

@@ -11,7 +11,9 @@ require (
 	github.com/prometheus/client_golang v1.23.2
 	github.com/x448/float16 v0.8.4
 	gocv.io/x/gocv v0.31.0
+	golang.org/x/crypto v0.42.0
 	golang.org/x/sys v0.36.0
+	golang.org/x/term v0.35.0
 	golang.org/x/text v0.29.0
 	gopkg.in/yaml.v3 v3.0.1
 )

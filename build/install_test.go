@@ -388,6 +388,7 @@ func TestUnitVerifiesAndIsHardened(t *testing.T) {
 		"ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "CacheDirectory=edged",
 		"ReadWritePaths=/var/cache/edged", "DevicePolicy=closed", "DeviceAllow=char-video4linux rw",
 		"CapabilityBoundingSet=\n", "ExecStart=/opt/edged/bin/edged run -c /etc/edged/edged.yaml",
+		"RestartPreventExitStatus=2\n", "LimitCORE=0",
 	} {
 		if !strings.Contains(unit, want) {
 			t.Errorf("unit lacks %q", want)

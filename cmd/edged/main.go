@@ -6,6 +6,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/edged/edged/internal/exitcode"
 )
 
 // Set by the Makefile's -ldflags.
@@ -39,21 +41,25 @@ func usage() {
 	fmt.Fprintf(os.Stderr, "\nRun 'edged <command> -h' for the flags of a command.\n")
 }
 
-func main() {
+// main exits with 0 on success, 1 on a failure at run time (a panic included, never 2) and 2
+// for a bad command line or config: the service restarts edged on everything but 2.
+func main() { exitcode.Main(dispatch) }
+
+func dispatch() int {
 	if len(os.Args) < 2 || strings.HasPrefix(os.Args[1], "-") && os.Args[1] != "-h" && os.Args[1] != "--help" {
 		usage()
-		os.Exit(2)
+		return exitcode.Usage
 	}
 	name := os.Args[1]
 	if name == "-h" || name == "--help" || name == "help" {
 		usage()
-		return
+		return exitcode.OK
 	}
 	cmd, ok := commands[name]
 	if !ok {
 		fmt.Fprintf(os.Stderr, "edged: unknown command %q\n\n", name)
 		usage()
-		os.Exit(2)
+		return exitcode.Usage
 	}
-	os.Exit(cmd.run(os.Args[2:]))
+	return cmd.run(os.Args[2:])
 }

@@ -2,29 +2,36 @@ package daemon
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/edged/edged/internal/confirm"
+	"github.com/edged/edged/internal/listenaddr"
+	"github.com/edged/edged/internal/publish"
 	"github.com/edged/edged/internal/recall"
+	"github.com/edged/edged/internal/userfile"
 )
 
 // Config is the daemon's whole configuration, as read from edged.yaml. Once loaded it is
 // treated as immutable: a reload builds a new Config and swaps it in.
 type Config struct {
 	Device   string        `yaml:"device"`
-	HTTP     string        `yaml:"http"`
+	HTTP     HTTPConfig    `yaml:"http"`
 	CacheDir string        `yaml:"cache_dir"`
 	LogLevel string        `yaml:"log_level"`
 	MQTT     MQTTConfig    `yaml:"mqtt"`
@@ -37,6 +44,41 @@ type Config struct {
 	Path string `yaml:"-"`
 	// root is the parsed YAML, for finding the line of a field in later messages.
 	root *yaml.Node
+}
+
+// HTTPConfig is where the live page, /metrics and /healthz are served, and who may use them.
+// In the YAML it is an address alone (`http: 127.0.0.1:8080`) or a mapping with listen.
+type HTTPConfig struct {
+	Listen string `yaml:"listen"`
+	// UsersFile holds basic-auth users (`edged passwd FILE USER`); TokenFile a bearer token.
+	UsersFile string `yaml:"users_file"`
+	TokenFile string `yaml:"token_file"`
+	// AllowAnonymous lets the server listen beyond loopback without users or token.
+	AllowAnonymous bool `yaml:"allow_anonymous"`
+	// AllowedHosts are host names requests may be addressed to, besides IP addresses,
+	// localhost, the machine's name and the listen host (a check against DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+}
+
+// httpKeys are HTTPConfig's YAML keys.
+var httpKeys = map[string]bool{"listen": true, "users_file": true, "token_file": true, "allow_anonymous": true, "allowed_hosts": true}
+
+// UnmarshalYAML reads an address alone, or the mapping (unknown keys are errors, as in the
+// rest of the file).
+func (h *HTTPConfig) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*h = HTTPConfig{Listen: n.Value}
+		return nil
+	}
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; !httpKeys[k.Value] {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in http", k.Line, k.Value)}}
+			}
+		}
+	}
+	type plain HTTPConfig
+	return n.Decode((*plain)(h))
 }
 
 // MQTTConfig says where and how results are published.
@@ -54,6 +96,31 @@ type MQTTConfig struct {
 	QueueSize     int               `yaml:"queue_size"`
 	MaxAskBytes   int               `yaml:"max_ask_bytes"`
 	HomeAssistant HomeAssistantConf `yaml:"home_assistant"`
+	// ReplyPrefixes are topic prefixes an ask's reply_to may name, besides
+	// <prefix>/<device>/reply/.
+	ReplyPrefixes []string `yaml:"reply_prefixes"`
+	// Server is the embedded broker's security and limits (broker: embedded only).
+	Server BrokerServerConfig `yaml:"server"`
+}
+
+// BrokerServerConfig is the embedded broker's users, permissions, TLS listener and limits.
+type BrokerServerConfig struct {
+	UsersFile      string                    `yaml:"users_file"`
+	AllowAnonymous bool                      `yaml:"allow_anonymous"`
+	Users          map[string]BrokerUserConf `yaml:"users"`
+	TLS            struct {
+		Cert string `yaml:"cert"`
+		Key  string `yaml:"key"`
+	} `yaml:"tls"`
+	MaxPacketBytes int `yaml:"max_packet_bytes"`
+	MaxClients     int `yaml:"max_clients"`
+}
+
+// BrokerUserConf is what one user of the embedded broker may do (publish.Permissions).
+type BrokerUserConf struct {
+	Read     []string `yaml:"read"`
+	Write    []string `yaml:"write"`
+	Requests *bool    `yaml:"requests"` // ask and search; default true
 }
 
 // TLSConfig names the files for an ssl:// broker.
@@ -408,11 +475,7 @@ func (c *Config) validate(v *validator) {
 	if !idPattern.MatchString(c.Device) {
 		v.fail("device", "%q may hold only letters, digits, '_' and '-' (it is an MQTT topic level)", c.Device)
 	}
-	if c.HTTP != "" {
-		if _, _, err := net.SplitHostPort(c.HTTP); err != nil {
-			v.fail("http", "%q is not host:port", c.HTTP)
-		}
-	}
+	c.validateHTTP(v)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -481,6 +544,144 @@ func (c *Config) validateMQTT(v *validator) {
 	if (m.TLS.Cert == "") != (m.TLS.Key == "") {
 		v.fail("mqtt.tls", "cert and key go together")
 	}
+	for i, prefix := range m.ReplyPrefixes {
+		o := publish.Options{Device: c.Device, TopicPrefix: m.TopicPrefix, ReplyPrefixes: []string{prefix},
+			HomeAssistant: publish.HomeAssistant{DiscoveryPrefix: m.HomeAssistant.DiscoveryPrefix}}
+		if err := o.Check(); err != nil {
+			v.fail(fmt.Sprintf("mqtt.reply_prefixes[%d]", i), "%s", strings.TrimPrefix(err.Error(), "publish: option reply_prefixes: "))
+		}
+	}
+	c.validateBroker(v)
+}
+
+// validateBroker checks the embedded broker's section: its files, its users and filters, and
+// that it does not listen beyond loopback without passwords unless told to.
+func (c *Config) validateBroker(v *validator) {
+	m := &c.MQTT
+	s := &m.Server
+	if m.Broker != "embedded" {
+		if !reflect.DeepEqual(*s, BrokerServerConfig{}) {
+			v.fail("mqtt.server", "is the embedded broker's section, and mqtt.broker is %q", m.Broker)
+		}
+		return
+	}
+	var users userfile.Users
+	if s.UsersFile != "" {
+		var err error
+		if users, err = userfile.Read(c.Resolve(s.UsersFile)); err != nil {
+			v.fail("mqtt.server.users_file", "%v", err)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Users)) {
+		at := "mqtt.server.users." + name
+		if s.UsersFile == "" {
+			v.fail(at, "permissions for a user, but no users_file")
+		} else if _, ok := users[name]; !ok && users != nil {
+			v.fail(at, "user %q is not in %s", name, s.UsersFile)
+		}
+		u := s.Users[name]
+		for i, f := range u.Read {
+			if err := publish.CheckFilter(f); err != nil {
+				v.fail(fmt.Sprintf("%s.read[%d]", at, i), "%v", err)
+			}
+		}
+		for i, f := range u.Write {
+			if err := publish.CheckFilter(f); err != nil {
+				v.fail(fmt.Sprintf("%s.write[%d]", at, i), "%v", err)
+			}
+		}
+	}
+	if (s.TLS.Cert == "") != (s.TLS.Key == "") {
+		v.fail("mqtt.server.tls", "cert and key go together")
+	} else if s.TLS.Cert != "" {
+		if _, err := tls.LoadX509KeyPair(c.Resolve(s.TLS.Cert), c.Resolve(s.TLS.Key)); err != nil {
+			v.fail("mqtt.server.tls", "%v", err)
+		}
+	}
+	if s.MaxPacketBytes != 0 && (s.MaxPacketBytes < 1<<10 || s.MaxPacketBytes > 256<<20) {
+		v.fail("mqtt.server.max_packet_bytes", "%d is outside [1024, 268435456] (leave it out for %d)", s.MaxPacketBytes, publish.DefaultMaxPacketBytes)
+	}
+	if s.MaxClients != 0 && (s.MaxClients < 1 || s.MaxClients > 10000) {
+		v.fail("mqtt.server.max_clients", "%d is outside [1, 10000] (leave it out for %d)", s.MaxClients, publish.DefaultMaxClients)
+	}
+	listen := m.Listen
+	if listen == "" {
+		listen = publish.DefaultListen
+	}
+	if err := c.brokerConfig().CheckExposure(listen); err != nil {
+		v.fail("mqtt.listen", "%v", err)
+	}
+}
+
+// brokerConfig is the embedded broker's section as the publisher takes it.
+func (c *Config) brokerConfig() publish.BrokerConfig {
+	s := c.MQTT.Server
+	bc := publish.BrokerConfig{UsersFile: c.Resolve(s.UsersFile), AllowAnonymous: s.AllowAnonymous,
+		TLSCert: c.Resolve(s.TLS.Cert), TLSKey: c.Resolve(s.TLS.Key), MaxPacketBytes: s.MaxPacketBytes, MaxClients: s.MaxClients}
+	if len(s.Users) > 0 {
+		bc.Users = map[string]publish.Permissions{}
+		for name, u := range s.Users {
+			bc.Users[name] = publish.Permissions{Read: u.Read, Write: u.Write, NoRequests: u.Requests != nil && !*u.Requests}
+		}
+	}
+	return bc
+}
+
+// validateHTTP checks the address, the credentials files, and that the server does not
+// listen beyond loopback without credentials unless told to.
+func (c *Config) validateHTTP(v *validator) {
+	h := &c.HTTP
+	if h.Listen == "" {
+		if h.UsersFile != "" || h.TokenFile != "" || h.AllowAnonymous || len(h.AllowedHosts) > 0 {
+			v.fail("http.listen", "missing: the address to serve on, e.g. 127.0.0.1:8080")
+		}
+		return
+	}
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		v.fail("http", "%q is not host:port", h.Listen)
+	}
+	if h.UsersFile != "" {
+		if _, err := userfile.Read(c.Resolve(h.UsersFile)); err != nil {
+			v.fail("http.users_file", "%v", err)
+		}
+	}
+	if h.TokenFile != "" {
+		if _, err := c.httpToken(); err != nil {
+			v.fail("http.token_file", "%v", err)
+		}
+	}
+	for i, host := range h.AllowedHosts {
+		if host == "" || strings.ContainsAny(host, "/ \t@") {
+			v.fail(fmt.Sprintf("http.allowed_hosts[%d]", i), "%q is not a host name", host)
+		}
+	}
+	if h.UsersFile == "" && h.TokenFile == "" && !h.AllowAnonymous && !listenaddr.IsLoopback(h.Listen) {
+		v.fail("http", "%s is beyond loopback and neither users_file nor token_file is set: anyone on the network "+
+			"could watch the cameras; add users (`edged passwd FILE USER`, then http.users_file) or a token_file, "+
+			"or set http.allow_anonymous: true", h.Listen)
+	}
+}
+
+// minTokenBytes is the shortest bearer token accepted: a guessable one protects nothing.
+const minTokenBytes = 16
+
+// httpToken reads the bearer token file (surrounding whitespace removed).
+func (c *Config) httpToken() (string, error) {
+	if c.HTTP.TokenFile == "" {
+		return "", nil
+	}
+	data, err := os.ReadFile(c.Resolve(c.HTTP.TokenFile))
+	if err != nil {
+		return "", err
+	}
+	token := strings.TrimSpace(string(data))
+	switch {
+	case len(token) < minTokenBytes:
+		return "", fmt.Errorf("%s: the token is %d bytes; use at least %d (e.g. `openssl rand -hex 32`)", c.HTTP.TokenFile, len(token), minTokenBytes)
+	case strings.ContainsAny(token, " \t\r\n"):
+		return "", fmt.Errorf("%s: the token is one line without spaces", c.HTTP.TokenFile)
+	}
+	return token, nil
 }
 
 func (c *Config) validateRuntime(v *validator) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edged/edged/internal/userfile"
 )
 
 // The shipped default config must load as it is.
@@ -59,6 +61,7 @@ func TestConfigErrors(t *testing.T) {
 		{"confirm without ITM", base + "    labels: {sets: [" + labels + "], every: 1s, confirm: {labels: [a]}}\n", "cameras[0].labels.confirm.labels: ITM-checked events need models.blip_itm"},
 		{"confirm threshold", strings.Replace(base, "  clip:", "  blip_itm: "+dir+"\n  clip:", 1) + "    labels: {sets: [" + labels + "], every: 1s, confirm: {labels: [a], threshold: 1.5}}\n", "cameras[0].labels.confirm.threshold: 1.5 is outside (0, 1)"},
 	}
+	cases = append(cases, securityConfigErrors(t, base)...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(c.src), "x.yaml")
@@ -108,4 +111,74 @@ func TestSearchAndConfirmConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `c.yaml:7: cameras[0].labels.confirm.labels[1]: camera "c" has no label "cat" in its label sets`) {
 		t.Errorf("unknown label to confirm: %v", err)
 	}
+}
+
+// securityConfigErrors are the config errors of the broker's and the page's security.
+func securityConfigErrors(t *testing.T, base string) []struct{ name, src, want string } {
+	dir, users := usersDir(t)
+	plain := filepath.Join(dir, "plain")
+	if err := os.WriteFile(plain, []byte("ha:pw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	short := filepath.Join(dir, "token")
+	if err := os.WriteFile(short, []byte("abc\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []struct{ name, src, want string }{
+		{"broker beyond loopback without users", base + "mqtt:\n  listen: 0.0.0.0:1883\n", "x.yaml:8: mqtt.listen: 0.0.0.0:1883 is beyond loopback and no users file is set"},
+		{"broker on every interface", base + "mqtt:\n  listen: ':1883'\n", "mqtt.listen: :1883 is beyond loopback"},
+		{"broker users file not bcrypt", base + "mqtt:\n  server:\n    users_file: " + plain + "\n", "x.yaml:9: mqtt.server.users_file: " + plain + `:1: user "ha": not a bcrypt hash`},
+		{"broker permissions of an unknown user", base + "mqtt:\n  server:\n    users_file: " + users + "\n    users:\n      bob: {read: ['#']}\n", `x.yaml:11: mqtt.server.users.bob: user "bob" is not in`},
+		{"broker permissions without users", base + "mqtt:\n  server:\n    users:\n      ha: {read: ['#']}\n", "mqtt.server.users.ha: permissions for a user, but no users_file"},
+		{"broker bad filter", base + "mqtt:\n  server:\n    users_file: " + users + "\n    users:\n      ha: {read: ['a/#/b']}\n", "mqtt.server.users.ha.read[0]: \"a/#/b\": '#' must be the whole last level"},
+		{"broker tls without key", base + "mqtt:\n  server:\n    tls: {cert: " + users + "}\n", "mqtt.server.tls: cert and key go together"},
+		{"broker tls not a certificate", base + "mqtt:\n  server:\n    tls: {cert: " + users + ", key: " + users + "}\n", "mqtt.server.tls: tls: failed to find any PEM data"},
+		{"broker packet limit", base + "mqtt:\n  server: {max_packet_bytes: 10}\n", "mqtt.server.max_packet_bytes: 10 is outside"},
+		{"server section with another broker", base + "mqtt:\n  broker: tcp://127.0.0.1:1883\n  server: {allow_anonymous: true}\n", "mqtt.server: is the embedded broker's section"},
+		{"http beyond loopback without auth", base + "http: 0.0.0.0:8080\n", "x.yaml:7: http: 0.0.0.0:8080 is beyond loopback and neither users_file nor token_file is set"},
+		{"http mapping beyond loopback", base + "http:\n  listen: 192.0.2.1:8080\n", "http: 192.0.2.1:8080 is beyond loopback"},
+		{"http unknown key", base + "http:\n  listen: 127.0.0.1:8080\n  password: x\n", "x.yaml:9: field password not found in http"},
+		{"http short token", base + "http:\n  listen: 0.0.0.0:8080\n  token_file: " + short + "\n", "x.yaml:9: http.token_file: " + short + ": the token is 3 bytes; use at least 16"},
+		{"http users file not bcrypt", base + "http:\n  listen: 0.0.0.0:8080\n  users_file: " + plain + "\n", "http.users_file: " + plain + ":1:"},
+		{"http without listen", base + "http:\n  users_file: " + users + "\n", "http.listen: missing"},
+		{"reply prefix over the device", base + "mqtt:\n  reply_prefixes: [edged]\n", `x.yaml:8: mqtt.reply_prefixes[0]: "edged" covers edged's own topics`},
+	}
+}
+
+// Beyond loopback with credentials, or with allow_anonymous said explicitly, loads.
+func TestSecurityConfigAccepted(t *testing.T) {
+	dir, _ := usersDir(t)
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := "device: d\ncameras:\n  - name: c\n    source: {kind: synthetic}\n"
+	for _, src := range []string{
+		"mqtt:\n  listen: 0.0.0.0:1883\n  server:\n    users_file: users\n    users:\n      ha: {read: ['edged/#'], requests: false}\n",
+		"mqtt:\n  listen: 0.0.0.0:1883\n  server: {allow_anonymous: true}\n",
+		"http:\n  listen: 0.0.0.0:8080\n  users_file: users\n  allowed_hosts: [edged.lan]\n",
+		"http:\n  listen: 0.0.0.0:8080\n  token_file: token\n",
+		"http:\n  listen: 0.0.0.0:8080\n  allow_anonymous: true\n",
+		"http: 127.0.0.1:8080\n",
+	} {
+		c, err := ParseConfig([]byte(base+src), filepath.Join(dir, "x.yaml"))
+		if err != nil {
+			t.Errorf("%s: %v", src, err)
+			continue
+		}
+		if bc := c.brokerConfig(); len(bc.Users) > 0 && (!bc.Users["ha"].NoRequests || bc.Users["ha"].Read[0] != "edged/#") {
+			t.Errorf("%s: broker permissions %+v", src, bc.Users)
+		}
+	}
+}
+
+// usersDir is a new folder with a users file "users" holding the user ha.
+func usersDir(t *testing.T) (dir, users string) {
+	t.Helper()
+	dir = t.TempDir()
+	users = filepath.Join(dir, "users")
+	if err := userfile.SetPassword(users, "ha", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	return dir, users
 }

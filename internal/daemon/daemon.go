@@ -15,6 +15,7 @@ import (
 
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/internal/publish"
+	"github.com/edged/edged/internal/userfile"
 	"github.com/edged/edged/internal/web"
 )
 
@@ -153,7 +154,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	st := d.st.Load()
 	cfg := st.cfg
 
-	stopHTTP, err := d.serveHTTP(cfg.HTTP)
+	stopHTTP, err := d.serveHTTP(cfg)
 	if err != nil {
 		return err
 	}
@@ -231,7 +232,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer close(watchDone)
 		d.watch(ctx)
 	}()
-	d.log.Info("edged running", "cameras", len(d.sources), "workers", fmt.Sprintf("%d labels + %d blip", labelWorkers, blipWorkers), "http", cfg.HTTP)
+	d.log.Info("edged running", "cameras", len(d.sources), "workers", fmt.Sprintf("%d labels + %d blip", labelWorkers, blipWorkers), "http", cfg.HTTP.Listen)
 
 	<-ctx.Done()
 	d.stopping.Store(true)
@@ -397,17 +398,41 @@ func (d *Daemon) cameraStats() map[string]camera.Stats {
 	return m
 }
 
-// serveHTTP listens on addr ("" serves nothing) before returning, so a taken address is an
-// error at start; the returned function shuts the server down.
-func (d *Daemon) serveHTTP(addr string) (func(), error) {
+// HTTP server limits: a client must send its request within readTimeout (the page's requests
+// are small), and an idle keep-alive connection is closed after idleTimeout. Responses set
+// their own write deadlines, since event streams stay open.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// serveHTTP listens on the config's http address (none serves nothing) before returning, so
+// a taken address is an error at start; the returned function shuts the server down. Every
+// request passes the access guard: the host it names, and credentials when configured.
+func (d *Daemon) serveHTTP(cfg *Config) (func(), error) {
+	addr := cfg.HTTP.Listen
 	if addr == "" {
 		return func() {}, nil
+	}
+	access := web.AccessOptions{AllowedHosts: cfg.HTTP.AllowedHosts, Logger: d.log.With("component", "http")}
+	access.ListenHost, _, _ = net.SplitHostPort(addr)
+	var err error
+	if cfg.HTTP.UsersFile != "" {
+		if access.Users, err = userfile.Read(cfg.Resolve(cfg.HTTP.UsersFile)); err != nil {
+			return nil, fmt.Errorf("http: users_file: %w", err)
+		}
+	}
+	if access.Token, err = cfg.httpToken(); err != nil {
+		return nil, fmt.Errorf("http: token_file: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
-	srv := &http.Server{Handler: d.mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: web.Guard(d.mux, access), ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout: readTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
 	srv.RegisterOnShutdown(d.pageHTTP.Close) // event streams would hold Shutdown otherwise
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

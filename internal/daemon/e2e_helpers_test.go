@@ -133,8 +133,23 @@ func (p *proc) waitStderr(substr string, n int) {
 // httpGet fetches a URL from edged's HTTP server.
 func httpGet(t *testing.T, url string) (int, string) {
 	t.Helper()
-	c := &http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Get(url)
+	return httpDo(t, url, "", "", "")
+}
+
+// httpDo GETs url with an optional Host header and basic-auth user.
+func httpDo(t *testing.T, url, host, user, password string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	if user != "" {
+		req.SetBasicAuth(user, password)
+	}
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -87,7 +87,7 @@ func TestE2EShapesModels(t *testing.T) {
 	dir := t.TempDir()
 	port := mqtttest.FreePort(t)
 	cfg := shapesConfig(t, dir, m.URL(), port)
-	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#", "e2e/replies")
+	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	p := startEdged(t, dir, cfg)
 	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
 
@@ -166,8 +166,8 @@ func TestE2EShapesModels(t *testing.T) {
 	}
 
 	// An ask with a request id and reply_to, a plain-text ask, and a malformed one.
-	mqtttest.Publish(t, c, "edged/e2e/demo/ask", false, `{"question": "what color is the background?", "request_id": "r-1", "reply_to": "e2e/replies"}`)
-	reply := decode[answerPayload](t, box.WaitOn(t, "e2e/replies", "the answer to r-1", nil))
+	mqtttest.Publish(t, c, "edged/e2e/demo/ask", false, `{"question": "what color is the background?", "request_id": "r-1", "reply_to": "edged/e2e/reply/r-1"}`)
+	reply := decode[answerPayload](t, box.WaitOn(t, "edged/e2e/reply/r-1", "the answer to r-1", nil))
 	onTopic := decode[answerPayload](t, box.WaitOn(t, "edged/e2e/demo/answer", "r-1 on the answer topic", func(m mqtttest.Message) bool {
 		return decode[answerPayload](t, m).RequestID == "r-1"
 	}))

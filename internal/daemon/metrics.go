@@ -139,7 +139,8 @@ var (
 	descPublished  = prometheus.NewDesc("edged_mqtt_published_total", "MQTT messages the broker accepted.", nil, nil)
 	descFailed     = prometheus.NewDesc("edged_mqtt_failed_total", "MQTT messages given up after repeated publish errors.", nil, nil)
 	descQueued     = prometheus.NewDesc("edged_mqtt_queued", "MQTT messages waiting to be sent.", nil, nil)
-	descMQDropped  = prometheus.NewDesc("edged_mqtt_dropped_total", "MQTT messages dropped from a full offline queue.", nil, nil)
+	descMQDropped  = prometheus.NewDesc("edged_mqtt_dropped_total", "MQTT results dropped from a full offline queue.", nil, nil)
+	descRepDropped = prometheus.NewDesc("edged_mqtt_replies_dropped_total", "Answers to ask and search requests dropped from their own full queue.", nil, nil)
 	descAskErrors  = prometheus.NewDesc("edged_mqtt_ask_errors_total", "Ask requests answered with an error.", nil, nil)
 	descConnected  = prometheus.NewDesc("edged_mqtt_connected", "1 while connected to the MQTT broker.", nil, nil)
 	descConnects   = prometheus.NewDesc("edged_mqtt_connects_total", "Successful connections to the MQTT broker.", nil, nil)
@@ -147,7 +148,7 @@ var (
 
 func (c *externalCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCaptured, descDropped, descCamErrors, descReconnects, descCamUp,
-		descPublished, descFailed, descQueued, descMQDropped, descAskErrors, descConnected, descConnects} {
+		descPublished, descFailed, descQueued, descMQDropped, descRepDropped, descAskErrors, descConnected, descConnects} {
 		ch <- d
 	}
 }
@@ -171,6 +172,7 @@ func (c *externalCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFailed, s.Failed)
 	gauge(descQueued, float64(s.Queued))
 	counter(descMQDropped, s.Dropped)
+	counter(descRepDropped, s.RepliesDropped)
 	counter(descAskErrors, s.AskErrors)
 	gauge(descConnected, boolFloat(s.Connected))
 	counter(descConnects, s.Connects)

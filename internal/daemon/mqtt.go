@@ -13,6 +13,7 @@ func publisherOptions(cfg *Config, st *state, version string) publish.Options {
 	return publish.Options{
 		Broker:       m.Broker,
 		Listen:       m.Listen,
+		Embedded:     cfg.brokerConfig(),
 		ClientID:     m.ClientID,
 		Username:     m.Username,
 		Password:     m.Password,
@@ -27,6 +28,7 @@ func publisherOptions(cfg *Config, st *state, version string) publish.Options {
 		Retain:        publish.Retain{Labels: m.Retain.Labels, Caption: m.Retain.Caption, Answer: m.Retain.Answer},
 		QueueSize:     m.QueueSize,
 		MaxAskBytes:   m.MaxAskBytes,
+		ReplyPrefixes: m.ReplyPrefixes,
 		HomeAssistant: publish.HomeAssistant{Enabled: m.HomeAssistant.Enabled, DiscoveryPrefix: m.HomeAssistant.DiscoveryPrefix},
 		Cameras:       discoveryCameras(st),
 		Model:         "edged",

@@ -128,7 +128,7 @@ func applyReload(old, updated *Config) (merged *Config, ignored []string) {
 	m.root = updated.root
 	for field, differs := range map[string]bool{
 		"device":    old.Device != updated.Device,
-		"http":      old.HTTP != updated.HTTP,
+		"http":      !reflect.DeepEqual(old.HTTP, updated.HTTP),
 		"cache_dir": old.CacheDir != updated.CacheDir,
 		"mqtt":      !reflect.DeepEqual(old.MQTT, updated.MQTT),
 		"runtime":   !reflect.DeepEqual(old.Runtime, updated.Runtime),

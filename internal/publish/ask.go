@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/edged/edged/internal/request"
 )
 
 // AskHandler answers a question about the latest frame of a camera. It runs on its own
@@ -21,11 +22,12 @@ type AskHandler func(ctx context.Context, camera, question, requestID string) (A
 const askEnvelopeBytes = 1024
 
 // parseAsk reads an ask payload: a JSON AskRequest when it starts with '{', otherwise the
-// question as plain text. On error the returned request still holds whatever request_id and
-// a valid reply_to could be read, so the error can reach the asker.
+// question as plain text (checked as HTTP's questions are: package request). On error the
+// returned request still holds whatever request_id and a valid reply_to could be read, so the
+// error can reach the asker.
 func parseAsk(payload []byte, maxQuestion int) (AskRequest, error) {
-	if len(payload) > maxQuestion+askEnvelopeBytes {
-		return AskRequest{}, fmt.Errorf("request is %d bytes, over the %d-byte limit", len(payload), maxQuestion+askEnvelopeBytes)
+	if err := request.CheckSize(payload, maxQuestion+askEnvelopeBytes); err != nil {
+		return AskRequest{}, err
 	}
 	if !utf8.Valid(payload) {
 		return AskRequest{}, errors.New("request is not valid UTF-8")
@@ -33,45 +35,22 @@ func parseAsk(payload []byte, maxQuestion int) (AskRequest, error) {
 	trimmed := bytes.TrimSpace(payload)
 	var req AskRequest
 	if len(trimmed) > 0 && trimmed[0] == '{' {
-		var err error
-		if req, err = decodeAskJSON(trimmed); err != nil {
-			return req, err
+		if err := request.DecodeJSON(trimmed, &req); err != nil {
+			// Keep what can be salvaged so the error reaches the asker.
+			return salvageRequest(trimmed), fmt.Errorf("malformed JSON request: %w", err)
+		}
+		if req.ReplyTo != "" {
+			if err := checkTopicName(req.ReplyTo); err != nil {
+				req.ReplyTo = ""
+				return req, fmt.Errorf("reply_to %v", err)
+			}
 		}
 	} else {
 		req.Question = string(trimmed)
 	}
-	req.Question = strings.TrimSpace(req.Question)
-	switch {
-	case req.Question == "":
-		return req, errors.New("question is empty")
-	case len(req.Question) > maxQuestion:
-		return req, fmt.Errorf("question is %d bytes, over the %d-byte limit", len(req.Question), maxQuestion)
-	}
-	return req, nil
-}
-
-// decodeAskJSON decodes a JSON request strictly: unknown fields and wrong types are errors
-// that name the field, so a typo such as "requestId" is reported, not silently ignored.
-func decodeAskJSON(data []byte) (AskRequest, error) {
-	var req AskRequest
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
-	if err == nil && dec.More() {
-		err = errors.New("data after the JSON object")
-	}
-	if err != nil {
-		// Keep what can be salvaged so the error reaches the asker.
-		salvaged := salvageRequest(data)
-		return salvaged, fmt.Errorf("malformed JSON request: %s", describeJSONError(err))
-	}
-	if req.ReplyTo != "" {
-		if err := checkTopicName(req.ReplyTo); err != nil {
-			req.ReplyTo = ""
-			return req, fmt.Errorf("reply_to %v", err)
-		}
-	}
-	return req, nil
+	q, err := request.Text("question", req.Question, maxQuestion)
+	req.Question = q
+	return req, err
 }
 
 // salvageRequest reads the top-level request_id and reply_to of a request that failed to
@@ -105,17 +84,4 @@ func salvageRequest(data []byte) AskRequest {
 		}
 	}
 	return req
-}
-
-// describeJSONError rewords encoding/json errors in the request's own terms.
-func describeJSONError(err error) string {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		return fmt.Sprintf("field %q must be a %s, not a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
-	}
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return fmt.Sprintf("%v at byte %d", syntaxErr, syntaxErr.Offset)
-	}
-	return strings.TrimPrefix(err.Error(), "json: ")
 }

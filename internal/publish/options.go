@@ -14,6 +14,9 @@ import (
 // EmbeddedBroker is the Options.Broker value that makes the publisher run its own broker.
 const EmbeddedBroker = "embedded"
 
+// DefaultListen is where the embedded broker listens unless told otherwise: this machine only.
+const DefaultListen = "127.0.0.1:1883"
+
 // Options configures a Publisher. Device is required; unset names, sizes and durations get
 // their defaults (withDefaults is the one place they live), while QoS and the booleans mean
 // what their zero value says. New fills the defaults and validates.
@@ -23,6 +26,8 @@ type Options struct {
 	Broker string
 	// Listen is where the embedded broker listens (default 127.0.0.1:1883; port 0 picks one).
 	Listen string
+	// Embedded is the embedded broker's users, permissions, TLS and limits.
+	Embedded BrokerConfig
 	// ClientID defaults to "edged-<device>".
 	ClientID string
 	// Username and Password authenticate to the broker; PasswordFile, when set and Password is
@@ -44,6 +49,9 @@ type Options struct {
 	// QueueBytes bounds their total payload size (default 16 MiB). The oldest are dropped first.
 	QueueSize  int
 	QueueBytes int
+	// ReplyPrefixes are topic prefixes a request's reply_to may name besides
+	// <prefix>/<device>/reply/; none may cover edged's own topics.
+	ReplyPrefixes []string
 	// MaxAskBytes bounds the question of an ask request (default 1024 bytes).
 	MaxAskBytes int
 	// MaxPendingAsks bounds the ask requests being answered at once (default 16); more are
@@ -109,7 +117,7 @@ func (o Options) withDefaults() Options {
 		o.Broker = EmbeddedBroker
 	}
 	if o.Listen == "" {
-		o.Listen = "127.0.0.1:1883"
+		o.Listen = DefaultListen
 	}
 	if o.ClientID == "" {
 		o.ClientID = "edged-" + o.Device
@@ -167,6 +175,12 @@ var brokerSchemes = map[string]bool{
 	"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "tcps": true, "ws": true, "wss": true,
 }
 
+// Check validates o as New would, without reading any file.
+func (o Options) Check() error {
+	d := o.withDefaults()
+	return d.validate()
+}
+
 // validate checks options that already have their defaults; every message names the field.
 func (o *Options) validate() error {
 	var errs []error
@@ -193,6 +207,12 @@ func (o *Options) validate() error {
 			bad("broker", "%q: scheme %q not supported (want embedded, tcp://, ssl://, ws:// or wss://)", o.Broker, u.Scheme)
 		case u.Host == "":
 			bad("broker", "%q has no host:port", o.Broker)
+		}
+	}
+	own := owner{topics: Topics{Prefix: o.TopicPrefix, Device: o.Device}, discoveryPrefix: o.HomeAssistant.DiscoveryPrefix, objectID: objectID(o.Device)}
+	for _, prefix := range o.ReplyPrefixes {
+		if err := checkReplyPrefix(own, prefix); err != nil {
+			bad("reply_prefixes", "%q %v", prefix, err)
 		}
 	}
 	if o.QoS < 0 || o.QoS > 2 {
@@ -230,6 +250,22 @@ func (o *Options) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkReplyPrefix accepts a topic prefix for replies that leaves edged's own topics alone.
+func checkReplyPrefix(own owner, prefix string) error {
+	if err := checkTopicName(prefix); err != nil {
+		return err
+	}
+	if strings.HasSuffix(prefix, "/") || strings.HasPrefix(prefix, "/") || strings.Contains(prefix, "//") {
+		return errors.New("has an empty topic level")
+	}
+	for _, space := range []string{own.topics.Prefix + "/" + own.topics.Device, own.discoveryPrefix} {
+		if prefix == space || strings.HasPrefix(prefix, space+"/") || strings.HasPrefix(space, prefix+"/") {
+			return fmt.Errorf("covers edged's own topics (%s/...)", space)
+		}
+	}
+	return nil
 }
 
 // password returns the configured password, reading PasswordFile when needed.

@@ -64,6 +64,11 @@ func TestOptionsInvalid(t *testing.T) {
 		{"missing ca file", Options{Device: "d", TLS: TLSFiles{CA: filepath.Join(dir, "nope.pem")}}, "option tls.ca: open " + dir},
 		{"ca not pem", Options{Device: "d", TLS: TLSFiles{CA: notPEM}}, notPEM + " holds no PEM certificate"},
 		{"missing cert files", Options{Device: "d", TLS: TLSFiles{Cert: filepath.Join(dir, "c.pem"), Key: filepath.Join(dir, "k.pem")}}, "option tls.cert/tls.key"},
+		{"reply prefix over the device", Options{Device: "d", ReplyPrefixes: []string{"edged"}}, `option reply_prefixes: "edged" covers edged's own topics (edged/d/...)`},
+		{"reply prefix inside the device", Options{Device: "d", ReplyPrefixes: []string{"edged/d/cam"}}, "covers edged's own topics"},
+		{"reply prefix in discovery", Options{Device: "d", ReplyPrefixes: []string{"homeassistant/sensor"}}, "covers edged's own topics (homeassistant/...)"},
+		{"reply prefix wildcard", Options{Device: "d", ReplyPrefixes: []string{"app/#"}}, "contains an MQTT wildcard"},
+		{"reply prefix trailing slash", Options{Device: "d", ReplyPrefixes: []string{"app/"}}, "has an empty topic level"},
 		{"missing password file", Options{Device: "d", PasswordFile: filepath.Join(dir, "pw")}, "option password_file: open " + dir},
 	}
 	for _, tt := range tests {

@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"maps"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,7 +38,11 @@ type Publisher struct {
 	topics    Topics
 	password  string
 	tlsConfig *tls.Config
-	queue     *queue
+	queue     *queue // results
+	replies   *queue // answers to asks and searches: a burst of requests never evicts results
+	// repliesFirst says which queue the sender tries first next: it alternates, so neither
+	// starves the other.
+	repliesFirst bool
 
 	link atomic.Pointer[link] // the connection results go out on; nil while down
 
@@ -65,7 +72,7 @@ type Publisher struct {
 	senderDone chan struct{}
 	closed     atomic.Bool // results are no longer accepted
 
-	published, failed, dropped, askErrors, connects atomic.Uint64
+	published, failed, dropped, repliesDropped, askErrors, connects atomic.Uint64
 }
 
 // link is one MQTT connection.
@@ -79,11 +86,14 @@ type Stats struct {
 	Published uint64 // results, answers and ask errors the broker accepted
 	Failed    uint64 // messages given up after repeated publish errors
 	Queued    int    // messages waiting to be sent now
-	Dropped   uint64 // messages dropped from a full queue (oldest first) or unsent at Close
-	AskErrors uint64 // ask requests answered with an error
-	Connected bool
-	Connects  uint64 // successful connections so far
-	LastError string // the last connection error; "" while connected
+	Dropped   uint64 // results dropped from a full queue (oldest first) or unsent at Close
+	// RepliesDropped counts answers to ask and search requests dropped from their own full
+	// queue or unsent at Close.
+	RepliesDropped uint64
+	AskErrors      uint64 // ask requests answered with an error
+	Connected      bool
+	Connects       uint64 // successful connections so far
+	LastError      string // the last connection error; "" while connected
 }
 
 // New checks the options, reads the password and TLS files they name, and returns a
@@ -111,6 +121,7 @@ func New(opts Options, logger *slog.Logger) (*Publisher, error) {
 		password:   password,
 		tlsConfig:  tlsConfig,
 		queue:      newQueue(opts.QueueSize, opts.QueueBytes),
+		replies:    newQueue(replyQueueSize, replyQueueBytes),
 		wake:       make(chan struct{}, 1),
 		rediscover: make(chan struct{}, 1),
 		cameras:    slices.Clone(opts.Cameras),
@@ -152,7 +163,9 @@ func (p *Publisher) Start(ctx context.Context) error {
 	default:
 	}
 	if p.opts.Broker == EmbeddedBroker {
-		b, err := StartBroker(p.opts.Listen, p.log)
+		cfg := p.opts.Embedded
+		cfg.ClientID, cfg.Topics, cfg.DiscoveryPrefix = p.opts.ClientID, p.topics, p.opts.HomeAssistant.DiscoveryPrefix
+		b, err := StartBroker(p.opts.Listen, cfg, p.log)
 		if err != nil {
 			return err
 		}
@@ -199,14 +212,15 @@ func (p *Publisher) Stats() Stats {
 	lastErr := p.lastErr
 	p.mu.Unlock()
 	return Stats{
-		Published: p.published.Load(),
-		Failed:    p.failed.Load(),
-		Queued:    p.queue.Len(),
-		Dropped:   p.dropped.Load(),
-		AskErrors: p.askErrors.Load(),
-		Connected: p.link.Load() != nil,
-		Connects:  p.connects.Load(),
-		LastError: lastErr,
+		Published:      p.published.Load(),
+		Failed:         p.failed.Load(),
+		Queued:         p.queue.Len() + p.replies.Len(),
+		Dropped:        p.dropped.Load(),
+		RepliesDropped: p.repliesDropped.Load(),
+		AskErrors:      p.askErrors.Load(),
+		Connected:      p.link.Load() != nil,
+		Connects:       p.connects.Load(),
+		LastError:      lastErr,
 	}
 }
 
@@ -282,12 +296,10 @@ func (p *Publisher) publishJSON(camera, kind, topic string, v any, retain bool) 
 	return p.enqueue(topic, payload, retain)
 }
 
-// enqueue hands a message to the sender; it never blocks on the network.
+// enqueue hands a result to the sender; it never blocks on the network.
 func (p *Publisher) enqueue(topic string, payload []byte, retain bool) error {
-	if p.closed.Load() {
-		return ErrClosed
-	}
-	if dropped := p.queue.push(message{topic: topic, payload: payload, retain: retain}); dropped > 0 {
+	dropped, err := p.push(p.queue, topic, payload, retain)
+	if dropped > 0 {
 		p.dropped.Add(uint64(dropped))
 		p.mu.Lock()
 		warn := !p.dropWarned
@@ -298,7 +310,52 @@ func (p *Publisher) enqueue(topic string, payload []byte, retain bool) error {
 				"queue_size", p.opts.QueueSize, "queue_bytes", p.opts.QueueBytes)
 		}
 	}
+	return err
+}
+
+// enqueueReply hands an answer to an ask or search request to the sender, in the replies'
+// own queue.
+func (p *Publisher) enqueueReply(topic string, payload []byte, retain bool) error {
+	dropped, err := p.push(p.replies, topic, payload, retain)
+	if dropped > 0 {
+		p.repliesDropped.Add(uint64(dropped))
+		p.log.Warn("reply queue full: dropped the oldest replies", "dropped", dropped, "queue_size", replyQueueSize)
+	}
+	return err
+}
+
+// push queues a message on q and wakes the sender; it returns how many older messages q
+// dropped to make room.
+func (p *Publisher) push(q *queue, topic string, payload []byte, retain bool) (dropped int, err error) {
+	if p.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := p.checkSize(topic, payload); err != nil {
+		return 0, err
+	}
+	dropped = q.push(message{topic: topic, payload: payload, retain: retain})
 	notify(p.wake)
+	return dropped, nil
+}
+
+// The replies' queue: enough for a burst of requests refused as busy, each answered on the
+// answer topic and its reply_to.
+const (
+	replyQueueSize  = 4096
+	replyQueueBytes = 4 << 20
+)
+
+// checkSize refuses a message the embedded broker would refuse: it would close edged's
+// connection instead.
+func (p *Publisher) checkSize(topic string, payload []byte) error {
+	if p.opts.Broker != EmbeddedBroker {
+		return nil
+	}
+	const header = 16 // fixed header, topic length, packet id
+	limit := p.opts.Embedded.withDefaults().MaxPacketBytes
+	if n := len(topic) + len(payload) + header; n > limit {
+		return fmt.Errorf("publish: %s: %d bytes, over the embedded broker's max_packet_bytes %d", topic, n, limit)
+	}
 	return nil
 }
 
@@ -323,8 +380,8 @@ func (p *Publisher) send() {
 		}
 		l := p.link.Load()
 		if l != nil {
-			if m, ok := p.queue.pop(); ok {
-				p.sendOne(l, m)
+			if q, m, ok := p.next(); ok {
+				p.sendOne(l, q, m)
 				continue
 			}
 		}
@@ -341,9 +398,23 @@ func (p *Publisher) send() {
 	}
 }
 
+// next takes the next message to send, from the results and the replies in turn.
+func (p *Publisher) next() (*queue, message, bool) {
+	first, second := p.queue, p.replies
+	if p.repliesFirst {
+		first, second = second, first
+	}
+	p.repliesFirst = !p.repliesFirst
+	if m, ok := first.pop(); ok {
+		return first, m, true
+	}
+	m, ok := second.pop()
+	return second, m, ok
+}
+
 // sendOne publishes m and waits for the broker to take it; on failure m goes back to the
-// head of the queue, so order is kept and nothing is lost to a dropped connection.
-func (p *Publisher) sendOne(l *link, m message) {
+// head of its queue q, so order is kept and nothing is lost to a dropped connection.
+func (p *Publisher) sendOne(l *link, q *queue, m message) {
 	err := p.await(l.client.Publish(m.topic, byte(p.opts.QoS), m.retain, m.payload))
 	if err == nil {
 		p.published.Add(1)
@@ -357,8 +428,12 @@ func (p *Publisher) sendOne(l *link, m message) {
 		return
 	}
 	p.log.Warn("publish failed; will retry", "topic", m.topic, "attempt", m.attempts, "err", err)
-	if p.queue.pushFront(m) {
-		p.dropped.Add(1)
+	if q.pushFront(m) {
+		if q == p.replies {
+			p.repliesDropped.Add(1)
+		} else {
+			p.dropped.Add(1)
+		}
 	}
 	// Let paho's connection-lost report arrive before retrying, rather than spinning.
 	t := time.NewTimer(p.opts.BackoffMin)
@@ -436,7 +511,11 @@ func (p *Publisher) connect() (*link, error) {
 			default:
 			}
 		})
-	if p.tlsConfig != nil {
+	if p.broker != nil {
+		// edged's own session reaches its broker through memory: the one way to its client
+		// id and topics.
+		co.SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) { return p.broker.dialInternal() })
+	} else if p.tlsConfig != nil {
 		co.SetTLSConfig(p.tlsConfig)
 	}
 	l.client = mqtt.NewClient(co)
@@ -478,7 +557,7 @@ func (p *Publisher) online(l *link) {
 	p.mu.Unlock()
 	p.link.Store(l)
 	notify(p.wake)
-	p.log.Info("connected to the MQTT broker", "broker", p.BrokerURL(), "queued", p.queue.Len(),
+	p.log.Info("connected to the MQTT broker", "broker", p.BrokerURL(), "queued", p.queue.Len()+p.replies.Len(),
 		"dropped_so_far", p.dropped.Load())
 }
 
@@ -585,6 +664,10 @@ func (p *Publisher) finish(l *link) {
 		p.dropped.Add(uint64(n))
 		p.log.Warn("results not delivered at shutdown", "count", n)
 	}
+	if n := p.replies.clear(); n > 0 {
+		p.repliesDropped.Add(uint64(n))
+		p.log.Warn("replies not delivered at shutdown", "count", n)
+	}
 	p.link.Store(nil)
 	if l == nil {
 		return
@@ -653,9 +736,10 @@ func (p *Publisher) onAsk(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	req, err := parseAsk(m.Payload(), p.opts.MaxAskBytes)
-	if err == nil && p.topics.cameraOfAsk(req.ReplyTo) != "" {
-		err = fmt.Errorf("reply_to %q is an ask topic: answering there would loop", req.ReplyTo)
-		req.ReplyTo = ""
+	if err == nil && req.ReplyTo != "" {
+		if err = p.checkReplyTo(req.ReplyTo); err != nil {
+			req.ReplyTo = ""
+		}
 	}
 	if err != nil {
 		p.replyError(camera, req, err)
@@ -666,6 +750,22 @@ func (p *Publisher) onAsk(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	go p.answer(camera, req)
+}
+
+// checkReplyTo accepts a reply_to under <prefix>/<device>/reply/ or under one of
+// Options.ReplyPrefixes, so a request cannot make edged publish on another device's topics,
+// its own availability or Home Assistant's discovery configs.
+func (p *Publisher) checkReplyTo(topic string) error {
+	if strings.HasPrefix(topic, p.topics.Reply()+"/") {
+		return nil
+	}
+	for _, prefix := range p.opts.ReplyPrefixes {
+		if strings.HasPrefix(topic, prefix+"/") {
+			return nil
+		}
+	}
+	allowed := append([]string{p.topics.Reply()}, p.opts.ReplyPrefixes...)
+	return fmt.Errorf("reply_to %q is outside the reply topics (%s/...)", topic, strings.Join(allowed, "/..., "))
 }
 
 // beginAsk takes a slot for one ask, or says why there is none.
@@ -737,11 +837,11 @@ func (p *Publisher) replyError(camera string, req AskRequest, cause error) {
 
 // reply queues payload on the camera's answer topic and on the request's reply_to.
 func (p *Publisher) reply(camera string, req AskRequest, payload []byte, retain bool) {
-	if err := p.enqueue(p.topics.Answer(camera), payload, retain); err != nil {
+	if err := p.enqueueReply(p.topics.Answer(camera), payload, retain); err != nil {
 		p.log.Debug("answer not sent", "camera", camera, "request_id", req.RequestID, "err", err)
 		return
 	}
 	if req.ReplyTo != "" {
-		_ = p.enqueue(req.ReplyTo, payload, false)
+		_ = p.enqueueReply(req.ReplyTo, payload, false)
 	}
 }

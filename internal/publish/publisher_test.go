@@ -282,9 +282,10 @@ func byRequestID(id string) func(mqtttest.Message) bool {
 func TestAskRoundTrip(t *testing.T) {
 	m := mqtttest.StartBroker(t)
 	release := make(chan struct{})
-	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev3", QoS: 1, AskHandler: askHandler(release)})
+	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev3", QoS: 1, AskHandler: askHandler(release),
+		ReplyPrefixes: []string{"app/replies"}})
 	tp := p.Topics()
-	rec, c := mqtttest.Subscribe(t, m.URL(), tp.Answer("cam"), "app/replies/#")
+	rec, c := mqtttest.Subscribe(t, m.URL(), tp.Answer("cam"), "app/replies/#", tp.Reply()+"/#")
 	waitConnected(t, p)
 
 	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"r1","reply_to":"app/replies/42"}`)
@@ -295,6 +296,11 @@ func TestAskRoundTrip(t *testing.T) {
 	}
 	if _, r := rec.WaitTopic(t, 0, "app/replies/42"); r.Payload != got.Payload {
 		t.Errorf("reply_to got %s, want the answer %s", r.Payload, got.Payload)
+	}
+	// The device's own reply space takes replies without any configured prefix.
+	mqtttest.Publish(t, c, tp.Ask("cam"), false, `{"question":"how many?","request_id":"r2","reply_to":"edged/dev3/reply/app-7"}`)
+	if _, r := rec.WaitTopic(t, 0, "edged/dev3/reply/app-7"); !byRequestID("r2")(r) {
+		t.Errorf("reply_to under reply/ got %s, want the answer to r2", r.Payload)
 	}
 
 	// Plain text: the answer has no request_id.
@@ -324,7 +330,7 @@ func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
 	// A retained question would reach the publisher on every (re)subscription: it is ignored.
 	mqtttest.Publish(t, c, "edged/dev4/cam/ask", true, `{"question":"x","request_id":"retained"}`)
 	p, logs := startPublisher(t, Options{Broker: m.URL(), Device: "dev4", QoS: 1, MaxAskBytes: 64, MaxPendingAsks: 1,
-		AskHandler: askHandler(release)})
+		AskHandler: askHandler(release), ReplyPrefixes: []string{"app"}})
 	tp := p.Topics()
 	waitConnected(t, p)
 	eventually(t, "the retained ask to be ignored", func() bool {
@@ -348,7 +354,11 @@ func TestAskErrorsAreAnsweredAndCounted(t *testing.T) {
 		{tp.Ask("cam"), strings.Repeat("z", 64+askEnvelopeBytes+1), "", "over the 1088-byte limit"},
 		{tp.Ask("cam"), `{"question":"x","request_id":"wild","reply_to":"app/+"}`, "wild", `reply_to "app/+" contains an MQTT wildcard`},
 		{tp.Ask("cam"), `{"question":"x","request_id":"typo","requestId":"y"}`, "typo", `unknown field "requestId"`},
-		{tp.Ask("cam"), `{"question":"x","request_id":"loop","reply_to":"edged/dev4/other/ask"}`, "loop", "is an ask topic"},
+		{tp.Ask("cam"), `{"question":"x","request_id":"loop","reply_to":"edged/dev4/other/ask"}`, "loop", `reply_to "edged/dev4/other/ask" is outside the reply topics (edged/dev4/reply/..., app/...)`},
+		{tp.Ask("cam"), `{"question":"x","request_id":"avail","reply_to":"edged/dev4/available"}`, "avail", "is outside the reply topics"},
+		{tp.Ask("cam"), `{"question":"x","request_id":"other","reply_to":"edged/dev5/reply/x"}`, "other", "is outside the reply topics"},
+		{tp.Ask("cam"), `{"question":"x","request_id":"ha","reply_to":"homeassistant/sensor/x/config"}`, "ha", "is outside the reply topics"},
+		{tp.Ask("cam"), `{"question":"x","request_id":"bare","reply_to":"app"}`, "bare", "is outside the reply topics"},
 		{tp.Ask("nope"), `{"question":"x","request_id":"unknown-cam","reply_to":"app/errors"}`, "unknown-cam", `unknown camera "nope"`},
 		{tp.Ask("cam"), `{"question":"panic","request_id":"boom"}`, "boom", "internal error while answering"},
 	}
@@ -614,7 +624,7 @@ func TestEmbeddedBroker(t *testing.T) {
 
 	// Its port is taken while it runs: a second one reports that clearly.
 	addr := strings.TrimPrefix(url, "tcp://")
-	if b, err := StartBroker(addr, nil); err == nil {
+	if b, err := StartBroker(addr, BrokerConfig{}, nil); err == nil {
 		b.Close()
 		t.Error("a second broker started on a port in use")
 	} else if !strings.Contains(err.Error(), "listen on "+addr) || !errors.Is(err, syscall.EADDRINUSE) {

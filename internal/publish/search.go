@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"unicode/utf8"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edged/edged/internal/request"
 )
 
 // Text search over recent frames, by MQTT:
@@ -80,8 +81,8 @@ func (t Topics) SearchResult() string { return t.Search() + "/result" }
 // the query as plain text. On error the returned request still holds the request_id when it
 // could be read, so the error can reach the requester.
 func parseSearch(payload []byte) (SearchRequest, error) {
-	if limit := MaxSearchQueryBytes + searchEnvelopeBytes; len(payload) > limit {
-		return SearchRequest{}, fmt.Errorf("request is %d bytes, over the %d-byte limit", len(payload), limit)
+	if err := request.CheckSize(payload, MaxSearchQueryBytes+searchEnvelopeBytes); err != nil {
+		return SearchRequest{}, err
 	}
 	if !utf8.Valid(payload) {
 		return SearchRequest{}, errors.New("request is not valid UTF-8")
@@ -89,25 +90,18 @@ func parseSearch(payload []byte) (SearchRequest, error) {
 	trimmed := bytes.TrimSpace(payload)
 	var req SearchRequest
 	if len(trimmed) > 0 && trimmed[0] == '{' {
-		dec := json.NewDecoder(bytes.NewReader(trimmed))
-		dec.DisallowUnknownFields()
-		err := dec.Decode(&req)
-		if err == nil && dec.More() {
-			err = errors.New("data after the JSON object")
-		}
-		if err != nil {
+		if err := request.DecodeJSON(trimmed, &req); err != nil {
 			salvaged := SearchRequest{RequestID: salvageRequest(trimmed).RequestID}
-			return salvaged, fmt.Errorf("malformed JSON request: %s", describeJSONError(err))
+			return salvaged, fmt.Errorf("malformed JSON request: %w", err)
 		}
 	} else {
 		req.Query = string(trimmed)
 	}
-	req.Query = strings.TrimSpace(req.Query)
+	q, err := request.Text("query", req.Query, MaxSearchQueryBytes)
+	req.Query = q
 	switch {
-	case req.Query == "":
-		return req, errors.New("query is empty")
-	case len(req.Query) > MaxSearchQueryBytes:
-		return req, fmt.Errorf("query is %d bytes, over the %d-byte limit", len(req.Query), MaxSearchQueryBytes)
+	case err != nil:
+		return req, err
 	case req.K < 0 || req.K > MaxSearchK:
 		return req, fmt.Errorf("k is %d; it must be from 1 to %d (or left out for %d)", req.K, MaxSearchK, DefaultSearchK)
 	}
@@ -160,7 +154,7 @@ func (p *Publisher) search(h SearchHandler, req SearchRequest) {
 		p.replySearchError(req, fmt.Errorf("cannot encode the result: %w", err))
 		return
 	}
-	if err := p.enqueue(p.topics.SearchResult(), payload, false); err != nil {
+	if err := p.enqueueReply(p.topics.SearchResult(), payload, false); err != nil {
 		p.log.Debug("search result not sent", "request_id", req.RequestID, "err", err)
 	}
 }
@@ -186,7 +180,7 @@ func (p *Publisher) replySearchError(req SearchRequest, cause error) {
 	if err != nil {
 		payload = []byte(`{"error":"internal error"}`)
 	}
-	if err := p.enqueue(p.topics.SearchResult(), payload, false); err != nil {
+	if err := p.enqueueReply(p.topics.SearchResult(), payload, false); err != nil {
 		p.log.Debug("search error not sent", "request_id", req.RequestID, "err", err)
 	}
 }

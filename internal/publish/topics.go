@@ -31,6 +31,10 @@ func (t Topics) Answer(camera string) string { return t.camera(camera, "answer")
 // Snapshot is where a camera's JPEG snapshots go.
 func (t Topics) Snapshot(camera string) string { return t.camera(camera, "snapshot") }
 
+// Reply is the level under which answers may go when a request's reply_to asks for it:
+// <prefix>/<device>/reply/... (only edged publishes there).
+func (t Topics) Reply() string { return t.Prefix + "/" + t.Device + "/reply" }
+
 // Ask is the topic a camera's questions arrive on.
 func (t Topics) Ask(camera string) string { return t.camera(camera, "ask") }
 

@@ -18,10 +18,12 @@ import (
 	"github.com/edged/edged/internal/recall"
 	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/internal/testbin"
+	"github.com/edged/edged/internal/userfile"
 )
 
 // The live page served by a running edged (the real binary, its embedded broker, the shapes
-// models and the synthetic camera), in headless chromium. The truth of every frame comes from
+// models and the synthetic camera), in headless chromium, behind basic auth (http.users_file):
+// the browser asks for the password once, as a person would answer its dialog. The truth of every frame comes from
 // edged's own result lines, which end with what the synthetic camera drew:
 //
 //	12:00:01 demo labels   red circle 0.97, ... (shapes; frame 57, truth: red circle)
@@ -37,9 +39,15 @@ func TestBrowserDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	users := filepath.Join(dir, "users")
+	if err := userfile.SetPassword(users, "viewer", "page-pw"); err != nil {
+		t.Fatal(err)
+	}
 	config := filepath.Join(dir, "edged.yaml")
 	writeTestFile(t, config, fmt.Sprintf(`device: pagetest
-http: 127.0.0.1:%d
+http:
+  listen: 127.0.0.1:%d
+  users_file: users
 cache_dir: %s
 log_level: info
 mqtt:
@@ -58,7 +66,8 @@ cameras:
 	ed := startProcess(t, bin, "run", "-c", config)
 	base := fmt.Sprintf("http://127.0.0.1:%d/", port)
 
-	// The HTTP server, and with it the page, is up before the models load.
+	// The HTTP server, and with it the page, is up before the models load; it wants the
+	// password.
 	var status int
 	mqtttest.Eventually(t, "edged's HTTP server", 60*time.Second, func() bool {
 		if ed.exited() {
@@ -72,11 +81,19 @@ cameras:
 		status = resp.StatusCode
 		return true
 	})
-	if status != http.StatusOK {
-		t.Fatalf("GET / = %d; the daemon mounts the live page at \"/\" of its HTTP address", status)
+	if status != http.StatusUnauthorized {
+		t.Fatalf("GET / without the password = %d, want 401", status)
+	}
+	req, _ := http.NewRequest("GET", base, nil)
+	req.SetBasicAuth("viewer", "page-pw")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / with the password: %v %v; the daemon mounts the live page at \"/\" of its HTTP address", resp, err)
+	} else {
+		resp.Body.Close()
 	}
 
 	br := newBrowser(t, 5*time.Minute)
+	challenges := br.basicAuth("viewer", "page-pw")
 	br.run("open the page", chromedp.Navigate(base))
 	const wait = 90 * time.Second // the first run converts the models
 	br.waitFor("the camera's frame", fmt.Sprintf(`(() => {
@@ -187,6 +204,10 @@ cameras:
 	}
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Fatalf("the page had JavaScript errors: %q", errs)
+	}
+	t.Logf("the browser was asked for the password %d times", challenges.Load())
+	if challenges.Load() < 1 {
+		t.Error("the browser was never asked for the password")
 	}
 }
 

@@ -9,9 +9,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
@@ -237,4 +240,36 @@ func (b *browser) ask(camera, question string, timeout time.Duration) (frame, an
 	b.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s); return {frame: p.dataset.frame, answer: p.querySelector('.answer').textContent}; })()`,
 		js(cameraSel(camera, ".ask-result"))), &shown)
 	return shown.Frame, shown.Answer
+}
+
+// basicAuth answers the server's basic-auth challenges as a person typing into the browser's
+// password dialog would, with user and password; it returns how many challenges came. The
+// browser then sends the credentials itself with the page's later requests (frames, the event
+// stream, the API), so a working page needs no more than the first.
+func (b *browser) basicAuth(user, password string) *atomic.Int32 {
+	var challenges atomic.Int32
+	chromedp.ListenTarget(b.ctx, func(ev any) {
+		var act chromedp.ActionFunc
+		switch ev := ev.(type) {
+		case *fetch.EventAuthRequired:
+			challenges.Add(1)
+			act = func(ctx context.Context) error {
+				return fetch.ContinueWithAuth(ev.RequestID, &fetch.AuthChallengeResponse{
+					Response: fetch.AuthChallengeResponseResponseProvideCredentials, Username: user, Password: password}).Do(ctx)
+			}
+		case *fetch.EventRequestPaused:
+			act = func(ctx context.Context) error { return fetch.ContinueRequest(ev.RequestID).Do(ctx) }
+		default:
+			return
+		}
+		// Listeners must not block: answer from a goroutine, on the tab's executor.
+		go func() {
+			c := chromedp.FromContext(b.ctx)
+			if err := act.Do(cdp.WithExecutor(b.ctx, c.Target)); err != nil && b.ctx.Err() == nil {
+				b.recordError("answering an auth challenge: " + err.Error())
+			}
+		}()
+	})
+	b.run("handle auth challenges", fetch.Enable().WithHandleAuthRequests(true))
+	return &challenges
 }

@@ -28,6 +28,9 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	defer s.clients.Add(-1)
 
 	rc := http.NewResponseController(w)
+	// A stream outlives the server's read timeout, which would otherwise end it: the request
+	// has been read, and the client sends nothing more.
+	_ = rc.SetReadDeadline(time.Time{})
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	updates := s.b.Subscribe(ctx)

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"encoding/json"
@@ -18,7 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
+
+	"github.com/edged/edged/internal/request"
 )
 
 //go:embed static
@@ -241,6 +241,26 @@ type askRequest struct {
 	Question string `json:"question"`
 }
 
+// parseAskBody reads the body of POST /api/ask as MQTT's asks are read (package request):
+// strict JSON in valid UTF-8 with nothing after it, and a question within maxQuestion bytes,
+// returned trimmed. Errors wrap errBadRequest or errTooLarge.
+func parseAskBody(body []byte, maxQuestion int) (askRequest, error) {
+	var req askRequest
+	if err := request.DecodeJSON(body, &req); err != nil {
+		return req, fmt.Errorf("%w: the body must be {\"camera\": ..., \"question\": ...}: %v", errBadRequest, err)
+	}
+	q, err := request.Text("question", req.Question, maxQuestion)
+	if err != nil {
+		kind := errBadRequest
+		if errors.Is(err, request.ErrTooLarge) {
+			kind = errTooLarge
+		}
+		return req, fmt.Errorf("%w: %v", kind, err)
+	}
+	req.Question = q
+	return req, nil
+}
+
 func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	// A JSON content type cannot be sent by a plain cross-site form, so another site cannot
 	// make a visitor's browser ask questions.
@@ -257,23 +277,9 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var req askRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		s.fail(w, r, fmt.Errorf("%w: the body must be {\"camera\": ..., \"question\": ...}: %v", errBadRequest, err))
-		return
-	}
-	q := strings.TrimSpace(req.Question)
-	switch {
-	case q == "":
-		s.fail(w, r, fmt.Errorf("%w: question is empty", errBadRequest))
-		return
-	case len(q) > s.opts.MaxQuestionBytes:
-		s.fail(w, r, fmt.Errorf("%w: question is %d bytes, over the %d-byte limit", errTooLarge, len(q), s.opts.MaxQuestionBytes))
-		return
-	case !utf8.ValidString(q):
-		s.fail(w, r, fmt.Errorf("%w: question is not valid UTF-8", errBadRequest))
+	req, err := parseAskBody(body, s.opts.MaxQuestionBytes)
+	if err != nil {
+		s.fail(w, r, err)
 		return
 	}
 	if err := s.knownCamera(req.Camera, true); err != nil {
@@ -282,7 +288,7 @@ func (s *Server) handleAsk(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.opts.AskTimeout)
 	defer cancel()
-	a, err := s.b.Ask(ctx, req.Camera, q)
+	a, err := s.b.Ask(ctx, req.Camera, req.Question)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("camera %q: ask: %w", req.Camera, err))
 		return
@@ -305,16 +311,12 @@ type searchHit struct {
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 	v := r.URL.Query()
-	q := strings.TrimSpace(v.Get("q"))
-	switch {
-	case q == "":
-		s.fail(w, r, fmt.Errorf("%w: q (the text to search for) is missing", errBadRequest))
-		return
-	case len(q) > s.opts.MaxQueryBytes:
-		s.fail(w, r, fmt.Errorf("%w: q is %d bytes, over the %d-byte limit", errBadRequest, len(q), s.opts.MaxQueryBytes))
-		return
-	case !utf8.ValidString(q):
-		s.fail(w, r, fmt.Errorf("%w: q is not valid UTF-8", errBadRequest))
+	q, err := request.Text("q", v.Get("q"), s.opts.MaxQueryBytes)
+	if errors.Is(err, request.ErrEmpty) {
+		err = errors.New("q (the text to search for) is missing")
+	}
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("%w: %v", errBadRequest, err))
 		return
 	}
 	camera, err := s.camera(r, false)
