@@ -37,8 +37,8 @@ func TestFilePlaysFramesInOrderAndEnds(t *testing.T) {
 		t.Fatal("no frame received")
 	}
 	for i, f := range got {
-		if f.Camera != "clip" || f.Index < 0 || f.Index >= len(palette) || f.Scene != nil || f.Path != "" {
-			t.Fatalf("frame %d: camera %q index %d scene %v path %q", i, f.Camera, f.Index, f.Scene, f.Path)
+		if f.Camera != "clip" || f.Index < 0 || f.Index >= len(palette) || f.Annotations != nil || f.Path != "" {
+			t.Fatalf("frame %d: camera %q index %d annotations %v path %q", i, f.Camera, f.Index, f.Annotations, f.Path)
 		}
 		if f.Image.Rect != image.Rect(0, 0, 64, 48) || f.Image.Stride != 64*4 {
 			t.Fatalf("frame %d: picture %v stride %d, want 64x48 packed", i, f.Image.Rect, f.Image.Stride)

@@ -291,7 +291,7 @@ func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets [
 		return fmt.Errorf("CLIP image embedding: %w", err)
 	}
 	if r.s.recall != nil {
-		if err := r.s.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Scene: f.Scene}); err != nil {
+		if err := r.s.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Annotations: f.Annotations}); err != nil {
 			r.errs.report(r.log, "frame not remembered for search", err, "frame", f.Seq)
 		}
 	}

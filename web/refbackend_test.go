@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -113,8 +114,9 @@ func (b *refBackend) advance(t testing.TB) recalltest.Case {
 	b.shapes = info
 	b.mu.Unlock()
 
-	sc := c.Scene
-	if err := b.store.Add(recall.Frame{Camera: "shapes", Seq: info.Seq, Time: info.Time, Image: c.Image, Embedding: c.Embedding, Scene: &sc}); err != nil {
+	// The case number rides along as the frame's annotation, as a synthetic camera's truth does.
+	note := map[string]string{"case": strconv.Itoa(c.Index)}
+	if err := b.store.Add(recall.Frame{Camera: "shapes", Seq: info.Seq, Time: info.Time, Image: c.Image, Embedding: c.Embedding, Annotations: note}); err != nil {
 		t.Fatal(err)
 	}
 	var labels []Label

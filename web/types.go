@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/edged/edged/shapes"
 )
 
 // Backend is what the page shows and does; the daemon implements it. Its methods are called
@@ -146,8 +144,9 @@ type Hit struct {
 	Score    float64 `json:"score"`
 	Cosine   float64 `json:"cosine"`
 	Reranked bool    `json:"reranked"`
-	// Scene is the truth of a synthetic frame; nil for real cameras.
-	Scene *shapes.Scene `json:"scene,omitempty"`
+	// Annotations are the frame's camera annotations (a synthetic frame's truth); absent for
+	// real cameras.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Update is one change pushed to the page as a server-sent event named Kind.
