@@ -40,7 +40,7 @@ func sceneRNG(seed int64) *rand.Rand {
 	return rand.New(rand.NewPCG(u, u^0x9e3779b97f4a7c15))
 }
 
-func (c *syntheticCapturer) session(ctx context.Context, out *source) error {
+func (c *syntheticCapturer) session(ctx context.Context, out *feed) error {
 	var (
 		scene      *shapes.Scene
 		truth      map[string]string

@@ -49,7 +49,7 @@ func TestSyntheticFramesCarryTheirScene(t *testing.T) {
 			t.Fatalf("scene %d: picture differs from shapes.Render of its truth", f.Index)
 		}
 	}
-	if st := src.Stats(); st.Errors != 0 || st.State != StateRunning {
+	if st := src.Stats(); st.Errors != 0 || st.State != StateStreaming {
 		t.Fatalf("stats = %+v", st)
 	}
 

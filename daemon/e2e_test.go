@@ -134,7 +134,7 @@ func TestE2EUnreachableCameraIsRetried(t *testing.T) {
 	}
 	deadlineWait(t, "the synthetic camera to run meanwhile", func() bool {
 		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
-		return strings.Contains(body, `"state": "running"`)
+		return strings.Contains(body, `"state": "streaming"`)
 	})
 	p.signal(syscall.SIGTERM)
 	if code := p.exitCode(); code != 0 {

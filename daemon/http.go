@@ -62,7 +62,7 @@ func (d *Daemon) health() Health {
 			hc.LastError = s.LastError.Error()
 		}
 		h.Cameras[name] = hc
-		if s.State != camera.StateRunning {
+		if s.State != camera.StateStreaming {
 			names = append(names, name)
 		}
 	}

@@ -164,7 +164,7 @@ func (c *externalCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDropped, s.Dropped, name)
 		counter(descCamErrors, s.Errors, name)
 		counter(descReconnects, s.Reconnects, name)
-		gauge(descCamUp, boolFloat(s.State == camera.StateRunning), name)
+		gauge(descCamUp, boolFloat(s.State == camera.StateStreaming), name)
 	}
 	s := c.src.publisher()
 	counter(descPublished, s.Published)

@@ -141,7 +141,7 @@ func (b *refBackend) current() (recalltest.Case, FrameInfo, bool) {
 func (b *refBackend) Status() Status {
 	st := Status{Device: "test-device", MQTT: MQTTHealth{Broker: "tcp://127.0.0.1:1", LastError: "no broker in this test"}}
 	shapes := b.live.Camera("shapes")
-	shapes.Health = CameraHealth{State: "running", FPS: 1, Captured: uint64(b.stepCount()), Dropped: 0}
+	shapes.Health = CameraHealth{State: "streaming", FPS: 1, Captured: uint64(b.stepCount()), Dropped: 0}
 	synth := b.live.Camera("synthetic")
 	ss := b.synth.Stats()
 	synth.Health = CameraHealth{State: string(ss.State), Captured: ss.Captured, Dropped: ss.Dropped,

@@ -98,7 +98,7 @@ type Answer struct {
 
 // CameraHealth is a camera source's state and counters.
 type CameraHealth struct {
-	State     string  `json:"state"` // camera.State: running, retrying, ...
+	State     string  `json:"state"` // camera.State: connecting, streaming, stalled, failed, ...
 	FPS       float64 `json:"fps"`   // frames captured per second, recently
 	Captured  uint64  `json:"captured"`
 	Dropped   uint64  `json:"dropped"` // frames replaced before inference took them

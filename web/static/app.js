@@ -119,7 +119,7 @@ function renderHealth(c, h) {
   if (h.last_error) text += ' · ' + h.last_error;
   const p = $('.health', c.el);
   p.textContent = text;
-  p.classList.toggle('error', h.state !== 'running');
+  p.classList.toggle('error', h.state !== 'streaming');
 }
 
 // Per-camera state the events keep up to date between full statuses.
