@@ -172,7 +172,9 @@ func digestHeader(h func(string) string, creds *credentials, realm, nonce, metho
 	} else {
 		response = h(ha1 + ":" + nonce + ":" + ha2)
 	}
-	q := func(s string) string { return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"` }
+	q := func(s string) string {
+		return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
+	}
 	parts := []string{"username=" + q(creds.user), "realm=" + q(realm), "nonce=" + q(nonce), "uri=" + q(uri), "response=" + q(response)}
 	if algorithm != "" {
 		parts = append(parts, "algorithm="+algorithm)

@@ -109,6 +109,12 @@ func New(spec Spec, opts Options) (Source, error) {
 	return newSource(spec, opts, c), nil
 }
 
+// Check reports the first field of spec that cannot work (a *SpecError), as New would,
+// without making a source: for validating a configuration before anything starts.
+func Check(spec Spec, opts Options) error {
+	return spec.withDefaults().validate(opts.withDefaults())
+}
+
 // interval turns a frame rate into the time between frames; 0 means no limit.
 func interval(fps float64) time.Duration {
 	if fps <= 0 {
@@ -428,7 +434,7 @@ type feed struct {
 	*source
 	ctx     context.Context
 	started time.Time
-	note    string // what the session opened, for the log line when it starts streaming
+	note    string       // what the session opened, for the log line when it starts streaming
 	alive   atomic.Int64 // unix nanoseconds of the last frame read from the source
 	quiet   atomic.Int64 // unix nanoseconds until which the session waits on purpose
 	frames  atomic.Uint64

@@ -98,11 +98,14 @@ type Answer struct {
 
 // CameraHealth is a camera source's state and counters.
 type CameraHealth struct {
-	State     string  `json:"state"` // camera.State: connecting, streaming, stalled, failed, ...
-	FPS       float64 `json:"fps"`   // frames captured per second, recently
-	Captured  uint64  `json:"captured"`
-	Dropped   uint64  `json:"dropped"` // frames replaced before inference took them
-	LastError string  `json:"last_error,omitempty"`
+	State      string  `json:"state"` // camera.State: connecting, streaming, stalled, failed, ...
+	FPS        float64 `json:"fps"`   // frames captured per second, recently
+	Captured   uint64  `json:"captured"`
+	Dropped    uint64  `json:"dropped"` // frames replaced before inference took them
+	Reconnects uint64  `json:"reconnects"`
+	Stalls     uint64  `json:"stalls"`
+	FrameAge   float64 `json:"frame_age_s,omitempty"` // seconds since the newest frame was captured
+	LastError  string  `json:"last_error,omitempty"`
 }
 
 // ModelHealth is one model's inference latency.
