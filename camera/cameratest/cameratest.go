@@ -85,7 +85,7 @@ type RTSPServer struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
 	stderr mqtttest.Buffer
-	// URL is the stream's address, rtsp://127.0.0.1:PORT/scene (rtsps:// with TLS).
+	// URL is the stream's address, rtsp://127.0.0.1:PORT/PATH (rtsps:// with TLS).
 	URL  string
 	Port int
 }
@@ -93,9 +93,11 @@ type RTSPServer struct {
 // ServerOptions are the server's knobs; zero values take the script's defaults.
 type ServerOptions struct {
 	Port     int    // default: a free port
+	Path     string // the stream's path, default /scene
 	FPS      int    // default 10
 	KeyInt   int    // frames between key frames, default one a second
 	Bitrate  int    // kbit/s, default x264enc's
+	Pattern  string // stream this videotestsrc pattern (snow: every block changes) at the picture's size
 	User     string // with Password: the stream needs these credentials
 	Password string
 	Digest   bool   // Digest instead of Basic authentication
@@ -115,11 +117,17 @@ func StartRTSP(t testing.TB, png string, o ServerOptions) *RTSPServer {
 		t.Fatal(err)
 	}
 	args := []string{script, "--port", fmt.Sprint(o.Port), "--image", png}
+	if o.Path != "" {
+		args = append(args, "--path", o.Path)
+	}
 	if o.FPS > 0 {
 		args = append(args, "--fps", fmt.Sprint(o.FPS))
 	}
 	if o.KeyInt > 0 {
 		args = append(args, "--keyint", fmt.Sprint(o.KeyInt))
+	}
+	if o.Pattern != "" {
+		args = append(args, "--pattern", o.Pattern)
 	}
 	if o.Bitrate > 0 {
 		args = append(args, "--bitrate", fmt.Sprint(o.Bitrate))

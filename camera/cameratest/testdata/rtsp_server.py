@@ -3,6 +3,7 @@
 PyGObject) streaming one still picture as H.264 (x264enc) on 127.0.0.1.
 
     rtsp_server.py --port 8554 --image scene.png [--path /scene] [--fps 10] [--keyint N]
+                   [--bitrate KBITS] [--pattern snow]
                    [--user U --password P [--auth basic|digest]] [--tls-cert C --tls-key K]
 
 It prints "ready rtsp://127.0.0.1:PORT/PATH" on stdout once it listens, and runs until it is
@@ -20,6 +21,13 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import Gio, GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
+def png_size(path):
+    """The width and height in a PNG's header."""
+    with open(path, "rb") as f:
+        head = f.read(24)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
@@ -28,6 +36,7 @@ def main():
     ap.add_argument("--fps", type=int, default=10)
     ap.add_argument("--keyint", type=int, default=0, help="frames between key frames (default: one a second)")
     ap.add_argument("--bitrate", type=int, default=0, help="kbit/s (default: x264enc's)")
+    ap.add_argument("--pattern", help="stream videotestsrc's pattern (such as snow) at the picture's size instead of the picture")
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--auth", choices=["basic", "digest"], default="basic")
@@ -51,12 +60,15 @@ def main():
 
     keyint = a.keyint or a.fps
     bitrate = f" bitrate={a.bitrate}" if a.bitrate else ""
-    launch = (
-        f'( filesrc location="{a.image}" ! pngdec ! imagefreeze is-live=true '
-        f"! videoconvert ! video/x-raw,format=I420,framerate={a.fps}/1 "
-        f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint}{bitrate} "
-        f"! rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
+    source = (f'filesrc location="{a.image}" ! pngdec ! imagefreeze is-live=true ! videoconvert '
+              f"! video/x-raw,framerate={a.fps}/1")
+    encode = (f"video/x-raw,format=I420,framerate={a.fps}/1 "
+              f"! x264enc tune=zerolatency speed-preset=ultrafast key-int-max={keyint}{bitrate} "
+              f"! rtph264pay name=pay0 pt=96 config-interval=1")
+    if a.pattern:
+        w, h = png_size(a.image)
+        source = f"videotestsrc pattern={a.pattern} is-live=true ! video/x-raw,width={w},height={h},framerate={a.fps}/1"
+    launch = f"( {source} ! videoconvert ! {encode} )"
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(True)
