@@ -200,12 +200,25 @@ func TestRTSPS(t *testing.T) {
 }
 
 // A GStreamer pipeline (here reading the RTSP server, as a Pi camera's libcamerasrc would be
-// read) delivers its frames through OpenCV's GStreamer backend.
+// read) delivers its frames through OpenCV's GStreamer backend, and recovers from a stall.
 func TestGStreamerPipeline(t *testing.T) {
 	dir := t.TempDir()
 	png, scene := cameratest.WritePNG(t, dir, "a.png", cameratest.One("blue", "circle", "white"), 320, 240)
 	srv := cameratest.StartRTSP(t, png, cameratest.ServerOptions{})
 	pipeline := "rtspsrc location=" + srv.URL + " protocols=tcp latency=0 ! rtph264depay ! avdec_h264 ! videoconvert ! appsink"
-	src := start(t, mustNew(t, Spec{Name: "gst", Kind: KindGStreamer, Pipeline: pipeline, FPS: 5}, Options{}))
+	src := start(t, mustNew(t, Spec{Name: "gst", Kind: KindGStreamer, Pipeline: pipeline, FPS: 5, ReadTimeout: time.Second},
+		Options{Backoff: Backoff{Initial: 100 * time.Millisecond}}))
 	nextShowing(t, src, scene, time.Time{}, 30*time.Second).Release()
+
+	// OpenCV's GStreamer backend has no read timeout: the watchdog catches the stall, leaves
+	// the blocked read behind, and a new pipeline streams once the server resumes.
+	srv.Pause()
+	waitState(t, src, StateStalled, 30*time.Second)
+	srv.Resume()
+	resumed := time.Now()
+	f := nextShowing(t, src, scene, time.Time{}, 30*time.Second)
+	if f.Time.Before(resumed) {
+		t.Fatalf("frame %d captured before the server resumed", f.Seq)
+	}
+	f.Release()
 }
