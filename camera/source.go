@@ -274,20 +274,18 @@ func (s *source) runSession(ctx context.Context) (uint64, error) {
 	done := make(chan error, 1)
 	go func() { done <- s.cap.session(sctx, f) }()
 
-	var watchdog <-chan time.Time
 	if s.spec.ReadTimeout > 0 {
-		t := time.NewTimer(time.Until(f.deadline()))
-		defer t.Stop()
-		watchdog = t.C
+		watchdog := time.NewTimer(time.Until(f.deadline()))
+		defer watchdog.Stop()
 		for {
 			select {
 			case err := <-done:
 				return f.frames.Load(), err
 			case <-ctx.Done():
 				return f.frames.Load(), s.giveUp(cancel, done, ctx.Err())
-			case <-watchdog:
+			case <-watchdog.C:
 				if left := time.Until(f.deadline()); left > 0 {
-					t.Reset(left)
+					watchdog.Reset(left)
 					continue
 				}
 				return f.frames.Load(), s.giveUp(cancel, done, f.stalled())
