@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/draw"
-	_ "image/jpeg" // register the decoders folder sources read
-	_ "image/png"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -24,7 +20,7 @@ type folderCapturer struct {
 	interval time.Duration
 }
 
-func (c *folderCapturer) session(ctx context.Context, out *source) error {
+func (c *folderCapturer) session(ctx context.Context, out *feed) error {
 	for {
 		files, err := listImages(c.dir)
 		if err != nil {
@@ -36,11 +32,11 @@ func (c *folderCapturer) session(ctx context.Context, out *source) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			img, err := c.load(out, path)
+			img, err := loadPicture(out.source, path)
 			if err != nil {
 				// One bad image does not stop the others; it is counted and logged.
 				lastErr = err
-				out.problem(err)
+				out.skipped(err)
 				continue
 			}
 			out.deliver(&Frame{Time: time.Now(), Image: img, Index: i, Path: path}, true)
@@ -84,36 +80,16 @@ func listImages(dir string) ([]string, error) {
 	return files, nil
 }
 
-// load decodes one image into a pooled buffer. The header is read first so that an image
-// over the size limit is refused before its pixels are decoded.
-func (c *folderCapturer) load(out *source, path string) (*image.RGBA, error) {
+// loadPicture decodes one image file into a pooled buffer of out.
+func loadPicture(out *source, path string) (*image.RGBA, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}
 	defer f.Close()
-	cfg, format, err := image.DecodeConfig(f)
+	img, err := decodePicture(out, f)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}
-	if err := out.checkSize(cfg.Width, cfg.Height); err != nil {
-		return nil, fmt.Errorf("image %s: %w", path, err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("image %s: %w", path, err)
-	}
-	src, _, err := image.Decode(f)
-	if err != nil {
-		return nil, fmt.Errorf("image %s: decode %s: %w", path, format, err)
-	}
-	b := src.Bounds()
-	dst := out.pool.get(b.Dx(), b.Dy())
-	if o, ok := src.(interface{ Opaque() bool }); ok && o.Opaque() {
-		draw.Draw(dst, dst.Rect, src, b.Min, draw.Src)
-	} else {
-		// Transparent pixels are shown over black, so that frames stay opaque.
-		draw.Draw(dst, dst.Rect, image.Black, image.Point{}, draw.Src)
-		draw.Draw(dst, dst.Rect, src, b.Min, draw.Over)
-	}
-	return dst, nil
+	return img, nil
 }

@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/edged/edged/internal/shapes"
 )
 
 // Frame is one picture from a source. Treat it as read-only: other goroutines may hold the
@@ -26,8 +24,10 @@ type Frame struct {
 	Index int
 	// Path is the image file a folder frame was read from; empty for other sources.
 	Path string
-	// Scene is the truth of a synthetic frame, the scene it shows; nil for every other source.
-	Scene *shapes.Scene
+	// Annotations are what the source knows about the picture beyond its pixels, as text:
+	// the synthetic source's truth (the Truth* keys). Nil for cameras, which know nothing
+	// more. Shared by every holder of the frame: read-only.
+	Annotations map[string]string
 
 	refs atomic.Int32
 	pool *framePool

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -163,6 +164,24 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 }
 func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
 func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// recordLogs is a logRecorder whose records are printed if the test fails.
+func recordLogs(t testing.TB) *logRecorder {
+	l := &logRecorder{}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		for _, r := range l.records {
+			var b strings.Builder
+			r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
+			t.Logf("log %s %s %s%s", r.Time.Format("15:04:05.000"), r.Level, r.Message, b.String())
+		}
+	})
+	return l
+}
 
 // values returns the values of attribute key in the records with message msg, in order.
 func (l *logRecorder) values(msg, key string) []string {

@@ -16,7 +16,7 @@ func TestNewRejectsBadSpecsNamingTheField(t *testing.T) {
 		want string
 	}{
 		{"no name", Spec{Kind: KindSynthetic}, Options{}, `camera "": name: missing`},
-		{"no kind", Spec{Name: "a"}, Options{}, `camera "a": kind: missing: one of device, stream, file, folder, synthetic`},
+		{"no kind", Spec{Name: "a"}, Options{}, `camera "a": kind: missing: one of stream, mjpeg, snapshot, device, gstreamer, file, folder, synthetic`},
 		{"unknown kind", Spec{Name: "a", Kind: "webcam"}, Options{}, `camera "a": kind: "webcam" is not one of`},
 		{"no device", Spec{Name: "a", Kind: KindDevice}, Options{}, `camera "a": device: missing`},
 		{"relative device", Spec{Name: "a", Kind: KindDevice, Device: "video0"}, Options{}, `camera "a": device: "video0" is neither an index`},

@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 TFLITE_NPM=tfjs-tflite-node@0.0.2
 TFLITE_SHA256=3be1632328a76a2475e5b6833253763c802c859433becb4d879ee1860e3b5284
 TFLITE_DIR=third_party/tflite
-APT_PACKAGES=(gcc g++ make pkg-config libopencv-dev mosquitto mosquitto-clients npm ca-certificates chromium patchelf systemd)
+# python3-gi, gir1.2-gst-rtsp-server-1.0 and the GStreamer plugins: the RTSP server the camera tests
+# start (x264enc is in -ugly, avdec_h264 in -libav for the gstreamer source test).
+APT_PACKAGES=(gcc g++ make pkg-config libopencv-dev mosquitto mosquitto-clients npm ca-certificates chromium patchelf systemd
+  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 
 say() { printf 'deps: %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

@@ -20,6 +20,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/edged/edged/camera"
 	"github.com/edged/edged/internal/confirm"
 	"github.com/edged/edged/internal/listenaddr"
 	"github.com/edged/edged/internal/publish"
@@ -194,18 +195,39 @@ type Camera struct {
 	Motion    MotionConfig    `yaml:"motion"`
 }
 
-// Source describes where frames come from.
+// Source describes where frames come from; the fields are camera.Spec's (see there and the
+// README's Cameras section).
 type Source struct {
-	Kind       string        `yaml:"kind"`   // device | stream | file | folder | synthetic
-	Device     string        `yaml:"device"` // index ("0") or path ("/dev/video0")
-	URL        string        `yaml:"url"`
-	Path       string        `yaml:"path"`
-	Loop       bool          `yaml:"loop"`
-	Width      int           `yaml:"width"`
-	Height     int           `yaml:"height"`
-	FPS        float64       `yaml:"fps"`
-	SceneEvery time.Duration `yaml:"scene_every"`
-	Seed       int64         `yaml:"seed"`
+	Kind         string        `yaml:"kind"`   // stream | mjpeg | snapshot | device | gstreamer | file | folder | synthetic
+	Device       string        `yaml:"device"` // index ("0") or path ("/dev/video0")
+	URL          string        `yaml:"url"`
+	Transport    string        `yaml:"transport"` // RTSP: tcp (default) or udp
+	Username     string        `yaml:"username"`
+	PasswordFile string        `yaml:"password_file"`
+	Pipeline     string        `yaml:"pipeline"`
+	Path         string        `yaml:"path"`
+	Loop         bool          `yaml:"loop"`
+	Width        int           `yaml:"width"`
+	Height       int           `yaml:"height"`
+	Format       string        `yaml:"format"` // device: mjpeg (default), yuyv, any
+	FPS          float64       `yaml:"fps"`
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	// MaxFrameAge is how old the newest frame may be and still be labelled, captioned or
+	// asked about as the camera's current view (default: read_timeout plus one frame
+	// interval for cameras, no bound for files, folders and the synthetic world).
+	MaxFrameAge time.Duration `yaml:"max_frame_age"`
+	SceneEvery  time.Duration `yaml:"scene_every"`
+	Seed        int64         `yaml:"seed"`
+}
+
+// live says whether the source is a camera (network or device) rather than a file, a
+// folder or the synthetic world.
+func (s Source) live() bool {
+	switch s.Kind {
+	case camera.KindStream, camera.KindMJPEG, camera.KindSnapshot, camera.KindDevice, camera.KindGStreamer:
+		return true
+	}
+	return false
 }
 
 // LabelsSchedule is zero-shot labelling of a camera's frames.
@@ -387,22 +409,39 @@ func (c *Config) fillDefaults() {
 		if cam.Motion.MaxSkip == 0 {
 			cam.Motion.MaxSkip = 30 * time.Second
 		}
+		// The camera package fills in the rest of a source's defaults.
 		s := &cam.Source
-		if s.Kind == "synthetic" {
-			if s.Width == 0 {
-				s.Width = 320
-			}
-			if s.Height == 0 {
-				s.Height = 240
-			}
-			if s.SceneEvery == 0 {
-				s.SceneEvery = 4 * time.Second
-			}
-		}
 		if s.FPS == 0 {
 			s.FPS = 5
+			if s.live() {
+				s.FPS = scheduleFPS(cam)
+			}
+		}
+		if s.live() {
+			if s.ReadTimeout == 0 {
+				s.ReadTimeout = camera.DefaultReadTimeout
+			}
+			if s.MaxFrameAge == 0 {
+				s.MaxFrameAge = s.ReadTimeout + time.Duration(float64(time.Second)/s.FPS)
+			}
 		}
 	}
+}
+
+// scheduleFPS is the frame rate a camera's schedule needs, for a camera that does not say:
+// one frame for each run of its most frequent work, so that frames nobody looks at are not
+// decoded; between one every 5 seconds and 5 a second, and 1 without any work.
+func scheduleFPS(cam *Camera) float64 {
+	var fastest time.Duration
+	for _, every := range []time.Duration{cam.Labels.Every, cam.Caption.Every, cam.Questions.Every} {
+		if every > 0 && (fastest == 0 || every < fastest) {
+			fastest = every
+		}
+	}
+	if fastest == 0 {
+		return 1
+	}
+	return min(5, max(0.2, float64(time.Second)/float64(fastest)))
 }
 
 // Resolve makes a path from the config absolute, relative to the config file's folder.
@@ -499,7 +538,7 @@ func (c *Config) validate(v *validator) {
 			v.fail(at+".name", "camera %q is named twice", cam.Name)
 		}
 		names[cam.Name] = true
-		c.validateSource(v, at+".source", &cam.Source)
+		c.validateSource(v, at+".source", cam)
 		c.validateSchedule(v, at, cam)
 	}
 }
@@ -740,33 +779,34 @@ func (c *Config) validateSearch(v *validator) {
 	}
 }
 
-func (c *Config) validateSource(v *validator, at string, s *Source) {
-	switch s.Kind {
-	case "device":
-		if s.Device == "" {
-			v.fail(at+".device", "a device source needs an index (0) or a path (/dev/video0)")
+func (c *Config) validateSource(v *validator, at string, cam *Camera) {
+	s := &cam.Source
+	// The camera package knows what each kind needs; the files must exist now.
+	if err := camera.Check(cameraSpec(c, *cam), camera.Options{}); err != nil {
+		field := at
+		var se *camera.SpecError
+		if errors.As(err, &se) {
+			field += "." + se.Field
+			err = errors.New(se.Msg)
 		}
-	case "stream":
-		if u, err := url.Parse(s.URL); err != nil || u.Scheme == "" || u.Host == "" {
-			v.fail(at+".url", "%q is not a stream URL such as rtsp://host/path", s.URL)
+		v.fail(field, "%v", err)
+		return
+	}
+	for _, f := range []struct{ field, path string }{{"path", s.Path}, {"password_file", s.PasswordFile}} {
+		if f.path != "" {
+			if _, err := os.Stat(c.Resolve(f.path)); err != nil {
+				v.fail(at+"."+f.field, "%v", err)
+			}
 		}
-	case "file", "folder":
-		if s.Path == "" {
-			v.fail(at+".path", "a %s source needs a path", s.Kind)
-		} else if _, err := os.Stat(c.Resolve(s.Path)); err != nil {
-			v.fail(at+".path", "%v", err)
-		}
-	case "synthetic":
-		if s.Width < 16 || s.Height < 16 || s.Width > 8192 || s.Height > 8192 {
-			v.fail(at, "synthetic frames must be between 16 and 8192 pixels a side, not %dx%d", s.Width, s.Height)
-		}
-	case "":
-		v.fail(at+".kind", "missing: one of device, stream, file, folder, synthetic")
-	default:
-		v.fail(at+".kind", "%q is not one of device, stream, file, folder, synthetic", s.Kind)
+	}
+	if s.Kind == camera.KindSynthetic && (s.Width > 8192 || s.Height > 8192) {
+		v.fail(at, "synthetic frames must be between 16 and 8192 pixels a side, not %dx%d", s.Width, s.Height)
 	}
 	if s.FPS <= 0 || s.FPS > 120 {
 		v.fail(at+".fps", "%v is outside (0, 120]", s.FPS)
+	}
+	if s.MaxFrameAge < 0 {
+		v.fail(at+".max_frame_age", "is negative")
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/camera"
 )
 
 // console prints one readable line per result, so that whoever starts edged sees at once
@@ -46,15 +46,15 @@ func formatResult(r *Result) string {
 		for i, l := range r.Labels {
 			parts[i] = fmt.Sprintf("%s %.2f", l.Label, l.Score)
 		}
-		return fmt.Sprintf("%s (%s; %s)", strings.Join(parts, ", "), r.LabelSet, frameNote(r.Frame, labelsTruth(r.Frame.Scene)))
+		return fmt.Sprintf("%s (%s; %s)", strings.Join(parts, ", "), r.LabelSet, frameNote(r.Frame, r.Frame.Annotations[camera.TruthLabels]))
 	case KindCaption:
 		truth := ""
-		if s := r.Frame.Scene; s != nil {
-			truth = fmt.Sprintf("%q", s.Caption())
+		if c, ok := r.Frame.Annotations[camera.TruthCaption]; ok {
+			truth = fmt.Sprintf("%q", c)
 		}
 		return fmt.Sprintf("%q (%s; %s)", r.Text, ms, frameNote(r.Frame, truth))
 	case KindAnswer:
-		note := frameNote(r.Frame, answerTruth(r.Frame.Scene, r.Question))
+		note := frameNote(r.Frame, r.Frame.Annotations[camera.TruthAnswerKey(r.Question)])
 		if r.Asked {
 			note = "asked, " + note
 			if r.RequestID != "" {
@@ -90,36 +90,4 @@ func frameNote(f FrameInfo, truth string) string {
 		return fmt.Sprintf("frame %d", f.Seq)
 	}
 	return fmt.Sprintf("frame %d, truth: %s", f.Seq, truth)
-}
-
-// labelsTruth names the objects of a synthetic scene as zero-shot labels.
-func labelsTruth(s *shapes.Scene) string {
-	if s == nil {
-		return ""
-	}
-	names := make([]string, len(s.Objects))
-	for i, o := range s.Objects {
-		names[i] = o.Label()
-	}
-	return strings.Join(names, " and ")
-}
-
-// answerTruth is the truthful answer to a question about a synthetic scene, when the question
-// is one the shapes world knows; "" otherwise.
-func answerTruth(s *shapes.Scene, question string) string {
-	if s == nil {
-		return ""
-	}
-	q := normalizeQuestion(question)
-	for _, qa := range shapes.Questions(*s) {
-		if normalizeQuestion(qa.Question) == q {
-			return qa.Answer
-		}
-	}
-	return ""
-}
-
-func normalizeQuestion(q string) string {
-	q = strings.ToLower(strings.Join(strings.Fields(q), " "))
-	return strings.TrimSuffix(strings.TrimSpace(q), "?")
 }

@@ -8,23 +8,28 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/shapes"
 )
 
 func TestConsoleLines(t *testing.T) {
-	one := &shapes.Scene{Background: "black", Objects: []shapes.Object{{Color: "red", Shape: "circle", X: 0.5, Y: 0.5, Size: 0.2}}}
+	// A synthetic frame's truth, as the synthetic camera annotates a red circle on black.
+	one := map[string]string{
+		camera.TruthLabels:  "red circle",
+		camera.TruthCaption: "a red circle on a black background",
+		camera.TruthAnswerKey("how many shapes are there"): "one",
+	}
 	t0 := time.Date(2026, 1, 1, 12, 0, 1, 0, time.Local)
 	cases := []struct {
 		r    Result
 		want string
 	}{
-		{Result{Kind: KindLabels, Camera: "demo", Frame: FrameInfo{Seq: 57, Scene: one}, LabelSet: "shapes",
+		{Result{Kind: KindLabels, Camera: "demo", Frame: FrameInfo{Seq: 57, Annotations: one}, LabelSet: "shapes",
 			Labels: []clip.Score{{Label: "red circle", Score: 0.971}, {Label: "red square", Score: 0.02}}},
 			"12:00:01 demo labels   red circle 0.97, red square 0.02 (shapes; frame 57, truth: red circle)"},
-		{Result{Kind: KindCaption, Camera: "demo", Frame: FrameInfo{Seq: 80, Scene: one}, Latency: 84 * time.Millisecond, Text: "a red circle on a black background"},
+		{Result{Kind: KindCaption, Camera: "demo", Frame: FrameInfo{Seq: 80, Annotations: one}, Latency: 84 * time.Millisecond, Text: "a red circle on a black background"},
 			`12:00:01 demo caption  "a red circle on a black background" (84 ms; frame 80, truth: "a red circle on a black background")`},
-		{Result{Kind: KindAnswer, Camera: "demo", Frame: FrameInfo{Seq: 105, Scene: one}, Latency: 40 * time.Millisecond, Question: "How many shapes are there?", Text: "one"},
+		{Result{Kind: KindAnswer, Camera: "demo", Frame: FrameInfo{Seq: 105, Annotations: one}, Latency: 40 * time.Millisecond, Question: "How many shapes are there?", Text: "one"},
 			"12:00:01 demo answer   How many shapes are there? → one (40 ms; frame 105, truth: one)"},
 		{Result{Kind: KindAnswer, Camera: "door", Frame: FrameInfo{Seq: 3}, Latency: 40 * time.Millisecond, Question: "is it open?", Text: "no", Asked: true, RequestID: "7"},
 			"12:00:01 door answer   is it open? → no (40 ms; request 7, asked, frame 3)"},

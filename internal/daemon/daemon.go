@@ -97,8 +97,9 @@ func New(configPath string, opts Options) (*Daemon, error) {
 	}
 	d.pub = pub
 
+	camera.SetNativeLogging(cfg.LogLevel == "debug")
 	for i, c := range cfg.Cameras {
-		src, err := camera.New(cameraSpec(cfg, c), camera.Options{Logger: d.log.With("component", "camera")})
+		src, err := camera.New(cameraSpec(cfg, c), camera.Options{Logger: d.log.With("component", "camera"), StateChanged: d.cameraState})
 		if err != nil {
 			field := fmt.Sprintf("cameras[%d].source", i)
 			var se *camera.SpecError
@@ -108,6 +109,10 @@ func New(configPath string, opts Options) (*Daemon, error) {
 			return nil, configErrorAt(cfg, field, "%v", err)
 		}
 		d.sources = append(d.sources, src)
+		// Until it streams: a retained "online" from an edged that was killed is not true now.
+		if err := d.pub.SetCameraAvailable(c.Name, false); err != nil {
+			return nil, configErrorAt(cfg, fmt.Sprintf("cameras[%d].name", i), "%v", err)
+		}
 	}
 	d.metrics = newMetrics(statsSource{cameras: d.cameraStats, publisher: d.pub.Stats})
 	d.mux.Handle("/metrics", d.metricsHandler())
@@ -120,8 +125,10 @@ func New(configPath string, opts Options) (*Daemon, error) {
 // cameraSpec maps a camera's config onto the camera package's Spec.
 func cameraSpec(cfg *Config, c Camera) camera.Spec {
 	s := c.Source
-	return camera.Spec{Name: c.Name, Kind: s.Kind, Device: s.Device, URL: s.URL, Path: cfg.Resolve(s.Path), Loop: s.Loop,
-		FPS: s.FPS, Width: s.Width, Height: s.Height, SceneEvery: s.SceneEvery, Seed: s.Seed}
+	return camera.Spec{Name: c.Name, Kind: s.Kind, Device: s.Device, URL: s.URL, Transport: s.Transport,
+		Username: s.Username, PasswordFile: cfg.Resolve(s.PasswordFile), Pipeline: s.Pipeline,
+		Path: cfg.Resolve(s.Path), Loop: s.Loop, FPS: s.FPS, Width: s.Width, Height: s.Height, Format: s.Format,
+		ReadTimeout: s.ReadTimeout, SceneEvery: s.SceneEvery, Seed: s.Seed}
 }
 
 func parseLevel(s string) slog.Level {
@@ -341,9 +348,9 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 	case d.sched.models.Answerer == nil:
 		return publish.Answer{}, errors.New("no VQA model: the config names no models.blip_vqa")
 	}
-	f := d.runners[cam].newestFrame()
-	if f == nil {
-		return publish.Answer{}, fmt.Errorf("camera %q has no frame yet", cam)
+	f, err := d.runners[cam].currentFrame()
+	if err != nil {
+		return publish.Answer{}, err
 	}
 	type outcome struct {
 		answer string
@@ -386,6 +393,18 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 		return publish.Answer{Ts: publish.Timestamp(at), Frame: seq, Question: question, Answer: o.answer}, nil
 	case <-ctx.Done():
 		return publish.Answer{}, ctx.Err()
+	}
+}
+
+// cameraState hears of every change of a camera's state: the camera is available on MQTT
+// while it streams. Connecting says nothing new (a camera retrying stays unavailable, a
+// reconnecting one is not yet back).
+func (d *Daemon) cameraState(name string, st camera.Stats) {
+	if st.State == camera.StateConnecting {
+		return
+	}
+	if err := d.pub.SetCameraAvailable(name, st.State == camera.StateStreaming); err != nil && !errors.Is(err, publish.ErrClosed) {
+		d.log.Warn("cannot publish a camera's availability", "camera", name, "err", err)
 	}
 }
 

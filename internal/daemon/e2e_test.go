@@ -113,9 +113,20 @@ func TestE2EUnreachableCameraIsRetried(t *testing.T) {
 	cfg := e2eConfig(t, dir, m.URL(), port, "", syntheticCamera+fmt.Sprintf(`  - name: door
     source: {kind: stream, url: 'http://127.0.0.1:%d/video.mjpg'}
 `, closed))
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/+/available")
 	p := startEdged(t, dir, cfg)
-	p.waitStderr(`camera failure" component=camera camera=door`, 2)
-	p.waitStderr(`camera reopening" component=camera camera=door`, 1)
+	p.waitStderr(`camera failed" component=camera camera=door`, 1)
+	deadlineWait(t, "three reconnects", func() bool { _, h := healthOf(t, port, "door"); return h.Reconnects >= 3 })
+	// One log line for the outage, however many attempts.
+	if n := p.stderr.Count(`camera=door`); n != 1 {
+		t.Errorf("%d log lines about camera door, want 1:\n%s", n, grepLines(p.stderr.String(), "camera=door"))
+	}
+	box.WaitOn(t, "edged/e2e/demo/available", "demo online", func(m mqtttest.Message) bool { return m.Payload == "online" })
+	for _, m := range box.On("edged/e2e/door/available") {
+		if m.Payload != "offline" {
+			t.Errorf("door's availability said %q", m.Payload)
+		}
+	}
 	code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
 	var h struct {
 		Status   string
@@ -134,7 +145,7 @@ func TestE2EUnreachableCameraIsRetried(t *testing.T) {
 	}
 	deadlineWait(t, "the synthetic camera to run meanwhile", func() bool {
 		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
-		return strings.Contains(body, `"state": "running"`)
+		return strings.Contains(body, `"state": "streaming"`)
 	})
 	p.signal(syscall.SIGTERM)
 	if code := p.exitCode(); code != 0 {

@@ -33,13 +33,32 @@ type HealthMQTT struct {
 	LastError string `json:"last_error,omitempty"`
 }
 
-// HealthCamera is one camera's state.
+// HealthCamera is one camera's state: camera.State (connecting, streaming, stalled,
+// failed, ended, stopped) since when, its counters, its newest frame and last error.
 type HealthCamera struct {
-	State     string `json:"state"`
-	Captured  uint64 `json:"captured"`
-	Dropped   uint64 `json:"dropped"`
-	LastFrame string `json:"last_frame,omitempty"` // RFC 3339
-	LastError string `json:"last_error,omitempty"`
+	State      string  `json:"state"`
+	Since      string  `json:"since"` // RFC 3339
+	Captured   uint64  `json:"captured"`
+	Dropped    uint64  `json:"dropped"`
+	Reconnects uint64  `json:"reconnects"`
+	Stalls     uint64  `json:"stalls"`
+	LastFrame  string  `json:"last_frame,omitempty"` // RFC 3339, the newest frame's capture time
+	FrameAge   float64 `json:"frame_age_s,omitempty"`
+	LastError  string  `json:"last_error,omitempty"`
+}
+
+// healthCamera is a camera's part of /healthz.
+func healthCamera(s camera.Stats, now time.Time) HealthCamera {
+	hc := HealthCamera{State: string(s.State), Since: s.Since.UTC().Format(time.RFC3339Nano), Captured: s.Captured,
+		Dropped: s.Dropped, Reconnects: s.Reconnects, Stalls: s.Stalls}
+	if !s.LastFrameAt.IsZero() {
+		hc.LastFrame = s.LastFrameAt.UTC().Format(time.RFC3339Nano)
+		hc.FrameAge = now.Sub(s.LastFrameAt).Seconds()
+	}
+	if s.LastError != nil {
+		hc.LastError = s.LastError.Error()
+	}
+	return hc
 }
 
 func (d *Daemon) health() Health {
@@ -53,16 +72,10 @@ func (d *Daemon) health() Health {
 		h.Problems = append(h.Problems, "mqtt: not connected: "+ps.LastError)
 	}
 	names := []string{}
+	now := time.Now()
 	for name, s := range d.cameraStats() {
-		hc := HealthCamera{State: string(s.State), Captured: s.Captured, Dropped: s.Dropped}
-		if !s.LastFrameAt.IsZero() {
-			hc.LastFrame = s.LastFrameAt.UTC().Format(time.RFC3339Nano)
-		}
-		if s.LastError != nil {
-			hc.LastError = s.LastError.Error()
-		}
-		h.Cameras[name] = hc
-		if s.State != camera.StateRunning {
+		h.Cameras[name] = healthCamera(s, now)
+		if s.State != camera.StateStreaming {
 			names = append(names, name)
 		}
 	}

@@ -27,6 +27,7 @@ const (
 	skipNoFrame   = "no_frame"   // the camera has not delivered a frame yet
 	skipSameFrame = "same_frame" // no new frame since the last job of this kind
 	skipStill     = "still"      // the motion gate saw no change
+	skipStale     = "stale"      // the newest frame is older than the camera's max_frame_age
 	skipFull      = "queue_full" // the lane's queue was full (should not happen; see lane)
 )
 
@@ -60,7 +61,7 @@ func newMetrics(src statsSource) *metrics {
 			Name: "edged_jobs_total", Help: "Inference jobs run, by camera, kind and result (ok or error).",
 		}, []string{"camera", "kind", "result"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edged_jobs_skipped_total", Help: "Scheduled jobs not run, by camera, kind and reason (busy, no_frame, same_frame, still, queue_full).",
+			Name: "edged_jobs_skipped_total", Help: "Scheduled jobs not run, by camera, kind and reason (busy, no_frame, same_frame, still, stale, queue_full).",
 		}, []string{"camera", "kind", "reason"}),
 		inference: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edged_inference_seconds",
@@ -136,6 +137,9 @@ var (
 	descCamErrors  = prometheus.NewDesc("edged_camera_errors_total", "Camera failures: opens and reads that failed, frames skipped.", []string{"camera"}, nil)
 	descReconnects = prometheus.NewDesc("edged_camera_reconnects_total", "Attempts to reopen a failed camera.", []string{"camera"}, nil)
 	descCamUp      = prometheus.NewDesc("edged_camera_up", "1 while a camera delivers frames.", []string{"camera"}, nil)
+	descCamState   = prometheus.NewDesc("edged_camera_state", "1 for the state a camera is in (connecting, streaming, stalled, failed, ended, stopped), 0 for the others.", []string{"camera", "state"}, nil)
+	descStalls     = prometheus.NewDesc("edged_camera_stalls_total", "Connections that stopped sending frames without closing (stalls detected by read_timeout).", []string{"camera"}, nil)
+	descFrameAge   = prometheus.NewDesc("edged_camera_frame_age_seconds", "Age of a camera's newest frame.", []string{"camera"}, nil)
 	descPublished  = prometheus.NewDesc("edged_mqtt_published_total", "MQTT messages the broker accepted.", nil, nil)
 	descFailed     = prometheus.NewDesc("edged_mqtt_failed_total", "MQTT messages given up after repeated publish errors.", nil, nil)
 	descQueued     = prometheus.NewDesc("edged_mqtt_queued", "MQTT messages waiting to be sent.", nil, nil)
@@ -147,7 +151,7 @@ var (
 )
 
 func (c *externalCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCaptured, descDropped, descCamErrors, descReconnects, descCamUp,
+	for _, d := range []*prometheus.Desc{descCaptured, descDropped, descCamErrors, descReconnects, descCamUp, descCamState, descStalls, descFrameAge,
 		descPublished, descFailed, descQueued, descMQDropped, descRepDropped, descAskErrors, descConnected, descConnects} {
 		ch <- d
 	}
@@ -165,7 +169,14 @@ func (c *externalCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDropped, s.Dropped, name)
 		counter(descCamErrors, s.Errors, name)
 		counter(descReconnects, s.Reconnects, name)
-		gauge(descCamUp, boolFloat(s.State == camera.StateRunning), name)
+		gauge(descCamUp, boolFloat(s.State == camera.StateStreaming), name)
+		counter(descStalls, s.Stalls, name)
+		for _, st := range cameraStates {
+			gauge(descCamState, boolFloat(s.State == st), name, string(st))
+		}
+		if !s.LastFrameAt.IsZero() {
+			gauge(descFrameAge, time.Since(s.LastFrameAt).Seconds(), name)
+		}
 	}
 	s := c.src.publisher()
 	counter(descPublished, s.Published)
@@ -177,6 +188,11 @@ func (c *externalCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descConnected, boolFloat(s.Connected))
 	counter(descConnects, s.Connects)
 }
+
+// cameraStates are the states edged_camera_state reports (not idle: Run has started by the
+// time anyone scrapes).
+var cameraStates = []camera.State{camera.StateConnecting, camera.StateStreaming, camera.StateStalled,
+	camera.StateFailed, camera.StateEnded, camera.StateStopped}
 
 func boolFloat(b bool) float64 {
 	if b {

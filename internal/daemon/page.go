@@ -210,11 +210,9 @@ func (p *page) Status() web.Status {
 	for _, cam := range st.cfg.Cameras {
 		cs := p.live.Camera(cam.Name)
 		if s, ok := stats[cam.Name]; ok {
-			cs.Health = web.CameraHealth{State: string(s.State), Captured: s.Captured, Dropped: s.Dropped,
-				FPS: p.rates.rate(cam.Name, s.Captured)}
-			if s.LastError != nil {
-				cs.Health.LastError = s.LastError.Error()
-			}
+			h := healthCamera(s, time.Now())
+			cs.Health = web.CameraHealth{State: h.State, Captured: h.Captured, Dropped: h.Dropped, Reconnects: h.Reconnects,
+				Stalls: h.Stalls, FrameAge: h.FrameAge, LastError: h.LastError, FPS: p.rates.rate(cam.Name, s.Captured)}
 		}
 		out.Cameras = append(out.Cameras, cs)
 	}
@@ -258,9 +256,9 @@ func (p *page) Ask(ctx context.Context, camera, question string) (web.Answer, er
 	if p.d.sched.models.Answerer == nil {
 		return web.Answer{}, fmt.Errorf("%w: no VQA model (the config names no models.blip_vqa)", web.ErrUnavailable)
 	}
-	f := r.newestFrame()
-	if f == nil {
-		return web.Answer{}, fmt.Errorf("%w: camera %q has no frame yet", web.ErrUnavailable, camera)
+	f, err := r.currentFrame()
+	if err != nil {
+		return web.Answer{}, fmt.Errorf("%w: %v", web.ErrUnavailable, err)
 	}
 	f.Release()
 	start := time.Now()

@@ -92,7 +92,7 @@ cameras:
 	})
 	c := st.Cameras[0]
 	if st.Device != "test" || c.Name != "cam" || c.Labels[0].LabelSet != "s" || c.Labels[0].Labels[0].Label != "x" || c.Labels[0].Labels[0].Score != 0.9 ||
-		c.Health.State != "running" || st.Models[0].Model != modelCLIPImage || st.Models[0].Count == 0 || st.Search.Enabled {
+		c.Health.State != "streaming" || st.Models[0].Model != modelCLIPImage || st.Models[0].Count == 0 || st.Search.Enabled {
 		t.Errorf("status %+v", st)
 	}
 

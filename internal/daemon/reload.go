@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
 )
 
@@ -81,6 +82,7 @@ func (d *Daemon) reloadNow(ctx context.Context, why string) map[string]fileStamp
 	if d.logLevel != nil {
 		d.logLevel.Set(parseLevel(merged.LogLevel))
 	}
+	camera.SetNativeLogging(merged.LogLevel == "debug")
 	for _, r := range d.runners {
 		r.notifyReload()
 	}

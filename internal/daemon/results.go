@@ -5,7 +5,6 @@ import (
 
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/shapes"
 )
 
 // Kind names a kind of result, and of the work that makes it.
@@ -27,13 +26,14 @@ const (
 type FrameInfo struct {
 	Seq  uint64    // the source's frame number, from 1
 	Time time.Time // when it was captured
-	// Scene is the truth of a synthetic frame (nil for real cameras): what the picture shows,
-	// so that a user and the tests can compare the models' results with it.
-	Scene *shapes.Scene
+	// Annotations are the frame's camera.Frame.Annotations (nil for real cameras): a
+	// synthetic frame's truth, so that a user and the tests can compare the models' results
+	// with what the picture shows. Read-only.
+	Annotations map[string]string
 }
 
 func frameInfo(f *camera.Frame) FrameInfo {
-	return FrameInfo{Seq: f.Seq, Time: f.Time, Scene: f.Scene}
+	return FrameInfo{Seq: f.Seq, Time: f.Time, Annotations: f.Annotations}
 }
 
 // Result is one thing the daemon found out. Which fields are set depends on Kind.

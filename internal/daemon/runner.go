@@ -241,6 +241,8 @@ func (r *runner) frameFor(k Kind) (*camera.Frame, string) {
 		return nil, skipNoFrame
 	case f.Seq == r.lastSeq[k]:
 		return nil, skipSameFrame
+	case r.stale(f) != nil:
+		return nil, skipStale
 	}
 	if r.gate != nil {
 		if f.Seq != r.gateSeq {
@@ -267,6 +269,32 @@ func (r *runner) newestFrame() *camera.Frame {
 	return f
 }
 
+// currentFrame retains and returns the camera's newest frame for an ask, or says why there
+// is none that shows the camera's view now: no frame yet, or only one older than the
+// camera's max_frame_age (the camera is stalled or failed).
+func (r *runner) currentFrame() (*camera.Frame, error) {
+	f := r.newestFrame()
+	if f == nil {
+		return nil, fmt.Errorf("camera %q has no frame yet", r.name)
+	}
+	if err := r.stale(f); err != nil {
+		f.Release()
+		return nil, err
+	}
+	return f, nil
+}
+
+// stale says why f is too old to be the camera's current view (nil when it is not): a frame
+// from before a stall must not be labelled or answered about as if it were now.
+func (r *runner) stale(f *camera.Frame) error {
+	limit := r.sched.state().camera(r.name).Source.MaxFrameAge
+	if age := time.Since(f.Time); limit > 0 && age > limit {
+		return fmt.Errorf("camera %q has no current frame: the newest is %v old, over max_frame_age %v (camera %s)",
+			r.name, age.Round(100*time.Millisecond), limit, r.src.Stats().State)
+	}
+	return nil
+}
+
 // run does one job of kind k on frame f with the state it was scheduled under.
 func (r *runner) run(ctx context.Context, k Kind, f *camera.Frame, st *state) error {
 	cam := st.camera(r.name)
@@ -291,7 +319,7 @@ func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets [
 		return fmt.Errorf("CLIP image embedding: %w", err)
 	}
 	if r.sched.recall != nil {
-		if err := r.sched.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Scene: f.Scene}); err != nil {
+		if err := r.sched.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Annotations: f.Annotations}); err != nil {
 			r.errs.report(r.log, "frame not remembered for search", err, "frame", f.Seq)
 		}
 	}

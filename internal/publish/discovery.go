@@ -30,22 +30,28 @@ func (c Camera) validate() error {
 // discoveryConfig is one Home Assistant MQTT discovery config; field names are Home
 // Assistant's (https://www.home-assistant.io/integrations/mqtt/#mqtt-discovery).
 type discoveryConfig struct {
-	UniqueID             string          `json:"unique_id"`
-	ObjectID             string          `json:"object_id"`
-	Name                 string          `json:"name"`
-	Icon                 string          `json:"icon,omitempty"`
-	StateTopic           string          `json:"state_topic,omitempty"`
-	Topic                string          `json:"topic,omitempty"` // camera entities use topic
-	ValueTemplate        string          `json:"value_template,omitempty"`
-	JSONAttributesTopic  string          `json:"json_attributes_topic,omitempty"`
-	PayloadOn            string          `json:"payload_on,omitempty"`
-	PayloadOff           string          `json:"payload_off,omitempty"`
-	AvailabilityTopic    string          `json:"availability_topic"`
-	AvailabilityTemplate string          `json:"availability_template"`
-	PayloadAvailable     string          `json:"payload_available"`
-	PayloadNotAvailable  string          `json:"payload_not_available"`
-	QoS                  int             `json:"qos"`
-	Device               discoveryDevice `json:"device"`
+	UniqueID            string                  `json:"unique_id"`
+	ObjectID            string                  `json:"object_id"`
+	Name                string                  `json:"name"`
+	Icon                string                  `json:"icon,omitempty"`
+	StateTopic          string                  `json:"state_topic,omitempty"`
+	Topic               string                  `json:"topic,omitempty"` // camera entities use topic
+	ValueTemplate       string                  `json:"value_template,omitempty"`
+	JSONAttributesTopic string                  `json:"json_attributes_topic,omitempty"`
+	PayloadOn           string                  `json:"payload_on,omitempty"`
+	PayloadOff          string                  `json:"payload_off,omitempty"`
+	Availability        []discoveryAvailability `json:"availability"`
+	AvailabilityMode    string                  `json:"availability_mode"`
+	QoS                 int                     `json:"qos"`
+	Device              discoveryDevice         `json:"device"`
+}
+
+// discoveryAvailability is one topic an entity's availability depends on.
+type discoveryAvailability struct {
+	Topic               string `json:"topic"`
+	ValueTemplate       string `json:"value_template,omitempty"`
+	PayloadAvailable    string `json:"payload_available"`
+	PayloadNotAvailable string `json:"payload_not_available"`
 }
 
 type discoveryDevice struct {
@@ -57,7 +63,7 @@ type discoveryDevice struct {
 }
 
 // Availability payloads. "stopped" (clean shutdown) maps to unavailable in Home Assistant
-// through the availability template.
+// through the availability template. A camera's own topic says online or offline.
 const (
 	availableOnline  = "online"
 	availableStopped = "stopped"
@@ -73,20 +79,23 @@ func discoveryConfigs(o *Options, topics Topics, cameras []Camera) (map[string][
 		Manufacturer: o.Manufacturer,
 		SWVersion:    o.SWVersion,
 	}
-	base := func(component, id, name, icon string) (string, discoveryConfig) {
+	// An entity of a camera is available while edged is online and the camera delivers frames.
+	base := func(camera, component, id, name, icon string) (string, discoveryConfig) {
 		uid := objectID(o.Device) + "_" + id
 		topic := o.HomeAssistant.DiscoveryPrefix + "/" + component + "/" + uid + "/config"
 		return topic, discoveryConfig{
-			UniqueID:             uid,
-			ObjectID:             uid,
-			Name:                 name,
-			Icon:                 icon,
-			AvailabilityTopic:    topics.Available(),
-			AvailabilityTemplate: "{{ 'online' if value == 'online' else 'offline' }}",
-			PayloadAvailable:     availableOnline,
-			PayloadNotAvailable:  availableOffline,
-			QoS:                  o.QoS,
-			Device:               device,
+			UniqueID: uid,
+			ObjectID: uid,
+			Name:     name,
+			Icon:     icon,
+			Availability: []discoveryAvailability{
+				{Topic: topics.Available(), ValueTemplate: "{{ 'online' if value == 'online' else 'offline' }}",
+					PayloadAvailable: availableOnline, PayloadNotAvailable: availableOffline},
+				{Topic: topics.CameraAvailable(camera), PayloadAvailable: availableOnline, PayloadNotAvailable: availableOffline},
+			},
+			AvailabilityMode: "all",
+			QoS:              o.QoS,
+			Device:           device,
 		}
 	}
 	out := make(map[string][]byte)
@@ -110,7 +119,7 @@ func discoveryConfigs(o *Options, topics Topics, cameras []Camera) (map[string][
 				"{{ (value_json.answer if value_json.answer is defined else 'error: ' ~ value_json.error)[:255] }}"},
 		}
 		for _, s := range sensors {
-			topic, c := base("sensor", camID+"_"+s.kind, cam.Name+" "+s.name, s.icon)
+			topic, c := base(cam.Name, "sensor", camID+"_"+s.kind, cam.Name+" "+s.name, s.icon)
 			c.StateTopic, c.ValueTemplate, c.JSONAttributesTopic = s.topic, s.template, s.topic
 			if err := add(topic, c); err != nil {
 				return nil, err
@@ -121,7 +130,7 @@ func discoveryConfigs(o *Options, topics Topics, cameras []Camera) (map[string][
 			if err != nil {
 				return nil, fmt.Errorf("publish: event label %q: %w", label, err)
 			}
-			topic, c := base("binary_sensor", camID+"_event_"+objectID(label), cam.Name+" "+label, "mdi:eye")
+			topic, c := base(cam.Name, "binary_sensor", camID+"_event_"+objectID(label), cam.Name+" "+label, "mdi:eye")
 			c.StateTopic = topics.Events(cam.Name)
 			c.JSONAttributesTopic = topics.Events(cam.Name)
 			// Events of other labels render "", which Home Assistant ignores.
@@ -132,7 +141,7 @@ func discoveryConfigs(o *Options, topics Topics, cameras []Camera) (map[string][
 			}
 		}
 		if cam.Snapshots {
-			topic, c := base("camera", camID+"_snapshot", cam.Name+" snapshot", "")
+			topic, c := base(cam.Name, "camera", camID+"_snapshot", cam.Name+" snapshot", "")
 			c.Topic = topics.Snapshot(cam.Name)
 			if err := add(topic, c); err != nil {
 				return nil, err

@@ -38,9 +38,7 @@ func TestDiscoveryConfigs(t *testing.T) {
 		"unique_id":             "pi-4_front_door_label",
 		"state_topic":           "edged/pi-4/front door/labels",
 		"json_attributes_topic": "edged/pi-4/front door/labels",
-		"availability_topic":    "edged/pi-4/available",
-		"payload_available":     "online",
-		"payload_not_available": "offline",
+		"availability_mode":     "all",
 		"name":                  "front door label",
 		"qos":                   1.0,
 	}
@@ -49,8 +47,22 @@ func TestDiscoveryConfigs(t *testing.T) {
 			t.Errorf("label sensor %s = %v, want %v", k, label[k], v)
 		}
 	}
-	if label["value_template"] == "" || label["availability_template"] == "" {
-		t.Errorf("label sensor lacks templates: %v", label)
+	if label["value_template"] == "" {
+		t.Errorf("label sensor lacks its template: %v", label)
+	}
+	// Available while edged is online and the camera delivers frames.
+	avail, _ := label["availability"].([]any)
+	if len(avail) != 2 {
+		t.Fatalf("availability = %v, want the device's and the camera's topics", label["availability"])
+	}
+	for i, topic := range []string{"edged/pi-4/available", "edged/pi-4/front door/available"} {
+		a, _ := avail[i].(map[string]any)
+		if a["topic"] != topic || a["payload_available"] != "online" || a["payload_not_available"] != "offline" {
+			t.Errorf("availability[%d] = %v, want topic %s, online/offline", i, a, topic)
+		}
+	}
+	if a, _ := avail[0].(map[string]any); a["value_template"] == "" {
+		t.Errorf("the device's availability needs its template (stopped is offline): %v", a)
 	}
 	dev, _ := label["device"].(map[string]any)
 	if dev["name"] != "pi-4" || dev["manufacturer"] != "edged" || dev["model"] != "edged" || dev["sw_version"] != "1.2.3" {

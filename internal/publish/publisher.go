@@ -52,6 +52,7 @@ type Publisher struct {
 	mu         sync.Mutex
 	started    bool
 	cameras    []Camera
+	camOnline  map[string]bool // each camera's availability, as last set
 	asksClosed bool
 	lastErr    string
 	dropWarned bool // a full-queue warning was logged since the last connection
@@ -268,6 +269,34 @@ func (p *Publisher) PublishSnapshot(camera string, jpeg []byte) error {
 		return fmt.Errorf("publish: snapshot for camera %q is empty", camera)
 	}
 	return p.enqueue(p.topics.Snapshot(camera), slices.Clone(jpeg), false)
+}
+
+// SetCameraAvailable says whether a camera delivers frames: "online" or "offline" on
+// <camera>/available, retained, queued in order with the results, and published again after
+// every connection to the broker (which may have lost it). Setting what is already set does
+// nothing.
+func (p *Publisher) SetCameraAvailable(camera string, online bool) error {
+	if err := checkTopicLevel(camera); err != nil {
+		return fmt.Errorf("publish: camera availability: camera name %v", err)
+	}
+	p.mu.Lock()
+	if p.camOnline == nil {
+		p.camOnline = map[string]bool{}
+	}
+	was, known := p.camOnline[camera]
+	p.camOnline[camera] = online
+	p.mu.Unlock()
+	if known && was == online {
+		return nil
+	}
+	return p.enqueue(p.topics.CameraAvailable(camera), []byte(availability(online)), true)
+}
+
+func availability(online bool) string {
+	if online {
+		return availableOnline
+	}
+	return availableOffline
 }
 
 // SetCameras replaces the cameras announced to Home Assistant (on a config reload, say);
@@ -548,6 +577,15 @@ func (p *Publisher) online(l *link) {
 	}
 	if err := p.await(l.client.Publish(p.topics.Available(), byte(p.opts.QoS), true, availableOnline)); err != nil {
 		p.log.Error("cannot publish availability", "topic", p.topics.Available(), "err", err)
+	}
+	p.mu.Lock()
+	cams := maps.Clone(p.camOnline)
+	p.mu.Unlock()
+	for _, cam := range slices.Sorted(maps.Keys(cams)) {
+		topic := p.topics.CameraAvailable(cam)
+		if err := p.await(l.client.Publish(topic, byte(p.opts.QoS), true, availability(cams[cam]))); err != nil {
+			p.log.Error("cannot publish availability", "topic", topic, "err", err)
+		}
 	}
 	if p.opts.HomeAssistant.Enabled {
 		p.announce(l) // every config again: the broker may have lost them

@@ -435,13 +435,14 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 			t.Fatalf("%s: %v", topic, err)
 		}
 		for _, field := range []string{"unique_id", "name", "state_topic", "value_template", "json_attributes_topic",
-			"availability_topic", "payload_available", "payload_not_available", "device"} {
+			"availability", "availability_mode", "device"} {
 			if _, ok := cfg[field]; !ok {
 				t.Errorf("%s lacks %s", topic, field)
 			}
 		}
-		if cfg["availability_topic"] != "edged/dev5/available" {
-			t.Errorf("%s availability_topic = %v", topic, cfg["availability_topic"])
+		if a, _ := cfg["availability"].([]any); len(a) != 2 || a[0].(map[string]any)["topic"] != "edged/dev5/available" ||
+			a[1].(map[string]any)["topic"] != "edged/dev5/cam/available" || cfg["availability_mode"] != "all" {
+			t.Errorf("%s availability = %v (%v)", topic, cfg["availability"], cfg["availability_mode"])
 		}
 		if dev, _ := cfg["device"].(map[string]any); dev["sw_version"] != "9.9" || dev["name"] != "dev5" {
 			t.Errorf("%s device = %v", topic, cfg["device"])
@@ -527,6 +528,51 @@ func TestBrokerRestartQueuesResultsInOrder(t *testing.T) {
 	eventually(t, "6 published after the reconnect", func() bool { return p.Stats().Published == 6 })
 	if s := p.Stats(); s.Queued != 0 || s.Dropped != 3 || s.Connects != 2 || !s.Connected {
 		t.Errorf("stats after reconnect = %+v", s)
+	}
+}
+
+// A camera's availability is retained, published only when it changes, and published again
+// after a reconnection to a broker that lost it.
+func TestCameraAvailability(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev7", QoS: 1})
+	waitConnected(t, p)
+	topic := p.Topics().CameraAvailable("door")
+	if topic != "edged/dev7/door/available" {
+		t.Fatalf("topic %s", topic)
+	}
+	rec, c := mqtttest.Subscribe(t, m.URL(), topic)
+	for _, online := range []bool{true, true, false, false, true} {
+		if err := p.SetCameraAvailable("door", online); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "three changes", func() bool { return len(rec.On(topic)) >= 3 })
+	mqtttest.Barrier(t, rec, c)
+	var got []string
+	for _, msg := range rec.On(topic) {
+		got = append(got, msg.Payload)
+	}
+	if !slices.Equal(got, []string{"online", "offline", "online"}) {
+		t.Fatalf("payloads %v, want one per change", got)
+	}
+	if err := p.SetCameraAvailable("door", false); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "offline", func() bool { return len(rec.On(topic)) >= 4 })
+
+	// mosquitto here keeps nothing across a restart: the publisher says it again.
+	m.Stop()
+	eventually(t, "the publisher to notice the broker is gone", func() bool { return !p.Stats().Connected })
+	m.Start()
+	waitConnected(t, p)
+	late := mqtttest.NewRecorder()
+	mqtttest.SubscribeTo(t, mqtttest.Connect(t, m.URL(), mqtttest.Client{Recorder: late}), topic)
+	if _, msg := late.WaitTopic(t, 0, topic); msg.Payload != "offline" || !msg.Retained {
+		t.Fatalf("after the broker's restart: %+v, want retained offline", msg)
+	}
+	if err := p.SetCameraAvailable("a/b", true); err == nil {
+		t.Fatal("a camera name with '/' was accepted")
 	}
 }
 

@@ -85,9 +85,8 @@ func referenceSearch(t *testing.T) (SearchHandler, *recalltest.Reference) {
 	}
 	start := time.Now()
 	for _, c := range ref.Cases {
-		sc := c.Scene
 		if err := store.Add(recall.Frame{Camera: "shapes", Seq: uint64(c.Index + 1), Time: start.Add(time.Duration(c.Index) * time.Second),
-			Image: c.Image, Embedding: c.Embedding, Scene: &sc}); err != nil {
+			Image: c.Image, Embedding: c.Embedding}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -16,6 +16,11 @@ type Topics struct {
 // Available is the device's availability topic: online, stopped or offline.
 func (t Topics) Available() string { return t.Prefix + "/" + t.Device + "/available" }
 
+// CameraAvailable is a camera's availability topic: online while it delivers frames,
+// offline otherwise (retained). It means something only while the device's Available says
+// online.
+func (t Topics) CameraAvailable(camera string) string { return t.camera(camera, "available") }
+
 // Labels is where a camera's zero-shot labels go.
 func (t Topics) Labels(camera string) string { return t.camera(camera, "labels") }
 

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/edged/edged/internal/shapes"
 )
 
 // Query is a text search over the remembered frames.
@@ -73,8 +71,9 @@ type Hit struct {
 	Reranked bool
 	// Thumbnail is the frame as a small JPEG. It is shared: do not modify it.
 	Thumbnail []byte
-	// Scene is the truth of a synthetic frame; nil for real cameras.
-	Scene *shapes.Scene
+	// Annotations are the frame's, as given to Store.Add (a synthetic frame's truth); nil for
+	// real cameras. Read-only.
+	Annotations map[string]string
 }
 
 // Reranker rescores the best cosine hits of a search, such as with BLIP image-text matching
@@ -305,7 +304,7 @@ func compareRank(sa, sb float64, ta, tb time.Time, ca, cb string, qa, qb uint64)
 }
 
 func (e *entry) hit(camera string, cosine float64) Hit {
-	return Hit{Camera: camera, Seq: e.seq, Time: e.time, Score: cosine, Cosine: cosine, Thumbnail: e.thumb, Scene: e.scene}
+	return Hit{Camera: camera, Seq: e.seq, Time: e.time, Score: cosine, Cosine: cosine, Thumbnail: e.thumb, Annotations: e.notes}
 }
 
 // dot is the inner product, accumulated in float64 over four independent sums (so the

@@ -8,8 +8,6 @@ import (
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/edged/edged/internal/shapes"
 )
 
 // Frame is what the caller hands to Store.Add: a frame's identity, its picture (made into a
@@ -22,8 +20,9 @@ type Frame struct {
 	// Embedding is the frame's CLIP image embedding. The store keeps a normalised copy, so the
 	// caller may reuse the slice.
 	Embedding []float32
-	// Scene is the truth of a synthetic frame; nil for real cameras. Kept as it is (read-only).
-	Scene *shapes.Scene
+	// Annotations are the camera's notes about the frame (a synthetic frame's truth), nil for
+	// real cameras. Kept as they are and handed back with hits: read-only.
+	Annotations map[string]string
 }
 
 // entry is one remembered frame.
@@ -32,7 +31,7 @@ type entry struct {
 	time      time.Time
 	embedding []float32 // unit length
 	thumb     []byte    // JPEG, never modified once stored
-	scene     *shapes.Scene
+	notes     map[string]string
 	bytes     int64 // what this entry counts against MaxBytes
 }
 
@@ -102,8 +101,8 @@ func (s *Store) Add(f Frame) error {
 	if err != nil {
 		return fmt.Errorf("recall: camera %q frame %d: %w", f.Camera, f.Seq, err)
 	}
-	e := &entry{seq: f.Seq, time: f.Time, embedding: emb, thumb: thumb, scene: f.Scene}
-	e.bytes = int64(cap(thumb)) + 4*int64(cap(emb)) + entryOverhead + sceneBytes(f.Scene)
+	e := &entry{seq: f.Seq, time: f.Time, embedding: emb, thumb: thumb, notes: f.Annotations}
+	e.bytes = int64(cap(thumb)) + 4*int64(cap(emb)) + entryOverhead + annotationBytes(f.Annotations)
 	if e.bytes > s.opts.MaxBytes {
 		return fmt.Errorf("recall: camera %q frame %d needs %d bytes, over max_bytes %d", f.Camera, f.Seq, e.bytes, s.opts.MaxBytes)
 	}
@@ -248,10 +247,15 @@ func unitCopy(v []float32) ([]float32, error) {
 	return out, nil
 }
 
-// sceneBytes estimates the memory of a scene a frame keeps alive.
-func sceneBytes(s *shapes.Scene) int64 {
-	if s == nil {
+// annotationBytes estimates the memory of the annotations a frame keeps alive: the map's
+// header and per-entry overhead, and the strings.
+func annotationBytes(m map[string]string) int64 {
+	if m == nil {
 		return 0
 	}
-	return 64 + int64(len(s.Objects))*96
+	n := int64(48)
+	for k, v := range m {
+		n += 48 + int64(len(k)+len(v))
+	}
+	return n
 }

@@ -13,16 +13,6 @@ import (
 	"github.com/edged/edged/internal/shapes"
 )
 
-// sceneShows says whether a scene has an object with the label "<colour> <shape>".
-func sceneShows(s shapes.Scene, label string) bool {
-	for _, o := range s.Objects {
-		if o.Label() == label {
-			return true
-		}
-	}
-	return false
-}
-
 // The page in a real browser over the real models and the synthetic camera: labels that
 // match the scene the camera rendered, BLIP's caption, a typed question answered by BLIP,
 // and search: "a red circle" finds frames that show one, and each of the 15 "a <colour>
@@ -68,14 +58,15 @@ func TestBrowserRealModels(t *testing.T) {
 		if !ok {
 			t.Fatalf("the page shows labels of frame %d, which the camera never delivered", seq)
 		}
-		if len(truth.Objects) != 1 {
+		objects := truth.labels()
+		if len(objects) != 1 {
 			continue
 		}
 		sampled++
-		if truth.Objects[0].Label() == s.Top {
+		if objects[0] == s.Top {
 			right++
 		} else {
-			t.Logf("frame %d shows a %s; the page's top label is %q", seq, truth.Objects[0].Label(), s.Top)
+			t.Logf("frame %d shows a %s; the page's top label is %q", seq, objects[0], s.Top)
 		}
 	}
 	if right < 9 {
@@ -94,7 +85,7 @@ func TestBrowserRealModels(t *testing.T) {
 		t.Fatalf("the page shows the caption %q, which BLIP never said", caption)
 	}
 	truth, _ := b.truthOf(captionFrame)
-	t.Logf("caption of frame %d: %q (the scene: %q)", captionFrame, caption, truth.Caption())
+	t.Logf("caption of frame %d: %q (the scene: %q)", captionFrame, caption, truth.caption())
 
 	// A typed question gets BLIP's answer about the newest frame.
 	const question = "how many shapes are there?"
@@ -108,7 +99,7 @@ func TestBrowserRealModels(t *testing.T) {
 	}
 	seq, _ := strconv.ParseUint(answer.Frame, 10, 64)
 	truth, _ = b.truthOf(seq)
-	t.Logf("%s → %q about frame %d, which shows %d shapes", question, answer.Answer, seq, len(truth.Objects))
+	t.Logf("%s → %q about frame %d, which shows %d shapes", question, answer.Answer, seq, len(truth.labels()))
 
 	// Search, over a ring of about a hundred scenes, then frozen so the truth stays put.
 	mqtttest.Eventually(t, "100 scenes remembered", 90*time.Second, func() bool { return b.rememberedScenes() >= 100 })
@@ -117,7 +108,7 @@ func TestBrowserRealModels(t *testing.T) {
 		t.Helper()
 		return br.search(query, k, wait)
 	}
-	frameTruth := func(s string) shapes.Scene {
+	truthOf := func(s string) frameTruth {
 		seq, _ := strconv.ParseUint(s, 10, 64)
 		sc, ok := b.truthOf(seq)
 		if !ok {
@@ -130,11 +121,11 @@ func TestBrowserRealModels(t *testing.T) {
 	}
 	shows := 0
 	for i, f := range search("a red circle", 8) {
-		sc := frameTruth(f)
-		if sceneShows(sc, "red circle") {
+		sc := truthOf(f)
+		if sc.shows("red circle") {
 			shows++
 		} else if i == 0 {
-			t.Errorf("a red circle: the best result, frame %s, shows %q", f, sc.Caption())
+			t.Errorf("a red circle: the best result, frame %s, shows %q", f, sc.caption())
 		}
 	}
 	t.Logf("a red circle: %d of the 8 results show one", shows)
@@ -150,11 +141,11 @@ func TestBrowserRealModels(t *testing.T) {
 		if !present[label] {
 			continue
 		}
-		top := frameTruth(search("a "+label, 1)[0])
-		if sceneShows(top, label) {
+		top := truthOf(search("a "+label, 1)[0])
+		if top.shows(label) {
 			continue
 		}
-		miss := fmt.Sprintf("%s (best: %q)", label, top.Caption())
+		miss := fmt.Sprintf("%s (best: %q)", label, top.caption())
 		if alone[label] {
 			misses = append(misses, miss)
 		} else {

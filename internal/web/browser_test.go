@@ -63,7 +63,7 @@ func TestBrowserPage(t *testing.T) {
 	br.waitFor("the caption "+c.Caption, fmt.Sprintf(
 		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".caption")), js(c.Caption)), waitLong)
 	br.waitFor("the health line", fmt.Sprintf(
-		`/running · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))), waitLong)
+		`/streaming · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))), waitLong)
 	br.waitFor("the MQTT state", `document.querySelector('#mqtt').textContent.startsWith('MQTT not connected to tcp://127.0.0.1:1')`, waitLong)
 	br.waitFor("the model latencies", `document.querySelectorAll('#models tbody tr').length === 1`, waitLong)
 

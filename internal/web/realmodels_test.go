@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,7 +15,6 @@ import (
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/recall"
-	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -45,10 +46,10 @@ type modelBackend struct {
 
 	mu       sync.Mutex
 	newest   *camera.Frame
-	truth    map[uint64]shapes.Scene // every labelled frame's scene
-	scenes   map[int]bool            // scene numbers remembered in the store
-	captions map[string]uint64       // caption text → a frame it was said of
-	answers  map[string]string       // "frame/question" → answer
+	truth    map[uint64]frameTruth // every labelled frame's truth
+	scenes   map[int]bool          // scene numbers remembered in the store
+	captions map[string]uint64     // caption text → a frame it was said of
+	answers  map[string]string     // "frame/question" → answer
 	latency  map[string]*ModelHealth
 	vqaMu    sync.Mutex
 	vqaSess  *blip.Session
@@ -144,7 +145,7 @@ func newModelBackend(t *testing.T, spec camera.Spec) *modelBackend {
 		t.Fatal(err)
 	}
 	b := &modelBackend{live: NewLive(LiveOptions{}), store: store, frames: frames, src: src, clip: cm, labels: classifier,
-		vqa: vqaM, cap: capM, vqaSess: vqaSess, truth: map[uint64]shapes.Scene{}, scenes: map[int]bool{},
+		vqa: vqaM, cap: capM, vqaSess: vqaSess, truth: map[uint64]frameTruth{}, scenes: map[int]bool{},
 		captions: map[string]uint64{}, answers: map[string]string{}, latency: map[string]*ModelHealth{}, started: time.Now()}
 	b.remember, b.present, b.alone = true, map[string]bool{}, map[string]bool{}
 	b.search = &RecallSearch{
@@ -243,16 +244,18 @@ func (b *modelBackend) labelFrames(t *testing.T) {
 		}
 		info := FrameInfo{Seq: f.Seq, Time: f.Time}
 		b.mu.Lock()
-		b.truth[f.Seq] = *f.Scene
+		truth := frameTruth(f.Annotations)
+		b.truth[f.Seq] = truth
 		b.mu.Unlock()
 		b.rememberMu.Lock()
 		if b.remember {
-			if err := b.store.Add(recall.Frame{Camera: f.Camera, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Scene: f.Scene}); err != nil {
+			if err := b.store.Add(recall.Frame{Camera: f.Camera, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Annotations: f.Annotations}); err != nil {
 				t.Errorf("remember frame %d: %v", f.Seq, err)
 			}
-			for _, o := range f.Scene.Objects {
-				b.present[o.Label()] = true
-				b.alone[o.Label()] = b.alone[o.Label()] || len(f.Scene.Objects) == 1
+			shown := truth.labels()
+			for _, l := range shown {
+				b.present[l] = true
+				b.alone[l] = b.alone[l] || len(shown) == 1
 			}
 			b.mu.Lock()
 			b.scenes[f.Index] = true
@@ -332,7 +335,7 @@ func (b *modelBackend) rememberedScenes() int {
 	return len(b.scenes)
 }
 
-func (b *modelBackend) truthOf(seq uint64) (shapes.Scene, bool) {
+func (b *modelBackend) truthOf(seq uint64) (frameTruth, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.truth[seq]
@@ -413,3 +416,14 @@ func (b *modelBackend) Search(ctx context.Context, query, cam string, k int) ([]
 func (b *modelBackend) Thumbnail(cam string, frame uint64) ([]byte, error) {
 	return b.search.Thumbnail(cam, frame)
 }
+
+// frameTruth is what a synthetic frame shows, as the camera annotated it.
+type frameTruth map[string]string
+
+// labels are the labels of the objects shown.
+func (t frameTruth) labels() []string { return strings.Split(t[camera.TruthLabels], " and ") }
+
+// shows says whether the frame shows an object with the label "<colour> <shape>".
+func (t frameTruth) shows(label string) bool { return slices.Contains(t.labels(), label) }
+
+func (t frameTruth) caption() string { return t[camera.TruthCaption] }

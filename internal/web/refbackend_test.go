@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -113,8 +114,9 @@ func (b *refBackend) advance(t testing.TB) recalltest.Case {
 	b.shapes = info
 	b.mu.Unlock()
 
-	sc := c.Scene
-	if err := b.store.Add(recall.Frame{Camera: "shapes", Seq: info.Seq, Time: info.Time, Image: c.Image, Embedding: c.Embedding, Scene: &sc}); err != nil {
+	// The case number rides along as the frame's annotation, as a synthetic camera's truth does.
+	note := map[string]string{"case": strconv.Itoa(c.Index)}
+	if err := b.store.Add(recall.Frame{Camera: "shapes", Seq: info.Seq, Time: info.Time, Image: c.Image, Embedding: c.Embedding, Annotations: note}); err != nil {
 		t.Fatal(err)
 	}
 	var labels []Label
@@ -139,7 +141,7 @@ func (b *refBackend) current() (recalltest.Case, FrameInfo, bool) {
 func (b *refBackend) Status() Status {
 	st := Status{Device: "test-device", MQTT: MQTTHealth{Broker: "tcp://127.0.0.1:1", LastError: "no broker in this test"}}
 	shapes := b.live.Camera("shapes")
-	shapes.Health = CameraHealth{State: "running", FPS: 1, Captured: uint64(b.stepCount()), Dropped: 0}
+	shapes.Health = CameraHealth{State: "streaming", FPS: 1, Captured: uint64(b.stepCount()), Dropped: 0}
 	synth := b.live.Camera("synthetic")
 	ss := b.synth.Stats()
 	synth.Health = CameraHealth{State: string(ss.State), Captured: ss.Captured, Dropped: ss.Dropped,

@@ -41,7 +41,7 @@ func (r *RecallSearch) Search(ctx context.Context, query, camera string, k int) 
 	out := make([]Hit, len(hits))
 	for i, h := range hits {
 		out[i] = Hit{Camera: h.Camera, Frame: FrameInfo{Seq: h.Seq, Time: h.Time}, Score: h.Score, Cosine: h.Cosine,
-			Reranked: h.Reranked, Scene: h.Scene}
+			Reranked: h.Reranked, Annotations: h.Annotations}
 	}
 	return out, nil
 }

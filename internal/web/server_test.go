@@ -248,8 +248,12 @@ func TestSearch(t *testing.T) {
 			t.Fatalf("search %q: %d %s", label, resp.StatusCode, body)
 		}
 		top := res.Hits[0]
-		if !b.caseOf(top.Frame.Seq).Has(label) || top.Scene == nil || top.Scene.Background != b.caseOf(top.Frame.Seq).Scene.Background {
-			t.Errorf("search %q: best hit frame %d shows %+v", label, top.Frame.Seq, top.Scene)
+		shown := b.caseOf(top.Frame.Seq)
+		if !shown.Has(label) {
+			t.Errorf("search %q: best hit frame %d shows %+v", label, top.Frame.Seq, shown.Scene.Objects)
+		}
+		if got := top.Annotations["case"]; got != strconv.Itoa(shown.Index) {
+			t.Errorf("search %q: best hit frame %d carries the annotations of case %q, want %d", label, top.Frame.Seq, got, shown.Index)
 		}
 		for i := 1; i < len(res.Hits); i++ {
 			if res.Hits[i].Score > res.Hits[i-1].Score {

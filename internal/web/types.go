@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/edged/edged/internal/shapes"
 )
 
 // Backend is what the page shows and does; the daemon implements it. Its methods are called
@@ -100,11 +98,14 @@ type Answer struct {
 
 // CameraHealth is a camera source's state and counters.
 type CameraHealth struct {
-	State     string  `json:"state"` // camera.State: running, retrying, ...
-	FPS       float64 `json:"fps"`   // frames captured per second, recently
-	Captured  uint64  `json:"captured"`
-	Dropped   uint64  `json:"dropped"` // frames replaced before inference took them
-	LastError string  `json:"last_error,omitempty"`
+	State      string  `json:"state"` // camera.State: connecting, streaming, stalled, failed, ...
+	FPS        float64 `json:"fps"`   // frames captured per second, recently
+	Captured   uint64  `json:"captured"`
+	Dropped    uint64  `json:"dropped"` // frames replaced before inference took them
+	Reconnects uint64  `json:"reconnects"`
+	Stalls     uint64  `json:"stalls"`
+	FrameAge   float64 `json:"frame_age_s,omitempty"` // seconds since the newest frame was captured
+	LastError  string  `json:"last_error,omitempty"`
 }
 
 // ModelHealth is one model's inference latency.
@@ -146,8 +147,9 @@ type Hit struct {
 	Score    float64 `json:"score"`
 	Cosine   float64 `json:"cosine"`
 	Reranked bool    `json:"reranked"`
-	// Scene is the truth of a synthetic frame; nil for real cameras.
-	Scene *shapes.Scene `json:"scene,omitempty"`
+	// Annotations are the frame's camera annotations (a synthetic frame's truth); absent for
+	// real cameras.
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // Update is one change pushed to the page as a server-sent event named Kind.

@@ -116,10 +116,13 @@ function renderAnswers(c, answers) {
 function renderHealth(c, h) {
   let text = (h.state || 'unknown') + ' · ' + (h.fps || 0).toFixed(1) + ' fps · ' +
     h.captured + ' captured · ' + h.dropped + ' dropped';
+  if (h.state !== 'streaming' && h.frame_age_s) text += ' · newest frame ' + Math.round(h.frame_age_s) + ' s old';
+  if (h.reconnects) text += ' · ' + h.reconnects + ' reconnects';
+  if (h.stalls) text += ' · ' + h.stalls + ' stalls';
   if (h.last_error) text += ' · ' + h.last_error;
   const p = $('.health', c.el);
   p.textContent = text;
-  p.classList.toggle('error', h.state !== 'running');
+  p.classList.toggle('error', h.state !== 'streaming');
 }
 
 // Per-camera state the events keep up to date between full statuses.
