@@ -25,7 +25,7 @@ import (
 // readmeCameraExamples are the YAML blocks of the README's Cameras section.
 func readmeCameraExamples(t *testing.T) []string {
 	t.Helper()
-	data, err := os.ReadFile("../README.md")
+	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
