@@ -59,7 +59,7 @@ func (bm *BLIPMatcher) Match(ctx context.Context, img image.Image, texts []strin
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		m, err := s.Match(im, text)
+		m, err := s.ITM(im, text)
 		if err != nil {
 			return nil, fmt.Errorf("%q: %w", text, err)
 		}
