@@ -191,11 +191,11 @@ func Rank(ctx context.Context, img image.Image, cands []Candidate, judges ...Jud
 	}
 	if len(judges) > 0 {
 		for i := range cands {
-			var logSum float64
+			product := 1.0
 			for _, s := range cands[i].Scores {
-				logSum += math.Log(s)
+				product *= s
 			}
-			cands[i].Score = math.Exp(logSum / float64(len(judges)))
+			cands[i].Score = math.Pow(product, 1/float64(len(judges)))
 		}
 	}
 	slices.SortStableFunc(cands, func(a, b Candidate) int {
