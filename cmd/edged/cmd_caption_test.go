@@ -223,3 +223,46 @@ func TestCaptionCandidatesRankedByCLIP(t *testing.T) {
 		}
 	}
 }
+
+// The default ranking: BLIP ITM, with the blip_itm folder beside the captioner. On the
+// reference scenes whose greedy caption names a wrong shape, the ranked caption is the
+// scene's (scene_02: a blue square, greedy says circle; scene_07: a purple circle, greedy
+// says square).
+func TestCaptionCandidatesRankedByITM(t *testing.T) {
+	code, out, errOut := runCmd(captionCmd, "--model", "../../models/shapes/blip_caption", "--cache", t.TempDir(),
+		"--candidates", "5", "--json", scenes+"scene_02.png", scenes+"scene_07.png")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := jsonLines[captionResult](t, out)
+	for i, want := range []string{"a blue square on a white background", "a purple circle on a black background"} {
+		r := got[i]
+		if r.Caption != want || r.Score == nil || *r.Score < 0.5 || r.Candidates[0].Scores["itm"] != *r.Score {
+			t.Errorf("%s: %q (score %v), want %q ranked first by ITM", r.Image, r.Caption, r.Score, want)
+		}
+	}
+}
+
+// The README's edged match demo: the shapes ITM model tells scene_06 (a purple square beside
+// a yellow triangle) from its swap and from its objects named in the other order.
+func TestMatchCommandWithShapesITM(t *testing.T) {
+	cache := t.TempDir()
+	itm := func(text string) float64 {
+		code, out, errOut := runCmd(matchCmd, "--model", bliptest.ShapesITMCheckpoint(t), "--cache", cache, "--json", "--text", text, scenes+"scene_06.png")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		return jsonLines[matchResult](t, out)[0].ITM
+	}
+	for text, match := range map[string]bool{
+		"a purple square and a yellow triangle on a white background": true,
+		"a purple triangle and a yellow square on a white background": false,
+		"a yellow triangle and a purple square on a white background": false,
+		"a photo of a yellow triangle":                                true,
+		"a photo of a yellow square":                                  false,
+	} {
+		if p := itm(text); (p >= 0.5) != match {
+			t.Errorf("%q: itm %.4f, want a match %v", text, p, match)
+		}
+	}
+}
