@@ -24,6 +24,9 @@ func TestShippedConfig(t *testing.T) {
 	if got := c.Resolve(c.Models.CLIP); got != filepath.Join("..", "models", "shapes", "clip") {
 		t.Fatalf("resolved clip path %q", got)
 	}
+	if cs := c.Cameras[0].Caption; cs.Candidates != 5 || cs.Rank != "itm" || !c.usesITM() {
+		t.Fatalf("the demo's captions should be ranked by the shapes ITM model: %+v", cs)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
