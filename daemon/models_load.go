@@ -225,28 +225,34 @@ func (l *clipLabeler) close() error {
 	return errors.Join(errs...)
 }
 
-func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float32, error) {
+// with runs fn on a free model of the pool.
+func (l *clipLabeler) with(ctx context.Context, fn func(*clip.Model) error) error {
 	var m *clip.Model
 	select {
 	case m = <-l.pool:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
 	defer func() { l.pool <- m }()
-	return m.EmbedImage(img)
+	return fn(m)
+}
+
+func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) (emb []float32, err error) {
+	err = l.with(ctx, func(m *clip.Model) error {
+		emb, err = m.EmbedImage(img)
+		return err
+	})
+	return emb, err
 }
 
 // Match is CLIP's probability over texts that img shows each (clip.Model.MatchTexts), for
 // ranking candidate captions.
-func (l *clipLabeler) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
-	var m *clip.Model
-	select {
-	case m = <-l.pool:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { l.pool <- m }()
-	return m.MatchTexts(img, texts)
+func (l *clipLabeler) Match(ctx context.Context, img image.Image, texts []string) (p []float64, err error) {
+	err = l.with(ctx, func(m *clip.Model) error {
+		p, err = m.MatchTexts(img, texts)
+		return err
+	})
+	return p, err
 }
 
 func (l *clipLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {

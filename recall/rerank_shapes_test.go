@@ -4,11 +4,9 @@ import (
 	"context"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/confirm"
-	"github.com/edged/edged/shapes"
 )
 
 // search.rerank on the shapes world's truth: rings of 40 held-out scenes (a third with two
@@ -20,6 +18,7 @@ import (
 //     on its thumbnail, so that the order is ITM's;
 //   - the daemon's way: CLIP's probability against the labels and their pairs, its best
 //     RerankDepth (default) hits re-ranked by ITM.
+//
 // Bar for both: 98% of the queries (the daemon's way without ITM is logged beside it).
 func TestRerankWithShapesITM(t *testing.T) {
 	m, labels, pairs := shapesCLIP(t)
@@ -35,32 +34,8 @@ func TestRerankWithShapesITM(t *testing.T) {
 		plain := newStore(t, Options{})
 		whole := newStore(t, Options{Reranker: MatchReranker(bm), RerankDepth: scenesPerRing})
 		depth := newStore(t, Options{Reranker: MatchReranker(bm)})
-		var truth []shapes.Scene
-		for i := range scenesPerRing {
-			sc := shapes.Random(rng).Jittered(rng, 15)
-			img, err := shapes.Render(sc, 320, 240, shapes.Options{Noise: 6 * rng.Float64(), Rand: rng})
-			if err != nil {
-				t.Fatal(err)
-			}
-			emb, err := m.EmbedImage(img)
-			if err != nil {
-				t.Fatal(err)
-			}
-			truth = append(truth, sc)
-			for _, s := range []*Store{plain, whole, depth} {
-				if err := s.Add(Frame{Camera: "synthetic", Seq: uint64(i + 1), Time: time.Now(), Image: img, Embedding: emb, Scene: &truth[i]}); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
-		for _, label := range shapes.Labels() {
-			present := false
-			for i := range truth {
-				present = present || showsLabel(&truth[i], label)
-			}
-			if !present {
-				continue
-			}
+		truth := fillRing(t, m, rng, scenesPerRing, true, plain, whole, depth)
+		for _, label := range shownLabels(truth) {
 			asked++
 			bare := Query{Text: "a " + label, K: 1}
 			if bare.Embedding, err = m.EmbedQuery(bare.Text); err != nil {

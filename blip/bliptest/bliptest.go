@@ -43,16 +43,7 @@ func TinyITMCheckpoint(t testing.TB) string {
 // thread; it is closed when the test ends.
 func TinyITMModel(t testing.TB) *blip.Model {
 	t.Helper()
-	b, err := convert.Open(TinyITMCheckpoint(t), t.TempDir(), graph.FP32.String(), convert.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := blip.Open(b, blip.Options{Runtime: tflite.Options{Threads: 1}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
-	return m
+	return openModel(t, TinyITMCheckpoint(t), graph.FP32.String())
 }
 
 // ShapesITMCheckpoint is the folder of the shapes ITM model (models/shapes/blip_itm): a
@@ -67,7 +58,14 @@ func ShapesITMCheckpoint(t testing.TB) string {
 // into a temporary cache and opens it on one thread; it is closed when the test ends.
 func ShapesITMModel(t testing.TB) *blip.Model {
 	t.Helper()
-	b, err := convert.Open(ShapesITMCheckpoint(t), t.TempDir(), "", convert.Options{})
+	return openModel(t, ShapesITMCheckpoint(t), "")
+}
+
+// openModel converts a checkpoint at precision ("" for BLIP's default) into a temporary
+// cache and opens it on one thread, closed when the test ends.
+func openModel(t testing.TB, dir, precision string) *blip.Model {
+	t.Helper()
+	b, err := convert.Open(dir, t.TempDir(), precision, convert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
