@@ -86,13 +86,32 @@ func generate(st stepper, prompt []int32, eos int32, o GenerateOptions) ([]int32
 	if err := o.check(len(prompt)); err != nil {
 		return nil, err
 	}
-	if max := o.maxLength(len(prompt)); max > st.capacity() {
-		return nil, fmt.Errorf("generate: %d tokens (prompt %d + new) exceed the decoder's %d positions; ask for fewer new tokens or a shorter prompt", max, len(prompt), st.capacity())
+	if err := checkCapacity(st, len(prompt), o); err != nil {
+		return nil, err
 	}
+	hs, err := search(st, prompt, eos, o)
+	if err != nil {
+		return nil, err
+	}
+	return hs[0].seq, nil
+}
+
+// search is greedy search for one beam, beam search otherwise; it returns the finished
+// hypotheses, best first.
+func search(st stepper, prompt []int32, eos int32, o GenerateOptions) ([]hypothesis, error) {
 	if o.NumBeams == 1 {
-		return greedy(st, prompt, eos, o)
+		h, err := greedy(st, prompt, eos, o)
+		return []hypothesis{h}, err
 	}
 	return beamSearch(st, prompt, eos, o)
+}
+
+// checkCapacity refuses options whose longest sequence the decoder cannot hold.
+func checkCapacity(st stepper, prompt int, o GenerateOptions) error {
+	if max := o.maxLength(prompt); max > st.capacity() {
+		return fmt.Errorf("generate: %d tokens (prompt %d + new) exceed the decoder's %d positions; ask for fewer new tokens or a shorter prompt", max, prompt, st.capacity())
+	}
+	return nil
 }
 
 // prefill feeds the prompt to every sequence and returns the logits after its last token.
@@ -114,24 +133,30 @@ func prefill(st stepper, prompt []int32, batch int) ([]float32, error) {
 	return logits, nil
 }
 
-func greedy(st stepper, prompt []int32, eos int32, o GenerateOptions) ([]int32, error) {
+// greedy is greedy search; the hypothesis is scored as a finished beam would be.
+func greedy(st stepper, prompt []int32, eos int32, o GenerateOptions) (hypothesis, error) {
 	max := o.maxLength(len(prompt))
 	logits, err := prefill(st, prompt, 1)
 	if err != nil {
-		return nil, err
+		return hypothesis{}, err
 	}
 	seq := append([]int32(nil), prompt...)
 	scores := make([]float32, st.vocab())
+	logp := make([]float32, st.vocab())
+	var sum float64
 	for {
 		copy(scores, logits)
 		o.process(scores, seq, len(prompt), eos)
 		next := int32(argmax(scores))
+		logSoftmax(logp, scores)
+		sum += float64(logp[next])
 		seq = append(seq, next)
 		if next == eos || len(seq) >= max {
-			return seq, nil
+			gen := float64(len(seq) - len(prompt))
+			return hypothesis{seq: seq, score: float32(sum / math.Pow(gen, o.LengthPenalty)), finished: true}, nil
 		}
 		if logits, err = st.step([]int32{next}, len(seq)-1); err != nil {
-			return nil, err
+			return hypothesis{}, err
 		}
 	}
 }
@@ -222,8 +247,9 @@ type hypothesis struct {
 // hypotheses scored by log-probability / generated length^length_penalty (the best beams of
 // them are kept); the best beams that did not end continue. It stops when no running beam
 // can beat the worst finished one (early_stopping), or at the length limit, and returns the
-// best finished hypothesis.
-func beamSearch(st stepper, prompt []int32, eos int32, o GenerateOptions) ([]int32, error) {
+// finished hypotheses, best first: transformers returns the first, and the first k with
+// num_return_sequences k.
+func beamSearch(st stepper, prompt []int32, eos int32, o GenerateOptions) ([]hypothesis, error) {
 	const masked = -1e9 // what transformers adds to exclude a candidate
 	nb, V := o.NumBeams, st.vocab()
 	max := o.maxLength(len(prompt))
@@ -356,7 +382,13 @@ func beamSearch(st stepper, prompt []int32, eos int32, o GenerateOptions) ([]int
 			return nil, err
 		}
 	}
-	return finished[0].seq, nil
+	out := finished[:1] // the best slot even if nothing finished, as transformers returns it
+	for _, f := range finished[1:] {
+		if f.finished {
+			out = append(out, f)
+		}
+	}
+	return out, nil
 }
 
 // topK returns the indices of the k largest values of v in descending order; equal values

@@ -145,7 +145,18 @@ func (s *Session) need(arch, what string) error {
 // [CLS] becomes [DEC] and its [SEP] is dropped, and the caption continues it. The result
 // starts with the prompt (or [DEC]) and ends with [SEP] unless the length limit came first.
 func (s *Session) CaptionIDs(im *Image, prompt []int32, o GenerateOptions) ([]int32, error) {
-	if err := s.need(spec.ArchCaption, "captioning"); err != nil {
+	start, err := s.captionStart(im, prompt)
+	if err != nil {
+		return nil, err
+	}
+	return generate(s.dec, start, s.m.sep, o)
+}
+
+// captionStart readies the decoder to caption im (its cross-attention keys and values,
+// computed once per picture however many captions follow) and returns the tokens decoding
+// starts from: [DEC], followed by the prompt's words.
+func (s *Session) captionStart(im *Image, prompt []int32) ([]int32, error) {
+	if err := s.need(ArchCaption, "captioning"); err != nil {
 		return nil, err
 	}
 	start := []int32{s.m.bos}
@@ -165,7 +176,7 @@ func (s *Session) CaptionIDs(im *Image, prompt []int32, o GenerateOptions) ([]in
 		}
 		s.attended = im
 	}
-	return generate(s.dec, start, s.m.sep, o)
+	return start, nil
 }
 
 // AnswerIDs answers a tokenized question ([CLS] … [SEP]) about im as
@@ -228,6 +239,32 @@ type Match struct {
 // MatchIDs scores a tokenized text ([CLS] … [SEP]) against im with the ITM head and the ITC
 // projections, as BlipForImageTextRetrieval does with use_itm_head true and false.
 func (s *Session) MatchIDs(im *Image, text []int32) (Match, error) {
+	m, err := s.ITMIDs(im, text)
+	if err != nil {
+		return m, err
+	}
+	if err := s.setText(s.itc, text, "text"); err != nil {
+		return m, err
+	}
+	if err := s.itc.invoke(); err != nil {
+		return m, err
+	}
+	feat, err := readOutput(s.itc, spec.OutTextFeat)
+	if err != nil {
+		return m, err
+	}
+	if len(feat) != len(im.feat) {
+		return m, fmt.Errorf("blip: text feature of %d values, image feature of %d", len(feat), len(im.feat))
+	}
+	for i := range feat {
+		m.ITC += float64(feat[i]) * float64(im.feat[i])
+	}
+	return m, nil
+}
+
+// ITMIDs is MatchIDs without ITC (its ITC is zero): the matching head alone, for callers that
+// only rank by it (the text encoder of ITC would cost as much again).
+func (s *Session) ITMIDs(im *Image, text []int32) (Match, error) {
 	var m Match
 	if err := s.need(spec.ArchRetrieval, "image-text matching"); err != nil {
 		return m, err
@@ -248,23 +285,6 @@ func (s *Session) MatchIDs(im *Image, text []int32) (Match, error) {
 	m.ITMLogits = [2]float32{logits[0], logits[1]}
 	// softmax(logits)[1], computed stably.
 	m.ITM = 1 / (1 + math.Exp(float64(logits[0])-float64(logits[1])))
-
-	if err := s.setText(s.itc, text, "text"); err != nil {
-		return m, err
-	}
-	if err := s.itc.invoke(); err != nil {
-		return m, err
-	}
-	feat, err := readOutput(s.itc, spec.OutTextFeat)
-	if err != nil {
-		return m, err
-	}
-	if len(feat) != len(im.feat) {
-		return m, fmt.Errorf("blip: text feature of %d values, image feature of %d", len(feat), len(im.feat))
-	}
-	for i := range feat {
-		m.ITC += float64(feat[i]) * float64(im.feat[i])
-	}
 	return m, nil
 }
 

@@ -43,12 +43,29 @@ func (s *Session) Answer(im *Image, question string, o GenerateOptions) (string,
 
 // Match scores how well text describes im (see MatchIDs).
 func (s *Session) Match(im *Image, text string) (Match, error) {
-	tok, err := s.m.Tokenizer()
+	ids, err := s.matchText(text)
 	if err != nil {
 		return Match{}, err
 	}
-	if strings.TrimSpace(text) == "" {
-		return Match{}, fmt.Errorf("blip: empty text to match")
+	return s.MatchIDs(im, ids)
+}
+
+// ITM is Match with the matching head alone (see ITMIDs).
+func (s *Session) ITM(im *Image, text string) (Match, error) {
+	ids, err := s.matchText(text)
+	if err != nil {
+		return Match{}, err
 	}
-	return s.MatchIDs(im, tok.Encode(text))
+	return s.ITMIDs(im, ids)
+}
+
+func (s *Session) matchText(text string) ([]int32, error) {
+	tok, err := s.m.Tokenizer()
+	if err != nil {
+		return nil, err
+	}
+	if strings.TrimSpace(text) == "" {
+		return nil, fmt.Errorf("blip: empty text to match")
+	}
+	return tok.Encode(text), nil
 }

@@ -75,23 +75,29 @@ func (c *Classifier) ClassifyInto(imageEmbed []float32, dst []Score) error {
 	if len(dst) != len(c.labels) {
 		return fmt.Errorf("clip: classify: room for %d scores, the set has %d labels", len(dst), len(c.labels))
 	}
-	maxLogit := float32(math.Inf(-1))
 	for i := range c.labels {
-		sim := Dot(imageEmbed, c.embeds[i*c.dim:(i+1)*c.dim])
-		dst[i] = Score{Label: c.labels[i], Similarity: sim}
-		maxLogit = max(maxLogit, c.scale*sim)
+		dst[i] = Score{Label: c.labels[i], Similarity: Dot(imageEmbed, c.embeds[i*c.dim:(i+1)*c.dim])}
 	}
-	var sum float64
-	for i := range dst {
-		e := math.Exp(float64(c.scale*dst[i].Similarity - maxLogit))
-		dst[i].Score = e
-		sum += e
-	}
-	for i := range dst {
-		dst[i].Score /= sum
-	}
+	softmax(dst, c.scale)
 	slices.SortStableFunc(dst, func(a, b Score) int { return cmp.Compare(b.Score, a.Score) })
 	return nil
+}
+
+// softmax sets every score to the softmax over scores of scale × similarity.
+func softmax(scores []Score, scale float32) {
+	maxLogit := float32(math.Inf(-1))
+	for _, s := range scores {
+		maxLogit = max(maxLogit, scale*s.Similarity)
+	}
+	var sum float64
+	for i := range scores {
+		e := math.Exp(float64(scale*scores[i].Similarity - maxLogit))
+		scores[i].Score = e
+		sum += e
+	}
+	for i := range scores {
+		scores[i].Score /= sum
+	}
 }
 
 // TopK returns the first k scores (all of them when k <= 0 or k is larger than the list).

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -155,5 +156,52 @@ func TestShapesZeroShot(t *testing.T) {
 				t.Errorf("probabilities differ by up to %.4f > %g", diff, tc.probTol)
 			}
 		})
+	}
+}
+
+// MatchTexts is zero-shot classification with the texts as the labels: the same
+// probabilities as a Classifier over a set of those texts (the one-prompt mean is the prompt's
+// own embedding), in the texts' order, and none of the texts goes into the text cache.
+func TestMatchTextsIsClassificationOverTheTexts(t *testing.T) {
+	m := testModel(t, shapesModel, graph.FP32)
+	texts := []string{"a red circle on a black background", "a red square on a black background", "a photo of a yellow triangle"}
+	set, err := NewLabelSet("texts", texts, []string{"{}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cls, err := m.Classifier(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached := m.cache.Len()
+	img := decodePNG(t, loadShapesCases(t).Cases[0].imageFile)
+	got, err := m.MatchTexts(img, texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.cache.Len() != cached {
+		t.Errorf("MatchTexts grew the text cache from %d to %d", cached, m.cache.Len())
+	}
+	emb, err := m.EmbedImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scores, err := cls.Classify(emb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, s := range scores {
+		i := slices.Index(texts, s.Label)
+		sum += got[i]
+		if math.Abs(got[i]-float64(s.Score)) > 1e-6 {
+			t.Errorf("%q: MatchTexts %.7f, classifier %.7f", s.Label, got[i], s.Score)
+		}
+	}
+	if math.Abs(sum-1) > 1e-6 {
+		t.Errorf("probabilities add up to %v", sum)
+	}
+	if _, err := m.MatchTexts(img, []string{"a", " "}); err == nil || !strings.Contains(err.Error(), "text 1 is empty") {
+		t.Errorf("an empty text: error %v", err)
 	}
 }

@@ -2,8 +2,10 @@ package clip
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"image"
 	"log/slog"
 	"slices"
 	"strings"
@@ -218,6 +220,70 @@ func (m *Model) TextSimilarities(imageEmbed []float32, texts []string) ([]float3
 		return nil, err
 	}
 	return Cosines(imageEmbed, embs)
+}
+
+// MatchTexts returns CLIP's probability that img shows each of texts, in order: the softmax
+// over the texts of logit scale × cosine, as zero-shot classification with the texts as its
+// labels (so the values add up to one, and say how the texts compare, not how well any one
+// fits). The texts are embedded together and not cached: they are one-off texts, such as the
+// candidate captions of a picture. It implements blip.Scorer with Matcher.
+func (m *Model) MatchTexts(img image.Image, texts []string) ([]float64, error) {
+	s, err := m.session()
+	if err != nil {
+		return nil, err
+	}
+	return s.MatchTexts(img, texts)
+}
+
+// MatchTexts is Model.MatchTexts with the picture embedded on this session.
+func (s *Session) MatchTexts(img image.Image, texts []string) ([]float64, error) {
+	m := s.m
+	if len(texts) == 0 {
+		return nil, errors.New("clip: match: no texts")
+	}
+	ids := make([][]int32, len(texts))
+	for i, t := range texts {
+		if strings.TrimSpace(t) == "" {
+			return nil, fmt.Errorf("clip: match: text %d is empty", i)
+		}
+		var err error
+		if ids[i], err = m.Tokenize(t); err != nil {
+			return nil, err
+		}
+	}
+	embs, err := m.EmbedTokensBatch(ids)
+	if err != nil {
+		return nil, err
+	}
+	image, err := s.EmbedImage(img)
+	if err != nil {
+		return nil, err
+	}
+	sims, err := Cosines(image, embs)
+	if err != nil {
+		return nil, err
+	}
+	scores := make([]Score, len(texts))
+	for i, sim := range sims {
+		scores[i] = Score{Label: texts[i], Similarity: sim}
+	}
+	softmax(scores, m.logitScale)
+	out := make([]float64, len(scores))
+	for i, sc := range scores {
+		out[i] = sc.Score
+	}
+	return out, nil
+}
+
+// Matcher is MatchTexts with a context, as the callers that rank texts (blip.Scorer) take it.
+type Matcher struct{ Model *Model }
+
+// Match returns MatchTexts(img, texts); ctx is checked before the model runs.
+func (c Matcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return c.Model.MatchTexts(img, texts)
 }
 
 // Cosines returns the cosine of query with each of items, all L2-normalised (as the towers'

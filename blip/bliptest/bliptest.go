@@ -17,15 +17,11 @@ import (
 
 // TinyITMCheckpoint assembles, in a temporary folder, a BlipForImageTextRetrieval checkpoint:
 // the random-weight golden retrieval model (blip/testdata/blip_itm_tiny) with the shapes
-// models' tokenizer (the same 202-token vocabulary). No retrieval model was trained on the
-// shapes world, so its scores mean nothing: it proves wiring, not verdicts.
+// models' tokenizer (the same 202-token vocabulary). Its scores mean nothing: it proves
+// wiring, not verdicts (ShapesITMModel is the one trained on the shapes world).
 func TinyITMCheckpoint(t testing.TB) string {
 	t.Helper()
-	_, self, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Fatal("bliptest: cannot locate the repository")
-	}
-	root := filepath.Join(filepath.Dir(self), "..", "..")
+	root := repoRoot(t)
 	dir := t.TempDir()
 	for src, name := range map[string]string{
 		"blip/testdata/blip_itm_tiny/config.json":       "config.json",
@@ -48,7 +44,29 @@ func TinyITMCheckpoint(t testing.TB) string {
 // thread; it is closed when the test ends.
 func TinyITMModel(t testing.TB) *blip.Model {
 	t.Helper()
-	b, err := models.Open(TinyITMCheckpoint(t), t.TempDir(), graph.FP32.String(), convert.Options{})
+	return openModel(t, TinyITMCheckpoint(t), graph.FP32.String())
+}
+
+// ShapesITMCheckpoint is the folder of the shapes ITM model (models/shapes/blip_itm): a
+// BlipForImageTextRetrieval trained on the shapes world, whose verdicts can be checked
+// against a scene's truth.
+func ShapesITMCheckpoint(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(repoRoot(t), "models", "shapes", "blip_itm")
+}
+
+// ShapesITMModel converts ShapesITMCheckpoint at BLIP's default precision (as edged runs it)
+// into a temporary cache and opens it on one thread; it is closed when the test ends.
+func ShapesITMModel(t testing.TB) *blip.Model {
+	t.Helper()
+	return openModel(t, ShapesITMCheckpoint(t), "")
+}
+
+// openModel converts a checkpoint at precision ("" for BLIP's default) into a temporary
+// cache and opens it on one thread, closed when the test ends.
+func openModel(t testing.TB, dir, precision string) *blip.Model {
+	t.Helper()
+	b, err := models.Open(dir, t.TempDir(), precision, convert.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,4 +76,13 @@ func TinyITMModel(t testing.TB) *blip.Model {
 	}
 	t.Cleanup(func() { m.Close() })
 	return m
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	_, self, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("bliptest: cannot locate the repository")
+	}
+	return filepath.Join(filepath.Dir(self), "..", "..")
 }

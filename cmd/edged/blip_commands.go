@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"image"
 	"io"
 	"os"
 	"path/filepath"
@@ -26,10 +28,26 @@ type blipCommand struct {
 	arch        string // the model class the command needs (blip.Arch...)
 	generates   bool   // it generates text, so it takes --beams and --max-tokens
 	text        textFlag
+	// flags, when set, defines the command's own flags; setup, when set, runs once the flags
+	// are checked, before the model opens (a usage error there exits 2, others 1), and the
+	// cleanup it returns when the command ends.
+	flags func(fs *flag.FlagSet)
+	setup func(f *blipFlags) (cleanup func(), err error)
 	// do runs the command on one encoded image with the text flag's value, returning the
 	// image's JSON object and its text line.
-	do func(s *blip.Session, o blip.GenerateOptions, text, path string, im *blip.Image) (result any, line string, err error)
+	do func(s *blip.Session, o blip.GenerateOptions, text string, img picture) (result any, line string, err error)
 }
+
+// picture is one image of a command: its path, the decoded image and its encoding by the
+// command's model.
+type picture struct {
+	path string
+	img  image.Image
+	im   *blip.Image
+}
+
+// usageError is a setup error in how the command was called (exit status 2).
+type usageError struct{ error }
 
 // textFlag is a BLIP command's own text flag (--prompt, --question, --text).
 type textFlag struct {
@@ -43,6 +61,9 @@ func (c *blipCommand) main(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet(c.name, stderr, c.usage)
 	f := addBlipFlags(fs, c.generates)
 	text := fs.String(c.text.name, "", c.text.usage)
+	if c.flags != nil {
+		c.flags(fs)
+	}
 	images, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
@@ -55,8 +76,19 @@ func (c *blipCommand) main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edged %s: empty %s: give one with --%s TEXT\n", c.name, c.text.name, c.text.name)
 		return 2
 	}
-	return f.run(c.name, c.arch, images, stdout, stderr, func(s *blip.Session, o blip.GenerateOptions, path string, im *blip.Image) (any, string, error) {
-		return c.do(s, o, *text, path, im)
+	if c.setup != nil {
+		cleanup, err := c.setup(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "edged %s: %v\n", c.name, err)
+			if errors.As(err, new(usageError)) {
+				return 2
+			}
+			return 1
+		}
+		defer cleanup()
+	}
+	return f.run(c.name, c.arch, images, stdout, stderr, func(s *blip.Session, o blip.GenerateOptions, p picture) (any, string, error) {
+		return c.do(s, o, *text, p)
 	})
 }
 
@@ -114,7 +146,7 @@ func (f *blipFlags) generateOptions(m *blip.Model) (blip.GenerateOptions, error)
 // calls do for it, printing its JSON object or its text line. A failed image is reported and
 // the others still run; the exit status is 1 if any failed.
 func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Writer,
-	do func(s *blip.Session, o blip.GenerateOptions, path string, im *blip.Image) (result any, line string, err error)) int {
+	do func(s *blip.Session, o blip.GenerateOptions, p picture) (result any, line string, err error)) int {
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "edged %s: %v\n", cmd, err)
 		return 1
@@ -129,11 +161,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	} else if got != arch {
 		return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
 	}
-	bundle, err := models.Open(f.model, f.cache, f.precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
-	if err != nil {
-		return fail(err)
-	}
-	m, err := blip.Load(bundle, blip.Options{Runtime: tflite.Options{Threads: f.threads, Delegate: del}})
+	m, err := f.openBLIP(f.model, del, stderr)
 	if err != nil {
 		return fail(err)
 	}
@@ -159,7 +187,7 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
-			res, line, err := do(s, o, path, im)
+			res, line, err := do(s, o, picture{path, img, im})
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}
@@ -175,6 +203,16 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 		}
 	}
 	return status
+}
+
+// openBLIP opens the BLIP model in dir (a bundle, or a checkpoint converted on first use into
+// the cache) with the command's precision and interpreter flags.
+func (f *blipFlags) openBLIP(dir string, del tflite.DelegateKind, stderr io.Writer) (*blip.Model, error) {
+	b, err := models.Open(dir, f.cache, f.precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
+	if err != nil {
+		return nil, err
+	}
+	return blip.Load(b, blip.Options{Runtime: tflite.Options{Threads: f.threads, Delegate: del}})
 }
 
 // architectureOf is the class of the bundle or checkpoint in dir.

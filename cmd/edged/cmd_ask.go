@@ -27,9 +27,9 @@ func ask(args []string, stdout, stderr io.Writer) int {
 			"Answers the question about each image as transformers' BlipForQuestionAnswering.generate\n" +
 			"does. --model is a bundle or a Hugging Face checkpoint folder, converted on first use.\n\n",
 		text: textFlag{name: "question", usage: "the question to answer", required: true},
-		do: func(s *blip.Session, o blip.GenerateOptions, question, path string, im *blip.Image) (any, string, error) {
-			answer, err := s.Answer(im, question, o)
-			return askResult{Image: path, Question: question, Answer: answer}, fmt.Sprintf("%s: %s", path, answer), err
+		do: func(s *blip.Session, o blip.GenerateOptions, question string, p picture) (any, string, error) {
+			answer, err := s.Answer(p.im, question, o)
+			return askResult{Image: p.path, Question: question, Answer: answer}, fmt.Sprintf("%s: %s", p.path, answer), err
 		}}
 	return c.main(args, stdout, stderr)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -52,10 +53,10 @@ func TestCaptionCommand(t *testing.T) {
 	}
 	got := jsonLines[captionResult](t, out)
 	want := []captionResult{
-		{scenes + "scene_00.png", "a yellow circle on a black background"},
-		{scenes + "scene_01.png", "a green triangle and a red triangle on a black background"},
+		{Image: scenes + "scene_00.png", Caption: "a yellow circle on a black background"},
+		{Image: scenes + "scene_01.png", Caption: "a green triangle and a red triangle on a black background"},
 	}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("captions %+v, want %+v (transformers' 3-beam captions)", got, want)
 	}
 
@@ -164,13 +165,104 @@ func TestBlipJSONFieldNames(t *testing.T) {
 		v    any
 		want string
 	}{
-		{captionResult{"a.png", "x"}, `{"image":"a.png","caption":"x"}`},
+		{captionResult{Image: "a.png", Caption: "x"}, `{"image":"a.png","caption":"x"}`},
+		{captionResult{Image: "a.png", Caption: "x", Score: ptr(0.75), Candidates: []captionCandidate{
+			{Caption: "x", Score: 0.75, Scores: map[string]float64{"itm": 0.75}, From: "beam", Decoder: -0.5}}},
+			`{"image":"a.png","caption":"x","score":0.75,"candidates":[{"caption":"x","score":0.75,"scores":{"itm":0.75},"from":"beam","decoder":-0.5}]}`},
 		{askResult{"a.png", "q", "a"}, `{"image":"a.png","question":"q","answer":"a"}`},
 		{matchResult{"a.png", "t", 0.5, 0.25}, `{"image":"a.png","text":"t","itm":0.5,"itc":0.25}`},
 	} {
 		b, err := json.Marshal(tc.v)
 		if err != nil || string(b) != tc.want {
 			t.Errorf("%T marshals to %s (%v), want %s", tc.v, b, err, tc.want)
+		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// CapFilt from the command line: candidates ranked by CLIP (the clip folder beside the
+// captioner, as in models/shapes), best first with their scores; the flags are checked.
+func TestCaptionCandidatesRankedByCLIP(t *testing.T) {
+	cache := t.TempDir()
+	code, out, errOut := runCmd(captionCmd, "--model", "../../models/shapes/blip_caption", "--cache", cache, "--precision", "fp32",
+		"--candidates", "4", "--samples", "1", "--rank", "clip", "--json", scenes+"scene_01.png")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	res := jsonLines[captionResult](t, out)[0]
+	if len(res.Candidates) < 2 || len(res.Candidates) > 4 || res.Score == nil || res.Caption != res.Candidates[0].Caption || *res.Score != res.Candidates[0].Score {
+		t.Fatalf("result %+v: want 2 to 4 candidates, the caption the first with its score", res)
+	}
+	var sum float64
+	for i, c := range res.Candidates {
+		sum += c.Scores["clip"]
+		if c.Score != c.Scores["clip"] || (i > 0 && c.Score > res.Candidates[i-1].Score) {
+			t.Errorf("candidate %d %+v: want the CLIP score, best first", i, c)
+		}
+	}
+	// CLIP's probabilities are over the candidates.
+	if sum < 0.999 || sum > 1.001 {
+		t.Errorf("CLIP probabilities add up to %v", sum)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--candidates", "0"}, 2, "--candidates 0 is outside [1, 16]"},
+		{[]string{"--candidates", "3", "--samples", "4"}, 2, "--samples 4 is outside [0, --candidates 3]"},
+		{[]string{"--candidates", "3", "--beams", "3"}, 2, "the candidates are the beams"},
+		{[]string{"--candidates", "3", "--rank", "votes"}, 2, `--rank "votes"`},
+		{[]string{"--candidates", "3", "--rank", "itm", "--itm-model", t.TempDir()}, 1, "--itm-model"},
+	} {
+		args := append([]string{"--model", "../../models/shapes/blip_caption", "--cache", cache, scenes + "scene_01.png"}, tc.args...)
+		code, _, errOut := runCmd(captionCmd, args...)
+		if code != tc.code || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", tc.args, code, errOut, tc.code, tc.want)
+		}
+	}
+}
+
+// The default ranking: BLIP ITM, with the blip_itm folder beside the captioner. On the
+// reference scenes whose greedy caption names a wrong shape, the ranked caption is the
+// scene's (scene_02: a blue square, greedy says circle; scene_07: a purple circle, greedy
+// says square).
+func TestCaptionCandidatesRankedByITM(t *testing.T) {
+	code, out, errOut := runCmd(captionCmd, "--model", "../../models/shapes/blip_caption", "--cache", t.TempDir(),
+		"--candidates", "5", "--json", scenes+"scene_02.png", scenes+"scene_07.png")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := jsonLines[captionResult](t, out)
+	for i, want := range []string{"a blue square on a white background", "a purple circle on a black background"} {
+		r := got[i]
+		if r.Caption != want || r.Score == nil || *r.Score < 0.5 || r.Candidates[0].Scores["itm"] != *r.Score {
+			t.Errorf("%s: %q (score %v), want %q ranked first by ITM", r.Image, r.Caption, r.Score, want)
+		}
+	}
+}
+
+// The README's edged match demo: the shapes ITM model tells scene_06 (a purple square beside
+// a yellow triangle) from its swap and from its objects named in the other order.
+func TestMatchCommandWithShapesITM(t *testing.T) {
+	cache := t.TempDir()
+	itm := func(text string) float64 {
+		code, out, errOut := runCmd(matchCmd, "--model", bliptest.ShapesITMCheckpoint(t), "--cache", cache, "--json", "--text", text, scenes+"scene_06.png")
+		if code != 0 {
+			t.Fatalf("exit %d: %s", code, errOut)
+		}
+		return jsonLines[matchResult](t, out)[0].ITM
+	}
+	for text, match := range map[string]bool{
+		"a purple square and a yellow triangle on a white background": true,
+		"a purple triangle and a yellow square on a white background": false,
+		"a yellow triangle and a purple square on a white background": false,
+		"a photo of a yellow triangle":                                true,
+		"a photo of a yellow square":                                  false,
+	} {
+		if p := itm(text); (p >= 0.5) != match {
+			t.Errorf("%q: itm %.4f, want a match %v", text, p, match)
 		}
 	}
 }

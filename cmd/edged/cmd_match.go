@@ -30,9 +30,9 @@ func match(args []string, stdout, stderr io.Writer) int {
 			"the matching head's probability, itc the cosine of the projected features. --model is a\n" +
 			"bundle or a Hugging Face checkpoint folder, converted on first use.\n\n",
 		text: textFlag{name: "text", usage: "the text to match", required: true},
-		do: func(s *blip.Session, _ blip.GenerateOptions, text, path string, im *blip.Image) (any, string, error) {
-			m, err := s.Match(im, text)
-			return matchResult{Image: path, Text: text, ITM: m.ITM, ITC: m.ITC}, fmt.Sprintf("%s: itm %.4f itc %.4f", path, m.ITM, m.ITC), err
+		do: func(s *blip.Session, _ blip.GenerateOptions, text string, p picture) (any, string, error) {
+			m, err := s.Match(p.im, text)
+			return matchResult{Image: p.path, Text: text, ITM: m.ITM, ITC: m.ITC}, fmt.Sprintf("%s: itm %.4f itc %.4f", p.path, m.ITM, m.ITC), err
 		}}
 	return c.main(args, stdout, stderr)
 }

@@ -44,7 +44,7 @@ func (bm *BLIPMatcher) Match(ctx context.Context, img image.Image, texts []strin
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			m, err := s.Match(im, text)
+			m, err := s.ITM(im, text)
 			if err != nil {
 				return fmt.Errorf("%q: %w", text, err)
 			}

@@ -20,8 +20,8 @@ import (
 )
 
 // itmModel is BLIP's image-text retrieval model with random weights (the golden tiny model of
-// ../blip/testdata) and the shapes vocabulary: a real BLIP ITM whose numbers mean nothing,
-// since no retrieval model was trained on the shapes world. It checks that a Checker acts on
+// ../blip/testdata) and the shapes vocabulary: a real BLIP ITM whose numbers mean nothing
+// (TestCheckerOnShapesTruth has the trained one). It checks that a Checker acts on
 // what the model says, not that the model is right.
 func itmModel(t *testing.T) *blip.Model {
 	t.Helper()

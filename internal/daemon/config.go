@@ -267,6 +267,32 @@ type CaptionSchedule struct {
 	Beams     int           `yaml:"beams"`
 	MaxTokens int           `yaml:"max_tokens"`
 	Prompt    string        `yaml:"prompt"`
+	// Candidates > 1 is CapFilt: the decoder proposes that many captions, Samples of them by
+	// nucleus sampling and the others by beam search, and Rank picks the one that fits the
+	// frame best: BLIP's image-text matching (itm, models.blip_itm), CLIP (clip) or both.
+	// The payload carries the chosen caption's score and RunnersUp of the others.
+	Candidates int    `yaml:"candidates"`
+	Samples    int    `yaml:"samples"`
+	Rank       string `yaml:"rank"`
+	RunnersUp  int    `yaml:"runners_up"`
+}
+
+// MaxCaptionCandidates bounds caption.candidates: each candidate is one sequence of the
+// decoder's batch and one score per ranking model.
+const MaxCaptionCandidates = 16
+
+// ranks says whether the camera's captions are ranked, and by which models.
+func (c CaptionSchedule) ranks() (itm, clip bool) {
+	if c.Candidates <= 1 {
+		return false, false
+	}
+	return c.Rank == "itm" || c.Rank == "both", c.Rank == "clip" || c.Rank == "both"
+}
+
+// options are the captioner's options for these settings.
+func (c CaptionSchedule) options() CaptionOptions {
+	return CaptionOptions{Beams: c.Beams, MaxTokens: c.MaxTokens, Prompt: c.Prompt,
+		Candidates: c.Candidates, Samples: c.Samples, Rank: c.Rank}
 }
 
 // QuestionsConfig is standing visual questions asked of a camera's frames.
@@ -396,6 +422,12 @@ func (c *Config) fillDefaults() {
 		}
 		if cam.Caption.MaxTokens == 0 {
 			cam.Caption.MaxTokens = 20
+		}
+		if cam.Caption.Candidates == 0 {
+			cam.Caption.Candidates = 1
+		}
+		if cam.Caption.Rank == "" {
+			cam.Caption.Rank = "itm"
 		}
 		if cam.Snapshot.Quality == 0 {
 			cam.Snapshot.Quality = 80
@@ -779,6 +811,53 @@ func (c *Config) validateSearch(v *validator) {
 	}
 }
 
+// validateCapFilt checks a camera's caption ranking (caption.candidates and what goes with it).
+func (c *Config) validateCapFilt(v *validator, at string, cs CaptionSchedule) {
+	if cs.Candidates < 1 || cs.Candidates > MaxCaptionCandidates {
+		v.fail(at+".candidates", "%d is outside [1, %d]", cs.Candidates, MaxCaptionCandidates)
+		return
+	}
+	if cs.Samples < 0 || cs.Samples > cs.Candidates {
+		v.fail(at+".samples", "%d is outside [0, candidates %d]", cs.Samples, cs.Candidates)
+	}
+	if cs.RunnersUp < 0 || cs.RunnersUp > cs.Candidates-1 {
+		v.fail(at+".runners_up", "%d is outside [0, candidates - 1 = %d]", cs.RunnersUp, cs.Candidates-1)
+	}
+	switch cs.Rank {
+	case "itm", "clip", "both":
+	default:
+		v.fail(at+".rank", "%q is not one of itm, clip, both", cs.Rank)
+		return
+	}
+	if cs.Candidates == 1 {
+		return
+	}
+	if cs.Beams > 1 {
+		v.fail(at+".beams", "%d beams and %d candidates: the candidates are the beams; give one of them", cs.Beams, cs.Candidates)
+	}
+	itm, clip := cs.ranks()
+	if itm && c.Models.BLIPITM == "" {
+		v.fail(at+".rank", "%q needs models.blip_itm", cs.Rank)
+	}
+	if clip && c.Models.CLIP == "" {
+		v.fail(at+".rank", "%q needs models.clip", cs.Rank)
+	}
+}
+
+// usesITM says whether anything in the config needs models.blip_itm: ITM-checked events,
+// re-ranked searches or captions ranked by ITM. The model is loaded only then.
+func (c *Config) usesITM() bool {
+	if c.Search.Rerank {
+		return true
+	}
+	for _, cam := range c.Cameras {
+		if itm, _ := cam.Caption.ranks(); itm || len(cam.Labels.Confirm.Labels) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *Config) validateSource(v *validator, at string, cam *Camera) {
 	s := &cam.Source
 	// The camera package knows what each kind needs; the files must exist now.
@@ -856,6 +935,7 @@ func (c *Config) validateSchedule(v *validator, at string, cam *Camera) {
 	if cam.Caption.MaxTokens < 1 || cam.Caption.MaxTokens > 128 {
 		v.fail(at+".caption.max_tokens", "%d is outside [1, 128]", cam.Caption.MaxTokens)
 	}
+	c.validateCapFilt(v, at+".caption", cam.Caption)
 	q := &cam.Questions
 	if len(q.Ask) > 0 {
 		if c.Models.BLIPVQA == "" {

@@ -26,6 +26,9 @@ func TestShippedConfig(t *testing.T) {
 	if got := c.Resolve(c.Models.CLIP); got != filepath.Join("..", "..", "models", "shapes", "clip") {
 		t.Fatalf("resolved clip path %q", got)
 	}
+	if cs := c.Cameras[0].Caption; cs.Candidates != 5 || cs.Rank != "itm" || !c.usesITM() {
+		t.Fatalf("the demo's captions should be ranked by the shapes ITM model: %+v", cs)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -35,6 +38,7 @@ func TestConfigErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "device: d\nmodels:\n  clip: " + dir + "\ncameras:\n  - name: c\n    source: {kind: synthetic}\n"
+	withCaption := "device: d\nmodels:\n  clip: " + dir + "\n  blip_caption: " + dir + "\ncameras:\n  - name: c\n    source: {kind: synthetic}\n"
 	cases := []struct{ name, src, want string }{
 		{"unknown top key", "devise: d\n", "x.yaml:1: field devise not found"},
 		{"unknown nested key", base + "    captoin: {every: 5s}\n", "x.yaml:7: field captoin not found"},
@@ -66,6 +70,13 @@ func TestConfigErrors(t *testing.T) {
 		{"rerank without ITM", base + "search: {rerank: true}\n", "x.yaml:7: search.rerank: re-ranking needs models.blip_itm"},
 		{"confirm without ITM", base + "    labels: {sets: [" + labels + "], every: 1s, confirm: {labels: [a]}}\n", "cameras[0].labels.confirm.labels: ITM-checked events need models.blip_itm"},
 		{"confirm threshold", strings.Replace(base, "  clip:", "  blip_itm: "+dir+"\n  clip:", 1) + "    labels: {sets: [" + labels + "], every: 1s, confirm: {labels: [a], threshold: 1.5}}\n", "cameras[0].labels.confirm.threshold: 1.5 is outside (0, 1)"},
+		{"ranked captions without ITM", withCaption + "    caption: {every: 5s, candidates: 3}\n", `x.yaml:8: cameras[0].caption.rank: "itm" needs models.blip_itm`},
+		{"ranked captions without CLIP", strings.Replace(withCaption, "  clip: "+dir+"\n", "", 1) + "    caption: {every: 5s, candidates: 3, rank: clip}\n", `cameras[0].caption.rank: "clip" needs models.clip`},
+		{"unknown rank", withCaption + "    caption: {every: 5s, candidates: 3, rank: votes}\n", `cameras[0].caption.rank: "votes" is not one of itm, clip, both`},
+		{"too many candidates", withCaption + "    caption: {every: 5s, candidates: 17, rank: clip}\n", "cameras[0].caption.candidates: 17 is outside [1, 16]"},
+		{"more samples than candidates", withCaption + "    caption: {every: 5s, candidates: 3, samples: 4, rank: clip}\n", "cameras[0].caption.samples: 4 is outside [0, candidates 3]"},
+		{"beams and candidates", withCaption + "    caption: {every: 5s, beams: 3, candidates: 3, rank: clip}\n", "cameras[0].caption.beams: 3 beams and 3 candidates"},
+		{"too many runners-up", withCaption + "    caption: {every: 5s, candidates: 3, runners_up: 3, rank: clip}\n", "cameras[0].caption.runners_up: 3 is outside [0, candidates - 1 = 2]"},
 	}
 	cases = append(cases, securityConfigErrors(t, base)...)
 	for _, c := range cases {
@@ -187,4 +198,35 @@ func usersDir(t *testing.T) (dir, users string) {
 		t.Fatal(err)
 	}
 	return dir, users
+}
+
+// The ITM model is loaded only when something uses it: checked events, re-ranked searches or
+// captions ranked by ITM (not by CLIP alone).
+func TestUsesITM(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "l.yaml"), []byte("name: l\nlabels: [a]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, camera, search string
+		want                 bool
+	}{
+		{"nothing", "    caption: {every: 1s}\n", "", false},
+		{"captions ranked by CLIP", "    caption: {every: 1s, candidates: 3, rank: clip}\n", "", false},
+		{"captions ranked by ITM", "    caption: {every: 1s, candidates: 3}\n", "", true},
+		{"captions ranked by both", "    caption: {every: 1s, candidates: 3, rank: both}\n", "", true},
+		{"one candidate", "    caption: {every: 1s, candidates: 1, rank: itm}\n", "", false},
+		{"checked events", "    labels: {sets: [l.yaml], every: 1s, confirm: {labels: [a]}}\n", "", true},
+		{"re-ranked search", "", "search: {rerank: true}\n", true},
+	} {
+		src := "device: d\nmodels: {clip: " + dir + ", blip_caption: " + dir + ", blip_itm: " + dir + "}\n" + tc.search +
+			"cameras:\n  - name: c\n    source: {kind: synthetic}\n" + tc.camera
+		c, err := ParseConfig([]byte(src), filepath.Join(dir, "c.yaml"))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := c.usesITM(); got != tc.want {
+			t.Errorf("%s: usesITM %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

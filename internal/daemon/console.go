@@ -15,6 +15,7 @@ import (
 //
 //	12:00:01 demo labels   red circle 0.97, red square 0.02, blue circle 0.00 (shapes; frame 57, truth: red circle)
 //	12:00:05 demo caption  "a red circle on a black background" (84 ms; frame 80, truth: "a red circle on a black background")
+//	12:00:06 demo caption  "a red circle on a black background" (itm 0.99, 95 ms; frame 81, truth: "a red circle on a black background")
 //	12:00:10 demo answer   how many shapes are there? → one (40 ms; frame 105, truth: one)
 //
 // Synthetic frames know what they show, so their lines end with the truth. Logs go to
@@ -51,6 +52,9 @@ func formatResult(r *Result) string {
 		truth := ""
 		if c, ok := r.Frame.Annotations[camera.TruthCaption]; ok {
 			truth = fmt.Sprintf("%q", c)
+		}
+		if rk := r.CaptionRank; rk != nil {
+			ms = fmt.Sprintf("%s %.2f, %s", rk.By, rk.Score, ms)
 		}
 		return fmt.Sprintf("%q (%s; %s)", r.Text, ms, frameNote(r.Frame, truth))
 	case KindAnswer:

@@ -25,7 +25,9 @@
 // and a thumbnail go into a recall.Store (config: search), which serves the page's search,
 // GET /api/search and MQTT's <prefix>/<device>/search. With models.blip_itm the Matcher
 // (BLIP ITM) re-ranks searches (search.rerank) and checks the events of the labels a camera
-// lists in labels.confirm (package confirm): the event says whether ITM confirmed it.
+// lists in labels.confirm (package confirm): the event says whether ITM confirmed it. A
+// camera with caption.candidates has its captions chosen among candidates by ITM, CLIP or
+// both (blip.Rank, CapFilt); models.blip_itm is loaded only when one of these uses it.
 //
 // The config and label sets in use are an immutable state behind an atomic.Pointer
 // (state.go); a reload (reload.go: file changes, SIGHUP) builds a new one and swaps it in.

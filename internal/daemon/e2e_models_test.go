@@ -555,3 +555,65 @@ search: {rerank: true, rerank_depth: 4}`, filepath.Join(root, "models/shapes/cli
 		t.Errorf("edged_inference_seconds_count{model=\"blip_itm\"} = %v; want one per event start (%d) and per re-ranked hit", n, len(starts))
 	}
 }
+
+// CapFilt in the daemon, with the shapes captioner and the shapes ITM model: each caption is
+// the best of 5 candidates by ITM, and its payload on MQTT says so: its score, "rank": "itm",
+// and two runners-up, each scoring no more than it. Measured against the scenes' truth (the
+// held-out rate is in blip's TestShapesCapFilt; here a handful of frames, so the bar is loose:
+// half of them exact, against 0.445 for the model's greedy captions).
+func TestE2ECaptionsRankedByITM(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	root := repoRoot(t)
+	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf(`models:
+  blip_caption: %s
+  blip_itm: %s`, filepath.Join(root, "models/shapes/blip_caption"), bliptest.ShapesITMCheckpoint(t)),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 300ms, seed: 11}
+    caption: {every: 300ms, candidates: 5, rank: itm, runners_up: 2}
+`)
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	type captionPayload struct {
+		Frame     uint64   `json:"frame"`
+		Caption   string   `json:"caption"`
+		LatencyMs float64  `json:"latency_ms"`
+		Score     *float64 `json:"score"`
+		Rank      string   `json:"rank"`
+		RunnersUp []struct {
+			Caption string  `json:"caption"`
+			Score   float64 `json:"score"`
+		} `json:"runners_up"`
+	}
+	const topic, want = "edged/e2e/demo/caption", 12
+	box.WaitOn(t, topic, fmt.Sprintf("%d ranked captions", want), func(mqtttest.Message) bool { return len(box.On(topic)) >= want })
+	var truth map[uint64]string
+	deadlineWait(t, "the captions' lines on stdout", func() bool {
+		truth = truthByFrame(p.stdout.String(), "caption")
+		return len(truth) >= want
+	})
+	exact := 0
+	for _, msg := range box.On(topic)[:want] {
+		c := decode[captionPayload](t, msg)
+		if c.Score == nil || *c.Score < 0 || *c.Score > 1 || c.Rank != "itm" || len(c.RunnersUp) > 2 || c.Frame == 0 || c.LatencyMs <= 0 {
+			t.Fatalf("caption %s: want an ITM score in [0, 1], rank itm, at most 2 runners-up", msg.Payload)
+		}
+		for _, r := range c.RunnersUp {
+			if r.Score > *c.Score || r.Caption == c.Caption || r.Caption == "" {
+				t.Errorf("caption %s: runner-up %q scores %v, above or equal to the chosen one", msg.Payload, r.Caption, r.Score)
+			}
+		}
+		if c.Caption == truth[c.Frame] {
+			exact++
+		}
+	}
+	t.Logf("ranked captions: %d of %d exactly the scene's caption", exact, want)
+	if exact < want/2 {
+		t.Errorf("%d of %d ranked captions exactly the scene's; want at least half", exact, want)
+	}
+	if !regexp.MustCompile(`demo caption +"[^"]+" \(itm [01]\.\d\d, \d+ ms; frame \d+, truth: `).MatchString(p.stdout.String()) {
+		t.Errorf("no caption line with its ITM score on stdout:\n%s", mqtttest.Tail(p.stdout.String(), 10))
+	}
+}

@@ -125,16 +125,16 @@ type heldCaptioner struct {
 
 func newHeldCaptioner() *heldCaptioner { return &heldCaptioner{release: make(chan struct{})} }
 
-func (c *heldCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (string, error) {
+func (c *heldCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (Caption, error) {
 	n := c.calls.Add(1)
 	if !c.open.Load() {
 		select {
 		case <-c.release:
 		case <-ctx.Done():
-			return "", ctx.Err()
+			return Caption{}, ctx.Err()
 		}
 	}
-	return fmt.Sprintf("caption %d", n), nil
+	return Caption{Text: fmt.Sprintf("caption %d", n)}, nil
 }
 
 // testAnswerer answers "answer to <question>" to each question, counting calls.

@@ -44,11 +44,32 @@ type CaptionOptions struct {
 	Beams     int
 	MaxTokens int
 	Prompt    string // conditional captioning: the caption continues this text
+	// Candidates > 1 is CapFilt: the decoder proposes that many captions (Samples of them
+	// nucleus samples, the others the hypotheses of a beam search) and the one Rank's models
+	// score best is the caption.
+	Candidates int
+	Samples    int
+	Rank       string // itm, clip or both
+}
+
+// Caption is a frame's caption. A ranked one (CaptionOptions.Candidates > 1) has the score
+// that chose it and every candidate, best first (the first is Text).
+type Caption struct {
+	Text       string
+	Ranked     bool
+	Score      float64
+	Candidates []RankedCaption
+}
+
+// RankedCaption is one candidate caption and its ranking score.
+type RankedCaption struct {
+	Text  string
+	Score float64
 }
 
 // Captioner is BLIP captioning.
 type Captioner interface {
-	Caption(ctx context.Context, img image.Image, opts CaptionOptions) (string, error)
+	Caption(ctx context.Context, img image.Image, opts CaptionOptions) (Caption, error)
 }
 
 // Answerer is BLIP visual question answering. The picture is encoded once for all the

@@ -30,7 +30,7 @@ import (
 // Face checkpoint, converted on first use into the cache (cache_dir/models).
 func loadModels(log *slog.Logger) ModelLoader {
 	return func(ctx context.Context, cfg *Config) (*Models, error) {
-		// convert.Open cannot be interrupted; when ctx ends first, the conversion is left to
+		// models.Open cannot be interrupted; when ctx ends first, the conversion is left to
 		// finish or die with the process (bundles are published atomically).
 		type result struct {
 			m   *Models
@@ -141,7 +141,7 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 			return nil, fmt.Errorf("models.blip_caption: %w", err)
 		}
 		closers = append(closers, p.close)
-		ms.Captioner = &blipCaptioner{p}
+		ms.Captioner = &blipCaptioner{p: p, judges: map[string]blip.Scorer{}}
 	}
 	if cfg.Models.BLIPVQA != "" {
 		b, err := open("blip_vqa", cfg.Models.BLIPVQA)
@@ -155,7 +155,10 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		closers = append(closers, p.close)
 		ms.Answerer = &blipAnswerer{p}
 	}
-	if cfg.Models.BLIPITM != "" {
+	if cfg.Models.BLIPITM != "" && !cfg.usesITM() {
+		log.Info("model not loaded: nothing in the config uses it (labels.confirm, search.rerank, caption.rank)", "model", "blip_itm")
+	}
+	if cfg.Models.BLIPITM != "" && cfg.usesITM() {
 		b, err := open("blip_itm", cfg.Models.BLIPITM)
 		if err != nil {
 			return nil, err
@@ -176,6 +179,14 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		}
 		closers = append([]func() error{bm.Close}, closers...) // sessions before their model
 		ms.Matcher = bm
+	}
+	if c, ok := ms.Captioner.(*blipCaptioner); ok {
+		if ms.Matcher != nil {
+			c.judges["itm"] = ms.Matcher
+		}
+		if l, ok := ms.Labeler.(*clipLabeler); ok {
+			c.judges["clip"] = l
+		}
 	}
 	return ms, nil
 }
@@ -215,6 +226,17 @@ func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float3
 		return err
 	})
 	return emb, err
+}
+
+// Match is CLIP's probability over texts that img shows each (clip.Session.MatchTexts), for
+// ranking candidate captions.
+func (l *clipLabeler) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
+	var p []float64
+	err := l.sessions.With(ctx, func(s *clip.Session) (err error) {
+		p, err = s.MatchTexts(img, texts)
+		return err
+	})
+	return p, err
 }
 
 func (l *clipLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {
@@ -324,11 +346,19 @@ func (p *blipPool) close() error {
 	return errors.Join(p.sessions.Close(), p.model.Close())
 }
 
-type blipCaptioner struct{ p *blipPool }
+// blipCaptioner captions on a pool of BLIP sessions; with candidates it ranks them by its
+// judges, set once the ranking models are loaded.
+type blipCaptioner struct {
+	p      *blipPool
+	judges map[string]blip.Scorer // "itm", "clip"
+}
 
-func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (string, error) {
+func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (Caption, error) {
 	o := c.p.model.GenerateDefaults()
 	o.NumBeams, o.MaxNewTokens = opts.Beams, opts.MaxTokens
+	if opts.Candidates > 1 {
+		return c.rank(ctx, img, opts, o)
+	}
 	var text string
 	err := c.p.sessions.With(ctx, func(s *blip.Session) error {
 		im, err := s.EncodeImage(img)
@@ -338,7 +368,43 @@ func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts Capti
 		text, err = s.Caption(im, opts.Prompt, o)
 		return err
 	})
-	return text, err
+	return Caption{Text: text}, err
+}
+
+// rank is CapFilt: the candidates of img, ranked by the judges opts.Rank names. The
+// candidates' decoding holds a caption session; the judges run after it is given back.
+func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionOptions, o blip.GenerateOptions) (Caption, error) {
+	var judges []blip.Judge
+	for _, name := range []string{"itm", "clip"} {
+		if opts.Rank == name || opts.Rank == "both" {
+			sc, ok := c.judges[name]
+			if !ok {
+				return Caption{}, fmt.Errorf("caption ranking by %s: the model is not loaded", name)
+			}
+			judges = append(judges, blip.Judge{Name: name, Scorer: sc})
+		}
+	}
+	co := blip.CandidateOptions{Beams: opts.Candidates - opts.Samples, Samples: opts.Samples, Sample: blip.DefaultSampleOptions(), Seed: 1}
+	var cands []blip.Candidate
+	err := c.p.sessions.With(ctx, func(s *blip.Session) error {
+		im, err := s.EncodeImage(img)
+		if err != nil {
+			return err
+		}
+		cands, err = s.CaptionCandidates(im, opts.Prompt, o, co)
+		return err
+	})
+	if err != nil {
+		return Caption{}, err
+	}
+	if err := blip.Rank(ctx, img, cands, judges...); err != nil {
+		return Caption{}, err
+	}
+	out := Caption{Text: cands[0].Text, Ranked: true, Score: cands[0].Score}
+	for _, cd := range cands {
+		out.Candidates = append(out.Candidates, RankedCaption{Text: cd.Text, Score: cd.Score})
+	}
+	return out, nil
 }
 
 type blipAnswerer struct{ p *blipPool }

@@ -84,8 +84,15 @@ func (m *mqttSink) Result(r *Result) {
 		}
 		err = m.pub.PublishEvent(r.Camera, pe)
 	case KindCaption:
-		err = m.pub.PublishCaption(r.Camera, publish.Caption{Ts: ts, Frame: r.Frame.Seq, Caption: r.Text,
-			LatencyMs: float64(r.Latency.Microseconds()) / 1000})
+		c := publish.Caption{Ts: ts, Frame: r.Frame.Seq, Caption: r.Text, LatencyMs: float64(r.Latency.Microseconds()) / 1000}
+		if rk := r.CaptionRank; rk != nil {
+			score := rk.Score
+			c.Score, c.Rank = &score, rk.By
+			for _, ru := range rk.RunnersUp {
+				c.RunnersUp = append(c.RunnersUp, publish.CaptionCandidate{Caption: ru.Text, Score: ru.Score})
+			}
+		}
+		err = m.pub.PublishCaption(r.Camera, c)
 	case KindAnswer:
 		if r.Asked {
 			return // the publisher sends the ask handler's answer itself (and to reply_to)

@@ -149,4 +149,17 @@ func TestApplyReload(t *testing.T) {
 	if merged.Cameras[0].Caption.Every != 0 || !strings.Contains(strings.Join(ignored, ","), "models.blip_caption") {
 		t.Errorf("captions switched on without a loaded model: %+v, ignored %v", merged.Cameras[0].Caption, ignored)
 	}
+	// The ITM model is loaded only if the config at start used it: a reload cannot start
+	// ranking captions or checking events by it, but may while it is loaded.
+	captioned := strings.Replace("device: d\nmodels: {blip_caption: M, blip_itm: M}\ncameras:\n  - name: a\n    source: {kind: synthetic}\n    caption: {every: 1s}\n  - name: b\n    source: {kind: synthetic}\n", "M", dir, -1)
+	ranked := strings.Replace(captioned, "caption: {every: 1s}", "caption: {every: 1s, candidates: 3}", 1)
+	merged, ignored = applyReload(parse(captioned), parse(ranked))
+	if merged.Cameras[0].Caption.Candidates != 1 || !strings.Contains(strings.Join(ignored, ","), "cameras[0].caption.rank") {
+		t.Errorf("captions ranked by an ITM model not loaded at start: %+v, ignored %v", merged.Cameras[0].Caption, ignored)
+	}
+	moreRanked := strings.Replace(captioned, "caption: {every: 1s}", "caption: {every: 1s, candidates: 5}", 1)
+	merged, ignored = applyReload(parse(ranked), parse(moreRanked))
+	if merged.Cameras[0].Caption.Candidates != 5 || len(ignored) != 0 {
+		t.Errorf("ranking with the loaded ITM model: %+v, ignored %v", merged.Cameras[0].Caption, ignored)
+	}
 }

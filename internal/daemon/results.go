@@ -57,6 +57,8 @@ type Result struct {
 
 	// Caption or answer text.
 	Text string
+	// CaptionRank is how a ranked caption (caption.candidates) was chosen; nil otherwise.
+	CaptionRank *CaptionRank
 
 	// Answer: the question; Asked marks an answer to an ask request (with its id, when the
 	// request gave one), which the publisher's ask handling publishes, not the MQTT sink.
@@ -66,6 +68,14 @@ type Result struct {
 
 	// Snapshot: JPEG bytes, made when an event starts.
 	JPEG []byte
+}
+
+// CaptionRank is how a caption was chosen among candidates: the ranking models (itm, clip,
+// both), the caption's score, and the runners-up to publish, best first.
+type CaptionRank struct {
+	By        string
+	Score     float64
+	RunnersUp []RankedCaption
 }
 
 // Sink receives every result. Workers call it concurrently, so implementations must be safe

@@ -471,14 +471,20 @@ func (t timedMatcher) Match(ctx context.Context, img image.Image, texts []string
 
 func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) error {
 	start := time.Now()
-	text, err := r.sched.models.Captioner.Caption(ctx, f.Image, CaptionOptions{
-		Beams: cam.Caption.Beams, MaxTokens: cam.Caption.MaxTokens, Prompt: cam.Caption.Prompt})
+	c, err := r.sched.models.Captioner.Caption(ctx, f.Image, cam.Caption.options())
 	took := time.Since(start)
 	r.sched.metrics.observe(modelBLIPCaption, took)
 	if err != nil {
 		return fmt.Errorf("BLIP caption: %w", err)
 	}
-	r.sched.sink.Result(&Result{Kind: KindCaption, Camera: r.name, Frame: frameInfo(f), Latency: took, Text: text})
+	res := &Result{Kind: KindCaption, Camera: r.name, Frame: frameInfo(f), Latency: took, Text: c.Text}
+	if c.Ranked {
+		res.CaptionRank = &CaptionRank{By: cam.Caption.Rank, Score: c.Score}
+		if len(c.Candidates) > 1 {
+			res.CaptionRank.RunnersUp = c.Candidates[1:min(len(c.Candidates), 1+cam.Caption.RunnersUp)]
+		}
+	}
+	r.sched.sink.Result(res)
 	return nil
 }
 

@@ -412,12 +412,12 @@ type slowCaptioner struct {
 	release chan struct{}
 }
 
-func (c *slowCaptioner) Caption(ctx context.Context, img image.Image, o CaptionOptions) (string, error) {
+func (c *slowCaptioner) Caption(ctx context.Context, img image.Image, o CaptionOptions) (Caption, error) {
 	c.calls.Add(1)
 	select {
 	case <-c.release:
 	case <-ctx.Done():
-		return "", ctx.Err()
+		return Caption{}, ctx.Err()
 	}
 	return c.Captioner.Caption(ctx, img, o)
 }

@@ -177,6 +177,15 @@ func applyReload(old, updated *Config) (merged *Config, ignored []string) {
 			cam.Questions.Ask = nil
 			ignored = append(ignored, fmt.Sprintf("cameras[%d].questions (models.blip_vqa)", i))
 		}
+		// models.blip_itm is loaded only when the config at start used it.
+		if len(cam.Labels.Confirm.Labels) > 0 && !old.usesITM() {
+			cam.Labels.Confirm.Labels = nil
+			ignored = append(ignored, fmt.Sprintf("cameras[%d].labels.confirm (models.blip_itm, not loaded at start)", i))
+		}
+		if itm, clip := cam.Caption.ranks(); (itm && !old.usesITM()) || (clip && old.Models.CLIP == "") {
+			cam.Caption.Candidates = 1
+			ignored = append(ignored, fmt.Sprintf("cameras[%d].caption.rank (its model was not loaded at start)", i))
+		}
 	}
 	slices.Sort(ignored)
 	return &m, ignored

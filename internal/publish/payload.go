@@ -94,12 +94,24 @@ type Event struct {
 	ITMScore  *float64 `json:"itm_score,omitempty"`
 }
 
-// Caption is a BLIP caption of a frame.
+// Caption is a BLIP caption of a frame. When the camera ranks candidate captions
+// (cameras[].caption.candidates), Score is the chosen caption's score (in [0, 1]), Rank what
+// ranked it (itm, clip or both) and RunnersUp the best of the others, best first, as many as
+// the config asks for; all three are absent otherwise.
 type Caption struct {
-	Ts        Timestamp `json:"ts"`
-	Frame     uint64    `json:"frame"`
-	Caption   string    `json:"caption"`
-	LatencyMs float64   `json:"latency_ms"`
+	Ts        Timestamp          `json:"ts"`
+	Frame     uint64             `json:"frame"`
+	Caption   string             `json:"caption"`
+	LatencyMs float64            `json:"latency_ms"`
+	Score     *float64           `json:"score,omitempty"`
+	Rank      string             `json:"rank,omitempty"`
+	RunnersUp []CaptionCandidate `json:"runners_up,omitempty"`
+}
+
+// CaptionCandidate is a caption that was not chosen, with its score.
+type CaptionCandidate struct {
+	Caption string  `json:"caption"`
+	Score   float64 `json:"score"`
 }
 
 // Answer is a BLIP answer to a question about a frame. RequestID echoes the ask request's

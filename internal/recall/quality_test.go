@@ -47,6 +47,50 @@ func shapesCLIP(t *testing.T) (*clip.Model, [][]float32, []Pair) {
 	return m, labels, NewPairs(pairEmbs, idx)
 }
 
+// fillRing renders n scenes at the synthetic camera's 320x240 (noisy: with the training's
+// colour jitter and noise) and adds them to every store with their CLIP embeddings; it
+// returns their truth.
+func fillRing(t *testing.T, m *clip.Model, rng *rand.Rand, n int, noisy bool, stores ...*Store) []shapes.Scene {
+	t.Helper()
+	truth := make([]shapes.Scene, n)
+	for i := range truth {
+		sc, opts := shapes.Random(rng), shapes.Options{}
+		if noisy {
+			sc = sc.Jittered(rng, 15)
+			opts = shapes.Options{Noise: 6 * rng.Float64(), Rand: rng}
+		}
+		img, err := shapes.Render(sc, 320, 240, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb, err := m.EmbedImage(img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		truth[i] = sc
+		for _, s := range stores {
+			if err := s.Add(Frame{Camera: "synthetic", Seq: uint64(i + 1), Time: time.Now(), Image: img, Embedding: emb}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return truth
+}
+
+// shownLabels are the labels some scene of truth shows.
+func shownLabels(truth []shapes.Scene) []string {
+	var out []string
+	for _, label := range shapes.Labels() {
+		for i := range truth {
+			if showsLabel(&truth[i], label) {
+				out = append(out, label)
+				break
+			}
+		}
+	}
+	return out
+}
+
 func showsLabel(s *shapes.Scene, label string) bool {
 	for _, o := range s.Objects {
 		if o.Label() == label {
@@ -75,30 +119,8 @@ func TestSearchQualityWithRealCLIP(t *testing.T) {
 	for ring := range rings {
 		rng := rand.New(rand.NewPCG(uint64(ring), 2024))
 		s := newStore(t, Options{})
-		var truth []shapes.Scene
-		for i := range scenesPerRing {
-			sc := shapes.Random(rng)
-			img, err := shapes.Render(sc, 320, 240, shapes.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			emb, err := m.EmbedImage(img)
-			if err != nil {
-				t.Fatal(err)
-			}
-			truth = append(truth, sc)
-			if err := s.Add(Frame{Camera: "synthetic", Seq: uint64(i + 1), Time: time.Now(), Image: img, Embedding: emb}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for _, label := range shapes.Labels() {
-			present := false
-			for i := range truth {
-				present = present || showsLabel(&truth[i], label)
-			}
-			if !present {
-				continue
-			}
+		truth := fillRing(t, m, rng, scenesPerRing, false, s)
+		for _, label := range shownLabels(truth) {
 			asked++
 			emb, err := m.EmbedText("a " + label)
 			if err != nil {

@@ -15,8 +15,8 @@ import (
 )
 
 // Re-ranking with the real BLIP ITM (the random-weight golden retrieval model with the shapes
-// vocabulary; no retrieval model was trained on the shapes world, so its numbers mean
-// nothing): the hits come back ordered by exactly what the model says about each thumbnail.
+// vocabulary, whose numbers mean nothing; TestRerankWithShapesITM has the trained one): the
+// hits come back ordered by exactly what the model says about each thumbnail.
 func TestMatchRerankerWithBLIPITM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a BLIP model")

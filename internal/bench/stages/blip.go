@@ -29,8 +29,16 @@ const AnswerTokens = 3
 // BERT ids of "[CLS] what color is the car? [SEP]" (bert-base-uncased's vocabulary, BLIP's).
 var whatColorIsTheCar = []int32{101, 2054, 3609, 2003, 1996, 2482, 1029, 102}
 
+// A caption's worth of BERT ids for blip.itm: [CLS], 12 word pieces, [SEP] (the time depends
+// on the length, not on which words).
+var aCaption = []int32{101, 1037, 2417, 2482, 9083, 2006, 1037, 2346, 1999, 2392, 1997, 1037, 2160, 102}
+
+// CandidateCounts are the numbers of candidate captions blip.candidates is timed at.
+var CandidateCounts = []int{3, 5, 8}
+
 // BLIP times the BLIP stages of bundle b: vision for every class; cross-attention keys and
-// values, decoder steps and captions for captioning; answers for VQA.
+// values, decoder steps, captions and CapFilt's candidates for captioning; answers for VQA;
+// the ITM head for retrieval.
 func BLIP(s Setup, b *bundle.Bundle) error {
 	precision := b.Manifest.Precision
 	s.Delegate = EffectiveDelegate(b, s.Delegate)
@@ -99,6 +107,31 @@ func BLIP(s Setup, b *bundle.Bundle) error {
 				return err
 			})
 		}
+	}
+	if m.Architecture == blip.ArchCaption && s.Want("blip.candidates") {
+		for _, n := range CandidateCounts {
+			o := gen
+			o.MaxNewTokens, o.MinNewTokens, o.MaxLength, o.MinLength = CaptionTokens, CaptionTokens, 0, 0
+			rec := s.record("blip.candidates", precision)
+			rec.Tokens, rec.Beams = CaptionTokens, n
+			rec.Note = "CapFilt's decoder part: a new image's cross_kv, an N-beam search kept whole"
+			r.Time(rec, func() error {
+				cands, err := sess.CaptionCandidateIDs(next(), nil, o, blip.CandidateOptions{Beams: n})
+				if err == nil && len(cands) == 0 {
+					err = fmt.Errorf("no candidates")
+				}
+				return err
+			})
+		}
+	}
+	if m.Architecture == blip.ArchRetrieval && s.Want("blip.itm") {
+		rec := s.record("blip.itm", precision)
+		rec.Tokens = len(aCaption)
+		rec.Note = "one text against an encoded image: the ITM head (CapFilt pays it per candidate)"
+		r.Time(rec, func() error {
+			_, err := sess.ITMIDs(next(), aCaption)
+			return err
+		})
 	}
 	if m.Architecture == blip.ArchVQA && s.Want("blip.vqa_answer") {
 		o := gen
