@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/edged/edged/runtime/kernels"
 )
 
 // Options configure an interpreter. The zero value runs on XNNPACK with one thread per CPU.
@@ -45,6 +47,13 @@ type Options struct {
 	// gpu delegate the keys precision_loss_allowed, inference_preference,
 	// max_delegated_partitions, enable_quant, backend, serialization_dir, model_token.
 	DelegateOptions map[string]string
+	// Kernels runs int8 FULLY_CONNECTED operators on edged's own kernels (runtime/kernels),
+	// applied before the delegate, which keeps the rest. "" or "auto": the CPU's best kernel
+	// under XNNPACK (none on a CPU without one, and none under other delegates); "off"; or a
+	// kernel name (kernels.Available), which also runs under the none delegate.
+	Kernels string
+	// KernelsBatchMatMul lets the kernels take int8 BATCH_MATMUL too.
+	KernelsBatchMatMul bool
 }
 
 // withDefaults fills in defaults and checks the options.
@@ -75,6 +84,9 @@ func (o Options) withDefaults() (Options, error) {
 	if (o.Delegate == DelegateNone || o.Delegate == DelegateXNNPack) && (o.DelegateLibrary != "" || len(o.DelegateOptions) > 0) {
 		return o, fmt.Errorf("runtime: DelegateLibrary and DelegateOptions are for the gpu and external delegates, not %q", o.Delegate)
 	}
+	if _, err := kernelsFor(o); err != nil {
+		return o, err
+	}
 	return o, nil
 }
 
@@ -85,6 +97,7 @@ type Interpreter struct {
 	ptr   *C.TfLiteInterpreter
 	model *Model
 	del   *delegate
+	kern  *kernels.Delegate // applied before del; nil when off
 	rep   *reporter
 	opts  Options
 	// Tensors are made on demand and point to the interpreter, never the other way round: a
@@ -104,8 +117,14 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 	if err != nil {
 		return nil, err
 	}
+	kern, err := newKernels(opts)
+	if err != nil {
+		m.release()
+		return nil, err
+	}
 	del, err := newDelegate(opts)
 	if err != nil {
+		closeKernels(kern)
 		m.release()
 		return nil, err
 	}
@@ -113,8 +132,9 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 	if del != nil {
 		dptr = del.ptr
 	}
+	del.skipKernels(kern)
 	rep := newReporter()
-	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.KernelThreads), dptr, C.uintptr_t(rep.id))
+	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.KernelThreads), kernelsPtr(kern), dptr, C.uintptr_t(rep.id))
 	if ptr == nil {
 		msg := rep.take()
 		if msg == "" {
@@ -129,11 +149,12 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 		}
 		rep.close()
 		del.close()
+		closeKernels(kern)
 		m.release()
 		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %s", m.source, opts.Delegate, msg)
 	}
 	live.interpreters.Add(1)
-	ip := &Interpreter{ptr: ptr, model: m, del: del, rep: rep, opts: opts}
+	ip := &Interpreter{ptr: ptr, model: m, del: del, kern: kern, rep: rep, opts: opts}
 	if err := ip.allocate(); err != nil {
 		ip.Close()
 		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %w", m.source, opts.Delegate, err)
@@ -167,6 +188,8 @@ func (ip *Interpreter) Close() error {
 	ip.ptr = nil
 	live.interpreters.Add(-1)
 	ip.del.close() // after the interpreter: TFLite requires delegates to outlive it
+	closeKernels(ip.kern)
+	ip.kern = nil
 	ip.rep.close()
 	ip.model.release()
 	return nil
@@ -188,7 +211,7 @@ func (ip *Interpreter) Delegation() Delegation {
 	}
 	ip.mu.Lock()
 	defer ip.mu.Unlock()
-	return ip.del.delegation()
+	return delegation(ip.opts.Delegate, ip.del, ip.kern)
 }
 
 // InputCount is the number of model inputs.

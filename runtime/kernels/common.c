@@ -1,0 +1,194 @@
+// What every path shares: TFLite's requantization in scalar form, packing of B, preparing
+// rows of A, the zero-point compensation, and the portable kernel.
+#include <math.h>
+#include <string.h>
+
+#include "kernels.h"
+
+void kn_quantize_multiplier(double real, int32_t* mult, int* shift) {
+  if (real == 0.0) {
+    *mult = 0;
+    *shift = 0;
+    return;
+  }
+  int e = 0;
+  const double q = frexp(real, &e);  // real = q * 2^e, q in [0.5, 1)
+  int64_t f = (int64_t)round(q * (double)(1ll << 31));
+  if (f == (1ll << 31)) {  // q rounded up to 1
+    f /= 2;
+    e++;
+  }
+  if (e < -31) {  // every bit would be shifted out
+    e = 0;
+    f = 0;
+  }
+  *mult = (int32_t)f;
+  *shift = e;
+}
+
+void kn_requant_init(kn_requant* rq, float in_scale, float w_scale, float out_scale, int32_t out_zp,
+                     int32_t qmin, int32_t qmax) {
+  // The product in float, the quotient in double: TFLite's own order (measured: the double
+  // product gives a multiplier a few units off, and results off by one near ties).
+  const float product = in_scale * w_scale;
+  const double real = (double)product / (double)out_scale;
+  int shift = 0;
+  kn_quantize_multiplier(real, &rq->mult, &shift);
+  rq->lshift = shift > 0 ? shift : 0;
+  rq->rshift = shift > 0 ? 0 : -shift;
+  rq->out_zp = out_zp;
+  rq->qmin = qmin;
+  rq->qmax = qmax;
+}
+
+int8_t kn_requant_one(const kn_requant* rq, int32_t acc) {
+  // acc * 2^lshift wraps as TFLite's int32 multiplication does.
+  const int32_t x = (int32_t)((uint32_t)acc << rq->lshift);
+  int32_t hi;
+  if (x == INT32_MIN && rq->mult == INT32_MIN) {
+    hi = INT32_MAX;
+  } else {
+    // Rounding doubling high multiply: (x*m + 2^30) / 2^31 rounded down, which equals the
+    // reference's round-half-away nudge followed by division toward zero.
+    const int64_t ab = (int64_t)x * (int64_t)rq->mult;
+    hi = (int32_t)((ab + (1ll << 30)) >> 31);
+  }
+  // Rounding shift right by rshift, ties toward +infinity (as ruy, TFLite's GEMM library: its
+  // reference kernels round ties away from zero, but those are not what TFLite runs). Written
+  // without hi + 2^(rshift-1), which could overflow.
+  const int e = rq->rshift;
+  int32_t r = e == 0 ? hi : (hi >> e) + ((hi >> (e - 1)) & 1);
+  r += rq->out_zp;
+  if (r < rq->qmin) r = rq->qmin;
+  if (r > rq->qmax) r = rq->qmax;
+  return (int8_t)r;
+}
+
+static int round_up(int v, int to) { return (v + to - 1) / to * to; }
+
+size_t kn_packed_size(int n, int k) {
+  return (size_t)round_up(n, KN_NB) * (size_t)round_up(k, KN_KALIGN);
+}
+
+void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst) {
+  const int np = round_up(n, KN_NB), kp = round_up(k, KN_KALIGN);
+  memset(dst, 0, (size_t)np * kp);
+  for (int j = 0; j < np / KN_NB; j++) {
+    int8_t* blk = dst + (size_t)j * kp * KN_NB;
+    for (int c = 0; c < KN_NB; c++) {
+      const int col = j * KN_NB + c;
+      if (col >= n) break;
+      for (int kk = 0; kk < k; kk++) {
+        const int8_t v = transposed ? b[(size_t)kk * ldb + col] : b[(size_t)col * ldb + kk];
+        blk[(kk / 4) * 64 + c * 4 + (kk % 4)] = v;
+      }
+    }
+  }
+}
+
+void kn_packed_colsums(const int8_t* packed, int n, int k, int32_t* sums) {
+  const int kp = round_up(k, KN_KALIGN);
+  for (int col = 0; col < n; col++) {
+    const int8_t* blk = packed + (size_t)(col / KN_NB) * kp * KN_NB;
+    const int c = col % KN_NB;
+    int32_t s = 0;
+    for (int kk = 0; kk < k; kk++) s += blk[(kk / 4) * 64 + c * 4 + (kk % 4)];
+    sums[col] = s;
+  }
+}
+
+size_t kn_aelem_size(kn_akind kind) { return kind == KN_A_S16 ? 2 : 1; }
+
+int32_t kn_aoffset(kn_akind kind, int32_t zx) {
+  switch (kind) {
+    case KN_A_U8:
+      return 128;
+    case KN_A_S16:
+      return -zx;
+    default:
+      return 0;
+  }
+}
+
+int32_t kn_prepare_row(kn_akind kind, const int8_t* x, int k, int kp, int32_t zx, void* dst) {
+  int32_t sum = 0;
+  switch (kind) {
+    case KN_A_U8: {
+      uint8_t* d = dst;
+      for (int i = 0; i < k; i++) {
+        d[i] = (uint8_t)x[i] ^ 0x80;
+        sum += d[i];
+      }
+      memset(d + k, 0, (size_t)(kp - k));
+      break;
+    }
+    case KN_A_S8: {
+      int8_t* d = dst;
+      for (int i = 0; i < k; i++) sum += x[i];
+      memcpy(d, x, (size_t)k);
+      memset(d + k, 0, (size_t)(kp - k));
+      break;
+    }
+    case KN_A_S16: {
+      int16_t* d = dst;
+      for (int i = 0; i < k; i++) {
+        d[i] = (int16_t)(x[i] - zx);
+        sum += d[i];
+      }
+      memset(d + k, 0, (size_t)(kp - k) * 2);
+      break;
+    }
+  }
+  return sum;
+}
+
+void kn_compensation(kn_akind kind, int32_t zx, int32_t zb, int k, const int32_t* bias,
+                     const int32_t* colsums, int n, int32_t* col) {
+  // sum (x-zx)(b-zb) = sum a*b - zb*sum a - (off+zx)*sum b + K*(off+zx)*zb with a = x + off.
+  // Unsigned arithmetic: the terms may wrap on the way, the true total fits in int32.
+  const uint32_t oz = (uint32_t)(kn_aoffset(kind, zx) + zx);
+  const uint32_t konst = (uint32_t)k * oz * (uint32_t)zb;
+  const int np = round_up(n, KN_NB);
+  for (int i = 0; i < np; i++) {
+    if (i >= n) {
+      col[i] = 0;
+      continue;
+    }
+    uint32_t v = bias != NULL ? (uint32_t)bias[i] : 0;
+    v -= oz * (uint32_t)colsums[i];
+    v += konst;
+    col[i] = (int32_t)v;
+  }
+}
+
+void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1) {
+  const size_t es = g->akind == KN_A_S16 ? 2 : 1;
+  for (int m = m0; m < m1; m++) {
+    const char* arow = (const char*)g->a + (size_t)m * g->a_stride * es;
+    for (int j = b0; j < b1; j++) {
+      const int8_t* blk = g->b + (size_t)j * g->kp * KN_NB;
+      for (int c = 0; c < KN_NB; c++) {
+        const int col = j * KN_NB + c;
+        if (col >= g->n) break;
+        int32_t acc = 0;
+        for (int kk = 0; kk < g->kp; kk++) {
+          int32_t a;
+          switch (g->akind) {
+            case KN_A_U8:
+              a = ((const uint8_t*)arow)[kk];
+              break;
+            case KN_A_S16:
+              a = ((const int16_t*)arow)[kk];
+              break;
+            default:
+              a = ((const int8_t*)arow)[kk];
+          }
+          acc += a * blk[(kk / 4) * 64 + c * 4 + (kk % 4)];
+        }
+        uint32_t total = (uint32_t)acc + (uint32_t)g->col[col];
+        if (g->row != NULL) total += (uint32_t)g->row[m];
+        g->c[(size_t)m * g->c_stride + col] = kn_requant_one(g->rq, (int32_t)total);
+      }
+    }
+  }
+}

@@ -1,0 +1,47 @@
+// Package kernels is edged's own int8 matrix kernels, offered to TensorFlow Lite as a
+// delegate: it claims the int8 FULLY_CONNECTED operators (and, when asked, the int8
+// BATCH_MATMUL of attention) and leaves every other operator to the next delegate (XNNPACK)
+// or to TFLite. runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// knows nothing else of TFLite's Go binding.
+//
+// # Why
+//
+// TFLite 2.9's XNNPACK has no int8 kernels using the CPU's dot-product instructions (VNNI on
+// x86, sdot on Arm), and TFLite is the newest this project can get (BENCHMARKS.md). Written
+// here, the dense layers run on them.
+//
+// # Kernels
+//
+// One per instruction set, chosen at run time from the CPU's features (cpuid and xgetbv on
+// x86-64, getauxval(AT_HWCAP) on arm64); the x86 ones are compiled with per-function target
+// attributes, so the binary runs on any x86-64 CPU:
+//
+//   - avx512-vnni: vpdpbusd on 512 bits;
+//   - avx-vnni: vpdpbusd on 256 bits (VEX), the Intel N100's;
+//   - avx2: vpmaddwd on int16, the x86 floor;
+//   - neon-dot: sdot (Pi 5, Jetson Orin);
+//   - neon: smull and sadalp (Pi 4);
+//   - generic: portable C, for tests; Auto never picks it.
+//
+// Weights are packed once, when TFLite prepares the operator, into blocks of 16 columns ×
+// 4 inputs that every kernel reads. vpdpbusd multiplies unsigned by signed bytes: the input x
+// enters as x + 128 and the difference, 128 + the zero point times each column's weight sum,
+// is folded into the bias at packing time, so the integer sums are exact.
+//
+// # Exactly TFLite's results
+//
+// The output stage is TFLite 2.9's as it runs (its optimized kernels through ruy), measured
+// against TFLite on millions of values: the multiplier from (double)(float)(input scale ×
+// weight scale) / output scale, split as QuantizeMultiplier does; a rounding doubling high
+// multiply; a rounding shift right with ties toward +infinity (not the reference kernels'
+// ties away from zero); the zero point and the activation clamp. Every claimed operator's
+// output equals TFLite's own kernel's bit for bit (TestFullyConnectedEqualsTFLite and the
+// tests after it, for every kernel this CPU runs).
+//
+// # Threads
+//
+// A delegate runs each operator on its caller and Threads-1 workers of its own, which sleep on
+// a condition variable between operators: no third spinning pool beside TFLite's and
+// XNNPACK's. Work is split in tiles of rows × 64 columns taken from a shared counter, so a
+// thread whose core is busy elsewhere takes fewer.
+package kernels
