@@ -18,6 +18,8 @@ type RunOptions struct {
 	// Delegate runs the towers on XNNPACK (the default), TFLite's own kernels ("none"), or
 	// another tflite.DelegateKind.
 	Delegate tflite.DelegateKind
+	// Kernels is tflite.Options.Kernels: edged's int8 kernels ("" or auto, off, a kernel).
+	Kernels string
 }
 
 // tower is one loaded .tflite model with its interpreter. Its mutex makes each call (set
@@ -40,7 +42,7 @@ func loadTower(b *bundle.Bundle, role string, opts RunOptions) (*tower, error) {
 		return nil, fmt.Errorf("clip: load %s tower %s: %w", role, path, err)
 	}
 	defer m.Close() // the interpreter keeps the model alive
-	ip, err := tflite.NewInterpreter(m, f.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
+	ip, err := tflite.NewInterpreter(m, f.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate, Kernels: opts.Kernels}))
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", role, path, err)
 	}

@@ -44,20 +44,19 @@ void kn_requant_init(kn_requant* rq, float in_scale, float w_scale, float out_sc
 int8_t kn_requant_one(const kn_requant* rq, int32_t acc) {
   // acc * 2^lshift wraps as TFLite's int32 multiplication does.
   const int32_t x = (int32_t)((uint32_t)acc << rq->lshift);
-  int32_t hi;
-  if (x == INT32_MIN && rq->mult == INT32_MIN) {
-    hi = INT32_MAX;
-  } else {
-    // Rounding doubling high multiply: (x*m + 2^30) / 2^31 rounded down, which equals the
-    // reference's round-half-away nudge followed by division toward zero.
-    const int64_t ab = (int64_t)x * (int64_t)rq->mult;
-    hi = (int32_t)((ab + (1ll << 30)) >> 31);
-  }
-  // Rounding shift right by rshift, ties toward +infinity (as ruy, TFLite's GEMM library: its
-  // reference kernels round ties away from zero, but those are not what TFLite runs). Written
-  // without hi + 2^(rshift-1), which could overflow.
+  const int64_t ab = (int64_t)x * (int64_t)rq->mult;
   const int e = rq->rshift;
-  int32_t r = e == 0 ? hi : (hi >> e) + ((hi >> (e - 1)) & 1);
+  int32_t r;
+  if (KN_SINGLE_ROUNDING) {
+    r = (int32_t)((ab + (1ll << (30 + e))) >> (31 + e));
+  } else {
+    // The rounding doubling high multiply ((x*m + 2^30) / 2^31 rounded down, which is also the
+    // gemmlowp form with its round-half-away nudge and division toward zero; it saturates
+    // only for INT32_MIN * INT32_MIN, and the multiplier is positive), then the rounding
+    // shift, written without hi + 2^(e-1), which could overflow.
+    const int32_t hi = (int32_t)((ab + (1ll << 30)) >> 31);
+    r = e == 0 ? hi : (hi >> e) + ((hi >> (e - 1)) & 1);
+  }
   r += rq->out_zp;
   if (r < rq->qmin) r = rq->qmin;
   if (r > rq->qmax) r = rq->qmax;

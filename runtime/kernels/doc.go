@@ -30,13 +30,15 @@
 //
 // # Exactly TFLite's results
 //
-// The output stage is TFLite 2.9's as it runs (its optimized kernels through ruy), measured
-// against TFLite on millions of values: the multiplier from (double)(float)(input scale ×
-// weight scale) / output scale, split as QuantizeMultiplier does; a rounding doubling high
-// multiply; a rounding shift right with ties toward +infinity (not the reference kernels'
-// ties away from zero); the zero point and the activation clamp. Every claimed operator's
-// output equals TFLite's own kernel's bit for bit (TestFullyConnectedEqualsTFLite and the
-// tests after it, for every kernel this CPU runs).
+// The output stage is what the shipped TFLite 2.9 libraries run (their optimized kernels, not
+// the reference ones), measured against them on hundreds of thousands of random values: the
+// multiplier from (double)(float)(input scale × weight scale) / output scale, split as
+// QuantizeMultiplier does; then, on amd64, a rounding doubling high multiply followed by a
+// rounding shift right, ties up both times (not the reference kernels' ties away from zero);
+// on arm64 one rounding of the product and the shift together; the zero point and the
+// activation clamp. Every claimed operator's output equals TFLite's own kernel's bit for bit
+// (TestFullyConnectedEqualsTFLite and the tests after it, for every kernel the CPU runs; on
+// arm64 under qemu with Cortex-A72 and Cortex-A76 cores).
 //
 // # Threads
 //

@@ -9,11 +9,21 @@
 #include "tensorflow/lite/c/common.h"
 
 // ---- requantization (TFLite's int8 output stage) ---------------------------------------------
-// An int32 accumulator becomes int8 as TFLite 2.9's optimized kernels (ruy) do it: a
-// fixed-point multiplier in [2^30, 2^31) with a power-of-two exponent, applied as a rounding
-// doubling high multiply of acc << left (ties up), then a rounding shift right (ties up),
-// then the output zero point and the activation clamp. The multiplier comes from the scales
-// as TFLite computes it: (double)(float)(input scale × weight scale) / output scale.
+// An int32 accumulator becomes int8 as the shipped TFLite 2.9 libraries' optimized kernels do
+// it: a fixed-point multiplier in [2^30, 2^31) with a power-of-two exponent, applied to
+// acc << left with a right shift and rounding (below), then the output zero point and the
+// activation clamp. The multiplier comes from the scales as
+// TFLite computes it: (double)(float)(input scale × weight scale) / output scale.
+//
+// The two shipped libraries round differently (measured against each on random values:
+// TestFullyConnectedSweep): the amd64 one rounds twice, the product to 31 fraction bits and
+// then the shift, ties up both times; the arm64 one once, the product and the shift together
+// (ties up). Its reference kernels round the shift's ties away from zero: neither does that.
+#if defined(__aarch64__)
+#define KN_SINGLE_ROUNDING 1
+#else
+#define KN_SINGLE_ROUNDING 0
+#endif
 typedef struct {
   int32_t mult;    // 0 when the real multiplier is 0
   int32_t lshift;  // >= 0
