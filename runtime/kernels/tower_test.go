@@ -1,0 +1,96 @@
+package kernels_test
+
+import (
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/edged/edged/blip"
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/convert"
+	"github.com/edged/edged/graph"
+	"github.com/edged/edged/runtime/kernels"
+	"github.com/edged/edged/runtime/tflite"
+)
+
+// The architectures convert knows come from the packages that register them.
+var _, _ = clip.Architecture, blip.ArchCaption
+
+// runFloat runs a model with one float input and returns its first output.
+func runFloat(t *testing.T, path string, opts tflite.Options, x []float32) ([]float32, tflite.Delegation) {
+	t.Helper()
+	m, err := tflite.LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip, err := tflite.NewInterpreter(m, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	if err := ip.Input(0).SetFloat32(x); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	y, err := ip.Output(0).Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return y, ip.Delegation()
+}
+
+// TestShapesTowersEqualTFLite: the full-int8 vision towers of the shapes CLIP and BLIP, as the
+// converter writes them, give the same embedding to the last bit with every FULLY_CONNECTED
+// on each kernel as on TFLite's own kernels (everything else on TFLite's kernels in both).
+func TestShapesTowersEqualTFLite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("converts two checkpoints")
+	}
+	for _, c := range []struct{ checkpoint, role string }{
+		{"../../models/shapes/clip", "vision"},
+		{"../../models/shapes/blip_caption", "vision"},
+	} {
+		dir, err := os.MkdirTemp("", "edged-kernels-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		b, err := convert.Convert(c.checkpoint, dir, convert.Options{Precision: graph.Int8Full})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path, err := b.Path(c.role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := b.Manifest.File(c.role)
+		size := 1
+		for _, d := range f.Inputs[0].Shape {
+			size *= d
+		}
+		r := rand.New(rand.NewPCG(19, 5))
+		x := make([]float32, size)
+		for i := range x {
+			x[i] = float32(r.NormFloat64())
+		}
+		want, _ := runFloat(t, path, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, x)
+		for _, k := range kernels.Available() {
+			got, d := runFloat(t, path, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: k}, x)
+			if d.KernelNodes == 0 {
+				t.Fatalf("%s %s: the kernels took nothing: %v", c.checkpoint, k, d)
+			}
+			same := len(got) == len(want)
+			for i := 0; same && i < len(got); i++ {
+				same = got[i] == want[i]
+			}
+			if !same {
+				t.Errorf("%s %s on %s: embedding differs from TFLite's (%v)", c.checkpoint, c.role, k, d)
+			} else {
+				t.Logf("%s %s on %s: identical (%v)", c.checkpoint, c.role, k, d)
+			}
+		}
+	}
+}
