@@ -512,7 +512,7 @@ static void prep_rows(const kn_prep_job* j, int m0, int m1) {
   const size_t es = kn_aelem_size(j->akind);
   for (int m = m0; m < m1; m++) {
     const int32_t sum = kn_prepare_row(j->akind, j->x + (size_t)m * op->k, op->k, op->kp, op->zx,
-                                       (char*)j->dst + (size_t)m * op->kp * es);
+                                       j->rows != NULL, (char*)j->dst + (size_t)m * op->kp * es);
     if (j->rows != NULL) j->rows[m] = (int32_t)(0u - (uint32_t)op->zb * (uint32_t)sum);
   }
 }

@@ -97,8 +97,8 @@ void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t
 void kn_packed_colsums(const int8_t* packed, int n, int k, int32_t* sums);
 
 // Prepares one row of x (K int8) into dst (Kp elements of the path's kind); returns the sum
-// of the prepared elements (used only when B has a zero point).
-int32_t kn_prepare_row(kn_akind kind, const int8_t* x, int k, int kp, int32_t zx, void* dst);
+// of the prepared elements when want_sum (needed only when B has a zero point), else 0.
+int32_t kn_prepare_row(kn_akind kind, const int8_t* x, int k, int kp, int32_t zx, int want_sum, void* dst);
 size_t kn_aelem_size(kn_akind kind);
 int32_t kn_aoffset(kn_akind kind, int32_t zx);  // off in a = x + off
 
