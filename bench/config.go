@@ -20,26 +20,34 @@ const (
 var Delegates = []string{DelegateNone, DelegateXNNPack, DelegateXNNPackQS8}
 
 // A delegate name may end in "+" and a kernel of runtime/kernels ("xnnpack+qs8+avx2",
-// "none+avx512-vnni"): edged's int8 kernels run before the delegate. Without one they are off.
+// "none+avx512-vnni"), and then "+bmm": edged's int8 kernels run before the delegate (and take
+// BATCH_MATMUL too). Without a kernel they are off.
 
-// SplitKernels splits a delegate name into the delegate and the kernel ("" for none).
+// SplitKernels splits a delegate name into the delegate and the kernel mode ("" for none).
 func SplitKernels(name string) (delegate, kernel string) {
-	if i := strings.LastIndexByte(name, '+'); i >= 0 && slices.Contains(kernels.Compiled(), name[i+1:]) {
-		return name[:i], name[i+1:]
+	rest, bmm := strings.CutSuffix(name, kernels.BatchMatMulSuffix)
+	if i := strings.LastIndexByte(rest, '+'); i >= 0 && slices.Contains(kernels.Compiled(), rest[i+1:]) {
+		if bmm {
+			return rest[:i], rest[i+1:] + kernels.BatchMatMulSuffix
+		}
+		return rest[:i], rest[i+1:]
 	}
 	return name, ""
 }
 
-// WithKernels names delegate with kernel mode mode (auto, off or a kernel name) as
-// tflite.Options.Kernels resolves it: auto is the CPU's best kernel under XNNPACK and off
-// under none.
+// WithKernels names delegate with kernel mode mode (tflite.Options.Kernels) as the runtime
+// resolves it: auto is the CPU's best kernel under XNNPACK and off under none.
 func WithKernels(delegate, mode string) (string, error) {
-	k, err := kernels.Resolve(mode)
+	k, bmm, err := kernels.Resolve(mode)
 	if err != nil {
 		return "", err
 	}
-	if k == "" || (delegate == DelegateNone && (mode == "" || mode == kernels.Auto)) {
+	auto := strings.HasPrefix(mode, kernels.Auto) || mode == "" || strings.HasPrefix(mode, kernels.BatchMatMulSuffix)
+	if k == "" || (delegate == DelegateNone && auto) {
 		return delegate, nil
+	}
+	if bmm {
+		k += kernels.BatchMatMulSuffix
 	}
 	return delegate + "+" + k, nil
 }
@@ -73,7 +81,7 @@ func DelegateName(o tflite.Options) string {
 			name = DelegateXNNPackQS8
 		}
 	}
-	if _, k := SplitKernels("+" + o.Kernels); k != "" {
+	if _, k := SplitKernels(name + "+" + o.Kernels); k != "" {
 		name += "+" + k
 	}
 	return name

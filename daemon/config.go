@@ -505,7 +505,7 @@ func (c *Config) validateRuntime(v *validator) {
 	default:
 		v.fail("runtime.delegate", "%q is not one of xnnpack, none, gpu, external", r.Delegate)
 	}
-	if _, err := kernels.Resolve(r.Kernels); err != nil {
+	if _, _, err := kernels.Resolve(r.Kernels); err != nil {
 		v.fail("runtime.kernels", "%v", err)
 	}
 	switch r.Precision {

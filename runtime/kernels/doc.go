@@ -45,5 +45,7 @@
 // A delegate runs each operator on its caller and Threads-1 workers of its own, which sleep on
 // a condition variable between operators: no third spinning pool beside TFLite's and
 // XNNPACK's. Work is split in tiles of rows × 64 columns taken from a shared counter, so a
-// thread whose core is busy elsewhere takes fewer.
+// thread whose core is busy elsewhere takes fewer. runtime/tflite gives XNNPACK one thread when
+// the kernels run a full-int8 model (tflite.Options.XNNPackThreads): its pool spins after each
+// of its partitions, which alternate with the kernels' operators.
 package kernels

@@ -61,27 +61,38 @@ func Best() string {
 	return ""
 }
 
-// Resolve turns a mode ("" or auto, off, or a kernel name) into the kernel to use; "" means
-// none. A kernel this CPU cannot run is an error naming the ones it can.
-func Resolve(mode string) (string, error) {
-	switch m := strings.ToLower(strings.TrimSpace(mode)); m {
-	case "", Auto:
-		return Best(), nil
-	case Off:
-		return "", nil
-	default:
-		for _, k := range Available() {
-			if k == m {
-				return k, nil
-			}
+// BatchMatMulSuffix, after auto or a kernel name ("auto+bmm"), lets the kernels take int8
+// BATCH_MATMUL (attention's products) too.
+const BatchMatMulSuffix = "+bmm"
+
+// Resolve turns a mode ("" or auto, off, or a kernel name, each but off optionally with
+// BatchMatMulSuffix) into the kernel to use ("" for none) and whether it takes BATCH_MATMUL. A
+// kernel this CPU cannot run is an error naming the ones it can.
+func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
+	m := strings.ToLower(strings.TrimSpace(mode))
+	if s, ok := strings.CutSuffix(m, BatchMatMulSuffix); ok {
+		if s == Off {
+			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, BatchMatMulSuffix)
 		}
-		for _, k := range Compiled() {
-			if k == m {
-				return "", fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", m, strings.Join(Available(), ", "))
-			}
-		}
-		return "", fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s)", mode, strings.Join(Compiled(), ", "))
+		m, batchMatMul = s, true
 	}
+	switch m {
+	case "", Auto:
+		return Best(), batchMatMul, nil
+	case Off:
+		return "", false, nil
+	}
+	for _, k := range Available() {
+		if k == m {
+			return k, batchMatMul, nil
+		}
+	}
+	for _, k := range Compiled() {
+		if k == m {
+			return "", false, fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", m, strings.Join(Available(), ", "))
+		}
+	}
+	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), BatchMatMulSuffix)
 }
 
 // Options configure a Delegate.

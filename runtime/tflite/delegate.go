@@ -87,7 +87,7 @@ func newXNNPack(opts Options) (*delegate, error) {
 	if opts.XNNPackForceFP16 {
 		flags |= C.EDGED_XNNPACK_FLAG_FORCE_FP16
 	}
-	ptr := C.edged_xnnpack_create(C.int32_t(opts.Threads), flags)
+	ptr := C.edged_xnnpack_create(C.int32_t(opts.XNNPackThreads), flags)
 	if ptr == nil {
 		return nil, fmt.Errorf("runtime: xnnpack delegate: TfLiteXNNPackDelegateCreate failed (XNNPACK could not initialise on this CPU)")
 	}

@@ -20,9 +20,14 @@ import (
 
 // Options configure an interpreter. The zero value runs on XNNPACK with one thread per CPU.
 type Options struct {
-	// Threads for XNNPACK's pool (and for TFLite's kernels unless KernelThreads says
-	// otherwise); 0 means runtime.NumCPU().
+	// Threads for XNNPACK's pool and edged's kernels (and for TFLite's kernels unless
+	// KernelThreads says otherwise); 0 means runtime.NumCPU().
 	Threads int
+	// XNNPackThreads overrides Threads for XNNPACK's pool. 0 means Threads, except 1 when
+	// edged's kernels run a full-int8 model (Kernels not off, XNNPackQS8): they take its
+	// matrix work, and XNNPACK's pool, which spins after each of its partitions, would take a
+	// core from them between every two layers (BENCHMARKS.md).
+	XNNPackThreads int
 	// KernelThreads is for TFLite's own kernels: the operators a delegate does not take.
 	// 0 means 1 under XNNPACK and Threads otherwise: both pools spin while they wait, and on a
 	// machine with few cores two pools of Threads each fight for them (measured in
@@ -50,10 +55,9 @@ type Options struct {
 	// Kernels runs int8 FULLY_CONNECTED operators on edged's own kernels (runtime/kernels),
 	// applied before the delegate, which keeps the rest. "" or "auto": the CPU's best kernel
 	// under XNNPACK (none on a CPU without one, and none under other delegates); "off"; or a
-	// kernel name (kernels.Available), which also runs under the none delegate.
+	// kernel name (kernels.Available), which also runs under the none delegate. "+bmm" after
+	// auto or a name lets them take int8 BATCH_MATMUL too (kernels.Resolve).
 	Kernels string
-	// KernelsBatchMatMul lets the kernels take int8 BATCH_MATMUL too.
-	KernelsBatchMatMul bool
 }
 
 // withDefaults fills in defaults and checks the options.
@@ -78,14 +82,24 @@ func (o Options) withDefaults() (Options, error) {
 			o.KernelThreads = 1
 		}
 	}
+	if o.XNNPackThreads < 0 {
+		return o, fmt.Errorf("runtime: Options.XNNPackThreads is %d, want 0 (automatic) or more", o.XNNPackThreads)
+	}
 	if o.Delegate != DelegateXNNPack && (o.XNNPackQS8 || o.XNNPackQU8 || o.XNNPackForceFP16) {
 		return o, fmt.Errorf("runtime: XNNPack flags set with delegate %q", o.Delegate)
 	}
 	if (o.Delegate == DelegateNone || o.Delegate == DelegateXNNPack) && (o.DelegateLibrary != "" || len(o.DelegateOptions) > 0) {
 		return o, fmt.Errorf("runtime: DelegateLibrary and DelegateOptions are for the gpu and external delegates, not %q", o.Delegate)
 	}
-	if _, err := kernelsFor(o); err != nil {
+	kern, _, err := kernelsFor(o)
+	if err != nil {
 		return o, err
+	}
+	if o.XNNPackThreads == 0 {
+		o.XNNPackThreads = o.Threads
+		if kern != "" && o.XNNPackQS8 {
+			o.XNNPackThreads = 1
+		}
 	}
 	return o, nil
 }
