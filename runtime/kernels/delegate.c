@@ -497,14 +497,13 @@ static void run_gemm(kn_pool* pool, const kn_path* path, const kn_gemm* g, int t
   kn_pool_run(pool, gemm_task, &j, row_tiles * j.col_tiles);
 }
 
-// Preparing A: rows split over the pool when there are many.
+// Preparing A (vectorized loops: a few microseconds per operator, less than waking a worker).
 typedef struct {
   const kn_op* op;
   kn_akind akind;
   const int8_t* x;
   void* dst;
   int32_t* rows;  // row terms, or NULL
-  int rows_per_task;
 } kn_prep_job;
 
 static void prep_rows(const kn_prep_job* j, int m0, int m1) {
@@ -517,36 +516,20 @@ static void prep_rows(const kn_prep_job* j, int m0, int m1) {
   }
 }
 
-static void prep_task(void* arg, int t, int thread) {
-  (void)thread;
-  const kn_prep_job* j = arg;
-  const int m0 = t * j->rows_per_task;
-  int m1 = m0 + j->rows_per_task;
-  if (m1 > j->op->m) m1 = j->op->m;
-  prep_rows(j, m0, m1);
-}
-
 static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   kn_delegate* d = part->d;
   const int8_t* x = data_of(ctx, part, op->in, i);
   int8_t* y = op->out_internal ? op->internal : ctx->tensors[op->out].data.int8;
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
-  kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
-  const int threads = kn_pool_threads(d->pool);
-  if (threads > 1 && (int64_t)op->m * op->k >= (1 << 16)) {
-    const int tasks = threads * 2 < op->m ? threads * 2 : op->m;
-    pj.rows_per_task = (op->m + tasks - 1) / tasks;
-    kn_pool_run(d->pool, prep_task, &pj, (op->m + pj.rows_per_task - 1) / pj.rows_per_task);
-  } else {
-    prep_rows(&pj, 0, op->m);
-  }
+  const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
+  prep_rows(&pj, 0, op->m);
   const kn_gemm g = {
       .akind = d->path->akind, .a = op->abuf, .a_stride = (size_t)op->kp, .b = op->packed,
       .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
       .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
   };
-  run_gemm(d->pool, d->path, &g, threads);
+  run_gemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
 }
 
 // One output batch of a BATCH_MATMUL, with the scratch of thread slot `slot`.
