@@ -64,30 +64,7 @@ func (c bmmCase) model(t testing.TB) []byte {
 
 func (c bmmCase) run(t testing.TB, opts tflite.Options) ([]int8, tflite.Delegation) {
 	t.Helper()
-	m, err := tflite.NewModel(c.model(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatalf("%v, %+v: %v", c, opts, err)
-	}
-	defer ip.Close()
-	if err := ip.Input(0).SetInt8(c.l); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Input(1).SetInt8(c.r); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	y, err := ip.Output(0).Int8()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y, ip.Delegation()
+	return runInt8(t, c.model(t), opts, c.l, c.r)
 }
 
 // TestBatchMatMulEqualsTFLite: int8 BATCH_MATMUL with zero points on both sides, every adjoint

@@ -88,32 +88,6 @@ func (c fcCase) model(t testing.TB) []byte {
 	return data
 }
 
-// runInt8 runs a model with one int8 input and one int8 output.
-func runInt8(t testing.TB, model []byte, opts tflite.Options, x []int8) ([]int8, tflite.Delegation) {
-	t.Helper()
-	m, err := tflite.NewModel(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatalf("%+v: %v", opts, err)
-	}
-	defer ip.Close()
-	if err := ip.Input(0).SetInt8(x); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	y, err := ip.Output(0).Int8()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y, ip.Delegation()
-}
-
 // firstDiff describes where got and want differ, or "".
 func firstDiff(got, want []int8) string {
 	if len(got) != len(want) {

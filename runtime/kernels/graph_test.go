@@ -29,42 +29,6 @@ func chainModel(t *testing.T, r *rand.Rand, rows, k int) []byte {
 	return data
 }
 
-// runOutputs runs model on x (after resizing input 0 to shape when given) and returns every
-// output.
-func runOutputs(t *testing.T, model []byte, opts tflite.Options, shape []int, x []int8) ([][]int8, tflite.Delegation) {
-	t.Helper()
-	m, err := tflite.NewModel(model)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatalf("%+v: %v", opts, err)
-	}
-	defer ip.Close()
-	if shape != nil {
-		if err := ip.ResizeInput(0, shape); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := ip.Input(0).SetInt8(x); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	var out [][]int8
-	for i := range ip.OutputCount() {
-		y, err := ip.Output(i).Int8()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, y)
-	}
-	return out, ip.Delegation()
-}
-
 // TestPartitionWithInnerTensor: a chain of claimed operators and one beside it, before and
 // after a resize of the input (TFLite applies the delegate again): every output equals TFLite's.
 func TestPartitionWithInnerTensor(t *testing.T) {
@@ -77,15 +41,15 @@ func TestPartitionWithInnerTensor(t *testing.T) {
 		if rows != 3 {
 			shape = []int{rows, k}
 		}
-		want, _ := runOutputs(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, shape, x)
+		want, _ := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, shape, x)
 		for _, kern := range kernels.Available() {
-			got, d := runOutputs(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: kern}, shape, x)
+			got, d := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: kern}, shape, x)
 			if d.KernelNodes != 3 {
 				t.Fatalf("%s: %v, want the 3 FULLY_CONNECTED taken", kern, d)
 			}
 			t.Logf("%s, %d rows: %v", kern, rows, d)
 			for i := range want {
-				if diff := firstDiff(got[i], want[i]); diff != "" {
+				if diff := firstDiff(got[i].([]int8), want[i].([]int8)); diff != "" {
 					t.Errorf("%s, %d rows, output %d: %s", kern, rows, i, diff)
 				}
 			}

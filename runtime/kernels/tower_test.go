@@ -16,7 +16,7 @@ import (
 // The architectures convert knows come from the packages that register them.
 var _, _ = clip.Architecture, blip.ArchCaption
 
-// runFloat runs a model with one float input and returns its first output.
+// runFloat runs the model file at path on x and returns its first (float) output.
 func runFloat(t *testing.T, path string, opts tflite.Options, x []float32) ([]float32, tflite.Delegation) {
 	t.Helper()
 	m, err := tflite.LoadModel(path)
@@ -24,22 +24,8 @@ func runFloat(t *testing.T, path string, opts tflite.Options, x []float32) ([]fl
 		t.Fatal(err)
 	}
 	defer m.Close()
-	ip, err := tflite.NewInterpreter(m, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ip.Close()
-	if err := ip.Input(0).SetFloat32(x); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	y, err := ip.Output(0).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return y, ip.Delegation()
+	out, d := invoke(t, m, opts, nil, x)
+	return out[0].([]float32), d
 }
 
 // TestShapesTowersEqualTFLite: the full-int8 vision towers of the shapes CLIP and BLIP, as the
