@@ -61,20 +61,22 @@ func Best() string {
 	return ""
 }
 
-// BatchMatMulSuffix, after auto or a kernel name ("auto+bmm"), lets the kernels take int8
-// BATCH_MATMUL (attention's products) too.
-const BatchMatMulSuffix = "+bmm"
+// FullyConnectedOnlySuffix, after auto or a kernel name ("auto+fc"), keeps the kernels to
+// FULLY_CONNECTED: without it they take attention's int8 BATCH_MATMUL too, which pays
+// (BENCHMARKS.md).
+const FullyConnectedOnlySuffix = "+fc"
 
 // Resolve turns a mode ("" or auto, off, or a kernel name, each but off optionally with
-// BatchMatMulSuffix) into the kernel to use ("" for none) and whether it takes BATCH_MATMUL. A
-// kernel this CPU cannot run is an error naming the ones it can.
+// FullyConnectedOnlySuffix) into the kernel to use ("" for none) and whether it takes
+// BATCH_MATMUL. A kernel this CPU cannot run is an error naming the ones it can.
 func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
 	m := strings.ToLower(strings.TrimSpace(mode))
-	if s, ok := strings.CutSuffix(m, BatchMatMulSuffix); ok {
+	batchMatMul = true
+	if s, ok := strings.CutSuffix(m, FullyConnectedOnlySuffix); ok {
 		if s == Off {
-			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, BatchMatMulSuffix)
+			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, FullyConnectedOnlySuffix)
 		}
-		m, batchMatMul = s, true
+		m, batchMatMul = s, false
 	}
 	switch m {
 	case "", Auto:
@@ -92,7 +94,7 @@ func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
 			return "", false, fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", m, strings.Join(Available(), ", "))
 		}
 	}
-	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), BatchMatMulSuffix)
+	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), FullyConnectedOnlySuffix)
 }
 
 // Options configure a Delegate.

@@ -22,7 +22,7 @@ func kernelsFor(opts Options) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("runtime: Options.Kernels: %w", err)
 	}
-	mode := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(opts.Kernels)), kernels.BatchMatMulSuffix)
+	mode := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(opts.Kernels)), kernels.FullyConnectedOnlySuffix)
 	auto := mode == "" || mode == kernels.Auto
 	switch {
 	case k == "":
