@@ -69,30 +69,32 @@ size_t kn_packed_size(int n, int k) {
   return (size_t)round_up(n, KN_NB) * (size_t)round_up(k, KN_KALIGN);
 }
 
-void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst) {
+void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst, int32_t* sums) {
   const int np = round_up(n, KN_NB), kp = round_up(k, KN_KALIGN);
+  const size_t bs = (size_t)kp * KN_NB;  // bytes per block
   memset(dst, 0, (size_t)np * kp);
-  for (int j = 0; j < np / KN_NB; j++) {
-    int8_t* blk = dst + (size_t)j * kp * KN_NB;
-    for (int c = 0; c < KN_NB; c++) {
-      const int col = j * KN_NB + c;
-      if (col >= n) break;
-      for (int kk = 0; kk < k; kk++) {
-        const int8_t v = transposed ? b[(size_t)kk * ldb + col] : b[(size_t)col * ldb + kk];
-        blk[(kk / 4) * 64 + c * 4 + (kk % 4)] = v;
-      }
+  if (!transposed) {  // b[col][k]: each column's k run goes in 4-byte pieces, 64 bytes apart
+    for (int col = 0; col < n; col++) {
+      const int8_t* src = b + (size_t)col * ldb;
+      int8_t* d = dst + (size_t)(col / KN_NB) * bs + (col % KN_NB) * 4;
+      int kk = 0;
+      for (; kk + 4 <= k; kk += 4) memcpy(d + (size_t)kk * KN_NB, src + kk, 4);
+      for (; kk < k; kk++) d[(size_t)(kk & ~3) * KN_NB + (kk & 3)] = src[kk];
+      int32_t s = 0;
+      for (int i = 0; i < k; i++) s += src[i];
+      sums[col] = s;
     }
+    return;
   }
-}
-
-void kn_packed_colsums(const int8_t* packed, int n, int k, int32_t* sums) {
-  const int kp = round_up(k, KN_KALIGN);
-  for (int col = 0; col < n; col++) {
-    const int8_t* blk = packed + (size_t)(col / KN_NB) * kp * KN_NB;
-    const int c = col % KN_NB;
-    int32_t s = 0;
-    for (int kk = 0; kk < k; kk++) s += blk[(kk / 4) * 64 + c * 4 + (kk % 4)];
-    sums[col] = s;
+  // b[k][col]: each k row spreads over the blocks, 4 bytes apart within one.
+  for (int col = 0; col < n; col++) sums[col] = 0;
+  for (int kk = 0; kk < k; kk++) {
+    const int8_t* src = b + (size_t)kk * ldb;
+    int8_t* g = dst + (size_t)(kk & ~3) * KN_NB + (kk & 3);
+    for (int col = 0; col < n; col++) {
+      g[(size_t)(col / KN_NB) * bs + (col % KN_NB) * 4] = src[col];
+      sums[col] += src[col];
+    }
   }
 }
 

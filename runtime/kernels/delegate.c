@@ -338,8 +338,7 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
         !grow((void**)&op->colsums, &op->cap_colsums, np * sizeof(int32_t))) {
       return kTfLiteError;
     }
-    kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed);
-    kn_packed_colsums(op->packed, op->n, op->k, op->colsums);
+    kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed, op->colsums);
     const int32_t* bias = op->bias >= 0 ? ctx->tensors[op->bias].data.i32 : NULL;
     kn_compensation(path->akind, op->zx, op->zb, op->k, bias, op->colsums, op->n, op->col);
     op->packed_from = w->data.raw;
@@ -546,8 +545,7 @@ static void bmm_batch(const kn_delegate* d, kn_op* op, const int8_t* l, const in
   const int8_t* lb = l + (size_t)op->lbatch[b] * op->m * op->k;
   const int8_t* rb = r + (size_t)op->rbatch[b] * op->n * op->k;
   // rhs is [n][k] with adj_y, [k][n] without: B of the GEMM is its transpose.
-  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, packed);
-  kn_packed_colsums(packed, op->n, op->k, colsums);
+  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, packed, colsums);
   kn_compensation(path->akind, op->zx, op->zb, op->k, NULL, colsums, op->n, col);
   if (op->adj_x) {  // lhs is [k][m]
     int8_t* t = op->ltrans + (size_t)slot * op->m * op->k;

@@ -90,11 +90,9 @@ int kn_path_supported(const kn_path* p);
 const kn_path* kn_path_by_name(const char* name);
 
 // Packs B (N rows of K int8, row stride ldb; transposed: element (n,k) at b[k*ldb + n]) into
-// dst of kn_packed_size bytes.
+// dst of kn_packed_size bytes, and writes its N column sums (for the compensation) to sums.
 size_t kn_packed_size(int n, int k);
-void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst);
-// Column sums of B (N values) over the K real entries, from the packed form.
-void kn_packed_colsums(const int8_t* packed, int n, int k, int32_t* sums);
+void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst, int32_t* sums);
 
 // Prepares one row of x (K int8) into dst (Kp elements of the path's kind); returns the sum
 // of the prepared elements when want_sum (needed only when B has a zero point), else 0.
