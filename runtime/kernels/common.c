@@ -1,6 +1,7 @@
 // What every path shares: TFLite's requantization in scalar form, packing of B, preparing
 // rows of A, the zero-point compensation, and the portable kernel.
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -26,26 +27,47 @@ void kn_quantize_multiplier(double real, int32_t* mult, int* shift) {
   *shift = e;
 }
 
-void kn_requant_init(kn_requant* rq, float in_scale, float w_scale, float out_scale, int32_t out_zp,
-                     int32_t qmin, int32_t qmax) {
-  // The product in float, the quotient in double: TFLite's own order (measured: the double
-  // product gives a multiplier a few units off, and results off by one near ties).
+double kn_product_multiplier(float in_scale, float w_scale, float out_scale) {
+  // Measured: the product taken in double gives a multiplier a few units off, and results off
+  // by one near ties.
   const float product = in_scale * w_scale;
-  const double real = (double)product / (double)out_scale;
-  int shift = 0;
-  kn_quantize_multiplier(real, &rq->mult, &shift);
-  rq->lshift = shift > 0 ? shift : 0;
-  rq->rshift = shift > 0 ? 0 : -shift;
-  rq->out_zp = out_zp;
-  rq->qmin = qmin;
-  rq->qmax = qmax;
+  return (double)product / (double)out_scale;
 }
 
-int8_t kn_requant_one(const kn_requant* rq, int32_t acc) {
+int kn_requant_alloc(kn_requant* rq, int np) {
+  kn_requant_free(rq);
+  void* p = NULL;
+  if (posix_memalign(&p, 64, (size_t)np * 3 * sizeof(int32_t)) != 0) return 0;
+  memset(p, 0, (size_t)np * 3 * sizeof(int32_t));
+  rq->mult = p;
+  rq->lshift = rq->mult + np;
+  rq->rshift = rq->lshift + np;
+  rq->np = np;
+  return 1;
+}
+
+void kn_requant_free(kn_requant* rq) {
+  free(rq->mult);
+  rq->mult = rq->lshift = rq->rshift = NULL;
+  rq->np = 0;
+}
+
+void kn_requant_set(kn_requant* rq, int from, int to, double real) {
+  int32_t mult = 0;
+  int shift = 0;
+  kn_quantize_multiplier(real, &mult, &shift);
+  for (int i = from; i < to; i++) {
+    rq->mult[i] = mult;
+    rq->lshift[i] = shift > 0 ? shift : 0;
+    rq->rshift[i] = shift > 0 ? 0 : -shift;
+  }
+}
+
+int8_t kn_requant_one(const kn_requant* rq, int col, int32_t acc) {
   // acc * 2^lshift wraps as TFLite's int32 multiplication does.
-  const int32_t x = (int32_t)((uint32_t)acc << rq->lshift);
-  const int64_t ab = (int64_t)x * (int64_t)rq->mult;
-  const int e = rq->rshift;
+  const int32_t x = (int32_t)((uint32_t)acc << rq->lshift[col]);
+  const int64_t ab = (int64_t)x * (int64_t)rq->mult[col];
+  const int e = rq->rshift[col];
   int32_t r;
   if (KN_SINGLE_ROUNDING) {
     r = (int32_t)((ab + (1ll << (30 + e))) >> (31 + e));
@@ -191,7 +213,7 @@ void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1) {
         }
         uint32_t total = (uint32_t)acc + (uint32_t)g->col[col];
         if (g->row != NULL) total += (uint32_t)g->row[m];
-        g->c[(size_t)m * g->c_stride + col] = kn_requant_one(g->rq, (int32_t)total);
+        g->c[(size_t)m * g->c_stride + col] = kn_requant_one(g->rq, col, (int32_t)total);
       }
     }
   }

@@ -17,6 +17,7 @@
 enum {
   KN_OP_FULLY_CONNECTED = 9,
   KN_OP_BATCH_MATMUL = 126,
+  KN_OP_CONV_2D = 3,
   KN_OP_DELEGATE = 51,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
@@ -31,6 +32,15 @@ typedef struct {
   bool adj_y;
   bool asymmetric_quantize_inputs;
 } kn_bmm_params;
+enum { KN_PADDING_SAME = 1, KN_PADDING_VALID = 2 };
+typedef struct {
+  int padding;  // TfLitePadding
+  int stride_width;
+  int stride_height;
+  int activation;
+  int dilation_width_factor;
+  int dilation_height_factor;
+} kn_conv_params;
 
 #define KN_MAX_DIMS 6
 
@@ -39,7 +49,7 @@ struct kn_delegate {
   const kn_path* path;
   kn_pool* pool;
   int batch_matmul;
-  int graph_nodes, nodes, partitions, fc, bmm;  // seen and claimed by the last Prepare
+  int graph_nodes, nodes, partitions, fc, bmm, conv;  // seen and claimed by the last Prepare
 };
 
 // ---- claiming ----------------------------------------------------------------------------------
@@ -63,14 +73,15 @@ static int64_t num_elements(const TfLiteIntArray* dims) {
   return n;
 }
 
+static bool supported_activation(int a) {
+  return a == KN_ACT_NONE || a == KN_ACT_RELU || a == KN_ACT_RELU_N1_TO_1 || a == KN_ACT_RELU6;
+}
+
 static bool fc_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
   if (node->inputs->size < 2 || node->inputs->size > 3 || node->outputs->size != 1) return false;
   const kn_fc_params* p = node->builtin_data;
   if (p == NULL || p->weights_format != 0) return false;
-  if (p->activation != KN_ACT_NONE && p->activation != KN_ACT_RELU &&
-      p->activation != KN_ACT_RELU_N1_TO_1 && p->activation != KN_ACT_RELU6) {
-    return false;
-  }
+  if (!supported_activation(p->activation)) return false;
   const int in = node->inputs->data[0], w = node->inputs->data[1], out = node->outputs->data[0];
   if (in < 0 || w < 0 || out < 0) return false;
   const TfLiteTensor *x = &ctx->tensors[in], *wt = &ctx->tensors[w], *y = &ctx->tensors[out];
@@ -82,6 +93,37 @@ static bool fc_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
   if (node->inputs->size == 3 && node->inputs->data[2] >= 0) {
     const TfLiteTensor* b = &ctx->tensors[node->inputs->data[2]];
     if (b->type != kTfLiteInt32 || !is_const(b) || num_elements(b->dims) != n) return false;
+  }
+  return true;
+}
+
+// CONV_2D whose kernel tiles its input exactly (stride = kernel size, no padding): a vision
+// transformer's patch embedding, a FULLY_CONNECTED over the patches. Weights per tensor or per
+// output channel, zero points 0 (as TFLite requires).
+static bool conv_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size < 2 || node->inputs->size > 3 || node->outputs->size != 1) return false;
+  const kn_conv_params* p = node->builtin_data;
+  if (p == NULL || p->dilation_width_factor != 1 || p->dilation_height_factor != 1) return false;
+  if (!supported_activation(p->activation)) return false;
+  const int in = node->inputs->data[0], w = node->inputs->data[1], out = node->outputs->data[0];
+  if (in < 0 || w < 0 || out < 0) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *wt = &ctx->tensors[w], *y = &ctx->tensors[out];
+  if (!per_tensor_int8(x) || !per_tensor_int8(y) || wt->type != kTfLiteInt8 || !is_const(wt)) return false;
+  if (x->dims->size != 4 || wt->dims->size != 4) return false;
+  const int o = wt->dims->data[0], kh = wt->dims->data[1], kw = wt->dims->data[2], c = wt->dims->data[3];
+  if (x->dims->data[3] != c || p->stride_height != kh || p->stride_width != kw) return false;
+  if ((int64_t)kh * kw * c > 65536 || o <= 0) return false;
+  const int h = x->dims->data[1], wd = x->dims->data[2];
+  if (p->padding != KN_PADDING_VALID && !(p->padding == KN_PADDING_SAME && h % kh == 0 && wd % kw == 0)) return false;
+  if (wt->quantization.type != kTfLiteAffineQuantization || wt->quantization.params == NULL) return false;
+  const TfLiteAffineQuantization* q = wt->quantization.params;
+  if (q->scale == NULL || (q->scale->size != 1 && (q->scale->size != o || q->quantized_dimension != 0))) return false;
+  for (int i = 0; q->zero_point != NULL && i < q->zero_point->size; i++) {
+    if (q->zero_point->data[i] != 0) return false;
+  }
+  if (node->inputs->size == 3 && node->inputs->data[2] >= 0) {
+    const TfLiteTensor* b = &ctx->tensors[node->inputs->data[2]];
+    if (b->type != kTfLiteInt32 || !is_const(b) || num_elements(b->dims) != o) return false;
   }
   return true;
 }
@@ -103,7 +145,7 @@ static bool bmm_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
 
 // ---- one claimed operator ----------------------------------------------------------------------
 
-typedef enum { KN_FC, KN_BMM } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -128,6 +170,10 @@ typedef struct {
   int* lbatch;
   int* rbatch;
   int8_t* ltrans;  // lhs transposed (adj_x), one batch
+  // CONV_2D: kernel (= stride) size, input channels, input and output sizes; the patches.
+  int kh, kw, ch, ih, iw, oh, ow;
+  int8_t* patches;
+  size_t cap_patches;
   size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_internal, cap_ltrans;
 } kn_op;
 
@@ -148,6 +194,7 @@ static int grow(void** buf, size_t* cap, size_t need) {
 }
 
 static void op_free(kn_op* op) {
+  kn_requant_free(&op->rq);
   free(op->packed);
   free(op->col);
   free(op->colsums);
@@ -157,6 +204,7 @@ static void op_free(kn_op* op) {
   free(op->lbatch);
   free(op->rbatch);
   free(op->ltrans);
+  free(op->patches);
 }
 
 // ---- the partition kernel ---------------------------------------------------------------------
@@ -191,6 +239,11 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
       op->kind = KN_FC;
       op->activation = p->activation;
       op->keep_num_dims = p->keep_num_dims;
+      if (node->inputs->size == 3) op->bias = node->inputs->data[2];
+    } else if (reg->builtin_code == KN_OP_CONV_2D) {
+      const kn_conv_params* p = node->builtin_data;
+      op->kind = KN_CONV;
+      op->activation = p->activation;
       if (node->inputs->size == 3) op->bias = node->inputs->data[2];
     } else {
       const kn_bmm_params* p = node->builtin_data;
@@ -288,6 +341,30 @@ static TfLiteStatus set_output(TfLiteContext* ctx, kn_op* op) {
   return ctx->ResizeTensor(ctx, t, dims);  // takes ownership of dims
 }
 
+// Packs w (n rows of k) with its bias and zero-point compensation, once per partition (the file
+// the weights come from may be dropped from memory afterwards), makes room for A, and sets the
+// output: the end of preparing a FULLY_CONNECTED or CONV_2D.
+static TfLiteStatus prepare_weights(TfLiteContext* ctx, kn_op* op, const kn_path* path, const TfLiteTensor* w) {
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  if (op->packed_from != w->data.raw) {
+    if (!grow((void**)&op->packed, &op->cap_packed, kn_packed_size(op->n, op->k)) ||
+        !grow((void**)&op->col, &op->cap_col, np * sizeof(int32_t)) ||
+        !grow((void**)&op->colsums, &op->cap_colsums, np * sizeof(int32_t))) {
+      return kTfLiteError;
+    }
+    kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed, op->colsums);
+    const int32_t* bias = op->bias >= 0 ? ctx->tensors[op->bias].data.i32 : NULL;
+    kn_compensation(path->akind, op->zx, op->zb, op->k, bias, op->colsums, op->n, op->col);
+    op->packed_from = w->data.raw;
+  }
+  const size_t es = kn_aelem_size(path->akind);
+  if (!grow(&op->abuf, &op->cap_abuf, (size_t)op->m * op->kp * es)) return kTfLiteError;
+  if (op->zb != 0 && !grow((void**)&op->rows, &op->cap_rows, (size_t)op->m * sizeof(int32_t))) {
+    return kTfLiteError;
+  }
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   const kn_path* path = part->d->path;
@@ -319,7 +396,11 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
   op->zb = w->params.zero_point;
   int32_t lo, hi;
   activation_range(op->activation, y->params.scale, y->params.zero_point, &lo, &hi);
-  kn_requant_init(&op->rq, x->params.scale, w->params.scale, y->params.scale, y->params.zero_point, lo, hi);
+  op->rq.out_zp = y->params.zero_point;
+  op->rq.qmin = lo;
+  op->rq.qmax = hi;
+  if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
+  kn_requant_set(&op->rq, 0, op->n, kn_product_multiplier(x->params.scale, w->params.scale, y->params.scale));
   if (op->bias >= 0) {
     const TfLiteTensor* b = &ctx->tensors[op->bias];
     const double bs = b->params.scale, ps = (double)(x->params.scale * w->params.scale);
@@ -329,26 +410,7 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
       return kTfLiteError;
     }
   }
-  const size_t np = (size_t)round_up(op->n, KN_NB);
-  if (op->packed_from != w->data.raw) {
-    // Weights are packed once per partition: the file they come from may be dropped from
-    // memory afterwards.
-    if (!grow((void**)&op->packed, &op->cap_packed, kn_packed_size(op->n, op->k)) ||
-        !grow((void**)&op->col, &op->cap_col, np * sizeof(int32_t)) ||
-        !grow((void**)&op->colsums, &op->cap_colsums, np * sizeof(int32_t))) {
-      return kTfLiteError;
-    }
-    kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed, op->colsums);
-    const int32_t* bias = op->bias >= 0 ? ctx->tensors[op->bias].data.i32 : NULL;
-    kn_compensation(path->akind, op->zx, op->zb, op->k, bias, op->colsums, op->n, op->col);
-    op->packed_from = w->data.raw;
-  }
-  const size_t es = kn_aelem_size(path->akind);
-  if (!grow(&op->abuf, &op->cap_abuf, (size_t)op->m * op->kp * es)) return kTfLiteError;
-  if (op->zb != 0 && !grow((void**)&op->rows, &op->cap_rows, (size_t)op->m * sizeof(int32_t))) {
-    return kTfLiteError;
-  }
-  return set_output(ctx, op);
+  return prepare_weights(ctx, op, path, w);
 }
 
 // Broadcasts the batch dimensions of lhs (rank lr) and rhs (rank rr) as TFLite's BATCH_MATMUL.
@@ -413,7 +475,11 @@ static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   }
   op->zx = l->params.zero_point;
   op->zb = r->params.zero_point;
-  kn_requant_init(&op->rq, l->params.scale, r->params.scale, y->params.scale, y->params.zero_point, -128, 127);
+  op->rq.out_zp = y->params.zero_point;
+  op->rq.qmin = -128;
+  op->rq.qmax = 127;
+  if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
+  kn_requant_set(&op->rq, 0, op->n, kn_product_multiplier(l->params.scale, r->params.scale, y->params.scale));
   // Per thread slot: packed rhs, its column terms and sums, prepared lhs rows, row terms.
   const int slots = kn_pool_threads(part->d->pool);
   const size_t np = (size_t)round_up(op->n, KN_NB);
@@ -429,6 +495,52 @@ static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   return set_output(ctx, op);
 }
 
+// CONV_2D over non-overlapping patches: A holds one patch per row (its KH rows of KW×C
+// values, the order of the weights' [O][KH][KW][C]), B the weights.
+static TfLiteStatus prepare_conv(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  const TfLiteTensor *x = &ctx->tensors[op->in], *w = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
+  int xd[KN_MAX_DIMS], xr = 0;
+  dims_of(ctx, part, op->in, i, xd, &xr);
+  op->n = w->dims->data[0];
+  op->kh = w->dims->data[1];
+  op->kw = w->dims->data[2];
+  op->ch = w->dims->data[3];
+  if (xr != 4 || xd[3] != op->ch) {
+    ctx->ReportError(ctx, "edged kernels: CONV_2D input of rank %d for %d channels", xr, op->ch);
+    return kTfLiteError;
+  }
+  op->ih = xd[1];
+  op->iw = xd[2];
+  op->oh = op->ih / op->kh;  // VALID, or SAME on sizes the kernel divides
+  op->ow = op->iw / op->kw;
+  op->k = op->kh * op->kw * op->ch;
+  op->kp = round_up(op->k, KN_KALIGN);
+  op->m = xd[0] * op->oh * op->ow;
+  op->batches = 1;
+  op->out_rank = 4;
+  op->out_dims[0] = xd[0];
+  op->out_dims[1] = op->oh;
+  op->out_dims[2] = op->ow;
+  op->out_dims[3] = op->n;
+  op->zx = x->params.zero_point;
+  op->zb = 0;
+  int32_t lo, hi;
+  activation_range(op->activation, y->params.scale, y->params.zero_point, &lo, &hi);
+  op->rq.out_zp = y->params.zero_point;
+  op->rq.qmin = lo;
+  op->rq.qmax = hi;
+  if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
+  // Per output channel, in double throughout (TFLite's per-channel quantization parameters).
+  const TfLiteAffineQuantization* q = w->quantization.params;
+  for (int c = 0; c < op->n; c++) {
+    const double ws = q->scale->size == 1 ? q->scale->data[0] : q->scale->data[c];
+    kn_requant_set(&op->rq, c, c + 1, (double)x->params.scale * ws / (double)y->params.scale);
+  }
+  if (!grow((void**)&op->patches, &op->cap_patches, (size_t)op->m * op->k)) return kTfLiteError;
+  return prepare_weights(ctx, op, part->d->path, w);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -440,6 +552,9 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_BMM:
         s = prepare_bmm(ctx, part, i);
+        break;
+      case KN_CONV:
+        s = prepare_conv(ctx, part, i);
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
@@ -515,10 +630,29 @@ static void prep_rows(const kn_prep_job* j, int m0, int m1) {
   }
 }
 
+// Copies each patch of a CONV_2D's input into a row of op->patches.
+static const int8_t* gather_patches(const kn_op* op, const int8_t* x) {
+  const size_t run = (size_t)op->kw * op->ch;  // one patch row: contiguous in NHWC
+  int8_t* dst = op->patches;
+  for (int b = 0; b < op->out_dims[0]; b++) {
+    for (int py = 0; py < op->oh; py++) {
+      for (int px = 0; px < op->ow; px++) {
+        for (int ky = 0; ky < op->kh; ky++) {
+          const size_t row = ((size_t)b * op->ih + (size_t)py * op->kh + ky) * op->iw + (size_t)px * op->kw;
+          memcpy(dst, x + row * op->ch, run);
+          dst += run;
+        }
+      }
+    }
+  }
+  return op->patches;
+}
+
 static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   kn_delegate* d = part->d;
   const int8_t* x = data_of(ctx, part, op->in, i);
+  if (op->kind == KN_CONV) x = gather_patches(op, x);
   int8_t* y = op->out_internal ? op->internal : ctx->tensors[op->out].data.int8;
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
   const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
@@ -594,8 +728,8 @@ static void invoke_bmm(TfLiteContext* ctx, kn_part* part, int i) {
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
-    if (part->ops[i].kind == KN_FC) {
-      invoke_fc(ctx, part, i);
+    if (part->ops[i].kind != KN_BMM) {
+      invoke_fc(ctx, part, i);  // and CONV_2D
     } else {
       invoke_bmm(ctx, part, i);
     }
@@ -607,7 +741,7 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
 
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
@@ -622,6 +756,9 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     if (reg->builtin_code == KN_OP_FULLY_CONNECTED && fc_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->fc++;
+    } else if (reg->builtin_code == KN_OP_CONV_2D && conv_claimable(ctx, node)) {
+      claim->data[n++] = plan->data[i];
+      d->conv++;
     } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->bmm++;
@@ -674,7 +811,9 @@ void kn_delegate_delete(kn_delegate* d) {
 
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
-void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm) {
+void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
+                       int* conv) {
+  *conv = d->conv;
   *graph_nodes = d->graph_nodes;
   *nodes = d->nodes;
   *partitions = d->partitions;

@@ -1,7 +1,8 @@
 // Package kernels is edged's own int8 matrix kernels, offered to TensorFlow Lite as a
-// delegate: it claims the int8 FULLY_CONNECTED operators and the int8 BATCH_MATMUL of
-// attention (unless told FULLY_CONNECTED only) and leaves every other operator to the next
-// delegate (XNNPACK) or to TFLite. runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// delegate: it claims the int8 FULLY_CONNECTED operators, the CONV_2D of a vision transformer's
+// patch embedding (stride = kernel size: a FULLY_CONNECTED over the patches, weights per
+// output channel) and the int8 BATCH_MATMUL of attention (unless told dense layers only), and
+// leaves every other operator to the next delegate (XNNPACK) or to TFLite. runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //
 // # Why
@@ -32,8 +33,8 @@
 //
 // The output stage is what the shipped TFLite 2.9 libraries run (their optimized kernels, not
 // the reference ones), measured against them on hundreds of thousands of random values: the
-// multiplier from (double)(float)(input scale × weight scale) / output scale, split as
-// QuantizeMultiplier does; then, on amd64, a rounding doubling high multiply followed by a
+// multiplier from (double)(float)(input scale × weight scale) / output scale (per channel:
+// all in double), split as QuantizeMultiplier does; then, on amd64, a rounding doubling high multiply followed by a
 // rounding shift right, ties up both times (not the reference kernels' ties away from zero);
 // on arm64 one rounding of the product and the shift together; the zero point and the
 // activation clamp. Every claimed operator's output equals TFLite's own kernel's bit for bit

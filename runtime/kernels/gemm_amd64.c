@@ -32,36 +32,36 @@ static inline int64_t load64(const void* p) {
 
 // ---- AVX-512 -------------------------------------------------------------------------------------
 
-// The output stage's constants. The rounding shift right by e is (h >> e) + bit e-1 of h;
-// for e = 0 the bit is masked off.
+// The output stage's per-operator constants; the per-column multipliers and shifts are loaded
+// where they are used (kn_requant).
 typedef struct {
-  __m512i mult, roundbit, zp, lo, hi;
-  __m128i lshift, rshift, rbshift;
+  const kn_requant* rq;
+  __m512i zp, lo, hi;
 } rq512_t;
 
 INLINE T512 rq512_t rq512_init(const kn_requant* rq) {
-  rq512_t r = {
-      .mult = _mm512_set1_epi32(rq->mult), .roundbit = _mm512_set1_epi32(rq->rshift > 0 ? 1 : 0),
-      .zp = _mm512_set1_epi32(rq->out_zp), .lo = _mm512_set1_epi32(rq->qmin), .hi = _mm512_set1_epi32(rq->qmax),
-      .lshift = _mm_cvtsi32_si128(rq->lshift), .rshift = _mm_cvtsi32_si128(rq->rshift),
-      .rbshift = _mm_cvtsi32_si128(rq->rshift > 0 ? rq->rshift - 1 : 0),
-  };
+  rq512_t r = {.rq = rq, .zp = _mm512_set1_epi32(rq->out_zp), .lo = _mm512_set1_epi32(rq->qmin),
+               .hi = _mm512_set1_epi32(rq->qmax)};
   return r;
 }
 
-// acc (16 int32) to 16 int8, as kn_requant_one.
-INLINE T512 __m128i rq512(const rq512_t* r, __m512i acc) {
-  const __m512i x = _mm512_sll_epi32(acc, r->lshift);
+// acc (16 int32 of columns col..col+15) to 16 int8, as kn_requant_one.
+INLINE T512 __m128i rq512(const rq512_t* r, int col, __m512i acc) {
+  const __m512i mult = _mm512_load_si512((const void*)(r->rq->mult + col));
+  const __m512i rs = _mm512_load_si512((const void*)(r->rq->rshift + col));
+  const __m512i x = _mm512_sllv_epi32(acc, _mm512_load_si512((const void*)(r->rq->lshift + col)));
   const __m512i round = _mm512_set1_epi64(1ll << 30);
   // 64-bit products of the even and the odd lanes; bits 31..62 of product + 2^30 are the
   // rounded doubling high product (a logical shift is fine: the high bits are dropped).
-  __m512i pe = _mm512_mul_epi32(x, r->mult);
-  __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->mult);
+  __m512i pe = _mm512_mul_epi32(x, mult);
+  __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(mult, 32));
   pe = _mm512_srli_epi64(_mm512_add_epi64(pe, round), 31);
   po = _mm512_slli_epi64(_mm512_srli_epi64(_mm512_add_epi64(po, round), 31), 32);
   const __m512i h = _mm512_mask_blend_epi32(0xAAAA, pe, po);
-  __m512i q = _mm512_sra_epi32(h, r->rshift);
-  q = _mm512_add_epi32(q, _mm512_and_si512(_mm512_sra_epi32(h, r->rbshift), r->roundbit));
+  // The rounding shift right by e: (h >> e) + bit e-1 of h (no bit for e = 0).
+  const __m512i one = _mm512_set1_epi32(1);
+  const __m512i rb = _mm512_srav_epi32(h, _mm512_max_epi32(_mm512_sub_epi32(rs, one), _mm512_setzero_si512()));
+  __m512i q = _mm512_add_epi32(_mm512_srav_epi32(h, rs), _mm512_and_si512(rb, _mm512_min_epi32(rs, one)));
   q = _mm512_add_epi32(q, r->zp);
   q = _mm512_min_epi32(_mm512_max_epi32(q, r->lo), r->hi);
   return _mm512_cvtepi32_epi8(q);
@@ -73,7 +73,7 @@ INLINE T512 void store512(const kn_gemm* g, const rq512_t* r, __m512i acc, int m
   const __mmask16 keep = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
   __m512i s = _mm512_add_epi32(acc, _mm512_load_si512((const void*)(g->col + col)));
   if (g->row != NULL) s = _mm512_add_epi32(s, _mm512_set1_epi32(g->row[m]));
-  _mm_mask_storeu_epi8(g->c + (size_t)m * g->c_stride + col, keep, rq512(r, s));
+  _mm_mask_storeu_epi8(g->c + (size_t)m * g->c_stride + col, keep, rq512(r, col, s));
 }
 
 static T512 __attribute__((noinline)) void epilogue512(const kn_gemm* g, const rq512_t* r, const __m512i* acc,
@@ -166,31 +166,30 @@ const kn_path kn_path_avx512vnni = {
 // ---- 256-bit requantization (AVX-VNNI and AVX2) ------------------------------------------------
 
 typedef struct {
-  __m256i mult, roundbit, zp, lo, hi;
-  __m128i lshift, rshift, rbshift;
+  const kn_requant* rq;
+  __m256i zp, lo, hi;
 } rq256_t;
 
 INLINE TAVX2 rq256_t rq256_init(const kn_requant* rq) {
-  rq256_t r = {
-      .mult = _mm256_set1_epi32(rq->mult), .roundbit = _mm256_set1_epi32(rq->rshift > 0 ? 1 : 0),
-      .zp = _mm256_set1_epi32(rq->out_zp), .lo = _mm256_set1_epi32(rq->qmin), .hi = _mm256_set1_epi32(rq->qmax),
-      .lshift = _mm_cvtsi32_si128(rq->lshift), .rshift = _mm_cvtsi32_si128(rq->rshift),
-      .rbshift = _mm_cvtsi32_si128(rq->rshift > 0 ? rq->rshift - 1 : 0),
-  };
+  rq256_t r = {.rq = rq, .zp = _mm256_set1_epi32(rq->out_zp), .lo = _mm256_set1_epi32(rq->qmin),
+               .hi = _mm256_set1_epi32(rq->qmax)};
   return r;
 }
 
-// acc (8 int32) to 8 int32 in [qmin, qmax], as kn_requant_one.
-INLINE TAVX2 __m256i rq256(const rq256_t* r, __m256i acc) {
-  const __m256i x = _mm256_sll_epi32(acc, r->lshift);
+// acc (8 int32 of columns col..col+7) to 8 int32 in [qmin, qmax], as kn_requant_one.
+INLINE TAVX2 __m256i rq256(const rq256_t* r, int col, __m256i acc) {
+  const __m256i mult = _mm256_load_si256((const __m256i*)(r->rq->mult + col));
+  const __m256i rs = _mm256_load_si256((const __m256i*)(r->rq->rshift + col));
+  const __m256i x = _mm256_sllv_epi32(acc, _mm256_load_si256((const __m256i*)(r->rq->lshift + col)));
   const __m256i round = _mm256_set1_epi64x(1ll << 30);
-  __m256i pe = _mm256_mul_epi32(x, r->mult);
-  __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), r->mult);
+  __m256i pe = _mm256_mul_epi32(x, mult);
+  __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(mult, 32));
   pe = _mm256_srli_epi64(_mm256_add_epi64(pe, round), 31);
   po = _mm256_slli_epi64(_mm256_srli_epi64(_mm256_add_epi64(po, round), 31), 32);
   const __m256i h = _mm256_blend_epi32(pe, po, 0xAA);
-  __m256i q = _mm256_sra_epi32(h, r->rshift);
-  q = _mm256_add_epi32(q, _mm256_and_si256(_mm256_sra_epi32(h, r->rbshift), r->roundbit));
+  const __m256i one = _mm256_set1_epi32(1);
+  const __m256i rb = _mm256_srav_epi32(h, _mm256_max_epi32(_mm256_sub_epi32(rs, one), _mm256_setzero_si256()));
+  __m256i q = _mm256_add_epi32(_mm256_srav_epi32(h, rs), _mm256_and_si256(rb, _mm256_min_epi32(rs, one)));
   q = _mm256_add_epi32(q, r->zp);
   return _mm256_min_epi32(_mm256_max_epi32(q, r->lo), r->hi);
 }
@@ -216,7 +215,7 @@ INLINE TAVX2 void epilogue8(const kn_gemm* g, const rq256_t* r, __m256i acc, int
   if (left <= 0) return;
   __m256i s = _mm256_add_epi32(acc, _mm256_load_si256((const __m256i*)(g->col + col)));
   if (g->row != NULL) s = _mm256_add_epi32(s, _mm256_set1_epi32(g->row[m]));
-  store8(g->c + (size_t)m * g->c_stride + col, rq256(r, s), left);
+  store8(g->c + (size_t)m * g->c_stride + col, rq256(r, col, s), left);
 }
 
 // ---- AVX-VNNI ------------------------------------------------------------------------------------

@@ -17,26 +17,25 @@
 #define TDOT __attribute__((target("arch=armv8.2-a+dotprod")))
 
 typedef struct {
-  int32x4_t mult, lshift, rshift, zp, lo, hi;
-  int shifts;
+  const kn_requant* rq;
+  int32x4_t zp, lo, hi;
 } rq_neon;
 
 INLINE rq_neon rq_neon_init(const kn_requant* rq) {
-  rq_neon r = {
-      .mult = vdupq_n_s32(rq->mult), .lshift = vdupq_n_s32(rq->lshift), .rshift = vdupq_n_s32(-rq->rshift),
-      .zp = vdupq_n_s32(rq->out_zp), .lo = vdupq_n_s32(rq->qmin), .hi = vdupq_n_s32(rq->qmax),
-      .shifts = rq->rshift > 0,
-  };
+  rq_neon r = {.rq = rq, .zp = vdupq_n_s32(rq->out_zp), .lo = vdupq_n_s32(rq->qmin), .hi = vdupq_n_s32(rq->qmax)};
   return r;
 }
 
-// Four accumulators to four int32 in [qmin, qmax], as kn_requant_one (single rounding):
-// sqdmulh is the product's high half rounded down, and srshl's rounding then rounds the whole
-// (floor((floor(p / 2^31) + 2^(e-1)) / 2^e) = floor((p + 2^(30+e)) / 2^(31+e))); without a
-// shift, sqrdmulh rounds the product itself.
-INLINE int32x4_t rq4(const rq_neon* r, int32x4_t acc) {
-  const int32x4_t x = vshlq_s32(acc, r->lshift);
-  const int32x4_t h = r->shifts ? vrshlq_s32(vqdmulhq_s32(x, r->mult), r->rshift) : vqrdmulhq_s32(x, r->mult);
+// Four accumulators of columns col..col+3 to four int32 in [qmin, qmax], as kn_requant_one
+// (single rounding): sqdmulh is the product's high half rounded down, and srshl's rounding then
+// rounds the whole (floor((floor(p / 2^31) + 2^(e-1)) / 2^e) = floor((p + 2^(30+e)) / 2^(31+e)));
+// without a shift, sqrdmulh rounds the product itself.
+INLINE int32x4_t rq4(const rq_neon* r, int col, int32x4_t acc) {
+  const int32x4_t mult = vld1q_s32(r->rq->mult + col);
+  const int32x4_t rs = vld1q_s32(r->rq->rshift + col);
+  const int32x4_t x = vshlq_s32(acc, vld1q_s32(r->rq->lshift + col));
+  const int32x4_t shifted = vrshlq_s32(vqdmulhq_s32(x, mult), vnegq_s32(rs));
+  const int32x4_t h = vbslq_s32(vcgtq_s32(rs, vdupq_n_s32(0)), shifted, vqrdmulhq_s32(x, mult));
   const int32x4_t q = vaddq_s32(h, r->zp);
   return vminq_s32(vmaxq_s32(q, r->lo), r->hi);
 }
@@ -47,10 +46,10 @@ INLINE void store16(const kn_gemm* g, const rq_neon* r, int m, int j, int32x4_t 
   const int col = j * KN_NB;
   const int32_t* cv = g->col + col;
   const int32x4_t row = vdupq_n_s32(g->row != NULL ? g->row[m] : 0);
-  s0 = rq4(r, vaddq_s32(vaddq_s32(s0, vld1q_s32(cv)), row));
-  s1 = rq4(r, vaddq_s32(vaddq_s32(s1, vld1q_s32(cv + 4)), row));
-  s2 = rq4(r, vaddq_s32(vaddq_s32(s2, vld1q_s32(cv + 8)), row));
-  s3 = rq4(r, vaddq_s32(vaddq_s32(s3, vld1q_s32(cv + 12)), row));
+  s0 = rq4(r, col, vaddq_s32(vaddq_s32(s0, vld1q_s32(cv)), row));
+  s1 = rq4(r, col + 4, vaddq_s32(vaddq_s32(s1, vld1q_s32(cv + 4)), row));
+  s2 = rq4(r, col + 8, vaddq_s32(vaddq_s32(s2, vld1q_s32(cv + 8)), row));
+  s3 = rq4(r, col + 12, vaddq_s32(vaddq_s32(s3, vld1q_s32(cv + 12)), row));
   const int16x8_t lo = vcombine_s16(vmovn_s32(s0), vmovn_s32(s1));
   const int16x8_t hi = vcombine_s16(vmovn_s32(s2), vmovn_s32(s3));
   const int8x16_t v = vcombine_s8(vmovn_s16(lo), vmovn_s16(hi));

@@ -61,9 +61,9 @@ func Best() string {
 	return ""
 }
 
-// FullyConnectedOnlySuffix, after auto or a kernel name ("auto+fc"), keeps the kernels to
-// FULLY_CONNECTED: without it they take attention's int8 BATCH_MATMUL too, which pays
-// (BENCHMARKS.md).
+// FullyConnectedOnlySuffix, after auto or a kernel name ("auto+fc"), keeps the kernels to the
+// dense layers (FULLY_CONNECTED and patch-embedding CONV_2D): without it they take
+// attention's int8 BATCH_MATMUL too.
 const FullyConnectedOnlySuffix = "+fc"
 
 // Resolve turns a mode ("" or auto, off, or a kernel name, each but off optionally with
@@ -160,6 +160,7 @@ type Claimed struct {
 	Partitions     int // delegate nodes TFLite made of them
 	FullyConnected int
 	BatchMatMul    int
+	Conv2D         int // patch embeddings (stride = kernel size)
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -170,9 +171,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm)}
+	var g, n, p, fc, bmm, conv C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

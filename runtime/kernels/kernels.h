@@ -24,21 +24,30 @@
 #else
 #define KN_SINGLE_ROUNDING 0
 #endif
+//
+// Multipliers are per output column (per-channel weights have one scale each), in arrays of
+// Np entries (64-byte aligned) that the SIMD epilogues load 16, 8 or 4 at a time.
 typedef struct {
-  int32_t mult;    // 0 when the real multiplier is 0
-  int32_t lshift;  // >= 0
-  int32_t rshift;  // >= 0
+  int32_t* mult;    // 0 where the real multiplier is 0
+  int32_t* lshift;  // >= 0
+  int32_t* rshift;  // >= 0
+  int np;           // entries
   int32_t out_zp;
   int32_t qmin, qmax;
 } kn_requant;
 
 // Splits a real multiplier as TFLite's QuantizeMultiplier does (frexp, round to 31 bits).
 void kn_quantize_multiplier(double real, int32_t* mult, int* shift);
-// Fills rq from the scales, output zero point and clamp range.
-void kn_requant_init(kn_requant* rq, float in_scale, float w_scale, float out_scale, int32_t out_zp,
-                     int32_t qmin, int32_t qmax);
-// The scalar output stage: the definition every SIMD epilogue must equal.
-int8_t kn_requant_one(const kn_requant* rq, int32_t acc);
+// The real multiplier of FULLY_CONNECTED and BATCH_MATMUL: TFLite computes the scales'
+// product in float, then divides in double.
+double kn_product_multiplier(float in_scale, float w_scale, float out_scale);
+// Makes room for np columns (multipliers 0); 0 when out of memory. kn_requant_free releases it.
+int kn_requant_alloc(kn_requant* rq, int np);
+void kn_requant_free(kn_requant* rq);
+// Columns [from, to) take the real multiplier real.
+void kn_requant_set(kn_requant* rq, int from, int to, double real);
+// The scalar output stage of column col: the definition every SIMD epilogue must equal.
+int8_t kn_requant_one(const kn_requant* rq, int col, int32_t acc);
 
 // ---- GEMM ------------------------------------------------------------------------------------
 // C[m][n] = requant(sum_k A[m][k] * B[n][k] + col[n] + row[m]) for m < M, n < N, where A is
@@ -135,6 +144,7 @@ kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matm
 void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
-void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm);
+void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
+                       int* conv);
 
 #endif  // EDGED_KERNELS_H_
