@@ -243,10 +243,10 @@ func TestRuntimeOptionsRoundTrip(t *testing.T) {
 	if _, err := RuntimeOptions("tpu", 1); err == nil {
 		t.Error("unknown delegate should be an error")
 	}
-	// With edged's kernels: the name carries the kernel (and +fc); without one they are off.
+	// With edged's kernels: the name carries the kernel (and +bmm); without one they are off.
 	for _, c := range []struct{ delegate, mode, name, kernels string }{
 		{DelegateXNNPackQS8, "generic", "xnnpack+qs8+generic", "generic"},
-		{DelegateXNNPackQS8, "generic+fc", "xnnpack+qs8+generic+fc", "generic+fc"},
+		{DelegateXNNPackQS8, "generic+bmm", "xnnpack+qs8+generic+bmm", "generic+bmm"},
 		{DelegateNone, "generic", "none+generic", "generic"},
 		{DelegateNone, "auto", "none", "off"},
 		{DelegateXNNPack, "off", "xnnpack", "off"},

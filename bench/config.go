@@ -20,15 +20,15 @@ const (
 var Delegates = []string{DelegateNone, DelegateXNNPack, DelegateXNNPackQS8}
 
 // A delegate name may end in "+" and a kernel of runtime/kernels ("xnnpack+qs8+avx2",
-// "none+avx512-vnni"), and then "+fc": edged's int8 kernels run before the delegate (only on
-// FULLY_CONNECTED with +fc). Without a kernel they are off.
+// "none+avx512-vnni"), and then "+bmm": edged's int8 kernels run before the delegate (and take
+// BATCH_MATMUL too). Without a kernel they are off.
 
 // SplitKernels splits a delegate name into the delegate and the kernel mode ("" for none).
 func SplitKernels(name string) (delegate, kernel string) {
-	rest, fc := strings.CutSuffix(name, kernels.FullyConnectedOnlySuffix)
+	rest, bmm := strings.CutSuffix(name, kernels.BatchMatMulSuffix)
 	if i := strings.LastIndexByte(rest, '+'); i >= 0 && slices.Contains(kernels.Compiled(), rest[i+1:]) {
-		if fc {
-			return rest[:i], rest[i+1:] + kernels.FullyConnectedOnlySuffix
+		if bmm {
+			return rest[:i], rest[i+1:] + kernels.BatchMatMulSuffix
 		}
 		return rest[:i], rest[i+1:]
 	}
@@ -42,12 +42,12 @@ func WithKernels(delegate, mode string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	auto := strings.HasPrefix(mode, kernels.Auto) || mode == "" || strings.HasPrefix(mode, kernels.FullyConnectedOnlySuffix)
+	auto := strings.HasPrefix(mode, kernels.Auto) || mode == "" || strings.HasPrefix(mode, kernels.BatchMatMulSuffix)
 	if k == "" || (delegate == DelegateNone && auto) {
 		return delegate, nil
 	}
-	if !bmm {
-		k += kernels.FullyConnectedOnlySuffix
+	if bmm {
+		k += kernels.BatchMatMulSuffix
 	}
 	return delegate + "+" + k, nil
 }

@@ -54,7 +54,7 @@ for s in $sections; do
 		# edged's int8 kernels (runtime/kernels): every path of this CPU against XNNPACK alone, the
 		# PyTorch peer right after, and the kernels alone in GMAC/s. Convert first (not timed).
 		for cfg in $CLIPCFG $CAPCFG; do "$BIN" bench --random-init $cfg --precision int8 --threads 1 --stages none --cache "$CACHE" >/dev/null 2>&1; done
-		run clip_kernels "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off,auto,auto+fc,avx-vnni,avx2 --threads 1,2 --runs 20 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
+		run clip_kernels "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off,auto,auto+bmm,avx-vnni,avx2 --threads 1,2 --runs 20 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
 		run peer_kernels env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --precision int8-dynamic --threads 2 --runs 20 --floor
 		run blip_kernels "$BIN" bench --random-init $CAPCFG --precision int8 --delegate xnnpack --kernels off,auto,avx-vnni,avx2 --threads 2 --runs 5 --max-time 300s --stages blip.vision --cache "$CACHE" --json
 		run kernels_gmacs go test -run '^$' -bench FullyConnected -benchtime 200x ./runtime/kernels ;;

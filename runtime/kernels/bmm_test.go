@@ -86,7 +86,7 @@ func TestBatchMatMulEqualsTFLite(t *testing.T) {
 			want, _ := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off})
 			for _, k := range kernels.Available() {
 				for _, threads := range []int{1, 3} {
-					got, d := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: k})
+					got, d := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: k + kernels.BatchMatMulSuffix})
 					if d.KernelNodes != 1 {
 						t.Fatalf("%s, %v: the kernels did not take the operator: %v", k, c, d)
 					}

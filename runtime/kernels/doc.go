@@ -1,7 +1,7 @@
 // Package kernels is edged's own int8 matrix kernels, offered to TensorFlow Lite as a
 // delegate: it claims the int8 FULLY_CONNECTED operators, the CONV_2D of a vision transformer's
 // patch embedding (stride = kernel size: a FULLY_CONNECTED over the patches, weights per
-// output channel) and the int8 BATCH_MATMUL of attention (unless told dense layers only), and
+// output channel) and, when asked, the int8 BATCH_MATMUL of attention, and
 // leaves every other operator to the next delegate (XNNPACK) or to TFLite. runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //

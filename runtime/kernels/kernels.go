@@ -61,22 +61,21 @@ func Best() string {
 	return ""
 }
 
-// FullyConnectedOnlySuffix, after auto or a kernel name ("auto+fc"), keeps the kernels to the
-// dense layers (FULLY_CONNECTED and patch-embedding CONV_2D): without it they take
-// attention's int8 BATCH_MATMUL too.
-const FullyConnectedOnlySuffix = "+fc"
+// BatchMatMulSuffix, after auto or a kernel name ("auto+bmm"), lets the kernels take
+// attention's int8 BATCH_MATMUL too. It is not the default: measured on CLIP B/32, it saves
+// nothing beyond the noise (BENCHMARKS.md), and each claimed operator splits XNNPACK's work.
+const BatchMatMulSuffix = "+bmm"
 
 // Resolve turns a mode ("" or auto, off, or a kernel name, each but off optionally with
-// FullyConnectedOnlySuffix) into the kernel to use ("" for none) and whether it takes
-// BATCH_MATMUL. A kernel this CPU cannot run is an error naming the ones it can.
+// BatchMatMulSuffix) into the kernel to use ("" for none) and whether it takes BATCH_MATMUL.
+// A kernel this CPU cannot run is an error naming the ones it can.
 func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
 	m := strings.ToLower(strings.TrimSpace(mode))
-	batchMatMul = true
-	if s, ok := strings.CutSuffix(m, FullyConnectedOnlySuffix); ok {
+	if s, ok := strings.CutSuffix(m, BatchMatMulSuffix); ok {
 		if s == Off {
-			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, FullyConnectedOnlySuffix)
+			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, BatchMatMulSuffix)
 		}
-		m, batchMatMul = s, false
+		m, batchMatMul = s, true
 	}
 	switch m {
 	case "", Auto:
@@ -94,7 +93,7 @@ func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
 			return "", false, fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", m, strings.Join(Available(), ", "))
 		}
 	}
-	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), FullyConnectedOnlySuffix)
+	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), BatchMatMulSuffix)
 }
 
 // Options configure a Delegate.

@@ -52,12 +52,12 @@ type Options struct {
 	// gpu delegate the keys precision_loss_allowed, inference_preference,
 	// max_delegated_partitions, enable_quant, backend, serialization_dir, model_token.
 	DelegateOptions map[string]string
-	// Kernels runs int8 FULLY_CONNECTED, patch-embedding CONV_2D and BATCH_MATMUL on edged's
-	// own kernels (runtime/kernels),
+	// Kernels runs int8 FULLY_CONNECTED and patch-embedding CONV_2D on edged's own kernels
+	// (runtime/kernels),
 	// applied before the delegate, which keeps the rest. "" or "auto": the CPU's best kernel
 	// under XNNPACK (none on a CPU without one, and none under other delegates); "off"; or a
-	// kernel name (kernels.Available), which also runs under the none delegate. They take
-	// attention's int8 BATCH_MATMUL too, unless "+fc" follows auto or the name (kernels.Resolve).
+	// kernel name (kernels.Available), which also runs under the none delegate. With "+bmm"
+	// after auto or the name they take attention's int8 BATCH_MATMUL too (kernels.Resolve).
 	Kernels string
 }
 

@@ -22,7 +22,7 @@ func kernelsFor(opts Options) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("runtime: Options.Kernels: %w", err)
 	}
-	mode := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(opts.Kernels)), kernels.FullyConnectedOnlySuffix)
+	mode := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(opts.Kernels)), kernels.BatchMatMulSuffix)
 	auto := mode == "" || mode == kernels.Auto
 	switch {
 	case k == "":
