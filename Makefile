@@ -73,7 +73,7 @@ arm64: deps
 
 # The arm64 release archive run under qemu-aarch64-static: edged version, classify and caption on
 # the shapes scenes, and runtime/tflite's and graph's tests. Not part of `make test` (README: how long).
-ARM64_TESTS := runtime/tflite internal/graph
+ARM64_TESTS := runtime/tflite runtime/kernels internal/graph
 test-arm64: arm64
 	VERSION=$(RELEASE_VERSION) build/dist.sh arm64 $(ARM64_OUT)/bin/edged
 	OUT=$(ARM64_OUT) GO=$(GO) build/arm64/build.sh --tests $(ARM64_TESTS)

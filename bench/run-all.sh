@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every measurement of BENCHMARKS.md and writes the JSON lines, with the machine and its
 # load before and after each command, into bench/results/<UTC date>/. Usage (from the repo root):
-#   bench/run-all.sh [SECTION...]     sections: machine imageproc clip clip_image clip_text_int8 blip blip_final vqa synth synth_blip peer peer1 memory daemon hotpath
+#   bench/run-all.sh [SECTION...]     sections: machine imageproc clip clip_image clip_text_int8 blip blip_final vqa synth synth_blip peer peer1 memory daemon hotpath kernels
 # The real-size bundles (random weights) are converted once into $BENCH_CACHE
 # (default /tmp/edged-bench-cache) and reused. Takes 20-40 minutes on 2 cores.
 set -euo pipefail
@@ -50,6 +50,20 @@ for s in $sections; do
 			run models_rss_${cp%%-*}_${cp##*:} "$BIN" bench --random-init bench/configs/${cp%%:*}.json --precision ${cp##*:} --threads 1 --stages memory.models_rss --cache "$CACHE" --json
 		done
 		run models_rss_clip_blip_vqa "$BIN" bench --random-init $CLIPCFG,$CAPCFG,$VQACFG --precision int8 --threads 1 --stages memory.models_rss --cache "$CACHE" --json ;;
+	kernels)
+		# edged's int8 kernels (runtime/kernels): every path of this CPU against XNNPACK alone, the
+		# PyTorch peer right after, and the kernels alone in GMAC/s. One thread count per run: a
+		# 2-thread XNNPACK interpreter's pool spins on after its turn and would slow the rows
+		# timed after it. Convert first (not timed).
+		for cfg in $CLIPCFG $CAPCFG; do "$BIN" bench --random-init $cfg --precision int8 --threads 1 --stages none --cache "$CACHE" >/dev/null 2>&1; done
+		run clip_kernels_t1 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off,auto,auto+bmm,avx-vnni,avx2 --threads 1 --runs 40 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
+		run peer_t1 env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --precision int8-dynamic --threads 1 --runs 20 --floor
+		run clip_kernels_t2 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels auto,auto+bmm,avx-vnni,avx2 --threads 2 --runs 40 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
+		run peer_t2 env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --precision int8-dynamic --threads 2 --runs 20 --floor
+		run clip_xnnpack_t2 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off --threads 2 --runs 20 --max-time 120s --stages clip.image_embed --cache "$CACHE" --json
+		run blip_kernels_t2 "$BIN" bench --random-init $CAPCFG --precision int8 --delegate xnnpack --kernels auto,avx-vnni,avx2 --threads 2 --runs 5 --max-time 300s --stages blip.vision --cache "$CACHE" --json
+		run blip_xnnpack_t2 "$BIN" bench --random-init $CAPCFG --precision int8 --delegate xnnpack --kernels off --threads 2 --runs 5 --max-time 300s --stages blip.vision --cache "$CACHE" --json
+		run kernels_gmacs go test -run '^$' -bench FullyConnected -benchtime 200x ./runtime/kernels ;;
 	peer1)
 		run peer1 env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --threads 1 --runs 5 --floor ;;
 	clip)

@@ -19,6 +19,8 @@ type RunOptions struct {
 	// Delegate runs the towers on XNNPACK (the default), TFLite's own kernels ("none"), or
 	// another tflite.DelegateKind.
 	Delegate tflite.DelegateKind
+	// Kernels is tflite.Options.Kernels: edged's int8 kernels ("" or auto, off, a kernel).
+	Kernels string
 }
 
 // tower is an interpreter of one of the bundle's models. Its mutex makes each call (set
@@ -60,7 +62,7 @@ func (l *loadedModel) close() error {
 
 // newTower makes an interpreter of l.
 func (l *loadedModel) newTower(opts RunOptions) (*tower, error) {
-	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate}))
+	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate, Kernels: opts.Kernels}))
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", l.file.Role, l.path, err)
 	}

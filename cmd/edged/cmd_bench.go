@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,7 @@ func init() {
 type benchFlags struct {
 	model, randomInit, synthetic  string
 	stages, precisions, delegates string
+	kernels                       string
 	threads                       string
 	runs, warmup                  int
 	maxTime                       time.Duration
@@ -73,6 +75,7 @@ func runBench(args []string) int {
 	fs.StringVar(&f.stages, "stages", "all", "stages to time, comma-separated (names in BENCHMARKS.md), or all")
 	fs.StringVar(&f.precisions, "precision", "int8", "precisions, comma-separated: fp32, fp16, int8-dynamic, int8, or all")
 	fs.StringVar(&f.delegates, "delegate", "xnnpack+qs8", "delegates, comma-separated: none, xnnpack, xnnpack+qs8, or all")
+	fs.StringVar(&f.kernels, "kernels", "auto", "edged's int8 kernels before the delegate, comma-separated: auto (the CPU's best under xnnpack), off, or kernel names (edged version lists them; they run under none too); delegate names then end in +kernel")
 	fs.StringVar(&f.threads, "threads", strconv.Itoa(runtime.NumCPU()), "thread counts, comma-separated")
 	fs.IntVar(&f.runs, "runs", 20, "timed runs per measurement")
 	fs.IntVar(&f.warmup, "warmup", 2, "untimed runs first")
@@ -117,6 +120,9 @@ func benchMain(f benchFlags) error {
 	delegates, err := bench.ParseList(f.delegates, bench.Delegates)
 	if err != nil {
 		return fmt.Errorf("--delegate: %w", err)
+	}
+	if delegates, err = withKernels(delegates, f.kernels); err != nil {
+		return fmt.Errorf("--kernels: %w", err)
 	}
 	threads, err := parseInts(f.threads)
 	if err != nil {
@@ -240,6 +246,27 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 		}
 	}
 	return nil
+}
+
+// withKernels crosses the delegates with the kernel modes into delegate names (bench.WithKernels).
+func withKernels(delegates []string, modes string) ([]string, error) {
+	list, err := bench.ParseList(modes, nil)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range delegates {
+		for _, m := range list {
+			name, err := bench.WithKernels(d, m)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(out, name) {
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
 }
 
 func modelName(f benchFlags) string {

@@ -12,11 +12,12 @@ import (
 
 	"gocv.io/x/gocv"
 
+	"github.com/edged/edged/runtime/kernels"
 	"github.com/edged/edged/runtime/tflite"
 )
 
 func init() {
-	register("version", "print the versions (edged, TensorFlow Lite, OpenCV), the machine's CPU features and the usable delegates", func(args []string) int {
+	register("version", "print the versions (edged, TensorFlow Lite, OpenCV), the machine's CPU features, int8 kernels and usable delegates", func(args []string) int {
 		writeVersion(os.Stdout)
 		return 0
 	})
@@ -35,6 +36,7 @@ func writeVersion(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, "cpu: %d cores, %s\n", runtime.NumCPU(), strings.Join(feats, " "))
 	}
+	fmt.Fprintf(w, "int8 kernels: %s\n", kernelsLine())
 	fmt.Fprintln(w, "delegates:")
 	for _, d := range tflite.ProbeDelegates() {
 		state := "available"
@@ -50,6 +52,16 @@ func writeVersion(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// kernelsLine says which of edged's int8 kernels runtime.kernels: auto would use here, and
+// which this CPU runs.
+func kernelsLine() string {
+	avail := strings.Join(kernels.Available(), ", ")
+	if best := kernels.Best(); best != "" {
+		return fmt.Sprintf("%s (auto; this CPU runs %s)", best, avail)
+	}
+	return fmt.Sprintf("none (auto: no kernel here beats XNNPACK's; this CPU runs %s)", avail)
 }
 
 // machineModel names the board (Raspberry Pi, Jetson) from the device tree, or the x86 CPU.

@@ -41,6 +41,28 @@ func TestArm64Features(t *testing.T) {
 	}
 }
 
+// wantKernels is the start of the kernels line: the kernel auto should use by the CPU
+// features the operating system reports (/proc/cpuinfo, the auxiliary vector), which
+// runtime/kernels reads by itself (cpuid, getauxval).
+func wantKernels(t *testing.T) string {
+	feats, err := cpuFeatures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, f := range feats {
+		have[f] = true
+	}
+	for _, c := range []struct{ feature, kernel string }{
+		{"avx512_vnni", "avx512-vnni"}, {"avx_vnni", "avx-vnni"}, {"avx2", "avx2"}, {"asimddp", "neon-dot"}, {"asimd", "neon"},
+	} {
+		if have[c.feature] {
+			return c.kernel + " (auto; this CPU runs "
+		}
+	}
+	return "none (auto: "
+}
+
 // The version report names every component, from the libraries really loaded.
 func TestWriteVersion(t *testing.T) {
 	var b bytes.Buffer
@@ -53,6 +75,7 @@ func TestWriteVersion(t *testing.T) {
 		"libtensorflowlite_c.so)\n",
 		"\nOpenCV 4.",
 		"\ncpu: ",
+		"\nint8 kernels: " + wantKernels(t),
 		"\ndelegates:\n  none ",
 		"\n  xnnpack   available",
 		"\n  gpu ",

@@ -244,6 +244,29 @@ func TestRuntimeOptionsRoundTrip(t *testing.T) {
 	if _, err := RuntimeOptions("tpu", 1); err == nil {
 		t.Error("unknown delegate should be an error")
 	}
+	// With edged's kernels: the name carries the kernel (and +bmm); without one they are off.
+	for _, c := range []struct{ delegate, mode, name, kernels string }{
+		{DelegateXNNPackQS8, "generic", "xnnpack+qs8+generic", "generic"},
+		{DelegateXNNPackQS8, "generic+bmm", "xnnpack+qs8+generic+bmm", "generic+bmm"},
+		{DelegateNone, "generic", "none+generic", "generic"},
+		{DelegateNone, "auto", "none", "off"},
+		{DelegateXNNPack, "off", "xnnpack", "off"},
+	} {
+		name, err := WithKernels(c.delegate, c.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := RuntimeOptions(name, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name != c.name || o.Kernels != c.kernels || DelegateName(o) != c.name {
+			t.Errorf("%s with %s: name %q (want %q), kernels %q (want %q), back %q", c.delegate, c.mode, name, c.name, o.Kernels, c.kernels, DelegateName(o))
+		}
+	}
+	if _, err := WithKernels(DelegateXNNPack, "avx9000"); err == nil {
+		t.Error("unknown kernel should be an error")
+	}
 }
 
 func TestInterleave(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"github.com/edged/edged/internal/publish"
 	"github.com/edged/edged/internal/recall"
 	"github.com/edged/edged/internal/userfile"
+	"github.com/edged/edged/runtime/kernels"
 )
 
 // Config is the daemon's whole configuration, as read from edged.yaml. Once loaded it is
@@ -149,6 +150,7 @@ type HomeAssistantConf struct {
 type RuntimeConfig struct {
 	Threads         int               `yaml:"threads"`
 	Delegate        string            `yaml:"delegate"`
+	Kernels         string            `yaml:"kernels"` // edged's int8 kernels: auto, off or a kernel name
 	DelegateLibrary string            `yaml:"delegate_library"`
 	DelegateOptions map[string]string `yaml:"delegate_options"`
 	Precision       string            `yaml:"precision"`
@@ -401,6 +403,9 @@ func (c *Config) fillDefaults() {
 	}
 	if c.Runtime.Delegate == "" {
 		c.Runtime.Delegate = "xnnpack"
+	}
+	if c.Runtime.Kernels == "" {
+		c.Runtime.Kernels = kernels.Auto
 	}
 	if c.Runtime.Workers == 0 {
 		// One per two cores, and at least one for each lane (labels, BLIP).
@@ -771,6 +776,9 @@ func (c *Config) validateRuntime(v *validator) {
 		}
 	default:
 		v.fail("runtime.delegate", "%q is not one of xnnpack, none, gpu, external", r.Delegate)
+	}
+	if _, _, err := kernels.Resolve(r.Kernels); err != nil {
+		v.fail("runtime.kernels", "%v", err)
 	}
 	switch r.Precision {
 	case "", "fp32", "fp16", "int8-dynamic", "int8": // "": each architecture's own default

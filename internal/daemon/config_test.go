@@ -45,6 +45,7 @@ func TestConfigErrors(t *testing.T) {
 		{"wrong type", "device: d\nruntime: {threads: many}\n", "x.yaml:2:"},
 		{"bad delegate", base + "runtime:\n  delegate: tpu\n", `x.yaml:8: runtime.delegate: "tpu" is not one of`},
 		{"bad precision", base + "runtime:\n  precision: int4\n", `x.yaml:8: runtime.precision: "int4"`},
+		{"bad kernels", base + "runtime:\n  kernels: avx1024\n", `x.yaml:8: runtime.kernels: kernels: unknown kernel "avx1024" (want auto, off or one of`},
 		{"external needs library", base + "runtime:\n  delegate: external\n", "runtime.delegate_library: the external delegate needs"},
 		{"no cameras", "device: d\n", "cameras: at least one camera"},
 		{"bad camera name", "device: d\ncameras:\n  - name: a/b\n    source: {kind: synthetic}\n", `x.yaml:3: cameras[0].name: "a/b"`},

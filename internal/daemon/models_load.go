@@ -68,6 +68,7 @@ func runOptions(cfg *Config) tflite.Options {
 		Delegate:        tflite.DelegateKind(cfg.Runtime.Delegate),
 		DelegateLibrary: cfg.Resolve(cfg.Runtime.DelegateLibrary),
 		DelegateOptions: cfg.Runtime.DelegateOptions,
+		Kernels:         cfg.Runtime.Kernels,
 	}
 }
 
@@ -123,7 +124,7 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		if err != nil {
 			return nil, err
 		}
-		l, err := newCLIPLabeler(b, clip.Options{RunOptions: clip.RunOptions{Threads: run.Threads, Delegate: run.Delegate},
+		l, err := newCLIPLabeler(b, clip.Options{RunOptions: clip.RunOptions{Threads: run.Threads, Delegate: run.Delegate, Kernels: run.Kernels},
 			TextCacheDir: filepath.Join(cache, "text")}, labelWorkers)
 		if err != nil {
 			return nil, fmt.Errorf("models.clip: %w", err)

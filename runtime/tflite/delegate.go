@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/edged/edged/runtime/kernels"
 )
 
 // DelegateKind selects where an interpreter runs the operators a delegate supports.
@@ -85,7 +87,7 @@ func newXNNPack(opts Options) (*delegate, error) {
 	if opts.XNNPackForceFP16 {
 		flags |= C.EDGED_XNNPACK_FLAG_FORCE_FP16
 	}
-	ptr := C.edged_xnnpack_create(C.int32_t(opts.Threads), flags)
+	ptr := C.edged_xnnpack_create(C.int32_t(opts.XNNPackThreads), flags)
 	if ptr == nil {
 		return nil, fmt.Errorf("runtime: xnnpack delegate: TfLiteXNNPackDelegateCreate failed (XNNPACK could not initialise on this CPU)")
 	}
@@ -126,34 +128,58 @@ func (d *delegate) close() {
 	live.delegates.Add(-1)
 }
 
-// Delegation says how much of an interpreter's graph its delegate took over.
+// Delegation says how much of an interpreter's graph its delegate, and edged's kernels
+// applied before it, took over.
 type Delegation struct {
 	Delegate       DelegateKind
-	Nodes          int // operators in the graph the delegate was offered
+	Nodes          int // operators in the graph
 	DelegatedNodes int // of those, operators the delegate runs
 	Partitions     int // delegated subgraphs; each boundary costs a hand-over to TFLite's kernels
+	// Kernels names the kernel of runtime/kernels that runs KernelNodes operators in
+	// KernelPartitions delegate nodes; "" when it took none.
+	Kernels          string
+	KernelNodes      int
+	KernelPartitions int
 }
 
-// Full reports whether the delegate runs every operator.
-func (d Delegation) Full() bool { return d.Nodes > 0 && d.DelegatedNodes == d.Nodes }
+// Full reports whether the delegate and the kernels run every operator.
+func (d Delegation) Full() bool { return d.Nodes > 0 && d.DelegatedNodes+d.KernelNodes == d.Nodes }
 
-// String reads like "xnnpack: 5 of 7 operators in 2 partition(s)".
+// String reads like "xnnpack: 5 of 7 operators in 2 partition(s)", followed by
+// "; kernels avx2: 2 operators in 1 partition(s)" when the kernels took some.
 func (d Delegation) String() string {
+	s := fmt.Sprintf("%s: %d of %d operators in %d partition(s)", d.Delegate, d.DelegatedNodes, d.Nodes, d.Partitions)
 	if d.Delegate == DelegateNone {
-		return "none: all operators on TFLite's built-in kernels"
+		s = "none: all operators on TFLite's built-in kernels"
+		if d.KernelNodes > 0 {
+			s = fmt.Sprintf("none: %d operators on TFLite's built-in kernels", d.Nodes-d.KernelNodes)
+		}
 	}
-	return fmt.Sprintf("%s: %d of %d operators in %d partition(s)", d.Delegate, d.DelegatedNodes, d.Nodes, d.Partitions)
+	if d.KernelNodes > 0 {
+		s += fmt.Sprintf("; kernels %s: %d operators in %d partition(s)", d.Kernels, d.KernelNodes, d.KernelPartitions)
+	}
+	return s
 }
 
-func (d *delegate) delegation() Delegation {
-	if d == nil {
-		return Delegation{Delegate: DelegateNone}
+// delegation reads the probe of d and the counts of k (either may be nil).
+func delegation(kind DelegateKind, d *delegate, k *kernels.Delegate) Delegation {
+	out := Delegation{Delegate: kind}
+	if d != nil {
+		out.Delegate = d.kind
+		if d.probe != nil {
+			out.Nodes = int(d.probe.nodes)
+			out.DelegatedNodes = int(d.probe.delegated_nodes)
+			out.Partitions = int(d.probe.partitions)
+		}
 	}
-	out := Delegation{Delegate: d.kind}
-	if d.probe != nil {
-		out.Nodes = int(d.probe.nodes)
-		out.DelegatedNodes = int(d.probe.delegated_nodes)
-		out.Partitions = int(d.probe.partitions)
+	if k != nil {
+		c := k.Claimed()
+		if c.Nodes > 0 {
+			out.Kernels, out.KernelNodes, out.KernelPartitions = k.Kernel(), c.Nodes, c.Partitions
+			// The delegate was offered the graph with the kernels' partitions in place of the
+			// operators they took: the kernels saw it whole.
+			out.Nodes = c.GraphNodes
+		}
 	}
 	return out
 }

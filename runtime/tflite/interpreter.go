@@ -14,13 +14,20 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/edged/edged/runtime/kernels"
 )
 
 // Options configure an interpreter. The zero value runs on XNNPACK with one thread per CPU.
 type Options struct {
-	// Threads for XNNPACK's pool (and for TFLite's kernels unless KernelThreads says
-	// otherwise); 0 means runtime.NumCPU().
+	// Threads for XNNPACK's pool and edged's kernels (and for TFLite's kernels unless
+	// KernelThreads says otherwise); 0 means runtime.NumCPU().
 	Threads int
+	// XNNPackThreads overrides Threads for XNNPACK's pool. 0 means Threads, except 1 when
+	// edged's kernels run a full-int8 model (Kernels not off, XNNPackQS8): they take its
+	// matrix work, and XNNPACK's pool, which spins after each of its partitions, would take a
+	// core from them between every two layers (BENCHMARKS.md).
+	XNNPackThreads int
 	// KernelThreads is for TFLite's own kernels: the operators a delegate does not take.
 	// 0 means 1 under XNNPACK and Threads otherwise: both pools spin while they wait, and on a
 	// machine with few cores two pools of Threads each fight for them (measured in
@@ -45,6 +52,13 @@ type Options struct {
 	// gpu delegate the keys precision_loss_allowed, inference_preference,
 	// max_delegated_partitions, enable_quant, backend, serialization_dir, model_token.
 	DelegateOptions map[string]string
+	// Kernels runs int8 FULLY_CONNECTED and patch-embedding CONV_2D on edged's own kernels
+	// (runtime/kernels),
+	// applied before the delegate, which keeps the rest. "" or "auto": the CPU's best kernel
+	// under XNNPACK (none on a CPU without one, and none under other delegates); "off"; or a
+	// kernel name (kernels.Available), which also runs under the none delegate. With "+bmm"
+	// after auto or the name they take attention's int8 BATCH_MATMUL too (kernels.Resolve).
+	Kernels string
 }
 
 // withDefaults fills in defaults and checks the options.
@@ -69,11 +83,24 @@ func (o Options) withDefaults() (Options, error) {
 			o.KernelThreads = 1
 		}
 	}
+	if o.XNNPackThreads < 0 {
+		return o, fmt.Errorf("runtime: Options.XNNPackThreads is %d, want 0 (automatic) or more", o.XNNPackThreads)
+	}
 	if o.Delegate != DelegateXNNPack && (o.XNNPackQS8 || o.XNNPackQU8 || o.XNNPackForceFP16) {
 		return o, fmt.Errorf("runtime: XNNPack flags set with delegate %q", o.Delegate)
 	}
 	if (o.Delegate == DelegateNone || o.Delegate == DelegateXNNPack) && (o.DelegateLibrary != "" || len(o.DelegateOptions) > 0) {
 		return o, fmt.Errorf("runtime: DelegateLibrary and DelegateOptions are for the gpu and external delegates, not %q", o.Delegate)
+	}
+	kern, _, err := kernelsFor(o)
+	if err != nil {
+		return o, err
+	}
+	if o.XNNPackThreads == 0 {
+		o.XNNPackThreads = o.Threads
+		if kern != "" && o.XNNPackQS8 {
+			o.XNNPackThreads = 1
+		}
 	}
 	return o, nil
 }
@@ -85,6 +112,7 @@ type Interpreter struct {
 	ptr   *C.TfLiteInterpreter
 	model *Model
 	del   *delegate
+	kern  *kernels.Delegate // applied before del; nil when off
 	rep   *reporter
 	opts  Options
 	// Tensors are made on demand and point to the interpreter, never the other way round: a
@@ -104,8 +132,14 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 	if err != nil {
 		return nil, err
 	}
+	kern, err := newKernels(opts)
+	if err != nil {
+		m.release()
+		return nil, err
+	}
 	del, err := newDelegate(opts)
 	if err != nil {
+		closeKernels(kern)
 		m.release()
 		return nil, err
 	}
@@ -113,8 +147,9 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 	if del != nil {
 		dptr = del.ptr
 	}
+	del.skipKernels(kern)
 	rep := newReporter()
-	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.KernelThreads), dptr, C.uintptr_t(rep.id))
+	ptr := C.edged_interpreter_create(mptr, C.int32_t(opts.KernelThreads), kernelsPtr(kern), dptr, C.uintptr_t(rep.id))
 	if ptr == nil {
 		msg := rep.take()
 		if msg == "" {
@@ -129,11 +164,12 @@ func NewInterpreter(m *Model, opts Options) (*Interpreter, error) {
 		}
 		rep.close()
 		del.close()
+		closeKernels(kern)
 		m.release()
 		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %s", m.source, opts.Delegate, msg)
 	}
 	live.interpreters.Add(1)
-	ip := &Interpreter{ptr: ptr, model: m, del: del, rep: rep, opts: opts}
+	ip := &Interpreter{ptr: ptr, model: m, del: del, kern: kern, rep: rep, opts: opts}
 	if err := ip.allocate(); err != nil {
 		ip.Close()
 		return nil, fmt.Errorf("runtime: create interpreter for %s (delegate %s): %w", m.source, opts.Delegate, err)
@@ -167,6 +203,8 @@ func (ip *Interpreter) Close() error {
 	ip.ptr = nil
 	live.interpreters.Add(-1)
 	ip.del.close() // after the interpreter: TFLite requires delegates to outlive it
+	closeKernels(ip.kern)
+	ip.kern = nil
 	ip.rep.close()
 	ip.model.release()
 	return nil
@@ -188,7 +226,7 @@ func (ip *Interpreter) Delegation() Delegation {
 	}
 	ip.mu.Lock()
 	defer ip.mu.Unlock()
-	return ip.del.delegation()
+	return delegation(ip.opts.Delegate, ip.del, ip.kern)
 }
 
 // InputCount is the number of model inputs.

@@ -232,9 +232,10 @@ func TestXNNPackQuantizedPartitioning(t *testing.T) {
 		createErr string // non-empty: NewInterpreter fails with this
 	}{
 		{"int8/none", tflite.Int8, tflite.Options{Delegate: tflite.DelegateNone}, 0, ""},
-		{"int8/xnnpack", tflite.Int8, tflite.Options{}, 0, ""},
-		{"int8/xnnpack-qs8", tflite.Int8, tflite.Options{XNNPackQS8: true}, 1, ""},
-		{"int8/xnnpack-qu8", tflite.Int8, tflite.Options{XNNPackQU8: true}, 0, ""},
+		// XNNPACK alone: edged's kernels (runtime/kernels) would take the int8 operator first.
+		{"int8/xnnpack", tflite.Int8, tflite.Options{Kernels: "off"}, 0, ""},
+		{"int8/xnnpack-qs8", tflite.Int8, tflite.Options{XNNPackQS8: true, Kernels: "off"}, 1, ""},
+		{"int8/xnnpack-qu8", tflite.Int8, tflite.Options{XNNPackQU8: true, Kernels: "off"}, 0, ""},
 		{"uint8/none", tflite.Uint8, tflite.Options{Delegate: tflite.DelegateNone}, 0, ""},
 		{"uint8/xnnpack", tflite.Uint8, tflite.Options{}, 0, ""},
 		{"uint8/xnnpack-qs8", tflite.Uint8, tflite.Options{XNNPackQS8: true}, 0, ""},

@@ -142,8 +142,8 @@ static TfLiteStatus probe_prepare(TfLiteContext* context, TfLiteDelegate* d) {
     }
     // Delegate kernels carry their delegate and, as builtin_data, the nodes they replaced.
     // The external delegate hands TFLite its plugin's delegate, not the wrapper we probe, so
-    // any delegate counts: an interpreter here has at most one.
-    if (node->delegate == NULL || node->builtin_data == NULL) continue;
+    // any delegate counts but the one applied before this (edged's kernels, counted apart).
+    if (node->delegate == NULL || node->builtin_data == NULL || node->delegate == p->skip) continue;
     const TfLiteDelegateParams* params = (const TfLiteDelegateParams*)node->builtin_data;
     p->partitions++;
     if (params->nodes_to_replace != NULL) p->delegated_nodes += params->nodes_to_replace->size;
@@ -188,11 +188,14 @@ static void reporter_trampoline(void* user_data, const char* format, va_list arg
 }
 
 TfLiteInterpreter* edged_interpreter_create(const TfLiteModel* model, int32_t threads,
-                                            TfLiteDelegate* delegate, uintptr_t reporter) {
+                                            TfLiteDelegate* first, TfLiteDelegate* delegate,
+                                            uintptr_t reporter) {
   TfLiteInterpreterOptions* o = TfLiteInterpreterOptionsCreate();
   if (o == NULL) return NULL;
   TfLiteInterpreterOptionsSetNumThreads(o, threads);
   TfLiteInterpreterOptionsSetErrorReporter(o, reporter_trampoline, (void*)reporter);
+  // TFLite applies delegates in the order they are added.
+  if (first != NULL) TfLiteInterpreterOptionsAddDelegate(o, first);
   if (delegate != NULL) TfLiteInterpreterOptionsAddDelegate(o, delegate);
   TfLiteInterpreter* ip = TfLiteInterpreterCreate(model, o);
   // The interpreter copies what it needs from the options (C API contract).

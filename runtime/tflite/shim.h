@@ -92,6 +92,7 @@ typedef struct EdgedProbe {
   int32_t delegated_nodes;  // of those, nodes replaced by delegate kernels
   int32_t partitions;       // delegate kernels (subgraphs) created
   TfLiteStatus status;      // what the last Prepare returned
+  TfLiteDelegate* skip;     // nodes of this delegate (applied before) are not counted
   struct EdgedProbe* next;
 } EdgedProbe;
 
@@ -99,10 +100,12 @@ EdgedProbe* edged_probe_attach(TfLiteDelegate* d);
 void edged_probe_detach(EdgedProbe* p);
 
 // ---- interpreter and tensors -----------------------------------------------------------------
-// Creates an interpreter with the thread count, optional delegate and an error reporter that
-// forwards to the Go reporter identified by `reporter` (a cgo.Handle).
+// Creates an interpreter with the thread count, optional delegates (first is applied before
+// delegate) and an error reporter that forwards to the Go reporter identified by `reporter`
+// (a cgo.Handle).
 TfLiteInterpreter* edged_interpreter_create(const TfLiteModel* model, int32_t threads,
-                                            TfLiteDelegate* delegate, uintptr_t reporter);
+                                            TfLiteDelegate* first, TfLiteDelegate* delegate,
+                                            uintptr_t reporter);
 
 // Affine quantization of a tensor: number of scales (0 when not quantized), with pointers into
 // TFLite-owned arrays valid until the next resize or allocation.

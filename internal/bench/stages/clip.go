@@ -31,15 +31,23 @@ var Labels = []string{
 var photoOfADog = []int32{49406, 320, 1125, 539, 320, 1929, 49407}
 
 // clipDelegate is what clip.Load does with a bench delegate name: XNNPACK, with QS8 turned on
-// by clip itself for int8 towers.
-func clipDelegate(d, precision string) (tflite.DelegateKind, string) {
-	if d == bench.DelegateNone {
-		return tflite.DelegateNone, bench.DelegateNone
+// by clip itself for int8 towers; the run options and the name of that configuration.
+func clipDelegate(d, precision string) (clip.RunOptions, string) {
+	base, kernel := bench.SplitKernels(d)
+	o := clip.RunOptions{Delegate: tflite.DelegateXNNPack, Kernels: kernel}
+	name := bench.DelegateXNNPack
+	switch {
+	case base == bench.DelegateNone:
+		o.Delegate, name = tflite.DelegateNone, bench.DelegateNone
+	case precision == "int8":
+		name = bench.DelegateXNNPackQS8
 	}
-	if precision == "int8" {
-		return tflite.DelegateXNNPack, bench.DelegateXNNPackQS8
+	if kernel == "" {
+		o.Kernels = "off"
+	} else {
+		name += "+" + kernel
 	}
-	return tflite.DelegateXNNPack, bench.DelegateXNNPack
+	return o, name
 }
 
 // CLIPPrompts returns the token ids of "a photo of a {label}" for each label: through the
@@ -92,9 +100,9 @@ func realLength(ids []int32, eos int32) int {
 // CLIP times the CLIP stages of bundle b.
 func CLIP(s Setup, b *bundle.Bundle) error {
 	precision := b.Manifest.Precision
-	kind, effective := clipDelegate(s.Delegate, precision)
-	s.Delegate = effective
-	m, err := clip.Load(b, clip.Options{RunOptions: clip.RunOptions{Threads: s.Threads, Delegate: kind}})
+	run, effective := clipDelegate(s.Delegate, precision)
+	s.Delegate, run.Threads = effective, s.Threads
+	m, err := clip.Load(b, clip.Options{RunOptions: run})
 	if err != nil {
 		return err
 	}

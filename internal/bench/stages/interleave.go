@@ -51,8 +51,9 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 				var fn func() error
 				switch b.Manifest.Architecture {
 				case clip.Architecture:
-					kind, _ := clipDelegate(d, precision)
-					m, err := clip.Load(b, clip.Options{RunOptions: clip.RunOptions{Threads: n, Delegate: kind}})
+					run, _ := clipDelegate(d, precision)
+					run.Threads = n
+					m, err := clip.Load(b, clip.Options{RunOptions: run})
 					if err != nil {
 						r.Fail(rec, err)
 						continue
@@ -135,8 +136,9 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 		names, precisions = append(names, j.Name), append(precisions, b.Manifest.Precision)
 		switch b.Manifest.Architecture {
 		case clip.Architecture:
-			kind, _ := clipDelegate(bench.DelegateXNNPack, b.Manifest.Precision)
-			m, err := clip.Load(b, clip.Options{RunOptions: clip.RunOptions{Threads: 1, Delegate: kind}})
+			run, _ := clipDelegate(bench.DelegateXNNPack, b.Manifest.Precision)
+			run.Threads = 1
+			m, err := clip.Load(b, clip.Options{RunOptions: run})
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,822 @@
+// The TFLite delegate: claims int8 FULLY_CONNECTED (and, when asked, int8 BATCH_MATMUL)
+// nodes, and runs each partition TFLite makes of them with the chosen path's GEMM.
+//
+// TFLite groups the claimed nodes into partitions (one delegate node each): nodes that read
+// the same input (attention's q, k and v projections) share one. A tensor that one claimed
+// node writes and only another reads lives inside the partition: TFLite gives it no memory,
+// so the partition keeps its own buffer for it.
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels.h"
+
+// Builtin codes of TFLite's schema, and the layouts of the builtin_data TFLite 2.9 gives the
+// claimed operators (builtin_op_data.h is not part of the C package).
+enum {
+  KN_OP_FULLY_CONNECTED = 9,
+  KN_OP_BATCH_MATMUL = 126,
+  KN_OP_CONV_2D = 3,
+  KN_OP_DELEGATE = 51,
+};
+enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
+typedef struct {
+  int activation;  // TfLiteFusedActivation
+  int weights_format;
+  bool keep_num_dims;
+  bool asymmetric_quantize_inputs;
+} kn_fc_params;
+typedef struct {
+  bool adj_x;
+  bool adj_y;
+  bool asymmetric_quantize_inputs;
+} kn_bmm_params;
+enum { KN_PADDING_SAME = 1, KN_PADDING_VALID = 2 };
+typedef struct {
+  int padding;  // TfLitePadding
+  int stride_width;
+  int stride_height;
+  int activation;
+  int dilation_width_factor;
+  int dilation_height_factor;
+} kn_conv_params;
+
+#define KN_MAX_DIMS 6
+
+struct kn_delegate {
+  TfLiteDelegate base;
+  const kn_path* path;
+  kn_pool* pool;
+  int batch_matmul;
+  int graph_nodes, nodes, partitions, fc, bmm, conv;  // seen and claimed by the last Prepare
+};
+
+// ---- claiming ----------------------------------------------------------------------------------
+
+static bool per_tensor_int8(const TfLiteTensor* t) {
+  if (t->type != kTfLiteInt8) return false;
+  if (t->quantization.type != kTfLiteAffineQuantization || t->quantization.params == NULL) {
+    return false;
+  }
+  const TfLiteAffineQuantization* q = t->quantization.params;
+  return q->scale != NULL && q->scale->size == 1 && t->params.scale > 0;
+}
+
+static bool is_const(const TfLiteTensor* t) {
+  return t->allocation_type == kTfLiteMmapRo && t->data.raw != NULL;
+}
+
+static int64_t num_elements(const TfLiteIntArray* dims) {
+  int64_t n = 1;
+  for (int i = 0; i < dims->size; i++) n *= dims->data[i];
+  return n;
+}
+
+static bool supported_activation(int a) {
+  return a == KN_ACT_NONE || a == KN_ACT_RELU || a == KN_ACT_RELU_N1_TO_1 || a == KN_ACT_RELU6;
+}
+
+static bool fc_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size < 2 || node->inputs->size > 3 || node->outputs->size != 1) return false;
+  const kn_fc_params* p = node->builtin_data;
+  if (p == NULL || p->weights_format != 0) return false;
+  if (!supported_activation(p->activation)) return false;
+  const int in = node->inputs->data[0], w = node->inputs->data[1], out = node->outputs->data[0];
+  if (in < 0 || w < 0 || out < 0) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *wt = &ctx->tensors[w], *y = &ctx->tensors[out];
+  if (!per_tensor_int8(x) || !per_tensor_int8(wt) || !per_tensor_int8(y)) return false;
+  if (!is_const(wt) || wt->dims->size != 2) return false;
+  const int n = wt->dims->data[0], k = wt->dims->data[1];
+  if (n <= 0 || k <= 0 || k > 65536) return false;  // int32 sums stay exact up to here
+  if (x->dims->size < 1 || num_elements(x->dims) % k != 0) return false;
+  if (node->inputs->size == 3 && node->inputs->data[2] >= 0) {
+    const TfLiteTensor* b = &ctx->tensors[node->inputs->data[2]];
+    if (b->type != kTfLiteInt32 || !is_const(b) || num_elements(b->dims) != n) return false;
+  }
+  return true;
+}
+
+// CONV_2D whose kernel tiles its input exactly (stride = kernel size, no padding): a vision
+// transformer's patch embedding, a FULLY_CONNECTED over the patches. Weights per tensor or per
+// output channel, zero points 0 (as TFLite requires).
+static bool conv_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size < 2 || node->inputs->size > 3 || node->outputs->size != 1) return false;
+  const kn_conv_params* p = node->builtin_data;
+  if (p == NULL || p->dilation_width_factor != 1 || p->dilation_height_factor != 1) return false;
+  if (!supported_activation(p->activation)) return false;
+  const int in = node->inputs->data[0], w = node->inputs->data[1], out = node->outputs->data[0];
+  if (in < 0 || w < 0 || out < 0) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *wt = &ctx->tensors[w], *y = &ctx->tensors[out];
+  if (!per_tensor_int8(x) || !per_tensor_int8(y) || wt->type != kTfLiteInt8 || !is_const(wt)) return false;
+  if (x->dims->size != 4 || wt->dims->size != 4) return false;
+  const int o = wt->dims->data[0], kh = wt->dims->data[1], kw = wt->dims->data[2], c = wt->dims->data[3];
+  if (x->dims->data[3] != c || p->stride_height != kh || p->stride_width != kw) return false;
+  if ((int64_t)kh * kw * c > 65536 || o <= 0) return false;
+  const int h = x->dims->data[1], wd = x->dims->data[2];
+  if (p->padding != KN_PADDING_VALID && !(p->padding == KN_PADDING_SAME && h % kh == 0 && wd % kw == 0)) return false;
+  if (wt->quantization.type != kTfLiteAffineQuantization || wt->quantization.params == NULL) return false;
+  const TfLiteAffineQuantization* q = wt->quantization.params;
+  if (q->scale == NULL || (q->scale->size != 1 && (q->scale->size != o || q->quantized_dimension != 0))) return false;
+  for (int i = 0; q->zero_point != NULL && i < q->zero_point->size; i++) {
+    if (q->zero_point->data[i] != 0) return false;
+  }
+  if (node->inputs->size == 3 && node->inputs->data[2] >= 0) {
+    const TfLiteTensor* b = &ctx->tensors[node->inputs->data[2]];
+    if (b->type != kTfLiteInt32 || !is_const(b) || num_elements(b->dims) != o) return false;
+  }
+  return true;
+}
+
+static bool bmm_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  const kn_bmm_params* p = node->builtin_data;
+  if (p == NULL) return false;
+  const int l = node->inputs->data[0], r = node->inputs->data[1], out = node->outputs->data[0];
+  if (l < 0 || r < 0 || out < 0) return false;
+  const TfLiteTensor *lt = &ctx->tensors[l], *rt = &ctx->tensors[r], *y = &ctx->tensors[out];
+  if (!per_tensor_int8(lt) || !per_tensor_int8(rt) || !per_tensor_int8(y)) return false;
+  if (lt->dims->size < 2 || rt->dims->size < 2 || lt->dims->size > 5 || rt->dims->size > 5) {
+    return false;
+  }
+  const int k = p->adj_x ? lt->dims->data[lt->dims->size - 2] : lt->dims->data[lt->dims->size - 1];
+  return k > 0 && k <= 65536;
+}
+
+// ---- one claimed operator ----------------------------------------------------------------------
+
+typedef enum { KN_FC, KN_BMM, KN_CONV } kn_kind;
+
+typedef struct {
+  kn_kind kind;
+  int in, w, bias, out;  // tensor indices; bias -1 when absent. BMM: in = lhs, w = rhs
+  int activation;
+  bool keep_num_dims, adj_x, adj_y;
+  bool out_internal;  // out is read only by later operators of this partition
+  // Set by prepare.
+  int m, n, k, kp;    // per batch for BMM
+  int batches;        // BMM: output batches; FC: 1
+  int out_dims[KN_MAX_DIMS], out_rank;
+  int32_t zx, zb;
+  kn_requant rq;
+  int8_t* packed;      // FC: packed weights. BMM: packed rhs of one batch per thread slot
+  const void* packed_from;
+  int32_t* col;        // Np column terms
+  int32_t* colsums;
+  void* abuf;          // prepared A rows
+  int32_t* rows;       // row terms, when zb != 0
+  void* internal;      // buffer of out when out_internal
+  // BMM broadcasting: for each output batch, the lhs and rhs batch.
+  int* lbatch;
+  int* rbatch;
+  int8_t* ltrans;  // lhs transposed (adj_x), one batch
+  // CONV_2D: kernel (= stride) size, input channels, input and output sizes; the patches.
+  int kh, kw, ch, ih, iw, oh, ow;
+  int8_t* patches;
+  size_t cap_patches;
+  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_internal, cap_ltrans;
+} kn_op;
+
+typedef struct {
+  kn_delegate* d;
+  int nops;
+  kn_op* ops;
+} kn_part;
+
+static int grow(void** buf, size_t* cap, size_t need) {
+  if (need <= *cap && *buf != NULL) return 1;
+  void* p = NULL;
+  if (posix_memalign(&p, 64, need == 0 ? 64 : need) != 0) return 0;
+  free(*buf);
+  *buf = p;
+  *cap = need;
+  return 1;
+}
+
+static void op_free(kn_op* op) {
+  kn_requant_free(&op->rq);
+  free(op->packed);
+  free(op->col);
+  free(op->colsums);
+  free(op->abuf);
+  free(op->rows);
+  free(op->internal);
+  free(op->lbatch);
+  free(op->rbatch);
+  free(op->ltrans);
+  free(op->patches);
+}
+
+// ---- the partition kernel ---------------------------------------------------------------------
+
+static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
+  (void)length;
+  const TfLiteDelegateParams* params = (const TfLiteDelegateParams*)buffer;
+  kn_part* part = calloc(1, sizeof *part);
+  if (part == NULL) return NULL;
+  part->d = params->delegate->data_;
+  const TfLiteIntArray* nodes = params->nodes_to_replace;
+  part->ops = calloc((size_t)nodes->size, sizeof(kn_op));
+  if (part->ops == NULL) {
+    free(part);
+    return NULL;
+  }
+  part->nops = nodes->size;
+  for (int i = 0; i < nodes->size; i++) {
+    TfLiteNode* node = NULL;
+    TfLiteRegistration* reg = NULL;
+    kn_op* op = &part->ops[i];
+    if (ctx->GetNodeAndRegistration(ctx, nodes->data[i], &node, &reg) != kTfLiteOk) {
+      op->kind = -1;
+      continue;
+    }
+    op->in = node->inputs->data[0];
+    op->w = node->inputs->data[1];
+    op->out = node->outputs->data[0];
+    op->bias = -1;
+    if (reg->builtin_code == KN_OP_FULLY_CONNECTED) {
+      const kn_fc_params* p = node->builtin_data;
+      op->kind = KN_FC;
+      op->activation = p->activation;
+      op->keep_num_dims = p->keep_num_dims;
+      if (node->inputs->size == 3) op->bias = node->inputs->data[2];
+    } else if (reg->builtin_code == KN_OP_CONV_2D) {
+      const kn_conv_params* p = node->builtin_data;
+      op->kind = KN_CONV;
+      op->activation = p->activation;
+      if (node->inputs->size == 3) op->bias = node->inputs->data[2];
+    } else {
+      const kn_bmm_params* p = node->builtin_data;
+      op->kind = KN_BMM;
+      op->adj_x = p->adj_x;
+      op->adj_y = p->adj_y;
+    }
+    op->out_internal = true;
+    for (int j = 0; j < params->output_tensors->size; j++) {
+      if (params->output_tensors->data[j] == op->out) op->out_internal = false;
+    }
+  }
+  return part;
+}
+
+static void part_free(TfLiteContext* ctx, void* buffer) {
+  (void)ctx;
+  kn_part* part = buffer;
+  if (part == NULL) return;
+  for (int i = 0; i < part->nops; i++) op_free(&part->ops[i]);
+  free(part->ops);
+  free(part);
+}
+
+// The operator of this partition that writes tensor t before operator `before`, or NULL.
+static const kn_op* producer(const kn_part* part, int t, int before) {
+  for (int i = before - 1; i >= 0; i--) {
+    if (part->ops[i].out == t) return &part->ops[i];
+  }
+  return NULL;
+}
+
+// Shape of tensor t as operator i sees it.
+static void dims_of(const TfLiteContext* ctx, const kn_part* part, int t, int i, int* dims, int* rank) {
+  const kn_op* p = producer(part, t, i);
+  if (p != NULL) {
+    *rank = p->out_rank;
+    memcpy(dims, p->out_dims, sizeof(int) * (size_t)p->out_rank);
+    return;
+  }
+  const TfLiteIntArray* d = ctx->tensors[t].dims;
+  *rank = d->size > KN_MAX_DIMS ? KN_MAX_DIMS : d->size;
+  memcpy(dims, d->data, sizeof(int) * (size_t)*rank);
+}
+
+static const int8_t* data_of(const TfLiteContext* ctx, const kn_part* part, int t, int i) {
+  const kn_op* p = producer(part, t, i);
+  if (p != NULL && p->out_internal) return p->internal;
+  return ctx->tensors[t].data.int8;
+}
+
+static int32_t quantize_clamp(float f, float scale, int32_t zp) {
+  // TFLite: zero_point + round(f / scale) in float, ties away from zero.
+  double q = round((double)(f / scale));
+  if (q > 1e6) q = 1e6;
+  if (q < -1e6) q = -1e6;
+  return zp + (int32_t)q;
+}
+
+static void activation_range(int act, float scale, int32_t zp, int32_t* lo, int32_t* hi) {
+  *lo = -128;
+  *hi = 127;
+  int32_t a = *lo, b = *hi;
+  switch (act) {
+    case KN_ACT_RELU:
+      a = quantize_clamp(0.f, scale, zp);
+      break;
+    case KN_ACT_RELU6:
+      a = quantize_clamp(0.f, scale, zp);
+      b = quantize_clamp(6.f, scale, zp);
+      break;
+    case KN_ACT_RELU_N1_TO_1:
+      a = quantize_clamp(-1.f, scale, zp);
+      b = quantize_clamp(1.f, scale, zp);
+      break;
+  }
+  if (a > *lo) *lo = a;
+  if (b < *hi) *hi = b;
+}
+
+static int round_up(int v, int to) { return (v + to - 1) / to * to; }
+
+static TfLiteStatus set_output(TfLiteContext* ctx, kn_op* op) {
+  if (op->out_internal) {
+    const size_t bytes = (size_t)op->batches * op->m * op->n;
+    return grow(&op->internal, &op->cap_internal, bytes) ? kTfLiteOk : kTfLiteError;
+  }
+  TfLiteTensor* t = &ctx->tensors[op->out];
+  bool same = t->dims->size == op->out_rank;
+  for (int i = 0; same && i < op->out_rank; i++) same = t->dims->data[i] == op->out_dims[i];
+  if (same) return kTfLiteOk;
+  TfLiteIntArray* dims = TfLiteIntArrayCreate(op->out_rank);
+  if (dims == NULL) return kTfLiteError;
+  memcpy(dims->data, op->out_dims, sizeof(int) * (size_t)op->out_rank);
+  return ctx->ResizeTensor(ctx, t, dims);  // takes ownership of dims
+}
+
+// Packs w (n rows of k) with its bias and zero-point compensation, once per partition (the file
+// the weights come from may be dropped from memory afterwards), makes room for A, and sets the
+// output: the end of preparing a FULLY_CONNECTED or CONV_2D.
+static TfLiteStatus prepare_weights(TfLiteContext* ctx, kn_op* op, const kn_path* path, const TfLiteTensor* w) {
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  if (op->packed_from != w->data.raw) {
+    if (!grow((void**)&op->packed, &op->cap_packed, kn_packed_size(op->n, op->k)) ||
+        !grow((void**)&op->col, &op->cap_col, np * sizeof(int32_t)) ||
+        !grow((void**)&op->colsums, &op->cap_colsums, np * sizeof(int32_t))) {
+      return kTfLiteError;
+    }
+    kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed, op->colsums);
+    const int32_t* bias = op->bias >= 0 ? ctx->tensors[op->bias].data.i32 : NULL;
+    kn_compensation(path->akind, op->zx, op->zb, op->k, bias, op->colsums, op->n, op->col);
+    op->packed_from = w->data.raw;
+  }
+  const size_t es = kn_aelem_size(path->akind);
+  if (!grow(&op->abuf, &op->cap_abuf, (size_t)op->m * op->kp * es)) return kTfLiteError;
+  if (op->zb != 0 && !grow((void**)&op->rows, &op->cap_rows, (size_t)op->m * sizeof(int32_t))) {
+    return kTfLiteError;
+  }
+  return set_output(ctx, op);
+}
+
+static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  const kn_path* path = part->d->path;
+  const TfLiteTensor *x = &ctx->tensors[op->in], *w = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
+  int xd[KN_MAX_DIMS], xr = 0;
+  dims_of(ctx, part, op->in, i, xd, &xr);
+  op->n = w->dims->data[0];
+  op->k = w->dims->data[1];
+  op->kp = round_up(op->k, KN_KALIGN);
+  int64_t elems = 1;
+  for (int j = 0; j < xr; j++) elems *= xd[j];
+  if (elems % op->k != 0 || xr < 1) {
+    ctx->ReportError(ctx, "edged kernels: FULLY_CONNECTED input of %lld values is not a multiple of %d",
+                     (long long)elems, op->k);
+    return kTfLiteError;
+  }
+  op->m = (int)(elems / op->k);
+  op->batches = 1;
+  if (op->keep_num_dims) {
+    op->out_rank = xr;
+    memcpy(op->out_dims, xd, sizeof(int) * (size_t)xr);
+    op->out_dims[xr - 1] = op->n;
+  } else {
+    op->out_rank = 2;
+    op->out_dims[0] = op->m;
+    op->out_dims[1] = op->n;
+  }
+  op->zx = x->params.zero_point;
+  op->zb = w->params.zero_point;
+  int32_t lo, hi;
+  activation_range(op->activation, y->params.scale, y->params.zero_point, &lo, &hi);
+  op->rq.out_zp = y->params.zero_point;
+  op->rq.qmin = lo;
+  op->rq.qmax = hi;
+  if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
+  kn_requant_set(&op->rq, 0, op->n, kn_product_multiplier(x->params.scale, w->params.scale, y->params.scale));
+  if (op->bias >= 0) {
+    const TfLiteTensor* b = &ctx->tensors[op->bias];
+    const double bs = b->params.scale, ps = (double)(x->params.scale * w->params.scale);
+    // TFLite refuses a bias whose scale is far from input scale × weight scale.
+    if (fabs(ps - bs) / y->params.scale > 0.02) {
+      ctx->ReportError(ctx, "edged kernels: FULLY_CONNECTED bias scale %g, want %g", bs, ps);
+      return kTfLiteError;
+    }
+  }
+  return prepare_weights(ctx, op, path, w);
+}
+
+// Broadcasts the batch dimensions of lhs (rank lr) and rhs (rank rr) as TFLite's BATCH_MATMUL.
+static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  const kn_path* path = part->d->path;
+  const TfLiteTensor *l = &ctx->tensors[op->in], *r = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
+  int ld[KN_MAX_DIMS], lr, rd[KN_MAX_DIMS], rr;
+  dims_of(ctx, part, op->in, i, ld, &lr);
+  dims_of(ctx, part, op->w, i, rd, &rr);
+  const int lrows = ld[lr - 2], lcols = ld[lr - 1], rrows = rd[rr - 2], rcols = rd[rr - 1];
+  op->m = op->adj_x ? lcols : lrows;
+  op->k = op->adj_x ? lrows : lcols;
+  const int rk = op->adj_y ? rcols : rrows;
+  op->n = op->adj_y ? rrows : rcols;
+  if (rk != op->k) {
+    ctx->ReportError(ctx, "edged kernels: BATCH_MATMUL inner dimensions %d and %d differ", op->k, rk);
+    return kTfLiteError;
+  }
+  op->kp = round_up(op->k, KN_KALIGN);
+  // Output batch shape: the broadcast of both batch shapes, aligned at the right.
+  const int ob = (lr > rr ? lr : rr) - 2;
+  int bdims[KN_MAX_DIMS];
+  for (int j = 0; j < ob; j++) {
+    const int li = j - (ob - (lr - 2)), ri = j - (ob - (rr - 2));
+    const int a = li >= 0 ? ld[li] : 1, b = ri >= 0 ? rd[ri] : 1;
+    if (a != b && a != 1 && b != 1) {
+      ctx->ReportError(ctx, "edged kernels: BATCH_MATMUL batch dimensions %d and %d do not broadcast", a, b);
+      return kTfLiteError;
+    }
+    bdims[j] = a > b ? a : b;
+  }
+  op->batches = 1;
+  for (int j = 0; j < ob; j++) op->batches *= bdims[j];
+  op->out_rank = ob + 2;
+  memcpy(op->out_dims, bdims, sizeof(int) * (size_t)ob);
+  op->out_dims[ob] = op->m;
+  op->out_dims[ob + 1] = op->n;
+  free(op->lbatch);
+  free(op->rbatch);
+  op->lbatch = malloc((size_t)op->batches * sizeof(int));
+  op->rbatch = malloc((size_t)op->batches * sizeof(int));
+  if (op->lbatch == NULL || op->rbatch == NULL) return kTfLiteError;
+  for (int b = 0; b < op->batches; b++) {
+    // Row-major index of b in the output batch shape, mapped into each input's batch shape.
+    int rem = b, lidx = 0, ridx = 0, lstride = 1, rstride = 1;
+    for (int j = ob - 1; j >= 0; j--) {
+      const int c = rem % bdims[j];
+      rem /= bdims[j];
+      const int li = j - (ob - (lr - 2)), ri = j - (ob - (rr - 2));
+      if (li >= 0) {
+        lidx += (ld[li] == 1 ? 0 : c) * lstride;
+        lstride *= ld[li];
+      }
+      if (ri >= 0) {
+        ridx += (rd[ri] == 1 ? 0 : c) * rstride;
+        rstride *= rd[ri];
+      }
+    }
+    op->lbatch[b] = lidx;
+    op->rbatch[b] = ridx;
+  }
+  op->zx = l->params.zero_point;
+  op->zb = r->params.zero_point;
+  op->rq.out_zp = y->params.zero_point;
+  op->rq.qmin = -128;
+  op->rq.qmax = 127;
+  if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
+  kn_requant_set(&op->rq, 0, op->n, kn_product_multiplier(l->params.scale, r->params.scale, y->params.scale));
+  // Per thread slot: packed rhs, its column terms and sums, prepared lhs rows, row terms.
+  const int slots = kn_pool_threads(part->d->pool);
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  const size_t es = kn_aelem_size(path->akind);
+  if (!grow((void**)&op->packed, &op->cap_packed, slots * kn_packed_size(op->n, op->k)) ||
+      !grow((void**)&op->col, &op->cap_col, slots * np * sizeof(int32_t)) ||
+      !grow(&op->abuf, &op->cap_abuf, slots * (size_t)op->m * op->kp * es) ||
+      !grow((void**)&op->rows, &op->cap_rows, slots * (size_t)op->m * sizeof(int32_t)) ||
+      !grow((void**)&op->colsums, &op->cap_colsums, slots * np * sizeof(int32_t)) ||
+      !grow((void**)&op->ltrans, &op->cap_ltrans, slots * (size_t)op->m * op->k)) {
+    return kTfLiteError;
+  }
+  return set_output(ctx, op);
+}
+
+// CONV_2D over non-overlapping patches: A holds one patch per row (its KH rows of KW×C
+// values, the order of the weights' [O][KH][KW][C]), B the weights.
+static TfLiteStatus prepare_conv(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  const TfLiteTensor *x = &ctx->tensors[op->in], *w = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
+  int xd[KN_MAX_DIMS], xr = 0;
+  dims_of(ctx, part, op->in, i, xd, &xr);
+  op->n = w->dims->data[0];
+  op->kh = w->dims->data[1];
+  op->kw = w->dims->data[2];
+  op->ch = w->dims->data[3];
+  if (xr != 4 || xd[3] != op->ch) {
+    ctx->ReportError(ctx, "edged kernels: CONV_2D input of rank %d for %d channels", xr, op->ch);
+    return kTfLiteError;
+  }
+  op->ih = xd[1];
+  op->iw = xd[2];
+  op->oh = op->ih / op->kh;  // VALID, or SAME on sizes the kernel divides
+  op->ow = op->iw / op->kw;
+  op->k = op->kh * op->kw * op->ch;
+  op->kp = round_up(op->k, KN_KALIGN);
+  op->m = xd[0] * op->oh * op->ow;
+  op->batches = 1;
+  op->out_rank = 4;
+  op->out_dims[0] = xd[0];
+  op->out_dims[1] = op->oh;
+  op->out_dims[2] = op->ow;
+  op->out_dims[3] = op->n;
+  op->zx = x->params.zero_point;
+  op->zb = 0;
+  int32_t lo, hi;
+  activation_range(op->activation, y->params.scale, y->params.zero_point, &lo, &hi);
+  op->rq.out_zp = y->params.zero_point;
+  op->rq.qmin = lo;
+  op->rq.qmax = hi;
+  if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
+  // Per output channel, in double throughout (TFLite's per-channel quantization parameters).
+  const TfLiteAffineQuantization* q = w->quantization.params;
+  for (int c = 0; c < op->n; c++) {
+    const double ws = q->scale->size == 1 ? q->scale->data[0] : q->scale->data[c];
+    kn_requant_set(&op->rq, c, c + 1, (double)x->params.scale * ws / (double)y->params.scale);
+  }
+  if (!grow((void**)&op->patches, &op->cap_patches, (size_t)op->m * op->k)) return kTfLiteError;
+  return prepare_weights(ctx, op, part->d->path, w);
+}
+
+static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
+  kn_part* part = node->user_data;
+  if (part == NULL) return kTfLiteError;
+  for (int i = 0; i < part->nops; i++) {
+    TfLiteStatus s;
+    switch (part->ops[i].kind) {
+      case KN_FC:
+        s = prepare_fc(ctx, part, i);
+        break;
+      case KN_BMM:
+        s = prepare_bmm(ctx, part, i);
+        break;
+      case KN_CONV:
+        s = prepare_conv(ctx, part, i);
+        break;
+      default:
+        ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
+        return kTfLiteError;
+    }
+    if (s != kTfLiteOk) return s;
+  }
+  return kTfLiteOk;
+}
+
+// ---- running ------------------------------------------------------------------------------------
+
+// One GEMM over the pool: tasks are tiles of rows × column blocks.
+typedef struct {
+  const kn_gemm* g;
+  kn_gemm_fn fn;
+  int rows_per_tile, col_tiles, blocks_per_tile, nblocks;
+} kn_gemm_job;
+
+static void gemm_task(void* arg, int t, int thread) {
+  (void)thread;
+  const kn_gemm_job* j = arg;
+  const int m0 = (t / j->col_tiles) * j->rows_per_tile;
+  const int b0 = (t % j->col_tiles) * j->blocks_per_tile;
+  int m1 = m0 + j->rows_per_tile, b1 = b0 + j->blocks_per_tile;
+  if (m1 > j->g->m) m1 = j->g->m;
+  if (b1 > j->nblocks) b1 = j->nblocks;
+  j->fn(j->g, m0, m1, b0, b1);
+}
+
+// Runs g on `threads` threads of the pool (1: on the caller alone).
+static void run_gemm(kn_pool* pool, const kn_path* path, const kn_gemm* g, int threads) {
+  const int nblocks = round_up(g->n, KN_NB) / KN_NB;
+  if (threads <= 1) {
+    path->gemm(g, 0, g->m, 0, nblocks);
+    return;
+  }
+  kn_gemm_job j = {.g = g, .fn = path->gemm, .nblocks = nblocks};
+  // Several tasks per thread, so that a thread whose core is busy elsewhere does less; a
+  // tile of up to 4 blocks (64 columns) keeps its weights in cache for all its rows, and rows
+  // are split only when the columns give too few tiles.
+  const int want = threads * 4;
+  j.blocks_per_tile = nblocks / want;
+  if (j.blocks_per_tile > 4) j.blocks_per_tile = 4;
+  if (j.blocks_per_tile < 1) j.blocks_per_tile = 1;
+  j.col_tiles = (nblocks + j.blocks_per_tile - 1) / j.blocks_per_tile;
+  int row_tiles = 1;
+  j.rows_per_tile = g->m;
+  if (j.col_tiles < want && g->m > 2 * path->mr) {
+    int rt = (want + j.col_tiles - 1) / j.col_tiles;
+    j.rows_per_tile = round_up((g->m + rt - 1) / rt, path->mr);
+    row_tiles = (g->m + j.rows_per_tile - 1) / j.rows_per_tile;
+  }
+  kn_pool_run(pool, gemm_task, &j, row_tiles * j.col_tiles);
+}
+
+// Preparing A (vectorized loops: a few microseconds per operator, less than waking a worker).
+typedef struct {
+  const kn_op* op;
+  kn_akind akind;
+  const int8_t* x;
+  void* dst;
+  int32_t* rows;  // row terms, or NULL
+} kn_prep_job;
+
+static void prep_rows(const kn_prep_job* j, int m0, int m1) {
+  const kn_op* op = j->op;
+  const size_t es = kn_aelem_size(j->akind);
+  for (int m = m0; m < m1; m++) {
+    const int32_t sum = kn_prepare_row(j->akind, j->x + (size_t)m * op->k, op->k, op->kp, op->zx,
+                                       j->rows != NULL, (char*)j->dst + (size_t)m * op->kp * es);
+    if (j->rows != NULL) j->rows[m] = (int32_t)(0u - (uint32_t)op->zb * (uint32_t)sum);
+  }
+}
+
+// Copies each patch of a CONV_2D's input into a row of op->patches.
+static const int8_t* gather_patches(const kn_op* op, const int8_t* x) {
+  const size_t run = (size_t)op->kw * op->ch;  // one patch row: contiguous in NHWC
+  int8_t* dst = op->patches;
+  for (int b = 0; b < op->out_dims[0]; b++) {
+    for (int py = 0; py < op->oh; py++) {
+      for (int px = 0; px < op->ow; px++) {
+        for (int ky = 0; ky < op->kh; ky++) {
+          const size_t row = ((size_t)b * op->ih + (size_t)py * op->kh + ky) * op->iw + (size_t)px * op->kw;
+          memcpy(dst, x + row * op->ch, run);
+          dst += run;
+        }
+      }
+    }
+  }
+  return op->patches;
+}
+
+static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  kn_delegate* d = part->d;
+  const int8_t* x = data_of(ctx, part, op->in, i);
+  if (op->kind == KN_CONV) x = gather_patches(op, x);
+  int8_t* y = op->out_internal ? op->internal : ctx->tensors[op->out].data.int8;
+  int32_t* rows = op->zb != 0 ? op->rows : NULL;
+  const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
+  prep_rows(&pj, 0, op->m);
+  const kn_gemm g = {
+      .akind = d->path->akind, .a = op->abuf, .a_stride = (size_t)op->kp, .b = op->packed,
+      .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
+      .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
+  };
+  run_gemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
+}
+
+// One output batch of a BATCH_MATMUL, with the scratch of thread slot `slot`.
+static void bmm_batch(const kn_delegate* d, kn_op* op, const int8_t* l, const int8_t* r, int8_t* y,
+                      int b, int slot, int threads) {
+  const kn_path* path = d->path;
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  const size_t es = kn_aelem_size(path->akind);
+  int8_t* packed = op->packed + (size_t)slot * kn_packed_size(op->n, op->k);
+  int32_t* col = op->col + (size_t)slot * np;
+  int32_t* colsums = op->colsums + (size_t)slot * np;
+  void* abuf = (char*)op->abuf + (size_t)slot * op->m * op->kp * es;
+  int32_t* rows = op->rows + (size_t)slot * op->m;
+  const int8_t* lb = l + (size_t)op->lbatch[b] * op->m * op->k;
+  const int8_t* rb = r + (size_t)op->rbatch[b] * op->n * op->k;
+  // rhs is [n][k] with adj_y, [k][n] without: B of the GEMM is its transpose.
+  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, packed, colsums);
+  kn_compensation(path->akind, op->zx, op->zb, op->k, NULL, colsums, op->n, col);
+  if (op->adj_x) {  // lhs is [k][m]
+    int8_t* t = op->ltrans + (size_t)slot * op->m * op->k;
+    for (int kk = 0; kk < op->k; kk++) {
+      for (int m = 0; m < op->m; m++) t[(size_t)m * op->k + kk] = lb[(size_t)kk * op->m + m];
+    }
+    lb = t;
+  }
+  kn_prep_job pj = {.op = op, .akind = path->akind, .x = lb, .dst = abuf, .rows = op->zb != 0 ? rows : NULL};
+  prep_rows(&pj, 0, op->m);
+  const kn_gemm g = {
+      .akind = path->akind, .a = abuf, .a_stride = (size_t)op->kp, .b = packed, .kp = op->kp,
+      .col = col, .row = pj.rows, .rq = &op->rq, .c = y + (size_t)b * op->m * op->n,
+      .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
+  };
+  run_gemm(d->pool, path, &g, threads);
+}
+
+typedef struct {
+  const kn_delegate* d;
+  kn_op* op;
+  const int8_t *l, *r;
+  int8_t* y;
+} kn_bmm_job;
+
+static void bmm_task(void* arg, int b, int thread) {
+  const kn_bmm_job* j = arg;
+  bmm_batch(j->d, j->op, j->l, j->r, j->y, b, thread, 1);
+}
+
+static void invoke_bmm(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  kn_delegate* d = part->d;
+  kn_bmm_job j = {
+      .d = d, .op = op, .l = data_of(ctx, part, op->in, i), .r = data_of(ctx, part, op->w, i),
+      .y = op->out_internal ? op->internal : ctx->tensors[op->out].data.int8,
+  };
+  const int threads = kn_pool_threads(d->pool);
+  if (op->batches >= threads) {
+    kn_pool_run(d->pool, bmm_task, &j, op->batches);  // a batch per task, each on one thread
+  } else {
+    for (int b = 0; b < op->batches; b++) bmm_batch(d, op, j.l, j.r, j.y, b, 0, threads);
+  }
+}
+
+static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
+  kn_part* part = node->user_data;
+  for (int i = 0; i < part->nops; i++) {
+    if (part->ops[i].kind != KN_BMM) {
+      invoke_fc(ctx, part, i);  // and CONV_2D
+    } else {
+      invoke_bmm(ctx, part, i);
+    }
+  }
+  return kTfLiteOk;
+}
+
+// ---- the delegate ---------------------------------------------------------------------------------
+
+static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
+  kn_delegate* d = base->data_;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = 0;
+  TfLiteIntArray* plan = NULL;
+  if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
+  d->graph_nodes = plan->size;
+  TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
+  if (claim == NULL) return kTfLiteError;
+  int n = 0;
+  for (int i = 0; i < plan->size; i++) {
+    TfLiteNode* node = NULL;
+    TfLiteRegistration* reg = NULL;
+    if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
+    if (node->delegate != NULL) continue;
+    if (reg->builtin_code == KN_OP_FULLY_CONNECTED && fc_claimable(ctx, node)) {
+      claim->data[n++] = plan->data[i];
+      d->fc++;
+    } else if (reg->builtin_code == KN_OP_CONV_2D && conv_claimable(ctx, node)) {
+      claim->data[n++] = plan->data[i];
+      d->conv++;
+    } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
+      claim->data[n++] = plan->data[i];
+      d->bmm++;
+    }
+  }
+  claim->size = n;
+  d->nodes = n;
+  TfLiteStatus s = kTfLiteOk;
+  if (n > 0) {
+    const TfLiteRegistration reg = {
+        .init = part_init, .free = part_free, .prepare = part_prepare, .invoke = part_invoke,
+        .builtin_code = KN_OP_DELEGATE, .custom_name = "EdgedKernels", .version = 1,
+    };
+    s = ctx->ReplaceNodeSubsetsWithDelegateKernels(ctx, reg, claim, base);
+  }
+  TfLiteIntArrayFree(claim);
+  if (s == kTfLiteOk && n > 0 && ctx->GetExecutionPlan(ctx, &plan) == kTfLiteOk) {
+    for (int i = 0; i < plan->size; i++) {
+      TfLiteNode* node = NULL;
+      TfLiteRegistration* reg = NULL;
+      if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) == kTfLiteOk && node->delegate == base) {
+        d->partitions++;
+      }
+    }
+  }
+  return s;
+}
+
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul) {
+  kn_delegate* d = calloc(1, sizeof *d);
+  if (d == NULL) return NULL;
+  d->pool = kn_pool_create(threads);
+  if (d->pool == NULL) {
+    free(d);
+    return NULL;
+  }
+  d->path = path;
+  d->batch_matmul = batch_matmul;
+  d->base.data_ = d;
+  d->base.Prepare = delegate_prepare;
+  d->base.flags = kTfLiteDelegateFlagsNone;
+  return d;
+}
+
+void kn_delegate_delete(kn_delegate* d) {
+  if (d == NULL) return;
+  kn_pool_destroy(d->pool);
+  free(d);
+}
+
+TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
+
+void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
+                       int* conv) {
+  *conv = d->conv;
+  *graph_nodes = d->graph_nodes;
+  *nodes = d->nodes;
+  *partitions = d->partitions;
+  *fc = d->fc;
+  *bmm = d->bmm;
+}

@@ -1,0 +1,52 @@
+// Package kernels is edged's own int8 matrix kernels, offered to TensorFlow Lite as a
+// delegate: it claims the int8 FULLY_CONNECTED operators, the CONV_2D of a vision transformer's
+// patch embedding (stride = kernel size: a FULLY_CONNECTED over the patches, weights per
+// output channel) and, when asked, the int8 BATCH_MATMUL of attention, and
+// leaves every other operator to the next delegate (XNNPACK) or to TFLite. runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// knows nothing else of TFLite's Go binding.
+//
+// # Why
+//
+// TFLite 2.9's XNNPACK has no int8 kernels using the CPU's dot-product instructions (VNNI on
+// x86, sdot on Arm), and TFLite is the newest this project can get (BENCHMARKS.md). Written
+// here, the dense layers run on them.
+//
+// # Kernels
+//
+// One per instruction set, chosen at run time from the CPU's features (cpuid and xgetbv on
+// x86-64, getauxval(AT_HWCAP) on arm64); the x86 ones are compiled with per-function target
+// attributes, so the binary runs on any x86-64 CPU:
+//
+//   - avx512-vnni: vpdpbusd on 512 bits;
+//   - avx-vnni: vpdpbusd on 256 bits (VEX), the Intel N100's;
+//   - avx2: vpmaddwd on int16, the x86 floor;
+//   - neon-dot: sdot (Pi 5, Jetson Orin);
+//   - neon: smull and sadalp (Pi 4);
+//   - generic: portable C, for tests; Auto never picks it.
+//
+// Weights are packed once, when TFLite prepares the operator, into blocks of 16 columns ×
+// 4 inputs that every kernel reads. vpdpbusd multiplies unsigned by signed bytes: the input x
+// enters as x + 128 and the difference, 128 + the zero point times each column's weight sum,
+// is folded into the bias at packing time, so the integer sums are exact.
+//
+// # Exactly TFLite's results
+//
+// The output stage is what the shipped TFLite 2.9 libraries run (their optimized kernels, not
+// the reference ones), measured against them on hundreds of thousands of random values: the
+// multiplier from (double)(float)(input scale × weight scale) / output scale (per channel:
+// all in double), split as QuantizeMultiplier does; then, on amd64, a rounding doubling high multiply followed by a
+// rounding shift right, ties up both times (not the reference kernels' ties away from zero);
+// on arm64 one rounding of the product and the shift together; the zero point and the
+// activation clamp. Every claimed operator's output equals TFLite's own kernel's bit for bit
+// (TestFullyConnectedEqualsTFLite and the tests after it, for every kernel the CPU runs; on
+// arm64 under qemu with Cortex-A72 and Cortex-A76 cores).
+//
+// # Threads
+//
+// A delegate runs each operator on its caller and Threads-1 workers of its own, which sleep on
+// a condition variable between operators: no third spinning pool beside TFLite's and
+// XNNPACK's. Work is split in tiles of rows × 64 columns taken from a shared counter, so a
+// thread whose core is busy elsewhere takes fewer. runtime/tflite gives XNNPACK one thread when
+// the kernels run a full-int8 model (tflite.Options.XNNPackThreads): its pool spins after each
+// of its partitions, which alternate with the kernels' operators.
+package kernels

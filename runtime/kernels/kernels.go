@@ -1,0 +1,190 @@
+package kernels
+
+/*
+#include <stdlib.h>
+#include "kernels.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"unsafe"
+)
+
+// Kernel names: one per instruction set, as Available lists them.
+const (
+	AVX512VNNI = "avx512-vnni" // x86-64 with AVX-512 VNNI (Ice Lake, Zen 4 and later)
+	AVXVNNI    = "avx-vnni"    // x86-64 with the 256-bit AVX-VNNI (Alder Lake, the N100)
+	AVX2       = "avx2"        // x86-64 with AVX2 and FMA (Haswell and later): the floor
+	NEONDot    = "neon-dot"    // arm64 with the dot product (Pi 5, Jetson Orin)
+	NEON       = "neon"        // arm64 (Pi 4)
+	Generic    = "generic"     // portable C: for tests, never chosen by Auto
+)
+
+// Modes besides a kernel name.
+const (
+	Auto = "auto" // the best kernel of this CPU, none if it has no better one than generic
+	Off  = "off"
+)
+
+// Compiled lists the kernels built into this binary, best first.
+func Compiled() []string {
+	var n C.int
+	ps := unsafe.Slice(C.kn_paths(&n), int(n))
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = C.GoString(p.name)
+	}
+	return out
+}
+
+// Available lists the kernels this CPU runs, best first; Generic is always last.
+func Available() []string {
+	var n C.int
+	var out []string
+	for _, p := range unsafe.Slice(C.kn_paths(&n), int(n)) {
+		if C.kn_path_supported(p) != 0 {
+			out = append(out, C.GoString(p.name))
+		}
+	}
+	return out
+}
+
+// Best is the kernel Auto chooses: the first of Available, or "" when only Generic is left
+// (then XNNPACK's own kernels are the better choice).
+func Best() string {
+	if a := Available(); len(a) > 0 && a[0] != Generic {
+		return a[0]
+	}
+	return ""
+}
+
+// BatchMatMulSuffix, after auto or a kernel name ("auto+bmm"), lets the kernels take
+// attention's int8 BATCH_MATMUL too. It is not the default: measured on CLIP B/32, it saves
+// nothing beyond the noise (BENCHMARKS.md), and each claimed operator splits XNNPACK's work.
+const BatchMatMulSuffix = "+bmm"
+
+// Resolve turns a mode ("" or auto, off, or a kernel name, each but off optionally with
+// BatchMatMulSuffix) into the kernel to use ("" for none) and whether it takes BATCH_MATMUL.
+// A kernel this CPU cannot run is an error naming the ones it can.
+func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
+	m := strings.ToLower(strings.TrimSpace(mode))
+	if s, ok := strings.CutSuffix(m, BatchMatMulSuffix); ok {
+		if s == Off {
+			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, BatchMatMulSuffix)
+		}
+		m, batchMatMul = s, true
+	}
+	switch m {
+	case "", Auto:
+		return Best(), batchMatMul, nil
+	case Off:
+		return "", false, nil
+	}
+	for _, k := range Available() {
+		if k == m {
+			return k, batchMatMul, nil
+		}
+	}
+	for _, k := range Compiled() {
+		if k == m {
+			return "", false, fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", m, strings.Join(Available(), ", "))
+		}
+	}
+	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), BatchMatMulSuffix)
+}
+
+// Options configure a Delegate.
+type Options struct {
+	// Kernel is a kernel name of Available (not a mode: see Resolve).
+	Kernel string
+	// Threads is the number of threads a claimed operator runs on, the caller's included; the
+	// others sleep between operators. 0 means 1.
+	Threads int
+	// BatchMatMul also claims int8 BATCH_MATMUL (attention's two products).
+	BatchMatMul bool
+}
+
+// Delegate is a TFLite delegate that runs int8 FULLY_CONNECTED (and BATCH_MATMUL) nodes on
+// this package's kernels. Give it to an interpreter before any other delegate, and close it
+// after the interpreter.
+type Delegate struct {
+	mu     sync.Mutex
+	ptr    *C.kn_delegate
+	kernel string
+}
+
+// New creates a delegate.
+func New(o Options) (*Delegate, error) {
+	name := C.CString(o.Kernel)
+	defer C.free(unsafe.Pointer(name))
+	p := C.kn_path_by_name(name)
+	if p == nil {
+		return nil, fmt.Errorf("kernels: unknown kernel %q (compiled: %s)", o.Kernel, strings.Join(Compiled(), ", "))
+	}
+	if C.kn_path_supported(p) == 0 {
+		return nil, fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", o.Kernel, strings.Join(Available(), ", "))
+	}
+	threads := max(o.Threads, 1)
+	bmm := C.int(0)
+	if o.BatchMatMul {
+		bmm = 1
+	}
+	d := C.kn_delegate_create(p, C.int(threads), bmm)
+	if d == nil {
+		return nil, fmt.Errorf("kernels: cannot create the %s delegate with %d threads", o.Kernel, threads)
+	}
+	return &Delegate{ptr: d, kernel: o.Kernel}, nil
+}
+
+// Kernel is the kernel the delegate runs.
+func (d *Delegate) Kernel() string { return d.kernel }
+
+// TFLiteDelegate is the delegate's TfLiteDelegate*, for TfLiteInterpreterOptionsAddDelegate.
+func (d *Delegate) TFLiteDelegate() unsafe.Pointer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ptr == nil {
+		return nil
+	}
+	return unsafe.Pointer(C.kn_delegate_tflite(d.ptr))
+}
+
+// Claimed says what the delegate took over the last time TFLite applied it.
+type Claimed struct {
+	GraphNodes     int // operators in the graph the delegate was offered
+	Nodes          int // operators it took
+	Partitions     int // delegate nodes TFLite made of them
+	FullyConnected int
+	BatchMatMul    int
+	Conv2D         int // patch embeddings (stride = kernel size)
+}
+
+// Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
+// after each resize).
+func (d *Delegate) Claimed() Claimed {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ptr == nil {
+		return Claimed{}
+	}
+	var g, n, p, fc, bmm, conv C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv)}
+}
+
+// Close frees the delegate and stops its threads; call it only after the interpreter using it
+// is deleted. Closing twice is safe.
+func (d *Delegate) Close() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ptr != nil {
+		C.kn_delegate_delete(d.ptr)
+		d.ptr = nil
+	}
+}

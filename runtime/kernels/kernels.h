@@ -1,0 +1,150 @@
+// Internal declarations of package kernels: the int8 matrix kernels, the requantization they
+// share with TFLite, the blocking thread pool and the delegate. See doc.go for the design.
+#ifndef EDGED_KERNELS_H_
+#define EDGED_KERNELS_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tensorflow/lite/c/common.h"
+
+// ---- requantization (TFLite's int8 output stage) ---------------------------------------------
+// An int32 accumulator becomes int8 as the shipped TFLite 2.9 libraries' optimized kernels do
+// it: a fixed-point multiplier in [2^30, 2^31) with a power-of-two exponent, applied to
+// acc << left with a right shift and rounding (below), then the output zero point and the
+// activation clamp. The multiplier comes from the scales as
+// TFLite computes it: (double)(float)(input scale × weight scale) / output scale.
+//
+// The two shipped libraries round differently (measured against each on random values:
+// TestFullyConnectedSweep): the amd64 one rounds twice, the product to 31 fraction bits and
+// then the shift, ties up both times; the arm64 one once, the product and the shift together
+// (ties up). Its reference kernels round the shift's ties away from zero: neither does that.
+#if defined(__aarch64__)
+#define KN_SINGLE_ROUNDING 1
+#else
+#define KN_SINGLE_ROUNDING 0
+#endif
+//
+// Multipliers are per output column (per-channel weights have one scale each), in arrays of
+// Np entries (64-byte aligned) that the SIMD epilogues load 16, 8 or 4 at a time.
+typedef struct {
+  int32_t* mult;    // 0 where the real multiplier is 0
+  int32_t* lshift;  // >= 0
+  int32_t* rshift;  // >= 0
+  int np;           // entries
+  int32_t out_zp;
+  int32_t qmin, qmax;
+} kn_requant;
+
+// Splits a real multiplier as TFLite's QuantizeMultiplier does (frexp, round to 31 bits).
+void kn_quantize_multiplier(double real, int32_t* mult, int* shift);
+// The real multiplier of FULLY_CONNECTED and BATCH_MATMUL: TFLite computes the scales'
+// product in float, then divides in double.
+double kn_product_multiplier(float in_scale, float w_scale, float out_scale);
+// Makes room for np columns (multipliers 0); 0 when out of memory. kn_requant_free releases it.
+int kn_requant_alloc(kn_requant* rq, int np);
+void kn_requant_free(kn_requant* rq);
+// Columns [from, to) take the real multiplier real.
+void kn_requant_set(kn_requant* rq, int from, int to, double real);
+// The scalar output stage of column col: the definition every SIMD epilogue must equal.
+int8_t kn_requant_one(const kn_requant* rq, int col, int32_t acc);
+
+// ---- GEMM ------------------------------------------------------------------------------------
+// C[m][n] = requant(sum_k A[m][k] * B[n][k] + col[n] + row[m]) for m < M, n < N, where A is
+// the activation matrix prepared for the kernel (see kn_akind) and B is packed once.
+//
+// Packed B: Np = N rounded up to 16 columns, Kp = K rounded up to 16. Block j holds columns
+// 16j..16j+15 as Kp/4 groups of 64 bytes; group g is [column 0..15][k = 4g..4g+3]. This one
+// layout serves vpdpbusd (zmm: one group; ymm: two halves), vpmaddwd (four columns at a time)
+// and sdot (four columns per register). Padding is zero.
+#define KN_NB 16  // columns per packed block
+#define KN_KALIGN 16
+
+// How a kernel wants A: every kernel computes sum_k a[k]*b[k] with a = x + off exactly, and
+// the difference to sum (x - zx)(b - zb) goes into col[] and row[] (kn_compensation).
+typedef enum {
+  KN_A_U8 = 0,   // uint8 x + 128 (x ^ 0x80): vpdpbusd takes unsigned × signed bytes
+  KN_A_S8 = 1,   // int8 x as is: sdot, NEON, generic
+  KN_A_S16 = 2,  // int16 x - zx: vpmaddwd (AVX2), exact without compensation for zx
+} kn_akind;
+
+typedef struct {
+  kn_akind akind;
+  const void* a;        // M rows of Kp elements (1 or 2 bytes each), stride a_stride elements
+  size_t a_stride;
+  const int8_t* b;      // packed B
+  int kp;               // Kp
+  const int32_t* col;   // Np column terms (bias and compensation)
+  const int32_t* row;   // M row terms, or NULL when zero
+  const kn_requant* rq;
+  int8_t* c;            // output rows of c_stride bytes
+  size_t c_stride;
+  int m, n;             // M, N
+} kn_gemm;
+
+// Computes rows [m0, m1) and blocks [b0, b1) of g.
+typedef void (*kn_gemm_fn)(const kn_gemm* g, int m0, int m1, int b0, int b1);
+
+typedef struct {
+  const char* name;  // as package kernels names it
+  unsigned needs;    // KN_CPU_* bits the CPU must have
+  kn_akind akind;
+  kn_gemm_fn gemm;
+  int mr;            // rows per micro-tile: work is split in multiples of it
+} kn_path;
+
+// Paths compiled into this binary, best first; kn_path_supported says which this CPU runs.
+const kn_path* const* kn_paths(int* n);
+int kn_path_supported(const kn_path* p);
+const kn_path* kn_path_by_name(const char* name);
+
+// Packs B (N rows of K int8, row stride ldb; transposed: element (n,k) at b[k*ldb + n]) into
+// dst of kn_packed_size bytes, and writes its N column sums (for the compensation) to sums.
+size_t kn_packed_size(int n, int k);
+void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst, int32_t* sums);
+
+// Prepares one row of x (K int8) into dst (Kp elements of the path's kind); returns the sum
+// of the prepared elements when want_sum (needed only when B has a zero point), else 0.
+int32_t kn_prepare_row(kn_akind kind, const int8_t* x, int k, int kp, int32_t zx, int want_sum, void* dst);
+size_t kn_aelem_size(kn_akind kind);
+int32_t kn_aoffset(kn_akind kind, int32_t zx);  // off in a = x + off
+
+// col[n] and row term factor for B with zero point zb: see kn_gemm. Writes Np values.
+void kn_compensation(kn_akind kind, int32_t zx, int32_t zb, int k, const int32_t* bias,
+                     const int32_t* colsums, int n, int32_t* col);
+
+// Portable kernels (every CPU), used by the x86 and Arm files for edge tiles too.
+void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1);
+
+// ---- thread pool -----------------------------------------------------------------------------
+// The caller and threads-1 workers that sleep on a condition variable between jobs: nothing
+// spins, so the pool never competes for a core with XNNPACK's or TFLite's own pools.
+typedef struct kn_pool kn_pool;
+kn_pool* kn_pool_create(int threads);
+void kn_pool_destroy(kn_pool* p);
+int kn_pool_threads(const kn_pool* p);
+// Runs fn(arg, t, thread) for t in [0, tasks) on the caller (thread 0) and the workers
+// (1..threads-1); returns when all are done.
+void kn_pool_run(kn_pool* p, void (*fn)(void* arg, int task, int thread), void* arg, int tasks);
+
+// ---- CPU features ----------------------------------------------------------------------------
+enum {
+  KN_CPU_AVX2 = 1 << 0,
+  KN_CPU_AVX512VNNI = 1 << 1,  // with AVX512F/BW/VL and the OS saving zmm state
+  KN_CPU_AVXVNNI = 1 << 2,
+  KN_CPU_ASIMD = 1 << 3,
+  KN_CPU_DOTPROD = 1 << 4,
+};
+unsigned kn_cpu_features(void);
+
+// ---- delegate --------------------------------------------------------------------------------
+typedef struct kn_delegate kn_delegate;
+// Creates the delegate; NULL when out of memory. batch_matmul: also claim int8 BATCH_MATMUL.
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul);
+void kn_delegate_delete(kn_delegate* d);
+TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
+// What the last Prepare claimed.
+void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
+                       int* conv);
+
+#endif  // EDGED_KERNELS_H_
