@@ -56,7 +56,7 @@ patchelf --set-rpath '$ORIGIN/../lib' "$root/bin/edged"
 install -m 0755 "$TFLITE"/*.so "$root/lib/"
 install -m 0644 configs/*.yaml "$root/configs/"
 install -m 0644 configs/labels/*.yaml "$root/configs/labels/"
-for m in clip blip_caption blip_vqa; do
+for m in clip blip_caption blip_vqa blip_itm; do
   [ -f "models/shapes/$m/model.safetensors" ] || die "models/shapes/$m is incomplete"
   cp -R "models/shapes/$m" "$root/models/shapes/"
 done

@@ -178,7 +178,8 @@ func TestStreamOverHTTPReconnectsWhenItEnds(t *testing.T) {
 func TestOversizedFramesAreRejected(t *testing.T) {
 	path := writeVideo(t, t.TempDir(), 64, 48, 100)
 	src := start(t, mustNew(t, Spec{Name: "big", Kind: KindFile, Path: path}, Options{MaxPixels: 1000, Backoff: fastRetry}))
-	waitFor(t, 10*time.Second, "two rejected frames", func() bool { return src.Stats().Rejected >= 2 })
+	// A rejection is counted, then its error: wait for both.
+	waitFor(t, 10*time.Second, "two rejected frames", func() bool { st := src.Stats(); return st.Rejected >= 2 && st.Errors >= 2 })
 	st := src.Stats()
 	var size *FrameSizeError
 	if !errors.As(st.LastError, &size) || size.Width != 64 || size.Height != 48 {
