@@ -148,11 +148,12 @@ var (
 	descAskErrors  = prometheus.NewDesc("edged_mqtt_ask_errors_total", "Ask requests answered with an error.", nil, nil)
 	descConnected  = prometheus.NewDesc("edged_mqtt_connected", "1 while connected to the MQTT broker.", nil, nil)
 	descConnects   = prometheus.NewDesc("edged_mqtt_connects_total", "Successful connections to the MQTT broker.", nil, nil)
+	descBrokerDrop = prometheus.NewDesc("edged_broker_dropped_total", "Messages the embedded broker did not deliver to subscribers too slow to take them.", nil, nil)
 )
 
 func (c *externalCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descCaptured, descDropped, descCamErrors, descReconnects, descCamUp, descCamState, descStalls, descFrameAge,
-		descPublished, descFailed, descQueued, descMQDropped, descRepDropped, descAskErrors, descConnected, descConnects} {
+		descPublished, descFailed, descQueued, descMQDropped, descRepDropped, descAskErrors, descConnected, descConnects, descBrokerDrop} {
 		ch <- d
 	}
 }
@@ -187,6 +188,7 @@ func (c *externalCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descAskErrors, s.AskErrors)
 	gauge(descConnected, boolFloat(s.Connected))
 	counter(descConnects, s.Connects)
+	counter(descBrokerDrop, s.BrokerDropped)
 }
 
 // cameraStates are the states edged_camera_state reports (not idle: Run has started by the

@@ -186,6 +186,12 @@ func (b *Broker) URL() string {
 	return "tcp://" + b.addr
 }
 
+// Dropped counts the messages the broker did not deliver to slow subscribers: those over
+// maxPendingWrites waiting to be written, and QoS 1/2 ones over maxInflight unacknowledged.
+func (b *Broker) Dropped() uint64 {
+	return uint64(atomic.LoadInt64(&b.server.Info.MessagesDropped) + atomic.LoadInt64(&b.server.Info.InflightDropped))
+}
+
 // dialInternal connects edged's own session through memory, not the network: the only way to
 // the client id and the topics reserved for edged.
 func (b *Broker) dialInternal() (net.Conn, error) {

@@ -3,10 +3,13 @@ package publish
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.mqtt.golang/packets"
@@ -289,5 +292,46 @@ func TestBrokerExposure(t *testing.T) {
 	}
 	if _, err := StartBroker("0.0.0.0:0", BrokerConfig{}, nil); err == nil || !strings.Contains(err.Error(), "beyond loopback") {
 		t.Errorf("StartBroker beyond loopback without users: %v", err)
+	}
+}
+
+// A subscriber that never acknowledges its QoS 1 messages gets at most maxInflight of them;
+// the broker drops the rest for it alone, and counts them.
+func TestEmbeddedBrokerCountsDropsForASlowSubscriber(t *testing.T) {
+	p, _ := startPublisher(t, Options{Broker: EmbeddedBroker, Listen: "127.0.0.1:0", Device: "slow", QoS: 1})
+	waitConnected(t, p)
+
+	conn, err := net.DialTimeout("tcp", strings.TrimPrefix(p.BrokerURL(), "tcp://"), waitTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	connect := packets.NewControlPacket(packets.Connect).(*packets.ConnectPacket)
+	connect.ProtocolName, connect.ProtocolVersion, connect.ClientIdentifier = "MQTT", 4, "never-acks"
+	connect.CleanSession, connect.Keepalive = true, 60
+	subscribe := packets.NewControlPacket(packets.Subscribe).(*packets.SubscribePacket)
+	subscribe.MessageID, subscribe.Topics, subscribe.Qoss = 1, []string{"slow/#"}, []byte{1}
+	conn.SetDeadline(time.Now().Add(waitTimeout))
+	for _, pk := range []packets.ControlPacket{connect, subscribe} {
+		if err := pk.Write(conn); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := packets.ReadPacket(conn); err != nil { // CONNACK, SUBACK
+			t.Fatal(err)
+		}
+	}
+	// From here the subscriber reads nothing and acknowledges nothing.
+
+	rec, sub := mqtttest.Subscribe(t, p.BrokerURL(), "slow/#")
+	const sent = maxInflight + 100
+	for i := range sent {
+		if tok := sub.Publish("slow/x", 1, false, fmt.Sprint(i)); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
+			t.Fatalf("publish %d: %v", i, tok.Error())
+		}
+	}
+	rec.WaitOn(t, "slow/x", "the last message", func(m mqtttest.Message) bool { return m.Payload == fmt.Sprint(sent-1) })
+	eventually(t, "the broker to count the slow subscriber's drops", func() bool { return p.Stats().BrokerDropped >= sent-maxInflight })
+	if got := p.Stats().BrokerDropped; got != sent-maxInflight {
+		t.Errorf("BrokerDropped = %d, want %d (%d sent, %d kept unacknowledged)", got, sent-maxInflight, sent, maxInflight)
 	}
 }

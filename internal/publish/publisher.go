@@ -95,6 +95,10 @@ type Stats struct {
 	Connected      bool
 	Connects       uint64 // successful connections so far
 	LastError      string // the last connection error; "" while connected
+	// BrokerDropped counts messages the embedded broker did not deliver to a subscriber
+	// that was too slow to take them (its bounds on pending writes and unacknowledged
+	// messages per client); 0 without an embedded broker.
+	BrokerDropped uint64
 }
 
 // New checks the options, reads the password and TLS files they name, and returns a
@@ -210,8 +214,12 @@ func (p *Publisher) beginShutdown() { p.stopOnce.Do(func() { close(p.stop) }) }
 // Stats returns a snapshot of the counters and connection state.
 func (p *Publisher) Stats() Stats {
 	p.mu.Lock()
-	lastErr := p.lastErr
+	lastErr, broker := p.lastErr, p.broker
 	p.mu.Unlock()
+	var brokerDropped uint64
+	if broker != nil {
+		brokerDropped = broker.Dropped()
+	}
 	return Stats{
 		Published:      p.published.Load(),
 		Failed:         p.failed.Load(),
@@ -222,6 +230,7 @@ func (p *Publisher) Stats() Stats {
 		Connected:      p.link.Load() != nil,
 		Connects:       p.connects.Load(),
 		LastError:      lastErr,
+		BrokerDropped:  brokerDropped,
 	}
 }
 
