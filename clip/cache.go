@@ -68,6 +68,9 @@ func (c *TextCache) Get(text string, dim int) ([]float32, bool) {
 	v = make([]float32, dim)
 	for i := range v {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(data[4*i:]))
+		if math.IsNaN(float64(v[i])) || math.IsInf(float64(v[i]), 0) {
+			return nil, false // damaged: recompute
+		}
 	}
 	c.mu.Lock()
 	c.mem[text] = v

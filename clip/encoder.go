@@ -120,7 +120,7 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 	if err := t.ip.Invoke(); err != nil {
 		return fmt.Errorf("clip: image embedding: %w", err)
 	}
-	if err := t.out.ReadFloat32(dst); err != nil {
+	if err := t.out.ReadFiniteFloat32(dst); err != nil {
 		return fmt.Errorf("clip: image embedding: %w", err)
 	}
 	return nil
@@ -130,6 +130,8 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 type textTower struct {
 	*tower
 	context int
+	vocab   int // ids are below it
+	dim     int // of an embedding
 	buf     []int32   // the input, reused
 	out     []float32 // the output, reused
 }
@@ -143,6 +145,11 @@ func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
 	for i, ids := range texts {
 		if len(ids) == 0 || len(ids) > t.context {
 			return nil, fmt.Errorf("clip: text embedding: text %d has %d tokens, the text tower takes 1 to %d", i, len(ids), t.context)
+		}
+		for _, id := range ids {
+			if id < 0 || int(id) >= t.vocab {
+				return nil, fmt.Errorf("clip: text embedding: text %d has token id %d, outside the vocabulary of %d", i, id, t.vocab)
+			}
 		}
 		n += len(ids)
 	}
@@ -179,9 +186,12 @@ func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
 	out := t.ip.Output(0)
-	dim := out.Shape()[1]
+	if shape := out.Shape(); !slices.Equal(shape, []int{n, t.dim}) {
+		return nil, fmt.Errorf("clip: text tower %s gives %v for %d tokens, the manifest's projection_dim says [%d %d]", t.path, shape, n, n, t.dim)
+	}
+	dim := t.dim
 	t.out = slices.Grow(t.out[:0], n*dim)[:n*dim]
-	if err := out.ReadFloat32(t.out); err != nil {
+	if err := out.ReadFiniteFloat32(t.out); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
 	embs := make([][]float32, len(texts))

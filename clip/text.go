@@ -31,6 +31,10 @@ func (m *Model) tokenizer() (*tokenizer.CLIP, error) {
 			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer pads to %d tokens, the text tower takes %d", m.Bundle.Dir, tok.ContextLength(), m.context)
 			return
 		}
+		if tok.VocabSize() > m.vocab {
+			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer has ids up to %d, the text tower knows %d tokens (vocab_size)", m.Bundle.Dir, tok.VocabSize()-1, m.vocab)
+			return
+		}
 		m.tok = tok
 	})
 	return m.tok, m.tokErr

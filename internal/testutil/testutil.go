@@ -1,5 +1,5 @@
 // Package testutil holds the small helpers that the tests of several packages share:
-// comparing float vectors and reading test images.
+// comparing float vectors, reading test images, making broken checkpoints.
 package testutil
 
 import (
@@ -7,8 +7,11 @@ import (
 	"image"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
 	"testing"
 
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -95,4 +98,57 @@ func Randn(seed int64, n int, scale float32) []float32 {
 		out[i] = float32(r.NormFloat64()) * scale
 	}
 	return out
+}
+
+// PoisonedCheckpoint copies the Hugging Face checkpoint folder from into a new folder with
+// every value of the named float32 tensor NaN, and returns the folder: a model whose
+// results are NaN, as a damaged download makes one.
+func PoisonedCheckpoint(t testing.TB, from, tensor string) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "model.safetensors" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := hf.OpenSafetensors(filepath.Join(from, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []hf.Tensor
+	for _, name := range st.Names() {
+		info, err := st.Info(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := st.Float32(name)
+		if err != nil {
+			t.Fatalf("%s: %v (PoisonedCheckpoint reads float tensors only)", name, err)
+		}
+		if name == tensor {
+			for i := range v {
+				v[i] = float32(math.NaN())
+			}
+		}
+		out = append(out, hf.F32Tensor(name, info.Shape, v))
+	}
+	if !st.Has(tensor) {
+		t.Fatalf("%s has no tensor %s", from, tensor)
+	}
+	if err := hf.WriteSafetensorsFile(filepath.Join(dir, "model.safetensors"), out, st.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
