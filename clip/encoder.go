@@ -130,8 +130,8 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 type textTower struct {
 	*tower
 	context int
-	vocab   int // ids are below it
-	dim     int // of an embedding
+	vocab   int       // ids are below it
+	dim     int       // of an embedding
 	buf     []int32   // the input, reused
 	out     []float32 // the output, reused
 }
