@@ -2,6 +2,7 @@ package blip
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,28 +16,13 @@ import (
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// editedBundle copies b into a new folder with its manifest values changed.
-func editedBundle(t *testing.T, b *bundle.Bundle, values map[string]any) *bundle.Bundle {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "bundle")
-	if err := os.CopyFS(dir, os.DirFS(b.Dir)); err != nil {
-		t.Fatal(err)
+// setValues is a manifest edit that sets values.
+func setValues(values map[string]any) func(*bundle.Manifest) {
+	return func(m *bundle.Manifest) {
+		for k, v := range values {
+			m.Values[k] = v
+		}
 	}
-	m, err := bundle.ReadManifest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range values {
-		m.Values[k] = v
-	}
-	if err := m.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	out, err := bundle.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }
 
 // Numbers of a manifest outside sane bounds, or that disagree with the config.json or the
@@ -59,7 +45,7 @@ func TestBadManifestValues(t *testing.T) {
 		{"heads", map[string]any{spec.ValueTextHeads: 7.0}, []string{"text_hidden 96 does not split into 7 heads"}},
 	}
 	for _, c := range loadErrors {
-		_, err := Load(editedBundle(t, good, c.values), Options{})
+		_, err := Load(testutil.EditedBundle(t, good, setValues(c.values)), Options{})
 		wantError(t, c.name, err, c.want...)
 	}
 	// Within bounds but not the models' sizes: the session is refused before anything is
@@ -75,7 +61,7 @@ func TestBadManifestValues(t *testing.T) {
 		{"longer cross-attention", map[string]any{spec.ValueCrossLength: 18.0}, "decoder_step model's cross_bias is [1 1 17], the bundle's manifest gives [1 1 18]"},
 	}
 	for _, c := range sessionErrors {
-		m, err := Load(editedBundle(t, good, c.values), Options{Runtime: tflite.Options{Threads: 1}})
+		m, err := Load(testutil.EditedBundle(t, good, setValues(c.values)), Options{Runtime: tflite.Options{Threads: 1}})
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -108,5 +94,34 @@ func TestNaNModelIsAnError(t *testing.T) {
 			t.Errorf("%s NaN: %v, want ErrNotFinite", c.tensor, err)
 		}
 		wantError(t, c.tensor, err, c.want)
+	}
+}
+
+// A checkpoint whose tokenizer.json inference could not use is not converted: the bundle would
+// carry the tokenizer and every start of the model would fail (or read outside its tables).
+func TestConvertRefusesBrokenTokenizer(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(tok map[string]any)
+		want string
+	}{
+		{"[SEP] outside the vocabulary", func(tok map[string]any) {
+			tok["post_processor"].(map[string]any)["special_tokens"].(map[string]any)["[SEP]"].(map[string]any)["ids"] = []any{5000}
+		}, "[SEP] token id 5000 is not in the vocabulary"},
+		{"id beyond the text models", func(tok map[string]any) {
+			tok["added_tokens"] = append(tok["added_tokens"].([]any), map[string]any{"id": 300, "content": "[EXTRA]", "special": true})
+		}, "has ids up to 300, the text models know 202 tokens (text_config.vocab_size)"},
+	} {
+		ckpt := filepath.Join(t.TempDir(), "ckpt")
+		if err := os.CopyFS(ckpt, os.DirFS(filepath.Join(shapesModels, "blip_caption"))); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EditJSONFile(t, filepath.Join(ckpt, "tokenizer.json"), c.edit)
+		out := filepath.Join(t.TempDir(), "bundle")
+		_, err := models.Convert(ckpt, out, convert.Options{Precision: graph.FP32})
+		wantError(t, c.name, err, c.want)
+		if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the bundle folder was made (%v)", c.name, err)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package clip
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,28 +16,6 @@ import (
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
-
-// editedBundle copies b into a new folder with its manifest changed by edit.
-func editedBundle(t *testing.T, b *bundle.Bundle, edit func(*bundle.Manifest)) *bundle.Bundle {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), "bundle")
-	if err := os.CopyFS(dir, os.DirFS(b.Dir)); err != nil {
-		t.Fatal(err)
-	}
-	m, err := bundle.ReadManifest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edit(m)
-	if err := m.Write(dir); err != nil {
-		t.Fatal(err)
-	}
-	out, err := bundle.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
 
 func wantErr(t *testing.T, what string, err error, parts ...string) {
 	t.Helper()
@@ -72,19 +51,19 @@ func TestBadManifestValues(t *testing.T) {
 		{"infinite scale", spec.ValueLogitScale, 1e30, []string{`value "logit_scale" is 1e+30, want 0.001 to 10000`}},
 		{"fractional size", spec.ValueProjection, 47.5, []string{`value "projection_dim" is 47.5, want an integer`}},
 	} {
-		b := editedBundle(t, good, func(m *bundle.Manifest) { m.Values[c.value] = c.v })
+		b := testutil.EditedBundle(t, good, func(m *bundle.Manifest) { m.Values[c.value] = c.v })
 		_, err := Load(b, Options{})
 		wantErr(t, c.name, err, c.want...)
 	}
 
-	b := editedBundle(t, good, func(m *bundle.Manifest) {
+	b := testutil.EditedBundle(t, good, func(m *bundle.Manifest) {
 		m.Files[0].Inputs[0].Shape = []int{1, 100000, 100000, 3}
 	})
 	_, err := Load(b, Options{})
 	wantErr(t, "a huge input", err, "of at most 4096 pixels a side")
 
 	// Within bounds but not what the towers compute: the session says so.
-	b = editedBundle(t, good, func(m *bundle.Manifest) { m.Values[spec.ValueProjection] = 40.0 })
+	b = testutil.EditedBundle(t, good, func(m *bundle.Manifest) { m.Values[spec.ValueProjection] = 40.0 })
 	m, err := Load(b, Options{RunOptions: RunOptions{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
@@ -151,4 +130,31 @@ func poisonedBundle(t *testing.T, tensor string) *bundle.Bundle {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A checkpoint whose tokenizer.json inference could not use is not converted: the bundle would
+// carry the tokenizer and every start of the model would fail (or read outside its tables).
+func TestConvertRefusesBrokenTokenizer(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		edit func(tok map[string]any)
+		want string
+	}{
+		{"negative id", func(tok map[string]any) { tok["model"].(map[string]any)["vocab"].(map[string]any)["!"] = -3 }, `token "!" has id -3`},
+		{"id beyond the text tower", func(tok map[string]any) {
+			tok["added_tokens"] = append(tok["added_tokens"].([]any), map[string]any{"id": 800, "content": "<|extra|>", "special": true})
+		}, "has ids up to 800, the text tower knows 714 tokens (text_config.vocab_size)"},
+	} {
+		ckpt := filepath.Join(t.TempDir(), "ckpt")
+		if err := os.CopyFS(ckpt, os.DirFS(shapesModel)); err != nil {
+			t.Fatal(err)
+		}
+		testutil.EditJSONFile(t, filepath.Join(ckpt, "tokenizer.json"), c.edit)
+		out := filepath.Join(t.TempDir(), "bundle")
+		_, err := models.Convert(ckpt, out, convert.Options{Precision: graph.FP32})
+		wantErr(t, c.name, err, c.want)
+		if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the bundle folder was made (%v)", c.name, err)
+		}
+	}
 }

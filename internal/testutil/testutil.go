@@ -3,6 +3,7 @@
 package testutil
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
@@ -151,4 +153,47 @@ func PoisonedCheckpoint(t testing.TB, from, tensor string) string {
 		t.Fatal(err)
 	}
 	return dir
+}
+
+// EditJSONFile rewrites the JSON object in the file at path through edit.
+func EditJSONFile(t testing.TB, path string, edit func(map[string]any)) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	edit(v)
+	if data, err = json.Marshal(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EditedBundle copies the bundle b into a new folder with its manifest changed by edit (the
+// files keep their checksums: only the manifest's numbers differ).
+func EditedBundle(t testing.TB, b *bundle.Bundle, edit func(*bundle.Manifest)) *bundle.Bundle {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if err := os.CopyFS(dir, os.DirFS(b.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := bundle.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	if err := m.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bundle.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
