@@ -23,7 +23,7 @@ func TestConfigBounds(t *testing.T) {
 		{"threads", base + "runtime: {threads: 100000}\n", "x.yaml:7: runtime.threads: 100000 is more than 64"},
 		{"labels every 1ns", base + "    labels: {sets: [" + labels + "], every: 1ns}\n", "x.yaml:7: cameras[0].labels.every: 1ns is outside [10ms, 24h0m0s]"},
 		{"caption every week", strings.Replace(base, "  clip:", "  blip_caption: "+dir+"\n  clip:", 1) + "    caption: {every: 168h}\n", "x.yaml:8: cameras[0].caption.every: 168h0m0s is outside [10ms, 24h0m0s]"},
-		{"questions every 10ms", strings.Replace(base, "  clip:", "  blip_vqa: "+dir+"\n  clip:", 1) + "    questions: {every: 5ms, ask: ['why?']}\n", "cameras[0].questions.every: 5ms is outside"},
+		{"questions every 5ms", strings.Replace(base, "  clip:", "  blip_vqa: "+dir+"\n  clip:", 1) + "    questions: {every: 5ms, ask: ['why?']}\n", "cameras[0].questions.every: 5ms is outside"},
 		{"queue of 2^63", base + "mqtt: {queue_size: 9223372036854775807}\n", "x.yaml:7: mqtt.queue_size: 9223372036854775807 is more than 100000"},
 		{"ask bytes", base + "mqtt: {max_ask_bytes: 1000000000}\n", "mqtt.max_ask_bytes: 1000000000 is outside [0, 65536]"},
 		{"read timeout", strings.Replace(base, "{kind: synthetic}", "{kind: stream, url: 'rtsp://h/s', read_timeout: 1000h}", 1), "x.yaml:6: cameras[0].source.read_timeout: 1000h0m0s is more than 1h0m0s"},
