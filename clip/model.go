@@ -52,6 +52,8 @@ type Options struct {
 	// TextCacheDir keeps text embeddings on disk across runs (see TextCache); empty keeps them
 	// in memory only.
 	TextCacheDir string
+	// TextCacheBytes bounds the text cache in memory and on disk (0: DefaultTextCacheBytes).
+	TextCacheBytes int64
 }
 
 // Load opens a CLIP bundle. Interpreters are made when first needed: by NewSession, or by the
@@ -102,7 +104,7 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 		m.Close()
 		return nil, err
 	}
-	m.cache = NewTextCache(opts.TextCacheDir, textModelKey(b))
+	m.cache = NewTextCacheSize(opts.TextCacheDir, textModelKey(b), opts.TextCacheBytes)
 	return m, nil
 }
 

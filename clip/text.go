@@ -112,7 +112,9 @@ func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 		return nil, err
 	}
 	var warned bool
+	computed := make(map[string][]float32, len(todo))
 	for i, e := range embs {
+		computed[todo[i].text] = e
 		if err := m.cache.Put(todo[i].text, e); err != nil && !warned {
 			slog.Warn("clip: text embeddings are not kept on disk", "err", err)
 			warned = true
@@ -120,11 +122,7 @@ func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 	}
 	for i, t := range texts {
 		if out[i] == nil {
-			e, ok := m.cache.Get(t, m.dim)
-			if !ok {
-				return nil, fmt.Errorf("clip: text embedding of %q was computed but not cached", t)
-			}
-			out[i] = e
+			out[i] = slices.Clone(computed[t]) // a text given twice gets two slices, as cached ones do
 		}
 	}
 	return out, nil
