@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -150,7 +151,9 @@ func (c *TextCache) Put(text string, emb []float32) error {
 	for i, x := range v {
 		binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(x))
 	}
-	tmp, err := os.CreateTemp(c.dir, ".tmp-*")
+	// Not os.CreateTemp, whose files are 0600: other users of the cache (the service's group)
+	// read these, with the umask's say.
+	tmp, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf(".tmp-%x", rand.Uint64())), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return fmt.Errorf("clip: text cache: %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -68,5 +69,15 @@ func TestTextCacheEviction(t *testing.T) {
 	}
 	if got, ok := c.Get("text 29", dim); !ok || got[0] != 29 {
 		t.Errorf("the newest embedding in memory: %v, %v", got, ok)
+	}
+	// Other users of the cache (the service's group) read the files, as the umask allows.
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	files, _ := filepath.Glob(filepath.Join(dir, "model", "*.f32"))
+	for _, f := range files {
+		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o644&^os.FileMode(umask) {
+			t.Errorf("%s: %v, %v; want mode %v", f, fi.Mode(), err, 0o644&^os.FileMode(umask))
+			break
+		}
 	}
 }
