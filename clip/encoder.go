@@ -12,16 +12,10 @@ import (
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// RunOptions say how the towers run.
-type RunOptions struct {
-	// Threads per interpreter; 0 means one per CPU.
-	Threads int
-	// Delegate runs the towers on XNNPACK (the default), TFLite's own kernels ("none"), or
-	// another tflite.DelegateKind.
-	Delegate tflite.DelegateKind
-	// Kernels is tflite.Options.Kernels: edged's int8 kernels ("" or auto, off, a kernel).
-	Kernels string
-}
+// RunOptions say how the towers run: the interpreter options of package tflite (threads, the
+// delegate with its library and options, edged's int8 kernels), as blip.Options.Runtime. Each
+// tower adapts them to its file (XNNPACK's int8 flag for a full-int8 tower).
+type RunOptions = tflite.Options
 
 // tower is an interpreter of one of the bundle's models. Its mutex makes each call (set
 // inputs, invoke, read outputs) one unit: an interpreter is used by one goroutine at a time
@@ -62,7 +56,7 @@ func (l *loadedModel) close() error {
 
 // newTower makes an interpreter of l.
 func (l *loadedModel) newTower(opts RunOptions) (*tower, error) {
-	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate, Kernels: opts.Kernels}))
+	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(opts))
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", l.file.Role, l.path, err)
 	}
