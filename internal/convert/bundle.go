@@ -174,10 +174,10 @@ func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.B
 	}
 	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestName)); err == nil {
 		b, err := bundle.Read(dir)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			err = verifyOnce(b)
 		}
-		if err := verifyOnce(b); err != nil {
+		if err != nil {
 			return nil, fmt.Errorf("open model %s: %w (the bundle is damaged: convert its checkpoint again)", dir, err)
 		}
 		if want != nil && b.Manifest.Precision != want.String() {
