@@ -46,7 +46,7 @@ func TestBadManifestValues(t *testing.T) {
 	}
 	for _, c := range loadErrors {
 		_, err := Load(testutil.EditedBundle(t, good, setValues(c.values)), Options{})
-		wantError(t, c.name, err, c.want...)
+		testutil.WantError(t, c.name, err, c.want...)
 	}
 	// Within bounds but not the models' sizes: the session is refused before anything is
 	// allocated from them.
@@ -67,7 +67,7 @@ func TestBadManifestValues(t *testing.T) {
 			continue
 		}
 		_, err = m.NewSession()
-		wantError(t, c.name, err, c.want)
+		testutil.WantError(t, c.name, err, c.want)
 		m.Close()
 	}
 }
@@ -93,7 +93,7 @@ func TestNaNModelIsAnError(t *testing.T) {
 		if !errors.Is(err, tflite.ErrNotFinite) {
 			t.Errorf("%s NaN: %v, want ErrNotFinite", c.tensor, err)
 		}
-		wantError(t, c.tensor, err, c.want)
+		testutil.WantError(t, c.tensor, err, c.want)
 	}
 }
 
@@ -110,16 +110,12 @@ func TestConvertRefusesBrokenTokenizer(t *testing.T) {
 		}, "[SEP] token id 5000 is not in the vocabulary"},
 		{"id beyond the text models", func(tok map[string]any) {
 			tok["added_tokens"] = append(tok["added_tokens"].([]any), map[string]any{"id": 300, "content": "[EXTRA]", "special": true})
-		}, "has ids up to 300, the text models know 202 tokens (text_config.vocab_size)"},
+		}, "has ids up to 300, the model knows 202 tokens (text_config.vocab_size)"},
 	} {
-		ckpt := filepath.Join(t.TempDir(), "ckpt")
-		if err := os.CopyFS(ckpt, os.DirFS(filepath.Join(shapesModels, "blip_caption"))); err != nil {
-			t.Fatal(err)
-		}
-		testutil.EditJSONFile(t, filepath.Join(ckpt, "tokenizer.json"), c.edit)
+		ckpt := testutil.EditedCheckpoint(t, filepath.Join(shapesModels, "blip_caption"), "tokenizer.json", c.edit)
 		out := filepath.Join(t.TempDir(), "bundle")
 		_, err := models.Convert(ckpt, out, convert.Options{Precision: graph.FP32})
-		wantError(t, c.name, err, c.want)
+		testutil.WantError(t, c.name, err, c.want)
 		if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: the bundle folder was made (%v)", c.name, err)
 		}

@@ -17,19 +17,6 @@ import (
 	"github.com/edged/edged/runtime/tflite"
 )
 
-func wantErr(t *testing.T, what string, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Errorf("%s: no error, want one saying %q", what, parts)
-		return
-	}
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("%s: %q does not say %q", what, err, p)
-		}
-	}
-}
-
 // Numbers of a manifest outside sane bounds, or that disagree with the model files, are errors
 // naming the manifest and the value: each was a Go panic, a fatal allocation or garbage read
 // outside a table before it was checked.
@@ -53,14 +40,14 @@ func TestBadManifestValues(t *testing.T) {
 	} {
 		b := testutil.EditedBundle(t, good, func(m *bundle.Manifest) { m.Values[c.value] = c.v })
 		_, err := Load(b, Options{})
-		wantErr(t, c.name, err, c.want...)
+		testutil.WantError(t, c.name, err, c.want...)
 	}
 
 	b := testutil.EditedBundle(t, good, func(m *bundle.Manifest) {
 		m.Files[0].Inputs[0].Shape = []int{1, 100000, 100000, 3}
 	})
 	_, err := Load(b, Options{})
-	wantErr(t, "a huge input", err, "of at most 4096 pixels a side")
+	testutil.WantError(t, "a huge input", err, "of at most 4096 pixels a side")
 
 	// Within bounds but not what the towers compute: the session says so.
 	b = testutil.EditedBundle(t, good, func(m *bundle.Manifest) { m.Values[spec.ValueProjection] = 40.0 })
@@ -70,9 +57,9 @@ func TestBadManifestValues(t *testing.T) {
 	}
 	defer m.Close()
 	_, err = m.NewSession()
-	wantErr(t, "another projection", err, "gives [1 48], the manifest's projection_dim says [1 40]")
+	testutil.WantError(t, "another projection", err, "gives [1 48], the manifest's projection_dim says [1 40]")
 	_, err = m.EmbedTokens([]int32{712, 5, 713})
-	wantErr(t, "another projection, text", err, "gives [3 48] for 3 tokens, the manifest's projection_dim says [3 40]")
+	testutil.WantError(t, "another projection, text", err, "gives [3 48] for 3 tokens, the manifest's projection_dim says [3 40]")
 }
 
 // Token ids the text tower has no row for are refused before it runs (TFLite's GATHER reads
@@ -81,7 +68,7 @@ func TestTokenIDsOutsideTheVocabulary(t *testing.T) {
 	m := testModel(t, shapesModel, graph.FP32)
 	for _, ids := range [][]int32{{712, 99999, 713}, {712, -7, 713}, {712, 714, 713}} {
 		_, err := m.EmbedTokens(ids)
-		wantErr(t, "ids", err, "outside the vocabulary of 714")
+		testutil.WantError(t, "ids", err, "outside the vocabulary of 714")
 	}
 	if _, err := m.EmbedTokens([]int32{712, 713}); err != nil {
 		t.Errorf("ids inside: %v", err)
@@ -143,16 +130,12 @@ func TestConvertRefusesBrokenTokenizer(t *testing.T) {
 		{"negative id", func(tok map[string]any) { tok["model"].(map[string]any)["vocab"].(map[string]any)["!"] = -3 }, `token "!" has id -3`},
 		{"id beyond the text tower", func(tok map[string]any) {
 			tok["added_tokens"] = append(tok["added_tokens"].([]any), map[string]any{"id": 800, "content": "<|extra|>", "special": true})
-		}, "has ids up to 800, the text tower knows 714 tokens (text_config.vocab_size)"},
+		}, "has ids up to 800, the model knows 714 tokens (text_config.vocab_size)"},
 	} {
-		ckpt := filepath.Join(t.TempDir(), "ckpt")
-		if err := os.CopyFS(ckpt, os.DirFS(shapesModel)); err != nil {
-			t.Fatal(err)
-		}
-		testutil.EditJSONFile(t, filepath.Join(ckpt, "tokenizer.json"), c.edit)
+		ckpt := testutil.EditedCheckpoint(t, shapesModel, "tokenizer.json", c.edit)
 		out := filepath.Join(t.TempDir(), "bundle")
 		_, err := models.Convert(ckpt, out, convert.Options{Precision: graph.FP32})
-		wantErr(t, c.name, err, c.want)
+		testutil.WantError(t, c.name, err, c.want)
 		if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("%s: the bundle folder was made (%v)", c.name, err)
 		}

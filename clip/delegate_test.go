@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/runtime/tflite/tflitetest"
 )
@@ -48,6 +49,6 @@ func TestExternalDelegate(t *testing.T) {
 	if _, _, err := embed(ext); err == nil {
 		t.Error("an option the plugin refuses was not an error: the options do not reach it")
 	} else {
-		wantErr(t, "refused option", err, "external", "colour")
+		testutil.WantError(t, "refused option", err, "external", "colour")
 	}
 }

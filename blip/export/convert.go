@@ -10,9 +10,7 @@
 package export
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"runtime/debug"
 	"strings"
 
@@ -78,8 +76,8 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	if err != nil {
 		return err
 	}
-	if err := checkTokenizer(src.Dir, cfg.Text.VocabSize); err != nil {
-		return err
+	if err := convert.CheckTokenizer(src.Dir, cfg.Text.VocabSize, tokenizer.LoadBERT); err != nil {
+		return fmt.Errorf("blip: %w", err)
 	}
 	p := w.Progress()
 	models := builders(s)
@@ -142,24 +140,6 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 		w.SetValue(spec.ValueCrossLength, s.context)
 	case spec.ArchRetrieval:
 		w.SetValue(spec.ValueProjection, s.projection)
-	}
-	return nil
-}
-
-// checkTokenizer refuses a checkpoint whose tokenizer inference could not use (the bundle
-// would carry it, and every start of the model would fail): it must load, and its ids must
-// be rows of the text models' token table. A checkpoint without one converts: its models
-// then take token ids only.
-func checkTokenizer(dir string, vocab int) error {
-	tok, err := tokenizer.LoadBERT(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("blip: %w", err)
-	}
-	if tok.VocabSize() > vocab {
-		return fmt.Errorf("blip: the tokenizer of %s has ids up to %d, the text models know %d tokens (text_config.vocab_size)", dir, tok.VocabSize()-1, vocab)
 	}
 	return nil
 }

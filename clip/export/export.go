@@ -124,8 +124,8 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	if err != nil {
 		return err
 	}
-	if err := checkTokenizer(src.Dir, td.Vocab); err != nil {
-		return err
+	if err := convert.CheckTokenizer(src.Dir, td.Vocab, tokenizer.LoadCLIP); err != nil {
+		return fmt.Errorf("clip: %w", err)
 	}
 	pre, preJSON, err := preprocessorConfig(src.Dir, vd.ImageSize)
 	if err != nil {
@@ -190,24 +190,6 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	w.SetValue(spec.ValueProjection, c.ProjectionDim)
 	w.SetValue(spec.ValueEOSTokenID, c.Text.EosTokenID)
 	w.SetValue(spec.ValueTextPooling, textPooling(c.Text.EosTokenID))
-	return nil
-}
-
-// checkTokenizer refuses a checkpoint whose tokenizer inference could not use (the bundle
-// would carry it, and every start of the model would fail): it must load, and its ids must
-// be rows of the text tower's token table. A checkpoint without one converts: its bundle
-// embeds images only.
-func checkTokenizer(dir string, vocab int) error {
-	tok, err := tokenizer.LoadCLIP(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("clip: %w", err)
-	}
-	if tok.VocabSize() > vocab {
-		return fmt.Errorf("clip: the tokenizer of %s has ids up to %d, the text tower knows %d tokens (text_config.vocab_size)", dir, tok.VocabSize()-1, vocab)
-	}
 	return nil
 }
 

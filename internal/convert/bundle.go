@@ -110,6 +110,24 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	return b, err
 }
 
+// CheckTokenizer refuses a checkpoint whose tokenizer inference could not use (the bundle
+// would carry it, and every start of the model would fail): load, the architecture's tokenizer
+// loader, must accept dir, and the tokenizer's ids must be rows of the model's token table of
+// vocab rows. A checkpoint without a tokenizer passes: its bundle's models take ids only.
+func CheckTokenizer[T interface{ VocabSize() int }](dir string, vocab int, load func(dir string) (T, error)) error {
+	tok, err := load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n := tok.VocabSize(); n > vocab {
+		return fmt.Errorf("the tokenizer of %s has ids up to %d, the model knows %d tokens (text_config.vocab_size)", dir, n-1, vocab)
+	}
+	return nil
+}
+
 // checkTarget refuses to overwrite a folder that is not a bundle.
 func checkTarget(out string) error {
 	entries, err := os.ReadDir(out)

@@ -81,11 +81,7 @@ func TestE2EBrokenModelsExit1(t *testing.T) {
 			}
 		}
 	})
-	nanConfig := filepath.Join(t.TempDir(), "clip")
-	if err := os.CopyFS(nanConfig, os.DirFS(shapesCLIP)); err != nil {
-		t.Fatal(err)
-	}
-	testutil.EditJSONFile(t, filepath.Join(nanConfig, "config.json"), func(c map[string]any) {
+	nanConfig := testutil.EditedCheckpoint(t, shapesCLIP, "config.json", func(c map[string]any) {
 		c["text_config"].(map[string]any)["layer_norm_eps"] = -1
 	})
 

@@ -10,6 +10,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edged/edged/bundle"
@@ -107,22 +108,12 @@ func Randn(seed int64, n int, scale float32) []float32 {
 // results are NaN, as a damaged download makes one.
 func PoisonedCheckpoint(t testing.TB, from, tensor string) string {
 	t.Helper()
-	dir := t.TempDir()
-	entries, err := os.ReadDir(from)
-	if err != nil {
+	dir := filepath.Join(t.TempDir(), filepath.Base(from))
+	if err := os.CopyFS(dir, os.DirFS(from)); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		if e.IsDir() || e.Name() == "model.safetensors" {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(from, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.Remove(filepath.Join(dir, "model.safetensors")); err != nil { // rewritten below
+		t.Fatal(err)
 	}
 	st, err := hf.OpenSafetensors(filepath.Join(from, "model.safetensors"))
 	if err != nil {
@@ -196,4 +187,30 @@ func EditedBundle(t testing.TB, b *bundle.Bundle, edit func(*bundle.Manifest)) *
 		t.Fatal(err)
 	}
 	return out
+}
+
+// WantError fails the test unless err is an error whose message holds every one of parts.
+func WantError(t testing.TB, what string, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: no error, want one mentioning %q", what, parts)
+		return
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: error %q does not mention %q", what, err, p)
+		}
+	}
+}
+
+// EditedCheckpoint copies the checkpoint folder from into a new folder with the JSON object
+// file name (config.json, tokenizer.json...) changed by edit, and returns the folder.
+func EditedCheckpoint(t testing.TB, from, name string, edit func(map[string]any)) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), filepath.Base(from))
+	if err := os.CopyFS(dir, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+	EditJSONFile(t, filepath.Join(dir, name), edit)
+	return dir
 }
