@@ -81,3 +81,23 @@ func TestTextCacheEviction(t *testing.T) {
 		}
 	}
 }
+
+// The cost of an eviction at the default bound: the folder holds 32768 embeddings of CLIP
+// B/32 (2 KiB each, 64 MiB) and one more makes the cache scan it and remove a tenth.
+func BenchmarkTextCacheEviction(b *testing.B) {
+	emb := make([]float32, 512)
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		c := NewTextCache(dir, "model")
+		for i := range DefaultTextCacheBytes / (4 * 512) {
+			if err := c.Put(fmt.Sprintf("prompt %d", i), emb); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := c.Put("one more", emb); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
