@@ -39,7 +39,8 @@ test: build
 
 # Fuzz targets of input parsers, each for FUZZTIME: `package:target` pairs. A finding is saved
 # under the package's testdata/fuzz and fails the run (then it is a regression test).
-FUZZ ?= internal/publish:FuzzParseAsk internal/publish:FuzzParseSearch internal/web:FuzzParseAskBody
+FUZZ ?= internal/publish:FuzzParseAsk internal/publish:FuzzParseSearch internal/web:FuzzParseAskBody \
+	bundle:FuzzManifest tokenizer:FuzzTokenizerJSON hf:FuzzConfig
 FUZZTIME ?= 20s
 fuzz: deps
 	@set -e; for t in $(FUZZ); do \

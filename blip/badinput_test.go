@@ -8,21 +8,9 @@ import (
 
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
 )
-
-func wantError(t *testing.T, what string, err error, parts ...string) {
-	t.Helper()
-	if err == nil {
-		t.Errorf("%s: no error, want one mentioning %q", what, parts)
-		return
-	}
-	for _, p := range parts {
-		if !strings.Contains(err.Error(), p) {
-			t.Errorf("%s: error %q does not mention %q", what, err, p)
-		}
-	}
-}
 
 func TestBadQuestions(t *testing.T) {
 	m, s := openSession(t, shapesBundle(t, "blip_vqa", graph.FP32))
@@ -32,22 +20,22 @@ func TestBadQuestions(t *testing.T) {
 	}
 	o := m.GenerateDefaults()
 	_, err = s.Answer(im, "  \t", o)
-	wantError(t, "blank question", err, "empty question")
+	testutil.WantError(t, "blank question", err, "empty question")
 	_, err = s.AnswerIDs(im, nil, o)
-	wantError(t, "no question ids", err, "empty question")
+	testutil.WantError(t, "no question ids", err, "empty question")
 
 	long := strings.Repeat("what color is the circle and ", 10) + "the square?"
 	_, err = s.Answer(im, long, o)
-	wantError(t, "long question", err, "question of", "longer than the model's context of 35 tokens")
+	testutil.WantError(t, "long question", err, "question of", "longer than the model's context of 35 tokens")
 
 	_, err = s.AnswerIDs(im, []int32{2, 99999, 3}, o)
-	wantError(t, "id outside the vocabulary", err, "id 99999", "vocabulary of 202")
+	testutil.WantError(t, "id outside the vocabulary", err, "id 99999", "vocabulary of 202")
 
 	// A caption model cannot answer, and the other way round.
 	_, err = s.CaptionIDs(im, nil, o)
-	wantError(t, "caption from a VQA bundle", err, "captioning needs a BlipForConditionalGeneration bundle", "BlipForQuestionAnswering")
+	testutil.WantError(t, "caption from a VQA bundle", err, "captioning needs a BlipForConditionalGeneration bundle", "BlipForQuestionAnswering")
 	_, err = s.MatchIDs(im, []int32{2, 3})
-	wantError(t, "match on a VQA bundle", err, "BlipForImageTextRetrieval")
+	testutil.WantError(t, "match on a VQA bundle", err, "BlipForImageTextRetrieval")
 }
 
 func TestBadGenerationRequests(t *testing.T) {
@@ -59,17 +47,17 @@ func TestBadGenerationRequests(t *testing.T) {
 	o := m.GenerateDefaults()
 	o.MaxNewTokens = 100
 	_, err = s.CaptionIDs(im, nil, o)
-	wantError(t, "more tokens than the cache", err, "101 tokens", "exceed the decoder's 40 positions")
+	testutil.WantError(t, "more tokens than the cache", err, "101 tokens", "exceed the decoder's 40 positions")
 	o = m.GenerateDefaults()
 	o.NumBeams = 0
 	_, err = s.CaptionIDs(im, nil, o)
-	wantError(t, "zero beams", err, "num_beams 0")
+	testutil.WantError(t, "zero beams", err, "num_beams 0")
 	_, err = s.CaptionIDs(im, []int32{2}, m.GenerateDefaults())
-	wantError(t, "prompt without [SEP]", err, "prompt")
+	testutil.WantError(t, "prompt without [SEP]", err, "prompt")
 	_, err = s.EncodePixels(make([]float32, 10))
-	wantError(t, "wrong pixel count", err, "10 pixel values", "want 12288")
+	testutil.WantError(t, "wrong pixel count", err, "10 pixel values", "want 12288")
 	_, err = s.CaptionIDs(&Image{embeds: make([]float32, 3)}, nil, m.GenerateDefaults())
-	wantError(t, "foreign image", err, "not encoded by this model")
+	testutil.WantError(t, "foreign image", err, "not encoded by this model")
 }
 
 // TestOtherClassesAreRefused: a checkpoint of a class edged does not convert as BLIP, and a
@@ -92,7 +80,7 @@ func TestOtherClassesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = models.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
-	wantError(t, "BlipModel checkpoint", err, `unsupported architecture "BlipModel"`)
+	testutil.WantError(t, "BlipModel checkpoint", err, `unsupported architecture "BlipModel"`)
 
 	// A bundle of another architecture: the manifest says what it is.
 	b := tinyBundle(t, "blip_caption_tiny", graph.FP32)
@@ -101,7 +89,7 @@ func TestOtherClassesAreRefused(t *testing.T) {
 	mf.Architecture = "CLIPModel"
 	other.Manifest = &mf
 	_, err = Load(&other, Options{})
-	wantError(t, "CLIP bundle", err, "holds a CLIPModel, not a BLIP model")
+	testutil.WantError(t, "CLIP bundle", err, "holds a CLIPModel, not a BLIP model")
 
 	// Weights of another class under a BLIP config: the missing tensor is named.
 	cfg = []byte(strings.Replace(string(cfg), `"BlipModel"`, `"BlipForImageTextRetrieval"`, 1))
@@ -109,5 +97,5 @@ func TestOtherClassesAreRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = models.Convert(dir, filepath.Join(t.TempDir(), "out"), convert.Options{Precision: graph.FP32})
-	wantError(t, "caption weights as retrieval", err, "BlipForImageTextRetrieval weights", "vision_proj.weight", "not in")
+	testutil.WantError(t, "caption weights as retrieval", err, "BlipForImageTextRetrieval weights", "vision_proj.weight", "not in")
 }

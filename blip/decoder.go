@@ -46,6 +46,18 @@ func newDecoder(dims decoderDims, crossKV, step *tflite.Model, crossOpts, stepOp
 		s.close()
 		return nil, err
 	}
+	c := &shapeCheck{s: s}
+	c.count(1, 2*dims.layers)
+	c.in(spec.InEncoderStates, 1, dims.crossLen, -1)
+	for i := 0; i < dims.layers; i++ {
+		c.out(spec.CrossKeyName(i), dims.heads, dims.crossLen, dims.headDim)
+		c.out(spec.CrossValueName(i), dims.heads, dims.headDim, dims.crossLen)
+	}
+	if c.err != nil {
+		s.close()
+		st.s.close()
+		return nil, c.err
+	}
 	d := &decoder{dims: dims, crossKV: s, st: st}
 	n := dims.heads * dims.crossLen * dims.headDim
 	for i := 0; i < dims.layers; i++ {
@@ -84,7 +96,7 @@ func (d *decoder) attend(states []float32, valid int) error {
 			if err != nil {
 				return err
 			}
-			if err := t.ReadFloat32(kv.dst); err != nil {
+			if err := t.ReadFiniteFloat32(kv.dst); err != nil {
 				return fmt.Errorf("blip: cross_kv output %s: %w", kv.name, err)
 			}
 		}
@@ -169,6 +181,20 @@ func newStepSession(dims decoderDims, m *tflite.Model, opts tflite.Options) (*st
 	if ts.err != nil {
 		s.close()
 		return nil, ts.err
+	}
+	c := &shapeCheck{s: s}
+	c.count(4+4*dims.layers, 1+2*dims.layers) // per layer: past and cross keys and values in, a new key and value out
+	c.in(spec.InSelfBias, 1, 1, 1, dims.cache+1)
+	c.in(spec.InCrossBias, 1, 1, dims.crossLen)
+	c.out(spec.OutLogits, -1, dims.vocab)
+	for i := 0; i < dims.layers; i++ {
+		c.in(spec.PastKeyName(i), -1, dims.heads, dims.cache, dims.headDim)
+		c.in(spec.PastValueName(i), -1, dims.heads, dims.headDim, dims.cache)
+		c.in(spec.CrossKeyName(i), dims.heads, dims.crossLen, dims.headDim)
+	}
+	if c.err != nil {
+		s.close()
+		return nil, c.err
 	}
 	index := map[string]int{}
 	for i := 0; i < s.ip.InputCount(); i++ {
@@ -333,7 +359,7 @@ func (st *stepSession) step(ids []int32, pos int) ([]float32, error) {
 		if err := st.s.invoke(); err != nil {
 			return nil, err
 		}
-		if err := st.logits.ReadFloat32(st.out[b*d.vocab : (b+1)*d.vocab]); err != nil {
+		if err := st.logits.ReadFiniteFloat32(st.out[b*d.vocab : (b+1)*d.vocab]); err != nil {
 			return nil, fmt.Errorf("blip: decoder_step logits: %w", err)
 		}
 		for i := 0; i < d.layers; i++ {
@@ -366,7 +392,7 @@ func (st *stepSession) stepBatch(ids []int32, pos int) ([]float32, error) {
 	if err := st.s.invoke(); err != nil {
 		return nil, err
 	}
-	if err := st.logits.ReadFloat32(st.out); err != nil {
+	if err := st.logits.ReadFiniteFloat32(st.out); err != nil {
 		return nil, fmt.Errorf("blip: decoder_step logits: %w", err)
 	}
 	for i := 0; i < d.layers; i++ {
@@ -388,7 +414,7 @@ func (st *stepSession) store(t *tflite.Tensor, cache []float32, rows, pos int, t
 	d := st.dims
 	hidden, per := d.hidden(), st.perSequence()
 	buf := st.rowsBuf[:rows*hidden]
-	if err := t.ReadFloat32(buf); err != nil {
+	if err := t.ReadFiniteFloat32(buf); err != nil {
 		return fmt.Errorf("blip: decoder_step new key/value: %w", err)
 	}
 	for b := 0; b < rows; b++ {

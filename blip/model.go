@@ -72,6 +72,9 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if err := m.readValues(); err != nil {
 		return nil, fmt.Errorf("blip: bundle %s: %w", b.Dir, err)
 	}
+	if err := m.checkConfig(); err != nil {
+		return nil, err
+	}
 	var err error
 	if m.proc, err = loadProcessor(b, m.imageSize); err != nil {
 		return nil, err
@@ -81,6 +84,9 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	}
 	if m.tok, err = loadTokenizer(b); err != nil {
 		return nil, err
+	}
+	if m.tok != nil && m.tok.VocabSize() > m.vocab {
+		return nil, fmt.Errorf("blip: bundle %s: the tokenizer has ids up to %d, the text models know %d tokens (vocab_size)", b.Dir, m.tok.VocabSize()-1, m.vocab)
 	}
 	for _, role := range roles {
 		path, err := b.Path(role)
@@ -101,33 +107,63 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 func (m *Model) readValues() error {
 	mf := m.bundle.Manifest
 	var err error
-	get := func(name string) int {
+	// get reads a value within [lo, hi]: sizes bounded by what a device holds (hf's limits),
+	// so that nothing is allocated from a damaged manifest before the models are checked
+	// against it (checkDims).
+	get := func(name string, lo, hi int) int {
 		if err != nil {
 			return 0
 		}
 		var v int
-		v, err = mf.Int(name)
+		v, err = mf.IntIn(name, lo, hi)
 		return v
 	}
-	m.imageSize, m.visionTokens, m.visionHidden = get(spec.ValueImageSize), get(spec.ValueVisionTokens), get(spec.ValueVisionHidden)
-	m.textHidden, m.textContext = get(spec.ValueTextHidden), get(spec.ValueTextContext)
-	m.bos, m.sep, m.pad = int32(get(spec.ValueBosTokenID)), int32(get(spec.ValueSepTokenID)), int32(get(spec.ValuePadTokenID))
-	heads := get(spec.ValueTextHeads)
-	m.vocab = get(spec.ValueVocabSize)
+	m.vocab = get(spec.ValueVocabSize, 1, hf.MaxVocab)
+	id := func(name string) int32 { return int32(get(name, 0, m.vocab-1)) }
+	m.imageSize = get(spec.ValueImageSize, 1, hf.MaxImageSide)
+	m.visionTokens, m.visionHidden = get(spec.ValueVisionTokens, 1, hf.MaxPositions), get(spec.ValueVisionHidden, 1, hf.MaxWidth)
+	m.textHidden, m.textContext = get(spec.ValueTextHidden, 1, hf.MaxWidth), get(spec.ValueTextContext, 2, hf.MaxPositions)
+	m.bos, m.sep, m.pad = id(spec.ValueBosTokenID), id(spec.ValueSepTokenID), id(spec.ValuePadTokenID)
+	heads := get(spec.ValueTextHeads, 1, hf.MaxHeads)
 	switch m.Architecture {
 	case spec.ArchCaption, spec.ArchVQA:
-		m.dec = decoderDims{layers: get(spec.ValueTextLayers), heads: heads, vocab: m.vocab,
-			cache: get(spec.ValueDecoderCache), crossLen: get(spec.ValueCrossLength)}
-		if err == nil && (heads <= 0 || m.textHidden%heads != 0) {
+		m.dec = decoderDims{layers: get(spec.ValueTextLayers, 1, hf.MaxLayers), heads: heads, vocab: m.vocab,
+			cache: get(spec.ValueDecoderCache, 1, hf.MaxPositions), crossLen: get(spec.ValueCrossLength, 1, hf.MaxPositions)}
+		if err == nil && m.textHidden%heads != 0 {
 			return fmt.Errorf("manifest: text_hidden %d does not split into %d heads", m.textHidden, heads)
 		}
-		if heads > 0 {
-			m.dec.headDim = m.textHidden / heads
-		}
+		m.dec.headDim = m.textHidden / max(heads, 1)
 	case spec.ArchRetrieval:
-		m.projection = get(spec.ValueProjection)
+		m.projection = get(spec.ValueProjection, 1, hf.MaxWidth)
 	}
 	return err
+}
+
+// checkConfig holds the manifest's sizes against the config.json the bundle carries (checked
+// against its SHA-256 with the bundle): the vocabulary is the token table's size, and no text
+// may be longer than the position table.
+func (m *Model) checkConfig() error {
+	path, err := m.bundle.Path(bundle.RoleConfig)
+	if err != nil {
+		return fmt.Errorf("blip: %w (it says how many tokens the text models know)", err)
+	}
+	cfg, err := hf.ReadConfig(path)
+	if err != nil {
+		return fmt.Errorf("blip: %w", err)
+	}
+	c, err := cfg.Blip()
+	if err != nil {
+		return fmt.Errorf("blip: %w", err)
+	}
+	longest := max(m.textContext, m.dec.cache)
+	switch {
+	case m.vocab != c.Text.VocabSize:
+		return fmt.Errorf("blip: bundle %s: the manifest's vocab_size %d is not text_config.vocab_size %d of %s", m.bundle.Dir, m.vocab, c.Text.VocabSize, path)
+	case longest > c.Text.MaxPositionEmbeddings:
+		return fmt.Errorf("blip: bundle %s: the manifest's text_context or decoder_cache %d is longer than text_config.max_position_embeddings %d of %s",
+			m.bundle.Dir, longest, c.Text.MaxPositionEmbeddings, path)
+	}
+	return nil
 }
 
 // loadProcessor reads the bundle's preprocessor_config.json. Without one it takes

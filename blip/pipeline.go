@@ -47,6 +47,9 @@ func (m *Model) NewSession() (*Session, error) {
 	case spec.ArchRetrieval:
 		s.itm, s.itc = open(spec.RoleITM), open(spec.RoleITCText)
 	}
+	if err == nil {
+		err = s.checkShapes()
+	}
 	if err == nil && (m.Architecture == spec.ArchCaption || m.Architecture == spec.ArchVQA) {
 		s.dec, err = newDecoder(m.dec, m.models[spec.RoleCrossKV], m.models[spec.RoleDecoderStep], m.runtimeOptions(spec.RoleCrossKV), m.runtimeOptions(spec.RoleDecoderStep))
 	}
@@ -58,6 +61,38 @@ func (m *Model) NewSession() (*Session, error) {
 	s.ids = make([]int32, m.textContext)
 	s.bias = make([]float32, m.textContext)
 	return s, nil
+}
+
+// checkShapes holds the encoders' inputs and outputs against the manifest's sizes.
+func (s *Session) checkShapes() error {
+	m := s.m
+	v := &shapeCheck{s: s.vision}
+	v.in(spec.InPixelValues, 1, m.imageSize, m.imageSize, 3)
+	v.out(spec.OutImageEmbeds, 1, m.visionTokens, m.visionHidden)
+	if m.Architecture == spec.ArchRetrieval {
+		v.out(spec.OutImageFeat, 1, m.projection)
+	}
+	checks := []*shapeCheck{v}
+	for _, se := range []*session{s.question, s.itm, s.itc} {
+		if se == nil {
+			continue
+		}
+		c := &shapeCheck{s: se}
+		c.in(spec.InInputIDs, 1, m.textContext)
+		c.in(spec.InAttentionBias, 1, 1, 1, m.textContext)
+		if se != s.itc {
+			c.in(spec.InImageEmbeds, 1, m.visionTokens, m.visionHidden)
+		} else {
+			c.out(spec.OutTextFeat, 1, m.projection)
+		}
+		checks = append(checks, c)
+	}
+	for _, c := range checks {
+		if c.err != nil {
+			return c.err
+		}
+	}
+	return nil
 }
 
 // Close frees the session's interpreters.
@@ -125,7 +160,7 @@ func readOutput(s *session, name string) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := t.Float32()
+	v, err := t.FiniteFloat32()
 	if err != nil {
 		return nil, fmt.Errorf("blip: %s output %s: %w", s.role, name, err)
 	}
@@ -220,7 +255,7 @@ func (s *Session) QuestionStates(im *Image, question []int32) ([]float32, int, e
 	if s.states == nil {
 		s.states = make([]float32, t.NumElements())
 	}
-	if err := t.ReadFloat32(s.states); err != nil {
+	if err := t.ReadFiniteFloat32(s.states); err != nil {
 		return nil, 0, fmt.Errorf("blip: question states: %w", err)
 	}
 	return s.states, len(question), nil

@@ -87,3 +87,49 @@ func (ts *tensorSet) out(name string) *tflite.Tensor {
 	ts.err = err
 	return t
 }
+
+// shapeCheck holds the models' tensors against the sizes the manifest gives, keeping the
+// first mismatch. Run before anything is allocated from those sizes: the model files are
+// checked against their SHA-256, the manifest's numbers are not.
+type shapeCheck struct {
+	s   *session
+	err error
+}
+
+// count compares the numbers of inputs and outputs (which follow from the layers).
+func (c *shapeCheck) count(inputs, outputs int) {
+	if c.err != nil {
+		return
+	}
+	if in, out := c.s.ip.InputCount(), c.s.ip.OutputCount(); in != inputs || out != outputs {
+		c.err = fmt.Errorf("blip: %s model has %d inputs and %d outputs, the bundle's manifest gives %d and %d", c.s.role, in, out, inputs, outputs)
+	}
+}
+
+// in and out compare a tensor's shape with want, where -1 matches any size (a batch set at
+// run time).
+func (c *shapeCheck) in(name string, want ...int)  { c.check(name, false, want) }
+func (c *shapeCheck) out(name string, want ...int) { c.check(name, true, want) }
+
+func (c *shapeCheck) check(name string, output bool, want []int) {
+	if c.err != nil {
+		return
+	}
+	var t *tflite.Tensor
+	if output {
+		t, c.err = c.s.output(name)
+	} else {
+		t, c.err = c.s.input(name)
+	}
+	if c.err != nil {
+		return
+	}
+	got := t.Shape()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = want[i] == -1 || got[i] == want[i]
+	}
+	if !ok {
+		c.err = fmt.Errorf("blip: %s model's %s is %v, the bundle's manifest gives %v (-1: any)", c.s.role, name, got, want)
+	}
+}

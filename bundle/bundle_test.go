@@ -2,6 +2,7 @@ package bundle
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -44,6 +45,7 @@ func TestReadAndVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	want.path = filepath.Join(dir, ManifestName) // what errors name
 	if !reflect.DeepEqual(b.Manifest, want) {
 		t.Errorf("read manifest %+v, wrote %+v", b.Manifest, want)
 	}
@@ -136,8 +138,9 @@ func TestManifestJSONKeys(t *testing.T) {
 }
 
 func TestManifestValidation(t *testing.T) {
+	sha := strings.Repeat("0", 64)
 	good := func() *Manifest {
-		return &Manifest{Format: ManifestFormat, Architecture: "X", Precision: "fp32", Files: []File{{Path: "a.tflite", Role: "a"}}}
+		return &Manifest{Format: ManifestFormat, Architecture: "X", Precision: "fp32", Files: []File{{Path: "a.tflite", Role: "a", SHA256: sha}}}
 	}
 	for want, spoil := range map[string]func(m *Manifest){
 		"format 2, this edged reads format 1": func(m *Manifest) { m.Format = 2 },
@@ -148,6 +151,18 @@ func TestManifestValidation(t *testing.T) {
 		`file "../../etc/passwd" is outside`:  func(m *Manifest) { m.Files[0].Path = "../../etc/passwd" },
 		`file "/etc/passwd" is outside`:       func(m *Manifest) { m.Files[0].Path = "/etc/passwd" },
 		`role "a" appears twice`:              func(m *Manifest) { m.Files = append(m.Files, File{Path: "b", Role: "a"}) },
+		`file "a.tflite" has size -1`:         func(m *Manifest) { m.Files[0].Size = -1 },
+		`file "a.tflite" has no SHA-256`:      func(m *Manifest) { m.Files[0].SHA256 = "abc" },
+		`tensor "x" has shape [1 1073741824]: a dimension is -1 or 0 to 16777216`: func(m *Manifest) {
+			m.Files[0].Inputs = []Tensor{{Name: "x", Shape: []int{1, 1 << 30}}}
+		},
+		`tensor "y" has shape [-5]`:                func(m *Manifest) { m.Files[0].Outputs = []Tensor{{Name: "y", Shape: []int{-5}}} },
+		`tensor "z" has 9 dimensions, more than 8`: func(m *Manifest) { m.Files[0].Outputs = []Tensor{{Name: "z", Shape: make([]int, 9)}} },
+		"65 files, more than the 64": func(m *Manifest) {
+			for i := range 64 {
+				m.Files = append(m.Files, File{Path: fmt.Sprint(i), Role: fmt.Sprint(i), SHA256: sha})
+			}
+		},
 	} {
 		dir := t.TempDir()
 		m := good()
@@ -173,7 +188,7 @@ func TestManifestValidation(t *testing.T) {
 }
 
 func TestManifestValues(t *testing.T) {
-	m := &Manifest{Values: map[string]any{"scale": 100.0, "half": 0.5, "pooling": "argmax"}}
+	m := &Manifest{Values: map[string]any{"scale": 100.0, "half": 0.5, "pooling": "argmax", "huge": 1e300, "negative": -5.0}}
 	if v, err := m.Float("half"); err != nil || v != 0.5 {
 		t.Errorf("Float(half) = %v, %v", v, err)
 	}
@@ -193,10 +208,27 @@ func TestManifestValues(t *testing.T) {
 		{"fraction as an integer", second(m.Int("half")), `"half" is 0.5, want an integer`},
 		{"number as text", second(m.Text("scale")), `"scale" is float64, want a string`},
 		{"missing text", second(m.Text("nope")), `no value "nope"`},
+		{"integer beyond float64's exact range", second(m.Int("huge")), `"huge" is 1e+300, want an integer`},
+		{"integer out of bounds", second(m.IntIn("scale", 1, 64)), `manifest: value "scale" is 100, want 1 to 64`},
+		{"negative size", second(m.IntIn("negative", 1, 64)), `value "negative" is -5, want 1 to 64`},
+		{"number out of bounds", second(m.FloatIn("half", 1, 100)), `value "half" is 0.5, want 1 to 100`},
 	} {
 		if tc.err == nil || !strings.Contains(tc.err.Error(), tc.want) {
 			t.Errorf("%s: %v, want %q", tc.name, tc.err, tc.want)
 		}
+	}
+	if v, err := m.IntIn("scale", 1, 100); err != nil || v != 100 {
+		t.Errorf("IntIn(scale, 1, 100) = %v, %v", v, err)
+	}
+	// A manifest read from a file names it in every value error.
+	dir, _ := writeBundle(t, map[string]string{"vision": "x"})
+	b, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`bundle manifest %s: value "context_length" is 77, want 1 to 16`, filepath.Join(dir, ManifestName))
+	if _, err := b.Manifest.IntIn("context_length", 1, 16); err == nil || err.Error() != want {
+		t.Errorf("IntIn of a read manifest: %v, want %q", err, want)
 	}
 }
 
@@ -235,5 +267,30 @@ func TestFileSHA256(t *testing.T) {
 	}
 	if _, err := FileSHA256(path + ".missing"); err == nil {
 		t.Error("the checksum of a missing file")
+	}
+}
+
+// The cost of verifying a bundle at its first open after a start: SHA-256 of its files
+// (b.SetBytes: the MB/s printed is the hashing rate).
+func BenchmarkVerify(b *testing.B) {
+	dir := b.TempDir()
+	data := make([]byte, 64<<20)
+	for i := range data {
+		data[i] = byte(i * 31)
+	}
+	path := filepath.Join(dir, "model.tflite")
+	if err := WriteFileSync(path, data); err != nil {
+		b.Fatal(err)
+	}
+	sum, err := FileSHA256(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bd := &Bundle{Dir: dir, Manifest: &Manifest{Files: []File{{Path: "model.tflite", Role: "vision", Size: int64(len(data)), SHA256: sum}}}}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := bd.Verify(); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

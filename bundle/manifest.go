@@ -3,8 +3,10 @@ package bundle
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -33,6 +35,9 @@ type Manifest struct {
 	// Calibration says what full int8 calibrated on; absent for other precisions.
 	Calibration  *CalibrationInfo `json:"calibration,omitempty"`
 	EdgedVersion string           `json:"edged_version"`
+
+	// path is the manifest.json it was read from, for errors ("" for one made in memory).
+	path string
 }
 
 // SourceInfo identifies the checkpoint a bundle was converted from.
@@ -97,14 +102,29 @@ func (m *Manifest) File(role string) (File, bool) {
 func (m *Manifest) Float(name string) (float64, error) {
 	v, ok := m.Values[name]
 	if !ok {
-		return 0, fmt.Errorf("manifest has no value %q", name)
+		return 0, m.errorf("no value %q", name)
 	}
 	f, ok := v.(float64)
 	if !ok {
-		return 0, fmt.Errorf("manifest value %q is %T, want a number", name, v)
+		return 0, m.errorf("value %q is %T, want a number", name, v)
 	}
 	return f, nil
 }
+
+// FloatIn returns a numeric value of the manifest that must lie in [lo, hi].
+func (m *Manifest) FloatIn(name string, lo, hi float64) (float64, error) {
+	f, err := m.Float(name)
+	if err != nil {
+		return 0, err
+	}
+	if !(f >= lo && f <= hi) {
+		return 0, m.errorf("value %q is %v, want %v to %v", name, f, lo, hi)
+	}
+	return f, nil
+}
+
+// maxExactInt is the largest integer a JSON number (float64) holds exactly.
+const maxExactInt = 1 << 53
 
 // Int returns an integer value of the manifest.
 func (m *Manifest) Int(name string) (int, error) {
@@ -112,23 +132,45 @@ func (m *Manifest) Int(name string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if f != float64(int(f)) {
-		return 0, fmt.Errorf("manifest value %q is %v, want an integer", name, f)
+	if f != math.Trunc(f) || math.Abs(f) > maxExactInt {
+		return 0, m.errorf("value %q is %v, want an integer", name, f)
 	}
 	return int(f), nil
+}
+
+// IntIn returns an integer value of the manifest that must lie in [lo, hi]: model code reads
+// sizes with it, so that a damaged or hand-edited manifest is an error naming the file and
+// the value rather than an allocation that kills the process.
+func (m *Manifest) IntIn(name string, lo, hi int) (int, error) {
+	v, err := m.Int(name)
+	if err != nil {
+		return 0, err
+	}
+	if v < lo || v > hi {
+		return 0, m.errorf("value %q is %d, want %d to %d", name, v, lo, hi)
+	}
+	return v, nil
 }
 
 // Text returns a string value of the manifest.
 func (m *Manifest) Text(name string) (string, error) {
 	v, ok := m.Values[name]
 	if !ok {
-		return "", fmt.Errorf("manifest has no value %q", name)
+		return "", m.errorf("no value %q", name)
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("manifest value %q is %T, want a string", name, v)
+		return "", m.errorf("value %q is %T, want a string", name, v)
 	}
 	return s, nil
+}
+
+// errorf makes an error about the manifest, naming its file when it was read from one.
+func (m *Manifest) errorf(format string, args ...any) error {
+	if m.path == "" {
+		return fmt.Errorf("manifest: "+format, args...)
+	}
+	return fmt.Errorf("bundle manifest %s: "+format, append([]any{m.path}, args...)...)
 }
 
 // ReadManifest reads and checks the manifest.json of the bundle in dir.
@@ -138,6 +180,11 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bundle manifest: %w", err)
 	}
+	return ParseManifest(data, path)
+}
+
+// ParseManifest parses and checks manifest bytes; path names the file in errors.
+func ParseManifest(data []byte, path string) (*Manifest, error) {
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("bundle manifest %s: %w", path, err)
@@ -145,8 +192,18 @@ func ReadManifest(dir string) (*Manifest, error) {
 	if err := m.validate(); err != nil {
 		return nil, fmt.Errorf("bundle manifest %s: %w", path, err)
 	}
+	m.path = path
 	return &m, nil
 }
+
+// Bounds of a manifest's file list: far above what a bundle holds, low enough that nothing
+// sized by them can exhaust memory.
+const (
+	maxFiles     = 64
+	maxTensors   = 1024    // inputs or outputs of one model file
+	maxRank      = 8       // dimensions of a tensor
+	maxDimension = 1 << 24 // one dimension of a tensor
+)
 
 func (m *Manifest) validate() error {
 	switch {
@@ -158,6 +215,8 @@ func (m *Manifest) validate() error {
 		return fmt.Errorf("no precision")
 	case len(m.Files) == 0:
 		return fmt.Errorf("no files")
+	case len(m.Files) > maxFiles:
+		return fmt.Errorf("%d files, more than the %d a bundle may have", len(m.Files), maxFiles)
 	}
 	seen := map[string]bool{}
 	for i, f := range m.Files {
@@ -172,6 +231,34 @@ func (m *Manifest) validate() error {
 			return fmt.Errorf("role %q appears twice", f.Role)
 		}
 		seen[f.Role] = true
+		if f.Size < 0 {
+			return fmt.Errorf("file %q has size %d", f.Path, f.Size)
+		}
+		if len(f.SHA256) != 64 {
+			return fmt.Errorf("file %q has no SHA-256 (64 hex digits)", f.Path)
+		}
+		if err := checkTensors(f); err != nil {
+			return fmt.Errorf("file %q: %w", f.Path, err)
+		}
+	}
+	return nil
+}
+
+// checkTensors bounds the inputs and outputs a file lists: each dimension is -1 (set at run
+// time) or a size.
+func checkTensors(f File) error {
+	if len(f.Inputs) > maxTensors || len(f.Outputs) > maxTensors {
+		return fmt.Errorf("%d inputs and %d outputs, more than %d", len(f.Inputs), len(f.Outputs), maxTensors)
+	}
+	for _, t := range append(slices.Clip(f.Inputs), f.Outputs...) {
+		if len(t.Shape) > maxRank {
+			return fmt.Errorf("tensor %q has %d dimensions, more than %d", t.Name, len(t.Shape), maxRank)
+		}
+		for _, d := range t.Shape {
+			if d < -1 || d > maxDimension {
+				return fmt.Errorf("tensor %q has shape %v: a dimension is -1 or 0 to %d", t.Name, t.Shape, maxDimension)
+			}
+		}
 	}
 	return nil
 }

@@ -12,16 +12,10 @@ import (
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// RunOptions say how the towers run.
-type RunOptions struct {
-	// Threads per interpreter; 0 means one per CPU.
-	Threads int
-	// Delegate runs the towers on XNNPACK (the default), TFLite's own kernels ("none"), or
-	// another tflite.DelegateKind.
-	Delegate tflite.DelegateKind
-	// Kernels is tflite.Options.Kernels: edged's int8 kernels ("" or auto, off, a kernel).
-	Kernels string
-}
+// RunOptions say how the towers run: the interpreter options of package tflite (threads, the
+// delegate with its library and options, edged's int8 kernels), as blip.Options.Runtime. Each
+// tower adapts them to its file (XNNPACK's int8 flag for a full-int8 tower).
+type RunOptions = tflite.Options
 
 // tower is an interpreter of one of the bundle's models. Its mutex makes each call (set
 // inputs, invoke, read outputs) one unit: an interpreter is used by one goroutine at a time
@@ -62,7 +56,7 @@ func (l *loadedModel) close() error {
 
 // newTower makes an interpreter of l.
 func (l *loadedModel) newTower(opts RunOptions) (*tower, error) {
-	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(tflite.Options{Threads: opts.Threads, Delegate: opts.Delegate, Kernels: opts.Kernels}))
+	ip, err := tflite.NewInterpreter(l.m, l.file.RuntimeOptions(opts))
 	if err != nil {
 		return nil, fmt.Errorf("clip: %s tower %s: %w", l.file.Role, l.path, err)
 	}
@@ -120,7 +114,7 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 	if err := t.ip.Invoke(); err != nil {
 		return fmt.Errorf("clip: image embedding: %w", err)
 	}
-	if err := t.out.ReadFloat32(dst); err != nil {
+	if err := t.out.ReadFiniteFloat32(dst); err != nil {
 		return fmt.Errorf("clip: image embedding: %w", err)
 	}
 	return nil
@@ -130,6 +124,8 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 type textTower struct {
 	*tower
 	context int
+	vocab   int       // ids are below it
+	dim     int       // of an embedding
 	buf     []int32   // the input, reused
 	out     []float32 // the output, reused
 }
@@ -143,6 +139,11 @@ func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
 	for i, ids := range texts {
 		if len(ids) == 0 || len(ids) > t.context {
 			return nil, fmt.Errorf("clip: text embedding: text %d has %d tokens, the text tower takes 1 to %d", i, len(ids), t.context)
+		}
+		for _, id := range ids {
+			if id < 0 || int(id) >= t.vocab {
+				return nil, fmt.Errorf("clip: text embedding: text %d has token id %d, outside the vocabulary of %d", i, id, t.vocab)
+			}
 		}
 		n += len(ids)
 	}
@@ -179,9 +180,12 @@ func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
 	out := t.ip.Output(0)
-	dim := out.Shape()[1]
+	if shape := out.Shape(); !slices.Equal(shape, []int{n, t.dim}) {
+		return nil, fmt.Errorf("clip: text tower %s gives %v for %d tokens, the manifest's projection_dim says [%d %d]", t.path, shape, n, n, t.dim)
+	}
+	dim := t.dim
 	t.out = slices.Grow(t.out[:0], n*dim)[:n*dim]
-	if err := out.ReadFloat32(t.out); err != nil {
+	if err := out.ReadFiniteFloat32(t.out); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
 	}
 	embs := make([][]float32, len(texts))

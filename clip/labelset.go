@@ -157,11 +157,21 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 	if len(d.Labels) == 0 {
 		return nil, fmt.Errorf("label set %s: no labels", source)
 	}
+	if len(d.Labels) > MaxLabels {
+		return nil, fmt.Errorf("label set %s: %d labels, more than the %d a set may have (this is label %d)", at(d.Labels[MaxLabels].line), len(d.Labels), MaxLabels, MaxLabels+1)
+	}
+	if len(set.Templates) > MaxPrompts {
+		return nil, fmt.Errorf("label set %s: %d templates, more than the %d a label may have", source, len(set.Templates), MaxPrompts)
+	}
+	prompts := 0
 	seen := map[string]int{}
 	for _, ld := range d.Labels {
 		name := strings.TrimSpace(ld.Name)
 		if name == "" {
 			return nil, fmt.Errorf("label set %s: empty label", at(ld.line))
+		}
+		if len(name) > MaxTextBytes {
+			return nil, fmt.Errorf("label set %s: label of %d bytes, more than %d", at(ld.line), len(name), MaxTextBytes)
 		}
 		if first, dup := seen[name]; dup {
 			return nil, fmt.Errorf("label set %s: label %q already given at line %d", at(ld.line), name, first)
@@ -174,9 +184,15 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 			}
 			l.Threshold = *ld.Threshold
 		}
+		if len(ld.Prompts) > MaxPrompts {
+			return nil, fmt.Errorf("label set %s: label %q: %d prompts, more than %d", at(ld.line), name, len(ld.Prompts), MaxPrompts)
+		}
 		for _, p := range ld.Prompts {
 			if strings.TrimSpace(p) == "" {
 				return nil, fmt.Errorf("label set %s: label %q: empty prompt", at(ld.line), name)
+			}
+			if len(p) > MaxTextBytes {
+				return nil, fmt.Errorf("label set %s: label %q: a prompt of %d bytes, more than %d", at(ld.line), name, len(p), MaxTextBytes)
 			}
 			l.Prompts = append(l.Prompts, p)
 		}
@@ -184,6 +200,9 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 			for _, t := range set.Templates {
 				l.Prompts = append(l.Prompts, strings.ReplaceAll(t, "{}", name))
 			}
+		}
+		if prompts += len(l.Prompts); prompts > MaxSetPrompts {
+			return nil, fmt.Errorf("label set %s: label %q brings the set to %d prompts, more than %d; use fewer templates or prompts", at(ld.line), name, prompts, MaxSetPrompts)
 		}
 		set.Labels = append(set.Labels, l)
 	}
@@ -193,6 +212,17 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 	}
 	return set, nil
 }
+
+// Bounds of a label set (README, "Label sets"). Every label is scored on every frame and is a
+// Home Assistant entity, and every prompt is embedded by the text tower and kept in the text
+// cache: 1000 labels is ImageNet's, and 10000 prompts take the text tower of CLIP B/32 over a
+// minute on a Pi the first time a set is loaded (the cache spares the next starts).
+const (
+	MaxLabels     = 1000  // labels in one set
+	MaxPrompts    = 100   // templates of a set, prompts of a label
+	MaxSetPrompts = 10000 // prompts of all the labels of a set
+	MaxTextBytes  = 1000  // a label's name, a prompt (the tokenizer keeps a context's worth)
+)
 
 // MaxPairPrompts bounds the texts a label set's pairs make (every ordered pair of labels
 // times every template), each embedded once by the text tower and kept in the text cache:

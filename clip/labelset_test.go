@@ -56,6 +56,13 @@ func TestParseLabelSetErrors(t *testing.T) {
 		{"pairs with one {}", "name: s\npairs: \"{} with\"\nlabels: [a, b]\n", `pairs "{} with" needs two {}`},
 		{"too many pairs", "name: s\npairs: \"{} and {}\"\ntemplates: [\"{}\", \"a {}\"]\nlabels: [" + manyLabels(46) + "]\n",
 			"pairs: 46 labels and 2 templates make 4140 pair prompts, more than 4096"},
+		// Bounds (README "Label sets"): a 400k-label set once stalled labelling for minutes.
+		{"too many labels", "name: s\nlabels:\n" + labelLines(1001), "s.yaml:1003: 1001 labels, more than the 1000 a set may have (this is label 1001)"},
+		{"too many prompts", "name: s\ntemplates: [" + templates(20) + "]\nlabels:\n" + labelLines(600),
+			`s.yaml:504: label "thing 500" brings the set to 10020 prompts, more than 10000`},
+		{"too many templates", "name: s\ntemplates: [" + templates(101) + "]\nlabels: [a]\n", "s.yaml: 101 templates, more than the 100 a label may have"},
+		{"long label", "name: s\nlabels:\n  - " + strings.Repeat("x", 1001) + "\n", "s.yaml:3: label of 1001 bytes, more than 1000"},
+		{"long prompt", "name: s\nlabels:\n  - name: a\n    prompts: [" + strings.Repeat("y", 1001) + "]\n", `s.yaml:3: label "a": a prompt of 1001 bytes, more than 1000`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -65,6 +72,24 @@ func TestParseLabelSetErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// labelLines is n labels as a YAML block list, one per line.
+func labelLines(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "  - thing %d\n", i)
+	}
+	return b.String()
+}
+
+// templates is n distinct templates as a YAML flow list's items.
+func templates(n int) string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = fmt.Sprintf(`"{} %d"`, i)
+	}
+	return strings.Join(t, ", ")
 }
 
 func manyLabels(n int) string {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"slices"
 	"sync"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip/spec"
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/tokenizer"
 )
@@ -30,6 +32,7 @@ type Model struct {
 	height, width     int
 	logitScale        float32
 	dim, context, eos int
+	vocab             int // token ids are below it: the text tower's embedding table
 	pooling           string
 
 	tokOnce sync.Once
@@ -49,6 +52,8 @@ type Options struct {
 	// TextCacheDir keeps text embeddings on disk across runs (see TextCache); empty keeps them
 	// in memory only.
 	TextCacheDir string
+	// TextCacheBytes bounds the text cache in memory and on disk (0: DefaultTextCacheBytes).
+	TextCacheBytes int64
 }
 
 // Load opens a CLIP bundle. Interpreters are made when first needed: by NewSession, or by the
@@ -62,8 +67,14 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if m.logitScale, m.dim, m.pooling, m.eos, err = manifestValues(b.Manifest); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
 	}
-	if m.context, err = b.Manifest.Int(spec.ValueContext); err != nil {
+	if m.context, err = b.Manifest.IntIn(spec.ValueContext, 2, hf.MaxPositions); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
+	}
+	if m.vocab, err = textVocab(b, m.context); err != nil {
+		return nil, err
+	}
+	if m.eos >= m.vocab {
+		return nil, fmt.Errorf("clip: bundle %s: the manifest's eos_token_id %d is outside the vocabulary of %d", b.Dir, m.eos, m.vocab)
 	}
 	prePath, err := b.Path(bundle.RolePreprocessorConfig)
 	if err != nil {
@@ -80,9 +91,9 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 		return nil, err
 	}
 	in := m.visionModel.file.Inputs
-	if len(in) != 1 || len(in[0].Shape) != 4 || in[0].Shape[0] != 1 || in[0].Shape[3] != 3 || in[0].Shape[1] <= 0 || in[0].Shape[2] <= 0 {
+	if len(in) != 1 || len(in[0].Shape) != 4 || in[0].Shape[0] != 1 || in[0].Shape[3] != 3 || !sideOK(in[0].Shape[1]) || !sideOK(in[0].Shape[2]) {
 		m.Close()
-		return nil, fmt.Errorf("clip: bundle %s: the manifest says the vision tower takes %v, want one input [1 H W 3]", b.Dir, in)
+		return nil, fmt.Errorf("clip: bundle %s: the manifest says the vision tower takes %v, want one input [1 H W 3] of at most %d pixels a side", b.Dir, in, hf.MaxImageSide)
 	}
 	m.height, m.width = in[0].Shape[1], in[0].Shape[2]
 	if h, w, err := m.proc.OutputSize(m.width, m.height); err != nil || h != m.height || w != m.width {
@@ -93,8 +104,32 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 		m.Close()
 		return nil, err
 	}
-	m.cache = NewTextCache(opts.TextCacheDir, textModelKey(b))
+	m.cache = NewTextCacheSize(opts.TextCacheDir, textModelKey(b), opts.TextCacheBytes)
 	return m, nil
+}
+
+func sideOK(n int) bool { return n >= 1 && n <= hf.MaxImageSide }
+
+// textVocab is the text tower's vocabulary size, from the config.json the bundle carries
+// (checked against its SHA-256 with the bundle): ids at or beyond it would read outside the
+// token embedding table. The manifest's context must fit the position table too.
+func textVocab(b *bundle.Bundle, context int) (int, error) {
+	path, err := b.Path(bundle.RoleConfig)
+	if err != nil {
+		return 0, fmt.Errorf("clip: %w (it says how many tokens the text tower knows)", err)
+	}
+	cfg, err := hf.ReadConfig(path)
+	if err != nil {
+		return 0, fmt.Errorf("clip: %w", err)
+	}
+	c, err := cfg.CLIP()
+	if err != nil {
+		return 0, fmt.Errorf("clip: %w", err)
+	}
+	if context > c.Text.MaxPositionEmbeddings {
+		return 0, fmt.Errorf("clip: bundle %s: the manifest's context_length %d is longer than text_config.max_position_embeddings %d of %s", b.Dir, context, c.Text.MaxPositionEmbeddings, path)
+	}
+	return c.Text.VocabSize, nil
 }
 
 // Session embeds images on an interpreter of its own. It is used by one goroutine at a time;
@@ -114,6 +149,10 @@ func (m *Model) NewSession() (*Session, error) {
 	if len(shape) != 4 || shape[0] != 1 || shape[1] != m.height || shape[2] != m.width || shape[3] != 3 {
 		t.close()
 		return nil, fmt.Errorf("clip: vision tower %s takes %v, the manifest says [1 %d %d 3]", t.path, shape, m.height, m.width)
+	}
+	if out := t.ip.Output(0).Shape(); !slices.Equal(out, []int{1, m.dim}) {
+		t.close()
+		return nil, fmt.Errorf("clip: vision tower %s gives %v, the manifest's projection_dim says [1 %d]", t.path, out, m.dim)
 	}
 	return &Session{m: m, vision: newImageTower(t, m.height, m.width)}, nil
 }
@@ -184,17 +223,17 @@ func (m *Model) textTower() (*textTower, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.text = &textTower{tower: t, context: m.context}
+		m.text = &textTower{tower: t, context: m.context, vocab: m.vocab, dim: m.dim}
 	}
 	return m.text, nil
 }
 
 func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling string, eos int, err error) {
-	s, err := man.Float(spec.ValueLogitScale)
+	s, err := man.FloatIn(spec.ValueLogitScale, minLogitScale, maxLogitScale)
 	if err != nil {
 		return
 	}
-	if dim, err = man.Int(spec.ValueProjection); err != nil {
+	if dim, err = man.IntIn(spec.ValueProjection, 1, hf.MaxWidth); err != nil {
 		return
 	}
 	if pooling, err = man.Text(spec.ValueTextPooling); err != nil {
@@ -204,9 +243,16 @@ func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling strin
 		err = fmt.Errorf("text pooling %q, want argmax or eos", pooling)
 		return
 	}
-	eos, err = man.Int(spec.ValueEOSTokenID)
+	eos, err = man.IntIn(spec.ValueEOSTokenID, 0, hf.MaxVocab-1)
 	return float32(s), dim, pooling, eos, err
 }
+
+// Bounds of the logit scale: CLIP's training clamps it to 100; a model with a scale far
+// outside is broken, and one of 1e30 would make every softmax infinite.
+const (
+	minLogitScale = 1e-3
+	maxLogitScale = 1e4
+)
 
 // Close frees the Model's own interpreters and its models; close its Sessions first.
 func (m *Model) Close() error {

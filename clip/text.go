@@ -31,6 +31,10 @@ func (m *Model) tokenizer() (*tokenizer.CLIP, error) {
 			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer pads to %d tokens, the text tower takes %d", m.Bundle.Dir, tok.ContextLength(), m.context)
 			return
 		}
+		if tok.VocabSize() > m.vocab {
+			m.tokErr = fmt.Errorf("clip: model %s: the tokenizer has ids up to %d, the text tower knows %d tokens (vocab_size)", m.Bundle.Dir, tok.VocabSize()-1, m.vocab)
+			return
+		}
 		m.tok = tok
 	})
 	return m.tok, m.tokErr
@@ -108,7 +112,9 @@ func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 		return nil, err
 	}
 	var warned bool
+	computed := make(map[string][]float32, len(todo))
 	for i, e := range embs {
+		computed[todo[i].text] = e
 		if err := m.cache.Put(todo[i].text, e); err != nil && !warned {
 			slog.Warn("clip: text embeddings are not kept on disk", "err", err)
 			warned = true
@@ -116,11 +122,7 @@ func (m *Model) EmbedTexts(texts []string) ([][]float32, error) {
 	}
 	for i, t := range texts {
 		if out[i] == nil {
-			e, ok := m.cache.Get(t, m.dim)
-			if !ok {
-				return nil, fmt.Errorf("clip: text embedding of %q was computed but not cached", t)
-			}
-			out[i] = e
+			out[i] = slices.Clone(computed[t]) // a text given twice gets two slices, as cached ones do
 		}
 	}
 	return out, nil

@@ -1,5 +1,7 @@
 package hf
 
+import "fmt"
+
 // BlipConfig is the config.json of a BLIP checkpoint (BlipForConditionalGeneration,
 // BlipForQuestionAnswering, BlipForImageTextRetrieval) with the defaults transformers'
 // BlipConfig applies to missing keys (those of Salesforce/blip-vqa-base).
@@ -56,9 +58,9 @@ func (c *Config) Blip() (*BlipConfig, error) {
 	f := &fields{c: c}
 	f.modelType("blip")
 	out := &BlipConfig{
-		ProjectionDim:       f.positive("projection_dim", 512),
+		ProjectionDim:       f.sized("projection_dim", 512, MaxWidth),
 		LogitScaleInitValue: f.float("logit_scale_init_value", 2.6592),
-		ImageTextHiddenSize: f.positive("image_text_hidden_size", 256),
+		ImageTextHiddenSize: f.sized("image_text_hidden_size", 256, MaxWidth),
 		LabelSmoothing:      f.float("label_smoothing", 0),
 		TieWordEmbeddings:   f.bool("tie_word_embeddings", true),
 	}
@@ -66,31 +68,31 @@ func (c *Config) Blip() (*BlipConfig, error) {
 	v := &fields{c: f.sub("vision_config")}
 	v.modelType("blip_vision_model")
 	out.Vision = BlipVisionConfig{
-		HiddenSize:        v.positive("hidden_size", 768),
-		IntermediateSize:  v.positive("intermediate_size", 3072),
-		ProjectionDim:     v.positive("projection_dim", 512),
-		NumHiddenLayers:   v.positive("num_hidden_layers", 12),
-		NumAttentionHeads: v.positive("num_attention_heads", 12),
-		ImageSize:         v.square("image_size", 384),
-		PatchSize:         v.square("patch_size", 16),
+		HiddenSize:        v.sized("hidden_size", 768, MaxWidth),
+		IntermediateSize:  v.sized("intermediate_size", 3072, MaxWidth),
+		ProjectionDim:     v.sized("projection_dim", 512, MaxWidth),
+		NumHiddenLayers:   v.sized("num_hidden_layers", 12, MaxLayers),
+		NumAttentionHeads: v.sized("num_attention_heads", 12, MaxHeads),
+		ImageSize:         v.square("image_size", 384, MaxImageSide),
+		PatchSize:         v.square("patch_size", 16, MaxImageSide),
 		HiddenAct:         v.str("hidden_act", "gelu"),
-		LayerNormEps:      v.float("layer_norm_eps", 1e-5),
+		LayerNormEps:      v.eps("layer_norm_eps", 1e-5),
 	}
 	v.heads(out.Vision.HiddenSize, out.Vision.NumAttentionHeads)
 
 	t := &fields{c: f.sub("text_config")}
 	t.modelType("blip_text_model")
 	out.Text = BlipTextConfig{
-		VocabSize:             t.positive("vocab_size", 30524),
-		HiddenSize:            t.positive("hidden_size", 768),
+		VocabSize:             t.sized("vocab_size", 30524, MaxVocab),
+		HiddenSize:            t.sized("hidden_size", 768, MaxWidth),
 		EncoderHiddenSize:     out.Vision.HiddenSize,
-		IntermediateSize:      t.positive("intermediate_size", 3072),
-		ProjectionDim:         t.positive("projection_dim", 768),
-		NumHiddenLayers:       t.positive("num_hidden_layers", 12),
-		NumAttentionHeads:     t.positive("num_attention_heads", 8),
-		MaxPositionEmbeddings: t.positive("max_position_embeddings", 512),
+		IntermediateSize:      t.sized("intermediate_size", 3072, MaxWidth),
+		ProjectionDim:         t.sized("projection_dim", 768, MaxWidth),
+		NumHiddenLayers:       t.sized("num_hidden_layers", 12, MaxLayers),
+		NumAttentionHeads:     t.sized("num_attention_heads", 8, MaxHeads),
+		MaxPositionEmbeddings: t.sized("max_position_embeddings", 512, MaxPositions),
 		HiddenAct:             t.str("hidden_act", "gelu"),
-		LayerNormEps:          t.float("layer_norm_eps", 1e-12),
+		LayerNormEps:          t.eps("layer_norm_eps", 1e-12),
 		BosTokenID:            t.int("bos_token_id", 30522),
 		EosTokenIDs:           t.ints("eos_token_id", 2),
 		PadTokenID:            t.int("pad_token_id", 0),
@@ -101,6 +103,12 @@ func (c *Config) Blip() (*BlipConfig, error) {
 		LabelSmoothing:        t.float("label_smoothing", 0),
 	}
 	t.heads(out.Text.HiddenSize, out.Text.NumAttentionHeads)
+	t.tokenID("bos_token_id", out.Text.BosTokenID, out.Text.VocabSize, true)
+	t.tokenID("pad_token_id", out.Text.PadTokenID, out.Text.VocabSize, true)
+	t.tokenID("sep_token_id", out.Text.SepTokenID, out.Text.VocabSize, true)
+	for i, id := range out.Text.EosTokenIDs {
+		t.tokenID(fmt.Sprintf("eos_token_id[%d]", i), id, out.Text.VocabSize, false)
+	}
 
 	for _, err := range []error{f.err, v.err, t.err} {
 		if err != nil {

@@ -50,41 +50,44 @@ func (c *Config) CLIP() (*CLIPConfig, error) {
 	f := &fields{c: c}
 	f.modelType("clip")
 	out := &CLIPConfig{
-		ProjectionDim:       f.positive("projection_dim", 512),
+		ProjectionDim:       f.sized("projection_dim", 512, MaxWidth),
 		LogitScaleInitValue: f.float("logit_scale_init_value", 2.6592),
 	}
 
 	t := &fields{c: f.sub("text_config")}
 	t.modelType("clip_text_model")
 	out.Text = CLIPTextConfig{
-		VocabSize:             t.positive("vocab_size", 49408),
-		HiddenSize:            t.positive("hidden_size", 512),
-		IntermediateSize:      t.positive("intermediate_size", 2048),
-		ProjectionDim:         t.positive("projection_dim", 512),
-		NumHiddenLayers:       t.positive("num_hidden_layers", 12),
-		NumAttentionHeads:     t.positive("num_attention_heads", 8),
-		MaxPositionEmbeddings: t.positive("max_position_embeddings", 77),
+		VocabSize:             t.sized("vocab_size", 49408, MaxVocab),
+		HiddenSize:            t.sized("hidden_size", 512, MaxWidth),
+		IntermediateSize:      t.sized("intermediate_size", 2048, MaxWidth),
+		ProjectionDim:         t.sized("projection_dim", 512, MaxWidth),
+		NumHiddenLayers:       t.sized("num_hidden_layers", 12, MaxLayers),
+		NumAttentionHeads:     t.sized("num_attention_heads", 8, MaxHeads),
+		MaxPositionEmbeddings: t.sized("max_position_embeddings", 77, MaxPositions),
 		HiddenAct:             t.str("hidden_act", "quick_gelu"),
-		LayerNormEps:          t.float("layer_norm_eps", 1e-5),
+		LayerNormEps:          t.eps("layer_norm_eps", 1e-5),
 		PadTokenID:            t.int("pad_token_id", 1),
 		BosTokenID:            t.int("bos_token_id", 49406),
 		EosTokenID:            t.int("eos_token_id", 49407),
 	}
 	t.heads(out.Text.HiddenSize, out.Text.NumAttentionHeads)
+	t.tokenID("pad_token_id", out.Text.PadTokenID, out.Text.VocabSize, true)
+	t.tokenID("bos_token_id", out.Text.BosTokenID, out.Text.VocabSize, true)
+	t.tokenID("eos_token_id", out.Text.EosTokenID, out.Text.VocabSize, false)
 
 	v := &fields{c: f.sub("vision_config")}
 	v.modelType("clip_vision_model")
 	out.Vision = CLIPVisionConfig{
-		HiddenSize:        v.positive("hidden_size", 768),
-		IntermediateSize:  v.positive("intermediate_size", 3072),
-		ProjectionDim:     v.positive("projection_dim", 512),
-		NumHiddenLayers:   v.positive("num_hidden_layers", 12),
-		NumAttentionHeads: v.positive("num_attention_heads", 12),
-		NumChannels:       v.positive("num_channels", 3),
-		ImageSize:         v.square("image_size", 224),
-		PatchSize:         v.square("patch_size", 32),
+		HiddenSize:        v.sized("hidden_size", 768, MaxWidth),
+		IntermediateSize:  v.sized("intermediate_size", 3072, MaxWidth),
+		ProjectionDim:     v.sized("projection_dim", 512, MaxWidth),
+		NumHiddenLayers:   v.sized("num_hidden_layers", 12, MaxLayers),
+		NumAttentionHeads: v.sized("num_attention_heads", 12, MaxHeads),
+		NumChannels:       v.sized("num_channels", 3, MaxChannels),
+		ImageSize:         v.square("image_size", 224, MaxImageSide),
+		PatchSize:         v.square("patch_size", 32, MaxImageSide),
 		HiddenAct:         v.str("hidden_act", "quick_gelu"),
-		LayerNormEps:      v.float("layer_norm_eps", 1e-5),
+		LayerNormEps:      v.eps("layer_norm_eps", 1e-5),
 	}
 	v.heads(out.Vision.HiddenSize, out.Vision.NumAttentionHeads)
 

@@ -185,6 +185,17 @@ func TestConfigErrors(t *testing.T) {
 		{"eos list item", `{"text_config": {"eos_token_id": [2, "x"]}}`, blipErr, `text_config.eos_token_id[1]: want an integer, got "x"`},
 		{"clip eos list", `{"text_config": {"eos_token_id": [2, 3]}}`, clipErr, "text_config.eos_token_id: want an integer, got a list"},
 		{"eps", `{"vision_config": {"layer_norm_eps": true}}`, blipErr, "vision_config.layer_norm_eps: want a number, got true"},
+		// Sizes beyond what a device holds, ids outside the vocabulary and an epsilon that
+		// makes every result NaN are errors naming the key, not allocations or broken models.
+		{"huge width", `{"text_config": {"hidden_size": 1000000000, "num_attention_heads": 1}}`, clipErr, "text_config.hidden_size: 1000000000 is beyond edged's limit of 16384"},
+		{"huge vocabulary", `{"text_config": {"vocab_size": 2147483647}}`, blipErr, "text_config.vocab_size: 2147483647 is beyond edged's limit of 1048576"},
+		{"huge image", `{"vision_config": {"image_size": [100000, 100000]}}`, clipErr, "vision_config.image_size: want a size from 1 to 4096, got [100000 100000]"},
+		{"many layers", `{"vision_config": {"num_hidden_layers": 100000}}`, blipErr, "vision_config.num_hidden_layers: 100000 is beyond edged's limit of 256"},
+		{"negative eps", `{"text_config": {"layer_norm_eps": -1}}`, clipErr, "text_config.layer_norm_eps: want a small positive number such as 1e-5, got -1"},
+		{"zero eps", `{"vision_config": {"layer_norm_eps": 0}}`, blipErr, "vision_config.layer_norm_eps: want a small positive number such as 1e-5, got 0"},
+		{"eos outside the vocabulary", `{"text_config": {"vocab_size": 100, "bos_token_id": 0, "pad_token_id": 0}}`, clipErr, "text_config.eos_token_id: token id 49407 is outside the vocabulary of 100"},
+		{"negative bos", `{"text_config": {"bos_token_id": -5}}`, blipErr, "text_config.bos_token_id: token id -5 is outside the vocabulary of 30524"},
+		{"eos list outside", `{"text_config": {"eos_token_id": [2, 40000]}}`, blipErr, "text_config.eos_token_id[1]: token id 40000 is outside the vocabulary of 30524"},
 		{"no architectures", `{"architectures": []}`, func(c *Config) error { _, err := c.Architecture(); return err }, "no architectures listed"},
 		{"architectures not a list", `{"architectures": "CLIPModel"}`, func(c *Config) error { _, err := c.Architecture(); return err }, `architectures: want a list of strings, got "CLIPModel"`},
 	}
@@ -250,6 +261,9 @@ func TestGenerationConfig(t *testing.T) {
 		`{"early_stopping": "sometimes"}`: `early_stopping: want true, false or "never", got "sometimes"`,
 		`{"num_beams": 0}`:                "num_beams: want a positive size",
 		`{"max_length": "long"}`:          "max_length: want an integer",
+		`{"max_length": 1e9}`:             "max_length: want 0 to 16384, got 1000000000",
+		`{"num_beams": 100000}`:           "num_beams: 100000 is beyond edged's limit of 64",
+		`{"no_repeat_ngram_size": -1}`:    "no_repeat_ngram_size: want 0 to 16384, got -1",
 	} {
 		if _, err := ParseGenerationConfig(parse(t, js)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", js, err, want)
@@ -291,6 +305,15 @@ func TestTokenizerConfig(t *testing.T) {
 		t.Errorf("4.x tokenizer config: %+v", *tc)
 	}
 
+	for js, want := range map[string]string{
+		`{"model_max_length": 1e17}`:                                 "model_max_length: 1e+17 is beyond edged's limit of 16384 tokens",
+		`{"added_tokens_decoder": {"2147483647": {"content": "x"}}}`: "added_tokens_decoder.2147483647: want a token id from 0 to 1048575",
+	} {
+		os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(js), 0o644)
+		if _, err := ReadTokenizerConfig(dir); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", js, err, want)
+		}
+	}
 	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"pad_token": 3}`), 0o644)
 	if _, err := ReadTokenizerConfig(dir); err == nil || !strings.Contains(err.Error(), "pad_token: want a token") {
 		t.Errorf("bad token: %v", err)

@@ -27,9 +27,9 @@ func (f *fields) positive(key string, def int) int {
 	return v
 }
 
-// square reads a size that transformers allows as an int or an [h, w] pair; edged's
-// models take square inputs, so a pair must have equal sides.
-func (f *fields) square(key string, def int) int {
+// square reads a size that transformers allows as an int or an [h, w] pair, up to max;
+// edged's models take square inputs, so a pair must have equal sides.
+func (f *fields) square(key string, def, max int) int {
 	if f.err != nil {
 		return 0
 	}
@@ -43,12 +43,12 @@ func (f *fields) square(key string, def int) int {
 			f.err = f.c.errorf(key, "want one size or two equal sides, got %v", sides)
 			return 0
 		}
-		if sides[0] < 1 {
-			f.err = f.c.errorf(key, "want a positive size, got %v", sides)
+		if sides[0] < 1 || sides[0] > max {
+			f.err = f.c.errorf(key, "want a size from 1 to %d, got %v", max, sides)
 		}
 		return sides[0]
 	}
-	return f.positive(key, def)
+	return f.sized(key, def, max)
 }
 
 func (f *fields) float(key string, def float64) float64 {

@@ -79,6 +79,9 @@ func ParseTokenizerConfig(c *Config) (*TokenizerConfig, error) {
 		return nil, f.err
 	}
 	if maxLen > 0 && maxLen < noLimit {
+		if maxLen > MaxPositions {
+			return nil, c.errorf("model_max_length", "%v is beyond edged's limit of %d tokens", maxLen, MaxPositions)
+		}
 		tc.ModelMaxLength = int(maxLen)
 	}
 	if err := tc.fillSpecials(c, true); err != nil {
@@ -90,8 +93,8 @@ func ParseTokenizerConfig(c *Config) (*TokenizerConfig, error) {
 	}
 	for key := range added.Raw {
 		id, err := strconv.Atoi(key)
-		if err != nil || id < 0 {
-			return nil, added.errorf(key, "want a token id as the key")
+		if err != nil || id < 0 || id >= MaxVocab {
+			return nil, added.errorf(key, "want a token id from 0 to %d as the key", MaxVocab-1)
 		}
 		entry, err := added.Sub(key)
 		if err != nil {

@@ -390,6 +390,11 @@ func TestLoadErrors(t *testing.T) {
 		{"short context", "config.json", replace(`"max_position_embeddings": 32`, `"max_position_embeddings": 1`), "context length 1"},
 		{"bad config", "config.json", replace(`"max_position_embeddings": 32`, `"max_position_embeddings": "long"`), "max_position_embeddings: want an integer"},
 		{"pad not in vocab", "tokenizer_config.json", replace(`"pad_token": "<|endoftext|>"`, `"pad_token": "<pad>"`), `pad token "<pad>"`},
+		// Ids out of range: each was a Go panic or a gigabyte table before it was checked.
+		{"negative id", "tokenizer.json", editJSON(t, func(m obj) { m.get("model").get("vocab")["!"] = -3 }), `token "!" has id -3, outside 0 to 1048575`},
+		{"huge id", "tokenizer.json", editJSON(t, func(m obj) { m.get("model").get("vocab")["!"] = 2147483647 }), `token "!" has id 2147483647, outside 0 to 1048575`},
+		{"huge added id", "tokenizer.json", editJSON(t, func(m obj) { m.list("added_tokens")[0]["id"] = 1 << 30 }), `added token "<|startoftext|>" has id 1073741824`},
+		{"start id outside", "tokenizer.json", editJSON(t, func(m obj) { m.get("post_processor")["cls"] = []any{"<|startoftext|>", 99999} }), "start token id 99999 is not in the vocabulary (714 ids)"},
 	}
 	for _, c := range clipCases {
 		_, err := LoadCLIP(editedDir(t, "clip_shapes", c.file, c.edit))
@@ -428,6 +433,10 @@ func TestLoadErrors(t *testing.T) {
 		{"bos missing", "tokenizer_config.json", replace(`"bos_token": "[DEC]"`, `"bos_token": "[BOS]"`), `bos token "[BOS]"`},
 		{"bad config", "tokenizer_config.json", replace(`"do_lower_case": true`, `"do_lower_case": 1`), ""},
 		{"single word", "tokenizer.json", editJSON(t, func(m obj) { m.list("added_tokens")[6]["single_word"] = true }), "single_word matching is not supported"},
+		{"negative id", "tokenizer.json", editJSON(t, func(m obj) { m.get("model").get("vocab")["[UNK]"] = -1 }), `token "[UNK]" has id -1`},
+		{"sep id outside", "tokenizer.json", editJSON(t, func(m obj) {
+			m.get("post_processor").get("special_tokens").get("[SEP]")["ids"] = []any{5000}
+		}), "[SEP] token id 5000 is not in the vocabulary (202 ids)"},
 	}
 	for _, c := range bertCases {
 		_, err := LoadBERT(editedDir(t, "blip_shapes", c.file, c.edit))

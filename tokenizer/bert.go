@@ -63,6 +63,10 @@ func loadBERTJSON(path string, tc *hf.TokenizerConfig) (*BERT, error) {
 	if err != nil {
 		return nil, err
 	}
+	return bertFromJSON(tj, tc)
+}
+
+func bertFromJSON(tj *tokenizerJSON, tc *hf.TokenizerConfig) (*BERT, error) {
 	m := tj.Model
 	if m.Type != "WordPiece" {
 		return nil, fmt.Errorf("model type %q, want WordPiece", m.Type)
@@ -116,6 +120,9 @@ func loadBERTVocab(path string, tc *hf.TokenizerConfig) (*BERT, error) {
 	vocab := map[string]int32{}
 	sc := bufio.NewScanner(f)
 	for id := int32(0); sc.Scan(); id++ {
+		if id >= hf.MaxVocab {
+			return nil, fmt.Errorf("more than %d tokens", hf.MaxVocab)
+		}
 		// Every line is a token, even a repeated one: a later duplicate takes the name.
 		vocab[strings.TrimRight(sc.Text(), "\r")] = id
 	}
@@ -201,6 +208,9 @@ func newBERT(normalize normalizer, modelVocab map[string]int32, added []hf.Added
 	}
 	if len(post.prefix) != 1 || len(post.suffix) != 1 {
 		return nil, errors.New("post-processor does not put one token before and one after the text ([CLS] … [SEP])")
+	}
+	if err := errors.Join(vocab.checkSpecial("[CLS]", post.prefix[0]), vocab.checkSpecial("[SEP]", post.suffix[0])); err != nil {
+		return nil, err
 	}
 	t := &BERT{
 		normalize:     normalize,

@@ -23,6 +23,9 @@ type merge struct {
 // newBPE checks that every merge's parts and result are in the vocabulary, as the
 // tokenizers library does when it loads a model.
 func newBPE(vocab map[string]int32, pairs [][2]string, endOfWord string, unk string) (*bpe, error) {
+	if err := checkIDs(vocab); err != nil {
+		return nil, err
+	}
 	unkID, ok := vocab[unk]
 	if !ok {
 		return nil, fmt.Errorf("unknown token %q is not in the vocabulary", unk)

@@ -90,6 +90,10 @@ func loadCLIPJSON(path string, tc *hf.TokenizerConfig) (*CLIP, error) {
 	if err != nil {
 		return nil, err
 	}
+	return clipFromJSON(tj, tc)
+}
+
+func clipFromJSON(tj *tokenizerJSON, tc *hf.TokenizerConfig) (*CLIP, error) {
 	m := tj.Model
 	switch {
 	case m.Type != "BPE":
@@ -260,6 +264,9 @@ func newCLIP(normalize normalizer, model *bpe, added []hf.AddedToken, start, end
 	}
 	vocab, err := newVocabulary(model.vocab, added)
 	if err != nil {
+		return nil, err
+	}
+	if err := errors.Join(vocab.checkSpecial("start", start), vocab.checkSpecial("end", end)); err != nil {
 		return nil, err
 	}
 	t := &CLIP{normalize: normalize, added: addedTokens, model: model, vocab: vocab, start: start, end: end, pad: end}

@@ -37,6 +37,10 @@ func readTokenizerJSON(path string) (*tokenizerJSON, error) {
 	if err != nil {
 		return nil, err // names the path
 	}
+	return parseTokenizerJSON(data)
+}
+
+func parseTokenizerJSON(data []byte) (*tokenizerJSON, error) {
 	var t tokenizerJSON
 	if err := json.Unmarshal(data, &t); err != nil {
 		return nil, fmt.Errorf("bad JSON: %w", err)

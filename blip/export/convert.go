@@ -20,6 +20,7 @@ import (
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/quant"
+	"github.com/edged/edged/tokenizer"
 )
 
 // DefaultPrecision is what a BLIP checkpoint converts to when no precision is asked for: int8,
@@ -74,6 +75,9 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	s, err := shapeFromConfig(src.Architecture, cfg)
 	if err != nil {
 		return err
+	}
+	if err := convert.CheckTokenizer(src.Dir, cfg.Text.VocabSize, tokenizer.LoadBERT); err != nil {
+		return fmt.Errorf("blip: %w", err)
 	}
 	p := w.Progress()
 	models := builders(s)

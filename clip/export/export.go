@@ -47,6 +47,7 @@ import (
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/tflite"
+	"github.com/edged/edged/tokenizer"
 )
 
 // DefaultPrecision is what a CLIP checkpoint converts to when no precision is asked for: full
@@ -122,6 +123,9 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	c, vd, td, err := dims(src)
 	if err != nil {
 		return err
+	}
+	if err := convert.CheckTokenizer(src.Dir, td.Vocab, tokenizer.LoadCLIP); err != nil {
+		return fmt.Errorf("clip: %w", err)
 	}
 	pre, preJSON, err := preprocessorConfig(src.Dir, vd.ImageSize)
 	if err != nil {

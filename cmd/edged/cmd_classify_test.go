@@ -144,12 +144,20 @@ func TestClassifyErrors(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(corrupt, name), data, 0o644)
 	}
+	// An image cut short, as a copy interrupted: an error, not a classification of what was read.
+	whole, err := os.ReadFile(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated.png")
+	os.WriteFile(truncated, whole[:len(whole)*2/3], 0o644)
 	cases := []struct {
 		args []string
 		code int
 		want string
 	}{
 		{[]string{"--model", corrupt, "--label", "cat", img}, 1, "model.safetensors"},
+		{[]string{"--model", shapesCLIP, "--label", "cat", truncated}, 1, "truncated.png: the png file is truncated"},
 		{[]string{"--model", shapesCLIP, img}, 1, "no labels"},
 		{[]string{"--model", shapesCLIP, "--labels", emptySet, "--label", "x", img}, 1, "not both"},
 		{[]string{"--model", shapesCLIP, "--labels", emptySet, img}, 1, emptySet + ": no labels"},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,10 +56,11 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	tmp, unlock, err := partialDir(parent, filepath.Base(out))
 	if err != nil {
 		return nil, fmt.Errorf("convert: %w", err)
 	}
+	defer unlock()
 	published := false
 	defer func() {
 		if !published {
@@ -101,7 +103,29 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 		return nil, err
 	}
 	published = true
-	return bundle.Read(out)
+	b, err := bundle.Read(out)
+	if err == nil {
+		markVerified(b) // its files were hashed as they were written
+	}
+	return b, err
+}
+
+// CheckTokenizer refuses a checkpoint whose tokenizer inference could not use (the bundle
+// would carry it, and every start of the model would fail): load, the architecture's tokenizer
+// loader, must accept dir, and the tokenizer's ids must be rows of the model's token table of
+// vocab rows. A checkpoint without a tokenizer passes: its bundle's models take ids only.
+func CheckTokenizer[T interface{ VocabSize() int }](dir string, vocab int, load func(dir string) (T, error)) error {
+	tok, err := load(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if n := tok.VocabSize(); n > vocab {
+		return fmt.Errorf("the tokenizer of %s has ids up to %d, the model knows %d tokens (text_config.vocab_size)", dir, n-1, vocab)
+	}
+	return nil
 }
 
 // checkTarget refuses to overwrite a folder that is not a bundle.
@@ -168,8 +192,11 @@ func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.B
 	}
 	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestName)); err == nil {
 		b, err := bundle.Read(dir)
+		if err == nil {
+			err = verifyOnce(b)
+		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("open model %s: %w (the bundle is damaged: convert its checkpoint again)", dir, err)
 		}
 		if want != nil && b.Manifest.Precision != want.String() {
 			return nil, fmt.Errorf("open model %s: the bundle is %s, not %s (convert the checkpoint again at %s)", dir, b.Manifest.Precision, want, want)
@@ -182,6 +209,7 @@ func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.B
 	if cacheDir == "" {
 		return nil, fmt.Errorf("open model %s: no cache folder to convert it into", dir)
 	}
+	cleanPartialsOnce(cacheDir)
 	id, err := identify(dir, opts, cacheDir)
 	if err != nil {
 		return nil, err
@@ -200,10 +228,14 @@ func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.B
 	}
 	cached := filepath.Join(cacheDir, key)
 	if b, err := bundle.Read(cached); err == nil && b.Manifest.Source.Hash == id.hash && b.Manifest.Revision == arch.Revision {
-		return b, nil
+		err := verifyOnce(b)
+		if err == nil {
+			return b, nil
+		}
+		slog.Warn("convert: a cached model is damaged; converting it again", "model", dir, "cache", cached, "err", err)
 	}
-	// A damaged cache entry (files missing or truncated), or one an edged of another
-	// converter revision wrote, is converted again; the new bundle replaces it.
+	// A damaged cache entry (files missing, truncated or overwritten), or one an edged of
+	// another converter revision wrote, is converted again; the new bundle replaces it.
 	return r.convert(dir, cached, opts, cacheDir)
 }
 

@@ -559,6 +559,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validateMQTT(v)
 	c.validateRuntime(v)
+	c.validateBounds(v)
 	c.validateModels(v)
 	c.validateSearch(v)
 	if len(c.Cameras) == 0 {

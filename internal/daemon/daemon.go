@@ -316,10 +316,11 @@ func prepareSets(ctx context.Context, models *Models, st *state, m *metrics) err
 			}
 			done[set] = true
 			start := time.Now()
-			if err := models.Labeler.PrepareLabels(ctx, set); err != nil {
+			err := models.Labeler.PrepareLabels(ctx, set)
+			m.observe(modelCLIPText, time.Since(start), err)
+			if err != nil {
 				return fmt.Errorf("label set %s: text embeddings: %w", set.Source, err)
 			}
-			m.observe(modelCLIPText, time.Since(start))
 		}
 	}
 	return nil
@@ -371,7 +372,7 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 			err = fmt.Errorf("%d answers to one question", len(as))
 		}
 		took := time.Since(start)
-		d.metrics.observe(modelBLIPVQA, took)
+		d.metrics.observe(modelBLIPVQA, took, err)
 		d.metrics.job(cam, KindAsk, err)
 		if err == nil {
 			a = as[0]

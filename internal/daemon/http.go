@@ -15,9 +15,9 @@ func (d *Daemon) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{})
 }
 
-// Health is the /healthz document. Status is "ok" (HTTP 200) when the models are loaded, the
-// MQTT connection is up and every camera delivers frames; otherwise "starting", "degraded"
-// or "stopping" (HTTP 503), and Problems says why.
+// Health is the /healthz document. Status is "ok" (HTTP 200) when the models are loaded and
+// their last runs succeeded, the MQTT connection is up and every camera delivers frames;
+// otherwise "starting", "degraded" or "stopping" (HTTP 503), and Problems says why.
 type Health struct {
 	Status   string                  `json:"status"`
 	Problems []string                `json:"problems,omitempty"`
@@ -79,6 +79,7 @@ func (d *Daemon) health() Health {
 			names = append(names, name)
 		}
 	}
+	h.Problems = append(h.Problems, d.metrics.modelProblems()...)
 	sort.Strings(names)
 	for _, n := range names {
 		msg := "camera " + n + ": " + h.Cameras[n].State

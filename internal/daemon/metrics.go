@@ -1,6 +1,10 @@
 package daemon
 
 import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -35,6 +39,7 @@ const (
 type metrics struct {
 	latMu      sync.Mutex
 	latency    map[string]*web.ModelHealth // for the live page
+	failing    map[string]string           // model -> its last run's error, while it fails (for /healthz)
 	reg        *prometheus.Registry
 	framesUsed *prometheus.CounterVec
 	jobs       *prometheus.CounterVec
@@ -84,11 +89,24 @@ func newMetrics(src statsSource) *metrics {
 	return m
 }
 
-func (m *metrics) observe(model string, d time.Duration) {
+// observe records a run of a model: its latency, and whether it failed. A model whose last
+// run failed is a problem /healthz reports until a run succeeds (a model that computes NaN
+// fails every run). A run cancelled from outside (shutdown, an asker gone) says nothing
+// about the model.
+func (m *metrics) observe(model string, d time.Duration, err error) {
 	m.inference.WithLabelValues(model).Observe(d.Seconds())
 	ms := float64(d.Microseconds()) / 1000
 	m.latMu.Lock()
 	defer m.latMu.Unlock()
+	switch {
+	case err == nil:
+		delete(m.failing, model)
+	case !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded):
+		if m.failing == nil {
+			m.failing = map[string]string{}
+		}
+		m.failing[model] = err.Error()
+	}
 	if m.latency == nil {
 		m.latency = map[string]*web.ModelHealth{}
 	}
@@ -111,6 +129,17 @@ func (m *metrics) modelHealth() []web.ModelHealth {
 		if h := m.latency[name]; h != nil {
 			out = append(out, *h)
 		}
+	}
+	return out
+}
+
+// modelProblems are the models whose last run failed, with its error, sorted by model.
+func (m *metrics) modelProblems() []string {
+	m.latMu.Lock()
+	defer m.latMu.Unlock()
+	var out []string
+	for _, model := range slices.Sorted(maps.Keys(m.failing)) {
+		out = append(out, "model "+model+": "+m.failing[model])
 	}
 	return out
 }

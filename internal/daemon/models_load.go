@@ -124,8 +124,7 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		if err != nil {
 			return nil, err
 		}
-		l, err := newCLIPLabeler(b, clip.Options{RunOptions: clip.RunOptions{Threads: run.Threads, Delegate: run.Delegate, Kernels: run.Kernels},
-			TextCacheDir: filepath.Join(cache, "text")}, labelWorkers)
+		l, err := newCLIPLabeler(b, clip.Options{RunOptions: run, TextCacheDir: filepath.Join(cache, "text")}, labelWorkers)
 		if err != nil {
 			return nil, fmt.Errorf("models.clip: %w", err)
 		}

@@ -85,8 +85,9 @@ func (p *page) enableSearch(s *scheduler, cfg *Config) error {
 				return emb, nil
 			}
 			start := time.Now()
-			defer func() { p.d.metrics.observe(modelCLIPText, time.Since(start)) }()
-			return te.EmbedText(ctx, text)
+			emb, err := te.EmbedText(ctx, text)
+			p.d.metrics.observe(modelCLIPText, time.Since(start), err)
+			return emb, err
 		},
 		Contrast: func(camera string) ([][]float32, []recall.Pair, float64) {
 			labels, pairs := p.contrast(te, camera)

@@ -314,7 +314,7 @@ func (r *runner) run(ctx context.Context, k Kind, f *camera.Frame, st *state) er
 func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets []*clip.LabelSet) error {
 	start := time.Now()
 	emb, err := r.sched.models.Labeler.EmbedImage(ctx, f.Image)
-	r.sched.metrics.observe(modelCLIPImage, time.Since(start))
+	r.sched.metrics.observe(modelCLIPImage, time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("CLIP image embedding: %w", err)
 	}
@@ -465,15 +465,16 @@ type timedMatcher struct {
 
 func (t timedMatcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
 	start := time.Now()
-	defer func() { t.metrics.observe(modelBLIPITM, time.Since(start)) }()
-	return t.m.Match(ctx, img, texts)
+	scores, err := t.m.Match(ctx, img, texts)
+	t.metrics.observe(modelBLIPITM, time.Since(start), err)
+	return scores, err
 }
 
 func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) error {
 	start := time.Now()
 	c, err := r.sched.models.Captioner.Caption(ctx, f.Image, cam.Caption.options())
 	took := time.Since(start)
-	r.sched.metrics.observe(modelBLIPCaption, took)
+	r.sched.metrics.observe(modelBLIPCaption, took, err)
 	if err != nil {
 		return fmt.Errorf("BLIP caption: %w", err)
 	}
@@ -495,7 +496,7 @@ func (r *runner) answerStanding(ctx context.Context, f *camera.Frame, cam *Camer
 	start := time.Now()
 	answers, err := r.sched.models.Answerer.Answer(ctx, f.Image, questions)
 	took := time.Since(start)
-	r.sched.metrics.observe(modelBLIPVQA, took)
+	r.sched.metrics.observe(modelBLIPVQA, took, err)
 	if err != nil {
 		return fmt.Errorf("BLIP answers: %w", err)
 	}

@@ -59,6 +59,7 @@ func loadState(path string) (*state, error) {
 func (st *state) loadLabelSets() error {
 	cfg := st.cfg
 	loaded := map[string]*clip.LabelSet{}
+	total := 0
 	for i, cam := range cfg.Cameras {
 		names := map[string]bool{}
 		for j, p := range cam.Labels.Sets {
@@ -76,6 +77,9 @@ func (st *state) loadLabelSets() error {
 			if names[set.Name] {
 				return configErrorAt(cfg, field, "camera %q already has a label set named %q (names must differ: they go into every labels message)", cam.Name, set.Name)
 			}
+			if total += len(set.Labels); total > MaxTotalLabels {
+				return configErrorAt(cfg, field, "%s brings the cameras' label sets to %d labels, more than %d in all", file, total, MaxTotalLabels)
+			}
 			names[set.Name] = true
 			st.sets[cam.Name] = append(st.sets[cam.Name], set)
 		}
@@ -88,6 +92,11 @@ func (st *state) loadLabelSets() error {
 	}
 	return nil
 }
+
+// MaxTotalLabels bounds the labels of every camera's label sets together (a set named by two
+// cameras counts twice): each is scored on every labelled frame and is an entity of its camera
+// in Home Assistant (README, "Label sets"; one set holds at most clip.MaxLabels).
+const MaxTotalLabels = 4000
 
 func setsHaveLabel(sets []*clip.LabelSet, name string) bool {
 	for _, set := range sets {

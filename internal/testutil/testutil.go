@@ -1,14 +1,20 @@
 // Package testutil holds the small helpers that the tests of several packages share:
-// comparing float vectors and reading test images.
+// comparing float vectors, reading test images, making broken checkpoints.
 package testutil
 
 import (
+	"encoding/json"
 	"fmt"
 	"image"
 	"math"
 	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -95,4 +101,116 @@ func Randn(seed int64, n int, scale float32) []float32 {
 		out[i] = float32(r.NormFloat64()) * scale
 	}
 	return out
+}
+
+// PoisonedCheckpoint copies the Hugging Face checkpoint folder from into a new folder with
+// every value of the named float32 tensor NaN, and returns the folder: a model whose
+// results are NaN, as a damaged download makes one.
+func PoisonedCheckpoint(t testing.TB, from, tensor string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), filepath.Base(from))
+	if err := os.CopyFS(dir, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "model.safetensors")); err != nil { // rewritten below
+		t.Fatal(err)
+	}
+	st, err := hf.OpenSafetensors(filepath.Join(from, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var out []hf.Tensor
+	for _, name := range st.Names() {
+		info, err := st.Info(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := st.Float32(name)
+		if err != nil {
+			t.Fatalf("%s: %v (PoisonedCheckpoint reads float tensors only)", name, err)
+		}
+		if name == tensor {
+			for i := range v {
+				v[i] = float32(math.NaN())
+			}
+		}
+		out = append(out, hf.F32Tensor(name, info.Shape, v))
+	}
+	if !st.Has(tensor) {
+		t.Fatalf("%s has no tensor %s", from, tensor)
+	}
+	if err := hf.WriteSafetensorsFile(filepath.Join(dir, "model.safetensors"), out, st.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// EditJSONFile rewrites the JSON object in the file at path through edit.
+func EditJSONFile(t testing.TB, path string, edit func(map[string]any)) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	edit(v)
+	if data, err = json.Marshal(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// EditedBundle copies the bundle b into a new folder with its manifest changed by edit (the
+// files keep their checksums: only the manifest's numbers differ).
+func EditedBundle(t testing.TB, b *bundle.Bundle, edit func(*bundle.Manifest)) *bundle.Bundle {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "bundle")
+	if err := os.CopyFS(dir, os.DirFS(b.Dir)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := bundle.ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(m)
+	if err := m.Write(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err := bundle.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// WantError fails the test unless err is an error whose message holds every one of parts.
+func WantError(t testing.TB, what string, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Errorf("%s: no error, want one mentioning %q", what, parts)
+		return
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: error %q does not mention %q", what, err, p)
+		}
+	}
+}
+
+// EditedCheckpoint copies the checkpoint folder from into a new folder with the JSON object
+// file name (config.json, tokenizer.json...) changed by edit, and returns the folder.
+func EditedCheckpoint(t testing.TB, from, name string, edit func(map[string]any)) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), filepath.Base(from))
+	if err := os.CopyFS(dir, os.DirFS(from)); err != nil {
+		t.Fatal(err)
+	}
+	EditJSONFile(t, filepath.Join(dir, name), edit)
+	return dir
 }

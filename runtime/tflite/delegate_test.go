@@ -2,43 +2,18 @@ package tflite_test
 
 import (
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/edged/edged/runtime/tflite"
+	"github.com/edged/edged/runtime/tflite/tflitetest"
 )
-
-// buildLibrary compiles testdata/<src> into a shared library linked against the TFLite C
-// library, with the C compiler cgo used ($CC, else cc).
-func buildLibrary(t *testing.T, src, name string) string {
-	t.Helper()
-	cc := os.Getenv("CC")
-	if cc == "" {
-		cc = "cc"
-	}
-	if _, err := exec.LookPath(cc); err != nil {
-		t.Fatalf("no C compiler to build the test delegate (%v); cgo needs one too, set CC", err)
-	}
-	libDir := filepath.Dir(tflite.LibraryPath())
-	out := filepath.Join(t.TempDir(), name)
-	cmd := exec.Command(cc, "-shared", "-fPIC", "-O1", "-Wall", "-Werror",
-		"-I", filepath.Join("..", "..", "third_party", "tflite", "include"),
-		"-o", out, filepath.Join("testdata", src),
-		"-L", libDir, "-ltensorflowlite_c", "-Wl,-rpath,"+libDir)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", cmd, err, b)
-	}
-	return out
-}
 
 // The external delegate path end to end: TFLite's external delegate loads our test plugin,
 // which hands out XNNPACK. Options reach the plugin (qs8=1 changes what it delegates), a bad
 // option is refused with an error, and results match Go.
 func TestExternalDelegatePlugin(t *testing.T) {
 	noLeaks(t)
-	plugin := buildLibrary(t, "test_delegate_plugin.c", "libedged_test_delegate.so")
+	plugin := tflitetest.BuildLibrary(t, tflitetest.Plugin, "libedged_test_delegate.so")
 	ext := func(opts map[string]string) tflite.Options {
 		return tflite.Options{Delegate: tflite.DelegateExternal, DelegateLibrary: plugin, DelegateOptions: opts}
 	}
@@ -95,7 +70,7 @@ func TestExternalDelegatePlugin(t *testing.T) {
 // deletion through the library's own function.
 func TestGPUDelegateWithStandIn(t *testing.T) {
 	noLeaks(t)
-	lib := buildLibrary(t, "fake_gpu_delegate.c", tflite.GPUDelegateLibrary)
+	lib := tflitetest.BuildLibrary(t, "fake_gpu_delegate.c", tflite.GPUDelegateLibrary)
 	r := rand.New(rand.NewPCG(15, 16))
 	data := fcModel(t, 8, 2, randFloats(r, 16), randFloats(r, 2))
 	gpu := func(opts map[string]string) tflite.Options {

@@ -1,12 +1,15 @@
 package tflite_test
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // A model written by package graph (the converter's writer) runs here like the hand-written
@@ -65,5 +68,43 @@ func TestGraphWrittenModel(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// An output holding NaN or an infinity is an error of the model when read as numbers, naming
+// the tensor and the value; finite outputs read as ReadFloat32 reads them.
+func TestReadFiniteFloat32(t *testing.T) {
+	noLeaks(t)
+	g := graph.New("finite_test")
+	g.Output("root", g.Sqrt(g.Input("x", graph.Float32, 3)))
+	data, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ip := newInterpreter(t, data, tflite.Options{Threads: 1, Delegate: tflite.DelegateNone})
+	run := func(x []float32) {
+		t.Helper()
+		if err := ip.Input(0).SetFloat32(x); err != nil {
+			t.Fatal(err)
+		}
+		if err := ip.Invoke(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run([]float32{4, 9, 0})
+	got := make([]float32, 3)
+	if err := ip.Output(0).ReadFiniteFloat32(got); err != nil || !slices.Equal(got, []float32{2, 3, 0}) {
+		t.Fatalf("√[4 9 0] = %v, %v", got, err)
+	}
+	run([]float32{4, -1, 0})
+	err = ip.Output(0).ReadFiniteFloat32(got)
+	if !errors.Is(err, tflite.ErrNotFinite) || !strings.Contains(err.Error(), `output 0 "root" float32[3]: value 1 is NaN`) {
+		t.Errorf("√-1 read as finite: %v", err)
+	}
+	if _, err := ip.Output(0).FiniteFloat32(); !errors.Is(err, tflite.ErrNotFinite) {
+		t.Errorf("FiniteFloat32 of √-1: %v", err)
+	}
+	if v, err := ip.Output(0).Float32(); err != nil || !math.IsNaN(float64(v[1])) {
+		t.Errorf("Float32 reads NaN as it is: %v, %v", v, err)
 	}
 }
