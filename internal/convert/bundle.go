@@ -48,6 +48,7 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	if opts.RandomInit && arch.RandomInit == nil {
 		return nil, fmt.Errorf("convert %s: %s does not support random weights", from, src.Architecture)
 	}
+	opts, fallback := planCalibration(src, opts)
 	if err := checkTarget(out); err != nil {
 		return nil, err
 	}
@@ -71,6 +72,7 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 		Revision:     arch.Revision,
 		Precision:    opts.Precision.String(),
 		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
+		Calibration:  fallback,
 		EdgedVersion: opts.EdgedVersion,
 	}}
 	if opts.RandomInit {
@@ -102,6 +104,16 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	}
 	published = true
 	return bundle.Read(out)
+}
+
+// Publish moves the finished bundle folder dir to out, as Convert does with its own: out must
+// not exist, be empty, or be a bundle (which is replaced). dir and out are on one file system
+// (make dir beside out).
+func Publish(dir, out string) error {
+	if err := checkTarget(out); err != nil {
+		return err
+	}
+	return publish(dir, out)
 }
 
 // checkTarget refuses to overwrite a folder that is not a bundle.

@@ -24,7 +24,45 @@ func calibrationSource(opts Options) string {
 	if opts.CalibrationDir != "" {
 		return opts.CalibrationDir
 	}
-	return "shapes"
+	return CalibrationShapes
+}
+
+// Calibration sources the manifest names besides an image folder (bundle.CalibrationInfo).
+const (
+	// CalibrationShapes is rendered scenes of the shapes world.
+	CalibrationShapes = "shapes"
+	// CalibrationNone is no calibration: the bundle was written at SafePrecision.
+	CalibrationNone = "none"
+)
+
+// SafePrecision is what a full-int8 conversion writes instead when it has no calibration data
+// that fits the checkpoint (or the fidelity gate refuses the calibrated model): int8 weights
+// and float activations, as Lowering writes Int8Dynamic. It needs no activation ranges, so no
+// data can make it wrong; it is a quarter of fp32 on disk and computes fp32's results within
+// the weights' rounding.
+const SafePrecision = graph.Int8Dynamic
+
+// planCalibration decides what a conversion of src calibrates on. Only full int8 without a
+// calibration folder needs deciding: the shapes models (recognised by their content hash,
+// shapes.Checkpoint) calibrate on rendered shapes scenes, their own data, and so do random
+// weights, which know no data and are converted to measure speed; any other checkpoint is
+// converted at SafePrecision, said once through opts.Log, and the returned info (for the
+// manifest) says why.
+func planCalibration(src *Source, opts Options) (Options, *bundle.CalibrationInfo) {
+	if opts.Precision != graph.Int8Full || opts.CalibrationDir != "" {
+		return opts, nil
+	}
+	if _, ok := shapes.Checkpoint(src.Hash); ok || opts.RandomInit {
+		opts.shapesScenes = true
+		return opts, nil
+	}
+	reason := "full int8 needs calibration images like the ones the model will see, and none were given for this checkpoint " +
+		"(rendered shapes scenes are calibration data for the shapes models only)"
+	opts.Log.Warn("convert: "+reason+"; converting at "+SafePrecision.String()+" (int8 weights, float activations) instead. "+
+		"For full int8 give frames from your cameras: edged convert --calibration DIR [--check DIR2]",
+		"checkpoint", src.Dir)
+	opts.Precision = SafePrecision
+	return opts, &bundle.CalibrationInfo{Source: CalibrationNone, Fallback: reason}
 }
 
 // calibrationCanvas is the size shapes scenes are rendered at: larger than the shapes models'
@@ -33,12 +71,15 @@ const calibrationCanvas = 256
 
 // forEachCalibrationImage calls fn with each calibration image in turn, at most
 // opts.CalibrationImages of them (64 by default): the images of opts.CalibrationDir in name
-// order (PNG, JPEG, GIF; other files are skipped), or scenes of the shapes world rendered with
-// the training's colour jitter and noise, from a fixed seed. One image is decoded at a time, so
-// a folder of large photos does not fill memory. It returns the number of images used.
+// order (PNG, JPEG, GIF; other files are skipped), or, where planCalibration allowed them,
+// scenes of the shapes world rendered with the training's colour jitter and noise, from a
+// fixed seed. It returns the number of images used.
 func forEachCalibrationImage(opts Options, fn func(name string, img image.Image) error) (int, error) {
 	opts = opts.withDefaults()
 	if opts.CalibrationDir == "" {
+		if !opts.shapesScenes {
+			return 0, errors.New("calibration: no calibration images (shapes scenes calibrate the shapes models only)")
+		}
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < opts.CalibrationImages; i++ {
 			scene := shapes.Random(rng).Jittered(rng, 15)
@@ -47,14 +88,26 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 				return i, fmt.Errorf("calibration: render scene %d: %w", i, err)
 			}
 			if err := fn(fmt.Sprintf("shapes scene %d", i), img); err != nil {
-				return i, err
+				return i, fmt.Errorf("calibration images: %w", err)
 			}
 		}
 		return opts.CalibrationImages, nil
 	}
-	entries, err := os.ReadDir(opts.CalibrationDir)
+	n, err := ForEachImageFile(opts.CalibrationDir, opts.CalibrationImages, fn)
 	if err != nil {
-		return 0, fmt.Errorf("calibration images: %w", err)
+		return n, fmt.Errorf("calibration images: %w", err)
+	}
+	return n, nil
+}
+
+// ForEachImageFile calls fn with the images of dir in name order (PNG, JPEG, GIF; other files
+// are skipped), at most limit of them (all when limit ≤ 0), decoding one at a time so that a
+// folder of large photos does not fill memory. It returns the number of images fn was given
+// without an error; a folder with no images is an error.
+func ForEachImageFile(dir string, limit int, fn func(path string, img image.Image) error) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
 	}
 	var names []string
 	for _, e := range entries {
@@ -67,16 +120,16 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return 0, fmt.Errorf("calibration images: no PNG, JPEG or GIF files in %s", opts.CalibrationDir)
+		return 0, fmt.Errorf("no PNG, JPEG or GIF files in %s", dir)
 	}
-	if len(names) > opts.CalibrationImages {
-		names = names[:opts.CalibrationImages]
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
 	}
 	for i, name := range names {
-		path := filepath.Join(opts.CalibrationDir, name)
+		path := filepath.Join(dir, name)
 		img, err := imageproc.DecodeFile(path)
 		if err != nil {
-			return i, fmt.Errorf("calibration image: %w", err)
+			return i, err
 		}
 		if err := fn(path, img); err != nil {
 			return i, err
@@ -246,10 +299,10 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 	opts.Progress.Step(step, 0, total)
 	n, err := forEachCalibrationImage(opts, func(name string, img image.Image) error {
 		if err := feed(cal.Interpreter(), img); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if err := cal.Run(); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		opts.Progress.Step(step, min(cal.runs, total), total)
 		return nil

@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"log/slog"
 	"runtime/debug"
 
 	"github.com/edged/edged/internal/graph"
@@ -11,8 +12,10 @@ import (
 type Options struct {
 	// Precision of the models: graph.FP32, FP16, Int8Dynamic or Int8Full.
 	Precision graph.Precision
-	// CalibrationDir is a folder of images to calibrate activation ranges on at Int8Full; empty
-	// means rendered scenes of the synthetic shapes world (package shapes).
+	// CalibrationDir is a folder of images to calibrate activation ranges on at Int8Full. Empty
+	// means rendered scenes of the synthetic shapes world (package shapes) for the shapes
+	// models and random weights, and for any other checkpoint the safe precision instead of
+	// full int8 (see planCalibration).
 	CalibrationDir string
 	// CalibrationImages is how many images calibration runs; 0 means DefaultCalibrationImages.
 	// With CalibrationDir every image of the folder is used up to this number.
@@ -32,6 +35,13 @@ type Options struct {
 	Progress Progress
 	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
 	EdgedVersion string
+	// Log receives what a user must know about a conversion (a full int8 written at the safe
+	// precision); nil means slog's default logger.
+	Log *slog.Logger
+
+	// shapesScenes allows calibration on rendered shapes scenes: set by planCalibration for
+	// the checkpoints those scenes are data for, so that no other path calibrates on them.
+	shapesScenes bool
 }
 
 // DefaultCalibrationImages is how many images full-int8 calibration runs by default.
@@ -53,6 +63,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.EdgedVersion == "" {
 		o.EdgedVersion = buildVersion()
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	return o
 }
