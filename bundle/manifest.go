@@ -52,6 +52,9 @@ type CalibrationInfo struct {
 	// Fallback says why full int8 was asked for and the bundle holds the safe precision
 	// (int8 weights, float activations) instead; empty when the bundle is full int8.
 	Fallback string `json:"fallback,omitempty"`
+	// Text names the models that see text written at full int8 too, and what they were
+	// calibrated on; empty when only the vision tower is.
+	Text string `json:"text,omitempty"`
 	// Check is the fidelity gate's verdict on the calibrated model, when one ran.
 	Check *FidelityInfo `json:"check,omitempty"`
 }

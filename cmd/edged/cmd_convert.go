@@ -11,6 +11,7 @@ import (
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/textcal"
 	"github.com/edged/edged/models"
 )
 
@@ -87,7 +88,15 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		var report *fidelity.Report
-		b, report, err = fidelity.ConvertChecked(models.Architectures, *from, *out, opts, check)
+		if gate.calibrateText {
+			var verdicts []textcal.Verdict
+			b, verdicts, report, err = textcal.ConvertChecked(models.Architectures, *from, *out, opts, check, textcal.Options{Questions: check.Questions})
+			for _, v := range verdicts {
+				fmt.Fprintf(stdout, "%s at full int8, against the bundle it would join: %s\n", v.Role, fidelity.Why(v.Report))
+			}
+		} else {
+			b, report, err = fidelity.ConvertChecked(models.Architectures, *from, *out, opts, check)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "edged convert: %v\n", err)
 			return 1

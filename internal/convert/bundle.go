@@ -48,6 +48,9 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	if opts.RandomInit && arch.RandomInit == nil {
 		return nil, fmt.Errorf("convert %s: %s does not support random weights", from, src.Architecture)
 	}
+	if opts.Observe && opts.Precision != graph.FP32 {
+		return nil, fmt.Errorf("convert %s: models written for observing are fp32, not %v", from, opts.Precision)
+	}
 	opts, fallback := planCalibration(src, opts)
 	if err := checkTarget(out); err != nil {
 		return nil, err

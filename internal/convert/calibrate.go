@@ -143,12 +143,8 @@ func ForEachImageFile(dir string, limit int, fn func(path string, img image.Imag
 // through Interpreter, call Run once per sample, then take Ranges for
 // graph.LowerOptions.Ranges. Float inputs are observed too (their ranges are needed).
 type Calibrator struct {
-	ip        *tflite.Interpreter
-	tensors   []*tflite.Tensor
-	names     []string
-	observers []quant.Observer
-	buf       []float32
-	runs      int
+	ip  *tflite.Interpreter
+	obs *ActivationObserver
 }
 
 // Observers for calibration (Options.Observer).
@@ -196,21 +192,7 @@ func newCalibrator(m *tflite.Model, opts tflite.Options, newObserver func() quan
 	if err != nil {
 		return nil, fmt.Errorf("calibration model: %w", err)
 	}
-	c := &Calibrator{ip: ip}
-	add := func(t *tflite.Tensor) {
-		if t.Type() == tflite.Float32 {
-			c.tensors = append(c.tensors, t)
-			c.names = append(c.names, t.Name())
-			c.observers = append(c.observers, newObserver())
-		}
-	}
-	for i := 0; i < ip.InputCount(); i++ {
-		add(ip.Input(i))
-	}
-	for i := 0; i < ip.OutputCount(); i++ {
-		add(ip.Output(i))
-	}
-	return c, nil
+	return &Calibrator{ip: ip, obs: &ActivationObserver{newObserver: newObserver}}, nil
 }
 
 // Interpreter is where the caller sets the inputs of the next Run.
@@ -221,31 +203,86 @@ func (c *Calibrator) Run() error {
 	if err := c.ip.Invoke(); err != nil {
 		return fmt.Errorf("calibration run: %w", err)
 	}
-	for i, t := range c.tensors {
-		n := t.NumElements()
-		if cap(c.buf) < n {
-			c.buf = make([]float32, n)
-		}
-		buf := c.buf[:n]
-		if err := t.ReadFloat32(buf); err != nil {
-			return fmt.Errorf("calibration: read %s: %w", c.names[i], err)
-		}
-		if err := c.observers[i].Observe(buf); err != nil {
-			return fmt.Errorf("calibration: observe %s: %w", c.names[i], err)
-		}
-	}
-	c.runs++
-	return nil
+	return c.obs.Observe(c.ip)
 }
 
 // Ranges returns the observed range of every tensor by name.
-func (c *Calibrator) Ranges() (map[string]quant.Range, error) {
-	if c.runs == 0 {
+func (c *Calibrator) Ranges() (map[string]quant.Range, error) { return c.obs.Ranges() }
+
+// Close frees the interpreter.
+func (c *Calibrator) Close() error { return c.ip.Close() }
+
+// ActivationObserver observes the float inputs and outputs of the runs of one model (an
+// ObserveAll model: every activation is an output), whoever runs it: Calibrator feeds it
+// images one by one, and a text model is observed while its inference code runs it (a
+// decoder step by step through a caption). The tensors are those of the first interpreter
+// observed; later ones must be of the same model.
+type ActivationObserver struct {
+	newObserver func() quant.Observer
+	names       []string
+	observers   []quant.Observer
+	buf         []float32
+	runs        int
+}
+
+// NewActivationObserver observes with the observer called method (Options.Observer: "" or
+// ObserverMinMax, ObserverPercentile, ObserverMovingAverage).
+func NewActivationObserver(method string) (*ActivationObserver, error) {
+	obs, err := newObserver(method)
+	if err != nil {
+		return nil, err
+	}
+	return &ActivationObserver{newObserver: obs}, nil
+}
+
+// Observe feeds every float input and output of ip, as they are after a run, to its observer.
+func (a *ActivationObserver) Observe(ip *tflite.Interpreter) error {
+	var tensors []*tflite.Tensor
+	for i := 0; i < ip.InputCount(); i++ {
+		tensors = append(tensors, ip.Input(i))
+	}
+	for i := 0; i < ip.OutputCount(); i++ {
+		tensors = append(tensors, ip.Output(i))
+	}
+	k := 0
+	for _, t := range tensors {
+		if t.Type() != tflite.Float32 {
+			continue
+		}
+		if a.runs == 0 {
+			a.names = append(a.names, t.Name())
+			a.observers = append(a.observers, a.newObserver())
+		} else if k >= len(a.names) || a.names[k] != t.Name() {
+			return fmt.Errorf("calibration: observing %s, another model than the first run's", t.Name())
+		}
+		n := t.NumElements()
+		if cap(a.buf) < n {
+			a.buf = make([]float32, n)
+		}
+		buf := a.buf[:n]
+		if err := t.ReadFloat32(buf); err != nil {
+			return fmt.Errorf("calibration: read %s: %w", t.Name(), err)
+		}
+		if err := a.observers[k].Observe(buf); err != nil {
+			return fmt.Errorf("calibration: observe %s: %w", t.Name(), err)
+		}
+		k++
+	}
+	a.runs++
+	return nil
+}
+
+// Runs is how many runs have been observed.
+func (a *ActivationObserver) Runs() int { return a.runs }
+
+// Ranges returns the observed range of every tensor by name.
+func (a *ActivationObserver) Ranges() (map[string]quant.Range, error) {
+	if a.runs == 0 {
 		return nil, errors.New("calibration: no samples were run")
 	}
-	out := make(map[string]quant.Range, len(c.names))
-	for i, name := range c.names {
-		r, err := c.observers[i].Range()
+	out := make(map[string]quant.Range, len(a.names))
+	for i, name := range a.names {
+		r, err := a.observers[i].Range()
 		if err != nil {
 			return nil, fmt.Errorf("calibration: range of %s: %w", name, err)
 		}
@@ -253,9 +290,6 @@ func (c *Calibrator) Ranges() (map[string]quant.Range, error) {
 	}
 	return out, nil
 }
-
-// Close frees the interpreter.
-func (c *Calibrator) Close() error { return c.ip.Close() }
 
 // CalibrateImages observes the activation ranges of g on the calibration images that opts
 // choose (see forEachCalibrationImage): g is lowered at FP32 with every activation as an
@@ -304,7 +338,7 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 		if err := cal.Run(); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		opts.Progress.Step(step, min(cal.runs, total), total)
+		opts.Progress.Step(step, min(cal.obs.Runs(), total), total)
 		return nil
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/progress"
+	"github.com/edged/edged/quant"
 )
 
 // Options choose how a checkpoint is converted.
@@ -35,6 +36,16 @@ type Options struct {
 	Progress Progress
 	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
 	EdgedVersion string
+	// Observe writes the models at fp32 with every activation as an output
+	// (graph.LowerOptions.ObserveAll), for a caller that calibrates a model by running it as
+	// inference does, watching it with an ActivationObserver (BLIP's text models, step by
+	// step through the float decoder's own captions). Precision must be FP32.
+	Observe bool
+	// Ranges are activation ranges by model role, observed by the caller on an Observe bundle:
+	// at Int8Full an architecture writes the models named here at full int8 with these ranges
+	// instead of their usual precision (BLIP's text models; the vision tower calibrates on
+	// the calibration images itself).
+	Ranges map[string]map[string]quant.Range
 	// Log receives what a user must know about a conversion (a full int8 written at the safe
 	// precision); nil means slog's default logger.
 	Log *slog.Logger

@@ -2,9 +2,6 @@ package fidelity
 
 import (
 	"bytes"
-	"fmt"
-	"image"
-	"image/jpeg"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -17,6 +14,7 @@ import (
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/internal/shapes/shapestest"
 	"github.com/edged/edged/models"
 )
 
@@ -25,44 +23,10 @@ const (
 	shapesLabel = "../../configs/labels/shapes.yaml"
 )
 
-// cameraFrames writes n frames as the synthetic camera shows them (camera/synthetic.go: a
-// random scene of the shapes world at 320x240, no jitter or noise), as the JPEGs a frame
-// reservoir keeps, into a new folder. Different seeds give different scenes.
-func cameraFrames(t *testing.T, n int, seed uint64) string {
-	t.Helper()
-	dir := t.TempDir()
-	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	for i := 0; i < n; i++ {
-		img, err := shapes.Render(shapes.Random(rng), 320, 240, shapes.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		writeJPEG(t, filepath.Join(dir, fmt.Sprintf("frame_%03d.jpg", i)), img)
-	}
-	return dir
-}
-
-// blackFrames writes n black 320x240 frames: a camera with its lens covered.
-func blackFrames(t *testing.T, n int) string {
-	t.Helper()
-	dir := t.TempDir()
-	img := image.NewGray(image.Rect(0, 0, 320, 240)) // all zero: black
-	for i := 0; i < n; i++ {
-		writeJPEG(t, filepath.Join(dir, fmt.Sprintf("black_%03d.jpg", i)), img)
-	}
-	return dir
-}
-
-func writeJPEG(t *testing.T, path string, img image.Image) {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+var (
+	cameraFrames = shapestest.CameraFrames
+	blackFrames  = shapestest.BlackFrames
+)
 
 func shapesGate(t *testing.T, frames string) Options {
 	t.Helper()
