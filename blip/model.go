@@ -33,6 +33,11 @@ const (
 type Options struct {
 	// Runtime are the interpreter options (threads, delegate) of every model.
 	Runtime tflite.Options
+	// AfterRun, when set, is called after every run of one of the bundle's models with its
+	// interpreter, on the session's goroutine (role names the model): calibration observes a
+	// float model's activations through it while the model captions and answers as it will
+	// at run time. An error stops the call that ran the model.
+	AfterRun func(role string, ip *tflite.Interpreter) error
 }
 
 // Model is an opened BLIP bundle: its TFLite models, preprocessing and generation defaults.

@@ -57,6 +57,14 @@ func (m *Model) NewSession() (*Session, error) {
 		s.Close()
 		return nil, err
 	}
+	for _, se := range []*session{s.vision, s.question, s.itm, s.itc} {
+		if se != nil {
+			se.after = m.opts.AfterRun
+		}
+	}
+	if s.dec != nil {
+		s.dec.crossKV.after, s.dec.st.s.after = m.opts.AfterRun, m.opts.AfterRun
+	}
 	s.pixels = make([]float32, m.imageSize*m.imageSize*3)
 	s.ids = make([]int32, m.textContext)
 	s.bias = make([]float32, m.textContext)

@@ -11,6 +11,8 @@ import (
 type session struct {
 	role string
 	ip   *tflite.Interpreter
+	// after is Options.AfterRun.
+	after func(role string, ip *tflite.Interpreter) error
 }
 
 func newSession(role string, m *tflite.Model, opts tflite.Options) (*session, error) {
@@ -53,6 +55,11 @@ func (s *session) resize(name string, shape []int) error {
 func (s *session) invoke() error {
 	if err := s.ip.Invoke(); err != nil {
 		return fmt.Errorf("blip: run %s model: %w", s.role, err)
+	}
+	if s.after != nil {
+		if err := s.after(s.role, s.ip); err != nil {
+			return fmt.Errorf("blip: after running the %s model: %w", s.role, err)
+		}
 	}
 	return nil
 }

@@ -32,7 +32,8 @@ type Manifest struct {
 	// Values are model-specific numbers and settings the inference code needs (e.g. CLIP's
 	// "logit_scale"), keyed by name.
 	Values map[string]any `json:"values,omitempty"`
-	// Calibration says what full int8 calibrated on; absent for other precisions.
+	// Calibration says what full int8 calibrated on, or why a full-int8 conversion was written
+	// at the safe precision instead; absent for other precisions.
 	Calibration  *CalibrationInfo `json:"calibration,omitempty"`
 	EdgedVersion string           `json:"edged_version"`
 
@@ -50,9 +51,51 @@ type SourceInfo struct {
 
 // CalibrationInfo records the data full-int8 activation ranges were observed on.
 type CalibrationInfo struct {
-	Source string `json:"source"` // "shapes" or the image folder
+	Source string `json:"source"` // "shapes", the image folder, or "none" (see Fallback)
 	Images int    `json:"images"`
-	Method string `json:"method"` // the observer, e.g. "minmax"
+	Method string `json:"method,omitempty"` // the observer, e.g. "minmax"
+	// Fallback says why full int8 was asked for and the bundle holds the safe precision
+	// (int8 weights, float activations) instead; empty when the bundle is full int8.
+	Fallback string `json:"fallback,omitempty"`
+	// Text names the models that see text written at full int8 too, and what they were
+	// calibrated on; empty when only the vision tower is.
+	Text string `json:"text,omitempty"`
+	// Check is the fidelity gate's verdict on the calibrated model, when one ran.
+	Check *FidelityInfo `json:"check,omitempty"`
+}
+
+// FidelityInfo is a fidelity gate's verdict: how closely a full-int8 model agreed with the
+// float model of the same checkpoint on frames held aside from calibration.
+type FidelityInfo struct {
+	Source string `json:"source,omitempty"` // where the frames came from (a folder, a camera)
+	Frames int    `json:"frames"`           // frames compared
+	// MeanCosine and WorstCosine compare the image embeddings (for BLIP, per frame the mean
+	// over the vision tokens).
+	MeanCosine  float64 `json:"mean_cosine"`
+	WorstCosine float64 `json:"worst_cosine"`
+	// Top1Agreement is the share of (frame, label set) pairs given the same top-1 label (CLIP);
+	// Top1Compared how many pairs.
+	Top1Agreement float64 `json:"top1_agreement,omitempty"`
+	Top1Compared  int     `json:"top1_compared,omitempty"`
+	// TextAgreement is the share of greedy captions or answers that are identical (BLIP);
+	// TextCompared how many.
+	TextAgreement float64 `json:"text_agreement,omitempty"`
+	TextCompared  int     `json:"text_compared,omitempty"`
+	// Differences are a few examples of what differed, for people.
+	Differences []string `json:"differences,omitempty"`
+	// Thresholds are the bars the verdict was judged against.
+	Thresholds FidelityThresholds `json:"thresholds"`
+	Passed     bool               `json:"passed"`
+	// Failures name the bars that were missed.
+	Failures []string `json:"failures,omitempty"`
+}
+
+// FidelityThresholds are the lowest figures a fidelity gate accepts.
+type FidelityThresholds struct {
+	MeanCosine  float64 `json:"mean_cosine"`
+	WorstCosine float64 `json:"worst_cosine"`
+	Top1        float64 `json:"top1_agreement"`
+	Text        float64 `json:"text_agreement"`
 }
 
 // File is one file of a bundle.

@@ -3,6 +3,7 @@ package clip
 import (
 	"testing"
 
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 )
 
@@ -53,7 +54,15 @@ func TestTinyQuantizedEmbeddings(t *testing.T) {
 	wantTxt, _ := readF32(t, tinyIO, "text_embeds")
 	for _, p := range []graph.Precision{graph.FP16, graph.Int8Dynamic, graph.Int8Full} {
 		t.Run(p.String(), func(t *testing.T) {
-			m := testModel(t, tinyCheckpoint, p)
+			var opts convert.Options
+			if p == graph.Int8Full {
+				opts.CalibrationDir = sceneFolder(t, 16) // without images it would be int8-dynamic
+			}
+			b := testBundleWith(t, tinyCheckpoint, p, opts)
+			if b.Manifest.Precision != p.String() {
+				t.Fatalf("the bundle is %s, want %v", b.Manifest.Precision, p)
+			}
+			m := loadTestModel(t, b)
 			images, texts, _ := tinyEmbeddings(t, m)
 			d := m.Dim()
 			for i, e := range images {

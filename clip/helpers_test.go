@@ -1,7 +1,10 @@
 package clip
 
 import (
+	"bytes"
 	"fmt"
+	"image/png"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +14,7 @@ import (
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
 )
@@ -50,11 +54,11 @@ func testBundleWith(t testing.TB, checkpoint string, p graph.Precision, opts con
 		}
 		bundles.dir, bundles.done = dir, map[string]*bundle.Bundle{}
 	}
-	key := fmt.Sprintf("%s@%v/random=%v", checkpoint, p, opts.RandomInit)
+	key := fmt.Sprintf("%s@%v/random=%v/calibrated=%v", checkpoint, p, opts.RandomInit, opts.CalibrationDir != "")
 	if b, ok := bundles.done[key]; ok {
 		return b
 	}
-	out := filepath.Join(bundles.dir, filepath.Base(checkpoint)+"-"+p.String())
+	out := filepath.Join(bundles.dir, fmt.Sprintf("%s-%s-%d", filepath.Base(checkpoint), p, len(bundles.done)))
 	opts.Precision = p
 	b, err := models.Convert(checkpoint, out, opts)
 	if err != nil {
@@ -74,7 +78,12 @@ func TestMain(m *testing.M) {
 
 func testModel(t testing.TB, checkpoint string, p graph.Precision) *Model {
 	t.Helper()
-	m, err := Load(testBundle(t, checkpoint, p), Options{RunOptions: RunOptions{Threads: 1}})
+	return loadTestModel(t, testBundle(t, checkpoint, p))
+}
+
+func loadTestModel(t testing.TB, b *bundle.Bundle) *Model {
+	t.Helper()
+	m, err := Load(b, Options{RunOptions: RunOptions{Threads: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,3 +151,26 @@ var (
 	maxAbsDiff = testutil.MaxAbsDiff
 	cosine     = testutil.Cosine
 )
+
+// sceneFolder writes n rendered scenes of the shapes world as PNG files into a new folder: the
+// calibration images of a full-int8 conversion of a model that is not a shapes model (the tiny
+// model's weights are random, so any images calibrate it).
+func sceneFolder(t testing.TB, n int) string {
+	t.Helper()
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < n; i++ {
+		img, err := shapes.Render(shapes.Random(rng), 96, 96, shapes.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		if err := png.Encode(&buf, img); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("scene_%02d.png", i)), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

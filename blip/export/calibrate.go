@@ -23,7 +23,9 @@ import (
 // goes, and the one model the calibration images reach: the text models see no images, and a
 // checkpoint comes with no representative texts to calibrate them on. The image's
 // cross-attention keys and values stay float too: per-tensor int8 keys cost the shapes model a
-// caption word. Figures: BENCHMARKS.md, "What BLIP calibrates".
+// caption word. Figures: BENCHMARKS.md, "What BLIP calibrates". A caller that calibrates text
+// models itself (package textcal, on the float model's own captions and answers) passes their
+// ranges in convert.Options.Ranges, and those models are written at full int8.
 
 // calibrateVision observes the activations of the float vision tower on the calibration
 // images, preprocessed as inference will.
@@ -67,3 +69,9 @@ func calibrationProcessor(src *convert.Source, size int) (*imageproc.Processor, 
 // accuracy: layer norms, softmax, L2 normalisation and the residual adds (nn.FloatOps), as
 // for CLIP's vision tower; keeping GELU in float too changed nothing on the shapes scenes.
 var keepFloat = nn.KeepFloat{Ops: nn.FloatOps, Names: []string{"/ln", "layernorm"}}.Keep
+
+// keepFloatText keeps in float, in a text model written at full int8 (convert.Options.Ranges,
+// calibrated on the float decoder's own captions and answers), what keepFloat keeps in the
+// vision tower, and the embeddings (word and position tables summed and normalised): a token's
+// embedding is a row of a table that 8 bits per tensor would flatten.
+var keepFloatText = nn.KeepFloat{Ops: nn.FloatOps, Names: []string{"/ln", "/ffn_ln", "embeddings"}}.Keep

@@ -100,9 +100,13 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 		lower := convert.Lowering(opts.Precision)
 		var g *graph.Graph
 		switch {
+		case opts.Observe:
+			lower.ObserveAll = true
 		case opts.Precision == graph.Int8Full && b.role == spec.RoleVision:
 			g, vision = vision, nil
 			lower.Ranges, lower.KeepFloat = ranges, keepFloat
+		case opts.Precision == graph.Int8Full && opts.Ranges[b.role] != nil:
+			lower.Ranges, lower.KeepFloat = opts.Ranges[b.role], keepFloatText
 		case opts.Precision == graph.Int8Full:
 			lower = convert.Lowering(TextPrecision(opts.Precision))
 		}

@@ -53,8 +53,10 @@ import (
 // DefaultPrecision is what a CLIP checkpoint converts to when no precision is asked for: full
 // int8, whose vision tower runs in XNNPACK's int8 (QS8) kernels, the fastest of the four
 // precisions, and agrees with transformers on the shapes scenes (BENCHMARKS.md, "Default
-// precisions"). Calibration uses shapes scenes unless told otherwise: for a model of natural
-// images, convert with --calibration and frames from the camera.
+// precisions"). Full int8 needs calibration images that fit the model: the shapes models
+// calibrate on rendered shapes scenes, any other checkpoint on the images it is given
+// (--calibration, frames from the camera) and, without them, converts at
+// convert.SafePrecision.
 const DefaultPrecision = graph.Int8Full
 
 // Converter converts CLIPModel checkpoints (package models lists it under spec.Architecture).

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -25,15 +26,20 @@ func renderScene(t *testing.T, dir, name string, s shapes.Scene) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	path := filepath.Join(dir, name)
+	writePNG(t, path, img)
+	return path
+}
+
+func writePNG(t *testing.T, path string, img image.Image) {
+	t.Helper()
 	var buf bytes.Buffer
 	if err := png.Encode(&buf, img); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return path
 }
 
 func runClassifyCmd(args ...string) (code int, stdout, stderr string) {

@@ -3,11 +3,15 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/textcal"
 	"github.com/edged/edged/models"
 )
 
@@ -15,24 +19,32 @@ func init() {
 	register("convert", "convert a Hugging Face checkpoint into a bundle of .tflite models", runConvert)
 }
 
-func runConvert(args []string) int {
+func runConvert(args []string) int { return convertCommand(args, os.Stdout, os.Stderr) }
+
+// convertCommand is edged convert writing to stdout and stderr.
+func convertCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: edged convert --from HF_DIR --out BUNDLE_DIR [--precision fp32|fp16|int8-dynamic|int8] [--calibration IMG_DIR] [--random-init]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: edged convert --from HF_DIR --out BUNDLE_DIR [--precision fp32|fp16|int8-dynamic|int8] [--calibration IMG_DIR [--check IMG_DIR2]] [--random-init]\n\n"+
 			"Converts a checkpoint folder (config.json, model.safetensors, tokenizer and preprocessing\n"+
 			"configs) of a supported architecture (%v) into a bundle folder:\n"+
-			"the .tflite models, the configs they need and manifest.json.\n\n", models.Architectures.Names())
+			"the .tflite models, the configs they need and manifest.json.\n\n"+
+			"With --check, the full-int8 model is compared with the float model on the frames of\n"+
+			"IMG_DIR2 (held aside from calibration) and kept only if it passes the fidelity gate;\n"+
+			"otherwise the bundle is written at int8-dynamic (int8 weights, float activations).\n\n", models.Architectures.Names())
 		fs.PrintDefaults()
 	}
 	from := fs.String("from", "", "Hugging Face checkpoint `folder`")
 	out := fs.String("out", "", "bundle `folder` to write (replaced if it is a bundle already)")
 	precision := fs.String("precision", "", "fp32, fp16, int8-dynamic or int8 (full integer, calibrated); default: the architecture's")
-	calibration := fs.String("calibration", "", "`folder` of images to calibrate int8 activations on (default: rendered shapes scenes)")
+	calibration := fs.String("calibration", "", "`folder` of images like the camera's to calibrate int8 activations on (without it only the shapes models convert at full int8, on rendered shapes scenes; any other checkpoint converts at int8-dynamic: int8 weights, float activations)")
 	images := fs.Int("calibration-images", convert.DefaultCalibrationImages, "how many calibration images to use")
 	observer := fs.String("observer", convert.ObserverMinMax, "how calibration sets ranges: minmax, percentile or moving-average")
 	randomInit := fs.Bool("random-init", false, "use random weights of realistic scale for the checkpoint's config (benchmarks at real size)")
 	seed := fs.Uint64("seed", 0, "seed of --random-init weights")
 	threads := fs.Int("threads", 1, "threads for calibration runs")
+	gate := gateFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -47,7 +59,7 @@ func runConvert(args []string) int {
 		RandomInit:        *randomInit,
 		Seed:              *seed,
 		Threads:           *threads,
-		Progress:          convert.NewProgress(os.Stderr, slog.Default()),
+		Progress:          convert.NewProgress(stderr, slog.Default()),
 		EdgedVersion:      version,
 	}
 	var err error
@@ -57,26 +69,56 @@ func runConvert(args []string) int {
 		opts.Precision, err = graph.ParsePrecision(*precision)
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "edged convert: %v\n", err)
+		fmt.Fprintf(stderr, "edged convert: %v\n", err)
 		return 2
 	}
 	if *calibration != "" && opts.Precision != graph.Int8Full {
-		fmt.Fprintf(os.Stderr, "edged convert: --calibration is for --precision int8, not %v\n", opts.Precision)
+		fmt.Fprintf(stderr, "edged convert: --calibration is for --precision int8, not %v\n", opts.Precision)
 		return 2
 	}
-	b, err := models.Convert(*from, *out, opts)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "edged convert: %v\n", err)
+	var b *bundle.Bundle
+	if gate.frames != "" {
+		if opts.Precision != graph.Int8Full {
+			fmt.Fprintf(stderr, "edged convert: --check is for --precision int8, not %v\n", opts.Precision)
+			return 2
+		}
+		check, err := gate.options(*threads)
+		if err != nil {
+			fmt.Fprintf(stderr, "edged convert: %v\n", err)
+			return 2
+		}
+		var report *fidelity.Report
+		if gate.calibrateText {
+			var verdicts []textcal.Verdict
+			b, verdicts, report, err = textcal.ConvertChecked(models.Architectures, *from, *out, opts, check, textcal.Options{Questions: check.Questions})
+			for _, v := range verdicts {
+				fmt.Fprintf(stdout, "%s at full int8, against the bundle it would join: %s\n", v.Role, fidelity.Why(v.Report))
+			}
+		} else {
+			b, report, err = fidelity.ConvertChecked(models.Architectures, *from, *out, opts, check)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "edged convert: %v\n", err)
+			return 1
+		}
+		if report != nil {
+			fidelity.WriteReport(stdout, *report)
+		}
+	} else if b, err = models.Convert(*from, *out, opts); err != nil {
+		fmt.Fprintf(stderr, "edged convert: %v\n", err)
 		return 1
 	}
 	m := b.Manifest
-	fmt.Printf("%s: %s at %s\n", b.Dir, m.Architecture, m.Precision)
+	fmt.Fprintf(stdout, "%s: %s at %s\n", b.Dir, m.Architecture, m.Precision)
+	if c := m.Calibration; c != nil && c.Fallback != "" {
+		fmt.Fprintf(stdout, "  not full int8: %s\n", c.Fallback)
+	}
 	for _, f := range m.Files {
 		prec := ""
 		if f.Precision != "" {
 			prec = " (" + f.Precision + ")"
 		}
-		fmt.Printf("  %-26s %-20s %10d bytes%s\n", f.Path, f.Role, f.Size, prec)
+		fmt.Fprintf(stdout, "  %-26s %-20s %10d bytes%s\n", f.Path, f.Role, f.Size, prec)
 	}
 	return 0
 }

@@ -49,6 +49,10 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	if opts.RandomInit && arch.RandomInit == nil {
 		return nil, fmt.Errorf("convert %s: %s does not support random weights", from, src.Architecture)
 	}
+	if opts.Observe && opts.Precision != graph.FP32 {
+		return nil, fmt.Errorf("convert %s: models written for observing are fp32, not %v", from, opts.Precision)
+	}
+	opts, fallback := planCalibration(src, opts)
 	if err := checkTarget(out); err != nil {
 		return nil, err
 	}
@@ -73,6 +77,7 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 		Revision:     arch.Revision,
 		Precision:    opts.Precision.String(),
 		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
+		Calibration:  fallback,
 		EdgedVersion: opts.EdgedVersion,
 	}}
 	if opts.RandomInit {
@@ -126,6 +131,16 @@ func CheckTokenizer[T interface{ VocabSize() int }](dir string, vocab int, load 
 		return fmt.Errorf("the tokenizer of %s has ids up to %d, the model knows %d tokens (text_config.vocab_size)", dir, n-1, vocab)
 	}
 	return nil
+}
+
+// Publish moves the finished bundle folder dir to out, as Convert does with its own: out must
+// not exist, be empty, or be a bundle (which is replaced). dir and out are on one file system
+// (make dir beside out).
+func Publish(dir, out string) error {
+	if err := checkTarget(out); err != nil {
+		return err
+	}
+	return publish(dir, out)
 }
 
 // checkTarget refuses to overwrite a folder that is not a bundle.

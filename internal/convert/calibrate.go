@@ -24,7 +24,45 @@ func calibrationSource(opts Options) string {
 	if opts.CalibrationDir != "" {
 		return opts.CalibrationDir
 	}
-	return "shapes"
+	return CalibrationShapes
+}
+
+// Calibration sources the manifest names besides an image folder (bundle.CalibrationInfo).
+const (
+	// CalibrationShapes is rendered scenes of the shapes world.
+	CalibrationShapes = "shapes"
+	// CalibrationNone is no calibration: the bundle was written at SafePrecision.
+	CalibrationNone = "none"
+)
+
+// SafePrecision is what a full-int8 conversion writes instead when it has no calibration data
+// that fits the checkpoint (or the fidelity gate refuses the calibrated model): int8 weights
+// and float activations, as Lowering writes Int8Dynamic. It needs no activation ranges, so no
+// data can make it wrong; it is a quarter of fp32 on disk and computes fp32's results within
+// the weights' rounding.
+const SafePrecision = graph.Int8Dynamic
+
+// planCalibration decides what a conversion of src calibrates on. Only full int8 without a
+// calibration folder needs deciding: the shapes models (recognised by their content hash,
+// shapes.Checkpoint) calibrate on rendered shapes scenes, their own data, and so do random
+// weights, which know no data and are converted to measure speed; any other checkpoint is
+// converted at SafePrecision, said once through opts.Log, and the returned info (for the
+// manifest) says why.
+func planCalibration(src *Source, opts Options) (Options, *bundle.CalibrationInfo) {
+	if opts.Precision != graph.Int8Full || opts.CalibrationDir != "" {
+		return opts, nil
+	}
+	if _, ok := shapes.Checkpoint(src.Hash); ok || opts.RandomInit {
+		opts.shapesScenes = true
+		return opts, nil
+	}
+	reason := "full int8 needs calibration images like the ones the model will see, and none were given for this checkpoint " +
+		"(rendered shapes scenes are calibration data for the shapes models only)"
+	opts.Log.Warn("convert: "+reason+"; converting at "+SafePrecision.String()+" (int8 weights, float activations) instead. "+
+		"For full int8 give frames from your cameras: edged convert --calibration DIR [--check DIR2]",
+		"checkpoint", src.Dir)
+	opts.Precision = SafePrecision
+	return opts, &bundle.CalibrationInfo{Source: CalibrationNone, Fallback: reason}
 }
 
 // calibrationCanvas is the size shapes scenes are rendered at: larger than the shapes models'
@@ -33,12 +71,15 @@ const calibrationCanvas = 256
 
 // forEachCalibrationImage calls fn with each calibration image in turn, at most
 // opts.CalibrationImages of them (64 by default): the images of opts.CalibrationDir in name
-// order (PNG, JPEG, GIF; other files are skipped), or scenes of the shapes world rendered with
-// the training's colour jitter and noise, from a fixed seed. One image is decoded at a time, so
-// a folder of large photos does not fill memory. It returns the number of images used.
+// order (PNG, JPEG, GIF; other files are skipped), or, where planCalibration allowed them,
+// scenes of the shapes world rendered with the training's colour jitter and noise, from a
+// fixed seed. It returns the number of images used.
 func forEachCalibrationImage(opts Options, fn func(name string, img image.Image) error) (int, error) {
 	opts = opts.withDefaults()
 	if opts.CalibrationDir == "" {
+		if !opts.shapesScenes {
+			return 0, errors.New("calibration: no calibration images (shapes scenes calibrate the shapes models only)")
+		}
 		rng := rand.New(rand.NewPCG(1, 2))
 		for i := 0; i < opts.CalibrationImages; i++ {
 			scene := shapes.Random(rng).Jittered(rng, 15)
@@ -47,14 +88,26 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 				return i, fmt.Errorf("calibration: render scene %d: %w", i, err)
 			}
 			if err := fn(fmt.Sprintf("shapes scene %d", i), img); err != nil {
-				return i, err
+				return i, fmt.Errorf("calibration images: %w", err)
 			}
 		}
 		return opts.CalibrationImages, nil
 	}
-	entries, err := os.ReadDir(opts.CalibrationDir)
+	n, err := ForEachImageFile(opts.CalibrationDir, opts.CalibrationImages, fn)
 	if err != nil {
-		return 0, fmt.Errorf("calibration images: %w", err)
+		return n, fmt.Errorf("calibration images: %w", err)
+	}
+	return n, nil
+}
+
+// ForEachImageFile calls fn with the images of dir in name order (PNG, JPEG, GIF; other files
+// are skipped), at most limit of them (all when limit ≤ 0), decoding one at a time so that a
+// folder of large photos does not fill memory. It returns the number of images fn was given
+// without an error; a folder with no images is an error.
+func ForEachImageFile(dir string, limit int, fn func(path string, img image.Image) error) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, err
 	}
 	var names []string
 	for _, e := range entries {
@@ -67,16 +120,16 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return 0, fmt.Errorf("calibration images: no PNG, JPEG or GIF files in %s", opts.CalibrationDir)
+		return 0, fmt.Errorf("no PNG, JPEG or GIF files in %s", dir)
 	}
-	if len(names) > opts.CalibrationImages {
-		names = names[:opts.CalibrationImages]
+	if limit > 0 && len(names) > limit {
+		names = names[:limit]
 	}
 	for i, name := range names {
-		path := filepath.Join(opts.CalibrationDir, name)
+		path := filepath.Join(dir, name)
 		img, err := imageproc.DecodeFile(path)
 		if err != nil {
-			return i, fmt.Errorf("calibration image: %w", err)
+			return i, err
 		}
 		if err := fn(path, img); err != nil {
 			return i, err
@@ -90,12 +143,8 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 // through Interpreter, call Run once per sample, then take Ranges for
 // graph.LowerOptions.Ranges. Float inputs are observed too (their ranges are needed).
 type Calibrator struct {
-	ip        *tflite.Interpreter
-	tensors   []*tflite.Tensor
-	names     []string
-	observers []quant.Observer
-	buf       []float32
-	runs      int
+	ip  *tflite.Interpreter
+	obs *ActivationObserver
 }
 
 // Observers for calibration (Options.Observer).
@@ -143,21 +192,7 @@ func newCalibrator(m *tflite.Model, opts tflite.Options, newObserver func() quan
 	if err != nil {
 		return nil, fmt.Errorf("calibration model: %w", err)
 	}
-	c := &Calibrator{ip: ip}
-	add := func(t *tflite.Tensor) {
-		if t.Type() == tflite.Float32 {
-			c.tensors = append(c.tensors, t)
-			c.names = append(c.names, t.Name())
-			c.observers = append(c.observers, newObserver())
-		}
-	}
-	for i := 0; i < ip.InputCount(); i++ {
-		add(ip.Input(i))
-	}
-	for i := 0; i < ip.OutputCount(); i++ {
-		add(ip.Output(i))
-	}
-	return c, nil
+	return &Calibrator{ip: ip, obs: &ActivationObserver{newObserver: newObserver}}, nil
 }
 
 // Interpreter is where the caller sets the inputs of the next Run.
@@ -168,31 +203,86 @@ func (c *Calibrator) Run() error {
 	if err := c.ip.Invoke(); err != nil {
 		return fmt.Errorf("calibration run: %w", err)
 	}
-	for i, t := range c.tensors {
-		n := t.NumElements()
-		if cap(c.buf) < n {
-			c.buf = make([]float32, n)
-		}
-		buf := c.buf[:n]
-		if err := t.ReadFloat32(buf); err != nil {
-			return fmt.Errorf("calibration: read %s: %w", c.names[i], err)
-		}
-		if err := c.observers[i].Observe(buf); err != nil {
-			return fmt.Errorf("calibration: observe %s: %w", c.names[i], err)
-		}
-	}
-	c.runs++
-	return nil
+	return c.obs.Observe(c.ip)
 }
 
 // Ranges returns the observed range of every tensor by name.
-func (c *Calibrator) Ranges() (map[string]quant.Range, error) {
-	if c.runs == 0 {
+func (c *Calibrator) Ranges() (map[string]quant.Range, error) { return c.obs.Ranges() }
+
+// Close frees the interpreter.
+func (c *Calibrator) Close() error { return c.ip.Close() }
+
+// ActivationObserver observes the float inputs and outputs of the runs of one model (an
+// ObserveAll model: every activation is an output), whoever runs it: Calibrator feeds it
+// images one by one, and a text model is observed while its inference code runs it (a
+// decoder step by step through a caption). The tensors are those of the first interpreter
+// observed; later ones must be of the same model.
+type ActivationObserver struct {
+	newObserver func() quant.Observer
+	names       []string
+	observers   []quant.Observer
+	buf         []float32
+	runs        int
+}
+
+// NewActivationObserver observes with the observer called method (Options.Observer: "" or
+// ObserverMinMax, ObserverPercentile, ObserverMovingAverage).
+func NewActivationObserver(method string) (*ActivationObserver, error) {
+	obs, err := newObserver(method)
+	if err != nil {
+		return nil, err
+	}
+	return &ActivationObserver{newObserver: obs}, nil
+}
+
+// Observe feeds every float input and output of ip, as they are after a run, to its observer.
+func (a *ActivationObserver) Observe(ip *tflite.Interpreter) error {
+	var tensors []*tflite.Tensor
+	for i := 0; i < ip.InputCount(); i++ {
+		tensors = append(tensors, ip.Input(i))
+	}
+	for i := 0; i < ip.OutputCount(); i++ {
+		tensors = append(tensors, ip.Output(i))
+	}
+	k := 0
+	for _, t := range tensors {
+		if t.Type() != tflite.Float32 {
+			continue
+		}
+		if a.runs == 0 {
+			a.names = append(a.names, t.Name())
+			a.observers = append(a.observers, a.newObserver())
+		} else if k >= len(a.names) || a.names[k] != t.Name() {
+			return fmt.Errorf("calibration: observing %s, another model than the first run's", t.Name())
+		}
+		n := t.NumElements()
+		if cap(a.buf) < n {
+			a.buf = make([]float32, n)
+		}
+		buf := a.buf[:n]
+		if err := t.ReadFloat32(buf); err != nil {
+			return fmt.Errorf("calibration: read %s: %w", t.Name(), err)
+		}
+		if err := a.observers[k].Observe(buf); err != nil {
+			return fmt.Errorf("calibration: observe %s: %w", t.Name(), err)
+		}
+		k++
+	}
+	a.runs++
+	return nil
+}
+
+// Runs is how many runs have been observed.
+func (a *ActivationObserver) Runs() int { return a.runs }
+
+// Ranges returns the observed range of every tensor by name.
+func (a *ActivationObserver) Ranges() (map[string]quant.Range, error) {
+	if a.runs == 0 {
 		return nil, errors.New("calibration: no samples were run")
 	}
-	out := make(map[string]quant.Range, len(c.names))
-	for i, name := range c.names {
-		r, err := c.observers[i].Range()
+	out := make(map[string]quant.Range, len(a.names))
+	for i, name := range a.names {
+		r, err := a.observers[i].Range()
 		if err != nil {
 			return nil, fmt.Errorf("calibration: range of %s: %w", name, err)
 		}
@@ -200,9 +290,6 @@ func (c *Calibrator) Ranges() (map[string]quant.Range, error) {
 	}
 	return out, nil
 }
-
-// Close frees the interpreter.
-func (c *Calibrator) Close() error { return c.ip.Close() }
 
 // CalibrateImages observes the activation ranges of g on the calibration images that opts
 // choose (see forEachCalibrationImage): g is lowered at FP32 with every activation as an
@@ -246,12 +333,12 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 	opts.Progress.Step(step, 0, total)
 	n, err := forEachCalibrationImage(opts, func(name string, img image.Image) error {
 		if err := feed(cal.Interpreter(), img); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
 		if err := cal.Run(); err != nil {
-			return fmt.Errorf("calibration image %s: %w", name, err)
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		opts.Progress.Step(step, min(cal.runs, total), total)
+		opts.Progress.Step(step, min(cal.obs.Runs(), total), total)
 		return nil
 	})
 	if err != nil {

@@ -390,16 +390,17 @@ func TestRandomInit(t *testing.T) {
 }
 
 func TestCalibration(t *testing.T) {
-	b, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, CalibrationImages: 5})
+	// Random weights know no data: they calibrate on shapes scenes (their speed is what counts).
+	b, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, CalibrationImages: 5, RandomInit: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := b.Manifest.Calibration
-	if c == nil || c.Source != "shapes" || c.Images != 5 || c.Method != ObserverMinMax {
+	if c == nil || c.Source != "shapes" || c.Images != 5 || c.Method != ObserverMinMax || c.Fallback != "" {
 		t.Errorf("calibration %+v", c)
 	}
-	if f, _ := b.Manifest.File("dense"); f.Precision != "int8" {
-		t.Errorf("dense is %s", f.Precision)
+	if f, _ := b.Manifest.File("dense"); f.Precision != "int8" || b.Manifest.Precision != "int8" {
+		t.Errorf("dense is %s in a bundle of %s", f.Precision, b.Manifest.Precision)
 	}
 
 	// A folder: images in name order, other files skipped, an undecodable image named.
@@ -427,8 +428,42 @@ func TestCalibration(t *testing.T) {
 	if _, err := forEachCalibrationImage(Options{CalibrationDir: t.TempDir()}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no PNG") {
 		t.Errorf("empty folder: %v", err)
 	}
-	if _, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, Observer: "median"}); err == nil || !strings.Contains(err.Error(), `unknown observer "median"`) {
+	os.Remove(filepath.Join(dir, "c.png"))
+	b, err = testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, CalibrationDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.Manifest.Calibration; c == nil || c.Source != dir || c.Images != 2 || b.Manifest.Precision != "int8" {
+		t.Errorf("calibrated on %s: %s, calibration %+v", dir, b.Manifest.Precision, c)
+	}
+	if _, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, RandomInit: true, Observer: "median"}); err == nil || !strings.Contains(err.Error(), `unknown observer "median"`) {
 		t.Errorf("unknown observer: %v", err)
+	}
+	// Shapes scenes are data for the shapes models only: nothing reaches them unplanned.
+	if _, err := forEachCalibrationImage(Options{}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no calibration images") {
+		t.Errorf("shapes scenes without a plan: %v", err)
+	}
+}
+
+// TestFullInt8WithoutCalibrationImages: a checkpoint that is not a shapes model, converted at
+// full int8 without calibration images, is written at the safe precision, says so once in the
+// log, and its manifest says why.
+func TestFullInt8WithoutCalibrationImages(t *testing.T) {
+	var logs bytes.Buffer
+	b, err := testArchitectures.Convert(checkpoint(t, testArch), filepath.Join(t.TempDir(), "b"), Options{Precision: graph.Int8Full, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f, _ := b.Manifest.File("dense"); b.Manifest.Precision != "int8-dynamic" || f.Precision != "int8-dynamic" {
+		t.Errorf("bundle %s, dense %s; want int8-dynamic", b.Manifest.Precision, f.Precision)
+	}
+	c := b.Manifest.Calibration
+	if c == nil || c.Source != CalibrationNone || c.Images != 0 || !strings.Contains(c.Fallback, "calibration images") {
+		t.Errorf("calibration %+v", c)
+	}
+	if n := strings.Count(logs.String(), "\n"); n != 1 || !strings.Contains(logs.String(), "level=WARN") ||
+		!strings.Contains(logs.String(), "int8-dynamic (int8 weights, float activations)") || !strings.Contains(logs.String(), "--calibration") {
+		t.Errorf("the log says (%d lines):\n%s", n, logs.String())
 	}
 }
 

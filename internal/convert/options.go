@@ -1,18 +1,22 @@
 package convert
 
 import (
+	"log/slog"
 	"runtime/debug"
 
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/progress"
+	"github.com/edged/edged/quant"
 )
 
 // Options choose how a checkpoint is converted.
 type Options struct {
 	// Precision of the models: graph.FP32, FP16, Int8Dynamic or Int8Full.
 	Precision graph.Precision
-	// CalibrationDir is a folder of images to calibrate activation ranges on at Int8Full; empty
-	// means rendered scenes of the synthetic shapes world (package shapes).
+	// CalibrationDir is a folder of images to calibrate activation ranges on at Int8Full. Empty
+	// means rendered scenes of the synthetic shapes world (package shapes) for the shapes
+	// models and random weights, and for any other checkpoint the safe precision instead of
+	// full int8 (see planCalibration).
 	CalibrationDir string
 	// CalibrationImages is how many images calibration runs; 0 means DefaultCalibrationImages.
 	// With CalibrationDir every image of the folder is used up to this number.
@@ -32,6 +36,23 @@ type Options struct {
 	Progress Progress
 	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
 	EdgedVersion string
+	// Observe writes the models at fp32 with every activation as an output
+	// (graph.LowerOptions.ObserveAll), for a caller that calibrates a model by running it as
+	// inference does, watching it with an ActivationObserver (BLIP's text models, step by
+	// step through the float decoder's own captions). Precision must be FP32.
+	Observe bool
+	// Ranges are activation ranges by model role, observed by the caller on an Observe bundle:
+	// at Int8Full an architecture writes the models named here at full int8 with these ranges
+	// instead of their usual precision (BLIP's text models; the vision tower calibrates on
+	// the calibration images itself).
+	Ranges map[string]map[string]quant.Range
+	// Log receives what a user must know about a conversion (a full int8 written at the safe
+	// precision); nil means slog's default logger.
+	Log *slog.Logger
+
+	// shapesScenes allows calibration on rendered shapes scenes: set by planCalibration for
+	// the checkpoints those scenes are data for, so that no other path calibrates on them.
+	shapesScenes bool
 }
 
 // DefaultCalibrationImages is how many images full-int8 calibration runs by default.
@@ -53,6 +74,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.EdgedVersion == "" {
 		o.EdgedVersion = buildVersion()
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
 	}
 	return o
 }

@@ -111,7 +111,7 @@ func TestCalibrationSource(t *testing.T) {
 			quant.Range{Min: 0, Max: 1}, quant.Range{Min: 1, Max: 5}, false},
 		{"its first alone", Options{CalibrationDir: dir, CalibrationImages: 1, Observer: ObserverPercentile}, bundle.CalibrationInfo{Source: dir, Images: 1, Method: ObserverPercentile},
 			quant.Range{Min: 0, Max: 1}, quant.Range{Min: 1, Max: 4}, false},
-		{"shapes scenes", Options{CalibrationImages: 4}, bundle.CalibrationInfo{Source: "shapes", Images: 4, Method: ObserverMinMax},
+		{"shapes scenes (as planned for a shapes model)", Options{CalibrationImages: 4, shapesScenes: true}, bundle.CalibrationInfo{Source: "shapes", Images: 4, Method: ObserverMinMax},
 			quant.Range{Min: 0, Max: 1}, quant.Range{Min: 0, Max: 15}, true},
 	} {
 		ranges, info, err := CalibrateImages(g, tc.opts, "test", feed)

@@ -1,0 +1,68 @@
+package fidelity
+
+import (
+	"errors"
+	"fmt"
+	"image"
+
+	"github.com/edged/edged/clip"
+)
+
+// CLIPPair compares a float CLIP model with a full-int8 one: per frame the cosine of their
+// image embeddings and, for every label set, whether their top-1 labels agree. Each model
+// classifies with its own text tower, as it would run.
+type CLIPPair struct {
+	ref, cand       *clip.Model
+	refCls, candCls []*clip.Classifier
+}
+
+// NewCLIPPair embeds the label sets' prompts with both models. The models stay the caller's.
+func NewCLIPPair(ref, cand *clip.Model, sets []*clip.LabelSet) (*CLIPPair, error) {
+	if ref.Dim() != cand.Dim() {
+		return nil, fmt.Errorf("fidelity: the float model's embeddings are %d wide, the int8 model's %d", ref.Dim(), cand.Dim())
+	}
+	p := &CLIPPair{ref: ref, cand: cand}
+	for _, s := range sets {
+		rc, err := ref.Classifier(s)
+		if err != nil {
+			return nil, fmt.Errorf("fidelity: float model: %w", err)
+		}
+		cc, err := cand.Classifier(s)
+		if err != nil {
+			return nil, fmt.Errorf("fidelity: int8 model: %w", err)
+		}
+		p.refCls, p.candCls = append(p.refCls, rc), append(p.candCls, cc)
+	}
+	return p, nil
+}
+
+// Compare embeds img with both models and classifies both embeddings with every label set.
+func (p *CLIPPair) Compare(frame string, img image.Image, t *Tally) error {
+	re, err := p.ref.EmbedImage(img)
+	if err != nil {
+		return fmt.Errorf("fidelity: float model: %s: %w", frame, err)
+	}
+	ce, err := p.cand.EmbedImage(img)
+	if err != nil {
+		return fmt.Errorf("fidelity: int8 model: %s: %w", frame, err)
+	}
+	t.AddCosine(cosine(re, ce))
+	for i, rc := range p.refCls {
+		rs, err := rc.Classify(re)
+		if err != nil {
+			return err
+		}
+		cs, err := p.candCls[i].Classify(ce)
+		if err != nil {
+			return err
+		}
+		if len(rs) == 0 || len(cs) == 0 {
+			return errors.New("fidelity: a classifier gave no scores")
+		}
+		t.AddTop1(rs[0].Label == cs[0].Label, frame, rc.LabelSet().Name, rs[0].Label, cs[0].Label)
+	}
+	return nil
+}
+
+// Close does nothing: the models are the caller's.
+func (p *CLIPPair) Close() error { return nil }
