@@ -70,7 +70,7 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 		Architecture: src.Architecture,
 		Revision:     arch.Revision,
 		Precision:    opts.Precision.String(),
-		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
+		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit, Origin: opts.Origin},
 		EdgedVersion: opts.EdgedVersion,
 	}}
 	if opts.RandomInit {

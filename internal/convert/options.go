@@ -3,6 +3,7 @@ package convert
 import (
 	"runtime/debug"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/progress"
 )
@@ -32,6 +33,9 @@ type Options struct {
 	Progress Progress
 	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
 	EdgedVersion string
+	// Origin is the hub repository and revision the checkpoint was pulled from, recorded in
+	// the manifest; zero for a folder that was not pulled.
+	Origin bundle.Origin
 }
 
 // DefaultCalibrationImages is how many images full-int8 calibration runs by default.

@@ -1,13 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// A delegate that cannot be loaded (no GPU delegate library on this machine) is an error that
-// names the model, and what was opened before it is closed — not a panic.
+// A delegate that cannot be loaded (no GPU delegate library on this machine) fails each model
+// with an error that names it, and nothing is handed over half open — not a panic.
 func TestOpenModelsMissingDelegateIsAnError(t *testing.T) {
 	models, err := filepath.Abs("../../models/shapes")
 	if err != nil {
@@ -20,12 +21,20 @@ func TestOpenModelsMissingDelegateIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := openModels(cfg, discardLogger())
-	if err == nil {
-		ms.Close()
+	prep := newPreparation(cfg)
+	live := newLiveModels()
+	err = loadModels(discardLogger(), prep)(context.Background(), cfg, func(m *Models) { live.add(m) })
+	live.close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses, _ := prep.snapshot()
+	if len(fieldsOf(live.load())) > 0 {
 		t.Skip("this machine has a GPU delegate library; the missing-library path cannot be exercised")
 	}
-	if ms != nil || !strings.Contains(err.Error(), "models.clip") || !strings.Contains(err.Error(), "gpu") {
-		t.Fatalf("openModels = %v, %v; want a nil *Models and an error naming models.clip and the gpu delegate", ms, err)
+	for _, field := range []string{"clip", "blip_caption"} {
+		if s := statuses[field]; s.State != modelFailed || !strings.Contains(s.Error, "models."+field) || !strings.Contains(s.Error, "gpu") {
+			t.Errorf("models.%s: %+v; want failed with an error naming models.%s and the gpu delegate", field, s, field)
+		}
 	}
 }
