@@ -156,7 +156,9 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 		Convert: convert.Options{Progress: progress.Tee{
 			progress.New(nil, log, progress.Options{Prefix: "convert: ", Every: 10 * time.Second}),
 			l.prep.reporter(m.field, "convert")}},
-		Hub: hub.Options{Logger: log, Progress: progress.Tee{
+		// One quick retry: prepare tries again later, resuming what was fetched, and holds
+		// no turn while it waits.
+		Hub: hub.Options{Logger: log, Retries: 1, Progress: progress.Tee{
 			progress.New(nil, log, progress.Options{Prefix: "pull: ", Unit: progress.Bytes, Every: 10 * time.Second}),
 			l.prep.reporter(m.field, "pull")}},
 		Logger: log,
