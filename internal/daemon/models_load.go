@@ -95,6 +95,8 @@ type loader struct {
 	run   tflite.Options
 	// labelWorkers and blipWorkers size the session pools.
 	labelWorkers, blipWorkers int
+	// firstRetry is the wait before a model whose hub cannot be reached is tried again.
+	firstRetry time.Duration
 	turn                      sync.Mutex // one pull, conversion or load at a time
 
 	// The models that rank captions join the captioner whichever is ready first.
@@ -108,14 +110,15 @@ func newLoader(cfg *Config, log *slog.Logger, prep *preparation, ready func(*Mod
 	if err != nil {
 		return nil, fmt.Errorf("cache_dir: %w", err)
 	}
-	l := &loader{cfg: cfg, log: log, prep: prep, ready: ready, cache: cache, run: runOptions(cfg), judges: map[string]blip.Scorer{}}
+	l := &loader{cfg: cfg, log: log, prep: prep, ready: ready, cache: cache, run: runOptions(cfg), judges: map[string]blip.Scorer{},
+		firstRetry: firstHubRetry}
 	l.labelWorkers, l.blipWorkers = laneWorkers(cfg.Runtime.Workers)
 	return l, nil
 }
 
 // prepare opens m until it is ready, fails, or ctx ends.
 func (l *loader) prepare(ctx context.Context, m configuredModel) {
-	wait := firstHubRetry
+	wait := l.firstRetry
 	for {
 		part, err := l.open(ctx, m)
 		if err == nil {
