@@ -41,7 +41,10 @@ type SourceInfo struct {
 	Hash       string `json:"hash"`                  // checkpoint hash (see Source.Hash)
 	RandomInit bool   `json:"random_init,omitempty"` // weights were random, not the checkpoint's
 	Seed       uint64 `json:"seed,omitempty"`        // of the random weights
-	Origin            // the Hugging Face repository, when the checkpoint was pulled from the hub
+	// Parameters is how many weights the converter read from the checkpoint (or drew at
+	// random): the checkpoint's size in parameters, less any tensor edged does not use.
+	Parameters int64 `json:"parameters,omitempty"`
+	Origin           // the Hugging Face repository, when the checkpoint was pulled from the hub
 }
 
 // Origin names where on the Hugging Face hub a checkpoint came from; its fields are empty for

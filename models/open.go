@@ -89,7 +89,7 @@ func Open(ctx context.Context, name string, o Options) (*bundle.Bundle, error) {
 	if ref.Path != "" {
 		return openFolder(ref.Path, o)
 	}
-	dir, err := hub.Pull(ctx, ref.Repo, ref.Revision, o.Hub)
+	dir, origin, err := pull(ctx, ref, o.Hub)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -101,8 +101,31 @@ func Open(ctx context.Context, name string, o Options) (*bundle.Bundle, error) {
 		}
 		return nil, err
 	}
-	o.Convert.Origin = bundle.Origin{Repo: ref.Repo, Revision: ref.Revision, Commit: filepath.Base(dir)}
+	o.Convert.Origin = origin
 	return openFolder(dir, o)
+}
+
+// Checkpoint returns the folder name refers to (see Resolve): the folder itself, or a
+// repository's snapshot in the hub cache, pulled with hubOpts; and for a repository, the
+// origin a bundle converted from it records (convert.Options.Origin).
+func Checkpoint(ctx context.Context, name string, hubOpts hub.Options) (string, bundle.Origin, error) {
+	ref, err := Resolve(name)
+	if err != nil {
+		return "", bundle.Origin{}, err
+	}
+	if ref.Path != "" {
+		return ref.Path, bundle.Origin{}, nil
+	}
+	return pull(ctx, ref, hubOpts)
+}
+
+// pull fetches a repository's checkpoint into the hub cache.
+func pull(ctx context.Context, ref Ref, hubOpts hub.Options) (string, bundle.Origin, error) {
+	dir, err := hub.Pull(ctx, ref.Repo, ref.Revision, hubOpts)
+	if err != nil {
+		return "", bundle.Origin{}, err
+	}
+	return dir, bundle.Origin{Repo: ref.Repo, Revision: ref.Revision, Commit: filepath.Base(dir)}, nil
 }
 
 // openFolder is Open for a bundle or checkpoint folder.

@@ -76,9 +76,12 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 	if opts.RandomInit {
 		w.manifest.Source.Seed = opts.Seed
 	}
+	counted := &countedWeights{Weights: src.Weights, seen: map[string]bool{}}
+	src.Weights = counted
 	if err := arch.Convert(src, w, opts); err != nil {
 		return nil, fmt.Errorf("convert %s (%s, %v): %w", from, src.Architecture, opts.Precision, err)
 	}
+	w.manifest.Source.Parameters = counted.n
 	for _, a := range auxFiles {
 		if w.manifest.HasRole(a.role) {
 			continue // e.g. vocab.json was copied, vocab.txt is not looked for

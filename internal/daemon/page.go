@@ -216,6 +216,14 @@ func (p *page) Status() web.Status {
 		}
 		out.Cameras = append(out.Cameras, cs)
 	}
+	if p.d.prep != nil {
+		statuses, order := p.d.prep.snapshot()
+		for _, f := range order {
+			if s := statuses[f]; s.State != modelReady {
+				out.Preparing = append(out.Preparing, web.ModelPrep{Model: f, Name: s.Name, State: s.State, Step: s.Step, Percent: s.Percent, Error: s.Error})
+			}
+		}
+	}
 	ps := p.d.pub.Stats()
 	out.MQTT = web.MQTTHealth{Connected: ps.Connected, Broker: p.d.pub.BrokerURL(), Queued: ps.Queued,
 		Published: ps.Published, Dropped: ps.Dropped, LastError: ps.LastError}
