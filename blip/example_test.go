@@ -1,13 +1,13 @@
 package blip_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/imageproc"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
 )
 
@@ -19,7 +19,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(cache)
-	b, err := models.Open("../models/shapes/blip_caption", cache, "", convert.Options{})
+	b, err := models.Open(context.Background(), "../models/shapes/blip_caption", models.Options{CacheDir: cache})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -12,12 +12,16 @@ package build
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/edged/edged/internal/testbin"
 )
 
 var arm64CPUs = []struct{ name, qemu, board string }{
@@ -31,9 +35,13 @@ type qemuRunner struct {
 }
 
 // run executes an aarch64 program under qemu in dir and returns stdout, stderr and wall time.
+// Without qemu it runs a program of this machine.
 func (q qemuRunner) run(t *testing.T, dir string, prog string, args ...string) (string, string, time.Duration, error) {
 	t.Helper()
-	cmd := exec.Command(q.qemu, append([]string{"-cpu", q.cpu, "-L", q.sysroot, prog}, args...)...)
+	cmd := exec.Command(prog, args...)
+	if q.qemu != "" {
+		cmd = exec.Command(q.qemu, append([]string{"-cpu", q.cpu, "-L", q.sysroot, prog}, args...)...)
+	}
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), q.env...)
 	var stdout, stderr strings.Builder
@@ -124,30 +132,7 @@ func TestArm64Release(t *testing.T) {
 				if !strings.Contains(commands, "\n  classify ") {
 					t.Skip("edged has no classify command yet")
 				}
-				args := []string{"classify", "--model", filepath.Join(rel, "models/shapes/clip"),
-					"--labels", filepath.Join(rel, "configs/labels/shapes.yaml"), "--json"}
-				out, errOut, took, err := q.run(t, tmp, edged, append(args, scenes...)...)
-				if err != nil {
-					t.Fatalf("edged classify: %v\n%s%s", err, out, errOut)
-				}
-				type result struct {
-					Image  string `json:"image"`
-					Labels []struct {
-						Label string  `json:"label"`
-						Score float64 `json:"score"`
-					} `json:"labels"`
-				}
-				got := map[string]string{}
-				s := bufio.NewScanner(strings.NewReader(out))
-				for s.Scan() {
-					var r result
-					if err := json.Unmarshal(s.Bytes(), &r); err != nil {
-						t.Fatalf("edged classify --json printed %q: %v", s.Text(), err)
-					}
-					if len(r.Labels) > 0 {
-						got[r.Image] = r.Labels[0].Label
-					}
-				}
+				got, took := classifyTop1(t, q, tmp, edged, filepath.Join(rel, "models/shapes/clip"), filepath.Join(rel, "configs/labels/shapes.yaml"), scenes)
 				agree := 0
 				for i, c := range ref.Cases {
 					if got[scenes[i]] == c.ClipTop1 {
@@ -160,6 +145,32 @@ func TestArm64Release(t *testing.T) {
 					cpu.board, agree, len(ref.Cases), took.Round(time.Millisecond), len(scenes))
 				if agree < len(ref.Cases)-1 { // int8 agrees on all but one scene, as clip's TestShapesZeroShot asks on amd64
 					t.Errorf("top-1 agrees with transformers on %d/%d scenes, want >= %d", agree, len(ref.Cases), len(ref.Cases)-1)
+				}
+			})
+
+			// Bundles are portable: one converted on amd64 (a PC) runs here as it is, with the
+			// labels amd64 gives, and nothing is converted again.
+			t.Run("amd64-bundle", func(t *testing.T) {
+				bundleDir, amd64Top1 := amd64Bundle(t, tmp, rel, scenes)
+				got, took := classifyTop1(t, q, tmp, edged, bundleDir, filepath.Join(rel, "configs/labels/shapes.yaml"), scenes)
+				same := 0
+				for _, sc := range scenes {
+					if got[sc] == amd64Top1[sc] {
+						same++
+					} else {
+						t.Logf("%s: top-1 %q on %s, %q on amd64", filepath.Base(sc), got[sc], cpu.board, amd64Top1[sc])
+					}
+				}
+				t.Logf("the amd64-written int8 bundle on %s: top-1 equal to amd64's on %d/%d scenes (%v)", cpu.board, same, len(scenes), took.Round(time.Millisecond))
+				if same < len(scenes)-1 {
+					t.Errorf("top-1 equal to amd64's on %d/%d scenes, want >= %d", same, len(scenes), len(scenes)-1)
+				}
+				if converted, _ := filepath.Glob(filepath.Join(tmp, "cache-"+cpu.name, "edged", "models", "*", "manifest.json")); len(converted) > 0 {
+					for _, m := range converted {
+						if data, _ := os.ReadFile(m); strings.Contains(string(data), bundleDir) {
+							t.Errorf("the bundle was converted again on arm64: %s", m)
+						}
+					}
 				}
 			})
 
@@ -221,6 +232,61 @@ func TestArm64Release(t *testing.T) {
 			})
 		})
 	}
+}
+
+// classifyTop1 runs edged classify --json with model on the scenes under q and returns each
+// image's top label, and how long it took.
+func classifyTop1(t *testing.T, q qemuRunner, dir, edged, model, labels string, scenes []string) (map[string]string, time.Duration) {
+	t.Helper()
+	args := []string{"classify", "--model", model, "--labels", labels, "--json"}
+	out, errOut, took, err := q.run(t, dir, edged, append(args, scenes...)...)
+	if err != nil {
+		t.Fatalf("edged classify: %v\n%s%s", err, out, errOut)
+	}
+	got := map[string]string{}
+	s := bufio.NewScanner(strings.NewReader(out))
+	for s.Scan() {
+		var r struct {
+			Image  string `json:"image"`
+			Labels []struct {
+				Label string `json:"label"`
+			} `json:"labels"`
+		}
+		if err := json.Unmarshal(s.Bytes(), &r); err != nil {
+			t.Fatalf("edged classify --json printed %q: %v", s.Text(), err)
+		}
+		if len(r.Labels) > 0 {
+			got[r.Image] = r.Labels[0].Label
+		}
+	}
+	return got, took
+}
+
+// amd64Bundle converts the release's shapes CLIP on this (amd64) machine with edged built for
+// it, at the default precision, once, into dir; it returns the bundle and amd64's top label of
+// each scene with it.
+func amd64Bundle(t *testing.T, dir, rel string, scenes []string) (string, map[string]string) {
+	t.Helper()
+	amd64.once.Do(func() {
+		host := testbin.Edged(t)
+		amd64.dir = filepath.Join(dir, "clip-amd64")
+		if out, err := exec.Command(host, "convert", "--from", filepath.Join(rel, "models/shapes/clip"), "--out", amd64.dir).CombinedOutput(); err != nil {
+			amd64.err = fmt.Errorf("edged convert on amd64: %v\n%s", err, out)
+			return
+		}
+		amd64.top1, _ = classifyTop1(t, qemuRunner{env: []string{"XDG_CACHE_HOME=" + filepath.Join(dir, "cache-amd64")}}, dir, host, amd64.dir, filepath.Join(rel, "configs/labels/shapes.yaml"), scenes)
+	})
+	if amd64.err != nil {
+		t.Fatal(amd64.err)
+	}
+	return amd64.dir, amd64.top1
+}
+
+var amd64 struct {
+	once sync.Once
+	dir  string
+	top1 map[string]string
+	err  error
 }
 
 func tail(s string, n int) string {

@@ -337,7 +337,7 @@ func TestInstallProfiles(t *testing.T) {
 	root := newRoot(t)
 	mustInstall(t, rel, root, "--profile", "jetson", "--no-start")
 	cfg := read(t, filepath.Join(root, "etc/edged/edged.yaml"))
-	if !strings.Contains(cfg, "delegate: gpu") || !strings.Contains(cfg, "clip: /opt/edged/models/shapes/clip") {
+	if !strings.Contains(cfg, "delegate: gpu") || !strings.Contains(cfg, "clip: openai/clip-vit-base-patch16") || !strings.Contains(cfg, "sets: [/etc/edged/labels/home.yaml]") {
 		t.Errorf("the jetson profile was not installed as edged.yaml:\n%s", cfg)
 	}
 	dropIn := read(t, filepath.Join(root, "etc/systemd/system/edged.service.d/jetson.conf"))

@@ -47,6 +47,18 @@ type SourceInfo struct {
 	Hash       string `json:"hash"`                  // checkpoint hash (see Source.Hash)
 	RandomInit bool   `json:"random_init,omitempty"` // weights were random, not the checkpoint's
 	Seed       uint64 `json:"seed,omitempty"`        // of the random weights
+	// Parameters is how many weights the converter read from the checkpoint (or drew at
+	// random): the checkpoint's size in parameters, less any tensor edged does not use.
+	Parameters int64 `json:"parameters,omitempty"`
+	Origin           // the Hugging Face repository, when the checkpoint was pulled from the hub
+}
+
+// Origin names where on the Hugging Face hub a checkpoint came from; its fields are empty for
+// a checkpoint folder that was not pulled.
+type Origin struct {
+	Repo     string `json:"repo,omitempty"`     // "owner/name"
+	Revision string `json:"revision,omitempty"` // as asked for: a branch, a tag or a commit
+	Commit   string `json:"commit,omitempty"`   // the commit the revision resolved to
 }
 
 // CalibrationInfo records the data full-int8 activation ranges were observed on.

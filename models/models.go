@@ -1,8 +1,11 @@
 // Package models is where edged gets the bundles it runs: the one list of the architectures it
 // converts, and the cache in which a Hugging Face checkpoint is converted on first use.
 //
-// A model is named by a bundle folder or a checkpoint folder; Open returns a bundle for
-// either, converting a checkpoint into the cache once and finding it there afterwards.
+// A model is named by a bundle folder, a checkpoint folder or a Hugging Face repository id
+// (owner/name[@revision]); Open returns a bundle for any of them, pulling a repository into
+// the hub cache and converting a checkpoint into edged's cache once, and finding both there
+// afterwards. The cache has one layout for every command and the daemon: bundles in
+// BundlesDir, CLIP text embeddings in TextDir; List and Remove manage it.
 package models
 
 import (
@@ -26,19 +29,6 @@ var Architectures = convert.Registry{
 	blipspec.ArchCaption:   blipexport.Converter,
 	blipspec.ArchVQA:       blipexport.Converter,
 	blipspec.ArchRetrieval: blipexport.Converter,
-}
-
-// Open returns the bundle for dir, a bundle or a Hugging Face checkpoint folder; a checkpoint
-// is converted on first use into cacheDir ("" means DefaultCacheDir). precision "" means the
-// bundle's own, or the architecture's default for a checkpoint (see convert.Registry.Open).
-func Open(dir, cacheDir, precision string, opts convert.Options) (*bundle.Bundle, error) {
-	if cacheDir == "" {
-		var err error
-		if cacheDir, err = DefaultCacheDir(); err != nil {
-			return nil, err
-		}
-	}
-	return Architectures.Open(dir, cacheDir, precision, opts)
 }
 
 // Convert converts the checkpoint folder from into the bundle folder out (see

@@ -3,13 +3,13 @@
 package bliptest
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
 
 	"github.com/edged/edged/blip"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -66,7 +66,7 @@ func ShapesITMModel(t testing.TB) *blip.Model {
 // cache and opens it on one thread, closed when the test ends.
 func openModel(t testing.TB, dir, precision string) *blip.Model {
 	t.Helper()
-	b, err := models.Open(dir, t.TempDir(), precision, convert.Options{})
+	b, err := models.Open(context.Background(), dir, models.Options{CacheDir: t.TempDir(), Precision: precision})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,6 @@ import (
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
-	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -155,15 +153,22 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(err)
 	}
-	// Check the class before converting: a checkpoint of the wrong class is not worth it.
-	if got, err := architectureOf(f.model); err != nil {
-		return fail(err)
-	} else if got != arch {
-		return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
+	// Check the class of a folder before converting: a checkpoint of the wrong class is not
+	// worth it. A repository is checked once it is pulled.
+	if _, err := os.Stat(f.model); err == nil {
+		if got, err := architectureOf(f.model); err != nil {
+			return fail(err)
+		} else if got != arch {
+			return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
+		}
 	}
 	m, err := f.openBLIP(f.model, del, stderr)
 	if err != nil {
 		return fail(err)
+	}
+	if got := m.Architecture; got != arch {
+		m.Close()
+		return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
 	}
 	defer m.Close()
 	o, err := f.generateOptions(m)
@@ -205,10 +210,11 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	return status
 }
 
-// openBLIP opens the BLIP model in dir (a bundle, or a checkpoint converted on first use into
-// the cache) with the command's precision and interpreter flags.
-func (f *blipFlags) openBLIP(dir string, del tflite.DelegateKind, stderr io.Writer) (*blip.Model, error) {
-	b, err := models.Open(dir, f.cache, f.precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
+// openBLIP opens the BLIP model name (a bundle, a checkpoint folder or a repository id,
+// pulled and converted on first use into the cache) with the command's precision and
+// interpreter flags.
+func (f *blipFlags) openBLIP(name string, del tflite.DelegateKind, stderr io.Writer) (*blip.Model, error) {
+	b, err := openModel(name, f.cache, f.precision, stderr)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/bench/stages"
 	"github.com/edged/edged/internal/bench/synth"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/models"
@@ -186,7 +186,7 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 	}
 	var jobs []stages.Job
 	if f.model != "" {
-		b, err := models.Open(f.model, cache, "", convert.Options{})
+		b, err := openModel(f.model, f.cache, "", io.Discard)
 		if err != nil {
 			return err
 		}

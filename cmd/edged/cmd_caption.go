@@ -12,8 +12,6 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/confirm"
-	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -148,7 +146,7 @@ func (cf *capfiltFlags) open(f *blipFlags) (func(), error) {
 			cleanup()
 			return nothing, err
 		}
-		b, err := models.Open(dir, f.cache, f.precision, convert.Options{EdgedVersion: version})
+		b, err := openModel(dir, f.cache, f.precision, io.Discard)
 		if err != nil {
 			cleanup()
 			return nothing, fmt.Errorf("--clip-model %s: %w", dir, err)

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/imageproc"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -42,12 +40,13 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: edged classify --model DIR (--labels FILE.yaml | --label TEXT...) [--top K] [--json] IMAGE...\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: edged classify --model MODEL (--labels FILE.yaml | --label TEXT...) [--top K] [--json] IMAGE...\n\n"+
 			"Scores each image against the labels (softmax over the set, best first). --model is a\n"+
-			"bundle or a Hugging Face checkpoint folder, converted on first use into the cache.\n\n")
+			"bundle, a Hugging Face checkpoint folder or a repository id (owner/name[@revision],\n"+
+			"pulled from the hub), converted on first use into the cache.\n\n")
 		fs.PrintDefaults()
 	}
-	model := fs.String("model", "", "CLIP bundle or checkpoint `folder`")
+	model := fs.String("model", "", "CLIP bundle, checkpoint folder or Hugging Face repository id `owner/name[@revision]`")
 	labelsFile := fs.String("labels", "", "label set `file` (YAML)")
 	var labels stringList
 	fs.Var(&labels, "label", "a label (repeatable), with the template \"a photo of a {}\"")
@@ -77,19 +76,17 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
-	cacheDir := *cache
-	if cacheDir == "" {
-		if cacheDir, err = models.DefaultCacheDir(); err != nil {
-			return fail(err)
-		}
+	cacheDir, err := cacheFolder(*cache)
+	if err != nil {
+		return fail(err)
 	}
-	bundle, err := models.Open(*model, cacheDir, *precision, convert.Options{EdgedVersion: version, Progress: convert.NewProgress(stderr, nil)})
+	bundle, err := openModel(*model, cacheDir, *precision, stderr)
 	if err != nil {
 		return fail(err)
 	}
 	m, err := clip.Load(bundle, clip.Options{
 		RunOptions:   clip.RunOptions{Threads: *threads, Delegate: del},
-		TextCacheDir: filepath.Join(cacheDir, "text-embeddings"),
+		TextCacheDir: models.TextDir(cacheDir),
 	})
 	if err != nil {
 		return fail(err)

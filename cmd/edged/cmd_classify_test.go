@@ -108,11 +108,13 @@ func TestClassifyJSONContract(t *testing.T) {
 			t.Errorf("%s: top label %v, want %s", want.image, top, want.top)
 		}
 	}
-	bundles, _ := filepath.Glob(filepath.Join(cache, "clipmodel-*"))
+	// One cache layout for every command and the daemon: bundles in models/, CLIP text
+	// embeddings in text/.
+	bundles, _ := filepath.Glob(filepath.Join(cache, "models", "clipmodel-*"))
 	if len(bundles) != 1 || !strings.HasSuffix(bundles[0], "-int8") {
 		t.Errorf("cache holds bundles %v, want one at CLIP's default precision, int8", bundles)
 	}
-	if texts, _ := filepath.Glob(filepath.Join(cache, "text-embeddings", "*", "*.f32")); len(texts) != 15 {
+	if texts, _ := filepath.Glob(filepath.Join(cache, "text", "*", "*.f32")); len(texts) != 15 {
 		t.Errorf("%d cached text embeddings, want the 15 labels'", len(texts))
 	}
 

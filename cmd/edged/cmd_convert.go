@@ -1,13 +1,17 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/hf/hub"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/internal/graph"
@@ -26,16 +30,17 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: edged convert --from HF_DIR --out BUNDLE_DIR [--precision fp32|fp16|int8-dynamic|int8] [--calibration IMG_DIR [--check IMG_DIR2]] [--random-init]\n\n"+
+		fmt.Fprintf(fs.Output(), "usage: edged convert --from HF_DIR|REPO[@REVISION] --out BUNDLE_DIR [--precision fp32|fp16|int8-dynamic|int8] [--calibration IMG_DIR [--check IMG_DIR2]] [--random-init]\n\n"+
 			"Converts a checkpoint folder (config.json, model.safetensors, tokenizer and preprocessing\n"+
 			"configs) of a supported architecture (%v) into a bundle folder:\n"+
-			"the .tflite models, the configs they need and manifest.json.\n\n"+
+			"the .tflite models, the configs they need and manifest.json. --from may be a Hugging Face\n"+
+			"repository id, pulled first into the hub cache (as edged pull does).\n\n"+
 			"With --check, the full-int8 model is compared with the float model on the frames of\n"+
 			"IMG_DIR2 (held aside from calibration) and kept only if it passes the fidelity gate;\n"+
 			"otherwise the bundle is written at int8-dynamic (int8 weights, float activations).\n\n", models.Architectures.Names())
 		fs.PrintDefaults()
 	}
-	from := fs.String("from", "", "Hugging Face checkpoint `folder`")
+	from := fs.String("from", "", "Hugging Face checkpoint `folder`, or a repository id owner/name[@revision]")
 	out := fs.String("out", "", "bundle `folder` to write (replaced if it is a bundle already)")
 	precision := fs.String("precision", "", "fp32, fp16, int8-dynamic or int8 (full integer, calibrated); default: the architecture's")
 	calibration := fs.String("calibration", "", "`folder` of images like the camera's to calibrate int8 activations on (without it only the shapes models convert at full int8, on rendered shapes scenes; any other checkpoint converts at int8-dynamic: int8 weights, float activations)")
@@ -62,7 +67,15 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 		Progress:          convert.NewProgress(stderr, slog.Default()),
 		EdgedVersion:      version,
 	}
-	var err error
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.Default()
+	dir, origin, err := models.Checkpoint(ctx, *from, hub.Options{Logger: logger, Progress: pullProgress(os.Stderr, logger)})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "edged convert: %v\n", err)
+		return 1
+	}
+	*from, opts.Origin = dir, origin
 	if *precision == "" {
 		opts.Precision, err = models.DefaultPrecision(*from)
 	} else {
@@ -109,7 +122,11 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	m := b.Manifest
-	fmt.Fprintf(stdout, "%s: %s at %s\n", b.Dir, m.Architecture, m.Precision)
+	fmt.Fprintf(stdout, "%s: %s at %s", b.Dir, m.Architecture, m.Precision)
+	if m.Source.Parameters > 0 {
+		fmt.Fprintf(stdout, ", %.1fM parameters", float64(m.Source.Parameters)/1e6)
+	}
+	fmt.Fprintln(stdout)
 	if c := m.Calibration; c != nil && c.Fallback != "" {
 		fmt.Fprintf(stdout, "  not full int8: %s\n", c.Fallback)
 	}

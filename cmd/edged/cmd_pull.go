@@ -9,10 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/edged/edged/hf/hub"
-	"github.com/edged/edged/internal/progress"
 )
 
 func init() {
@@ -70,7 +68,7 @@ func pull(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	opts := hub.Options{
 		CacheDir: *cache,
 		Logger:   logger,
-		Progress: progress.New(stderr, logger, progress.Options{Prefix: "pull: ", Unit: progress.Bytes, Every: 10 * time.Second}),
+		Progress: pullProgress(stderr, logger),
 	}
 	status := 0
 	for _, t := range targets {

@@ -76,6 +76,14 @@ type unreachableError struct{ err error }
 func (e *unreachableError) Error() string { return e.err.Error() }
 func (e *unreachableError) Unwrap() error { return e.err }
 
+// IsUnreachable reports whether err is the hub not answering (no connection, no answer in
+// time, a 5xx or 429 after the retries): trying again later may succeed, as it would not
+// for a refusal (unknown repository, no access) or a file that failed its hash.
+func IsUnreachable(err error) bool {
+	var down *unreachableError
+	return errors.As(err, &down)
+}
+
 // statusError is an HTTP answer other than success, with the hub's X-Error-Code.
 type statusError struct {
 	status int

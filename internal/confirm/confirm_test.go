@@ -13,7 +13,6 @@ import (
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/bliptest"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -136,7 +135,7 @@ func TestBLIPMatcherNeedsARetrievalModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("converts a BLIP model")
 	}
-	b, err := models.Open("../../models/shapes/blip_vqa", t.TempDir(), "", convert.Options{})
+	b, err := models.Open(context.Background(), "../../models/shapes/blip_vqa", models.Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

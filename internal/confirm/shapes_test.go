@@ -8,7 +8,6 @@ import (
 
 	"github.com/edged/edged/blip/bliptest"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/models"
 )
@@ -37,7 +36,7 @@ func TestCheckerOnShapesTruth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := models.Open("../../models/shapes/clip", t.TempDir(), "", convert.Options{})
+	b, err := models.Open(context.Background(), "../../models/shapes/clip", models.Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,16 +76,19 @@ func (r Registry) convert(from, out string, opts Options, memoDir string) (*bund
 		Architecture: src.Architecture,
 		Revision:     arch.Revision,
 		Precision:    opts.Precision.String(),
-		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit},
+		Source:       bundle.SourceInfo{Path: from, Hash: src.Hash, RandomInit: opts.RandomInit, Origin: opts.Origin},
 		Calibration:  fallback,
 		EdgedVersion: opts.EdgedVersion,
 	}}
 	if opts.RandomInit {
 		w.manifest.Source.Seed = opts.Seed
 	}
+	counted := &countedWeights{Weights: src.Weights, seen: map[string]bool{}}
+	src.Weights = counted
 	if err := arch.Convert(src, w, opts); err != nil {
 		return nil, fmt.Errorf("convert %s (%s, %v): %w", from, src.Architecture, opts.Precision, err)
 	}
+	w.manifest.Source.Parameters = counted.n
 	for _, a := range auxFiles {
 		if w.manifest.HasRole(a.role) {
 			continue // e.g. vocab.json was copied, vocab.txt is not looked for

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 
+	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/progress"
 	"github.com/edged/edged/quant"
@@ -36,6 +37,9 @@ type Options struct {
 	Progress Progress
 	// EdgedVersion is written into the manifest; empty means the version Go's build info gives.
 	EdgedVersion string
+	// Origin is the hub repository and revision the checkpoint was pulled from, recorded in
+	// the manifest; zero for a folder that was not pulled.
+	Origin bundle.Origin
 	// Observe writes the models at fp32 with every activation as an output
 	// (graph.LowerOptions.ObserveAll), for a caller that calibrates a model by running it as
 	// inference does, watching it with an ActivationObserver (BLIP's text models, step by

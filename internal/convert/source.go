@@ -133,3 +133,20 @@ func (r Registry) DefaultPrecision(dir string) (graph.Precision, error) {
 	}
 	return arch.DefaultPrecision, nil
 }
+
+// countedWeights counts the values of every tensor read, once per tensor (a converter may
+// read one twice, for two models of the bundle).
+type countedWeights struct {
+	Weights
+	seen map[string]bool
+	n    int64
+}
+
+func (c *countedWeights) Float32(name string, shape ...int) ([]float32, error) {
+	v, err := c.Weights.Float32(name, shape...)
+	if err == nil && !c.seen[name] {
+		c.seen[name] = true
+		c.n += int64(len(v))
+	}
+	return v, err
+}

@@ -790,13 +790,8 @@ func (c *Config) validateRuntime(v *validator) {
 
 func (c *Config) validateModels(v *validator) {
 	for field, p := range map[string]string{"models.clip": c.Models.CLIP, "models.blip_caption": c.Models.BLIPCaption, "models.blip_vqa": c.Models.BLIPVQA, "models.blip_itm": c.Models.BLIPITM} {
-		if p == "" {
-			continue
-		}
-		if fi, err := os.Stat(c.Resolve(p)); err != nil {
-			v.fail(field, "%v", err)
-		} else if !fi.IsDir() {
-			v.fail(field, "%s is not a folder (a model bundle or a Hugging Face checkpoint)", c.Resolve(p))
+		if p != "" {
+			c.checkModel(v, field, p)
 		}
 	}
 }

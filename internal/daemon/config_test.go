@@ -62,7 +62,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad duration", base + "    caption: {every: often}\n", "x.yaml:7:"},
 		{"bad broker", base + "mqtt: {broker: 'localhost'}\n", `mqtt.broker: "localhost" is neither`},
 		{"bad qos", base + "mqtt: {qos: 3}\n", "x.yaml:7: mqtt.qos: 3 is not 0, 1 or 2"},
-		{"missing model", "device: d\nmodels: {clip: /no/model}\ncameras:\n  - name: a\n    source: {kind: synthetic}\n", "x.yaml:2: models.clip: stat /no/model"},
+		{"missing model", "device: d\nmodels: {clip: /no/model}\ncameras:\n  - name: a\n    source: {kind: synthetic}\n", "x.yaml:2: models.clip: no folder /no/model"},
 		{"empty question", strings.Replace(base, "  clip:", "  blip_vqa: "+dir+"\n  clip:", 1) + "    questions: {every: 5s, ask: ['']}\n", "x.yaml:8: cameras[0].questions.ask[0]: empty question"},
 		{"duplicate key", base + "models: {}\n", `mapping key "models" already defined`},
 		{"empty", "", "x.yaml: empty file"},

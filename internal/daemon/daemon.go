@@ -26,8 +26,9 @@ type Options struct {
 	// Logger receives the structured log; nil logs text to stderr at the config's log_level
 	// (which a reload may change).
 	Logger *slog.Logger
-	// LoadModels loads the models the config names; nil loads the real CLIP and BLIP models,
-	// converting checkpoints into the cache on first use.
+	// LoadModels loads the models the config names, in the background while the daemon
+	// runs; nil loads the real CLIP and BLIP models, pulling repositories and converting
+	// checkpoints into the cache on first use.
 	LoadModels ModelLoader
 	// Sinks receive every result, besides MQTT and Stdout (a live page, say).
 	Sinks []Sink
@@ -53,7 +54,8 @@ type Daemon struct {
 	sources  []camera.Source
 	runners  map[string]*runner
 	sched    *scheduler
-	ready    atomic.Bool // models loaded and lanes running: asks can be answered
+	ready    atomic.Bool  // lanes and runners running: asks can be scheduled
+	prep     *preparation // where each model stands; set by Run
 	stopping atomic.Bool
 	reload   chan struct{}
 	started  time.Time
@@ -158,8 +160,8 @@ func (d *Daemon) Reload() {
 // error when something could not start (the HTTP address, the embedded broker, a model).
 func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
-	st := d.st.Load()
-	cfg := st.cfg
+	cfg := d.st.Load().cfg
+	d.prep = newPreparation(cfg)
 
 	stopHTTP, err := d.serveHTTP(cfg)
 	if err != nil {
@@ -175,22 +177,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer d.pub.Close()
 	d.log.Info("mqtt", "broker", d.pub.BrokerURL(), "device", cfg.Device, "topics", d.pub.Topics().Prefix+"/"+cfg.Device+"/#")
 
-	models, err := d.loadModels(ctx, cfg, st)
-	if err != nil {
-		if ctx.Err() != nil {
-			d.log.Info("stopped while loading models")
-			return nil
-		}
-		return err
-	}
-	if models.Close != nil {
-		defer models.Close()
-	}
-
 	labelWorkers, blipWorkers := laneWorkers(cfg.Runtime.Workers)
 	capacity := 4*len(cfg.Cameras) + 64 // at most one job per camera and kind, plus asks
 	d.sched = &scheduler{
-		models:  models,
+		live:    newLiveModels(),
 		labels:  newLane("labels", capacity, d.log),
 		blip:    newLane("blip", capacity, d.log),
 		sink:    d.sink(),
@@ -198,12 +188,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		log:     d.log,
 		state:   d.st.Load,
 	}
-	if models.Matcher != nil {
-		d.sched.matcher = timedMatcher{models.Matcher, d.metrics}
-	}
-	if err := d.page.enableSearch(d.sched, cfg); err != nil {
-		return err
-	}
+	// After the drain: no job runs on a model any more.
+	defer d.sched.live.close()
 	d.metrics.workers.WithLabelValues("labels").Set(float64(labelWorkers))
 	d.metrics.workers.WithLabelValues("blip").Set(float64(blipWorkers))
 	// Jobs get a context of their own that ends only at the drain deadline.
@@ -234,6 +220,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}()
 	}
 	d.ready.Store(true)
+	// Models are prepared while the cameras run; a model that is ready after ctx ended is
+	// closed at once (liveModels.add), and a conversion in progress is left to finish or die
+	// with the process (bundles are published atomically).
+	load := d.opts.LoadModels
+	if load == nil {
+		load = loadModels(d.log, d.prep)
+	}
+	go d.prepareModels(ctx, cfg, load)
 	watchDone := make(chan struct{})
 	go func() {
 		defer close(watchDone)
@@ -275,32 +269,6 @@ func (d *Daemon) drain(cancelWork context.CancelFunc) {
 		cancelWork()
 		<-done
 	}
-}
-
-// loadModels loads the models the config names (converting checkpoints on the first run)
-// and prepares the text embeddings of every label set.
-func (d *Daemon) loadModels(ctx context.Context, cfg *Config, st *state) (*Models, error) {
-	load := d.opts.LoadModels
-	switch {
-	case cfg.Models == ModelsConfig{}:
-		return &Models{}, nil // labels, captions and questions are all off
-	case load == nil:
-		load = loadModels(d.log)
-	}
-	start := time.Now()
-	d.log.Info("loading models (a checkpoint is converted on the first run, which takes a while)")
-	models, err := load(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("models: %w", err)
-	}
-	d.log.Info("models loaded", "took", time.Since(start).Round(time.Millisecond))
-	if err := prepareSets(ctx, models, st, d.metrics); err != nil {
-		if models.Close != nil {
-			models.Close()
-		}
-		return nil, err
-	}
-	return models, nil
 }
 
 // prepareSets computes the text embeddings of every label set in st (cached by clip).
@@ -345,8 +313,10 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 	case d.stopping.Load():
 		return publish.Answer{}, errLaneClosed
 	case !d.ready.Load(): // ready is stored after the runners and lanes are made
-		return publish.Answer{}, errors.New("models are still loading; ask again in a moment")
-	case d.sched.models.Answerer == nil:
+		return publish.Answer{}, errors.New("edged is starting; ask again in a moment")
+	case d.sched.models().Answerer == nil && d.st.Load().cfg.Models.BLIPVQA != "":
+		return publish.Answer{}, errors.New("the VQA model (models.blip_vqa) is being prepared; ask again when it is ready")
+	case d.sched.models().Answerer == nil:
 		return publish.Answer{}, errors.New("no VQA model: the config names no models.blip_vqa")
 	}
 	f, err := d.runners[cam].currentFrame()
@@ -367,7 +337,7 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 		}
 		start := time.Now()
 		var a string
-		as, err := d.sched.models.Answerer.Answer(ctx, f.Image, []string{question})
+		as, err := d.sched.models().Answerer.Answer(ctx, f.Image, []string{question})
 		if err == nil && len(as) != 1 {
 			err = fmt.Errorf("%d answers to one question", len(as))
 		}

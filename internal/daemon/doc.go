@@ -4,8 +4,10 @@
 // New reads and checks the config file and everything it names that can be checked without
 // opening anything (a problem is a *ConfigError: edged exits with status 2). Run then starts,
 // in order, the HTTP server (/metrics, /healthz), the MQTT publisher (with the embedded broker
-// when the config says so), the models (converting checkpoints on the first run), the
-// workers, and one capture goroutine and one scheduling goroutine per camera.
+// when the config says so), the workers, and one capture goroutine and one scheduling
+// goroutine per camera; the models are prepared meanwhile in the background (prepare.go:
+// pulled from the hub, converted on the first run, loaded), each feature starting as its model
+// joins the live set, and /healthz, the live page and the log say where each one stands.
 //
 // Scheduling (runner.go): on each tick of a camera's labels, caption and questions
 // intervals, the camera's newest frame is taken and a job is handed to a lane (lanes.go):
@@ -33,5 +35,6 @@
 // (state.go); a reload (reload.go: file changes, SIGHUP) builds a new one and swaps it in.
 //
 // The models sit behind small interfaces (models.go: Labeler, Captioner, Answerer, Matcher);
-// models_load.go adapts the clip and blip packages to them.
+// models_load.go prepares the real ones (models.Open: a folder or a repository id, one cache)
+// and adapts the clip and blip packages to them.
 package daemon

@@ -80,6 +80,37 @@ func decode[T any](t *testing.T, m mqtttest.Message) T {
 	return v
 }
 
+// checkLabelsTruth waits for want labelled single-object frames of the camera demo (those
+// published since box was last reset) and checks that the top label is the scene's truth on
+// at least 90% of them, over at least objects distinct objects.
+func checkLabelsTruth(t *testing.T, p *proc, box *mqtttest.Recorder, want, objects int) {
+	t.Helper()
+	var single, right int
+	scenes := map[string]bool{}
+	deadlineWait(t, fmt.Sprintf("%d labelled single-object frames", want), func() bool {
+		truth := truthByFrame(p.stdout.String(), "labels")
+		single, right = 0, 0
+		for _, msg := range box.On("edged/e2e/demo/labels") {
+			l := decode[labelsPayload](t, msg)
+			tr, ok := truth[l.Frame]
+			if !ok || strings.Contains(tr, " and ") {
+				continue // not printed yet (or by another run), or two objects
+			}
+			single++
+			scenes[tr] = true
+			if len(l.Labels) > 0 && l.Labels[0].Label == tr {
+				right++
+			}
+		}
+		return single >= want
+	})
+	rate := float64(right) / float64(single)
+	t.Logf("labels: top-1 = truth on %d of %d single-object frames (%.1f%%), %d distinct objects", right, single, 100*rate, len(scenes))
+	if rate < 0.9 || len(scenes) < objects {
+		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ %d objects", 100*rate, single, len(scenes), objects)
+	}
+}
+
 // The whole path, from rendered pixels to MQTT: labels that match the scene, captions,
 // answers to standing questions, ask round trips, metrics, and a clean stop.
 func TestE2EShapesModels(t *testing.T) {
@@ -92,31 +123,7 @@ func TestE2EShapesModels(t *testing.T) {
 	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
 
 	// Labels: top-1 against the scene's truth, on single-object scenes.
-	const want = 40
-	var single, right int
-	scenes := map[string]bool{}
-	deadlineWait(t, fmt.Sprintf("%d labelled single-object frames", want), func() bool {
-		truth := truthByFrame(p.stdout.String(), "labels")
-		single, right = 0, 0
-		for _, msg := range box.On("edged/e2e/demo/labels") {
-			l := decode[labelsPayload](t, msg)
-			tr, ok := truth[l.Frame]
-			if !ok || strings.Contains(tr, " and ") {
-				continue // not printed yet, or two objects
-			}
-			single++
-			scenes[tr] = true
-			if len(l.Labels) > 0 && l.Labels[0].Label == tr {
-				right++
-			}
-		}
-		return single >= want
-	})
-	rate := float64(right) / float64(single)
-	t.Logf("labels: top-1 = truth on %d of %d single-object frames (%.1f%%), %d distinct objects", right, single, 100*rate, len(scenes))
-	if rate < 0.9 || len(scenes) < 5 {
-		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ 5 objects", 100*rate, single, len(scenes))
-	}
+	checkLabelsTruth(t, p, box, 40, 5)
 	l := decode[labelsPayload](t, box.On("edged/e2e/demo/labels")[0])
 	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Score < l.Labels[1].Score {
 		t.Errorf("labels payload %+v: want set shapes, top 3 best first, a timestamp", l)

@@ -215,7 +215,7 @@ func startDaemon(t *testing.T, configPath string, models *Models, opts Options) 
 	logs := &mqtttest.Buffer{}
 	rec := &recorder{}
 	opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts.LoadModels = func(context.Context, *Config) (*Models, error) { return models, nil }
+	opts.LoadModels = func(_ context.Context, _ *Config, ready func(*Models)) error { ready(models); return nil }
 	opts.Sinks = append(opts.Sinks, rec)
 	d, err := New(configPath, opts)
 	if err != nil {
@@ -268,3 +268,19 @@ func metricValue(m *metrics, name string, labels ...string) float64 {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// loadAll loads the real models cfg names, all of them, closed when the test ends.
+func loadAll(t *testing.T, cfg *Config) *Models {
+	t.Helper()
+	prep := newPreparation(cfg)
+	live := newLiveModels()
+	t.Cleanup(func() { live.close() })
+	if err := loadModels(discardLogger(), prep)(context.Background(), cfg, func(m *Models) { live.add(m) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, failed := prep.problems(); len(failed) > 0 {
+		t.Fatal(failed)
+	}
+	m := *live.load()
+	return &m
+}

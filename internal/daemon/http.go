@@ -15,15 +15,19 @@ func (d *Daemon) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(d.metrics.reg, promhttp.HandlerOpts{})
 }
 
-// Health is the /healthz document. Status is "ok" (HTTP 200) when the models are loaded and
+// Health is the /healthz document. Status is "ok" (HTTP 200) when every model is ready and
 // their last runs succeeded, the MQTT connection is up and every camera delivers frames;
-// otherwise "starting", "degraded" or "stopping" (HTTP 503), and Problems says why.
+// otherwise "starting", "preparing" (models being pulled, converted or loaded, or waiting for
+// the hub, while the features whose models are ready run), "degraded" or "stopping" (HTTP
+// 503), and Problems says why.
 type Health struct {
 	Status   string                  `json:"status"`
 	Problems []string                `json:"problems,omitempty"`
 	Uptime   float64                 `json:"uptime_s"`
 	MQTT     HealthMQTT              `json:"mqtt"`
 	Cameras  map[string]HealthCamera `json:"cameras"`
+	// Models are the models the config names, by key (clip, blip_caption, ...).
+	Models map[string]ModelStatus `json:"models,omitempty"`
 }
 
 // HealthMQTT is the publisher's state.
@@ -88,12 +92,20 @@ func (d *Daemon) health() Health {
 		}
 		h.Problems = append(h.Problems, msg)
 	}
+	var preparing []string
+	if d.prep != nil {
+		h.Models, _ = d.prep.snapshot()
+		var failed []string
+		preparing, failed = d.prep.problems()
+		h.Problems = append(append(preparing, failed...), h.Problems...)
+	}
 	switch {
 	case d.stopping.Load():
 		h.Status = "stopping"
 	case !d.ready.Load():
 		h.Status = "starting"
-		h.Problems = append([]string{"models are loading"}, h.Problems...)
+	case len(preparing) > 0:
+		h.Status = "preparing"
 	case len(h.Problems) > 0:
 		h.Status = "degraded"
 	}

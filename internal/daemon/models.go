@@ -89,9 +89,12 @@ type Models struct {
 	Close func() error
 }
 
-// ModelLoader loads the models a config names. Loading may convert a checkpoint first, which
-// takes a while on the first run; it should stop early when ctx ends.
-type ModelLoader func(ctx context.Context, cfg *Config) (*Models, error)
+// ModelLoader loads the models a config names while the daemon runs, and calls ready with
+// each model (or several at once) as soon as it can be used: a Models holding only those, with
+// their Close. Preparing a model may pull a repository and convert a checkpoint first, which
+// takes a while on the first run; it should stop early when ctx ends. An error fails every
+// model not yet handed to ready.
+type ModelLoader func(ctx context.Context, cfg *Config, ready func(*Models)) error
 
 // errNoModel is returned for work whose model the config does not name.
 var errNoModel = errors.New("no model configured")

@@ -7,16 +7,18 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"path/filepath"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/hf/hub"
 	"github.com/edged/edged/internal/confirm"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/pool"
+	"github.com/edged/edged/internal/progress"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -25,35 +27,6 @@ import (
 // A TFLite interpreter runs one call at a time, so each adapter keeps a pool with one
 // interpreter set per worker of its lane: workers run in parallel, and a worker never waits
 // for another lane's model.
-
-// loadModels is the real ModelLoader: every model folder in cfg is a bundle or a Hugging
-// Face checkpoint, converted on first use into the cache (cache_dir/models).
-func loadModels(log *slog.Logger) ModelLoader {
-	return func(ctx context.Context, cfg *Config) (*Models, error) {
-		// models.Open cannot be interrupted; when ctx ends first, the conversion is left to
-		// finish or die with the process (bundles are published atomically).
-		type result struct {
-			m   *Models
-			err error
-		}
-		done := make(chan result, 1)
-		go func() {
-			m, err := openModels(cfg, log)
-			done <- result{m, err}
-		}()
-		select {
-		case r := <-done:
-			return r.m, r.err
-		case <-ctx.Done():
-			go func() {
-				if r := <-done; r.m != nil && r.m.Close != nil {
-					r.m.Close()
-				}
-			}()
-			return nil, ctx.Err()
-		}
-	}
-}
 
 // runOptions are the interpreter settings from the config. With threads 0 the cores are
 // shared out among the workers: TFLite's thread pool spins while it waits for a core, so
@@ -80,115 +53,188 @@ func cacheDir(cfg *Config) (string, error) {
 	return models.DefaultCacheDir()
 }
 
-func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
+// loadModels is the real ModelLoader: every model the config names is a bundle, a Hugging
+// Face checkpoint folder or a repository id (models.Open), pulled and converted on first use
+// into the cache. Each model is prepared on its own goroutine, so one that waits for the hub
+// holds back no other; pulls, conversions and loads take turns (one at a time), so two
+// conversions never hold their memory at once. A model whose repository cannot be reached
+// is tried again with growing waits; any other failure is final and leaves the other
+// models running.
+func loadModels(log *slog.Logger, prep *preparation) ModelLoader {
+	return func(ctx context.Context, cfg *Config, ready func(*Models)) error {
+		l, err := newLoader(cfg, log, prep, ready)
+		if err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		for _, m := range configuredModels(cfg) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				l.prepare(ctx, m)
+			}()
+		}
+		wg.Wait()
+		return nil
+	}
+}
+
+// Waits between attempts at a model whose hub cannot be reached: doubled each time.
+const (
+	firstHubRetry = 10 * time.Second
+	maxHubRetry   = 10 * time.Minute
+)
+
+// loader prepares the models of one config.
+type loader struct {
+	cfg   *Config
+	log   *slog.Logger
+	prep  *preparation
+	ready func(*Models)
+	cache string
+	run   tflite.Options
+	// labelWorkers and blipWorkers size the session pools.
+	labelWorkers, blipWorkers int
+	// firstRetry is the wait before a model whose hub cannot be reached is tried again.
+	firstRetry time.Duration
+	turn                      sync.Mutex // one pull, conversion or load at a time
+
+	// The models that rank captions join the captioner whichever is ready first.
+	mu        sync.Mutex
+	captioner *blipCaptioner
+	judges    map[string]blip.Scorer
+}
+
+func newLoader(cfg *Config, log *slog.Logger, prep *preparation, ready func(*Models)) (*loader, error) {
 	cache, err := cacheDir(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cache_dir: %w", err)
 	}
-	labelWorkers, blipWorkers := laneWorkers(cfg.Runtime.Workers)
-	run := runOptions(cfg)
-	// "" lets each architecture take its own default precision.
-	precision := cfg.Runtime.Precision
-	open := func(field, dir string) (*bundle.Bundle, error) {
-		path := cfg.Resolve(dir)
-		b, err := models.Open(path, filepath.Join(cache, "models"), precision,
-			convert.Options{Progress: convert.NewProgress(nil, log.With("model", field))})
-		if err != nil {
-			return nil, fmt.Errorf("models.%s (%s): %w", field, path, err)
-		}
-		log.Info("model ready", "model", field, "bundle", b.Dir, "precision", b.Manifest.Precision)
-		return b, nil
-	}
+	l := &loader{cfg: cfg, log: log, prep: prep, ready: ready, cache: cache, run: runOptions(cfg), judges: map[string]blip.Scorer{},
+		firstRetry: firstHubRetry}
+	l.labelWorkers, l.blipWorkers = laneWorkers(cfg.Runtime.Workers)
+	return l, nil
+}
 
-	ms = &Models{}
-	var closers []func() error
-	ms.Close = func() error {
-		var errs []error
-		for _, c := range closers {
-			errs = append(errs, c())
+// prepare opens m until it is ready, fails, or ctx ends.
+func (l *loader) prepare(ctx context.Context, m configuredModel) {
+	wait := l.firstRetry
+	for {
+		part, err := l.open(ctx, m)
+		if err == nil {
+			l.ready(part)
+			return
 		}
-		return errors.Join(errs...)
+		if ctx.Err() != nil {
+			return
+		}
+		if !hub.IsUnreachable(err) {
+			l.prep.set(m.field, modelFailed, err, time.Time{})
+			l.log.Error("model failed; the features that need it stay off", "model", m.field, "err", err)
+			return
+		}
+		retry := time.Now().Add(wait)
+		l.prep.set(m.field, modelWaiting, err, retry)
+		l.log.Warn("cannot reach the hub; the model's features wait, the others run", "model", m.field, "name", m.name, "retry_in", wait.String(), "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxHubRetry)
 	}
-	defer func() {
-		// Every error path returns a nil *Models, so close what was opened through the
-		// closers themselves, not through ms.
-		if err != nil {
-			for _, c := range closers {
-				c()
-			}
-		}
-	}()
+}
 
-	if cfg.Models.CLIP != "" {
-		b, err := open("clip", cfg.Models.CLIP)
+// open opens the bundle of m (pulling and converting it if need be) and loads its model
+// behind the daemon's contracts, in the loader's turn.
+func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
+	l.turn.Lock()
+	defer l.turn.Unlock()
+	l.prep.set(m.field, modelPreparing, nil, time.Time{})
+	log := l.log.With("model", m.field)
+	b, err := models.Open(ctx, l.cfg.ResolveModel(m.name), models.Options{
+		CacheDir: l.cache,
+		// "" lets each architecture take its own default precision.
+		Precision: l.cfg.Runtime.Precision,
+		Convert: convert.Options{Progress: progress.Tee{
+			progress.New(nil, log, progress.Options{Prefix: "convert: ", Every: 10 * time.Second}),
+			l.prep.reporter(m.field, "convert")}},
+		// One quick retry: prepare tries again later, resuming what was fetched, and holds
+		// no turn while it waits.
+		Hub: hub.Options{Logger: log, Retries: 1, Progress: progress.Tee{
+			progress.New(nil, log, progress.Options{Prefix: "pull: ", Unit: progress.Bytes, Every: 10 * time.Second}),
+			l.prep.reporter(m.field, "pull")}},
+		Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
+	}
+	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
+	part, err := l.load(m.field, b)
+	if err != nil {
+		return nil, fmt.Errorf("models.%s: %w", m.field, err)
+	}
+	return part, nil
+}
+
+// load puts the model of bundle b behind the contract its field fills.
+func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
+	switch field {
+	case fieldCLIP:
+		lb, err := newCLIPLabeler(b, clip.Options{RunOptions: l.run, TextCacheDir: models.TextDir(l.cache)}, l.labelWorkers)
 		if err != nil {
 			return nil, err
 		}
-		l, err := newCLIPLabeler(b, clip.Options{RunOptions: run, TextCacheDir: filepath.Join(cache, "text")}, labelWorkers)
-		if err != nil {
-			return nil, fmt.Errorf("models.clip: %w", err)
-		}
-		closers = append(closers, l.close)
-		ms.Labeler = l
-	}
-	if cfg.Models.BLIPCaption != "" {
-		b, err := open("blip_caption", cfg.Models.BLIPCaption)
+		l.addJudge("clip", lb)
+		return &Models{Labeler: lb, Close: lb.close}, nil
+	case fieldBLIPCaption:
+		p, err := newBLIPPool(b, l.run, l.blipWorkers, blip.ArchCaption)
 		if err != nil {
 			return nil, err
 		}
-		p, err := newBLIPPool(b, run, blipWorkers, blip.ArchCaption)
-		if err != nil {
-			return nil, fmt.Errorf("models.blip_caption: %w", err)
+		c := &blipCaptioner{p: p}
+		l.mu.Lock()
+		l.captioner = c
+		for name, j := range l.judges {
+			c.setJudge(name, j)
 		}
-		closers = append(closers, p.close)
-		ms.Captioner = &blipCaptioner{p: p, judges: map[string]blip.Scorer{}}
-	}
-	if cfg.Models.BLIPVQA != "" {
-		b, err := open("blip_vqa", cfg.Models.BLIPVQA)
-		if err != nil {
-			return nil, err
-		}
-		p, err := newBLIPPool(b, run, blipWorkers, blip.ArchVQA)
-		if err != nil {
-			return nil, fmt.Errorf("models.blip_vqa: %w", err)
-		}
-		closers = append(closers, p.close)
-		ms.Answerer = &blipAnswerer{p}
-	}
-	if cfg.Models.BLIPITM != "" && !cfg.usesITM() {
-		log.Info("model not loaded: nothing in the config uses it (labels.confirm, search.rerank, caption.rank)", "model", "blip_itm")
-	}
-	if cfg.Models.BLIPITM != "" && cfg.usesITM() {
-		b, err := open("blip_itm", cfg.Models.BLIPITM)
+		l.mu.Unlock()
+		return &Models{Captioner: c, Close: p.close}, nil
+	case fieldBLIPVQA:
+		p, err := newBLIPPool(b, l.run, l.blipWorkers, blip.ArchVQA)
 		if err != nil {
 			return nil, err
 		}
+		return &Models{Answerer: &blipAnswerer{p}, Close: p.close}, nil
+	case fieldBLIPITM:
 		if b.Manifest.Architecture != blip.ArchRetrieval {
-			return nil, fmt.Errorf("models.blip_itm: %s is a %s, not a %s (image-text matching)", b.Dir, b.Manifest.Architecture, blip.ArchRetrieval)
+			return nil, fmt.Errorf("%s is a %s, not a %s (image-text matching)", b.Dir, b.Manifest.Architecture, blip.ArchRetrieval)
 		}
-		m, err := blip.Load(b, blip.Options{Runtime: run})
+		m, err := blip.Load(b, blip.Options{Runtime: l.run})
 		if err != nil {
-			return nil, fmt.Errorf("models.blip_itm: %w", err)
+			return nil, err
 		}
-		closers = append(closers, m.Close)
 		// Events are checked on the label lane, searches re-ranked from HTTP and MQTT: one
 		// session per label worker, and searches wait for a free one.
-		bm, err := confirm.NewBLIPMatcher(m, labelWorkers)
+		bm, err := confirm.NewBLIPMatcher(m, l.labelWorkers)
 		if err != nil {
-			return nil, fmt.Errorf("models.blip_itm: %w", err)
+			m.Close()
+			return nil, err
 		}
-		closers = append([]func() error{bm.Close}, closers...) // sessions before their model
-		ms.Matcher = bm
+		l.addJudge("itm", bm)
+		return &Models{Matcher: bm, Close: func() error { return errors.Join(bm.Close(), m.Close()) }}, nil
 	}
-	if c, ok := ms.Captioner.(*blipCaptioner); ok {
-		if ms.Matcher != nil {
-			c.judges["itm"] = ms.Matcher
-		}
-		if l, ok := ms.Labeler.(*clipLabeler); ok {
-			c.judges["clip"] = l
-		}
+	return nil, fmt.Errorf("unknown model %q", field)
+}
+
+// addJudge makes a ready model one the captioner can rank captions with.
+func (l *loader) addJudge(name string, j blip.Scorer) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.judges[name] = j
+	if l.captioner != nil {
+		l.captioner.setJudge(name, j)
 	}
-	return ms, nil
 }
 
 // --- CLIP ---
@@ -347,10 +393,27 @@ func (p *blipPool) close() error {
 }
 
 // blipCaptioner captions on a pool of BLIP sessions; with candidates it ranks them by its
-// judges, set once the ranking models are loaded.
+// judges, which join as the ranking models are ready.
 type blipCaptioner struct {
 	p      *blipPool
+	mu     sync.Mutex
 	judges map[string]blip.Scorer // "itm", "clip"
+}
+
+func (c *blipCaptioner) setJudge(name string, j blip.Scorer) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.judges == nil {
+		c.judges = map[string]blip.Scorer{}
+	}
+	c.judges[name] = j
+}
+
+func (c *blipCaptioner) judge(name string) (blip.Scorer, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	j, ok := c.judges[name]
+	return j, ok
 }
 
 func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (Caption, error) {
@@ -377,9 +440,9 @@ func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionO
 	var judges []blip.Judge
 	for _, name := range []string{"itm", "clip"} {
 		if opts.Rank == name || opts.Rank == "both" {
-			sc, ok := c.judges[name]
+			sc, ok := c.judge(name)
 			if !ok {
-				return Caption{}, fmt.Errorf("caption ranking by %s: the model is not loaded", name)
+				return Caption{}, fmt.Errorf("caption ranking by %s: the model is not ready", name)
 			}
 			judges = append(judges, blip.Judge{Name: name, Scorer: sc})
 		}

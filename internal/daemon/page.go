@@ -65,19 +65,19 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // enableSearch starts remembering frames for search, when the CLIP model has a text tower.
 func (p *page) enableSearch(s *scheduler, cfg *Config) error {
-	te, ok := s.models.Labeler.(TextEmbedder)
+	te, ok := s.models().Labeler.(TextEmbedder)
 	if !ok {
 		return nil
 	}
 	opts := cfg.Search.recallOptions()
-	if cfg.Search.Rerank && s.matcher != nil {
-		opts.Reranker = recall.MatchReranker(s.matcher)
+	if cfg.Search.Rerank {
+		opts.Reranker = recall.MatchReranker(readyMatcher{s})
 	}
 	store, err := recall.New(opts)
 	if err != nil {
 		return fmt.Errorf("search: %w", err)
 	}
-	s.recall = store
+	s.recall.Store(store)
 	p.search.Store(&web.RecallSearch{
 		Store: store,
 		EmbedText: func(ctx context.Context, text string) ([]float32, error) {
@@ -217,6 +217,14 @@ func (p *page) Status() web.Status {
 		}
 		out.Cameras = append(out.Cameras, cs)
 	}
+	if p.d.prep != nil {
+		statuses, order := p.d.prep.snapshot()
+		for _, f := range order {
+			if s := statuses[f]; s.State != modelReady {
+				out.Preparing = append(out.Preparing, web.ModelPrep{Model: f, Name: s.Name, State: s.State, Step: s.Step, Percent: s.Percent, Error: s.Error})
+			}
+		}
+	}
 	ps := p.d.pub.Stats()
 	out.MQTT = web.MQTTHealth{Connected: ps.Connected, Broker: p.d.pub.BrokerURL(), Queued: ps.Queued,
 		Published: ps.Published, Dropped: ps.Dropped, LastError: ps.LastError}
@@ -254,7 +262,7 @@ func (p *page) Ask(ctx context.Context, camera, question string) (web.Answer, er
 	if err != nil {
 		return web.Answer{}, err
 	}
-	if p.d.sched.models.Answerer == nil {
+	if p.d.sched.models().Answerer == nil {
 		return web.Answer{}, fmt.Errorf("%w: no VQA model (the config names no models.blip_vqa)", web.ErrUnavailable)
 	}
 	f, err := r.currentFrame()

@@ -75,7 +75,7 @@ func (d *Daemon) reloadNow(ctx context.Context, why string) map[string]fileStamp
 			nst.sets[cam.Name] = next.sets[cam.Name]
 		}
 	}
-	if err := prepareSets(ctx, d.sched.models, nst, d.metrics); err != nil {
+	if err := prepareSets(ctx, d.sched.models(), nst, d.metrics); err != nil {
 		return d.reloadFailed(why, err, next, old)
 	}
 	d.st.Store(nst)

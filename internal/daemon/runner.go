@@ -19,12 +19,11 @@ import (
 // scheduler is what every camera's runner shares: the models, the two lanes, where results
 // go, the metrics, and the current state.
 type scheduler struct {
-	models  *Models
-	labels  *lane // CLIP
-	blip    *lane // captions, standing questions, asks
+	live    *liveModels // the models ready so far; more join while the daemon runs
+	labels  *lane       // CLIP
+	blip    *lane       // captions, standing questions, asks
 	sink    Sink
-	recall  *recall.Store   // frames for text search; nil without a CLIP text tower
-	matcher confirm.Matcher // models.Matcher, timed into the metrics; nil without models.blip_itm
+	recall  atomic.Pointer[recall.Store] // frames for text search; nil until a CLIP text tower is ready
 	metrics *metrics
 	log     *slog.Logger
 	state   func() *state
@@ -104,13 +103,14 @@ type intervals map[Kind]time.Duration
 
 func (s *scheduler) intervals(cam *Camera) intervals {
 	iv := intervals{}
-	if len(cam.Labels.Sets) > 0 && s.models.Labeler != nil {
+	ms := s.models()
+	if len(cam.Labels.Sets) > 0 && ms.Labeler != nil {
 		iv[KindLabels] = cam.Labels.Every
 	}
-	if cam.Caption.Every > 0 && s.models.Captioner != nil {
+	if cam.Caption.Every > 0 && ms.Captioner != nil {
 		iv[KindCaption] = cam.Caption.Every
 	}
-	if len(cam.Questions.Ask) > 0 && s.models.Answerer != nil {
+	if len(cam.Questions.Ask) > 0 && ms.Answerer != nil {
 		iv[KindQuestions] = cam.Questions.Every
 	}
 	return iv
@@ -313,20 +313,20 @@ func (r *runner) run(ctx context.Context, k Kind, f *camera.Frame, st *state) er
 // feeds the scores to the sets' event trackers.
 func (r *runner) label(ctx context.Context, f *camera.Frame, cam *Camera, sets []*clip.LabelSet) error {
 	start := time.Now()
-	emb, err := r.sched.models.Labeler.EmbedImage(ctx, f.Image)
+	emb, err := r.sched.models().Labeler.EmbedImage(ctx, f.Image)
 	r.sched.metrics.observe(modelCLIPImage, time.Since(start), err)
 	if err != nil {
 		return fmt.Errorf("CLIP image embedding: %w", err)
 	}
-	if r.sched.recall != nil {
-		if err := r.sched.recall.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Annotations: f.Annotations}); err != nil {
+	if store := r.sched.recall.Load(); store != nil {
+		if err := store.Add(recall.Frame{Camera: r.name, Seq: f.Seq, Time: f.Time, Image: f.Image, Embedding: emb, Annotations: f.Annotations}); err != nil {
 			r.errs.report(r.log, "frame not remembered for search", err, "frame", f.Seq)
 		}
 	}
 	r.retireTrackers(sets, cam, f)
 	var snap *Result // one snapshot per frame, however many events start on it
 	for _, set := range sets {
-		scores, err := r.sched.models.Labeler.Classify(ctx, emb, set)
+		scores, err := r.sched.models().Labeler.Classify(ctx, emb, set)
 		if err != nil {
 			return fmt.Errorf("label set %q: %w", set.Name, err)
 		}
@@ -430,7 +430,8 @@ func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *
 		}
 		return
 	}
-	if r.sched.matcher == nil || cam == nil || img == nil || !cam.Labels.Confirm.checks(ev.Label) {
+	matcher := r.sched.matcher()
+	if matcher == nil || cam == nil || img == nil || !cam.Labels.Confirm.checks(ev.Label) {
 		return
 	}
 	var prompts []string
@@ -443,7 +444,7 @@ func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *
 	c := r.checkers[th]
 	if c == nil {
 		var err error
-		if c, err = confirm.New(r.sched.matcher, confirm.Options{Threshold: th}); err != nil {
+		if c, err = confirm.New(matcher, confirm.Options{Threshold: th}); err != nil {
 			r.errs.report(r.log, "ITM check not possible; event published unchecked", err, "label", ev.Label)
 			return
 		}
@@ -455,6 +456,18 @@ func (r *runner) check(ctx context.Context, ev *Event, set *clip.LabelSet, cam *
 		return
 	}
 	ev.Check = &v
+}
+
+// models are the models ready now.
+func (s *scheduler) models() *Models { return s.live.load() }
+
+// matcher is the ITM model, timed into the metrics, once it is ready; nil before and without
+// models.blip_itm.
+func (s *scheduler) matcher() confirm.Matcher {
+	if m := s.models().Matcher; m != nil {
+		return timedMatcher{m, s.metrics}
+	}
+	return nil
 }
 
 // timedMatcher puts every ITM call into the inference metrics.
@@ -472,7 +485,7 @@ func (t timedMatcher) Match(ctx context.Context, img image.Image, texts []string
 
 func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) error {
 	start := time.Now()
-	c, err := r.sched.models.Captioner.Caption(ctx, f.Image, cam.Caption.options())
+	c, err := r.sched.models().Captioner.Caption(ctx, f.Image, cam.Caption.options())
 	took := time.Since(start)
 	r.sched.metrics.observe(modelBLIPCaption, took, err)
 	if err != nil {
@@ -494,7 +507,7 @@ func (r *runner) caption(ctx context.Context, f *camera.Frame, cam *Camera) erro
 func (r *runner) answerStanding(ctx context.Context, f *camera.Frame, cam *Camera) error {
 	questions := cam.Questions.Ask
 	start := time.Now()
-	answers, err := r.sched.models.Answerer.Answer(ctx, f.Image, questions)
+	answers, err := r.sched.models().Answerer.Answer(ctx, f.Image, questions)
 	took := time.Since(start)
 	r.sched.metrics.observe(modelBLIPVQA, took, err)
 	if err != nil {

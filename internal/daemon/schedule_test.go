@@ -450,11 +450,7 @@ cameras:
 	if err != nil {
 		t.Fatal(err)
 	}
-	models, err := loadModels(discardLogger())(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { models.Close() })
+	models := loadAll(t, cfg)
 	slow := &slowCaptioner{Captioner: models.Captioner, release: make(chan struct{})}
 	models.Captioner = slow
 	r := startDaemon(t, cfgPath, models, Options{})

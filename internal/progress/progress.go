@@ -25,6 +25,15 @@ type Nop struct{}
 
 func (Nop) Step(string, int, int) {}
 
+// Tee reports to every one of rs.
+type Tee []Reporter
+
+func (t Tee) Step(name string, done, total int) {
+	for _, r := range t {
+		r.Step(name, done, total)
+	}
+}
+
 // Unit writes an amount of work for people: Count or Bytes.
 type Unit func(n int) string
 

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/shapes"
 	"github.com/edged/edged/models"
 )
@@ -19,7 +18,7 @@ func shapesCLIP(t *testing.T) (*clip.Model, [][]float32, []Pair) {
 	if testing.Short() {
 		t.Skip("runs the real CLIP model")
 	}
-	b, err := models.Open("../../models/shapes/clip", t.TempDir(), "", convert.Options{})
+	b, err := models.Open(context.Background(), "../../models/shapes/clip", models.Options{CacheDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

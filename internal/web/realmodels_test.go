@@ -13,7 +13,6 @@ import (
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/camera"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/recall"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -78,7 +77,7 @@ func openShapesModels(t testing.TB) (clipB, captionB, vqaB *bundle.Bundle) {
 			if shapesModels.err != nil {
 				return nil
 			}
-			b, err := models.Open("../../models/shapes/"+name, cache, "", convert.Options{})
+			b, err := models.Open(context.Background(), "../../models/shapes/"+name, models.Options{CacheDir: cache})
 			if err != nil {
 				shapesModels.err = fmt.Errorf("convert %s: %w", name, err)
 			}

@@ -179,6 +179,9 @@ func (s *Server) status() Status {
 	if st.Models == nil {
 		st.Models = []ModelHealth{}
 	}
+	if st.Preparing == nil {
+		st.Preparing = []ModelPrep{}
+	}
 	for i := range st.Cameras {
 		if st.Cameras[i].Labels == nil {
 			st.Cameras[i].Labels = []Labels{}

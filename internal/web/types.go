@@ -44,7 +44,10 @@ type Status struct {
 	Device  string         `json:"device"`
 	Cameras []CameraStatus `json:"cameras"`
 	Models  []ModelHealth  `json:"models"`
-	MQTT    MQTTHealth     `json:"mqtt"`
+	// Preparing are the models the config names that do not run yet: being pulled,
+	// converted or loaded, waiting for the hub, or failed. Empty once every model is ready.
+	Preparing []ModelPrep `json:"preparing"`
+	MQTT      MQTTHealth  `json:"mqtt"`
 	// Search says how many recent frames text search can look at.
 	Search SearchHealth `json:"search"`
 }
@@ -114,6 +117,16 @@ type ModelHealth struct {
 	Count  uint64  `json:"count"`
 	LastMs float64 `json:"last_ms"`
 	MeanMs float64 `json:"mean_ms"`
+}
+
+// ModelPrep is a model that does not run yet, and why.
+type ModelPrep struct {
+	Model   string `json:"model"` // the config's key: clip, blip_caption, blip_vqa, blip_itm
+	Name    string `json:"name"`  // what the config names: a folder or owner/name[@revision]
+	State   string `json:"state"` // preparing, waiting (for the hub), failed
+	Step    string `json:"step,omitempty"`
+	Percent int    `json:"percent,omitempty"`
+	Error   string `json:"error,omitempty"`
 }
 
 // MQTTHealth is the MQTT connection's state.

@@ -134,8 +134,9 @@ cameras:
 		}
 	})
 	d, err := daemon.New(cfgPath, daemon.Options{
-		LoadModels: func(context.Context, *daemon.Config) (*daemon.Models, error) {
-			return &daemon.Models{Labeler: lab}, nil
+		LoadModels: func(_ context.Context, _ *daemon.Config, ready func(*daemon.Models)) error {
+			ready(&daemon.Models{Labeler: lab})
+			return nil
 		},
 		Sinks:  []daemon.Sink{sink},
 		Logger: r.Log,

@@ -3,6 +3,7 @@ package tfl
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math"
 	"math/rand"
 	"reflect"
@@ -315,5 +316,33 @@ func TestNames(t *testing.T) {
 	}
 	if OptionsName(&FullyConnectedOptions{}) != "FullyConnectedOptions" || OptionsName(nil) != "NONE" {
 		t.Error("options names")
+	}
+}
+
+// The builder starts large enough for the whole file: one that grew would copy the weights
+// written so far and hold them twice (a real-size model's conversion would need twice the
+// memory). Checked on a model of many small tables, where a size counted from the buffers
+// alone falls short.
+func TestMarshalNeverGrowsTheBuilder(t *testing.T) {
+	for _, copies := range []int{1, 50, 2000} {
+		m := sample()
+		sg := &m.Subgraphs[0]
+		tensors, ops := sg.Tensors, sg.Operators
+		for i := 1; i < copies; i++ {
+			for _, tn := range tensors {
+				tn.Name = fmt.Sprintf("%s/a_rather_long_layer_name_%d", tn.Name, i)
+				sg.Tensors = append(sg.Tensors, tn)
+			}
+			sg.Operators = append(sg.Operators, ops...)
+		}
+		size := sizeEstimate(m)
+		w := &writer{b: flatbuffers.NewBuilder(size)}
+		out, err := w.model(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := len(w.b.Bytes); got != size {
+			t.Errorf("%d copies: the builder grew from %d to %d bytes for a %d-byte file", copies, size, got, len(out))
+		}
 	}
 }

@@ -19,15 +19,49 @@ func Marshal(m *Model) ([]byte, error) {
 	if err := Validate(m); err != nil {
 		return nil, err
 	}
-	size := 1 << 16
-	for _, b := range m.Buffers {
-		size += len(b.Data) + bufferAlign + 16
-	}
+	size := sizeEstimate(m)
 	if size > maxFileSize {
 		return nil, fmt.Errorf("tfl: model data is %d bytes, over the 2 GiB flatbuffers limit", size)
 	}
 	w := &writer{b: flatbuffers.NewBuilder(size)}
 	return w.model(m)
+}
+
+// sizeEstimate is at least the size of m's file. The builder starts at this size: one that
+// runs out of room doubles, copying everything written so far, and a real-size model's
+// weights would then be held three times at once.
+func sizeEstimate(m *Model) int {
+	size := 1 << 16
+	for _, b := range m.Buffers {
+		size += len(b.Data) + bufferAlign + 32
+	}
+	// Tables and vectors: a vtable, offsets and alignment padding for each, generously.
+	for _, sg := range m.Subgraphs {
+		size += 128 + len(sg.Name) + 8*(len(sg.Inputs)+len(sg.Outputs))
+		for _, t := range sg.Tensors {
+			size += 128 + len(t.Name) + 8*(len(t.Shape)+len(t.ShapeSignature))
+			if q := t.Quantization; q != nil {
+				size += 128 + 8*(len(q.Min)+len(q.Max)+len(q.Scale)) + 16*len(q.ZeroPoint)
+			}
+		}
+		for _, op := range sg.Operators {
+			size += 256 + 8*(len(op.Inputs)+len(op.Outputs))
+		}
+	}
+	for _, sd := range m.SignatureDefs {
+		size += 128 + len(sd.Key)
+		for _, tm := range sd.Inputs {
+			size += 64 + len(tm.Name)
+		}
+		for _, tm := range sd.Outputs {
+			size += 64 + len(tm.Name)
+		}
+	}
+	for _, md := range m.Metadata {
+		size += 64 + len(md.Name)
+	}
+	size += 64*len(m.OperatorCodes) + len(m.Description)
+	return size
 }
 
 // Validate checks the references inside m: buffer 0 is the empty sentinel, every tensor,

@@ -149,6 +149,16 @@ function renderStatus(st) {
   $('#recall').textContent = s.enabled
     ? 'Search looks at ' + s.frames + ' recent frames (' + (s.bytes / 1048576).toFixed(1) + ' MiB)'
     : 'Search is off (no CLIP model)';
+  const prep = $('#preparing');
+  prep.replaceChildren();
+  for (const p of st.preparing) {
+    let text = p.model + ': ' + p.state + ' ' + p.name;
+    if (p.step) text += ' · ' + p.step + (p.percent ? ' ' + p.percent + '%' : '');
+    if (p.error) text += ' · ' + p.error;
+    const li = el('li', text);
+    li.classList.toggle('error', p.state === 'failed');
+    prep.append(li);
+  }
   const body = $('#models tbody');
   body.replaceChildren();
   for (const md of st.models) {
