@@ -68,6 +68,7 @@ type labelsPayload struct {
 	Labels   []struct {
 		Label string  `json:"label"`
 		Score float64 `json:"score"`
+		Share float64 `json:"share"`
 	} `json:"labels"`
 }
 
@@ -118,8 +119,8 @@ func TestE2EShapesModels(t *testing.T) {
 		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ 5 objects", 100*rate, single, len(scenes))
 	}
 	l := decode[labelsPayload](t, box.On("edged/e2e/demo/labels")[0])
-	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Score < l.Labels[1].Score {
-		t.Errorf("labels payload %+v: want set shapes, top 3 best first, a timestamp", l)
+	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Share < l.Labels[1].Share {
+		t.Errorf("labels payload %+v: want set shapes, top 3 best first (by share), a timestamp", l)
 	}
 
 	// Captions.

@@ -124,8 +124,14 @@ func openModels(cfg *Config, log *slog.Logger) (ms *Models, err error) {
 		if err != nil {
 			return nil, err
 		}
-		l, err := newCLIPLabeler(b, clip.Options{RunOptions: clip.RunOptions{Threads: run.Threads, Delegate: run.Delegate, Kernels: run.Kernels},
-			TextCacheDir: filepath.Join(cache, "text")}, labelWorkers)
+		opts := clip.Options{RunOptions: clip.RunOptions{Threads: run.Threads, Delegate: run.Delegate, Kernels: run.Kernels},
+			TextCacheDir: filepath.Join(cache, "text")}
+		if cfg.Models.CLIPContrast != "" {
+			if opts.Contrast, err = clip.LoadLabelSet(cfg.Resolve(cfg.Models.CLIPContrast)); err != nil {
+				return nil, fmt.Errorf("models.clip_contrast: %w", err)
+			}
+		}
+		l, err := newCLIPLabeler(b, opts, labelWorkers)
 		if err != nil {
 			return nil, fmt.Errorf("models.clip: %w", err)
 		}

@@ -71,7 +71,7 @@ func (m *mqttSink) Result(r *Result) {
 	case KindLabels:
 		labels := make([]publish.Label, len(r.Labels))
 		for i, l := range r.Labels {
-			labels[i] = publish.Label{Label: l.Label, Score: l.Score}
+			labels[i] = publish.Label{Label: l.Label, Score: l.Score, Share: &l.Share}
 		}
 		err = m.pub.PublishLabels(r.Camera, publish.Labels{Ts: ts, Frame: r.Frame.Seq, LabelSet: r.LabelSet, Labels: labels})
 	case KindEvent:

@@ -56,7 +56,8 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Labels is one zero-shot labelling of a frame with one label set, best first.
+// Labels is one zero-shot labelling of a frame with one label set, best first (by share: the
+// first is the label of the set that fits best).
 type Labels struct {
 	Ts       Timestamp `json:"ts"`
 	Frame    uint64    `json:"frame"`
@@ -64,10 +65,13 @@ type Labels struct {
 	Labels   []Label   `json:"labels"`
 }
 
-// Label is one label and its score (a probability over the label set).
+// Label is one label and its score: the probability that the frame shows it (compared with
+// the label's threshold to start and end events). Share is its share of the softmax over the
+// label set (the shares of a set add up to one): which of the set's labels fits best.
 type Label struct {
-	Label string  `json:"label"`
-	Score float64 `json:"score"`
+	Label string   `json:"label"`
+	Score float64  `json:"score"`
+	Share *float64 `json:"share,omitempty"`
 }
 
 // Event types.

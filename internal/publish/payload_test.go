@@ -19,8 +19,10 @@ func TestPayloadContract(t *testing.T) {
 		v    any
 		want string
 	}{
-		{"labels", Labels{Ts: ts, Frame: 42, LabelSet: "shapes", Labels: []Label{{"circle", 0.875}, {"square", 0.125}}},
+		{"labels", Labels{Ts: ts, Frame: 42, LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 0.875}, {Label: "square", Score: 0.125}}},
 			`{"ts":"2024-05-01T12:30:45.123Z","frame":42,"label_set":"shapes","labels":[{"label":"circle","score":0.875},{"label":"square","score":0.125}]}`},
+		{"labels with shares", Labels{Ts: ts, Frame: 42, LabelSet: "shapes", Labels: []Label{{"circle", 0.875, ptr(0.75)}, {"square", 0.625, ptr(0.25)}}},
+			`{"ts":"2024-05-01T12:30:45.123Z","frame":42,"label_set":"shapes","labels":[{"label":"circle","score":0.875,"share":0.75},{"label":"square","score":0.625,"share":0.25}]}`},
 		{"event start", Event{Type: EventStart, ID: "demo-circle-1", Label: "circle", Score: 0.8, TopScore: 0.8, StartTs: ts},
 			`{"type":"start","id":"demo-circle-1","label":"circle","score":0.8,"top_score":0.8,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":null}`},
 		{"event end", Event{Type: EventEnd, ID: "demo-circle-1", Label: "circle", Score: 0.3, TopScore: 0.9, StartTs: ts, EndTs: end},
@@ -85,7 +87,7 @@ func TestTimestampRoundTrip(t *testing.T) {
 }
 
 func BenchmarkMarshalLabels(b *testing.B) {
-	l := Labels{Ts: Now(), Frame: 1, LabelSet: "shapes", Labels: []Label{{"circle", 0.7}, {"square", 0.2}, {"triangle", 0.1}}}
+	l := Labels{Ts: Now(), Frame: 1, LabelSet: "shapes", Labels: []Label{{"circle", 0.7, ptr(0.7)}, {"square", 0.2, ptr(0.2)}, {"triangle", 0.1, ptr(0.1)}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(l); err != nil {

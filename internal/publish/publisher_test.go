@@ -187,7 +187,7 @@ func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
 	start := time.Date(2024, 5, 1, 12, 0, 0, 250_000_000, time.UTC)
 	jpeg := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 1, 2, 0xff, 0xd9}
 	for _, err := range []error{
-		p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "shapes", Labels: []Label{{"circle", 0.75}, {"square", 0.25}}}),
+		p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 0.75}, {Label: "square", Score: 0.25}}}),
 		p.PublishEvent("cam", Event{Type: EventStart, ID: "e1", Label: "circle", Score: 0.75, TopScore: 0.75, StartTs: Timestamp(start)}),
 		p.PublishEvent("cam", Event{Type: EventEnd, ID: "e1", Label: "circle", Score: 0.2, TopScore: 0.9, StartTs: Timestamp(start), EndTs: Timestamp(start.Add(time.Second))}),
 		p.PublishCaption("cam", Caption{Frame: 4, Caption: "a red circle", LatencyMs: 120.5}),
@@ -656,7 +656,7 @@ func TestEmbeddedBroker(t *testing.T) {
 	if _, got := rec.WaitTopic(t, 0, tp.Available()); got.Payload != "online" || !got.Retained {
 		t.Errorf("availability = %+v, want retained online", got)
 	}
-	if err := p.PublishLabels("cam", Labels{Frame: 8, LabelSet: "shapes", Labels: []Label{{"circle", 1}}}); err != nil {
+	if err := p.PublishLabels("cam", Labels{Frame: 8, LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, got := rec.WaitTopic(t, 0, tp.Labels("cam")); labelsFrames(t, []mqtttest.Message{got})[0] != 8 {
@@ -708,7 +708,7 @@ func BenchmarkPublishLabelsEmbedded(b *testing.B) {
 		}
 	}
 	waitFor("the connection", func() bool { return p.Stats().Connected })
-	l := Labels{LabelSet: "shapes", Labels: []Label{{"circle", 0.7}, {"square", 0.2}, {"triangle", 0.1}}}
+	l := Labels{LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 0.7}, {Label: "square", Score: 0.2}, {Label: "triangle", Score: 0.1}}}
 	b.ResetTimer()
 	for i := range b.N {
 		l.Frame = uint64(i)
