@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/edged/edged/internal/mqtttest"
+	"github.com/edged/edged/internal/publish"
 	"github.com/edged/edged/internal/shapes"
 )
 
@@ -58,9 +59,16 @@ func TestE2EOneLabelSetsScoreWhatTheFrameShows(t *testing.T) {
 		t.Errorf("a red circle's frame: red circle %.4f, blue square %.4f; want above and below 0.5", daemon["red circle"], daemon["blue square"])
 	}
 	ev := box.WaitOn(t, "edged/e2e/album/events", "the red circle's event", nil)
-	if !strings.Contains(ev.Payload, `"label":"red circle"`) {
-		t.Errorf("event %s, want the red circle's", ev.Payload)
+	if !strings.Contains(ev.Payload, `"label":"red circle"`) || !strings.Contains(ev.Payload, `"label_set":"red"`) {
+		t.Errorf("event %s, want the red circle's, of set red", ev.Payload)
 	}
+	// Each label's state on a topic of its own (Home Assistant's binary sensors), retained.
+	tp := publish.Topics{Prefix: "edged", Device: "e2e"}
+	box.WaitOn(t, tp.LabelState("album", "red circle"), "the red circle ON", func(m mqtttest.Message) bool { return strings.Contains(m.Payload, `"state":"ON"`) })
+	box.WaitOn(t, tp.LabelState("album", "blue square"), "the blue square OFF", func(m mqtttest.Message) bool { return strings.Contains(m.Payload, `"state":"OFF"`) })
+	box.WaitOn(t, tp.LabelSetState("album", "red"), "set red with the red circle present", func(m mqtttest.Message) bool {
+		return strings.Contains(m.Payload, `"labels":["red circle"]`)
+	})
 
 	cmd := exec.Command(edged(t), "classify", "--model", filepath.Join(root, "models/shapes/clip"), "--cache", filepath.Join(dir, "cache", "models"),
 		"--threads", "1", "--json", "--label", "red circle", "--label", "blue square", picture)

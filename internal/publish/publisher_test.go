@@ -249,9 +249,10 @@ func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
 	if got := late.On(tp.Events("cam")); len(got) != 0 {
 		t.Errorf("events were retained: %+v", got)
 	}
-	eventually(t, "6 published", func() bool { return p.Stats().Published == 6 })
+	// The six results and the circle's two label states (ON, then OFF).
+	eventually(t, "8 published", func() bool { return p.Stats().Published == 8 })
 	if s := p.Stats(); s.Queued != 0 || s.Dropped != 0 || s.Failed != 0 {
-		t.Errorf("stats = %+v, want 6 published and nothing else", s)
+		t.Errorf("stats = %+v, want 8 published and nothing else", s)
 	}
 }
 
@@ -406,12 +407,13 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	m := mqtttest.StartBroker(t)
 	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev5", QoS: 1, SWVersion: "9.9",
 		HomeAssistant: HomeAssistant{Enabled: true},
-		Cameras:       []Camera{{Name: "cam", EventLabels: []string{"person", "car"}}}})
+		Cameras: []Camera{{Name: "cam", LabelSets: []string{"people"}, EventLabels: []string{"person", "car"},
+			Questions: []string{"anyone?"}, Captions: true}}})
 	waitConnected(t, p)
 	configTopic := func(component, id string) string { return "homeassistant/" + component + "/dev5_cam_" + id + "/config" }
 	want := []string{
 		configTopic("binary_sensor", "event_car"), configTopic("binary_sensor", "event_person"),
-		configTopic("sensor", "answer"), configTopic("sensor", "caption"), configTopic("sensor", "label"),
+		configTopic("sensor", "answer_"+objectID("anyone?")), configTopic("sensor", "caption"), configTopic("sensor", "labels_people"),
 	}
 
 	// Retained: a subscriber that comes after the publisher gets every config.
@@ -434,8 +436,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		if err := json.Unmarshal([]byte(msg.Payload), &cfg); err != nil {
 			t.Fatalf("%s: %v", topic, err)
 		}
-		for _, field := range []string{"unique_id", "name", "state_topic", "value_template", "json_attributes_topic",
-			"availability", "availability_mode", "device"} {
+		for _, field := range []string{"unique_id", "default_entity_id", "name", "state_topic", "value_template",
+			"availability", "availability_mode", "device", "o"} {
 			if _, ok := cfg[field]; !ok {
 				t.Errorf("%s lacks %s", topic, field)
 			}
@@ -458,7 +460,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 
 	// A label removed from the daemon's config: its entity is removed (empty retained config).
 	n = len(rec.All())
-	if err := p.SetCameras([]Camera{{Name: "cam", EventLabels: []string{"person"}}}); err != nil {
+	if err := p.SetCameras([]Camera{{Name: "cam", LabelSets: []string{"people"}, EventLabels: []string{"person"},
+		Questions: []string{"anyone?"}, Captions: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, msg := rec.WaitTopic(t, n, configTopic("binary_sensor", "event_car")); msg.Payload != "" {
