@@ -28,26 +28,21 @@ type heldOutScene struct {
 	img   image.Image
 }
 
-// heldOutCanvases are the canvas sizes the scenes are drawn at (width, height), as in training.
-var heldOutCanvases = [][2]int{{64, 64}, {96, 96}, {128, 128}, {160, 160}, {160, 120}, {320, 240}, {120, 160}}
-
-// renderHeldOut draws n scenes from seed; with two set, every scene has two objects.
+// renderHeldOut draws n scenes from seed (shapes.HeldOut); with two set, every scene has two
+// objects.
 func renderHeldOut(t testing.TB, seed uint64, n int, two bool) []heldOutScene {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	out := make([]heldOutScene, 0, n)
-	for len(out) < n {
-		s := shapes.Random(rng)
-		if two && len(s.Objects) != 2 {
-			continue
-		}
-		s = s.Jittered(rng, 15)
-		c := heldOutCanvases[rng.IntN(len(heldOutCanvases))]
-		img, err := shapes.Render(s, c[0], c[1], shapes.Options{Noise: 6 * rng.Float64(), Rand: rng})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, heldOutScene{s, img})
+	objects := 0
+	if two {
+		objects = 2
+	}
+	scenes, err := shapes.HeldOut(seed, n, objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]heldOutScene, len(scenes))
+	for i, s := range scenes {
+		out[i] = heldOutScene{s.Scene, s.Image}
 	}
 	return out
 }

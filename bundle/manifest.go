@@ -141,7 +141,13 @@ const (
 	RoleMerges             = "merges"              // merges.txt
 	RoleSpecialTokens      = "special_tokens_map"  // special_tokens_map.json
 	RoleGenerationConfig   = "generation_config"   // generation_config.json
+	RoleContrast           = "contrast"            // ContrastFile: what a CLIP model's labels are told apart from
 )
+
+// ContrastFile is the file of a checkpoint (and of the bundles converted from it) that holds
+// its CLIP contrast set: a label set, in JSON, of what the model's cameras may show (see
+// clip.Contrast).
+const ContrastFile = "edged_contrast.json"
 
 // File returns the file with the given role.
 func (m *Manifest) File(role string) (File, bool) {

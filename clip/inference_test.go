@@ -112,7 +112,7 @@ labels:
 	}
 	var sum float64
 	for i, s := range scores {
-		sum += float64(s.Score)
+		sum += s.Share
 		if i > 0 && s.Score > scores[i-1].Score {
 			t.Errorf("scores not sorted: %v", scores)
 		}

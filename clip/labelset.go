@@ -34,6 +34,10 @@ type LabelSet struct {
 	// Pair says two labels together, "{} and a {}"; empty when the set has no pairs. Search
 	// ranks frames that show a label beside another with them (see PairSet).
 	Pair string
+	// Background are texts for what the camera shows when none of the labels is there ("a
+	// photo of an empty street"), used as written and never paired: a contrast set's, and a
+	// classified set's own, which its labels are told apart from too (see Contrast).
+	Background []string
 	// Source names where the set came from (a file path), for messages.
 	Source string
 }
@@ -85,11 +89,12 @@ func ParseLabelSet(data []byte, source string) (*LabelSet, error) {
 
 // labelSetDoc is the YAML form; line numbers are kept for messages.
 type labelSetDoc struct {
-	Name      string     `yaml:"name"`
-	Templates []string   `yaml:"templates"`
-	Threshold *float64   `yaml:"threshold"`
-	Pairs     string     `yaml:"pairs"`
-	Labels    []labelDoc `yaml:"labels"`
+	Name       string     `yaml:"name"`
+	Templates  []string   `yaml:"templates"`
+	Threshold  *float64   `yaml:"threshold"`
+	Pairs      string     `yaml:"pairs"`
+	Background []string   `yaml:"background"`
+	Labels     []labelDoc `yaml:"labels"`
 }
 
 type labelDoc struct {
@@ -147,6 +152,12 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 	}
 	if set.Pair = d.Pairs; set.Pair != "" && strings.Count(set.Pair, "{}") != 2 {
 		return nil, fmt.Errorf("label set %s: pairs %q needs two {}, one for each label", source, set.Pair)
+	}
+	for _, b := range d.Background {
+		if strings.TrimSpace(b) == "" {
+			return nil, fmt.Errorf("label set %s: background: empty prompt", source)
+		}
+		set.Background = append(set.Background, b)
 	}
 	if d.Threshold != nil {
 		if err := checkThreshold(*d.Threshold); err != nil {
@@ -245,16 +256,21 @@ func (s *LabelSet) PairSet() (*LabelSet, [][2]int) {
 			if a == b {
 				continue
 			}
-			name := strings.Replace(strings.Replace(s.Pair, "{}", la.Name, 1), "{}", lb.Name, 1)
-			l := Label{Name: name, Threshold: s.Threshold}
-			for _, t := range s.Templates {
-				l.Prompts = append(l.Prompts, strings.ReplaceAll(t, "{}", name))
-			}
-			pairs.Labels = append(pairs.Labels, l)
+			pairs.Labels = append(pairs.Labels, s.pairLabel(la.Name, lb.Name))
 			idx = append(idx, [2]int{a, b})
 		}
 	}
 	return pairs, idx
+}
+
+// pairLabel is labels a and b said together through the set's pair phrase and templates.
+func (s *LabelSet) pairLabel(a, b string) Label {
+	name := strings.Replace(strings.Replace(s.Pair, "{}", a, 1), "{}", b, 1)
+	l := Label{Name: name, Threshold: s.Threshold}
+	for _, t := range s.Templates {
+		l.Prompts = append(l.Prompts, strings.ReplaceAll(t, "{}", name))
+	}
+	return l
 }
 
 func checkThreshold(v float64) error {

@@ -44,6 +44,10 @@ type Model struct {
 	mu   sync.Mutex // guards own and text, made on first use
 	own  *Session
 	text *textTower
+
+	contrastOpt *LabelSet
+	contrastMu  sync.Mutex // guards contrast, embedded on first use
+	contrast    *Contrast
 }
 
 // Options configure Load.
@@ -54,6 +58,9 @@ type Options struct {
 	TextCacheDir string
 	// TextCacheBytes bounds the text cache in memory and on disk (0: DefaultTextCacheBytes).
 	TextCacheBytes int64
+	// Contrast is the contrast set labels are told apart from (see Contrast); nil for the
+	// bundle's own, or DefaultContrastSet.
+	Contrast *LabelSet
 }
 
 // Load opens a CLIP bundle. Interpreters are made when first needed: by NewSession, or by the
@@ -62,7 +69,7 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if b.Manifest.Architecture != Architecture {
 		return nil, fmt.Errorf("clip: bundle %s is a %s, not a %s", b.Dir, b.Manifest.Architecture, Architecture)
 	}
-	m := &Model{Bundle: b, run: opts.RunOptions}
+	m := &Model{Bundle: b, run: opts.RunOptions, contrastOpt: opts.Contrast}
 	var err error
 	if m.logitScale, m.dim, m.pooling, m.eos, err = manifestValues(b.Manifest); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)

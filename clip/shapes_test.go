@@ -116,15 +116,17 @@ func shapesAgreement(t *testing.T, m *Model) (agree int, maxProbDiff, minCos flo
 		if err != nil {
 			t.Fatal(err)
 		}
-		if scores[0].Label == c.Top1 {
+		// transformers' top-1 is the set's softmax: the label with the largest share, first.
+		top := scores[0]
+		if top.Label == c.Top1 {
 			agree++
 		} else {
-			t.Logf("%s: top-1 %q (%.3f), transformers %q", c.Image, scores[0].Label, scores[0].Score, c.Top1)
+			t.Logf("%s: top-1 %q (%.3f), transformers %q", c.Image, top.Label, top.Share, c.Top1)
 		}
 		for _, s := range scores {
 			for k, l := range ref.Labels {
 				if l == s.Label {
-					maxProbDiff = math.Max(maxProbDiff, math.Abs(float64(s.Score)-c.Probs[k]))
+					maxProbDiff = math.Max(maxProbDiff, math.Abs(s.Share-c.Probs[k]))
 				}
 			}
 		}
@@ -194,8 +196,8 @@ func TestMatchTextsIsClassificationOverTheTexts(t *testing.T) {
 	for _, s := range scores {
 		i := slices.Index(texts, s.Label)
 		sum += got[i]
-		if math.Abs(got[i]-float64(s.Score)) > 1e-6 {
-			t.Errorf("%q: MatchTexts %.7f, classifier %.7f", s.Label, got[i], s.Score)
+		if math.Abs(got[i]-s.Share) > 1e-6 {
+			t.Errorf("%q: MatchTexts %.7f, classifier's share %.7f", s.Label, got[i], s.Share)
 		}
 	}
 	if math.Abs(sum-1) > 1e-6 {

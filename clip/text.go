@@ -204,14 +204,102 @@ func (m *Model) LabelEmbeddings(set *LabelSet) ([][]float32, error) {
 	return out, nil
 }
 
-// Classifier embeds the labels of set (through the text cache) and returns a classifier for
-// image embeddings of this model.
+// Classifier embeds the labels of set (through the text cache), and the texts that show
+// each beside the model's contrast labels (Contrast), and returns a classifier for image
+// embeddings of this model.
 func (m *Model) Classifier(set *LabelSet) (*Classifier, error) {
 	embs, err := m.LabelEmbeddings(set)
 	if err != nil {
 		return nil, err
 	}
-	return NewClassifier(set, embs, m.logitScale)
+	con, err := m.Contrast()
+	if err != nil {
+		return nil, err
+	}
+	// Every label's pairs with the contrast, embedded together.
+	pairs := &LabelSet{Name: set.Name + " with the contrast"}
+	var counts []int
+	for i, l := range set.Labels {
+		var with []Label
+		if con.Find(l.Name, embs[i]) < 0 {
+			with = con.PairsWith(l.Name)
+		}
+		pairs.Labels = append(pairs.Labels, with...)
+		counts = append(counts, len(with))
+	}
+	var pairEmbs [][]float32
+	if len(pairs.Labels) > 0 {
+		if pairEmbs, err = m.LabelEmbeddings(pairs); err != nil {
+			return nil, err
+		}
+	}
+	perLabel := make([][][]float32, len(set.Labels))
+	for i, n := range counts {
+		perLabel[i], pairEmbs = pairEmbs[:n:n], pairEmbs[n:]
+	}
+	var background [][]float32
+	if len(set.Background) > 0 {
+		if background, err = m.EmbedTexts(set.Background); err != nil {
+			return nil, fmt.Errorf("label set %s: background: %w", set.Name, err)
+		}
+	}
+	return NewClassifier(set, embs, con, perLabel, background)
+}
+
+// Contrast returns what the model's labels are told apart from, embedded on first use: the
+// contrast set of Options.Contrast, else the one the bundle carries (ContrastFile in the
+// checkpoint it was converted from), else DefaultContrastSet.
+func (m *Model) Contrast() (*Contrast, error) {
+	m.contrastMu.Lock()
+	defer m.contrastMu.Unlock()
+	if m.contrast != nil {
+		return m.contrast, nil
+	}
+	set, err := m.contrastSet()
+	if err != nil {
+		return nil, err
+	}
+	c, err := m.NewContrast(set)
+	if err != nil {
+		return nil, err
+	}
+	m.contrast = c
+	return c, nil
+}
+
+// NewContrast embeds a contrast set (through the text cache).
+func (m *Model) NewContrast(set *LabelSet) (*Contrast, error) {
+	items, err := m.LabelEmbeddings(set)
+	if err != nil {
+		return nil, fmt.Errorf("contrast: %w", err)
+	}
+	var pairs, background [][]float32
+	if ps, _ := set.PairSet(); ps != nil {
+		if pairs, err = m.LabelEmbeddings(ps); err != nil {
+			return nil, fmt.Errorf("contrast: %w", err)
+		}
+	}
+	if len(set.Background) > 0 {
+		if background, err = m.EmbedTexts(set.Background); err != nil {
+			return nil, fmt.Errorf("contrast %s: background: %w", set.Name, err)
+		}
+	}
+	return NewContrast(set, items, pairs, background, m.logitScale)
+}
+
+// contrastSet is the contrast set Contrast embeds.
+func (m *Model) contrastSet() (*LabelSet, error) {
+	if m.contrastOpt != nil {
+		return m.contrastOpt, nil
+	}
+	if m.Bundle.HasFile(bundle.RoleContrast) {
+		path, err := m.Bundle.Path(bundle.RoleContrast)
+		if err != nil {
+			return nil, fmt.Errorf("clip: %w", err)
+		}
+		return LoadLabelSet(path)
+	}
+	return DefaultContrastSet(), nil
 }
 
 // TextSimilarities returns the cosine of an image embedding with each text's embedding
@@ -272,7 +360,7 @@ func (s *Session) MatchTexts(img image.Image, texts []string) ([]float64, error)
 	softmax(scores, m.logitScale)
 	out := make([]float64, len(scores))
 	for i, sc := range scores {
-		out[i] = sc.Score
+		out[i] = sc.Share
 	}
 	return out, nil
 }

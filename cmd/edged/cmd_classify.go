@@ -40,10 +40,12 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("classify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: edged classify --model MODEL (--labels FILE.yaml | --label TEXT...) [--top K] [--json] IMAGE...\n\n"+
-			"Scores each image against the labels (softmax over the set, best first). --model is a\n"+
-			"bundle, a Hugging Face checkpoint folder or a repository id (owner/name[@revision],\n"+
-			"pulled from the hub), converted on first use into the cache.\n\n")
+		fmt.Fprintf(fs.Output(), "usage: edged classify --model MODEL (--labels FILE.yaml | --label TEXT...) [--top K] [--contrast FILE.yaml] [--json] IMAGE...\n\n"+
+			"Scores each image against the labels: each label's probability that the image shows it\n"+
+			"(score, against the model's contrast set, as edged run scores it), and its share of the\n"+
+			"softmax over the set (share: which of them fits best; best first). --model is a bundle,\n"+
+			"a Hugging Face checkpoint folder or a repository id (owner/name[@revision], pulled from\n"+
+			"the hub), converted on first use into the cache.\n\n")
 		fs.PrintDefaults()
 	}
 	model := fs.String("model", "", "CLIP bundle, checkpoint folder or Hugging Face repository id `owner/name[@revision]`")
@@ -51,6 +53,7 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	var labels stringList
 	fs.Var(&labels, "label", "a label (repeatable), with the template \"a photo of a {}\"")
 	top := fs.Int("top", 5, "print the K best labels (0 for all)")
+	contrastFile := fs.String("contrast", "", "contrast set `file` (YAML) the labels are told apart from (default: the model's own, as edged run)")
 	asJSON := fs.Bool("json", false, "print one JSON object per image per line")
 	cache := fs.String("cache", "", "model cache `folder` (default $XDG_CACHE_HOME/edged)")
 	precision := fs.String("precision", "", "precision to convert a checkpoint to (default: CLIP's default)")
@@ -84,9 +87,16 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	var contrast *clip.LabelSet
+	if *contrastFile != "" {
+		if contrast, err = clip.LoadLabelSet(*contrastFile); err != nil {
+			return fail(err)
+		}
+	}
 	m, err := clip.Load(bundle, clip.Options{
 		RunOptions:   clip.RunOptions{Threads: *threads, Delegate: del},
 		TextCacheDir: models.TextDir(cacheDir),
+		Contrast:     contrast,
 	})
 	if err != nil {
 		return fail(err)
@@ -112,9 +122,9 @@ func classify(args []string, stdout, stderr io.Writer) int {
 			}
 			continue
 		}
-		fmt.Fprintln(stdout, path)
+		fmt.Fprintf(stdout, "%s\n  %-30s %6s %6s\n", path, "label", "score", "share")
 		for _, s := range scores {
-			fmt.Fprintf(stdout, "  %-30s %6.3f\n", s.Label, s.Score)
+			fmt.Fprintf(stdout, "  %-30s %6.3f %6.3f\n", s.Label, s.Score, s.Share)
 		}
 	}
 	return status

@@ -49,8 +49,8 @@ func runClassifyCmd(args ...string) (code int, stdout, stderr string) {
 }
 
 // TestClassifyJSONContract: edged classify --json prints one object per image per line,
-// {"image": PATH, "labels": [{"label": ..., "score": ...}, ...]} with exactly these fields,
-// best first, K labels; an unreadable image is reported on stderr and the others are still
+// {"image": PATH, "labels": [{"label": ..., "score": ..., "share": ...}, ...]} with exactly
+// these fields, best first (by share), K labels; an unreadable image is reported on stderr and the others are still
 // classified, with a non-zero exit. The shipped shapes checkpoint is converted on first use
 // into the --cache folder.
 func TestClassifyJSONContract(t *testing.T) {
@@ -95,14 +95,17 @@ func TestClassifyJSONContract(t *testing.T) {
 		prev := 2.0
 		for _, l := range labels {
 			entry := l.(map[string]any)
-			if keys := sortedKeys(entry); !reflect.DeepEqual(keys, []string{"label", "score"}) {
+			if keys := sortedKeys(entry); !reflect.DeepEqual(keys, []string{"label", "score", "share"}) {
 				t.Errorf("label entry has fields %v", keys)
 			}
-			score := entry["score"].(float64)
-			if score > prev || score < 0 || score > 1 {
-				t.Errorf("scores not sorted probabilities: %s", lines[i])
+			score, share := entry["score"].(float64), entry["share"].(float64)
+			if share > prev || score < 0 || score > 1 || share < 0 || share > 1 {
+				t.Errorf("not probabilities sorted by share: %s", lines[i])
 			}
-			prev = score
+			prev = share
+		}
+		if score := labels[0].(map[string]any)["score"].(float64); score < 0.5 {
+			t.Errorf("%s: the label shown scores %v", want.image, score)
 		}
 		if top := labels[0].(map[string]any)["label"]; top != want.top {
 			t.Errorf("%s: top label %v, want %s", want.image, top, want.top)
@@ -114,8 +117,8 @@ func TestClassifyJSONContract(t *testing.T) {
 	if len(bundles) != 1 || !strings.HasSuffix(bundles[0], "-int8") {
 		t.Errorf("cache holds bundles %v, want one at CLIP's default precision, int8", bundles)
 	}
-	if texts, _ := filepath.Glob(filepath.Join(cache, "text", "*", "*.f32")); len(texts) != 15 {
-		t.Errorf("%d cached text embeddings, want the 15 labels'", len(texts))
+	if texts, _ := filepath.Glob(filepath.Join(cache, "text", "*", "*.f32")); len(texts) != 15+15*14 {
+		t.Errorf("%d cached text embeddings, want the 15 labels' and their 210 pairs (the model's contrast)", len(texts))
 	}
 
 	// The readable table, with --label flags (after the image, too).
@@ -123,7 +126,7 @@ func TestClassifyJSONContract(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.HasPrefix(stdout, blue+"\n  blue square") || !strings.Contains(stdout, "red circle") {
+	if !strings.HasPrefix(stdout, blue+"\n  label") || !strings.Contains(stdout, "\n  blue square") || !strings.Contains(stdout, "red circle") {
 		t.Errorf("table:\n%s", stdout)
 	}
 }

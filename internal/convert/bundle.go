@@ -13,8 +13,8 @@ import (
 	"github.com/edged/edged/internal/graph"
 )
 
-// auxFiles are the checkpoint files a bundle carries along, by role: what the tokenizers and
-// image processors read at run time.
+// auxFiles are the checkpoint files a bundle carries along, by role: what the tokenizers,
+// image processors and CLIP contrasts read at run time.
 var auxFiles = []struct{ role, name string }{
 	{bundle.RoleConfig, "config.json"},
 	{bundle.RolePreprocessorConfig, "preprocessor_config.json"},
@@ -25,6 +25,7 @@ var auxFiles = []struct{ role, name string }{
 	{bundle.RoleVocab, "vocab.txt"},
 	{bundle.RoleMerges, "merges.txt"},
 	{bundle.RoleGenerationConfig, "generation_config.json"},
+	{bundle.RoleContrast, bundle.ContrastFile},
 }
 
 // Convert converts the checkpoint folder from into a bundle folder out, which must not exist,

@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/edged/edged/camera"
+	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/confirm"
 	"github.com/edged/edged/internal/listenaddr"
 	"github.com/edged/edged/internal/publish"
@@ -163,6 +164,9 @@ type ModelsConfig struct {
 	BLIPCaption string `yaml:"blip_caption"`
 	BLIPVQA     string `yaml:"blip_vqa"`
 	BLIPITM     string `yaml:"blip_itm"`
+	// CLIPContrast is a label set file of what the camera may show, which labels are told
+	// apart from (clip.Contrast); empty: the CLIP model's own, or clip's default.
+	CLIPContrast string `yaml:"clip_contrast"`
 }
 
 // SearchConfig bounds the memory of recent frames that text search looks at (package
@@ -792,6 +796,13 @@ func (c *Config) validateModels(v *validator) {
 	for field, p := range map[string]string{"models.clip": c.Models.CLIP, "models.blip_caption": c.Models.BLIPCaption, "models.blip_vqa": c.Models.BLIPVQA, "models.blip_itm": c.Models.BLIPITM} {
 		if p != "" {
 			c.checkModel(v, field, p)
+		}
+	}
+	if c.Models.CLIPContrast != "" {
+		if c.Models.CLIP == "" {
+			v.fail("models.clip_contrast", "is set without models.clip")
+		} else if _, err := clip.LoadLabelSet(c.Resolve(c.Models.CLIPContrast)); err != nil {
+			v.fail("models.clip_contrast", "%v", err)
 		}
 	}
 }

@@ -78,7 +78,7 @@ func TestLoadStateErrors(t *testing.T) {
     labels: {sets: [a.yaml, b.yaml], every: 1s}
 `)
 	_, err := loadState(cfg)
-	if err == nil || !strings.Contains(err.Error(), `config.yaml:8: cameras[0].labels.sets[1]: camera "cam" already has a label set named "same"`) {
+	if err == nil || !strings.Contains(err.Error(), `config.yaml:9: cameras[0].labels.sets[1]: camera "cam" already has a label set named "same"`) {
 		t.Errorf("duplicate set names: %v", err)
 	}
 	td.config(`  - name: cam

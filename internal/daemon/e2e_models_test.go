@@ -68,6 +68,7 @@ type labelsPayload struct {
 	Labels   []struct {
 		Label string  `json:"label"`
 		Score float64 `json:"score"`
+		Share float64 `json:"share"`
 	} `json:"labels"`
 }
 
@@ -125,8 +126,8 @@ func TestE2EShapesModels(t *testing.T) {
 	// Labels: top-1 against the scene's truth, on single-object scenes.
 	checkLabelsTruth(t, p, box, 40, 5)
 	l := decode[labelsPayload](t, box.On("edged/e2e/demo/labels")[0])
-	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Score < l.Labels[1].Score {
-		t.Errorf("labels payload %+v: want set shapes, top 3 best first, a timestamp", l)
+	if l.LabelSet != "shapes" || len(l.Labels) != 3 || l.Ts == "" || l.Labels[0].Share < l.Labels[1].Share {
+		t.Errorf("labels payload %+v: want set shapes, top 3 best first (by share), a timestamp", l)
 	}
 
 	// Captions.

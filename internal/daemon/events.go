@@ -14,6 +14,7 @@ type Event struct {
 	Type     string // "start" or "end"
 	ID       string
 	Label    string
+	LabelSet string  // the set whose tracker made the event
 	Score    float64 // the score that caused this transition
 	TopScore float64 // the highest score seen during the event
 	Start    time.Time

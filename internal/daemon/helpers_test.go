@@ -195,7 +195,7 @@ func (td *testDir) write(name, content string) string {
 // config writes config.yaml: an embedded broker on a free port, the models folders, and
 // cameras given as YAML (indented as list items under cameras:).
 func (td *testDir) config(cameras string) string {
-	return td.write("config.yaml", "device: test\nhttp: \"\"\nmqtt: {broker: embedded, listen: '127.0.0.1:0'}\n"+
+	return td.write("config.yaml", "device: test\nhttp: \"\"\ncache_dir: cache\nmqtt: {broker: embedded, listen: '127.0.0.1:0'}\n"+
 		"models: {clip: models/clip, blip_caption: models/blip_caption, blip_vqa: models/blip_vqa}\n"+
 		"cameras:\n"+cameras)
 }

@@ -181,7 +181,14 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 	switch field {
 	case fieldCLIP:
-		lb, err := newCLIPLabeler(b, clip.Options{RunOptions: l.run, TextCacheDir: models.TextDir(l.cache)}, l.labelWorkers)
+		opts := clip.Options{RunOptions: l.run, TextCacheDir: models.TextDir(l.cache)}
+		if l.cfg.Models.CLIPContrast != "" {
+			var err error
+			if opts.Contrast, err = clip.LoadLabelSet(l.cfg.Resolve(l.cfg.Models.CLIPContrast)); err != nil {
+				return nil, fmt.Errorf("models.clip_contrast: %w", err)
+			}
+		}
+		lb, err := newCLIPLabeler(b, opts, l.labelWorkers)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"log/slog"
+	"slices"
 
 	"github.com/edged/edged/internal/publish"
 )
@@ -31,19 +32,25 @@ func publisherOptions(cfg *Config, st *state, version string) publish.Options {
 		ReplyPrefixes: m.ReplyPrefixes,
 		HomeAssistant: publish.HomeAssistant{Enabled: m.HomeAssistant.Enabled, DiscoveryPrefix: m.HomeAssistant.DiscoveryPrefix},
 		Cameras:       discoveryCameras(st),
+		StateDir:      stateDir(cfg),
 		Model:         "edged",
 		SWVersion:     version,
 	}
 }
 
-// discoveryCameras is what Home Assistant is told about each camera: the labels that can
-// have events, and whether it sends snapshots.
+// discoveryCameras is what Home Assistant is told about each camera: its label sets, the
+// labels that can have events, whether it is captioned, its standing questions and whether it
+// sends snapshots.
 func discoveryCameras(st *state) []publish.Camera {
 	var cams []publish.Camera
 	for _, c := range st.cfg.Cameras {
-		pc := publish.Camera{Name: c.Name, Snapshots: c.Snapshot.OnEvents}
+		pc := publish.Camera{Name: c.Name, Snapshots: c.Snapshot.OnEvents, Captions: c.Caption.Every > 0}
+		if c.Questions.Every > 0 {
+			pc.Questions = slices.Clone(c.Questions.Ask)
+		}
 		seen := map[string]bool{}
 		for _, set := range st.sets[c.Name] {
+			pc.LabelSets = append(pc.LabelSets, set.Name)
 			for _, l := range set.Labels {
 				if !seen[l.Name] {
 					seen[l.Name] = true
@@ -54,6 +61,16 @@ func discoveryCameras(st *state) []publish.Camera {
 		cams = append(cams, pc)
 	}
 	return cams
+}
+
+// stateDir is where the publisher writes down what it announced: the cache folder ("" when
+// there is none; the record then lives in memory only).
+func stateDir(cfg *Config) string {
+	dir, err := cacheDir(cfg)
+	if err != nil {
+		return ""
+	}
+	return dir
 }
 
 // mqttSink publishes results. The publisher queues them (bounded, oldest dropped first), so
@@ -71,12 +88,12 @@ func (m *mqttSink) Result(r *Result) {
 	case KindLabels:
 		labels := make([]publish.Label, len(r.Labels))
 		for i, l := range r.Labels {
-			labels[i] = publish.Label{Label: l.Label, Score: l.Score}
+			labels[i] = publish.Label{Label: l.Label, Score: l.Score, Share: &l.Share}
 		}
 		err = m.pub.PublishLabels(r.Camera, publish.Labels{Ts: ts, Frame: r.Frame.Seq, LabelSet: r.LabelSet, Labels: labels})
 	case KindEvent:
 		e := r.Event
-		pe := publish.Event{Type: e.Type, ID: e.ID, Label: e.Label, Score: e.Score,
+		pe := publish.Event{Type: e.Type, ID: e.ID, Label: e.Label, LabelSet: e.LabelSet, Score: e.Score,
 			TopScore: e.TopScore, StartTs: publish.Timestamp(e.Start), EndTs: publish.Timestamp(e.End)}
 		if e.Check != nil {
 			confirmed, score := e.Check.Confirmed, e.Check.Score

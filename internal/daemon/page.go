@@ -51,7 +51,7 @@ func (p *page) Result(r *Result) {
 	case KindLabels:
 		labels := make([]web.Label, len(r.Labels))
 		for i, s := range r.Labels {
-			labels[i] = web.Label{Label: s.Label, Score: s.Score}
+			labels[i] = web.Label{Label: s.Label, Score: s.Score, Share: s.Share}
 		}
 		p.live.Labels(r.Camera, web.Labels{LabelSet: r.LabelSet, Frame: info, Labels: labels})
 	case KindCaption:

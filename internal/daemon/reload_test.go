@@ -52,7 +52,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 	r := startDaemon(t, cfg, &Models{Labeler: newTestLabeler()}, Options{ReloadPoll: 10 * time.Millisecond})
 	td.write("set.yaml", "name: s\nlabels: [x]\nthreshold: 2\n")
 	eventually(t, "the failed reload", func() bool { return r.metric("reloads", "error") == 1 })
-	if log := r.logs.String(); !strings.Contains(log, "config reload failed") || !strings.Contains(log, "config.yaml:8: cameras[0].labels.sets[0]: label set") {
+	if log := r.logs.String(); !strings.Contains(log, "config reload failed") || !strings.Contains(log, "config.yaml:9: cameras[0].labels.sets[0]: label set") {
 		t.Errorf("log does not say where the problem is:\n%s", log)
 	}
 	n := r.rec.count(KindLabels)

@@ -365,6 +365,7 @@ func (r *runner) retireTrackers(sets []*clip.LabelSet, cam *Camera, f *camera.Fr
 			continue
 		}
 		for _, ev := range t.tracker.CloseAll(f.Time) {
+			ev.LabelSet = name
 			r.check(context.Background(), &ev, nil, cam, nil)
 			r.sched.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
 			r.sched.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Frame: frameInfo(f), Event: &ev})
@@ -398,6 +399,7 @@ func (r *runner) trackEvents(set *clip.LabelSet, cam *Camera, scores []clip.Scor
 			continue
 		}
 		if ev, ok := t.tracker.Observe(s.Label, s.Score, th, f.Time); ok {
+			ev.LabelSet = set.Name
 			evs = append(evs, ev)
 		}
 	}
@@ -408,6 +410,7 @@ func (r *runner) trackEvents(set *clip.LabelSet, cam *Camera, scores []clip.Scor
 func (r *runner) closeEvents(at time.Time) {
 	for name, t := range r.trackers {
 		for _, ev := range t.tracker.CloseAll(at) {
+			ev.LabelSet = name
 			r.check(context.Background(), &ev, nil, nil, nil)
 			r.sched.metrics.events.WithLabelValues(r.name, ev.Type).Inc()
 			r.sched.sink.Result(&Result{Kind: KindEvent, Camera: r.name, Event: &ev})

@@ -194,7 +194,7 @@ func TestEmbeddedBrokerAuthAndACL(t *testing.T) {
 	if err := p.PublishCaption("cam", Caption{Frame: 1, Caption: "hidden"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.PublishLabels("cam", Labels{Frame: 2, LabelSet: "s", Labels: []Label{{"cat", 1}}}); err != nil {
+	if err := p.PublishLabels("cam", Labels{Frame: 2, LabelSet: "s", Labels: []Label{{Label: "cat", Score: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	viewer.WaitTopic(t, 0, tp.Labels("cam"))
@@ -208,7 +208,7 @@ func TestEmbeddedBrokerAuthAndACL(t *testing.T) {
 	mqtttest.Publish(t, vc, "viewer/own", false, "mine")
 	admin.WaitOn(t, "viewer/own", "the viewer's publish under its write filter", nil)
 	// Labels of frame 3, sent last, arrive after anything the viewer could have been sent.
-	if err := p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "s", Labels: []Label{{"cat", 1}}}); err != nil {
+	if err := p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "s", Labels: []Label{{Label: "cat", Score: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	viewer.WaitFor(t, 0, "the last labels", func(m mqtttest.Message) bool { return strings.Contains(m.Payload, `"frame":3`) })

@@ -81,6 +81,9 @@ type Options struct {
 	HomeAssistant HomeAssistant
 	// Cameras are announced to Home Assistant; SetCameras replaces them later.
 	Cameras []Camera
+	// StateDir keeps the record of what was announced (RecordFile), so that what is gone at
+	// the next start is cleared from the broker; empty keeps it in memory only.
+	StateDir string
 	// Model, Manufacturer and SWVersion describe the device to Home Assistant (defaults
 	// "edged", "edged", "").
 	Model        string
@@ -96,8 +99,9 @@ type TLSFiles struct {
 	InsecureSkipVerify bool // skip server verification; for testing only
 }
 
-// Retain chooses the state topics published with the retain flag. Events and snapshots are
-// never retained: they are moments, not state.
+// Retain chooses which result topics are published with the retain flag. Events are never
+// retained (they are moments, not state); the states kept for them (LabelState,
+// LabelSetState), the standing answers and the last snapshot always are.
 type Retain struct {
 	Labels  bool
 	Caption bool

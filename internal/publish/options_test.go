@@ -115,7 +115,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 		{"empty camera", p.PublishCaption("", Caption{}), "caption: camera name is empty"},
 		{"event type", p.PublishEvent("cam", Event{Type: "begin"}), `event for camera "cam": type "begin" is not "start" or "end"`},
 		{"empty snapshot", p.PublishSnapshot("cam", nil), `snapshot for camera "cam" is empty`},
-		{"NaN score", p.PublishLabels("cam", Labels{Labels: []Label{{"x", nan()}}}), `labels for camera "cam": json: unsupported value: NaN`},
+		{"NaN score", p.PublishLabels("cam", Labels{Labels: []Label{{Label: "x", Score: nan()}}}), `labels for camera "cam": json: unsupported value: NaN`},
 	}
 	for _, tt := range tests {
 		if tt.err == nil || !strings.Contains(tt.err.Error(), tt.want) {

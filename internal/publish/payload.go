@@ -56,7 +56,8 @@ func (t *Timestamp) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
-// Labels is one zero-shot labelling of a frame with one label set, best first.
+// Labels is one zero-shot labelling of a frame with one label set, best first (by share: the
+// first is the label of the set that fits best).
 type Labels struct {
 	Ts       Timestamp `json:"ts"`
 	Frame    uint64    `json:"frame"`
@@ -64,10 +65,51 @@ type Labels struct {
 	Labels   []Label   `json:"labels"`
 }
 
-// Label is one label and its score (a probability over the label set).
+// Label is one label and its score: the probability that the frame shows it (compared with
+// the label's threshold to start and end events). Share is its share of the softmax over the
+// label set (the shares of a set add up to one): which of the set's labels fits best.
 type Label struct {
-	Label string  `json:"label"`
-	Score float64 `json:"score"`
+	Label string   `json:"label"`
+	Score float64  `json:"score"`
+	Share *float64 `json:"share,omitempty"`
+}
+
+// LabelState payloads' state: ON while an event of the label is open.
+const (
+	LabelOn  = "ON"
+	LabelOff = "OFF"
+)
+
+// LabelState is a label's state on a camera, kept (retained) on <camera>/state/<label id> for
+// Home Assistant's binary sensor and any late subscriber: it changes only when an event starts
+// or ends. Every label starts OFF when edged starts (no event is open then).
+type LabelState struct {
+	State    string `json:"state"` // LabelOn or LabelOff
+	Label    string `json:"label"`
+	LabelSet string `json:"label_set,omitempty"`
+	// EventID is the open event, or the last one; empty before any.
+	EventID string `json:"event_id,omitempty"`
+	// Since is when the state began (the event's start or end); null before any event.
+	Since Timestamp `json:"since"`
+	// Score is the score that changed the state; TopScore the highest of the last event.
+	Score     *float64 `json:"score,omitempty"`
+	TopScore  *float64 `json:"top_score,omitempty"`
+	Confirmed *bool    `json:"confirmed,omitempty"`
+	ITMScore  *float64 `json:"itm_score,omitempty"`
+}
+
+// LabelSetState is what labels of a set are present on a camera (their events open), in name
+// order, kept (retained) on <camera>/labels/<set id>.
+type LabelSetState struct {
+	LabelSet string   `json:"label_set"`
+	Labels   []string `json:"labels"`
+}
+
+// StandingAnswer is the last answer to a standing question, kept (retained) on
+// <camera>/answer/<question id>.
+type StandingAnswer struct {
+	Question string `json:"question"`
+	Answer   string `json:"answer"`
 }
 
 // Event types.
@@ -92,6 +134,9 @@ type Event struct {
 	// failed (the event is published unchecked rather than dropped).
 	Confirmed *bool    `json:"confirmed,omitempty"`
 	ITMScore  *float64 `json:"itm_score,omitempty"`
+	// LabelSet is the set whose label it is (added with the label states; absent from
+	// publishers that do not say).
+	LabelSet string `json:"label_set,omitempty"`
 }
 
 // Caption is a BLIP caption of a frame. When the camera ranks candidate captions

@@ -19,8 +19,10 @@ func TestPayloadContract(t *testing.T) {
 		v    any
 		want string
 	}{
-		{"labels", Labels{Ts: ts, Frame: 42, LabelSet: "shapes", Labels: []Label{{"circle", 0.875}, {"square", 0.125}}},
+		{"labels", Labels{Ts: ts, Frame: 42, LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 0.875}, {Label: "square", Score: 0.125}}},
 			`{"ts":"2024-05-01T12:30:45.123Z","frame":42,"label_set":"shapes","labels":[{"label":"circle","score":0.875},{"label":"square","score":0.125}]}`},
+		{"labels with shares", Labels{Ts: ts, Frame: 42, LabelSet: "shapes", Labels: []Label{{"circle", 0.875, ptr(0.75)}, {"square", 0.625, ptr(0.25)}}},
+			`{"ts":"2024-05-01T12:30:45.123Z","frame":42,"label_set":"shapes","labels":[{"label":"circle","score":0.875,"share":0.75},{"label":"square","score":0.625,"share":0.25}]}`},
 		{"event start", Event{Type: EventStart, ID: "demo-circle-1", Label: "circle", Score: 0.8, TopScore: 0.8, StartTs: ts},
 			`{"type":"start","id":"demo-circle-1","label":"circle","score":0.8,"top_score":0.8,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":null}`},
 		{"event end", Event{Type: EventEnd, ID: "demo-circle-1", Label: "circle", Score: 0.3, TopScore: 0.9, StartTs: ts, EndTs: end},
@@ -29,6 +31,16 @@ func TestPayloadContract(t *testing.T) {
 			`{"type":"start","id":"demo-circle-2","label":"circle","score":0.8,"top_score":0.8,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":null,"confirmed":true,"itm_score":0.75}`},
 		{"event end, ITM-rejected", Event{Type: EventEnd, ID: "demo-circle-3", Label: "circle", Score: 0.3, TopScore: 0.9, StartTs: ts, EndTs: end, Confirmed: ptr(false), ITMScore: ptr(0.125)},
 			`{"type":"end","id":"demo-circle-3","label":"circle","score":0.3,"top_score":0.9,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":"2024-05-01T12:31:00.000Z","confirmed":false,"itm_score":0.125}`},
+		{"event start with its set", Event{Type: EventStart, ID: "demo-circle-4", Label: "circle", Score: 0.8, TopScore: 0.8, StartTs: ts, LabelSet: "shapes"},
+			`{"type":"start","id":"demo-circle-4","label":"circle","score":0.8,"top_score":0.8,"start_ts":"2024-05-01T12:30:45.123Z","end_ts":null,"label_set":"shapes"}`},
+		{"label state at start", LabelState{State: LabelOff, Label: "circle"},
+			`{"state":"OFF","label":"circle","since":null}`},
+		{"label state on", LabelState{State: LabelOn, Label: "circle", LabelSet: "shapes", EventID: "demo-circle-4", Since: ts, Score: ptr(0.8), TopScore: ptr(0.8), Confirmed: ptr(true), ITMScore: ptr(0.75)},
+			`{"state":"ON","label":"circle","label_set":"shapes","event_id":"demo-circle-4","since":"2024-05-01T12:30:45.123Z","score":0.8,"top_score":0.8,"confirmed":true,"itm_score":0.75}`},
+		{"label set state", LabelSetState{LabelSet: "shapes", Labels: []string{"circle", "square"}},
+			`{"label_set":"shapes","labels":["circle","square"]}`},
+		{"standing answer", StandingAnswer{Question: "how many shapes?", Answer: "two"},
+			`{"question":"how many shapes?","answer":"two"}`},
 		{"caption", Caption{Ts: ts, Frame: 7, Caption: "a red circle", LatencyMs: 812.5},
 			`{"ts":"2024-05-01T12:30:45.123Z","frame":7,"caption":"a red circle","latency_ms":812.5}`},
 		{"caption, ranked", Caption{Ts: ts, Frame: 7, Caption: "a red circle", LatencyMs: 812.5, Score: ptr(0.875), Rank: "itm",
@@ -85,7 +97,7 @@ func TestTimestampRoundTrip(t *testing.T) {
 }
 
 func BenchmarkMarshalLabels(b *testing.B) {
-	l := Labels{Ts: Now(), Frame: 1, LabelSet: "shapes", Labels: []Label{{"circle", 0.7}, {"square", 0.2}, {"triangle", 0.1}}}
+	l := Labels{Ts: Now(), Frame: 1, LabelSet: "shapes", Labels: []Label{{"circle", 0.7, ptr(0.7)}, {"square", 0.2, ptr(0.2)}, {"triangle", 0.1, ptr(0.1)}}}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := json.Marshal(l); err != nil {

@@ -59,6 +59,16 @@ type Publisher struct {
 
 	announced map[string]bool // discovery topics published; supervisor goroutine only
 
+	// states are the retained states as last queued, by topic (states.go); present the
+	// labels of each camera's set whose events are open, by camera and set. Guarded by mu.
+	states  map[string][]byte
+	present map[string]map[string]bool
+	// record is what an earlier run announced (Options.StateDir); tidied says it has been
+	// cleared of what this run does not announce. Supervisor goroutine only.
+	record      record
+	recordFound bool
+	tidied      bool
+
 	askSlots  chan struct{} // one token per ask being answered
 	asks      sync.WaitGroup
 	askCtx    context.Context
@@ -119,7 +129,7 @@ func New(opts Options, logger *slog.Logger) (*Publisher, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return &Publisher{
+	p := &Publisher{
 		opts:       opts,
 		log:        logger.With("component", "mqtt"),
 		topics:     Topics{Prefix: opts.TopicPrefix, Device: opts.Device},
@@ -137,7 +147,16 @@ func New(opts Options, logger *slog.Logger) (*Publisher, error) {
 		drain:      make(chan struct{}),
 		halt:       make(chan struct{}),
 		senderDone: make(chan struct{}),
-	}, nil
+		states:     map[string][]byte{},
+		present:    map[string]map[string]bool{},
+	}
+	if p.record, p.recordFound, err = loadRecord(opts.StateDir); err != nil {
+		p.log.Warn("cannot read what an earlier run announced; it will not be cleared", "err", err)
+	}
+	if err := p.initialStatesLocked(nil, p.cameras); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
 
 // Topics is the publisher's topic layout.
@@ -250,7 +269,12 @@ func (p *Publisher) PublishEvent(camera string, e Event) error {
 	if e.Type != EventStart && e.Type != EventEnd {
 		return fmt.Errorf("publish: event for camera %q: type %q is not %q or %q", camera, e.Type, EventStart, EventEnd)
 	}
-	return p.publishJSON(camera, "event", p.topics.Events(camera), e, false)
+	if err := p.publishJSON(camera, "event", p.topics.Events(camera), e, false); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.labelEventLocked(camera, e)
 }
 
 // PublishCaption queues a caption for <camera>/caption.
@@ -266,10 +290,19 @@ func (p *Publisher) PublishAnswer(camera string, a Answer) error {
 	if a.Ts.IsZero() {
 		a.Ts = Now()
 	}
-	return p.publishJSON(camera, "answer", p.topics.Answer(camera), a, p.opts.Retain.Answer)
+	if err := p.publishJSON(camera, "answer", p.topics.Answer(camera), a, p.opts.Retain.Answer); err != nil {
+		return err
+	}
+	if a.RequestID != "" {
+		return nil // an ask's answer, not a standing question's
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.standingAnswerLocked(camera, a)
 }
 
-// PublishSnapshot queues JPEG bytes for <camera>/snapshot.
+// PublishSnapshot queues JPEG bytes for <camera>/snapshot, retained: the last snapshot is
+// what Home Assistant's camera entity shows, after its restart too.
 func (p *Publisher) PublishSnapshot(camera string, jpeg []byte) error {
 	if err := checkTopicLevel(camera); err != nil {
 		return fmt.Errorf("publish: snapshot: camera name %v", err)
@@ -277,7 +310,7 @@ func (p *Publisher) PublishSnapshot(camera string, jpeg []byte) error {
 	if len(jpeg) == 0 {
 		return fmt.Errorf("publish: snapshot for camera %q is empty", camera)
 	}
-	return p.enqueue(p.topics.Snapshot(camera), slices.Clone(jpeg), false)
+	return p.enqueue(p.topics.Snapshot(camera), slices.Clone(jpeg), true)
 }
 
 // SetCameraAvailable says whether a camera delivers frames: "online" or "offline" on
@@ -317,10 +350,12 @@ func (p *Publisher) SetCameras(cameras []Camera) error {
 		}
 	}
 	p.mu.Lock()
+	was := p.cameras
 	p.cameras = slices.Clone(cameras)
+	err := p.initialStatesLocked(was, p.cameras)
 	p.mu.Unlock()
 	notify(p.rediscover)
-	return nil
+	return err
 }
 
 func (p *Publisher) publishJSON(camera, kind, topic string, v any, retain bool) error {
@@ -596,9 +631,16 @@ func (p *Publisher) online(l *link) {
 			p.log.Error("cannot publish availability", "topic", topic, "err", err)
 		}
 	}
-	if p.opts.HomeAssistant.Enabled {
-		p.announce(l) // every config again: the broker may have lost them
+	p.resendStates(l)
+	configs := p.discoveryConfigs()
+	if !p.tidied {
+		p.tidy(l, configs)
+		p.tidied = true
 	}
+	if p.opts.HomeAssistant.Enabled {
+		p.announce(l, configs) // every config again: the broker may have lost them
+	}
+	p.saveRecord()
 	p.mu.Lock()
 	p.dropWarned = false
 	p.mu.Unlock()
@@ -634,8 +676,9 @@ func (p *Publisher) whileConnected(l *link) bool {
 			return true
 		case <-p.rediscover:
 			if p.opts.HomeAssistant.Enabled {
-				p.announce(l)
+				p.announce(l, p.discoveryConfigs())
 			}
+			p.saveRecord()
 		case <-p.stop:
 			p.finish(l)
 			return false
@@ -643,15 +686,27 @@ func (p *Publisher) whileConnected(l *link) bool {
 	}
 }
 
-// announce publishes the Home Assistant discovery configs, and empty retained configs for
-// entities that are gone.
-func (p *Publisher) announce(l *link) {
+// discoveryConfigs are the Home Assistant discovery configs of the cameras; nil without
+// discovery (or when they cannot be built: the error is logged).
+func (p *Publisher) discoveryConfigs() map[string][]byte {
+	if !p.opts.HomeAssistant.Enabled {
+		return nil
+	}
 	p.mu.Lock()
 	cameras := slices.Clone(p.cameras)
 	p.mu.Unlock()
 	configs, err := discoveryConfigs(&p.opts, p.topics, cameras)
 	if err != nil {
 		p.log.Error("cannot build Home Assistant discovery configs", "err", err)
+		return nil
+	}
+	return configs
+}
+
+// announce publishes the Home Assistant discovery configs, and empty retained configs for
+// entities that are gone.
+func (p *Publisher) announce(l *link, configs map[string][]byte) {
+	if configs == nil {
 		return
 	}
 	for topic := range p.announced {

@@ -187,7 +187,7 @@ func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
 	start := time.Date(2024, 5, 1, 12, 0, 0, 250_000_000, time.UTC)
 	jpeg := []byte{0xff, 0xd8, 0xff, 0xe0, 0, 1, 2, 0xff, 0xd9}
 	for _, err := range []error{
-		p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "shapes", Labels: []Label{{"circle", 0.75}, {"square", 0.25}}}),
+		p.PublishLabels("cam", Labels{Frame: 3, LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 0.75}, {Label: "square", Score: 0.25}}}),
 		p.PublishEvent("cam", Event{Type: EventStart, ID: "e1", Label: "circle", Score: 0.75, TopScore: 0.75, StartTs: Timestamp(start)}),
 		p.PublishEvent("cam", Event{Type: EventEnd, ID: "e1", Label: "circle", Score: 0.2, TopScore: 0.9, StartTs: Timestamp(start), EndTs: Timestamp(start.Add(time.Second))}),
 		p.PublishCaption("cam", Caption{Frame: 4, Caption: "a red circle", LatencyMs: 120.5}),
@@ -249,9 +249,10 @@ func TestEveryPayloadArrivesOnItsTopic(t *testing.T) {
 	if got := late.On(tp.Events("cam")); len(got) != 0 {
 		t.Errorf("events were retained: %+v", got)
 	}
-	eventually(t, "6 published", func() bool { return p.Stats().Published == 6 })
+	// The six results and the circle's two label states (ON, then OFF).
+	eventually(t, "8 published", func() bool { return p.Stats().Published == 8 })
 	if s := p.Stats(); s.Queued != 0 || s.Dropped != 0 || s.Failed != 0 {
-		t.Errorf("stats = %+v, want 6 published and nothing else", s)
+		t.Errorf("stats = %+v, want 8 published and nothing else", s)
 	}
 }
 
@@ -406,12 +407,13 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 	m := mqtttest.StartBroker(t)
 	p, _ := startPublisher(t, Options{Broker: m.URL(), Device: "dev5", QoS: 1, SWVersion: "9.9",
 		HomeAssistant: HomeAssistant{Enabled: true},
-		Cameras:       []Camera{{Name: "cam", EventLabels: []string{"person", "car"}}}})
+		Cameras: []Camera{{Name: "cam", LabelSets: []string{"people"}, EventLabels: []string{"person", "car"},
+			Questions: []string{"anyone?"}, Captions: true}}})
 	waitConnected(t, p)
 	configTopic := func(component, id string) string { return "homeassistant/" + component + "/dev5_cam_" + id + "/config" }
 	want := []string{
 		configTopic("binary_sensor", "event_car"), configTopic("binary_sensor", "event_person"),
-		configTopic("sensor", "answer"), configTopic("sensor", "caption"), configTopic("sensor", "label"),
+		configTopic("sensor", "answer_"+objectID("anyone?")), configTopic("sensor", "caption"), configTopic("sensor", "labels_people"),
 	}
 
 	// Retained: a subscriber that comes after the publisher gets every config.
@@ -434,8 +436,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 		if err := json.Unmarshal([]byte(msg.Payload), &cfg); err != nil {
 			t.Fatalf("%s: %v", topic, err)
 		}
-		for _, field := range []string{"unique_id", "name", "state_topic", "value_template", "json_attributes_topic",
-			"availability", "availability_mode", "device"} {
+		for _, field := range []string{"unique_id", "default_entity_id", "name", "state_topic", "value_template",
+			"availability", "availability_mode", "device", "o"} {
 			if _, ok := cfg[field]; !ok {
 				t.Errorf("%s lacks %s", topic, field)
 			}
@@ -458,7 +460,8 @@ func TestHomeAssistantDiscovery(t *testing.T) {
 
 	// A label removed from the daemon's config: its entity is removed (empty retained config).
 	n = len(rec.All())
-	if err := p.SetCameras([]Camera{{Name: "cam", EventLabels: []string{"person"}}}); err != nil {
+	if err := p.SetCameras([]Camera{{Name: "cam", LabelSets: []string{"people"}, EventLabels: []string{"person"},
+		Questions: []string{"anyone?"}, Captions: true}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, msg := rec.WaitTopic(t, n, configTopic("binary_sensor", "event_car")); msg.Payload != "" {
@@ -656,7 +659,7 @@ func TestEmbeddedBroker(t *testing.T) {
 	if _, got := rec.WaitTopic(t, 0, tp.Available()); got.Payload != "online" || !got.Retained {
 		t.Errorf("availability = %+v, want retained online", got)
 	}
-	if err := p.PublishLabels("cam", Labels{Frame: 8, LabelSet: "shapes", Labels: []Label{{"circle", 1}}}); err != nil {
+	if err := p.PublishLabels("cam", Labels{Frame: 8, LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, got := rec.WaitTopic(t, 0, tp.Labels("cam")); labelsFrames(t, []mqtttest.Message{got})[0] != 8 {
@@ -708,7 +711,7 @@ func BenchmarkPublishLabelsEmbedded(b *testing.B) {
 		}
 	}
 	waitFor("the connection", func() bool { return p.Stats().Connected })
-	l := Labels{LabelSet: "shapes", Labels: []Label{{"circle", 0.7}, {"square", 0.2}, {"triangle", 0.1}}}
+	l := Labels{LabelSet: "shapes", Labels: []Label{{Label: "circle", Score: 0.7}, {Label: "square", Score: 0.2}, {Label: "triangle", Score: 0.1}}}
 	b.ResetTimer()
 	for i := range b.N {
 		l.Frame = uint64(i)

@@ -27,6 +27,24 @@ func (t Topics) Labels(camera string) string { return t.camera(camera, "labels")
 // Events is where a camera's label start/end events go.
 func (t Topics) Events(camera string) string { return t.camera(camera, "events") }
 
+// LabelState is where a label's state on a camera is kept (retained): ON while an event of
+// the label is open. The last level is the label's objectID.
+func (t Topics) LabelState(camera, label string) string {
+	return t.camera(camera, "state/"+objectID(label))
+}
+
+// LabelSetState is where the labels of a set present on a camera (their events open) are
+// kept (retained). The last level is the set name's objectID.
+func (t Topics) LabelSetState(camera, set string) string {
+	return t.camera(camera, "labels/"+objectID(set))
+}
+
+// StandingAnswer is where the last answer to one standing question of a camera is kept
+// (retained). The last level is the question's objectID.
+func (t Topics) StandingAnswer(camera, question string) string {
+	return t.camera(camera, "answer/"+objectID(question))
+}
+
 // Caption is where a camera's captions go.
 func (t Topics) Caption(camera string) string { return t.camera(camera, "caption") }
 

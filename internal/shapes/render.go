@@ -155,3 +155,38 @@ func abs32(v float32) float32 { return float32(math.Abs(float64(v))) }
 func toByte(v float32) uint8 {
 	return uint8(math.RoundToEven(float64(min(max(v, 0), 255))))
 }
+
+// Rendered is a scene drawn on a canvas, with its truth.
+type Rendered struct {
+	Scene Scene
+	Image *image.RGBA
+}
+
+// HeldOutCanvases are the canvas sizes (width, height) HeldOut draws scenes at: square and
+// 4:3 both ways, smaller and larger than the models' 64-pixel input, as in training.
+var HeldOutCanvases = [][2]int{{64, 64}, {96, 96}, {128, 128}, {160, 160}, {160, 120}, {320, 240}, {120, 160}}
+
+// HeldOut draws n scenes from seed as training drew them (Random, colour jitter up to 15,
+// Gaussian noise up to 6, one of HeldOutCanvases): scenes no model saw, with known truth.
+// With objects 1 or 2 only scenes of that many objects are kept; 0 keeps the world's mix.
+func HeldOut(seed uint64, n, objects int) ([]Rendered, error) {
+	if objects < 0 || objects > 2 {
+		return nil, fmt.Errorf("shapes: held-out scenes of %d objects; the world has one or two", objects)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	out := make([]Rendered, 0, n)
+	for len(out) < n {
+		s := Random(rng)
+		if objects != 0 && len(s.Objects) != objects {
+			continue
+		}
+		s = s.Jittered(rng, 15)
+		c := HeldOutCanvases[rng.IntN(len(HeldOutCanvases))]
+		img, err := Render(s, c[0], c[1], Options{Noise: 6 * rng.Float64(), Rand: rng})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, Rendered{s, img})
+	}
+	return out, nil
+}

@@ -17,9 +17,9 @@ func TestLiveKeepsLatestResults(t *testing.T) {
 	l := NewLive(LiveOptions{AnswersKept: 3})
 	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
 	f := func(seq uint64) FrameInfo { return FrameInfo{Seq: seq, Time: at.Add(time.Duration(seq) * time.Second)} }
-	l.Labels("door", Labels{LabelSet: "people", Frame: f(1), Labels: []Label{{"person", 0.9}}})
-	l.Labels("door", Labels{LabelSet: "pets", Frame: f(1), Labels: []Label{{"cat", 0.7}}})
-	l.Labels("door", Labels{LabelSet: "people", Frame: f(2), Labels: []Label{{"nobody", 0.8}}})
+	l.Labels("door", Labels{LabelSet: "people", Frame: f(1), Labels: []Label{{Label: "person", Score: 0.9}}})
+	l.Labels("door", Labels{LabelSet: "pets", Frame: f(1), Labels: []Label{{Label: "cat", Score: 0.7}}})
+	l.Labels("door", Labels{LabelSet: "people", Frame: f(2), Labels: []Label{{Label: "nobody", Score: 0.8}}})
 	l.Caption("door", Caption{Frame: f(2), Caption: "a door"})
 	for i := range 5 {
 		l.Answer("door", Answer{Frame: f(3), Question: fmt.Sprint("q", i), Answer: "yes"})
@@ -108,7 +108,7 @@ func TestLiveConcurrent(t *testing.T) {
 			defer feeders.Done()
 			cam := fmt.Sprint("cam", w)
 			for seq := uint64(1); seq <= 300; seq++ {
-				l.Labels(cam, Labels{LabelSet: "s", Frame: FrameInfo{Seq: seq}, Labels: []Label{{"x", 1}}})
+				l.Labels(cam, Labels{LabelSet: "s", Frame: FrameInfo{Seq: seq}, Labels: []Label{{Label: "x", Score: 1}}})
 				l.Camera(cam)
 			}
 		}()

@@ -68,17 +68,19 @@ type FrameInfo struct {
 	Time time.Time `json:"ts"`
 }
 
-// Labels is a label set's top labels for a frame, best first.
+// Labels is a label set's top labels for a frame, best first (by share).
 type Labels struct {
 	LabelSet string    `json:"label_set"`
 	Frame    FrameInfo `json:"frame"`
 	Labels   []Label   `json:"labels"`
 }
 
-// Label is one label and its probability.
+// Label is one label, the probability that the frame shows it (score), and its share of the
+// softmax over its set (which of the set fits best).
 type Label struct {
 	Label string  `json:"label"`
 	Score float64 `json:"score"`
+	Share float64 `json:"share"`
 }
 
 // Caption is a BLIP caption of a frame.

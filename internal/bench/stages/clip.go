@@ -161,7 +161,7 @@ func CLIP(s Setup, b *bundle.Bundle) error {
 			if err := embedLabels(); err != nil {
 				return err
 			}
-			c, err := clip.NewClassifier(set, embeds, m.LogitScale())
+			c, err := selfContrasted(set, embeds, m.LogitScale())
 			if err != nil {
 				return err
 			}
@@ -174,7 +174,7 @@ func CLIP(s Setup, b *bundle.Bundle) error {
 				return err
 			}
 		}
-		c, err := clip.NewClassifier(set, embeds, m.LogitScale())
+		c, err := selfContrasted(set, embeds, m.LogitScale())
 		if err != nil {
 			return err
 		}
@@ -187,4 +187,14 @@ func CLIP(s Setup, b *bundle.Bundle) error {
 		return fmt.Errorf("clip: %d scores", len(scores))
 	}
 	return nil
+}
+
+// selfContrasted is a classifier of set whose labels are told apart from each other (the set
+// is its own contrast, without pairs): what scoring costs per label, whatever the contrast.
+func selfContrasted(set *clip.LabelSet, embeds [][]float32, scale float32) (*clip.Classifier, error) {
+	con, err := clip.NewContrast(set, embeds, nil, nil, scale)
+	if err != nil {
+		return nil, err
+	}
+	return clip.NewClassifier(set, embeds, con, make([][][]float32, len(embeds)), nil)
 }

@@ -121,7 +121,7 @@ cameras:
 	for i := range embeds {
 		embeds[i] = clip.Normalize(randomFloats(512, 1, uint64(100+i)))
 	}
-	classifier, err := clip.NewClassifier(set, embeds, 100)
+	classifier, err := selfContrasted(set, embeds, 100)
 	if err != nil {
 		return err
 	}

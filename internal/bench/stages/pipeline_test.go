@@ -107,7 +107,7 @@ func BenchmarkHotPath(b *testing.B) {
 	for i := range embeds {
 		embeds[i] = clip.Normalize(randomFloats(m.Dim(), 1, uint64(i)))
 	}
-	c, err := clip.NewClassifier(set, embeds, m.LogitScale())
+	c, err := selfContrasted(set, embeds, m.LogitScale())
 	if err != nil {
 		b.Fatal(err)
 	}
