@@ -51,10 +51,12 @@ func noPanic(t *testing.T, p *proc) {
 	}
 }
 
-// Broken model files stop edged at start with exit status 1 and an error naming the file and
-// the value: a manifest's numbers out of range, a tokenizer's ids out of range, a checkpoint
-// whose config would make every result NaN.
-func TestE2EBrokenModelsExit1(t *testing.T) {
+// Broken model files are errors of that model, naming the file and the value: a manifest's
+// numbers out of range, a tokenizer's ids out of range, a checkpoint whose config would make
+// every result NaN. Models are prepared in the background, so edged keeps running without the
+// features that need the model, /healthz (503, degraded) says which model failed and why, and
+// SIGTERM still stops it cleanly.
+func TestE2EBrokenModelsAreHealthProblems(t *testing.T) {
 	root := repoRoot(t)
 	shapesCLIP, shapesCaption := filepath.Join(root, "models/shapes/clip"), filepath.Join(root, "models/shapes/blip_caption")
 	clipBundle, captionBundle := fp32Bundle(t, shapesCLIP), fp32Bundle(t, shapesCaption)
@@ -101,17 +103,39 @@ func TestE2EBrokenModelsExit1(t *testing.T) {
 			m := mqtttest.StartBroker(t)
 			dir := t.TempDir()
 			writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
-			cfg := e2eConfig(t, dir, m.URL(), mqtttest.FreePort(t), "models:\n"+c.models+"\n", c.camera)
+			port := mqtttest.FreePort(t)
+			cfg := e2eConfig(t, dir, m.URL(), port, "models:\n"+c.models+"\n", c.camera)
 			p := startEdged(t, dir, cfg)
-			if code := p.exitCode(); code != 1 {
-				t.Errorf("exit status %d, want 1", code)
-			}
+			p.waitStderr(`msg="edged running"`, 1)
+			var problems string
+			deadlineWait(t, "/healthz to name the failed model", func() bool {
+				if p.done() {
+					t.Fatalf("edged exited (status %d); a broken model must not stop it:\n%s", p.exitCode(), p.stderr.Tail(20))
+				}
+				code, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+				var h struct {
+					Status   string
+					Problems []string
+				}
+				if json.Unmarshal([]byte(body), &h) != nil {
+					return false
+				}
+				problems = strings.Join(h.Problems, "; ")
+				return code == 503 && h.Status == "degraded" && strings.Contains(problems, ": failed: ")
+			})
 			for _, w := range c.want {
-				if !strings.Contains(p.stderr.String(), w) {
-					t.Errorf("edged's log does not say %q:\n%s", w, p.stderr.Tail(20))
+				if !strings.Contains(problems, w) {
+					t.Errorf("/healthz does not say %q: %s", w, problems)
 				}
 			}
+			if !strings.Contains(p.stderr.String(), `msg="model failed; the features that need it stay off"`) {
+				t.Errorf("edged's log does not say the model failed:\n%s", p.stderr.Tail(20))
+			}
 			noPanic(t, p)
+			p.signal(syscall.SIGTERM)
+			if code := p.exitCode(); code != 0 {
+				t.Errorf("exit status %d after SIGTERM, want 0", code)
+			}
 		})
 	}
 }

@@ -130,7 +130,7 @@ func (l *loader) prepare(ctx context.Context, m configuredModel) {
 		}
 		if !hub.IsUnreachable(err) {
 			l.prep.set(m.field, modelFailed, err, time.Time{})
-			l.log.Error("model failed; the features that need it stay off", "model", m.field, "err", err)
+			l.log.Error(msgModelFailed, "model", m.field, "err", err)
 			return
 		}
 		retry := time.Now().Add(wait)
@@ -169,11 +169,11 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
 	}
-	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
 	part, err := l.load(m.field, b)
 	if err != nil {
 		return nil, fmt.Errorf("models.%s: %w", m.field, err)
 	}
+	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
 	return part, nil
 }
 

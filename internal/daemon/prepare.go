@@ -270,6 +270,9 @@ func (d *Daemon) prepareModels(ctx context.Context, cfg *Config, load ModelLoade
 	}
 }
 
+// msgModelFailed is logged when a model cannot be used, whichever step refused it.
+const msgModelFailed = "model failed; the features that need it stay off"
+
 // modelReady starts what part's models do: label sets' text embeddings first, then the
 // schedule of every camera, search with CLIP.
 func (d *Daemon) modelReady(ctx context.Context, cfg *Config, part *Models) {
@@ -280,7 +283,7 @@ func (d *Daemon) modelReady(ctx context.Context, cfg *Config, part *Models) {
 				part.Close()
 			}
 			d.prep.set(fieldCLIP, modelFailed, err, time.Time{})
-			d.log.Error("model failed", "model", fieldCLIP, "err", err)
+			d.log.Error(msgModelFailed, "model", fieldCLIP, "err", err)
 			return
 		}
 	}

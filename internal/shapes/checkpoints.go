@@ -8,7 +8,7 @@ package shapes
 // folder, so a copy anywhere is one of them and a retrained or edited one is not.
 // TestCheckpointHashes keeps the list equal to models/shapes.
 var checkpointHashes = map[string]string{
-	"dc95644c5e9dbf9b74540e5d0ac0e891f47eee11fc0cbb77ed36fd49d22bde56": "clip",
+	"bdc13f69e5ee7f86463ebfb713ea9bee628d5cfe4cce6cc81a2e35a40569b78b": "clip",
 	"3dbeae3cf38062f336a12ff540c8d3341f595a356e6af2e8be1f8cc726e59ff2": "blip_caption",
 	"42fe10d848cf6e269c9c60eace03a1d90b0c9d3662f2019acfa559fd0f2fbf5e": "blip_vqa",
 	"90a07fca06db3ef77d8548641186d1c90528f4c3fc4df46966699376a38cf90d": "blip_itm",
