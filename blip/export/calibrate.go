@@ -11,7 +11,6 @@ import (
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/internal/convert"
-	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
@@ -27,10 +26,15 @@ import (
 // models itself (package textcal, on the float model's own captions and answers) passes their
 // ranges in convert.Options.Ranges, and those models are written at full int8.
 
-// calibrateVision observes the activations of the float vision tower on the calibration
-// images, preprocessed as inference will.
-func calibrateVision(src *convert.Source, s shape, vision *graph.Graph, opts convert.Options) (map[string]quant.Range, bundle.CalibrationInfo, error) {
+// calibrateVision builds the float vision tower with b and observes its activations on the
+// calibration images, preprocessed as inference will. The graph is not kept: its weights go
+// while the calibration runs (convert.CalibrateImages).
+func calibrateVision(src *convert.Source, s shape, b modelBuilder, opts convert.Options) (map[string]quant.Range, bundle.CalibrationInfo, error) {
 	proc, err := calibrationProcessor(src, s.vision.ImageSize)
+	if err != nil {
+		return nil, bundle.CalibrationInfo{}, err
+	}
+	vision, err := buildModel(s, b, src.Weights)
 	if err != nil {
 		return nil, bundle.CalibrationInfo{}, err
 	}

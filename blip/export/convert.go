@@ -81,15 +81,12 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	}
 	p := w.Progress()
 	models := builders(s)
-	// At full int8 the vision tower is built and calibrated first (see calibrate.go).
-	var vision *graph.Graph
+	// At full int8 the vision tower is calibrated first (see calibrate.go), on a graph of its
+	// own that is dropped while the calibration runs, and built again below.
 	var ranges map[string]quant.Range
 	if opts.Precision == graph.Int8Full {
-		if vision, err = buildModel(s, models[0], src.Weights); err != nil {
-			return fmt.Errorf("blip: %w", err)
-		}
 		var info bundle.CalibrationInfo
-		if ranges, info, err = calibrateVision(src, s, vision, opts); err != nil {
+		if ranges, info, err = calibrateVision(src, s, models[0], opts); err != nil {
 			return fmt.Errorf("blip: %w", err)
 		}
 		w.SetCalibration(info)
@@ -98,22 +95,19 @@ func exportBundle(src *convert.Source, w *convert.Writer, opts convert.Options) 
 	for i, b := range models {
 		p.Step(step, i, len(models))
 		lower := convert.Lowering(opts.Precision)
-		var g *graph.Graph
 		switch {
 		case opts.Observe:
 			lower.ObserveAll = true
 		case opts.Precision == graph.Int8Full && b.role == spec.RoleVision:
-			g, vision = vision, nil
 			lower.Ranges, lower.KeepFloat = ranges, keepFloat
 		case opts.Precision == graph.Int8Full && opts.Ranges[b.role] != nil:
 			lower.Ranges, lower.KeepFloat = opts.Ranges[b.role], keepFloatText
 		case opts.Precision == graph.Int8Full:
 			lower = convert.Lowering(TextPrecision(opts.Precision))
 		}
-		if g == nil {
-			if g, err = buildModel(s, b, src.Weights); err != nil {
-				return fmt.Errorf("blip: %w", err)
-			}
+		g, err := buildModel(s, b, src.Weights)
+		if err != nil {
+			return fmt.Errorf("blip: %w", err)
 		}
 		data, err := g.MarshalWith(lower)
 		if err != nil {

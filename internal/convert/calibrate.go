@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -292,10 +293,18 @@ func (a *ActivationObserver) Ranges() (map[string]quant.Range, error) {
 }
 
 // CalibrateImages observes the activation ranges of g on the calibration images that opts
-// choose (see forEachCalibrationImage): g is lowered at FP32 with every activation as an
-// output, feed puts each image into the interpreter's inputs (preprocessing it as the model
-// wants), and the model runs once per image. The ranges are what graph.LowerOptions.Ranges
-// needs at Int8Full; the info goes to the manifest (Writer.SetCalibration).
+// choose (see forEachCalibrationImage): g is lowered at FP32 with its activations as outputs,
+// feed puts each image into the interpreter's inputs (preprocessing it as the model wants), and
+// the model runs once per image. The ranges are what graph.LowerOptions.Ranges needs at
+// Int8Full; the info goes to the manifest (Writer.SetCalibration).
+//
+// An output stays in memory for the whole run, so every activation observed at once would
+// hold the whole forward pass: over a gigabyte for BLIP base's vision tower (its attention
+// maps alone are 16 MB a layer). The activations are observed in passes of at most
+// ObserveBudget bytes each, every pass running the images again. The float models of all
+// passes are written before the first runs, so g is not needed while they run: a caller that
+// drops its own reference (and builds the graph again for its int8 lowering) lets its weights
+// go too.
 func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tflite.Interpreter, img image.Image) error) (map[string]quant.Range, bundle.CalibrationInfo, error) {
 	opts = opts.withDefaults()
 	info := bundle.CalibrationInfo{Source: calibrationSource(opts), Method: opts.Observer}
@@ -303,30 +312,86 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 	if err != nil {
 		return nil, info, err
 	}
-	model, err := g.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true})
-	if err != nil {
-		return nil, info, fmt.Errorf("calibration: %w", err)
+	passes := observePasses(g.Observable(), ObserveBudget)
+	files := make([]string, len(passes))
+	defer func() {
+		for _, f := range files {
+			if f != "" {
+				os.Remove(f)
+			}
+		}
+	}()
+	for i, pass := range passes {
+		if files[i], err = writeCalibrationModel(g, pass); err != nil {
+			return nil, info, err
+		}
 	}
-	// Through a file, memory-mapped, rather than a copy in C memory: at real size the float
-	// model is hundreds of megabytes, on top of the graph's own weights.
+	g = nil
+	debug.FreeOSMemory()
+	ranges := map[string]quant.Range{}
+	for i, file := range files {
+		name := step
+		if len(files) > 1 {
+			name = fmt.Sprintf("%s (pass %d of %d)", step, i+1, len(files))
+		}
+		n, err := calibratePass(file, opts, obs, name, feed, ranges)
+		if err != nil {
+			return nil, info, err
+		}
+		info.Images = n
+	}
+	return ranges, info, nil
+}
+
+// ObserveBudget bounds the bytes of the activations one calibration pass observes: a part of
+// what a 4 GB board has beside the daemon.
+const ObserveBudget = 768 << 20
+
+// observePasses splits the activations, in order, into groups of at most budget bytes (an
+// activation larger than the budget is a group of its own); at least one group.
+func observePasses(acts []graph.Observable, budget int64) []map[string]bool {
+	passes := []map[string]bool{{}}
+	var used int64
+	for _, a := range acts {
+		if used > 0 && used+a.Bytes > budget {
+			passes = append(passes, map[string]bool{})
+			used = 0
+		}
+		passes[len(passes)-1][a.Name] = true
+		used += a.Bytes
+	}
+	return passes
+}
+
+// writeCalibrationModel writes g at FP32 with the activations of pass as outputs into a
+// temporary file: the interpreter maps it rather than holding a copy in C memory.
+func writeCalibrationModel(g *graph.Graph, pass map[string]bool) (string, error) {
+	model, err := g.MarshalWith(graph.LowerOptions{Precision: graph.FP32, ObserveAll: true, Observe: func(name string) bool { return pass[name] }})
+	if err != nil {
+		return "", fmt.Errorf("calibration: %w", err)
+	}
 	tmp, err := os.CreateTemp("", "edged-calibration-*.tflite")
 	if err != nil {
-		return nil, info, fmt.Errorf("calibration: %w", err)
+		return "", fmt.Errorf("calibration: %w", err)
 	}
-	defer os.Remove(tmp.Name())
 	_, werr := tmp.Write(model)
 	if err := errors.Join(werr, tmp.Close()); err != nil {
-		return nil, info, fmt.Errorf("calibration: %w", err)
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("calibration: %w", err)
 	}
-	model = nil
-	debug.FreeOSMemory()
-	m, err := tflite.LoadModel(tmp.Name())
+	return tmp.Name(), nil
+}
+
+// calibratePass runs the calibration images through the model in file and adds the ranges it
+// observes to ranges; it returns how many images ran.
+func calibratePass(file string, opts Options, obs func() quant.Observer, step string, feed func(ip *tflite.Interpreter, img image.Image) error, ranges map[string]quant.Range) (int, error) {
+	m, err := tflite.LoadModel(file)
 	if err != nil {
-		return nil, info, fmt.Errorf("calibration model: %w", err)
+		return 0, fmt.Errorf("calibration model: %w", err)
 	}
 	cal, err := newCalibrator(m, tflite.Options{Threads: opts.Threads}, obs)
 	if err != nil {
-		return nil, info, err
+		return 0, err
 	}
 	defer cal.Close()
 	total := opts.CalibrationImages
@@ -342,10 +407,13 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 		return nil
 	})
 	if err != nil {
-		return nil, info, err
+		return 0, err
 	}
 	opts.Progress.Step(step, total, total)
-	info.Images = n
-	ranges, err := cal.Ranges()
-	return ranges, info, err
+	got, err := cal.Ranges()
+	if err != nil {
+		return 0, err
+	}
+	maps.Copy(ranges, got) // the inputs and declared outputs are observed in every pass, alike
+	return n, nil
 }

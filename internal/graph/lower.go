@@ -155,6 +155,45 @@ type LowerOptions struct {
 	// calibration: run the model on sample inputs and feed each output to a quant.Observer.
 	// Not with Int8Full.
 	ObserveAll bool
+	// Observe, with ObserveAll, narrows the extra outputs to the activations it accepts (by
+	// name; see Observable): an output stays in memory for the whole run, so a large model's
+	// activations are observed in several passes, each holding its part only. Nil observes
+	// every one.
+	Observe func(name string) bool
+}
+
+// Observable is a float32 activation that ObserveAll adds as an output, and its size.
+type Observable struct {
+	Name  string
+	Bytes int64 // a dimension set at run time counts as 1
+}
+
+// Observable lists the activations ObserveAll adds as outputs, in the graph's order.
+func (g *Graph) Observable() []Observable {
+	var out []Observable
+	for _, t := range g.observable() {
+		n := int64(4)
+		for _, d := range t.shape {
+			n *= int64(max(d, 1))
+		}
+		out = append(out, Observable{Name: t.name, Bytes: n})
+	}
+	return out
+}
+
+// observable are the float32 activations that are not declared outputs.
+func (g *Graph) observable() []*Tensor {
+	declared := map[*Tensor]bool{}
+	for _, o := range g.outputs {
+		declared[o.t] = true
+	}
+	var out []*Tensor
+	for _, t := range g.tensors {
+		if t.kind == kindActivation && t.dtype == Float32 && !declared[t] {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Marshal lowers the graph at FP32 and writes it as a .tflite file.
@@ -263,12 +302,8 @@ func (l *lowering) run() error {
 	}
 	outputs := append([]namedTensor(nil), g.outputs...)
 	if l.opts.ObserveAll {
-		declared := map[*Tensor]bool{}
-		for _, o := range g.outputs {
-			declared[o.t] = true
-		}
-		for _, t := range g.tensors {
-			if t.kind == kindActivation && t.dtype == Float32 && !declared[t] {
+		for _, t := range g.observable() {
+			if l.opts.Observe == nil || l.opts.Observe(t.name) {
 				outputs = append(outputs, namedTensor{t.name, t})
 			}
 		}
