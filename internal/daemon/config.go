@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -591,17 +590,8 @@ func (c *Config) validateMQTT(v *validator) {
 		if _, _, err := net.SplitHostPort(m.Listen); m.Listen != "" && err != nil {
 			v.fail("mqtt.listen", "%q is not host:port", m.Listen)
 		}
-	} else {
-		u, err := url.Parse(m.Broker)
-		if err != nil || u.Host == "" {
-			v.fail("mqtt.broker", "%q is neither \"embedded\" nor a URL such as tcp://host:1883", m.Broker)
-		} else {
-			switch u.Scheme {
-			case "tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss":
-			default:
-				v.fail("mqtt.broker", "scheme %q is not tcp, ssl, ws or wss", u.Scheme)
-			}
-		}
+	} else if _, err := publish.BrokerAddress(m.Broker); err != nil {
+		v.fail("mqtt.broker", "%v (or \"embedded\")", err)
 	}
 	if m.QoS < 0 || m.QoS > 2 {
 		v.fail("mqtt.qos", "%d is not 0, 1 or 2", m.QoS)

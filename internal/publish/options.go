@@ -5,8 +5,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -174,9 +176,49 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// brokerSchemes are the URL schemes paho can dial.
-var brokerSchemes = map[string]bool{
-	"tcp": true, "mqtt": true, "ssl": true, "tls": true, "mqtts": true, "tcps": true, "ws": true, "wss": true,
+// brokerPorts are the URL schemes paho can dial, with the port each uses when the URL names
+// none: MQTT's 1883, MQTT over TLS's 8883; websockets take their URL as it is.
+var brokerPorts = map[string]string{
+	"tcp": "1883", "mqtt": "1883", "ssl": "8883", "tls": "8883", "mqtts": "8883", "tcps": "8883", "ws": "", "wss": "",
+}
+
+// BrokerAddress checks the URL of an external broker and returns it as paho dials it, with
+// the scheme's port when it names none (mqtt://192.168.1.5 is mqtt://192.168.1.5:1883).
+func BrokerAddress(broker string) (string, error) {
+	if !strings.Contains(broker, "://") {
+		return "", fmt.Errorf("%q names no scheme: write it as mqtt://%s (or ssl://, ws://, wss://)", broker, broker)
+	}
+	u, err := url.Parse(broker)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a URL such as mqtt://host:1883: %v", broker, err)
+	}
+	port, ok := brokerPorts[u.Scheme]
+	switch {
+	case !ok:
+		return "", fmt.Errorf("%q: scheme %q is not one of mqtt, tcp, ssl (tls, mqtts), ws, wss", broker, u.Scheme)
+	case u.Hostname() == "":
+		return "", fmt.Errorf("%q names no host", broker)
+	case u.User != nil:
+		return "", fmt.Errorf("%q holds credentials: give them as mqtt.username and mqtt.password_file", broker)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q: port %q is not a number from 1 to 65535", broker, p)
+		}
+	} else if strings.HasSuffix(u.Host, ":") {
+		return "", fmt.Errorf("%q: the port after ':' is missing", broker)
+	}
+	if port == "" { // websockets: the URL is the websocket's
+		return broker, nil
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q: an MQTT broker's URL has no path or query (scheme://host:port)", broker)
+	}
+	if u.Port() == "" {
+		u.Host = net.JoinHostPort(u.Hostname(), port)
+	}
+	u.Path = ""
+	return u.String(), nil
 }
 
 // Check validates o as New would, without reading any file.
@@ -203,14 +245,8 @@ func (o *Options) validate() error {
 		bad("home_assistant.discovery_prefix", "%v", err)
 	}
 	if o.Broker != EmbeddedBroker {
-		u, err := url.Parse(o.Broker)
-		switch {
-		case err != nil:
-			bad("broker", "%q is not a URL: %v", o.Broker, err)
-		case !brokerSchemes[u.Scheme]:
-			bad("broker", "%q: scheme %q not supported (want embedded, tcp://, ssl://, ws:// or wss://)", o.Broker, u.Scheme)
-		case u.Host == "":
-			bad("broker", "%q has no host:port", o.Broker)
+		if _, err := BrokerAddress(o.Broker); err != nil {
+			bad("broker", "%v", err)
 		}
 	}
 	own := owner{topics: Topics{Prefix: o.TopicPrefix, Device: o.Device}, discoveryPrefix: o.HomeAssistant.DiscoveryPrefix, objectID: objectID(o.Device)}

@@ -54,8 +54,8 @@ func TestOptionsInvalid(t *testing.T) {
 		{"device with slash", Options{Device: "a/b"}, "option device: \"a/b\" contains '/'"},
 		{"device with wildcard", Options{Device: "a+"}, "option device: \"a+\" contains an MQTT wildcard"},
 		{"prefix wildcard", Options{Device: "d", TopicPrefix: "edged/#"}, "option topic_prefix"},
-		{"bad scheme", Options{Device: "d", Broker: "http://localhost:1883"}, `scheme "http" not supported`},
-		{"no host", Options{Device: "d", Broker: "tcp://"}, "has no host:port"},
+		{"bad scheme", Options{Device: "d", Broker: "http://localhost:1883"}, `scheme "http" is not one of`},
+		{"no host", Options{Device: "d", Broker: "tcp://"}, "names no host"},
 		{"qos", Options{Device: "d", QoS: 3}, "option qos: 3 is not 0, 1 or 2"},
 		{"cert without key", Options{Device: "d", TLS: TLSFiles{Cert: "c.pem"}}, "cert and key must be given together"},
 		{"negative queue", Options{Device: "d", QueueSize: -1}, "option queue_size: -1 is negative"},
@@ -152,5 +152,46 @@ func TestBackoffGrowsToMax(t *testing.T) {
 		if d < lo || d > hi {
 			t.Errorf("backoff after %d failures = %v, want within [%v, %v]", c.failures, d, lo, hi)
 		}
+	}
+}
+
+// An external broker's URL gets its scheme's port when it names none, and a malformed one is
+// refused before anything starts, saying what is wrong.
+func TestBrokerAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"mqtt://192.168.1.5":             "mqtt://192.168.1.5:1883",
+		"tcp://broker.lan":               "tcp://broker.lan:1883",
+		"ssl://broker.lan":               "ssl://broker.lan:8883",
+		"mqtts://broker.lan/":            "mqtts://broker.lan:8883",
+		"mqtt://[::1]":                   "mqtt://[::1]:1883",
+		"tcp://127.0.0.1:1884":           "tcp://127.0.0.1:1884",
+		"wss://ha.lan/mqtt":              "wss://ha.lan/mqtt",
+		"ws://127.0.0.1:9001/mqtt":       "ws://127.0.0.1:9001/mqtt",
+		"homeassistant.local":            "names no scheme",
+		"192.168.1.5:1883":               "names no scheme",
+		"http://broker.lan":              `scheme "http" is not one of`,
+		"mqtt://":                        "names no host",
+		"mqtt://broker.lan:99999":        `port "99999"`,
+		"mqtt://broker.lan:":             "the port after ':' is missing",
+		"mqtt://edged:secret@broker.lan": "holds credentials",
+		"mqtt://broker.lan/topic":        "has no path",
+	} {
+		got, err := BrokerAddress(in)
+		if strings.Contains(want, "://") {
+			if err != nil || got != want {
+				t.Errorf("BrokerAddress(%q) = %q, %v; want %q", in, got, err, want)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("BrokerAddress(%q) = %q, %v; want an error saying %q", in, got, err, want)
+		}
+	}
+	p, err := New(Options{Broker: "mqtt://192.168.1.5", Device: "d"}, nil)
+	if err != nil || p.BrokerURL() != "mqtt://192.168.1.5:1883" {
+		t.Errorf("a publisher for mqtt://192.168.1.5 dials %q (%v)", p.BrokerURL(), err)
+	}
+	if _, err := New(Options{Broker: "mqtt://192.168.1.5:x", Device: "d"}, nil); err == nil || !strings.Contains(err.Error(), "option broker") {
+		t.Errorf("a malformed broker was accepted: %v", err)
 	}
 }

@@ -168,7 +168,10 @@ func (p *Publisher) BrokerURL() string {
 	if p.broker != nil {
 		return p.broker.URL()
 	}
-	return p.opts.Broker
+	if addr, err := BrokerAddress(p.opts.Broker); err == nil {
+		return addr
+	}
+	return p.opts.Broker // validated by New: never here
 }
 
 // Start starts the embedded broker when configured, then connects in the background: it does
