@@ -97,7 +97,7 @@ type loader struct {
 	labelWorkers, blipWorkers int
 	// firstRetry is the wait before a model whose hub cannot be reached is tried again.
 	firstRetry time.Duration
-	turn                      sync.Mutex // one pull, conversion or load at a time
+	turn       sync.Mutex // one pull, conversion or load at a time
 
 	// The models that rank captions join the captioner whichever is ready first.
 	mu        sync.Mutex
