@@ -151,7 +151,7 @@ func TestFreshAndSecondPull(t *testing.T) {
 	if want := filepath.Join(opts.CacheDir, "models--shapes--clip", "snapshots", commit); dir != want {
 		t.Fatalf("snapshot %s, want %s", dir, want)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 	if ref := readFile(t, filepath.Join(opts.CacheDir, "models--shapes--clip", "refs", "main")); string(ref) != commit {
 		t.Errorf("refs/main = %q, want %s", ref, commit)
 	}
@@ -159,8 +159,8 @@ func TestFreshAndSecondPull(t *testing.T) {
 	if n := count(reqs, "hub", "/api/models/shapes/clip/revision/main?blobs=true"); n != 1 {
 		t.Errorf("%d file list requests, want 1", n)
 	}
-	if n := count(reqs, "hub", "/resolve/"+commit+"/"); n != 5 {
-		t.Errorf("%d files resolved, want 5 (by commit): %v", n, reqs)
+	if n := count(reqs, "hub", "/resolve/"+commit+"/"); n != 6 {
+		t.Errorf("%d files resolved, want 6 (by commit): %v", n, reqs)
 	}
 	if n := count(reqs, "cdn", "/lfs/"+sha256Hex(files["model.safetensors"])); n != 1 {
 		t.Errorf("model.safetensors fetched %d times from the CDN, want 1", n)
@@ -196,7 +196,7 @@ func TestPullPyTorch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "preprocessor_config.json", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "preprocessor_config.json", "pytorch_model.bin", "tokenizer.json", "tokenizer_config.json"})
 	ck, err := hf.Open(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -232,7 +232,7 @@ func TestResumeAfterCut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 	var ranges []string
 	for _, r := range srv.Requests() {
 		if r.Server == "cdn" {
@@ -257,7 +257,7 @@ func TestResumeAfterStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 	if reqs := srv.Requests(); reqs[len(reqs)-1].Range != fmt.Sprintf("bytes=%d-", third) {
 		t.Errorf("did not resume from byte %d: %v", third, reqs)
 	}
@@ -290,7 +290,7 @@ func TestPartKeptAcrossPulls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 	if reqs := srv.Requests(); count(reqs, "cdn", "/lfs/") != 1 || reqs[len(reqs)-1].Range != fmt.Sprintf("bytes=%d-", 2*cut) {
 		t.Errorf("the next pull did not resume from byte %d: %v", 2*cut, reqs)
 	}
@@ -332,7 +332,7 @@ func TestWrongBytesRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 }
 
 // A gated repository needs HF_TOKEN; the token goes to the hub's host only (never to the CDN
@@ -367,7 +367,7 @@ func TestGatedRepo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 	for _, r := range srv.Requests() {
 		switch {
 		case r.Server == "hub" && r.Authorization != "Bearer "+token:
@@ -484,8 +484,8 @@ func TestRevisions(t *testing.T) {
 	}
 	// Both commits share the blobs of the files they have in common.
 	blobs, _ := os.ReadDir(filepath.Join(repo, "blobs"))
-	if len(blobs) != 6 {
-		t.Errorf("%d blobs, want 6 (4 shared files, a .bin and a .safetensors)", len(blobs))
+	if len(blobs) != 7 {
+		t.Errorf("%d blobs, want 7 (5 shared files, a .bin and a .safetensors)", len(blobs))
 	}
 	if _, err := Pull(context.Background(), "shapes/clip", "v9", opts); err == nil || !strings.Contains(err.Error(), `no revision "v9"`) {
 		t.Errorf("unknown revision: %v", err)
@@ -507,7 +507,7 @@ func TestReusesCachedBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkSnapshot(t, dir, files, []string{"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
+	checkSnapshot(t, dir, files, []string{"config.json", "edged_contrast.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json", "tokenizer_config.json"})
 	if n := count(srv.Requests(), "cdn", ""); n != 0 {
 		t.Errorf("the cached blob was downloaded again (%d CDN requests)", n)
 	}

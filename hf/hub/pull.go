@@ -20,12 +20,13 @@ import (
 )
 
 // checkpointFiles are the files besides the weights that reading a checkpoint may need: the
-// configs package hf reads and the tokenizer files package tokenizer reads. A repository has
-// some of them; each one it has is pulled.
+// configs package hf reads, the tokenizer files package tokenizer reads, and the contrast set a
+// CLIP checkpoint made for edged may carry (bundle.ContrastFile). A repository has some of
+// them; each one it has is pulled.
 var checkpointFiles = []string{
 	"config.json", "preprocessor_config.json", "generation_config.json",
 	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-	"vocab.json", "merges.txt", "vocab.txt",
+	"vocab.json", "merges.txt", "vocab.txt", "edged_contrast.json",
 }
 
 // remoteFile is one file of the hub's list (with ?blobs=true).

@@ -117,12 +117,13 @@ func TestE2ERTSPCamera(t *testing.T) {
 	allAre("after resuming", topSince(resumed, 3), "red circle")
 
 	// Killed, and back with another scene.
+	// Labels of frames read before the kill may still arrive after it on a busy machine: the
+	// new scene is asserted from the camera's return on.
 	srv.Kill()
-	killed := time.Now()
 	availability("offline")
 	cameratest.StartRTSP(t, pngB, cameratest.ServerOptions{Port: srv.Port})
 	availability("online")
-	allAre("after the restart", topSince(killed, 5), "blue square")
+	allAre("after the restart", topSince(time.Now(), 5), "blue square")
 
 	if n := p.stderr.Count(`msg="camera stalled"`); n != 1 {
 		t.Errorf("%d \"camera stalled\" log lines for one stall", n)
