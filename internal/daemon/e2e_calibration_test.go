@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -154,4 +155,88 @@ func TestE2ECalibratesOnTheCamera(t *testing.T) {
 			t.Errorf("after a restart the log says %q: the calibrated model should load as it is", msg)
 		}
 	}
+}
+
+// A model the gate refuses is not used: the safe model keeps labelling (also while the child
+// converts), /healthz and the metrics say why, the cache keeps the safe bundle and its frames,
+// and the conversion is tried again later on newer frames. Stopping edged while a conversion
+// runs kills the child edged and removes its folder.
+func TestE2ECalibrationRefusedKeepsTheSafeModel(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cache := filepath.Join(dir, "cache")
+	// No int8 model reaches a mean cosine of 1 with the float one.
+	cfg := calibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCLIP(t),
+		"{min_frames: 24, min_span: 3s, every: 100ms, retry: 1s, min_mean_cosine: 1}")
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	const converting = "calibration: converting models.clip to full int8"
+	p.waitStderr(converting, 1)
+	during := len(box.On("edged/e2e/demo/labels"))
+	mqtttest.Eventually(t, "the gate's verdict", calibrationTimeout, func() bool {
+		if p.done() {
+			t.Fatalf("edged exited while calibrating")
+		}
+		return strings.Contains(p.stderr.String(), "calibration: the f") || strings.Contains(p.stderr.String(), "passed the fidelity gate")
+	})
+	if !strings.Contains(p.stderr.String(), "the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision") {
+		t.Fatalf("no refusal in the log:\n%s", p.stderr.Tail(40))
+	}
+	if after := len(box.On("edged/e2e/demo/labels")); after <= during {
+		t.Errorf("%d labels published while the child converted: labels stopped", after-during)
+	}
+	s := healthModel(t, port, "clip")
+	if s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.Refused < 1 || !strings.Contains(s.Calibration.Gate, "mean cosine") {
+		t.Errorf("/healthz models.clip after a refusal: %+v (calibration %+v), want int8-dynamic, refused by mean cosine", s, s.Calibration)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if v := metricValue(metrics, `edged_calibration_conversions_total{model="clip",result="refused"}`); v < 1 {
+		t.Errorf("refused conversions = %v, want ≥ 1", v)
+	}
+	if v := metricValue(metrics, `edged_model_full_int8{model="clip"}`); v != 0 {
+		t.Errorf("edged_model_full_int8 = %v after a refusal, want 0", v)
+	}
+	safe := cachedCLIP(t, cache)
+	if safe.Bundle.Manifest.Precision != "int8-dynamic" {
+		t.Errorf("cached bundle at %s after a refusal, want the safe int8-dynamic one", safe.Bundle.Manifest.Precision)
+	}
+	checkLabelsTruthSince(t, p, box, during, 20, 4)
+
+	// The next attempt starts after retry; stopping edged during it ends the child.
+	p.waitStderr(converting, 2)
+	deadlineWait(t, "the child edged convert", func() bool { return len(childConversions(t, dir)) > 0 })
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	if procs := childConversions(t, dir); len(procs) > 0 {
+		t.Errorf("edged convert still runs after edged stopped: %v", procs)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(models.BundlesDir(cache), ".*partial-camera-*"))
+	if len(leftovers) > 0 {
+		t.Errorf("the stopped conversion's folder is left: %v", leftovers)
+	}
+	if _, err := os.Stat(filepath.Join(safe.Bundle.Dir, "frames", "calibration")); err != nil {
+		t.Errorf("the frames went with the refused model: %v", err)
+	}
+}
+
+// childConversions are the processes whose command line names dir (this test's folders).
+func childConversions(t *testing.T, dir string) []string {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []string
+	for _, f := range cmdlines {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		line := strings.ReplaceAll(string(data), "\x00", " ")
+		if strings.Contains(line, " convert ") && strings.Contains(line, dir) {
+			out = append(out, line)
+		}
+	}
+	return out
 }
