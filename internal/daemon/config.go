@@ -166,6 +166,9 @@ type ModelsConfig struct {
 	// CLIPContrast is a label set file of what the camera may show, which labels are told
 	// apart from (clip.Contrast); empty: the CLIP model's own, or clip's default.
 	CLIPContrast string `yaml:"clip_contrast"`
+	// Calibration is when a CLIP model at the safe precision is calibrated to full int8 on the
+	// cameras' frames (config_calibration.go).
+	Calibration CalibrationConfig `yaml:"calibration"`
 }
 
 // SearchConfig bounds the memory of recent frames that text search looks at (package
@@ -564,6 +567,7 @@ func (c *Config) validate(v *validator) {
 	c.validateRuntime(v)
 	c.validateBounds(v)
 	c.validateModels(v)
+	c.validateCalibration(v)
 	c.validateSearch(v)
 	if len(c.Cameras) == 0 {
 		v.fail("cameras", "at least one camera is needed")

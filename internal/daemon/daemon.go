@@ -117,6 +117,7 @@ func New(configPath string, opts Options) (*Daemon, error) {
 		}
 	}
 	d.metrics = newMetrics(statsSource{cameras: d.cameraStats, publisher: d.pub.Stats})
+	d.metrics.reg.MustRegister(calibrationCollector{prep: func() *preparation { return d.prep }})
 	d.mux.Handle("/metrics", d.metricsHandler())
 	d.mux.HandleFunc("/healthz", d.healthz)
 	d.pageHTTP = web.New(d.page, web.Options{Logger: d.log.With("component", "web")})

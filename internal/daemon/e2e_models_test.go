@@ -86,12 +86,18 @@ func decode[T any](t *testing.T, m mqtttest.Message) T {
 // at least 90% of them, over at least objects distinct objects.
 func checkLabelsTruth(t *testing.T, p *proc, box *mqtttest.Recorder, want, objects int) {
 	t.Helper()
+	checkLabelsTruthSince(t, p, box, 0, want, objects)
+}
+
+// checkLabelsTruthSince is checkLabelsTruth on the labels published after the first from.
+func checkLabelsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, want, objects int) {
+	t.Helper()
 	var single, right int
 	scenes := map[string]bool{}
 	deadlineWait(t, fmt.Sprintf("%d labelled single-object frames", want), func() bool {
 		truth := truthByFrame(p.stdout.String(), "labels")
 		single, right = 0, 0
-		for _, msg := range box.On("edged/e2e/demo/labels") {
+		for _, msg := range box.On("edged/e2e/demo/labels")[from:] {
 			l := decode[labelsPayload](t, msg)
 			tr, ok := truth[l.Frame]
 			if !ok || strings.Contains(tr, " and ") {

@@ -173,6 +173,11 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models.%s: %w", m.field, err)
 	}
+	l.prep.update(m.field, func(s *ModelStatus) {
+		if s.Precision == "" {
+			s.Precision = b.Manifest.Precision
+		}
+	})
 	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
 	return part, nil
 }
@@ -191,6 +196,15 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 		lb, err := newCLIPLabeler(b, opts, l.labelWorkers)
 		if err != nil {
 			return nil, err
+		}
+		if l.needsCameraCalibration(b) {
+			cl, err := l.calibrating(b, lb, opts)
+			if err != nil {
+				lb.close()
+				return nil, err
+			}
+			l.addJudge("clip", cl)
+			return &Models{Labeler: cl, Close: cl.close}, nil
 		}
 		l.addJudge("clip", lb)
 		return &Models{Labeler: lb, Close: lb.close}, nil

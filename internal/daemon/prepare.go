@@ -46,6 +46,11 @@ type ModelStatus struct {
 	Error   string `json:"error,omitempty"`
 	// Retry is when a waiting model tries the hub again (RFC 3339).
 	Retry string `json:"retry,omitempty"`
+	// Precision is the loaded model's: fp32, fp16, int8-dynamic (the safe precision) or int8.
+	Precision string `json:"precision,omitempty"`
+	// Calibration is where calibrating a safe-precision CLIP model on the cameras' frames
+	// stands (calibrating.go).
+	Calibration *CalibrationStatus `json:"calibration,omitempty"`
 }
 
 // preparation tracks the models the config names, from the start until each is ready or

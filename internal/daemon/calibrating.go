@@ -1,0 +1,483 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/fidelity"
+)
+
+// A CLIP checkpoint that edged has no calibration data for runs at the safe precision (int8
+// weights, float activations): no data can make it wrong. The daemon then earns full int8 on
+// what its own cameras see: a reservoir keeps frames sampled over time, and once it holds
+// enough a child edged converts the checkpoint at full int8 on them (calibrationRun), gated
+// against the float model on the frames held aside; a model that passes replaces the safe one
+// in the cache and in the running daemon, a refused one is dropped and the safe one kept.
+
+// CalibrationOptions say when the daemon converts and what the gate demands.
+type CalibrationOptions struct {
+	// Reservoir keeps the frames to calibrate and check on; its Dir is set by the loader.
+	Reservoir ReservoirOptions
+	// MinFrames and MinSpan: a conversion starts once the reservoir holds this many frames
+	// spanning this long (64 frames over 5 minutes when 0).
+	MinFrames int
+	MinSpan   time.Duration
+	// Retry is how long after a refused or failed conversion the next one waits, so that the
+	// reservoir has newer frames (MinSpan when 0).
+	Retry time.Duration
+	// Thresholds of the fidelity gate; a zero field takes fidelity's default.
+	Thresholds fidelity.Thresholds
+}
+
+func (o CalibrationOptions) withDefaults() CalibrationOptions {
+	o.Reservoir = o.Reservoir.withDefaults()
+	if o.MinFrames <= 0 {
+		o.MinFrames = 64
+	}
+	if o.MinSpan <= 0 {
+		o.MinSpan = 5 * time.Minute
+	}
+	if o.Retry <= 0 {
+		o.Retry = o.MinSpan
+	}
+	d := fidelity.DefaultThresholds()
+	for _, f := range []struct{ v, def *float64 }{{&o.Thresholds.MeanCosine, &d.MeanCosine},
+		{&o.Thresholds.WorstCosine, &d.WorstCosine}, {&o.Thresholds.Top1, &d.Top1}, {&o.Thresholds.Text, &d.Text}} {
+		if *f.v == 0 {
+			*f.v = *f.def
+		}
+	}
+	return o
+}
+
+// Calibration states, in /healthz.
+const (
+	calCollecting = "collecting" // keeping frames until there are enough
+	calConverting = "converting" // a child edged converts and gates the model
+	calRefused    = "refused"    // the gate refused the last model; the safe one labels
+	calFailed     = "failed"     // the last conversion failed; tried again later
+	calCalibrated = "calibrated" // the full-int8 model labels
+)
+
+const (
+	precisionInt8 = "int8"   // full int8, calibrated
+	cameraSource  = "camera" // the calibration source a camera-calibrated manifest records
+	// frameSubfolder is the reservoir's folder in the safe bundle's: deleted with the model.
+	frameSubfolder = "frames"
+	maxReportBytes = 64 << 10 // of a child's output kept for the log
+	defaultNice    = 10       // a conversion's niceness: labels and captions go first
+	// statusNoSets is why a ready reservoir does not convert yet: the gate compares top-1
+	// labels on the label sets in use.
+	statusNoSets = "no label set prepared yet"
+)
+
+// CalibrationStatus is where the calibration of a model stands (/healthz, metrics).
+type CalibrationStatus struct {
+	State string `json:"state"`
+	// Frames kept, and the time they span, against what a conversion needs.
+	Frames    int     `json:"frames"`
+	SpanS     float64 `json:"span_s"`
+	MinFrames int     `json:"min_frames"`
+	MinSpanS  float64 `json:"min_span_s"`
+	// Conversions started, and how many the gate refused or failed.
+	Conversions int `json:"conversions"`
+	Refused     int `json:"refused"`
+	Failed      int `json:"failed"`
+	// Gate is the last verdict ("passed", or the bars missed); Error the last failure.
+	Gate  string `json:"gate,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// swappableCLIP is a loaded CLIP model as the daemon uses it (clipLabeler).
+type swappableCLIP interface {
+	Labeler
+	TextEmbedder
+	Match(ctx context.Context, img image.Image, texts []string) ([]float64, error)
+	close() error
+}
+
+// calibratingLabeler labels with the safe model until a full-int8 model calibrated on the
+// cameras' frames passes the gate, then with that one. It is the models.clip Labeler the
+// daemon holds throughout (search, caption ranking and jobs keep it), so the swap is one
+// pointer under a lock: every call runs wholly on one model, and the old model is closed once
+// the calls on it are done. An image embedded by the old model scores the same on the new
+// one: both bundles write the text tower at int8-dynamic from the same weights, so the label
+// embeddings (cached by the text tower's hash) are the same.
+type calibratingLabeler struct {
+	opts    CalibrationOptions
+	res     *Reservoir
+	run     calibrationRun
+	load    func(*bundle.Bundle) (swappableCLIP, error)
+	publish func(tmp string) (*bundle.Bundle, error) // moves a passed bundle into the cache
+	report  func(precision string, s CalibrationStatus)
+	log     *slog.Logger
+
+	swap   sync.RWMutex
+	active swappableCLIP
+
+	mu        sync.Mutex
+	status    CalibrationStatus
+	sets      map[string]*clip.LabelSet // by file, the newest of each
+	notBefore time.Time
+	done      bool // calibrated (or the reservoir is gone): no more frames, no conversions
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+func newCalibratingLabeler(safe swappableCLIP, res *Reservoir, run calibrationRun, load func(*bundle.Bundle) (swappableCLIP, error),
+	publish func(string) (*bundle.Bundle, error), report func(string, CalibrationStatus), opts CalibrationOptions, log *slog.Logger) *calibratingLabeler {
+	opts = opts.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &calibratingLabeler{opts: opts, res: res, run: run, load: load, publish: publish, report: report, log: log,
+		active: safe, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
+	c.status = CalibrationStatus{State: calCollecting, MinFrames: opts.MinFrames, MinSpanS: opts.MinSpan.Seconds()}
+	c.mu.Lock()
+	c.reportLocked()
+	c.mu.Unlock()
+	return c
+}
+
+// reportLocked hands the status on; the caller holds mu.
+func (c *calibratingLabeler) reportLocked() {
+	s := c.res.State()
+	if !c.done {
+		c.status.Frames, c.status.SpanS = s.Calibration+s.Check, s.Span.Seconds()
+	}
+	precision := "int8-dynamic"
+	if c.status.State == calCalibrated {
+		precision = precisionInt8
+	}
+	c.report(precision, c.status)
+}
+
+func (c *calibratingLabeler) model() (swappableCLIP, func()) {
+	c.swap.RLock()
+	return c.active, c.swap.RUnlock
+}
+
+// EmbedImage embeds img, offers it to the reservoir and starts a conversion when one is due.
+func (c *calibratingLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float32, error) {
+	m, done := c.model()
+	emb, err := m.EmbedImage(ctx, img)
+	done()
+	if err != nil {
+		return nil, err
+	}
+	c.offer(img)
+	return emb, nil
+}
+
+// offer keeps img in the reservoir (if its time has come) and starts a conversion once the
+// reservoir is ready.
+func (c *calibratingLabeler) offer(img image.Image) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || c.ctx.Err() != nil {
+		return
+	}
+	now := time.Now()
+	kept, err := c.res.Offer(now, img)
+	if err != nil {
+		c.log.Warn("calibration: frame not kept", "model", fieldCLIP, "err", err)
+	}
+	if c.status.State == calConverting || now.Before(c.notBefore) {
+		if kept {
+			c.reportLocked()
+		}
+		return
+	}
+	if !c.res.Ready(c.opts.MinFrames, c.opts.MinSpan) {
+		if kept {
+			c.reportLocked()
+		}
+		return
+	}
+	var sets []string
+	for file := range c.sets {
+		sets = append(sets, file)
+	}
+	if len(sets) == 0 {
+		if c.status.Error != statusNoSets {
+			c.status.Error = statusNoSets
+			c.reportLocked()
+		}
+		return
+	}
+	c.status.State, c.status.Error = calConverting, ""
+	c.status.Conversions++
+	c.reportLocked()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.convert(sets)
+	}()
+}
+
+// convert runs one conversion on a copy of the reservoir's frames and swaps the model in if
+// it passed.
+func (c *calibratingLabeler) convert(sets []string) {
+	st := c.res.State()
+	c.log.Info("calibration: converting models.clip to full int8 on the cameras' frames, at low priority; labels continue at the safe precision",
+		"calibration_frames", st.Calibration, "check_frames", st.Check, "span", st.Span.Round(time.Second))
+	tmp, report, err := c.run(c.ctx, c.res, sets, c.opts.Thresholds)
+	if tmp != "" {
+		defer os.RemoveAll(tmp)
+	}
+	if err == nil && report.Passed {
+		err = c.swapIn(tmp)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.ctx.Err() != nil:
+		return // stopping
+	case err != nil:
+		c.status.State, c.status.Error = calFailed, err.Error()
+		c.status.Failed++
+		c.notBefore = time.Now().Add(c.opts.Retry)
+		c.log.Error("calibration: the full-int8 conversion failed; labelling stays at the safe precision", "model", fieldCLIP,
+			"retry_in", c.opts.Retry, "err", err)
+	case !report.Passed:
+		c.status.State, c.status.Gate = calRefused, fidelity.Why(*report)
+		c.status.Refused++
+		c.notBefore = time.Now().Add(c.opts.Retry)
+		c.log.Warn("calibration: the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision",
+			"model", fieldCLIP, "gate", c.status.Gate, "retry_in", c.opts.Retry)
+	default:
+		c.status.State, c.status.Gate, c.status.Error = calCalibrated, fidelity.Why(*report), ""
+		c.done = true
+		c.log.Info(msgCalibrated, "model", fieldCLIP, "precision", precisionInt8, "frames", report.Frames,
+			"mean_cosine", fmt.Sprintf("%.4f", report.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", report.WorstCosine),
+			"top1_agreement", fmt.Sprintf("%.3f", report.Top1Agreement))
+	}
+	c.reportLocked()
+}
+
+// msgCalibrated is logged when the camera-calibrated model replaces the safe one.
+const msgCalibrated = "calibration: full int8 calibrated on the cameras' frames passed the fidelity gate; labelling with it"
+
+// swapIn makes the passed bundle in tmp the model's: into the cache in place of the safe one
+// (a restart loads it without converting again), then into the running daemon.
+func (c *calibratingLabeler) swapIn(tmp string) error {
+	// The reservoir lives in the safe bundle's folder, which the new bundle replaces.
+	c.mu.Lock()
+	c.done = true
+	c.mu.Unlock()
+	b, err := c.publish(tmp)
+	if err != nil {
+		c.mu.Lock()
+		c.done = false // the safe bundle, and its frames, are still there
+		c.mu.Unlock()
+		return err
+	}
+	next, err := c.load(b)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", b.Dir, err)
+	}
+	c.mu.Lock()
+	sets := make([]*clip.LabelSet, 0, len(c.sets))
+	for _, s := range c.sets {
+		sets = append(sets, s)
+	}
+	c.mu.Unlock()
+	for _, s := range sets {
+		if err := next.PrepareLabels(c.ctx, s); err != nil {
+			next.close()
+			return fmt.Errorf("label set %s on the new model: %w", s.Source, err)
+		}
+	}
+	c.swap.Lock()
+	old := c.active
+	c.active = next
+	c.swap.Unlock()
+	if err := old.close(); err != nil {
+		c.log.Warn("calibration: closing the safe model", "err", err)
+	}
+	return nil
+}
+
+// PrepareLabels prepares set on the model labelling now; the gate compares top-1 labels on
+// every set prepared.
+func (c *calibratingLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
+	m, done := c.model()
+	err := m.PrepareLabels(ctx, set)
+	done()
+	if err != nil {
+		return err
+	}
+	if set.Source != "" {
+		if _, err := os.Stat(set.Source); err == nil {
+			c.mu.Lock()
+			c.sets[set.Source] = set
+			if c.status.Error == statusNoSets {
+				c.status.Error = ""
+			}
+			c.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+func (c *calibratingLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]clip.Score, error) {
+	m, done := c.model()
+	defer done()
+	return m.Classify(ctx, emb, set)
+}
+
+func (c *calibratingLabeler) EmbedText(ctx context.Context, text string) ([]float32, error) {
+	m, done := c.model()
+	defer done()
+	return m.EmbedText(ctx, text)
+}
+
+func (c *calibratingLabeler) LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error) {
+	m, done := c.model()
+	defer done()
+	return m.LabelEmbeddings(ctx, set)
+}
+
+func (c *calibratingLabeler) LogitScale() float64 {
+	m, done := c.model()
+	defer done()
+	return m.LogitScale()
+}
+
+// Match ranks captions (blip.Scorer) with the model labelling now.
+func (c *calibratingLabeler) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
+	m, done := c.model()
+	defer done()
+	return m.Match(ctx, img, texts)
+}
+
+// close stops a running conversion (its child process is killed), waits for it, and closes
+// the model labelling now.
+func (c *calibratingLabeler) close() error {
+	c.cancel()
+	c.wg.Wait()
+	c.swap.Lock()
+	defer c.swap.Unlock()
+	return c.active.close()
+}
+
+// --- the conversion, in a child edged ---
+
+// calibrationRun converts the checkpoint at full int8 on the reservoir's frames and gates it
+// with the label sets' files: the folder of the converted bundle (removed by the caller) and
+// the gate's report.
+type calibrationRun func(ctx context.Context, res *Reservoir, labelSets []string, th fidelity.Thresholds) (tmp string, report *fidelity.Report, err error)
+
+// childConversion is a calibrationRun by `edged convert` in a child process of the daemon's
+// own executable: the conversion's memory goes with the child, it runs niced below labels and
+// captions, and it is killed when the daemon stops. Conversions take turns with the loader's
+// (turn) so that two never hold their memory at once.
+type childConversion struct {
+	exe        string         // the edged executable
+	checkpoint string         // the checkpoint folder
+	safe       *bundle.Bundle // in the cache: the new bundle replaces it
+	turn       *sync.Mutex
+	log        *slog.Logger
+}
+
+func (cc childConversion) run(ctx context.Context, res *Reservoir, labelSets []string, th fidelity.Thresholds) (string, *fidelity.Report, error) {
+	cc.turn.Lock()
+	defer cc.turn.Unlock()
+	// The partial mark makes a folder left by a killed daemon one the next start removes.
+	tmp, err := os.MkdirTemp(filepath.Dir(cc.safe.Dir), "."+filepath.Base(cc.safe.Dir)+".partial-camera-")
+	if err != nil {
+		return "", nil, fmt.Errorf("calibration: %w", err)
+	}
+	// A copy of the frames: the reservoir keeps changing while the child runs.
+	calDir, checkDir := res.Folders()
+	frames := filepath.Join(tmp, "frames")
+	cal, check := filepath.Join(frames, reservoirCalibration), filepath.Join(frames, reservoirCheck)
+	n, err := copyFrames(calDir, cal)
+	if err == nil {
+		_, err = copyFrames(checkDir, check)
+	}
+	if err != nil {
+		return tmp, nil, fmt.Errorf("calibration: copy the frames: %w", err)
+	}
+	out := filepath.Join(tmp, "bundle")
+	args := []string{"convert", "--from", cc.checkpoint, "--out", out, "--precision", precisionInt8,
+		"--calibration", cal, "--calibration-images", fmt.Sprint(n), "--check", check, "--labels", strings.Join(labelSets, ","),
+		"--threads", "1", "--min-mean-cosine", fmt.Sprint(th.MeanCosine), "--min-worst-cosine", fmt.Sprint(th.WorstCosine),
+		"--min-top1", fmt.Sprint(th.Top1)}
+	stdout, err := runNiced(ctx, cc.exe, args, defaultNice)
+	if err != nil {
+		return tmp, nil, err
+	}
+	b, err := bundle.Read(out)
+	if err != nil {
+		return tmp, nil, fmt.Errorf("calibration: the converted bundle: %w", err)
+	}
+	if b.Manifest.Source.Hash != cc.safe.Manifest.Source.Hash {
+		return tmp, nil, fmt.Errorf("calibration: the checkpoint %s changed since the model was loaded (hash %s, was %s)",
+			cc.checkpoint, b.Manifest.Source.Hash, cc.safe.Manifest.Source.Hash)
+	}
+	cal0 := b.Manifest.Calibration
+	if cal0 == nil || cal0.Check == nil {
+		return tmp, nil, fmt.Errorf("calibration: edged convert ran no fidelity gate:\n%s", stdout)
+	}
+	report := *cal0.Check
+	if !report.Passed {
+		return tmp, &report, nil
+	}
+	if b.Manifest.Precision != precisionInt8 {
+		return tmp, nil, fmt.Errorf("calibration: the model passed the gate but was written at %s", b.Manifest.Precision)
+	}
+	// What the manifest records: the camera, with the frames; where the checkpoint came from.
+	cal0.Source, cal0.Check.Source = cameraSource, cameraSource
+	b.Manifest.Source.Origin = cc.safe.Manifest.Source.Origin
+	if err := b.Manifest.Write(b.Dir); err != nil {
+		return tmp, nil, fmt.Errorf("calibration: %w", err)
+	}
+	cc.log.Info("calibration: edged convert's report\n" + stdout)
+	return tmp, &report, nil
+}
+
+// publishInto is the childConversion's publish: the bundle under tmp replaces the safe one.
+func (cc childConversion) publishInto(tmp string) (*bundle.Bundle, error) {
+	return fidelityPublish(filepath.Join(tmp, "bundle"), cc.safe.Dir)
+}
+
+// copyFrames copies the frame files of src into a new folder dst, skipping files that are
+// being replaced (the reservoir writes NAME.tmp and renames it): how many it copied.
+func copyFrames(src, dst string) (int, error) {
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return 0, err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, e := range entries {
+		if _, ok := slotOf(e.Name()); !ok || e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,268 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"image"
+	"image/color"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/fidelity"
+)
+
+// fakeCLIP labels everything with its own name, and fails every call after close: a call on a
+// closed model is what the swap must never let happen.
+type fakeCLIP struct {
+	name   string
+	closed atomic.Bool
+	busy   atomic.Int32 // calls running now
+}
+
+var errClosedModel = errors.New("model used after close")
+
+func (f *fakeCLIP) call() (func(), error) {
+	f.busy.Add(1)
+	if f.closed.Load() {
+		f.busy.Add(-1)
+		return nil, errClosedModel
+	}
+	return func() { f.busy.Add(-1) }, nil
+}
+
+func (f *fakeCLIP) EmbedImage(context.Context, image.Image) ([]float32, error) {
+	done, err := f.call()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	time.Sleep(100 * time.Microsecond) // a call that takes a while, so swaps meet calls
+	return []float32{1, 0}, nil
+}
+
+func (f *fakeCLIP) PrepareLabels(context.Context, *clip.LabelSet) error {
+	_, err := f.call()
+	if err == nil {
+		f.busy.Add(-1)
+	}
+	return err
+}
+
+func (f *fakeCLIP) Classify(_ context.Context, _ []float32, _ *clip.LabelSet) ([]clip.Score, error) {
+	done, err := f.call()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return []clip.Score{{Label: f.name, Score: 1}}, nil
+}
+
+func (f *fakeCLIP) EmbedText(context.Context, string) ([]float32, error) { return []float32{1, 0}, nil }
+func (f *fakeCLIP) LabelEmbeddings(context.Context, *clip.LabelSet) ([][]float32, error) {
+	return nil, nil
+}
+func (f *fakeCLIP) LogitScale() float64 { return 100 }
+func (f *fakeCLIP) Match(context.Context, image.Image, []string) ([]float64, error) {
+	return nil, nil
+}
+
+func (f *fakeCLIP) close() error {
+	if f.busy.Load() != 0 {
+		return errors.New("closed under a running call")
+	}
+	f.closed.Store(true)
+	return nil
+}
+
+// The calibration's course with a conversion that is first refused, then fails, then passes:
+// labelling stays on the safe model until the pass, every call during the swap runs wholly on
+// one model (none on a closed one), the old model is closed after, the status says each step,
+// and no frame is kept after the swap.
+func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
+	dir := t.TempDir()
+	setFile := filepath.Join(dir, "set.yaml")
+	if err := os.WriteFile(setFile, []byte("name: s\nlabels: [a]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := clip.LoadLabelSet(setFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := CalibrationOptions{Reservoir: ReservoirOptions{Dir: filepath.Join(dir, "frames"), Every: time.Nanosecond, Max: 16},
+		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond}
+	res, err := OpenReservoir(opts.Reservoir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	safe, calibrated := &fakeCLIP{name: "safe"}, &fakeCLIP{name: "int8"}
+	var runs atomic.Int32
+	var gotSets [][]string
+	var mu sync.Mutex
+	run := func(ctx context.Context, r *Reservoir, sets []string, th fidelity.Thresholds) (string, *fidelity.Report, error) {
+		mu.Lock()
+		gotSets = append(gotSets, sets)
+		mu.Unlock()
+		if th != fidelity.DefaultThresholds() {
+			t.Errorf("thresholds %+v, want the defaults", th)
+		}
+		switch runs.Add(1) {
+		case 1:
+			return "", &fidelity.Report{Failures: []string{"mean cosine 0.3 < 0.99"}}, nil
+		case 2:
+			return "", nil, errors.New("out of memory")
+		}
+		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil
+	}
+	publish := func(string) (*bundle.Bundle, error) { return &bundle.Bundle{}, nil }
+	load := func(*bundle.Bundle) (swappableCLIP, error) { return calibrated, nil }
+	var statusMu sync.Mutex
+	var states []string
+	var last CalibrationStatus
+	var lastPrecision string
+	report := func(p string, s CalibrationStatus) {
+		statusMu.Lock()
+		defer statusMu.Unlock()
+		if len(states) == 0 || states[len(states)-1] != s.State {
+			states = append(states, s.State)
+		}
+		last, lastPrecision = s, p
+	}
+	c := newCalibratingLabeler(safe, res, run, load, publish, report, opts, discardLogger())
+	if err := c.PrepareLabels(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+
+	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
+	img.Set(1, 1, color.White)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var failures atomic.Int32
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				emb, err := c.EmbedImage(ctx, img)
+				if err == nil {
+					_, err = c.Classify(ctx, emb, set)
+				}
+				if err != nil {
+					failures.Add(1)
+					t.Errorf("a label job failed across the swap: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	eventually(t, "the calibrated model labelling", func() bool {
+		s, _ := c.Classify(ctx, []float32{1, 0}, set)
+		return len(s) > 0 && s[0].Label == "int8"
+	})
+	close(stop)
+	wg.Wait()
+	if !safe.closed.Load() || calibrated.closed.Load() {
+		t.Errorf("after the swap: safe closed %v, calibrated closed %v; want only the safe one closed", safe.closed.Load(), calibrated.closed.Load())
+	}
+	statusMu.Lock()
+	want := []string{calCollecting, calConverting, calRefused, calConverting, calFailed, calConverting, calCalibrated}
+	if len(states) != len(want) {
+		t.Errorf("states %v, want %v", states, want)
+	} else {
+		for i := range want {
+			if states[i] != want[i] {
+				t.Errorf("states %v, want %v", states, want)
+				break
+			}
+		}
+	}
+	if lastPrecision != "int8" || last.Conversions != 3 || last.Refused != 1 || last.Failed != 1 || last.Gate != "passed" || last.Error != "" {
+		t.Errorf("last status %+v at %s", last, lastPrecision)
+	}
+	statusMu.Unlock()
+	mu.Lock()
+	if len(gotSets) != 3 || len(gotSets[0]) != 1 || gotSets[0][0] != setFile {
+		t.Errorf("label sets handed to the conversions: %v, want [%s] each", gotSets, setFile)
+	}
+	mu.Unlock()
+	before := res.State()
+	if _, err := c.EmbedImage(ctx, img); err != nil {
+		t.Fatal(err)
+	}
+	if after := res.State(); after != before {
+		t.Errorf("a frame was kept after the swap: %+v, then %+v", before, after)
+	}
+	if err := c.close(); err != nil || !calibrated.closed.Load() {
+		t.Errorf("close: %v, calibrated closed %v", err, calibrated.closed.Load())
+	}
+}
+
+// Closing during a conversion cancels it (the child is killed through its context) and waits
+// for it; the safe model is closed, and the conversion's verdict is not reported.
+func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
+	dir := t.TempDir()
+	setFile := filepath.Join(dir, "set.yaml")
+	if err := os.WriteFile(setFile, []byte("name: s\nlabels: [a]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := clip.LoadLabelSet(setFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := CalibrationOptions{Reservoir: ReservoirOptions{Dir: filepath.Join(dir, "frames"), Every: time.Nanosecond},
+		MinFrames: 4, MinSpan: time.Nanosecond}
+	res, err := OpenReservoir(opts.Reservoir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	var cancelled atomic.Bool
+	run := func(ctx context.Context, _ *Reservoir, _ []string, _ fidelity.Thresholds) (string, *fidelity.Report, error) {
+		close(started)
+		<-ctx.Done()
+		cancelled.Store(true)
+		return "", nil, ctx.Err()
+	}
+	var mu sync.Mutex
+	var last CalibrationStatus
+	report := func(_ string, s CalibrationStatus) { mu.Lock(); last = s; mu.Unlock() }
+	safe := &fakeCLIP{name: "safe"}
+	c := newCalibratingLabeler(safe, res, run, nil, nil, report, opts, discardLogger())
+	if err := c.PrepareLabels(context.Background(), set); err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := 0; ; i++ {
+		if _, err := c.EmbedImage(context.Background(), img); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-started:
+		default:
+			if i > 1000 {
+				t.Fatal("no conversion started")
+			}
+			continue
+		}
+		break
+	}
+	if err := c.close(); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !cancelled.Load() || !safe.closed.Load() || last.State != calConverting || last.Failed != 0 {
+		t.Errorf("after close: cancelled %v, safe closed %v, status %+v", cancelled.Load(), safe.closed.Load(), last)
+	}
+}

@@ -1,0 +1,75 @@
+package daemon
+
+import (
+	"time"
+
+	"github.com/edged/edged/internal/fidelity"
+)
+
+// CalibrationConfig is models.calibration: when a CLIP model that runs at the safe precision
+// (a checkpoint without calibration data for it) is calibrated to full int8 on the frames of
+// the daemon's own cameras. Zero fields take the defaults of CalibrationOptions.
+type CalibrationConfig struct {
+	// Camera turns calibrating on the cameras' frames on or off (on when absent).
+	Camera *bool `yaml:"camera"`
+	// MinFrames and MinSpan: a conversion starts once this many frames are kept, spanning at
+	// least this long (not all from one minute).
+	MinFrames int           `yaml:"min_frames"`
+	MinSpan   time.Duration `yaml:"min_span"`
+	// MaxFrames bounds the frames kept on disk (small JPEGs, in the model's cache folder).
+	MaxFrames int `yaml:"max_frames"`
+	// Every is the shortest time between two frames considered for keeping.
+	Every time.Duration `yaml:"every"`
+	// Retry is how long after a refused or failed conversion the next one waits, for newer
+	// frames.
+	Retry time.Duration `yaml:"retry"`
+	// The fidelity gate's bars (fidelity.DefaultThresholds when 0).
+	MinMeanCosine  float64 `yaml:"min_mean_cosine"`
+	MinWorstCosine float64 `yaml:"min_worst_cosine"`
+	MinTop1        float64 `yaml:"min_top1"`
+}
+
+// Bounds of models.calibration.
+const (
+	MinCalibrationFrames = 4    // at least one of every CheckEvery (4) frames is held aside
+	MaxCalibrationFrames = 4096 // small JPEGs on disk, and a conversion's calibration passes
+	MaxCalibrationSpan   = 30 * 24 * time.Hour
+)
+
+// enabled says whether a CLIP model at the safe precision is calibrated on the cameras.
+func (c CalibrationConfig) enabled() bool { return c.Camera == nil || *c.Camera }
+
+// options are the calibration's settings from the config, defaults filled in.
+func (c CalibrationConfig) options() CalibrationOptions {
+	return CalibrationOptions{
+		Reservoir:  ReservoirOptions{Max: c.MaxFrames, Every: c.Every},
+		MinFrames:  c.MinFrames,
+		MinSpan:    c.MinSpan,
+		Retry:      c.Retry,
+		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1},
+	}.withDefaults()
+}
+
+func (c *Config) validateCalibration(v *validator) {
+	cc := c.Models.Calibration
+	const at = "models.calibration."
+	if n := cc.MinFrames; n != 0 && (n < MinCalibrationFrames || n > MaxCalibrationFrames) {
+		v.fail(at+"min_frames", "%d is outside [%d, %d]", n, MinCalibrationFrames, MaxCalibrationFrames)
+	}
+	if n := cc.MaxFrames; n != 0 && (n < MinCalibrationFrames || n > MaxCalibrationFrames) {
+		v.fail(at+"max_frames", "%d is outside [%d, %d]", n, MinCalibrationFrames, MaxCalibrationFrames)
+	}
+	if o := cc.options(); o.MinFrames > o.Reservoir.Max {
+		v.fail(at+"min_frames", "%d is more than max_frames (%d): the conversion would never start", o.MinFrames, o.Reservoir.Max)
+	}
+	for field, d := range map[string]time.Duration{"min_span": cc.MinSpan, "every": cc.Every, "retry": cc.Retry} {
+		if d < 0 || d > MaxCalibrationSpan {
+			v.fail(at+field, "%v is outside [0, %v]", d, MaxCalibrationSpan)
+		}
+	}
+	for field, x := range map[string]float64{"min_mean_cosine": cc.MinMeanCosine, "min_worst_cosine": cc.MinWorstCosine, "min_top1": cc.MinTop1} {
+		if x < 0 || x > 1 {
+			v.fail(at+field, "%v is outside [0, 1]", x)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package daemon
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/edged/edged/internal/fidelity"
+)
+
+// models.calibration: defaults when absent, values as given, and bad values refused naming the
+// file, line and key.
+func TestCalibrationConfig(t *testing.T) {
+	dir := t.TempDir()
+	base := "device: d\nmodels:\n  clip: " + dir + "\ncameras:\n  - name: c\n    source: {kind: synthetic}\n"
+	cfg, err := ParseConfig([]byte(base), "x.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := cfg.Models.Calibration.options()
+	if !cfg.Models.Calibration.enabled() || o.MinFrames != 64 || o.MinSpan != 5*time.Minute || o.Reservoir.Max != 256 ||
+		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() {
+		t.Errorf("defaults: enabled %v, %+v", cfg.Models.Calibration.enabled(), o)
+	}
+	given := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+
+		"\n  calibration: {camera: true, min_frames: 16, min_span: 1m, max_frames: 32, every: 2s, retry: 1h, min_top1: 0.9}", 1)
+	if cfg, err = ParseConfig([]byte(given), "x.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	o = cfg.Models.Calibration.options()
+	want := fidelity.DefaultThresholds()
+	want.Top1 = 0.9
+	if o.MinFrames != 16 || o.MinSpan != time.Minute || o.Reservoir.Max != 32 || o.Reservoir.Every != 2*time.Second || o.Retry != time.Hour || o.Thresholds != want {
+		t.Errorf("as given: %+v", o)
+	}
+	off := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+"\n  calibration: {camera: false}", 1)
+	if cfg, err = ParseConfig([]byte(off), "x.yaml"); err != nil || cfg.Models.Calibration.enabled() {
+		t.Errorf("camera: false: %v, enabled %v", err, cfg != nil && cfg.Models.Calibration.enabled())
+	}
+	for _, c := range []struct{ value, want string }{
+		{"{min_frames: 2}", "models.calibration.min_frames: 2 is outside [4, 4096]"},
+		{"{max_frames: 100000}", "models.calibration.max_frames: 100000 is outside [4, 4096]"},
+		{"{min_frames: 100, max_frames: 50}", "models.calibration.min_frames: 100 is more than max_frames (50)"},
+		{"{min_span: -1s}", "models.calibration.min_span: -1s is outside"},
+		{"{every: 10000h}", "models.calibration.every: 10000h0m0s is outside"},
+		{"{min_mean_cosine: 1.5}", "models.calibration.min_mean_cosine: 1.5 is outside [0, 1]"},
+		{"{min_frames: many}", "x.yaml:4"},
+	} {
+		src := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+"\n  calibration: "+c.value, 1)
+		_, err := ParseConfig([]byte(src), "x.yaml")
+		var ce *ConfigError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want a ConfigError containing %q", c.value, err, c.want)
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package daemon_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	clipspec "github.com/edged/edged/clip/spec"
+	"github.com/edged/edged/internal/daemon"
+	"github.com/edged/edged/internal/mqtttest"
+	"github.com/edged/edged/internal/testutil"
+	"github.com/edged/edged/models"
+)
+
+// calibrationTimeout bounds the wait for a conversion on the camera's frames: the child edged
+// converts the checkpoint twice (full int8 and the float reference) and runs the gate, niced
+// below the daemon's own work, on a machine other tests load too.
+const calibrationTimeout = 5 * time.Minute
+
+// calibrationConfig runs CLIP from the checkpoint folder ckpt on the synthetic camera, with a
+// reservoir that is ready after a few seconds.
+func calibrationConfig(t *testing.T, dir, broker string, port int, ckpt, calibration string) string {
+	t.Helper()
+	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	return e2eConfig(t, dir, broker, port, fmt.Sprintf("models:\n  clip: %s\n  calibration: %s", ckpt, calibration),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 600ms, seed: 7}
+    labels: {sets: [labels/shapes.yaml], every: 200ms, top_k: 3}
+`)
+}
+
+// unrecognisedShapesCLIP is the shapes CLIP with its config.json written compactly: the same
+// model, but a checkpoint hash edged does not know, so nothing says which scenes calibrate it.
+func unrecognisedShapesCLIP(t *testing.T) string {
+	return testutil.EditedCheckpoint(t, filepath.Join(repoRoot(t), "models/shapes/clip"), "config.json", func(map[string]any) {})
+}
+
+// healthModel is models.<field> of /healthz.
+func healthModel(t *testing.T, port int, field string) daemon.ModelStatus {
+	t.Helper()
+	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	var h daemon.Health
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatalf("/healthz %q: %v", body, err)
+	}
+	return h.Models[field]
+}
+
+// cachedCLIP is the one CLIP bundle of the cache.
+func cachedCLIP(t *testing.T, cache string) models.Entry {
+	t.Helper()
+	entries, err := models.List(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("cache %s holds %d bundles, want the one CLIP: %+v", cache, len(entries), entries)
+	}
+	return entries[0]
+}
+
+func textTowerSHA(t *testing.T, e models.Entry) string {
+	t.Helper()
+	f, ok := e.Bundle.Manifest.File(clipspec.RoleTextTower)
+	if !ok {
+		t.Fatalf("%s has no text tower", e.Bundle.Dir)
+	}
+	return f.SHA256
+}
+
+// A checkpoint folder without calibration data starts at the safe precision; once the
+// camera's frames are in, a child edged converts it to full int8 on them, the gate passes it
+// against the float model, and the daemon labels with it: the labels still match the scenes'
+// truth. The calibrated bundle replaces the safe one in the cache, records the camera, and a
+// restart uses it without converting again.
+func TestE2ECalibratesOnTheCamera(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cache := filepath.Join(dir, "cache")
+	cfg := calibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCLIP(t), "{min_frames: 48, min_span: 4s, every: 100ms}")
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	p.waitStderr("runs at the safe precision", 1)
+	p.waitStderr("feature started", 1)
+	safe := cachedCLIP(t, cache)
+	if got := safe.Bundle.Manifest.Precision; got != "int8-dynamic" {
+		t.Fatalf("the unrecognised checkpoint converted at %s, want int8-dynamic (no calibration data)", got)
+	}
+	if s := healthModel(t, port, "clip"); s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.MinFrames != 48 {
+		t.Errorf("/healthz models.clip before calibrating: %+v, want precision int8-dynamic and the calibration's status", s)
+	}
+
+	mqtttest.Eventually(t, "the model calibrated on the camera's frames", calibrationTimeout, func() bool {
+		if p.done() {
+			t.Fatalf("edged exited while calibrating")
+		}
+		return p.stderr.Count("calibration: full int8 calibrated on the cameras' frames passed the fidelity gate") > 0 ||
+			p.stderr.Count("calibration: the f") > 0 // refused or failed: fails below
+	})
+	if p.stderr.Count("passed the fidelity gate; labelling with it") != 1 {
+		t.Fatalf("no swap to full int8; the log says:\n%s", p.stderr.Tail(40))
+	}
+	swapped := len(box.On("edged/e2e/demo/labels"))
+	s := healthModel(t, port, "clip")
+	if s.Precision != "int8" || s.Calibration == nil || s.Calibration.State != "calibrated" || s.Calibration.Gate != "passed" {
+		t.Errorf("/healthz models.clip after the swap: %+v (calibration %+v), want precision int8, calibrated, passed", s, s.Calibration)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if v := metricValue(metrics, `edged_model_full_int8{model="clip"}`); v != 1 {
+		t.Errorf("edged_model_full_int8{model=\"clip\"} = %v, want 1", v)
+	}
+	if v := metricValue(metrics, `edged_calibration_conversions_total{model="clip",result="passed"}`); v != 1 {
+		t.Errorf("passed conversions = %v, want 1", v)
+	}
+
+	// The calibrated bundle took the safe one's place in the cache, with the same text tower
+	// (the label sets' cached text embeddings carry over), and says what it calibrated on.
+	cal := cachedCLIP(t, cache)
+	c := cal.Bundle.Manifest.Calibration
+	if cal.Name != safe.Name || cal.Bundle.Manifest.Precision != "int8" || c == nil || c.Source != "camera" || c.Images < 30 ||
+		c.Check == nil || !c.Check.Passed || c.Check.Source != "camera" || c.Check.Frames < 10 {
+		t.Errorf("cached bundle %s at %s, calibration %+v (check %+v): want %s at int8 calibrated on ≥ 30 camera frames, checked on ≥ 10",
+			cal.Name, cal.Bundle.Manifest.Precision, c, c.Check, safe.Name)
+	}
+	if a, b := textTowerSHA(t, safe), textTowerSHA(t, cal); a != b {
+		t.Errorf("text tower %s at the safe precision, %s calibrated: label embeddings would differ", a, b)
+	}
+	t.Logf("gate on the camera's frames: %d frames, mean cosine %.4f, worst %.4f, top-1 %.3f over %d",
+		c.Check.Frames, c.Check.MeanCosine, c.Check.WorstCosine, c.Check.Top1Agreement, c.Check.Top1Compared)
+
+	// Labels after the swap match the scenes.
+	checkLabelsTruthSince(t, p, box, swapped, 40, 5)
+
+	// A restart loads the calibrated model from the cache without converting again.
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	restarted := len(box.On("edged/e2e/demo/labels"))
+	p2 := startEdged(t, dir, cfg)
+	p2.waitStderr("feature started", 1)
+	if s := healthModel(t, port, "clip"); s.Precision != "int8" || s.Calibration != nil {
+		t.Errorf("/healthz models.clip after a restart: %+v, want int8 and no calibration", s)
+	}
+	checkLabelsTruthSince(t, p2, box, restarted, 20, 4)
+	for _, msg := range []string{"runs at the safe precision", "convert: "} {
+		if strings.Contains(p2.stderr.String(), msg) {
+			t.Errorf("after a restart the log says %q: the calibrated model should load as it is", msg)
+		}
+	}
+}
+
+// A model the gate refuses is not used: the safe model keeps labelling (also while the child
+// converts), /healthz and the metrics say why, the cache keeps the safe bundle and its frames,
+// and the conversion is tried again later on newer frames. Stopping edged while a conversion
+// runs kills the child edged and removes its folder.
+func TestE2ECalibrationRefusedKeepsTheSafeModel(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cache := filepath.Join(dir, "cache")
+	// No int8 model reaches a mean cosine of 1 with the float one.
+	cfg := calibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCLIP(t),
+		"{min_frames: 24, min_span: 3s, every: 100ms, retry: 1s, min_mean_cosine: 1}")
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	const converting = "calibration: converting models.clip to full int8"
+	p.waitStderr(converting, 1)
+	during := len(box.On("edged/e2e/demo/labels"))
+	mqtttest.Eventually(t, "the gate's verdict", calibrationTimeout, func() bool {
+		if p.done() {
+			t.Fatalf("edged exited while calibrating")
+		}
+		return strings.Contains(p.stderr.String(), "calibration: the f") || strings.Contains(p.stderr.String(), "passed the fidelity gate")
+	})
+	if !strings.Contains(p.stderr.String(), "the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision") {
+		t.Fatalf("no refusal in the log:\n%s", p.stderr.Tail(40))
+	}
+	if after := len(box.On("edged/e2e/demo/labels")); after <= during {
+		t.Errorf("%d labels published while the child converted: labels stopped", after-during)
+	}
+	s := healthModel(t, port, "clip")
+	if s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.Refused < 1 || !strings.Contains(s.Calibration.Gate, "mean cosine") {
+		t.Errorf("/healthz models.clip after a refusal: %+v (calibration %+v), want int8-dynamic, refused by mean cosine", s, s.Calibration)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if v := metricValue(metrics, `edged_calibration_conversions_total{model="clip",result="refused"}`); v < 1 {
+		t.Errorf("refused conversions = %v, want ≥ 1", v)
+	}
+	if v := metricValue(metrics, `edged_model_full_int8{model="clip"}`); v != 0 {
+		t.Errorf("edged_model_full_int8 = %v after a refusal, want 0", v)
+	}
+	safe := cachedCLIP(t, cache)
+	if safe.Bundle.Manifest.Precision != "int8-dynamic" {
+		t.Errorf("cached bundle at %s after a refusal, want the safe int8-dynamic one", safe.Bundle.Manifest.Precision)
+	}
+	checkLabelsTruthSince(t, p, box, during, 20, 4)
+
+	// The next attempt starts after retry; stopping edged during it ends the child.
+	p.waitStderr(converting, 2)
+	deadlineWait(t, "the child edged convert", func() bool { return len(childConversions(t, dir)) > 0 })
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	if procs := childConversions(t, dir); len(procs) > 0 {
+		t.Errorf("edged convert still runs after edged stopped: %v", procs)
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(models.BundlesDir(cache), ".*partial-camera-*"))
+	if len(leftovers) > 0 {
+		t.Errorf("the stopped conversion's folder is left: %v", leftovers)
+	}
+	if _, err := os.Stat(filepath.Join(safe.Bundle.Dir, "frames", "calibration")); err != nil {
+		t.Errorf("the frames went with the refused model: %v", err)
+	}
+}
+
+// childConversions are the processes whose command line names dir (this test's folders).
+func childConversions(t *testing.T, dir string) []string {
+	t.Helper()
+	cmdlines, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var out []string
+	for _, f := range cmdlines {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		line := strings.ReplaceAll(string(data), "\x00", " ")
+		if strings.Contains(line, " convert ") && strings.Contains(line, dir) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
