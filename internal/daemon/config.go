@@ -155,6 +155,8 @@ type RuntimeConfig struct {
 	DelegateOptions map[string]string `yaml:"delegate_options"`
 	Precision       string            `yaml:"precision"`
 	Workers         int               `yaml:"workers"`
+	// MemoryLimit is the memory the models may take (memory.go); 0: what the machine has.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // ModelsConfig names a bundle or Hugging Face checkpoint folder per model; empty means unused.
@@ -762,6 +764,9 @@ func (c *Config) validateRuntime(v *validator) {
 	}
 	if r.Workers < 0 {
 		v.fail("runtime.workers", "%d is negative", r.Workers)
+	}
+	if r.MemoryLimit < 0 {
+		v.fail("runtime.memory_limit", "%d is negative", r.MemoryLimit)
 	}
 	switch r.Delegate {
 	case "xnnpack", "none", "gpu":

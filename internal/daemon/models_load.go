@@ -169,6 +169,11 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
 	}
+	if l.prep.budget != nil {
+		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest); err != nil {
+			return nil, fmt.Errorf("models.%s: %w", m.field, err)
+		}
+	}
 	part, err := l.load(m.field, b)
 	if err != nil {
 		return nil, fmt.Errorf("models.%s: %w", m.field, err)

@@ -54,6 +54,9 @@ type preparation struct {
 	mu     sync.Mutex
 	order  []string // fields in the config's order
 	models map[string]*ModelStatus
+	// budget admits each model whose size is known only once its bundle is ready; nil
+	// checks none.
+	budget *memoryBudget
 }
 
 func newPreparation(cfg *Config) *preparation {
