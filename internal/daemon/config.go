@@ -168,6 +168,9 @@ type ModelsConfig struct {
 	// CLIPContrast is a label set file of what the camera may show, which labels are told
 	// apart from (clip.Contrast); empty: the CLIP model's own, or clip's default.
 	CLIPContrast string `yaml:"clip_contrast"`
+	// IdleUnload is how long a model no camera's schedule uses stays loaded without use
+	// (idle.go); 0 keeps it; absent: DefaultIdleUnload (ModelsConfig.idleUnload).
+	IdleUnload *time.Duration `yaml:"idle_unload"`
 }
 
 // SearchConfig bounds the memory of recent frames that text search looks at (package
@@ -792,6 +795,9 @@ func (c *Config) validateModels(v *validator) {
 		if p != "" {
 			c.checkModel(v, field, p)
 		}
+	}
+	if d := c.Models.idleUnload(); d < 0 || d > MaxEvery {
+		v.fail("models.idle_unload", "%v is outside [0, %v] (0 keeps every model loaded)", d, MaxEvery)
 	}
 	if c.Models.CLIPContrast != "" {
 		if c.Models.CLIP == "" {

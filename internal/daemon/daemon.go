@@ -167,6 +167,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cfg := d.st.Load().cfg
 	d.prep = newPreparation(cfg)
 	d.prep.budget = d.budget
+	d.prep.unload = &idleUnload{after: cfg.Models.idleUnload(), metrics: d.metrics, log: d.log, prep: d.prep,
+		scheduled: func(field string) bool { return scheduledModels(d.st.Load().cfg)[field] }}
 
 	stopHTTP, err := d.serveHTTP(cfg)
 	if err != nil {

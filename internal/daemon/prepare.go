@@ -46,6 +46,11 @@ type ModelStatus struct {
 	Error   string `json:"error,omitempty"`
 	// Retry is when a waiting model tries the hub again (RFC 3339).
 	Retry string `json:"retry,omitempty"`
+	// Unloaded is a ready model closed while idle (models.idle_unload), loaded again on its
+	// next use; Unloads counts the times, ReloadSeconds is how long the last reload took.
+	Unloaded      bool    `json:"unloaded,omitempty"`
+	Unloads       int     `json:"unloads,omitempty"`
+	ReloadSeconds float64 `json:"reload_seconds,omitempty"`
 }
 
 // preparation tracks the models the config names, from the start until each is ready or
@@ -57,6 +62,8 @@ type preparation struct {
 	// budget admits each model whose size is known only once its bundle is ready; nil
 	// checks none.
 	budget *memoryBudget
+	// unload closes the models no schedule uses when they are idle; nil unloads none.
+	unload *idleUnload
 }
 
 func newPreparation(cfg *Config) *preparation {
