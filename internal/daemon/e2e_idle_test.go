@@ -1,18 +1,13 @@
 package daemon_test
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
-	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/internal/mqtttest"
 )
 
@@ -31,32 +26,10 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	p := startEdged(t, dir, cfg)
 	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
-	health := func() daemon.Health {
-		t.Helper()
-		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
-		var h daemon.Health
-		if err := json.Unmarshal([]byte(body), &h); err != nil {
-			t.Fatalf("/healthz: %v: %s", err, body)
-		}
-		return h
-	}
 	deadlineWait(t, "both models ready", func() bool {
-		h := health()
+		h := modelHealth(t, port)
 		return h.Models["clip"].State == "ready" && h.Models["blip_vqa"].State == "ready"
 	})
-	rss := func() int64 {
-		t.Helper()
-		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := regexp.MustCompile(`VmRSS:\s+(\d+) kB`).FindSubmatch(data)
-		if m == nil {
-			t.Fatalf("no VmRSS in %s", data)
-		}
-		kb, _ := strconv.ParseInt(string(m[1]), 10, 64)
-		return kb << 10
-	}
 	type answer struct {
 		Frame     uint64 `json:"frame"`
 		Answer    string `json:"answer"`
@@ -81,12 +54,12 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 
 	// 1. Used, then idle: unloaded.
 	ask("before")
-	loaded := rss()
+	loaded := rssBytes(t, p.cmd.Process.Pid)
 	n := p.stderr.Count(unloaded)
 	p.waitStderr(unloaded, n+1)
-	freed := rss()
+	freed := rssBytes(t, p.cmd.Process.Pid)
 	t.Logf("edged's resident memory: %d MiB with the VQA model used, %d MiB after it was unloaded (%+d MiB)", loaded>>20, freed>>20, (freed-loaded)>>20)
-	h := health()
+	h := modelHealth(t, port)
 	if v := h.Models["blip_vqa"]; v.State != "ready" || !v.Unloaded || v.Unloads < 1 {
 		t.Errorf("/healthz models.blip_vqa %+v after the unload; want ready, unloaded, counted", v)
 	}
@@ -103,7 +76,7 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 	if p.stderr.Count(reloaded) <= r {
 		t.Errorf("the ask after the unload was answered without a reload:\n%s", p.stderr.Tail(20))
 	}
-	if v := health().Models["blip_vqa"]; v.ReloadSeconds <= 0 {
+	if v := modelHealth(t, port).Models["blip_vqa"]; v.ReloadSeconds <= 0 {
 		t.Errorf("/healthz models.blip_vqa %+v; want the reload's time", v)
 	} else {
 		t.Logf("reload took %.3f s (/healthz)", v.ReloadSeconds)

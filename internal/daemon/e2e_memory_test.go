@@ -69,12 +69,7 @@ func TestE2ERepositoryOverMemoryLimitFails(t *testing.T) {
 		if p.done() {
 			t.Fatalf("edged exited (status %d); a model over the budget found late must not stop it:\n%s", p.exitCode(), p.stderr.Tail(20))
 		}
-		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
-		var h daemon.Health
-		if err := json.Unmarshal([]byte(body), &h); err != nil {
-			t.Fatalf("/healthz: %v: %s", err, body)
-		}
-		clip = h.Models["clip"]
+		clip = modelHealth(t, port).Models["clip"]
 		return clip.State == "failed"
 	})
 	if !regexp.MustCompile(`runtime.memory_limit: the models need about [0-9.]+ MiB .*models.clip [0-9.]+ [KM]iB \(bundle at int8`).MatchString(clip.Error) {
@@ -93,4 +88,15 @@ func TestE2ERepositoryOverMemoryLimitFails(t *testing.T) {
 	if out := p.stderr.String(); !strings.Contains(out, "runtime.memory_limit") || !strings.Contains(out, "(checkpoint of ") {
 		t.Errorf("second start: stderr %q; want the budget's figures from the cached checkpoint", out)
 	}
+}
+
+// modelHealth is edged's /healthz.
+func modelHealth(t *testing.T, port int) daemon.Health {
+	t.Helper()
+	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	var h daemon.Health
+	if err := json.Unmarshal([]byte(body), &h); err != nil {
+		t.Fatalf("/healthz: %v: %s", err, body)
+	}
+	return h
 }
