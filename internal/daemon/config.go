@@ -155,6 +155,8 @@ type RuntimeConfig struct {
 	DelegateOptions map[string]string `yaml:"delegate_options"`
 	Precision       string            `yaml:"precision"`
 	Workers         int               `yaml:"workers"`
+	// MemoryLimit is the memory the models may take (memory.go); 0: what the machine has.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // ModelsConfig names a bundle or Hugging Face checkpoint folder per model; empty means unused.
@@ -169,6 +171,9 @@ type ModelsConfig struct {
 	// Calibration is when a CLIP model at the safe precision is calibrated to full int8 on the
 	// cameras' frames (config_calibration.go).
 	Calibration CalibrationConfig `yaml:"calibration"`
+	// IdleUnload is how long a model no camera's schedule uses stays loaded without use
+	// (idle.go); 0 keeps it; absent: DefaultIdleUnload (ModelsConfig.idleUnload).
+	IdleUnload *time.Duration `yaml:"idle_unload"`
 }
 
 // SearchConfig bounds the memory of recent frames that text search looks at (package
@@ -767,6 +772,9 @@ func (c *Config) validateRuntime(v *validator) {
 	if r.Workers < 0 {
 		v.fail("runtime.workers", "%d is negative", r.Workers)
 	}
+	if r.MemoryLimit < 0 {
+		v.fail("runtime.memory_limit", "%d is negative", r.MemoryLimit)
+	}
 	switch r.Delegate {
 	case "xnnpack", "none", "gpu":
 	case "external":
@@ -791,6 +799,9 @@ func (c *Config) validateModels(v *validator) {
 		if p != "" {
 			c.checkModel(v, field, p)
 		}
+	}
+	if d := c.Models.idleUnload(); d < 0 || d > MaxEvery {
+		v.fail("models.idle_unload", "%v is outside [0, %v] (0 keeps every model loaded)", d, MaxEvery)
 	}
 	if c.Models.CLIPContrast != "" {
 		if c.Models.CLIP == "" {

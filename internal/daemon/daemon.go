@@ -56,6 +56,7 @@ type Daemon struct {
 	sched    *scheduler
 	ready    atomic.Bool  // lanes and runners running: asks can be scheduled
 	prep     *preparation // where each model stands; set by Run
+	budget   *memoryBudget
 	stopping atomic.Bool
 	reload   chan struct{}
 	started  time.Time
@@ -86,6 +87,9 @@ func New(configPath string, opts Options) (*Daemon, error) {
 		d.log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: d.logLevel}))
 	}
 	d.st.Store(st)
+	if d.budget, err = newMemoryBudget(cfg); err != nil {
+		return nil, err
+	}
 
 	if d.page, err = newPage(d); err != nil {
 		return nil, err
@@ -163,6 +167,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.started = time.Now()
 	cfg := d.st.Load().cfg
 	d.prep = newPreparation(cfg)
+	d.prep.budget = d.budget
+	d.prep.unload = &idleUnload{after: cfg.Models.idleUnload(), metrics: d.metrics, log: d.log, prep: d.prep,
+		scheduled: func(field string) bool { return scheduledModels(d.st.Load().cfg)[field] }}
 
 	stopHTTP, err := d.serveHTTP(cfg)
 	if err != nil {

@@ -37,12 +37,7 @@ func TestE2EModelsFromTheHub(t *testing.T) {
 		"HF_TOKEN=", "HF_HUB_OFFLINE="}
 	health := func() daemon.Health {
 		t.Helper()
-		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
-		var h daemon.Health
-		if err := json.Unmarshal([]byte(body), &h); err != nil {
-			t.Fatalf("/healthz: %v: %s", err, body)
-		}
-		return h
+		return modelHealth(t, port)
 	}
 	run := func(name string, env []string, check func(p *proc)) {
 		t.Helper()

@@ -48,6 +48,10 @@ type metrics struct {
 	events     *prometheus.CounterVec
 	reloads    *prometheus.CounterVec
 	workers    *prometheus.GaugeVec
+	// modelUnloads and modelReload count the models closed while idle and time their
+	// reloads (models.idle_unload).
+	modelUnloads *prometheus.CounterVec
+	modelReload  *prometheus.HistogramVec
 }
 
 // statsSource gives the counters kept elsewhere (cameras, publisher) at scrape time.
@@ -82,8 +86,16 @@ func newMetrics(src statsSource) *metrics {
 		workers: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "edged_workers", Help: "Inference workers per lane (labels, blip).",
 		}, []string{"lane"}),
+		modelUnloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edged_model_unloads_total", Help: "Models closed after models.idle_unload without use, by model (blip_vqa, blip_itm).",
+		}, []string{"model"}),
+		modelReload: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edged_model_reload_seconds",
+			Help:    "Time to load an unloaded model again on its next use, by model.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 12), // 10 ms .. 20 s
+		}, []string{"model"}),
 	}
-	m.reg.MustRegister(m.framesUsed, m.jobs, m.skipped, m.inference, m.events, m.reloads, m.workers,
+	m.reg.MustRegister(m.framesUsed, m.jobs, m.skipped, m.inference, m.events, m.reloads, m.workers, m.modelUnloads, m.modelReload,
 		&externalCollector{src: src},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

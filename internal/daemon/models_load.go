@@ -169,6 +169,11 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 	if err != nil {
 		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
 	}
+	if l.prep.budget != nil {
+		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest); err != nil {
+			return nil, fmt.Errorf("models.%s: %w", m.field, err)
+		}
+	}
 	part, err := l.load(m.field, b)
 	if err != nil {
 		return nil, fmt.Errorf("models.%s: %w", m.field, err)
@@ -222,30 +227,48 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 		l.mu.Unlock()
 		return &Models{Captioner: c, Close: p.close}, nil
 	case fieldBLIPVQA:
-		p, err := newBLIPPool(b, l.run, l.blipWorkers, blip.ArchVQA)
+		open := func() (*Models, error) {
+			p, err := newBLIPPool(b, l.run, l.blipWorkers, blip.ArchVQA)
+			if err != nil {
+				return nil, err
+			}
+			return &Models{Answerer: &blipAnswerer{p}, Close: p.close}, nil
+		}
+		part, err := open()
 		if err != nil {
 			return nil, err
 		}
-		return &Models{Answerer: &blipAnswerer{p}, Close: p.close}, nil
+		return l.prep.unload.unloadable(field, part, open), nil
 	case fieldBLIPITM:
 		if b.Manifest.Architecture != blip.ArchRetrieval {
 			return nil, fmt.Errorf("%s is a %s, not a %s (image-text matching)", b.Dir, b.Manifest.Architecture, blip.ArchRetrieval)
 		}
-		m, err := blip.Load(b, blip.Options{Runtime: l.run})
+		open := func() (*Models, error) { return l.loadMatcher(b) }
+		part, err := open()
 		if err != nil {
 			return nil, err
 		}
-		// Events are checked on the label lane, searches re-ranked from HTTP and MQTT: one
-		// session per label worker, and searches wait for a free one.
-		bm, err := confirm.NewBLIPMatcher(m, l.labelWorkers)
-		if err != nil {
-			m.Close()
-			return nil, err
-		}
-		l.addJudge("itm", bm)
-		return &Models{Matcher: bm, Close: func() error { return errors.Join(bm.Close(), m.Close()) }}, nil
+		part = l.prep.unload.unloadable(field, part, open)
+		l.addJudge("itm", part.Matcher)
+		return part, nil
 	}
 	return nil, fmt.Errorf("unknown model %q", field)
+}
+
+// loadMatcher loads a BLIP image-text matching model. Events are checked on the label lane,
+// searches re-ranked from HTTP and MQTT: one session per label worker, and searches wait for
+// a free one.
+func (l *loader) loadMatcher(b *bundle.Bundle) (*Models, error) {
+	m, err := blip.Load(b, blip.Options{Runtime: l.run})
+	if err != nil {
+		return nil, err
+	}
+	bm, err := confirm.NewBLIPMatcher(m, l.labelWorkers)
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &Models{Matcher: bm, Close: func() error { return errors.Join(bm.Close(), m.Close()) }}, nil
 }
 
 // addJudge makes a ready model one the captioner can rank captions with.

@@ -51,6 +51,11 @@ type ModelStatus struct {
 	// Calibration is where calibrating a safe-precision CLIP model on the cameras' frames
 	// stands (calibrating.go).
 	Calibration *CalibrationStatus `json:"calibration,omitempty"`
+	// Unloaded is a ready model closed while idle (models.idle_unload), loaded again on its
+	// next use; Unloads counts the times, ReloadSeconds is how long the last reload took.
+	Unloaded      bool    `json:"unloaded,omitempty"`
+	Unloads       int     `json:"unloads,omitempty"`
+	ReloadSeconds float64 `json:"reload_seconds,omitempty"`
 }
 
 // preparation tracks the models the config names, from the start until each is ready or
@@ -59,6 +64,11 @@ type preparation struct {
 	mu     sync.Mutex
 	order  []string // fields in the config's order
 	models map[string]*ModelStatus
+	// budget admits each model whose size is known only once its bundle is ready; nil
+	// checks none.
+	budget *memoryBudget
+	// unload closes the models no schedule uses when they are idle; nil unloads none.
+	unload *idleUnload
 }
 
 func newPreparation(cfg *Config) *preparation {

@@ -1,0 +1,95 @@
+package daemon_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/edged/edged/internal/mqtttest"
+)
+
+// A VQA model that only asks use is closed after models.idle_unload without use, and loaded
+// again by the next ask, which is answered as before; CLIP, which labels every frame, stays.
+// The events are asserted (log, /healthz, metrics); the resident memory edged gives back is
+// logged, not asserted.
+func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
+	root := repoRoot(t)
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  clip: %s\n  blip_vqa: %s\n  idle_unload: 2s\n",
+		filepath.Join(root, "models/shapes/clip"), filepath.Join(root, "models/shapes/blip_vqa")), labelledCamera)
+	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+	box.WaitOn(t, "edged/e2e/available", "online", func(m mqtttest.Message) bool { return m.Payload == "online" })
+	deadlineWait(t, "both models ready", func() bool {
+		h := modelHealth(t, port)
+		return h.Models["clip"].State == "ready" && h.Models["blip_vqa"].State == "ready"
+	})
+	type answer struct {
+		Frame     uint64 `json:"frame"`
+		Answer    string `json:"answer"`
+		RequestID string `json:"request_id"`
+	}
+	ask := func(id string) answer {
+		t.Helper()
+		mqtttest.Publish(t, c, "edged/e2e/demo/ask", false, fmt.Sprintf(`{"question": "what color is the background?", "request_id": %q, "reply_to": "edged/e2e/reply/%s"}`, id, id))
+		a := decode[answer](t, box.WaitOn(t, "edged/e2e/reply/"+id, "the answer to "+id, nil))
+		var truth string
+		deadlineWait(t, "the answer's line on stdout, with the scene's truth", func() bool {
+			truth = truthByFrame(p.stdout.String(), "answer")[a.Frame]
+			return truth != ""
+		})
+		t.Logf("%s: %q (frame %d, truth %q)", id, a.Answer, a.Frame, truth)
+		if a.Frame == 0 || a.Answer != truth || !slices.Contains([]string{"black", "gray", "white"}, a.Answer) {
+			t.Errorf("%s: answer %+v, truth %q: want the background's color", id, a, truth)
+		}
+		return a
+	}
+	const unloaded, reloaded = `msg="model unloaded: idle and no camera's schedule uses it" model=blip_vqa`, `msg="model loaded again" model=blip_vqa`
+
+	// 1. Used, then idle: unloaded.
+	ask("before")
+	loaded := rssBytes(t, p.cmd.Process.Pid)
+	n := p.stderr.Count(unloaded)
+	p.waitStderr(unloaded, n+1)
+	freed := rssBytes(t, p.cmd.Process.Pid)
+	t.Logf("edged's resident memory: %d MiB with the VQA model used, %d MiB after it was unloaded (%+d MiB)", loaded>>20, freed>>20, (freed-loaded)>>20)
+	h := modelHealth(t, port)
+	if v := h.Models["blip_vqa"]; v.State != "ready" || !v.Unloaded || v.Unloads < 1 {
+		t.Errorf("/healthz models.blip_vqa %+v after the unload; want ready, unloaded, counted", v)
+	}
+	if h.Status != "ok" {
+		t.Errorf("/healthz status %q with an unloaded model, want ok (it is not a problem): %v", h.Status, h.Problems)
+	}
+	if strings.Contains(p.stderr.String(), `msg="model unloaded: idle and no camera's schedule uses it" model=clip`) {
+		t.Error("CLIP labels every frame, and was unloaded")
+	}
+
+	// 2. The next ask loads it again and is answered.
+	r := p.stderr.Count(reloaded)
+	ask("after")
+	if p.stderr.Count(reloaded) <= r {
+		t.Errorf("the ask after the unload was answered without a reload:\n%s", p.stderr.Tail(20))
+	}
+	if v := modelHealth(t, port).Models["blip_vqa"]; v.ReloadSeconds <= 0 {
+		t.Errorf("/healthz models.blip_vqa %+v; want the reload's time", v)
+	} else {
+		t.Logf("reload took %.3f s (/healthz)", v.ReloadSeconds)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	for _, want := range []string{`edged_model_unloads_total{model="blip_vqa"} `, `edged_model_reload_seconds_count{model="blip_vqa"} `} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics has no %s", want)
+		}
+	}
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	noPanic(t, p)
+}

@@ -1,0 +1,227 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"image"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Models the cameras' schedules do not use (a VQA model only asks use, an ITM model only
+// search re-ranking uses) are closed after models.idle_unload without use, and opened again
+// from their bundle on the next use: their memory is free between an ask and the next.
+
+// DefaultIdleUnload is models.idle_unload when the config does not say.
+const DefaultIdleUnload = 5 * time.Minute
+
+// idleUnload is models.idle_unload, DefaultIdleUnload when absent.
+func (m ModelsConfig) idleUnload() time.Duration {
+	if m.IdleUnload == nil {
+		return DefaultIdleUnload
+	}
+	return *m.IdleUnload
+}
+
+// idleUnload is the daemon's side of unloading: which models the schedule uses now, and
+// where unloads and reloads are told.
+type idleUnload struct {
+	after time.Duration
+	// scheduled says whether a camera's schedule uses field's model under the config in
+	// force (a reload may add or remove standing questions).
+	scheduled func(field string) bool
+	metrics   *metrics
+	log       *slog.Logger
+	prep      *preparation
+}
+
+// scheduledModels are the models some camera's schedule runs: they are used all the time and
+// are never unloaded.
+func scheduledModels(cfg *Config) map[string]bool {
+	out := map[string]bool{}
+	for _, cam := range cfg.Cameras {
+		if len(cam.Labels.Sets) > 0 && cam.Labels.Every > 0 {
+			out[fieldCLIP] = true
+			if len(cam.Labels.Confirm.Labels) > 0 {
+				out[fieldBLIPITM] = true
+			}
+		}
+		if cam.Caption.Every > 0 {
+			out[fieldBLIPCaption] = true
+			itm, clip := cam.Caption.ranks()
+			out[fieldBLIPITM] = out[fieldBLIPITM] || itm
+			out[fieldCLIP] = out[fieldCLIP] || clip
+		}
+		if cam.Questions.Every > 0 && len(cam.Questions.Ask) > 0 {
+			out[fieldBLIPVQA] = true
+		}
+	}
+	return out
+}
+
+// idleModel is one model that is closed when idle and opened again when used. Safe for
+// concurrent use: a use while it is reloaded waits for that reload.
+type idleModel struct {
+	field  string
+	policy *idleUnload
+	open   func() (*Models, error) // loads the model again from its bundle
+
+	mu     sync.Mutex
+	cur    *Models // nil while unloaded
+	users  int
+	last   time.Time // the end of the last use
+	timer  *time.Timer
+	closed bool
+}
+
+// newIdleModel takes over part, loaded by open, and closes it once it has been idle long
+// enough (counting from now).
+func newIdleModel(field string, policy *idleUnload, part *Models, open func() (*Models, error)) *idleModel {
+	m := &idleModel{field: field, policy: policy, open: open, cur: part, last: time.Now()}
+	m.mu.Lock()
+	m.arm()
+	m.mu.Unlock()
+	return m
+}
+
+// use returns the loaded model, loading it again if it was closed; done must be called when
+// the caller no longer uses it.
+func (m *idleModel) use() (cur *Models, done func(), err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, nil, fmt.Errorf("models.%s: %w", m.field, errNoModel)
+	}
+	if m.cur == nil {
+		start := time.Now()
+		if m.cur, err = m.open(); err != nil {
+			m.cur = nil
+			return nil, nil, fmt.Errorf("models.%s: loading it again: %w", m.field, err)
+		}
+		m.policy.reloaded(m.field, time.Since(start))
+	}
+	m.users++
+	return m.cur, m.release, nil
+}
+
+func (m *idleModel) release() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users--
+	m.last = time.Now()
+	if m.users == 0 {
+		m.arm()
+	}
+}
+
+// arm starts the wait for the model to be idle; m.mu is held.
+func (m *idleModel) arm() {
+	if m.closed {
+		return
+	}
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	m.timer = time.AfterFunc(m.policy.after-time.Since(m.last), m.expire)
+}
+
+// expire closes the model if it has been idle for the whole wait and the schedule does not
+// use it.
+func (m *idleModel) expire() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed || m.cur == nil || m.users > 0 {
+		return
+	}
+	if time.Since(m.last) < m.policy.after || m.policy.scheduled(m.field) {
+		m.last = time.Now()
+		m.arm()
+		return
+	}
+	err := m.cur.Close()
+	m.cur = nil
+	m.policy.unloaded(m.field, err)
+}
+
+// close frees the model for good.
+func (m *idleModel) close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.closed = true
+	if m.timer != nil {
+		m.timer.Stop()
+	}
+	if m.cur == nil {
+		return nil
+	}
+	err := m.cur.Close()
+	m.cur = nil
+	return err
+}
+
+// The daemon's contracts over an idleModel.
+
+type idleAnswerer struct{ m *idleModel }
+
+func (a idleAnswerer) Answer(ctx context.Context, img image.Image, questions []string) ([]string, error) {
+	cur, done, err := a.m.use()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return cur.Answerer.Answer(ctx, img, questions)
+}
+
+type idleMatcher struct{ m *idleModel }
+
+func (a idleMatcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
+	cur, done, err := a.m.use()
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	return cur.Matcher.Match(ctx, img, texts)
+}
+
+// unloadable wraps part, loaded by open, when field's model may be unloaded when idle: the
+// models only asks (VQA) and searches and rankings (ITM) use.
+func (u *idleUnload) unloadable(field string, part *Models, open func() (*Models, error)) *Models {
+	if u == nil || u.after <= 0 || (field != fieldBLIPVQA && field != fieldBLIPITM) {
+		return part
+	}
+	m := newIdleModel(field, u, part, open)
+	out := &Models{Close: m.close}
+	if part.Answerer != nil {
+		out.Answerer = idleAnswerer{m}
+	}
+	if part.Matcher != nil {
+		out.Matcher = idleMatcher{m}
+	}
+	return out
+}
+
+// Messages of the unload events, for the log and the tests.
+const (
+	msgModelUnloaded = "model unloaded: idle and no camera's schedule uses it"
+	msgModelReloaded = "model loaded again"
+)
+
+func (u *idleUnload) unloaded(field string, err error) {
+	if err != nil {
+		u.log.Error(msgModelUnloaded, "model", field, "idle", u.after.String(), "err", err)
+	} else {
+		u.log.Info(msgModelUnloaded, "model", field, "idle", u.after.String())
+	}
+	u.metrics.modelUnloads.WithLabelValues(field).Inc()
+	u.prep.update(field, func(s *ModelStatus) { s.Unloaded = true; s.Unloads++ })
+}
+
+func (u *idleUnload) reloaded(field string, took time.Duration) {
+	u.log.Info(msgModelReloaded, "model", field, "took", took.Round(time.Millisecond).String())
+	u.metrics.modelReload.WithLabelValues(field).Observe(took.Seconds())
+	u.prep.update(field, func(s *ModelStatus) {
+		s.Unloaded = false
+		s.ReloadSeconds = took.Seconds()
+	})
+}

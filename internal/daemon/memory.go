@@ -1,0 +1,403 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/edged/edged/blip/spec"
+	"github.com/edged/edged/bundle"
+	clipspec "github.com/edged/edged/clip/spec"
+	"github.com/edged/edged/hf"
+	"github.com/edged/edged/hf/hub"
+	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/models"
+)
+
+// The memory budget (runtime.memory_limit): the models a config names must fit in it, or
+// edged refuses the config at start with the figures, rather than being killed by the OOM
+// killer once the models are loaded. The figures are estimates of the anonymous memory
+// (what the kernel cannot take back) each model holds, from its bundle's files; the model
+// files' own pages come on top, and the kernel reclaims them under pressure.
+
+// ByteSize is a number of bytes in the config: a plain number, or one with a unit (512MiB,
+// 2GiB, 1.5GB, 800M).
+type ByteSize int64
+
+// UnmarshalYAML reads a plain number or a number with a unit.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parseByteSize(n.Value)
+	if err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %v", n.Line, err)}}
+	}
+	*b = v
+	return nil
+}
+
+var byteUnits = []struct {
+	suffix string
+	size   float64
+}{
+	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40}, {"b", 1},
+}
+
+func parseByteSize(s string) (ByteSize, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	unit := 1.0
+	for _, u := range byteUnits {
+		if strings.HasSuffix(t, u.suffix) {
+			t, unit = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.size
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || f*unit > math.MaxInt64/2 {
+		return 0, fmt.Errorf("%q is not a size such as 1500000000, 512MiB or 2GiB", s)
+	}
+	return ByteSize(f * unit), nil
+}
+
+// Estimating what a model holds. Each worker's session has its own TFLite interpreters, and
+// XNNPACK packs its own copy of the weights for each, so a model holds its per-session
+// figure once per session. Per model file of a session: the weights as XNNPACK holds them
+// (heldPerFileByte times the file) and the activations (activationsPerParam times the file's
+// parameters). The factors are BENCHMARKS.md's measurements ("Memory and the hot path",
+// "Where it goes": each base-size model file alone, anonymous memory at load and at the first
+// Invoke, XNNPACK, amd64); a model of another size is taken to scale with its weights.
+
+// processBase is edged itself without models: the Go runtime, TFLite's and OpenCV's
+// libraries, the embedded broker, the frame and search buffers.
+const processBase = 100 << 20
+
+// heldPerFileByte is the anonymous memory per byte of a model file at each precision. Float
+// weights are packed once (fp32: 1; BLIP decoder step 481 MiB for a 472 MiB file); full int8
+// ones too, with float scales beside them (1.1: CLIP vision 94 MiB for 84); fp16 and
+// int8-dynamic weights are dequantized to float32 at load and that copy stays beside the
+// packed one (int8-dynamic 8: BLIP decoder step 951 MiB for 119, cross_kv 108 for 14; CLIP's
+// text tower holds less, 296 for 61; fp16 4 by the same reading).
+var heldPerFileByte = map[string]float64{"fp32": 1, "fp16": 4, "int8-dynamic": 8, "int8": 1.1}
+
+// bytesPerParam is the file bytes per weight at each precision.
+var bytesPerParam = map[string]float64{"fp32": 4, "fp16": 2, "int8-dynamic": 1, "int8": 1}
+
+// activationsPerParam is the anonymous memory a model file's first Invoke adds, per weight
+// of the file: XNNPACK gives each partition of a graph its own memory for its values, so a
+// tower that runs in many partitions (BLIP's vision tower: 88) holds far more than TFLite's
+// one arena would.
+func activationsPerParam(arch, role, precision string) float64 {
+	full := precision == "int8"
+	switch {
+	case role == spec.RoleVision && arch != clipspec.Architecture:
+		if full {
+			return 6.8 // 571 MiB for 88 M weights
+		}
+		return 3.8 // fp32: 308 MiB for 86 M weights
+	case role == clipspec.RoleVisionTower:
+		return 0.2 // CLIP vision, int8: 17 MiB for 88 M weights
+	case role == clipspec.RoleTextTower:
+		if precision == "int8-dynamic" {
+			return 1.6 // 97 MiB for 64 M weights; 0 as an fp32 file
+		}
+		return 0.1
+	case role == spec.RoleCrossKV:
+		return 3.3 // 44 MiB for 14 M weights
+	case role == spec.RoleDecoderStep:
+		return 0.01 // 1 MiB for 124 M weights
+	}
+	return 0.5 // the question encoder (63 MiB for 137 M weights), and the text models not measured
+}
+
+// towerBytes is one model file's share of a session.
+func towerBytes(arch, role, precision string, fileBytes int64) float64 {
+	held, ok := heldPerFileByte[precision]
+	if !ok {
+		held = heldPerFileByte["int8-dynamic"] // the most a precision holds
+	}
+	perParam := bytesPerParam[precision]
+	if perParam == 0 {
+		perParam = 1
+	}
+	return float64(fileBytes)*held + float64(fileBytes)/perParam*activationsPerParam(arch, role, precision)
+}
+
+// bundleSessionBytes is what one session of a bundle's model holds.
+func bundleSessionBytes(m *bundle.Manifest) int64 {
+	var n float64
+	for _, f := range m.Files {
+		if f.Precision == "" && len(f.Inputs) == 0 { // not a model file
+			continue
+		}
+		p := f.Precision
+		if p == "" {
+			p = m.Precision
+		}
+		n += towerBytes(m.Architecture, f.Role, p, f.Size)
+	}
+	return int64(n)
+}
+
+// checkpointSessionBytes is what one session of a checkpoint's model will hold once converted
+// at precision ("" the architecture's default): its weights split into the vision tower and
+// the models that see text, each at the precision the converter writes it.
+func checkpointSessionBytes(dir, precision string) (int64, string, error) {
+	ck, err := hf.Open(dir)
+	if err != nil {
+		return 0, "", err
+	}
+	defer ck.Close()
+	arch, err := ck.Architecture()
+	if err != nil {
+		return 0, "", err
+	}
+	if precision == "" {
+		p, err := models.DefaultPrecision(dir)
+		if err != nil {
+			return 0, "", err
+		}
+		precision = p.String()
+	}
+	var vision, text int64
+	for _, name := range ck.Weights.Names() {
+		t, err := ck.Weights.Info(name)
+		if err != nil {
+			return 0, "", err
+		}
+		if strings.HasPrefix(name, "vision_model.") || strings.HasPrefix(name, "visual_projection.") {
+			vision += int64(t.Len())
+		} else {
+			text += int64(t.Len())
+		}
+	}
+	textPrecision, textRole := precision, spec.RoleQuestionEncoder
+	switch {
+	case arch == clipspec.Architecture:
+		textRole = clipspec.RoleTextTower
+		if precision == "int8" {
+			textPrecision = "int8-dynamic" // clip/export.TextPrecision
+		}
+	case precision == "int8":
+		textPrecision = "fp32" // blip/export.TextPrecision
+	}
+	fileBytes := func(params int64, p string) int64 { return int64(float64(params) * bytesPerParam[p]) }
+	n := towerBytes(arch, spec.RoleVision, precision, fileBytes(vision, precision)) +
+		towerBytes(arch, textRole, textPrecision, fileBytes(text, textPrecision))
+	return int64(n), fmt.Sprintf("checkpoint of %d M weights at %s", (vision+text+500_000)/1_000_000, precision), nil
+}
+
+// modelSize is the estimate of one configured model.
+type modelSize struct {
+	field, name string
+	perSession  int64
+	sessions    int
+	from        string // what the figure is made from
+}
+
+func (m modelSize) bytes() int64 { return int64(m.sessions) * m.perSession }
+
+// modelSessions is how many sessions the daemon opens of field's model.
+func modelSessions(cfg *Config, field string) int {
+	labels, blipWorkers := laneWorkers(cfg.Runtime.Workers)
+	if field == fieldCLIP || field == fieldBLIPITM {
+		return labels
+	}
+	return blipWorkers
+}
+
+// estimateModel is m's size when it can be told before the model is prepared: a bundle
+// folder, a checkpoint folder, or a repository whose checkpoint is in the hub cache. ok is
+// false for a repository not pulled yet: its bundle is checked once it is ready.
+func estimateModel(cfg *Config, m configuredModel) (size modelSize, ok bool, err error) {
+	size = modelSize{field: m.field, name: m.name, sessions: modelSessions(cfg, m.field)}
+	dir := cfg.ResolveModel(m.name)
+	if _, err := os.Stat(dir); err != nil {
+		// A repository id: its snapshot, if the hub cache has it, without the network.
+		d, _, err := models.Checkpoint(context.Background(), m.name, hub.Options{Offline: true})
+		if err != nil {
+			return size, false, nil
+		}
+		dir = d
+	}
+	if _, err := os.Stat(dir + "/" + bundle.ManifestName); err == nil {
+		man, err := bundle.ReadManifest(dir)
+		if err != nil {
+			return size, false, err
+		}
+		size.perSession, size.from = bundleSessionBytes(man), "bundle at "+man.Precision
+		return size, true, nil
+	}
+	size.perSession, size.from, err = checkpointSessionBytes(dir, cfg.Runtime.Precision)
+	return size, err == nil, err
+}
+
+// memoryBudget holds the models' estimates against the limit while they are prepared: a
+// model whose size is known only once its bundle is ready is admitted then, or refused.
+type memoryBudget struct {
+	limit    int64
+	explicit bool // set in the config, rather than what the machine has
+	mu       sync.Mutex
+	sizes    map[string]modelSize
+	order    []string
+}
+
+// newMemoryBudget estimates the config's models and refuses the config (a *ConfigError) when
+// those known already cannot fit.
+func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
+	b := &memoryBudget{limit: int64(cfg.Runtime.MemoryLimit), explicit: cfg.Runtime.MemoryLimit > 0, sizes: map[string]modelSize{}}
+	if !b.explicit {
+		var err error
+		if b.limit, err = machineMemory(); err != nil {
+			return nil, configErrorAt(cfg, "runtime.memory_limit", "cannot tell the machine's memory (%v): set it", err)
+		}
+	}
+	for _, m := range configuredModels(cfg) {
+		b.order = append(b.order, m.field)
+		size, ok, err := estimateModel(cfg, m)
+		if err != nil {
+			// The loader reports a model it cannot open; its size is checked once it is ready.
+			continue
+		}
+		if ok {
+			b.sizes[m.field] = size
+		}
+	}
+	if msg := b.overBudget(); msg != "" {
+		return nil, configErrorAt(cfg, "runtime.memory_limit", "%s", msg)
+	}
+	return b, nil
+}
+
+// admit records the size of field's model, whose bundle is now ready, and refuses it when the
+// models no longer fit.
+func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manifest) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
+		perSession: bundleSessionBytes(man), from: "bundle at " + man.Precision}
+	prev, had := b.sizes[field]
+	b.sizes[field] = size
+	if msg := b.overBudget(); msg != "" {
+		if had {
+			b.sizes[field] = prev
+		} else {
+			delete(b.sizes, field)
+		}
+		return fmt.Errorf("runtime.memory_limit: %s", msg)
+	}
+	return nil
+}
+
+// overBudget says, when the known models do not fit, what each needs and which settings
+// would make them fit; "" when they fit.
+func (b *memoryBudget) overBudget() string {
+	total, sessions := int64(processBase), 0
+	var parts []string
+	for _, f := range b.order {
+		s, ok := b.sizes[f]
+		if !ok {
+			continue
+		}
+		total += s.bytes()
+		sessions = max(sessions, s.sessions)
+		parts = append(parts, fmt.Sprintf("models.%s %s (%s: %s per session × %d)", f, bench.FormatBytes(s.bytes()), s.from, bench.FormatBytes(s.perSession), s.sessions))
+	}
+	if total <= b.limit {
+		return ""
+	}
+	limit := "the " + bench.FormatBytes(b.limit) + " allowed"
+	if !b.explicit {
+		limit = bench.FormatBytes(b.limit) + ", what this machine has less a margin"
+	}
+	msg := fmt.Sprintf("the models need about %s with edged itself (%s), more than %s: %s. To fit: ",
+		bench.FormatBytes(total), bench.FormatBytes(processBase), limit, strings.Join(parts, ", "))
+	var fixes []string
+	for _, f := range b.order {
+		if s, ok := b.sizes[f]; ok && total-s.bytes() <= b.limit {
+			fixes = append(fixes, "leave out models."+f)
+		}
+	}
+	if sessions > 1 {
+		one := int64(processBase)
+		for _, s := range b.sizes {
+			one += s.perSession
+		}
+		fixes = append(fixes, fmt.Sprintf("runtime.workers: 2 (one session of each model: %s)", bench.FormatBytes(one)))
+	}
+	for _, s := range b.sizes {
+		if !strings.HasSuffix(s.from, "int8") {
+			fixes = append(fixes, "int8 models (runtime.precision: int8, or bundles converted at int8: the least memory)")
+			break
+		}
+	}
+	fixes = append(fixes, "fewer models", "runtime.memory_limit above "+bench.FormatBytes(total)+" on a machine that has it")
+	return msg + strings.Join(fixes, "; or ")
+}
+
+// machineMemory is the default limit: the memory available now (MemAvailable, or MemTotal on
+// kernels without it), at most the cgroup's limit, less a margin for the OS and the camera's
+// decoder.
+func machineMemory() (int64, error) {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0, err
+	}
+	avail := meminfoBytes(string(data), "MemAvailable")
+	if avail <= 0 {
+		avail = meminfoBytes(string(data), "MemTotal")
+	}
+	if avail <= 0 {
+		return 0, fmt.Errorf("/proc/meminfo has neither MemAvailable nor MemTotal")
+	}
+	if c := cgroupLimit(); c > 0 && c < avail {
+		avail = c
+	}
+	margin := max(256<<20, avail/10)
+	return max(0, avail-margin), nil
+}
+
+// meminfoBytes reads a "Key:   123 kB" line of /proc/meminfo.
+func meminfoBytes(meminfo, key string) int64 {
+	for _, line := range strings.Split(meminfo, "\n") {
+		rest, ok := strings.CutPrefix(line, key+":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0
+		}
+		if len(f) > 1 && f[1] == "kB" {
+			n <<= 10
+		}
+		return n
+	}
+	return 0
+}
+
+// cgroupLimit is the memory limit of edged's cgroup (v2 memory.max, else v1
+// memory.limit_in_bytes), 0 when there is none.
+func cgroupLimit() int64 {
+	for _, p := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
+		if err != nil || n <= 0 || n >= 1<<60 { // "max", or v1's "no limit"
+			continue
+		}
+		return n
+	}
+	return 0
+}
