@@ -312,7 +312,7 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 	if err != nil {
 		return nil, info, err
 	}
-	passes := observePasses(g.Observable(), ObserveBudget)
+	passes := observePasses(g.Observable(), opts.observeBudget)
 	files := make([]string, len(passes))
 	defer func() {
 		for _, f := range files {
