@@ -312,7 +312,7 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 	if err != nil {
 		return nil, info, err
 	}
-	passes := observePasses(g.Observable(), ObserveBudget)
+	passes := observePasses(g.Observable(), opts.observeBudget)
 	files := make([]string, len(passes))
 	defer func() {
 		for _, f := range files {
@@ -335,6 +335,7 @@ func CalibrateImages(g *graph.Graph, opts Options, step string, feed func(ip *tf
 			name = fmt.Sprintf("%s (pass %d of %d)", step, i+1, len(files))
 		}
 		n, err := calibratePass(file, opts, obs, name, feed, ranges)
+		tflite.ReleaseFreedMemory() // the pass's activations, before the next pass or model
 		if err != nil {
 			return nil, info, err
 		}

@@ -57,6 +57,9 @@ type Options struct {
 	// shapesScenes allows calibration on rendered shapes scenes: set by planCalibration for
 	// the checkpoints those scenes are data for, so that no other path calibrates on them.
 	shapesScenes bool
+	// observeBudget bounds the activation bytes one calibration pass observes; 0 means
+	// ObserveBudget (tests set a small one to make several passes of a small model).
+	observeBudget int64
 }
 
 // DefaultCalibrationImages is how many images full-int8 calibration runs by default.
@@ -81,6 +84,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	if o.observeBudget <= 0 {
+		o.observeBudget = ObserveBudget
 	}
 	return o
 }
