@@ -12,6 +12,7 @@ require (
 	github.com/x448/float16 v0.8.4
 	gocv.io/x/gocv v0.31.0
 	golang.org/x/crypto v0.42.0
+	golang.org/x/image v0.31.0
 	golang.org/x/sys v0.36.0
 	golang.org/x/term v0.35.0
 	golang.org/x/text v0.29.0

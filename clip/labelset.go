@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 
+	"github.com/edged/edged/internal/yamlerr"
 	"gopkg.in/yaml.v3"
 )
 
@@ -70,24 +72,33 @@ func NewLabelSet(name string, labels []string, templates []string) (*LabelSet, e
 	for _, l := range labels {
 		doc.Labels = append(doc.Labels, labelDoc{Name: l})
 	}
-	return doc.build("command line")
+	return doc.build("command line", nil)
 }
 
-// ParseLabelSet parses a label set; source names the file in error messages.
+// ParseLabelSet parses a label set; source names the file in error messages, which say the
+// line and the field too ("label set home.yaml:7: labels[2].threshold: 1.5 is outside [0, 1]").
 func ParseLabelSet(data []byte, source string) (*LabelSet, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, labelSetError(source, yamlerr.Explain(err, nil, nil))
+	}
+	if len(root.Content) == 0 {
+		return nil, labelSetError(source, yamlerr.Problem{Msg: "empty file"})
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	var doc labelSetDoc
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("label set %s: empty file", source)
-		}
-		return nil, fmt.Errorf("label set %s: %w", source, err)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, labelSetError(source, yamlerr.Explain(err, root.Content[0], reflect.TypeFor[labelSetDoc]()))
 	}
-	return doc.build(source)
+	return doc.build(source, root.Content[0])
 }
 
-// labelSetDoc is the YAML form; line numbers are kept for messages.
+func labelSetError(source string, p yamlerr.Problem) error {
+	return errors.New("label set " + p.In(source))
+}
+
+// labelSetDoc is the YAML form.
 type labelSetDoc struct {
 	Name       string     `yaml:"name"`
 	Templates  []string   `yaml:"templates"`
@@ -101,109 +112,103 @@ type labelDoc struct {
 	Name      string   `yaml:"name"`
 	Prompts   []string `yaml:"prompts"`
 	Threshold *float64 `yaml:"threshold"`
-	line      int
 }
 
 // UnmarshalYAML accepts a label either as a plain string or as a mapping.
 func (l *labelDoc) UnmarshalYAML(n *yaml.Node) error {
-	l.line = n.Line
 	if n.Kind == yaml.ScalarNode {
-		l.Name = n.Value
+		*l = labelDoc{Name: n.Value}
 		return nil
 	}
-	if n.Kind == yaml.MappingNode {
-		// Node.Decode does not inherit the decoder's KnownFields: check the keys here.
-		for i := 0; i < len(n.Content); i += 2 {
-			switch k := n.Content[i]; k.Value {
-			case "name", "prompts", "threshold":
-			default:
-				return fmt.Errorf("line %d: field %s not found in a label (name, prompts, threshold)", k.Line, k.Value)
-			}
-		}
-	}
-	type plain labelDoc // no UnmarshalYAML: decode the mapping field by field
-	var p plain
-	if err := n.Decode(&p); err != nil {
+	if err := yamlerr.CheckKeys(n, reflect.TypeFor[labelDoc]()); err != nil {
 		return err
 	}
-	p.line = n.Line
-	*l = labelDoc(p)
-	return nil
+	type plain labelDoc // no UnmarshalYAML: decode the mapping field by field
+	return n.Decode((*plain)(l))
 }
 
-func (d labelSetDoc) build(source string) (*LabelSet, error) {
-	at := func(line int) string {
-		if line > 0 {
-			return fmt.Sprintf("%s:%d", source, line)
-		}
-		return source
+// DescribeYAML says what a label is written as, for error messages.
+func (labelDoc) DescribeYAML() string {
+	return "a label: its name, or a mapping of name, prompts, threshold"
+}
+
+// build checks the set; root is its YAML document's (nil when it comes from no file), for
+// the lines of messages.
+func (d labelSetDoc) build(source string, root *yaml.Node) (*LabelSet, error) {
+	fail := func(field, format string, args ...any) error {
+		return labelSetError(source, yamlerr.At(root, field, fmt.Sprintf(format, args...)))
 	}
 	set := &LabelSet{Name: strings.TrimSpace(d.Name), Templates: d.Templates, Threshold: DefaultThreshold, Source: source}
 	if set.Name == "" {
-		return nil, fmt.Errorf("label set %s: name is missing", source)
+		return nil, fail("name", "missing: give the set a name (it goes into every labels message)")
 	}
 	if len(set.Templates) == 0 {
 		set.Templates = []string{DefaultTemplate}
 	}
-	for _, t := range set.Templates {
+	if len(set.Templates) > MaxPrompts {
+		return nil, fail("templates", "%d templates, more than the %d a label may have", len(set.Templates), MaxPrompts)
+	}
+	for i, t := range set.Templates {
 		if !strings.Contains(t, "{}") {
-			return nil, fmt.Errorf("label set %s: template %q has no {} for the label", source, t)
+			return nil, fail(fmt.Sprintf("templates[%d]", i), "%q has no {} for the label (such as \"a photo of a {}\")", t)
 		}
 	}
 	if set.Pair = d.Pairs; set.Pair != "" && strings.Count(set.Pair, "{}") != 2 {
-		return nil, fmt.Errorf("label set %s: pairs %q needs two {}, one for each label", source, set.Pair)
+		return nil, fail("pairs", "%q needs two {}, one for each label (such as \"{} and a {}\")", set.Pair)
 	}
-	for _, b := range d.Background {
+	for i, b := range d.Background {
 		if strings.TrimSpace(b) == "" {
-			return nil, fmt.Errorf("label set %s: background: empty prompt", source)
+			return nil, fail(fmt.Sprintf("background[%d]", i), "empty prompt")
 		}
 		set.Background = append(set.Background, b)
 	}
 	if d.Threshold != nil {
 		if err := checkThreshold(*d.Threshold); err != nil {
-			return nil, fmt.Errorf("label set %s: threshold: %w", source, err)
+			return nil, fail("threshold", "%v", err)
 		}
 		set.Threshold = *d.Threshold
 	}
 	if len(d.Labels) == 0 {
-		return nil, fmt.Errorf("label set %s: no labels", source)
+		return nil, fail("labels", "no labels: give at least one")
 	}
 	if len(d.Labels) > MaxLabels {
-		return nil, fmt.Errorf("label set %s: %d labels, more than the %d a set may have (this is label %d)", at(d.Labels[MaxLabels].line), len(d.Labels), MaxLabels, MaxLabels+1)
-	}
-	if len(set.Templates) > MaxPrompts {
-		return nil, fmt.Errorf("label set %s: %d templates, more than the %d a label may have", source, len(set.Templates), MaxPrompts)
+		return nil, fail(fmt.Sprintf("labels[%d]", MaxLabels), "%d labels, more than the %d a set may have", len(d.Labels), MaxLabels)
 	}
 	prompts := 0
 	seen := map[string]int{}
-	for _, ld := range d.Labels {
+	for i, ld := range d.Labels {
+		at := fmt.Sprintf("labels[%d]", i)
 		name := strings.TrimSpace(ld.Name)
 		if name == "" {
-			return nil, fmt.Errorf("label set %s: empty label", at(ld.line))
+			return nil, fail(at, "empty label")
 		}
 		if len(name) > MaxTextBytes {
-			return nil, fmt.Errorf("label set %s: label of %d bytes, more than %d", at(ld.line), len(name), MaxTextBytes)
+			return nil, fail(at, "label of %d bytes, more than %d", len(name), MaxTextBytes)
 		}
 		if first, dup := seen[name]; dup {
-			return nil, fmt.Errorf("label set %s: label %q already given at line %d", at(ld.line), name, first)
+			firstAt := fmt.Sprintf("labels[%d]", first)
+			if line := yamlerr.Line(root, firstAt); line > 0 {
+				firstAt += fmt.Sprintf(", line %d", line)
+			}
+			return nil, fail(at, "label %q is given already (%s)", name, firstAt)
 		}
-		seen[name] = ld.line
+		seen[name] = i
 		l := Label{Name: name, Threshold: set.Threshold}
 		if ld.Threshold != nil {
 			if err := checkThreshold(*ld.Threshold); err != nil {
-				return nil, fmt.Errorf("label set %s: label %q: threshold: %w", at(ld.line), name, err)
+				return nil, fail(at+".threshold", "%v", err)
 			}
 			l.Threshold = *ld.Threshold
 		}
 		if len(ld.Prompts) > MaxPrompts {
-			return nil, fmt.Errorf("label set %s: label %q: %d prompts, more than %d", at(ld.line), name, len(ld.Prompts), MaxPrompts)
+			return nil, fail(at+".prompts", "%d prompts, more than %d", len(ld.Prompts), MaxPrompts)
 		}
-		for _, p := range ld.Prompts {
+		for j, p := range ld.Prompts {
 			if strings.TrimSpace(p) == "" {
-				return nil, fmt.Errorf("label set %s: label %q: empty prompt", at(ld.line), name)
+				return nil, fail(fmt.Sprintf("%s.prompts[%d]", at, j), "empty prompt")
 			}
 			if len(p) > MaxTextBytes {
-				return nil, fmt.Errorf("label set %s: label %q: a prompt of %d bytes, more than %d", at(ld.line), name, len(p), MaxTextBytes)
+				return nil, fail(fmt.Sprintf("%s.prompts[%d]", at, j), "a prompt of %d bytes, more than %d", len(p), MaxTextBytes)
 			}
 			l.Prompts = append(l.Prompts, p)
 		}
@@ -213,13 +218,13 @@ func (d labelSetDoc) build(source string) (*LabelSet, error) {
 			}
 		}
 		if prompts += len(l.Prompts); prompts > MaxSetPrompts {
-			return nil, fmt.Errorf("label set %s: label %q brings the set to %d prompts, more than %d; use fewer templates or prompts", at(ld.line), name, prompts, MaxSetPrompts)
+			return nil, fail(at, "label %q brings the set to %d prompts, more than %d; use fewer templates or prompts", name, prompts, MaxSetPrompts)
 		}
 		set.Labels = append(set.Labels, l)
 	}
 	if n := len(set.Labels) * (len(set.Labels) - 1) * len(set.Templates); set.Pair != "" && n > MaxPairPrompts {
-		return nil, fmt.Errorf("label set %s: pairs: %d labels and %d templates make %d pair prompts, more than %d; use fewer templates or no pairs",
-			source, len(set.Labels), len(set.Templates), n, MaxPairPrompts)
+		return nil, fail("pairs", "%d labels and %d templates make %d pair prompts, more than %d; use fewer templates or no pairs",
+			len(set.Labels), len(set.Templates), n, MaxPairPrompts)
 	}
 	return set, nil
 }
@@ -274,7 +279,7 @@ func (s *LabelSet) pairLabel(a, b string) Label {
 }
 
 func checkThreshold(v float64) error {
-	if v < 0 || v > 1 {
+	if !(v >= 0 && v <= 1) { // NaN too
 		return fmt.Errorf("%v is outside [0, 1]", v)
 	}
 	return nil

@@ -5,15 +5,31 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	_ "image/gif" // the formats DecodeFile reads
+	_ "image/gif" // the formats DecodeFile reads (Formats)
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
+
+	_ "golang.org/x/image/bmp" // OpenCV writes and reads BMP: a frame saved by one is read here
 )
 
-// DecodeFile reads a PNG, JPEG or GIF file (a GIF's first frame) into an image for Process.
+// Formats says which image files DecodeFile reads, for messages and usage texts.
+const Formats = "PNG, JPEG, GIF (its first frame) and BMP"
+
+// IsImageName says whether a file name ends as the image files DecodeFile reads do (in any
+// case): what a folder of images is read for.
+func IsImageName(name string) bool {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".png", ".jpg", ".jpeg", ".gif", ".bmp":
+		return true
+	}
+	return false
+}
+
+// DecodeFile reads a PNG, JPEG, GIF (its first frame) or BMP file into an image for Process.
 // The header is read first: an image of more than DefaultMaxPixels pixels is refused before
 // its pixels are (a 20000×20000 PNG would take 1.6 GB to decode). A file that ends before its
 // image data does is an error that says it is truncated. Every error names the file.
@@ -23,6 +39,9 @@ func DecodeFile(path string) (image.Image, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not an image file", path)
+	}
 	cfg, format, err := image.DecodeConfig(bufio.NewReader(f))
 	if err != nil {
 		return nil, decodeError(path, "", err)
@@ -52,6 +71,9 @@ func decodeError(path, format string, err error) error {
 			format = "image"
 		}
 		return fmt.Errorf("%s: the %s file is truncated: %w", path, format, err)
+	}
+	if errors.Is(err, image.ErrFormat) {
+		return fmt.Errorf("%s: not an image file edged reads (%s): %w", path, Formats, err)
 	}
 	return fmt.Errorf("%s: cannot decode the image: %w", path, err)
 }

@@ -61,7 +61,7 @@ func TestDecodeFile(t *testing.T) {
 		{"half.png", png[:len(png)/2], "half.png: the png file is truncated"},
 		{"header.png", png[:20], "header.png: the image file is truncated"},
 		{"half.jpg", jpg.Bytes()[:jpg.Len()/2], "half.jpg: the jpeg file is truncated"},
-		{"text.png", []byte("not an image"), "text.png: cannot decode the image: image: unknown format"},
+		{"text.png", []byte("not an image"), "text.png: not an image file edged reads (PNG, JPEG, GIF (its first frame) and BMP): image: unknown format"},
 	} {
 		_, err := DecodeFile(writeFile(t, c.name, c.data))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -81,5 +81,14 @@ func TestDecodeFile(t *testing.T) {
 	}
 	if _, err := DecodeFile(filepath.Join(t.TempDir(), "missing.png")); err == nil || !strings.Contains(err.Error(), "missing.png") {
 		t.Errorf("missing file: %v", err)
+	}
+	for name, want := range map[string]bool{"a.png": true, "B.JPG": true, "c.jpeg": true, "d.gif": true, "e.bmp": true, "f.webp": false, "g.png.txt": false, "png": false} {
+		if IsImageName(name) != want {
+			t.Errorf("IsImageName(%q) = %v", name, !want)
+		}
+	}
+	dir := t.TempDir()
+	if _, err := DecodeFile(dir); err == nil || err.Error() != dir+" is a folder, not an image file" {
+		t.Errorf("a folder: %v", err)
 	}
 }

@@ -7,13 +7,9 @@ import (
 	"fmt"
 	"image"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/edged/edged/blip"
-	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -64,11 +60,13 @@ func (c *blipCommand) main(args []string, stdout, stderr io.Writer) int {
 	}
 	images, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
-	if f.model == "" || len(images) == 0 {
-		fs.Usage()
-		return 2
+	if f.model == "" {
+		return missingArgs(fs, "no model: give a BLIP bundle, checkpoint folder or repository id with --model")
+	}
+	if len(images) == 0 {
+		return missingArgs(fs, "no image: give one or more image files (%s)", imageproc.Formats)
 	}
 	if c.text.required && strings.TrimSpace(*text) == "" {
 		fmt.Fprintf(stderr, "edged %s: empty %s: give one with --%s TEXT\n", c.name, c.text.name, c.text.name)
@@ -153,22 +151,16 @@ func (f *blipFlags) run(cmd, arch string, images []string, stdout, stderr io.Wri
 	if err != nil {
 		return fail(err)
 	}
-	// Check the class of a folder before converting: a checkpoint of the wrong class is not
-	// worth it. A repository is checked once it is pulled.
-	if _, err := os.Stat(f.model); err == nil {
-		if got, err := architectureOf(f.model); err != nil {
-			return fail(err)
-		} else if got != arch {
-			return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
-		}
+	if err := checkFolderArchitecture(f.model, cmd, arch); err != nil {
+		return fail(err)
 	}
 	m, err := f.openBLIP(f.model, del, stderr)
 	if err != nil {
 		return fail(err)
 	}
-	if got := m.Architecture; got != arch {
+	if err := architectureError(f.model, m.Architecture, cmd, arch); err != nil {
 		m.Close()
-		return fail(fmt.Errorf("%s is a %s model; %s needs a %s", f.model, got, cmd, arch))
+		return fail(err)
 	}
 	defer m.Close()
 	o, err := f.generateOptions(m)
@@ -219,20 +211,4 @@ func (f *blipFlags) openBLIP(name string, del tflite.DelegateKind, stderr io.Wri
 		return nil, err
 	}
 	return blip.Load(b, blip.Options{Runtime: tflite.Options{Threads: f.threads, Delegate: del}})
-}
-
-// architectureOf is the class of the bundle or checkpoint in dir.
-func architectureOf(dir string) (string, error) {
-	if _, err := os.Stat(filepath.Join(dir, bundle.ManifestName)); err == nil {
-		m, err := bundle.ReadManifest(dir)
-		if err != nil {
-			return "", err
-		}
-		return m.Architecture, nil
-	}
-	cfg, err := hf.ReadConfig(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return "", fmt.Errorf("%s is neither a bundle nor a Hugging Face checkpoint: %w", dir, err)
-	}
-	return cfg.Architecture()
 }

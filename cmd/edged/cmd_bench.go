@@ -86,10 +86,7 @@ func runBench(args []string) int {
 	fs.StringVar(&f.keepFloat, "keep-float", "ln", "synthetic int8: operators kept in float: ln, ln+softmax or none")
 	fs.IntVar(&f.textTokens, "text-tokens", 7, "synthetic text tower length (\"a photo of a dog\" is 7 with start and end)")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagStatus(err)
 	}
 	if err := benchMain(f); err != nil {
 		fmt.Fprintf(os.Stderr, "edged bench: %v\n", err)

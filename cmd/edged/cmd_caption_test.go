@@ -78,7 +78,7 @@ func TestCaptionCommandKeepsGoingAfterABadImage(t *testing.T) {
 	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if !strings.Contains(errOut, "not-an-image.png: cannot decode the image") || !strings.Contains(errOut, "missing.png: no such file") {
+	if !strings.Contains(errOut, "not-an-image.png: not an image file edged reads (PNG, JPEG, GIF (its first frame) and BMP)") || !strings.Contains(errOut, "missing.png: no such file") {
 		t.Errorf("stderr %q should name both bad images and why", errOut)
 	}
 	if res := jsonLines[captionResult](t, out); len(res) != 1 || res[0].Image != scenes+"scene_03.png" {

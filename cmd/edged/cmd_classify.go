@@ -45,7 +45,7 @@ func classify(args []string, stdout, stderr io.Writer) int {
 			"(score, against the model's contrast set, as edged run scores it), and its share of the\n"+
 			"softmax over the set (share: which of them fits best; best first). --model is a bundle,\n"+
 			"a Hugging Face checkpoint folder or a repository id (owner/name[@revision], pulled from\n"+
-			"the hub), converted on first use into the cache.\n\n")
+			"the hub), converted on first use into the cache. Images: %s files.\n\n", imageproc.Formats)
 		fs.PrintDefaults()
 	}
 	model := fs.String("model", "", "CLIP bundle, checkpoint folder or Hugging Face repository id `owner/name[@revision]`")
@@ -61,11 +61,13 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	delegate := fs.String("delegate", "xnnpack", "xnnpack or none")
 	images, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
-	if *model == "" || len(images) == 0 {
-		fs.Usage()
-		return 2
+	if *model == "" {
+		return missingArgs(fs, "no model: give a CLIP bundle, checkpoint folder or repository id with --model")
+	}
+	if len(images) == 0 {
+		return missingArgs(fs, "no image: give one or more image files (%s)", imageproc.Formats)
 	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "edged classify: %v\n", err)
@@ -83,8 +85,14 @@ func classify(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail(err)
 	}
+	if err := checkFolderArchitecture(*model, "classify", clip.Architecture); err != nil {
+		return fail(err)
+	}
 	bundle, err := openModel(*model, cacheDir, *precision, stderr)
 	if err != nil {
+		return fail(err)
+	}
+	if err := architectureError(*model, bundle.Manifest.Architecture, "classify", clip.Architecture); err != nil {
 		return fail(err)
 	}
 	var contrast *clip.LabelSet

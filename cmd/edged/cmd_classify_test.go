@@ -171,7 +171,7 @@ func TestClassifyErrors(t *testing.T) {
 		{[]string{"--model", shapesCLIP, "--label", "cat", truncated}, 1, "truncated.png: the png file is truncated"},
 		{[]string{"--model", shapesCLIP, img}, 1, "no labels"},
 		{[]string{"--model", shapesCLIP, "--labels", emptySet, "--label", "x", img}, 1, "not both"},
-		{[]string{"--model", shapesCLIP, "--labels", emptySet, img}, 1, emptySet + ": no labels"},
+		{[]string{"--model", shapesCLIP, "--labels", emptySet, img}, 1, emptySet + ":2: labels: no labels"},
 		{[]string{"--model", shapesCLIP, "--labels", filepath.Join(dir, "nope.yaml"), img}, 1, "nope.yaml"},
 		{[]string{"--model", tiny, "--label", "cat", img}, 1, "no tokenizer"},
 		{[]string{"--model", dir, "--label", "cat", img}, 1, "neither a bundle"},

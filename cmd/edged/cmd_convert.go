@@ -51,11 +51,15 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 	threads := fs.Int("threads", 1, "threads for calibration runs")
 	gate := gateFlags(fs)
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagStatus(err)
 	}
-	if *from == "" || *out == "" || fs.NArg() > 0 {
-		fs.Usage()
-		return 2
+	switch {
+	case *from == "":
+		return missingArgs(fs, "no checkpoint: give one with --from (a folder or a repository id)")
+	case *out == "":
+		return missingArgs(fs, "no bundle folder to write: give one with --out")
+	case fs.NArg() > 0:
+		return missingArgs(fs, "unexpected argument %q (flags take their value as --from VALUE)", fs.Arg(0))
 	}
 	opts := convert.Options{
 		CalibrationDir:    *calibration,

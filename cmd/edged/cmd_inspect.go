@@ -23,11 +23,10 @@ func runInspect(args []string) int {
 	ops := fs.Bool("ops", false, "list every operator with its input and output tensors")
 	tensors := fs.Bool("tensors", false, "list every tensor")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return flagStatus(err)
 	}
 	if fs.NArg() == 0 {
-		fs.Usage()
-		return 2
+		return missingArgs(fs, "no model: give one or more .tflite files")
 	}
 	status := 0
 	for i, path := range fs.Args() {

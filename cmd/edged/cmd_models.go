@@ -57,11 +57,13 @@ func modelsCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	names, err := parseInterspersed(fs, args)
 	if err != nil {
-		return 2
+		return flagStatus(err)
 	}
-	if remove != (len(names) > 0) {
-		fs.Usage()
-		return 2
+	if remove && len(names) == 0 {
+		return missingArgs(fs, "rm: name the entries to remove (NAME or REPO[@REVISION], as edged models lists them)")
+	}
+	if !remove && len(names) > 0 {
+		return missingArgs(fs, "unexpected argument %q (edged models rm NAME removes an entry)", names[0])
 	}
 	dir, err := cacheFolder(*cache)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -31,14 +30,10 @@ func passwd(args []string, stdin *os.File, stderr io.Writer) int {
 		"their password, or replaces it. The password is asked on the terminal, or read as the first\n"+
 		"line of standard input. FILE is then mqtt.server.users_file or http.users_file.\n")
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagStatus(err)
 	}
 	if fs.NArg() != 2 {
-		fs.Usage()
-		return 2
+		return missingArgs(fs, "give the users file and the user's name (%d arguments given, 2 wanted)", fs.NArg())
 	}
 	file, user := fs.Arg(0), fs.Arg(1)
 	if err := userfile.CheckName(user); err != nil {

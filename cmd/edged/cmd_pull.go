@@ -42,7 +42,7 @@ func pull(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var refs []string
 	for { // flags may come before or after the repositories
 		if err := fs.Parse(args); err != nil {
-			return 2
+			return flagStatus(err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -51,8 +51,7 @@ func pull(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		args = fs.Args()[1:]
 	}
 	if len(refs) == 0 {
-		fs.Usage()
-		return 2
+		return missingArgs(fs, "no repository: give one or more REPO[@REVISION] (owner/name)")
 	}
 	type target struct{ repo, revision string }
 	var targets []target

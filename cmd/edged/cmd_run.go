@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -30,15 +29,10 @@ func runDaemon(args []string) int {
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		return 2
+		return flagStatus(err)
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(os.Stderr, "edged run: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
-		return 2
+		return missingArgs(fs, "unexpected argument %q (the config is given as -c FILE)", fs.Arg(0))
 	}
 
 	d, err := daemon.New(*cfgPath, daemon.Options{Stdout: os.Stdout, Version: version})

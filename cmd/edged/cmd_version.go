@@ -17,10 +17,21 @@ import (
 )
 
 func init() {
-	register("version", "print the versions (edged, TensorFlow Lite, OpenCV), the machine's CPU features, int8 kernels and usable delegates", func(args []string) int {
-		writeVersion(os.Stdout)
-		return 0
-	})
+	register("version", "print the versions (edged, TensorFlow Lite, OpenCV), the machine's CPU features, int8 kernels and usable delegates", runVersion)
+}
+
+func runVersion(args []string) int {
+	fs := newFlagSet("version", os.Stderr, "usage: edged version\n\n"+
+		"Prints the versions of edged, TensorFlow Lite and OpenCV, the machine's CPU features, the\n"+
+		"int8 kernels edged would use and the delegates that can be loaded here.\n")
+	if err := fs.Parse(args); err != nil {
+		return flagStatus(err)
+	}
+	if fs.NArg() > 0 {
+		return missingArgs(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	writeVersion(os.Stdout)
+	return 0
 }
 
 func writeVersion(w io.Writer) {

@@ -2,6 +2,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sort"
@@ -51,6 +53,11 @@ func dispatch() int {
 		return exitcode.Usage
 	}
 	name := os.Args[1]
+	if name == "help" && len(os.Args) == 3 {
+		if cmd, ok := commands[os.Args[2]]; ok {
+			return cmd.run([]string{"-h"})
+		}
+	}
 	if name == "-h" || name == "--help" || name == "help" {
 		usage()
 		return exitcode.OK
@@ -62,4 +69,20 @@ func dispatch() int {
 		return exitcode.Usage
 	}
 	return cmd.run(os.Args[2:])
+}
+
+// flagStatus is the exit status of a command whose flags did not parse: 0 for -h and --help
+// (the flag set has printed the command's usage), 2 for a bad flag (it has said which).
+func flagStatus(err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitcode.OK
+	}
+	return exitcode.Usage
+}
+
+// missingArgs says what a command line lacks, then the command's usage: exit status 2.
+func missingArgs(fs *flag.FlagSet, format string, args ...any) int {
+	fmt.Fprintf(fs.Output(), "edged %s: %s\n\n", fs.Name(), fmt.Sprintf(format, args...))
+	fs.Usage()
+	return exitcode.Usage
 }

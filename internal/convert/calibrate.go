@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sort"
-	"strings"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/imageproc"
@@ -72,7 +71,7 @@ const calibrationCanvas = 256
 
 // forEachCalibrationImage calls fn with each calibration image in turn, at most
 // opts.CalibrationImages of them (64 by default): the images of opts.CalibrationDir in name
-// order (PNG, JPEG, GIF; other files are skipped), or, where planCalibration allowed them,
+// order (imageproc.Formats; other files are skipped), or, where planCalibration allowed them,
 // scenes of the shapes world rendered with the training's colour jitter and noise, from a
 // fixed seed. It returns the number of images used.
 func forEachCalibrationImage(opts Options, fn func(name string, img image.Image) error) (int, error) {
@@ -101,8 +100,8 @@ func forEachCalibrationImage(opts Options, fn func(name string, img image.Image)
 	return n, nil
 }
 
-// ForEachImageFile calls fn with the images of dir in name order (PNG, JPEG, GIF; other files
-// are skipped), at most limit of them (all when limit ≤ 0), decoding one at a time so that a
+// ForEachImageFile calls fn with the images of dir in name order (imageproc.Formats; other
+// files are skipped), at most limit of them (all when limit ≤ 0), decoding one at a time so that a
 // folder of large photos does not fill memory. It returns the number of images fn was given
 // without an error; a folder with no images is an error.
 func ForEachImageFile(dir string, limit int, fn func(path string, img image.Image) error) (int, error) {
@@ -112,16 +111,13 @@ func ForEachImageFile(dir string, limit int, fn func(path string, img image.Imag
 	}
 	var names []string
 	for _, e := range entries {
-		switch strings.ToLower(filepath.Ext(e.Name())) {
-		case ".png", ".jpg", ".jpeg", ".gif":
-			if !e.IsDir() {
-				names = append(names, e.Name())
-			}
+		if imageproc.IsImageName(e.Name()) && !e.IsDir() {
+			names = append(names, e.Name())
 		}
 	}
 	sort.Strings(names)
 	if len(names) == 0 {
-		return 0, fmt.Errorf("no PNG, JPEG or GIF files in %s", dir)
+		return 0, fmt.Errorf("no image files (%s) in %s", imageproc.Formats, dir)
 	}
 	if limit > 0 && len(names) > limit {
 		names = names[:limit]

@@ -425,7 +425,7 @@ func TestCalibration(t *testing.T) {
 	if _, err := forEachCalibrationImage(Options{CalibrationDir: dir}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "c.png") {
 		t.Errorf("broken image: %v", err)
 	}
-	if _, err := forEachCalibrationImage(Options{CalibrationDir: t.TempDir()}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no PNG") {
+	if _, err := forEachCalibrationImage(Options{CalibrationDir: t.TempDir()}, func(string, image.Image) error { return nil }); err == nil || !strings.Contains(err.Error(), "no image files (PNG, JPEG, GIF (its first frame) and BMP) in") {
 		t.Errorf("empty folder: %v", err)
 	}
 	os.Remove(filepath.Join(dir, "c.png"))

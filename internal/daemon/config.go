@@ -26,6 +26,7 @@ import (
 	"github.com/edged/edged/internal/publish"
 	"github.com/edged/edged/internal/recall"
 	"github.com/edged/edged/internal/userfile"
+	"github.com/edged/edged/internal/yamlerr"
 	"github.com/edged/edged/runtime/kernels"
 )
 
@@ -62,9 +63,6 @@ type HTTPConfig struct {
 	AllowedHosts []string `yaml:"allowed_hosts"`
 }
 
-// httpKeys are HTTPConfig's YAML keys.
-var httpKeys = map[string]bool{"listen": true, "users_file": true, "token_file": true, "allow_anonymous": true, "allowed_hosts": true}
-
 // UnmarshalYAML reads an address alone, or the mapping (unknown keys are errors, as in the
 // rest of the file).
 func (h *HTTPConfig) UnmarshalYAML(n *yaml.Node) error {
@@ -72,15 +70,16 @@ func (h *HTTPConfig) UnmarshalYAML(n *yaml.Node) error {
 		*h = HTTPConfig{Listen: n.Value}
 		return nil
 	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if k := n.Content[i]; !httpKeys[k.Value] {
-				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in http", k.Line, k.Value)}}
-			}
-		}
+	if err := yamlerr.CheckKeys(n, reflect.TypeFor[HTTPConfig]()); err != nil {
+		return err
 	}
 	type plain HTTPConfig
 	return n.Decode((*plain)(h))
+}
+
+// DescribeYAML says what http is written as, for error messages.
+func (HTTPConfig) DescribeYAML() string {
+	return "an address (host:port) or a mapping of listen, users_file, token_file, allow_anonymous, allowed_hosts"
 }
 
 // MQTTConfig says where and how results are published.
@@ -338,14 +337,12 @@ type ConfigError struct {
 }
 
 func (e *ConfigError) Error() string {
-	where := e.File
-	if e.Line > 0 {
-		where = fmt.Sprintf("%s:%d", e.File, e.Line)
-	}
-	if e.Field == "" {
-		return fmt.Sprintf("config %s: %s", where, e.Msg)
-	}
-	return fmt.Sprintf("config %s: %s: %s", where, e.Field, e.Msg)
+	return "config " + yamlerr.Problem{Line: e.Line, Field: e.Field, Msg: e.Msg}.In(e.File)
+}
+
+// problemError is the ConfigError of a problem of file.
+func problemError(file string, p yamlerr.Problem) *ConfigError {
+	return &ConfigError{File: file, Line: p.Line, Field: p.Field, Msg: p.Msg}
 }
 
 // LoadConfig reads, defaults and validates a config file.
@@ -361,7 +358,7 @@ func LoadConfig(path string) (*Config, error) {
 func ParseConfig(data []byte, path string) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
+		return nil, problemError(path, yamlerr.Explain(err, nil, nil))
 	}
 	if len(root.Content) == 0 {
 		return nil, &ConfigError{File: path, Msg: "empty file"}
@@ -370,7 +367,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, yamlError(path, err)
+		return nil, problemError(path, yamlerr.Explain(err, root.Content[0], reflect.TypeFor[Config]()))
 	}
 	c.Path, c.root = path, root.Content[0]
 	c.fillDefaults()
@@ -380,19 +377,6 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 		return nil, v.err
 	}
 	return &c, nil
-}
-
-// yamlError turns yaml.v3's "line N: ..." messages into ConfigErrors.
-func yamlError(path string, err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		line, msg := 0, te.Errors[0]
-		if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
-			msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-		}
-		return &ConfigError{File: path, Line: line, Msg: msg}
-	}
-	return &ConfigError{File: path, Msg: strings.TrimPrefix(err.Error(), "yaml: ")}
 }
 
 // fillDefaults is the one place defaults live.
@@ -518,44 +502,7 @@ func (v *validator) fail(field string, format string, args ...any) {
 	if v.err != nil {
 		return
 	}
-	v.err = &ConfigError{File: v.file, Line: v.line(field), Field: field, Msg: fmt.Sprintf(format, args...)}
-}
-
-// line finds the line of a field path in the YAML tree (0 when the field is absent).
-func (v *validator) line(field string) int {
-	n, line := v.root, 0
-	for _, part := range strings.Split(field, ".") {
-		key, index := part, -1
-		if i := strings.IndexByte(part, '['); i >= 0 {
-			key = part[:i]
-			fmt.Sscanf(part[i:], "[%d]", &index)
-		}
-		n = mappingValue(n, key)
-		if n == nil {
-			return line
-		}
-		line = n.Line
-		if index >= 0 {
-			if n.Kind != yaml.SequenceNode || index >= len(n.Content) {
-				return line
-			}
-			n = n.Content[index]
-			line = n.Line
-		}
-	}
-	return line
-}
-
-func mappingValue(n *yaml.Node, key string) *yaml.Node {
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
+	v.err = problemError(v.file, yamlerr.At(v.root, field, fmt.Sprintf(format, args...)))
 }
 
 func (c *Config) validate(v *validator) {

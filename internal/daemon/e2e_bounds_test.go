@@ -211,7 +211,7 @@ func TestE2EUnboundedConfigExits2(t *testing.T) {
 		{"labels every 1ns", "models: {clip: " + filepath.Join(repoRoot(t), "models/shapes/clip") + "}\n",
 			syntheticCamera + "    labels: {sets: [many.yaml], every: 1ns}\n", "cameras[0].labels.every: 1ns is outside [10ms, 24h0m0s]"},
 		{"1001 labels", "models: {clip: " + filepath.Join(repoRoot(t), "models/shapes/clip") + "}\n",
-			syntheticCamera + "    labels: {sets: [many.yaml], every: 1s}\n", "many.yaml:1003: 1001 labels, more than the 1000 a set may have"},
+			syntheticCamera + "    labels: {sets: [many.yaml], every: 1s}\n", "many.yaml:1003: labels[1000]: 1001 labels, more than the 1000 a set may have"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -75,9 +75,9 @@ func TestE2EBadConfigExits2(t *testing.T) {
 		{"bad delegate", "device: d\nruntime:\n  delegate: tpu\ncameras:\n  - name: c\n    source: {kind: synthetic}\n", "",
 			`edged.yaml:3: runtime.delegate: "tpu" is not one of xnnpack, none, gpu, external`},
 		{"unknown key", "device: d\ncameras:\n  - name: c\n    source: {kind: synthetic}\n    captoin: {every: 5s}\n", "",
-			"edged.yaml:5: field captoin not found"},
+			"edged.yaml:5: cameras[0].captoin: unknown key"},
 		{"bad label set", "device: d\nmodels: {clip: m}\ncameras:\n  - name: c\n    source: {kind: synthetic}\n    labels:\n      sets: [l.yaml]\n      every: 1s\n",
-			"name: l\nlabels: [a, a]\n", "edged.yaml:7: cameras[0].labels.sets[0]: label set l.yaml:2"},
+			"name: l\nlabels: [a, a]\n", `edged.yaml:7: cameras[0].labels.sets[0]: label set l.yaml:2: labels[1]: label "a" is given already (labels[0], line 2)`},
 		{"bad source", "device: d\ncameras:\n  - name: c\n    source: {kind: stream, url: 'not a url'}\n", "",
 			`edged.yaml:4: cameras[0].source.url`},
 	}

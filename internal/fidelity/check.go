@@ -20,7 +20,7 @@ import (
 
 // Options say what the gate compares and how strictly.
 type Options struct {
-	// Frames is the folder of frames held aside from calibration (PNG, JPEG, GIF).
+	// Frames is the folder of frames held aside from calibration (imageproc.Formats).
 	Frames string
 	// MaxFrames bounds how many of them are compared, in name order; 0 means all.
 	MaxFrames int

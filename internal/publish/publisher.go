@@ -35,6 +35,7 @@ const maxPublishAttempts = 5
 type Publisher struct {
 	opts      Options
 	log       *slog.Logger
+	brokerLog *slog.Logger // the embedded broker's: a component of its own, not mqtt's
 	topics    Topics
 	password  string
 	tlsConfig *tls.Config
@@ -132,6 +133,7 @@ func New(opts Options, logger *slog.Logger) (*Publisher, error) {
 	p := &Publisher{
 		opts:       opts,
 		log:        logger.With("component", "mqtt"),
+		brokerLog:  logger,
 		topics:     Topics{Prefix: opts.TopicPrefix, Device: opts.Device},
 		password:   password,
 		tlsConfig:  tlsConfig,
@@ -192,7 +194,7 @@ func (p *Publisher) Start(ctx context.Context) error {
 	if p.opts.Broker == EmbeddedBroker {
 		cfg := p.opts.Embedded
 		cfg.ClientID, cfg.Topics, cfg.DiscoveryPrefix = p.opts.ClientID, p.topics, p.opts.HomeAssistant.DiscoveryPrefix
-		b, err := StartBroker(p.opts.Listen, cfg, p.log)
+		b, err := StartBroker(p.opts.Listen, cfg, p.brokerLog)
 		if err != nil {
 			return err
 		}
