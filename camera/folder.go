@@ -8,8 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
+
+	"github.com/edged/edged/imageproc"
 )
 
 // folderCapturer shows the PNG and JPEG images of a folder in name order, one per interval.
@@ -54,9 +55,6 @@ func (c *folderCapturer) session(ctx context.Context, out *feed) error {
 	}
 }
 
-// imageExts are the file name endings a folder source reads, compared in lower case.
-var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true}
-
 // listImages returns the folder's image files sorted by name.
 func listImages(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
@@ -69,12 +67,12 @@ func listImages(dir string) ([]string, error) {
 	}
 	var files []string
 	for _, e := range entries {
-		if e.Type().IsRegular() && imageExts[strings.ToLower(filepath.Ext(e.Name()))] {
+		if e.Type().IsRegular() && imageproc.IsImageName(e.Name()) {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("folder %s has no .png, .jpg or .jpeg images", dir)
+		return nil, fmt.Errorf("folder %s has no images (%s)", dir, imageproc.Formats)
 	}
 	sort.Strings(files)
 	return files, nil

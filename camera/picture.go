@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"image"
 	"image/draw"
-	_ "image/jpeg" // register the decoders of folder, MJPEG and snapshot pictures
-	_ "image/png"
 	"io"
+
+	_ "github.com/edged/edged/imageproc" // registers the decoders of folder, MJPEG and snapshot pictures (imageproc.Formats)
 )
 
-// decodePicture decodes a PNG or JPEG into a pooled buffer of out. The header is read first
+// decodePicture decodes a picture (imageproc.Formats) into a pooled buffer of out. The header is read first
 // so that a picture over the size limit is refused before its pixels are decoded. Go's
 // decoders are used rather than OpenCV's: a damaged picture is an error here, never a
 // message of libjpeg's on stderr.

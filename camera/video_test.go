@@ -104,7 +104,7 @@ func TestOpenFailuresAreRetriedAndNamed(t *testing.T) {
 		{"missing file", Spec{Kind: KindFile, Path: filepath.Join(dir, "gone.avi")}, `camera "missing file": open ` + filepath.Join(dir, "gone.avi") + `: no such file or directory`, fs.ErrNotExist},
 		{"not a video", Spec{Kind: KindFile, Path: notVideo}, `camera "not a video": open ` + notVideo + `: not a video OpenCV can decode`, nil},
 		{"missing folder", Spec{Kind: KindFolder, Path: filepath.Join(dir, "nope")}, `camera "missing folder": open folder ` + filepath.Join(dir, "nope") + `: no such file or directory`, fs.ErrNotExist},
-		{"empty folder", Spec{Kind: KindFolder, Path: dir + "/"}, `camera "empty folder": folder ` + dir + `/ has no .png, .jpg or .jpeg images`, nil},
+		{"empty folder", Spec{Kind: KindFolder, Path: dir + "/"}, `camera "empty folder": folder ` + dir + `/ has no images (PNG, JPEG, GIF (its first frame) and BMP)`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
