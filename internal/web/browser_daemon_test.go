@@ -151,7 +151,7 @@ cameras:
 	// A typed question is answered by BLIP about the newest frame.
 	const question = "how many shapes are there?"
 	var answer struct{ Frame, Answer string }
-	answer.Frame, answer.Answer = br.ask("demo", question, wait)
+	answer.Frame, answer.Answer = br.ask("demo", question)
 	truth, _ := ed.truth(answer.Frame)
 	t.Logf("%s → %q about frame %s, which shows %v", question, answer.Answer, answer.Frame, truth)
 	if answer.Answer != "one" && answer.Answer != "two" {

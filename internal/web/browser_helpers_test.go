@@ -156,12 +156,17 @@ func (b *browser) run(what string, actions ...chromedp.Action) {
 	}
 }
 
-// waitFor polls a JavaScript expression until it is truthy, for at most timeout.
+// waitFor polls a JavaScript expression until it is truthy, for at most timeout; 0 waits
+// until the test's own deadline.
 func (b *browser) waitFor(what, expr string, timeout time.Duration) {
 	b.t.Helper()
 	var ok bool
 	if err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		b.t.Fatalf("waiting %v for %s: %v\n(expression: %s)", timeout, what, err, expr)
+		limit := timeout.String()
+		if timeout == 0 {
+			limit = "until the test's deadline"
+		}
+		b.t.Fatalf("waiting %s for %s: %v\n(expression: %s)", limit, what, err, expr)
 	}
 }
 
@@ -226,19 +231,32 @@ func (b *browser) search(query string, k int, timeout time.Duration) []string {
 	return frames
 }
 
-// ask types a question into a camera's ask box, waits for the answer, and returns the frame
-// it is about and the answer as the page shows them.
-func (b *browser) ask(camera, question string, timeout time.Duration) (frame, answer string) {
+// ask types a question into a camera's ask box, clicks Ask, waits for the answer, and returns
+// the frame it is about and the answer as the page shows them. It waits on the page's own
+// events, not for a fixed time: first the ask starting (the click reached the form: the page
+// keeps the box in place, so the click lands where chromedp measured the button), then its
+// answer or error, however long the models take on a loaded machine, within the test's
+// deadline.
+func (b *browser) ask(camera, question string) (frame, answer string) {
 	b.t.Helper()
-	b.run("ask "+question, chromedp.SendKeys(cameraSel(camera, `.ask input[name="question"]`), question, chromedp.ByQuery),
+	result := js(cameraSel(camera, ".ask-result"))
+	b.run("ask "+question,
+		setValue(cameraSel(camera, `.ask input[name="question"]`), ""),
+		chromedp.SendKeys(cameraSel(camera, `.ask input[name="question"]`), question, chromedp.ByQuery),
 		chromedp.Click(cameraSel(camera, ".ask button"), chromedp.ByQuery))
-	b.waitFor("an answer", fmt.Sprintf(`!!document.querySelector(%s)`, js(cameraSel(camera, ".ask-result .answer"))), timeout)
+	b.waitFor("the ask of "+question+" to start", fmt.Sprintf(`document.querySelector(%s)?.dataset.question === %s`, result, js(question)), 0)
+	b.waitFor("the answer to "+question, fmt.Sprintf(`document.querySelector(%s).dataset.state !== 'asking'`, result), 0)
 	var shown struct {
+		State  string `json:"state"`
+		Text   string `json:"text"`
 		Frame  string `json:"frame"`
 		Answer string `json:"answer"`
 	}
-	b.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s); return {frame: p.dataset.frame, answer: p.querySelector('.answer').textContent}; })()`,
-		js(cameraSel(camera, ".ask-result"))), &shown)
+	b.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s);
+		return {state: p.dataset.state, text: p.textContent, frame: p.dataset.frame || '', answer: p.querySelector('.answer')?.textContent || ''}; })()`, result), &shown)
+	if shown.State != "answered" {
+		b.t.Fatalf("ask %q: the page says %q (%s)", question, shown.Text, shown.State)
+	}
 	return shown.Frame, shown.Answer
 }
 

@@ -24,7 +24,9 @@ func TestBrowserRealModels(t *testing.T) {
 	url := serveLoopback(t, New(b, Options{StatusEvery: time.Second}))
 	br := newBrowser(t, 4*time.Minute)
 	br.run("open the page", chromedp.Navigate(url))
-	const wait = 30 * time.Second
+	// Every wait ends on what the page shows, at the latest at the test's deadline: how fast
+	// the models run on a loaded machine is not this test's business.
+	const wait = 0
 
 	br.waitFor("the camera's frame", fmt.Sprintf(`(() => {
 		const img = document.querySelector(%s);
@@ -90,7 +92,7 @@ func TestBrowserRealModels(t *testing.T) {
 	// A typed question gets BLIP's answer about the newest frame.
 	const question = "how many shapes are there?"
 	var answer struct{ Frame, Answer string }
-	answer.Frame, answer.Answer = br.ask("demo", question, wait)
+	answer.Frame, answer.Answer = br.ask("demo", question)
 	b.mu.Lock()
 	given := b.answers[answer.Frame+"/"+question]
 	b.mu.Unlock()
