@@ -1,0 +1,102 @@
+package camera
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A GStreamer pipeline that does not parse makes OpenCV's backend log GLib CRITICALs and
+// WARNINGs straight to stderr on every retry. They are silenced; edged's own line stays, once
+// per outage. The camera runs in a child process (this test binary again), as GLib writes to
+// file descriptor 2 itself: once with native logging on, which shows that the lines exist
+// (without them, as with an OpenCV built without GStreamer, the test is skipped), and once as
+// edged runs by default.
+func TestGStreamerMessagesSilenced(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a camera in a child process")
+	}
+	run := func(verbose bool) (log []map[string]any, stderr string) {
+		t.Helper()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGStreamerMessagesChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "EDGED_GST_CHILD=quiet")
+		if verbose {
+			cmd.Env = append(os.Environ(), "EDGED_GST_CHILD=verbose")
+		}
+		var out, errOut bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errOut
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("child (verbose %v): %v\nstdout:\n%s\nstderr:\n%s", verbose, err, out.String(), errOut.String())
+		}
+		for _, line := range strings.Split(out.String(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil {
+				log = append(log, rec)
+			}
+		}
+		return log, errOut.String()
+	}
+	failed := func(log []map[string]any) int {
+		n := 0
+		for _, rec := range log {
+			if rec["msg"] == "camera failed" {
+				n++
+			}
+		}
+		return n
+	}
+
+	verboseLog, verboseErr := run(true)
+	criticals := strings.Count(verboseErr, "GStreamer-CRITICAL")
+	if criticals == 0 {
+		t.Skipf("OpenCV logged nothing of GStreamer's for a bad pipeline (built without GStreamer?); stderr: %q", verboseErr)
+	}
+	if n := failed(verboseLog); n != 1 {
+		t.Errorf("native logging on: edged logged %d \"camera failed\" lines over three retries, want 1", n)
+	}
+	t.Logf("native logging on: %d GStreamer-CRITICAL lines over three retries", criticals)
+
+	quietLog, quietErr := run(false)
+	if strings.Contains(quietErr, "CRITICAL") || strings.Contains(quietErr, "WARNING") {
+		t.Errorf("GStreamer's messages reached stderr:\n%s", quietErr)
+	}
+	if n := failed(quietLog); n != 1 {
+		t.Errorf("edged logged %d \"camera failed\" lines over three retries, want 1:\n%v", n, quietLog)
+	}
+}
+
+// TestGStreamerMessagesChild is TestGStreamerMessagesSilenced's child: a camera with a
+// pipeline that does not parse, retried three times, logging JSON lines to stdout.
+func TestGStreamerMessagesChild(t *testing.T) {
+	mode := os.Getenv("EDGED_GST_CHILD")
+	if mode == "" {
+		t.Skip("run by TestGStreamerMessagesSilenced")
+	}
+	SetNativeLogging(mode == "verbose")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	src, err := New(Spec{Name: "bad", Kind: KindGStreamer, Pipeline: "nosuchelement ! appsink", FPS: 5, ReadTimeout: time.Second},
+		Options{Logger: slog.New(slog.NewJSONHandler(os.Stdout, nil)), Backoff: Backoff{Initial: time.Millisecond, Max: 10 * time.Millisecond},
+			StateChanged: func(_ string, st Stats) {
+				if st.Reconnects >= 3 && st.State == StateFailed {
+					cancel()
+				}
+			}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for f := range src.Frames() {
+			f.Release()
+		}
+	}()
+	if err := src.Run(ctx); err != nil && ctx.Err() == nil {
+		t.Fatal(err)
+	}
+}
