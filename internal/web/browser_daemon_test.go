@@ -95,11 +95,10 @@ cameras:
 	br := newBrowser(t, 5*time.Minute)
 	challenges := br.basicAuth("viewer", "page-pw")
 	br.run("open the page", chromedp.Navigate(base))
-	const wait = 90 * time.Second // the first run converts the models
 	br.waitFor("the camera's frame", fmt.Sprintf(`(() => {
 		const img = document.querySelector(%s);
 		return !!img && img.complete && img.naturalWidth === 320;
-	})()`, js(cameraSel("demo", "img.frame"))), wait)
+	})()`, js(cameraSel("demo", "img.frame"))))
 
 	// Labels on the page name what the camera drew, on ten frames of single objects.
 	readLabels := fmt.Sprintf(`(() => {
@@ -117,7 +116,7 @@ cameras:
 		br.eval("read the labels", readLabels, &s)
 		if s.Frame == "" || seen[s.Frame] {
 			br.waitFor("labels of a new frame", fmt.Sprintf(`(() => { const ol = document.querySelector(%s); return !!ol && ol.dataset.frame !== %s; })()`,
-				js(cameraSel("demo", ".labels ol")), js(s.Frame)), wait)
+				js(cameraSel("demo", ".labels ol")), js(s.Frame)))
 			continue
 		}
 		seen[s.Frame] = true
@@ -141,7 +140,7 @@ cameras:
 
 	// The caption is one edged made.
 	captionSel := js(cameraSel("demo", ".caption"))
-	br.waitFor("a caption", fmt.Sprintf(`(() => { const c = document.querySelector(%s).textContent; return c !== '' && c !== 'no caption yet'; })()`, captionSel), wait)
+	br.waitFor("a caption", fmt.Sprintf(`(() => { const c = document.querySelector(%s).textContent; return c !== '' && c !== 'no caption yet'; })()`, captionSel))
 	var caption string
 	br.eval("read the caption", fmt.Sprintf(`document.querySelector(%s).textContent`, captionSel), &caption)
 	if !strings.Contains(ed.stdout.String(), fmt.Sprintf(" demo caption  %q", caption)) {
@@ -162,7 +161,7 @@ cameras:
 	mqtttest.Eventually(t, "100 scenes labelled", 3*time.Minute, func() bool { return ed.scenesLabelled() >= 100 })
 	search := func(query string, k int) []string {
 		t.Helper()
-		return br.search(query, k, wait)
+		return br.search(query, k)
 	}
 	shows := func(frame, label string) bool {
 		truth, ok := ed.truth(frame)

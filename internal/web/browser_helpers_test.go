@@ -156,17 +156,14 @@ func (b *browser) run(what string, actions ...chromedp.Action) {
 	}
 }
 
-// waitFor polls a JavaScript expression until it is truthy, for at most timeout; 0 waits
-// until the test's own deadline.
-func (b *browser) waitFor(what, expr string, timeout time.Duration) {
+// waitFor polls a JavaScript expression until it is truthy. It waits on what the page shows,
+// never for a fixed time: until the test's deadline (newBrowser's timeout), so a loaded
+// machine makes a test slower, not failed.
+func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
 	var ok bool
-	if err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		limit := timeout.String()
-		if timeout == 0 {
-			limit = "until the test's deadline"
-		}
-		b.t.Fatalf("waiting %s for %s: %v\n(expression: %s)", limit, what, err, expr)
+	if err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(0), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		b.t.Fatalf("waiting for %s: %v\n(expression: %s)", what, err, expr)
 	}
 }
 
@@ -214,7 +211,7 @@ func (b *browser) saveOnFailure() {
 
 // search types a query into the page's search form, waits until its k results have loaded
 // their thumbnails, and returns the results' frame numbers, best first.
-func (b *browser) search(query string, k int, timeout time.Duration) []string {
+func (b *browser) search(query string, k int) []string {
 	b.t.Helper()
 	b.run("search "+query,
 		setValue("#search-q", ""),
@@ -225,7 +222,7 @@ func (b *browser) search(query string, k int, timeout time.Duration) []string {
 		const s = document.querySelector('#search-status').textContent;
 		const imgs = [...document.querySelectorAll('#search-results li img')];
 		return s.includes(%s) && imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0);
-	})()`, js("“"+query+"”"), k), timeout)
+	})()`, js("“"+query+"”"), k))
 	var frames []string
 	b.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
 	return frames
@@ -244,8 +241,8 @@ func (b *browser) ask(camera, question string) (frame, answer string) {
 		setValue(cameraSel(camera, `.ask input[name="question"]`), ""),
 		chromedp.SendKeys(cameraSel(camera, `.ask input[name="question"]`), question, chromedp.ByQuery),
 		chromedp.Click(cameraSel(camera, ".ask button"), chromedp.ByQuery))
-	b.waitFor("the ask of "+question+" to start", fmt.Sprintf(`document.querySelector(%s)?.dataset.question === %s`, result, js(question)), 0)
-	b.waitFor("the answer to "+question, fmt.Sprintf(`document.querySelector(%s).dataset.state !== 'asking'`, result), 0)
+	b.waitFor("the ask of "+question+" to start", fmt.Sprintf(`document.querySelector(%s)?.dataset.question === %s`, result, js(question)))
+	b.waitFor("the answer to "+question, fmt.Sprintf(`document.querySelector(%s).dataset.state !== 'asking'`, result))
 	var shown struct {
 		State  string `json:"state"`
 		Text   string `json:"text"`

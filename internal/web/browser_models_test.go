@@ -24,14 +24,11 @@ func TestBrowserRealModels(t *testing.T) {
 	url := serveLoopback(t, New(b, Options{StatusEvery: time.Second}))
 	br := newBrowser(t, 4*time.Minute)
 	br.run("open the page", chromedp.Navigate(url))
-	// Every wait ends on what the page shows, at the latest at the test's deadline: how fast
-	// the models run on a loaded machine is not this test's business.
-	const wait = 0
 
 	br.waitFor("the camera's frame", fmt.Sprintf(`(() => {
 		const img = document.querySelector(%s);
 		return !!img && img.complete && img.naturalWidth === 320;
-	})()`, js(cameraSel("demo", "img.frame"))), wait)
+	})()`, js(cameraSel("demo", "img.frame"))))
 
 	// Labels: sample what the page shows on ten frames of single objects; CLIP's top label
 	// must name the object the camera drew (the shapes CLIP is right 99.6% of the time).
@@ -51,7 +48,7 @@ func TestBrowserRealModels(t *testing.T) {
 		br.eval("read the labels", readLabels, &s)
 		if s.Frame == "" || seen[s.Frame] {
 			br.waitFor("labels of a new frame", fmt.Sprintf(`(() => { const ol = document.querySelector(%s); return !!ol && ol.dataset.frame !== %s; })()`,
-				js(cameraSel("demo", ".labels ol")), js(s.Frame)), wait)
+				js(cameraSel("demo", ".labels ol")), js(s.Frame)))
 			continue
 		}
 		seen[s.Frame] = true
@@ -78,7 +75,7 @@ func TestBrowserRealModels(t *testing.T) {
 	// The caption is BLIP's, about one of the camera's frames.
 	var caption string
 	br.waitFor("a caption", fmt.Sprintf(`(() => { const c = document.querySelector(%s).textContent; return c !== '' && c !== 'no caption yet'; })()`,
-		js(cameraSel("demo", ".caption"))), wait)
+		js(cameraSel("demo", ".caption"))))
 	br.eval("read the caption", fmt.Sprintf(`document.querySelector(%s).textContent`, js(cameraSel("demo", ".caption"))), &caption)
 	b.mu.Lock()
 	captionFrame, said := b.captions[caption]
@@ -108,7 +105,7 @@ func TestBrowserRealModels(t *testing.T) {
 	present, alone := b.freeze()
 	search := func(query string, k int) []string {
 		t.Helper()
-		return br.search(query, k, wait)
+		return br.search(query, k)
 	}
 	truthOf := func(s string) frameTruth {
 		seq, _ := strconv.ParseUint(s, 10, 64)

@@ -57,7 +57,6 @@ func TestBrowserPage(t *testing.T) {
 	// Mark this page load: a reload would lose the mark.
 	br.run("mark the page", chromedp.Evaluate(`window.__edgedLoad = 1`, nil))
 
-	const waitLong = 20 * time.Second
 	// Navigate returns once the page has loaded: the newest frame is on it already, with no
 	// wait for the event stream.
 	shapesSeq := strconv.Itoa(2 * len(b.ref.Cases))
@@ -76,20 +75,20 @@ func TestBrowserPage(t *testing.T) {
 		t.Fatalf("right after load the shapes camera shows %+v; want frame %s, %d wide, complete", atLoad, shapesSeq, c.Image.Bounds().Dx())
 	}
 	br.waitFor("labels led by CLIP's top label "+c.CLIPTop1, fmt.Sprintf(
-		`document.querySelector(%s)?.dataset.label === %s`, js(cameraSel("shapes", ".labels li")), js(c.CLIPTop1)), waitLong)
+		`document.querySelector(%s)?.dataset.label === %s`, js(cameraSel("shapes", ".labels li")), js(c.CLIPTop1)))
 	br.waitFor("the caption "+c.Caption, fmt.Sprintf(
-		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".caption")), js(c.Caption)), waitLong)
+		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".caption")), js(c.Caption)))
 	br.waitFor("the health line", fmt.Sprintf(
-		`/streaming · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))), waitLong)
-	br.waitFor("the MQTT state", `document.querySelector('#mqtt').textContent.startsWith('MQTT not connected to tcp://127.0.0.1:1')`, waitLong)
-	br.waitFor("the model latencies", `document.querySelectorAll('#models tbody tr').length === 1`, waitLong)
+		`/streaming · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))))
+	br.waitFor("the MQTT state", `document.querySelector('#mqtt').textContent.startsWith('MQTT not connected to tcp://127.0.0.1:1')`)
+	br.waitFor("the model latencies", `document.querySelectorAll('#models tbody tr').length === 1`)
 
 	// The live camera's frame is replaced as new frames are announced, without a reload.
 	frameSeq := fmt.Sprintf(`Number(document.querySelector(%s)?.dataset.seq || 0)`, js(cameraSel("synthetic", "img.frame")))
-	br.waitFor("a synthetic frame", frameSeq+` > 0`, waitLong)
+	br.waitFor("a synthetic frame", frameSeq+` > 0`)
 	var first int
 	br.eval("read the frame number", frameSeq, &first)
-	br.waitFor("a newer synthetic frame", fmt.Sprintf(`%s > %d`, frameSeq, first), waitLong)
+	br.waitFor("a newer synthetic frame", fmt.Sprintf(`%s > %d`, frameSeq, first))
 	var marked bool
 	br.eval("check the page was not reloaded", `window.__edgedLoad === 1 && performance.getEntriesByType('navigation').length === 1`, &marked)
 	if !marked {
@@ -109,17 +108,17 @@ func TestBrowserPage(t *testing.T) {
 	}
 	// The answer also reaches the answers list, through the event stream.
 	br.waitFor("the answer in the list", fmt.Sprintf(
-		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".answers li .a")), js(qa.Answer)), waitLong)
+		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".answers li .a")), js(qa.Answer)))
 
 	// A newer frame: the answers about the older one say so, and are greyed.
 	b.advance(t)
 	newSeq := strconv.Itoa(2*len(b.ref.Cases) + 1)
-	br.waitFor("the newer frame "+newSeq, fmt.Sprintf(`document.querySelector(%s)?.dataset.seq === %s`, js(cameraSel("shapes", "img.frame")), js(newSeq)), waitLong)
+	br.waitFor("the newer frame "+newSeq, fmt.Sprintf(`document.querySelector(%s)?.dataset.seq === %s`, js(cameraSel("shapes", "img.frame")), js(newSeq)))
 	for _, sel := range []string{".ask-result", ".answers li"} {
 		br.waitFor("the answer marked as about an older frame", fmt.Sprintf(`(() => {
 			const e = document.querySelector(%s);
 			return e.classList.contains('older') && e.querySelector('.about').textContent === ' · about frame ' + %s + ' at ' + new Date(e.querySelector('.about').dataset.ts).toLocaleTimeString() + ' (an older frame)';
-		})()`, js(cameraSel("shapes", sel)), js(shapesSeq)), waitLong)
+		})()`, js(cameraSel("shapes", sel)), js(shapesSeq)))
 	}
 
 	// Long captions and a pile of long answers: the ask boxes stay where they were.
@@ -130,7 +129,7 @@ func TestBrowserPage(t *testing.T) {
 	}
 	b.live.Caption("shapes", Caption{Frame: info, Caption: long, LatencyMs: 12})
 	br.waitFor("the long caption and answers", fmt.Sprintf(`document.querySelector(%s)?.textContent === %s && document.querySelector(%s)?.textContent.startsWith('question 11:')`,
-		js(cameraSel("shapes", ".caption")), js(long), js(cameraSel("shapes", ".answers li .q"))), waitLong)
+		js(cameraSel("shapes", ".caption")), js(long), js(cameraSel("shapes", ".answers li .q"))))
 	var boxesAfter string
 	br.eval("find the ask boxes again", askBoxes, &boxesAfter)
 	if boxesAfter != boxesBefore {
@@ -143,7 +142,7 @@ func TestBrowserPage(t *testing.T) {
 	br.waitFor("the refusal", fmt.Sprintf(`(() => {
 		const p = document.querySelector(%s);
 		return p.classList.contains('error') && p.textContent.includes('no VQA model');
-	})()`, js(cameraSel("synthetic", ".ask-result"))), waitLong)
+	})()`, js(cameraSel("synthetic", ".ask-result"))))
 
 	// Search: every hit is shown with its thumbnail; the best one shows the object; each is
 	// another scene, standing for its copies.
@@ -157,7 +156,7 @@ func TestBrowserPage(t *testing.T) {
 			const s = document.querySelector('#search-status').textContent;
 			const imgs = [...document.querySelectorAll('#search-results li img')];
 			return s.includes(%s) && imgs.length === 4 && imgs.every(i => i.complete && i.naturalWidth > 0);
-		})()`, js(label)), waitLong)
+		})()`, js(label)))
 		var hits []struct {
 			Frame   string `json:"frame"`
 			Similar string `json:"similar"`
@@ -191,7 +190,7 @@ func TestBrowserPage(t *testing.T) {
 		const s = document.querySelector('#search-status');
 		return s.className === 'error' && s.textContent.includes('no CLIP text model here') &&
 			document.querySelectorAll('#search-results li').length === 0;
-	})()`, waitLong)
+	})()`)
 
 	br.eval("find the ask boxes after searching", askBoxes, &boxesAfter)
 	if boxesAfter != boxesBefore {
