@@ -36,7 +36,15 @@ const char* const ffmpeg_env = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
 typedef void (*glib_log_func)(const char* domain, int level, const char* message, void* data);
 typedef glib_log_func (*glib_set_default_handler)(glib_log_func handler, void* data);
 
-void glib_log_drop(const char*, int, const char*, void*) {}
+// GLib's default handler, and the GLogLevelFlags bits of a message that ends the process.
+glib_log_func glib_print = nullptr;
+const int glib_fatal = (1 << 1) | (1 << 2);  // G_LOG_FLAG_FATAL | G_LOG_LEVEL_ERROR
+
+// glib_log_quiet drops GLib's messages, except one that ends the process: GLib aborts after
+// it whatever the handler did, and the reason must be said.
+void glib_log_quiet(const char* domain, int level, const char* message, void* data) {
+    if ((level & glib_fatal) != 0 && glib_print != nullptr) glib_print(domain, level, message, data);
+}
 
 }  // namespace
 
@@ -139,9 +147,9 @@ void edged_opencv_log_level(int level) {
 
 int edged_glib_log(int print) {
     auto set = reinterpret_cast<glib_set_default_handler>(dlsym(RTLD_DEFAULT, "g_log_set_default_handler"));
-    auto print_default = reinterpret_cast<glib_log_func>(dlsym(RTLD_DEFAULT, "g_log_default_handler"));
-    if (set == nullptr || print_default == nullptr) return 0;
-    set(print ? print_default : glib_log_drop, nullptr);
+    glib_print = reinterpret_cast<glib_log_func>(dlsym(RTLD_DEFAULT, "g_log_default_handler"));
+    if (set == nullptr || glib_print == nullptr) return 0;
+    set(print ? glib_print : glib_log_quiet, nullptr);
     return 1;
 }
 

@@ -31,8 +31,8 @@ void edged_capture_close(EdgedCapture c);
 void edged_opencv_log_level(int level);
 
 // edged_glib_log makes GLib print its log messages (GStreamer's CRITICALs and WARNINGs, as
-// GLib's default handler does) when print is 1, or drop them. It returns 0 when the process
-// has no GLib (OpenCV without GStreamer), 1 otherwise.
+// GLib's default handler does) when print is 1, or drop all but fatal ones. It returns 0 when
+// the process has no GLib (OpenCV without GStreamer), 1 otherwise.
 int edged_glib_log(int print);
 
 #ifdef __cplusplus

@@ -16,31 +16,39 @@ import (
 // WARNINGs straight to stderr on every retry. They are silenced; edged's own line stays, once
 // per outage. The camera runs in a child process (this test binary again), as GLib writes to
 // file descriptor 2 itself: once with native logging on, which shows that the lines exist
-// (without them, as with an OpenCV built without GStreamer, the test is skipped), and once as
-// edged runs by default.
+// (without them, as with an OpenCV built without GStreamer, the test is skipped), once as
+// edged runs by default, and once with GLib told to abort on warnings: a message that ends
+// the process is still printed.
 func TestGStreamerMessagesSilenced(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a camera in a child process")
 	}
-	run := func(verbose bool) (log []map[string]any, stderr string) {
-		t.Helper()
+	child := func(mode string, env ...string) (stdout, stderr string, err error) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestGStreamerMessagesChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "EDGED_GST_CHILD=quiet")
-		if verbose {
-			cmd.Env = append(os.Environ(), "EDGED_GST_CHILD=verbose")
-		}
+		cmd.Env = append(append(os.Environ(), "EDGED_GST_CHILD="+mode), env...)
 		var out, errOut bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &errOut
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("child (verbose %v): %v\nstdout:\n%s\nstderr:\n%s", verbose, err, out.String(), errOut.String())
+		err = cmd.Run()
+		return out.String(), errOut.String(), err
+	}
+	run := func(verbose bool) (log []map[string]any, stderr string) {
+		t.Helper()
+		mode := "quiet"
+		if verbose {
+			mode = "verbose"
 		}
+		stdout, stderr, err := child(mode)
+		if err != nil {
+			t.Fatalf("child (%s): %v\nstdout:\n%s\nstderr:\n%s", mode, err, stdout, stderr)
+		}
+		out := bytes.NewBufferString(stdout)
 		for _, line := range strings.Split(out.String(), "\n") {
 			var rec map[string]any
 			if json.Unmarshal([]byte(line), &rec) == nil {
 				log = append(log, rec)
 			}
 		}
-		return log, errOut.String()
+		return log, stderr
 	}
 	failed := func(log []map[string]any) int {
 		n := 0
@@ -68,6 +76,11 @@ func TestGStreamerMessagesSilenced(t *testing.T) {
 	}
 	if n := failed(quietLog); n != 1 {
 		t.Errorf("edged logged %d \"camera failed\" lines over three retries, want 1:\n%v", n, quietLog)
+	}
+
+	_, fatalErr, err := child("quiet", "G_DEBUG=fatal-warnings")
+	if err == nil || !strings.Contains(fatalErr, "GLib-GObject-WARNING") {
+		t.Errorf("with G_DEBUG=fatal-warnings: %v, stderr %q; want the process ended by GLib and its reason printed", err, fatalErr)
 	}
 }
 
