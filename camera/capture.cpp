@@ -1,5 +1,7 @@
 #include "capture.h"
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -26,6 +28,23 @@ void copy_message(const std::string& msg, char* out, int outlen) {
 // its value; the others share the lock.
 std::shared_mutex ffmpeg_env_mu;
 const char* const ffmpeg_env = "OPENCV_FFMPEG_CAPTURE_OPTIONS";
+
+// GLib's GLogFunc and g_log_set_default_handler, looked up in the running process: GLib is
+// loaded when OpenCV's GStreamer backend is (OpenCV links GStreamer, GStreamer GLib), and so
+// edged builds without GLib's headers. GStreamer's g_return_if_fail CRITICALs go to GLib's
+// default handler: no domain has a handler of its own.
+typedef void (*glib_log_func)(const char* domain, int level, const char* message, void* data);
+typedef glib_log_func (*glib_set_default_handler)(glib_log_func handler, void* data);
+
+// GLib's default handler, and the GLogLevelFlags bits of a message that ends the process.
+glib_log_func glib_print = nullptr;
+const int glib_fatal = (1 << 1) | (1 << 2);  // G_LOG_FLAG_FATAL | G_LOG_LEVEL_ERROR
+
+// glib_log_quiet drops GLib's messages, except one that ends the process: GLib aborts after
+// it whatever the handler did, and the reason must be said.
+void glib_log_quiet(const char* domain, int level, const char* message, void* data) {
+    if ((level & glib_fatal) != 0 && glib_print != nullptr) glib_print(domain, level, message, data);
+}
 
 }  // namespace
 
@@ -124,6 +143,14 @@ void edged_capture_close(EdgedCapture c) {
 
 void edged_opencv_log_level(int level) {
     cv::utils::logging::setLogLevel(static_cast<cv::utils::logging::LogLevel>(level));
+}
+
+int edged_glib_log(int print) {
+    auto set = reinterpret_cast<glib_set_default_handler>(dlsym(RTLD_DEFAULT, "g_log_set_default_handler"));
+    glib_print = reinterpret_cast<glib_log_func>(dlsym(RTLD_DEFAULT, "g_log_default_handler"));
+    if (set == nullptr || glib_print == nullptr) return 0;
+    set(print ? glib_print : glib_log_quiet, nullptr);
+    return 1;
 }
 
 }  // extern "C"

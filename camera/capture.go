@@ -3,6 +3,7 @@ package camera
 /*
 #cgo !windows pkg-config: opencv4
 #cgo CXXFLAGS: --std=c++17
+#cgo LDFLAGS: -ldl
 #include <stdlib.h>
 #include "capture.h"
 */
@@ -136,12 +137,21 @@ func init() {
 	if _, ok := os.LookupEnv("OPENCV_LOG_LEVEL"); !ok {
 		C.edged_opencv_log_level(cvLogSilent)
 	}
+	// GStreamer's CRITICALs and WARNINGs (a pipeline that does not parse makes OpenCV's
+	// backend cast a NULL bin: four lines per retry) go through GLib's logging.
+	C.edged_glib_log(0)
 }
 
-// SetNativeLogging lets OpenCV print its own warnings (to stderr, in its own format) when
-// verbose, and silences them otherwise (the default). Failures reach the log as camera
-// errors either way. It does nothing when the OPENCV_LOG_LEVEL environment variable is set.
+// SetNativeLogging lets OpenCV and GStreamer print their own warnings (to stderr, in their
+// own formats) when verbose, and silences them otherwise (the default). Failures reach the
+// log as camera errors either way. OpenCV's level is left alone when the OPENCV_LOG_LEVEL
+// environment variable is set.
 func SetNativeLogging(verbose bool) {
+	print := 0
+	if verbose {
+		print = 1
+	}
+	C.edged_glib_log(C.int(print))
 	if _, ok := os.LookupEnv("OPENCV_LOG_LEVEL"); ok {
 		return
 	}

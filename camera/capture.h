@@ -1,6 +1,6 @@
 // A thin C interface to cv::VideoCapture for what gocv v0.31 lacks: opening with parameters
 // (timeouts), grab and retrieve apart (so frames that are not needed are not converted), and
-// OpenCV's log level. Every function catches C++ exceptions and reports them as text.
+// OpenCV's and GLib's logging. Every function catches C++ exceptions and reports them as text.
 #ifndef EDGED_CAPTURE_H
 #define EDGED_CAPTURE_H
 
@@ -29,6 +29,11 @@ void edged_capture_close(EdgedCapture c);
 // edged_opencv_log_level sets OpenCV's own log level (cv::utils::logging::LogLevel: 0 silent
 // .. 6 verbose).
 void edged_opencv_log_level(int level);
+
+// edged_glib_log makes GLib print its log messages (GStreamer's CRITICALs and WARNINGs, as
+// GLib's default handler does) when print is 1, or drop all but fatal ones. It returns 0 when
+// the process has no GLib (OpenCV without GStreamer), 1 otherwise.
+int edged_glib_log(int print);
 
 #ifdef __cplusplus
 }

@@ -308,7 +308,7 @@ func (p *page) searchMQTT(ctx context.Context, query, camera string, k int) ([]p
 	}
 	out := make([]publish.SearchHit, len(hits))
 	for i, h := range hits {
-		out[i] = publish.SearchHit{Camera: h.Camera, Frame: h.Frame.Seq, Ts: publish.Timestamp(h.Frame.Time), Score: h.Score}
+		out[i] = publish.SearchHit{Camera: h.Camera, Frame: h.Frame.Seq, Ts: publish.Timestamp(h.Frame.Time), Score: h.Score, Similar: h.Similar}
 	}
 	return out, nil
 }

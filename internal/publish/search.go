@@ -56,6 +56,9 @@ type SearchHit struct {
 	Frame  uint64    `json:"frame"`
 	Ts     Timestamp `json:"ts"` // when the frame was captured
 	Score  float64   `json:"score"`
+	// Similar counts the other recent frames of the camera that are near-copies of this one
+	// (the same scene), left out of the hits.
+	Similar int `json:"similar"`
 }
 
 // SearchError is published on the result topic instead of a SearchResult when a request is

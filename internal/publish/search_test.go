@@ -58,8 +58,8 @@ func TestSearchPayloadsAreFrozen(t *testing.T) {
 		v    any
 		want string
 	}{
-		{SearchResult{Ts: at, RequestID: "r", Query: "a red circle", Camera: "door", Hits: []SearchHit{{Camera: "door", Frame: 7, Ts: at, Score: 0.5}}},
-			`{"ts":"2024-05-01T12:30:45.123Z","request_id":"r","query":"a red circle","camera":"door","hits":[{"camera":"door","frame":7,"ts":"2024-05-01T12:30:45.123Z","score":0.5}]}`},
+		{SearchResult{Ts: at, RequestID: "r", Query: "a red circle", Camera: "door", Hits: []SearchHit{{Camera: "door", Frame: 7, Ts: at, Score: 0.5, Similar: 3}}},
+			`{"ts":"2024-05-01T12:30:45.123Z","request_id":"r","query":"a red circle","camera":"door","hits":[{"camera":"door","frame":7,"ts":"2024-05-01T12:30:45.123Z","score":0.5,"similar":3}]}`},
 		{SearchResult{Ts: at, Query: "q", Hits: []SearchHit{}}, `{"ts":"2024-05-01T12:30:45.123Z","query":"q","hits":[]}`},
 		{SearchError{Error: "no CLIP model", RequestID: "r"}, `{"error":"no CLIP model","request_id":"r"}`},
 		{SearchRequest{Query: "q", RequestID: "r"}, `{"query":"q","request_id":"r"}`},

@@ -38,7 +38,19 @@ type Query struct {
 	Camera string
 	// K is how many hits to return at most.
 	K int
+	// SameScene folds near-copies of one scene into one hit: a frame whose image embedding
+	// has cosine similarity SameScene or more with a better-ranked hit of the same camera is
+	// counted in that hit's Similar instead of being returned. Zero returns every frame (see
+	// DefaultSameScene).
+	SameScene float64
 }
+
+// DefaultSameScene is the image cosine similarity above which two frames of a camera are
+// taken for the same scene. On the shapes CLIP a scene under fresh sensor noise and colour
+// jitter stays above 0.998 with itself, the same objects moved by a twentieth of the frame
+// span 0.90 to 0.9995, and distinct scenes stay below 0.86: 0.97 folds a still scene's
+// frames and a slightly moved object, and keeps every other scene apart.
+const DefaultSameScene = 0.97
 
 // Pair is the text embedding of contrast texts A and B (indexes into Query.Contrast) said
 // together.
@@ -69,6 +81,9 @@ type Hit struct {
 	// Cosine is the CLIP cosine similarity of the frame and the query, in [-1, 1].
 	Cosine   float64
 	Reranked bool
+	// Similar counts the remembered frames of the same camera folded into this hit as
+	// near-copies of it (Query.SameScene); they ranked below it.
+	Similar int
 	// Thumbnail is the frame as a small JPEG. It is shared: do not modify it.
 	Thumbnail []byte
 	// Annotations are the frame's, as given to Store.Add (a synthetic frame's truth); nil for
@@ -92,12 +107,16 @@ func (f RerankFunc) Rerank(ctx context.Context, query string, hits []Hit) ([]flo
 
 // Search returns the best-matching remembered frames for q, best first: by cosine similarity
 // of the query's and the frames' embeddings, or by probability against the query's Contrast
-// texts (ties: the newer frame first); then, with a Reranker, the best RerankDepth of them
-// rescored and reordered. Fewer than K hits come back when fewer frames are held; a camera
+// texts (ties: the newer frame first), near-copies folded into the best of them when
+// q.SameScene is set; then, with a Reranker, the best RerankDepth of them rescored and
+// reordered. Fewer than K hits come back when fewer frames are held; a camera
 // with no frames gives no hits.
 func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 	if q.K <= 0 {
 		return nil, fmt.Errorf("recall: k is %d; it must be positive", q.K)
+	}
+	if !(q.SameScene >= 0 && q.SameScene <= 1) {
+		return nil, fmt.Errorf("recall: same-scene similarity is %v; it must be in [0, 1] (0 keeps every frame)", q.SameScene)
 	}
 	query, err := unitCopy(q.Embedding)
 	if err != nil {
@@ -112,7 +131,7 @@ func (s *Store) Search(ctx context.Context, q Query) ([]Hit, error) {
 		depth = max(q.K, s.opts.RerankDepth)
 	}
 
-	hits, err := s.rank(query, contrast, q.LogitScale, q.Camera, depth)
+	hits, err := s.rank(query, contrast, q.LogitScale, q.Camera, depth, q.SameScene)
 	if err != nil {
 		return nil, err
 	}
@@ -215,8 +234,8 @@ type scored struct {
 }
 
 // rank scores every remembered frame of camera ("" all) against the unit query (and the
-// contrast texts) and returns the best n.
-func (s *Store) rank(query []float32, contrast contrast, scale float64, camera string, n int) ([]Hit, error) {
+// contrast texts) and returns the best n, near-copies folded in when sameScene > 0.
+func (s *Store) rank(query []float32, contrast contrast, scale float64, camera string, n int, sameScene float64) ([]Hit, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneAge(s.opts.Now())
@@ -244,12 +263,47 @@ func (s *Store) rank(query []float32, contrast contrast, scale float64, camera s
 	slices.SortFunc(all, func(a, b scored) int {
 		return compareRank(a.score, b.score, a.e.time, b.e.time, a.camera, b.camera, a.e.seq, b.e.seq)
 	})
+	if sameScene > 0 {
+		return foldSameScene(all, n, sameScene), nil
+	}
 	hits := make([]Hit, min(n, len(all)))
 	for i := range hits {
-		hits[i] = all[i].e.hit(all[i].camera, all[i].cosine)
-		hits[i].Score = all[i].score
+		hits[i] = all[i].hit()
 	}
 	return hits, nil
+}
+
+// foldSameScene walks ranked frames best first and keeps the best n that are no near-copy
+// (image cosine >= same) of a better kept frame of their camera; every near-copy, kept
+// frames' lists full or not, is counted in the first kept frame it copies. Comparing with
+// kept frames only, never with other copies, stops a slow drift of the scene from chaining
+// distinct scenes together.
+func foldSameScene(ranked []scored, n int, same float64) []Hit {
+	var hits []Hit
+	var kept []*entry
+	for _, sc := range ranked {
+		copyOf := -1
+		for i, k := range kept {
+			if hits[i].Camera == sc.camera && dot(k.embedding, sc.e.embedding) >= same {
+				copyOf = i
+				break
+			}
+		}
+		switch {
+		case copyOf >= 0:
+			hits[copyOf].Similar++
+		case len(hits) < n:
+			hits = append(hits, sc.hit())
+			kept = append(kept, sc.e)
+		}
+	}
+	return hits
+}
+
+func (sc scored) hit() Hit {
+	h := sc.e.hit(sc.camera, sc.cosine)
+	h.Score = sc.score
+	return h
 }
 
 // probability is the softmax(scale × cosine) mass of the texts that show the query's thing

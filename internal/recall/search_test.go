@@ -484,6 +484,16 @@ func BenchmarkSearch(b *testing.B) {
 					}
 				}
 			})
+			// Folding near-copies at its worst: no frame is a copy of another, so every frame
+			// is compared with every kept hit.
+			q.SameScene = DefaultSameScene
+			b.Run("contrast=15/same-scene", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.Search(context.Background(), q); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		})
 	}
 }

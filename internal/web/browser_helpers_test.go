@@ -156,12 +156,14 @@ func (b *browser) run(what string, actions ...chromedp.Action) {
 	}
 }
 
-// waitFor polls a JavaScript expression until it is truthy, for at most timeout.
-func (b *browser) waitFor(what, expr string, timeout time.Duration) {
+// waitFor polls a JavaScript expression until it is truthy. It waits on what the page shows,
+// never for a fixed time: until the test's deadline (newBrowser's timeout), so a loaded
+// machine makes a test slower, not failed.
+func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
 	var ok bool
-	if err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(timeout), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
-		b.t.Fatalf("waiting %v for %s: %v\n(expression: %s)", timeout, what, err, expr)
+	if err := chromedp.Run(b.ctx, chromedp.Poll(expr, &ok, chromedp.WithPollingTimeout(0), chromedp.WithPollingInterval(50*time.Millisecond))); err != nil {
+		b.t.Fatalf("waiting for %s: %v\n(expression: %s)", what, err, expr)
 	}
 }
 
@@ -209,7 +211,7 @@ func (b *browser) saveOnFailure() {
 
 // search types a query into the page's search form, waits until its k results have loaded
 // their thumbnails, and returns the results' frame numbers, best first.
-func (b *browser) search(query string, k int, timeout time.Duration) []string {
+func (b *browser) search(query string, k int) []string {
 	b.t.Helper()
 	b.run("search "+query,
 		setValue("#search-q", ""),
@@ -220,25 +222,38 @@ func (b *browser) search(query string, k int, timeout time.Duration) []string {
 		const s = document.querySelector('#search-status').textContent;
 		const imgs = [...document.querySelectorAll('#search-results li img')];
 		return s.includes(%s) && imgs.length === %d && imgs.every(i => i.complete && i.naturalWidth > 0);
-	})()`, js("“"+query+"”"), k), timeout)
+	})()`, js("“"+query+"”"), k))
 	var frames []string
 	b.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
 	return frames
 }
 
-// ask types a question into a camera's ask box, waits for the answer, and returns the frame
-// it is about and the answer as the page shows them.
-func (b *browser) ask(camera, question string, timeout time.Duration) (frame, answer string) {
+// ask types a question into a camera's ask box, clicks Ask, waits for the answer, and returns
+// the frame it is about and the answer as the page shows them. It waits on the page's own
+// events, not for a fixed time: first the ask starting (the click reached the form: the page
+// keeps the box in place, so the click lands where chromedp measured the button), then its
+// answer or error, however long the models take on a loaded machine, within the test's
+// deadline.
+func (b *browser) ask(camera, question string) (frame, answer string) {
 	b.t.Helper()
-	b.run("ask "+question, chromedp.SendKeys(cameraSel(camera, `.ask input[name="question"]`), question, chromedp.ByQuery),
+	result := js(cameraSel(camera, ".ask-result"))
+	b.run("ask "+question,
+		setValue(cameraSel(camera, `.ask input[name="question"]`), ""),
+		chromedp.SendKeys(cameraSel(camera, `.ask input[name="question"]`), question, chromedp.ByQuery),
 		chromedp.Click(cameraSel(camera, ".ask button"), chromedp.ByQuery))
-	b.waitFor("an answer", fmt.Sprintf(`!!document.querySelector(%s)`, js(cameraSel(camera, ".ask-result .answer"))), timeout)
+	b.waitFor("the ask of "+question+" to start", fmt.Sprintf(`document.querySelector(%s)?.dataset.question === %s`, result, js(question)))
+	b.waitFor("the answer to "+question, fmt.Sprintf(`document.querySelector(%s).dataset.state !== 'asking'`, result))
 	var shown struct {
+		State  string `json:"state"`
+		Text   string `json:"text"`
 		Frame  string `json:"frame"`
 		Answer string `json:"answer"`
 	}
-	b.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s); return {frame: p.dataset.frame, answer: p.querySelector('.answer').textContent}; })()`,
-		js(cameraSel(camera, ".ask-result"))), &shown)
+	b.eval("read the answer", fmt.Sprintf(`(() => { const p = document.querySelector(%s);
+		return {state: p.dataset.state, text: p.textContent, frame: p.dataset.frame || '', answer: p.querySelector('.answer')?.textContent || ''}; })()`, result), &shown)
+	if shown.State != "answered" {
+		b.t.Fatalf("ask %q: the page says %q (%s)", question, shown.Text, shown.State)
+	}
 	return shown.Frame, shown.Answer
 }
 

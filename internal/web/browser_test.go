@@ -6,10 +6,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/edged/edged/internal/recall/recalltest"
 )
 
 // serveLoopback serves h on 127.0.0.1 only (httptest's default) and returns the page's URL.
@@ -37,13 +39,16 @@ func setValue(sel, value string) chromedp.Action {
 func js(s string) string { return strconv.Quote(s) }
 
 // The page in a real browser, against the reference-replay backend: it shows each camera's
-// frame, labels and caption, keeps the synthetic camera's frame fresh through server-sent
-// events without reloading, answers a typed question, reports a refused one, and shows
-// search results with thumbnails whose truth matches the query.
+// newest frame as soon as it has loaded, then labels and caption, keeps the synthetic
+// camera's frame fresh through server-sent events without reloading, answers a typed
+// question, says so when an answer is about an older frame than the one shown, reports a
+// refused question, keeps the ask boxes in place however captions and answers grow, and
+// shows search results with thumbnails whose truth matches the query, one per scene.
 func TestBrowserPage(t *testing.T) {
 	b := newRefBackend(t)
-	var c = b.advance(t)
-	for range len(b.ref.Cases) - 1 {
+	// Every reference scene twice: search folds the second into the first.
+	var c recalltest.Case
+	for range 2 * len(b.ref.Cases) {
 		c = b.advance(t)
 	}
 	url := serveLoopback(t, New(b, Options{StatusEvery: 500 * time.Millisecond}))
@@ -52,43 +57,84 @@ func TestBrowserPage(t *testing.T) {
 	// Mark this page load: a reload would lose the mark.
 	br.run("mark the page", chromedp.Evaluate(`window.__edgedLoad = 1`, nil))
 
-	const waitLong = 20 * time.Second
-	shapesSeq := strconv.Itoa(len(b.ref.Cases))
-	br.waitFor("the shapes camera's frame", fmt.Sprintf(`(() => {
+	// Navigate returns once the page has loaded: the newest frame is on it already, with no
+	// wait for the event stream.
+	shapesSeq := strconv.Itoa(2 * len(b.ref.Cases))
+	var atLoad struct {
+		Complete bool   `json:"complete"`
+		Width    int    `json:"width"`
+		Seq      string `json:"seq"`
+		Info     string `json:"info"`
+	}
+	br.eval("read the frame at load", fmt.Sprintf(`(() => {
 		const img = document.querySelector(%s);
-		return !!img && img.complete && img.naturalWidth === %d && img.dataset.seq === %s;
-	})()`, js(cameraSel("shapes", "img.frame")), c.Image.Bounds().Dx(), js(shapesSeq)), waitLong)
+		const info = document.querySelector(%s);
+		return img ? {complete: img.complete, width: img.naturalWidth, seq: img.dataset.seq || '', info: info.textContent} : {};
+	})()`, js(cameraSel("shapes", "img.frame")), js(cameraSel("shapes", ".frame-info"))), &atLoad)
+	if !atLoad.Complete || atLoad.Width != c.Image.Bounds().Dx() || atLoad.Seq != shapesSeq || !strings.HasPrefix(atLoad.Info, "frame "+shapesSeq) {
+		t.Fatalf("right after load the shapes camera shows %+v; want frame %s, %d wide, complete", atLoad, shapesSeq, c.Image.Bounds().Dx())
+	}
 	br.waitFor("labels led by CLIP's top label "+c.CLIPTop1, fmt.Sprintf(
-		`document.querySelector(%s)?.dataset.label === %s`, js(cameraSel("shapes", ".labels li")), js(c.CLIPTop1)), waitLong)
+		`document.querySelector(%s)?.dataset.label === %s`, js(cameraSel("shapes", ".labels li")), js(c.CLIPTop1)))
 	br.waitFor("the caption "+c.Caption, fmt.Sprintf(
-		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".caption")), js(c.Caption)), waitLong)
+		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".caption")), js(c.Caption)))
 	br.waitFor("the health line", fmt.Sprintf(
-		`/streaming · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))), waitLong)
-	br.waitFor("the MQTT state", `document.querySelector('#mqtt').textContent.startsWith('MQTT not connected to tcp://127.0.0.1:1')`, waitLong)
-	br.waitFor("the model latencies", `document.querySelectorAll('#models tbody tr').length === 1`, waitLong)
+		`/streaming · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))))
+	br.waitFor("the MQTT state", `document.querySelector('#mqtt').textContent.startsWith('MQTT not connected to tcp://127.0.0.1:1')`)
+	br.waitFor("the model latencies", `document.querySelectorAll('#models tbody tr').length === 1`)
 
 	// The live camera's frame is replaced as new frames are announced, without a reload.
 	frameSeq := fmt.Sprintf(`Number(document.querySelector(%s)?.dataset.seq || 0)`, js(cameraSel("synthetic", "img.frame")))
-	br.waitFor("a synthetic frame", frameSeq+` > 0`, waitLong)
+	br.waitFor("a synthetic frame", frameSeq+` > 0`)
 	var first int
 	br.eval("read the frame number", frameSeq, &first)
-	br.waitFor("a newer synthetic frame", fmt.Sprintf(`%s > %d`, frameSeq, first), waitLong)
+	br.waitFor("a newer synthetic frame", fmt.Sprintf(`%s > %d`, frameSeq, first))
 	var marked bool
 	br.eval("check the page was not reloaded", `window.__edgedLoad === 1 && performance.getEntriesByType('navigation').length === 1`, &marked)
 	if !marked {
 		t.Fatal("the page reloaded to show a new frame")
 	}
 
+	// Where the ask boxes are: they must not move from here.
+	askBoxes := `JSON.stringify([...document.querySelectorAll('.ask input, .ask button')].map(e => {
+		const r = e.getBoundingClientRect(); return [r.x + scrollX, r.y + scrollY, r.width, r.height]; }))`
+	var boxesBefore string
+	br.eval("find the ask boxes", askBoxes, &boxesBefore)
+
 	// Ask a question: the answer shown is transformers' answer for the scene.
 	qa := c.QA[len(c.QA)-1]
-	br.run("ask "+qa.Question,
-		chromedp.SendKeys(cameraSel("shapes", `.ask input[name="question"]`), qa.Question, chromedp.ByQuery),
-		chromedp.Click(cameraSel("shapes", ".ask button"), chromedp.ByQuery))
-	br.waitFor("the answer "+qa.Answer, fmt.Sprintf(
-		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".ask-result .answer")), js(qa.Answer)), waitLong)
+	if frame, answer := br.ask("shapes", qa.Question); frame != shapesSeq || answer != qa.Answer {
+		t.Fatalf("%s: the page shows %q about frame %s; want %q about frame %s", qa.Question, answer, frame, qa.Answer, shapesSeq)
+	}
 	// The answer also reaches the answers list, through the event stream.
 	br.waitFor("the answer in the list", fmt.Sprintf(
-		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".answers li .a")), js(qa.Answer)), waitLong)
+		`document.querySelector(%s)?.textContent === %s`, js(cameraSel("shapes", ".answers li .a")), js(qa.Answer)))
+
+	// A newer frame: the answers about the older one say so, and are greyed.
+	b.advance(t)
+	newSeq := strconv.Itoa(2*len(b.ref.Cases) + 1)
+	br.waitFor("the newer frame "+newSeq, fmt.Sprintf(`document.querySelector(%s)?.dataset.seq === %s`, js(cameraSel("shapes", "img.frame")), js(newSeq)))
+	for _, sel := range []string{".ask-result", ".answers li"} {
+		br.waitFor("the answer marked as about an older frame", fmt.Sprintf(`(() => {
+			const e = document.querySelector(%s);
+			return e.classList.contains('older') && e.querySelector('.about').textContent === ' · about frame ' + %s + ' at ' + new Date(e.querySelector('.about').dataset.ts).toLocaleTimeString() + ' (an older frame)';
+		})()`, js(cameraSel("shapes", sel)), js(shapesSeq)))
+	}
+
+	// Long captions and a pile of long answers: the ask boxes stay where they were.
+	long := strings.Repeat("a red circle beside a blue square on a grey background, ", 6)
+	_, info, _ := b.current()
+	for i := range 12 {
+		b.live.Answer("shapes", Answer{Frame: info, Question: fmt.Sprintf("question %d: %s?", i, long), Answer: long, Asked: true})
+	}
+	b.live.Caption("shapes", Caption{Frame: info, Caption: long, LatencyMs: 12})
+	br.waitFor("the long caption and answers", fmt.Sprintf(`document.querySelector(%s)?.textContent === %s && document.querySelector(%s)?.textContent.startsWith('question 11:')`,
+		js(cameraSel("shapes", ".caption")), js(long), js(cameraSel("shapes", ".answers li .q"))))
+	var boxesAfter string
+	br.eval("find the ask boxes again", askBoxes, &boxesAfter)
+	if boxesAfter != boxesBefore {
+		t.Errorf("the ask boxes moved as captions and answers grew: %s, then %s", boxesBefore, boxesAfter)
+	}
 	// A camera without a VQA model says so.
 	br.run("ask the synthetic camera",
 		chromedp.SendKeys(cameraSel("synthetic", `.ask input[name="question"]`), "is there a red circle?", chromedp.ByQuery),
@@ -96,9 +142,10 @@ func TestBrowserPage(t *testing.T) {
 	br.waitFor("the refusal", fmt.Sprintf(`(() => {
 		const p = document.querySelector(%s);
 		return p.classList.contains('error') && p.textContent.includes('no VQA model');
-	})()`, js(cameraSel("synthetic", ".ask-result"))), waitLong)
+	})()`, js(cameraSel("synthetic", ".ask-result"))))
 
-	// Search: every hit is shown with its thumbnail; the best one shows the object.
+	// Search: every hit is shown with its thumbnail; the best one shows the object; each is
+	// another scene, standing for its copies.
 	for _, label := range []string{"red triangle", "yellow triangle"} {
 		br.run("search "+label,
 			setValue("#search-q", ""),
@@ -109,12 +156,29 @@ func TestBrowserPage(t *testing.T) {
 			const s = document.querySelector('#search-status').textContent;
 			const imgs = [...document.querySelectorAll('#search-results li img')];
 			return s.includes(%s) && imgs.length === 4 && imgs.every(i => i.complete && i.naturalWidth > 0);
-		})()`, js(label)), waitLong)
-		var frames []string
-		br.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => li.dataset.frame)`, &frames)
-		seq, _ := strconv.ParseUint(frames[0], 10, 64)
+		})()`, js(label)))
+		var hits []struct {
+			Frame   string `json:"frame"`
+			Similar string `json:"similar"`
+			Text    string `json:"text"`
+		}
+		br.eval("read the results", `[...document.querySelectorAll('#search-results li')].map(li => ({frame: li.dataset.frame, similar: li.dataset.similar, text: li.textContent}))`, &hits)
+		seq, _ := strconv.ParseUint(hits[0].Frame, 10, 64)
 		if got := b.caseOf(seq); !got.Has(label) {
 			t.Errorf("search %q: the best result, frame %d, shows %+v", label, seq, got.Scene.Objects)
+		}
+		scenes := map[int]bool{}
+		for _, h := range hits {
+			seq, _ := strconv.ParseUint(h.Frame, 10, 64)
+			scene := b.caseOf(seq).Index
+			if scenes[scene] {
+				t.Errorf("search %q: scene %d shown twice: %+v", label, scene, hits)
+			}
+			scenes[scene] = true
+			// Scenes were replayed two or three times: their copies are counted.
+			if h.Similar != "1" && h.Similar != "2" || !strings.Contains(h.Text, "+"+h.Similar+" similar") {
+				t.Errorf("search %q: hit %+v; want it to count its scene's 1 or 2 other frames", label, h)
+			}
 		}
 	}
 	// A search the backend cannot serve shows its error.
@@ -126,8 +190,12 @@ func TestBrowserPage(t *testing.T) {
 		const s = document.querySelector('#search-status');
 		return s.className === 'error' && s.textContent.includes('no CLIP text model here') &&
 			document.querySelectorAll('#search-results li').length === 0;
-	})()`, waitLong)
+	})()`)
 
+	br.eval("find the ask boxes after searching", askBoxes, &boxesAfter)
+	if boxesAfter != boxesBefore {
+		t.Errorf("the ask boxes moved as search results came: %s, then %s", boxesBefore, boxesAfter)
+	}
 	if errs := br.pageErrors(); len(errs) > 0 {
 		t.Fatalf("the page had JavaScript errors: %q", errs)
 	}

@@ -1,7 +1,9 @@
 // Package web is edged's live page and its JSON API, an http.Handler the daemon mounts at
-// "/" of its HTTP server: per camera the newest frame (refreshed through server-sent events,
-// not page reloads), the latest labels, caption and answers, an ask box, text search over
-// recent frames with thumbnails, and health (frames/s, drops, model latencies, MQTT).
+// "/" of its HTTP server: per camera the newest frame (inside the page as it is served, then
+// refreshed through server-sent events, not page reloads), the latest labels, caption and
+// answers (each saying which frame it is about), an ask box that stays in place, text search
+// over recent frames with thumbnails, one per scene, and health (frames/s, drops, model
+// latencies, MQTT).
 //
 // The page is plain HTML, CSS and a little JavaScript embedded in the binary: no build step,
 // no external assets. Everything it shows comes from a Backend, which the daemon implements

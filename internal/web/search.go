@@ -9,7 +9,8 @@ import (
 
 // RecallSearch serves Backend.Search and Backend.Thumbnail from a recall.Store: a query is
 // embedded by CLIP's text tower and ranked against the frames, contrasted with the camera's
-// labels and their pairs when Contrast gives them (see recall.Query).
+// labels and their pairs when Contrast gives them (see recall.Query). Near-copies of one
+// scene come back as one hit, its best frame, counting the others (recall.DefaultSameScene).
 type RecallSearch struct {
 	Store *recall.Store
 	// EmbedText returns the CLIP text embedding of a query.
@@ -30,7 +31,7 @@ func (r *RecallSearch) Search(ctx context.Context, query, camera string, k int) 
 	if err != nil {
 		return nil, fmt.Errorf("text embedding: %w", err)
 	}
-	q := recall.Query{Text: query, Embedding: emb, Camera: camera, K: k}
+	q := recall.Query{Text: query, Embedding: emb, Camera: camera, K: k, SameScene: recall.DefaultSameScene}
 	if r.Contrast != nil {
 		q.Contrast, q.Pairs, q.LogitScale = r.Contrast(camera)
 	}
@@ -41,7 +42,7 @@ func (r *RecallSearch) Search(ctx context.Context, query, camera string, k int) 
 	out := make([]Hit, len(hits))
 	for i, h := range hits {
 		out[i] = Hit{Camera: h.Camera, Frame: FrameInfo{Seq: h.Seq, Time: h.Time}, Score: h.Score, Cosine: h.Cosine,
-			Reranked: h.Reranked, Annotations: h.Annotations}
+			Reranked: h.Reranked, Similar: h.Similar, Annotations: h.Annotations}
 	}
 	return out, nil
 }

@@ -91,7 +91,8 @@ func (o Options) withDefaults() Options {
 
 // Server is the live page and its JSON API, an http.Handler to mount at "/":
 //
-//	GET  /                      the page (HTML, CSS and JavaScript embedded in the binary)
+//	GET  /                      the page (HTML, CSS and JavaScript embedded in the binary),
+//	                            with the status and each camera's newest frame inside
 //	GET  /api/cameras           Status as JSON
 //	GET  /api/events            server-sent events: status, frame, labels, caption, answer
 //	GET  /api/frame?camera=     the camera's newest frame, JPEG
@@ -121,7 +122,7 @@ func New(b Backend, opts Options) *Server {
 		panic(err) // the embedded tree is fixed at build time
 	}
 	files := http.FileServerFS(page)
-	s.mux.Handle("GET /{$}", files)
+	s.mux.HandleFunc("GET /{$}", s.handlePage)
 	s.mux.Handle("GET /static/", http.StripPrefix("/static", files))
 	api := []struct {
 		method, path string
@@ -155,7 +156,7 @@ func New(b Backend, opts Options) *Server {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	// Everything the page needs comes from here; nothing may frame it.
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' blob: data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-cache")

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"image/jpeg"
@@ -516,4 +517,43 @@ func (l smallBuffers) Accept() (net.Conn, error) {
 		err = c.(*net.TCPConn).SetWriteBuffer(4096)
 	}
 	return c, err
+}
+
+// GET / carries the status and each camera's newest frame, so the page shows them before its
+// event stream opens; text from the cameras cannot end the JSON block early.
+func TestPageCarriesInitialState(t *testing.T) {
+	b := newRefBackend(t)
+	c := b.advance(t)
+	b.live.Caption("shapes", Caption{Frame: FrameInfo{Seq: 1}, Caption: `</script><script>alert(1)</script>`})
+	resp, body := do(t, Handler(b), "GET", "/", "", "")
+	if resp.StatusCode != 200 || resp.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("GET / = %d, Cache-Control %q; want 200, no-store", resp.StatusCode, resp.Header.Get("Cache-Control"))
+	}
+	const open = `<script type="application/json" id="initial">`
+	start := bytes.Index(body, []byte(open))
+	if start < 0 || bytes.Contains(body, []byte(initialMarker)) {
+		t.Fatalf("the page has no initial state in place of its marker:\n%s", body)
+	}
+	rest := body[start+len(open):]
+	end := bytes.Index(rest, []byte("</script>"))
+	var st initialState
+	if err := json.Unmarshal(rest[:end], &st); err != nil {
+		t.Fatalf("initial state: %v", err)
+	}
+	if len(st.Status.Cameras) != 2 || st.Status.Cameras[0].Caption == nil || st.Status.Cameras[0].Caption.Caption != `</script><script>alert(1)</script>` {
+		t.Fatalf("initial status %+v; want both cameras and the shapes caption as written", st.Status)
+	}
+	f, ok := st.Frames["shapes"]
+	const prefix = "data:image/jpeg;base64,"
+	if !ok || f.Seq != 1 || !strings.HasPrefix(f.URL, prefix) {
+		t.Fatalf("initial frame of shapes: %+v (present %v); want frame 1 as a JPEG data URL", f.FrameInfo, ok)
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(f.URL, prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := jpeg.Decode(bytes.NewReader(data))
+	if err != nil || img.Bounds().Dx() != c.Image.Bounds().Dx() {
+		t.Fatalf("initial frame: %v, %v; want a JPEG as wide as the scene (%d)", img, err, c.Image.Bounds().Dx())
+	}
 }

@@ -162,6 +162,9 @@ type Hit struct {
 	Score    float64 `json:"score"`
 	Cosine   float64 `json:"cosine"`
 	Reranked bool    `json:"reranked"`
+	// Similar counts the other recent frames of the camera that are near-copies of this one
+	// (the same scene); the hit stands for them.
+	Similar int `json:"similar"`
 	// Annotations are the frame's camera annotations (a synthetic frame's truth); absent for
 	// real cameras.
 	Annotations map[string]string `json:"annotations,omitempty"`

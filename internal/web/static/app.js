@@ -1,9 +1,10 @@
 // The live page: one card per camera kept up to date by server-sent events from
 // /api/events, an ask box per camera and a search over recent frames. Every value from the
-// server is put into the page as text (textContent), never as HTML.
+// server is put into the page as text (textContent), never as HTML. The page's HTML carries
+// the status and each camera's newest frame (#initial), shown before the event stream opens.
 'use strict';
 
-const cameras = new Map(); // name -> {el, shown, loading, pending, url}
+const cameras = new Map(); // name -> {el, shown, displayed, loading, pending, url}
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -26,12 +27,45 @@ function camera(name) {
   $('.name', node).textContent = name;
   $('.ask', node).addEventListener('submit', (ev) => ask(ev, name));
   $('#cameras').append(node);
-  c = { el: node, shown: 0, loading: false, pending: 0, url: '' };
+  c = { el: node, shown: 0, displayed: 0, loading: false, pending: 0, url: '' };
   cameras.set(name, c);
   const opt = el('option', name);
   opt.value = name;
   $('#search-camera').append(opt);
   return c;
+}
+
+// setFrame shows a picture of a camera's frame got (its number) taken at when.
+function setFrame(c, name, url, got, when) {
+  const img = $('.frame', c.el);
+  img.src = url;
+  img.dataset.seq = String(got);
+  img.alt = 'camera ' + name + ', frame ' + got;
+  if (c.url) URL.revokeObjectURL(c.url);
+  c.url = url.startsWith('blob:') ? url : '';
+  c.shown = Math.max(c.shown, got);
+  c.displayed = got;
+  $('.frame-info', c.el).textContent = 'frame ' + got + (when ? ' at ' + clock(when) : '');
+  markOlder(c);
+}
+
+// aboutFrame says which frame an answer is about; markOlder keeps it up to date.
+function aboutFrame(f) {
+  const span = el('span', '', 'about');
+  span.dataset.frame = String(f.seq);
+  span.dataset.ts = f.ts || '';
+  return span;
+}
+
+// markOlder greys the answers about frames older than the one the card shows, and says so.
+function markOlder(c) {
+  for (const span of c.el.querySelectorAll('.about')) {
+    const seq = Number(span.dataset.frame);
+    const older = seq < c.displayed;
+    span.textContent = ' · about frame ' + seq + (span.dataset.ts ? ' at ' + clock(span.dataset.ts) : '') +
+      (older ? ' (an older frame)' : '');
+    span.parentElement.classList.toggle('older', older);
+  }
 }
 
 // showFrame loads a camera's newest frame once frame seq is announced. One load at a time
@@ -49,16 +83,8 @@ async function showFrame(name, seq) {
     if (!resp.ok) throw new Error((await errorOf(resp)));
     const got = Number(resp.headers.get('X-Frame-Seq')) || seq;
     const blob = await resp.blob();
-    const url = URL.createObjectURL(blob);
-    const img = $('.frame', c.el);
-    img.src = url;
-    img.dataset.seq = String(got);
-    img.alt = 'camera ' + name + ', frame ' + got;
-    if (c.url) URL.revokeObjectURL(c.url);
-    c.url = url;
-    c.shown = Math.max(got, seq);
-    const when = resp.headers.get('X-Frame-Time');
-    $('.frame-info', c.el).textContent = 'frame ' + got + (when ? ' at ' + clock(when) : '');
+    if (got > c.shown) setFrame(c, name, URL.createObjectURL(blob), got, resp.headers.get('X-Frame-Time'));
+    c.shown = Math.max(c.shown, seq);
   } catch (err) {
     $('.frame-info', c.el).textContent = 'frame: ' + err.message;
   } finally {
@@ -108,9 +134,11 @@ function renderAnswers(c, answers) {
   list.replaceChildren();
   for (const a of answers) {
     const li = el('li');
-    li.append(el('span', a.question + ' ', 'q'), el('strong', a.answer, 'a'), el('span', ' · frame ' + a.frame.seq, 'muted'));
+    li.dataset.frame = String(a.frame.seq);
+    li.append(el('span', a.question + ' ', 'q'), el('strong', a.answer, 'a'), aboutFrame(a.frame));
     list.append(li);
   }
+  markOlder(c);
 }
 
 function renderHealth(c, h) {
@@ -199,7 +227,10 @@ async function ask(ev, name) {
   const out = $('.ask-result', camera(name).el);
   const button = $('button', form);
   button.disabled = true;
-  out.className = 'ask-result';
+  out.classList.remove('error');
+  out.dataset.question = input.value;
+  out.dataset.state = 'asking';
+  delete out.dataset.frame;
   out.textContent = 'asking…';
   try {
     const resp = await fetch('/api/ask', {
@@ -210,10 +241,13 @@ async function ask(ev, name) {
     if (!resp.ok) throw new Error(await errorOf(resp));
     const a = await resp.json();
     out.dataset.frame = String(a.frame.seq);
-    out.replaceChildren(el('span', a.question + ' → '), el('strong', a.answer, 'answer'), el('span', ' (frame ' + a.frame.seq + ')', 'muted'));
+    out.replaceChildren(el('span', a.question + ' → '), el('strong', a.answer, 'answer'), aboutFrame(a.frame));
+    out.dataset.state = 'answered';
+    markOlder(camera(name));
   } catch (err) {
     out.textContent = err.message;
     out.classList.add('error');
+    out.dataset.state = 'failed';
   } finally {
     button.disabled = false;
   }
@@ -239,13 +273,15 @@ async function search(ev) {
       li.dataset.camera = h.camera;
       li.dataset.frame = String(h.frame.seq);
       li.dataset.score = String(h.score);
+      li.dataset.similar = String(h.similar || 0);
       const img = el('img');
       img.src = h.thumb;
       img.alt = h.camera + ' frame ' + h.frame.seq;
       const what = h.reranked ? 'match ' : (h.score === h.cosine ? 'cosine ' : 'p ');
       li.append(img,
         el('div', what + h.score.toFixed(3), 'score'),
-        el('div', h.camera + ' · frame ' + h.frame.seq + ' · ' + clock(h.frame.ts), 'muted'));
+        el('div', h.camera + ' · frame ' + h.frame.seq + ' · ' + clock(h.frame.ts) +
+          (h.similar ? ' · +' + h.similar + ' similar' : ''), 'muted'));
       list.append(li);
     }
     status.textContent = res.hits.length
@@ -271,5 +307,15 @@ function connect() {
   on('answer', (m) => onAnswer(m.camera, m.data));
 }
 
+// showInitial shows what the page's HTML carries: the status and each camera's newest frame.
+function showInitial() {
+  const block = document.getElementById('initial');
+  if (!block) return;
+  const init = JSON.parse(block.textContent);
+  for (const [name, f] of Object.entries(init.frames)) setFrame(camera(name), name, f.url, f.seq, f.ts);
+  renderStatus(init.status);
+}
+
 $('#search-form').addEventListener('submit', search);
+showInitial();
 connect();
