@@ -46,6 +46,16 @@ func (p *CLIPPair) Compare(frame string, img image.Image, t *Tally) error {
 	if err != nil {
 		return fmt.Errorf("fidelity: int8 model: %s: %w", frame, err)
 	}
+	return p.CompareEmbeddings(frame, re, ce, t)
+}
+
+// CompareEmbeddings adds to t what the embeddings of one frame by the float model (re) and
+// the int8 one (ce) say: their cosine, and whether they get the same top-1 label of every
+// label set. The daemon's shadow checks reuse the int8 embedding its labels came from.
+func (p *CLIPPair) CompareEmbeddings(frame string, re, ce []float32, t *Tally) error {
+	if len(re) != len(ce) {
+		return fmt.Errorf("fidelity: %s: the embeddings are %d and %d wide", frame, len(re), len(ce))
+	}
 	t.AddCosine(cosine(re, ce))
 	for i, rc := range p.refCls {
 		rs, err := rc.Classify(re)
