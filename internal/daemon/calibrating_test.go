@@ -80,13 +80,12 @@ func (f *fakeCLIP) close() error {
 	return nil
 }
 
-// The calibration's course with a conversion that is first refused, then fails, then passes:
-// labelling stays on the safe model until the pass, every call during the swap runs wholly on
-// one model (none on a closed one), the old model is closed after, the status says each step,
-// and no frame is kept after the swap.
-func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
+// calibrationFixture is a label set file of one label, and a reservoir in a new folder (set
+// in opts).
+func calibrationFixture(t *testing.T, opts *CalibrationOptions) (setFile string, set *clip.LabelSet, res *Reservoir) {
+	t.Helper()
 	dir := t.TempDir()
-	setFile := filepath.Join(dir, "set.yaml")
+	setFile = filepath.Join(dir, "set.yaml")
 	if err := os.WriteFile(setFile, []byte("name: s\nlabels: [a]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +93,21 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := CalibrationOptions{Reservoir: ReservoirOptions{Dir: filepath.Join(dir, "frames"), Every: time.Nanosecond, Max: 16},
-		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond}
-	res, err := OpenReservoir(opts.Reservoir)
-	if err != nil {
+	opts.Reservoir.Dir = filepath.Join(dir, "frames")
+	if res, err = OpenReservoir(opts.Reservoir); err != nil {
 		t.Fatal(err)
 	}
+	return setFile, set, res
+}
+
+// The calibration's course with a conversion that is first refused, then fails, then passes:
+// labelling stays on the safe model until the pass, every call during the swap runs wholly on
+// one model (none on a closed one), the old model is closed after, the status says each step,
+// and, without shadow checks, no frame is kept after the swap.
+func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
+	opts := CalibrationOptions{Reservoir: ReservoirOptions{Every: time.Nanosecond, Max: 16},
+		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond}
+	setFile, set, res := calibrationFixture(t, &opts)
 	safe, calibrated := &fakeCLIP{name: "safe"}, &fakeCLIP{name: "int8"}
 	var runs atomic.Int32
 	var gotSets [][]string
@@ -119,7 +127,7 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 		}
 		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil
 	}
-	publish := func(string) (*bundle.Bundle, error) { return &bundle.Bundle{}, nil }
+	publish := func(string, *Reservoir) (*bundle.Bundle, error) { return &bundle.Bundle{}, nil }
 	load := func(*bundle.Bundle) (swappableCLIP, error) { return calibrated, nil }
 	var statusMu sync.Mutex
 	var states []string
@@ -133,7 +141,7 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 		}
 		last, lastPrecision = s, p
 	}
-	c := newCalibratingLabeler(safe, res, run, load, publish, report, opts, discardLogger())
+	c := newCalibratingLabeler(safe, false, calibrationParts{res: res, run: run, load: load, publish: publish, report: report}, opts, discardLogger())
 	if err := c.PrepareLabels(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
@@ -166,9 +174,11 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, "the calibrated model labelling", func() bool {
+	eventually(t, "the calibrated model labelling, and saying so", func() bool {
 		s, _ := c.Classify(ctx, []float32{1, 0}, set)
-		return len(s) > 0 && s[0].Label == "int8"
+		statusMu.Lock()
+		defer statusMu.Unlock()
+		return len(s) > 0 && s[0].Label == "int8" && last.State == calCalibrated
 	})
 	close(stop)
 	wg.Wait()
@@ -211,21 +221,9 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 // Closing during a conversion cancels it (the child is killed through its context) and waits
 // for it; the safe model is closed, and the conversion's verdict is not reported.
 func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
-	dir := t.TempDir()
-	setFile := filepath.Join(dir, "set.yaml")
-	if err := os.WriteFile(setFile, []byte("name: s\nlabels: [a]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	set, err := clip.LoadLabelSet(setFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := CalibrationOptions{Reservoir: ReservoirOptions{Dir: filepath.Join(dir, "frames"), Every: time.Nanosecond},
+	opts := CalibrationOptions{Reservoir: ReservoirOptions{Every: time.Nanosecond},
 		MinFrames: 4, MinSpan: time.Nanosecond}
-	res, err := OpenReservoir(opts.Reservoir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set, res := calibrationFixture(t, &opts)
 	started := make(chan struct{})
 	var cancelled atomic.Bool
 	run := func(ctx context.Context, _ *Reservoir, _ []string, _ fidelity.Thresholds) (string, *fidelity.Report, error) {
@@ -238,7 +236,7 @@ func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
 	var last CalibrationStatus
 	report := func(_ string, s CalibrationStatus) { mu.Lock(); last = s; mu.Unlock() }
 	safe := &fakeCLIP{name: "safe"}
-	c := newCalibratingLabeler(safe, res, run, nil, nil, report, opts, discardLogger())
+	c := newCalibratingLabeler(safe, false, calibrationParts{res: res, run: run, report: report}, opts, discardLogger())
 	if err := c.PrepareLabels(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}

@@ -202,8 +202,8 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.needsCameraCalibration(b) {
-			cl, err := l.calibrating(b, lb, opts)
+		if safe := l.needsCameraCalibration(b); safe || l.needsShadowChecks(b) {
+			cl, err := l.calibrating(b, lb, !safe, opts)
 			if err != nil {
 				lb.close()
 				return nil, err
