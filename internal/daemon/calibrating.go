@@ -205,17 +205,19 @@ func (c *calibratingLabeler) reportLocked() {
 	c.report(precision, st)
 }
 
-func (c *calibratingLabeler) model() (swappableCLIP, func()) {
+// model is the model labelling now, read-locked: the caller calls c.swap.RUnlock when done
+// with it (a method value would cost an allocation per frame).
+func (c *calibratingLabeler) model() swappableCLIP {
 	c.swap.RLock()
-	return c.active, c.swap.RUnlock
+	return c.active
 }
 
 // EmbedImage embeds img, offers it to the reservoir, and starts a conversion or a shadow check
 // when one is due. Most frames are neither: they take no lock but the model's read lock.
 func (c *calibratingLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float32, error) {
-	m, done := c.model()
+	m := c.model()
 	emb, err := m.EmbedImage(ctx, img)
-	done()
+	c.swap.RUnlock()
 	if err != nil {
 		return nil, err
 	}
@@ -469,9 +471,9 @@ func (c *calibratingLabeler) fallBack(r fidelity.Report) {
 // PrepareLabels prepares set on the model labelling now; the gate compares top-1 labels on
 // every set prepared.
 func (c *calibratingLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
-	m, done := c.model()
+	m := c.model()
 	err := m.PrepareLabels(ctx, set)
-	done()
+	c.swap.RUnlock()
 	if err != nil {
 		return err
 	}
@@ -489,33 +491,33 @@ func (c *calibratingLabeler) PrepareLabels(ctx context.Context, set *clip.LabelS
 }
 
 func (c *calibratingLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]clip.Score, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.Classify(ctx, emb, set)
 }
 
 func (c *calibratingLabeler) EmbedText(ctx context.Context, text string) ([]float32, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.EmbedText(ctx, text)
 }
 
 func (c *calibratingLabeler) LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.LabelEmbeddings(ctx, set)
 }
 
 func (c *calibratingLabeler) LogitScale() float64 {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.LogitScale()
 }
 
 // Match ranks captions (blip.Scorer) with the model labelling now.
 func (c *calibratingLabeler) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.Match(ctx, img, texts)
 }
 
