@@ -148,6 +148,8 @@ type calibratingLabeler struct {
 	notBefore time.Time
 	done      bool // calibrated without shadow checks: no more frames, no conversions
 	window    *agreementWindow
+	kept      []shadowFrame // frames kept for the next batch of shadow checks
+	keptBy    swappableCLIP // the model that embedded them
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -370,8 +372,8 @@ func (c *calibratingLabeler) labelSets() []*clip.LabelSet {
 	return sets
 }
 
-// startShadow runs a shadow check on img, which m embedded as emb, in the background: the
-// frame's buffers go back to the camera, so the check gets copies.
+// startShadow keeps img, which m embedded as emb, for the next batch of shadow checks, and
+// checks the batch in the background once it is full.
 func (c *calibratingLabeler) startShadow(m swappableCLIP, img image.Image, emb []float32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -379,28 +381,43 @@ func (c *calibratingLabeler) startShadow(m swappableCLIP, img image.Image, emb [
 		c.trigger.done()
 		return
 	}
-	frame, e := cloneImage(img), append([]float32(nil), emb...)
+	f, err := c.ref.keep(m, img, emb)
+	if err != nil {
+		c.log.Warn("shadow checks: a frame not kept", "model", fieldCLIP, "err", err)
+		c.trigger.done()
+		return
+	}
+	if c.keptBy != m { // frames of a model swapped out say nothing of this one
+		c.kept, c.keptBy = c.kept[:0], m
+	}
+	c.kept = append(c.kept, f)
+	if len(c.kept) < c.opts.Shadow.Batch {
+		c.trigger.done()
+		return
+	}
+	batch := c.kept
+	c.kept, c.keptBy = nil, nil
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		defer c.trigger.done()
-		c.shadow(m, frame, e)
+		c.shadow(m, batch)
 	}()
 }
 
-// shadow compares the safe model with m on one frame, adds it to the running agreement, and
-// falls back to the safe model when the agreement fails.
-func (c *calibratingLabeler) shadow(m swappableCLIP, img image.Image, emb []float32) {
+// shadow compares the safe model with m on a batch of frames, adds them to the running
+// agreement, and falls back to the safe model when the agreement fails.
+func (c *calibratingLabeler) shadow(m swappableCLIP, batch []shadowFrame) {
 	err := c.ref.prepare(c.ctx)
-	var t fidelity.Tally
+	var tallies []fidelity.Tally
 	if err == nil {
 		sets := c.labelSets()
 		c.swap.RLock()
-		if c.active != m { // swapped since: the frame says nothing of the new model
+		if c.active != m { // swapped since: the frames say nothing of the new model
 			c.swap.RUnlock()
 			return
 		}
-		t, err = c.ref.compare(c.ctx, m, img, emb, sets)
+		tallies, err = c.ref.compare(c.ctx, m, batch, sets)
 		c.swap.RUnlock()
 	}
 	c.mu.Lock()
@@ -421,11 +438,19 @@ func (c *calibratingLabeler) shadow(m swappableCLIP, img image.Image, emb []floa
 		c.mu.Unlock()
 		return
 	}
-	sh.Checks++
 	sh.Error = ""
-	c.window.add(t)
-	r, full := c.window.status(sh, c.opts.Thresholds)
-	failed := full && !r.Passed
+	failed := false
+	var r fidelity.Report
+	for _, t := range tallies {
+		sh.Checks++
+		c.window.add(t)
+		var full bool
+		if r, full = c.window.judge(c.opts.Thresholds); full && !r.Passed {
+			failed = true // the agreement failed at this frame of the batch
+			break
+		}
+	}
+	c.window.status(sh, c.opts.Thresholds)
 	c.reportLocked()
 	c.mu.Unlock()
 	if failed {

@@ -87,10 +87,9 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 // safeReference is the checkpoint at the safe precision, in the cache next to the full-int8
 // bundle (where Open puts a conversion at that precision): what shadow checks compare with and
 // the daemon falls back to. A niced child edged converts it the first time a check needs it.
-// It is loaded for each check and closed after it: a check comes once in hundreds of frames
-// or minutes, a load maps the files and dequantizes the vision tower's weights (a fraction
-// of a second on a real CLIP), and a second CLIP kept in memory would cost a 4 GB device
-// hundreds of MB all day.
+// It is loaded for each batch of checks and closed after it: a second CLIP kept in memory
+// would cost a 4 GB device hundreds of MB all day, and one load (dequantizing and packing the
+// image tower's weights) costs the CPU of tens of frames, shared by the batch.
 type safeReference struct {
 	child   childConversion // the full-int8 model's: executable, checkpoint, turns
 	dir     string
@@ -148,31 +147,49 @@ func (r *safeReference) bundle() *bundle.Bundle {
 	return r.b
 }
 
-// compare loads the safe model on one thread (a check is background work), embeds img and
-// compares with emb as the fidelity gate does.
-func (r *safeReference) compare(_ context.Context, cand swappableCLIP, img image.Image, emb []float32, sets []*clip.LabelSet) (fidelity.Tally, error) {
-	var t fidelity.Tally
+// keep preprocesses img as cand does (both bundles come from one checkpoint, with one
+// preprocessor): the safe model's input, far smaller than a camera's frame.
+func (r *safeReference) keep(cand swappableCLIP, img image.Image, emb []float32) (shadowFrame, error) {
 	cl, ok := cand.(*clipLabeler)
 	if !ok {
-		return t, fmt.Errorf("shadow checks: cannot compare a %T", cand)
+		return shadowFrame{}, fmt.Errorf("shadow checks: cannot check a %T", cand)
+	}
+	pixels, err := cl.model.Processor().Process(img, nil)
+	if err != nil {
+		return shadowFrame{}, err
+	}
+	return shadowFrame{pixels: pixels, emb: append([]float32(nil), emb...)}, nil
+}
+
+// compare loads the safe model on one thread (checks are background work), embeds the frames
+// and compares them with their int8 embeddings as the fidelity gate does.
+func (r *safeReference) compare(_ context.Context, cand swappableCLIP, frames []shadowFrame, sets []*clip.LabelSet) ([]fidelity.Tally, error) {
+	cl, ok := cand.(*clipLabeler)
+	if !ok {
+		return nil, fmt.Errorf("shadow checks: cannot compare a %T", cand)
 	}
 	opts := r.opts
 	opts.Threads = 1
 	m, err := clip.Load(r.bundle(), opts)
 	if err != nil {
-		return t, fmt.Errorf("shadow checks: the safe model: %w", err)
+		return nil, fmt.Errorf("shadow checks: the safe model: %w", err)
 	}
 	defer m.Close()
 	pair, err := fidelity.NewCLIPPair(m, cl.model, sets)
 	if err != nil {
-		return t, err
+		return nil, err
 	}
-	ref, err := m.EmbedImage(img)
-	if err != nil {
-		return t, fmt.Errorf("shadow checks: the safe model: %w", err)
+	tallies := make([]fidelity.Tally, len(frames))
+	for i, f := range frames {
+		ref, err := m.EmbedPixels(f.pixels)
+		if err != nil {
+			return nil, fmt.Errorf("shadow checks: the safe model: %w", err)
+		}
+		if err := pair.CompareEmbeddings(fmt.Sprintf("frame %d of the batch", i+1), ref, f.emb, &tallies[i]); err != nil {
+			return nil, err
+		}
 	}
-	err = pair.CompareEmbeddings("frame", ref, emb, &t)
-	return t, err
+	return tallies, nil
 }
 
 // safe loads the safe model to label with.

@@ -28,11 +28,13 @@ type CalibrationConfig struct {
 	MinWorstCosine float64 `yaml:"min_worst_cosine"`
 	MinTop1        float64 `yaml:"min_top1"`
 	// Shadow turns shadow checks of a full-int8 CLIP against the safe precision on or off (on
-	// when absent); one runs on one frame in ShadowEvery and at least once per
-	// ShadowInterval, and the running agreement is over the last ShadowWindow checks.
+	// when absent): one frame in ShadowEvery, and at least one per ShadowInterval, is kept
+	// for a check; ShadowBatch kept frames are checked at one load of the safe model; the
+	// running agreement is over the last ShadowWindow checks.
 	Shadow         *bool         `yaml:"shadow"`
 	ShadowEvery    int           `yaml:"shadow_every"`
 	ShadowInterval time.Duration `yaml:"shadow_interval"`
+	ShadowBatch    int           `yaml:"shadow_batch"`
 	ShadowWindow   int           `yaml:"shadow_window"`
 }
 
@@ -43,6 +45,7 @@ const (
 	MaxCalibrationSpan   = 30 * 24 * time.Hour
 	MaxShadowEvery       = 1_000_000
 	MaxShadowWindow      = 1000 // per-check tallies kept in memory
+	MaxShadowBatch       = 100  // preprocessed frames kept in memory (0.6 MB each at 224²)
 )
 
 // enabled says whether a CLIP model at the safe precision is calibrated on the cameras.
@@ -56,7 +59,7 @@ func (c CalibrationConfig) options() CalibrationOptions {
 		MinSpan:    c.MinSpan,
 		Retry:      c.Retry,
 		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1},
-		Shadow:     ShadowOptions{Off: c.Shadow != nil && !*c.Shadow, Every: c.ShadowEvery, Interval: c.ShadowInterval, Window: c.ShadowWindow},
+		Shadow:     ShadowOptions{Off: c.Shadow != nil && !*c.Shadow, Every: c.ShadowEvery, Interval: c.ShadowInterval, Batch: c.ShadowBatch, Window: c.ShadowWindow},
 	}.withDefaults()
 }
 
@@ -77,6 +80,9 @@ func (c *Config) validateCalibration(v *validator) {
 	}
 	if n := cc.ShadowWindow; n < 0 || n > MaxShadowWindow {
 		v.fail(at+"shadow_window", "%d is outside [0, %d]", n, MaxShadowWindow)
+	}
+	if n := cc.ShadowBatch; n < 0 || n > MaxShadowBatch {
+		v.fail(at+"shadow_batch", "%d is outside [0, %d]", n, MaxShadowBatch)
 	}
 	for field, d := range map[string]time.Duration{"min_span": cc.MinSpan, "every": cc.Every, "retry": cc.Retry, "shadow_interval": cc.ShadowInterval} {
 		if d < 0 || d > MaxCalibrationSpan {

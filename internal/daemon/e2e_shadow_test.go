@@ -74,7 +74,7 @@ func TestE2EShadowChecksReplaceAWrongInt8Model(t *testing.T) {
 	ckpt := unrecognisedShapesCLIP(t)
 	blackCalibratedCLIP(t, dir, ckpt, cache)
 	cfg := calibrationConfig(t, dir, m.URL(), port, ckpt,
-		"{min_frames: 24, min_span: 3s, every: 100ms, shadow_every: 5, shadow_window: 4}")
+		"{min_frames: 24, min_span: 3s, every: 100ms, shadow_every: 5, shadow_batch: 2, shadow_window: 4}")
 	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	p := startEdged(t, dir, cfg)
 

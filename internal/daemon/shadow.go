@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"image"
-	"image/draw"
 	"sync/atomic"
 	"time"
 
@@ -13,20 +12,25 @@ import (
 
 // Scenes change after a model was calibrated (night, snow, a moved camera), and a full-int8
 // model in the cache may have been calibrated on images that never fitted. So while a
-// full-int8 CLIP labels, every so often the safe model also embeds a frame the int8 model
-// embedded, and fidelity compares the two as the gate does. Over a bounded window of such
-// shadow checks the running agreement is judged against the gate's bars; when it misses one,
-// the daemon falls back to the safe model at once and calibrates again on the reservoir's
-// frames, and the new model must pass the gate before it labels.
+// full-int8 CLIP labels, every so often a frame the int8 model embedded is kept (its
+// preprocessed pixels and the int8 embedding), and once a batch of them is kept the safe
+// model is loaded, embeds them, and fidelity compares the two as the gate does. Over a bounded
+// window of such shadow checks (one per frame) the running agreement is judged against the
+// gate's bars; when it misses one, the daemon falls back to the safe model at once and
+// calibrates again on the reservoir's frames, and the new model must pass the gate before it
+// labels. The safe model is loaded per batch, not kept: loading it costs far more CPU than
+// embedding a frame, and keeping it costs a second CLIP's memory all day.
 
 // ShadowOptions say how often the safe model checks the full-int8 one.
 type ShadowOptions struct {
 	// Off turns shadow checks off.
 	Off bool
-	// Every: a check runs on one frame in Every (500 when 0), and at least once per Interval
-	// (10 minutes when 0), whichever comes first.
+	// Every: one frame in Every is kept for a check (500 when 0), and at least one per
+	// Interval (10 minutes when 0), whichever comes first.
 	Every    int
 	Interval time.Duration
+	// Batch is how many kept frames one load of the safe model checks (20 when 0).
+	Batch int
 	// Window is how many of the latest checks the running agreement is over (50 when 0); it
 	// is judged once it is full.
 	Window int
@@ -41,6 +45,9 @@ func (o ShadowOptions) withDefaults() ShadowOptions {
 	}
 	if o.Window <= 0 {
 		o.Window = 50
+	}
+	if o.Batch <= 0 {
+		o.Batch = 20
 	}
 	return o
 }
@@ -66,8 +73,9 @@ type ShadowStatus struct {
 	Error string `json:"error,omitempty"`
 }
 
-// shadowTrigger says which frames a shadow check runs on: one in every, and at least once per
-// interval, never two at once. Lock-free: it is asked on every labelled frame.
+// shadowTrigger says which frames are kept for shadow checks: one in every, and at least one
+// per interval, and none while a batch is being checked. Lock-free: it is asked on every
+// labelled frame.
 type shadowTrigger struct {
 	every    int64
 	interval int64 // nanoseconds
@@ -82,7 +90,7 @@ func newShadowTrigger(o ShadowOptions, now time.Time) *shadowTrigger {
 	return t
 }
 
-// frame counts a frame embedded at now; true means a check runs on it, and no other frame
+// frame counts a frame embedded at now; true means it is kept for a check, and no other frame
 // gets true until done is called.
 func (t *shadowTrigger) frame(now time.Time) bool {
 	n := t.frames.Add(1)
@@ -144,22 +152,25 @@ func (w *agreementWindow) status(s *ShadowStatus, th fidelity.Thresholds) (r fid
 	return r, full
 }
 
+// shadowFrame is a frame kept for a check: the model's input, and the full-int8 embedding of it.
+type shadowFrame struct {
+	pixels []float32
+	emb    []float32
+}
+
 // shadowReference is the safe model a shadow check compares the full-int8 one with, and the
 // one the daemon falls back to.
 type shadowReference interface {
+	// keep makes a shadowFrame of img, which cand embedded as emb (copies: the frame's
+	// buffers go back to the camera).
+	keep(cand swappableCLIP, img image.Image, emb []float32) (shadowFrame, error)
 	// prepare makes the safe model's bundle ready (converting it the first time); it may
 	// take long, and is called without holding the labeler's model.
 	prepare(ctx context.Context) error
-	// compare embeds img with the safe model and adds to a tally how emb, cand's embedding
-	// of img, agrees with it on the label sets. cand stays open throughout (the caller holds it).
-	compare(ctx context.Context, cand swappableCLIP, img image.Image, emb []float32, sets []*clip.LabelSet) (fidelity.Tally, error)
+	// compare loads the safe model, embeds the frames with it and returns, per frame, a tally
+	// of how cand's embedding agrees with it on the label sets. cand stays open throughout
+	// (the caller holds it).
+	compare(ctx context.Context, cand swappableCLIP, frames []shadowFrame, sets []*clip.LabelSet) ([]fidelity.Tally, error)
 	// safe loads the safe model to label with.
 	safe(ctx context.Context) (swappableCLIP, error)
-}
-
-// cloneImage copies img for a check that runs after the frame's buffer is reused.
-func cloneImage(img image.Image) *image.RGBA {
-	dst := image.NewRGBA(img.Bounds())
-	draw.Draw(dst, dst.Bounds(), img, img.Bounds().Min, draw.Src)
-	return dst
 }

@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"image"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,25 +105,34 @@ func TestShadowTrigger(t *testing.T) {
 // safe fakeCLIP.
 type fakeReference struct {
 	agree    atomic.Bool
-	checks   atomic.Int32
+	batches  atomic.Int32
 	model    *fakeCLIP
 	prepared atomic.Int32
 }
 
 func (f *fakeReference) prepare(context.Context) error { f.prepared.Add(1); return nil }
 
-func (f *fakeReference) compare(_ context.Context, cand swappableCLIP, _ image.Image, emb []float32, sets []*clip.LabelSet) (fidelity.Tally, error) {
-	f.checks.Add(1)
+func (f *fakeReference) keep(_ swappableCLIP, _ image.Image, emb []float32) (shadowFrame, error) {
+	return shadowFrame{emb: append([]float32(nil), emb...)}, nil
+}
+
+func (f *fakeReference) compare(_ context.Context, cand swappableCLIP, frames []shadowFrame, sets []*clip.LabelSet) ([]fidelity.Tally, error) {
+	f.batches.Add(1)
 	if fc := cand.(*fakeCLIP); fc.closed.Load() {
-		return fidelity.Tally{}, errClosedModel
+		return nil, errClosedModel
 	}
-	if len(emb) != 2 || len(sets) != 1 {
-		return fidelity.Tally{}, errClosedModel
+	var out []fidelity.Tally
+	for _, fr := range frames {
+		if len(fr.emb) != 2 || len(sets) != 1 {
+			return nil, errors.New("a frame without its embedding, or not the one label set")
+		}
+		if f.agree.Load() {
+			out = append(out, checkTally(0.999, true))
+		} else {
+			out = append(out, checkTally(0.30, false))
+		}
 	}
-	if f.agree.Load() {
-		return checkTally(0.999, true), nil
-	}
-	return checkTally(0.30, false), nil
+	return out, nil
 }
 
 func (f *fakeReference) safe(context.Context) (swappableCLIP, error) { return f.model, nil }
@@ -135,7 +144,7 @@ func (f *fakeReference) safe(context.Context) (swappableCLIP, error) { return f.
 func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	opts := CalibrationOptions{Reservoir: ReservoirOptions{Every: time.Nanosecond, Max: 16},
 		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond,
-		Shadow: ShadowOptions{Every: 1, Interval: time.Hour, Window: 3}}
+		Shadow: ShadowOptions{Every: 1, Interval: time.Hour, Batch: 2, Window: 3}}
 	_, set, res := calibrationFixture(t, &opts)
 	bad, recalibrated := &fakeCLIP{name: "bad-int8"}, &fakeCLIP{name: "int8"}
 	ref := &fakeReference{model: &fakeCLIP{name: "safe"}}
@@ -147,19 +156,8 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	}
 	publish := func(string, *Reservoir) (*bundle.Bundle, error) { return &bundle.Bundle{}, nil }
 	load := func(*bundle.Bundle) (swappableCLIP, error) { return recalibrated, nil }
-	var mu sync.Mutex
-	var states []string
-	var last CalibrationStatus
-	var lastPrecision string
-	report := func(p string, s CalibrationStatus) {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(states) == 0 || states[len(states)-1] != s.State {
-			states = append(states, s.State)
-		}
-		last, lastPrecision = s, p
-	}
-	c := newCalibratingLabeler(bad, true, calibrationParts{res: res, run: run, load: load, publish: publish, report: report, ref: ref},
+	var log statusLog
+	c := newCalibratingLabeler(bad, true, calibrationParts{res: res, run: run, load: load, publish: publish, report: log.report, ref: ref},
 		opts, discardLogger())
 	ctx := context.Background()
 	if err := c.PrepareLabels(ctx, set); err != nil {
@@ -177,14 +175,15 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 		}
 		return s[0].Label
 	}
-	// The bad model labels until three checks fill the window; then the safe one at once.
+	// The bad model labels until two batches of two checks fill the window of three (the
+	// agreement fails at the third check); then the safe one at once.
 	eventually(t, "the fallback to the safe model", func() bool { return label() == "safe" })
-	mu.Lock()
-	if ref.checks.Load() < 3 || last.Shadow == nil || last.Shadow.Fallbacks != 1 || lastPrecision != "int8-dynamic" ||
+	_, last, lastPrecision := log.get()
+	if ref.batches.Load() != 2 || last.Shadow == nil || last.Shadow.Checks != 3 || last.Shadow.Fallbacks != 1 || lastPrecision != "int8-dynamic" ||
 		!strings.Contains(last.Shadow.FellBack, "worst cosine 0.3000 < 0.9500") {
-		t.Errorf("after the fallback: %d checks, status %+v (shadow %+v) at %s", ref.checks.Load(), last, last.Shadow, lastPrecision)
+		t.Errorf("after the fallback: %d batches, status %+v (shadow %+v) at %s; want 2 batches, 3 checks, 1 fallback",
+			ref.batches.Load(), last, last.Shadow, lastPrecision)
 	}
-	mu.Unlock()
 	if !bad.closed.Load() {
 		t.Error("the disagreeing model was not closed")
 	}
@@ -195,15 +194,13 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	eventually(t, "the recalibrated model", func() bool { return label() == "int8" })
 	eventually(t, "a full window of checks on the recalibrated model", func() bool {
 		label()
-		mu.Lock()
-		defer mu.Unlock()
+		_, last, _ := log.get()
 		return last.Shadow != nil && last.Shadow.Window == 3
 	})
 	if err := c.close(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	states, last, lastPrecision := log.get()
 	want := []string{calCalibrated, calCollecting, calConverting, calCalibrated}
 	if strings.Join(states, ",") != strings.Join(want, ",") {
 		t.Errorf("states %v, want %v", states, want)
