@@ -431,7 +431,7 @@ func (c *calibratingLabeler) shadow(m swappableCLIP, batch []shadowFrame) {
 	sh := c.status.Shadow
 	if err != nil {
 		if sh.Error != err.Error() {
-			c.log.Error("shadow check: the safe model could not check the full-int8 one; labelling stays at int8", "model", fieldCLIP, "err", err)
+			c.log.Error("shadow checks: the safe model could not check the full-int8 one; labelling stays at int8", "model", fieldCLIP, "err", err)
 		}
 		sh.Error = err.Error()
 		c.reportLocked()
