@@ -129,8 +129,9 @@ func (l *loader) prepare(ctx context.Context, m configuredModel) {
 			return
 		}
 		if !hub.IsUnreachable(err) {
-			l.prep.set(m.field, modelFailed, err, time.Time{})
+			// Logged first: whoever sees the failure on /healthz finds it in the log too.
 			l.log.Error(msgModelFailed, "model", m.field, "err", err)
+			l.prep.set(m.field, modelFailed, err, time.Time{})
 			return
 		}
 		retry := time.Now().Add(wait)
