@@ -241,7 +241,7 @@ func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.B
 	if want != nil {
 		opts.Precision = *want
 	}
-	key := strings.ToLower(id.architecture) + "-" + shortHash(id.hash) + "-" + opts.Precision.String()
+	key := CacheName(id.architecture, id.hash, opts.Precision)
 	if opts.RandomInit {
 		key += fmt.Sprintf("-random%d", opts.Seed)
 	}
@@ -256,6 +256,12 @@ func (r Registry) Open(dir, cacheDir, precision string, opts Options) (*bundle.B
 	// A damaged cache entry (files missing, truncated or overwritten), or one an edged of
 	// another converter revision wrote, is converted again; the new bundle replaces it.
 	return r.convert(dir, cached, opts, cacheDir)
+}
+
+// CacheName is the folder of a cache's models folder that Open converts a checkpoint of
+// architecture arch with content hash hash into at precision p.
+func CacheName(arch, hash string, p graph.Precision) string {
+	return strings.ToLower(arch) + "-" + shortHash(hash) + "-" + p.String()
 }
 
 func shortHash(h string) string {

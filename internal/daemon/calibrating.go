@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 )
 
@@ -37,10 +40,13 @@ type CalibrationOptions struct {
 	Retry time.Duration
 	// Thresholds of the fidelity gate; a zero field takes fidelity's default.
 	Thresholds fidelity.Thresholds
+	// Shadow says how often a full-int8 model is checked against the safe one while it labels.
+	Shadow ShadowOptions
 }
 
 func (o CalibrationOptions) withDefaults() CalibrationOptions {
 	o.Reservoir = o.Reservoir.withDefaults()
+	o.Shadow = o.Shadow.withDefaults()
 	if o.MinFrames <= 0 {
 		o.MinFrames = 64
 	}
@@ -96,6 +102,9 @@ type CalibrationStatus struct {
 	// Gate is the last verdict ("passed", or the bars missed); Error the last failure.
 	Gate  string `json:"gate,omitempty"`
 	Error string `json:"error,omitempty"`
+	// Shadow is the running agreement of the full-int8 model with the safe one, when shadow
+	// checks run.
+	Shadow *ShadowStatus `json:"shadow,omitempty"`
 }
 
 // swappableCLIP is a loaded CLIP model as the daemon uses it (clipLabeler).
@@ -107,42 +116,73 @@ type swappableCLIP interface {
 }
 
 // calibratingLabeler labels with the safe model until a full-int8 model calibrated on the
-// cameras' frames passes the gate, then with that one. It is the models.clip Labeler the
-// daemon holds throughout (search, caption ranking and jobs keep it), so the swap is one
-// pointer under a lock: every call runs wholly on one model, and the old model is closed once
-// the calls on it are done. An image embedded by the old model scores the same on the new
-// one: both bundles write the text tower at int8-dynamic from the same weights, so the label
+// cameras' frames passes the gate, then with that one, which shadow checks keep comparing
+// with the safe model (shadow.go): when their running agreement fails, the safe model labels
+// again until a recalibrated model passes. It is the models.clip Labeler the daemon holds
+// throughout (search, caption ranking and jobs keep it), so a swap is one pointer under a
+// read-write lock: every call runs wholly on one model, and the old model is closed once the
+// calls on it are done. An image embedded by the old model scores the same on the new one:
+// both bundles write the text tower at int8-dynamic from the same weights, so the label
 // embeddings (cached by the text tower's hash) are the same.
 type calibratingLabeler struct {
 	opts    CalibrationOptions
 	res     *Reservoir
 	run     calibrationRun
 	load    func(*bundle.Bundle) (swappableCLIP, error)
-	publish func(tmp string) (*bundle.Bundle, error) // moves a passed bundle into the cache
+	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error) // moves a passed bundle into the cache
 	report  func(precision string, s CalibrationStatus)
 	log     *slog.Logger
+	ref     shadowReference // nil: no shadow checks
 
 	swap   sync.RWMutex
 	active swappableCLIP
+
+	// nextLook is when the reservoir considers a frame next (Unix nanoseconds): frames before
+	// it cost the labelling path no lock.
+	nextLook atomic.Int64
+	trigger  *shadowTrigger
 
 	mu        sync.Mutex
 	status    CalibrationStatus
 	sets      map[string]*clip.LabelSet // by file, the newest of each
 	notBefore time.Time
-	done      bool // calibrated (or the reservoir is gone): no more frames, no conversions
+	done      bool // calibrated without shadow checks: no more frames, no conversions
+	window    *agreementWindow
+	kept      []shadowFrame // frames kept for the next batch of shadow checks
+	keptBy    swappableCLIP // the model that embedded them
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
-func newCalibratingLabeler(safe swappableCLIP, res *Reservoir, run calibrationRun, load func(*bundle.Bundle) (swappableCLIP, error),
-	publish func(string) (*bundle.Bundle, error), report func(string, CalibrationStatus), opts CalibrationOptions, log *slog.Logger) *calibratingLabeler {
+// calibrationParts are what a calibratingLabeler works with besides its options.
+type calibrationParts struct {
+	res     *Reservoir
+	run     calibrationRun
+	load    func(*bundle.Bundle) (swappableCLIP, error)
+	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error)
+	report  func(precision string, s CalibrationStatus)
+	ref     shadowReference // nil, or opts.Shadow.Off: no shadow checks
+}
+
+// newCalibratingLabeler labels with m: the safe model (calibrated false), or a full-int8 one
+// that shadow checks watch (calibrated true).
+func newCalibratingLabeler(m swappableCLIP, calibrated bool, p calibrationParts, opts CalibrationOptions, log *slog.Logger) *calibratingLabeler {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &calibratingLabeler{opts: opts, res: res, run: run, load: load, publish: publish, report: report, log: log,
-		active: safe, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
+	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, log: log,
+		active: m, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
+	if p.ref != nil && !opts.Shadow.Off {
+		c.ref = p.ref
+		c.trigger = newShadowTrigger(opts.Shadow, time.Now())
+		c.window = newAgreementWindow(opts.Shadow.Window)
+	}
 	c.status = CalibrationStatus{State: calCollecting, MinFrames: opts.MinFrames, MinSpanS: opts.MinSpan.Seconds()}
+	if calibrated {
+		c.status.State = calCalibrated
+		c.done = c.ref == nil
+	}
 	c.mu.Lock()
 	c.reportLocked()
 	c.mu.Unlock()
@@ -155,44 +195,59 @@ func (c *calibratingLabeler) reportLocked() {
 	if !c.done {
 		c.status.Frames, c.status.SpanS = s.Calibration+s.Check, s.Span.Seconds()
 	}
-	precision := "int8-dynamic"
+	precision := convert.SafePrecision.String()
 	if c.status.State == calCalibrated {
 		precision = precisionInt8
 	}
-	c.report(precision, c.status)
+	st := c.status
+	if st.Shadow != nil {
+		shadow := *st.Shadow
+		st.Shadow = &shadow
+	}
+	c.report(precision, st)
 }
 
-func (c *calibratingLabeler) model() (swappableCLIP, func()) {
+// model is the model labelling now, read-locked: the caller calls c.swap.RUnlock when done
+// with it (a method value would cost an allocation per frame).
+func (c *calibratingLabeler) model() swappableCLIP {
 	c.swap.RLock()
-	return c.active, c.swap.RUnlock
+	return c.active
 }
 
-// EmbedImage embeds img, offers it to the reservoir and starts a conversion when one is due.
+// EmbedImage embeds img, offers it to the reservoir, and starts a conversion or a shadow check
+// when one is due. Most frames are neither: they take no lock but the model's read lock.
 func (c *calibratingLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float32, error) {
-	m, done := c.model()
+	m := c.model()
 	emb, err := m.EmbedImage(ctx, img)
-	done()
+	c.swap.RUnlock()
 	if err != nil {
 		return nil, err
 	}
-	c.offer(img)
+	now := time.Now()
+	if c.trigger != nil && c.trigger.frame(now) {
+		c.startShadow(m, img, emb)
+	}
+	if now.UnixNano() >= c.nextLook.Load() {
+		c.offer(now, img)
+	}
 	return emb, nil
 }
 
 // offer keeps img in the reservoir (if its time has come) and starts a conversion once the
 // reservoir is ready.
-func (c *calibratingLabeler) offer(img image.Image) {
+func (c *calibratingLabeler) offer(now time.Time, img image.Image) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.done || c.ctx.Err() != nil {
+		c.nextLook.Store(math.MaxInt64)
 		return
 	}
-	now := time.Now()
+	c.nextLook.Store(now.Add(c.opts.Reservoir.Every).UnixNano())
 	kept, err := c.res.Offer(now, img)
 	if err != nil {
 		c.log.Warn("calibration: frame not kept", "model", fieldCLIP, "err", err)
 	}
-	if c.status.State == calConverting || now.Before(c.notBefore) {
+	if c.status.State == calConverting || c.status.State == calCalibrated || now.Before(c.notBefore) {
 		if kept {
 			c.reportLocked()
 		}
@@ -257,7 +312,11 @@ func (c *calibratingLabeler) convert(sets []string) {
 			"model", fieldCLIP, "gate", c.status.Gate, "retry_in", c.opts.Retry)
 	default:
 		c.status.State, c.status.Gate, c.status.Error = calCalibrated, fidelity.Why(*report), ""
-		c.done = true
+		c.done = c.ref == nil
+		if c.window != nil {
+			c.window.reset()
+			c.trigger.last.Store(time.Now().UnixNano())
+		}
 		c.log.Info(msgCalibrated, "model", fieldCLIP, "precision", precisionInt8, "frames", report.Frames,
 			"mean_cosine", fmt.Sprintf("%.4f", report.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", report.WorstCosine),
 			"top1_agreement", fmt.Sprintf("%.3f", report.Top1Agreement))
@@ -269,30 +328,24 @@ func (c *calibratingLabeler) convert(sets []string) {
 const msgCalibrated = "calibration: full int8 calibrated on the cameras' frames passed the fidelity gate; labelling with it"
 
 // swapIn makes the passed bundle in tmp the model's: into the cache in place of the safe one
-// (a restart loads it without converting again), then into the running daemon.
+// (a restart loads it without converting again; the reservoir's frames carried over), then
+// into the running daemon.
 func (c *calibratingLabeler) swapIn(tmp string) error {
-	// The reservoir lives in the safe bundle's folder, which the new bundle replaces.
-	c.mu.Lock()
-	c.done = true
-	c.mu.Unlock()
-	b, err := c.publish(tmp)
+	b, err := c.publish(tmp, c.res)
 	if err != nil {
-		c.mu.Lock()
-		c.done = false // the safe bundle, and its frames, are still there
-		c.mu.Unlock()
 		return err
 	}
 	next, err := c.load(b)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", b.Dir, err)
 	}
-	c.mu.Lock()
-	sets := make([]*clip.LabelSet, 0, len(c.sets))
-	for _, s := range c.sets {
-		sets = append(sets, s)
-	}
-	c.mu.Unlock()
-	for _, s := range sets {
+	return c.replace(next, "the safe model")
+}
+
+// replace prepares the label sets on next and makes it the model that labels; the one it
+// replaces (called what in the log) is closed once its calls are done.
+func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
+	for _, s := range c.labelSets() {
 		if err := next.PrepareLabels(c.ctx, s); err != nil {
 			next.close()
 			return fmt.Errorf("label set %s on the new model: %w", s.Source, err)
@@ -303,17 +356,149 @@ func (c *calibratingLabeler) swapIn(tmp string) error {
 	c.active = next
 	c.swap.Unlock()
 	if err := old.close(); err != nil {
-		c.log.Warn("calibration: closing the safe model", "err", err)
+		c.log.Warn("calibration: closing "+what, "err", err)
 	}
 	return nil
+}
+
+// labelSets are the label sets the gate and the shadow checks compare top-1 labels on.
+func (c *calibratingLabeler) labelSets() []*clip.LabelSet {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	sets := make([]*clip.LabelSet, 0, len(c.sets))
+	for _, s := range c.sets {
+		sets = append(sets, s)
+	}
+	return sets
+}
+
+// startShadow keeps img, which m embedded as emb, for the next batch of shadow checks, and
+// checks the batch in the background once it is full.
+func (c *calibratingLabeler) startShadow(m swappableCLIP, img image.Image, emb []float32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil || c.status.State != calCalibrated {
+		c.trigger.done()
+		return
+	}
+	f, err := c.ref.keep(m, img, emb)
+	if err != nil {
+		c.log.Warn("shadow checks: a frame not kept", "model", fieldCLIP, "err", err)
+		c.trigger.done()
+		return
+	}
+	if c.keptBy != m { // frames of a model swapped out say nothing of this one
+		c.kept, c.keptBy = c.kept[:0], m
+	}
+	c.kept = append(c.kept, f)
+	if len(c.kept) < c.opts.Shadow.Batch {
+		c.trigger.done()
+		return
+	}
+	batch := c.kept
+	c.kept, c.keptBy = nil, nil
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer c.trigger.done()
+		c.shadow(m, batch)
+	}()
+}
+
+// shadow compares the safe model with m on a batch of frames, adds them to the running
+// agreement, and falls back to the safe model when the agreement fails.
+func (c *calibratingLabeler) shadow(m swappableCLIP, batch []shadowFrame) {
+	err := c.ref.prepare(c.ctx)
+	var tallies []fidelity.Tally
+	if err == nil {
+		sets := c.labelSets()
+		c.swap.RLock()
+		if c.active != m { // swapped since: the frames say nothing of the new model
+			c.swap.RUnlock()
+			return
+		}
+		tallies, err = c.ref.compare(c.ctx, m, batch, sets)
+		c.swap.RUnlock()
+	}
+	c.mu.Lock()
+	if c.ctx.Err() != nil || c.status.State != calCalibrated {
+		c.mu.Unlock()
+		return
+	}
+	if c.status.Shadow == nil {
+		c.status.Shadow = &ShadowStatus{}
+	}
+	sh := c.status.Shadow
+	if err != nil {
+		if sh.Error != err.Error() {
+			c.log.Error("shadow checks: the safe model could not check the full-int8 one; labelling stays at int8", "model", fieldCLIP, "err", err)
+		}
+		sh.Error = err.Error()
+		c.reportLocked()
+		c.mu.Unlock()
+		return
+	}
+	sh.Error = ""
+	failed := false
+	var r fidelity.Report
+	for _, t := range tallies {
+		sh.Checks++
+		c.window.add(t)
+		var full bool
+		if r, full = c.window.judge(c.opts.Thresholds); full && !r.Passed {
+			failed = true // the agreement failed at this frame of the batch
+			break
+		}
+	}
+	c.window.status(sh, c.opts.Thresholds)
+	c.reportLocked()
+	c.mu.Unlock()
+	if failed {
+		c.fallBack(r)
+	}
+}
+
+// msgFallBack is logged when the running agreement fails and the safe model takes over.
+const msgFallBack = "shadow checks: the full-int8 model no longer agrees with the safe one; labelling at the safe precision and calibrating again on the cameras' frames"
+
+// fallBack makes the safe model label at once and starts calibrating again: the reservoir
+// has kept refreshing, and the conversion starts once it is ready.
+func (c *calibratingLabeler) fallBack(r fidelity.Report) {
+	safe, err := c.ref.safe(c.ctx)
+	if err == nil {
+		err = c.replace(safe, "the full-int8 model")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		c.status.Shadow.Error = "falling back to the safe model: " + err.Error()
+		c.log.Error("shadow checks: the full-int8 model no longer agrees with the safe one, which could not be loaded; labelling stays at int8",
+			"model", fieldCLIP, "agreement", fidelity.Why(r), "err", err)
+		c.reportLocked()
+		return
+	}
+	c.log.Warn(msgFallBack, "model", fieldCLIP, "agreement", fidelity.Why(r), "checks", r.Frames,
+		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine),
+		"top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
+	c.status.State, c.status.Gate = calCollecting, ""
+	c.status.Shadow.Fallbacks++
+	c.status.Shadow.FellBack = fidelity.Why(r)
+	c.notBefore = time.Time{}
+	c.window.reset()
+	c.window.status(c.status.Shadow, c.opts.Thresholds)
+	c.nextLook.Store(0)
+	c.reportLocked()
 }
 
 // PrepareLabels prepares set on the model labelling now; the gate compares top-1 labels on
 // every set prepared.
 func (c *calibratingLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
-	m, done := c.model()
+	m := c.model()
 	err := m.PrepareLabels(ctx, set)
-	done()
+	c.swap.RUnlock()
 	if err != nil {
 		return err
 	}
@@ -331,33 +516,33 @@ func (c *calibratingLabeler) PrepareLabels(ctx context.Context, set *clip.LabelS
 }
 
 func (c *calibratingLabeler) Classify(ctx context.Context, emb []float32, set *clip.LabelSet) ([]clip.Score, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.Classify(ctx, emb, set)
 }
 
 func (c *calibratingLabeler) EmbedText(ctx context.Context, text string) ([]float32, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.EmbedText(ctx, text)
 }
 
 func (c *calibratingLabeler) LabelEmbeddings(ctx context.Context, set *clip.LabelSet) ([][]float32, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.LabelEmbeddings(ctx, set)
 }
 
 func (c *calibratingLabeler) LogitScale() float64 {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.LogitScale()
 }
 
 // Match ranks captions (blip.Scorer) with the model labelling now.
 func (c *calibratingLabeler) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
-	m, done := c.model()
-	defer done()
+	m := c.model()
+	defer c.swap.RUnlock()
 	return m.Match(ctx, img, texts)
 }
 
@@ -447,9 +632,16 @@ func (cc childConversion) run(ctx context.Context, res *Reservoir, labelSets []s
 	return tmp, &report, nil
 }
 
-// publishInto is the childConversion's publish: the bundle under tmp replaces the safe one.
-func (cc childConversion) publishInto(tmp string) (*bundle.Bundle, error) {
-	return fidelityPublish(filepath.Join(tmp, "bundle"), cc.safe.Dir)
+// publishInto is the childConversion's publish: the bundle under tmp replaces the one in the
+// cache, and takes the reservoir's frames with it.
+func (cc childConversion) publishInto(tmp string, res *Reservoir) (*bundle.Bundle, error) {
+	next := filepath.Join(tmp, "bundle")
+	var b *bundle.Bundle
+	err := res.Carry(filepath.Join(next, frameSubfolder), func() (err error) {
+		b, err = fidelityPublish(next, cc.safe.Dir)
+		return err
+	})
+	return b, err
 }
 
 // copyFrames copies the frame files of src into a new folder dst, skipping files that are

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/models"
 )
 
@@ -33,9 +35,23 @@ func (l *loader) needsCameraCalibration(b *bundle.Bundle) bool {
 		len(l.cfg.Cameras) > 0
 }
 
-// calibrating wraps the safe CLIP model of bundle b in a calibratingLabeler: its frames are
-// kept in b's folder (deleted with the model), and a model that passes replaces b in the cache.
-func (l *loader) calibrating(b *bundle.Bundle, safe *clipLabeler, opts clip.Options) (*calibratingLabeler, error) {
+// needsShadowChecks says whether the CLIP bundle b is a full-int8 model the daemon keeps
+// checking against the safe one: shadow checks and calibrating on the cameras are on, and b is
+// the cache's conversion of a checkpoint that is still there (whoever calibrated it: the
+// daemon on its cameras, or edged convert on images that may not fit). A bundle named
+// directly is the user's and runs as it is.
+func (l *loader) needsShadowChecks(b *bundle.Bundle) bool {
+	cc := l.cfg.Models.Calibration
+	_, err := os.Stat(filepath.Join(b.Manifest.Source.Path, "config.json"))
+	return cc.enabled() && !cc.options().Shadow.Off && b.Manifest.Precision == precisionInt8 &&
+		filepath.Dir(filepath.Clean(b.Dir)) == filepath.Clean(models.BundlesDir(l.cache)) &&
+		len(l.cfg.Cameras) > 0 && b.Manifest.Source.Path != "" && err == nil
+}
+
+// calibrating wraps the CLIP model m of bundle b in a calibratingLabeler: the safe model
+// (calibrated false), or a full-int8 one that shadow checks watch. Its frames are kept in b's
+// folder (deleted with the model), and a model that passes the gate replaces b in the cache.
+func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, opts clip.Options) (*calibratingLabeler, error) {
 	exe, err := calibrationExecutable()
 	if err != nil {
 		return nil, fmt.Errorf("calibration: this executable: %w", err)
@@ -55,9 +71,133 @@ func (l *loader) calibrating(b *bundle.Bundle, safe *clipLabeler, opts clip.Opti
 	report := func(precision string, s CalibrationStatus) {
 		l.prep.update(fieldCLIP, func(m *ModelStatus) { m.Precision, m.Calibration = precision, &s })
 	}
-	l.log.Info("models.clip runs at the safe precision (int8 weights, float activations) until it is calibrated to full int8 on the cameras' frames",
-		"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", res.State().Calibration+res.State().Check)
-	return newCalibratingLabeler(safe, res, child.run, load, child.publishInto, report, co, l.log), nil
+	ref := &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
+		opts: opts, workers: l.labelWorkers}
+	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref}
+	if calibrated {
+		l.log.Info("models.clip runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames",
+			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "window", co.Shadow.Window)
+	} else {
+		l.log.Info("models.clip runs at the safe precision (int8 weights, float activations) until it is calibrated to full int8 on the cameras' frames",
+			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", res.State().Calibration+res.State().Check)
+	}
+	return newCalibratingLabeler(m, calibrated, parts, co, l.log), nil
+}
+
+// safeReference is the checkpoint at the safe precision, in the cache next to the full-int8
+// bundle (where Open puts a conversion at that precision): what shadow checks compare with and
+// the daemon falls back to. A niced child edged converts it the first time a check needs it.
+// It is loaded for each batch of checks and closed after it: a second CLIP kept in memory
+// would cost a 4 GB device hundreds of MB all day, and one load (dequantizing and packing the
+// image tower's weights) costs the CPU of tens of frames, shared by the batch.
+type safeReference struct {
+	child   childConversion // the full-int8 model's: executable, checkpoint, turns
+	dir     string
+	opts    clip.Options // of the labelling model
+	workers int
+
+	mu sync.Mutex
+	b  *bundle.Bundle
+}
+
+// prepare finds the safe bundle in the cache, or converts it.
+func (r *safeReference) prepare(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.b != nil {
+		return nil
+	}
+	want := r.child.safe.Manifest.Source.Hash
+	if b, err := bundle.Read(r.dir); err == nil && b.Manifest.Source.Hash == want && b.Manifest.Precision == convert.SafePrecision.String() {
+		r.b = b
+		return nil
+	}
+	r.child.turn.Lock()
+	defer r.child.turn.Unlock()
+	tmp, err := os.MkdirTemp(filepath.Dir(r.dir), "."+filepath.Base(r.dir)+".partial-safe-")
+	if err != nil {
+		return fmt.Errorf("shadow checks: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "bundle")
+	r.child.log.Info("shadow checks: converting models.clip at the safe precision to check the full-int8 model against, at low priority",
+		"checkpoint", r.child.checkpoint, "bundle", r.dir)
+	args := []string{"convert", "--from", r.child.checkpoint, "--out", out, "--precision", convert.SafePrecision.String(), "--threads", "1"}
+	if _, err := runNiced(ctx, r.child.exe, args, defaultNice); err != nil {
+		return fmt.Errorf("shadow checks: the safe model: %w", err)
+	}
+	b, err := fidelityPublish(out, r.dir)
+	if err != nil {
+		return fmt.Errorf("shadow checks: the safe model: %w", err)
+	}
+	if b.Manifest.Source.Hash != want {
+		return fmt.Errorf("shadow checks: the checkpoint %s changed since the model was loaded (hash %s, was %s)", r.child.checkpoint, b.Manifest.Source.Hash, want)
+	}
+	b.Manifest.Source.Origin = r.child.safe.Manifest.Source.Origin
+	if err := b.Manifest.Write(b.Dir); err != nil {
+		return fmt.Errorf("shadow checks: %w", err)
+	}
+	r.b = b
+	return nil
+}
+
+func (r *safeReference) bundle() *bundle.Bundle {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.b
+}
+
+// keep preprocesses img as cand does (both bundles come from one checkpoint, with one
+// preprocessor): the safe model's input, far smaller than a camera's frame.
+func (r *safeReference) keep(cand swappableCLIP, img image.Image, emb []float32) (shadowFrame, error) {
+	cl, ok := cand.(*clipLabeler)
+	if !ok {
+		return shadowFrame{}, fmt.Errorf("shadow checks: cannot check a %T", cand)
+	}
+	pixels, err := cl.model.Processor().Process(img, nil)
+	if err != nil {
+		return shadowFrame{}, err
+	}
+	return shadowFrame{pixels: pixels, emb: append([]float32(nil), emb...)}, nil
+}
+
+// compare loads the safe model on one thread (checks are background work), embeds the frames
+// and compares them with their int8 embeddings as the fidelity gate does.
+func (r *safeReference) compare(_ context.Context, cand swappableCLIP, frames []shadowFrame, sets []*clip.LabelSet) ([]fidelity.Tally, error) {
+	cl, ok := cand.(*clipLabeler)
+	if !ok {
+		return nil, fmt.Errorf("shadow checks: cannot compare a %T", cand)
+	}
+	opts := r.opts
+	opts.Threads = 1
+	m, err := clip.Load(r.bundle(), opts)
+	if err != nil {
+		return nil, fmt.Errorf("shadow checks: the safe model: %w", err)
+	}
+	defer m.Close()
+	pair, err := fidelity.NewCLIPPair(m, cl.model, sets)
+	if err != nil {
+		return nil, err
+	}
+	tallies := make([]fidelity.Tally, len(frames))
+	for i, f := range frames {
+		ref, err := m.EmbedPixels(f.pixels)
+		if err != nil {
+			return nil, fmt.Errorf("shadow checks: the safe model: %w", err)
+		}
+		if err := pair.CompareEmbeddings(fmt.Sprintf("frame %d of the batch", i+1), ref, f.emb, &tallies[i]); err != nil {
+			return nil, err
+		}
+	}
+	return tallies, nil
+}
+
+// safe loads the safe model to label with.
+func (r *safeReference) safe(ctx context.Context) (swappableCLIP, error) {
+	if err := r.prepare(ctx); err != nil {
+		return nil, err
+	}
+	return newCLIPLabeler(r.bundle(), r.opts, r.workers)
 }
 
 // fidelityPublish moves the finished bundle dir to out (replacing the bundle there) and reads it.

@@ -13,12 +13,21 @@ var (
 		"Conversions to full int8 on the cameras' frames, by model and result (passed, refused by the fidelity gate, failed).", []string{"model", "result"}, nil)
 	descCalibrationFrames = prometheus.NewDesc("edged_calibration_frames",
 		"Frames kept to calibrate and check a safe-precision model on, by model.", []string{"model"}, nil)
+	descShadowChecks = prometheus.NewDesc("edged_shadow_checks_total",
+		"Shadow checks of a full-int8 model against the safe precision on a camera frame, by model.", []string{"model"}, nil)
+	descShadowFallbacks = prometheus.NewDesc("edged_shadow_fallbacks_total",
+		"Times the shadow checks' running agreement failed the fidelity gate's bars and the safe model took over, by model.", []string{"model"}, nil)
+	descShadowAgreement = prometheus.NewDesc("edged_shadow_agreement",
+		"Running agreement of the full-int8 model with the safe one over the last shadow checks (window checks of window_size): mean_cosine, worst_cosine, top1 (share of the same top-1 labels), window.", []string{"model", "measure"}, nil)
 )
 
 func (c calibrationCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFullInt8
 	ch <- descCalibrations
 	ch <- descCalibrationFrames
+	ch <- descShadowChecks
+	ch <- descShadowFallbacks
+	ch <- descShadowAgreement
 }
 
 func (c calibrationCollector) Collect(ch chan<- prometheus.Metric) {
@@ -48,5 +57,13 @@ func (c calibrationCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descCalibrations, prometheus.CounterValue, float64(n), f, result)
 		}
 		ch <- prometheus.MustNewConstMetric(descCalibrationFrames, prometheus.GaugeValue, float64(cal.Frames), f)
+		if sh := cal.Shadow; sh != nil {
+			ch <- prometheus.MustNewConstMetric(descShadowChecks, prometheus.CounterValue, float64(sh.Checks), f)
+			ch <- prometheus.MustNewConstMetric(descShadowFallbacks, prometheus.CounterValue, float64(sh.Fallbacks), f)
+			for measure, v := range map[string]float64{"mean_cosine": sh.MeanCosine, "worst_cosine": sh.WorstCosine,
+				"top1": sh.Top1Agreement, "window": float64(sh.Window)} {
+				ch <- prometheus.MustNewConstMetric(descShadowAgreement, prometheus.GaugeValue, v, f, measure)
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,13 +81,36 @@ func (f *fakeCLIP) close() error {
 	return nil
 }
 
-// The calibration's course with a conversion that is first refused, then fails, then passes:
-// labelling stays on the safe model until the pass, every call during the swap runs wholly on
-// one model (none on a closed one), the old model is closed after, the status says each step,
-// and no frame is kept after the swap.
-func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
+// statusLog keeps the calibration statuses a calibratingLabeler reports: the states in turn
+// (a repeated one once), and the last status with its precision.
+type statusLog struct {
+	mu        sync.Mutex
+	states    []string
+	last      CalibrationStatus
+	precision string
+}
+
+func (l *statusLog) report(precision string, s CalibrationStatus) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.states) == 0 || l.states[len(l.states)-1] != s.State {
+		l.states = append(l.states, s.State)
+	}
+	l.last, l.precision = s, precision
+}
+
+func (l *statusLog) get() (states []string, last CalibrationStatus, precision string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.states...), l.last, l.precision
+}
+
+// calibrationFixture is a label set file of one label, and a reservoir in a new folder (set
+// in opts).
+func calibrationFixture(t *testing.T, opts *CalibrationOptions) (setFile string, set *clip.LabelSet, res *Reservoir) {
+	t.Helper()
 	dir := t.TempDir()
-	setFile := filepath.Join(dir, "set.yaml")
+	setFile = filepath.Join(dir, "set.yaml")
 	if err := os.WriteFile(setFile, []byte("name: s\nlabels: [a]\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +118,21 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := CalibrationOptions{Reservoir: ReservoirOptions{Dir: filepath.Join(dir, "frames"), Every: time.Nanosecond, Max: 16},
-		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond}
-	res, err := OpenReservoir(opts.Reservoir)
-	if err != nil {
+	opts.Reservoir.Dir = filepath.Join(dir, "frames")
+	if res, err = OpenReservoir(opts.Reservoir); err != nil {
 		t.Fatal(err)
 	}
+	return setFile, set, res
+}
+
+// The calibration's course with a conversion that is first refused, then fails, then passes:
+// labelling stays on the safe model until the pass, every call during the swap runs wholly on
+// one model (none on a closed one), the old model is closed after, the status says each step,
+// and, without shadow checks, no frame is kept after the swap.
+func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
+	opts := CalibrationOptions{Reservoir: ReservoirOptions{Every: time.Nanosecond, Max: 16},
+		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond}
+	setFile, set, res := calibrationFixture(t, &opts)
 	safe, calibrated := &fakeCLIP{name: "safe"}, &fakeCLIP{name: "int8"}
 	var runs atomic.Int32
 	var gotSets [][]string
@@ -119,21 +152,10 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 		}
 		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil
 	}
-	publish := func(string) (*bundle.Bundle, error) { return &bundle.Bundle{}, nil }
+	publish := func(string, *Reservoir) (*bundle.Bundle, error) { return &bundle.Bundle{}, nil }
 	load := func(*bundle.Bundle) (swappableCLIP, error) { return calibrated, nil }
-	var statusMu sync.Mutex
-	var states []string
-	var last CalibrationStatus
-	var lastPrecision string
-	report := func(p string, s CalibrationStatus) {
-		statusMu.Lock()
-		defer statusMu.Unlock()
-		if len(states) == 0 || states[len(states)-1] != s.State {
-			states = append(states, s.State)
-		}
-		last, lastPrecision = s, p
-	}
-	c := newCalibratingLabeler(safe, res, run, load, publish, report, opts, discardLogger())
+	var log statusLog
+	c := newCalibratingLabeler(safe, false, calibrationParts{res: res, run: run, load: load, publish: publish, report: log.report}, opts, discardLogger())
 	if err := c.PrepareLabels(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
@@ -166,31 +188,24 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, "the calibrated model labelling", func() bool {
+	eventually(t, "the calibrated model labelling, and saying so", func() bool {
 		s, _ := c.Classify(ctx, []float32{1, 0}, set)
-		return len(s) > 0 && s[0].Label == "int8"
+		_, last, _ := log.get()
+		return len(s) > 0 && s[0].Label == "int8" && last.State == calCalibrated
 	})
 	close(stop)
 	wg.Wait()
 	if !safe.closed.Load() || calibrated.closed.Load() {
 		t.Errorf("after the swap: safe closed %v, calibrated closed %v; want only the safe one closed", safe.closed.Load(), calibrated.closed.Load())
 	}
-	statusMu.Lock()
+	states, last, lastPrecision := log.get()
 	want := []string{calCollecting, calConverting, calRefused, calConverting, calFailed, calConverting, calCalibrated}
-	if len(states) != len(want) {
+	if strings.Join(states, ",") != strings.Join(want, ",") {
 		t.Errorf("states %v, want %v", states, want)
-	} else {
-		for i := range want {
-			if states[i] != want[i] {
-				t.Errorf("states %v, want %v", states, want)
-				break
-			}
-		}
 	}
 	if lastPrecision != "int8" || last.Conversions != 3 || last.Refused != 1 || last.Failed != 1 || last.Gate != "passed" || last.Error != "" {
 		t.Errorf("last status %+v at %s", last, lastPrecision)
 	}
-	statusMu.Unlock()
 	mu.Lock()
 	if len(gotSets) != 3 || len(gotSets[0]) != 1 || gotSets[0][0] != setFile {
 		t.Errorf("label sets handed to the conversions: %v, want [%s] each", gotSets, setFile)
@@ -211,21 +226,9 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 // Closing during a conversion cancels it (the child is killed through its context) and waits
 // for it; the safe model is closed, and the conversion's verdict is not reported.
 func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
-	dir := t.TempDir()
-	setFile := filepath.Join(dir, "set.yaml")
-	if err := os.WriteFile(setFile, []byte("name: s\nlabels: [a]\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	set, err := clip.LoadLabelSet(setFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := CalibrationOptions{Reservoir: ReservoirOptions{Dir: filepath.Join(dir, "frames"), Every: time.Nanosecond},
+	opts := CalibrationOptions{Reservoir: ReservoirOptions{Every: time.Nanosecond},
 		MinFrames: 4, MinSpan: time.Nanosecond}
-	res, err := OpenReservoir(opts.Reservoir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, set, res := calibrationFixture(t, &opts)
 	started := make(chan struct{})
 	var cancelled atomic.Bool
 	run := func(ctx context.Context, _ *Reservoir, _ []string, _ fidelity.Thresholds) (string, *fidelity.Report, error) {
@@ -234,11 +237,9 @@ func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
 		cancelled.Store(true)
 		return "", nil, ctx.Err()
 	}
-	var mu sync.Mutex
-	var last CalibrationStatus
-	report := func(_ string, s CalibrationStatus) { mu.Lock(); last = s; mu.Unlock() }
+	var log statusLog
 	safe := &fakeCLIP{name: "safe"}
-	c := newCalibratingLabeler(safe, res, run, nil, nil, report, opts, discardLogger())
+	c := newCalibratingLabeler(safe, false, calibrationParts{res: res, run: run, report: log.report}, opts, discardLogger())
 	if err := c.PrepareLabels(context.Background(), set); err != nil {
 		t.Fatal(err)
 	}
@@ -260,8 +261,7 @@ func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
 	if err := c.close(); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	_, last, _ := log.get()
 	if !cancelled.Load() || !safe.closed.Load() || last.State != calConverting || last.Failed != 0 {
 		t.Errorf("after close: cancelled %v, safe closed %v, status %+v", cancelled.Load(), safe.closed.Load(), last)
 	}

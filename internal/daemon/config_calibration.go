@@ -27,6 +27,15 @@ type CalibrationConfig struct {
 	MinMeanCosine  float64 `yaml:"min_mean_cosine"`
 	MinWorstCosine float64 `yaml:"min_worst_cosine"`
 	MinTop1        float64 `yaml:"min_top1"`
+	// Shadow turns shadow checks of a full-int8 CLIP against the safe precision on or off (on
+	// when absent): one frame in ShadowEvery, and at least one per ShadowInterval, is kept
+	// for a check; ShadowBatch kept frames are checked at one load of the safe model; the
+	// running agreement is over the last ShadowWindow checks.
+	Shadow         *bool         `yaml:"shadow"`
+	ShadowEvery    int           `yaml:"shadow_every"`
+	ShadowInterval time.Duration `yaml:"shadow_interval"`
+	ShadowBatch    int           `yaml:"shadow_batch"`
+	ShadowWindow   int           `yaml:"shadow_window"`
 }
 
 // Bounds of models.calibration.
@@ -34,6 +43,9 @@ const (
 	MinCalibrationFrames = 4    // at least one of every CheckEvery (4) frames is held aside
 	MaxCalibrationFrames = 4096 // small JPEGs on disk, and a conversion's calibration passes
 	MaxCalibrationSpan   = 30 * 24 * time.Hour
+	MaxShadowEvery       = 1_000_000
+	MaxShadowWindow      = 1000 // per-check tallies kept in memory
+	MaxShadowBatch       = 100  // preprocessed frames kept in memory (0.6 MB each at 224²)
 )
 
 // enabled says whether a CLIP model at the safe precision is calibrated on the cameras.
@@ -47,6 +59,7 @@ func (c CalibrationConfig) options() CalibrationOptions {
 		MinSpan:    c.MinSpan,
 		Retry:      c.Retry,
 		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1},
+		Shadow:     ShadowOptions{Off: c.Shadow != nil && !*c.Shadow, Every: c.ShadowEvery, Interval: c.ShadowInterval, Batch: c.ShadowBatch, Window: c.ShadowWindow},
 	}.withDefaults()
 }
 
@@ -62,7 +75,16 @@ func (c *Config) validateCalibration(v *validator) {
 	if o := cc.options(); o.MinFrames > o.Reservoir.Max {
 		v.fail(at+"min_frames", "%d is more than max_frames (%d): the conversion would never start", o.MinFrames, o.Reservoir.Max)
 	}
-	for field, d := range map[string]time.Duration{"min_span": cc.MinSpan, "every": cc.Every, "retry": cc.Retry} {
+	if n := cc.ShadowEvery; n < 0 || n > MaxShadowEvery {
+		v.fail(at+"shadow_every", "%d is outside [0, %d]", n, MaxShadowEvery)
+	}
+	if n := cc.ShadowWindow; n < 0 || n > MaxShadowWindow {
+		v.fail(at+"shadow_window", "%d is outside [0, %d]", n, MaxShadowWindow)
+	}
+	if n := cc.ShadowBatch; n < 0 || n > MaxShadowBatch {
+		v.fail(at+"shadow_batch", "%d is outside [0, %d]", n, MaxShadowBatch)
+	}
+	for field, d := range map[string]time.Duration{"min_span": cc.MinSpan, "every": cc.Every, "retry": cc.Retry, "shadow_interval": cc.ShadowInterval} {
 		if d < 0 || d > MaxCalibrationSpan {
 			v.fail(at+field, "%v is outside [0, %v]", d, MaxCalibrationSpan)
 		}

@@ -20,23 +20,30 @@ func TestCalibrationConfig(t *testing.T) {
 	}
 	o := cfg.Models.Calibration.options()
 	if !cfg.Models.Calibration.enabled() || o.MinFrames != 64 || o.MinSpan != 5*time.Minute || o.Reservoir.Max != 256 ||
-		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() {
+		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() ||
+		o.Shadow != (ShadowOptions{Every: 500, Interval: 10 * time.Minute, Batch: 20, Window: 50}) {
 		t.Errorf("defaults: enabled %v, %+v", cfg.Models.Calibration.enabled(), o)
 	}
 	given := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+
-		"\n  calibration: {camera: true, min_frames: 16, min_span: 1m, max_frames: 32, every: 2s, retry: 1h, min_top1: 0.9}", 1)
+		"\n  calibration: {camera: true, min_frames: 16, min_span: 1m, max_frames: 32, every: 2s, retry: 1h, min_top1: 0.9,"+
+		" shadow_every: 40, shadow_interval: 1m, shadow_batch: 4, shadow_window: 8}", 1)
 	if cfg, err = ParseConfig([]byte(given), "x.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	o = cfg.Models.Calibration.options()
 	want := fidelity.DefaultThresholds()
 	want.Top1 = 0.9
-	if o.MinFrames != 16 || o.MinSpan != time.Minute || o.Reservoir.Max != 32 || o.Reservoir.Every != 2*time.Second || o.Retry != time.Hour || o.Thresholds != want {
+	if o.MinFrames != 16 || o.MinSpan != time.Minute || o.Reservoir.Max != 32 || o.Reservoir.Every != 2*time.Second || o.Retry != time.Hour || o.Thresholds != want ||
+		o.Shadow != (ShadowOptions{Every: 40, Interval: time.Minute, Batch: 4, Window: 8}) {
 		t.Errorf("as given: %+v", o)
 	}
 	off := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+"\n  calibration: {camera: false}", 1)
 	if cfg, err = ParseConfig([]byte(off), "x.yaml"); err != nil || cfg.Models.Calibration.enabled() {
 		t.Errorf("camera: false: %v, enabled %v", err, cfg != nil && cfg.Models.Calibration.enabled())
+	}
+	noShadow := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+"\n  calibration: {shadow: false}", 1)
+	if cfg, err = ParseConfig([]byte(noShadow), "x.yaml"); err != nil || !cfg.Models.Calibration.options().Shadow.Off {
+		t.Errorf("shadow: false: %v, %+v", err, cfg)
 	}
 	for _, c := range []struct{ value, want string }{
 		{"{min_frames: 2}", "models.calibration.min_frames: 2 is outside [4, 4096]"},
@@ -44,6 +51,10 @@ func TestCalibrationConfig(t *testing.T) {
 		{"{min_frames: 100, max_frames: 50}", "models.calibration.min_frames: 100 is more than max_frames (50)"},
 		{"{min_span: -1s}", "models.calibration.min_span: -1s is outside"},
 		{"{every: 10000h}", "models.calibration.every: 10000h0m0s is outside"},
+		{"{shadow_every: -1}", "models.calibration.shadow_every: -1 is outside [0, 1000000]"},
+		{"{shadow_batch: 101}", "models.calibration.shadow_batch: 101 is outside [0, 100]"},
+		{"{shadow_window: 5000}", "models.calibration.shadow_window: 5000 is outside [0, 1000]"},
+		{"{shadow_interval: -1m}", "models.calibration.shadow_interval: -1m0s is outside"},
 		{"{min_mean_cosine: 1.5}", "models.calibration.min_mean_cosine: 1.5 is outside [0, 1]"},
 		{"{min_frames: many}", "x.yaml:4"},
 	} {

@@ -77,7 +77,7 @@ func textTowerSHA(t *testing.T, e models.Entry) string {
 // camera's frames are in, a child edged converts it to full int8 on them, the gate passes it
 // against the float model, and the daemon labels with it: the labels still match the scenes'
 // truth. The calibrated bundle replaces the safe one in the cache, records the camera, and a
-// restart uses it without converting again.
+// restart uses it without converting again (shadow checks watching it).
 func TestE2ECalibratesOnTheCamera(t *testing.T) {
 	m := mqtttest.StartBroker(t)
 	dir := t.TempDir()
@@ -146,8 +146,8 @@ func TestE2ECalibratesOnTheCamera(t *testing.T) {
 	restarted := len(box.On("edged/e2e/demo/labels"))
 	p2 := startEdged(t, dir, cfg)
 	p2.waitStderr("feature started", 1)
-	if s := healthModel(t, port, "clip"); s.Precision != "int8" || s.Calibration != nil {
-		t.Errorf("/healthz models.clip after a restart: %+v, want int8 and no calibration", s)
+	if s := healthModel(t, port, "clip"); s.Precision != "int8" || s.Calibration == nil || s.Calibration.State != "calibrated" {
+		t.Errorf("/healthz models.clip after a restart: %+v (calibration %+v), want int8, calibrated (shadow checks watch it)", s, s.Calibration)
 	}
 	checkLabelsTruthSince(t, p2, box, restarted, 20, 4)
 	for _, msg := range []string{"runs at the safe precision", "convert: "} {

@@ -92,7 +92,17 @@ func checkLabelsTruth(t *testing.T, p *proc, box *mqtttest.Recorder, want, objec
 // checkLabelsTruthSince is checkLabelsTruth on the labels published after the first from.
 func checkLabelsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, want, objects int) {
 	t.Helper()
-	var single, right int
+	right, single, distinct := labelsTruthSince(t, p, box, from, want)
+	rate := float64(right) / float64(single)
+	if rate < 0.9 || distinct < objects {
+		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ %d objects", 100*rate, single, distinct, objects)
+	}
+}
+
+// labelsTruthSince waits for want label results on single-object frames among those
+// published from the from-th on, and counts those whose top-1 is the scene's truth.
+func labelsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, want int) (right, single, distinct int) {
+	t.Helper()
 	scenes := map[string]bool{}
 	deadlineWait(t, fmt.Sprintf("%d labelled single-object frames", want), func() bool {
 		truth := truthByFrame(p.stdout.String(), "labels")
@@ -111,11 +121,8 @@ func checkLabelsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, 
 		}
 		return single >= want
 	})
-	rate := float64(right) / float64(single)
-	t.Logf("labels: top-1 = truth on %d of %d single-object frames (%.1f%%), %d distinct objects", right, single, 100*rate, len(scenes))
-	if rate < 0.9 || len(scenes) < objects {
-		t.Errorf("top-1 matched the truth on %.1f%% of %d single-object frames (%d distinct objects); want ≥ 90%% over ≥ %d objects", 100*rate, single, len(scenes), objects)
-	}
+	t.Logf("labels: top-1 = truth on %d of %d single-object frames (%.1f%%), %d distinct objects", right, single, 100*float64(right)/float64(single), len(scenes))
+	return right, single, len(scenes)
 }
 
 // The whole path, from rendered pixels to MQTT: labels that match the scene, captions,

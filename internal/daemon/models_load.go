@@ -129,8 +129,9 @@ func (l *loader) prepare(ctx context.Context, m configuredModel) {
 			return
 		}
 		if !hub.IsUnreachable(err) {
-			l.prep.set(m.field, modelFailed, err, time.Time{})
+			// Logged first: whoever sees the failure on /healthz finds it in the log too.
 			l.log.Error(msgModelFailed, "model", m.field, "err", err)
+			l.prep.set(m.field, modelFailed, err, time.Time{})
 			return
 		}
 		retry := time.Now().Add(wait)
@@ -202,8 +203,8 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 		if err != nil {
 			return nil, err
 		}
-		if l.needsCameraCalibration(b) {
-			cl, err := l.calibrating(b, lb, opts)
+		if safe := l.needsCameraCalibration(b); safe || l.needsShadowChecks(b) {
+			cl, err := l.calibrating(b, lb, !safe, opts)
 			if err != nil {
 				lb.close()
 				return nil, err

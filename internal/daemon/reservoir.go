@@ -215,3 +215,25 @@ func (r *Reservoir) Remove() error {
 	r.times, r.seen = nil, 0
 	return os.RemoveAll(r.opts.Dir)
 }
+
+// Carry keeps the frames across replace, which replaces the folder that holds the reservoir's
+// Dir by a new one (a recalibrated bundle replacing the one the frames were kept in): the
+// frames move to into (the same place in the new folder, before replace moves it into place)
+// and no frame is written meanwhile. When replace fails they move back.
+func (r *Reservoir) Carry(into string, replace func() error) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := os.Rename(r.opts.Dir, into); err != nil {
+		return fmt.Errorf("frame reservoir: %w", err)
+	}
+	if err := replace(); err != nil {
+		if rerr := os.Rename(into, r.opts.Dir); rerr != nil {
+			r.times, r.seen = nil, 0 // the frames are lost with into; start again
+			for _, sub := range []string{reservoirCalibration, reservoirCheck} {
+				os.MkdirAll(filepath.Join(r.opts.Dir, sub), 0o755)
+			}
+		}
+		return err
+	}
+	return nil
+}

@@ -113,3 +113,60 @@ func TestReservoirSamplesOverTime(t *testing.T) {
 		t.Errorf("ten minutes at one a minute: %+v", st)
 	}
 }
+
+// Carry keeps the frames across a replacement of the folder that holds them (a recalibrated
+// bundle replacing the old one): they are in the new folder afterwards and the reservoir goes
+// on from them; when the replacement fails they are back where they were.
+func TestReservoirCarry(t *testing.T) {
+	root := t.TempDir()
+	old, next := filepath.Join(root, "bundle"), filepath.Join(root, ".bundle.partial")
+	for _, d := range []string{old, next} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := OpenReservoir(ReservoirOptions{Dir: filepath.Join(old, "frames"), Every: time.Second, Max: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Unix(1000, 0)
+	img := image.NewRGBA(image.Rect(0, 0, 64, 48))
+	for i := range 4 {
+		if _, err := r.Offer(start.Add(time.Duration(i)*time.Second), img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := r.State()
+	// A replacement that fails: the frames stay.
+	err = r.Carry(filepath.Join(next, "frames"), func() error {
+		if _, err := os.Stat(filepath.Join(next, "frames", "calibration", "frame_0000.jpg")); err != nil {
+			t.Errorf("during the replacement the frames are not in the new folder: %v", err)
+		}
+		return os.ErrPermission
+	})
+	if err != os.ErrPermission || r.State() != before {
+		t.Fatalf("failed replacement: %v, state %+v (was %+v)", err, r.State(), before)
+	}
+	if _, err := os.Stat(filepath.Join(old, "frames", "check", "frame_0003.jpg")); err != nil {
+		t.Fatalf("the frames did not come back: %v", err)
+	}
+	// The replacement as publishing does it: the new folder takes the old one's place.
+	err = r.Carry(filepath.Join(next, "frames"), func() error {
+		if err := os.RemoveAll(old); err != nil {
+			return err
+		}
+		return os.Rename(next, old)
+	})
+	if err != nil || r.State() != before {
+		t.Fatalf("replacement: %v, state %+v (was %+v)", err, r.State(), before)
+	}
+	if _, err := r.Offer(start.Add(10*time.Second), img); err != nil {
+		t.Fatal(err)
+	}
+	if s := r.State(); s.Calibration+s.Check != 5 {
+		t.Errorf("after the replacement the reservoir holds %+v, want the 4 frames and a new one", s)
+	}
+	if _, err := os.Stat(filepath.Join(old, "frames", "calibration", "frame_0004.jpg")); err != nil {
+		t.Errorf("a frame after the replacement is not in the new folder: %v", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"image"
 
 	"github.com/edged/edged/clip"
+	clipspec "github.com/edged/edged/clip/spec"
 )
 
 // CLIPPair compares a float CLIP model with a full-int8 one: per frame the cosine of their
@@ -22,18 +23,31 @@ func NewCLIPPair(ref, cand *clip.Model, sets []*clip.LabelSet) (*CLIPPair, error
 		return nil, fmt.Errorf("fidelity: the float model's embeddings are %d wide, the int8 model's %d", ref.Dim(), cand.Dim())
 	}
 	p := &CLIPPair{ref: ref, cand: cand}
+	shared := sameTextTower(ref, cand)
 	for _, s := range sets {
-		rc, err := ref.Classifier(s)
-		if err != nil {
-			return nil, fmt.Errorf("fidelity: float model: %w", err)
-		}
 		cc, err := cand.Classifier(s)
 		if err != nil {
 			return nil, fmt.Errorf("fidelity: int8 model: %w", err)
 		}
+		rc := cc
+		if !shared {
+			if rc, err = ref.Classifier(s); err != nil {
+				return nil, fmt.Errorf("fidelity: float model: %w", err)
+			}
+		}
 		p.refCls, p.candCls = append(p.refCls, rc), append(p.candCls, cc)
 	}
 	return p, nil
+}
+
+// sameTextTower says whether both models' text towers are one file (a safe model and a
+// full-int8 one of a checkpoint both write it at int8-dynamic): their label embeddings, and
+// so their classifiers, are the same, and one classifier serves both without running or even
+// loading the other text tower.
+func sameTextTower(a, b *clip.Model) bool {
+	fa, okA := a.Bundle.Manifest.File(clipspec.RoleTextTower)
+	fb, okB := b.Bundle.Manifest.File(clipspec.RoleTextTower)
+	return okA && okB && fa.SHA256 != "" && fa.SHA256 == fb.SHA256
 }
 
 // Compare embeds img with both models and classifies both embeddings with every label set.
@@ -45,6 +59,16 @@ func (p *CLIPPair) Compare(frame string, img image.Image, t *Tally) error {
 	ce, err := p.cand.EmbedImage(img)
 	if err != nil {
 		return fmt.Errorf("fidelity: int8 model: %s: %w", frame, err)
+	}
+	return p.CompareEmbeddings(frame, re, ce, t)
+}
+
+// CompareEmbeddings adds to t what the embeddings of one frame by the float model (re) and
+// the int8 one (ce) say: their cosine, and whether they get the same top-1 label of every
+// label set. The daemon's shadow checks reuse the int8 embedding its labels came from.
+func (p *CLIPPair) CompareEmbeddings(frame string, re, ce []float32, t *Tally) error {
+	if len(re) != len(ce) {
+		return fmt.Errorf("fidelity: %s: the embeddings are %d and %d wide", frame, len(re), len(ce))
 	}
 	t.AddCosine(cosine(re, ce))
 	for i, rc := range p.refCls {

@@ -84,6 +84,23 @@ func (t *Tally) difference(s string) {
 	}
 }
 
+// Merge adds what o saw to t: a running agreement kept as one Tally per frame, over a
+// bounded window, is judged as their merge.
+func (t *Tally) Merge(o *Tally) {
+	if o.frames > 0 && (t.frames == 0 || o.worstCosine < t.worstCosine) {
+		t.worstCosine = o.worstCosine
+	}
+	t.frames += o.frames
+	t.cosineSum += o.cosineSum
+	t.top1Same += o.top1Same
+	t.top1Total += o.top1Total
+	t.textSame += o.textSame
+	t.textTotal += o.textTotal
+	for _, d := range o.differences {
+		t.difference(d)
+	}
+}
+
 // Frames is how many frames have been compared.
 func (t *Tally) Frames() int { return t.frames }
 

@@ -57,3 +57,25 @@ func TestJudge(t *testing.T) {
 		t.Errorf("differences %q", r.Differences)
 	}
 }
+
+// A merge of per-frame tallies judges as one tally of all those frames.
+func TestMergeIsOneTally(t *testing.T) {
+	var whole, merged Tally
+	for i, c := range []float64{0.999, 0.93, 0.995} {
+		var one Tally
+		for _, tl := range []*Tally{&whole, &one} {
+			tl.AddCosine(c)
+			tl.AddTop1(i != 1, "f.png", "shapes", "red circle", "red square")
+		}
+		merged.Merge(&one)
+	}
+	merged.Merge(&Tally{}) // an empty tally changes nothing
+	a, b := Judge(&whole, DefaultThresholds(), ""), Judge(&merged, DefaultThresholds(), "")
+	if a.MeanCosine != b.MeanCosine || a.WorstCosine != b.WorstCosine || a.Top1Agreement != b.Top1Agreement ||
+		a.Frames != b.Frames || Why(a) != Why(b) || len(a.Differences) != len(b.Differences) {
+		t.Errorf("merged %+v, want %+v", b, a)
+	}
+	if b.WorstCosine != 0.93 || b.Frames != 3 || b.Passed {
+		t.Errorf("merged report %+v: want worst 0.93 over 3 frames, refused", b)
+	}
+}

@@ -248,3 +248,45 @@ func TestBLIPGate(t *testing.T) {
 		}
 	}
 }
+
+// The daemon's shadow checks compare a full-int8 model with the safe one (int8 weights, float
+// activations) rather than fp32: the two share the text tower file, so one classifier serves
+// both, and the verdicts against the safe model are the gate's: the model calibrated on black
+// frames is refused on the camera's frames, the one calibrated on the camera passes.
+func TestSafeModelAsReference(t *testing.T) {
+	dir := t.TempDir()
+	conv := func(name string, o convert.Options) *bundle.Bundle {
+		b, err := models.Convert(shapesCLIP, filepath.Join(dir, name), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	safe := conv("safe", convert.Options{Precision: convert.SafePrecision})
+	black := conv("black", convert.Options{Precision: graph.Int8Full, CalibrationDir: blackFrames(t, 16)})
+	camera := conv("camera", convert.Options{Precision: graph.Int8Full, CalibrationDir: cameraFrames(t, 64, 1)})
+	check := shapesGate(t, cameraFrames(t, 40, 2))
+	for _, c := range []struct {
+		name   string
+		cand   *bundle.Bundle
+		passed bool
+	}{{"calibrated on black frames", black, false}, {"calibrated on the camera", camera, true}} {
+		pair, err := OpenPair(safe, c.cand, check)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := pair.(*ownedPair).Pair.(*CLIPPair)
+		if p.refCls[0] != p.candCls[0] {
+			t.Errorf("%s: the safe and the int8 model share the text tower, but each got its own classifier", c.name)
+		}
+		pair.Close()
+		r, err := Compare(safe, c.cand, check)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s against the safe model: %s (mean cosine %.4f, worst %.4f, top-1 %.3f)", c.name, Why(r), r.MeanCosine, r.WorstCosine, r.Top1Agreement)
+		if r.Passed != c.passed || r.Frames != 40 {
+			t.Errorf("%s against the safe model: %s on %d frames, want passed %v on 40", c.name, Why(r), r.Frames, c.passed)
+		}
+	}
+}
