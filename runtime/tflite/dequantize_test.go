@@ -25,7 +25,7 @@ func dequantizeAddModel(t testing.TB, c []float32) []byte {
 	return m.bytes(t)
 }
 
-// fp16FCModel: y = x·Wᵀ with W [n,k] stored as float16 and widened by a DEQUANTIZE of the
+// fp16FCModel: y = x·Wᵀ (+ a zero bias) with W [n,k] stored as float16 and widened by a DEQUANTIZE of the
 // constant, as an fp16 bundle's weights are.
 func fp16FCModel(t testing.TB, k, n int, w []float32) []byte {
 	m := &tmModel{}
@@ -36,10 +36,11 @@ func fp16FCModel(t testing.TB, k, n int, w []float32) []byte {
 	x := m.add(tmTensor{name: "x", dtype: tflite.Float32, shape: []int32{1, int32(k)}})
 	w16 := m.add(tmTensor{name: "w16", dtype: tflite.Float16, shape: []int32{int32(n), int32(k)}, data: half})
 	w32 := m.add(tmTensor{name: "w", dtype: tflite.Float32, shape: []int32{int32(n), int32(k)}})
+	bias := m.add(tmTensor{name: "bias", dtype: tflite.Float32, shape: []int32{int32(n)}, data: f32Bytes(make([]float32, n))})
 	y := m.add(tmTensor{name: "y", dtype: tflite.Float32, shape: []int32{1, int32(n)}})
 	m.ops = []tmOp{
 		{builtin: opDequantize, inputs: []int32{w16}, outputs: []int32{w32}, optType: optDequantize, options: emptyTable},
-		{builtin: opFullyConnected, inputs: []int32{x, w32, -1}, outputs: []int32{y}, optType: optFullyConnected, options: fullyConnectedOptions},
+		{builtin: opFullyConnected, inputs: []int32{x, w32, bias}, outputs: []int32{y}, optType: optFullyConnected, options: fullyConnectedOptions},
 	}
 	m.inputs, m.outputs = []int32{x}, []int32{y}
 	return m.bytes(t)
@@ -109,16 +110,12 @@ func TestXNNPackDequantizeOfConstantsStaysOnXNNPACK(t *testing.T) {
 	if err := ip.Invoke(); err != nil {
 		t.Fatal(err)
 	}
-	got := make([]float32, n)
-	if err := ip.Output(0).ReadFloat32(got); err != nil {
+	got, err := ip.Output(0).Float32()
+	if err != nil {
 		t.Fatal(err)
 	}
-	for j := range n {
-		var want float32
-		for i := range k {
-			want += x[i] * w[j*k+i]
-		}
-		if got[j] != want {
+	for j, want := range fcReference(x, w, make([]float32, n), k, n) { // exact: small binary fractions
+		if float64(got[j]) != want {
 			t.Errorf("y[%d] = %v, want %v", j, got[j], want)
 		}
 	}
