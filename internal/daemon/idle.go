@@ -258,26 +258,28 @@ const (
 	msgModelReloaded = "model loaded again"
 )
 
+// unloaded and reloaded update the status and the metrics before they log: whoever sees the
+// line finds them up to date.
 func (u *idleUnload) unloaded(m *idleModel, err error) {
-	if err != nil {
-		u.log.Error(msgModelUnloaded, "model", m.name, "idle", u.after.String(), "err", err)
-	} else {
-		u.log.Info(msgModelUnloaded, "model", m.name, "idle", u.after.String())
-	}
-	u.metrics.modelUnloads.WithLabelValues(m.name).Inc()
 	u.prep.update(m.field, func(s *ModelStatus) {
 		st := m.status(s)
 		st.Unloaded = true
 		st.Unloads++
 	})
+	u.metrics.modelUnloads.WithLabelValues(m.name).Inc()
+	if err != nil {
+		u.log.Error(msgModelUnloaded, "model", m.name, "idle", u.after.String(), "err", err)
+	} else {
+		u.log.Info(msgModelUnloaded, "model", m.name, "idle", u.after.String())
+	}
 }
 
 func (u *idleUnload) reloaded(m *idleModel, took time.Duration) {
-	u.log.Info(msgModelReloaded, "model", m.name, "took", took.Round(time.Millisecond).String())
-	u.metrics.modelReload.WithLabelValues(m.name).Observe(took.Seconds())
 	u.prep.update(m.field, func(s *ModelStatus) {
 		st := m.status(s)
 		st.Unloaded = false
 		st.ReloadSeconds = took.Seconds()
 	})
+	u.metrics.modelReload.WithLabelValues(m.name).Observe(took.Seconds())
+	u.log.Info(msgModelReloaded, "model", m.name, "took", took.Round(time.Millisecond).String())
 }
