@@ -133,3 +133,29 @@ func TestXNNPackDequantizeNeedsXNNPACK(t *testing.T) {
 	_, err = tflite.NewInterpreter(m, tflite.Options{Delegate: tflite.DelegateNone, XNNPackDequantize: true})
 	wantErr(t, err, "XNNPack flags", "none")
 }
+
+// A graph whose only operator is withheld leaves XNNPACK nothing to replace: the interpreter
+// is made and runs on TFLite's kernel.
+func TestXNNPackDequantizeAloneRunsOnTFLite(t *testing.T) {
+	noLeaks(t)
+	ip := newInterpreter(t, dequantizeModel(t, tflite.Int8, []float32{0.5}, []int64{-2}, 0), tflite.Options{Threads: 1, XNNPackQS8: true})
+	if d := ip.Delegation(); d.DelegatedNodes != 0 || d.Partitions != 0 {
+		t.Fatalf("delegation %s, want nothing delegated", d)
+	}
+	q := []int8{-128, -2, 0, 1, 100, 127}
+	if err := ip.Input(0).SetInt8(q); err != nil {
+		t.Fatal(err)
+	}
+	if err := ip.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ip.Output(0).Float32()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range q {
+		if want := float32(int32(v)+2) * 0.5; got[i] != want {
+			t.Errorf("y[%d] = %v, want %v", i, got[i], want)
+		}
+	}
+}
