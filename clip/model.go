@@ -235,6 +235,27 @@ func (m *Model) textTower() (*textTower, error) {
 	return m.text, nil
 }
 
+// OpenText makes the text tower's interpreter now, if it is not made yet, rather than at the
+// next text embedding.
+func (m *Model) OpenText() error {
+	_, err := m.textTower()
+	return err
+}
+
+// CloseText frees the text tower's interpreter (its weights as the delegate packed them, its
+// tensors): a model that labels frames needs it only for new texts. The next text embedding
+// makes it again. The caller makes sure no text embedding runs meanwhile: one that does fails.
+func (m *Model) CloseText() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.text == nil {
+		return nil
+	}
+	err := m.text.close()
+	m.text = nil
+	return err
+}
+
 func manifestValues(man *bundle.Manifest) (scale float32, dim int, pooling string, eos int, err error) {
 	s, err := man.FloatIn(spec.ValueLogitScale, minLogitScale, maxLogitScale)
 	if err != nil {

@@ -211,7 +211,9 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 		if err := bench.ResetPeakRSS(); err != nil {
 			r.Log.Warn("peak RSS covers the whole process", "err", err)
 		}
-		return stages.ModelsMemory(r, jobs)
+		// Under the first delegate given: by default XNNPACK with the kernels auto picks, as
+		// the daemon runs.
+		return stages.ModelsMemory(r, jobs, delegates[0])
 	}
 	for _, j := range jobs {
 		if err := stages.FileSizes(stages.Setup{Runner: r, Model: j.Name}, j.Bundle); err != nil {

@@ -185,3 +185,19 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return p
 }
+
+// shapesSetup is what most end-to-end tests start from: a broker, the test's folder with the
+// shapes label set in it (labels/shapes.yaml), and a free port for edged's HTTP server.
+func shapesSetup(t *testing.T) (broker *mqtttest.Broker, dir string, httpPort int) {
+	t.Helper()
+	broker, dir, httpPort = mqtttest.StartBroker(t), t.TempDir(), mqtttest.FreePort(t)
+	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	return broker, dir, httpPort
+}
+
+// hubEnv is edged's environment for a local hub at url: its caches under dir, no token, not
+// offline.
+func hubEnv(url, dir string) []string {
+	return []string{"HF_ENDPOINT=" + url, "HF_HUB_CACHE=" + filepath.Join(dir, "hub"), "HF_HOME=" + filepath.Join(dir, "hf"),
+		"HF_TOKEN=", "HF_HUB_OFFLINE="}
+}

@@ -24,17 +24,13 @@ func TestE2EModelsFromTheHub(t *testing.T) {
 	srv := hubtest.New(t)
 	srv.AddFolder(t, "shapes/clip", filepath.Join(root, "models/shapes/clip"), hubtest.RepoOptions{})
 	srv.AddFolder(t, "shapes/blip-vqa", filepath.Join(root, "models/shapes/blip_vqa"), hubtest.RepoOptions{Token: "not-yours"})
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	m, dir, port := shapesSetup(t)
 	cfg := e2eConfig(t, dir, m.URL(), port, "models:\n  clip: shapes/clip\n  blip_vqa: shapes/blip-vqa@main", `  - name: demo
     source: {kind: synthetic, fps: 10, scene_every: 600ms, seed: 7}
     labels: {sets: [labels/shapes.yaml], every: 200ms, top_k: 3}
     questions: {every: 1s, ask: ["what color is the background?"]}
 `)
-	env := []string{"HF_ENDPOINT=" + srv.URL, "HF_HUB_CACHE=" + filepath.Join(dir, "hub"), "HF_HOME=" + filepath.Join(dir, "hf"),
-		"HF_TOKEN=", "HF_HUB_OFFLINE="}
+	env := hubEnv(srv.URL, dir)
 	health := func() daemon.Health {
 		t.Helper()
 		return modelHealth(t, port)

@@ -54,13 +54,9 @@ func TestE2EModelsOverMemoryLimitExit2(t *testing.T) {
 func TestE2ERepositoryOverMemoryLimitFails(t *testing.T) {
 	srv := hubtest.New(t)
 	srv.AddFolder(t, "shapes/clip", filepath.Join(repoRoot(t), "models/shapes/clip"), hubtest.RepoOptions{})
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	writeFile(t, dir, "labels/shapes.yaml", readRepoFile(t, "configs/labels/shapes.yaml"))
+	m, dir, port := shapesSetup(t)
 	cfg := e2eConfig(t, dir, m.URL(), port, "runtime: {memory_limit: 100.5MiB}\nmodels:\n  clip: shapes/clip\n", labelledCamera)
-	env := []string{"HF_ENDPOINT=" + srv.URL, "HF_HUB_CACHE=" + filepath.Join(dir, "hub"), "HF_HOME=" + filepath.Join(dir, "hf"),
-		"HF_TOKEN=", "HF_HUB_OFFLINE="}
+	env := hubEnv(srv.URL, dir)
 
 	p := startEdged(t, dir, cfg, env...)
 	p.waitStderr(`msg="edged running"`, 1)

@@ -11,7 +11,9 @@ import (
 
 // Models the cameras' schedules do not use (a VQA model only asks use, an ITM model only
 // search re-ranking uses) are closed after models.idle_unload without use, and opened again
-// from their bundle on the next use: their memory is free between an ask and the next.
+// from their bundle on the next use: their memory is free between an ask and the next. So is
+// CLIP's text tower: a CLIP model that labels frames needs it only for texts it has not
+// embedded yet (label embeddings are cached), such as search queries.
 
 // DefaultIdleUnload is models.idle_unload when the config does not say.
 const DefaultIdleUnload = 5 * time.Minute
@@ -36,34 +38,45 @@ type idleUnload struct {
 	prep      *preparation
 }
 
-// scheduledModels are the models some camera's schedule runs: they are used all the time and
-// are never unloaded.
+// idleCLIPText names CLIP's text tower as a model unloaded on its own (log, metrics), as
+// its latency metric does.
+const idleCLIPText = modelCLIPText
+
+// scheduledModels are the models (and idleCLIPText) some camera's schedule runs more often
+// than models.idle_unload: they would never stay idle that long, and are never unloaded. A
+// schedule as slow as the wait or slower leaves its model unloaded between two runs.
 func scheduledModels(cfg *Config) map[string]bool {
+	after := cfg.Models.idleUnload()
+	often := func(every time.Duration) bool { return every > 0 && (after <= 0 || every < after) }
 	out := map[string]bool{}
 	for _, cam := range cfg.Cameras {
-		if len(cam.Labels.Sets) > 0 && cam.Labels.Every > 0 {
+		if len(cam.Labels.Sets) > 0 && often(cam.Labels.Every) {
 			out[fieldCLIP] = true
 			if len(cam.Labels.Confirm.Labels) > 0 {
 				out[fieldBLIPITM] = true
 			}
 		}
-		if cam.Caption.Every > 0 {
+		if often(cam.Caption.Every) {
 			out[fieldBLIPCaption] = true
 			itm, clip := cam.Caption.ranks()
 			out[fieldBLIPITM] = out[fieldBLIPITM] || itm
+			// Ranking embeds each caption's candidates: text.
 			out[fieldCLIP] = out[fieldCLIP] || clip
+			out[idleCLIPText] = out[idleCLIPText] || clip
 		}
-		if cam.Questions.Every > 0 && len(cam.Questions.Ask) > 0 {
+		if often(cam.Questions.Every) && len(cam.Questions.Ask) > 0 {
 			out[fieldBLIPVQA] = true
 		}
 	}
 	return out
 }
 
-// idleModel is one model that is closed when idle and opened again when used. Safe for
-// concurrent use: a use while it is reloaded waits for that reload.
+// idleModel is one model, or part of one, that is closed when idle and opened again when
+// used. Safe for concurrent use: a use while it is reloaded waits for that reload.
 type idleModel struct {
-	field  string
+	name   string                           // what the schedule, the log and the metrics call it (scheduledModels)
+	field  string                           // the models field it belongs to
+	status func(*ModelStatus) *UnloadStatus // its status in /healthz
 	policy *idleUnload
 	open   func() (*Models, error) // loads the model again from its bundle
 
@@ -75,10 +88,16 @@ type idleModel struct {
 	closed bool
 }
 
-// newIdleModel takes over part, loaded by open, and closes it once it has been idle long
-// enough (counting from now).
+// newIdleModel takes over part, field's model loaded by open, and closes it once it has been
+// idle long enough (counting from now).
 func newIdleModel(field string, policy *idleUnload, part *Models, open func() (*Models, error)) *idleModel {
-	m := &idleModel{field: field, policy: policy, open: open, cur: part, last: time.Now()}
+	return startIdle(&idleModel{name: field, field: field, status: wholeModel, policy: policy, open: open, cur: part})
+}
+
+func wholeModel(s *ModelStatus) *UnloadStatus { return &s.UnloadStatus }
+
+func startIdle(m *idleModel) *idleModel {
+	m.last = time.Now()
 	m.mu.Lock()
 	m.arm()
 	m.mu.Unlock()
@@ -97,9 +116,9 @@ func (m *idleModel) use() (cur *Models, done func(), err error) {
 		start := time.Now()
 		if m.cur, err = m.open(); err != nil {
 			m.cur = nil
-			return nil, nil, fmt.Errorf("models.%s: loading it again: %w", m.field, err)
+			return nil, nil, fmt.Errorf("models.%s: loading %s again: %w", m.field, m.name, err)
 		}
-		m.policy.reloaded(m.field, time.Since(start))
+		m.policy.reloaded(m, time.Since(start))
 	}
 	m.users++
 	return m.cur, m.release, nil
@@ -134,14 +153,14 @@ func (m *idleModel) expire() {
 	if m.closed || m.cur == nil || m.users > 0 {
 		return
 	}
-	if time.Since(m.last) < m.policy.after || m.policy.scheduled(m.field) {
+	if time.Since(m.last) < m.policy.after || m.policy.scheduled(m.name) {
 		m.last = time.Now()
 		m.arm()
 		return
 	}
 	err := m.cur.Close()
 	m.cur = nil
-	m.policy.unloaded(m.field, err)
+	m.policy.unloaded(m, err)
 }
 
 // close frees the model for good.
@@ -160,28 +179,29 @@ func (m *idleModel) close() error {
 	return err
 }
 
+// withIdle runs f on m's model, loading it again if it was closed.
+func withIdle[T any](m *idleModel, f func(*Models) (T, error)) (T, error) {
+	cur, done, err := m.use()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer done()
+	return f(cur)
+}
+
 // The daemon's contracts over an idleModel.
 
 type idleAnswerer struct{ m *idleModel }
 
 func (a idleAnswerer) Answer(ctx context.Context, img image.Image, questions []string) ([]string, error) {
-	cur, done, err := a.m.use()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	return cur.Answerer.Answer(ctx, img, questions)
+	return withIdle(a.m, func(cur *Models) ([]string, error) { return cur.Answerer.Answer(ctx, img, questions) })
 }
 
 type idleMatcher struct{ m *idleModel }
 
 func (a idleMatcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
-	cur, done, err := a.m.use()
-	if err != nil {
-		return nil, err
-	}
-	defer done()
-	return cur.Matcher.Match(ctx, img, texts)
+	return withIdle(a.m, func(cur *Models) ([]float64, error) { return cur.Matcher.Match(ctx, img, texts) })
 }
 
 // unloadable wraps part, loaded by open, when field's model may be unloaded when idle: the
@@ -201,27 +221,65 @@ func (u *idleUnload) unloadable(field string, part *Models, open func() (*Models
 	return out
 }
 
+// unloadableText makes the text tower of a loaded CLIP model one that is closed when idle
+// (nil when models.idle_unload is 0): its text methods go through the idleModel returned.
+func (u *idleUnload) unloadableText(m textTower) *idleModel {
+	if u == nil || u.after <= 0 {
+		return nil
+	}
+	part := &Models{Close: m.CloseText}
+	return startIdle(&idleModel{name: idleCLIPText, field: fieldCLIP, policy: u, cur: part,
+		status: func(s *ModelStatus) *UnloadStatus {
+			// A copy: statuses read before share the old one.
+			var st UnloadStatus
+			if s.TextTower != nil {
+				st = *s.TextTower
+			}
+			s.TextTower = &st
+			return &st
+		},
+		open: func() (*Models, error) {
+			if err := m.OpenText(); err != nil {
+				return nil, err
+			}
+			return part, nil
+		}})
+}
+
+// textTower is the part of clip.Model that unloadableText closes and opens.
+type textTower interface {
+	OpenText() error
+	CloseText() error
+}
+
 // Messages of the unload events, for the log and the tests.
 const (
 	msgModelUnloaded = "model unloaded: idle and no camera's schedule uses it"
 	msgModelReloaded = "model loaded again"
 )
 
-func (u *idleUnload) unloaded(field string, err error) {
+// unloaded and reloaded update the status and the metrics before they log: whoever sees the
+// line finds them up to date.
+func (u *idleUnload) unloaded(m *idleModel, err error) {
+	u.prep.update(m.field, func(s *ModelStatus) {
+		st := m.status(s)
+		st.Unloaded = true
+		st.Unloads++
+	})
+	u.metrics.modelUnloads.WithLabelValues(m.name).Inc()
 	if err != nil {
-		u.log.Error(msgModelUnloaded, "model", field, "idle", u.after.String(), "err", err)
+		u.log.Error(msgModelUnloaded, "model", m.name, "idle", u.after.String(), "err", err)
 	} else {
-		u.log.Info(msgModelUnloaded, "model", field, "idle", u.after.String())
+		u.log.Info(msgModelUnloaded, "model", m.name, "idle", u.after.String())
 	}
-	u.metrics.modelUnloads.WithLabelValues(field).Inc()
-	u.prep.update(field, func(s *ModelStatus) { s.Unloaded = true; s.Unloads++ })
 }
 
-func (u *idleUnload) reloaded(field string, took time.Duration) {
-	u.log.Info(msgModelReloaded, "model", field, "took", took.Round(time.Millisecond).String())
-	u.metrics.modelReload.WithLabelValues(field).Observe(took.Seconds())
-	u.prep.update(field, func(s *ModelStatus) {
-		s.Unloaded = false
-		s.ReloadSeconds = took.Seconds()
+func (u *idleUnload) reloaded(m *idleModel, took time.Duration) {
+	u.prep.update(m.field, func(s *ModelStatus) {
+		st := m.status(s)
+		st.Unloaded = false
+		st.ReloadSeconds = took.Seconds()
 	})
+	u.metrics.modelReload.WithLabelValues(m.name).Observe(took.Seconds())
+	u.log.Info(msgModelReloaded, "model", m.name, "took", took.Round(time.Millisecond).String())
 }

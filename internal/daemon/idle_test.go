@@ -65,9 +65,36 @@ func TestScheduledModels(t *testing.T) {
 	}}
 	got := scheduledModels(cfg)
 	want := map[string]bool{fieldCLIP: true, fieldBLIPCaption: true, fieldBLIPITM: true}
-	for _, f := range []string{fieldCLIP, fieldBLIPCaption, fieldBLIPVQA, fieldBLIPITM} {
+	for _, f := range []string{fieldCLIP, idleCLIPText, fieldBLIPCaption, fieldBLIPVQA, fieldBLIPITM} {
 		if got[f] != want[f] {
-			t.Errorf("%s scheduled %v, want %v (questions without every are asks only)", f, got[f], want[f])
+			t.Errorf("%s scheduled %v, want %v (questions without every are asks only; labels use cached text)", f, got[f], want[f])
 		}
+	}
+}
+
+// A schedule no faster than models.idle_unload leaves its model idle between two runs; a
+// caption ranked by CLIP embeds its candidates' text every time.
+func TestScheduledModelsSlowSchedulesAndRanking(t *testing.T) {
+	wait := 5 * time.Minute
+	cfg := &Config{Models: ModelsConfig{IdleUnload: &wait}, Cameras: []Camera{
+		{Labels: LabelsSchedule{Sets: []string{"a.yaml"}, Every: wait}},
+		{Questions: QuestionsConfig{Every: time.Hour, Ask: []string{"q"}}},
+		{Caption: CaptionSchedule{Every: time.Minute, Candidates: 4, Rank: "clip"}},
+	}}
+	got := scheduledModels(cfg)
+	want := map[string]bool{fieldCLIP: true, idleCLIPText: true, fieldBLIPCaption: true}
+	for _, f := range []string{fieldCLIP, idleCLIPText, fieldBLIPCaption, fieldBLIPVQA, fieldBLIPITM} {
+		if got[f] != want[f] {
+			t.Errorf("%s scheduled %v, want %v", f, got[f], want[f])
+		}
+	}
+	cfg.Cameras = cfg.Cameras[:2] // labels every 5 min, questions hourly: nothing kept
+	if got := scheduledModels(cfg); len(got) != 0 {
+		t.Errorf("scheduled %v with schedules as slow as the idle wait, want none", got)
+	}
+	never := time.Duration(0) // idle_unload 0: nothing is unloaded, any schedule keeps its model
+	cfg.Models.IdleUnload = &never
+	if got := scheduledModels(cfg); !got[fieldCLIP] || !got[fieldBLIPVQA] {
+		t.Errorf("scheduled %v with idle_unload 0, want clip and blip_vqa", got)
 	}
 }

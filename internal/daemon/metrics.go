@@ -87,7 +87,7 @@ func newMetrics(src statsSource) *metrics {
 			Name: "edged_workers", Help: "Inference workers per lane (labels, blip).",
 		}, []string{"lane"}),
 		modelUnloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "edged_model_unloads_total", Help: "Models closed after models.idle_unload without use, by model (blip_vqa, blip_itm).",
+			Name: "edged_model_unloads_total", Help: "Models closed after models.idle_unload without use, by model (blip_vqa, blip_itm, clip_text: CLIP's text tower).",
 		}, []string{"model"}),
 		modelReload: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edged_model_reload_seconds",

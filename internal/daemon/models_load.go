@@ -212,6 +212,7 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 			l.addJudge("clip", cl)
 			return &Models{Labeler: cl, Close: cl.close}, nil
 		}
+		lb.text = l.prep.unload.unloadableText(lb.model)
 		l.addJudge("clip", lb)
 		return &Models{Labeler: lb, Close: lb.close}, nil
 	case fieldBLIPCaption:
@@ -289,8 +290,11 @@ func (l *loader) addJudge(name string, j blip.Scorer) {
 type clipLabeler struct {
 	model    *clip.Model
 	sessions *pool.Pool[*clip.Session]
-	mu       sync.Mutex
-	classes  *classifierCache
+	// text closes the model's text tower when idle; nil keeps it. Every use of the text
+	// tower goes through withText.
+	text    *idleModel
+	mu      sync.Mutex
+	classes *classifierCache
 }
 
 func newCLIPLabeler(b *bundle.Bundle, opts clip.Options, workers int) (*clipLabeler, error) {
@@ -307,7 +311,20 @@ func newCLIPLabeler(b *bundle.Bundle, opts clip.Options, workers int) (*clipLabe
 }
 
 func (l *clipLabeler) close() error {
-	return errors.Join(l.sessions.Close(), l.model.Close())
+	var textErr error
+	if l.text != nil {
+		textErr = l.text.close()
+	}
+	return errors.Join(textErr, l.sessions.Close(), l.model.Close())
+}
+
+// withText runs f, which may embed texts, with the text tower loaded (again, if it was
+// unloaded while idle).
+func withText[T any](l *clipLabeler, f func() (T, error)) (T, error) {
+	if l.text == nil {
+		return f()
+	}
+	return withIdle(l.text, func(*Models) (T, error) { return f() })
 }
 
 func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float32, error) {
@@ -322,20 +339,22 @@ func (l *clipLabeler) EmbedImage(ctx context.Context, img image.Image) ([]float3
 // Match is CLIP's probability over texts that img shows each (clip.Session.MatchTexts), for
 // ranking candidate captions.
 func (l *clipLabeler) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
-	var p []float64
-	err := l.sessions.With(ctx, func(s *clip.Session) (err error) {
-		p, err = s.MatchTexts(img, texts)
-		return err
+	return withText(l, func() ([]float64, error) {
+		var p []float64
+		err := l.sessions.With(ctx, func(s *clip.Session) (err error) {
+			p, err = s.MatchTexts(img, texts)
+			return err
+		})
+		return p, err
 	})
-	return p, err
 }
 
 func (l *clipLabeler) EmbedText(_ context.Context, text string) ([]float32, error) {
-	return l.model.EmbedQuery(text)
+	return withText(l, func() ([]float32, error) { return l.model.EmbedQuery(text) })
 }
 
 func (l *clipLabeler) LabelEmbeddings(_ context.Context, set *clip.LabelSet) ([][]float32, error) {
-	return l.model.LabelEmbeddings(set)
+	return withText(l, func() ([][]float32, error) { return l.model.LabelEmbeddings(set) })
 }
 
 func (l *clipLabeler) LogitScale() float64 { return float64(l.model.LogitScale()) }
@@ -361,7 +380,7 @@ func (l *clipLabeler) classifier(set *clip.LabelSet) (*clip.Classifier, error) {
 	if c, ok := l.classes.get(set); ok {
 		return c, nil
 	}
-	c, err := l.model.Classifier(set)
+	c, err := withText(l, func() (*clip.Classifier, error) { return l.model.Classifier(set) })
 	if err != nil {
 		return nil, err
 	}

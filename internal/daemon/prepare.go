@@ -51,8 +51,17 @@ type ModelStatus struct {
 	// Calibration is where calibrating a safe-precision CLIP model on the cameras' frames
 	// stands (calibrating.go).
 	Calibration *CalibrationStatus `json:"calibration,omitempty"`
-	// Unloaded is a ready model closed while idle (models.idle_unload), loaded again on its
-	// next use; Unloads counts the times, ReloadSeconds is how long the last reload took.
+	// UnloadStatus says whether the ready model is closed while idle (models.idle_unload).
+	UnloadStatus
+	// TextTower is the same for a CLIP model's text tower, closed on its own while the image
+	// tower labels frames.
+	TextTower *UnloadStatus `json:"text_tower,omitempty"`
+}
+
+// UnloadStatus is where unloading an idle model, or part of one, stands.
+type UnloadStatus struct {
+	// Unloaded is closed while idle (models.idle_unload), loaded again on its next use;
+	// Unloads counts the times, ReloadSeconds is how long the last reload took.
 	Unloaded      bool    `json:"unloaded,omitempty"`
 	Unloads       int     `json:"unloads,omitempty"`
 	ReloadSeconds float64 `json:"reload_seconds,omitempty"`

@@ -69,8 +69,10 @@ func TestXNNPackTakes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// XNNPACK alone: edged's kernels (runtime/kernels) would take the int8 matrix products first.
-			qs8 := config{"xnnpack-qs8", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: "off"}}
+			// XNNPACK alone: edged's kernels (runtime/kernels) would take the int8 matrix products
+			// first, and runtime keeps the DEQUANTIZE of activations from XNNPACK unless asked.
+			qs8 := config{"xnnpack-qs8", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true,
+				XNNPackDequantize: true, Kernels: "off"}}
 			run(t, q8, qs8, in...)
 			d8 := delegation[t.Name()+" xnnpack-qs8"]
 			// Int8Full wraps an int8 operator in QUANTIZE and DEQUANTIZE, which XNNPACK takes.

@@ -72,7 +72,9 @@ func newDelegate(opts Options) (*delegate, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.probe = C.edged_probe_attach(d.ptr)
+	if d.probe == nil {
+		d.probe = C.edged_probe_attach(d.ptr)
+	}
 	return d, nil
 }
 
@@ -92,7 +94,12 @@ func newXNNPack(opts Options) (*delegate, error) {
 		return nil, fmt.Errorf("runtime: xnnpack delegate: TfLiteXNNPackDelegateCreate failed (XNNPACK could not initialise on this CPU)")
 	}
 	live.delegates.Add(1)
-	return &delegate{kind: DelegateXNNPack, ptr: ptr}, nil
+	d := &delegate{kind: DelegateXNNPack, ptr: ptr}
+	d.probe = C.edged_probe_attach(ptr)
+	if d.probe != nil && !opts.XNNPackDequantize {
+		d.probe.withhold_dequantize = 1
+	}
+	return d, nil
 }
 
 // xnnpackDefaults returns the library's default XNNPACK options, read through the struct

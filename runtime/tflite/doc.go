@@ -59,6 +59,12 @@
 //   - A real ResizeInput or ResizeInputs (once for all the inputs it changes) re-applies the
 //     delegate, and XNNPACK re-packs its weights
 //     (BenchmarkResizeInput: about 0.6 ms for one 768×768 layer): keep shapes fixed in loops.
+//   - Each XNNPACK partition has memory of its own for the values computed inside it, shared
+//     with no other partition, where TFLite's kernels share one arena. runtime therefore
+//     keeps a DEQUANTIZE of a computed tensor (the start of an int8 graph's float region) on
+//     TFLite's kernel unless Options.XNNPackDequantize: the probe takes the withheld
+//     operators out of the set XNNPACK asks to replace
+//     (TestXNNPackDequantizeOfActivationsStaysOnTFLite).
 //
 // The GPU delegate (libtensorflowlite_gpu_delegate.so) and external delegate plugins (Coral's
 // libedgetpu.so.1 and others) are loaded with dlopen when asked for; a missing or wrong

@@ -44,6 +44,15 @@ type Options struct {
 	// XNNPackForceFP16 asks XNNPACK to compute float32 operators in fp16. On CPUs without fp16
 	// arithmetic (amd64) XNNPACK fails to prepare and NewInterpreter returns the error.
 	XNNPackForceFP16 bool
+	// XNNPackDequantize gives XNNPACK the DEQUANTIZE operators of computed tensors too (the
+	// entries of an int8 graph's float regions). Off by default: XNNPACK 2.9 gives each of its
+	// partitions memory of its own for the values inside it, never shared with another
+	// partition, and a DEQUANTIZE opening a float region makes its float output such a value
+	// in every layer (BLIP's vision tower kept its attention scores, 12 of 577×577 floats,
+	// once per layer). On TFLite's kernel that output lives in TFLite's arena, which all
+	// layers share, and the conversion takes as long (BENCHMARKS.md, "Memory and the hot
+	// path"). DEQUANTIZE of constants (fp16 weights) goes to XNNPACK either way.
+	XNNPackDequantize bool
 	// DelegateLibrary is the shared library of a gpu delegate (searched for when empty: beside
 	// libtensorflowlite_c.so, beside the executable, ../lib, then the loader's path) or the
 	// plugin of an external delegate (required).
@@ -86,7 +95,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.XNNPackThreads < 0 {
 		return o, fmt.Errorf("runtime: Options.XNNPackThreads is %d, want 0 (automatic) or more", o.XNNPackThreads)
 	}
-	if o.Delegate != DelegateXNNPack && (o.XNNPackQS8 || o.XNNPackQU8 || o.XNNPackForceFP16) {
+	if o.Delegate != DelegateXNNPack && (o.XNNPackQS8 || o.XNNPackQU8 || o.XNNPackForceFP16 || o.XNNPackDequantize) {
 		return o, fmt.Errorf("runtime: XNNPack flags set with delegate %q", o.Delegate)
 	}
 	if (o.Delegate == DelegateNone || o.Delegate == DelegateXNNPack) && (o.DelegateLibrary != "" || len(o.DelegateOptions) > 0) {

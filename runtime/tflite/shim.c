@@ -124,12 +124,57 @@ static EdgedProbe* probe_find(TfLiteDelegate* d) {
   return p;
 }
 
+// BuiltinOperator_DEQUANTIZE of TFLite's schema.
+enum { EDGED_OP_DEQUANTIZE = 6 };
+
+// probe_withholds reports whether node_index is one the probe keeps from its delegate: a
+// DEQUANTIZE of a computed tensor. (One of a constant is left alone: XNNPACK folds fp16
+// weights' DEQUANTIZE into the operator that reads them.)
+static int probe_withholds(const EdgedProbe* p, TfLiteContext* context, int node_index) {
+  if (!p->withhold_dequantize) return 0;
+  TfLiteNode* node = NULL;
+  TfLiteRegistration* reg = NULL;
+  if (context->GetNodeAndRegistration(context, node_index, &node, &reg) != kTfLiteOk) return 0;
+  if (reg->builtin_code != EDGED_OP_DEQUANTIZE || node->inputs == NULL || node->inputs->size < 1) {
+    return 0;
+  }
+  int t = node->inputs->data[0];
+  return t >= 0 && (size_t)t < context->tensors_size && context->tensors[t].allocation_type != kTfLiteMmapRo;
+}
+
+// probe_replace stands in for the context's ReplaceNodeSubsetsWithDelegateKernels while the
+// delegate's Prepare runs: it hands on the nodes the delegate chose less the withheld ones.
+static TfLiteStatus probe_replace(TfLiteContext* context, TfLiteRegistration registration,
+                                  const TfLiteIntArray* nodes, TfLiteDelegate* d) {
+  EdgedProbe* p = probe_find(d);
+  if (p == NULL || p->replace == NULL) return kTfLiteDelegateError;
+  TfLiteIntArray* kept = TfLiteIntArrayCreate(nodes->size);
+  if (kept == NULL) return kTfLiteError;
+  kept->size = 0;
+  for (int i = 0; i < nodes->size; i++) {
+    if (!probe_withholds(p, context, nodes->data[i])) kept->data[kept->size++] = nodes->data[i];
+  }
+  TfLiteStatus s = p->replace(context, registration, kept, d);
+  TfLiteIntArrayFree(kept);
+  return s;
+}
+
 static TfLiteStatus probe_prepare(TfLiteContext* context, TfLiteDelegate* d) {
   EdgedProbe* p = probe_find(d);
   if (p == NULL) return kTfLiteDelegateError;  // detached while in use: a bug on our side
   TfLiteIntArray* plan = NULL;
   if (context->GetExecutionPlan(context, &plan) == kTfLiteOk) p->nodes = plan->size;
+  // TFLite points the context's functions at the delegate-time ones for the length of this
+  // call only, so the filter is put in, and taken out, around the delegate's own Prepare.
+  if (p->withhold_dequantize) {
+    p->replace = context->ReplaceNodeSubsetsWithDelegateKernels;
+    context->ReplaceNodeSubsetsWithDelegateKernels = probe_replace;
+  }
   p->status = p->prepare(context, d);
+  if (p->withhold_dequantize) {
+    context->ReplaceNodeSubsetsWithDelegateKernels = p->replace;
+    p->replace = NULL;
+  }
   p->prepares++;
   p->delegated_nodes = 0;
   p->partitions = 0;

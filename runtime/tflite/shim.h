@@ -82,7 +82,8 @@ void* edged_dlsym(void* handle, const char* name, char** err);
 char* edged_tflite_library_path(void);
 
 // ---- delegate partition probe ----------------------------------------------------------------
-// A probe wraps a delegate's Prepare to record how much of the execution plan it took over.
+// A probe wraps a delegate's Prepare to record how much of the execution plan it took over,
+// and can keep some operators from it (withhold_dequantize).
 // Counters are written inside TFLite calls that the Go side serialises per interpreter.
 typedef struct EdgedProbe {
   TfLiteDelegate* delegate;
@@ -93,6 +94,10 @@ typedef struct EdgedProbe {
   int32_t partitions;       // delegate kernels (subgraphs) created
   TfLiteStatus status;      // what the last Prepare returned
   TfLiteDelegate* skip;     // nodes of this delegate (applied before) are not counted
+  // 1: DEQUANTIZE operators of a computed (not constant) tensor stay on TFLite's kernels.
+  int32_t withhold_dequantize;
+  // The context's ReplaceNodeSubsetsWithDelegateKernels, while Prepare runs with the filter.
+  TfLiteStatus (*replace)(TfLiteContext*, TfLiteRegistration, const TfLiteIntArray*, TfLiteDelegate*);
   struct EdgedProbe* next;
 } EdgedProbe;
 

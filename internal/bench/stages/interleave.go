@@ -120,10 +120,11 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 }
 
 // ModelsMemory loads every job's models at once, as the daemon does (CLIP towers, BLIP
-// models with a session), with one thread each, runs each once (an image embedding and a
+// models with a session), with one thread each under delegate (a bench delegate name; the
+// daemon's is xnnpack with the kernels auto picks), runs each once (an image embedding and a
 // label's text embedding; a BLIP image encoding and a 20-token caption), and reports the peak
 // resident memory of the process since the last bench.ResetPeakRSS as memory.models_rss.
-func ModelsMemory(r *bench.Runner, jobs []Job) error {
+func ModelsMemory(r *bench.Runner, jobs []Job, delegate string) error {
 	var closers []func() error
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -136,7 +137,7 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 		names, precisions = append(names, j.Name), append(precisions, b.Manifest.Precision)
 		switch b.Manifest.Architecture {
 		case clip.Architecture:
-			run, _ := clipDelegate(bench.DelegateXNNPack, b.Manifest.Precision)
+			run, _ := clipDelegate(delegate, b.Manifest.Precision)
 			run.Threads = 1
 			m, err := clip.Load(b, clip.Options{RunOptions: run})
 			if err != nil {
@@ -154,7 +155,10 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 				return err
 			}
 		default:
-			opts, _ := bench.RuntimeOptions(EffectiveDelegate(b, bench.DelegateXNNPack), 1)
+			opts, err := bench.RuntimeOptions(EffectiveDelegate(b, delegate), 1)
+			if err != nil {
+				return err
+			}
 			m, err := blip.Load(b, blip.Options{Runtime: opts})
 			if err != nil {
 				return err
@@ -196,6 +200,7 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 	if anon, file, _, err := bench.RSSSplit(); err == nil {
 		note += fmt.Sprintf(" (anonymous %s, file-backed %s)", bench.FormatBytes(anon), bench.FormatBytes(file))
 	}
+	_, name := clipDelegate(delegate, "") // without the QS8 flag, which clip and blip set per file
 	return r.Emit(bench.Record{Stage: "memory.models_rss", Model: strings.Join(names, "+"), Precision: strings.Join(precisions, "+"),
-		Delegate: bench.DelegateXNNPack, Threads: 1, PeakRSS: peak, Note: note})
+		Delegate: name, Threads: 1, PeakRSS: peak, Note: note})
 }

@@ -1,0 +1,46 @@
+#!/bin/bash
+# usage: EDGED=path/to/edged measure.sh CLIP_BUNDLE IDLE_UNLOAD (run from the repository)
+# A daemon with a CLIP bundle labelling every frame (shapes labels) and answering searches;
+# prints the resident memory (VmRSS, RssAnon) before and after models.idle_unload closes the
+# text tower, and after a search loads it again.
+set -e
+root=$(git rev-parse --show-toplevel)
+edged=$(realpath "${EDGED:-edged}")
+work=$(mktemp -d)
+cd "$work"
+cp $root/configs/labels/shapes.yaml shapes.yaml
+cat > edged.yaml <<EOC
+device: m
+http: 127.0.0.1:18941
+cache_dir: $work/cache
+mqtt: {broker: embedded, listen: "127.0.0.1:18942"}
+runtime: {threads: 1, workers: 2}
+models:
+  clip: $1
+  idle_unload: $2
+cameras:
+  - name: demo
+    source: {kind: synthetic, fps: 5, scene_every: 1s, seed: 7}
+    labels: {sets: [shapes.yaml], every: 1s}
+EOC
+"$edged" run -c edged.yaml > out.log 2> err.log &
+pid=$!
+mem() { echo "$1: $(grep -E 'VmRSS|RssAnon' /proc/$pid/status | awk '{printf "%s %d MiB  ", $1, $2/1024}')"; }
+until curl -s 127.0.0.1:18941/healthz | grep -q '"status": "ok"'; do
+  grep -q "model failed" err.log && { tail -3 err.log; kill $pid; exit 1; }
+  sleep 1
+done
+until grep -q 'label pairs embedded' err.log; do sleep 1; done
+sleep 3
+mem "labelling, text tower loaded"
+until grep -q 'model unloaded.*model=clip_text' err.log; do sleep 1; done
+sleep 3
+mem "labelling, text tower unloaded"
+mosquitto_sub -h 127.0.0.1 -p 18942 -t edged/m/search/result -C 1 -W 120 > s1.txt & s=$!; sleep 0.5
+mosquitto_pub -h 127.0.0.1 -p 18942 -t edged/m/search -m '{"query":"a red circle","request_id":"s1"}'; wait $s
+sleep 1
+mem "after a search (text tower loaded again)"
+grep -o '"text_tower": {[^}]*}' <(curl -s 127.0.0.1:18941/healthz | tr -d '\n')
+grep 'clip_text' err.log | cut -c1-200
+grep VmHWM /proc/$pid/status
+kill -TERM $pid; wait $pid || true
