@@ -18,13 +18,21 @@ INLINE T512 __m512 dq512(const int8_t* p, __m512 s) {
   return _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i*)p))), s);
 }
 
+// Adds the bias to the 16 sums of row m, columns col..col+15, clamps and stores them.
+INLINE T512 void store512(const kn_wgemm* g, int m, int col, __m512 acc) {
+  const int left = g->n - col;
+  const __mmask16 keep = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+  const __m512 y = _mm512_add_ps(acc, _mm512_load_ps(g->bias + col));
+  _mm512_mask_storeu_ps(g->c + (size_t)m * g->c_stride + col, keep,
+                        _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(g->lo)), _mm512_set1_ps(g->hi)));
+}
+
 // Rows m..m+MR-1, blocks j..j+NV-1. Loops over constants: the compiler unrolls them and keeps
 // the accumulators in registers.
 INLINE T512 void wtile512(const kn_wgemm* g, int m, int j, const int MR, const int NV) {
   __m512 acc[8][2];
-  for (int i = 0; i < MR; i++) {
-    for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
-  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
   const float* a = g->a + (size_t)m * g->a_stride;
   const size_t bs = (size_t)g->k * KN_NB;
   const int8_t* b = g->b + (size_t)j * bs;
@@ -42,16 +50,10 @@ INLINE T512 void wtile512(const kn_wgemm* g, int m, int j, const int MR, const i
       if (NV > 1) acc[i][1] = _mm512_fmadd_ps(x, w1, acc[i][1]);
     }
   }
-  const __m512 lo = _mm512_set1_ps(g->lo), hi = _mm512_set1_ps(g->hi);
-  for (int v = 0; v < NV; v++) {
-    const int c = col + v * KN_NB;
-    const int left = g->n - c;
-    const __mmask16 keep = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
-    const __m512 bias = _mm512_load_ps(g->bias + c);
-    for (int i = 0; i < MR; i++) {
-      const __m512 y = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(acc[i][v], bias), lo), hi);
-      _mm512_mask_storeu_ps(g->c + (size_t)(m + i) * g->c_stride + c, keep, y);
-    }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; i++) {
+    store512(g, m + i, col, acc[i][0]);
+    if (NV > 1) store512(g, m + i, col + KN_NB, acc[i][1]);
   }
 }
 
@@ -79,9 +81,25 @@ INLINE TAVX2 __m256 dq256(const int8_t* p, __m256 s) {
   return _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i*)p))), s);
 }
 
+// Adds the bias to the 8 sums of row m, columns col..col+7, clamps and stores those < n.
+INLINE TAVX2 void store256(const kn_wgemm* g, int m, int col, __m256 acc) {
+  const int left = g->n - col;
+  if (left <= 0) return;
+  __m256 y = _mm256_add_ps(acc, _mm256_load_ps(g->bias + col));
+  y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(g->lo)), _mm256_set1_ps(g->hi));
+  float* dst = g->c + (size_t)m * g->c_stride + col;
+  if (left >= 8) {
+    _mm256_storeu_ps(dst, y);
+  } else {
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(left), idx), y);
+  }
+}
+
 // Rows m..m+MR-1 (MR <= 4), block j: two ymm of 8 columns per row.
 INLINE TAVX2 void wtileavx2(const kn_wgemm* g, int m, int j, const int MR) {
   __m256 acc[4][2];
+#pragma GCC unroll 4
   for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
   const float* a = g->a + (size_t)m * g->a_stride;
   const int8_t* b = g->b + (size_t)j * g->k * KN_NB;
@@ -97,22 +115,10 @@ INLINE TAVX2 void wtileavx2(const kn_wgemm* g, int m, int j, const int MR) {
       acc[i][1] = _mm256_fmadd_ps(x, w1, acc[i][1]);
     }
   }
-  const __m256 lo = _mm256_set1_ps(g->lo), hi = _mm256_set1_ps(g->hi);
-  for (int v = 0; v < 2; v++) {
-    const int c = col + v * 8;
-    const int left = g->n - c;
-    if (left <= 0) break;
-    const __m256 bias = _mm256_load_ps(g->bias + c);
-    for (int i = 0; i < MR; i++) {
-      const __m256 y = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(acc[i][v], bias), lo), hi);
-      float* dst = g->c + (size_t)(m + i) * g->c_stride + c;
-      if (left >= 8) {
-        _mm256_storeu_ps(dst, y);
-      } else {
-        const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        _mm256_maskstore_ps(dst, _mm256_cmpgt_epi32(_mm256_set1_epi32(left), idx), y);
-      }
-    }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++) {
+    store256(g, m + i, col, acc[i][0]);
+    store256(g, m + i, col + 8, acc[i][1]);
   }
 }
 

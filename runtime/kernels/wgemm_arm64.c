@@ -9,11 +9,24 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+// Adds the bias to the 16 sums of row m, columns col..col+15, clamps and stores those < n.
+INLINE void store16(const kn_wgemm* g, int m, int col, float32x4_t a0, float32x4_t a1, float32x4_t a2,
+                    float32x4_t a3) {
+  const float32x4_t lo = vdupq_n_f32(g->lo), hi = vdupq_n_f32(g->hi);
+  const float* b = g->bias + col;
+  float y[KN_NB];
+  vst1q_f32(y, vminq_f32(vmaxq_f32(vaddq_f32(a0, vld1q_f32(b)), lo), hi));
+  vst1q_f32(y + 4, vminq_f32(vmaxq_f32(vaddq_f32(a1, vld1q_f32(b + 4)), lo), hi));
+  vst1q_f32(y + 8, vminq_f32(vmaxq_f32(vaddq_f32(a2, vld1q_f32(b + 8)), lo), hi));
+  vst1q_f32(y + 12, vminq_f32(vmaxq_f32(vaddq_f32(a3, vld1q_f32(b + 12)), lo), hi));
+  const int left = g->n - col;
+  memcpy(g->c + (size_t)m * g->c_stride + col, y, sizeof(float) * (size_t)(left < KN_NB ? left : KN_NB));
+}
+
 INLINE void wtileneon(const kn_wgemm* g, int m, int j, const int MR) {
   float32x4_t acc[4][4];
-  for (int i = 0; i < MR; i++) {
-    for (int v = 0; v < 4; v++) acc[i][v] = vdupq_n_f32(0);
-  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++) acc[i][0] = acc[i][1] = acc[i][2] = acc[i][3] = vdupq_n_f32(0);
   const float* a = g->a + (size_t)m * g->a_stride;
   const int8_t* b = g->b + (size_t)j * g->k * KN_NB;
   const int col = j * KN_NB;
@@ -30,19 +43,14 @@ INLINE void wtileneon(const kn_wgemm* g, int m, int j, const int MR) {
 #pragma GCC unroll 4
     for (int i = 0; i < MR; i++) {
       const float32x4_t x = vld1q_dup_f32(a + (size_t)i * g->a_stride + k);
-      for (int v = 0; v < 4; v++) acc[i][v] = vfmaq_f32(acc[i][v], x, w[v]);
+      acc[i][0] = vfmaq_f32(acc[i][0], x, w[0]);
+      acc[i][1] = vfmaq_f32(acc[i][1], x, w[1]);
+      acc[i][2] = vfmaq_f32(acc[i][2], x, w[2]);
+      acc[i][3] = vfmaq_f32(acc[i][3], x, w[3]);
     }
   }
-  const float32x4_t lo = vdupq_n_f32(g->lo), hi = vdupq_n_f32(g->hi);
-  const int left = g->n - col;
-  for (int i = 0; i < MR; i++) {
-    float y[KN_NB];
-    for (int v = 0; v < 4; v++) {
-      const float32x4_t t = vaddq_f32(acc[i][v], vld1q_f32(g->bias + col + 4 * v));
-      vst1q_f32(y + 4 * v, vminq_f32(vmaxq_f32(t, lo), hi));
-    }
-    memcpy(g->c + (size_t)(m + i) * g->c_stride + col, y, sizeof(float) * (size_t)(left < KN_NB ? left : KN_NB));
-  }
+#pragma GCC unroll 4
+  for (int i = 0; i < MR; i++) store16(g, m + i, col, acc[i][0], acc[i][1], acc[i][2], acc[i][3]);
 }
 
 #define WTILENEON(mr) \
