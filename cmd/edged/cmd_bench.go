@@ -211,7 +211,10 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 		if err := bench.ResetPeakRSS(); err != nil {
 			r.Log.Warn("peak RSS covers the whole process", "err", err)
 		}
-		return stages.ModelsMemory(r, jobs)
+		if len(delegates) != 1 {
+			return fmt.Errorf("memory.models_rss measures one configuration per process, not %d: give one --delegate and one --kernels", len(delegates))
+		}
+		return stages.ModelsMemory(r, jobs, delegates[0])
 	}
 	for _, j := range jobs {
 		if err := stages.FileSizes(stages.Setup{Runner: r, Model: j.Name}, j.Bundle); err != nil {

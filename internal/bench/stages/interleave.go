@@ -122,8 +122,9 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 // ModelsMemory loads every job's models at once, as the daemon does (CLIP towers, BLIP
 // models with a session), with one thread each, runs each once (an image embedding and a
 // label's text embedding; a BLIP image encoding and a 20-token caption), and reports the peak
-// resident memory of the process since the last bench.ResetPeakRSS as memory.models_rss.
-func ModelsMemory(r *bench.Runner, jobs []Job) error {
+// resident memory of the process since the last bench.ResetPeakRSS as memory.models_rss, under
+// delegate d (a delegate name, optionally with edged's kernels: bench.WithKernels).
+func ModelsMemory(r *bench.Runner, jobs []Job, d string) error {
 	var closers []func() error
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -131,13 +132,14 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 		}
 	}()
 	var names, precisions []string
+	delegate := d
 	for _, j := range jobs {
 		b := j.Bundle
 		names, precisions = append(names, j.Name), append(precisions, b.Manifest.Precision)
 		switch b.Manifest.Architecture {
 		case clip.Architecture:
-			run, _ := clipDelegate(bench.DelegateXNNPack, b.Manifest.Precision)
-			run.Threads = 1
+			run, name := clipDelegate(d, b.Manifest.Precision)
+			run.Threads, delegate = 1, name
 			m, err := clip.Load(b, clip.Options{RunOptions: run})
 			if err != nil {
 				return err
@@ -154,7 +156,11 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 				return err
 			}
 		default:
-			opts, _ := bench.RuntimeOptions(EffectiveDelegate(b, bench.DelegateXNNPack), 1)
+			delegate = EffectiveDelegate(b, d)
+			opts, err := bench.RuntimeOptions(delegate, 1)
+			if err != nil {
+				return err
+			}
 			m, err := blip.Load(b, blip.Options{Runtime: opts})
 			if err != nil {
 				return err
@@ -197,5 +203,5 @@ func ModelsMemory(r *bench.Runner, jobs []Job) error {
 		note += fmt.Sprintf(" (anonymous %s, file-backed %s)", bench.FormatBytes(anon), bench.FormatBytes(file))
 	}
 	return r.Emit(bench.Record{Stage: "memory.models_rss", Model: strings.Join(names, "+"), Precision: strings.Join(precisions, "+"),
-		Delegate: bench.DelegateXNNPack, Threads: 1, PeakRSS: peak, Note: note})
+		Delegate: delegate, Threads: 1, PeakRSS: peak, Note: note})
 }
