@@ -23,6 +23,7 @@ enum {
   KN_OP_CONV_2D = 3,
   KN_OP_DELEGATE = 51,
   KN_OP_DEQUANTIZE = 6,
+  KN_OP_GATHER = 36,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -36,6 +37,10 @@ typedef struct {
   bool adj_y;
   bool asymmetric_quantize_inputs;
 } kn_bmm_params;
+typedef struct {
+  int axis;
+  int batch_dims;
+} kn_gather_params;
 enum { KN_PADDING_SAME = 1, KN_PADDING_VALID = 2 };
 typedef struct {
   int padding;  // TfLitePadding
@@ -195,9 +200,22 @@ static bool wfc_claimable(const TfLiteContext* ctx, const TfLiteNode* node, cons
   return true;
 }
 
+// A GATHER of rows (axis 0) of the output of a claimable DEQUANTIZE: an embedding table whose
+// weights a FULLY_CONNECTED shares (a decoder's tied output layer).
+static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, const int* src) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  const kn_gather_params* p = node->builtin_data;
+  if (p == NULL || (p->axis != 0 && p->axis != -2) || p->batch_dims != 0) return false;
+  const int params = node->inputs->data[0], idx = node->inputs->data[1], out = node->outputs->data[0];
+  if (params < 0 || idx < 0 || out < 0 || src[params] < 0 || idx == params) return false;
+  const TfLiteTensor* it = &ctx->tensors[idx];
+  if (it->type != kTfLiteInt32 && it->type != kTfLiteInt64) return false;
+  return ctx->tensors[out].type == kTfLiteFloat32 && it->dims->size + 1 <= KN_MAX_DIMS;
+}
+
 // ---- one claimed operator ----------------------------------------------------------------------
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -297,6 +315,10 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->esize = 1;
     if (reg->builtin_code == KN_OP_DEQUANTIZE) {
       op->kind = KN_DEQ;
+    } else if (reg->builtin_code == KN_OP_GATHER) {
+      op->kind = KN_GATHER;  // in: the dequantized table, w: the indices
+      op->src = part->d->deq_src[op->in];
+      op->esize = sizeof(float);
     } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && ctx->tensors[op->in].type == kTfLiteFloat32) {
       const kn_fc_params* p = node->builtin_data;
       op->kind = KN_WFC;
@@ -678,6 +700,22 @@ static TfLiteStatus prepare_deq(TfLiteContext* ctx, kn_part* part, int i) {
   return kTfLiteOk;
 }
 
+// GATHER of dequantized rows: the output is the indices' shape and a row.
+static TfLiteStatus prepare_gather(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  int id[KN_MAX_DIMS], ir = 0;
+  dims_of(ctx, part, op->w, i, id, &ir);
+  const TfLiteTensor* q = &ctx->tensors[op->src];
+  op->n = q->dims->data[1];
+  op->m = 1;
+  for (int j = 0; j < ir; j++) op->m *= id[j];
+  op->batches = 1;
+  op->out_rank = ir + 1;
+  memcpy(op->out_dims, id, sizeof(int) * (size_t)ir);
+  op->out_dims[ir] = op->n;
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -698,6 +736,9 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_DEQ:
         s = prepare_deq(ctx, part, i);
+        break;
+      case KN_GATHER:
+        s = prepare_gather(ctx, part, i);
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
@@ -900,10 +941,37 @@ static void invoke_wfc(TfLiteContext* ctx, kn_part* part, int i) {
   run_wgemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
 }
 
+// Each row as TFLite's DEQUANTIZE writes it (the int8 value times its row's scale, rounded
+// once), for the rows the indices name.
+static TfLiteStatus invoke_gather(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const TfLiteTensor* q = &ctx->tensors[op->src];
+  const TfLiteFloatArray* sc = ((const TfLiteAffineQuantization*)q->quantization.params)->scale;
+  const int rows = q->dims->data[0];
+  const void* idx = data_of(ctx, part, op->w, i);
+  const bool wide = ctx->tensors[op->w].type == kTfLiteInt64;
+  float* y = out_data(ctx, op);
+  for (int m = 0; m < op->m; m++) {
+    const int64_t r = wide ? ((const int64_t*)idx)[m] : ((const int32_t*)idx)[m];
+    if (r < 0 || r >= rows) {
+      ctx->ReportError(ctx, "edged kernels: GATHER index %lld is outside the %d rows", (long long)r, rows);
+      return kTfLiteError;
+    }
+    const float s = sc->size == 1 ? sc->data[0] : sc->data[r];
+    const int8_t* row = q->data.int8 + (size_t)r * op->n;
+    float* dst = y + (size_t)m * op->n;
+    for (int j = 0; j < op->n; j++) dst[j] = (float)row[j] * s;
+  }
+  return kTfLiteOk;
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
     switch (part->ops[i].kind) {
+      case KN_GATHER:
+        if (invoke_gather(ctx, part, i) != kTfLiteOk) return kTfLiteError;
+        break;
       case KN_BMM:
         invoke_bmm(ctx, part, i);
         break;
@@ -923,8 +991,8 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
 
 // Marks in d->deq_src the outputs of the DEQUANTIZE nodes the kernels take with their readers:
 // every node that reads the float weights must be a weight-only FULLY_CONNECTED taking them as
-// its weights, or the float tensor is needed after all and both stay with TFLite. 0 when out
-// of memory.
+// its weights or a GATHER of their rows, or the float tensor is needed after all and all stay
+// with TFLite. 0 when out of memory.
 static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntArray* plan) {
   const size_t nt = ctx->tensors_size;
   if (nt > d->deq_cap) {
@@ -951,10 +1019,12 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
     if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
     const bool wfc = node->delegate == NULL && reg->builtin_code == KN_OP_FULLY_CONNECTED &&
                      wfc_claimable(ctx, node, d->deq_src);
+    const bool gather = node->delegate == NULL && reg->builtin_code == KN_OP_GATHER &&
+                        gather_claimable(ctx, node, d->deq_src);
     for (int j = 0; j < node->inputs->size; j++) {
       const int t = node->inputs->data[j];
       if (t < 0 || d->deq_src[t] < 0) continue;
-      if (wfc && j == 1) {
+      if ((wfc && j == 1) || (gather && j == 0)) {
         if (readers[t] >= 0) readers[t]++;
       } else {
         readers[t] = -1;
@@ -989,6 +1059,9 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
                d->deq_src[node->inputs->data[1]] >= 0) {
       claim->data[n++] = plan->data[i];  // find_weight_only checked it
       d->wfc++;
+    } else if (reg->builtin_code == KN_OP_GATHER && node->inputs->size == 2 && node->inputs->data[0] >= 0 &&
+               d->deq_src[node->inputs->data[0]] >= 0) {
+      claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && fc_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->fc++;

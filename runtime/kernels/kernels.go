@@ -161,7 +161,8 @@ type Claimed struct {
 	BatchMatMul    int
 	Conv2D         int // patch embeddings (stride = kernel size)
 	// WeightOnly counts the float FULLY_CONNECTED taken with the DEQUANTIZE of their int8
-	// weights (Nodes counts both): weight-only int8, as convert writes int8-dynamic.
+	// weights (weight-only int8, as convert writes int8-dynamic); Nodes counts those
+	// DEQUANTIZE too, and the GATHER of rows of a table a FULLY_CONNECTED shares.
 	WeightOnly int
 }
 

@@ -175,7 +175,8 @@ func TestWeightOnlyEqualsTFLite(t *testing.T) {
 	t.Logf("largest difference: %.3g of the bound", worst)
 }
 
-// TestWeightOnlySharedAndChained: weights read by two FULLY_CONNECTED are taken with both;
+// TestWeightOnlySharedAndChained: weights read by two FULLY_CONNECTED are taken with both, and
+// with a GATHER of their rows (an embedding table tied to a decoder's output layer);
 // weights also read by another operator stay with TFLite (it needs the float tensor), their
 // FULLY_CONNECTED too; a chain of taken operators (one's output read only by the next, inside
 // a partition), an operator taken in another partition than the DEQUANTIZE of its weights
@@ -211,6 +212,8 @@ func TestWeightOnlySharedAndChained(t *testing.T) {
 	w1 := dq("w1", randInt8(r, h*k), pow2(h, 6, 7), h, k) // x · w1: multiples of 2^-7, |·| ≤ 160
 	w2 := dq("w2", small, pow2(1, 3), n, h)               // 2·h1 · w2: multiples of 2^-10, |·| ≤ 7728
 	w3 := dq("w3", randInt8(r, n*k), pow2(n, 6), n, k)
+	const vocab = 30
+	emb := dq("emb", randInt8(r, vocab*k), pow2(vocab, 6, 7), vocab, k)
 	b1 := ints(h, 3)
 	for i := range b1 {
 		b1[i] /= 128
@@ -222,6 +225,8 @@ func TestWeightOnlySharedAndChained(t *testing.T) {
 	g.Output("y2", g.FullyConnected(x, w1, nil))
 	g.Output("y3", g.FullyConnected(x, w3, nil))
 	g.Output("w3x2", g.Mul(w3, two)) // another reader of w3
+	g.Output("rows", g.Gather(emb, g.ConstInt32("ids", []int32{0, 29, 7, 7, 12, 3}, 2, 3), 0))
+	g.Output("logits", g.FullyConnected(x, emb, nil))
 	model, err := g.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -235,10 +240,11 @@ func TestWeightOnlySharedAndChained(t *testing.T) {
 		want, _ := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, shape, xs)
 		for _, kern := range kernels.Available() {
 			got, d := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: kern}, shape, xs)
-			// w1's and w2's DEQUANTIZE and the four FULLY_CONNECTED reading them, in two
-			// partitions (one after the MUL); not w3's DEQUANTIZE nor its FULLY_CONNECTED.
-			if d.KernelNodes != 6 || d.KernelPartitions != 2 {
-				t.Fatalf("%s: %v, want 6 operators taken in 2 partitions", kern, d)
+			// w1's, w2's and emb's DEQUANTIZE, the five FULLY_CONNECTED reading them and
+			// the GATHER, in two partitions (one after the MUL); not w3's DEQUANTIZE nor its
+			// FULLY_CONNECTED.
+			if d.KernelNodes != 9 || d.KernelPartitions != 2 {
+				t.Fatalf("%s: %v, want 9 operators taken in 2 partitions", kern, d)
 			}
 			t.Logf("%s, %d rows: %v", kern, rows, d)
 			for i := range want {
@@ -268,4 +274,42 @@ func firstDiffFloat(got, want []float32) string {
 		return ""
 	}
 	return fmt.Sprintf("%d of %d values differ, first at %d: %g, TFLite %g", n, len(got), first, got[first], want[first])
+}
+
+// TestWeightOnlyGatherOutOfRange: a GATHER index outside the table is an error of Invoke, as
+// with TFLite's own GATHER, not a read outside the weights.
+func TestWeightOnlyGatherOutOfRange(t *testing.T) {
+	g := graph.New("gather")
+	ids := g.Input("ids", graph.Int32, 2)
+	emb := g.Dequantize(g.QuantizedConst("emb", make([]int8, 5*4), graph.PerTensor(0.5, 0), 5, 4))
+	g.Output("rows", g.Gather(emb, ids, 0))
+	g.Output("y", g.FullyConnected(g.Const("x", make([]float32, 4), 1, 4), emb, nil))
+	model, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := tflite.NewModel(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ip, err := tflite.NewInterpreter(m, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Available()[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ip.Close()
+	if d := ip.Delegation(); d.KernelNodes != 3 {
+		t.Fatalf("%v, want the DEQUANTIZE, the GATHER and the FULLY_CONNECTED taken", d)
+	}
+	for _, c := range []struct {
+		ids []int32
+		ok  bool
+	}{{[]int32{0, 4}, true}, {[]int32{5, 0}, false}, {[]int32{1, -1}, false}} {
+		if err := ip.Input(0).SetInt32(c.ids); err != nil {
+			t.Fatal(err)
+		}
+		if err := ip.Invoke(); (err == nil) != c.ok {
+			t.Errorf("indices %v: Invoke error %v, want error %v", c.ids, err, !c.ok)
+		}
+	}
 }
