@@ -112,6 +112,10 @@ typedef struct {
 typedef void (*kn_wgemm_fn)(const kn_wgemm* g, int m0, int m1, int b0, int b1);
 
 size_t kn_wpacked_size(int n, int k);
+// Rows of A a kernel takes through all its column blocks before the next rows (a multiple of
+// its tile's mr): as many as stay in the core's cache beside the weights, so that many rows
+// (a vision tower's 577) are not read again from memory for every block.
+int kn_wrows_per_pass(int k, int mr);
 void kn_wpack(const int8_t* b, int n, int k, int8_t* dst);
 void kn_wgemm_generic(const kn_wgemm* g, int m0, int m1, int b0, int b1);
 // By instruction set (wgemm_amd64.c, wgemm_arm64.c); the int8 paths of kn_paths name them.

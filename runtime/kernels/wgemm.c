@@ -18,6 +18,11 @@ void kn_wpack(const int8_t* b, int n, int k, int8_t* dst) {
   }
 }
 
+int kn_wrows_per_pass(int k, int mr) {
+  const int rows = (int)((128u << 10) / ((size_t)k * sizeof(float)));
+  return rows < mr ? mr : rows / mr * mr;
+}
+
 void kn_wgemm_generic(const kn_wgemm* g, int m0, int m1, int b0, int b1) {
   for (int m = m0; m < m1; m++) {
     const float* a = g->a + (size_t)m * g->a_stride;

@@ -69,9 +69,13 @@ static const wtile_fn wtiles512_1[9] = {0, wtile512_1_1, wtile512_2_1, wtile512_
                                         wtile512_5_1, wtile512_6_1, wtile512_7_1, wtile512_8_1};
 
 T512 void kn_wgemm_avx512(const kn_wgemm* g, int m0, int m1, int b0, int b1) {
-  for (int j = b0; j < b1; j += 2) {
-    const wtile_fn* tiles = j + 1 < b1 ? wtiles512_2 : wtiles512_1;
-    for (int m = m0; m < m1; m += 8) tiles[m1 - m < 8 ? m1 - m : 8](g, m, j);
+  const int mc = kn_wrows_per_pass(g->k, 8);
+  for (int c0 = m0; c0 < m1; c0 += mc) {
+    const int c1 = m1 - c0 < mc ? m1 : c0 + mc;
+    for (int j = b0; j < b1; j += 2) {
+      const wtile_fn* tiles = j + 1 < b1 ? wtiles512_2 : wtiles512_1;
+      for (int m = c0; m < c1; m += 8) tiles[c1 - m < 8 ? c1 - m : 8](g, m, j);
+    }
   }
 }
 
@@ -129,7 +133,11 @@ WTILEAVX2(1) WTILEAVX2(2) WTILEAVX2(3) WTILEAVX2(4)
 static const wtile_fn wtilesavx2[5] = {0, wtileavx2_1, wtileavx2_2, wtileavx2_3, wtileavx2_4};
 
 TAVX2 void kn_wgemm_avx2(const kn_wgemm* g, int m0, int m1, int b0, int b1) {
-  for (int j = b0; j < b1; j++) {
-    for (int m = m0; m < m1; m += 4) wtilesavx2[m1 - m < 4 ? m1 - m : 4](g, m, j);
+  const int mc = kn_wrows_per_pass(g->k, 4);
+  for (int c0 = m0; c0 < m1; c0 += mc) {
+    const int c1 = m1 - c0 < mc ? m1 : c0 + mc;
+    for (int j = b0; j < b1; j++) {
+      for (int m = c0; m < c1; m += 4) wtilesavx2[c1 - m < 4 ? c1 - m : 4](g, m, j);
+    }
   }
 }

@@ -61,7 +61,11 @@ typedef void (*wtile_fn)(const kn_wgemm*, int, int);
 static const wtile_fn wtilesneon[5] = {0, wtileneon_1, wtileneon_2, wtileneon_3, wtileneon_4};
 
 void kn_wgemm_neon(const kn_wgemm* g, int m0, int m1, int b0, int b1) {
-  for (int j = b0; j < b1; j++) {
-    for (int m = m0; m < m1; m += 4) wtilesneon[m1 - m < 4 ? m1 - m : 4](g, m, j);
+  const int mc = kn_wrows_per_pass(g->k, 4);
+  for (int c0 = m0; c0 < m1; c0 += mc) {
+    const int c1 = m1 - c0 < mc ? m1 : c0 + mc;
+    for (int j = b0; j < b1; j++) {
+      for (int m = c0; m < c1; m += 4) wtilesneon[c1 - m < 4 ? c1 - m : 4](g, m, j);
+    }
   }
 }
