@@ -929,6 +929,9 @@ static void invoke_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   }
 }
 
+// Weight-only operators below this many multiply-adds run on one thread.
+#define KN_WSERIAL_MACS (4.0 * 1024 * 1024)
+
 static void invoke_wfc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   kn_delegate* d = part->d;
@@ -938,7 +941,10 @@ static void invoke_wfc(TfLiteContext* ctx, kn_part* part, int i) {
       .scale = op->wscale, .bias = op->wbias, .lo = op->lo, .hi = op->hi, .c = out_data(ctx, op),
       .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
   };
-  run_wgemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
+  // A layer of a decoder's token lasts about as long as waking the pool's worker: it runs on
+  // the caller alone (BENCHMARKS.md, "Weight-only int8 text models").
+  const double macs = (double)op->m * op->n * op->k;
+  run_wgemm(d->pool, d->path, &g, macs < KN_WSERIAL_MACS ? 1 : kn_pool_threads(d->pool));
 }
 
 // Each row as TFLite's DEQUANTIZE writes it (the int8 value times its row's scale, rounded
