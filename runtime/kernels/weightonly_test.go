@@ -248,32 +248,12 @@ func TestWeightOnlySharedAndChained(t *testing.T) {
 			}
 			t.Logf("%s, %d rows: %v", kern, rows, d)
 			for i := range want {
-				if diff := firstDiffFloat(got[i].([]float32), want[i].([]float32)); diff != "" {
+				if diff := firstDiff(got[i].([]float32), want[i].([]float32)); diff != "" {
 					t.Errorf("%s, %d rows, output %d: %s", kern, rows, i, diff)
 				}
 			}
 		}
 	}
-}
-
-// firstDiffFloat describes where got and want differ, or "".
-func firstDiffFloat(got, want []float32) string {
-	if len(got) != len(want) {
-		return fmt.Sprintf("%d values, want %d", len(got), len(want))
-	}
-	n, first := 0, -1
-	for i := range got {
-		if got[i] != want[i] {
-			if first < 0 {
-				first = i
-			}
-			n++
-		}
-	}
-	if n == 0 {
-		return ""
-	}
-	return fmt.Sprintf("%d of %d values differ, first at %d: %g, TFLite %g", n, len(got), first, got[first], want[first])
 }
 
 // TestWeightOnlyGatherOutOfRange: a GATHER index outside the table is an error of Invoke, as
