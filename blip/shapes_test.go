@@ -176,7 +176,8 @@ func TestShapesAnswersMatchTransformers(t *testing.T) {
 }
 
 // TestFullInt8BundleMixesPrecisions: at int8 only the vision tower is full int8, calibrated on
-// images; the models that see text are fp32 (TextPrecision).
+// images; the models that see text are int8-dynamic on edged's kernels, fp32 without them
+// (TextPrecision).
 func TestFullInt8BundleMixesPrecisions(t *testing.T) {
 	for _, name := range []string{"blip_caption", "blip_vqa"} {
 		b := shapesBundle(t, name, graph.Int8Full)

@@ -20,11 +20,13 @@ import (
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/quant"
+	"github.com/edged/edged/runtime/kernels"
 	"github.com/edged/edged/tokenizer"
 )
 
 // DefaultPrecision is what a BLIP checkpoint converts to when no precision is asked for: int8,
-// the vision tower full int8 and the text models fp32 (see calibrate.go and TextPrecision).
+// the vision tower full int8 and the text models int8-dynamic on edged's kernels (fp32 on a CPU
+// without them: see calibrate.go and TextPrecision).
 // The full-int8 vision tower runs in XNNPACK's int8 kernels at a quarter of fp32's size, on
 // disk and in memory; int8-dynamic is a quarter on disk only (its weights are dequantized at
 // load, convert.Lowering). The shapes models give transformers' captions and answers at int8
@@ -33,23 +35,28 @@ const DefaultPrecision = graph.Int8Full
 
 // TextPrecision is the precision of the models that see text (the text encoders, the image's
 // cross-attention keys and values, the decoder step) in a bundle of precision p: p itself, but
-// fp32 at full int8, where only the vision tower is calibrated (see calibrate.go). Not
-// int8-dynamic, which would cost twice fp32's memory at run time: its int8 weights are
-// dequantized at load (convert.Lowering), and XNNPACK keeps the dequantized float32 copy beside
-// the one it packs, while an fp32 file is packed once and its mapped pages are dropped
-// (tflite.Model.DropFilePages). The files are four times larger; the decoding speed is the same
-// (float32 either way) and the text models compute fp32's results exactly. Figures:
-// BENCHMARKS.md, "Memory and the hot path".
+// at full int8, where only the vision tower is calibrated (see calibrate.go), int8-dynamic when
+// edged's kernels run on this CPU (runtime/kernels: a float FULLY_CONNECTED on the DEQUANTIZE
+// of int8 weights is theirs, weights and all) and fp32 otherwise. The kernels hold the int8
+// weights alone, a quarter of fp32's memory, and compute float32's results on the dequantized
+// weights up to the order of the sums. Without them an int8-dynamic file costs twice fp32's
+// memory: its weights are dequantized at load (convert.Lowering) and XNNPACK keeps that copy
+// beside the one it packs, while an fp32 file is packed once. A bundle converted here and run
+// with runtime.kernels: off pays that. Figures: BENCHMARKS.md, "Memory and the hot path" and
+// "Weight-only int8 text models".
 func TextPrecision(p graph.Precision) graph.Precision {
-	if p == graph.Int8Full {
-		return graph.FP32
+	switch {
+	case p != graph.Int8Full:
+		return p
+	case kernels.Best() != "":
+		return graph.Int8Dynamic
 	}
-	return p
+	return graph.FP32
 }
 
 // Revision numbers the BLIP bundles this package writes (convert.Architecture.Revision):
 // bump it with any change to the models' graphs or lowering.
-const Revision = 2
+const Revision = 3
 
 // Converter converts the three BLIP checkpoint classes (package models lists it under each of
 // spec.ArchCaption, spec.ArchVQA and spec.ArchRetrieval).

@@ -74,11 +74,13 @@ const Revision = 4
 // TextPrecision is the precision of the text tower in a bundle of precision p: p itself, but
 // int8-dynamic at full int8. Its embeddings are computed once per label set and cached, so its
 // speed matters little, and calibrating it would need representative texts that a checkpoint
-// does not come with. Its int8 weights are dequantized at load (convert.Lowering), so it runs
-// float32 kernels and holds about twice an fp32 file's memory (BLIP's text models, larger and
-// run every frame, take fp32 for that reason: blipexport.TextPrecision); CLIP's text tower
-// stays int8 so that an int8 bundle is a quarter of fp32 on disk. Figures: BENCHMARKS.md,
-// "Memory and the hot path".
+// does not come with. Its int8 weights are dequantized to float32 at load (convert.Lowering):
+// edged's kernels take each FULLY_CONNECTED with that DEQUANTIZE and hold the int8 weights
+// alone (a quarter of fp32's memory); without them (runtime.kernels: off, or a CPU they do not
+// run on) XNNPACK keeps the float32 copy beside the one it packs, about twice an fp32 file's
+// memory, which CLIP's small text tower pays so that an int8 bundle stays a quarter of fp32 on
+// disk (BLIP's, larger, are fp32 files then: blipexport.TextPrecision). Figures: BENCHMARKS.md,
+// "Memory and the hot path" and "Weight-only int8 text models".
 func TextPrecision(p graph.Precision) graph.Precision {
 	if p == graph.Int8Full {
 		return graph.Int8Dynamic

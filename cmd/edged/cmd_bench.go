@@ -23,7 +23,7 @@ import (
 	"github.com/edged/edged/models"
 )
 
-const benchUsage = `usage: edged bench (--model DIR | --random-init CONFIG | --synthetic TOWERS) [flags]
+const benchUsage = `usage: edged bench (--model DIR[,DIR...] | --random-init CONFIG | --synthetic TOWERS) [flags]
 
 Times edged's stages: p50/p90 over --runs runs after --warmup, per precision, delegate and
 thread count, then the model file sizes and the process's peak RSS. Stage names and what
@@ -64,7 +64,7 @@ func runBench(args []string) int {
 		fmt.Fprint(fs.Output(), benchUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.model, "model", "", "a converted bundle folder")
+	fs.StringVar(&f.model, "model", "", "converted bundle folders, comma-separated (a checkpoint folder is converted first)")
 	fs.StringVar(&f.randomInit, "random-init", "", "a config.json (CLIPConfig or BlipConfig) to build real-size bundles with random weights")
 	fs.StringVar(&f.synthetic, "synthetic", "", "synthetic towers to time (see above)")
 	fs.DurationVar(&f.daemonFor, "daemon", 0, "also run the daemon this long with synthetic 640x480 cameras at 120 fps and CLIP's towers replaced by preprocessing and scoring: frames/s and CPU time per frame outside TFLite")
@@ -183,11 +183,17 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 	}
 	var jobs []stages.Job
 	if f.model != "" {
-		b, err := openModel(f.model, f.cache, "", io.Discard)
+		dirs, err := bench.ParseList(f.model, nil)
 		if err != nil {
-			return err
+			return fmt.Errorf("--model: %w", err)
 		}
-		jobs = append(jobs, stages.Job{Bundle: b, Name: filepath.Base(filepath.Clean(f.model))})
+		for _, dir := range dirs {
+			b, err := openModel(dir, f.cache, "", io.Discard)
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, stages.Job{Bundle: b, Name: filepath.Base(filepath.Clean(dir))})
+		}
 	} else {
 		configs, err := bench.ParseList(f.randomInit, nil)
 		if err != nil {
@@ -211,8 +217,9 @@ func benchBundles(r *bench.Runner, f benchFlags, precisions []graph.Precision, d
 		if err := bench.ResetPeakRSS(); err != nil {
 			r.Log.Warn("peak RSS covers the whole process", "err", err)
 		}
-		// Under the first delegate given: by default XNNPACK with the kernels auto picks, as
-		// the daemon runs.
+		if len(delegates) != 1 {
+			return fmt.Errorf("memory.models_rss measures one configuration per process, not %d: give one --delegate and one --kernels", len(delegates))
+		}
 		return stages.ModelsMemory(r, jobs, delegates[0])
 	}
 	for _, j := range jobs {

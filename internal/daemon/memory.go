@@ -11,13 +11,16 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	blipexport "github.com/edged/edged/blip/export"
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	clipspec "github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/hf/hub"
 	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/models"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // The memory budget (runtime.memory_limit): the models a config names must fit in it, or
@@ -82,8 +85,22 @@ const processBase = 100 << 20
 // ones too, with float scales beside them (1.1: CLIP vision 94 MiB for 84); fp16 and
 // int8-dynamic weights are dequantized to float32 at load and that copy stays beside the
 // packed one (int8-dynamic 8: BLIP decoder step 951 MiB for 119, cross_kv 108 for 14; CLIP's
-// text tower holds less, 296 for 61; fp16 4 by the same reading).
+// text tower holds less, 296 for 61; fp16 4 by the same reading) unless edged's kernels run
+// them (heldWeightOnly).
 var heldPerFileByte = map[string]float64{"fp32": 1, "fp16": 4, "int8-dynamic": 8, "int8": 1.1}
+
+// heldWeightOnly is int8-dynamic's figure when edged's kernels run the model (runtime/kernels,
+// weight-only int8): the int8 weights packed once with their scales, no float copy (BLIP
+// decoder step 133 MiB for 120, question encoder 171 for 133, cross_kv 17 for 14; CLIP's
+// text tower 45 for 61, its embeddings read from the file).
+const heldWeightOnly = 1.1
+
+// weightOnlyKernels says whether edged's kernels run the int8-dynamic models of cfg
+// (runtime.kernels as the runtime resolves it on this CPU).
+func weightOnlyKernels(cfg *Config) bool {
+	k, err := tflite.KernelOf(runOptions(cfg))
+	return err == nil && k != ""
+}
 
 // bytesPerParam is the file bytes per weight at each precision.
 var bytesPerParam = map[string]float64{"fp32": 4, "fp16": 2, "int8-dynamic": 1, "int8": 1}
@@ -92,8 +109,9 @@ var bytesPerParam = map[string]float64{"fp32": 4, "fp16": 2, "int8-dynamic": 1, 
 // of the file: XNNPACK gives each partition of a graph its own memory for its values, so a
 // tower that runs in many partitions (BLIP's vision tower: 100 beside edged's kernels) holds
 // far more than TFLite's one arena would.
-func activationsPerParam(arch, role, precision string) float64 {
+func activationsPerParam(arch, role, precision string, weightOnly bool) float64 {
 	full := precision == "int8"
+	onKernels := weightOnly && precision == "int8-dynamic" // one partition of edged's kernels per few operators
 	switch {
 	case role == spec.RoleVision && arch != clipspec.Architecture:
 		if full {
@@ -103,33 +121,43 @@ func activationsPerParam(arch, role, precision string) float64 {
 	case role == clipspec.RoleVisionTower:
 		return 0.2 // CLIP vision, int8: 17 MiB for 88 M weights
 	case role == clipspec.RoleTextTower:
+		if onKernels {
+			return 0.1 // 0 MiB measured
+		}
 		if precision == "int8-dynamic" {
 			return 1.6 // 97 MiB for 64 M weights; 0 as an fp32 file
 		}
 		return 0.1
 	case role == spec.RoleCrossKV:
+		if onKernels {
+			return 0.15 // 2 MiB for 14 M weights
+		}
 		return 3.3 // 44 MiB for 14 M weights
 	case role == spec.RoleDecoderStep:
 		return 0.01 // 1 MiB for 124 M weights
 	}
-	return 0.5 // the question encoder (63 MiB for 137 M weights), and the text models not measured
+	return 0.5 // the question encoder (63 MiB for 137 M weights; 48 on edged's kernels), and the text models not measured
 }
 
-// towerBytes is one model file's share of a session.
-func towerBytes(arch, role, precision string, fileBytes int64) float64 {
+// towerBytes is one model file's share of a session; weightOnly: edged's kernels run it.
+func towerBytes(arch, role, precision string, fileBytes int64, weightOnly bool) float64 {
 	held, ok := heldPerFileByte[precision]
-	if !ok {
+	switch {
+	case !ok:
 		held = heldPerFileByte["int8-dynamic"] // the most a precision holds
+	case precision == "int8-dynamic" && weightOnly:
+		held = heldWeightOnly
 	}
 	perParam := bytesPerParam[precision]
 	if perParam == 0 {
 		perParam = 1
 	}
-	return float64(fileBytes)*held + float64(fileBytes)/perParam*activationsPerParam(arch, role, precision)
+	return float64(fileBytes)*held + float64(fileBytes)/perParam*activationsPerParam(arch, role, precision, weightOnly)
 }
 
-// bundleSessionBytes is what one session of a bundle's model holds.
-func bundleSessionBytes(m *bundle.Manifest) int64 {
+// bundleSessionBytes is what one session of a bundle's model holds; weightOnly: edged's
+// kernels run its int8-dynamic models.
+func bundleSessionBytes(m *bundle.Manifest, weightOnly bool) int64 {
 	var n float64
 	for _, f := range m.Files {
 		if f.Precision == "" && len(f.Inputs) == 0 { // not a model file
@@ -139,7 +167,7 @@ func bundleSessionBytes(m *bundle.Manifest) int64 {
 		if p == "" {
 			p = m.Precision
 		}
-		n += towerBytes(m.Architecture, f.Role, p, f.Size)
+		n += towerBytes(m.Architecture, f.Role, p, f.Size, weightOnly)
 	}
 	return int64(n)
 }
@@ -147,7 +175,7 @@ func bundleSessionBytes(m *bundle.Manifest) int64 {
 // checkpointSessionBytes is what one session of a checkpoint's model will hold once converted
 // at precision ("" the architecture's default): its weights split into the vision tower and
 // the models that see text, each at the precision the converter writes it.
-func checkpointSessionBytes(dir, precision string) (int64, string, error) {
+func checkpointSessionBytes(dir, precision string, weightOnly bool) (int64, string, error) {
 	ck, err := hf.Open(dir)
 	if err != nil {
 		return 0, "", err
@@ -184,11 +212,11 @@ func checkpointSessionBytes(dir, precision string) (int64, string, error) {
 			textPrecision = "int8-dynamic" // clip/export.TextPrecision
 		}
 	case precision == "int8":
-		textPrecision = "fp32" // blip/export.TextPrecision
+		textPrecision = blipexport.TextPrecision(graph.Int8Full).String()
 	}
 	fileBytes := func(params int64, p string) int64 { return int64(float64(params) * bytesPerParam[p]) }
-	n := towerBytes(arch, spec.RoleVision, precision, fileBytes(vision, precision)) +
-		towerBytes(arch, textRole, textPrecision, fileBytes(text, textPrecision))
+	n := towerBytes(arch, spec.RoleVision, precision, fileBytes(vision, precision), weightOnly) +
+		towerBytes(arch, textRole, textPrecision, fileBytes(text, textPrecision), weightOnly)
 	return int64(n), fmt.Sprintf("checkpoint of %d M weights at %s", (vision+text+500_000)/1_000_000, precision), nil
 }
 
@@ -230,10 +258,10 @@ func estimateModel(cfg *Config, m configuredModel) (size modelSize, ok bool, err
 		if err != nil {
 			return size, false, err
 		}
-		size.perSession, size.from = bundleSessionBytes(man), "bundle at "+man.Precision
+		size.perSession, size.from = bundleSessionBytes(man, weightOnlyKernels(cfg)), "bundle at "+man.Precision
 		return size, true, nil
 	}
-	size.perSession, size.from, err = checkpointSessionBytes(dir, cfg.Runtime.Precision)
+	size.perSession, size.from, err = checkpointSessionBytes(dir, cfg.Runtime.Precision, weightOnlyKernels(cfg))
 	return size, err == nil, err
 }
 
@@ -280,7 +308,7 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
-		perSession: bundleSessionBytes(man), from: "bundle at " + man.Precision}
+		perSession: bundleSessionBytes(man, weightOnlyKernels(cfg)), from: "bundle at " + man.Precision}
 	prev, had := b.sizes[field]
 	b.sizes[field] = size
 	if msg := b.overBudget(); msg != "" {

@@ -18,49 +18,82 @@ import (
 func BenchmarkFullyConnected(b *testing.B) {
 	r := rand.New(rand.NewPCG(19, 9))
 	shapes := []struct{ m, k, n int }{{50, 768, 3072}, {50, 3072, 768}, {50, 768, 768}, {577, 768, 3072}, {1, 768, 512}}
-	type config struct {
-		name string
-		opts tflite.Options
-	}
-	var configs []config
-	for _, k := range kernels.Available() {
-		if k != kernels.Generic {
-			configs = append(configs, config{k, tflite.Options{Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: k}})
-		}
-	}
-	configs = append(configs, config{"xnnpack-qs8", tflite.Options{Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: kernels.Off}})
+	configs := benchConfigs(tflite.Options{Delegate: tflite.DelegateXNNPack, XNNPackQS8: true}, "xnnpack-qs8")
 	for _, s := range shapes {
 		c := randomFC(r, []int{1, s.m}, s.n, s.k)
 		c.act, c.keepNumDims = tfl.ActNone, true // as the converter writes them (XNNPACK refuses some of the others)
-		model := c.model(b)
 		for _, cfg := range configs {
-			for _, threads := range []int{1, 2} {
-				b.Run(fmt.Sprintf("%dx%dx%d/%s/threads=%d", s.m, s.k, s.n, cfg.name, threads), func(b *testing.B) {
-					m, err := tflite.NewModel(model)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer m.Close()
-					opts := cfg.opts
-					opts.Threads = threads
-					ip, err := tflite.NewInterpreter(m, opts)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer ip.Close()
-					if err := ip.Input(0).SetInt8(c.x); err != nil {
-						b.Fatal(err)
-					}
-					b.ResetTimer()
-					for range b.N {
-						if err := ip.Invoke(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					macs := float64(s.m) * float64(s.k) * float64(s.n) * float64(b.N)
-					b.ReportMetric(macs/b.Elapsed().Seconds()/1e9, "GMAC/s")
-				})
-			}
+			benchOne(b, fmt.Sprintf("%dx%dx%d/%s", s.m, s.k, s.n, cfg.name), c.model(b), cfg.opts, s.m*s.k*s.n, func(in *tflite.Tensor) error { return in.SetInt8(c.x) })
 		}
 	}
+}
+
+// BenchmarkWeightOnly times one float FULLY_CONNECTED of BLIP's text shapes (a decoder step's
+// token: 1 row, with 3 beams: 3; a question: 35; cross-attention keys of the 577 image tokens) on the int8 weights' DEQUANTIZE, on each
+// kernel of this CPU, and on XNNPACK's float kernels given the same model (the int8-dynamic
+// file without the kernels), and reports GMAC/s:
+//
+//	go test -run '^$' -bench WeightOnly -benchtime 200x ./runtime/kernels
+func BenchmarkWeightOnly(b *testing.B) {
+	r := rand.New(rand.NewPCG(19, 13))
+	shapes := []struct{ m, k, n int }{{1, 768, 768}, {1, 768, 3072}, {1, 3072, 768}, {1, 768, 30524}, {3, 768, 3072}, {35, 768, 3072}, {577, 768, 768}}
+	configs := benchConfigs(tflite.Options{Delegate: tflite.DelegateXNNPack}, "xnnpack-f32")
+	for _, s := range shapes {
+		c := randomWFC(r, []int{1, s.m}, s.n, s.k, true)
+		c.act, c.keepNumDims, c.bias = tfl.ActNone, true, randFloats(r, s.n, 1)
+		for _, cfg := range configs {
+			benchOne(b, fmt.Sprintf("%dx%dx%d/%s", s.m, s.k, s.n, cfg.name), c.model(b), cfg.opts, s.m*s.k*s.n, func(in *tflite.Tensor) error { return in.SetFloat32(c.x) })
+		}
+	}
+}
+
+// benchOne times model under opts at 1 and 2 threads (sub-benchmarks name/threads=N), its input
+// set by set, and reports GMAC/s for macs multiply-adds per run.
+func benchOne(b *testing.B, name string, model []byte, opts tflite.Options, macs int, set func(*tflite.Tensor) error) {
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("%s/threads=%d", name, threads), func(b *testing.B) {
+			m, err := tflite.NewModel(model)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			o := opts
+			o.Threads = threads
+			ip, err := tflite.NewInterpreter(m, o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ip.Close()
+			if err := set(ip.Input(0)); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := ip.Invoke(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(macs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GMAC/s")
+		})
+	}
+}
+
+type benchConfig struct {
+	name string
+	opts tflite.Options
+}
+
+// benchConfigs are o with each kernel of this CPU but the generic one, then o with the kernels
+// off, named reference.
+func benchConfigs(o tflite.Options, reference string) []benchConfig {
+	var configs []benchConfig
+	for _, k := range kernels.Available() {
+		if k != kernels.Generic {
+			c := o
+			c.Kernels = k
+			configs = append(configs, benchConfig{k, c})
+		}
+	}
+	o.Kernels = kernels.Off
+	return append(configs, benchConfig{reference, o})
 }

@@ -1,10 +1,13 @@
 // The TFLite delegate: claims int8 FULLY_CONNECTED (and, when asked, int8 BATCH_MATMUL)
-// nodes, and runs each partition TFLite makes of them with the chosen path's GEMM.
+// nodes, and runs each partition TFLite makes of them with the chosen path's GEMM. It also
+// claims weight-only int8: a float FULLY_CONNECTED whose weights are the DEQUANTIZE of a
+// constant int8 tensor, both nodes, so that TFLite never holds the float weights.
 //
 // TFLite groups the claimed nodes into partitions (one delegate node each): nodes that read
 // the same input (attention's q, k and v projections) share one. A tensor that one claimed
 // node writes and only another reads lives inside the partition: TFLite gives it no memory,
 // so the partition keeps its own buffer for it.
+#include <float.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -19,6 +22,8 @@ enum {
   KN_OP_BATCH_MATMUL = 126,
   KN_OP_CONV_2D = 3,
   KN_OP_DELEGATE = 51,
+  KN_OP_DEQUANTIZE = 6,
+  KN_OP_GATHER = 36,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -32,6 +37,10 @@ typedef struct {
   bool adj_y;
   bool asymmetric_quantize_inputs;
 } kn_bmm_params;
+typedef struct {
+  int axis;
+  int batch_dims;
+} kn_gather_params;
 enum { KN_PADDING_SAME = 1, KN_PADDING_VALID = 2 };
 typedef struct {
   int padding;  // TfLitePadding
@@ -49,7 +58,11 @@ struct kn_delegate {
   const kn_path* path;
   kn_pool* pool;
   int batch_matmul;
-  int graph_nodes, nodes, partitions, fc, bmm, conv;  // seen and claimed by the last Prepare
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc;  // seen and claimed by the last Prepare
+  // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
+  // read by the partitions' init).
+  int* deq_src;
+  size_t deq_cap;
 };
 
 // ---- claiming ----------------------------------------------------------------------------------
@@ -143,9 +156,66 @@ static bool bmm_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
   return k > 0 && k <= 65536;
 }
 
+// A DEQUANTIZE of weights the kernels can read: a constant int8 [n, k] tensor with one scale
+// per tensor or per row (axis 0) and zero points 0, to float32.
+static bool deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size != 1 || node->outputs->size != 1) return false;
+  const int in = node->inputs->data[0], out = node->outputs->data[0];
+  if (in < 0 || out < 0) return false;
+  const TfLiteTensor *q = &ctx->tensors[in], *y = &ctx->tensors[out];
+  if (q->type != kTfLiteInt8 || !is_const(q) || q->dims->size != 2 || y->type != kTfLiteFloat32) return false;
+  const int n = q->dims->data[0], k = q->dims->data[1];
+  if (n <= 0 || k <= 0) return false;
+  if (q->quantization.type != kTfLiteAffineQuantization || q->quantization.params == NULL) return false;
+  const TfLiteAffineQuantization* qp = q->quantization.params;
+  if (qp->scale == NULL || (qp->scale->size != 1 && (qp->scale->size != n || qp->quantized_dimension != 0))) {
+    return false;
+  }
+  for (int i = 0; i < qp->scale->size; i++) {
+    if (!isfinite(qp->scale->data[i])) return false;
+  }
+  for (int i = 0; qp->zero_point != NULL && i < qp->zero_point->size; i++) {
+    if (qp->zero_point->data[i] != 0) return false;
+  }
+  return true;
+}
+
+// A float FULLY_CONNECTED whose weights (input 1) are the output of a claimable DEQUANTIZE
+// (src[tensor] >= 0) and used there alone.
+static bool wfc_claimable(const TfLiteContext* ctx, const TfLiteNode* node, const int* src) {
+  if (node->inputs->size < 2 || node->inputs->size > 3 || node->outputs->size != 1) return false;
+  const kn_fc_params* p = node->builtin_data;
+  if (p == NULL || p->weights_format != 0 || !supported_activation(p->activation)) return false;
+  const int in = node->inputs->data[0], w = node->inputs->data[1], out = node->outputs->data[0];
+  const int bias = node->inputs->size == 3 ? node->inputs->data[2] : -1;
+  if (in < 0 || w < 0 || out < 0 || src[w] < 0 || in == w || bias == w) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *y = &ctx->tensors[out];
+  if (x->type != kTfLiteFloat32 || y->type != kTfLiteFloat32) return false;
+  const TfLiteTensor* q = &ctx->tensors[src[w]];
+  const int n = q->dims->data[0], k = q->dims->data[1];
+  if (x->dims->size < 1 || num_elements(x->dims) % k != 0) return false;
+  if (bias >= 0 && (ctx->tensors[bias].type != kTfLiteFloat32 || num_elements(ctx->tensors[bias].dims) != n)) {
+    return false;
+  }
+  return true;
+}
+
+// A GATHER of rows (axis 0) of the output of a claimable DEQUANTIZE: an embedding table whose
+// weights a FULLY_CONNECTED shares (a decoder's tied output layer).
+static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, const int* src) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  const kn_gather_params* p = node->builtin_data;
+  if (p == NULL || (p->axis != 0 && p->axis != -2) || p->batch_dims != 0) return false;
+  const int params = node->inputs->data[0], idx = node->inputs->data[1], out = node->outputs->data[0];
+  if (params < 0 || idx < 0 || out < 0 || src[params] < 0 || idx == params) return false;
+  const TfLiteTensor* it = &ctx->tensors[idx];
+  if (it->type != kTfLiteInt32 && it->type != kTfLiteInt64) return false;
+  return ctx->tensors[out].type == kTfLiteFloat32 && it->dims->size + 1 <= KN_MAX_DIMS;
+}
+
 // ---- one claimed operator ----------------------------------------------------------------------
 
-typedef enum { KN_FC, KN_BMM, KN_CONV } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -153,6 +223,7 @@ typedef struct {
   int activation;
   bool keep_num_dims, adj_x, adj_y;
   bool out_internal;  // out is read only by later operators of this partition
+  size_t esize;       // bytes per output element
   // Set by prepare.
   int m, n, k, kp;    // per batch for BMM
   int batches;        // BMM: output batches; FC: 1
@@ -174,6 +245,11 @@ typedef struct {
   int kh, kw, ch, ih, iw, oh, ow;
   int8_t* patches;
   size_t cap_patches;
+  // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
+  int src;
+  float lo, hi;
+  float *wscale, *wbias;
+  size_t cap_wscale, cap_wbias;
   size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_internal, cap_ltrans;
 } kn_op;
 
@@ -205,6 +281,8 @@ static void op_free(kn_op* op) {
   free(op->rbatch);
   free(op->ltrans);
   free(op->patches);
+  free(op->wscale);
+  free(op->wbias);
 }
 
 // ---- the partition kernel ---------------------------------------------------------------------
@@ -231,10 +309,25 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
       continue;
     }
     op->in = node->inputs->data[0];
-    op->w = node->inputs->data[1];
+    op->w = node->inputs->size > 1 ? node->inputs->data[1] : -1;
     op->out = node->outputs->data[0];
     op->bias = -1;
-    if (reg->builtin_code == KN_OP_FULLY_CONNECTED) {
+    op->esize = 1;
+    if (reg->builtin_code == KN_OP_DEQUANTIZE) {
+      op->kind = KN_DEQ;
+    } else if (reg->builtin_code == KN_OP_GATHER) {
+      op->kind = KN_GATHER;  // in: the dequantized table, w: the indices
+      op->src = part->d->deq_src[op->in];
+      op->esize = sizeof(float);
+    } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && ctx->tensors[op->in].type == kTfLiteFloat32) {
+      const kn_fc_params* p = node->builtin_data;
+      op->kind = KN_WFC;
+      op->activation = p->activation;
+      op->keep_num_dims = p->keep_num_dims;
+      if (node->inputs->size == 3) op->bias = node->inputs->data[2];
+      op->src = part->d->deq_src[op->w];
+      op->esize = sizeof(float);
+    } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED) {
       const kn_fc_params* p = node->builtin_data;
       op->kind = KN_FC;
       op->activation = p->activation;
@@ -289,10 +382,14 @@ static void dims_of(const TfLiteContext* ctx, const kn_part* part, int t, int i,
   memcpy(dims, d->data, sizeof(int) * (size_t)*rank);
 }
 
-static const int8_t* data_of(const TfLiteContext* ctx, const kn_part* part, int t, int i) {
+static const void* data_of(const TfLiteContext* ctx, const kn_part* part, int t, int i) {
   const kn_op* p = producer(part, t, i);
   if (p != NULL && p->out_internal) return p->internal;
-  return ctx->tensors[t].data.int8;
+  return ctx->tensors[t].data.raw;
+}
+
+static void* out_data(const TfLiteContext* ctx, const kn_op* op) {
+  return op->out_internal ? op->internal : ctx->tensors[op->out].data.raw;
 }
 
 static int32_t quantize_clamp(float f, float scale, int32_t zp) {
@@ -328,7 +425,7 @@ static int round_up(int v, int to) { return (v + to - 1) / to * to; }
 
 static TfLiteStatus set_output(TfLiteContext* ctx, kn_op* op) {
   if (op->out_internal) {
-    const size_t bytes = (size_t)op->batches * op->m * op->n;
+    const size_t bytes = (size_t)op->batches * op->m * op->n * op->esize;
     return grow(&op->internal, &op->cap_internal, bytes) ? kTfLiteOk : kTfLiteError;
   }
   TfLiteTensor* t = &ctx->tensors[op->out];
@@ -365,15 +462,11 @@ static TfLiteStatus prepare_weights(TfLiteContext* ctx, kn_op* op, const kn_path
   return set_output(ctx, op);
 }
 
-static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
+// The rows and output shape of FULLY_CONNECTED i, whose weights are [n][k] (op->n, op->k).
+static TfLiteStatus fc_shape(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
-  const kn_path* path = part->d->path;
-  const TfLiteTensor *x = &ctx->tensors[op->in], *w = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
   int xd[KN_MAX_DIMS], xr = 0;
   dims_of(ctx, part, op->in, i, xd, &xr);
-  op->n = w->dims->data[0];
-  op->k = w->dims->data[1];
-  op->kp = round_up(op->k, KN_KALIGN);
   int64_t elems = 1;
   for (int j = 0; j < xr; j++) elems *= xd[j];
   if (elems % op->k != 0 || xr < 1) {
@@ -392,6 +485,18 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
     op->out_dims[0] = op->m;
     op->out_dims[1] = op->n;
   }
+  return kTfLiteOk;
+}
+
+static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  const kn_path* path = part->d->path;
+  const TfLiteTensor *x = &ctx->tensors[op->in], *w = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
+  op->n = w->dims->data[0];
+  op->k = w->dims->data[1];
+  op->kp = round_up(op->k, KN_KALIGN);
+  const TfLiteStatus s = fc_shape(ctx, part, i);
+  if (s != kTfLiteOk) return s;
   op->zx = x->params.zero_point;
   op->zb = w->params.zero_point;
   int32_t lo, hi;
@@ -541,6 +646,76 @@ static TfLiteStatus prepare_conv(TfLiteContext* ctx, kn_part* part, int i) {
   return prepare_weights(ctx, op, part->d->path, w);
 }
 
+// The float clamp of a fused activation, as TFLite's float kernels apply it.
+static void float_activation(int act, float* lo, float* hi) {
+  *lo = -FLT_MAX;
+  *hi = FLT_MAX;
+  if (act == KN_ACT_RELU || act == KN_ACT_RELU6) *lo = 0;
+  if (act == KN_ACT_RELU6) *hi = 6;
+  if (act == KN_ACT_RELU_N1_TO_1) {
+    *lo = -1;
+    *hi = 1;
+  }
+}
+
+// Weight-only FULLY_CONNECTED: packs the int8 weights once (as prepare_weights) with their
+// scales; the bias is read at every run (it need not be a constant).
+static TfLiteStatus prepare_wfc(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  const TfLiteTensor* q = &ctx->tensors[op->src];
+  op->n = q->dims->data[0];
+  op->k = q->dims->data[1];
+  const TfLiteStatus s = fc_shape(ctx, part, i);
+  if (s != kTfLiteOk) return s;
+  float_activation(op->activation, &op->lo, &op->hi);
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  if (op->packed_from != q->data.raw) {
+    if (!grow((void**)&op->packed, &op->cap_packed, kn_wpacked_size(op->n, op->k)) ||
+        !grow((void**)&op->wscale, &op->cap_wscale, np * sizeof(float)) ||
+        !grow((void**)&op->wbias, &op->cap_wbias, np * sizeof(float))) {
+      return kTfLiteError;
+    }
+    kn_wpack(q->data.int8, op->n, op->k, op->packed);
+    const TfLiteFloatArray* sc = ((const TfLiteAffineQuantization*)q->quantization.params)->scale;
+    for (size_t c = 0; c < np; c++) {
+      op->wscale[c] = (int)c >= op->n ? 0.f : sc->size == 1 ? sc->data[0] : sc->data[c];
+      op->wbias[c] = 0.f;
+    }
+    op->packed_from = q->data.raw;
+  }
+  return set_output(ctx, op);
+}
+
+// A claimed DEQUANTIZE writes nothing: its readers are weight-only FULLY_CONNECTED operators
+// that read its int8 input. When they are in other partitions, TFLite would give the float
+// tensor memory between them (all the weights' float32 size); a custom allocation of no bytes
+// keeps its arena from doing so.
+static TfLiteStatus prepare_deq(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  if (op->out_internal) return kTfLiteOk;
+  TfLiteTensor* t = &ctx->tensors[op->out];
+  t->allocation_type = kTfLiteCustom;
+  t->data.raw = NULL;
+  t->bytes = 0;
+  return kTfLiteOk;
+}
+
+// GATHER of dequantized rows: the output is the indices' shape and a row.
+static TfLiteStatus prepare_gather(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  int id[KN_MAX_DIMS], ir = 0;
+  dims_of(ctx, part, op->w, i, id, &ir);
+  const TfLiteTensor* q = &ctx->tensors[op->src];
+  op->n = q->dims->data[1];
+  op->m = 1;
+  for (int j = 0; j < ir; j++) op->m *= id[j];
+  op->batches = 1;
+  op->out_rank = ir + 1;
+  memcpy(op->out_dims, id, sizeof(int) * (size_t)ir);
+  op->out_dims[ir] = op->n;
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -556,6 +731,15 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
       case KN_CONV:
         s = prepare_conv(ctx, part, i);
         break;
+      case KN_WFC:
+        s = prepare_wfc(ctx, part, i);
+        break;
+      case KN_DEQ:
+        s = prepare_deq(ctx, part, i);
+        break;
+      case KN_GATHER:
+        s = prepare_gather(ctx, part, i);
+        break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
         return kTfLiteError;
@@ -567,12 +751,22 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
 
 // ---- running ------------------------------------------------------------------------------------
 
-// One GEMM over the pool: tasks are tiles of rows × column blocks.
+// One GEMM over the pool, int8 (g) or weight-only (wg): tasks are tiles of rows × column blocks.
 typedef struct {
   const kn_gemm* g;
   kn_gemm_fn fn;
-  int rows_per_tile, col_tiles, blocks_per_tile, nblocks;
+  const kn_wgemm* wg;
+  kn_wgemm_fn wfn;
+  int m, rows_per_tile, col_tiles, blocks_per_tile, nblocks;
 } kn_gemm_job;
+
+static void gemm_range(const kn_gemm_job* j, int m0, int m1, int b0, int b1) {
+  if (j->g != NULL) {
+    j->fn(j->g, m0, m1, b0, b1);
+  } else {
+    j->wfn(j->wg, m0, m1, b0, b1);
+  }
+}
 
 static void gemm_task(void* arg, int t, int thread) {
   (void)thread;
@@ -580,35 +774,45 @@ static void gemm_task(void* arg, int t, int thread) {
   const int m0 = (t / j->col_tiles) * j->rows_per_tile;
   const int b0 = (t % j->col_tiles) * j->blocks_per_tile;
   int m1 = m0 + j->rows_per_tile, b1 = b0 + j->blocks_per_tile;
-  if (m1 > j->g->m) m1 = j->g->m;
+  if (m1 > j->m) m1 = j->m;
   if (b1 > j->nblocks) b1 = j->nblocks;
-  j->fn(j->g, m0, m1, b0, b1);
+  gemm_range(j, m0, m1, b0, b1);
 }
 
-// Runs g on `threads` threads of the pool (1: on the caller alone).
-static void run_gemm(kn_pool* pool, const kn_path* path, const kn_gemm* g, int threads) {
-  const int nblocks = round_up(g->n, KN_NB) / KN_NB;
+// Runs j (m rows, n columns, mr rows per micro-tile) on `threads` threads of the pool (1: on
+// the caller alone).
+static void run_job(kn_pool* pool, kn_gemm_job* j, int n, int mr, int threads) {
+  j->nblocks = round_up(n, KN_NB) / KN_NB;
   if (threads <= 1) {
-    path->gemm(g, 0, g->m, 0, nblocks);
+    gemm_range(j, 0, j->m, 0, j->nblocks);
     return;
   }
-  kn_gemm_job j = {.g = g, .fn = path->gemm, .nblocks = nblocks};
   // Several tasks per thread, so that a thread whose core is busy elsewhere does less; a
   // tile of up to 4 blocks (64 columns) keeps its weights in cache for all its rows, and rows
   // are split only when the columns give too few tiles.
   const int want = threads * 4;
-  j.blocks_per_tile = nblocks / want;
-  if (j.blocks_per_tile > 4) j.blocks_per_tile = 4;
-  if (j.blocks_per_tile < 1) j.blocks_per_tile = 1;
-  j.col_tiles = (nblocks + j.blocks_per_tile - 1) / j.blocks_per_tile;
+  j->blocks_per_tile = j->nblocks / want;
+  if (j->blocks_per_tile > 4) j->blocks_per_tile = 4;
+  if (j->blocks_per_tile < 1) j->blocks_per_tile = 1;
+  j->col_tiles = (j->nblocks + j->blocks_per_tile - 1) / j->blocks_per_tile;
   int row_tiles = 1;
-  j.rows_per_tile = g->m;
-  if (j.col_tiles < want && g->m > 2 * path->mr) {
-    int rt = (want + j.col_tiles - 1) / j.col_tiles;
-    j.rows_per_tile = round_up((g->m + rt - 1) / rt, path->mr);
-    row_tiles = (g->m + j.rows_per_tile - 1) / j.rows_per_tile;
+  j->rows_per_tile = j->m;
+  if (j->col_tiles < want && j->m > 2 * mr) {
+    int rt = (want + j->col_tiles - 1) / j->col_tiles;
+    j->rows_per_tile = round_up((j->m + rt - 1) / rt, mr);
+    row_tiles = (j->m + j->rows_per_tile - 1) / j->rows_per_tile;
   }
-  kn_pool_run(pool, gemm_task, &j, row_tiles * j.col_tiles);
+  kn_pool_run(pool, gemm_task, j, row_tiles * j->col_tiles);
+}
+
+static void run_gemm(kn_pool* pool, const kn_path* path, const kn_gemm* g, int threads) {
+  kn_gemm_job j = {.g = g, .fn = path->gemm, .m = g->m};
+  run_job(pool, &j, g->n, path->mr, threads);
+}
+
+static void run_wgemm(kn_pool* pool, const kn_path* path, const kn_wgemm* g, int threads) {
+  kn_gemm_job j = {.wg = g, .wfn = path->wgemm, .m = g->m};
+  run_job(pool, &j, g->n, path->wmr, threads);
 }
 
 // Preparing A (vectorized loops: a few microseconds per operator, less than waking a worker).
@@ -653,7 +857,7 @@ static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_delegate* d = part->d;
   const int8_t* x = data_of(ctx, part, op->in, i);
   if (op->kind == KN_CONV) x = gather_patches(op, x);
-  int8_t* y = op->out_internal ? op->internal : ctx->tensors[op->out].data.int8;
+  int8_t* y = out_data(ctx, op);
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
   const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
   prep_rows(&pj, 0, op->m);
@@ -715,7 +919,7 @@ static void invoke_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   kn_delegate* d = part->d;
   kn_bmm_job j = {
       .d = d, .op = op, .l = data_of(ctx, part, op->in, i), .r = data_of(ctx, part, op->w, i),
-      .y = op->out_internal ? op->internal : ctx->tensors[op->out].data.int8,
+      .y = out_data(ctx, op),
   };
   const int threads = kn_pool_threads(d->pool);
   if (op->batches >= threads) {
@@ -725,13 +929,65 @@ static void invoke_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   }
 }
 
+// Weight-only operators below this many multiply-adds run on one thread.
+#define KN_WSERIAL_MACS (4.0 * 1024 * 1024)
+
+static void invoke_wfc(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  kn_delegate* d = part->d;
+  if (op->bias >= 0) memcpy(op->wbias, data_of(ctx, part, op->bias, i), sizeof(float) * (size_t)op->n);
+  const kn_wgemm g = {
+      .a = data_of(ctx, part, op->in, i), .a_stride = (size_t)op->k, .b = op->packed, .k = op->k,
+      .scale = op->wscale, .bias = op->wbias, .lo = op->lo, .hi = op->hi, .c = out_data(ctx, op),
+      .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
+  };
+  // A layer of a decoder's token lasts about as long as waking the pool's worker: it runs on
+  // the caller alone (BENCHMARKS.md, "Weight-only int8 text models").
+  const double macs = (double)op->m * op->n * op->k;
+  run_wgemm(d->pool, d->path, &g, macs < KN_WSERIAL_MACS ? 1 : kn_pool_threads(d->pool));
+}
+
+// Each row as TFLite's DEQUANTIZE writes it (the int8 value times its row's scale, rounded
+// once), for the rows the indices name.
+static TfLiteStatus invoke_gather(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const TfLiteTensor* q = &ctx->tensors[op->src];
+  const TfLiteFloatArray* sc = ((const TfLiteAffineQuantization*)q->quantization.params)->scale;
+  const int rows = q->dims->data[0];
+  const void* idx = data_of(ctx, part, op->w, i);
+  const bool wide = ctx->tensors[op->w].type == kTfLiteInt64;
+  float* y = out_data(ctx, op);
+  for (int m = 0; m < op->m; m++) {
+    const int64_t r = wide ? ((const int64_t*)idx)[m] : ((const int32_t*)idx)[m];
+    if (r < 0 || r >= rows) {
+      ctx->ReportError(ctx, "edged kernels: GATHER index %lld is outside the %d rows", (long long)r, rows);
+      return kTfLiteError;
+    }
+    const float s = sc->size == 1 ? sc->data[0] : sc->data[r];
+    const int8_t* row = q->data.int8 + (size_t)r * op->n;
+    float* dst = y + (size_t)m * op->n;
+    for (int j = 0; j < op->n; j++) dst[j] = (float)row[j] * s;
+  }
+  return kTfLiteOk;
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
-    if (part->ops[i].kind != KN_BMM) {
-      invoke_fc(ctx, part, i);  // and CONV_2D
-    } else {
-      invoke_bmm(ctx, part, i);
+    switch (part->ops[i].kind) {
+      case KN_GATHER:
+        if (invoke_gather(ctx, part, i) != kTfLiteOk) return kTfLiteError;
+        break;
+      case KN_BMM:
+        invoke_bmm(ctx, part, i);
+        break;
+      case KN_WFC:
+        invoke_wfc(ctx, part, i);
+        break;
+      case KN_DEQ:  // its readers read the int8 weights
+        break;
+      default:
+        invoke_fc(ctx, part, i);  // and CONV_2D
     }
   }
   return kTfLiteOk;
@@ -739,12 +995,62 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
 
 // ---- the delegate ---------------------------------------------------------------------------------
 
+// Marks in d->deq_src the outputs of the DEQUANTIZE nodes the kernels take with their readers:
+// every node that reads the float weights must be a weight-only FULLY_CONNECTED taking them as
+// its weights or a GATHER of their rows, or the float tensor is needed after all and all stay
+// with TFLite. 0 when out of memory.
+static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntArray* plan) {
+  const size_t nt = ctx->tensors_size;
+  if (nt > d->deq_cap) {
+    int* p = realloc(d->deq_src, nt * sizeof(int));
+    if (p == NULL) return 0;
+    d->deq_src = p;
+    d->deq_cap = nt;
+  }
+  for (size_t t = 0; t < nt; t++) d->deq_src[t] = -1;
+  for (int i = 0; i < plan->size; i++) {
+    TfLiteNode* node = NULL;
+    TfLiteRegistration* reg = NULL;
+    if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk || node->delegate != NULL) continue;
+    if (reg->builtin_code == KN_OP_DEQUANTIZE && deq_claimable(ctx, node)) {
+      d->deq_src[node->outputs->data[0]] = node->inputs->data[0];
+    }
+  }
+  // Readers: a candidate read by anything else is dropped; one read by nothing is left alone.
+  int* readers = calloc(nt, sizeof(int));
+  if (readers == NULL) return 0;
+  for (int i = 0; i < plan->size; i++) {
+    TfLiteNode* node = NULL;
+    TfLiteRegistration* reg = NULL;
+    if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
+    const bool wfc = node->delegate == NULL && reg->builtin_code == KN_OP_FULLY_CONNECTED &&
+                     wfc_claimable(ctx, node, d->deq_src);
+    const bool gather = node->delegate == NULL && reg->builtin_code == KN_OP_GATHER &&
+                        gather_claimable(ctx, node, d->deq_src);
+    for (int j = 0; j < node->inputs->size; j++) {
+      const int t = node->inputs->data[j];
+      if (t < 0 || d->deq_src[t] < 0) continue;
+      if ((wfc && j == 1) || (gather && j == 0)) {
+        if (readers[t] >= 0) readers[t]++;
+      } else {
+        readers[t] = -1;
+      }
+    }
+  }
+  for (size_t t = 0; t < nt; t++) {
+    if (readers[t] <= 0) d->deq_src[t] = -1;
+  }
+  free(readers);
+  return 1;
+}
+
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
+  if (!find_weight_only(ctx, d, plan)) return kTfLiteError;
   TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
   if (claim == NULL) return kTfLiteError;
   int n = 0;
@@ -753,7 +1059,16 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     TfLiteRegistration* reg = NULL;
     if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
     if (node->delegate != NULL) continue;
-    if (reg->builtin_code == KN_OP_FULLY_CONNECTED && fc_claimable(ctx, node)) {
+    if (reg->builtin_code == KN_OP_DEQUANTIZE && d->deq_src[node->outputs->data[0]] >= 0) {
+      claim->data[n++] = plan->data[i];
+    } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && node->inputs->size >= 2 && node->inputs->data[1] >= 0 &&
+               d->deq_src[node->inputs->data[1]] >= 0) {
+      claim->data[n++] = plan->data[i];  // find_weight_only checked it
+      d->wfc++;
+    } else if (reg->builtin_code == KN_OP_GATHER && node->inputs->size == 2 && node->inputs->data[0] >= 0 &&
+               d->deq_src[node->inputs->data[0]] >= 0) {
+      claim->data[n++] = plan->data[i];
+    } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && fc_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->fc++;
     } else if (reg->builtin_code == KN_OP_CONV_2D && conv_claimable(ctx, node)) {
@@ -806,14 +1121,16 @@ kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matm
 void kn_delegate_delete(kn_delegate* d) {
   if (d == NULL) return;
   kn_pool_destroy(d->pool);
+  free(d->deq_src);
   free(d);
 }
 
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv) {
+                       int* conv, int* wfc) {
   *conv = d->conv;
+  *wfc = d->wfc;
   *graph_nodes = d->graph_nodes;
   *nodes = d->nodes;
   *partitions = d->partitions;

@@ -2,7 +2,8 @@
 // delegate: it claims the int8 FULLY_CONNECTED operators, the CONV_2D of a vision transformer's
 // patch embedding (stride = kernel size: a FULLY_CONNECTED over the patches, weights per
 // output channel) and, when asked, the int8 BATCH_MATMUL of attention, and
-// leaves every other operator to the next delegate (XNNPACK) or to TFLite. runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// leaves every other operator to the next delegate (XNNPACK) or to TFLite. It also takes
+// weight-only int8 (see below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //
 // # Why
@@ -40,6 +41,21 @@
 // activation clamp. Every claimed operator's output equals TFLite's own kernel's bit for bit
 // (TestFullyConnectedEqualsTFLite and the tests after it, for every kernel the CPU runs; on
 // arm64 under qemu with Cortex-A72 and Cortex-A76 cores).
+//
+// # Weight-only int8
+//
+// At int8-dynamic the converter writes a float FULLY_CONNECTED on the DEQUANTIZE of constant
+// int8 weights (one scale per output channel). Left to TFLite, the DEQUANTIZE fills a float32
+// copy of the weights that stays beside the one XNNPACK packs: twice fp32's memory. The
+// delegate takes the DEQUANTIZE with every operator reading its output (the FULLY_CONNECTED,
+// and the GATHER of an embedding table a decoder's output layer shares), keeps the int8
+// weights packed in blocks of 16 columns, and dequantizes them in registers: each int8 weight
+// times its scale, rounded once, is exactly the float TFLite's DEQUANTIZE stores, so the
+// outputs are TFLite's float results up to the order of the sums (TestWeightOnlyEqualsTFLite
+// holds them to the bound of that order). A DEQUANTIZE whose output anything else reads stays
+// with TFLite, and its readers too. The claimed DEQUANTIZE writes nothing: a float tensor
+// that crosses partitions gets a custom allocation of no bytes, so that TFLite's arena does
+// not hold it either.
 //
 // # Threads
 //

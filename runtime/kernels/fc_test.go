@@ -89,7 +89,7 @@ func (c fcCase) model(t testing.TB) []byte {
 }
 
 // firstDiff describes where got and want differ, or "".
-func firstDiff(got, want []int8) string {
+func firstDiff[T int8 | float32](got, want []T) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("%d values, want %d", len(got), len(want))
 	}
@@ -105,7 +105,7 @@ func firstDiff(got, want []int8) string {
 	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d of %d values differ, first at %d: %d, TFLite %d", n, len(got), first, got[first], want[first])
+	return fmt.Sprintf("%d of %d values differ, first at %d: %v, TFLite %v", n, len(got), first, got[first], want[first])
 }
 
 // TestFullyConnectedEqualsTFLite: every kernel this CPU runs gives TFLite's own int8 results

@@ -161,6 +161,7 @@ static T512 void gemm_avx512vnni(const kn_gemm* g, int m0, int m1, int b0, int b
 
 const kn_path kn_path_avx512vnni = {
     .name = "avx512-vnni", .needs = KN_CPU_AVX512VNNI, .akind = KN_A_U8, .gemm = gemm_avx512vnni, .mr = 6,
+    .wgemm = kn_wgemm_avx512, .wmr = 8,
 };
 
 // ---- 256-bit requantization (AVX-VNNI and AVX2) ------------------------------------------------
@@ -268,6 +269,7 @@ static TVNNI void gemm_avxvnni(const kn_gemm* g, int m0, int m1, int b0, int b1)
 
 const kn_path kn_path_avxvnni = {
     .name = "avx-vnni", .needs = KN_CPU_AVXVNNI, .akind = KN_A_U8, .gemm = gemm_avxvnni, .mr = 6,
+    .wgemm = kn_wgemm_avx2, .wmr = 4,
 };
 
 // ---- AVX2 ----------------------------------------------------------------------------------------
@@ -326,4 +328,5 @@ static TAVX2 void gemm_avx2(const kn_gemm* g, int m0, int m1, int b0, int b1) {
 
 const kn_path kn_path_avx2 = {
     .name = "avx2", .needs = KN_CPU_AVX2, .akind = KN_A_S16, .gemm = gemm_avx2, .mr = 5,
+    .wgemm = kn_wgemm_avx2, .wmr = 4,
 };

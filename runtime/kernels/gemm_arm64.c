@@ -134,6 +134,7 @@ static void gemm_neondot(const kn_gemm* g, int m0, int m1, int b0, int b1) {
 
 const kn_path kn_path_neondot = {
     .name = "neon-dot", .needs = KN_CPU_DOTPROD, .akind = KN_A_S8, .gemm = gemm_neondot, .mr = 4,
+    .wgemm = kn_wgemm_neon, .wmr = 4,
 };
 
 // ---- neon ----------------------------------------------------------------------------------------
@@ -191,4 +192,5 @@ static void gemm_neon(const kn_gemm* g, int m0, int m1, int b0, int b1) {
 
 const kn_path kn_path_neon = {
     .name = "neon", .needs = KN_CPU_ASIMD, .akind = KN_A_S8, .gemm = gemm_neon, .mr = 2,
+    .wgemm = kn_wgemm_neon, .wmr = 4,
 };

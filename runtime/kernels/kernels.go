@@ -160,6 +160,10 @@ type Claimed struct {
 	FullyConnected int
 	BatchMatMul    int
 	Conv2D         int // patch embeddings (stride = kernel size)
+	// WeightOnly counts the float FULLY_CONNECTED taken with the DEQUANTIZE of their int8
+	// weights (weight-only int8, as convert writes int8-dynamic); Nodes counts those
+	// DEQUANTIZE too, and the GATHER of rows of a table a FULLY_CONNECTED shares.
+	WeightOnly int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -170,9 +174,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv)}
+	var g, n, p, fc, bmm, conv, wfc C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

@@ -85,12 +85,52 @@ typedef struct {
 // Computes rows [m0, m1) and blocks [b0, b1) of g.
 typedef void (*kn_gemm_fn)(const kn_gemm* g, int m0, int m1, int b0, int b1);
 
+// ---- weight-only int8: float activations, int8 weights -------------------------------------------
+// C[m][n] = clamp(sum_k A[m][k] * (scale[n] * B[n][k]) + bias[n], lo, hi): TFLite's float
+// FULLY_CONNECTED on the DEQUANTIZE of B (zero point 0), the weights dequantized in registers.
+// scale × int8 rounded to float is exactly what TFLite's DEQUANTIZE stores (the product of a
+// float and an 8-bit integer rounded once, in float or in double), so the results differ from
+// TFLite's only in the order of the sums.
+//
+// Packed B (kn_wpack): Np = N rounded up to 16 columns; block j holds columns 16j..16j+15 as K
+// rows of 16 bytes (column c of row k at byte k*16 + c of the block); padding columns are zero
+// and have scale 0.
+typedef struct {
+  const float* a;       // M rows of K floats, stride a_stride floats
+  size_t a_stride;
+  const int8_t* b;      // packed B
+  int k;
+  const float* scale;   // Np column scales
+  const float* bias;    // Np column biases (0 where none)
+  float lo, hi;         // the activation's clamp
+  float* c;             // output rows of c_stride floats
+  size_t c_stride;
+  int m, n;
+} kn_wgemm;
+
+// Computes rows [m0, m1) and blocks [b0, b1) of g.
+typedef void (*kn_wgemm_fn)(const kn_wgemm* g, int m0, int m1, int b0, int b1);
+
+size_t kn_wpacked_size(int n, int k);
+// Rows of A a kernel takes through all its column blocks before the next rows (a multiple of
+// its tile's mr): as many as stay in the core's cache beside the weights, so that many rows
+// (a vision tower's 577) are not read again from memory for every block.
+int kn_wrows_per_pass(int k, int mr);
+void kn_wpack(const int8_t* b, int n, int k, int8_t* dst);
+void kn_wgemm_generic(const kn_wgemm* g, int m0, int m1, int b0, int b1);
+// By instruction set (wgemm_amd64.c, wgemm_arm64.c); the int8 paths of kn_paths name them.
+void kn_wgemm_avx512(const kn_wgemm* g, int m0, int m1, int b0, int b1);
+void kn_wgemm_avx2(const kn_wgemm* g, int m0, int m1, int b0, int b1);
+void kn_wgemm_neon(const kn_wgemm* g, int m0, int m1, int b0, int b1);
+
 typedef struct {
   const char* name;  // as package kernels names it
   unsigned needs;    // KN_CPU_* bits the CPU must have
   kn_akind akind;
   kn_gemm_fn gemm;
   int mr;            // rows per micro-tile: work is split in multiples of it
+  kn_wgemm_fn wgemm; // weight-only int8
+  int wmr;           // its rows per micro-tile
 } kn_path;
 
 // Paths compiled into this binary, best first; kn_path_supported says which this CPU runs.
@@ -145,6 +185,6 @@ void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv);
+                       int* conv, int* wfc);
 
 #endif  // EDGED_KERNELS_H_

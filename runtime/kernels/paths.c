@@ -3,7 +3,9 @@
 
 #include "kernels.h"
 
-static const kn_path generic = {.name = "generic", .needs = 0, .akind = KN_A_S8, .gemm = kn_gemm_generic, .mr = 1};
+static const kn_path generic = {
+    .name = "generic", .needs = 0, .akind = KN_A_S8, .gemm = kn_gemm_generic, .mr = 1, .wgemm = kn_wgemm_generic, .wmr = 1,
+};
 
 #if defined(__x86_64__)
 extern const kn_path kn_path_avx512vnni, kn_path_avxvnni, kn_path_avx2;

@@ -35,6 +35,17 @@ func kernelsFor(opts Options) (string, bool, error) {
 	return k, bmm, nil
 }
 
+// KernelOf is the kernel of runtime/kernels an interpreter made with opts runs ("" for none):
+// what Options.Kernels resolves to on this CPU under opts' delegate.
+func KernelOf(opts Options) (string, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return "", err
+	}
+	k, _, err := kernelsFor(o)
+	return k, err
+}
+
 // newKernels creates the kernels delegate opts asks for, nil when none. It runs on the threads
 // XNNPACK would use: the cores the interpreter's owner gave it.
 func newKernels(opts Options) (*kernels.Delegate, error) {

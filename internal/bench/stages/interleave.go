@@ -120,11 +120,11 @@ func VisionInterleaved(r *bench.Runner, jobs []Job, delegates []string, threads 
 }
 
 // ModelsMemory loads every job's models at once, as the daemon does (CLIP towers, BLIP
-// models with a session), with one thread each under delegate (a bench delegate name; the
-// daemon's is xnnpack with the kernels auto picks), runs each once (an image embedding and a
+// models with a session), with one thread each, runs each once (an image embedding and a
 // label's text embedding; a BLIP image encoding and a 20-token caption), and reports the peak
-// resident memory of the process since the last bench.ResetPeakRSS as memory.models_rss.
-func ModelsMemory(r *bench.Runner, jobs []Job, delegate string) error {
+// resident memory of the process since the last bench.ResetPeakRSS as memory.models_rss, under
+// delegate d (a delegate name, optionally with edged's kernels: bench.WithKernels).
+func ModelsMemory(r *bench.Runner, jobs []Job, d string) error {
 	var closers []func() error
 	defer func() {
 		for i := len(closers) - 1; i >= 0; i-- {
@@ -132,13 +132,14 @@ func ModelsMemory(r *bench.Runner, jobs []Job, delegate string) error {
 		}
 	}()
 	var names, precisions []string
+	delegate := d
 	for _, j := range jobs {
 		b := j.Bundle
 		names, precisions = append(names, j.Name), append(precisions, b.Manifest.Precision)
 		switch b.Manifest.Architecture {
 		case clip.Architecture:
-			run, _ := clipDelegate(delegate, b.Manifest.Precision)
-			run.Threads = 1
+			run, name := clipDelegate(d, b.Manifest.Precision)
+			run.Threads, delegate = 1, name
 			m, err := clip.Load(b, clip.Options{RunOptions: run})
 			if err != nil {
 				return err
@@ -155,7 +156,8 @@ func ModelsMemory(r *bench.Runner, jobs []Job, delegate string) error {
 				return err
 			}
 		default:
-			opts, err := bench.RuntimeOptions(EffectiveDelegate(b, delegate), 1)
+			delegate = EffectiveDelegate(b, d)
+			opts, err := bench.RuntimeOptions(delegate, 1)
 			if err != nil {
 				return err
 			}
@@ -200,7 +202,6 @@ func ModelsMemory(r *bench.Runner, jobs []Job, delegate string) error {
 	if anon, file, _, err := bench.RSSSplit(); err == nil {
 		note += fmt.Sprintf(" (anonymous %s, file-backed %s)", bench.FormatBytes(anon), bench.FormatBytes(file))
 	}
-	_, name := clipDelegate(delegate, "") // without the QS8 flag, which clip and blip set per file
 	return r.Emit(bench.Record{Stage: "memory.models_rss", Model: strings.Join(names, "+"), Precision: strings.Join(precisions, "+"),
-		Delegate: name, Threads: 1, PeakRSS: peak, Note: note})
+		Delegate: delegate, Threads: 1, PeakRSS: peak, Note: note})
 }
