@@ -112,6 +112,12 @@ type swappableCLIP interface {
 	Labeler
 	TextEmbedder
 	Match(ctx context.Context, img image.Image, texts []string) ([]float64, error)
+	// OpenText and CloseText open and close the model's text tower; the idle unloader
+	// calls them on the model labelling now.
+	textTower
+	// guardText makes every use of the model's text tower go through idle (nil: none), the
+	// labeler's, which it hands from model to model as it swaps them.
+	guardText(idle *idleModel)
 	close() error
 }
 
@@ -124,6 +130,10 @@ type swappableCLIP interface {
 // calls on it are done. An image embedded by the old model scores the same on the new one:
 // both bundles write the text tower at int8-dynamic from the same weights, so the label
 // embeddings (cached by the text tower's hash) are the same.
+//
+// models.idle_unload closes the text tower of the model labelling now (text): every model
+// the labeler swaps in runs its text through that one idleModel, and a swap leaves the new
+// model's text tower as the old one's was, open or closed (replace).
 type calibratingLabeler struct {
 	opts    CalibrationOptions
 	res     *Reservoir
@@ -135,7 +145,9 @@ type calibratingLabeler struct {
 	ref     shadowReference // nil: no shadow checks
 
 	swap   sync.RWMutex
-	active swappableCLIP
+	active swappableCLIP // written holding swap and text's lock: either one keeps it
+	// text closes the text tower of the model labelling now when idle; nil keeps it.
+	text *idleModel
 
 	// nextLook is when the reservoir considers a frame next (Unix nanoseconds): frames before
 	// it cost the labelling path no lock.
@@ -164,6 +176,7 @@ type calibrationParts struct {
 	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error)
 	report  func(precision string, s CalibrationStatus)
 	ref     shadowReference // nil, or opts.Shadow.Off: no shadow checks
+	unload  *idleUnload     // closes the text tower when idle; nil keeps it
 }
 
 // newCalibratingLabeler labels with m: the safe model (calibrated false), or a full-int8 one
@@ -173,6 +186,9 @@ func newCalibratingLabeler(m swappableCLIP, calibrated bool, p calibrationParts,
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, log: log,
 		active: m, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
+	if c.text = p.unload.unloadableText(c); c.text != nil {
+		m.guardText(c.text)
+	}
 	if p.ref != nil && !opts.Shadow.Off {
 		c.ref = p.ref
 		c.trigger = newShadowTrigger(opts.Shadow, time.Now())
@@ -343,7 +359,10 @@ func (c *calibratingLabeler) swapIn(tmp string) error {
 }
 
 // replace prepares the label sets on next and makes it the model that labels; the one it
-// replaces (called what in the log) is closed once its calls are done.
+// replaces (called what in the log) is closed once its calls are done, its text tower with
+// it. next's text tower is left as the idle unloader has the old one's: open, or closed
+// while no search or ask needs it. Its calls' text goes through the same idleModel, and the
+// swap holds its lock, so no unload or reload runs across the swap.
 func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
 	for _, s := range c.labelSets() {
 		if err := next.PrepareLabels(c.ctx, s); err != nil {
@@ -351,15 +370,40 @@ func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
 			return fmt.Errorf("label set %s on the new model: %w", s.Source, err)
 		}
 	}
-	c.swap.Lock()
+	// Opening takes long: not under the write lock, which stops labelling.
+	if c.text.loaded() {
+		if err := next.OpenText(); err != nil {
+			c.log.Warn("calibration: opening the new model's text tower; it opens on its next use", "err", err)
+		}
+	}
+	c.swap.Lock() // no call runs on the old model from here
 	old := c.active
-	c.active = next
+	c.text.exclusive(func(loaded bool) {
+		c.active = next
+		if c.text == nil {
+			return
+		}
+		old.guardText(nil)
+		next.guardText(c.text)
+		if loaded { // a no-op unless a reload ran since the look above
+			if err := next.OpenText(); err != nil {
+				c.log.Warn("calibration: opening the new model's text tower; it opens on its next use", "err", err)
+			}
+		} else if err := next.CloseText(); err != nil { // preparing the labels may have opened it
+			c.log.Warn("calibration: closing the idle text tower of the new model", "err", err)
+		}
+	})
 	c.swap.Unlock()
 	if err := old.close(); err != nil {
 		c.log.Warn("calibration: closing "+what, "err", err)
 	}
 	return nil
 }
+
+// OpenText and CloseText open and close the text tower of the model labelling now: the idle
+// unloader calls them (unloadableText), holding the lock replace holds while it swaps.
+func (c *calibratingLabeler) OpenText() error  { return c.active.OpenText() }
+func (c *calibratingLabeler) CloseText() error { return c.active.CloseText() }
 
 // labelSets are the label sets the gate and the shadow checks compare top-1 labels on.
 func (c *calibratingLabeler) labelSets() []*clip.LabelSet {
@@ -553,7 +597,12 @@ func (c *calibratingLabeler) close() error {
 	c.wg.Wait()
 	c.swap.Lock()
 	defer c.swap.Unlock()
-	return c.active.close()
+	var textErr error
+	if c.text != nil {
+		textErr = c.text.close()
+		c.active.guardText(nil)
+	}
+	return errors.Join(textErr, c.active.close())
 }
 
 // --- the conversion, in a child edged ---

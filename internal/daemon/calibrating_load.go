@@ -73,7 +73,7 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 	}
 	ref := &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
 		opts: opts, workers: l.labelWorkers}
-	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref}
+	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref, unload: l.prep.unload}
 	if calibrated {
 		l.log.Info("models.clip runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames",
 			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "window", co.Shadow.Window)
@@ -175,7 +175,8 @@ func (r *safeReference) compare(_ context.Context, cand swappableCLIP, frames []
 		return nil, fmt.Errorf("shadow checks: the safe model: %w", err)
 	}
 	defer m.Close()
-	pair, err := fidelity.NewCLIPPair(m, cl.model, sets)
+	// The int8 model's classifiers come through its text tower, which may be idle.
+	pair, err := withText(cl, func() (*fidelity.CLIPPair, error) { return fidelity.NewCLIPPair(m, cl.model, sets) })
 	if err != nil {
 		return nil, err
 	}

@@ -102,9 +102,9 @@ func checkUnloadMetricsAndStop(t *testing.T, p *proc, port int, model string) {
 // given back is logged, not asserted.
 func TestE2EIdleCLIPTextTowerUnloadedAndReloaded(t *testing.T) {
 	m, dir, port := shapesSetup(t)
-	// Shadow checks off: a CLIP under shadow checks or camera calibration keeps its text tower
-	// (its model can be swapped; README, models.idle_unload).
-	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  clip: %s\n  idle_unload: 2s\n  calibration: {shadow: false}\n",
+	// The default config: the shapes CLIP runs at full int8 under shadow checks, whose
+	// labeler can swap the model (calibrating.go); the idle text tower is its model's.
+	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  clip: %s\n  idle_unload: 2s\n",
 		filepath.Join(repoRoot(t), "models/shapes/clip")), labelledCamera)
 	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	p := startEdged(t, dir, cfg)
@@ -118,6 +118,9 @@ func TestE2EIdleCLIPTextTowerUnloadedAndReloaded(t *testing.T) {
 	after := rssBytes(t, p.cmd.Process.Pid)
 	t.Logf("edged's resident memory: %d MiB before the text tower was unloaded, %d MiB after (%+d MiB)", before>>20, after>>20, (after-before)>>20)
 	clip := modelHealth(t, port).Models["clip"]
+	if clip.Calibration == nil || clip.Calibration.State != "calibrated" {
+		t.Errorf("/healthz models.clip.calibration %+v; want the full-int8 model under shadow checks", clip.Calibration)
+	}
 	if clip.TextTower == nil || !clip.TextTower.Unloaded || clip.TextTower.Unloads < 1 || clip.Unloaded {
 		t.Errorf("/healthz models.clip %+v, text tower %+v after the unload; want the text tower unloaded, the model not", clip, clip.TextTower)
 	}

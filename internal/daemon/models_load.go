@@ -359,6 +359,13 @@ func (l *clipLabeler) LabelEmbeddings(_ context.Context, set *clip.LabelSet) ([]
 
 func (l *clipLabeler) LogitScale() float64 { return float64(l.model.LogitScale()) }
 
+func (l *clipLabeler) OpenText() error  { return l.model.OpenText() }
+func (l *clipLabeler) CloseText() error { return l.model.CloseText() }
+
+// guardText is how a calibratingLabeler shares its idle text tower with the models it swaps:
+// set and cleared while no call runs on l.
+func (l *clipLabeler) guardText(idle *idleModel) { l.text = idle }
+
 func (l *clipLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
 	_, err := l.classifier(set)
 	return err
