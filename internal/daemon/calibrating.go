@@ -118,6 +118,8 @@ type swappableCLIP interface {
 	// guardText makes every use of the model's text tower go through idle (nil: none), the
 	// labeler's, which it hands from model to model as it swaps them.
 	guardText(idle *idleModel)
+	// manifest is the manifest of the model's bundle (nil when it has none).
+	manifest() *bundle.Manifest
 	close() error
 }
 
@@ -141,6 +143,7 @@ type calibratingLabeler struct {
 	load    func(*bundle.Bundle) (swappableCLIP, error)
 	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error) // moves a passed bundle into the cache
 	report  func(precision string, s CalibrationStatus)
+	swapped func(*bundle.Manifest) // told the manifest of each model swapped in
 	log     *slog.Logger
 	ref     shadowReference // nil: no shadow checks
 
@@ -177,6 +180,7 @@ type calibrationParts struct {
 	report  func(precision string, s CalibrationStatus)
 	ref     shadowReference // nil, or opts.Shadow.Off: no shadow checks
 	unload  *idleUnload     // closes the text tower when idle; nil keeps it
+	swapped func(*bundle.Manifest)
 }
 
 // newCalibratingLabeler labels with m: the safe model (calibrated false), or a full-int8 one
@@ -184,7 +188,7 @@ type calibrationParts struct {
 func newCalibratingLabeler(m swappableCLIP, calibrated bool, p calibrationParts, opts CalibrationOptions, log *slog.Logger) *calibratingLabeler {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, log: log,
+	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, swapped: p.swapped, log: log,
 		active: m, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
 	if c.text = p.unload.unloadableText(c); c.text != nil {
 		m.guardText(c.text)
@@ -394,6 +398,9 @@ func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
 		}
 	})
 	c.swap.Unlock()
+	if man := next.manifest(); man != nil && c.swapped != nil {
+		c.swapped(man)
+	}
 	if err := old.close(); err != nil {
 		c.log.Warn("calibration: closing "+what, "err", err)
 	}

@@ -73,7 +73,8 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 	}
 	ref := &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
 		opts: opts, workers: l.labelWorkers}
-	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref, unload: l.prep.unload}
+	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref, unload: l.prep.unload,
+		swapped: func(man *bundle.Manifest) { l.reportParts(fieldCLIP, man) }}
 	if calibrated {
 		l.log.Info("models.clip runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames",
 			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "window", co.Shadow.Window)

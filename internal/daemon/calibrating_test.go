@@ -92,6 +92,8 @@ func (f *fakeCLIP) CloseText() error {
 
 func (f *fakeCLIP) guardText(idle *idleModel) { f.text = idle }
 
+func (f *fakeCLIP) manifest() *bundle.Manifest { return nil }
+
 var errClosedModel = errors.New("model used after close")
 
 func (f *fakeCLIP) call() (func(), error) {

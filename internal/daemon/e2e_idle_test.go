@@ -27,6 +27,12 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 		h := modelHealth(t, port)
 		return h.Models["clip"].State == "ready" && h.Models["blip_vqa"].State == "ready"
 	})
+	// Full int8 by default: the image towers at int8, the text models at int8-dynamic (BLIP
+	// bundle revision 3), int8 work on edged's kernels where the CPU has them.
+	h := modelHealth(t, port)
+	checkParts(t, "clip", h.Models["clip"], map[string]string{"vision": "int8", "text": "int8-dynamic"})
+	checkParts(t, "blip_vqa", h.Models["blip_vqa"], map[string]string{"vision": "int8", "question_encoder": "int8-dynamic",
+		"cross_kv": "int8-dynamic", "decoder_step": "int8-dynamic"})
 	type answer struct {
 		Frame     uint64 `json:"frame"`
 		Answer    string `json:"answer"`
@@ -56,7 +62,7 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 	p.waitStderr(unloaded, n+1)
 	freed := rssBytes(t, p.cmd.Process.Pid)
 	t.Logf("edged's resident memory: %d MiB with the VQA model used, %d MiB after it was unloaded (%+d MiB)", loaded>>20, freed>>20, (freed-loaded)>>20)
-	h := modelHealth(t, port)
+	h = modelHealth(t, port)
 	if v := h.Models["blip_vqa"]; v.State != "ready" || !v.Unloaded || v.Unloads < 1 {
 		t.Errorf("/healthz models.blip_vqa %+v after the unload; want ready, unloaded, counted", v)
 	}

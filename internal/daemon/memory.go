@@ -159,15 +159,8 @@ func towerBytes(arch, role, precision string, fileBytes int64, weightOnly bool) 
 // kernels run its int8-dynamic models.
 func bundleSessionBytes(m *bundle.Manifest, weightOnly bool) int64 {
 	var n float64
-	for _, f := range m.Files {
-		if f.Precision == "" && len(f.Inputs) == 0 { // not a model file
-			continue
-		}
-		p := f.Precision
-		if p == "" {
-			p = m.Precision
-		}
-		n += towerBytes(m.Architecture, f.Role, p, f.Size, weightOnly)
+	for _, f := range m.ModelFiles() {
+		n += towerBytes(m.Architecture, f.Role, f.Precision, f.Size, weightOnly)
 	}
 	return int64(n)
 }
