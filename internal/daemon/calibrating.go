@@ -301,7 +301,8 @@ func (c *calibratingLabeler) offer(now time.Time, img image.Image) {
 }
 
 // convert runs one conversion on a copy of the reservoir's frames and swaps the model in if
-// it passed.
+// it passed. The status is reported before the verdict is logged: whoever sees the line finds
+// /healthz up to date.
 func (c *calibratingLabeler) convert(sets []string) {
 	st := c.res.State()
 	c.log.Info("calibration: converting models.clip to full int8 on the cameras' frames, at low priority; labels continue at the safe precision",
@@ -322,12 +323,14 @@ func (c *calibratingLabeler) convert(sets []string) {
 		c.status.State, c.status.Error = calFailed, err.Error()
 		c.status.Failed++
 		c.notBefore = time.Now().Add(c.opts.Retry)
+		c.reportLocked()
 		c.log.Error("calibration: the full-int8 conversion failed; labelling stays at the safe precision", "model", fieldCLIP,
 			"retry_in", c.opts.Retry, "err", err)
 	case !report.Passed:
 		c.status.State, c.status.Gate = calRefused, fidelity.Why(*report)
 		c.status.Refused++
 		c.notBefore = time.Now().Add(c.opts.Retry)
+		c.reportLocked()
 		c.log.Warn("calibration: the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision",
 			"model", fieldCLIP, "gate", c.status.Gate, "retry_in", c.opts.Retry)
 	default:
@@ -337,11 +340,11 @@ func (c *calibratingLabeler) convert(sets []string) {
 			c.window.reset()
 			c.trigger.last.Store(time.Now().UnixNano())
 		}
+		c.reportLocked()
 		c.log.Info(msgCalibrated, "model", fieldCLIP, "precision", precisionInt8, "frames", report.Frames,
 			"mean_cosine", fmt.Sprintf("%.4f", report.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", report.WorstCosine),
 			"top1_agreement", fmt.Sprintf("%.3f", report.Top1Agreement))
 	}
-	c.reportLocked()
 }
 
 // msgCalibrated is logged when the camera-calibrated model replaces the safe one.
@@ -526,14 +529,11 @@ func (c *calibratingLabeler) fallBack(r fidelity.Report) {
 	}
 	if err != nil {
 		c.status.Shadow.Error = "falling back to the safe model: " + err.Error()
+		c.reportLocked()
 		c.log.Error("shadow checks: the full-int8 model no longer agrees with the safe one, which could not be loaded; labelling stays at int8",
 			"model", fieldCLIP, "agreement", fidelity.Why(r), "err", err)
-		c.reportLocked()
 		return
 	}
-	c.log.Warn(msgFallBack, "model", fieldCLIP, "agreement", fidelity.Why(r), "checks", r.Frames,
-		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine),
-		"top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
 	c.status.State, c.status.Gate = calCollecting, ""
 	c.status.Shadow.Fallbacks++
 	c.status.Shadow.FellBack = fidelity.Why(r)
@@ -541,7 +541,10 @@ func (c *calibratingLabeler) fallBack(r fidelity.Report) {
 	c.window.reset()
 	c.window.status(c.status.Shadow, c.opts.Thresholds)
 	c.nextLook.Store(0)
-	c.reportLocked()
+	c.reportLocked() // before the line: whoever sees it finds /healthz up to date
+	c.log.Warn(msgFallBack, "model", fieldCLIP, "agreement", fidelity.Why(r), "checks", r.Frames,
+		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine),
+		"top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
 }
 
 // PrepareLabels prepares set on the model labelling now; the gate compares top-1 labels on
