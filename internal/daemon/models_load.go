@@ -171,7 +171,7 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
 	}
 	if l.prep.budget != nil {
-		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest); err != nil {
+		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest, l.recalibration(m.field, b)); err != nil {
 			return nil, fmt.Errorf("models.%s: %w", m.field, err)
 		}
 	}
