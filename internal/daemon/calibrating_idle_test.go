@@ -141,22 +141,14 @@ func TestCalibratingLabelerIdleTextAcrossSwaps(t *testing.T) {
 	var wg sync.WaitGroup
 	var calls atomic.Int64
 	loop := func(call func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := call(); err != nil {
-					t.Errorf("a call failed across unloads and swaps: %v", err)
-					return
-				}
-				calls.Add(1)
+		repeat(&wg, stop, func() bool {
+			if err := call(); err != nil {
+				t.Errorf("a call failed across unloads and swaps: %v", err)
+				return false
 			}
-		}()
+			calls.Add(1)
+			return true
+		})
 	}
 	for range 2 {
 		loop(func() error {

@@ -148,6 +148,24 @@ func (f *fakeCLIP) close() error {
 	return nil
 }
 
+// repeat calls call on a new goroutine, counted by wg, until stop is closed or call says false.
+func repeat(wg *sync.WaitGroup, stop <-chan struct{}, call func() bool) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if !call() {
+				return
+			}
+		}
+	}()
+}
+
 // statusLog keeps the calibration statuses a calibratingLabeler reports: the states in turn
 // (a repeated one once), and the last status with its precision.
 type statusLog struct {
@@ -234,26 +252,18 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	stop := make(chan struct{})
 	var failures atomic.Int32
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				emb, err := c.EmbedImage(ctx, img)
-				if err == nil {
-					_, err = c.Classify(ctx, emb, set)
-				}
-				if err != nil {
-					failures.Add(1)
-					t.Errorf("a label job failed across the swap: %v", err)
-					return
-				}
+		repeat(&wg, stop, func() bool {
+			emb, err := c.EmbedImage(ctx, img)
+			if err == nil {
+				_, err = c.Classify(ctx, emb, set)
 			}
-		}()
+			if err != nil {
+				failures.Add(1)
+				t.Errorf("a label job failed across the swap: %v", err)
+				return false
+			}
+			return true
+		})
 	}
 	eventually(t, "the calibrated model labelling, and saying so", func() bool {
 		s, _ := c.Classify(ctx, []float32{1, 0}, set)
