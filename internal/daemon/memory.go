@@ -271,10 +271,15 @@ func calibratesOnCameras(cfg *Config) bool {
 // checkpointRecalibration is why the CLIP checkpoint in dir will be converted again while the
 // daemon runs (nil: it will not): converted at the safe precision it is calibrated on the
 // cameras; converted at full int8 on edged's own calibration data, shadow checks may
-// calibrate it again.
-func checkpointRecalibration(cfg *Config, dir string) (*recalibration, error) {
+// calibrate it again. Telling the two apart hashes the checkpoint (once: the hash is kept for
+// the conversion), which a large one on a slow card takes seconds to: exact false does not,
+// and takes the first (the same figure; counted with shadow checks off too).
+func checkpointRecalibration(cfg *Config, dir string, exact bool) (*recalibration, error) {
 	if !calibratesOnCameras(cfg) || (cfg.Runtime.Precision != "" && cfg.Runtime.Precision != precisionInt8) {
 		return nil, nil
+	}
+	if !exact {
+		return cameraRecalibration, nil
 	}
 	memo := ""
 	if cache, err := cacheDir(cfg); err == nil {
@@ -329,8 +334,9 @@ func modelSessions(cfg *Config, field string) int {
 
 // estimateModel is m's size when it can be told before the model is prepared: a bundle
 // folder, a checkpoint folder, or a repository whose checkpoint is in the hub cache. ok is
-// false for a repository not pulled yet: its bundle is checked once it is ready.
-func estimateModel(cfg *Config, m configuredModel) (size modelSize, ok bool, err error) {
+// false for a repository not pulled yet: its bundle is checked once it is ready. exact is
+// checkpointRecalibration's.
+func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, ok bool, err error) {
 	size = modelSize{field: m.field, name: m.name, sessions: modelSessions(cfg, m.field)}
 	dir := cfg.ResolveModel(m.name)
 	if _, err := os.Stat(dir); err != nil {
@@ -355,7 +361,7 @@ func estimateModel(cfg *Config, m configuredModel) (size modelSize, ok bool, err
 		return size, false, err
 	}
 	if m.field == fieldCLIP {
-		r, err := checkpointRecalibration(cfg, dir)
+		r, err := checkpointRecalibration(cfg, dir, exact)
 		if err != nil {
 			return size, false, err
 		}
@@ -375,8 +381,23 @@ type memoryBudget struct {
 }
 
 // newMemoryBudget estimates the config's models and refuses the config (a *ConfigError) when
-// those known already cannot fit.
+// those known already cannot fit. Estimates that do not fit are made again exactly
+// (checkpointRecalibration) before the config is refused: the refusal names the right setting.
 func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
+	b, err := estimateBudget(cfg, false)
+	if err == nil && b.overBudget() != "" {
+		b, err = estimateBudget(cfg, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if msg := b.overBudget(); msg != "" {
+		return nil, configErrorAt(cfg, "runtime.memory_limit", "%s", msg)
+	}
+	return b, nil
+}
+
+func estimateBudget(cfg *Config, exact bool) (*memoryBudget, error) {
 	b := &memoryBudget{limit: int64(cfg.Runtime.MemoryLimit), explicit: cfg.Runtime.MemoryLimit > 0, sizes: map[string]modelSize{}}
 	if !b.explicit {
 		var err error
@@ -386,7 +407,7 @@ func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
 	}
 	for _, m := range configuredModels(cfg) {
 		b.order = append(b.order, m.field)
-		size, ok, err := estimateModel(cfg, m)
+		size, ok, err := estimateModel(cfg, m, exact)
 		if err != nil {
 			// The loader reports a model it cannot open; its size is checked once it is ready.
 			continue
@@ -394,9 +415,6 @@ func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
 		if ok {
 			b.sizes[m.field] = size
 		}
-	}
-	if msg := b.overBudget(); msg != "" {
-		return nil, configErrorAt(cfg, "runtime.memory_limit", "%s", msg)
 	}
 	return b, nil
 }

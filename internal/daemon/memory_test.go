@@ -111,7 +111,7 @@ func TestBudgetCountsTheCalibrationPeak(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := &Config{CacheDir: t.TempDir(), Models: ModelsConfig{CLIP: c.checkpoint, Calibration: c.calibration},
 				Cameras: []Camera{{Name: "cam"}}}
-			size, ok, err := estimateModel(cfg, configuredModel{field: fieldCLIP, name: c.checkpoint})
+			size, ok, err := estimateModel(cfg, configuredModel{field: fieldCLIP, name: c.checkpoint}, true)
 			if err != nil || !ok {
 				t.Fatalf("estimate: %v, %v", ok, err)
 			}
