@@ -248,7 +248,8 @@ type transient struct {
 }
 
 // peak is the largest transient of r for a checkpoint of params weights whose model holds
-// modelBytes; nil when r is.
+// modelBytes at the precision it runs at, or at the safe one (the model a swap brings in may
+// be either); nil when r is.
 func (r *recalibration) peak(params, modelBytes int64) *transient {
 	if r == nil {
 		return nil
@@ -295,6 +296,20 @@ func checkpointRecalibration(cfg *Config, dir string, exact bool) (*recalibratio
 		return nil, nil
 	}
 	return shadowRecalibration, nil
+}
+
+// safeVariant is man with its full-int8 files at the safe precision: the model a CLIP under
+// shadow checks falls back to (the converter writes every other file the same).
+func safeVariant(man *bundle.Manifest) *bundle.Manifest {
+	safe := *man
+	safe.Precision = convert.SafePrecision.String()
+	safe.Files = man.ModelFiles()
+	for i := range safe.Files {
+		if safe.Files[i].Precision == precisionInt8 {
+			safe.Files[i].Precision = safe.Precision
+		}
+	}
+	return &safe
 }
 
 // bundleParams is how many weights the checkpoint of a bundle has: what its converter read,
@@ -365,7 +380,11 @@ func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, 
 		if err != nil {
 			return size, false, err
 		}
-		size.transient = r.peak(params, size.bytes())
+		safe, _, _, err := checkpointSessionBytes(dir, convert.SafePrecision.String(), weightOnlyKernels(cfg))
+		if err != nil {
+			return size, false, err
+		}
+		size.transient = r.peak(params, int64(size.sessions)*max(size.perSession, safe))
 	}
 	return size, true, nil
 }
@@ -427,7 +446,7 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 	defer b.mu.Unlock()
 	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
 		perSession: bundleSessionBytes(man, weightOnlyKernels(cfg)), from: "bundle at " + man.Precision}
-	size.transient = r.peak(bundleParams(man), size.bytes())
+	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, bundleSessionBytes(safeVariant(man), weightOnlyKernels(cfg))))
 	prev, had := b.sizes[field]
 	b.sizes[field] = size
 	if msg := b.overBudget(); msg != "" {

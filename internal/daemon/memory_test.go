@@ -175,4 +175,14 @@ func TestBudgetAdmitsWithThePeak(t *testing.T) {
 	if b.sizes[fieldCLIP].transient != nil {
 		t.Error("the refused figures were kept")
 	}
+	// Without edged's kernels the safe model (its vision tower int8-dynamic, dequantized to
+	// float) holds more than the conversion: a fallback's swap is the peak.
+	b.limit = 1 << 50
+	if err := b.admit(cfg, fieldCLIP, "clip", man, shadowRecalibration); err != nil {
+		t.Fatal(err)
+	}
+	safe := int64(modelSessions(cfg, fieldCLIP)) * bundleSessionBytes(safeVariant(man), false)
+	if tr := b.sizes[fieldCLIP].transient; tr == nil || tr.bytes != safe || !strings.Contains(tr.what, "the new model loaded beside the old one") {
+		t.Errorf("transient %+v with kernels off, want the safe model's %s at the swap", tr, bench.FormatBytes(safe))
+	}
 }
