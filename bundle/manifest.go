@@ -159,6 +159,22 @@ func (m *Manifest) File(role string) (File, bool) {
 	return File{}, false
 }
 
+// ModelFiles lists the bundle's model files (those with inputs, or a precision of their own),
+// each with the precision it is written at: its own, else the bundle's.
+func (m *Manifest) ModelFiles() []File {
+	var out []File
+	for _, f := range m.Files {
+		if f.Precision == "" && len(f.Inputs) == 0 { // not a model file
+			continue
+		}
+		if f.Precision == "" {
+			f.Precision = m.Precision
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
 // Float returns a numeric value of the manifest.
 func (m *Manifest) Float(name string) (float64, error) {
 	v, ok := m.Values[name]

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edged/edged/internal/progress"
 	"github.com/edged/edged/models"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 func init() {
@@ -27,9 +28,12 @@ type modelEntry struct {
 	Source       string `json:"source,omitempty"` // the checkpoint folder, for one not pulled
 	Architecture string `json:"architecture"`
 	Precision    string `json:"precision"`
-	Calibration  string `json:"calibration,omitempty"`
-	SizeBytes    int64  `json:"size_bytes"`
-	LastUsed     string `json:"last_used"` // RFC 3339
+	// Parts are its model files' precisions, and what runs each here by default (edged's
+	// kernels on this CPU, XNNPACK: runtime.kernels auto, as commands and the daemon run).
+	Parts       []models.Part `json:"parts,omitempty"`
+	Calibration string        `json:"calibration,omitempty"`
+	SizeBytes   int64         `json:"size_bytes"`
+	LastUsed    string        `json:"last_used"` // RFC 3339
 }
 
 func runModels(args []string) int {
@@ -44,7 +48,9 @@ func modelsCmd(args []string, stdout, stderr io.Writer) int {
 			"       edged models rm [--cache DIR] NAME|REPO[@REVISION]...\n\n"+
 			"Lists the bundles edged converted into its cache (for every command and the daemon),\n"+
 			"most recently used first: the repository and revision each came from, precision,\n"+
-			"calibration, size on disk and when it was last used. rm removes an entry by its name,\n"+
+			"the precision of each part (model file) and the kernels of edged's that run its int8\n"+
+			"work on this CPU (the rest runs on XNNPACK), calibration, size on disk and when it\n"+
+			"was last used. rm removes an entry by its name,\n"+
 			"or every entry of a repository (of one revision or commit with @REVISION); the next\n"+
 			"use converts it again. The Hugging Face download cache is not touched.\n\n")
 		fs.PrintDefaults()
@@ -103,7 +109,7 @@ func modelsCmd(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tREPO\tREVISION\tPRECISION\tCALIBRATION\tSIZE\tLAST USED")
+	fmt.Fprintln(tw, "NAME\tREPO\tREVISION\tPRECISION\tPARTS\tCALIBRATION\tSIZE\tLAST USED")
 	for _, e := range entries {
 		d := describeEntry(e)
 		repo, rev := d.Repo, d.Revision
@@ -113,7 +119,8 @@ func modelsCmd(args []string, stdout, stderr io.Writer) int {
 		if d.Commit != "" && d.Commit != rev {
 			rev += " (" + short(d.Commit) + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, orDash(repo), orDash(rev), d.Precision, orDash(d.Calibration),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, orDash(repo), orDash(rev), d.Precision,
+			orDash(models.PartsString(d.Parts)), orDash(d.Calibration),
 			progress.Bytes(int(d.SizeBytes)), e.LastUsed.Local().Format("2006-01-02 15:04"))
 	}
 	tw.Flush()
@@ -127,6 +134,8 @@ func describeEntry(e models.Entry) modelEntry {
 	if d.Repo == "" {
 		d.Source = m.Source.Path
 	}
+	// The default runtime options resolve on any CPU: no error.
+	d.Parts, _ = models.Parts(m, tflite.Options{})
 	if c := m.Calibration; c != nil {
 		d.Calibration = fmt.Sprintf("%s, %d images, %s", c.Source, c.Images, c.Method)
 	}

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/hf/hub/hubtest"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/models"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 func runModelsCmd(args ...string) (code int, stdout, stderr string) {
@@ -65,6 +68,13 @@ func TestModelFromHubAndCacheCommands(t *testing.T) {
 		!strings.Contains(e.Calibration, "shapes") || e.SizeBytes <= 0 || e.LastUsed == "" {
 		t.Errorf("entry %+v; want shapes/clip at v1 (commit %s), int8 calibrated on shapes", e, commit)
 	}
+	// Its parts: the manifest's precision of each file, and the kernels this CPU runs them on.
+	kernel, _ := tflite.KernelOf(tflite.Options{})
+	wantParts := []models.Part{{Role: "vision", Precision: "int8", Delegate: "xnnpack", Kernels: kernel},
+		{Role: "text", Precision: "int8-dynamic", Delegate: "xnnpack", Kernels: kernel}}
+	if !slices.Equal(e.Parts, wantParts) {
+		t.Errorf("parts %+v, want %+v", e.Parts, wantParts)
+	}
 	b, err := bundle.Read(filepath.Join(cache, "models", e.Name))
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +82,8 @@ func TestModelFromHubAndCacheCommands(t *testing.T) {
 	if o := b.Manifest.Source.Origin; o.Repo != "shapes/clip" || o.Revision != "v1" || o.Commit != commit {
 		t.Errorf("manifest origin %+v", o)
 	}
-	if code, table, _ := runModelsCmd("--cache", cache); code != 0 || !strings.Contains(table, e.Name) || !strings.Contains(table, "shapes/clip") {
+	if code, table, _ := runModelsCmd("--cache", cache); code != 0 || !strings.Contains(table, e.Name) || !strings.Contains(table, "shapes/clip") ||
+		!strings.Contains(table, models.PartsString(wantParts)) {
 		t.Errorf("edged models table: exit %d\n%s", code, table)
 	}
 

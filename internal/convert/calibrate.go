@@ -52,7 +52,7 @@ func planCalibration(src *Source, opts Options) (Options, *bundle.CalibrationInf
 	if opts.Precision != graph.Int8Full || opts.CalibrationDir != "" {
 		return opts, nil
 	}
-	if _, ok := shapes.Checkpoint(src.Hash); ok || opts.RandomInit {
+	if calibratesItself(src.Hash) || opts.RandomInit {
 		opts.shapesScenes = true
 		return opts, nil
 	}
@@ -63,6 +63,24 @@ func planCalibration(src *Source, opts Options) (Options, *bundle.CalibrationInf
 		"checkpoint", src.Dir)
 	opts.Precision = SafePrecision
 	return opts, &bundle.CalibrationInfo{Source: CalibrationNone, Fallback: reason}
+}
+
+// calibratesItself says whether edged has calibration data for the checkpoint of this hash:
+// the shapes checkpoints, calibrated on rendered shapes scenes.
+func calibratesItself(hash string) bool {
+	_, ok := shapes.Checkpoint(hash)
+	return ok
+}
+
+// CalibratesItself says whether a full-int8 conversion of the checkpoint in dir calibrates
+// without images being given (planCalibration), rather than falling back to SafePrecision.
+// memoDir is Open's cacheDir: the hash is remembered there for the conversion.
+func CalibratesItself(dir, memoDir string) (bool, error) {
+	h, err := memoHash(dir, memoDir)
+	if err != nil {
+		return false, err
+	}
+	return calibratesItself(h), nil
 }
 
 // calibrationCanvas is the size shapes scenes are rendered at: larger than the shapes models'

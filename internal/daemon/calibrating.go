@@ -112,6 +112,14 @@ type swappableCLIP interface {
 	Labeler
 	TextEmbedder
 	Match(ctx context.Context, img image.Image, texts []string) ([]float64, error)
+	// OpenText and CloseText open and close the model's text tower; the idle unloader
+	// calls them on the model labelling now.
+	textTower
+	// guardText makes every use of the model's text tower go through idle (nil: none), the
+	// labeler's, which it hands from model to model as it swaps them.
+	guardText(idle *idleModel)
+	// manifest is the manifest of the model's bundle (nil when it has none).
+	manifest() *bundle.Manifest
 	close() error
 }
 
@@ -124,6 +132,10 @@ type swappableCLIP interface {
 // calls on it are done. An image embedded by the old model scores the same on the new one:
 // both bundles write the text tower at int8-dynamic from the same weights, so the label
 // embeddings (cached by the text tower's hash) are the same.
+//
+// models.idle_unload closes the text tower of the model labelling now (text): every model
+// the labeler swaps in runs its text through that one idleModel, and a swap leaves the new
+// model's text tower as the old one's was, open or closed (replace).
 type calibratingLabeler struct {
 	opts    CalibrationOptions
 	res     *Reservoir
@@ -131,11 +143,14 @@ type calibratingLabeler struct {
 	load    func(*bundle.Bundle) (swappableCLIP, error)
 	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error) // moves a passed bundle into the cache
 	report  func(precision string, s CalibrationStatus)
+	swapped func(*bundle.Manifest) // told the manifest of each model swapped in
 	log     *slog.Logger
 	ref     shadowReference // nil: no shadow checks
 
 	swap   sync.RWMutex
-	active swappableCLIP
+	active swappableCLIP // written holding swap and text's lock: either one keeps it
+	// text closes the text tower of the model labelling now when idle; nil keeps it.
+	text *idleModel
 
 	// nextLook is when the reservoir considers a frame next (Unix nanoseconds): frames before
 	// it cost the labelling path no lock.
@@ -164,6 +179,8 @@ type calibrationParts struct {
 	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error)
 	report  func(precision string, s CalibrationStatus)
 	ref     shadowReference // nil, or opts.Shadow.Off: no shadow checks
+	unload  *idleUnload     // closes the text tower when idle; nil keeps it
+	swapped func(*bundle.Manifest)
 }
 
 // newCalibratingLabeler labels with m: the safe model (calibrated false), or a full-int8 one
@@ -171,8 +188,11 @@ type calibrationParts struct {
 func newCalibratingLabeler(m swappableCLIP, calibrated bool, p calibrationParts, opts CalibrationOptions, log *slog.Logger) *calibratingLabeler {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, log: log,
+	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, swapped: p.swapped, log: log,
 		active: m, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
+	if c.text = p.unload.unloadableText(c); c.text != nil {
+		m.guardText(c.text)
+	}
 	if p.ref != nil && !opts.Shadow.Off {
 		c.ref = p.ref
 		c.trigger = newShadowTrigger(opts.Shadow, time.Now())
@@ -281,7 +301,8 @@ func (c *calibratingLabeler) offer(now time.Time, img image.Image) {
 }
 
 // convert runs one conversion on a copy of the reservoir's frames and swaps the model in if
-// it passed.
+// it passed. The status is reported before the verdict is logged: whoever sees the line finds
+// /healthz up to date.
 func (c *calibratingLabeler) convert(sets []string) {
 	st := c.res.State()
 	c.log.Info("calibration: converting models.clip to full int8 on the cameras' frames, at low priority; labels continue at the safe precision",
@@ -302,12 +323,14 @@ func (c *calibratingLabeler) convert(sets []string) {
 		c.status.State, c.status.Error = calFailed, err.Error()
 		c.status.Failed++
 		c.notBefore = time.Now().Add(c.opts.Retry)
+		c.reportLocked()
 		c.log.Error("calibration: the full-int8 conversion failed; labelling stays at the safe precision", "model", fieldCLIP,
 			"retry_in", c.opts.Retry, "err", err)
 	case !report.Passed:
 		c.status.State, c.status.Gate = calRefused, fidelity.Why(*report)
 		c.status.Refused++
 		c.notBefore = time.Now().Add(c.opts.Retry)
+		c.reportLocked()
 		c.log.Warn("calibration: the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision",
 			"model", fieldCLIP, "gate", c.status.Gate, "retry_in", c.opts.Retry)
 	default:
@@ -317,11 +340,11 @@ func (c *calibratingLabeler) convert(sets []string) {
 			c.window.reset()
 			c.trigger.last.Store(time.Now().UnixNano())
 		}
+		c.reportLocked()
 		c.log.Info(msgCalibrated, "model", fieldCLIP, "precision", precisionInt8, "frames", report.Frames,
 			"mean_cosine", fmt.Sprintf("%.4f", report.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", report.WorstCosine),
 			"top1_agreement", fmt.Sprintf("%.3f", report.Top1Agreement))
 	}
-	c.reportLocked()
 }
 
 // msgCalibrated is logged when the camera-calibrated model replaces the safe one.
@@ -343,7 +366,10 @@ func (c *calibratingLabeler) swapIn(tmp string) error {
 }
 
 // replace prepares the label sets on next and makes it the model that labels; the one it
-// replaces (called what in the log) is closed once its calls are done.
+// replaces (called what in the log) is closed once its calls are done, its text tower with
+// it. next's text tower is left as the idle unloader has the old one's: open, or closed
+// while no search or ask needs it. Its calls' text goes through the same idleModel, and the
+// swap holds its lock, so no unload or reload runs across the swap.
 func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
 	for _, s := range c.labelSets() {
 		if err := next.PrepareLabels(c.ctx, s); err != nil {
@@ -351,15 +377,43 @@ func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
 			return fmt.Errorf("label set %s on the new model: %w", s.Source, err)
 		}
 	}
-	c.swap.Lock()
+	// Opening takes long: not under the write lock, which stops labelling.
+	if c.text.loaded() {
+		if err := next.OpenText(); err != nil {
+			c.log.Warn("calibration: opening the new model's text tower; it opens on its next use", "err", err)
+		}
+	}
+	c.swap.Lock() // no call runs on the old model from here
 	old := c.active
-	c.active = next
+	c.text.exclusive(func(loaded bool) {
+		c.active = next
+		if c.text == nil {
+			return
+		}
+		old.guardText(nil)
+		next.guardText(c.text)
+		if loaded { // a no-op unless a reload ran since the look above
+			if err := next.OpenText(); err != nil {
+				c.log.Warn("calibration: opening the new model's text tower; it opens on its next use", "err", err)
+			}
+		} else if err := next.CloseText(); err != nil { // preparing the labels may have opened it
+			c.log.Warn("calibration: closing the idle text tower of the new model", "err", err)
+		}
+	})
 	c.swap.Unlock()
+	if man := next.manifest(); man != nil && c.swapped != nil {
+		c.swapped(man)
+	}
 	if err := old.close(); err != nil {
 		c.log.Warn("calibration: closing "+what, "err", err)
 	}
 	return nil
 }
+
+// OpenText and CloseText open and close the text tower of the model labelling now: the idle
+// unloader calls them (unloadableText), holding the lock replace holds while it swaps.
+func (c *calibratingLabeler) OpenText() error  { return c.active.OpenText() }
+func (c *calibratingLabeler) CloseText() error { return c.active.CloseText() }
 
 // labelSets are the label sets the gate and the shadow checks compare top-1 labels on.
 func (c *calibratingLabeler) labelSets() []*clip.LabelSet {
@@ -475,14 +529,11 @@ func (c *calibratingLabeler) fallBack(r fidelity.Report) {
 	}
 	if err != nil {
 		c.status.Shadow.Error = "falling back to the safe model: " + err.Error()
+		c.reportLocked()
 		c.log.Error("shadow checks: the full-int8 model no longer agrees with the safe one, which could not be loaded; labelling stays at int8",
 			"model", fieldCLIP, "agreement", fidelity.Why(r), "err", err)
-		c.reportLocked()
 		return
 	}
-	c.log.Warn(msgFallBack, "model", fieldCLIP, "agreement", fidelity.Why(r), "checks", r.Frames,
-		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine),
-		"top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
 	c.status.State, c.status.Gate = calCollecting, ""
 	c.status.Shadow.Fallbacks++
 	c.status.Shadow.FellBack = fidelity.Why(r)
@@ -490,7 +541,10 @@ func (c *calibratingLabeler) fallBack(r fidelity.Report) {
 	c.window.reset()
 	c.window.status(c.status.Shadow, c.opts.Thresholds)
 	c.nextLook.Store(0)
-	c.reportLocked()
+	c.reportLocked() // before the line: whoever sees it finds /healthz up to date
+	c.log.Warn(msgFallBack, "model", fieldCLIP, "agreement", fidelity.Why(r), "checks", r.Frames,
+		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine),
+		"top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
 }
 
 // PrepareLabels prepares set on the model labelling now; the gate compares top-1 labels on
@@ -553,7 +607,12 @@ func (c *calibratingLabeler) close() error {
 	c.wg.Wait()
 	c.swap.Lock()
 	defer c.swap.Unlock()
-	return c.active.close()
+	var textErr error
+	if c.text != nil {
+		textErr = c.text.close()
+		c.active.guardText(nil)
+	}
+	return errors.Join(textErr, c.active.close())
 }
 
 // --- the conversion, in a child edged ---

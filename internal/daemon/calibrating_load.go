@@ -21,18 +21,31 @@ import (
 // calibrationExecutable is the edged that converts on the cameras' frames: this one.
 var calibrationExecutable = os.Executable
 
+// recalibration is why field's model of bundle b will be converted again while the daemon
+// runs (nil: it will not), for the memory budget.
+func (l *loader) recalibration(field string, b *bundle.Bundle) *recalibration {
+	switch {
+	case field != fieldCLIP:
+		return nil
+	case l.needsCameraCalibration(b):
+		return cameraRecalibration
+	case l.needsShadowChecks(b):
+		return shadowRecalibration
+	}
+	return nil
+}
+
 // needsCameraCalibration says whether the CLIP bundle b is one the daemon calibrates on its
 // cameras: full int8 was asked for (the default), the checkpoint had no calibration data so it
 // was written at the safe precision, it is the cache's conversion (which a calibrated one
 // replaces), and calibrating on the cameras is not turned off.
 func (l *loader) needsCameraCalibration(b *bundle.Bundle) bool {
 	cal := b.Manifest.Calibration
-	return l.cfg.Models.Calibration.enabled() &&
+	return calibratesOnCameras(l.cfg) &&
 		(l.cfg.Runtime.Precision == "" || l.cfg.Runtime.Precision == precisionInt8) &&
 		b.Manifest.Precision == convert.SafePrecision.String() &&
 		cal != nil && cal.Source == convert.CalibrationNone && cal.Fallback != "" &&
-		filepath.Dir(filepath.Clean(b.Dir)) == filepath.Clean(models.BundlesDir(l.cache)) &&
-		len(l.cfg.Cameras) > 0
+		filepath.Dir(filepath.Clean(b.Dir)) == filepath.Clean(models.BundlesDir(l.cache))
 }
 
 // needsShadowChecks says whether the CLIP bundle b is a full-int8 model the daemon keeps
@@ -43,9 +56,9 @@ func (l *loader) needsCameraCalibration(b *bundle.Bundle) bool {
 func (l *loader) needsShadowChecks(b *bundle.Bundle) bool {
 	cc := l.cfg.Models.Calibration
 	_, err := os.Stat(filepath.Join(b.Manifest.Source.Path, "config.json"))
-	return cc.enabled() && !cc.options().Shadow.Off && b.Manifest.Precision == precisionInt8 &&
+	return calibratesOnCameras(l.cfg) && !cc.options().Shadow.Off && b.Manifest.Precision == precisionInt8 &&
 		filepath.Dir(filepath.Clean(b.Dir)) == filepath.Clean(models.BundlesDir(l.cache)) &&
-		len(l.cfg.Cameras) > 0 && b.Manifest.Source.Path != "" && err == nil
+		b.Manifest.Source.Path != "" && err == nil
 }
 
 // calibrating wraps the CLIP model m of bundle b in a calibratingLabeler: the safe model
@@ -73,7 +86,8 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 	}
 	ref := &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
 		opts: opts, workers: l.labelWorkers}
-	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref}
+	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref, unload: l.prep.unload,
+		swapped: func(man *bundle.Manifest) { l.reportParts(fieldCLIP, man) }}
 	if calibrated {
 		l.log.Info("models.clip runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames",
 			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "window", co.Shadow.Window)
@@ -175,7 +189,8 @@ func (r *safeReference) compare(_ context.Context, cand swappableCLIP, frames []
 		return nil, fmt.Errorf("shadow checks: the safe model: %w", err)
 	}
 	defer m.Close()
-	pair, err := fidelity.NewCLIPPair(m, cl.model, sets)
+	// The int8 model's classifiers come through its text tower, which may be idle.
+	pair, err := withText(cl, func() (*fidelity.CLIPPair, error) { return fidelity.NewCLIPPair(m, cl.model, sets) })
 	if err != nil {
 		return nil, err
 	}

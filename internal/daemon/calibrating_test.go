@@ -19,12 +19,80 @@ import (
 )
 
 // fakeCLIP labels everything with its own name, and fails every call after close: a call on a
-// closed model is what the swap must never let happen.
+// closed model is what the swap must never let happen. Its text tower opens and closes as
+// clip.Model's does (a text call opens a closed one), and its text calls go through its guard
+// as clipLabeler's do; closing the text tower under a running text call is a fault, as it
+// would fail that call on a real model.
 type fakeCLIP struct {
-	name   string
-	closed atomic.Bool
-	busy   atomic.Int32 // calls running now
+	name     string
+	closed   atomic.Bool
+	busy     atomic.Int32 // calls running now
+	textOpen atomic.Bool
+	textBusy atomic.Int32 // text calls running now
+	textUses atomic.Int32
+	text     *idleModel // guardText's
+
+	mu     sync.Mutex
+	faults []string
 }
+
+func (f *fakeCLIP) fault(what string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.faults = append(f.faults, f.name+": "+what)
+}
+
+func (f *fakeCLIP) faultList() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.faults...)
+}
+
+// withText runs a text call, through the guard when there is one (clipLabeler's withText).
+func (f *fakeCLIP) withText() error {
+	if f.text == nil {
+		return f.textCall()
+	}
+	_, err := withIdle(f.text, func(*Models) (struct{}, error) { return struct{}{}, f.textCall() })
+	return err
+}
+
+func (f *fakeCLIP) textCall() error {
+	done, err := f.call()
+	if err != nil {
+		return err
+	}
+	defer done()
+	f.textBusy.Add(1)
+	defer f.textBusy.Add(-1)
+	f.textOpen.Store(true)
+	f.textUses.Add(1)
+	time.Sleep(50 * time.Microsecond) // a call that takes a while, so unloads and swaps meet it
+	return nil
+}
+
+func (f *fakeCLIP) OpenText() error {
+	if f.closed.Load() {
+		f.fault("text tower opened on a closed model")
+	}
+	f.textOpen.Store(true)
+	return nil
+}
+
+func (f *fakeCLIP) CloseText() error {
+	if f.closed.Load() {
+		f.fault("text tower closed on a closed model")
+	}
+	if f.textBusy.Load() != 0 {
+		f.fault("text tower closed under a running text call")
+	}
+	f.textOpen.Store(false)
+	return nil
+}
+
+func (f *fakeCLIP) guardText(idle *idleModel) { f.text = idle }
+
+func (f *fakeCLIP) manifest() *bundle.Manifest { return nil }
 
 var errClosedModel = errors.New("model used after close")
 
@@ -47,12 +115,9 @@ func (f *fakeCLIP) EmbedImage(context.Context, image.Image) ([]float32, error) {
 	return []float32{1, 0}, nil
 }
 
+// PrepareLabels embeds the labels, as a clipLabeler's classifier does.
 func (f *fakeCLIP) PrepareLabels(context.Context, *clip.LabelSet) error {
-	_, err := f.call()
-	if err == nil {
-		f.busy.Add(-1)
-	}
-	return err
+	return f.withText()
 }
 
 func (f *fakeCLIP) Classify(_ context.Context, _ []float32, _ *clip.LabelSet) ([]clip.Score, error) {
@@ -64,13 +129,15 @@ func (f *fakeCLIP) Classify(_ context.Context, _ []float32, _ *clip.LabelSet) ([
 	return []clip.Score{{Label: f.name, Score: 1}}, nil
 }
 
-func (f *fakeCLIP) EmbedText(context.Context, string) ([]float32, error) { return []float32{1, 0}, nil }
+func (f *fakeCLIP) EmbedText(context.Context, string) ([]float32, error) {
+	return []float32{1, 0}, f.withText()
+}
 func (f *fakeCLIP) LabelEmbeddings(context.Context, *clip.LabelSet) ([][]float32, error) {
-	return nil, nil
+	return [][]float32{{1, 0}}, f.withText()
 }
 func (f *fakeCLIP) LogitScale() float64 { return 100 }
 func (f *fakeCLIP) Match(context.Context, image.Image, []string) ([]float64, error) {
-	return nil, nil
+	return []float64{1}, f.withText()
 }
 
 func (f *fakeCLIP) close() error {
@@ -79,6 +146,24 @@ func (f *fakeCLIP) close() error {
 	}
 	f.closed.Store(true)
 	return nil
+}
+
+// repeat calls call on a new goroutine, counted by wg, until stop is closed or call says false.
+func repeat(wg *sync.WaitGroup, stop <-chan struct{}, call func() bool) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if !call() {
+				return
+			}
+		}
+	}()
 }
 
 // statusLog keeps the calibration statuses a calibratingLabeler reports: the states in turn
@@ -167,26 +252,18 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	stop := make(chan struct{})
 	var failures atomic.Int32
 	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				emb, err := c.EmbedImage(ctx, img)
-				if err == nil {
-					_, err = c.Classify(ctx, emb, set)
-				}
-				if err != nil {
-					failures.Add(1)
-					t.Errorf("a label job failed across the swap: %v", err)
-					return
-				}
+		repeat(&wg, stop, func() bool {
+			emb, err := c.EmbedImage(ctx, img)
+			if err == nil {
+				_, err = c.Classify(ctx, emb, set)
 			}
-		}()
+			if err != nil {
+				failures.Add(1)
+				t.Errorf("a label job failed across the swap: %v", err)
+				return false
+			}
+			return true
+		})
 	}
 	eventually(t, "the calibrated model labelling, and saying so", func() bool {
 		s, _ := c.Classify(ctx, []float32{1, 0}, set)

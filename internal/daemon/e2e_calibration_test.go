@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/edged/edged/internal/mqtttest"
 	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // calibrationTimeout bounds the wait for a conversion on the camera's frames: the child edged
@@ -41,6 +43,31 @@ func unrecognisedShapesCLIP(t *testing.T) string {
 }
 
 // healthModel is models.<field> of /healthz.
+// checkParts checks that /healthz's model s lists the precision of each part as want has it
+// (role: precision, no more), on XNNPACK with int8 work on the kernels edged runs by default
+// on this CPU.
+func checkParts(t *testing.T, field string, s daemon.ModelStatus, want map[string]string) {
+	t.Helper()
+	kernel, err := tflite.KernelOf(tflite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, p := range s.Parts {
+		got[p.Role] = p.Precision
+		wantKernel := ""
+		if strings.HasPrefix(p.Precision, "int8") {
+			wantKernel = kernel
+		}
+		if p.Delegate != "xnnpack" || p.Kernels != wantKernel {
+			t.Errorf("/healthz models.%s part %+v, want on xnnpack with kernels %q", field, p, wantKernel)
+		}
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("/healthz models.%s parts %+v, want %v", field, s.Parts, want)
+	}
+}
+
 func healthModel(t *testing.T, port int, field string) daemon.ModelStatus {
 	t.Helper()
 	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
@@ -96,6 +123,7 @@ func TestE2ECalibratesOnTheCamera(t *testing.T) {
 	if s := healthModel(t, port, "clip"); s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.MinFrames != 48 {
 		t.Errorf("/healthz models.clip before calibrating: %+v, want precision int8-dynamic and the calibration's status", s)
 	}
+	checkParts(t, "clip", healthModel(t, port, "clip"), map[string]string{"vision": "int8-dynamic", "text": "int8-dynamic"})
 
 	mqtttest.Eventually(t, "the model calibrated on the camera's frames", calibrationTimeout, func() bool {
 		if p.done() {
@@ -112,6 +140,7 @@ func TestE2ECalibratesOnTheCamera(t *testing.T) {
 	if s.Precision != "int8" || s.Calibration == nil || s.Calibration.State != "calibrated" || s.Calibration.Gate != "passed" {
 		t.Errorf("/healthz models.clip after the swap: %+v (calibration %+v), want precision int8, calibrated, passed", s, s.Calibration)
 	}
+	checkParts(t, "clip", s, map[string]string{"vision": "int8", "text": "int8-dynamic"})
 	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
 	if v := metricValue(metrics, `edged_model_full_int8{model="clip"}`); v != 1 {
 		t.Errorf("edged_model_full_int8{model=\"clip\"} = %v, want 1", v)

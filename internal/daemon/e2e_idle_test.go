@@ -27,6 +27,12 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 		h := modelHealth(t, port)
 		return h.Models["clip"].State == "ready" && h.Models["blip_vqa"].State == "ready"
 	})
+	// Full int8 by default: the image towers at int8, the text models at int8-dynamic (BLIP
+	// bundle revision 3), int8 work on edged's kernels where the CPU has them.
+	h := modelHealth(t, port)
+	checkParts(t, "clip", h.Models["clip"], map[string]string{"vision": "int8", "text": "int8-dynamic"})
+	checkParts(t, "blip_vqa", h.Models["blip_vqa"], map[string]string{"vision": "int8", "question_encoder": "int8-dynamic",
+		"cross_kv": "int8-dynamic", "decoder_step": "int8-dynamic"})
 	type answer struct {
 		Frame     uint64 `json:"frame"`
 		Answer    string `json:"answer"`
@@ -56,7 +62,7 @@ func TestE2EIdleModelUnloadedAndReloaded(t *testing.T) {
 	p.waitStderr(unloaded, n+1)
 	freed := rssBytes(t, p.cmd.Process.Pid)
 	t.Logf("edged's resident memory: %d MiB with the VQA model used, %d MiB after it was unloaded (%+d MiB)", loaded>>20, freed>>20, (freed-loaded)>>20)
-	h := modelHealth(t, port)
+	h = modelHealth(t, port)
 	if v := h.Models["blip_vqa"]; v.State != "ready" || !v.Unloaded || v.Unloads < 1 {
 		t.Errorf("/healthz models.blip_vqa %+v after the unload; want ready, unloaded, counted", v)
 	}
@@ -102,9 +108,9 @@ func checkUnloadMetricsAndStop(t *testing.T, p *proc, port int, model string) {
 // given back is logged, not asserted.
 func TestE2EIdleCLIPTextTowerUnloadedAndReloaded(t *testing.T) {
 	m, dir, port := shapesSetup(t)
-	// Shadow checks off: a CLIP under shadow checks or camera calibration keeps its text tower
-	// (its model can be swapped; README, models.idle_unload).
-	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  clip: %s\n  idle_unload: 2s\n  calibration: {shadow: false}\n",
+	// The default config: the shapes CLIP runs at full int8 under shadow checks, whose
+	// labeler can swap the model (calibrating.go); the idle text tower is its model's.
+	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  clip: %s\n  idle_unload: 2s\n",
 		filepath.Join(repoRoot(t), "models/shapes/clip")), labelledCamera)
 	box, c := subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	p := startEdged(t, dir, cfg)
@@ -118,6 +124,9 @@ func TestE2EIdleCLIPTextTowerUnloadedAndReloaded(t *testing.T) {
 	after := rssBytes(t, p.cmd.Process.Pid)
 	t.Logf("edged's resident memory: %d MiB before the text tower was unloaded, %d MiB after (%+d MiB)", before>>20, after>>20, (after-before)>>20)
 	clip := modelHealth(t, port).Models["clip"]
+	if clip.Calibration == nil || clip.Calibration.State != "calibrated" {
+		t.Errorf("/healthz models.clip.calibration %+v; want the full-int8 model under shadow checks", clip.Calibration)
+	}
 	if clip.TextTower == nil || !clip.TextTower.Unloaded || clip.TextTower.Unloads < 1 || clip.Unloaded {
 		t.Errorf("/healthz models.clip %+v, text tower %+v after the unload; want the text tower unloaded, the model not", clip, clip.TextTower)
 	}

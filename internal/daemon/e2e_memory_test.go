@@ -34,16 +34,49 @@ func TestE2EModelsOverMemoryLimitExit2(t *testing.T) {
 	out := p.stderr.String()
 	t.Log(out)
 	for _, want := range []string{
-		`edged.yaml:7: runtime.memory_limit: the models need about [0-9.]+ MiB with edged itself \(100.0 MiB\), more than the 100.5 MiB allowed`,
+		`edged.yaml:7: runtime.memory_limit: the models need about [0-9.]+ MiB with edged itself \(100.0 MiB\), and [0-9.]+ MiB at times: [0-9.]+ MiB more during models.clip's shadow checks, which calibrate it again when they fail: a child edged converting it at full int8, more than the 100.5 MiB allowed`,
 		`models.clip [0-9.]+ [KM]iB \(checkpoint of [0-9]+ M weights at int8: [0-9.]+ [KM]iB per session × 2\)`,
 		`models.blip_caption [0-9.]+ [KM]iB \(checkpoint of [0-9]+ M weights at int8`,
 		`models.blip_vqa [0-9.]+ [KM]iB \(bundle at fp32: [0-9.]+ [KM]iB per session × 2\)`,
-		`To fit: .*runtime.workers: 2 \(one session of each model: [0-9.]+ MiB\)`,
+		`To fit: .*runtime.workers: 2 \(one session of each model: [0-9.]+ MiB, [0-9.]+ MiB at times\)`,
 		`runtime.precision: int8`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("stderr does not match %q", want)
 		}
+	}
+	noPanic(t, p)
+}
+
+// With shadow checks (the default for the shapes CLIP, which converts at full int8 on edged's
+// own calibration data), CLIP may be converted again while edged runs: a memory_limit between
+// the steady models (about 101 MiB with edged itself) and that peak (about 205 MiB, the child
+// conversion's own edged counted) is refused, naming the peak and models.calibration: {shadow:
+// false}, and with that setting the same limit starts.
+func TestE2ECalibrationPeakOverMemoryLimit(t *testing.T) {
+	clip := filepath.Join(repoRoot(t), "models/shapes/clip")
+	dir := t.TempDir()
+	cfg := e2eConfig(t, dir, "tcp://127.0.0.1:1", mqtttest.FreePort(t), "runtime: {memory_limit: 150MiB}\nmodels:\n  clip: "+clip+"\n", syntheticCamera)
+	p := startEdged(t, dir, cfg)
+	if code := p.exitCode(); code != 2 {
+		t.Fatalf("exit status %d, want 2:\n%s", code, p.stderr.Tail(20))
+	}
+	out := p.stderr.String()
+	t.Log(out)
+	want := `runtime.memory_limit: the models need about 10[0-9.]+ MiB with edged itself \(100.0 MiB\), and 2[0-9.]+ MiB at times: 1[0-9.]+ MiB more during ` +
+		`models.clip's shadow checks, which calibrate it again when they fail: a child edged converting it at full int8, more than the 150.0 MiB allowed: ` +
+		`models.clip .* To fit: models.calibration: \{shadow: false\}`
+	if !regexp.MustCompile(want).MatchString(out) {
+		t.Errorf("stderr does not match %q", want)
+	}
+	noPanic(t, p)
+
+	cfg = e2eConfig(t, dir, "tcp://127.0.0.1:1", mqtttest.FreePort(t), "runtime: {memory_limit: 150MiB}\nmodels:\n  clip: "+clip+"\n  calibration: {shadow: false}\n", syntheticCamera)
+	p = startEdged(t, dir, cfg)
+	p.waitStderr(`msg="edged running"`, 1)
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("with shadow checks off: exit status %d:\n%s", code, p.stderr.Tail(20))
 	}
 	noPanic(t, p)
 }

@@ -179,6 +179,29 @@ func (m *idleModel) close() error {
 	return err
 }
 
+// exclusive runs f, which swaps the model m's part belongs to for another, with no reload or
+// unload of the part running meanwhile; loaded says whether the part is loaded now, so that f
+// leaves the new model in that state. m may be nil (nothing is unloaded): f runs with true.
+func (m *idleModel) exclusive(f func(loaded bool)) {
+	if m == nil {
+		f(true)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f(m.cur != nil)
+}
+
+// loaded says whether the part is loaded now (it may change at once: a hint).
+func (m *idleModel) loaded() bool {
+	if m == nil {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cur != nil
+}
+
 // withIdle runs f on m's model, loading it again if it was closed.
 func withIdle[T any](m *idleModel, f func(*Models) (T, error)) (T, error) {
 	cur, done, err := m.use()

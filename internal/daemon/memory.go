@@ -18,6 +18,7 @@ import (
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/hf/hub"
 	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -159,36 +160,30 @@ func towerBytes(arch, role, precision string, fileBytes int64, weightOnly bool) 
 // kernels run its int8-dynamic models.
 func bundleSessionBytes(m *bundle.Manifest, weightOnly bool) int64 {
 	var n float64
-	for _, f := range m.Files {
-		if f.Precision == "" && len(f.Inputs) == 0 { // not a model file
-			continue
-		}
-		p := f.Precision
-		if p == "" {
-			p = m.Precision
-		}
-		n += towerBytes(m.Architecture, f.Role, p, f.Size, weightOnly)
+	for _, f := range m.ModelFiles() {
+		n += towerBytes(m.Architecture, f.Role, f.Precision, f.Size, weightOnly)
 	}
 	return int64(n)
 }
 
 // checkpointSessionBytes is what one session of a checkpoint's model will hold once converted
 // at precision ("" the architecture's default): its weights split into the vision tower and
-// the models that see text, each at the precision the converter writes it.
-func checkpointSessionBytes(dir, precision string, weightOnly bool) (int64, string, error) {
+// the models that see text, each at the precision the converter writes it; and how many
+// weights the checkpoint has.
+func checkpointSessionBytes(dir, precision string, weightOnly bool) (n int64, from string, params int64, err error) {
 	ck, err := hf.Open(dir)
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	defer ck.Close()
 	arch, err := ck.Architecture()
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	if precision == "" {
 		p, err := models.DefaultPrecision(dir)
 		if err != nil {
-			return 0, "", err
+			return 0, "", 0, err
 		}
 		precision = p.String()
 	}
@@ -196,7 +191,7 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (int64, stri
 	for _, name := range ck.Weights.Names() {
 		t, err := ck.Weights.Info(name)
 		if err != nil {
-			return 0, "", err
+			return 0, "", 0, err
 		}
 		if strings.HasPrefix(name, "vision_model.") || strings.HasPrefix(name, "visual_projection.") {
 			vision += int64(t.Len())
@@ -215,9 +210,121 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (int64, stri
 		textPrecision = blipexport.TextPrecision(graph.Int8Full).String()
 	}
 	fileBytes := func(params int64, p string) int64 { return int64(float64(params) * bytesPerParam[p]) }
-	n := towerBytes(arch, spec.RoleVision, precision, fileBytes(vision, precision), weightOnly) +
+	total := towerBytes(arch, spec.RoleVision, precision, fileBytes(vision, precision), weightOnly) +
 		towerBytes(arch, textRole, textPrecision, fileBytes(text, textPrecision), weightOnly)
-	return int64(n), fmt.Sprintf("checkpoint of %d M weights at %s", (vision+text+500_000)/1_000_000, precision), nil
+	return int64(total), fmt.Sprintf("checkpoint of %d M weights at %s", (vision+text+500_000)/1_000_000, precision), vision + text, nil
+}
+
+// A CLIP model the daemon calibrates on its cameras (calibrating.go), or checks against the
+// safe model and calibrates again when the checks fail (shadow.go), holds more for a while
+// than it does steadily: a child edged converts the checkpoint at full int8 (childConversion),
+// with its float weights and the calibration's activations; a model that passes is loaded
+// beside the one it replaces until that one's calls end; a batch of shadow checks loads the
+// safe model's one session. Conversions take turns with the loader's, so these happen one at
+// a time: the budget counts the largest of them, the conversion or the swap (a batch's
+// session is less than a swap's), on top of the steady models.
+
+// convertPerParam is a calibrated full-int8 CLIP conversion's peak resident memory, less
+// edged itself, per weight of the checkpoint: 1109 MiB for ViT-B/32's 151.3 M weights
+// (BENCHMARKS.md, "Converting on a Pi").
+const convertPerParam = 7.0
+
+// recalibration is why a CLIP model may be converted again while the daemon runs, and the
+// setting that stops it.
+type recalibration struct{ why, fix string }
+
+var (
+	cameraRecalibration = &recalibration{"calibration on the cameras' frames",
+		"models.calibration: {camera: false} (CLIP stays at the precision it was converted at, unchecked)"}
+	shadowRecalibration = &recalibration{"shadow checks, which calibrate it again when they fail",
+		"models.calibration: {shadow: false} (the full-int8 CLIP runs unchecked)"}
+)
+
+// transient is memory a model holds for a while on top of the steady figures.
+type transient struct {
+	what  string
+	bytes int64
+	fix   string // the setting that avoids it
+}
+
+// peak is the largest transient of r for a checkpoint of params weights whose model holds
+// modelBytes at the precision it runs at, or at the safe one (the model a swap brings in may
+// be either); nil when r is.
+func (r *recalibration) peak(params, modelBytes int64) *transient {
+	if r == nil {
+		return nil
+	}
+	t := &transient{what: r.why + ": a child edged converting it at full int8", fix: r.fix,
+		bytes: processBase + int64(float64(params)*convertPerParam)}
+	if modelBytes > t.bytes {
+		t.what, t.bytes = r.why+": the new model loaded beside the old one", modelBytes
+	}
+	return t
+}
+
+// calibratesOnCameras says whether the config lets the daemon calibrate CLIP on its cameras
+// (and so check and calibrate again a full-int8 one): models.calibration's camera, and
+// cameras to calibrate on.
+func calibratesOnCameras(cfg *Config) bool {
+	return cfg.Models.Calibration.enabled() && len(cfg.Cameras) > 0
+}
+
+// checkpointRecalibration is why the CLIP checkpoint in dir will be converted again while the
+// daemon runs (nil: it will not): converted at the safe precision it is calibrated on the
+// cameras; converted at full int8 on edged's own calibration data, shadow checks may
+// calibrate it again. Telling the two apart hashes the checkpoint (once: the hash is kept for
+// the conversion), which a large one on a slow card takes seconds to: exact false does not,
+// and takes the first (the same figure; counted with shadow checks off too).
+func checkpointRecalibration(cfg *Config, dir string, exact bool) (*recalibration, error) {
+	if !calibratesOnCameras(cfg) || (cfg.Runtime.Precision != "" && cfg.Runtime.Precision != precisionInt8) {
+		return nil, nil
+	}
+	if !exact {
+		return cameraRecalibration, nil
+	}
+	memo := ""
+	if cache, err := cacheDir(cfg); err == nil {
+		memo = models.BundlesDir(cache)
+	}
+	own, err := convert.CalibratesItself(dir, memo)
+	switch {
+	case err != nil:
+		return nil, err
+	case !own:
+		return cameraRecalibration, nil
+	case cfg.Models.Calibration.options().Shadow.Off:
+		return nil, nil
+	}
+	return shadowRecalibration, nil
+}
+
+// safeVariant is man with its full-int8 files at the safe precision: the model a CLIP under
+// shadow checks falls back to (the converter writes every other file the same).
+func safeVariant(man *bundle.Manifest) *bundle.Manifest {
+	safe := *man
+	safe.Precision = convert.SafePrecision.String()
+	safe.Files = man.ModelFiles()
+	for i := range safe.Files {
+		if safe.Files[i].Precision == precisionInt8 {
+			safe.Files[i].Precision = safe.Precision
+		}
+	}
+	return &safe
+}
+
+// bundleParams is how many weights the checkpoint of a bundle has: what its converter read,
+// else what its model files hold.
+func bundleParams(m *bundle.Manifest) int64 {
+	if m.Source.Parameters > 0 {
+		return m.Source.Parameters
+	}
+	var n float64
+	for _, f := range m.ModelFiles() {
+		if b := bytesPerParam[f.Precision]; b > 0 {
+			n += float64(f.Size) / b
+		}
+	}
+	return int64(n)
 }
 
 // modelSize is the estimate of one configured model.
@@ -225,7 +332,8 @@ type modelSize struct {
 	field, name string
 	perSession  int64
 	sessions    int
-	from        string // what the figure is made from
+	from        string     // what the figure is made from
+	transient   *transient // what it holds for a while on top; nil: nothing
 }
 
 func (m modelSize) bytes() int64 { return int64(m.sessions) * m.perSession }
@@ -241,8 +349,9 @@ func modelSessions(cfg *Config, field string) int {
 
 // estimateModel is m's size when it can be told before the model is prepared: a bundle
 // folder, a checkpoint folder, or a repository whose checkpoint is in the hub cache. ok is
-// false for a repository not pulled yet: its bundle is checked once it is ready.
-func estimateModel(cfg *Config, m configuredModel) (size modelSize, ok bool, err error) {
+// false for a repository not pulled yet: its bundle is checked once it is ready. exact is
+// checkpointRecalibration's.
+func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, ok bool, err error) {
 	size = modelSize{field: m.field, name: m.name, sessions: modelSessions(cfg, m.field)}
 	dir := cfg.ResolveModel(m.name)
 	if _, err := os.Stat(dir); err != nil {
@@ -261,8 +370,23 @@ func estimateModel(cfg *Config, m configuredModel) (size modelSize, ok bool, err
 		size.perSession, size.from = bundleSessionBytes(man, weightOnlyKernels(cfg)), "bundle at "+man.Precision
 		return size, true, nil
 	}
-	size.perSession, size.from, err = checkpointSessionBytes(dir, cfg.Runtime.Precision, weightOnlyKernels(cfg))
-	return size, err == nil, err
+	var params int64
+	size.perSession, size.from, params, err = checkpointSessionBytes(dir, cfg.Runtime.Precision, weightOnlyKernels(cfg))
+	if err != nil {
+		return size, false, err
+	}
+	if m.field == fieldCLIP {
+		r, err := checkpointRecalibration(cfg, dir, exact)
+		if err != nil {
+			return size, false, err
+		}
+		safe, _, _, err := checkpointSessionBytes(dir, convert.SafePrecision.String(), weightOnlyKernels(cfg))
+		if err != nil {
+			return size, false, err
+		}
+		size.transient = r.peak(params, int64(size.sessions)*max(size.perSession, safe))
+	}
+	return size, true, nil
 }
 
 // memoryBudget holds the models' estimates against the limit while they are prepared: a
@@ -276,8 +400,23 @@ type memoryBudget struct {
 }
 
 // newMemoryBudget estimates the config's models and refuses the config (a *ConfigError) when
-// those known already cannot fit.
+// those known already cannot fit. Estimates that do not fit are made again exactly
+// (checkpointRecalibration) before the config is refused: the refusal names the right setting.
 func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
+	b, err := estimateBudget(cfg, false)
+	if err == nil && b.overBudget() != "" {
+		b, err = estimateBudget(cfg, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if msg := b.overBudget(); msg != "" {
+		return nil, configErrorAt(cfg, "runtime.memory_limit", "%s", msg)
+	}
+	return b, nil
+}
+
+func estimateBudget(cfg *Config, exact bool) (*memoryBudget, error) {
 	b := &memoryBudget{limit: int64(cfg.Runtime.MemoryLimit), explicit: cfg.Runtime.MemoryLimit > 0, sizes: map[string]modelSize{}}
 	if !b.explicit {
 		var err error
@@ -287,7 +426,7 @@ func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
 	}
 	for _, m := range configuredModels(cfg) {
 		b.order = append(b.order, m.field)
-		size, ok, err := estimateModel(cfg, m)
+		size, ok, err := estimateModel(cfg, m, exact)
 		if err != nil {
 			// The loader reports a model it cannot open; its size is checked once it is ready.
 			continue
@@ -296,19 +435,18 @@ func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
 			b.sizes[m.field] = size
 		}
 	}
-	if msg := b.overBudget(); msg != "" {
-		return nil, configErrorAt(cfg, "runtime.memory_limit", "%s", msg)
-	}
 	return b, nil
 }
 
 // admit records the size of field's model, whose bundle is now ready, and refuses it when the
-// models no longer fit.
-func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manifest) error {
+// models no longer fit; r is why the model will be converted again while the daemon runs (nil:
+// it will not).
+func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manifest, r *recalibration) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
 		perSession: bundleSessionBytes(man, weightOnlyKernels(cfg)), from: "bundle at " + man.Precision}
+	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, bundleSessionBytes(safeVariant(man), weightOnlyKernels(cfg))))
 	prev, had := b.sizes[field]
 	b.sizes[field] = size
 	if msg := b.overBudget(); msg != "" {
@@ -325,17 +463,19 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 // overBudget says, when the known models do not fit, what each needs and which settings
 // would make them fit; "" when they fit.
 func (b *memoryBudget) overBudget() string {
-	total, sessions := int64(processBase), 0
+	steady, sessions := int64(processBase), 0
 	var parts []string
 	for _, f := range b.order {
 		s, ok := b.sizes[f]
 		if !ok {
 			continue
 		}
-		total += s.bytes()
+		steady += s.bytes()
 		sessions = max(sessions, s.sessions)
 		parts = append(parts, fmt.Sprintf("models.%s %s (%s: %s per session × %d)", f, bench.FormatBytes(s.bytes()), s.from, bench.FormatBytes(s.perSession), s.sessions))
 	}
+	peakField, peak := b.largestTransient("")
+	total := steady + peak
 	if total <= b.limit {
 		return ""
 	}
@@ -343,12 +483,25 @@ func (b *memoryBudget) overBudget() string {
 	if !b.explicit {
 		limit = bench.FormatBytes(b.limit) + ", what this machine has less a margin"
 	}
-	msg := fmt.Sprintf("the models need about %s with edged itself (%s), more than %s: %s. To fit: ",
-		bench.FormatBytes(total), bench.FormatBytes(processBase), limit, strings.Join(parts, ", "))
+	need := fmt.Sprintf("the models need about %s with edged itself (%s)", bench.FormatBytes(steady), bench.FormatBytes(processBase))
+	if peak > 0 {
+		t := b.sizes[peakField].transient
+		need += fmt.Sprintf(", and %s at times: %s more during models.%s's %s", bench.FormatBytes(total), bench.FormatBytes(peak), peakField, t.what)
+	}
+	msg := fmt.Sprintf("%s, more than %s: %s. To fit: ", need, limit, strings.Join(parts, ", "))
 	var fixes []string
 	for _, f := range b.order {
-		if s, ok := b.sizes[f]; ok && total-s.bytes() <= b.limit {
-			fixes = append(fixes, "leave out models."+f)
+		if s, ok := b.sizes[f]; ok && s.transient != nil {
+			if _, others := b.largestTransient(f); steady+others <= b.limit {
+				fixes = append(fixes, s.transient.fix)
+			}
+		}
+	}
+	for _, f := range b.order {
+		if s, ok := b.sizes[f]; ok {
+			if _, others := b.largestTransient(f); steady-s.bytes()+others <= b.limit {
+				fixes = append(fixes, "leave out models."+f)
+			}
 		}
 	}
 	if sessions > 1 {
@@ -356,7 +509,11 @@ func (b *memoryBudget) overBudget() string {
 		for _, s := range b.sizes {
 			one += s.perSession
 		}
-		fixes = append(fixes, fmt.Sprintf("runtime.workers: 2 (one session of each model: %s)", bench.FormatBytes(one)))
+		fix := fmt.Sprintf("runtime.workers: 2 (one session of each model: %s", bench.FormatBytes(one))
+		if peak > 0 {
+			fix += fmt.Sprintf(", %s at times", bench.FormatBytes(one+peak))
+		}
+		fixes = append(fixes, fix+")")
 	}
 	for _, s := range b.sizes {
 		if !strings.HasSuffix(s.from, "int8") {
@@ -366,6 +523,16 @@ func (b *memoryBudget) overBudget() string {
 	}
 	fixes = append(fixes, "fewer models", "runtime.memory_limit above "+bench.FormatBytes(total)+" on a machine that has it")
 	return msg + strings.Join(fixes, "; or ")
+}
+
+// largestTransient is the largest transient of the models but skip (none: ""), and whose.
+func (b *memoryBudget) largestTransient(skip string) (field string, bytes int64) {
+	for _, f := range b.order {
+		if s, ok := b.sizes[f]; ok && f != skip && s.transient != nil && s.transient.bytes > bytes {
+			field, bytes = f, s.transient.bytes
+		}
+	}
+	return field, bytes
 }
 
 // machineMemory is the default limit: the memory available now (MemAvailable, or MemTotal on

@@ -2,11 +2,15 @@ package daemon
 
 import (
 	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
 	clipspec "github.com/edged/edged/clip/spec"
+	"github.com/edged/edged/internal/bench"
+	"github.com/edged/edged/internal/testutil"
 )
 
 func TestParseByteSize(t *testing.T) {
@@ -80,5 +84,105 @@ func TestMeminfoBytes(t *testing.T) {
 	}
 	if lim, err := machineMemory(); err != nil || lim <= 0 {
 		t.Errorf("machineMemory() = %d, %v", lim, err)
+	}
+}
+
+// A CLIP checkpoint the daemon may convert again while it runs holds, for a while, more than
+// its steady figure: a memory_limit between the steady models and their peak refuses the
+// config, naming the peak and the setting that removes it, and that setting makes the config
+// fit. The shapes CLIP is converted at full int8 on edged's own calibration data (shadow
+// checks may calibrate it again); the same checkpoint with an edited config is one edged has
+// no data for, calibrated on the cameras.
+func TestBudgetCountsTheCalibrationPeak(t *testing.T) {
+	shapesCLIP := filepath.Join("..", "..", "models", "shapes", "clip")
+	unknown := testutil.EditedCheckpoint(t, shapesCLIP, "config.json", func(c map[string]any) { c["edged_test_note"] = "not the shapes CLIP" })
+	off := false
+	for _, c := range []struct {
+		name, checkpoint string
+		calibration      CalibrationConfig
+		peak, fix        string // "" fix: it fits
+	}{
+		{"shapes CLIP, shadow checks", shapesCLIP, CalibrationConfig{}, "models.clip's shadow checks", "models.calibration: {shadow: false}"},
+		{"shapes CLIP, shadow checks off", shapesCLIP, CalibrationConfig{Shadow: &off}, "", ""},
+		{"unknown CLIP", unknown, CalibrationConfig{}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
+		{"unknown CLIP, shadow checks off", unknown, CalibrationConfig{Shadow: &off}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
+		{"unknown CLIP, no calibration", unknown, CalibrationConfig{Camera: &off}, "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := &Config{CacheDir: t.TempDir(), Models: ModelsConfig{CLIP: c.checkpoint, Calibration: c.calibration},
+				Cameras: []Camera{{Name: "cam"}}}
+			size, ok, err := estimateModel(cfg, configuredModel{field: fieldCLIP, name: c.checkpoint}, true)
+			if err != nil || !ok {
+				t.Fatalf("estimate: %v, %v", ok, err)
+			}
+			steady := processBase + size.bytes()
+			cfg.Runtime.MemoryLimit = ByteSize(steady + 1)
+			if c.peak == "" {
+				if size.transient != nil {
+					t.Fatalf("a transient %+v, want none", size.transient)
+				}
+				if _, err := newMemoryBudget(cfg); err != nil {
+					t.Errorf("refused at %d bytes, steady %d: %v", cfg.Runtime.MemoryLimit, steady, err)
+				}
+				return
+			}
+			if size.transient == nil {
+				t.Fatal("no transient")
+			}
+			peak := steady + size.transient.bytes
+			t.Logf("steady %s, at times %s", bench.FormatBytes(steady), bench.FormatBytes(peak))
+			_, err = newMemoryBudget(cfg)
+			if err == nil {
+				t.Fatalf("a limit between the steady figure (%d) and the peak (%d) was accepted", steady, peak)
+			}
+			msg := err.Error()
+			for _, want := range []string{bench.FormatBytes(peak) + " at times", bench.FormatBytes(size.transient.bytes) + " more during " + c.peak,
+				"a child edged converting it at full int8", "To fit: " + c.fix} {
+				if !strings.Contains(msg, want) {
+					t.Errorf("refusal %q does not say %q", msg, want)
+				}
+			}
+			cfg.Runtime.MemoryLimit = ByteSize(peak)
+			if _, err := newMemoryBudget(cfg); err != nil {
+				t.Errorf("refused at the peak: %v", err)
+			}
+		})
+	}
+}
+
+// The bundle's figures when it is ready: a model calibrated on the cameras, or checked by
+// shadow checks, is admitted with its peak; a limit between the two refuses it and keeps the
+// earlier figures.
+func TestBudgetAdmitsWithThePeak(t *testing.T) {
+	const mib = 1 << 20
+	man := &bundle.Manifest{Architecture: clipspec.Architecture, Precision: "int8", Source: bundle.SourceInfo{Parameters: 151_300_000},
+		Files: []bundle.File{{Role: clipspec.RoleVisionTower, Precision: "int8", Size: 84 * mib}, {Role: clipspec.RoleTextTower, Precision: "int8-dynamic", Size: 61 * mib}}}
+	cfg := &Config{Runtime: RuntimeConfig{Kernels: "off"}}
+	steady := processBase + int64(modelSessions(cfg, fieldCLIP))*bundleSessionBytes(man, false)
+	peak := steady + shadowRecalibration.peak(man.Source.Parameters, steady-processBase).bytes
+	// Within 2% of the measured conversion (edged itself included).
+	if got := float64(peak-steady) / mib; math.Abs(got-1109) > 0.02*1109 {
+		t.Errorf("the conversion's peak for CLIP B/32 is %.0f MiB, measured 1109 MiB", got)
+	}
+	b := &memoryBudget{limit: (steady + peak) / 2, explicit: true, sizes: map[string]modelSize{}, order: []string{fieldCLIP}}
+	if err := b.admit(cfg, fieldCLIP, "clip", man, nil); err != nil {
+		t.Fatalf("without recalibration: %v", err)
+	}
+	err := b.admit(cfg, fieldCLIP, "clip", man, shadowRecalibration)
+	if err == nil || !strings.Contains(err.Error(), "models.calibration: {shadow: false}") {
+		t.Fatalf("with shadow checks, between %d and %d: %v; want refused, naming shadow: false", steady, peak, err)
+	}
+	if b.sizes[fieldCLIP].transient != nil {
+		t.Error("the refused figures were kept")
+	}
+	// Without edged's kernels the safe model (its vision tower int8-dynamic, dequantized to
+	// float) holds more than the conversion: a fallback's swap is the peak.
+	b.limit = 1 << 50
+	if err := b.admit(cfg, fieldCLIP, "clip", man, shadowRecalibration); err != nil {
+		t.Fatal(err)
+	}
+	safe := int64(modelSessions(cfg, fieldCLIP)) * bundleSessionBytes(safeVariant(man), false)
+	if tr := b.sizes[fieldCLIP].transient; tr == nil || tr.bytes != safe || !strings.Contains(tr.what, "the new model loaded beside the old one") {
+		t.Errorf("transient %+v with kernels off, want the safe model's %s at the swap", tr, bench.FormatBytes(safe))
 	}
 }

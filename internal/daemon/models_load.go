@@ -171,7 +171,7 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
 	}
 	if l.prep.budget != nil {
-		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest); err != nil {
+		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest, l.recalibration(m.field, b)); err != nil {
 			return nil, fmt.Errorf("models.%s: %w", m.field, err)
 		}
 	}
@@ -184,8 +184,20 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 			s.Precision = b.Manifest.Precision
 		}
 	})
+	l.reportParts(m.field, b.Manifest)
 	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
 	return part, nil
+}
+
+// reportParts shows the parts of field's model, loaded from a bundle with manifest man, in
+// its status.
+func (l *loader) reportParts(field string, man *bundle.Manifest) {
+	parts, err := models.Parts(man, l.run)
+	if err != nil { // the config's runtime options were checked at start
+		l.log.Warn("the model's parts", "model", field, "err", err)
+		return
+	}
+	l.prep.update(field, func(s *ModelStatus) { s.Parts = parts })
 }
 
 // load puts the model of bundle b behind the contract its field fills.
@@ -358,6 +370,15 @@ func (l *clipLabeler) LabelEmbeddings(_ context.Context, set *clip.LabelSet) ([]
 }
 
 func (l *clipLabeler) LogitScale() float64 { return float64(l.model.LogitScale()) }
+
+func (l *clipLabeler) OpenText() error  { return l.model.OpenText() }
+func (l *clipLabeler) CloseText() error { return l.model.CloseText() }
+
+func (l *clipLabeler) manifest() *bundle.Manifest { return l.model.Bundle.Manifest }
+
+// guardText is how a calibratingLabeler shares its idle text tower with the models it swaps:
+// set and cleared while no call runs on l.
+func (l *clipLabeler) guardText(idle *idleModel) { l.text = idle }
 
 func (l *clipLabeler) PrepareLabels(ctx context.Context, set *clip.LabelSet) error {
 	_, err := l.classifier(set)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edged/edged/internal/progress"
 	"github.com/edged/edged/internal/web"
+	"github.com/edged/edged/models"
 )
 
 // The daemon runs while its models are prepared (pulled from the hub, converted, loaded):
@@ -48,6 +49,9 @@ type ModelStatus struct {
 	Retry string `json:"retry,omitempty"`
 	// Precision is the loaded model's: fp32, fp16, int8-dynamic (the safe precision) or int8.
 	Precision string `json:"precision,omitempty"`
+	// Parts are the loaded model's files (CLIP's towers; BLIP's vision tower and text models)
+	// at the precision each runs, and whether edged's kernels run its int8 work (models.Part).
+	Parts []models.Part `json:"parts,omitempty"`
 	// Calibration is where calibrating a safe-precision CLIP model on the cameras' frames
 	// stands (calibrating.go).
 	Calibration *CalibrationStatus `json:"calibration,omitempty"`

@@ -53,8 +53,8 @@ func DecodeImage(t testing.TB, path string) image.Image {
 	return img
 }
 
-// Run loads a .tflite model, sets its inputs in order ([]float32 or []int32), invokes it once
-// and returns its first output as float32, failing the test on any error.
+// Run loads a .tflite model, sets its inputs in order ([]float32, []int32 or []int8), invokes
+// it once and returns its first output as float32, failing the test on any error.
 func Run(t testing.TB, model []byte, opts tflite.Options, inputs ...any) []float32 {
 	t.Helper()
 	m, err := tflite.NewModel(model)
@@ -67,6 +67,13 @@ func Run(t testing.TB, model []byte, opts tflite.Options, inputs ...any) []float
 		t.Fatal(err)
 	}
 	defer ip.Close()
+	return Invoke(t, ip, inputs...)
+}
+
+// Invoke is Run on an interpreter already made (to check its delegation first, say).
+func Invoke(t testing.TB, ip *tflite.Interpreter, inputs ...any) []float32 {
+	t.Helper()
+	var err error
 	if ip.InputCount() != len(inputs) {
 		t.Fatalf("the model has %d inputs, the test gives %d", ip.InputCount(), len(inputs))
 	}
@@ -76,6 +83,8 @@ func Run(t testing.TB, model []byte, opts tflite.Options, inputs ...any) []float
 			err = ip.Input(i).SetFloat32(v)
 		case []int32:
 			err = ip.Input(i).SetInt32(v)
+		case []int8:
+			err = ip.Input(i).SetInt8(v)
 		default:
 			err = fmt.Errorf("unsupported type %T", in)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/x448/float16"
 
+	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/runtime/tflite"
 )
 
@@ -73,7 +74,7 @@ func TestXNNPackDequantizeOfActivationsStaysOnTFLite(t *testing.T) {
 			if d.Nodes != 2 || d.DelegatedNodes != tc.delegated || d.Partitions != tc.parts {
 				t.Fatalf("delegation %s, want %d of 2 operators in %d partition", d, tc.delegated, tc.parts)
 			}
-			got := invokeFloat32(t, ip, func(in *tflite.Tensor) error { return in.SetInt8(q) })
+			got := testutil.Invoke(t, ip, q)
 			for i := range want {
 				if got[i] != want[i] {
 					t.Errorf("y[%d] = %v, want %v (q %d)", i, got[i], want[i], q[i])
@@ -95,7 +96,7 @@ func TestXNNPackDequantizeOfConstantsStaysOnXNNPACK(t *testing.T) {
 	if d := ip.Delegation(); !d.Full() || d.Partitions != 1 {
 		t.Fatalf("delegation %s, want both operators in one XNNPACK partition", d)
 	}
-	got := invokeFloat32(t, ip, func(in *tflite.Tensor) error { return in.SetFloat32(x) })
+	got := testutil.Invoke(t, ip, x)
 	for j, want := range fcReference(x, w, make([]float32, n), k, n) { // exact: small binary fractions
 		if float64(got[j]) != want {
 			t.Errorf("y[%d] = %v, want %v", j, got[j], want)
@@ -125,26 +126,10 @@ func TestXNNPackDequantizeAloneRunsOnTFLite(t *testing.T) {
 		t.Fatalf("delegation %s, want nothing delegated", d)
 	}
 	q := []int8{-128, -2, 0, 1, 100, 127}
-	got := invokeFloat32(t, ip, func(in *tflite.Tensor) error { return in.SetInt8(q) })
+	got := testutil.Invoke(t, ip, q)
 	for i, v := range q {
 		if want := float32(int32(v)+2) * 0.5; got[i] != want {
 			t.Errorf("y[%d] = %v, want %v", i, got[i], want)
 		}
 	}
-}
-
-// invokeFloat32 sets ip's input with set, runs it and returns its float32 output.
-func invokeFloat32(t *testing.T, ip *tflite.Interpreter, set func(*tflite.Tensor) error) []float32 {
-	t.Helper()
-	if err := set(ip.Input(0)); err != nil {
-		t.Fatal(err)
-	}
-	if err := ip.Invoke(); err != nil {
-		t.Fatal(err)
-	}
-	out, err := ip.Output(0).Float32()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

@@ -1,8 +1,10 @@
 #!/bin/bash
-# usage: EDGED=path/to/edged measure.sh CLIP_BUNDLE IDLE_UNLOAD (run from the repository)
+# usage: EDGED=path/to/edged [CACHE=DIR] measure.sh CLIP_BUNDLE IDLE_UNLOAD (run from the repository)
 # A daemon with a CLIP bundle labelling every frame (shapes labels) and answering searches;
 # prints the resident memory (VmRSS, RssAnon) before and after models.idle_unload closes the
-# text tower, and after a search loads it again.
+# text tower, and after a search loads it again. With CACHE, the daemon's cache folder: a
+# bundle in CACHE/models whose checkpoint folder is still there runs under shadow checks, as
+# the cache's conversion of a checkpoint does (the calibration state is printed).
 set -e
 root=$(git rev-parse --show-toplevel)
 edged=$(realpath "${EDGED:-edged}")
@@ -12,7 +14,7 @@ cp $root/configs/labels/shapes.yaml shapes.yaml
 cat > edged.yaml <<EOC
 device: m
 http: 127.0.0.1:18941
-cache_dir: $work/cache
+cache_dir: ${CACHE:-$work/cache}
 mqtt: {broker: embedded, listen: "127.0.0.1:18942"}
 runtime: {threads: 1, workers: 2}
 models:
@@ -41,6 +43,7 @@ mosquitto_pub -h 127.0.0.1 -p 18942 -t edged/m/search -m '{"query":"a red circle
 sleep 1
 mem "after a search (text tower loaded again)"
 grep -o '"text_tower": {[^}]*}' <(curl -s 127.0.0.1:18941/healthz | tr -d '\n')
+grep -o '"calibration": {[^,]*' <(curl -s 127.0.0.1:18941/healthz | tr -d '\n') || echo "no calibration (no shadow checks)"
 grep 'clip_text' err.log | cut -c1-200
 grep VmHWM /proc/$pid/status
 kill -TERM $pid; wait $pid || true
