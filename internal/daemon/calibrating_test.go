@@ -137,12 +137,12 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	var runs atomic.Int32
 	var gotSets [][]string
 	var mu sync.Mutex
-	run := func(ctx context.Context, r *Reservoir, sets []string, th fidelity.Thresholds) (string, *fidelity.Report, error) {
+	run := func(ctx context.Context, r *Reservoir, in gateInputs) (string, *fidelity.Report, error) {
 		mu.Lock()
-		gotSets = append(gotSets, sets)
+		gotSets = append(gotSets, in.LabelSets)
 		mu.Unlock()
-		if th != fidelity.DefaultThresholds() {
-			t.Errorf("thresholds %+v, want the defaults", th)
+		if in.Thresholds != fidelity.DefaultThresholds() {
+			t.Errorf("thresholds %+v, want the defaults", in.Thresholds)
 		}
 		switch runs.Add(1) {
 		case 1:
@@ -231,7 +231,7 @@ func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
 	_, set, res := calibrationFixture(t, &opts)
 	started := make(chan struct{})
 	var cancelled atomic.Bool
-	run := func(ctx context.Context, _ *Reservoir, _ []string, _ fidelity.Thresholds) (string, *fidelity.Report, error) {
+	run := func(ctx context.Context, _ *Reservoir, _ gateInputs) (string, *fidelity.Report, error) {
 		close(started)
 		<-ctx.Done()
 		cancelled.Store(true)
