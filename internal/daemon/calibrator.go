@@ -227,6 +227,13 @@ func (h *hotSwap[M]) model() M {
 	return h.active
 }
 
+// with runs f on the model, read-locked.
+func (h *hotSwap[M]) with(f func(M) error) error {
+	m := h.model()
+	defer h.swap.RUnlock()
+	return f(m)
+}
+
 // exchange makes next the model, once the calls on the old one are done; the old one is the
 // caller's to close.
 func (h *hotSwap[M]) exchange(next M) (old M) {

@@ -1,0 +1,224 @@
+package daemon_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	blipspec "github.com/edged/edged/blip/spec"
+	"github.com/edged/edged/internal/mqtttest"
+	"github.com/edged/edged/internal/testutil"
+	"github.com/edged/edged/models"
+)
+
+// blipCalibrationConfig captions the synthetic camera with the BLIP checkpoint folder ckpt,
+// calibrating as calibration says.
+func blipCalibrationConfig(t *testing.T, dir, broker string, port int, ckpt, calibration string) string {
+	t.Helper()
+	return e2eConfig(t, dir, broker, port, fmt.Sprintf("models:\n  blip_caption: %s\n  calibration: %s", ckpt, calibration),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 300ms, seed: 7}
+    caption: {every: 300ms}
+`)
+}
+
+// unrecognisedShapesCaptioner is the shapes captioning checkpoint with its config.json
+// written compactly: the same model, but a checkpoint hash edged does not know.
+func unrecognisedShapesCaptioner(t *testing.T) string {
+	return testutil.EditedCheckpoint(t, filepath.Join(repoRoot(t), "models/shapes/blip_caption"), "config.json", func(map[string]any) {})
+}
+
+// cachedBundle is the one bundle of the cache.
+func cachedBundle(t *testing.T, cache string) models.Entry {
+	t.Helper()
+	entries, err := models.List(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("cache %s holds %d bundles, want one: %+v", cache, len(entries), entries)
+	}
+	return entries[0]
+}
+
+type captionPayload struct {
+	Frame   uint64 `json:"frame"`
+	Caption string `json:"caption"`
+}
+
+// captionsTruthSince waits for want captions published from the from-th on whose frames' truth
+// edged printed, and counts those that are a sentence of the shapes world, those that name
+// the scene's background, and those that are exactly the scene's caption.
+func captionsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, want int) (formed, background, exact, n int) {
+	t.Helper()
+	const topic = "edged/e2e/demo/caption"
+	deadlineWait(t, fmt.Sprintf("%d captions with their truth", want), func() bool {
+		truth := truthByFrame(p.stdout.String(), "caption")
+		formed, background, exact, n = 0, 0, 0, 0
+		for _, msg := range box.On(topic)[from:] {
+			c := decode[captionPayload](t, msg)
+			tr, ok := truth[c.Frame]
+			if !ok {
+				continue // not printed yet
+			}
+			n++
+			if strings.HasPrefix(c.Caption, "a ") && strings.HasSuffix(c.Caption, " background") {
+				formed++
+			}
+			_, bg, _ := strings.Cut(tr, " on a ")
+			if bg != "" && strings.HasSuffix(c.Caption, " on a "+bg) {
+				background++
+			}
+			if c.Caption == tr {
+				exact++
+			}
+		}
+		return n >= want
+	})
+	t.Logf("captions: %d of %d well formed, %d name the background, %d exactly the scene's caption", formed, n, background, exact)
+	return formed, background, exact, n
+}
+
+// A BLIP captioning checkpoint folder without calibration data starts at the safe precision and
+// captions; once the camera's frames are in, a child edged calibrates its vision tower to full
+// int8 on them, the gate passes it against the float model (vision outputs and identical greedy
+// captions on frames held aside), and the daemon captions with it. The text models stay as the
+// safe bundle wrote them; the cache, the manifest and /healthz say so; and the captions it
+// publishes after the swap match the scenes as well as before.
+func TestE2ECalibratesBLIPCaptionerOnTheCamera(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cache := filepath.Join(dir, "cache")
+	cfg := blipCalibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCaptioner(t), "{min_frames: 32, min_span: 4s, every: 100ms}")
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	p.waitStderr("models.blip_caption runs at the safe precision", 1)
+	p.waitStderr("feature started", 1)
+	safe := cachedBundle(t, cache)
+	if got := safe.Bundle.Manifest.Precision; got != "int8-dynamic" {
+		t.Fatalf("the unrecognised checkpoint converted at %s, want int8-dynamic (no calibration data)", got)
+	}
+	if s := healthModel(t, port, "blip_caption"); s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.MinFrames != 32 {
+		t.Errorf("/healthz models.blip_caption before calibrating: %+v, want precision int8-dynamic and the calibration's status", s)
+	}
+	// Captions at the safe precision, before the conversion starts.
+	formedSafe, bgSafe, exactSafe, nSafe := captionsTruthSince(t, p, box, 0, 10)
+
+	mqtttest.Eventually(t, "the model calibrated on the camera's frames", calibrationTimeout, func() bool {
+		if p.done() {
+			t.Fatalf("edged exited while calibrating")
+		}
+		return p.stderr.Count("calibration: full int8 calibrated on the cameras' frames passed the fidelity gate") > 0 ||
+			p.stderr.Count("calibration: the f") > 0 // refused or failed: fails below
+	})
+	if p.stderr.Count("passed the fidelity gate; captioning with it") != 1 {
+		t.Fatalf("no swap to full int8; the log says:\n%s", p.stderr.Tail(40))
+	}
+	swapped := len(box.On("edged/e2e/demo/caption"))
+	s := healthModel(t, port, "blip_caption")
+	if s.Precision != "int8" || s.Calibration == nil || s.Calibration.State != "calibrated" || s.Calibration.Gate != "passed" ||
+		s.Calibration.Check == nil || s.Calibration.Check.TextCompared == 0 {
+		t.Errorf("/healthz models.blip_caption after the swap: %+v (calibration %+v), want precision int8, calibrated, passed, with the gate's figures", s, s.Calibration)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if v := metricValue(metrics, `edged_model_full_int8{model="blip_caption"}`); v != 1 {
+		t.Errorf(`edged_model_full_int8{model="blip_caption"} = %v, want 1`, v)
+	}
+	if v := metricValue(metrics, `edged_calibration_conversions_total{model="blip_caption",result="passed"}`); v != 1 {
+		t.Errorf("passed conversions = %v, want 1", v)
+	}
+
+	// The calibrated bundle took the safe one's place in the cache and says what it
+	// calibrated and checked on; only the vision tower changed.
+	cal := cachedBundle(t, cache)
+	c := cal.Bundle.Manifest.Calibration
+	if cal.Name != safe.Name || cal.Bundle.Manifest.Precision != "int8" || c == nil || c.Source != "camera" || c.Images < 20 ||
+		c.Check == nil || !c.Check.Passed || c.Check.Source != "camera" || c.Check.Frames < 6 || c.Check.TextCompared < 6 {
+		t.Errorf("cached bundle %s at %s, calibration %+v (check %+v): want %s at int8 calibrated on ≥ 20 camera frames, captions compared on ≥ 6",
+			cal.Name, cal.Bundle.Manifest.Precision, c, c.Check, safe.Name)
+	}
+	for _, role := range []string{blipspec.RoleVision, blipspec.RoleCrossKV, blipspec.RoleDecoderStep} {
+		a, okA := safe.Bundle.Manifest.File(role)
+		b, okB := cal.Bundle.Manifest.File(role)
+		if !okA || !okB {
+			t.Fatalf("%s missing: safe %v, calibrated %v", role, okA, okB)
+		}
+		if same := a.SHA256 == b.SHA256; same != (role != blipspec.RoleVision) {
+			t.Errorf("%s: safe %s (%s), calibrated %s (%s): want only the vision tower changed", role, a.SHA256[:12], a.Precision, b.SHA256[:12], b.Precision)
+		}
+	}
+	t.Logf("gate on the camera's frames: %d frames, mean cosine %.4f, worst %.4f, identical captions %.3f of %d",
+		c.Check.Frames, c.Check.MeanCosine, c.Check.WorstCosine, c.Check.TextAgreement, c.Check.TextCompared)
+
+	// Captions after the swap match the scenes as before it (the shapes captioner's greedy
+	// captions are exactly the scene's for 0.445 of held-out scenes, and name the background
+	// nearly always): every one well formed; the background right on ≥ 90%; exact ones no
+	// fewer than a fifth, and no fewer than half the safe model's rate.
+	formed, bg, exact, n := captionsTruthSince(t, p, box, swapped, 30)
+	if formed != n || float64(bg) < 0.9*float64(n) || float64(exact) < 0.2*float64(n) ||
+		float64(exact)/float64(n) < 0.5*float64(exactSafe)/float64(nSafe) {
+		t.Errorf("after the swap: %d/%d well formed, %d/%d name the background, %d/%d exact (safe model: %d/%d, %d/%d, %d/%d)",
+			formed, n, bg, n, exact, n, formedSafe, nSafe, bgSafe, nSafe, exactSafe, nSafe)
+	}
+}
+
+// A BLIP VQA checkpoint calibrates on the frames it answers the standing questions about, and
+// its gate asks those questions: with a bar no int8 model reaches (a mean cosine of 1) the gate
+// refuses it, the safe model keeps answering, and the log, /healthz and the metrics say why.
+func TestE2EBLIPVQACalibrationRefusedKeepsTheSafeModel(t *testing.T) {
+	m := mqtttest.StartBroker(t)
+	dir := t.TempDir()
+	port := mqtttest.FreePort(t)
+	cache := filepath.Join(dir, "cache")
+	ckpt := testutil.EditedCheckpoint(t, filepath.Join(repoRoot(t), "models/shapes/blip_vqa"), "config.json", func(map[string]any) {})
+	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  blip_vqa: %s\n  calibration: %s", ckpt,
+		"{min_frames: 16, min_span: 3s, every: 100ms, retry: 1h, min_mean_cosine: 1}"),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 300ms, seed: 7}
+    questions:
+      every: 300ms
+      ask: ["how many shapes are there?", "what color is the background?"]
+`)
+	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	p := startEdged(t, dir, cfg)
+
+	p.waitStderr("models.blip_vqa runs at the safe precision", 1)
+	p.waitStderr("calibration: converting models.blip_vqa to full int8", 1)
+	during := len(box.On("edged/e2e/demo/answer"))
+	mqtttest.Eventually(t, "the gate's verdict", calibrationTimeout, func() bool {
+		if p.done() {
+			t.Fatalf("edged exited while calibrating")
+		}
+		return strings.Contains(p.stderr.String(), "calibration: the f") || strings.Contains(p.stderr.String(), "passed the fidelity gate")
+	})
+	if !strings.Contains(p.stderr.String(), "the fidelity gate refused full int8 calibrated on the cameras' frames; answering stays at the safe precision") {
+		t.Fatalf("no refusal in the log:\n%s", p.stderr.Tail(40))
+	}
+	s := healthModel(t, port, "blip_vqa")
+	if s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.Refused != 1 || !strings.Contains(s.Calibration.Gate, "mean cosine") ||
+		s.Calibration.Check == nil {
+		t.Fatalf("/healthz models.blip_vqa after a refusal: %+v (calibration %+v), want int8-dynamic, refused by mean cosine, with the figures", s, s.Calibration)
+	}
+	// The gate asked the standing questions (2 per frame compared), not its default three.
+	if ch := s.Calibration.Check; ch.TextCompared == 0 || ch.TextCompared%2 != 0 || ch.TextCompared > 2*ch.Frames {
+		t.Errorf("gate compared %d answers on %d frames; want the 2 standing questions on each frame sampled", ch.TextCompared, ch.Frames)
+	}
+	_, metrics := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if v := metricValue(metrics, `edged_calibration_conversions_total{model="blip_vqa",result="refused"}`); v != 1 {
+		t.Errorf("refused conversions = %v, want 1", v)
+	}
+	if v := metricValue(metrics, `edged_model_full_int8{model="blip_vqa"}`); v != 0 {
+		t.Errorf("edged_model_full_int8 = %v after a refusal, want 0", v)
+	}
+	if b := cachedBundle(t, cache); b.Bundle.Manifest.Precision != "int8-dynamic" {
+		t.Errorf("cached bundle at %s after a refusal, want the safe int8-dynamic one", b.Bundle.Manifest.Precision)
+	}
+	// The safe model answered throughout, and still does.
+	box.WaitOn(t, "edged/e2e/demo/answer", "answers after the refusal", func(mqtttest.Message) bool {
+		return len(box.On("edged/e2e/demo/answer")) > during+4
+	})
+	t.Logf("gate: %s; %d answers compared on %d frames", s.Calibration.Gate, s.Calibration.Check.TextCompared, s.Calibration.Check.Frames)
+}
