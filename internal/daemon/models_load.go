@@ -497,21 +497,29 @@ func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts Capti
 		return c.rank(ctx, img, opts)
 	}
 	var text string
-	err := c.pool.with(func(p *blipPool) error {
-		o := p.generateOptions(opts)
+	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+		text, err = s.Caption(im, opts.Prompt, p.generateOptions(opts))
+		return err
+	})
+	return Caption{Text: text}, err
+}
+
+// onImage runs f on a session of the model in h, with img encoded; a frame f succeeded on is
+// offered to cal, when the model is being calibrated on them.
+func onImage(ctx context.Context, h *hotSwap[*blipPool], cal *calibratingBLIP, img image.Image, f func(*blipPool, *blip.Session, *blip.Image) error) error {
+	err := h.with(func(p *blipPool) error {
 		return p.sessions.With(ctx, func(s *blip.Session) error {
 			im, err := s.EncodeImage(img)
 			if err != nil {
 				return err
 			}
-			text, err = s.Caption(im, opts.Prompt, o)
-			return err
+			return f(p, s, im)
 		})
 	})
-	if err == nil && c.cal != nil {
-		c.cal.see(img)
+	if err == nil && cal != nil {
+		cal.see(img)
 	}
-	return Caption{Text: text}, err
+	return err
 }
 
 // generateOptions are the model's decoding defaults with the caption's beams and length.
@@ -536,22 +544,12 @@ func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionO
 	}
 	co := blip.CandidateOptions{Beams: opts.Candidates - opts.Samples, Samples: opts.Samples, Sample: blip.DefaultSampleOptions(), Seed: 1}
 	var cands []blip.Candidate
-	err := c.pool.with(func(p *blipPool) error {
-		o := p.generateOptions(opts)
-		return p.sessions.With(ctx, func(s *blip.Session) error {
-			im, err := s.EncodeImage(img)
-			if err != nil {
-				return err
-			}
-			cands, err = s.CaptionCandidates(im, opts.Prompt, o, co)
-			return err
-		})
+	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+		cands, err = s.CaptionCandidates(im, opts.Prompt, p.generateOptions(opts), co)
+		return err
 	})
 	if err != nil {
 		return Caption{}, err
-	}
-	if c.cal != nil {
-		c.cal.see(img)
 	}
 	if err := blip.Rank(ctx, img, cands, judges...); err != nil {
 		return Caption{}, err
@@ -572,25 +570,16 @@ type blipAnswerer struct {
 
 func (a *blipAnswerer) Answer(ctx context.Context, img image.Image, questions []string) ([]string, error) {
 	answers := make([]string, len(questions))
-	err := a.pool.with(func(p *blipPool) error {
-		return p.sessions.With(ctx, func(s *blip.Session) error {
-			im, err := s.EncodeImage(img)
-			if err != nil {
+	err := onImage(ctx, a.pool, a.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+		for i, q := range questions {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
-			for i, q := range questions {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				if answers[i], err = s.Answer(im, q, p.model.GenerateDefaults()); err != nil {
-					return fmt.Errorf("question %q: %w", q, err)
-				}
+			if answers[i], err = s.Answer(im, q, p.model.GenerateDefaults()); err != nil {
+				return fmt.Errorf("question %q: %w", q, err)
 			}
-			return nil
-		})
+		}
+		return nil
 	})
-	if err == nil && a.cal != nil {
-		a.cal.see(img)
-	}
 	return answers, err
 }
