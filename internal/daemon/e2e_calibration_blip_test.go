@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -73,13 +74,8 @@ func captionsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, wan
 // safe bundle wrote them; the cache, the manifest and /healthz say so; and the captions it
 // publishes after the swap match the scenes as well as before.
 func TestE2ECalibratesBLIPCaptionerOnTheCamera(t *testing.T) {
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	cache := filepath.Join(dir, "cache")
-	cfg := blipCalibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCaptioner(t), "{min_frames: 32, min_span: 4s, every: 100ms}")
-	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
-	p := startEdged(t, dir, cfg)
+	e := startCalibrationE2E(t, blipCalibrationConfig, unrecognisedShapesCaptioner(t), "{min_frames: 32, min_span: 4s, every: 100ms}")
+	p, box, port, cache := e.p, e.box, e.port, e.cache
 
 	safe := startsSafe(t, p, port, cache, "blip_caption", 32)
 	// Captions at the safe precision, before the swap (the reservoir needs 10 s of frames).
@@ -123,34 +119,13 @@ func TestE2ECalibratesBLIPCaptionerOnTheCamera(t *testing.T) {
 // its gate asks those questions: with a bar no int8 model reaches (a mean cosine of 1) the gate
 // refuses it, the safe model keeps answering, and the log, /healthz and the metrics say why.
 func TestE2EBLIPVQACalibrationRefusedKeepsTheSafeModel(t *testing.T) {
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	cache := filepath.Join(dir, "cache")
-	ckpt := testutil.EditedCheckpoint(t, filepath.Join(repoRoot(t), "models/shapes/blip_vqa"), "config.json", func(map[string]any) {})
-	cfg := e2eConfig(t, dir, m.URL(), port, fmt.Sprintf("models:\n  blip_vqa: %s\n  calibration: %s", ckpt,
-		"{min_frames: 16, min_span: 3s, every: 100ms, retry: 1h, min_mean_cosine: 1}"),
-		`  - name: demo
-    source: {kind: synthetic, fps: 10, scene_every: 300ms, seed: 7}
-    questions:
-      every: 300ms
-      ask: ["how many shapes are there?", "what color is the background?"]
-`)
-	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
-	p := startEdged(t, dir, cfg)
+	e := startCalibrationE2E(t, vqaConfig, unrecognisedShapesVQA(t), "{min_frames: 16, min_span: 3s, every: 100ms, retry: 1h, min_mean_cosine: 1}")
+	p, box, port, cache := e.p, e.box, e.port, e.cache
 
 	p.waitStderr("models.blip_vqa runs at the safe precision", 1)
 	p.waitStderr("calibration: converting models.blip_vqa to full int8", 1)
 	during := len(box.On("edged/e2e/demo/answer"))
-	mqtttest.Eventually(t, "the gate's verdict", calibrationTimeout, func() bool {
-		if p.done() {
-			t.Fatalf("edged exited while calibrating")
-		}
-		return strings.Contains(p.stderr.String(), "calibration: the f") || strings.Contains(p.stderr.String(), "passed the fidelity gate")
-	})
-	if !strings.Contains(p.stderr.String(), "the fidelity gate refused full int8 calibrated on the cameras' frames; answering stays at the safe precision") {
-		t.Fatalf("no refusal in the log:\n%s", p.stderr.Tail(40))
-	}
+	refusedOnTheCamera(t, p, "answering")
 	s := healthModel(t, port, "blip_vqa")
 	if s.Precision != "int8-dynamic" || s.Calibration == nil || s.Calibration.Refused != 1 || !strings.Contains(s.Calibration.Gate, "mean cosine") ||
 		s.Calibration.Check == nil {
@@ -175,4 +150,71 @@ func TestE2EBLIPVQACalibrationRefusedKeepsTheSafeModel(t *testing.T) {
 		return len(box.On("edged/e2e/demo/answer")) > during+4
 	})
 	t.Logf("gate: %s; %d answers compared on %d frames", s.Calibration.Gate, s.Calibration.Check.TextCompared, s.Calibration.Check.Frames)
+}
+
+// vqaConfig asks the synthetic camera the two standing questions with the VQA checkpoint
+// folder ckpt, calibrating as calibration says.
+func vqaConfig(t *testing.T, dir, broker string, port int, ckpt, calibration string) string {
+	t.Helper()
+	return e2eConfig(t, dir, broker, port, fmt.Sprintf("models:\n  blip_vqa: %s\n  calibration: %s", ckpt, calibration),
+		`  - name: demo
+    source: {kind: synthetic, fps: 10, scene_every: 300ms, seed: 7}
+    questions:
+      every: 300ms
+      ask: ["how many shapes are there?", "what color is the background?"]
+`)
+}
+
+// unrecognisedShapesVQA is the shapes VQA checkpoint with its config.json written compactly.
+func unrecognisedShapesVQA(t *testing.T) string {
+	return testutil.EditedCheckpoint(t, filepath.Join(repoRoot(t), "models/shapes/blip_vqa"), "config.json", func(map[string]any) {})
+}
+
+// answerLine is a standing question's answer line on edged's stdout, with the truth the
+// synthetic camera gives for that question.
+var answerLine = regexp.MustCompile(`(?m)^\S+ demo answer +(.+?) → (.*) \(\d+ ms; frame \d+, truth: (.*)\)$`)
+
+// answersTruthFrom waits for want answer lines printed from stdout offset from on, and counts
+// those that are the truth.
+func answersTruthFrom(t *testing.T, p *proc, from, want int) (right, n int) {
+	t.Helper()
+	deadlineWait(t, fmt.Sprintf("%d answers with their truth", want), func() bool {
+		right, n = 0, 0
+		for _, m := range answerLine.FindAllStringSubmatch(p.stdout.String()[from:], -1) {
+			n++
+			if m[2] == m[3] {
+				right++
+			}
+		}
+		return n >= want
+	})
+	t.Logf("answers: %d of %d the scene's truth", right, n)
+	return right, n
+}
+
+// A BLIP VQA checkpoint without calibration data calibrates its vision tower on the frames it
+// answers the standing questions about; the gate asks those questions, passes the model, and
+// the answers after the swap are the scenes' truth as before it.
+func TestE2ECalibratesBLIPVQAOnTheCamera(t *testing.T) {
+	e := startCalibrationE2E(t, vqaConfig, unrecognisedShapesVQA(t), "{min_frames: 24, min_span: 4s, every: 100ms}")
+	p, port, cache := e.p, e.port, e.cache
+
+	safe := startsSafe(t, p, port, cache, "blip_vqa", 24)
+	rightSafe, nSafe := answersTruthFrom(t, p, 0, 10)
+	s := calibratedOnTheCamera(t, p, port, "blip_vqa", "answering")
+	swapped := len(p.stdout.String())
+	// The gate asked the two standing questions on each frame sampled.
+	if ch := s.Calibration.Check; ch.TextCompared == 0 || ch.TextCompared%2 != 0 || ch.TextCompared > 2*ch.Frames {
+		t.Errorf("the gate compared %d answers on %d frames; want the 2 standing questions on each frame sampled", ch.TextCompared, ch.Frames)
+	}
+	cameraCalibratedBundle(t, cache, safe, 12, 4)
+
+	// The shapes VQA model answers these two questions right on nearly every scene (120/120 of
+	// the reference answers): after the swap, ≥ 90% of answers, and no fewer than the safe
+	// model's rate less 10 points.
+	right, n := answersTruthFrom(t, p, swapped, 30)
+	rate, safeRate := float64(right)/float64(n), float64(rightSafe)/float64(nSafe)
+	if rate < 0.9 || rate < safeRate-0.1 {
+		t.Errorf("after the swap %d of %d answers are the truth (safe model %d of %d); want ≥ 90%%", right, n, rightSafe, nSafe)
+	}
 }

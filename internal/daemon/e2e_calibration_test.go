@@ -51,6 +51,27 @@ func healthModel(t *testing.T, port int, field string) daemon.ModelStatus {
 	return h.Models[field]
 }
 
+// calibrationE2E is edged started on a config for a checkpoint folder and a
+// models.calibration, with a real broker, a subscriber to edged's topics and the cache.
+type calibrationE2E struct {
+	p               *proc
+	box             *mqtttest.Recorder
+	port            int
+	dir, cache, cfg string
+}
+
+// startCalibrationE2E starts edged on config(ckpt, calibration).
+func startCalibrationE2E(t *testing.T, config func(t *testing.T, dir, broker string, port int, ckpt, calibration string) string, ckpt, calibration string) calibrationE2E {
+	t.Helper()
+	m := mqtttest.StartBroker(t)
+	e := calibrationE2E{dir: t.TempDir(), port: mqtttest.FreePort(t)}
+	e.cache = filepath.Join(e.dir, "cache")
+	e.cfg = config(t, e.dir, m.URL(), e.port, ckpt, calibration)
+	e.box, _ = subscriber(t, m.URL(), "", true, "edged/e2e/#")
+	e.p = startEdged(t, e.dir, e.cfg)
+	return e
+}
+
 // cachedBundle is the one bundle of the cache.
 func cachedBundle(t *testing.T, cache string) models.Entry {
 	t.Helper()
@@ -95,18 +116,34 @@ func startsSafe(t *testing.T, p *proc, port int, cache, field string, minFrames 
 	return safe
 }
 
+// waitGateVerdict waits for the log to say the gate's verdict on a conversion on the camera's
+// frames (passed, refused, or failed).
+func waitGateVerdict(t *testing.T, p *proc) {
+	t.Helper()
+	mqtttest.Eventually(t, "the gate's verdict", calibrationTimeout, func() bool {
+		if p.done() {
+			t.Fatalf("edged exited while calibrating")
+		}
+		return p.stderr.Count("passed the fidelity gate") > 0 || p.stderr.Count("calibration: the f") > 0
+	})
+}
+
+// refusedOnTheCamera waits for the gate's verdict, which must be a refusal that keeps the
+// safe model doing task.
+func refusedOnTheCamera(t *testing.T, p *proc, task string) {
+	t.Helper()
+	waitGateVerdict(t, p)
+	if p.stderr.Count("the fidelity gate refused full int8 calibrated on the cameras' frames; "+task+" stays at the safe precision") == 0 {
+		t.Fatalf("no refusal in the log:\n%s", p.stderr.Tail(40))
+	}
+}
+
 // calibratedOnTheCamera waits for the gate's verdict on field's model and checks that it
 // passed and that the model doing task now is the full-int8 one: the log, /healthz (with the
 // gate's figures) and the metrics say so.
 func calibratedOnTheCamera(t *testing.T, p *proc, port int, field, task string) daemon.ModelStatus {
 	t.Helper()
-	mqtttest.Eventually(t, "the model calibrated on the camera's frames", calibrationTimeout, func() bool {
-		if p.done() {
-			t.Fatalf("edged exited while calibrating")
-		}
-		return p.stderr.Count("calibration: full int8 calibrated on the cameras' frames passed the fidelity gate") > 0 ||
-			p.stderr.Count("calibration: the f") > 0 // refused or failed: fails below
-	})
+	waitGateVerdict(t, p)
 	if p.stderr.Count("passed the fidelity gate; "+task+" with it") != 1 {
 		t.Fatalf("no swap to full int8; the log says:\n%s", p.stderr.Tail(40))
 	}
@@ -140,13 +177,8 @@ func textTowerSHA(t *testing.T, e models.Entry) string {
 // truth. The calibrated bundle replaces the safe one in the cache, records the camera, and a
 // restart uses it without converting again (shadow checks watching it).
 func TestE2ECalibratesOnTheCamera(t *testing.T) {
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	cache := filepath.Join(dir, "cache")
-	cfg := calibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCLIP(t), "{min_frames: 48, min_span: 4s, every: 100ms}")
-	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
-	p := startEdged(t, dir, cfg)
+	e := startCalibrationE2E(t, calibrationConfig, unrecognisedShapesCLIP(t), "{min_frames: 48, min_span: 4s, every: 100ms}")
+	p, box, port, cache, dir, cfg := e.p, e.box, e.port, e.cache, e.dir, e.cfg
 
 	safe := startsSafe(t, p, port, cache, "clip", 48)
 	calibratedOnTheCamera(t, p, port, "clip", "labelling")
@@ -189,28 +221,15 @@ func TestE2ECalibratesOnTheCamera(t *testing.T) {
 // and the conversion is tried again later on newer frames. Stopping edged while a conversion
 // runs kills the child edged and removes its folder.
 func TestE2ECalibrationRefusedKeepsTheSafeModel(t *testing.T) {
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	cache := filepath.Join(dir, "cache")
 	// No int8 model reaches a mean cosine of 1 with the float one.
-	cfg := calibrationConfig(t, dir, m.URL(), port, unrecognisedShapesCLIP(t),
+	e := startCalibrationE2E(t, calibrationConfig, unrecognisedShapesCLIP(t),
 		"{min_frames: 24, min_span: 3s, every: 100ms, retry: 1s, min_mean_cosine: 1}")
-	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
-	p := startEdged(t, dir, cfg)
+	p, box, port, cache, dir := e.p, e.box, e.port, e.cache, e.dir
 
 	const converting = "calibration: converting models.clip to full int8"
 	p.waitStderr(converting, 1)
 	during := len(box.On("edged/e2e/demo/labels"))
-	mqtttest.Eventually(t, "the gate's verdict", calibrationTimeout, func() bool {
-		if p.done() {
-			t.Fatalf("edged exited while calibrating")
-		}
-		return strings.Contains(p.stderr.String(), "calibration: the f") || strings.Contains(p.stderr.String(), "passed the fidelity gate")
-	})
-	if !strings.Contains(p.stderr.String(), "the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision") {
-		t.Fatalf("no refusal in the log:\n%s", p.stderr.Tail(40))
-	}
+	refusedOnTheCamera(t, p, "labelling")
 	if after := len(box.On("edged/e2e/demo/labels")); after <= during {
 		t.Errorf("%d labels published while the child converted: labels stopped", after-during)
 	}
