@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 
 	blipspec "github.com/edged/edged/blip/spec"
@@ -194,7 +195,8 @@ func answersTruthFrom(t *testing.T, p *proc, from, want int) (right, n int) {
 
 // A BLIP VQA checkpoint without calibration data calibrates its vision tower on the frames it
 // answers the standing questions about; the gate asks those questions, passes the model, and
-// the answers after the swap are the scenes' truth as before it.
+// the answers after the swap are the scenes' truth as before it. A restart loads the
+// calibrated model from the cache as it is.
 func TestE2ECalibratesBLIPVQAOnTheCamera(t *testing.T) {
 	e := startCalibrationE2E(t, vqaConfig, unrecognisedShapesVQA(t), "{min_frames: 24, min_span: 4s, every: 100ms}")
 	p, port, cache := e.p, e.port, e.cache
@@ -216,5 +218,23 @@ func TestE2ECalibratesBLIPVQAOnTheCamera(t *testing.T) {
 	rate, safeRate := float64(right)/float64(n), float64(rightSafe)/float64(nSafe)
 	if rate < 0.9 || rate < safeRate-0.1 {
 		t.Errorf("after the swap %d of %d answers are the truth (safe model %d of %d); want ≥ 90%%", right, n, rightSafe, nSafe)
+	}
+
+	p.signal(syscall.SIGTERM)
+	if code := p.exitCode(); code != 0 {
+		t.Fatalf("exit status %d after SIGTERM", code)
+	}
+	p2 := startEdged(t, e.dir, e.cfg)
+	p2.waitStderr("feature started", 1)
+	if s := healthModel(t, port, "blip_vqa"); s.Precision != "int8" || s.Calibration != nil {
+		t.Errorf("/healthz models.blip_vqa after a restart: %+v, want int8 and no calibration", s)
+	}
+	if right, n := answersTruthFrom(t, p2, 0, 10); float64(right) < 0.9*float64(n) {
+		t.Errorf("after a restart %d of %d answers are the truth; want ≥ 90%%", right, n)
+	}
+	for _, msg := range []string{"runs at the safe precision", "convert: "} {
+		if strings.Contains(p2.stderr.String(), msg) {
+			t.Errorf("after a restart the log says %q: the calibrated model should load as it is", msg)
+		}
 	}
 }
