@@ -141,7 +141,8 @@ type calibratingLabeler struct {
 	keptBy swappableCLIP // the model that embedded them
 }
 
-// calibrationParts are what a calibratingLabeler works with besides its options.
+// calibrationParts are what a calibrator works with besides its options (load and ref are
+// CLIP's: a BLIP model loads its own pools, and has no shadow checks).
 type calibrationParts struct {
 	res     *Reservoir
 	run     calibrationRun
