@@ -515,6 +515,9 @@ func (in gateInputs) gateArgs() []string {
 	for _, q := range in.Questions {
 		args = append(args, "--question", q)
 	}
+	if in.Reference != "" {
+		args = append(args, "--check-reference", in.Reference)
+	}
 	return args
 }
 

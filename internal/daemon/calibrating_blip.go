@@ -12,9 +12,12 @@ import (
 // A BLIP captioning or VQA checkpoint without calibration data runs at the safe precision
 // too, and earns full int8 the way CLIP does (calibrator): on the frames it captions or answers
 // about. Only the vision tower changes precision (it is where the time goes); the text models
-// stay as the bundle writes them. The gate compares the calibrated model with the float one
-// on frames held aside: the vision outputs' cosine, and identical greedy captions (captioning)
-// or answers to the cameras' standing questions (VQA) on a sample of them.
+// stay as the bundle writes them. The gate compares the calibrated model with the safe one on
+// frames held aside: the vision outputs' cosine, and identical greedy captions (captioning)
+// or answers to the cameras' standing questions (VQA) on a sample of them. It compares with the
+// safe model, not the float one: they share the text models, so the gate judges only what
+// calibrating changed, and the child converts nothing else (a float BLIP base doubled the
+// child's memory).
 
 // calibratingBLIP is the calibrator of one BLIP model. The model's pool is swapped in its
 // captioner or answerer (target), which is nil while an idle VQA model is unloaded: the cache
@@ -49,7 +52,9 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle) (*calibratingBL
 		c.questions = standingQuestions(l.cfg)
 	}
 	c.initCalibrator(field, blipTask(field), false, parts, co, l.log)
-	c.gateInputs = func() (gateInputs, string) { return gateInputs{Questions: c.questions}, "" }
+	// The gate compares with the safe model in the cache: the text models are the same files,
+	// so a caption or answer that differs is the calibrated vision tower's doing.
+	c.gateInputs = func() (gateInputs, string) { return gateInputs{Questions: c.questions, Reference: b.Dir}, "" }
 	c.install = c.swapInPool
 	l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; its text models stay as they are", field),
 		"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)

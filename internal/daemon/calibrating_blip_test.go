@@ -2,10 +2,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"image"
 	"image/color"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -59,36 +59,23 @@ func TestCalibratingBLIPSwapsThePool(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
 	img.Set(10, 10, color.White)
 	ctx := context.Background()
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var answered atomic.Int32
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				a, err := ans.Answer(ctx, img, []string{"how many shapes are there?"})
-				if err != nil || a[0] == "" {
-					t.Errorf("an answer across the swap: %q, %v", a, err)
-					return
-				}
-				answered.Add(1)
-			}
-		}()
-	}
-	eventually(t, "answers on the safe model", func() bool { return answered.Load() >= 4 })
+	callers := callUntilStopped(2, func() error {
+		a, err := ans.Answer(ctx, img, []string{"how many shapes are there?"})
+		if err == nil && a[0] == "" {
+			err = errors.New("an empty answer")
+		}
+		if err != nil {
+			t.Errorf("an answer across the swap: %v", err)
+		}
+		return err
+	})
+	eventually(t, "answers on the safe model", func() bool { return callers.calls.Load() >= 4 })
 	if err := c.swapInPool(calibrated); err != nil {
 		t.Fatal(err)
 	}
-	before := answered.Load()
-	eventually(t, "answers after the swap", func() bool { return answered.Load() >= before+4 })
-	close(stop)
-	wg.Wait()
+	before := callers.calls.Load()
+	eventually(t, "answers after the swap", func() bool { return callers.calls.Load() >= before+4 })
+	callers.stopAll()
 	if got := poolPrecision(ans.pool); got != "int8" || loads.Load() != 1 {
 		t.Errorf("after the swap the answerer runs at %s (%d loads), want int8 (1)", got, loads.Load())
 	}

@@ -105,6 +105,42 @@ func (l *statusLog) get() (states []string, last CalibrationStatus, precision st
 	return append([]string(nil), l.states...), l.last, l.precision
 }
 
+// callers are goroutines that call a model until stopped (or until a call fails).
+type callers struct {
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	calls atomic.Int32 // calls that succeeded
+}
+
+// callUntilStopped starts n goroutines calling call over and over.
+func callUntilStopped(n int, call func() error) *callers {
+	c := &callers{stop: make(chan struct{})}
+	for range n {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for {
+				select {
+				case <-c.stop:
+					return
+				default:
+				}
+				if call() != nil {
+					return
+				}
+				c.calls.Add(1)
+			}
+		}()
+	}
+	return c
+}
+
+// stopAll stops the callers and waits for them.
+func (c *callers) stopAll() {
+	close(c.stop)
+	c.wg.Wait()
+}
+
 // calibrationFixture is a label set file of one label, and a reservoir in a new folder (set
 // in opts).
 func calibrationFixture(t *testing.T, opts *CalibrationOptions) (setFile string, set *clip.LabelSet, res *Reservoir) {
@@ -163,38 +199,22 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
 	img.Set(1, 1, color.White)
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var failures atomic.Int32
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				emb, err := c.EmbedImage(ctx, img)
-				if err == nil {
-					_, err = c.Classify(ctx, emb, set)
-				}
-				if err != nil {
-					failures.Add(1)
-					t.Errorf("a label job failed across the swap: %v", err)
-					return
-				}
-			}
-		}()
-	}
+	callers := callUntilStopped(4, func() error {
+		emb, err := c.EmbedImage(ctx, img)
+		if err == nil {
+			_, err = c.Classify(ctx, emb, set)
+		}
+		if err != nil {
+			t.Errorf("a label job failed across the swap: %v", err)
+		}
+		return err
+	})
 	eventually(t, "the calibrated model labelling, and saying so", func() bool {
 		s, _ := c.Classify(ctx, []float32{1, 0}, set)
 		_, last, _ := log.get()
 		return len(s) > 0 && s[0].Label == "int8" && last.State == calCalibrated
 	})
-	close(stop)
-	wg.Wait()
+	callers.stopAll()
 	if !safe.closed.Load() || calibrated.closed.Load() {
 		t.Errorf("after the swap: safe closed %v, calibrated closed %v; want only the safe one closed", safe.closed.Load(), calibrated.closed.Load())
 	}

@@ -63,6 +63,8 @@ type gateInputs struct {
 	Thresholds fidelity.Thresholds
 	// TextFrames: frames whose greedy captions or answers are compared (BLIP).
 	TextFrames int
+	// Reference is the bundle the gate compares with ("": the float model, converted).
+	Reference string
 }
 
 // initCalibrator sets c up for field's model, the safe one (calibrated false) or a full-int8

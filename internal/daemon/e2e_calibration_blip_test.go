@@ -70,7 +70,7 @@ func captionsTruthSince(t *testing.T, p *proc, box *mqtttest.Recorder, from, wan
 
 // A BLIP captioning checkpoint folder without calibration data starts at the safe precision and
 // captions; once the camera's frames are in, a child edged calibrates its vision tower to full
-// int8 on them, the gate passes it against the float model (vision outputs and identical greedy
+// int8 on them, the gate passes it against the safe model (vision outputs and identical greedy
 // captions on frames held aside), and the daemon captions with it. The text models stay as the
 // safe bundle wrote them; the cache, the manifest and /healthz say so; and the captions it
 // publishes after the swap match the scenes as well as before.
@@ -88,8 +88,9 @@ func TestE2ECalibratesBLIPCaptionerOnTheCamera(t *testing.T) {
 	// calibrated and checked on; only the vision tower changed.
 	cal := cameraCalibratedBundle(t, cache, safe, 20, 6)
 	c := cal.Bundle.Manifest.Calibration
-	if c.Check.TextCompared < 6 {
-		t.Errorf("the gate compared %d captions, want ≥ 6 (one per frame held aside)", c.Check.TextCompared)
+	if c.Check.TextCompared < 6 || c.Check.Reference != "int8-dynamic" {
+		t.Errorf("the gate compared %d captions with the %q model, want ≥ 6 (one per frame held aside) with the safe int8-dynamic one",
+			c.Check.TextCompared, c.Check.Reference)
 	}
 	for _, role := range []string{blipspec.RoleVision, blipspec.RoleCrossKV, blipspec.RoleDecoderStep} {
 		a, okA := safe.Bundle.Manifest.File(role)
@@ -209,7 +210,9 @@ func TestE2ECalibratesBLIPVQAOnTheCamera(t *testing.T) {
 	if ch := s.Calibration.Check; ch.TextCompared == 0 || ch.TextCompared%2 != 0 || ch.TextCompared > 2*ch.Frames {
 		t.Errorf("the gate compared %d answers on %d frames; want the 2 standing questions on each frame sampled", ch.TextCompared, ch.Frames)
 	}
-	cameraCalibratedBundle(t, cache, safe, 12, 4)
+	if c := cameraCalibratedBundle(t, cache, safe, 12, 4).Bundle.Manifest.Calibration; c.Check.Reference != "int8-dynamic" {
+		t.Errorf("the gate compared with the %q model, want the safe int8-dynamic one", c.Check.Reference)
+	}
 
 	// The shapes VQA model answers these two questions right on nearly every scene (120/120 of
 	// the reference answers): after the swap, ≥ 90% of answers, and no fewer than the safe
