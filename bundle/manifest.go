@@ -80,7 +80,10 @@ type CalibrationInfo struct {
 // float model of the same checkpoint on frames held aside from calibration.
 type FidelityInfo struct {
 	Source string `json:"source,omitempty"` // where the frames came from (a folder, a camera)
-	Frames int    `json:"frames"`           // frames compared
+	// Reference is the precision of the model compared with: the float model ("fp32"), or the
+	// checkpoint's safe precision.
+	Reference string `json:"reference,omitempty"`
+	Frames    int    `json:"frames"` // frames compared
 	// MeanCosine and WorstCosine compare the image embeddings (for BLIP, per frame the mean
 	// over the vision tokens).
 	MeanCosine  float64 `json:"mean_cosine"`

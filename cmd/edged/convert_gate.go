@@ -21,6 +21,7 @@ type convertGate struct {
 	labels     string
 	questions  stringList
 	textFrames int
+	reference  string
 	th         fidelity.Thresholds
 	// calibrateText calibrates BLIP's text models too (package textcal).
 	calibrateText bool
@@ -31,6 +32,7 @@ func gateFlags(fs *flag.FlagSet) *convertGate {
 	d := fidelity.DefaultThresholds()
 	fs.StringVar(&g.frames, "check", "", "`folder` of frames held aside from calibration: keep the int8 model only if it agrees with the float model on them (the fidelity gate)")
 	fs.IntVar(&g.maxFrames, "check-frames", 0, "compare at most this many --check frames (0: all)")
+	fs.StringVar(&g.reference, "check-reference", "", "`bundle` of the same checkpoint to compare the int8 model with instead of the float model (e.g. its int8-dynamic conversion, whose text models a BLIP int8 bundle shares)")
 	fs.StringVar(&g.labels, "labels", "", "label set files (comma-separated) whose top-1 labels CLIP must keep (default: "+defaultLabelSets+")")
 	fs.Var(&g.questions, "question", fmt.Sprintf("a question a VQA model must answer the same (repeatable; default: %q)", fidelity.DefaultQuestions))
 	fs.IntVar(&g.textFrames, "check-texts", fidelity.DefaultTextFrames, "BLIP: frames whose greedy captions or answers must be identical")
@@ -44,7 +46,8 @@ func gateFlags(fs *flag.FlagSet) *convertGate {
 
 // options are the gate's options from the flags, with the label sets read.
 func (g *convertGate) options(threads int) (fidelity.Options, error) {
-	o := fidelity.Options{Frames: g.frames, MaxFrames: g.maxFrames, Questions: g.questions, TextFrames: g.textFrames, Thresholds: g.th, Threads: threads}
+	o := fidelity.Options{Frames: g.frames, MaxFrames: g.maxFrames, Questions: g.questions, TextFrames: g.textFrames, Thresholds: g.th, Threads: threads,
+		Reference: g.reference}
 	var paths []string
 	if g.labels != "" {
 		paths = strings.Split(g.labels, ",")

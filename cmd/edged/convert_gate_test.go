@@ -75,3 +75,49 @@ func TestConvertCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertCheckReference: --check-reference compares the int8 model with a bundle of the
+// same checkpoint instead of the float model: the shapes captioner against its int8-dynamic
+// conversion (the same text models, so only the vision tower's change is judged) passes, the
+// report and the manifest say what it was compared with, and a bundle of another checkpoint
+// is refused naming it.
+func TestConvertCheckReference(t *testing.T) {
+	const captioner = "../../models/shapes/blip_caption"
+	check := sceneFrames(t, 8, 2)
+	safe := filepath.Join(t.TempDir(), "safe")
+	var stdout, stderr bytes.Buffer
+	if code := convertCommand([]string{"--from", captioner, "--out", safe, "--precision", "int8-dynamic"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	out := filepath.Join(t.TempDir(), "bundle")
+	stdout.Reset()
+	code := convertCommand([]string{"--from", captioner, "--out", out, "--precision", "int8", "--calibration", sceneFrames(t, 24, 1),
+		"--check", check, "--check-reference", safe, "--check-texts", "8"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	t.Logf("%s", stdout.String())
+	for _, want := range []string{"against the int8-dynamic model, on 8 frames held aside", "greedy captions/answers: 8/8 identical", "gate: passed", "at int8"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the output does not say %q", want)
+		}
+	}
+	b, err := bundle.Read(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := b.Manifest.Calibration; b.Manifest.Precision != "int8" || c == nil || c.Check == nil || c.Check.Reference != "int8-dynamic" || !c.Check.Passed {
+		t.Errorf("manifest: %s, calibration %+v", b.Manifest.Precision, c)
+	}
+
+	other := filepath.Join(t.TempDir(), "clip")
+	if code := convertCommand([]string{"--from", shapesCLIP, "--out", other, "--precision", "int8-dynamic"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	stderr.Reset()
+	code = convertCommand([]string{"--from", captioner, "--out", filepath.Join(t.TempDir(), "x"), "--precision", "int8", "--calibration", sceneFrames(t, 8, 1),
+		"--check", check, "--check-reference", other}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "the reference bundle "+other+" is a CLIPModel") {
+		t.Errorf("a CLIP bundle as the captioner's reference: exit %d, %q", code, stderr.String())
+	}
+}

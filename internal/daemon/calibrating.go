@@ -6,17 +6,14 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 )
 
@@ -40,6 +37,9 @@ type CalibrationOptions struct {
 	Retry time.Duration
 	// Thresholds of the fidelity gate; a zero field takes fidelity's default.
 	Thresholds fidelity.Thresholds
+	// TextFrames: frames held aside whose greedy captions or answers the gate compares (BLIP;
+	// fidelity.DefaultTextFrames when 0).
+	TextFrames int
 	// Shadow says how often a full-int8 model is checked against the safe one while it labels.
 	Shadow ShadowOptions
 }
@@ -99,9 +99,11 @@ type CalibrationStatus struct {
 	Conversions int `json:"conversions"`
 	Refused     int `json:"refused"`
 	Failed      int `json:"failed"`
-	// Gate is the last verdict ("passed", or the bars missed); Error the last failure.
-	Gate  string `json:"gate,omitempty"`
-	Error string `json:"error,omitempty"`
+	// Gate is the last verdict ("passed", or the bars missed), Check its figures; Error the
+	// last failure.
+	Gate  string           `json:"gate,omitempty"`
+	Check *fidelity.Report `json:"check,omitempty"`
+	Error string           `json:"error,omitempty"`
 	// Shadow is the running agreement of the full-int8 model with the safe one, when shadow
 	// checks run.
 	Shadow *ShadowStatus `json:"shadow,omitempty"`
@@ -137,41 +139,25 @@ type swappableCLIP interface {
 // the labeler swaps in runs its text through that one idleModel, and a swap leaves the new
 // model's text tower as the old one's was, open or closed (replace).
 type calibratingLabeler struct {
-	opts    CalibrationOptions
-	res     *Reservoir
-	run     calibrationRun
-	load    func(*bundle.Bundle) (swappableCLIP, error)
-	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error) // moves a passed bundle into the cache
-	report  func(precision string, s CalibrationStatus)
-	swapped func(*bundle.Manifest) // told the manifest of each model swapped in
-	log     *slog.Logger
-	ref     shadowReference // nil: no shadow checks
-
-	swap   sync.RWMutex
-	active swappableCLIP // written holding swap and text's lock: either one keeps it
+	calibrator
+	hotSwap[swappableCLIP] // active is written holding swap and text's lock: either one keeps it
+	load                   func(*bundle.Bundle) (swappableCLIP, error)
+	ref                    shadowReference        // nil: no shadow checks
+	swapped                func(*bundle.Manifest) // told the manifest of each model swapped in
 	// text closes the text tower of the model labelling now when idle; nil keeps it.
 	text *idleModel
 
-	// nextLook is when the reservoir considers a frame next (Unix nanoseconds): frames before
-	// it cost the labelling path no lock.
-	nextLook atomic.Int64
-	trigger  *shadowTrigger
+	trigger *shadowTrigger
 
-	mu        sync.Mutex
-	status    CalibrationStatus
-	sets      map[string]*clip.LabelSet // by file, the newest of each
-	notBefore time.Time
-	done      bool // calibrated without shadow checks: no more frames, no conversions
-	window    *agreementWindow
-	kept      []shadowFrame // frames kept for the next batch of shadow checks
-	keptBy    swappableCLIP // the model that embedded them
-
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// Under calibrator.mu:
+	sets   map[string]*clip.LabelSet // by file, the newest of each
+	window *agreementWindow
+	kept   []shadowFrame // frames kept for the next batch of shadow checks
+	keptBy swappableCLIP // the model that embedded them
 }
 
-// calibrationParts are what a calibratingLabeler works with besides its options.
+// calibrationParts are what a calibrator works with besides its options (load and ref are
+// CLIP's: a BLIP model loads its own pools, and has no shadow checks).
 type calibrationParts struct {
 	res     *Reservoir
 	run     calibrationRun
@@ -179,59 +165,30 @@ type calibrationParts struct {
 	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error)
 	report  func(precision string, s CalibrationStatus)
 	ref     shadowReference // nil, or opts.Shadow.Off: no shadow checks
-	unload  *idleUnload     // closes the text tower when idle; nil keeps it
+	unload  *idleUnload     // closes CLIP's text tower when idle; nil keeps it
 	swapped func(*bundle.Manifest)
 }
 
 // newCalibratingLabeler labels with m: the safe model (calibrated false), or a full-int8 one
 // that shadow checks watch (calibrated true).
 func newCalibratingLabeler(m swappableCLIP, calibrated bool, p calibrationParts, opts CalibrationOptions, log *slog.Logger) *calibratingLabeler {
-	opts = opts.withDefaults()
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &calibratingLabeler{opts: opts, res: p.res, run: p.run, load: p.load, publish: p.publish, report: p.report, swapped: p.swapped, log: log,
-		active: m, sets: map[string]*clip.LabelSet{}, ctx: ctx, cancel: cancel}
+	c := &calibratingLabeler{load: p.load, swapped: p.swapped, sets: map[string]*clip.LabelSet{}}
+	c.active = m
 	if c.text = p.unload.unloadableText(c); c.text != nil {
 		m.guardText(c.text)
 	}
-	if p.ref != nil && !opts.Shadow.Off {
+	c.initCalibrator(fieldCLIP, "labelling", calibrated, p, opts, log)
+	c.gateInputs, c.install, c.passed = c.labelSetsToGate, c.swapInModel, c.watchSwapped
+	if p.ref != nil && !c.opts.Shadow.Off {
 		c.ref = p.ref
-		c.trigger = newShadowTrigger(opts.Shadow, time.Now())
-		c.window = newAgreementWindow(opts.Shadow.Window)
-	}
-	c.status = CalibrationStatus{State: calCollecting, MinFrames: opts.MinFrames, MinSpanS: opts.MinSpan.Seconds()}
-	if calibrated {
-		c.status.State = calCalibrated
-		c.done = c.ref == nil
+		c.trigger = newShadowTrigger(c.opts.Shadow, time.Now())
+		c.window = newAgreementWindow(c.opts.Shadow.Window)
+		c.done = false // shadow checks watch a full-int8 model
 	}
 	c.mu.Lock()
 	c.reportLocked()
 	c.mu.Unlock()
 	return c
-}
-
-// reportLocked hands the status on; the caller holds mu.
-func (c *calibratingLabeler) reportLocked() {
-	s := c.res.State()
-	if !c.done {
-		c.status.Frames, c.status.SpanS = s.Calibration+s.Check, s.Span.Seconds()
-	}
-	precision := convert.SafePrecision.String()
-	if c.status.State == calCalibrated {
-		precision = precisionInt8
-	}
-	st := c.status
-	if st.Shadow != nil {
-		shadow := *st.Shadow
-		st.Shadow = &shadow
-	}
-	c.report(precision, st)
-}
-
-// model is the model labelling now, read-locked: the caller calls c.swap.RUnlock when done
-// with it (a method value would cost an allocation per frame).
-func (c *calibratingLabeler) model() swappableCLIP {
-	c.swap.RLock()
-	return c.active
 }
 
 // EmbedImage embeds img, offers it to the reservoir, and starts a conversion or a shadow check
@@ -243,121 +200,39 @@ func (c *calibratingLabeler) EmbedImage(ctx context.Context, img image.Image) ([
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	if c.trigger != nil && c.trigger.frame(now) {
+	if c.trigger != nil && c.trigger.frame(time.Now()) {
 		c.startShadow(m, img, emb)
 	}
-	if now.UnixNano() >= c.nextLook.Load() {
-		c.offer(now, img)
-	}
+	c.see(img)
 	return emb, nil
 }
 
-// offer keeps img in the reservoir (if its time has come) and starts a conversion once the
-// reservoir is ready.
-func (c *calibratingLabeler) offer(now time.Time, img image.Image) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done || c.ctx.Err() != nil {
-		c.nextLook.Store(math.MaxInt64)
-		return
-	}
-	c.nextLook.Store(now.Add(c.opts.Reservoir.Every).UnixNano())
-	kept, err := c.res.Offer(now, img)
-	if err != nil {
-		c.log.Warn("calibration: frame not kept", "model", fieldCLIP, "err", err)
-	}
-	if c.status.State == calConverting || c.status.State == calCalibrated || now.Before(c.notBefore) {
-		if kept {
-			c.reportLocked()
-		}
-		return
-	}
-	if !c.res.Ready(c.opts.MinFrames, c.opts.MinSpan) {
-		if kept {
-			c.reportLocked()
-		}
-		return
-	}
-	var sets []string
+// labelSetsToGate are the label sets' files the gate compares top-1 labels on (the
+// calibrator's gateInputs): none prepared yet is why a ready reservoir waits.
+func (c *calibratingLabeler) labelSetsToGate() (gateInputs, string) {
+	var in gateInputs
 	for file := range c.sets {
-		sets = append(sets, file)
+		in.LabelSets = append(in.LabelSets, file)
 	}
-	if len(sets) == 0 {
-		if c.status.Error != statusNoSets {
-			c.status.Error = statusNoSets
-			c.reportLocked()
-		}
-		return
+	if len(in.LabelSets) == 0 {
+		return in, statusNoSets
 	}
-	c.status.State, c.status.Error = calConverting, ""
-	c.status.Conversions++
-	c.reportLocked()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.convert(sets)
-	}()
+	return in, ""
 }
 
-// convert runs one conversion on a copy of the reservoir's frames and swaps the model in if
-// it passed. The status is reported before the verdict is logged: whoever sees the line finds
-// /healthz up to date.
-func (c *calibratingLabeler) convert(sets []string) {
-	st := c.res.State()
-	c.log.Info("calibration: converting models.clip to full int8 on the cameras' frames, at low priority; labels continue at the safe precision",
-		"calibration_frames", st.Calibration, "check_frames", st.Check, "span", st.Span.Round(time.Second))
-	tmp, report, err := c.run(c.ctx, c.res, sets, c.opts.Thresholds)
-	if tmp != "" {
-		defer os.RemoveAll(tmp)
-	}
-	if err == nil && report.Passed {
-		err = c.swapIn(tmp)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.ctx.Err() != nil:
-		return // stopping
-	case err != nil:
-		c.status.State, c.status.Error = calFailed, err.Error()
-		c.status.Failed++
-		c.notBefore = time.Now().Add(c.opts.Retry)
-		c.reportLocked()
-		c.log.Error("calibration: the full-int8 conversion failed; labelling stays at the safe precision", "model", fieldCLIP,
-			"retry_in", c.opts.Retry, "err", err)
-	case !report.Passed:
-		c.status.State, c.status.Gate = calRefused, fidelity.Why(*report)
-		c.status.Refused++
-		c.notBefore = time.Now().Add(c.opts.Retry)
-		c.reportLocked()
-		c.log.Warn("calibration: the fidelity gate refused full int8 calibrated on the cameras' frames; labelling stays at the safe precision",
-			"model", fieldCLIP, "gate", c.status.Gate, "retry_in", c.opts.Retry)
-	default:
-		c.status.State, c.status.Gate, c.status.Error = calCalibrated, fidelity.Why(*report), ""
-		c.done = c.ref == nil
-		if c.window != nil {
-			c.window.reset()
-			c.trigger.last.Store(time.Now().UnixNano())
-		}
-		c.reportLocked()
-		c.log.Info(msgCalibrated, "model", fieldCLIP, "precision", precisionInt8, "frames", report.Frames,
-			"mean_cosine", fmt.Sprintf("%.4f", report.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", report.WorstCosine),
-			"top1_agreement", fmt.Sprintf("%.3f", report.Top1Agreement))
+// watchSwapped starts the shadow checks' running agreement afresh on the model swapped in
+// (the calibrator's passed); without shadow checks nothing watches it.
+func (c *calibratingLabeler) watchSwapped() {
+	c.done = c.ref == nil
+	if c.window != nil {
+		c.window.reset()
+		c.trigger.last.Store(time.Now().UnixNano())
 	}
 }
 
-// msgCalibrated is logged when the camera-calibrated model replaces the safe one.
-const msgCalibrated = "calibration: full int8 calibrated on the cameras' frames passed the fidelity gate; labelling with it"
-
-// swapIn makes the passed bundle in tmp the model's: into the cache in place of the safe one
-// (a restart loads it without converting again; the reservoir's frames carried over), then
-// into the running daemon.
-func (c *calibratingLabeler) swapIn(tmp string) error {
-	b, err := c.publish(tmp, c.res)
-	if err != nil {
-		return err
-	}
+// swapInModel loads the bundle that passed the gate and makes it the model that labels (the
+// calibrator's install).
+func (c *calibratingLabeler) swapInModel(b *bundle.Bundle) error {
 	next, err := c.load(b)
 	if err != nil {
 		return fmt.Errorf("load %s: %w", b.Dir, err)
@@ -603,8 +478,7 @@ func (c *calibratingLabeler) Match(ctx context.Context, img image.Image, texts [
 // close stops a running conversion (its child process is killed), waits for it, and closes
 // the model labelling now.
 func (c *calibratingLabeler) close() error {
-	c.cancel()
-	c.wg.Wait()
+	c.stop()
 	c.swap.Lock()
 	defer c.swap.Unlock()
 	var textErr error
@@ -618,9 +492,8 @@ func (c *calibratingLabeler) close() error {
 // --- the conversion, in a child edged ---
 
 // calibrationRun converts the checkpoint at full int8 on the reservoir's frames and gates it
-// with the label sets' files: the folder of the converted bundle (removed by the caller) and
-// the gate's report.
-type calibrationRun func(ctx context.Context, res *Reservoir, labelSets []string, th fidelity.Thresholds) (tmp string, report *fidelity.Report, err error)
+// as in says: the folder of the converted bundle (removed by the caller) and the gate's report.
+type calibrationRun func(ctx context.Context, res *Reservoir, in gateInputs) (tmp string, report *fidelity.Report, err error)
 
 // childConversion is a calibrationRun by `edged convert` in a child process of the daemon's
 // own executable: the conversion's memory goes with the child, it runs niced below labels and
@@ -634,7 +507,7 @@ type childConversion struct {
 	log        *slog.Logger
 }
 
-func (cc childConversion) run(ctx context.Context, res *Reservoir, labelSets []string, th fidelity.Thresholds) (string, *fidelity.Report, error) {
+func (cc childConversion) run(ctx context.Context, res *Reservoir, in gateInputs) (string, *fidelity.Report, error) {
 	cc.turn.Lock()
 	defer cc.turn.Unlock()
 	// The partial mark makes a folder left by a killed daemon one the next start removes.
@@ -654,10 +527,8 @@ func (cc childConversion) run(ctx context.Context, res *Reservoir, labelSets []s
 		return tmp, nil, fmt.Errorf("calibration: copy the frames: %w", err)
 	}
 	out := filepath.Join(tmp, "bundle")
-	args := []string{"convert", "--from", cc.checkpoint, "--out", out, "--precision", precisionInt8,
-		"--calibration", cal, "--calibration-images", fmt.Sprint(n), "--check", check, "--labels", strings.Join(labelSets, ","),
-		"--threads", "1", "--min-mean-cosine", fmt.Sprint(th.MeanCosine), "--min-worst-cosine", fmt.Sprint(th.WorstCosine),
-		"--min-top1", fmt.Sprint(th.Top1)}
+	args := append([]string{"convert", "--from", cc.checkpoint, "--out", out, "--precision", precisionInt8,
+		"--calibration", cal, "--calibration-images", fmt.Sprint(n), "--check", check, "--threads", "1"}, in.gateArgs()...)
 	stdout, err := runNiced(ctx, cc.exe, args, defaultNice)
 	if err != nil {
 		return tmp, nil, err
@@ -689,6 +560,27 @@ func (cc childConversion) run(ctx context.Context, res *Reservoir, labelSets []s
 	}
 	cc.log.Info("calibration: edged convert's report\n" + stdout)
 	return tmp, &report, nil
+}
+
+// gateArgs are edged convert's flags for the gate in asks for: the bars, and what it compares
+// on (label sets for CLIP; captions, or answers to the questions, for BLIP).
+func (in gateInputs) gateArgs() []string {
+	th := in.Thresholds
+	args := []string{"--min-mean-cosine", fmt.Sprint(th.MeanCosine), "--min-worst-cosine", fmt.Sprint(th.WorstCosine),
+		"--min-top1", fmt.Sprint(th.Top1), "--min-text", fmt.Sprint(th.Text)}
+	if len(in.LabelSets) > 0 {
+		args = append(args, "--labels", strings.Join(in.LabelSets, ","))
+	}
+	if in.TextFrames > 0 {
+		args = append(args, "--check-texts", fmt.Sprint(in.TextFrames))
+	}
+	for _, q := range in.Questions {
+		args = append(args, "--question", q)
+	}
+	if in.Reference != "" {
+		args = append(args, "--check-reference", in.Reference)
+	}
+	return args
 }
 
 // publishInto is the childConversion's publish: the bundle under tmp replaces the one in the

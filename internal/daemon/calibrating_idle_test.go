@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"image"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +45,7 @@ func TestCalibratingLabelerSwapKeepsTheIdleTextTowerState(t *testing.T) {
 	_, set, res := calibrationFixture(t, &opts)
 	safe, calibrated, third := &fakeCLIP{name: "safe"}, &fakeCLIP{name: "int8"}, &fakeCLIP{name: "third"}
 	pass := make(chan struct{})
-	run := func(ctx context.Context, _ *Reservoir, _ []string, _ fidelity.Thresholds) (string, *fidelity.Report, error) {
+	run := func(ctx context.Context, _ *Reservoir, _ gateInputs) (string, *fidelity.Report, error) {
 		<-pass
 		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil
 	}
@@ -137,31 +135,32 @@ func TestCalibratingLabelerIdleTextAcrossSwaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var calls atomic.Int64
-	loop := func(call func() error) {
-		repeat(&wg, stop, func() bool {
-			if err := call(); err != nil {
+	var loops []*callers
+	loop := func(n int, call func() error) {
+		loops = append(loops, callUntilStopped(n, func() error {
+			err := call()
+			if err != nil {
 				t.Errorf("a call failed across unloads and swaps: %v", err)
-				return false
-			}
-			calls.Add(1)
-			return true
-		})
-	}
-	for range 2 {
-		loop(func() error {
-			emb, err := c.EmbedImage(ctx, img)
-			if err == nil {
-				_, err = c.Classify(ctx, emb, set)
 			}
 			return err
-		})
+		}))
 	}
-	loop(func() error { _, err := c.EmbedText(ctx, "a query"); return err })
-	loop(func() error { _, err := c.LabelEmbeddings(ctx, set); return err })
-	loop(func() error { _, err := c.Match(ctx, img, []string{"a"}); return err })
+	calls := func() (n int32) {
+		for _, l := range loops {
+			n += l.calls.Load()
+		}
+		return n
+	}
+	loop(2, func() error {
+		emb, err := c.EmbedImage(ctx, img)
+		if err == nil {
+			_, err = c.Classify(ctx, emb, set)
+		}
+		return err
+	})
+	loop(1, func() error { _, err := c.EmbedText(ctx, "a query"); return err })
+	loop(1, func() error { _, err := c.LabelEmbeddings(ctx, set); return err })
+	loop(1, func() error { _, err := c.Match(ctx, img, []string{"a"}); return err })
 
 	models := []*fakeCLIP{first}
 	for i := 1; i <= 40; i++ {
@@ -171,10 +170,11 @@ func TestCalibratingLabelerIdleTextAcrossSwaps(t *testing.T) {
 		}
 		models = append(models, next)
 	}
-	n := calls.Load()
-	eventually(t, "calls after the last swap", func() bool { return calls.Load() >= n+20 })
-	close(stop)
-	wg.Wait()
+	n := calls()
+	eventually(t, "calls after the last swap", func() bool { return calls() >= n+20 })
+	for _, l := range loops {
+		l.stopAll()
+	}
 	last := models[len(models)-1]
 	for _, m := range models[:len(models)-1] {
 		if !m.closed.Load() {
@@ -195,5 +195,5 @@ func TestCalibratingLabelerIdleTextAcrossSwaps(t *testing.T) {
 	if unloads == 0 || reloads == 0 {
 		t.Errorf("%v unloads, %d reloads: the text tower was never unloaded and loaded again across the swaps", unloads, reloads)
 	}
-	t.Logf("%d calls, %d swaps, %v unloads of the text tower", calls.Load(), len(models)-1, unloads)
+	t.Logf("%d calls, %d swaps, %v unloads of the text tower", calls(), len(models)-1, unloads)
 }

@@ -22,21 +22,21 @@ import (
 var calibrationExecutable = os.Executable
 
 // recalibration is why field's model of bundle b will be converted again while the daemon
-// runs (nil: it will not), for the memory budget.
+// runs (nil: it will not), for the memory budget. Only CLIP has shadow checks.
 func (l *loader) recalibration(field string, b *bundle.Bundle) *recalibration {
 	switch {
-	case field != fieldCLIP:
+	case field == fieldBLIPITM: // image-text matching is not calibrated on the cameras
 		return nil
 	case l.needsCameraCalibration(b):
 		return cameraRecalibration
-	case l.needsShadowChecks(b):
+	case field == fieldCLIP && l.needsShadowChecks(b):
 		return shadowRecalibration
 	}
 	return nil
 }
 
-// needsCameraCalibration says whether the CLIP bundle b is one the daemon calibrates on its
-// cameras: full int8 was asked for (the default), the checkpoint had no calibration data so it
+// needsCameraCalibration says whether the bundle b (CLIP, or BLIP captioning or VQA) is one
+// the daemon calibrates on its cameras: full int8 was asked for (the default), the checkpoint had no calibration data so it
 // was written at the safe precision, it is the cache's conversion (which a calibrated one
 // replaces), and calibrating on the cameras is not turned off.
 func (l *loader) needsCameraCalibration(b *bundle.Bundle) bool {
@@ -65,37 +65,49 @@ func (l *loader) needsShadowChecks(b *bundle.Bundle) bool {
 // (calibrated false), or a full-int8 one that shadow checks watch. Its frames are kept in b's
 // folder (deleted with the model), and a model that passes the gate replaces b in the cache.
 func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, opts clip.Options) (*calibratingLabeler, error) {
-	exe, err := calibrationExecutable()
-	if err != nil {
-		return nil, fmt.Errorf("calibration: this executable: %w", err)
-	}
-	checkpoint := b.Manifest.Source.Path
-	if _, err := os.Stat(filepath.Join(checkpoint, "config.json")); err != nil {
-		return nil, fmt.Errorf("calibration: the checkpoint %q the model was converted from is gone: %w", checkpoint, err)
-	}
-	co := l.cfg.Models.Calibration.options()
-	co.Reservoir.Dir = filepath.Join(b.Dir, frameSubfolder)
-	res, err := OpenReservoir(co.Reservoir)
+	parts, child, co, err := l.calibrationParts(fieldCLIP, b)
 	if err != nil {
 		return nil, err
 	}
-	child := childConversion{exe: exe, checkpoint: checkpoint, safe: b, turn: &l.turn, log: l.log}
-	load := func(nb *bundle.Bundle) (swappableCLIP, error) { return newCLIPLabeler(nb, opts, l.labelWorkers) }
-	report := func(precision string, s CalibrationStatus) {
-		l.prep.update(fieldCLIP, func(m *ModelStatus) { m.Precision, m.Calibration = precision, &s })
-	}
-	ref := &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
+	parts.load = func(nb *bundle.Bundle) (swappableCLIP, error) { return newCLIPLabeler(nb, opts, l.labelWorkers) }
+	parts.ref = &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
 		opts: opts, workers: l.labelWorkers}
-	parts := calibrationParts{res: res, run: child.run, load: load, publish: child.publishInto, report: report, ref: ref, unload: l.prep.unload,
-		swapped: func(man *bundle.Manifest) { l.reportParts(fieldCLIP, man) }}
+	parts.unload = l.prep.unload
+	parts.swapped = func(man *bundle.Manifest) { l.reportParts(fieldCLIP, man) }
 	if calibrated {
 		l.log.Info("models.clip runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames",
 			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "window", co.Shadow.Window)
 	} else {
 		l.log.Info("models.clip runs at the safe precision (int8 weights, float activations) until it is calibrated to full int8 on the cameras' frames",
-			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", res.State().Calibration+res.State().Check)
+			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
 	return newCalibratingLabeler(m, calibrated, parts, co, l.log), nil
+}
+
+// calibrationParts are what calibrating field's model of bundle b on the cameras' frames
+// works with, whatever the model: the reservoir in b's folder (deleted with the model), a
+// child edged that converts b's checkpoint (its run and publish), and the status reported to
+// /healthz and the metrics; with the child and the options.
+func (l *loader) calibrationParts(field string, b *bundle.Bundle) (calibrationParts, childConversion, CalibrationOptions, error) {
+	exe, err := calibrationExecutable()
+	if err != nil {
+		return calibrationParts{}, childConversion{}, CalibrationOptions{}, fmt.Errorf("calibration: this executable: %w", err)
+	}
+	checkpoint := b.Manifest.Source.Path
+	if _, err := os.Stat(filepath.Join(checkpoint, "config.json")); err != nil {
+		return calibrationParts{}, childConversion{}, CalibrationOptions{}, fmt.Errorf("calibration: the checkpoint %q the model was converted from is gone: %w", checkpoint, err)
+	}
+	co := l.cfg.Models.Calibration.options()
+	co.Reservoir.Dir = filepath.Join(b.Dir, frameSubfolder)
+	res, err := OpenReservoir(co.Reservoir)
+	if err != nil {
+		return calibrationParts{}, childConversion{}, CalibrationOptions{}, err
+	}
+	child := childConversion{exe: exe, checkpoint: checkpoint, safe: b, turn: &l.turn, log: l.log}
+	report := func(precision string, s CalibrationStatus) {
+		l.prep.update(field, func(m *ModelStatus) { m.Precision, m.Calibration = precision, &s })
+	}
+	return calibrationParts{res: res, run: child.run, publish: child.publishInto, report: report}, child, co, nil
 }
 
 // safeReference is the checkpoint at the safe precision, in the cache next to the full-int8

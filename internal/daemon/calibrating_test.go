@@ -148,24 +148,6 @@ func (f *fakeCLIP) close() error {
 	return nil
 }
 
-// repeat calls call on a new goroutine, counted by wg, until stop is closed or call says false.
-func repeat(wg *sync.WaitGroup, stop <-chan struct{}, call func() bool) {
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if !call() {
-				return
-			}
-		}
-	}()
-}
-
 // statusLog keeps the calibration statuses a calibratingLabeler reports: the states in turn
 // (a repeated one once), and the last status with its precision.
 type statusLog struct {
@@ -188,6 +170,42 @@ func (l *statusLog) get() (states []string, last CalibrationStatus, precision st
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.states...), l.last, l.precision
+}
+
+// callers are goroutines that call a model until stopped (or until a call fails).
+type callers struct {
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	calls atomic.Int32 // calls that succeeded
+}
+
+// callUntilStopped starts n goroutines calling call over and over.
+func callUntilStopped(n int, call func() error) *callers {
+	c := &callers{stop: make(chan struct{})}
+	for range n {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for {
+				select {
+				case <-c.stop:
+					return
+				default:
+				}
+				if call() != nil {
+					return
+				}
+				c.calls.Add(1)
+			}
+		}()
+	}
+	return c
+}
+
+// stopAll stops the callers and waits for them.
+func (c *callers) stopAll() {
+	close(c.stop)
+	c.wg.Wait()
 }
 
 // calibrationFixture is a label set file of one label, and a reservoir in a new folder (set
@@ -222,12 +240,12 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	var runs atomic.Int32
 	var gotSets [][]string
 	var mu sync.Mutex
-	run := func(ctx context.Context, r *Reservoir, sets []string, th fidelity.Thresholds) (string, *fidelity.Report, error) {
+	run := func(ctx context.Context, r *Reservoir, in gateInputs) (string, *fidelity.Report, error) {
 		mu.Lock()
-		gotSets = append(gotSets, sets)
+		gotSets = append(gotSets, in.LabelSets)
 		mu.Unlock()
-		if th != fidelity.DefaultThresholds() {
-			t.Errorf("thresholds %+v, want the defaults", th)
+		if in.Thresholds != fidelity.DefaultThresholds() {
+			t.Errorf("thresholds %+v, want the defaults", in.Thresholds)
 		}
 		switch runs.Add(1) {
 		case 1:
@@ -248,30 +266,22 @@ func TestCalibratingLabelerRefusedFailedThenSwapped(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 32, 32))
 	img.Set(1, 1, color.White)
 	ctx := context.Background()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	var failures atomic.Int32
-	for range 4 {
-		repeat(&wg, stop, func() bool {
-			emb, err := c.EmbedImage(ctx, img)
-			if err == nil {
-				_, err = c.Classify(ctx, emb, set)
-			}
-			if err != nil {
-				failures.Add(1)
-				t.Errorf("a label job failed across the swap: %v", err)
-				return false
-			}
-			return true
-		})
-	}
+	callers := callUntilStopped(4, func() error {
+		emb, err := c.EmbedImage(ctx, img)
+		if err == nil {
+			_, err = c.Classify(ctx, emb, set)
+		}
+		if err != nil {
+			t.Errorf("a label job failed across the swap: %v", err)
+		}
+		return err
+	})
 	eventually(t, "the calibrated model labelling, and saying so", func() bool {
 		s, _ := c.Classify(ctx, []float32{1, 0}, set)
 		_, last, _ := log.get()
 		return len(s) > 0 && s[0].Label == "int8" && last.State == calCalibrated
 	})
-	close(stop)
-	wg.Wait()
+	callers.stopAll()
 	if !safe.closed.Load() || calibrated.closed.Load() {
 		t.Errorf("after the swap: safe closed %v, calibrated closed %v; want only the safe one closed", safe.closed.Load(), calibrated.closed.Load())
 	}
@@ -308,7 +318,7 @@ func TestCalibratingLabelerCloseCancelsTheConversion(t *testing.T) {
 	_, set, res := calibrationFixture(t, &opts)
 	started := make(chan struct{})
 	var cancelled atomic.Bool
-	run := func(ctx context.Context, _ *Reservoir, _ []string, _ fidelity.Thresholds) (string, *fidelity.Report, error) {
+	run := func(ctx context.Context, _ *Reservoir, _ gateInputs) (string, *fidelity.Report, error) {
 		close(started)
 		<-ctx.Done()
 		cancelled.Store(true)

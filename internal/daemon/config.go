@@ -167,8 +167,9 @@ type ModelsConfig struct {
 	// CLIPContrast is a label set file of what the camera may show, which labels are told
 	// apart from (clip.Contrast); empty: the CLIP model's own, or clip's default.
 	CLIPContrast string `yaml:"clip_contrast"`
-	// Calibration is when a CLIP model at the safe precision is calibrated to full int8 on the
-	// cameras' frames (config_calibration.go).
+	// Calibration is when a CLIP model, or a BLIP captioning or VQA model's vision tower, at
+	// the safe precision is calibrated to full int8 on the cameras' frames
+	// (config_calibration.go).
 	Calibration CalibrationConfig `yaml:"calibration"`
 	// IdleUnload is how long a model no camera's schedule uses stays loaded without use
 	// (idle.go); 0 keeps it; absent: DefaultIdleUnload (ModelsConfig.idleUnload).

@@ -6,9 +6,10 @@ import (
 	"github.com/edged/edged/internal/fidelity"
 )
 
-// CalibrationConfig is models.calibration: when a CLIP model that runs at the safe precision
-// (a checkpoint without calibration data for it) is calibrated to full int8 on the frames of
-// the daemon's own cameras. Zero fields take the defaults of CalibrationOptions.
+// CalibrationConfig is models.calibration: when a CLIP model, or the vision tower of a BLIP
+// captioning or VQA model, that runs at the safe precision (a checkpoint without calibration
+// data for it) is calibrated to full int8 on the frames of the daemon's own cameras. Zero
+// fields take the defaults of CalibrationOptions.
 type CalibrationConfig struct {
 	// Camera turns calibrating on the cameras' frames on or off (on when absent).
 	Camera *bool `yaml:"camera"`
@@ -27,6 +28,10 @@ type CalibrationConfig struct {
 	MinMeanCosine  float64 `yaml:"min_mean_cosine"`
 	MinWorstCosine float64 `yaml:"min_worst_cosine"`
 	MinTop1        float64 `yaml:"min_top1"`
+	// BLIP: the lowest share of identical greedy captions (captioning) or answers to the
+	// standing questions (VQA), compared on CheckTexts of the frames held aside.
+	MinText    float64 `yaml:"min_text"`
+	CheckTexts int     `yaml:"check_texts"`
 	// Shadow turns shadow checks of a full-int8 CLIP against the safe precision on or off (on
 	// when absent): one frame in ShadowEvery, and at least one per ShadowInterval, is kept
 	// for a check; ShadowBatch kept frames are checked at one load of the safe model; the
@@ -46,6 +51,7 @@ const (
 	MaxShadowEvery       = 1_000_000
 	MaxShadowWindow      = 1000 // per-check tallies kept in memory
 	MaxShadowBatch       = 100  // preprocessed frames kept in memory (0.6 MB each at 224²)
+	MaxCheckTexts        = 1000 // greedy captions or answers per conversion's gate
 )
 
 // enabled says whether a CLIP model at the safe precision is calibrated on the cameras.
@@ -58,7 +64,8 @@ func (c CalibrationConfig) options() CalibrationOptions {
 		MinFrames:  c.MinFrames,
 		MinSpan:    c.MinSpan,
 		Retry:      c.Retry,
-		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1},
+		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1, Text: c.MinText},
+		TextFrames: c.CheckTexts,
 		Shadow:     ShadowOptions{Off: c.Shadow != nil && !*c.Shadow, Every: c.ShadowEvery, Interval: c.ShadowInterval, Batch: c.ShadowBatch, Window: c.ShadowWindow},
 	}.withDefaults()
 }
@@ -89,7 +96,10 @@ func (c *Config) validateCalibration(v *validator) {
 			v.fail(at+field, "%v is outside [0, %v]", d, MaxCalibrationSpan)
 		}
 	}
-	for field, x := range map[string]float64{"min_mean_cosine": cc.MinMeanCosine, "min_worst_cosine": cc.MinWorstCosine, "min_top1": cc.MinTop1} {
+	if n := cc.CheckTexts; n < 0 || n > MaxCheckTexts {
+		v.fail(at+"check_texts", "%d is outside [0, %d]", n, MaxCheckTexts)
+	}
+	for field, x := range map[string]float64{"min_mean_cosine": cc.MinMeanCosine, "min_worst_cosine": cc.MinWorstCosine, "min_top1": cc.MinTop1, "min_text": cc.MinText} {
 		if x < 0 || x > 1 {
 			v.fail(at+field, "%v is outside [0, 1]", x)
 		}

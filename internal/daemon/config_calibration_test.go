@@ -20,20 +20,20 @@ func TestCalibrationConfig(t *testing.T) {
 	}
 	o := cfg.Models.Calibration.options()
 	if !cfg.Models.Calibration.enabled() || o.MinFrames != 64 || o.MinSpan != 5*time.Minute || o.Reservoir.Max != 256 ||
-		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() ||
+		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() || o.TextFrames != 0 ||
 		o.Shadow != (ShadowOptions{Every: 500, Interval: 10 * time.Minute, Batch: 20, Window: 50}) {
 		t.Errorf("defaults: enabled %v, %+v", cfg.Models.Calibration.enabled(), o)
 	}
 	given := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+
 		"\n  calibration: {camera: true, min_frames: 16, min_span: 1m, max_frames: 32, every: 2s, retry: 1h, min_top1: 0.9,"+
-		" shadow_every: 40, shadow_interval: 1m, shadow_batch: 4, shadow_window: 8}", 1)
+		" min_text: 0.8, check_texts: 24, shadow_every: 40, shadow_interval: 1m, shadow_batch: 4, shadow_window: 8}", 1)
 	if cfg, err = ParseConfig([]byte(given), "x.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	o = cfg.Models.Calibration.options()
 	want := fidelity.DefaultThresholds()
-	want.Top1 = 0.9
-	if o.MinFrames != 16 || o.MinSpan != time.Minute || o.Reservoir.Max != 32 || o.Reservoir.Every != 2*time.Second || o.Retry != time.Hour || o.Thresholds != want ||
+	want.Top1, want.Text = 0.9, 0.8
+	if o.TextFrames != 24 || o.MinFrames != 16 || o.MinSpan != time.Minute || o.Reservoir.Max != 32 || o.Reservoir.Every != 2*time.Second || o.Retry != time.Hour || o.Thresholds != want ||
 		o.Shadow != (ShadowOptions{Every: 40, Interval: time.Minute, Batch: 4, Window: 8}) {
 		t.Errorf("as given: %+v", o)
 	}
@@ -56,6 +56,8 @@ func TestCalibrationConfig(t *testing.T) {
 		{"{shadow_window: 5000}", "models.calibration.shadow_window: 5000 is outside [0, 1000]"},
 		{"{shadow_interval: -1m}", "models.calibration.shadow_interval: -1m0s is outside"},
 		{"{min_mean_cosine: 1.5}", "models.calibration.min_mean_cosine: 1.5 is outside [0, 1]"},
+		{"{min_text: -0.1}", "models.calibration.min_text: -0.1 is outside [0, 1]"},
+		{"{check_texts: 1001}", "models.calibration.check_texts: 1001 is outside [0, 1000]"},
 		{"{min_frames: many}", "x.yaml:4"},
 	} {
 		src := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+"\n  calibration: "+c.value, 1)

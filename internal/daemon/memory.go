@@ -224,18 +224,20 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (n int64, fr
 // a time: the budget counts the largest of them, the conversion or the swap (a batch's
 // session is less than a swap's), on top of the steady models.
 
-// convertPerParam is a calibrated full-int8 CLIP conversion's peak resident memory, less
-// edged itself, per weight of the checkpoint: 1109 MiB for ViT-B/32's 151.3 M weights
-// (BENCHMARKS.md, "Converting on a Pi").
+// convertPerParam is a calibrated full-int8 conversion's peak resident memory, less edged
+// itself, per weight of the checkpoint: 1109 MiB for CLIP ViT-B/32's 151.3 M weights
+// (BENCHMARKS.md, "Converting on a Pi"); BLIP base's camera calibration, gated against the
+// safe bundle, measured 1.76 GiB for its 247 M (BENCHMARKS.md, "What the daemon's child
+// conversion of a BLIP model costs").
 const convertPerParam = 7.0
 
-// recalibration is why a CLIP model may be converted again while the daemon runs, and the
+// recalibration is why a model may be converted again while the daemon runs, and the
 // setting that stops it.
 type recalibration struct{ why, fix string }
 
 var (
 	cameraRecalibration = &recalibration{"calibration on the cameras' frames",
-		"models.calibration: {camera: false} (CLIP stays at the precision it was converted at, unchecked)"}
+		"models.calibration: {camera: false} (models stay at the precision they were converted at, unchecked)"}
 	shadowRecalibration = &recalibration{"shadow checks, which calibrate it again when they fail",
 		"models.calibration: {shadow: false} (the full-int8 CLIP runs unchecked)"}
 )
@@ -262,21 +264,21 @@ func (r *recalibration) peak(params, modelBytes int64) *transient {
 	return t
 }
 
-// calibratesOnCameras says whether the config lets the daemon calibrate CLIP on its cameras
-// (and so check and calibrate again a full-int8 one): models.calibration's camera, and
-// cameras to calibrate on.
+// calibratesOnCameras says whether the config lets the daemon calibrate its models on its
+// cameras (and so check and calibrate again a full-int8 CLIP): models.calibration's camera,
+// and cameras to calibrate on.
 func calibratesOnCameras(cfg *Config) bool {
 	return cfg.Models.Calibration.enabled() && len(cfg.Cameras) > 0
 }
 
-// checkpointRecalibration is why the CLIP checkpoint in dir will be converted again while the
-// daemon runs (nil: it will not): converted at the safe precision it is calibrated on the
-// cameras; converted at full int8 on edged's own calibration data, shadow checks may
-// calibrate it again. Telling the two apart hashes the checkpoint (once: the hash is kept for
+// checkpointRecalibration is why the checkpoint in dir of field's model will be converted
+// again while the daemon runs (nil: it will not): converted at the safe precision it is
+// calibrated on the cameras (CLIP, BLIP captioning and VQA); converted at full int8 on
+// edged's own calibration data, shadow checks may calibrate a CLIP again. Telling the two apart hashes the checkpoint (once: the hash is kept for
 // the conversion), which a large one on a slow card takes seconds to: exact false does not,
 // and takes the first (the same figure; counted with shadow checks off too).
-func checkpointRecalibration(cfg *Config, dir string, exact bool) (*recalibration, error) {
-	if !calibratesOnCameras(cfg) || (cfg.Runtime.Precision != "" && cfg.Runtime.Precision != precisionInt8) {
+func checkpointRecalibration(cfg *Config, field, dir string, exact bool) (*recalibration, error) {
+	if field == fieldBLIPITM || !calibratesOnCameras(cfg) || (cfg.Runtime.Precision != "" && cfg.Runtime.Precision != precisionInt8) {
 		return nil, nil
 	}
 	if !exact {
@@ -292,7 +294,7 @@ func checkpointRecalibration(cfg *Config, dir string, exact bool) (*recalibratio
 		return nil, err
 	case !own:
 		return cameraRecalibration, nil
-	case cfg.Models.Calibration.options().Shadow.Off:
+	case field != fieldCLIP || cfg.Models.Calibration.options().Shadow.Off:
 		return nil, nil
 	}
 	return shadowRecalibration, nil
@@ -375,8 +377,8 @@ func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, 
 	if err != nil {
 		return size, false, err
 	}
-	if m.field == fieldCLIP {
-		r, err := checkpointRecalibration(cfg, dir, exact)
+	if m.field != fieldBLIPITM {
+		r, err := checkpointRecalibration(cfg, m.field, dir, exact)
 		if err != nil {
 			return size, false, err
 		}

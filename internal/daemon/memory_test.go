@@ -96,22 +96,32 @@ func TestMeminfoBytes(t *testing.T) {
 func TestBudgetCountsTheCalibrationPeak(t *testing.T) {
 	shapesCLIP := filepath.Join("..", "..", "models", "shapes", "clip")
 	unknown := testutil.EditedCheckpoint(t, shapesCLIP, "config.json", func(c map[string]any) { c["edged_test_note"] = "not the shapes CLIP" })
+	shapesCaption := filepath.Join("..", "..", "models", "shapes", "blip_caption")
+	unknownCaption := testutil.EditedCheckpoint(t, shapesCaption, "config.json", func(c map[string]any) { c["edged_test_note"] = "not the shapes BLIP" })
 	off := false
 	for _, c := range []struct {
-		name, checkpoint string
-		calibration      CalibrationConfig
-		peak, fix        string // "" fix: it fits
+		name, field, checkpoint string
+		calibration             CalibrationConfig
+		peak, fix               string // "" fix: it fits
 	}{
-		{"shapes CLIP, shadow checks", shapesCLIP, CalibrationConfig{}, "models.clip's shadow checks", "models.calibration: {shadow: false}"},
-		{"shapes CLIP, shadow checks off", shapesCLIP, CalibrationConfig{Shadow: &off}, "", ""},
-		{"unknown CLIP", unknown, CalibrationConfig{}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
-		{"unknown CLIP, shadow checks off", unknown, CalibrationConfig{Shadow: &off}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
-		{"unknown CLIP, no calibration", unknown, CalibrationConfig{Camera: &off}, "", ""},
+		{"shapes CLIP, shadow checks", fieldCLIP, shapesCLIP, CalibrationConfig{}, "models.clip's shadow checks", "models.calibration: {shadow: false}"},
+		{"shapes CLIP, shadow checks off", fieldCLIP, shapesCLIP, CalibrationConfig{Shadow: &off}, "", ""},
+		{"unknown CLIP", fieldCLIP, unknown, CalibrationConfig{}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
+		{"unknown CLIP, shadow checks off", fieldCLIP, unknown, CalibrationConfig{Shadow: &off}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
+		{"unknown CLIP, no calibration", fieldCLIP, unknown, CalibrationConfig{Camera: &off}, "", ""},
+		// BLIP has no shadow checks: only an unrecognised checkpoint is converted again.
+		{"shapes BLIP captioner", fieldBLIPCaption, shapesCaption, CalibrationConfig{}, "", ""},
+		{"unknown BLIP captioner", fieldBLIPCaption, unknownCaption, CalibrationConfig{}, "models.blip_caption's calibration on the cameras' frames", "models.calibration: {camera: false}"},
+		{"unknown BLIP captioner, no calibration", fieldBLIPCaption, unknownCaption, CalibrationConfig{Camera: &off}, "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := &Config{CacheDir: t.TempDir(), Models: ModelsConfig{CLIP: c.checkpoint, Calibration: c.calibration},
-				Cameras: []Camera{{Name: "cam"}}}
-			size, ok, err := estimateModel(cfg, configuredModel{field: fieldCLIP, name: c.checkpoint}, true)
+			cfg := &Config{CacheDir: t.TempDir(), Models: ModelsConfig{Calibration: c.calibration}, Cameras: []Camera{{Name: "cam"}}}
+			if c.field == fieldCLIP {
+				cfg.Models.CLIP = c.checkpoint
+			} else {
+				cfg.Models.BLIPCaption = c.checkpoint
+			}
+			size, ok, err := estimateModel(cfg, configuredModel{field: c.field, name: c.checkpoint}, true)
 			if err != nil || !ok {
 				t.Fatalf("estimate: %v, %v", ok, err)
 			}

@@ -227,32 +227,42 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 		lb.text = l.prep.unload.unloadableText(lb.model)
 		l.addJudge("clip", lb)
 		return &Models{Labeler: lb, Close: lb.close}, nil
-	case fieldBLIPCaption:
-		p, err := newBLIPPool(b, l.run, l.blipWorkers, blip.ArchCaption)
-		if err != nil {
-			return nil, err
-		}
-		c := &blipCaptioner{p: p}
-		l.mu.Lock()
-		l.captioner = c
-		for name, j := range l.judges {
-			c.setJudge(name, j)
-		}
-		l.mu.Unlock()
-		return &Models{Captioner: c, Close: p.close}, nil
-	case fieldBLIPVQA:
-		open := func() (*Models, error) {
-			p, err := newBLIPPool(b, l.run, l.blipWorkers, blip.ArchVQA)
-			if err != nil {
+	case fieldBLIPCaption, fieldBLIPVQA:
+		var cal *calibratingBLIP
+		if l.needsCameraCalibration(b) {
+			var err error
+			if cal, err = l.calibratingBLIP(field, b); err != nil {
 				return nil, err
 			}
-			return &Models{Answerer: &blipAnswerer{p}, Close: p.close}, nil
 		}
-		part, err := open()
+		part, c, err := l.openBLIP(field, blipArch(field), b, cal)
 		if err != nil {
+			if cal != nil {
+				cal.stop()
+			}
 			return nil, err
 		}
-		return l.prep.unload.unloadable(field, part, open), nil
+		if c != nil {
+			l.mu.Lock()
+			l.captioner = c
+			for name, j := range l.judges {
+				c.setJudge(name, j)
+			}
+			l.mu.Unlock()
+		} else {
+			part = l.prep.unload.unloadable(field, part, func() (*Models, error) {
+				part, _, err := l.openBLIP(field, blipArch(field), b, cal)
+				return part, err
+			})
+		}
+		if cal != nil {
+			closeModel := part.Close
+			part.Close = func() error {
+				cal.stop()
+				return closeModel()
+			}
+		}
+		return part, nil
 	case fieldBLIPITM:
 		if b.Manifest.Architecture != blip.ArchRetrieval {
 			return nil, fmt.Errorf("%s is a %s, not a %s (image-text matching)", b.Dir, b.Manifest.Architecture, blip.ArchRetrieval)
@@ -478,9 +488,11 @@ func (p *blipPool) close() error {
 }
 
 // blipCaptioner captions on a pool of BLIP sessions; with candidates it ranks them by its
-// judges, which join as the ranking models are ready.
+// judges, which join as the ranking models are ready. The frames it captions are offered to
+// cal, when its model is being calibrated on them.
 type blipCaptioner struct {
-	p      *blipPool
+	pool   *hotSwap[*blipPool]
+	cal    *calibratingBLIP
 	mu     sync.Mutex
 	judges map[string]blip.Scorer // "itm", "clip"
 }
@@ -502,26 +514,45 @@ func (c *blipCaptioner) judge(name string) (blip.Scorer, bool) {
 }
 
 func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts CaptionOptions) (Caption, error) {
-	o := c.p.model.GenerateDefaults()
-	o.NumBeams, o.MaxNewTokens = opts.Beams, opts.MaxTokens
 	if opts.Candidates > 1 {
-		return c.rank(ctx, img, opts, o)
+		return c.rank(ctx, img, opts)
 	}
 	var text string
-	err := c.p.sessions.With(ctx, func(s *blip.Session) error {
-		im, err := s.EncodeImage(img)
-		if err != nil {
-			return err
-		}
-		text, err = s.Caption(im, opts.Prompt, o)
+	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+		text, err = s.Caption(im, opts.Prompt, p.generateOptions(opts))
 		return err
 	})
 	return Caption{Text: text}, err
 }
 
+// onImage runs f on a session of the model in h, with img encoded; a frame f succeeded on is
+// offered to cal, when the model is being calibrated on them.
+func onImage(ctx context.Context, h *hotSwap[*blipPool], cal *calibratingBLIP, img image.Image, f func(*blipPool, *blip.Session, *blip.Image) error) error {
+	err := h.with(func(p *blipPool) error {
+		return p.sessions.With(ctx, func(s *blip.Session) error {
+			im, err := s.EncodeImage(img)
+			if err != nil {
+				return err
+			}
+			return f(p, s, im)
+		})
+	})
+	if err == nil && cal != nil {
+		cal.see(img)
+	}
+	return err
+}
+
+// generateOptions are the model's decoding defaults with the caption's beams and length.
+func (p *blipPool) generateOptions(opts CaptionOptions) blip.GenerateOptions {
+	o := p.model.GenerateDefaults()
+	o.NumBeams, o.MaxNewTokens = opts.Beams, opts.MaxTokens
+	return o
+}
+
 // rank is CapFilt: the candidates of img, ranked by the judges opts.Rank names. The
 // candidates' decoding holds a caption session; the judges run after it is given back.
-func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionOptions, o blip.GenerateOptions) (Caption, error) {
+func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionOptions) (Caption, error) {
 	var judges []blip.Judge
 	for _, name := range []string{"itm", "clip"} {
 		if opts.Rank == name || opts.Rank == "both" {
@@ -534,12 +565,8 @@ func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionO
 	}
 	co := blip.CandidateOptions{Beams: opts.Candidates - opts.Samples, Samples: opts.Samples, Sample: blip.DefaultSampleOptions(), Seed: 1}
 	var cands []blip.Candidate
-	err := c.p.sessions.With(ctx, func(s *blip.Session) error {
-		im, err := s.EncodeImage(img)
-		if err != nil {
-			return err
-		}
-		cands, err = s.CaptionCandidates(im, opts.Prompt, o, co)
+	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+		cands, err = s.CaptionCandidates(im, opts.Prompt, p.generateOptions(opts), co)
 		return err
 	})
 	if err != nil {
@@ -555,20 +582,21 @@ func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionO
 	return out, nil
 }
 
-type blipAnswerer struct{ p *blipPool }
+// blipAnswerer answers on a pool of BLIP sessions; the frames it answers about are offered to
+// cal, when its model is being calibrated on them.
+type blipAnswerer struct {
+	pool *hotSwap[*blipPool]
+	cal  *calibratingBLIP
+}
 
 func (a *blipAnswerer) Answer(ctx context.Context, img image.Image, questions []string) ([]string, error) {
 	answers := make([]string, len(questions))
-	err := a.p.sessions.With(ctx, func(s *blip.Session) error {
-		im, err := s.EncodeImage(img)
-		if err != nil {
-			return err
-		}
+	err := onImage(ctx, a.pool, a.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
 		for i, q := range questions {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if answers[i], err = s.Answer(im, q, a.p.model.GenerateDefaults()); err != nil {
+			if answers[i], err = s.Answer(im, q, p.model.GenerateDefaults()); err != nil {
 				return fmt.Errorf("question %q: %w", q, err)
 			}
 		}

@@ -149,7 +149,7 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	bad, recalibrated := &fakeCLIP{name: "bad-int8"}, &fakeCLIP{name: "int8"}
 	ref := &fakeReference{model: &fakeCLIP{name: "safe"}}
 	var runs atomic.Int32
-	run := func(context.Context, *Reservoir, []string, fidelity.Thresholds) (string, *fidelity.Report, error) {
+	run := func(context.Context, *Reservoir, gateInputs) (string, *fidelity.Report, error) {
 		runs.Add(1)
 		ref.agree.Store(true) // the recalibrated model agrees
 		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil

@@ -34,6 +34,10 @@ type Options struct {
 	Thresholds Thresholds
 	// Threads per interpreter; 0 means 1 (predictable on a busy machine).
 	Threads int
+	// Reference is a bundle of the same checkpoint that ConvertChecked compares the int8
+	// model with, instead of converting the float model: its safe precision, whose text
+	// models a BLIP int8 bundle shares, so that only the vision tower's change is judged.
+	Reference string
 }
 
 func (o Options) withDefaults() Options {
@@ -123,12 +127,14 @@ func Compare(ref, cand *bundle.Bundle, opts Options) (Report, error) {
 	}); err != nil {
 		return Report{}, fmt.Errorf("fidelity: frames: %w", err)
 	}
-	return Judge(&t, opts.Thresholds, opts.Frames), nil
+	r := Judge(&t, opts.Thresholds, opts.Frames)
+	r.Reference = ref.Manifest.Precision
+	return r, nil
 }
 
 // ConvertChecked converts the checkpoint from at full int8 (calibrated as opts say), and when
-// that gives a full-int8 bundle, converts the float model too and runs the gate on
-// check.Frames. A model that passes is written to out; one that fails is replaced by the
+// that gives a full-int8 bundle, converts the float model too (or reads check.Reference) and
+// runs the gate on check.Frames. A model that passes is written to out; one that fails is replaced by the
 // checkpoint at convert.SafePrecision, its manifest saying why. Either way the manifest's
 // calibration records the gate's figures. The report is nil when no gate ran (the conversion
 // itself fell back to the safe precision: no calibration images for this checkpoint).
@@ -158,11 +164,9 @@ func ConvertChecked(r convert.Registry, from, out string, opts convert.Options, 
 		b, err := publish(cand, out)
 		return b, nil, err
 	}
-	refOpts := opts
-	refOpts.Precision = graph.FP32
-	ref, err := r.Convert(from, filepath.Join(work, "fp32"), refOpts)
+	ref, err := reference(r, from, filepath.Join(work, "fp32"), opts, check.Reference, cand)
 	if err != nil {
-		return nil, nil, fmt.Errorf("fidelity: the float model: %w", err)
+		return nil, nil, err
 	}
 	report, err := Compare(ref, cand, check)
 	if err != nil {
@@ -188,6 +192,28 @@ func ConvertChecked(r convert.Registry, from, out string, opts convert.Options, 
 	}
 	b, err := publish(chosen, out)
 	return b, &report, err
+}
+
+// reference is the model ConvertChecked compares cand with: the bundle in dir, which must be
+// of cand's checkpoint, or (dir "") the float model converted into work.
+func reference(r convert.Registry, from, work string, opts convert.Options, dir string, cand *bundle.Bundle) (*bundle.Bundle, error) {
+	if dir == "" {
+		opts.Precision = graph.FP32
+		ref, err := r.Convert(from, work, opts)
+		if err != nil {
+			return nil, fmt.Errorf("fidelity: the float model: %w", err)
+		}
+		return ref, nil
+	}
+	ref, err := bundle.Read(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fidelity: the reference bundle: %w", err)
+	}
+	if ref.Manifest.Source.Hash != cand.Manifest.Source.Hash || ref.Manifest.Architecture != cand.Manifest.Architecture {
+		return nil, fmt.Errorf("fidelity: the reference bundle %s is a %s of checkpoint %.12s, not of %s (%s, %.12s)", dir,
+			ref.Manifest.Architecture, ref.Manifest.Source.Hash, from, cand.Manifest.Architecture, cand.Manifest.Source.Hash)
+	}
+	return ref, nil
 }
 
 // publish moves a finished bundle to out and reads it there.

@@ -154,7 +154,11 @@ func Why(r Report) string {
 // WriteReport prints r for people, one figure a line.
 func WriteReport(w io.Writer, r Report) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "fidelity of full int8 against the float model, on %d frames held aside", r.Frames)
+	against := "the float model"
+	if r.Reference != "" && r.Reference != "fp32" {
+		against = "the " + r.Reference + " model"
+	}
+	fmt.Fprintf(&b, "fidelity of full int8 against %s, on %d frames held aside", against, r.Frames)
 	if r.Source != "" {
 		fmt.Fprintf(&b, " (%s)", r.Source)
 	}
