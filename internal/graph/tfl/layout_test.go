@@ -75,7 +75,9 @@ func TestLayoutPutsWeightsAfterTheConstants(t *testing.T) {
 	if !reflect.DeepEqual(back.Buffers, m.Buffers) || !reflect.DeepEqual(back.Subgraphs, m.Subgraphs) {
 		t.Fatal("the model did not read back unchanged")
 	}
-	at := func(i int) int { return int(uintptr(unsafe.Pointer(&back.Buffers[i].Data[0])) - uintptr(unsafe.Pointer(&data[0]))) }
+	at := func(i int) int {
+		return int(uintptr(unsafe.Pointer(&back.Buffers[i].Data[0])) - uintptr(unsafe.Pointer(&data[0])))
+	}
 	firstWeight, lastConstantEnd := len(data), 0
 	for _, i := range weights {
 		if at(i)%weightAlign != 0 {
