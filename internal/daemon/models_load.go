@@ -184,6 +184,7 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 			s.Precision = b.Manifest.Precision
 		}
 	})
+	releaseFreedMemory() // what loading used and freed (the next model loads on less)
 	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
 	return part, nil
 }
