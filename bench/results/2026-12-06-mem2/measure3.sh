@@ -6,41 +6,16 @@
 # RssFile) with everything loaded after an ask and a search, once models.idle_unload has
 # closed the VQA model and CLIP's text tower (the steady state), and after an ask loads VQA
 # again; then the peak (VmHWM).
-set -e
-root=$(git rev-parse --show-toplevel)
-edged=$(realpath "${EDGED:-edged}")
-work=$(mktemp -d)
-cd "$work"
-cp $root/configs/labels/shapes.yaml shapes.yaml
-cat > edged.yaml <<EOC
-device: m
-http: 127.0.0.1:18951
-cache_dir: $work/cache
-mqtt: {broker: embedded, listen: "127.0.0.1:18952"}
-runtime: {threads: ${5:-1}, workers: 2}
-models:
-  clip: $1
+. "$(git rev-parse --show-toplevel)/bench/daemon-memory.sh"
+daemon_start 18951 18952 ${5:-1} "  clip: $1
   blip_caption: $2
   blip_vqa: $3
   idle_unload: $4
-  calibration: {shadow: false, camera: false}
-cameras:
-  - name: demo
-    source: {kind: synthetic, fps: 5, scene_every: 1s, seed: 7}
-    labels: {sets: [shapes.yaml], every: 1s}
-    caption: {every: 5s}
-EOC
-"$edged" run -c edged.yaml > out.log 2> err.log &
-pid=$!
+  calibration: {shadow: false, camera: false}" "    caption: {every: 5s}"
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null' EXIT
-mem() { echo "$1: $(grep -E 'VmRSS|RssAnon|RssFile' /proc/$pid/status | awk '{printf "%s %d MiB  ", $1, $2/1024}')"; }
 wait_log() { until grep -q "$1" err.log; do grep -q "model failed" err.log && { tail -3 err.log; exit 1; }; sleep 1; done; }
 # wait_more PATTERN N: until the log has more than N lines matching PATTERN
 wait_more() { until [ $(grep -c "$1" err.log) -gt $2 ]; do sleep 1; done; }
-until curl -s 127.0.0.1:18951/healthz | grep -q '"status": "ok"'; do
-  grep -q "model failed" err.log && { tail -3 err.log; exit 1; }
-  sleep 1
-done
 ask() {
   mosquitto_sub -h 127.0.0.1 -p 18952 -t edged/m/reply/$1 -C 1 -W 300 > $1.txt & s=$!; sleep 0.5
   mosquitto_pub -h 127.0.0.1 -p 18952 -t edged/m/demo/ask -m "{\"question\":\"what color is the background?\",\"request_id\":\"$1\",\"reply_to\":\"edged/m/reply/$1\"}"; wait $s
