@@ -31,9 +31,9 @@ func Marshal(m *Model) ([]byte, error) {
 // runs out of room doubles, copying everything written so far, and a real-size model's
 // weights would then be held three times at once.
 func sizeEstimate(m *Model) int {
-	size := 1 << 16
+	size := 1<<16 + weightsRegionAlign
 	for _, b := range m.Buffers {
-		size += len(b.Data) + bufferAlign + 32
+		size += len(b.Data) + weightAlign + 32
 	}
 	// Tables and vectors: a vtable, offsets and alignment padding for each, generously.
 	for _, sg := range m.Subgraphs {
