@@ -55,8 +55,9 @@ func TextPrecision(p graph.Precision) graph.Precision {
 }
 
 // Revision numbers the BLIP bundles this package writes (convert.Architecture.Revision):
-// bump it with any change to the models' graphs or lowering.
-const Revision = 3
+// bump it with any change to the models' graphs or lowering, or to how the files are laid out
+// (4: the weights after the constants read at run time, tfl's dataLayout).
+const Revision = 4
 
 // Converter converts the three BLIP checkpoint classes (package models lists it under each of
 // spec.ArchCaption, spec.ArchVQA and spec.ArchRetrieval).

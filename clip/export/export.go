@@ -68,8 +68,9 @@ var Converter = convert.Architecture{
 }
 
 // Revision numbers the CLIP bundles this package writes (convert.Architecture.Revision):
-// bump it with any change to the towers' graphs or lowering.
-const Revision = 4
+// bump it with any change to the towers' graphs or lowering, or to how the files are laid out
+// (5: the weights after the constants read at run time, tfl's dataLayout).
+const Revision = 5
 
 // TextPrecision is the precision of the text tower in a bundle of precision p: p itself, but
 // int8-dynamic at full int8. Its embeddings are computed once per label set and cached, so its

@@ -282,6 +282,7 @@ func (c *calibratingLabeler) replace(next swappableCLIP, what string) error {
 	if err := old.close(); err != nil {
 		c.log.Warn("calibration: closing "+what, "err", err)
 	}
+	releaseFreedMemory() // the old model's
 	return nil
 }
 

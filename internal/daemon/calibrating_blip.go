@@ -108,6 +108,7 @@ func (c *calibratingBLIP) swapInPool(b *bundle.Bundle) error {
 		if err := c.target.exchange(next).close(); err != nil {
 			c.log.Warn("calibration: closing the safe model", "model", c.field, "err", err)
 		}
+		releaseFreedMemory() // the safe model's
 	}
 	if c.swapped != nil {
 		c.swapped(b.Manifest)

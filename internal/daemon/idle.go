@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"image"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/edged/edged/runtime/tflite"
 )
 
 // Models the cameras' schedules do not use (a VQA model only asks use, an ITM model only
@@ -118,6 +121,7 @@ func (m *idleModel) use() (cur *Models, done func(), err error) {
 			m.cur = nil
 			return nil, nil, fmt.Errorf("models.%s: loading %s again: %w", m.field, m.name, err)
 		}
+		releaseFreedMemory()
 		m.policy.reloaded(m, time.Since(start))
 	}
 	m.users++
@@ -160,7 +164,18 @@ func (m *idleModel) expire() {
 	}
 	err := m.cur.Close()
 	m.cur = nil
+	releaseFreedMemory()
 	m.policy.unloaded(m, err)
+}
+
+// releaseFreedMemory hands what a model's loading or unloading freed back to the system: glibc
+// keeps freed pages for later allocations (below its mmap threshold, which grows to 32 MiB as
+// large blocks are freed) and Go its heap's for a while. Without it an unloaded VQA model gave
+// nothing back, and the next model loaded on top of the last one's leftovers (BENCHMARKS.md,
+// "Memory and the hot path").
+func releaseFreedMemory() {
+	tflite.ReleaseFreedMemory()
+	debug.FreeOSMemory()
 }
 
 // close frees the model for good.

@@ -185,6 +185,7 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 		}
 	})
 	l.reportParts(m.field, b.Manifest)
+	releaseFreedMemory() // what loading used and freed (the next model loads on less)
 	log.Info("model ready", "bundle", b.Dir, "precision", b.Manifest.Precision)
 	return part, nil
 }

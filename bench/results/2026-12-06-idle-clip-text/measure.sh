@@ -5,33 +5,9 @@
 # text tower, and after a search loads it again. With CACHE, the daemon's cache folder: a
 # bundle in CACHE/models whose checkpoint folder is still there runs under shadow checks, as
 # the cache's conversion of a checkpoint does (the calibration state is printed).
-set -e
-root=$(git rev-parse --show-toplevel)
-edged=$(realpath "${EDGED:-edged}")
-work=$(mktemp -d)
-cd "$work"
-cp $root/configs/labels/shapes.yaml shapes.yaml
-cat > edged.yaml <<EOC
-device: m
-http: 127.0.0.1:18941
-cache_dir: ${CACHE:-$work/cache}
-mqtt: {broker: embedded, listen: "127.0.0.1:18942"}
-runtime: {threads: 1, workers: 2}
-models:
-  clip: $1
-  idle_unload: $2
-cameras:
-  - name: demo
-    source: {kind: synthetic, fps: 5, scene_every: 1s, seed: 7}
-    labels: {sets: [shapes.yaml], every: 1s}
-EOC
-"$edged" run -c edged.yaml > out.log 2> err.log &
-pid=$!
-mem() { echo "$1: $(grep -E 'VmRSS|RssAnon' /proc/$pid/status | awk '{printf "%s %d MiB  ", $1, $2/1024}')"; }
-until curl -s 127.0.0.1:18941/healthz | grep -q '"status": "ok"'; do
-  grep -q "model failed" err.log && { tail -3 err.log; kill $pid; exit 1; }
-  sleep 1
-done
+. "$(git rev-parse --show-toplevel)/bench/daemon-memory.sh"
+daemon_start 18941 18942 1 "  clip: $1
+  idle_unload: $2"
 until grep -q 'label pairs embedded' err.log; do sleep 1; done
 sleep 3
 mem "labelling, text tower loaded"

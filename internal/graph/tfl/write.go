@@ -31,9 +31,9 @@ func Marshal(m *Model) ([]byte, error) {
 // runs out of room doubles, copying everything written so far, and a real-size model's
 // weights would then be held three times at once.
 func sizeEstimate(m *Model) int {
-	size := 1 << 16
+	size := 1<<16 + weightsRegionAlign
 	for _, b := range m.Buffers {
-		size += len(b.Data) + bufferAlign + 32
+		size += len(b.Data) + weightAlign + 32
 	}
 	// Tables and vectors: a vtable, offsets and alignment padding for each, generously.
 	for _, sg := range m.Subgraphs {
@@ -201,18 +201,20 @@ func (w *writer) model(m *Model) (out []byte, err error) {
 		}
 	}()
 	b := w.b
-	// Data first: it lands at the end of the file, the small tables in front.
+	// Data first: it lands at the end of the file, the small tables in front. The builder
+	// writes back to front, so the weights written first end up last (see dataLayout).
 	buffers := make([]offset, len(m.Buffers))
-	for i, buf := range m.Buffers {
-		var data offset
-		if len(buf.Data) > 0 {
-			// Align the data start (not the length prefix) to 16 bytes. Alignment counts from
-			// the end of the buffer, and Finish pads the front to the largest alignment used,
-			// so this is also 16 from the start of the file.
-			b.Prep(bufferAlign, len(buf.Data))
-			data = b.CreateByteVector(buf.Data)
-		}
-		buffers[i] = data
+	weights, constants := dataLayout(m)
+	for _, i := range weights {
+		buffers[i] = w.data(m.Buffers[i].Data, weightAlign)
+	}
+	if len(weights) > 0 && len(constants) > 0 {
+		// The weights start on a page of their own: a page (or folio) the kernels fault in for
+		// a constant below them holds none of theirs.
+		b.Prep(weightsRegionAlign, 0)
+	}
+	for _, i := range constants {
+		buffers[i] = w.data(m.Buffers[i].Data, bufferAlign)
 	}
 	for i, data := range buffers {
 		b.StartObject(bufferNumFields)
@@ -281,6 +283,17 @@ func (w *writer) model(m *Model) (out []byte, err error) {
 		return nil, fmt.Errorf("tfl: model is %d bytes, over the 2 GiB flatbuffers limit", len(out))
 	}
 	return out, nil
+}
+
+// data writes one buffer's bytes with their start (not the length prefix) aligned to align
+// bytes. Alignment counts from the end of the buffer, and Finish pads the front to the largest
+// alignment used, so this is also align from the start of the file.
+func (w *writer) data(data []byte, align int) offset {
+	if len(data) == 0 {
+		return 0
+	}
+	w.b.Prep(align, len(data))
+	return w.b.CreateByteVector(data)
 }
 
 func (w *writer) operatorCode(oc OperatorCode) offset {
