@@ -3,7 +3,10 @@ package kernels_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/kernels"
@@ -96,4 +99,67 @@ func benchConfigs(o tflite.Options, reference string) []benchConfig {
 	}
 	o.Kernels = kernels.Off
 	return append(configs, benchConfig{reference, o})
+}
+
+// BenchmarkSpin times a real model (EDGED_BENCH_MODEL: a full-int8 .tflite with one float
+// input, e.g. the vision.tflite `edged bench --random-init` leaves in its cache) on this CPU's
+// best kernel, with the pool's workers never spinning, spinning kernels.DefaultSpin, and
+// spinning 1 ms, at EDGED_BENCH_THREADS threads (default 2): the interpreters run round-robin,
+// one Invoke each in turn, so that load from other programs falls on all of them alike, and
+// each reports its median and 90th percentile:
+//
+//	EDGED_BENCH_MODEL=$HOME/.cache/edged/bench/clip-vit-base-patch32-…-int8/vision.tflite \
+//	  go test -run '^$' -bench Spin -benchtime 200x ./runtime/kernels
+func BenchmarkSpin(b *testing.B) {
+	path := os.Getenv("EDGED_BENCH_MODEL")
+	if path == "" {
+		b.Skip("EDGED_BENCH_MODEL names no model")
+	}
+	threads := 2
+	if s := os.Getenv("EDGED_BENCH_THREADS"); s != "" {
+		if _, err := fmt.Sscan(s, &threads); err != nil {
+			b.Fatalf("EDGED_BENCH_THREADS=%q: %v", s, err)
+		}
+	}
+	m, err := tflite.LoadModel(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	spins := []time.Duration{-1, kernels.DefaultSpin, time.Millisecond}
+	ips := make([]*tflite.Interpreter, len(spins))
+	for i, s := range spins {
+		ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: threads, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: kernels.Auto, KernelsSpin: s})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ip.Close()
+		in := ip.Input(0)
+		x := randFloats(rand.New(rand.NewPCG(19, 17)), in.NumElements(), 1)
+		if err := in.SetFloat32(x); err != nil {
+			b.Fatal(err)
+		}
+		ips[i] = ip
+	}
+	times := make([][]float64, len(ips))
+	for r := -2; r < b.N; r++ { // two untimed rounds first
+		for i, ip := range ips {
+			start := time.Now()
+			if err := ip.Invoke(); err != nil {
+				b.Fatal(err)
+			}
+			if r >= 0 {
+				times[i] = append(times[i], float64(time.Since(start).Microseconds())/1000)
+			}
+		}
+	}
+	for i, s := range spins {
+		slices.Sort(times[i])
+		name := "spin=" + s.String()
+		if s < 0 {
+			name = "spin=none"
+		}
+		b.ReportMetric(times[i][len(times[i])/2], name+"_p50_ms")
+		b.ReportMetric(times[i][len(times[i])*9/10], name+"_p90_ms")
+	}
 }

@@ -1102,10 +1102,10 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   return s;
 }
 
-kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul) {
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, long spin_ns) {
   kn_delegate* d = calloc(1, sizeof *d);
   if (d == NULL) return NULL;
-  d->pool = kn_pool_create(threads);
+  d->pool = kn_pool_create(threads, spin_ns);
   if (d->pool == NULL) {
     free(d);
     return NULL;

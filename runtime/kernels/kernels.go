@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -105,7 +106,16 @@ type Options struct {
 	Threads int
 	// BatchMatMul also claims int8 BATCH_MATMUL (attention's two products).
 	BatchMatMul bool
+	// Spin is how long a worker, after an operator, spins for the next one before it sleeps:
+	// 0 means DefaultSpin, a negative value never spins.
+	Spin time.Duration
 }
+
+// DefaultSpin bridges the gaps between the int8 layers of one Invoke (the operators XNNPACK
+// and TFLite run between them last tens to a few hundred microseconds on ViT-B) while waking a
+// sleeping worker costs 50-80 µs on a virtual machine; after the last layer the worker spins
+// this long once, then sleeps (BENCHMARKS.md, "The worker's wake-up").
+const DefaultSpin = 300 * time.Microsecond
 
 // Delegate is a TFLite delegate that runs int8 FULLY_CONNECTED (and BATCH_MATMUL) nodes on
 // this package's kernels. Give it to an interpreter before any other delegate, and close it
@@ -132,7 +142,11 @@ func New(o Options) (*Delegate, error) {
 	if o.BatchMatMul {
 		bmm = 1
 	}
-	d := C.kn_delegate_create(p, C.int(threads), bmm)
+	spin := o.Spin
+	if spin == 0 {
+		spin = DefaultSpin
+	}
+	d := C.kn_delegate_create(p, C.int(threads), bmm, C.long(max(spin, 0).Nanoseconds()))
 	if d == nil {
 		return nil, fmt.Errorf("kernels: cannot create the %s delegate with %d threads", o.Kernel, threads)
 	}

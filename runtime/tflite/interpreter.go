@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/edged/edged/runtime/kernels"
 )
@@ -68,6 +69,9 @@ type Options struct {
 	// kernel name (kernels.Available), which also runs under the none delegate. With "+bmm"
 	// after auto or the name they take attention's int8 BATCH_MATMUL too (kernels.Resolve).
 	Kernels string
+	// KernelsSpin is kernels.Options.Spin: how long the kernels' workers spin for the next
+	// operator before they sleep (0: kernels.DefaultSpin; negative: never).
+	KernelsSpin time.Duration
 }
 
 // withDefaults fills in defaults and checks the options.
