@@ -24,6 +24,7 @@ enum {
   KN_OP_DELEGATE = 51,
   KN_OP_DEQUANTIZE = 6,
   KN_OP_GATHER = 36,
+  KN_OP_TRANSPOSE = 39,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -58,7 +59,7 @@ struct kn_delegate {
   const kn_path* path;
   kn_pool* pool;
   int batch_matmul;
-  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc;  // seen and claimed by the last Prepare
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose;  // seen and claimed by the last Prepare
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
@@ -156,6 +157,28 @@ static bool bmm_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
   return k > 0 && k <= 65536;
 }
 
+// An int8 TRANSPOSE with a constant permutation (attention's heads in and out of the batch
+// dimension): it moves bytes only, so the kernels' copy is TFLite's result, in runs of the
+// dimensions the permutation keeps in place at the end (a head's 64 values) instead of
+// TFLite's byte at a time.
+static bool transpose_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  const int in = node->inputs->data[0], perm = node->inputs->data[1], out = node->outputs->data[0];
+  if (in < 0 || perm < 0 || out < 0) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *p = &ctx->tensors[perm], *y = &ctx->tensors[out];
+  if (x->type != kTfLiteInt8 || y->type != kTfLiteInt8) return false;
+  const int rank = x->dims->size;
+  if (rank < 1 || rank > KN_MAX_DIMS) return false;
+  if (p->type != kTfLiteInt32 || !is_const(p) || p->dims->size != 1 || p->dims->data[0] != rank) return false;
+  int seen = 0;
+  for (int i = 0; i < rank; i++) {
+    const int a = p->data.i32[i];
+    if (a < 0 || a >= rank || (seen & (1 << a))) return false;
+    seen |= 1 << a;
+  }
+  return true;
+}
+
 // A DEQUANTIZE of weights the kernels can read: a constant int8 [n, k] tensor with one scale
 // per tensor or per row (axis 0) and zero points 0, to float32.
 static bool deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
@@ -215,7 +238,7 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
 
 // ---- one claimed operator ----------------------------------------------------------------------
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -245,6 +268,8 @@ typedef struct {
   int kh, kw, ch, ih, iw, oh, ow;
   int8_t* patches;
   size_t cap_patches;
+  // TRANSPOSE: output dimension j is input dimension perm[j]; the input's shape.
+  int perm[KN_MAX_DIMS], in_dims[KN_MAX_DIMS];
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
   int src;
   float lo, hi;
@@ -315,6 +340,10 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->esize = 1;
     if (reg->builtin_code == KN_OP_DEQUANTIZE) {
       op->kind = KN_DEQ;
+    } else if (reg->builtin_code == KN_OP_TRANSPOSE) {
+      op->kind = KN_TRANSPOSE;
+      const TfLiteTensor* p = &ctx->tensors[op->w];
+      for (int j = 0; j < p->dims->data[0]; j++) op->perm[j] = p->data.i32[j];
     } else if (reg->builtin_code == KN_OP_GATHER) {
       op->kind = KN_GATHER;  // in: the dequantized table, w: the indices
       op->src = part->d->deq_src[op->in];
@@ -716,6 +745,26 @@ static TfLiteStatus prepare_gather(TfLiteContext* ctx, kn_part* part, int i) {
   return set_output(ctx, op);
 }
 
+static TfLiteStatus prepare_transpose(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  int rank = 0;
+  dims_of(ctx, part, op->in, i, op->in_dims, &rank);
+  if (rank != ctx->tensors[op->w].dims->data[0]) {
+    ctx->ReportError(ctx, "edged kernels: TRANSPOSE of %d dimensions with a permutation of %d", rank,
+                     ctx->tensors[op->w].dims->data[0]);
+    return kTfLiteError;
+  }
+  op->out_rank = rank;
+  int64_t elems = 1;
+  for (int j = 0; j < rank; j++) {
+    op->out_dims[j] = op->in_dims[op->perm[j]];
+    elems *= op->out_dims[j];
+  }
+  op->batches = op->m = 1;
+  op->n = (int)elems;
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -739,6 +788,9 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_GATHER:
         s = prepare_gather(ctx, part, i);
+        break;
+      case KN_TRANSPOSE:
+        s = prepare_transpose(ctx, part, i);
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
@@ -971,6 +1023,39 @@ static TfLiteStatus invoke_gather(TfLiteContext* ctx, kn_part* part, int i) {
   return kTfLiteOk;
 }
 
+// Output in order, one run of the trailing dimensions the permutation keeps at a time.
+static void invoke_transpose(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const int8_t* x = data_of(ctx, part, op->in, i);
+  int8_t* y = out_data(ctx, op);
+  const int rank = op->out_rank;
+  size_t in_stride[KN_MAX_DIMS];
+  size_t s = 1;
+  for (int j = rank - 1; j >= 0; j--) {
+    in_stride[j] = s;
+    s *= (size_t)op->in_dims[j];
+  }
+  int outer = rank;
+  size_t run = 1;
+  while (outer > 0 && op->perm[outer - 1] == outer - 1) run *= (size_t)op->out_dims[--outer];
+  if (run == 0) return;
+  if (op->n == 0) return;
+  int idx[KN_MAX_DIMS] = {0};
+  size_t src = 0;  // Σ idx[j] · in_stride[perm[j]] over the outer dimensions
+  for (;;) {
+    memcpy(y, x + src, run);
+    y += run;
+    int j = outer - 1;
+    for (; j >= 0; j--) {
+      src += in_stride[op->perm[j]];
+      if (++idx[j] < op->out_dims[j]) break;
+      src -= (size_t)idx[j] * in_stride[op->perm[j]];
+      idx[j] = 0;
+    }
+    if (j < 0) return;
+  }
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
@@ -985,6 +1070,9 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         invoke_wfc(ctx, part, i);
         break;
       case KN_DEQ:  // its readers read the int8 weights
+        break;
+      case KN_TRANSPOSE:
+        invoke_transpose(ctx, part, i);
         break;
       default:
         invoke_fc(ctx, part, i);  // and CONV_2D
@@ -1046,7 +1134,7 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
 
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
@@ -1077,6 +1165,9 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->bmm++;
+    } else if (reg->builtin_code == KN_OP_TRANSPOSE && transpose_claimable(ctx, node)) {
+      claim->data[n++] = plan->data[i];
+      d->transpose++;
     }
   }
   claim->size = n;
@@ -1128,7 +1219,8 @@ void kn_delegate_delete(kn_delegate* d) {
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc) {
+                       int* conv, int* wfc, int* transpose) {
+  *transpose = d->transpose;
   *conv = d->conv;
   *wfc = d->wfc;
   *graph_nodes = d->graph_nodes;

@@ -178,6 +178,9 @@ type Claimed struct {
 	// weights (weight-only int8, as convert writes int8-dynamic); Nodes counts those
 	// DEQUANTIZE too, and the GATHER of rows of a table a FULLY_CONNECTED shares.
 	WeightOnly int
+	// Transpose counts int8 TRANSPOSE (attention's heads moved in and out of the batch
+	// dimension): bytes moved in runs rather than one at a time, TFLite's result exactly.
+	Transpose int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -188,9 +191,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv, wfc C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc)}
+	var g, n, p, fc, bmm, conv, wfc, tr C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

@@ -191,6 +191,6 @@ void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc);
+                       int* conv, int* wfc, int* transpose);
 
 #endif  // EDGED_KERNELS_H_
