@@ -59,7 +59,8 @@ struct kn_delegate {
   const kn_path* path;
   kn_pool* pool;
   int batch_matmul;
-  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose;  // seen and claimed by the last Prepare
+  int act_dequantize;  // take the DEQUANTIZE of computed int8 tensors
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq;  // seen and claimed by the last Prepare
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
@@ -179,6 +180,20 @@ static bool transpose_claimable(const TfLiteContext* ctx, const TfLiteNode* node
   return true;
 }
 
+// A DEQUANTIZE of a computed int8 tensor to float32 (where an int8 graph enters a float
+// region: attention's scores before the softmax, the dense layers' outputs before the
+// residual ADD). TFLite computes (float)((double)scale · (q - zero point)); the double product
+// of a float and a 9-bit integer is exact, so the float product, rounded once, is the same
+// value: the kernels' vectorised loop gives TFLite's result bit for bit.
+static bool act_deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size != 1 || node->outputs->size != 1) return false;
+  const int in = node->inputs->data[0], out = node->outputs->data[0];
+  if (in < 0 || out < 0) return false;
+  const TfLiteTensor *q = &ctx->tensors[in], *y = &ctx->tensors[out];
+  if (!per_tensor_int8(q) || is_const(q) || y->type != kTfLiteFloat32) return false;
+  return isfinite(q->params.scale) && q->dims->size >= 1 && q->dims->size <= KN_MAX_DIMS;
+}
+
 // A DEQUANTIZE of weights the kernels can read: a constant int8 [n, k] tensor with one scale
 // per tensor or per row (axis 0) and zero points 0, to float32.
 static bool deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
@@ -238,7 +253,7 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
 
 // ---- one claimed operator ----------------------------------------------------------------------
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -338,7 +353,10 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->out = node->outputs->data[0];
     op->bias = -1;
     op->esize = 1;
-    if (reg->builtin_code == KN_OP_DEQUANTIZE) {
+    if (reg->builtin_code == KN_OP_DEQUANTIZE && !is_const(&ctx->tensors[op->in])) {
+      op->kind = KN_ACT_DEQ;
+      op->esize = sizeof(float);
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE) {
       op->kind = KN_DEQ;
     } else if (reg->builtin_code == KN_OP_TRANSPOSE) {
       op->kind = KN_TRANSPOSE;
@@ -765,6 +783,16 @@ static TfLiteStatus prepare_transpose(TfLiteContext* ctx, kn_part* part, int i) 
   return set_output(ctx, op);
 }
 
+static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
+  int64_t elems = 1;
+  for (int j = 0; j < op->out_rank; j++) elems *= op->out_dims[j];
+  op->batches = op->m = 1;
+  op->n = (int)elems;
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -791,6 +819,9 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_TRANSPOSE:
         s = prepare_transpose(ctx, part, i);
+        break;
+      case KN_ACT_DEQ:
+        s = prepare_act_deq(ctx, part, i);
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
@@ -1056,6 +1087,35 @@ static void invoke_transpose(TfLiteContext* ctx, kn_part* part, int i) {
   }
 }
 
+// Values per task when a DEQUANTIZE is split over the pool (BLIP's attention scores: 4 million).
+#define KN_DEQ_CHUNK 65536
+
+typedef struct {
+  const int8_t* x;
+  float* y;
+  float scale;
+  int32_t zp;
+  size_t n;
+} kn_deq_job;
+
+static void deq_task(void* arg, int t, int thread) {
+  (void)thread;
+  const kn_deq_job* j = arg;
+  const size_t i0 = (size_t)t * KN_DEQ_CHUNK;
+  const size_t i1 = i0 + KN_DEQ_CHUNK < j->n ? i0 + KN_DEQ_CHUNK : j->n;
+  const float scale = j->scale;
+  const int32_t zp = j->zp;
+  for (size_t i = i0; i < i1; i++) j->y[i] = (float)((int32_t)j->x[i] - zp) * scale;
+}
+
+static void invoke_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const TfLiteTensor* q = &ctx->tensors[op->in];
+  kn_deq_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .scale = q->params.scale,
+                  .zp = q->params.zero_point, .n = (size_t)op->n};
+  kn_pool_run(part->d->pool, deq_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
@@ -1073,6 +1133,9 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_TRANSPOSE:
         invoke_transpose(ctx, part, i);
+        break;
+      case KN_ACT_DEQ:
+        invoke_act_deq(ctx, part, i);
         break;
       default:
         invoke_fc(ctx, part, i);  // and CONV_2D
@@ -1134,13 +1197,19 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
 
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
   if (!find_weight_only(ctx, d, plan)) return kTfLiteError;
   TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
   if (claim == NULL) return kTfLiteError;
+  // Tensors written by the nodes claimed so far (the plan is in execution order).
+  bool* ours = calloc(ctx->tensors_size, sizeof(bool));
+  if (ours == NULL) {
+    TfLiteIntArrayFree(claim);
+    return kTfLiteError;
+  }
   int n = 0;
   for (int i = 0; i < plan->size; i++) {
     TfLiteNode* node = NULL;
@@ -1168,8 +1237,20 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     } else if (reg->builtin_code == KN_OP_TRANSPOSE && transpose_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->transpose++;
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && d->act_dequantize && act_deq_claimable(ctx, node) &&
+               !ours[node->inputs->data[0]]) {
+      // Not after a claimed node: TFLite would put both in one partition, whose int8 tensor
+      // between them the partition would then hold itself, beside TFLite's shared arena.
+      claim->data[n++] = plan->data[i];
+      d->deq++;
+    }
+    if (n > 0 && claim->data[n - 1] == plan->data[i]) {
+      for (int j = 0; j < node->outputs->size; j++) {
+        if (node->outputs->data[j] >= 0) ours[node->outputs->data[j]] = true;
+      }
     }
   }
+  free(ours);
   claim->size = n;
   d->nodes = n;
   TfLiteStatus s = kTfLiteOk;
@@ -1193,7 +1274,7 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   return s;
 }
 
-kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, long spin_ns) {
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, int act_dequantize, long spin_ns) {
   kn_delegate* d = calloc(1, sizeof *d);
   if (d == NULL) return NULL;
   d->pool = kn_pool_create(threads, spin_ns);
@@ -1203,6 +1284,7 @@ kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matm
   }
   d->path = path;
   d->batch_matmul = batch_matmul;
+  d->act_dequantize = act_dequantize;
   d->base.data_ = d;
   d->base.Prepare = delegate_prepare;
   d->base.flags = kTfLiteDelegateFlagsNone;
@@ -1219,8 +1301,9 @@ void kn_delegate_delete(kn_delegate* d) {
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose) {
+                       int* conv, int* wfc, int* transpose, int* deq) {
   *transpose = d->transpose;
+  *deq = d->deq;
   *conv = d->conv;
   *wfc = d->wfc;
   *graph_nodes = d->graph_nodes;

@@ -106,6 +106,9 @@ type Options struct {
 	Threads int
 	// BatchMatMul also claims int8 BATCH_MATMUL (attention's two products).
 	BatchMatMul bool
+	// KeepDequantize leaves the DEQUANTIZE of computed int8 tensors to the next delegate or
+	// TFLite (for tflite.Options.XNNPackDequantize); by default the kernels take them.
+	KeepDequantize bool
 	// Spin is how long a worker, after an operator, spins for the next one before it sleeps:
 	// 0 means DefaultSpin, a negative value never spins.
 	Spin time.Duration
@@ -146,7 +149,11 @@ func New(o Options) (*Delegate, error) {
 	if spin == 0 {
 		spin = DefaultSpin
 	}
-	d := C.kn_delegate_create(p, C.int(threads), bmm, C.long(max(spin, 0).Nanoseconds()))
+	deq := C.int(1)
+	if o.KeepDequantize {
+		deq = 0
+	}
+	d := C.kn_delegate_create(p, C.int(threads), bmm, deq, C.long(max(spin, 0).Nanoseconds()))
 	if d == nil {
 		return nil, fmt.Errorf("kernels: cannot create the %s delegate with %d threads", o.Kernel, threads)
 	}
@@ -181,6 +188,10 @@ type Claimed struct {
 	// Transpose counts int8 TRANSPOSE (attention's heads moved in and out of the batch
 	// dimension): bytes moved in runs rather than one at a time, TFLite's result exactly.
 	Transpose int
+	// Dequantize counts the DEQUANTIZE of computed int8 tensors (where an int8 graph enters
+	// float: attention's scores before the softmax), TFLite's result bit for bit, not after an
+	// operator the kernels take.
+	Dequantize int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -191,9 +202,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv, wfc, tr C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr)}
+	var g, n, p, fc, bmm, conv, wfc, tr, deq C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

@@ -185,12 +185,13 @@ unsigned kn_cpu_features(void);
 // ---- delegate --------------------------------------------------------------------------------
 typedef struct kn_delegate kn_delegate;
 // Creates the delegate; NULL when out of memory. batch_matmul: also claim int8 BATCH_MATMUL.
-// spin_ns: how long the pool's workers spin for the next operator before they sleep.
-kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, long spin_ns);
+// act_dequantize: also claim the DEQUANTIZE of computed int8 tensors. spin_ns: how long the
+// pool's workers spin for the next operator before they sleep.
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, int act_dequantize, long spin_ns);
 void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose);
+                       int* conv, int* wfc, int* transpose, int* deq);
 
 #endif  // EDGED_KERNELS_H_
