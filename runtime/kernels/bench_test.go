@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/kernels"
 	"github.com/edged/edged/runtime/tflite"
@@ -101,65 +103,72 @@ func benchConfigs(o tflite.Options, reference string) []benchConfig {
 	return append(configs, benchConfig{reference, o})
 }
 
-// BenchmarkSpin times a real model (EDGED_BENCH_MODEL: a full-int8 .tflite with one float
+// BenchmarkTower times a real model (EDGED_BENCH_MODEL: a full-int8 .tflite with one float
 // input, e.g. the vision.tflite `edged bench --random-init` leaves in its cache) on this CPU's
-// best kernel, with the pool's workers never spinning, spinning kernels.DefaultSpin, and
-// spinning 1 ms, at EDGED_BENCH_THREADS threads (default 2): the interpreters run round-robin,
-// one Invoke each in turn, so that load from other programs falls on all of them alike, and
-// each reports its median and 90th percentile:
+// best kernel: at one thread with and without attention's BATCH_MATMUL, and at two with the
+// pool's workers never spinning, spinning kernels.DefaultSpin, and spinning 1 ms. The
+// interpreters run round-robin, one Invoke each in turn, so that load from other programs falls
+// on all of them alike; each reports its median and 90th percentile and the median CPU time of
+// the invoking thread (at one thread all the work, and little moved by other programs' load):
 //
 //	EDGED_BENCH_MODEL=$HOME/.cache/edged/bench/clip-vit-base-patch32-…-int8/vision.tflite \
-//	  go test -run '^$' -bench Spin -benchtime 200x ./runtime/kernels
-func BenchmarkSpin(b *testing.B) {
+//	  go test -run '^$' -bench Tower -benchtime 200x ./runtime/kernels
+func BenchmarkTower(b *testing.B) {
 	path := os.Getenv("EDGED_BENCH_MODEL")
 	if path == "" {
 		b.Skip("EDGED_BENCH_MODEL names no model")
-	}
-	threads := 2
-	if s := os.Getenv("EDGED_BENCH_THREADS"); s != "" {
-		if _, err := fmt.Sscan(s, &threads); err != nil {
-			b.Fatalf("EDGED_BENCH_THREADS=%q: %v", s, err)
-		}
 	}
 	m, err := tflite.LoadModel(path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer m.Close()
-	spins := []time.Duration{-1, kernels.DefaultSpin, time.Millisecond}
-	ips := make([]*tflite.Interpreter, len(spins))
-	for i, s := range spins {
-		ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: threads, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: kernels.Auto, KernelsSpin: s})
+	configs := []struct {
+		name    string
+		threads int
+		kernels string
+		spin    time.Duration
+	}{
+		{"t1", 1, kernels.Auto, 0},
+		{"t1_bmm", 1, kernels.Auto + kernels.BatchMatMulSuffix, 0},
+		{"t2_nospin", 2, kernels.Auto, -1},
+		{"t2_spin300us", 2, kernels.Auto, kernels.DefaultSpin},
+		{"t2_spin1ms", 2, kernels.Auto, time.Millisecond},
+	}
+	ips := make([]*tflite.Interpreter, len(configs))
+	for i, c := range configs {
+		ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: c.threads, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: c.kernels, KernelsSpin: c.spin})
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer ip.Close()
 		in := ip.Input(0)
-		x := randFloats(rand.New(rand.NewPCG(19, 17)), in.NumElements(), 1)
-		if err := in.SetFloat32(x); err != nil {
+		if err := in.SetFloat32(randFloats(rand.New(rand.NewPCG(19, 17)), in.NumElements(), 1)); err != nil {
 			b.Fatal(err)
 		}
 		ips[i] = ip
 	}
-	times := make([][]float64, len(ips))
+	runtime.LockOSThread() // the thread CPU time is the invoking thread's
+	defer runtime.UnlockOSThread()
+	wall := make([][]float64, len(ips))
+	cpu := make([][]float64, len(ips))
 	for r := -2; r < b.N; r++ { // two untimed rounds first
 		for i, ip := range ips {
-			start := time.Now()
+			start, c0 := time.Now(), cputime.Thread()
 			if err := ip.Invoke(); err != nil {
 				b.Fatal(err)
 			}
 			if r >= 0 {
-				times[i] = append(times[i], float64(time.Since(start).Microseconds())/1000)
+				wall[i] = append(wall[i], float64(time.Since(start).Microseconds())/1000)
+				cpu[i] = append(cpu[i], float64((cputime.Thread()-c0).Microseconds())/1000)
 			}
 		}
 	}
-	for i, s := range spins {
-		slices.Sort(times[i])
-		name := "spin=" + s.String()
-		if s < 0 {
-			name = "spin=none"
-		}
-		b.ReportMetric(times[i][len(times[i])/2], name+"_p50_ms")
-		b.ReportMetric(times[i][len(times[i])*9/10], name+"_p90_ms")
+	for i, c := range configs {
+		slices.Sort(wall[i])
+		slices.Sort(cpu[i])
+		b.ReportMetric(wall[i][len(wall[i])/2], c.name+"_p50_ms")
+		b.ReportMetric(wall[i][len(wall[i])*9/10], c.name+"_p90_ms")
+		b.ReportMetric(cpu[i][len(cpu[i])/2], c.name+"_cpu_ms")
 	}
 }
