@@ -184,8 +184,15 @@ static bool transpose_claimable(const TfLiteContext* ctx, const TfLiteNode* node
 // region: attention's scores before the softmax, the dense layers' outputs before the
 // residual ADD). TFLite computes (float)((double)scale · (q - zero point)); the double product
 // of a float and a 9-bit integer is exact, so the float product, rounded once, is the same
-// value: the kernels' vectorised loop gives TFLite's result bit for bit.
+// value: the kernels' vectorised loop gives TFLite's result bit for bit. x86-64 only: the
+// arm64 library's kernel is NEON already, and rounds differently (a multiply, then an add of
+// -zero point · scale, outside its scalar tail).
 static bool act_deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+#if !defined(__x86_64__)
+  (void)ctx;
+  (void)node;
+  return false;
+#endif
   if (node->inputs->size != 1 || node->outputs->size != 1) return false;
   const int in = node->inputs->data[0], out = node->outputs->data[0];
   if (in < 0 || out < 0) return false;

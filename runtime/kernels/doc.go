@@ -6,7 +6,8 @@
 // work it takes two operators TFLite runs slowly and XNNPACK 2.9 not at all, both exact by
 // construction: int8 TRANSPOSE (attention's heads, moved in runs instead of byte by byte) and
 // the DEQUANTIZE of a computed int8 tensor that no claimed operator writes (attention's scores
-// before the softmax; TFLite converts in double, the float product is the same value). It also takes
+// before the softmax; TFLite's amd64 kernel converts in double, the float product is the same
+// value; on arm64 TFLite's kernel is NEON and keeps it). It also takes
 // weight-only int8 (see below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //

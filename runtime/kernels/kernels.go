@@ -190,7 +190,7 @@ type Claimed struct {
 	Transpose int
 	// Dequantize counts the DEQUANTIZE of computed int8 tensors (where an int8 graph enters
 	// float: attention's scores before the softmax), TFLite's result bit for bit, not after an
-	// operator the kernels take.
+	// operator the kernels take; on amd64 only (BENCHMARKS.md).
 	Dequantize int
 }
 
