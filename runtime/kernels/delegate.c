@@ -770,6 +770,15 @@ static TfLiteStatus prepare_gather(TfLiteContext* ctx, kn_part* part, int i) {
   return set_output(ctx, op);
 }
 
+// Sets the output of an operator that writes op->out_dims' values one by one (op->n of them).
+static TfLiteStatus set_elementwise_output(TfLiteContext* ctx, kn_op* op) {
+  int64_t elems = 1;
+  for (int j = 0; j < op->out_rank; j++) elems *= op->out_dims[j];
+  op->batches = op->m = 1;
+  op->n = (int)elems;
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus prepare_transpose(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   int rank = 0;
@@ -780,24 +789,14 @@ static TfLiteStatus prepare_transpose(TfLiteContext* ctx, kn_part* part, int i) 
     return kTfLiteError;
   }
   op->out_rank = rank;
-  int64_t elems = 1;
-  for (int j = 0; j < rank; j++) {
-    op->out_dims[j] = op->in_dims[op->perm[j]];
-    elems *= op->out_dims[j];
-  }
-  op->batches = op->m = 1;
-  op->n = (int)elems;
-  return set_output(ctx, op);
+  for (int j = 0; j < rank; j++) op->out_dims[j] = op->in_dims[op->perm[j]];
+  return set_elementwise_output(ctx, op);
 }
 
 static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
-  int64_t elems = 1;
-  for (int j = 0; j < op->out_rank; j++) elems *= op->out_dims[j];
-  op->batches = op->m = 1;
-  op->n = (int)elems;
-  return set_output(ctx, op);
+  return set_elementwise_output(ctx, op);
 }
 
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
