@@ -106,7 +106,8 @@ func benchConfigs(o tflite.Options, reference string) []benchConfig {
 // BenchmarkTower times a real model (EDGED_BENCH_MODEL: a full-int8 .tflite with one float
 // input, e.g. the vision.tflite `edged bench --random-init` leaves in its cache) on this CPU's
 // best kernel: at one thread with and without attention's BATCH_MATMUL, and at two with the
-// pool's workers never spinning, spinning kernels.DefaultSpin, and spinning 1 ms. The
+// pool's workers never spinning, spinning kernels.DefaultSpin, and spinning 1 ms, and with
+// BATCH_MATMUL. The
 // interpreters run round-robin, one Invoke each in turn, so that load from other programs falls
 // on all of them alike; each reports its median and 90th percentile and the median CPU time of
 // the invoking thread (at one thread all the work, and little moved by other programs' load):
@@ -134,6 +135,7 @@ func BenchmarkTower(b *testing.B) {
 		{"t2_nospin", 2, kernels.Auto, -1},
 		{"t2_spin300us", 2, kernels.Auto, kernels.DefaultSpin},
 		{"t2_spin1ms", 2, kernels.Auto, time.Millisecond},
+		{"t2_bmm", 2, kernels.Auto + kernels.BatchMatMulSuffix, 0},
 	}
 	ips := make([]*tflite.Interpreter, len(configs))
 	for i, c := range configs {
