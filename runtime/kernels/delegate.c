@@ -65,6 +65,10 @@ struct kn_delegate {
   // read by the partitions' init).
   int* deq_src;
   size_t deq_cap;
+  // The tensors a partition writes and reads only itself, all partitions in turn (they run one
+  // after another): the largest partition's need, not the sum of all.
+  void* scratch;
+  size_t cap_scratch;
 };
 
 // ---- claiming ----------------------------------------------------------------------------------
@@ -260,6 +264,8 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
 
 // ---- one claimed operator ----------------------------------------------------------------------
 
+typedef struct kn_part kn_part;
+
 typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ } kn_kind;
 
 typedef struct {
@@ -281,7 +287,8 @@ typedef struct {
   int32_t* colsums;
   void* abuf;          // prepared A rows
   int32_t* rows;       // row terms, when zb != 0
-  void* internal;      // buffer of out when out_internal
+  kn_part* part;
+  size_t internal_off;  // out's place in the delegate's scratch, when out_internal
   // BMM broadcasting: for each output batch, the lhs and rhs batch.
   int* lbatch;
   int* rbatch;
@@ -297,14 +304,15 @@ typedef struct {
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
-  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_internal, cap_ltrans;
+  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_ltrans;
 } kn_op;
 
-typedef struct {
+struct kn_part {
   kn_delegate* d;
   int nops;
   kn_op* ops;
-} kn_part;
+  size_t scratch_need;  // bytes of the scratch its internal tensors take (set by prepare)
+};
 
 static int grow(void** buf, size_t* cap, size_t need) {
   if (need <= *cap && *buf != NULL) return 1;
@@ -323,7 +331,6 @@ static void op_free(kn_op* op) {
   free(op->colsums);
   free(op->abuf);
   free(op->rows);
-  free(op->internal);
   free(op->lbatch);
   free(op->rbatch);
   free(op->ltrans);
@@ -351,6 +358,7 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     TfLiteNode* node = NULL;
     TfLiteRegistration* reg = NULL;
     kn_op* op = &part->ops[i];
+    op->part = part;
     if (ctx->GetNodeAndRegistration(ctx, nodes->data[i], &node, &reg) != kTfLiteOk) {
       op->kind = -1;
       continue;
@@ -438,12 +446,12 @@ static void dims_of(const TfLiteContext* ctx, const kn_part* part, int t, int i,
 
 static const void* data_of(const TfLiteContext* ctx, const kn_part* part, int t, int i) {
   const kn_op* p = producer(part, t, i);
-  if (p != NULL && p->out_internal) return p->internal;
+  if (p != NULL && p->out_internal) return (char*)part->d->scratch + p->internal_off;
   return ctx->tensors[t].data.raw;
 }
 
 static void* out_data(const TfLiteContext* ctx, const kn_op* op) {
-  return op->out_internal ? op->internal : ctx->tensors[op->out].data.raw;
+  return op->out_internal ? (char*)op->part->d->scratch + op->internal_off : ctx->tensors[op->out].data.raw;
 }
 
 static int32_t quantize_clamp(float f, float scale, int32_t zp) {
@@ -480,7 +488,9 @@ static int round_up(int v, int to) { return (v + to - 1) / to * to; }
 static TfLiteStatus set_output(TfLiteContext* ctx, kn_op* op) {
   if (op->out_internal) {
     const size_t bytes = (size_t)op->batches * op->m * op->n * op->esize;
-    return grow(&op->internal, &op->cap_internal, bytes) ? kTfLiteOk : kTfLiteError;
+    op->internal_off = op->part->scratch_need;
+    op->part->scratch_need += (bytes + 63) / 64 * 64;
+    return kTfLiteOk;
   }
   TfLiteTensor* t = &ctx->tensors[op->out];
   bool same = t->dims->size == op->out_rank;
@@ -802,6 +812,7 @@ static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
+  part->scratch_need = 0;
   for (int i = 0; i < part->nops; i++) {
     TfLiteStatus s;
     switch (part->ops[i].kind) {
@@ -835,7 +846,8 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
     }
     if (s != kTfLiteOk) return s;
   }
-  return kTfLiteOk;
+  kn_delegate* d = part->d;
+  return grow(&d->scratch, &d->cap_scratch, part->scratch_need) ? kTfLiteOk : kTfLiteError;
 }
 
 // ---- running ------------------------------------------------------------------------------------
@@ -1301,6 +1313,7 @@ void kn_delegate_delete(kn_delegate* d) {
   if (d == NULL) return;
   kn_pool_destroy(d->pool);
   free(d->deq_src);
+  free(d->scratch);
   free(d);
 }
 
