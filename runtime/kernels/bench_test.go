@@ -3,8 +3,13 @@ package kernels_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/internal/graph/tfl"
 	"github.com/edged/edged/runtime/kernels"
 	"github.com/edged/edged/runtime/tflite"
@@ -96,4 +101,76 @@ func benchConfigs(o tflite.Options, reference string) []benchConfig {
 	}
 	o.Kernels = kernels.Off
 	return append(configs, benchConfig{reference, o})
+}
+
+// BenchmarkTower times a real model (EDGED_BENCH_MODEL: a full-int8 .tflite with one float
+// input, e.g. the vision.tflite `edged bench --random-init` leaves in its cache) on this CPU's
+// best kernel: at one thread with and without attention's BATCH_MATMUL, and at two with the
+// pool's workers never spinning, spinning kernels.DefaultSpin, and spinning 1 ms, and with
+// BATCH_MATMUL. The
+// interpreters run round-robin, one Invoke each in turn, so that load from other programs falls
+// on all of them alike; each reports its median and 90th percentile and the median CPU time of
+// the invoking thread (at one thread all the work, and little moved by other programs' load):
+//
+//	EDGED_BENCH_MODEL=$HOME/.cache/edged/bench/clip-vit-base-patch32-…-int8/vision.tflite \
+//	  go test -run '^$' -bench Tower -benchtime 200x ./runtime/kernels
+func BenchmarkTower(b *testing.B) {
+	path := os.Getenv("EDGED_BENCH_MODEL")
+	if path == "" {
+		b.Skip("EDGED_BENCH_MODEL names no model")
+	}
+	m, err := tflite.LoadModel(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	configs := []struct {
+		name    string
+		threads int
+		kernels string
+		spin    time.Duration
+	}{
+		{"t1", 1, kernels.Auto, 0},
+		{"t1_bmm", 1, kernels.Auto + kernels.BatchMatMulSuffix, 0},
+		{"t2_nospin", 2, kernels.Auto, -1},
+		{"t2_spin300us", 2, kernels.Auto, kernels.DefaultSpin},
+		{"t2_spin1ms", 2, kernels.Auto, time.Millisecond},
+		{"t2_bmm", 2, kernels.Auto + kernels.BatchMatMulSuffix, 0},
+	}
+	ips := make([]*tflite.Interpreter, len(configs))
+	for i, c := range configs {
+		ip, err := tflite.NewInterpreter(m, tflite.Options{Threads: c.threads, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: c.kernels, KernelsSpin: c.spin})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ip.Close()
+		in := ip.Input(0)
+		if err := in.SetFloat32(randFloats(rand.New(rand.NewPCG(19, 17)), in.NumElements(), 1)); err != nil {
+			b.Fatal(err)
+		}
+		ips[i] = ip
+	}
+	runtime.LockOSThread() // the thread CPU time is the invoking thread's
+	defer runtime.UnlockOSThread()
+	wall := make([][]float64, len(ips))
+	cpu := make([][]float64, len(ips))
+	for r := -2; r < b.N; r++ { // two untimed rounds first
+		for i, ip := range ips {
+			start, c0 := time.Now(), cputime.Thread()
+			if err := ip.Invoke(); err != nil {
+				b.Fatal(err)
+			}
+			if r >= 0 {
+				wall[i] = append(wall[i], float64(time.Since(start).Microseconds())/1000)
+				cpu[i] = append(cpu[i], float64((cputime.Thread()-c0).Microseconds())/1000)
+			}
+		}
+	}
+	for i, c := range configs {
+		slices.Sort(wall[i])
+		slices.Sort(cpu[i])
+		b.ReportMetric(wall[i][len(wall[i])/2], c.name+"_p50_ms")
+		b.ReportMetric(wall[i][len(wall[i])*9/10], c.name+"_p90_ms")
+		b.ReportMetric(cpu[i][len(cpu[i])/2], c.name+"_cpu_ms")
+	}
 }

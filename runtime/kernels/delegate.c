@@ -24,6 +24,7 @@ enum {
   KN_OP_DELEGATE = 51,
   KN_OP_DEQUANTIZE = 6,
   KN_OP_GATHER = 36,
+  KN_OP_TRANSPOSE = 39,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -58,11 +59,16 @@ struct kn_delegate {
   const kn_path* path;
   kn_pool* pool;
   int batch_matmul;
-  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc;  // seen and claimed by the last Prepare
+  int act_dequantize;  // take the DEQUANTIZE of computed int8 tensors
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq;  // seen and claimed by the last Prepare
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
   size_t deq_cap;
+  // The tensors a partition writes and reads only itself, all partitions in turn (they run one
+  // after another): the largest partition's need, not the sum of all.
+  void* scratch;
+  size_t cap_scratch;
 };
 
 // ---- claiming ----------------------------------------------------------------------------------
@@ -156,6 +162,49 @@ static bool bmm_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
   return k > 0 && k <= 65536;
 }
 
+// An int8 TRANSPOSE with a constant permutation (attention's heads in and out of the batch
+// dimension): it moves bytes only, so the kernels' copy is TFLite's result, in runs of the
+// dimensions the permutation keeps in place at the end (a head's 64 values) instead of
+// TFLite's byte at a time.
+static bool transpose_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  const int in = node->inputs->data[0], perm = node->inputs->data[1], out = node->outputs->data[0];
+  if (in < 0 || perm < 0 || out < 0) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *p = &ctx->tensors[perm], *y = &ctx->tensors[out];
+  if (x->type != kTfLiteInt8 || y->type != kTfLiteInt8) return false;
+  const int rank = x->dims->size;
+  if (rank < 1 || rank > KN_MAX_DIMS) return false;
+  if (p->type != kTfLiteInt32 || !is_const(p) || p->dims->size != 1 || p->dims->data[0] != rank) return false;
+  int seen = 0;
+  for (int i = 0; i < rank; i++) {
+    const int a = p->data.i32[i];
+    if (a < 0 || a >= rank || (seen & (1 << a))) return false;
+    seen |= 1 << a;
+  }
+  return true;
+}
+
+// A DEQUANTIZE of a computed int8 tensor to float32 (where an int8 graph enters a float
+// region: attention's scores before the softmax, the dense layers' outputs before the
+// residual ADD). TFLite computes (float)((double)scale · (q - zero point)); the double product
+// of a float and a 9-bit integer is exact, so the float product, rounded once, is the same
+// value: the kernels' vectorised loop gives TFLite's result bit for bit. x86-64 only: the
+// arm64 library's kernel is NEON already, and rounds differently (a multiply, then an add of
+// -zero point · scale, outside its scalar tail).
+static bool act_deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
+#if !defined(__x86_64__)
+  (void)ctx;
+  (void)node;
+  return false;
+#endif
+  if (node->inputs->size != 1 || node->outputs->size != 1) return false;
+  const int in = node->inputs->data[0], out = node->outputs->data[0];
+  if (in < 0 || out < 0) return false;
+  const TfLiteTensor *q = &ctx->tensors[in], *y = &ctx->tensors[out];
+  if (!per_tensor_int8(q) || is_const(q) || y->type != kTfLiteFloat32) return false;
+  return isfinite(q->params.scale) && q->dims->size >= 1 && q->dims->size <= KN_MAX_DIMS;
+}
+
 // A DEQUANTIZE of weights the kernels can read: a constant int8 [n, k] tensor with one scale
 // per tensor or per row (axis 0) and zero points 0, to float32.
 static bool deq_claimable(const TfLiteContext* ctx, const TfLiteNode* node) {
@@ -215,7 +264,9 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
 
 // ---- one claimed operator ----------------------------------------------------------------------
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER } kn_kind;
+typedef struct kn_part kn_part;
+
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -236,7 +287,8 @@ typedef struct {
   int32_t* colsums;
   void* abuf;          // prepared A rows
   int32_t* rows;       // row terms, when zb != 0
-  void* internal;      // buffer of out when out_internal
+  kn_part* part;
+  size_t internal_off;  // out's place in the delegate's scratch, when out_internal
   // BMM broadcasting: for each output batch, the lhs and rhs batch.
   int* lbatch;
   int* rbatch;
@@ -245,19 +297,22 @@ typedef struct {
   int kh, kw, ch, ih, iw, oh, ow;
   int8_t* patches;
   size_t cap_patches;
+  // TRANSPOSE: output dimension j is input dimension perm[j]; the input's shape.
+  int perm[KN_MAX_DIMS], in_dims[KN_MAX_DIMS];
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
   int src;
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
-  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_internal, cap_ltrans;
+  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_ltrans;
 } kn_op;
 
-typedef struct {
+struct kn_part {
   kn_delegate* d;
   int nops;
   kn_op* ops;
-} kn_part;
+  size_t scratch_need;  // bytes of the scratch its internal tensors take (set by prepare)
+};
 
 static int grow(void** buf, size_t* cap, size_t need) {
   if (need <= *cap && *buf != NULL) return 1;
@@ -276,7 +331,6 @@ static void op_free(kn_op* op) {
   free(op->colsums);
   free(op->abuf);
   free(op->rows);
-  free(op->internal);
   free(op->lbatch);
   free(op->rbatch);
   free(op->ltrans);
@@ -304,6 +358,7 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     TfLiteNode* node = NULL;
     TfLiteRegistration* reg = NULL;
     kn_op* op = &part->ops[i];
+    op->part = part;
     if (ctx->GetNodeAndRegistration(ctx, nodes->data[i], &node, &reg) != kTfLiteOk) {
       op->kind = -1;
       continue;
@@ -313,8 +368,15 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->out = node->outputs->data[0];
     op->bias = -1;
     op->esize = 1;
-    if (reg->builtin_code == KN_OP_DEQUANTIZE) {
+    if (reg->builtin_code == KN_OP_DEQUANTIZE && !is_const(&ctx->tensors[op->in])) {
+      op->kind = KN_ACT_DEQ;
+      op->esize = sizeof(float);
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE) {
       op->kind = KN_DEQ;
+    } else if (reg->builtin_code == KN_OP_TRANSPOSE) {
+      op->kind = KN_TRANSPOSE;
+      const TfLiteTensor* p = &ctx->tensors[op->w];
+      for (int j = 0; j < p->dims->data[0]; j++) op->perm[j] = p->data.i32[j];
     } else if (reg->builtin_code == KN_OP_GATHER) {
       op->kind = KN_GATHER;  // in: the dequantized table, w: the indices
       op->src = part->d->deq_src[op->in];
@@ -384,12 +446,12 @@ static void dims_of(const TfLiteContext* ctx, const kn_part* part, int t, int i,
 
 static const void* data_of(const TfLiteContext* ctx, const kn_part* part, int t, int i) {
   const kn_op* p = producer(part, t, i);
-  if (p != NULL && p->out_internal) return p->internal;
+  if (p != NULL && p->out_internal) return (char*)part->d->scratch + p->internal_off;
   return ctx->tensors[t].data.raw;
 }
 
 static void* out_data(const TfLiteContext* ctx, const kn_op* op) {
-  return op->out_internal ? op->internal : ctx->tensors[op->out].data.raw;
+  return op->out_internal ? (char*)op->part->d->scratch + op->internal_off : ctx->tensors[op->out].data.raw;
 }
 
 static int32_t quantize_clamp(float f, float scale, int32_t zp) {
@@ -426,7 +488,9 @@ static int round_up(int v, int to) { return (v + to - 1) / to * to; }
 static TfLiteStatus set_output(TfLiteContext* ctx, kn_op* op) {
   if (op->out_internal) {
     const size_t bytes = (size_t)op->batches * op->m * op->n * op->esize;
-    return grow(&op->internal, &op->cap_internal, bytes) ? kTfLiteOk : kTfLiteError;
+    op->internal_off = op->part->scratch_need;
+    op->part->scratch_need += (bytes + 63) / 64 * 64;
+    return kTfLiteOk;
   }
   TfLiteTensor* t = &ctx->tensors[op->out];
   bool same = t->dims->size == op->out_rank;
@@ -716,9 +780,39 @@ static TfLiteStatus prepare_gather(TfLiteContext* ctx, kn_part* part, int i) {
   return set_output(ctx, op);
 }
 
+// Sets the output of an operator that writes op->out_dims' values one by one (op->n of them).
+static TfLiteStatus set_elementwise_output(TfLiteContext* ctx, kn_op* op) {
+  int64_t elems = 1;
+  for (int j = 0; j < op->out_rank; j++) elems *= op->out_dims[j];
+  op->batches = op->m = 1;
+  op->n = (int)elems;
+  return set_output(ctx, op);
+}
+
+static TfLiteStatus prepare_transpose(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  int rank = 0;
+  dims_of(ctx, part, op->in, i, op->in_dims, &rank);
+  if (rank != ctx->tensors[op->w].dims->data[0]) {
+    ctx->ReportError(ctx, "edged kernels: TRANSPOSE of %d dimensions with a permutation of %d", rank,
+                     ctx->tensors[op->w].dims->data[0]);
+    return kTfLiteError;
+  }
+  op->out_rank = rank;
+  for (int j = 0; j < rank; j++) op->out_dims[j] = op->in_dims[op->perm[j]];
+  return set_elementwise_output(ctx, op);
+}
+
+static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
+  return set_elementwise_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
+  part->scratch_need = 0;
   for (int i = 0; i < part->nops; i++) {
     TfLiteStatus s;
     switch (part->ops[i].kind) {
@@ -740,13 +834,20 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
       case KN_GATHER:
         s = prepare_gather(ctx, part, i);
         break;
+      case KN_TRANSPOSE:
+        s = prepare_transpose(ctx, part, i);
+        break;
+      case KN_ACT_DEQ:
+        s = prepare_act_deq(ctx, part, i);
+        break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
         return kTfLiteError;
     }
     if (s != kTfLiteOk) return s;
   }
-  return kTfLiteOk;
+  kn_delegate* d = part->d;
+  return grow(&d->scratch, &d->cap_scratch, part->scratch_need) ? kTfLiteOk : kTfLiteError;
 }
 
 // ---- running ------------------------------------------------------------------------------------
@@ -971,6 +1072,68 @@ static TfLiteStatus invoke_gather(TfLiteContext* ctx, kn_part* part, int i) {
   return kTfLiteOk;
 }
 
+// Output in order, one run of the trailing dimensions the permutation keeps at a time.
+static void invoke_transpose(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const int8_t* x = data_of(ctx, part, op->in, i);
+  int8_t* y = out_data(ctx, op);
+  const int rank = op->out_rank;
+  size_t in_stride[KN_MAX_DIMS];
+  size_t s = 1;
+  for (int j = rank - 1; j >= 0; j--) {
+    in_stride[j] = s;
+    s *= (size_t)op->in_dims[j];
+  }
+  int outer = rank;
+  size_t run = 1;
+  while (outer > 0 && op->perm[outer - 1] == outer - 1) run *= (size_t)op->out_dims[--outer];
+  if (run == 0) return;
+  if (op->n == 0) return;
+  int idx[KN_MAX_DIMS] = {0};
+  size_t src = 0;  // Σ idx[j] · in_stride[perm[j]] over the outer dimensions
+  for (;;) {
+    memcpy(y, x + src, run);
+    y += run;
+    int j = outer - 1;
+    for (; j >= 0; j--) {
+      src += in_stride[op->perm[j]];
+      if (++idx[j] < op->out_dims[j]) break;
+      src -= (size_t)idx[j] * in_stride[op->perm[j]];
+      idx[j] = 0;
+    }
+    if (j < 0) return;
+  }
+}
+
+// Values per task when a DEQUANTIZE is split over the pool (BLIP's attention scores: 4 million).
+#define KN_DEQ_CHUNK 65536
+
+typedef struct {
+  const int8_t* x;
+  float* y;
+  float scale;
+  int32_t zp;
+  size_t n;
+} kn_deq_job;
+
+static void deq_task(void* arg, int t, int thread) {
+  (void)thread;
+  const kn_deq_job* j = arg;
+  const size_t i0 = (size_t)t * KN_DEQ_CHUNK;
+  const size_t i1 = i0 + KN_DEQ_CHUNK < j->n ? i0 + KN_DEQ_CHUNK : j->n;
+  const float scale = j->scale;
+  const int32_t zp = j->zp;
+  for (size_t i = i0; i < i1; i++) j->y[i] = (float)((int32_t)j->x[i] - zp) * scale;
+}
+
+static void invoke_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const TfLiteTensor* q = &ctx->tensors[op->in];
+  kn_deq_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .scale = q->params.scale,
+                  .zp = q->params.zero_point, .n = (size_t)op->n};
+  kn_pool_run(part->d->pool, deq_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
@@ -985,6 +1148,12 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         invoke_wfc(ctx, part, i);
         break;
       case KN_DEQ:  // its readers read the int8 weights
+        break;
+      case KN_TRANSPOSE:
+        invoke_transpose(ctx, part, i);
+        break;
+      case KN_ACT_DEQ:
+        invoke_act_deq(ctx, part, i);
         break;
       default:
         invoke_fc(ctx, part, i);  // and CONV_2D
@@ -1046,13 +1215,19 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
 
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
   if (!find_weight_only(ctx, d, plan)) return kTfLiteError;
   TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
   if (claim == NULL) return kTfLiteError;
+  // Tensors written by the nodes claimed so far (the plan is in execution order).
+  bool* ours = calloc(ctx->tensors_size, sizeof(bool));
+  if (ours == NULL) {
+    TfLiteIntArrayFree(claim);
+    return kTfLiteError;
+  }
   int n = 0;
   for (int i = 0; i < plan->size; i++) {
     TfLiteNode* node = NULL;
@@ -1077,8 +1252,23 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->bmm++;
+    } else if (reg->builtin_code == KN_OP_TRANSPOSE && transpose_claimable(ctx, node)) {
+      claim->data[n++] = plan->data[i];
+      d->transpose++;
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && d->act_dequantize && act_deq_claimable(ctx, node) &&
+               !ours[node->inputs->data[0]]) {
+      // Not after a claimed node: TFLite would put both in one partition, whose int8 tensor
+      // between them the partition would then hold itself, beside TFLite's shared arena.
+      claim->data[n++] = plan->data[i];
+      d->deq++;
+    }
+    if (n > 0 && claim->data[n - 1] == plan->data[i]) {
+      for (int j = 0; j < node->outputs->size; j++) {
+        if (node->outputs->data[j] >= 0) ours[node->outputs->data[j]] = true;
+      }
     }
   }
+  free(ours);
   claim->size = n;
   d->nodes = n;
   TfLiteStatus s = kTfLiteOk;
@@ -1102,16 +1292,17 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   return s;
 }
 
-kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul) {
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, int act_dequantize, long spin_ns) {
   kn_delegate* d = calloc(1, sizeof *d);
   if (d == NULL) return NULL;
-  d->pool = kn_pool_create(threads);
+  d->pool = kn_pool_create(threads, spin_ns);
   if (d->pool == NULL) {
     free(d);
     return NULL;
   }
   d->path = path;
   d->batch_matmul = batch_matmul;
+  d->act_dequantize = act_dequantize;
   d->base.data_ = d;
   d->base.Prepare = delegate_prepare;
   d->base.flags = kTfLiteDelegateFlagsNone;
@@ -1122,13 +1313,16 @@ void kn_delegate_delete(kn_delegate* d) {
   if (d == NULL) return;
   kn_pool_destroy(d->pool);
   free(d->deq_src);
+  free(d->scratch);
   free(d);
 }
 
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc) {
+                       int* conv, int* wfc, int* transpose, int* deq) {
+  *transpose = d->transpose;
+  *deq = d->deq;
   *conv = d->conv;
   *wfc = d->wfc;
   *graph_nodes = d->graph_nodes;

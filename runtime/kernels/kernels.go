@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -105,7 +106,19 @@ type Options struct {
 	Threads int
 	// BatchMatMul also claims int8 BATCH_MATMUL (attention's two products).
 	BatchMatMul bool
+	// KeepDequantize leaves the DEQUANTIZE of computed int8 tensors to the next delegate or
+	// TFLite (for tflite.Options.XNNPackDequantize); by default the kernels take them.
+	KeepDequantize bool
+	// Spin is how long a worker, after an operator, spins for the next one before it sleeps:
+	// 0 means DefaultSpin, a negative value never spins.
+	Spin time.Duration
 }
+
+// DefaultSpin bridges the gaps between the int8 layers of one Invoke (the operators XNNPACK
+// and TFLite run between them last tens to a few hundred microseconds on ViT-B) while waking a
+// sleeping worker costs 50-80 µs on a virtual machine; after the last layer the worker spins
+// this long once, then sleeps (BENCHMARKS.md, "The worker's wake-up").
+const DefaultSpin = 300 * time.Microsecond
 
 // Delegate is a TFLite delegate that runs int8 FULLY_CONNECTED (and BATCH_MATMUL) nodes on
 // this package's kernels. Give it to an interpreter before any other delegate, and close it
@@ -132,7 +145,15 @@ func New(o Options) (*Delegate, error) {
 	if o.BatchMatMul {
 		bmm = 1
 	}
-	d := C.kn_delegate_create(p, C.int(threads), bmm)
+	spin := o.Spin
+	if spin == 0 {
+		spin = DefaultSpin
+	}
+	deq := C.int(1)
+	if o.KeepDequantize {
+		deq = 0
+	}
+	d := C.kn_delegate_create(p, C.int(threads), bmm, deq, C.long(max(spin, 0).Nanoseconds()))
 	if d == nil {
 		return nil, fmt.Errorf("kernels: cannot create the %s delegate with %d threads", o.Kernel, threads)
 	}
@@ -164,6 +185,13 @@ type Claimed struct {
 	// weights (weight-only int8, as convert writes int8-dynamic); Nodes counts those
 	// DEQUANTIZE too, and the GATHER of rows of a table a FULLY_CONNECTED shares.
 	WeightOnly int
+	// Transpose counts int8 TRANSPOSE (attention's heads moved in and out of the batch
+	// dimension): bytes moved in runs rather than one at a time, TFLite's result exactly.
+	Transpose int
+	// Dequantize counts the DEQUANTIZE of computed int8 tensors (where an int8 graph enters
+	// float: attention's scores before the softmax), TFLite's result bit for bit, not after an
+	// operator the kernels take; on amd64 only (BENCHMARKS.md).
+	Dequantize int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -174,9 +202,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv, wfc C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc)}
+	var g, n, p, fc, bmm, conv, wfc, tr, deq C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

@@ -157,15 +157,20 @@ void kn_compensation(kn_akind kind, int32_t zx, int32_t zb, int k, const int32_t
 void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1);
 
 // ---- thread pool -----------------------------------------------------------------------------
-// The caller and threads-1 workers that sleep on a condition variable between jobs: nothing
-// spins, so the pool never competes for a core with XNNPACK's or TFLite's own pools.
+// The caller and threads-1 workers. Between jobs a worker spins at most spin_ns (yielding its
+// core to any other runnable thread) and then sleeps on a condition variable, so the layers of
+// one Invoke find it awake and an idle process does not spin (pool.c says why).
 typedef struct kn_pool kn_pool;
-kn_pool* kn_pool_create(int threads);
+kn_pool* kn_pool_create(int threads, long spin_ns);
 void kn_pool_destroy(kn_pool* p);
 int kn_pool_threads(const kn_pool* p);
+// How many workers sleep on the condition variable now.
+int kn_pool_sleeping(kn_pool* p);
 // Runs fn(arg, t, thread) for t in [0, tasks) on the caller (thread 0) and the workers
 // (1..threads-1); returns when all are done.
 void kn_pool_run(kn_pool* p, void (*fn)(void* arg, int task, int thread), void* arg, int tasks);
+// For the tests: runs jobs jobs of tasks tasks; the number of tasks not run exactly once.
+int kn_pool_check(kn_pool* p, int jobs, int tasks);
 
 // ---- CPU features ----------------------------------------------------------------------------
 enum {
@@ -180,11 +185,13 @@ unsigned kn_cpu_features(void);
 // ---- delegate --------------------------------------------------------------------------------
 typedef struct kn_delegate kn_delegate;
 // Creates the delegate; NULL when out of memory. batch_matmul: also claim int8 BATCH_MATMUL.
-kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul);
+// act_dequantize: also claim the DEQUANTIZE of computed int8 tensors. spin_ns: how long the
+// pool's workers spin for the next operator before they sleep.
+kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matmul, int act_dequantize, long spin_ns);
 void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc);
+                       int* conv, int* wfc, int* transpose, int* deq);
 
 #endif  // EDGED_KERNELS_H_

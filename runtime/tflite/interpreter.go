@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/edged/edged/runtime/kernels"
 )
@@ -49,9 +50,10 @@ type Options struct {
 	// partitions memory of its own for the values inside it, never shared with another
 	// partition, and a DEQUANTIZE opening a float region makes its float output such a value
 	// in every layer (BLIP's vision tower kept its attention scores, 12 of 577×577 floats,
-	// once per layer). On TFLite's kernel that output lives in TFLite's arena, which all
-	// layers share, and the conversion takes as long (BENCHMARKS.md, "Memory and the hot
-	// path"). DEQUANTIZE of constants (fp16 weights) goes to XNNPACK either way.
+	// once per layer). On TFLite's kernel, or edged's kernels (which take it when they run and
+	// this is off), that output lives in TFLite's arena, which all layers share, and the
+	// conversion takes as long (BENCHMARKS.md, "Memory and the hot path"). DEQUANTIZE of
+	// constants (fp16 weights) goes to XNNPACK either way.
 	XNNPackDequantize bool
 	// DelegateLibrary is the shared library of a gpu delegate (searched for when empty: beside
 	// libtensorflowlite_c.so, beside the executable, ../lib, then the loader's path) or the
@@ -68,6 +70,9 @@ type Options struct {
 	// kernel name (kernels.Available), which also runs under the none delegate. With "+bmm"
 	// after auto or the name they take attention's int8 BATCH_MATMUL too (kernels.Resolve).
 	Kernels string
+	// KernelsSpin is kernels.Options.Spin: how long the kernels' workers spin for the next
+	// operator before they sleep (0: kernels.DefaultSpin; negative: never).
+	KernelsSpin time.Duration
 }
 
 // withDefaults fills in defaults and checks the options.

@@ -53,7 +53,7 @@ func newKernels(opts Options) (*kernels.Delegate, error) {
 	if err != nil || name == "" {
 		return nil, err
 	}
-	k, err := kernels.New(kernels.Options{Kernel: name, Threads: opts.Threads, BatchMatMul: bmm})
+	k, err := kernels.New(kernels.Options{Kernel: name, Threads: opts.Threads, BatchMatMul: bmm, KeepDequantize: opts.XNNPackDequantize, Spin: opts.KernelsSpin})
 	if err != nil {
 		return nil, fmt.Errorf("runtime: %w", err)
 	}

@@ -1,0 +1,3 @@
+# /tmp/speedbase/bin/edged bench --random-init bench/configs/clip-vit-base-patch32.json --precision int8 --delegate xnnpack --kernels off,auto,avx-vnni,avx2 --threads 1 --runs 40 --stages clip.image_embed --json
+# load before: 8.60 8.89 8.97
+# load after: 9.52 9.09 9.03
