@@ -125,7 +125,7 @@ func TestE2EShadowChecksReplaceAWrongInt8Model(t *testing.T) {
 	}
 
 	// The labels after the swap match the scenes.
-	right, single, distinct := labelsTruthSince(t, p, box, swapped, 40)
+	right, single, distinct := labelsTruthSince(t, p, box, swapped, 40, 5)
 	if rate := float64(right) / float64(single); rate < 0.95 || distinct < 5 {
 		t.Errorf("after recalibrating, top-1 matched the truth on %d of %d single-object frames (%.1f%%, %d objects); want ≥ 95%% over ≥ 5 objects",
 			right, single, 100*rate, distinct)
