@@ -177,7 +177,11 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	}
 	// The bad model labels until two batches of two checks fill the window of three (the
 	// agreement fails at the third check); then the safe one at once.
-	eventually(t, "the fallback to the safe model", func() bool { return label() == "safe" })
+	// The safe model labels before the status says so: wait for both.
+	eventually(t, "the fallback to the safe model", func() bool {
+		_, last, _ := log.get()
+		return label() == "safe" && last.Shadow != nil && last.Shadow.Fallbacks > 0
+	})
 	_, last, lastPrecision := log.get()
 	if ref.batches.Load() != 2 || last.Shadow == nil || last.Shadow.Checks != 3 || last.Shadow.Fallbacks != 1 || lastPrecision != "int8-dynamic" ||
 		!strings.Contains(last.Shadow.FellBack, "worst cosine 0.3000 < 0.9500") {
