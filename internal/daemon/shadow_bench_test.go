@@ -89,7 +89,7 @@ func BenchmarkShadowCost(b *testing.B) {
 	if err := lab.PrepareLabels(ctx, set); err != nil {
 		b.Fatal(err)
 	}
-	ref := &safeReference{opts: opts, b: bs}
+	ref := &safeReference{safeBundle: safeBundle{b: bs}, opts: opts}
 	img := benchFrame()
 	var emb []float32
 	label := func() {
