@@ -28,7 +28,7 @@ type calibratingBLIP struct {
 	load      func(*bundle.Bundle) (*blipPool, error)
 	swapped   func(*bundle.Manifest) // told the manifest of the model swapped in
 
-	ref    blipReference                            // nil: no shadow checks
+	ref    blipReference                             // nil: no shadow checks
 	shadow *shadowChecks[*blipPool, blipShadowFrame] // nil: no shadow checks
 
 	tmu    sync.Mutex

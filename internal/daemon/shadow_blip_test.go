@@ -79,7 +79,9 @@ func TestBLIPShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	}
 	publish := func(string, *Reservoir) (*bundle.Bundle, error) { return int8, nil } // recalibrated
 	var log statusLog
-	c := &calibratingBLIP{load: func(b *bundle.Bundle) (*blipPool, error) { return newBLIPPool(b, l.run, l.blipWorkers, blip.ArchCaption) }}
+	c := &calibratingBLIP{load: func(b *bundle.Bundle) (*blipPool, error) {
+		return newBLIPPool(b, l.run, l.blipWorkers, blip.ArchCaption)
+	}}
 	c.initCalibrator(fieldBLIPCaption, "captioning", true, calibrationParts{res: res, run: run, publish: publish, report: log.report}, opts, discardLogger())
 	c.gateInputs = func() (gateInputs, string) { return gateInputs{}, "" }
 	c.install = c.swapInPool
