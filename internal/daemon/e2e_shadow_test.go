@@ -17,10 +17,10 @@ import (
 	"github.com/edged/edged/models"
 )
 
-// blackCalibratedCLIP converts the checkpoint ckpt to full int8 calibrated on 16 black frames
+// blackCalibrated converts the checkpoint ckpt (CLIP, or BLIP captioning or VQA) to full int8 calibrated on 16 black frames
 // (activation ranges that clip everything a camera shows) and puts it in cache where edged run
 // finds its conversion of ckpt: a cached model edged did not calibrate, and a wrong one.
-func blackCalibratedCLIP(t *testing.T, dir, ckpt, cache string) *bundle.Bundle {
+func blackCalibrated(t *testing.T, dir, ckpt, cache string) *bundle.Bundle {
 	t.Helper()
 	black := filepath.Join(dir, "black")
 	if err := os.MkdirAll(black, 0o755); err != nil {
@@ -72,7 +72,7 @@ func TestE2EShadowChecksReplaceAWrongInt8Model(t *testing.T) {
 	port := mqtttest.FreePort(t)
 	cache := filepath.Join(dir, "cache")
 	ckpt := unrecognisedShapesCLIP(t)
-	blackCalibratedCLIP(t, dir, ckpt, cache)
+	blackCalibrated(t, dir, ckpt, cache)
 	// A window of 4 checks judged at the default top-1 bar (0.98) would fall back on one flip
 	// between two objects the scene shows with about the same score; min_top1 0.75 tolerates
 	// one such flip in 4, and the black-calibrated model misses the cosine bars by far anyway.
