@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/edged/edged/internal/mqtttest"
@@ -15,20 +14,13 @@ import (
 // new model passes the gate and captions, and its own checks agree. The captions after the
 // swap are sentences of the shapes world naming the scene's background.
 func TestE2EBLIPShadowChecksReplaceAWrongInt8Captioner(t *testing.T) {
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	cache := filepath.Join(dir, "cache")
-	ckpt := unrecognisedShapesCaptioner(t)
-	blackCalibrated(t, dir, ckpt, cache)
 	// A window of 4 checks at the default text bar (0.95) would fall back on one caption that
 	// differs by a shape word, as a good int8 model's sometimes does (README); min_text 0.75
 	// tolerates one in 4 (and one in 4 of the gate's), and the black-calibrated model misses the
 	// cosine bars by far anyway.
-	cfg := blipCalibrationConfig(t, dir, m.URL(), port, ckpt,
+	e := startWithBlackCalibrated(t, blipCalibrationConfig, unrecognisedShapesCaptioner(t),
 		"{min_frames: 24, min_span: 3s, every: 100ms, shadow_every: 3, shadow_batch: 2, shadow_window: 4, min_text: 0.75}")
-	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
-	p := startEdged(t, dir, cfg)
+	p, box, port, cache := e.p, e.box, e.port, e.cache
 
 	p.waitStderr("models.blip_caption runs at full int8; shadow checks compare it with the safe precision", 1)
 	if s := healthModel(t, port, "blip_caption"); s.Calibration == nil || s.Calibration.State != "calibrated" {

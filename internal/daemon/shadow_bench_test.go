@@ -117,17 +117,24 @@ func BenchmarkShadowCost(b *testing.B) {
 	}
 	label()
 	check() // the safe model's label embeddings into the text cache, as the first check does
+	reportShadowCost(b, def, label, check)
+}
+
+// reportShadowCost measures the CPU time of frame (one frame at full int8) and check (a batch
+// of shadow checks), round-robin, and reports them with the checks' share of the frames' CPU
+// at o: a batch per o.Every × o.Batch frames.
+func reportShadowCost(b *testing.B, o ShadowOptions, frame, check func()) {
 	var frameCPU, checkCPU time.Duration
 	b.ResetTimer()
 	for range b.N {
-		frameCPU += threadCPU(label)
+		frameCPU += threadCPU(frame)
 		checkCPU += threadCPU(check)
 	}
-	frame := float64(frameCPU.Microseconds()) / 1000 / float64(b.N)
-	chk := float64(checkCPU.Microseconds()) / 1000 / float64(b.N)
-	b.ReportMetric(frame, "frame_ms")
-	b.ReportMetric(chk, "batch_ms")
-	b.ReportMetric(100*chk/(float64(def.Every*def.Batch)*frame), "percent_at_defaults")
+	f := float64(frameCPU.Microseconds()) / 1000 / float64(b.N)
+	c := float64(checkCPU.Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(f, "frame_ms")
+	b.ReportMetric(c, "batch_ms")
+	b.ReportMetric(100*c/(float64(o.Every*o.Batch)*f), "percent_at_defaults")
 }
 
 // cheapCLIP is a model whose calls cost nothing, to measure what calibratingLabeler adds.
@@ -232,15 +239,5 @@ func BenchmarkBLIPShadowCost(b *testing.B) {
 		}
 	}
 	caption()
-	var frameCPU, checkCPU time.Duration
-	b.ResetTimer()
-	for range b.N {
-		frameCPU += threadCPU(caption)
-		checkCPU += threadCPU(check)
-	}
-	frame := float64(frameCPU.Microseconds()) / 1000 / float64(b.N)
-	chk := float64(checkCPU.Microseconds()) / 1000 / float64(b.N)
-	b.ReportMetric(frame, "frame_ms")
-	b.ReportMetric(chk, "batch_ms")
-	b.ReportMetric(100*chk/(float64(def.Every*def.Batch)*frame), "percent_at_defaults")
+	reportShadowCost(b, def, caption, check)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"image"
 	"image/color"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,19 +14,8 @@ import (
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/internal/graph"
-	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
-
-// shapesCaptionBundle converts the shapes captioning checkpoint at precision into a new folder.
-func shapesCaptionBundle(t *testing.T, precision graph.Precision) *bundle.Bundle {
-	t.Helper()
-	b, err := models.Convert("../../models/shapes/blip_caption", filepath.Join(t.TempDir(), "bundle"), convert.Options{Precision: precision})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // fakeBLIPReference is the real safe shapes captioner, whose comparisons run (each kept frame
 // must give one cosine and one caption compared) but whose verdict is agree's.
@@ -64,7 +52,7 @@ func (f *fakeBLIPReference) compare(frames []blipShadowFrame) ([]fidelity.Tally,
 // agreement fails, the reservoir (which kept frames meanwhile) is calibrated on again, and the
 // model that passes the gate captions and is checked again, with a new window.
 func TestBLIPShadowChecksFallBackAndRecalibrate(t *testing.T) {
-	safe, int8 := shapesCaptionBundle(t, convert.SafePrecision), shapesCaptionBundle(t, graph.Int8Full)
+	safe, int8 := shapesBLIPBundle(t, "blip_caption", convert.SafePrecision), shapesBLIPBundle(t, "blip_caption", graph.Int8Full)
 	opts := CalibrationOptions{Reservoir: ReservoirOptions{Every: time.Nanosecond, Max: 16},
 		MinFrames: 8, MinSpan: time.Nanosecond, Retry: time.Nanosecond,
 		Shadow: ShadowOptions{Every: 1, Interval: time.Hour, Batch: 2, Window: 3}}
