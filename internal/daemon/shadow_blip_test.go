@@ -49,13 +49,15 @@ func (f *fakeBLIPReference) compare(frames []blipShadowFrame) ([]fidelity.Tally,
 }
 
 // blipShadowFixture is a full-int8 shapes BLIP model (name) under shadow checks against
-// fakeBLIPReference, which starts agreeing; its conversions pass and publish the int8 bundle.
+// fakeBLIPReference, which starts agreeing; its conversions wait for proceed, then pass and
+// publish the int8 bundle.
 type blipShadowFixture struct {
 	c          *calibratingBLIP
 	ref        *fakeBLIPReference
 	res        *Reservoir
 	log        shadowLog
 	runs       atomic.Int32
+	proceed    chan struct{} // closed: a conversion passes (until then it waits)
 	l          *loader
 	int8, safe *bundle.Bundle
 }
@@ -69,8 +71,14 @@ func newBLIPShadowFixture(t *testing.T, name, arch string, texts int) *blipShado
 	f.l = &loader{run: tflite.Options{Threads: 1}, blipWorkers: 1}
 	f.ref = &fakeBLIPReference{safeBLIP: safeBLIP{safeBundle: safeBundle{b: f.safe}, run: f.l.run}, texts: texts, t: t}
 	f.ref.agree.Store(true)
-	run := func(context.Context, *Reservoir, gateInputs) (string, *fidelity.Report, error) {
+	f.proceed = make(chan struct{})
+	run := func(ctx context.Context, _ *Reservoir, _ gateInputs) (string, *fidelity.Report, error) {
 		f.runs.Add(1)
+		select {
+		case <-f.proceed:
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		}
 		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil
 	}
 	publish := func(string, *Reservoir) (*bundle.Bundle, error) { return f.int8, nil } // recalibrated
@@ -146,6 +154,7 @@ func TestBLIPShadowChecksFallBackAndRecalibrate(t *testing.T) {
 
 	// Recalibrated: the model that passed the gate captions and is checked with a new window.
 	ref.agree.Store(true)
+	close(f.proceed)
 	eventually(t, "the recalibrated model", func() bool { return caption() == "int8" })
 	eventually(t, "a passed window on the recalibrated model", func() bool {
 		caption()
@@ -170,7 +179,6 @@ func TestBLIPVQAShadowChecksFallBackAcrossAnUnload(t *testing.T) {
 	questions := []string{"how many shapes are there?", "what color is the background?"}
 	f := newBLIPShadowFixture(t, "blip_vqa", blip.ArchVQA, len(questions))
 	f.ref.agree.Store(false)
-	f.c.opts.MinFrames = 1000 // no recalibration in this test: the safe model stays
 	part, _, err := f.l.openBLIP(fieldBLIPVQA, blip.ArchVQA, f.int8, f.c)
 	if err != nil {
 		t.Fatal(err)
