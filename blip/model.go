@@ -240,6 +240,10 @@ func (m *Model) runtimeOptions(role string) tflite.Options {
 // transformers' defaults for what it leaves out).
 func (m *Model) GenerateDefaults() GenerateOptions { return m.gen }
 
+// Processor is the model's image preprocessor (BlipImageProcessor's): what EncodeImage feeds
+// the vision model, for a caller that keeps a frame's pixels to run again (shadow checks).
+func (m *Model) Processor() *imageproc.Processor { return m.proc }
+
 // Bundle is the bundle the model was opened from.
 func (m *Model) Bundle() *bundle.Bundle { return m.bundle }
 

@@ -147,13 +147,10 @@ type calibratingLabeler struct {
 	// text closes the text tower of the model labelling now when idle; nil keeps it.
 	text *idleModel
 
-	trigger *shadowTrigger
+	shadow *shadowChecks[swappableCLIP, shadowFrame] // nil: no shadow checks
 
 	// Under calibrator.mu:
-	sets   map[string]*clip.LabelSet // by file, the newest of each
-	window *agreementWindow
-	kept   []shadowFrame // frames kept for the next batch of shadow checks
-	keptBy swappableCLIP // the model that embedded them
+	sets map[string]*clip.LabelSet // by file, the newest of each
 }
 
 // calibrationParts are what a calibrator works with besides its options (load and ref are
@@ -178,12 +175,10 @@ func newCalibratingLabeler(m swappableCLIP, calibrated bool, p calibrationParts,
 		m.guardText(c.text)
 	}
 	c.initCalibrator(fieldCLIP, "labelling", calibrated, p, opts, log)
-	c.gateInputs, c.install, c.passed = c.labelSetsToGate, c.swapInModel, c.watchSwapped
+	c.gateInputs, c.install = c.labelSetsToGate, c.swapInModel
 	if p.ref != nil && !c.opts.Shadow.Off {
 		c.ref = p.ref
-		c.trigger = newShadowTrigger(c.opts.Shadow, time.Now())
-		c.window = newAgreementWindow(c.opts.Shadow.Window)
-		c.done = false // shadow checks watch a full-int8 model
+		c.shadow = newShadowChecks(&c.calibrator, c.compareShadow, c.fallBackToSafe)
 	}
 	c.mu.Lock()
 	c.reportLocked()
@@ -200,8 +195,8 @@ func (c *calibratingLabeler) EmbedImage(ctx context.Context, img image.Image) ([
 	if err != nil {
 		return nil, err
 	}
-	if c.trigger != nil && c.trigger.frame(time.Now()) {
-		c.startShadow(m, img, emb)
+	if c.shadow.due() {
+		c.shadow.keep(m, func() (shadowFrame, error) { return c.ref.keep(m, img, emb) })
 	}
 	c.see(img)
 	return emb, nil
@@ -218,16 +213,6 @@ func (c *calibratingLabeler) labelSetsToGate() (gateInputs, string) {
 		return in, statusNoSets
 	}
 	return in, ""
-}
-
-// watchSwapped starts the shadow checks' running agreement afresh on the model swapped in
-// (the calibrator's passed); without shadow checks nothing watches it.
-func (c *calibratingLabeler) watchSwapped() {
-	c.done = c.ref == nil
-	if c.window != nil {
-		c.window.reset()
-		c.trigger.last.Store(time.Now().UnixNano())
-	}
 }
 
 // swapInModel loads the bundle that passed the gate and makes it the model that labels (the
@@ -302,125 +287,29 @@ func (c *calibratingLabeler) labelSets() []*clip.LabelSet {
 	return sets
 }
 
-// startShadow keeps img, which m embedded as emb, for the next batch of shadow checks, and
-// checks the batch in the background once it is full.
-func (c *calibratingLabeler) startShadow(m swappableCLIP, img image.Image, emb []float32) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil || c.status.State != calCalibrated {
-		c.trigger.done()
-		return
+// compareShadow compares the safe model with m on a batch of kept frames (shadowChecks'
+// compare), holding m: its text tower makes the label sets' classifiers.
+func (c *calibratingLabeler) compareShadow(m swappableCLIP, batch []shadowFrame) ([]fidelity.Tally, bool, error) {
+	if err := c.ref.prepare(c.ctx); err != nil {
+		return nil, false, err
 	}
-	f, err := c.ref.keep(m, img, emb)
-	if err != nil {
-		c.log.Warn("shadow checks: a frame not kept", "model", fieldCLIP, "err", err)
-		c.trigger.done()
-		return
+	sets := c.labelSets()
+	c.swap.RLock()
+	defer c.swap.RUnlock()
+	if c.active != m { // swapped since: the frames say nothing of the new model
+		return nil, true, nil
 	}
-	if c.keptBy != m { // frames of a model swapped out say nothing of this one
-		c.kept, c.keptBy = c.kept[:0], m
-	}
-	c.kept = append(c.kept, f)
-	if len(c.kept) < c.opts.Shadow.Batch {
-		c.trigger.done()
-		return
-	}
-	batch := c.kept
-	c.kept, c.keptBy = nil, nil
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		defer c.trigger.done()
-		c.shadow(m, batch)
-	}()
+	tallies, err := c.ref.compare(c.ctx, m, batch, sets)
+	return tallies, false, err
 }
 
-// shadow compares the safe model with m on a batch of frames, adds them to the running
-// agreement, and falls back to the safe model when the agreement fails.
-func (c *calibratingLabeler) shadow(m swappableCLIP, batch []shadowFrame) {
-	err := c.ref.prepare(c.ctx)
-	var tallies []fidelity.Tally
-	if err == nil {
-		sets := c.labelSets()
-		c.swap.RLock()
-		if c.active != m { // swapped since: the frames say nothing of the new model
-			c.swap.RUnlock()
-			return
-		}
-		tallies, err = c.ref.compare(c.ctx, m, batch, sets)
-		c.swap.RUnlock()
-	}
-	c.mu.Lock()
-	if c.ctx.Err() != nil || c.status.State != calCalibrated {
-		c.mu.Unlock()
-		return
-	}
-	if c.status.Shadow == nil {
-		c.status.Shadow = &ShadowStatus{}
-	}
-	sh := c.status.Shadow
-	if err != nil {
-		if sh.Error != err.Error() {
-			c.log.Error("shadow checks: the safe model could not check the full-int8 one; labelling stays at int8", "model", fieldCLIP, "err", err)
-		}
-		sh.Error = err.Error()
-		c.reportLocked()
-		c.mu.Unlock()
-		return
-	}
-	sh.Error = ""
-	failed := false
-	var r fidelity.Report
-	for _, t := range tallies {
-		sh.Checks++
-		c.window.add(t)
-		var full bool
-		if r, full = c.window.judge(c.opts.Thresholds); full && !r.Passed {
-			failed = true // the agreement failed at this frame of the batch
-			break
-		}
-	}
-	c.window.status(sh, c.opts.Thresholds)
-	c.reportLocked()
-	c.mu.Unlock()
-	if failed {
-		c.fallBack(r)
-	}
-}
-
-// msgFallBack is logged when the running agreement fails and the safe model takes over.
-const msgFallBack = "shadow checks: the full-int8 model no longer agrees with the safe one; labelling at the safe precision and calibrating again on the cameras' frames"
-
-// fallBack makes the safe model label at once and starts calibrating again: the reservoir
-// has kept refreshing, and the conversion starts once it is ready.
-func (c *calibratingLabeler) fallBack(r fidelity.Report) {
+// fallBackToSafe makes the safe model label (shadowChecks' safe).
+func (c *calibratingLabeler) fallBackToSafe() error {
 	safe, err := c.ref.safe(c.ctx)
-	if err == nil {
-		err = c.replace(safe, "the full-int8 model")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return
-	}
 	if err != nil {
-		c.status.Shadow.Error = "falling back to the safe model: " + err.Error()
-		c.reportLocked()
-		c.log.Error("shadow checks: the full-int8 model no longer agrees with the safe one, which could not be loaded; labelling stays at int8",
-			"model", fieldCLIP, "agreement", fidelity.Why(r), "err", err)
-		return
+		return err
 	}
-	c.status.State, c.status.Gate = calCollecting, ""
-	c.status.Shadow.Fallbacks++
-	c.status.Shadow.FellBack = fidelity.Why(r)
-	c.notBefore = time.Time{}
-	c.window.reset()
-	c.window.status(c.status.Shadow, c.opts.Thresholds)
-	c.nextLook.Store(0)
-	c.reportLocked() // before the line: whoever sees it finds /healthz up to date
-	c.log.Warn(msgFallBack, "model", fieldCLIP, "agreement", fidelity.Why(r), "checks", r.Frames,
-		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine),
-		"top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
+	return c.replace(safe, "the full-int8 model")
 }
 
 // PrepareLabels prepares set on the model labelling now; the gate compares top-1 labels on

@@ -28,8 +28,14 @@ type calibratingBLIP struct {
 	load      func(*bundle.Bundle) (*blipPool, error)
 	swapped   func(*bundle.Manifest) // told the manifest of the model swapped in
 
+	ref    blipReference                             // nil: no shadow checks
+	shadow *shadowChecks[*blipPool, blipShadowFrame] // nil: no shadow checks
+
 	tmu    sync.Mutex
 	target *hotSwap[*blipPool]
+	// fellBack is the safe bundle's folder while the safe model runs after a fallback: a
+	// load reads it, not the cache's full-int8 bundle ("": the cache's).
+	fellBack string
 }
 
 // blipTask is what field's model does, in the log.
@@ -40,10 +46,10 @@ func blipTask(field string) string {
 	return "captioning"
 }
 
-// calibratingBLIP starts calibrating field's model of bundle b (at the safe precision) on the
-// frames it runs on.
-func (l *loader) calibratingBLIP(field string, b *bundle.Bundle) (*calibratingBLIP, error) {
-	parts, _, co, err := l.calibrationParts(field, b)
+// calibratingBLIP starts calibrating field's model of bundle b on the frames it runs on: the
+// safe model (calibrated false), or a full-int8 one that shadow checks watch (calibrated true).
+func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool) (*calibratingBLIP, error) {
+	parts, child, co, err := l.calibrationParts(field, b)
 	if err != nil {
 		return nil, err
 	}
@@ -53,13 +59,31 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle) (*calibratingBL
 	if field == fieldBLIPVQA {
 		c.questions = standingQuestions(l.cfg)
 	}
-	c.initCalibrator(field, blipTask(field), false, parts, co, l.log)
+	c.initCalibrator(field, blipTask(field), calibrated, parts, co, l.log)
 	// The gate compares with the safe model in the cache: the text models are the same files,
-	// so a caption or answer that differs is the calibrated vision tower's doing.
-	c.gateInputs = func() (gateInputs, string) { return gateInputs{Questions: c.questions, Reference: b.Dir}, "" }
+	// so a caption or answer that differs is the calibrated vision tower's doing. That is b
+	// until a full-int8 bundle takes its place; then the safe bundle beside it, which shadow
+	// checks prepare (before a fallback, so before a recalibration). A model calibrated on
+	// the cameras is checked from then on, as one loaded at full int8.
+	ref := &safeBLIP{safeBundle: newSafeBundle(field, child, b), run: l.run}
 	c.install = c.swapInPool
-	l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; its text models stay as they are", field),
-		"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
+	if !c.opts.Shadow.Off {
+		c.watch(ref)
+	}
+	if calibrated {
+		l.log.Info(fmt.Sprintf("models.%s runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames", field),
+			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "batch", co.Shadow.Batch, "window", co.Shadow.Window)
+	} else {
+		l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; its text models stay as they are", field),
+			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
+	}
+	c.gateInputs = func() (gateInputs, string) { // c.mu held
+		in := gateInputs{Questions: c.questions, Reference: b.Dir}
+		if calibrated || (c.status.Shadow != nil && c.status.Shadow.Fallbacks > 0) { // b holds a full-int8 bundle
+			in.Reference = ref.dir
+		}
+		return in, ""
+	}
 	c.mu.Lock()
 	c.reportLocked()
 	c.mu.Unlock()
@@ -97,19 +121,24 @@ func (c *calibratingBLIP) detach(h *hotSwap[*blipPool]) {
 
 // swapInPool loads the bundle that passed the gate into the loaded model (the calibrator's
 // install).
-func (c *calibratingBLIP) swapInPool(b *bundle.Bundle) error {
+func (c *calibratingBLIP) swapInPool(b *bundle.Bundle) error { return c.runOn(b, "", "the safe model") }
+
+// runOn loads b into the loaded model, closing the one it replaces (called what in the log);
+// a later load reads fellBack ("": the cache's bundle).
+func (c *calibratingBLIP) runOn(b *bundle.Bundle, fellBack, what string) error {
 	c.tmu.Lock()
 	defer c.tmu.Unlock()
-	if c.target != nil { // else unloaded while idle: its next load reads b from the cache
+	if c.target != nil { // else unloaded while idle: its next load reads b
 		next, err := c.load(b)
 		if err != nil {
 			return fmt.Errorf("load %s: %w", b.Dir, err)
 		}
 		if err := c.target.exchange(next).close(); err != nil {
-			c.log.Warn("calibration: closing the safe model", "model", c.field, "err", err)
+			c.log.Warn("calibration: closing "+what, "model", c.field, "err", err)
 		}
-		releaseFreedMemory() // the safe model's
+		releaseFreedMemory() // the old model's
 	}
+	c.fellBack = fellBack
 	if c.swapped != nil {
 		c.swapped(b.Manifest)
 	}
@@ -138,10 +167,10 @@ func blipModels(field string, p *blipPool, cal *calibratingBLIP) (*Models, *blip
 
 // openBLIP opens field's model of bundle b (of architecture arch) as blipModels puts it.
 // A calibrating model is read from the cache each time: after a swap-in the calibrated bundle
-// has taken b's place there.
+// has taken b's place there, and after a shadow checks' fallback the safe one runs.
 func (l *loader) openBLIP(field, arch string, b *bundle.Bundle, cal *calibratingBLIP) (*Models, *blipCaptioner, error) {
 	if cal != nil {
-		cur, err := bundle.Read(b.Dir)
+		cur, err := bundle.Read(cal.bundleDir(b.Dir))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -161,4 +190,15 @@ func blipArch(field string) string {
 		return blip.ArchVQA
 	}
 	return blip.ArchCaption
+}
+
+// bundleDir is the folder of the bundle the model runs now, the cache's (dir) unless the
+// safe one took over after a fallback.
+func (c *calibratingBLIP) bundleDir(dir string) string {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	if c.fellBack != "" {
+		return c.fellBack
+	}
+	return dir
 }

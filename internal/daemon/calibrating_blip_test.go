@@ -19,8 +19,13 @@ import (
 
 // shapesVQABundle converts the shapes VQA checkpoint at precision into a new folder.
 func shapesVQABundle(t *testing.T, precision graph.Precision) *bundle.Bundle {
+	return shapesBLIPBundle(t, "blip_vqa", precision)
+}
+
+// shapesBLIPBundle converts the shapes BLIP checkpoint name at precision into a new folder.
+func shapesBLIPBundle(t *testing.T, name string, precision graph.Precision) *bundle.Bundle {
 	t.Helper()
-	b, err := models.Convert("../../models/shapes/blip_vqa", filepath.Join(t.TempDir(), "bundle"), convert.Options{Precision: precision})
+	b, err := models.Convert(filepath.Join("../../models/shapes", name), filepath.Join(t.TempDir(), "bundle"), convert.Options{Precision: precision})
 	if err != nil {
 		t.Fatal(err)
 	}

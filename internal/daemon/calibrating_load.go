@@ -22,14 +22,14 @@ import (
 var calibrationExecutable = os.Executable
 
 // recalibration is why field's model of bundle b will be converted again while the daemon
-// runs (nil: it will not), for the memory budget. Only CLIP has shadow checks.
+// runs (nil: it will not), for the memory budget.
 func (l *loader) recalibration(field string, b *bundle.Bundle) *recalibration {
 	switch {
 	case field == fieldBLIPITM: // image-text matching is not calibrated on the cameras
 		return nil
 	case l.needsCameraCalibration(b):
 		return cameraRecalibration
-	case field == fieldCLIP && l.needsShadowChecks(b):
+	case l.needsShadowChecks(b): // CLIP, BLIP captioning or VQA
 		return shadowRecalibration
 	}
 	return nil
@@ -48,7 +48,7 @@ func (l *loader) needsCameraCalibration(b *bundle.Bundle) bool {
 		filepath.Dir(filepath.Clean(b.Dir)) == filepath.Clean(models.BundlesDir(l.cache))
 }
 
-// needsShadowChecks says whether the CLIP bundle b is a full-int8 model the daemon keeps
+// needsShadowChecks says whether the bundle b (CLIP, or BLIP captioning or VQA) is a full-int8 model the daemon keeps
 // checking against the safe one: shadow checks and calibrating on the cameras are on, and b is
 // the cache's conversion of a checkpoint that is still there (whoever calibrated it: the
 // daemon on its cameras, or edged convert on images that may not fit). A bundle named
@@ -70,8 +70,7 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 		return nil, err
 	}
 	parts.load = func(nb *bundle.Bundle) (swappableCLIP, error) { return newCLIPLabeler(nb, opts, l.labelWorkers) }
-	parts.ref = &safeReference{child: child, dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision)),
-		opts: opts, workers: l.labelWorkers}
+	parts.ref = &safeReference{safeBundle: newSafeBundle(fieldCLIP, child, b), opts: opts, workers: l.labelWorkers}
 	parts.unload = l.prep.unload
 	parts.swapped = func(man *bundle.Manifest) { l.reportParts(fieldCLIP, man) }
 	if calibrated {
@@ -97,7 +96,7 @@ func (l *loader) calibrationParts(field string, b *bundle.Bundle) (calibrationPa
 	if _, err := os.Stat(filepath.Join(checkpoint, "config.json")); err != nil {
 		return calibrationParts{}, childConversion{}, CalibrationOptions{}, fmt.Errorf("calibration: the checkpoint %q the model was converted from is gone: %w", checkpoint, err)
 	}
-	co := l.cfg.Models.Calibration.options()
+	co := l.cfg.Models.Calibration.optionsFor(field)
 	co.Reservoir.Dir = filepath.Join(b.Dir, frameSubfolder)
 	res, err := OpenReservoir(co.Reservoir)
 	if err != nil {
@@ -110,24 +109,36 @@ func (l *loader) calibrationParts(field string, b *bundle.Bundle) (calibrationPa
 	return calibrationParts{res: res, run: child.run, publish: child.publishInto, report: report}, child, co, nil
 }
 
-// safeReference is the checkpoint at the safe precision, in the cache next to the full-int8
+// safeBundle is the checkpoint at the safe precision, in the cache next to the full-int8
 // bundle (where Open puts a conversion at that precision): what shadow checks compare with and
 // the daemon falls back to. A niced child edged converts it the first time a check needs it.
-// It is loaded for each batch of checks and closed after it: a second CLIP kept in memory
-// would cost a 4 GB device hundreds of MB all day, and one load (dequantizing and packing the
-// image tower's weights) costs the CPU of tens of frames, shared by the batch.
-type safeReference struct {
-	child   childConversion // the full-int8 model's: executable, checkpoint, turns
-	dir     string
-	opts    clip.Options // of the labelling model
-	workers int
+type safeBundle struct {
+	field string          // models.<field>, in the log
+	child childConversion // the full-int8 model's: executable, checkpoint, turns
+	dir   string
 
 	mu sync.Mutex
 	b  *bundle.Bundle
 }
 
+// newSafeBundle is the safe bundle of the full-int8 bundle b's checkpoint.
+func newSafeBundle(field string, child childConversion, b *bundle.Bundle) safeBundle {
+	return safeBundle{field: field, child: child,
+		dir: filepath.Join(filepath.Dir(b.Dir), convert.CacheName(b.Manifest.Architecture, b.Manifest.Source.Hash, convert.SafePrecision))}
+}
+
+// safeReference is CLIP's safe bundle as shadow checks use it. It is loaded for each batch of
+// checks and closed after it: a second CLIP kept in memory would cost a 4 GB device hundreds
+// of MB all day, and one load (dequantizing and packing the image tower's weights) costs the
+// CPU of tens of frames, shared by the batch.
+type safeReference struct {
+	safeBundle
+	opts    clip.Options // of the labelling model
+	workers int
+}
+
 // prepare finds the safe bundle in the cache, or converts it.
-func (r *safeReference) prepare(ctx context.Context) error {
+func (r *safeBundle) prepare(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.b != nil {
@@ -146,7 +157,7 @@ func (r *safeReference) prepare(ctx context.Context) error {
 	}
 	defer os.RemoveAll(tmp)
 	out := filepath.Join(tmp, "bundle")
-	r.child.log.Info("shadow checks: converting models.clip at the safe precision to check the full-int8 model against, at low priority",
+	r.child.log.Info("shadow checks: converting models."+r.field+" at the safe precision to check the full-int8 model against, at low priority",
 		"checkpoint", r.child.checkpoint, "bundle", r.dir)
 	args := []string{"convert", "--from", r.child.checkpoint, "--out", out, "--precision", convert.SafePrecision.String(), "--threads", "1"}
 	if _, err := runNiced(ctx, r.child.exe, args, defaultNice); err != nil {
@@ -167,7 +178,7 @@ func (r *safeReference) prepare(ctx context.Context) error {
 	return nil
 }
 
-func (r *safeReference) bundle() *bundle.Bundle {
+func (r *safeBundle) bundle() *bundle.Bundle {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.b

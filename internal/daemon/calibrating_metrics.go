@@ -18,7 +18,7 @@ var (
 	descShadowFallbacks = prometheus.NewDesc("edged_shadow_fallbacks_total",
 		"Times the shadow checks' running agreement failed the fidelity gate's bars and the safe model took over, by model.", []string{"model"}, nil)
 	descShadowAgreement = prometheus.NewDesc("edged_shadow_agreement",
-		"Running agreement of the full-int8 model with the safe one over the last shadow checks (window checks of window_size): mean_cosine, worst_cosine, top1 (share of the same top-1 labels), window.", []string{"model", "measure"}, nil)
+		"Running agreement of the full-int8 model with the safe one over the last shadow checks (window checks of window_size): mean_cosine, worst_cosine, top1 (share of the same top-1 labels), text (BLIP: share of identical captions or answers), window.", []string{"model", "measure"}, nil)
 )
 
 func (c calibrationCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -63,6 +63,9 @@ func (c calibrationCollector) Collect(ch chan<- prometheus.Metric) {
 			for measure, v := range map[string]float64{"mean_cosine": sh.MeanCosine, "worst_cosine": sh.WorstCosine,
 				"top1": sh.Top1Agreement, "window": float64(sh.Window)} {
 				ch <- prometheus.MustNewConstMetric(descShadowAgreement, prometheus.GaugeValue, v, f, measure)
+			}
+			if sh.TextAgreement != nil {
+				ch <- prometheus.MustNewConstMetric(descShadowAgreement, prometheus.GaugeValue, *sh.TextAgreement, f, "text")
 			}
 		}
 	}

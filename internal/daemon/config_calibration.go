@@ -32,8 +32,8 @@ type CalibrationConfig struct {
 	// standing questions (VQA), compared on CheckTexts of the frames held aside.
 	MinText    float64 `yaml:"min_text"`
 	CheckTexts int     `yaml:"check_texts"`
-	// Shadow turns shadow checks of a full-int8 CLIP against the safe precision on or off (on
-	// when absent): one frame in ShadowEvery, and at least one per ShadowInterval, is kept
+	// Shadow turns shadow checks of a full-int8 CLIP, BLIP captioning or VQA model against the
+	// safe precision on or off (on when absent): one frame in ShadowEvery, and at least one per ShadowInterval, is kept
 	// for a check; ShadowBatch kept frames are checked at one load of the safe model; the
 	// running agreement is over the last ShadowWindow checks.
 	Shadow         *bool         `yaml:"shadow"`
@@ -57,8 +57,37 @@ const (
 // enabled says whether a CLIP model at the safe precision is calibrated on the cameras.
 func (c CalibrationConfig) enabled() bool { return c.Camera == nil || *c.Camera }
 
-// options are the calibration's settings from the config, defaults filled in.
-func (c CalibrationConfig) options() CalibrationOptions {
+// options are the calibration's settings from the config, defaults filled in (CLIP's shadow
+// checks').
+func (c CalibrationConfig) options() CalibrationOptions { return c.optionsFor(fieldCLIP) }
+
+// BLIP's shadow checks when models.calibration leaves them out: sparser than CLIP's, as a
+// check of a BLIP frame costs more than the frame (the safe vision tower, 2.3 s on BLIP base
+// on one thread, the same caption or answers again, a share of the safe model's load) and
+// captions come far less often than labels. At one check in 250 frames, 5 per load, a check
+// costs under 2% of the captioning CPU (README, "Shadow checks").
+var blipShadowDefaults = ShadowOptions{Every: 250, Interval: 4 * time.Hour, Batch: 5, Window: 20}
+
+// optionsFor are the calibration's settings of field's model, defaults filled in: BLIP's
+// shadow checks take blipShadowDefaults for what the config leaves out.
+func (c CalibrationConfig) optionsFor(field string) CalibrationOptions {
+	o := c.raw()
+	if field == fieldBLIPCaption || field == fieldBLIPVQA {
+		sh, d := &o.Shadow, blipShadowDefaults
+		for _, f := range []struct{ v, def *int }{{&sh.Every, &d.Every}, {&sh.Batch, &d.Batch}, {&sh.Window, &d.Window}} {
+			if *f.v == 0 {
+				*f.v = *f.def
+			}
+		}
+		if sh.Interval == 0 {
+			sh.Interval = d.Interval
+		}
+	}
+	return o.withDefaults()
+}
+
+// raw are the config's settings as they are written.
+func (c CalibrationConfig) raw() CalibrationOptions {
 	return CalibrationOptions{
 		Reservoir:  ReservoirOptions{Max: c.MaxFrames, Every: c.Every},
 		MinFrames:  c.MinFrames,
@@ -67,7 +96,7 @@ func (c CalibrationConfig) options() CalibrationOptions {
 		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1, Text: c.MinText},
 		TextFrames: c.CheckTexts,
 		Shadow:     ShadowOptions{Off: c.Shadow != nil && !*c.Shadow, Every: c.ShadowEvery, Interval: c.ShadowInterval, Batch: c.ShadowBatch, Window: c.ShadowWindow},
-	}.withDefaults()
+	}
 }
 
 func (c *Config) validateCalibration(v *validator) {

@@ -87,12 +87,17 @@ type calibrationE2E struct {
 	dir, cache, cfg string
 }
 
-// startCalibrationE2E starts edged on config(ckpt, calibration).
-func startCalibrationE2E(t *testing.T, config func(t *testing.T, dir, broker string, port int, ckpt, calibration string) string, ckpt, calibration string) calibrationE2E {
+// startCalibrationE2E starts edged on config(ckpt, calibration), after before (which may put
+// bundles in the cache).
+func startCalibrationE2E(t *testing.T, config func(t *testing.T, dir, broker string, port int, ckpt, calibration string) string, ckpt, calibration string,
+	before ...func(dir, cache string)) calibrationE2E {
 	t.Helper()
 	m := mqtttest.StartBroker(t)
 	e := calibrationE2E{dir: t.TempDir(), port: mqtttest.FreePort(t)}
 	e.cache = filepath.Join(e.dir, "cache")
+	for _, f := range before {
+		f(e.dir, e.cache)
+	}
 	e.cfg = config(t, e.dir, m.URL(), e.port, ckpt, calibration)
 	e.box, _ = subscriber(t, m.URL(), "", true, "edged/e2e/#")
 	e.p = startEdged(t, e.dir, e.cfg)

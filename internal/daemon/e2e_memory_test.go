@@ -34,7 +34,7 @@ func TestE2EModelsOverMemoryLimitExit2(t *testing.T) {
 	out := p.stderr.String()
 	t.Log(out)
 	for _, want := range []string{
-		`edged.yaml:7: runtime.memory_limit: the models need about [0-9.]+ MiB with edged itself \(100.0 MiB\), and [0-9.]+ MiB at times: [0-9.]+ MiB more during models.clip's shadow checks, which calibrate it again when they fail: a child edged converting it at full int8, more than the 100.5 MiB allowed`,
+		`edged.yaml:7: runtime.memory_limit: the models need about [0-9.]+ MiB with edged itself \(100.0 MiB\), and [0-9.]+ MiB at times: [0-9.]+ MiB more during models.blip_caption's shadow checks, which calibrate it again when they fail: a child edged converting it at full int8, more than the 100.5 MiB allowed`,
 		`models.clip [0-9.]+ [KM]iB \(checkpoint of [0-9]+ M weights at int8: [0-9.]+ [KM]iB per session × 2\)`,
 		`models.blip_caption [0-9.]+ [KM]iB \(checkpoint of [0-9]+ M weights at int8`,
 		`models.blip_vqa [0-9.]+ [KM]iB \(bundle at fp32: [0-9.]+ [KM]iB per session × 2\)`,

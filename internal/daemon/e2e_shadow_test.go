@@ -17,10 +17,10 @@ import (
 	"github.com/edged/edged/models"
 )
 
-// blackCalibratedCLIP converts the checkpoint ckpt to full int8 calibrated on 16 black frames
+// blackCalibrated converts the checkpoint ckpt (CLIP, or BLIP captioning or VQA) to full int8 calibrated on 16 black frames
 // (activation ranges that clip everything a camera shows) and puts it in cache where edged run
 // finds its conversion of ckpt: a cached model edged did not calibrate, and a wrong one.
-func blackCalibratedCLIP(t *testing.T, dir, ckpt, cache string) *bundle.Bundle {
+func blackCalibrated(t *testing.T, dir, ckpt, cache string) *bundle.Bundle {
 	t.Helper()
 	black := filepath.Join(dir, "black")
 	if err := os.MkdirAll(black, 0o755); err != nil {
@@ -58,6 +58,13 @@ func blackCalibratedCLIP(t *testing.T, dir, ckpt, cache string) *bundle.Bundle {
 	return b
 }
 
+// startWithBlackCalibrated starts edged on config(ckpt, calibration) with the cache holding
+// ckpt's conversion to full int8 calibrated on black frames.
+func startWithBlackCalibrated(t *testing.T, config func(t *testing.T, dir, broker string, port int, ckpt, calibration string) string, ckpt, calibration string) calibrationE2E {
+	t.Helper()
+	return startCalibrationE2E(t, config, ckpt, calibration, func(dir, cache string) { blackCalibrated(t, dir, ckpt, cache) })
+}
+
 // The proof of shadow checks: the cache holds a full-int8 CLIP calibrated on black
 // frames (wrong on every camera). edged labels with it, its shadow checks against the safe
 // precision find the running agreement below the gate's bars, the safe model labels at once,
@@ -67,19 +74,12 @@ func blackCalibratedCLIP(t *testing.T, dir, ckpt, cache string) *bundle.Bundle {
 // the swap-in to the end, at least 40; frames with two objects are left out, as their truth has
 // no one top-1 label).
 func TestE2EShadowChecksReplaceAWrongInt8Model(t *testing.T) {
-	m := mqtttest.StartBroker(t)
-	dir := t.TempDir()
-	port := mqtttest.FreePort(t)
-	cache := filepath.Join(dir, "cache")
-	ckpt := unrecognisedShapesCLIP(t)
-	blackCalibratedCLIP(t, dir, ckpt, cache)
 	// A window of 4 checks judged at the default top-1 bar (0.98) would fall back on one flip
 	// between two objects the scene shows with about the same score; min_top1 0.75 tolerates
 	// one such flip in 4, and the black-calibrated model misses the cosine bars by far anyway.
-	cfg := calibrationConfig(t, dir, m.URL(), port, ckpt,
+	e := startWithBlackCalibrated(t, calibrationConfig, unrecognisedShapesCLIP(t),
 		"{min_frames: 24, min_span: 3s, every: 100ms, shadow_every: 5, shadow_batch: 2, shadow_window: 4, min_top1: 0.75}")
-	box, _ := subscriber(t, m.URL(), "", true, "edged/e2e/#")
-	p := startEdged(t, dir, cfg)
+	p, box, port, cache := e.p, e.box, e.port, e.cache
 
 	p.waitStderr("models.clip runs at full int8; shadow checks compare it with the safe precision", 1)
 	p.waitStderr("feature started", 1)

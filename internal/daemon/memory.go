@@ -239,7 +239,7 @@ var (
 	cameraRecalibration = &recalibration{"calibration on the cameras' frames",
 		"models.calibration: {camera: false} (models stay at the precision they were converted at, unchecked)"}
 	shadowRecalibration = &recalibration{"shadow checks, which calibrate it again when they fail",
-		"models.calibration: {shadow: false} (the full-int8 CLIP runs unchecked)"}
+		"models.calibration: {shadow: false} (the full-int8 model runs unchecked)"}
 )
 
 // transient is memory a model holds for a while on top of the steady figures.
@@ -274,7 +274,7 @@ func calibratesOnCameras(cfg *Config) bool {
 // checkpointRecalibration is why the checkpoint in dir of field's model will be converted
 // again while the daemon runs (nil: it will not): converted at the safe precision it is
 // calibrated on the cameras (CLIP, BLIP captioning and VQA); converted at full int8 on
-// edged's own calibration data, shadow checks may calibrate a CLIP again. Telling the two apart hashes the checkpoint (once: the hash is kept for
+// edged's own calibration data, shadow checks may calibrate it again. Telling the two apart hashes the checkpoint (once: the hash is kept for
 // the conversion), which a large one on a slow card takes seconds to: exact false does not,
 // and takes the first (the same figure; counted with shadow checks off too).
 func checkpointRecalibration(cfg *Config, field, dir string, exact bool) (*recalibration, error) {
@@ -294,7 +294,7 @@ func checkpointRecalibration(cfg *Config, field, dir string, exact bool) (*recal
 		return nil, err
 	case !own:
 		return cameraRecalibration, nil
-	case field != fieldCLIP || cfg.Models.Calibration.options().Shadow.Off:
+	case cfg.Models.Calibration.options().Shadow.Off:
 		return nil, nil
 	}
 	return shadowRecalibration, nil

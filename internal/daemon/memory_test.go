@@ -109,8 +109,9 @@ func TestBudgetCountsTheCalibrationPeak(t *testing.T) {
 		{"unknown CLIP", fieldCLIP, unknown, CalibrationConfig{}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
 		{"unknown CLIP, shadow checks off", fieldCLIP, unknown, CalibrationConfig{Shadow: &off}, "models.clip's calibration on the cameras' frames", "models.calibration: {camera: false}"},
 		{"unknown CLIP, no calibration", fieldCLIP, unknown, CalibrationConfig{Camera: &off}, "", ""},
-		// BLIP has no shadow checks: only an unrecognised checkpoint is converted again.
-		{"shapes BLIP captioner", fieldBLIPCaption, shapesCaption, CalibrationConfig{}, "", ""},
+		// A full-int8 BLIP captioner is converted again when its shadow checks fail.
+		{"shapes BLIP captioner, shadow checks", fieldBLIPCaption, shapesCaption, CalibrationConfig{}, "models.blip_caption's shadow checks", "models.calibration: {shadow: false}"},
+		{"shapes BLIP captioner, shadow checks off", fieldBLIPCaption, shapesCaption, CalibrationConfig{Shadow: &off}, "", ""},
 		{"unknown BLIP captioner", fieldBLIPCaption, unknownCaption, CalibrationConfig{}, "models.blip_caption's calibration on the cameras' frames", "models.calibration: {camera: false}"},
 		{"unknown BLIP captioner, no calibration", fieldBLIPCaption, unknownCaption, CalibrationConfig{Camera: &off}, "", ""},
 	} {

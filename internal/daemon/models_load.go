@@ -17,6 +17,7 @@ import (
 	"github.com/edged/edged/hf/hub"
 	"github.com/edged/edged/internal/confirm"
 	"github.com/edged/edged/internal/convert"
+	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/internal/pool"
 	"github.com/edged/edged/internal/progress"
 	"github.com/edged/edged/models"
@@ -230,9 +231,9 @@ func (l *loader) load(field string, b *bundle.Bundle) (*Models, error) {
 		return &Models{Labeler: lb, Close: lb.close}, nil
 	case fieldBLIPCaption, fieldBLIPVQA:
 		var cal *calibratingBLIP
-		if l.needsCameraCalibration(b) {
+		if safe := l.needsCameraCalibration(b); safe || l.needsShadowChecks(b) {
 			var err error
-			if cal, err = l.calibratingBLIP(field, b); err != nil {
+			if cal, err = l.calibratingBLIP(field, b, !safe); err != nil {
 				return nil, err
 			}
 		}
@@ -519,25 +520,36 @@ func (c *blipCaptioner) Caption(ctx context.Context, img image.Image, opts Capti
 		return c.rank(ctx, img, opts)
 	}
 	var text string
-	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
-		text, err = s.Caption(im, opts.Prompt, p.generateOptions(opts))
-		return err
+	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) ([]fidelity.BLIPText, error) {
+		gen := p.generateOptions(opts)
+		var err error
+		text, err = s.Caption(im, opts.Prompt, gen)
+		return []fidelity.BLIPText{{Prompt: opts.Prompt, Options: gen, Text: text}}, err
 	})
 	return Caption{Text: text}, err
 }
 
 // onImage runs f on a session of the model in h, with img encoded; a frame f succeeded on is
-// offered to cal, when the model is being calibrated on them.
-func onImage(ctx context.Context, h *hotSwap[*blipPool], cal *calibratingBLIP, img image.Image, f func(*blipPool, *blip.Session, *blip.Image) error) error {
+// offered to cal, when the model is being calibrated on them, and kept for a shadow check with
+// the texts f gave, when the full-int8 model is watched and a check is due.
+func onImage(ctx context.Context, h *hotSwap[*blipPool], cal *calibratingBLIP, img image.Image, f func(*blipPool, *blip.Session, *blip.Image) ([]fidelity.BLIPText, error)) error {
+	var keep func()
 	err := h.with(func(p *blipPool) error {
 		return p.sessions.With(ctx, func(s *blip.Session) error {
 			im, err := s.EncodeImage(img)
 			if err != nil {
 				return err
 			}
-			return f(p, s, im)
+			texts, err := f(p, s, im)
+			if err == nil && cal.shadowDue() {
+				keep = cal.keepShadow(p, img, im, texts)
+			}
+			return err
 		})
 	})
+	if keep != nil { // out of the model's lock: keeping takes the calibrator's
+		keep()
+	}
 	if err == nil && cal != nil {
 		cal.see(img)
 	}
@@ -566,9 +578,10 @@ func (c *blipCaptioner) rank(ctx context.Context, img image.Image, opts CaptionO
 	}
 	co := blip.CandidateOptions{Beams: opts.Candidates - opts.Samples, Samples: opts.Samples, Sample: blip.DefaultSampleOptions(), Seed: 1}
 	var cands []blip.Candidate
-	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+	err := onImage(ctx, c.pool, c.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (_ []fidelity.BLIPText, err error) {
+		// Candidates are not kept to compare: the vision output is.
 		cands, err = s.CaptionCandidates(im, opts.Prompt, p.generateOptions(opts), co)
-		return err
+		return nil, err
 	})
 	if err != nil {
 		return Caption{}, err
@@ -592,16 +605,20 @@ type blipAnswerer struct {
 
 func (a *blipAnswerer) Answer(ctx context.Context, img image.Image, questions []string) ([]string, error) {
 	answers := make([]string, len(questions))
-	err := onImage(ctx, a.pool, a.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) (err error) {
+	err := onImage(ctx, a.pool, a.cal, img, func(p *blipPool, s *blip.Session, im *blip.Image) ([]fidelity.BLIPText, error) {
+		gen := p.model.GenerateDefaults()
+		texts := make([]fidelity.BLIPText, len(questions))
 		for i, q := range questions {
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, err
 			}
-			if answers[i], err = s.Answer(im, q, p.model.GenerateDefaults()); err != nil {
-				return fmt.Errorf("question %q: %w", q, err)
+			var err error
+			if answers[i], err = s.Answer(im, q, gen); err != nil {
+				return nil, fmt.Errorf("question %q: %w", q, err)
 			}
+			texts[i] = fidelity.BLIPText{Question: q, Options: gen, Text: answers[i]}
 		}
-		return nil
+		return texts, nil
 	})
 	return answers, err
 }

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"fmt"
 	"image"
 	"sync/atomic"
 	"time"
@@ -63,6 +64,8 @@ type ShadowStatus struct {
 	MeanCosine    float64 `json:"mean_cosine"`
 	WorstCosine   float64 `json:"worst_cosine"`
 	Top1Agreement float64 `json:"top1_agreement"`
+	// TextAgreement is BLIP's share of identical captions or answers (nil: none compared).
+	TextAgreement *float64 `json:"text_agreement,omitempty"`
 	// Agreement is the window's verdict once it is full ("passed", or the bars missed).
 	Agreement string `json:"agreement,omitempty"`
 	// Fallbacks counts the times the agreement failed and the safe model took over;
@@ -145,6 +148,11 @@ func (w *agreementWindow) status(s *ShadowStatus, th fidelity.Thresholds) (r fid
 	r, full = w.judge(th)
 	s.Window, s.WindowSize = len(w.tallies), cap(w.tallies)
 	s.MeanCosine, s.WorstCosine, s.Top1Agreement = r.MeanCosine, r.WorstCosine, r.Top1Agreement
+	s.TextAgreement = nil
+	if r.TextCompared > 0 {
+		text := r.TextAgreement
+		s.TextAgreement = &text
+	}
 	s.Agreement = ""
 	if full {
 		s.Agreement = fidelity.Why(r)
@@ -173,4 +181,166 @@ type shadowReference interface {
 	compare(ctx context.Context, cand swappableCLIP, frames []shadowFrame, sets []*clip.LabelSet) ([]fidelity.Tally, error)
 	// safe loads the safe model to label with.
 	safe(ctx context.Context) (swappableCLIP, error)
+}
+
+// shadowChecks are the shadow checks of a calibrator's full-int8 model, whatever the model (M:
+// CLIP's swappableCLIP, BLIP's *blipPool; F: what a kept frame holds): frames the trigger
+// picks are kept in batches, a full batch is checked in the background against the safe
+// model, the checks go into the running agreement, and when it fails the safe model takes
+// over and the calibrator calibrates again on the reservoir.
+type shadowChecks[M comparable, F any] struct {
+	c       *calibrator
+	trigger *shadowTrigger
+	// compare prepares the safe model and compares it with m on batch, a tally per frame;
+	// stale says m is no longer the model (the frames say nothing of the one running now).
+	compare func(m M, batch []F) (tallies []fidelity.Tally, stale bool, err error)
+	// safe makes the safe model the one that runs.
+	safe func() error
+
+	// Under c.mu:
+	window *agreementWindow
+	kept   []F // frames kept for the next batch
+	keptBy M   // the model that ran on them
+}
+
+// newShadowChecks watches c's full-int8 model: c is not done while checks run, and a model
+// that passes the gate after a fallback is watched again with a new window (c.passed).
+func newShadowChecks[M comparable, F any](c *calibrator, compare func(M, []F) ([]fidelity.Tally, bool, error), safe func() error) *shadowChecks[M, F] {
+	s := &shadowChecks[M, F]{c: c, compare: compare, safe: safe,
+		trigger: newShadowTrigger(c.opts.Shadow, time.Now()), window: newAgreementWindow(c.opts.Shadow.Window)}
+	c.done = false
+	c.passed = s.restart
+	return s
+}
+
+// due says whether the frame a model has just run on is to be kept for a check (nil: no
+// shadow checks); when true, keep must follow.
+func (s *shadowChecks[M, F]) due() bool { return s != nil && s.trigger.frame(time.Now()) }
+
+// restart starts the running agreement afresh on the model swapped in (the calibrator's
+// passed; c.mu held).
+func (s *shadowChecks[M, F]) restart() {
+	s.c.done = false
+	s.window.reset()
+	s.trigger.last.Store(time.Now().UnixNano())
+}
+
+// keep keeps the frame m has just run on (made by frame, which copies what it keeps) for the
+// next batch, and checks the batch in the background once it is full.
+func (s *shadowChecks[M, F]) keep(m M, frame func() (F, error)) {
+	c := s.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil || c.status.State != calCalibrated {
+		s.trigger.done()
+		return
+	}
+	f, err := frame()
+	if err != nil {
+		c.log.Warn("shadow checks: a frame not kept", "model", c.field, "err", err)
+		s.trigger.done()
+		return
+	}
+	if s.keptBy != m { // frames of a model swapped out say nothing of this one
+		s.kept, s.keptBy = s.kept[:0], m
+	}
+	s.kept = append(s.kept, f)
+	if len(s.kept) < c.opts.Shadow.Batch {
+		s.trigger.done()
+		return
+	}
+	batch := s.kept
+	var none M
+	s.kept, s.keptBy = nil, none
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		defer s.trigger.done()
+		s.check(m, batch)
+	}()
+}
+
+// check compares the safe model with m on a batch of frames, adds them to the running
+// agreement, and falls back to the safe model when the agreement fails.
+func (s *shadowChecks[M, F]) check(m M, batch []F) {
+	c := s.c
+	tallies, stale, err := s.compare(m, batch)
+	if stale {
+		return
+	}
+	c.mu.Lock()
+	if c.ctx.Err() != nil || c.status.State != calCalibrated {
+		c.mu.Unlock()
+		return
+	}
+	if c.status.Shadow == nil {
+		c.status.Shadow = &ShadowStatus{}
+	}
+	sh := c.status.Shadow
+	if err != nil {
+		if sh.Error != err.Error() {
+			c.log.Error("shadow checks: the safe model could not check the full-int8 one; "+c.task+" stays at int8", "model", c.field, "err", err)
+		}
+		sh.Error = err.Error()
+		c.reportLocked()
+		c.mu.Unlock()
+		return
+	}
+	sh.Error = ""
+	failed := false
+	var r fidelity.Report
+	for _, t := range tallies {
+		sh.Checks++
+		s.window.add(t)
+		var full bool
+		if r, full = s.window.judge(c.opts.Thresholds); full && !r.Passed {
+			failed = true // the agreement failed at this frame of the batch
+			break
+		}
+	}
+	s.window.status(sh, c.opts.Thresholds)
+	c.reportLocked()
+	c.mu.Unlock()
+	if failed {
+		s.fallBack(r)
+	}
+}
+
+// msgFallBack is logged when the running agreement fails and the safe model takes over.
+const msgFallBack = "shadow checks: the full-int8 model no longer agrees with the safe one"
+
+// fallBack makes the safe model run at once and starts calibrating again: the reservoir has
+// kept refreshing, and the conversion starts once it is ready.
+func (s *shadowChecks[M, F]) fallBack(r fidelity.Report) {
+	c := s.c
+	err := s.safe()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		c.status.Shadow.Error = "falling back to the safe model: " + err.Error()
+		c.reportLocked()
+		c.log.Error("shadow checks: the full-int8 model no longer agrees with the safe one, which could not be loaded; "+c.task+" stays at int8",
+			"model", c.field, "agreement", fidelity.Why(r), "err", err)
+		return
+	}
+	c.status.State, c.status.Gate = calCollecting, ""
+	c.status.Shadow.Fallbacks++
+	c.status.Shadow.FellBack = fidelity.Why(r)
+	c.notBefore = time.Time{}
+	s.window.reset()
+	s.window.status(c.status.Shadow, c.opts.Thresholds)
+	c.nextLook.Store(0)
+	c.reportLocked() // before the line: whoever sees it finds /healthz up to date
+	args := []any{"model", c.field, "agreement", fidelity.Why(r), "checks", r.Frames,
+		"mean_cosine", fmt.Sprintf("%.4f", r.MeanCosine), "worst_cosine", fmt.Sprintf("%.4f", r.WorstCosine)}
+	if r.Top1Compared > 0 {
+		args = append(args, "top1_agreement", fmt.Sprintf("%.3f", r.Top1Agreement))
+	}
+	if r.TextCompared > 0 {
+		args = append(args, "text_agreement", fmt.Sprintf("%.3f", r.TextAgreement))
+	}
+	c.log.Warn(msgFallBack+"; "+c.task+" at the safe precision and calibrating again on the cameras' frames", args...)
 }

@@ -10,9 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/clip"
 	"github.com/edged/edged/internal/cputime"
+	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
@@ -89,7 +91,7 @@ func BenchmarkShadowCost(b *testing.B) {
 	if err := lab.PrepareLabels(ctx, set); err != nil {
 		b.Fatal(err)
 	}
-	ref := &safeReference{opts: opts, b: bs}
+	ref := &safeReference{safeBundle: safeBundle{b: bs}, opts: opts}
 	img := benchFrame()
 	var emb []float32
 	label := func() {
@@ -115,17 +117,24 @@ func BenchmarkShadowCost(b *testing.B) {
 	}
 	label()
 	check() // the safe model's label embeddings into the text cache, as the first check does
+	reportShadowCost(b, def, label, check)
+}
+
+// reportShadowCost measures the CPU time of frame (one frame at full int8) and check (a batch
+// of shadow checks), round-robin, and reports them with the checks' share of the frames' CPU
+// at o: a batch per o.Every × o.Batch frames.
+func reportShadowCost(b *testing.B, o ShadowOptions, frame, check func()) {
 	var frameCPU, checkCPU time.Duration
 	b.ResetTimer()
 	for range b.N {
-		frameCPU += threadCPU(label)
+		frameCPU += threadCPU(frame)
 		checkCPU += threadCPU(check)
 	}
-	frame := float64(frameCPU.Microseconds()) / 1000 / float64(b.N)
-	chk := float64(checkCPU.Microseconds()) / 1000 / float64(b.N)
-	b.ReportMetric(frame, "frame_ms")
-	b.ReportMetric(chk, "batch_ms")
-	b.ReportMetric(100*chk/(float64(def.Every*def.Batch)*frame), "percent_at_defaults")
+	f := float64(frameCPU.Microseconds()) / 1000 / float64(b.N)
+	c := float64(checkCPU.Microseconds()) / 1000 / float64(b.N)
+	b.ReportMetric(f, "frame_ms")
+	b.ReportMetric(c, "batch_ms")
+	b.ReportMetric(100*c/(float64(o.Every*o.Batch)*f), "percent_at_defaults")
 }
 
 // cheapCLIP is a model whose calls cost nothing, to measure what calibratingLabeler adds.
@@ -159,4 +168,76 @@ func BenchmarkCalibratingEmbedImage(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkBLIPShadowCost is BenchmarkShadowCost for a full-int8 BLIP captioner at BLIP's
+// defaults: the CPU time of a batch of shadow checks (loading the safe model, encoding the
+// kept frames' pixels with it, the same greedy caption, the comparisons) against captioning
+// one frame at full int8 (vision tower and greedy caption), on one thread. The bundles are
+// EDGED_SHADOW_BLIP_INT8 and EDGED_SHADOW_BLIP_SAFE (real size: see BENCHMARKS.md), else the
+// shapes captioner at both precisions.
+func BenchmarkBLIPShadowCost(b *testing.B) {
+	var bi, bs *bundle.Bundle
+	if i, s := os.Getenv("EDGED_SHADOW_BLIP_INT8"), os.Getenv("EDGED_SHADOW_BLIP_SAFE"); i != "" && s != "" {
+		var err error
+		if bi, err = bundle.Read(i); err != nil {
+			b.Fatal(err)
+		}
+		if bs, err = bundle.Read(s); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		cache := b.TempDir()
+		open := func(p string) *bundle.Bundle {
+			bb, err := models.Open(context.Background(), "../../models/shapes/blip_caption", models.Options{CacheDir: cache, Precision: p})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return bb
+		}
+		bi, bs = open("int8"), open("int8-dynamic")
+	}
+	run := tflite.Options{Threads: 1}
+	p, err := newBLIPPool(bi, run, 1, bi.Manifest.Architecture)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.close()
+	ref := &safeBLIP{safeBundle: safeBundle{b: bs}, run: run}
+	img := benchFrame()
+	ctx := context.Background()
+	gen := p.generateOptions(CaptionOptions{Beams: 1, MaxTokens: 20})
+	var kept blipShadowFrame
+	caption := func() {
+		err := p.sessions.With(ctx, func(s *blip.Session) error {
+			im, err := s.EncodeImage(img)
+			if err != nil {
+				return err
+			}
+			text, err := s.Caption(im, "", gen)
+			if err != nil {
+				return err
+			}
+			px, err := p.model.Processor().Process(img, nil)
+			kept = blipShadowFrame{pixels: px, embeds: append([]float32(nil), im.Embeds()...),
+				texts: []fidelity.BLIPText{{Options: gen, Text: text}}}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	def := blipShadowDefaults
+	check := func() {
+		frames := make([]blipShadowFrame, def.Batch)
+		for i := range frames {
+			frames[i] = kept
+		}
+		t, err := ref.compare(frames)
+		if err != nil || len(t) != def.Batch || t[0].Frames() != 1 || t[0].TextCompared() != 1 {
+			b.Fatal(err)
+		}
+	}
+	caption()
+	reportShadowCost(b, def, caption, check)
 }

@@ -149,8 +149,14 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 	bad, recalibrated := &fakeCLIP{name: "bad-int8"}, &fakeCLIP{name: "int8"}
 	ref := &fakeReference{model: &fakeCLIP{name: "safe"}}
 	var runs atomic.Int32
-	run := func(context.Context, *Reservoir, gateInputs) (string, *fidelity.Report, error) {
+	proceed := make(chan struct{}) // the conversion waits for the test to look at the fallback
+	run := func(ctx context.Context, _ *Reservoir, _ gateInputs) (string, *fidelity.Report, error) {
 		runs.Add(1)
+		select {
+		case <-proceed:
+		case <-ctx.Done():
+			return "", nil, ctx.Err()
+		}
 		ref.agree.Store(true) // the recalibrated model agrees
 		return t.TempDir(), &fidelity.Report{Passed: true, Frames: 2}, nil
 	}
@@ -198,6 +204,7 @@ func TestShadowChecksFallBackAndRecalibrate(t *testing.T) {
 		t.Error("no frame kept while the full-int8 model labelled")
 	}
 	// The reservoir is ready: a conversion, the gate passes, the new model labels and is checked.
+	close(proceed)
 	eventually(t, "the recalibrated model", func() bool { return label() == "int8" })
 	eventually(t, "a full window of checks on the recalibrated model", func() bool {
 		label()

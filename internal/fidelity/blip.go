@@ -124,3 +124,40 @@ func tokenCosine(a, b []float32, hidden int) (float64, error) {
 	}
 	return sum / float64(n), nil
 }
+
+// BLIPText is a caption (Question "") or an answer a BLIP model gave on a frame, with what it
+// was asked: another model of the checkpoint gives the same text for the same call.
+type BLIPText struct {
+	Question, Prompt string
+	Options          blip.GenerateOptions
+	Text             string
+}
+
+// CompareBLIPKept compares what a full-int8 BLIP model gave on a frame (its vision output and
+// texts, kept when it ran) with what ref, a session of the safe model, gives on the frame's
+// preprocessed pixels: the vision outputs' token cosine, and each text word for word.
+func CompareBLIPKept(ref *blip.Session, hidden int, frame string, pixels, embeds []float32, texts []BLIPText, t *Tally) error {
+	ri, err := ref.EncodePixels(pixels)
+	if err != nil {
+		return fmt.Errorf("fidelity: safe model: %s: %w", frame, err)
+	}
+	c, err := tokenCosine(ri.Embeds(), embeds, hidden)
+	if err != nil {
+		return fmt.Errorf("fidelity: %s: %w", frame, err)
+	}
+	t.AddCosine(c)
+	for _, x := range texts {
+		what, got := "caption", ""
+		if x.Question != "" {
+			what = fmt.Sprintf("answer to %q", x.Question)
+			got, err = ref.Answer(ri, x.Question, x.Options)
+		} else {
+			got, err = ref.Caption(ri, x.Prompt, x.Options)
+		}
+		if err != nil {
+			return fmt.Errorf("fidelity: safe model: %s: %w", frame, err)
+		}
+		t.AddText(frame, what, got, x.Text)
+	}
+	return nil
+}
