@@ -14,6 +14,7 @@ import (
 	clipspec "github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/internal/mqtttest"
+	"github.com/edged/edged/internal/web"
 	"github.com/edged/edged/internal/testutil"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
@@ -204,7 +205,28 @@ func calibratedOnTheCamera(t *testing.T, p *proc, port int, field, task string) 
 	if v := metricValue(metrics, fmt.Sprintf(`edged_calibration_conversions_total{model=%q,result="passed"}`, field)); v != 1 {
 		t.Errorf("passed conversions = %v, want 1", v)
 	}
+	if c := pageCalibration(t, port, field); c.Precision != "int8" || c.State != "calibrated" || c.Gate != "passed" {
+		t.Errorf("the live page's calibration of %s after the swap: %+v, want int8, calibrated, passed", field, c)
+	}
 	return s
+}
+
+// pageCalibration is what the live page's state (GET /api/cameras) says of field's
+// calibration.
+func pageCalibration(t *testing.T, port int, field string) web.ModelCalibration {
+	t.Helper()
+	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/cameras", port))
+	var st web.Status
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range st.Calibration {
+		if c.Model == field {
+			return c
+		}
+	}
+	t.Errorf("the live page's state has no calibration of %s: %+v", field, st.Calibration)
+	return web.ModelCalibration{}
 }
 
 func textTowerSHA(t *testing.T, e models.Entry) string {
@@ -290,6 +312,9 @@ func TestE2ECalibrationRefusedKeepsTheSafeModel(t *testing.T) {
 	}
 	if v := metricValue(metrics, `edged_model_full_int8{model="clip"}`); v != 0 {
 		t.Errorf("edged_model_full_int8 = %v after a refusal, want 0", v)
+	}
+	if c := pageCalibration(t, port, "clip"); c.Precision != "int8-dynamic" || !strings.Contains(c.Gate, "mean cosine") {
+		t.Errorf("the live page's calibration of clip after a refusal: %+v, want int8-dynamic and the bars missed", c)
 	}
 	safe := cachedBundle(t, cache)
 	if safe.Bundle.Manifest.Precision != "int8-dynamic" {

@@ -220,8 +220,19 @@ func (p *page) Status() web.Status {
 	if p.d.prep != nil {
 		statuses, order := p.d.prep.snapshot()
 		for _, f := range order {
-			if s := statuses[f]; s.State != modelReady {
+			s := statuses[f]
+			if s.State != modelReady {
 				out.Preparing = append(out.Preparing, web.ModelPrep{Model: f, Name: s.Name, State: s.State, Step: s.Step, Percent: s.Percent, Error: s.Error})
+			}
+			if c := s.Calibration; c != nil {
+				mc := web.ModelCalibration{Model: f, Precision: s.Precision, State: c.State, Frames: c.Frames, MinFrames: c.MinFrames, Gate: c.Gate, Error: c.Error}
+				if sh := c.Shadow; sh != nil {
+					mc.Agreement, mc.Checks, mc.Fallbacks = sh.Agreement, sh.Checks, sh.Fallbacks
+					if sh.Error != "" {
+						mc.Error = sh.Error
+					}
+				}
+				out.Calibration = append(out.Calibration, mc)
 			}
 		}
 	}

@@ -82,6 +82,12 @@ func TestBrowserPage(t *testing.T) {
 		`/streaming · .* fps · \d+ captured · \d+ dropped/.test(document.querySelector(%s)?.textContent)`, js(cameraSel("synthetic", ".health"))))
 	br.waitFor("the MQTT state", `document.querySelector('#mqtt').textContent.startsWith('MQTT not connected to tcp://127.0.0.1:1')`)
 	br.waitFor("the model latencies", `document.querySelectorAll('#models tbody tr').length === 1`)
+	br.waitFor("the calibration of each model", fmt.Sprintf(`(() => {
+		const li = [...document.querySelectorAll('#calibration li')];
+		return li.length === 2 && li[0].textContent === %s && !li[0].classList.contains('error') &&
+			li[1].textContent === %s && li[1].classList.contains('error');
+	})()`, js("clip at int8 · calibration calibrated · gate passed · shadow checks passed (60 checks)"),
+		js("blip_caption at int8-dynamic · calibration refused · gate mean cosine 0.9812 < 0.99 · 1 fallback")))
 
 	// The live camera's frame is replaced as new frames are announced, without a reload.
 	frameSeq := fmt.Sprintf(`Number(document.querySelector(%s)?.dataset.seq || 0)`, js(cameraSel("synthetic", "img.frame")))

@@ -15,6 +15,13 @@ import (
 	"github.com/edged/edged/internal/recall/recalltest"
 )
 
+// refCalibration is what the reference backend says of its models' calibration: a CLIP
+// that passed and agrees, and a captioner the gate refused after a fallback.
+var refCalibration = []ModelCalibration{
+	{Model: "clip", Precision: "int8", State: "calibrated", Frames: 64, MinFrames: 64, Gate: "passed", Agreement: "passed", Checks: 60},
+	{Model: "blip_caption", Precision: "int8-dynamic", State: "refused", Frames: 80, MinFrames: 64, Gate: "mean cosine 0.9812 < 0.99", Fallbacks: 1},
+}
+
 // refBackend is a Backend made of real pieces, for the handler and browser tests until the
 // daemon can be run with its models here:
 //
@@ -152,6 +159,7 @@ func (b *refBackend) Status() Status {
 	st.Cameras = []CameraStatus{shapes, synth}
 	st.Search = b.search.Health()
 	st.Models = []ModelHealth{{Model: "clip_image", Count: uint64(b.stepCount()), LastMs: 3, MeanMs: 3}}
+	st.Calibration = refCalibration
 	return st
 }
 

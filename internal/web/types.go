@@ -47,7 +47,10 @@ type Status struct {
 	// Preparing are the models the config names that do not run yet: being pulled,
 	// converted or loaded, waiting for the hub, or failed. Empty once every model is ready.
 	Preparing []ModelPrep `json:"preparing"`
-	MQTT      MQTTHealth  `json:"mqtt"`
+	// Calibration is where each model calibrated on the cameras' frames, or checked against
+	// its safe precision, stands: what precision runs, the gate's verdict, the shadow checks'.
+	Calibration []ModelCalibration `json:"calibration"`
+	MQTT        MQTTHealth         `json:"mqtt"`
 	// Search says how many recent frames text search can look at.
 	Search SearchHealth `json:"search"`
 }
@@ -129,6 +132,22 @@ type ModelPrep struct {
 	Step    string `json:"step,omitempty"`
 	Percent int    `json:"percent,omitempty"`
 	Error   string `json:"error,omitempty"`
+}
+
+// ModelCalibration is a model's int8 on the cameras' frames (/healthz has all the figures).
+type ModelCalibration struct {
+	Model     string `json:"model"`     // the config's key: clip, blip_caption, blip_vqa
+	Precision string `json:"precision"` // what runs now: int8-dynamic (the safe precision) or int8
+	State     string `json:"state"`     // collecting, converting, refused, failed, calibrated
+	Frames    int    `json:"frames"`    // kept for calibrating, of MinFrames
+	MinFrames int    `json:"min_frames"`
+	Gate      string `json:"gate,omitempty"` // the last verdict: passed, or the bars missed
+	// Agreement is the shadow checks' running verdict over Checks checks so far ("" until
+	// their window is full); Fallbacks the times the safe model took over.
+	Agreement string `json:"agreement,omitempty"`
+	Checks    int    `json:"checks,omitempty"`
+	Fallbacks int    `json:"fallbacks,omitempty"`
+	Error     string `json:"error,omitempty"`
 }
 
 // MQTTHealth is the MQTT connection's state.

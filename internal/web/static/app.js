@@ -187,6 +187,19 @@ function renderStatus(st) {
     li.classList.toggle('error', p.state === 'failed');
     prep.append(li);
   }
+  const cal = $('#calibration');
+  cal.replaceChildren();
+  for (const c of st.calibration || []) {
+    let text = c.model + ' at ' + c.precision + ' · calibration ' + c.state;
+    if (c.state === 'collecting') text += ' ' + c.frames + '/' + c.min_frames + ' frames';
+    if (c.gate) text += ' · gate ' + c.gate;
+    if (c.agreement) text += ' · shadow checks ' + c.agreement + ' (' + c.checks + ' checks)';
+    if (c.fallbacks) text += ' · ' + c.fallbacks + (c.fallbacks === 1 ? ' fallback' : ' fallbacks');
+    if (c.error) text += ' · ' + c.error;
+    const li = el('li', text);
+    li.classList.toggle('error', c.state === 'refused' || c.state === 'failed' || (c.agreement !== undefined && c.agreement !== 'passed'));
+    cal.append(li);
+  }
   const body = $('#models tbody');
   body.replaceChildren();
   for (const md of st.models) {
