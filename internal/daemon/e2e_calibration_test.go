@@ -14,8 +14,8 @@ import (
 	clipspec "github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/internal/mqtttest"
-	"github.com/edged/edged/internal/web"
 	"github.com/edged/edged/internal/testutil"
+	"github.com/edged/edged/internal/web"
 	"github.com/edged/edged/models"
 	"github.com/edged/edged/runtime/tflite"
 )
