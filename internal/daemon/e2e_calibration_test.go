@@ -211,15 +211,21 @@ func calibratedOnTheCamera(t *testing.T, p *proc, port int, field, task string) 
 	return s
 }
 
-// pageCalibration is what the live page's state (GET /api/cameras) says of field's
-// calibration.
-func pageCalibration(t *testing.T, port int, field string) web.ModelCalibration {
+// pageStatus is the live page's state: GET /api/cameras.
+func pageStatus(t *testing.T, port int) web.Status {
 	t.Helper()
 	_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/cameras", port))
 	var st web.Status
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
+	return st
+}
+
+// pageCalibration is what the live page's state says of field's calibration.
+func pageCalibration(t *testing.T, port int, field string) web.ModelCalibration {
+	t.Helper()
+	st := pageStatus(t, port)
 	for _, c := range st.Calibration {
 		if c.Model == field {
 			return c

@@ -1,8 +1,6 @@
 package daemon_test
 
 import (
-	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -11,7 +9,6 @@ import (
 	"github.com/edged/edged/hf/hub/hubtest"
 	"github.com/edged/edged/internal/daemon"
 	"github.com/edged/edged/internal/mqtttest"
-	"github.com/edged/edged/internal/web"
 )
 
 // edged run with a config that names its models by Hugging Face repository id, against a
@@ -66,11 +63,7 @@ func TestE2EModelsFromTheHub(t *testing.T) {
 			t.Errorf("%d answers without a VQA model", n)
 		}
 		// The live page shows the model that does not run, and the log the pull's progress.
-		_, body := httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/api/cameras", port))
-		var st web.Status
-		if err := json.Unmarshal([]byte(body), &st); err != nil {
-			t.Fatal(err)
-		}
+		st := pageStatus(t, port)
 		if len(st.Preparing) != 1 || st.Preparing[0].Model != "blip_vqa" || st.Preparing[0].State != "failed" {
 			t.Errorf("the page's preparing list %+v; want blip_vqa failed", st.Preparing)
 		}
