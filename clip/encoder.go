@@ -124,10 +124,11 @@ func (t *imageTower) embedLocked(dst, pixels []float32) error {
 type textTower struct {
 	*tower
 	context int
-	vocab   int       // ids are below it
-	dim     int       // of an embedding
-	buf     []int32   // the input, reused
-	out     []float32 // the output, reused
+	vocab   int                                           // ids are below it
+	dim     int                                           // of an embedding
+	buf     []int32                                       // the input, reused
+	out     []float32                                     // the output, reused
+	after   func(ip *tflite.Interpreter, texts int) error // Options.AfterTextRun, or nil
 }
 
 // embed runs the text tower once on texts (each already cut after its pooled token, see
@@ -178,6 +179,11 @@ func (t *textTower) embed(texts [][]int32, minTokens int) ([][]float32, error) {
 	}
 	if err := t.ip.Invoke(); err != nil {
 		return nil, fmt.Errorf("clip: text embedding: %w", err)
+	}
+	if t.after != nil {
+		if err := t.after(t.ip, len(texts)); err != nil {
+			return nil, fmt.Errorf("clip: text embedding: %w", err)
+		}
 	}
 	out := t.ip.Output(0)
 	if shape := out.Shape(); !slices.Equal(shape, []int{n, t.dim}) {

@@ -11,6 +11,7 @@ import (
 	"github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/hf"
 	"github.com/edged/edged/imageproc"
+	"github.com/edged/edged/runtime/tflite"
 	"github.com/edged/edged/tokenizer"
 )
 
@@ -45,9 +46,10 @@ type Model struct {
 	own  *Session
 	text *textTower
 
-	contrastOpt *LabelSet
-	contrastMu  sync.Mutex // guards contrast, embedded on first use
-	contrast    *Contrast
+	contrastOpt  *LabelSet
+	afterTextRun func(ip *tflite.Interpreter, texts int) error // Options.AfterTextRun
+	contrastMu   sync.Mutex                                    // guards contrast, embedded on first use
+	contrast     *Contrast
 }
 
 // Options configure Load.
@@ -61,6 +63,12 @@ type Options struct {
 	// Contrast is the contrast set labels are told apart from (see Contrast); nil for the
 	// bundle's own, or DefaultContrastSet.
 	Contrast *LabelSet
+	// AfterTextRun, when set, is called after every run of the text tower with its interpreter
+	// and the number of texts the run embedded (packed together, see EmbedTokensBatch), under
+	// the text tower's lock: calibration observes the float tower's activations through it
+	// while it embeds label prompts as it will at run time (package textcal), as
+	// blip.Options.AfterRun does for BLIP. An error fails the embedding.
+	AfterTextRun func(ip *tflite.Interpreter, texts int) error
 }
 
 // Load opens a CLIP bundle. Interpreters are made when first needed: by NewSession, or by the
@@ -69,7 +77,7 @@ func Load(b *bundle.Bundle, opts Options) (*Model, error) {
 	if b.Manifest.Architecture != Architecture {
 		return nil, fmt.Errorf("clip: bundle %s is a %s, not a %s", b.Dir, b.Manifest.Architecture, Architecture)
 	}
-	m := &Model{Bundle: b, run: opts.RunOptions, contrastOpt: opts.Contrast}
+	m := &Model{Bundle: b, run: opts.RunOptions, contrastOpt: opts.Contrast, afterTextRun: opts.AfterTextRun}
 	var err error
 	if m.logitScale, m.dim, m.pooling, m.eos, err = manifestValues(b.Manifest); err != nil {
 		return nil, fmt.Errorf("clip: bundle %s: %w", b.Dir, err)
@@ -230,7 +238,7 @@ func (m *Model) textTower() (*textTower, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.text = &textTower{tower: t, context: m.context, vocab: m.vocab, dim: m.dim}
+		m.text = &textTower{tower: t, context: m.context, vocab: m.vocab, dim: m.dim, after: m.afterTextRun}
 	}
 	return m.text, nil
 }

@@ -22,7 +22,9 @@
 // the vision tower is full integer (activation ranges calibrated on images, layer norms,
 // softmax, residual adds and the [CLS] concatenation kept float, see keepFloatVision) and the
 // text tower is int8-dynamic: text embeddings are computed once per label set and cached, and
-// calibrating text would need texts a checkpoint does not come with (see TextPrecision).
+// calibrating text would need texts a checkpoint does not come with (see TextPrecision);
+// edged convert --calibrate-text writes it at full int8 too, calibrated on the label sets'
+// prompts, where a fidelity gate lets it (package textcal).
 package export
 
 import (
@@ -123,7 +125,8 @@ func dims(src *convert.Source) (*hf.CLIPConfig, visionDims, textDims, error) {
 // the preprocessing config, and the values inference needs (logit scale, pooling rule).
 //
 // At full int8 the vision tower is calibrated on images; the text tower is int8-dynamic (see
-// TextPrecision).
+// TextPrecision), or full int8 with the ranges opts.Ranges gives it (observed by the caller on
+// a bundle written with opts.Observe, whose text tower has every activation as an output).
 func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) error {
 	c, vd, td, err := dims(src)
 	if err != nil {
@@ -179,6 +182,13 @@ func exportCLIP(src *convert.Source, w *convert.Writer, opts convert.Options) er
 	}
 	progress.Step("text tower: build", td.Layers, td.Layers)
 	lower = convert.Lowering(TextPrecision(opts.Precision))
+	switch ranges := opts.Ranges[spec.RoleTextTower]; {
+	case opts.Observe:
+		lower.ObserveAll = true
+	case opts.Precision == graph.Int8Full && ranges != nil:
+		lower = convert.Lowering(graph.Int8Full)
+		lower.Ranges, lower.KeepFloat = ranges, keepFloatText
+	}
 	if err := lowerAndAdd(w, tg, spec.RoleTextTower, lower); err != nil {
 		return err
 	}
@@ -229,6 +239,19 @@ func lowerAndAdd(w *convert.Writer, g *graph.Graph, role string, lower graph.Low
 var keepFloatVision = nn.KeepFloat{
 	Ops:   append(slices.Clone(nn.FloatOps), tfl.OpConcatenation),
 	Names: []string{"/ln", "layrnorm", "layernorm"}, // the encoder layers' norms, pre_layrnorm, post_layernorm
+}.Keep
+
+// keepFloatText keeps in float, in a text tower written at full int8 (convert.Options.Ranges,
+// calibrated on label prompts: package textcal), what keepFloatVision keeps in the vision
+// tower but the concatenation (there is none), the embeddings, the attention mask and the
+// residual stream's way to the final layer norm: a token's embedding is a row of a table that
+// 8 bits per tensor would flatten (so the token table stays float32, the larger file); the
+// mask's blocked entries are -1e9 where the others are 0, which one int8 scale cannot hold
+// both of; and the residual stream is kept float up to its last layer norm (see
+// keepFloatVision), so the rows of the pooled tokens are taken from it in float too.
+var keepFloatText = nn.KeepFloat{
+	Ops:   nn.FloatOps,
+	Names: []string{"/ln", "final_layer_norm", "embeddings", ".mask", "text_model.tokens", "text_model.pooled"},
 }.Keep
 
 // textPooling names transformers' rule for the pooled text position: with eos_token_id 2 (the

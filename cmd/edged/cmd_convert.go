@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -93,6 +94,10 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "edged convert: --calibration is for --precision int8, not %v\n", opts.Precision)
 		return 2
 	}
+	if gate.calibrateText && gate.frames == "" {
+		fmt.Fprintln(stderr, "edged convert: --calibrate-text keeps each text model at full int8 only where the fidelity gate holds: give frames to check on with --check")
+		return 2
+	}
 	var b *bundle.Bundle
 	if gate.frames != "" {
 		if opts.Precision != graph.Int8Full {
@@ -109,10 +114,14 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 			var verdicts []textcal.Verdict
 			b, verdicts, report, err = textcal.ConvertChecked(models.Architectures, *from, *out, opts, check, textcal.Options{Questions: check.Questions})
 			for _, v := range verdicts {
-				fmt.Fprintf(stdout, "%s at full int8, against the bundle it would join: %s\n", v.Role, fidelity.Why(v.Report))
+				fmt.Fprintln(stdout, v)
 			}
 		} else {
 			b, report, err = fidelity.ConvertChecked(models.Architectures, *from, *out, opts, check)
+		}
+		if errors.Is(err, textcal.ErrNoImages) {
+			fmt.Fprintf(stderr, "edged convert: %v\n", err)
+			return 2
 		}
 		if err != nil {
 			fmt.Fprintf(stderr, "edged convert: %v\n", err)

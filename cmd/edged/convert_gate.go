@@ -23,7 +23,7 @@ type convertGate struct {
 	textFrames int
 	reference  string
 	th         fidelity.Thresholds
-	// calibrateText calibrates BLIP's text models too (package textcal).
+	// calibrateText calibrates the models that see text too (package textcal).
 	calibrateText bool
 }
 
@@ -36,7 +36,7 @@ func gateFlags(fs *flag.FlagSet) *convertGate {
 	fs.StringVar(&g.labels, "labels", "", "label set files (comma-separated) whose top-1 labels CLIP must keep (default: "+defaultLabelSets+")")
 	fs.Var(&g.questions, "question", fmt.Sprintf("a question a VQA model must answer the same (repeatable; default: %q)", fidelity.DefaultQuestions))
 	fs.IntVar(&g.textFrames, "check-texts", fidelity.DefaultTextFrames, "BLIP: frames whose greedy captions or answers must be identical")
-	fs.BoolVar(&g.calibrateText, "calibrate-text", false, "BLIP with --check: also calibrate the text models on the float model's own captions or answers (to --question) for the calibration images, each kept at full int8 only if every sampled caption or answer stays the same")
+	fs.BoolVar(&g.calibrateText, "calibrate-text", false, "with --check: also calibrate the models that see text, each kept at full int8 only if its own gate holds: BLIP's text models on the float model's own captions or answers (to --question) for the calibration images, kept if every sampled caption or answer stays the same; CLIP's text tower on the prompts of the --labels sets, kept if their text embeddings and every set's top-1 label on the --check frames pass the gate's bars (otherwise it stays int8-dynamic)")
 	fs.Float64Var(&g.th.MeanCosine, "min-mean-cosine", d.MeanCosine, "gate: lowest mean cosine of the image embeddings")
 	fs.Float64Var(&g.th.WorstCosine, "min-worst-cosine", d.WorstCosine, "gate: lowest cosine of any frame's image embedding")
 	fs.Float64Var(&g.th.Top1, "min-top1", d.Top1, "gate: lowest share of (frame, label set) pairs with the same top-1 label")

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"image"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edged/edged/bundle"
 	"github.com/edged/edged/internal/shapes"
+	"github.com/edged/edged/models"
 )
 
 // sceneFrames renders n random scenes of the shapes world from seed into a new folder.
@@ -119,5 +122,84 @@ func TestConvertCheckReference(t *testing.T) {
 		"--check", check, "--check-reference", other}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "the reference bundle "+other+" is a CLIPModel") {
 		t.Errorf("a CLIP bundle as the captioner's reference: exit %d, %q", code, stderr.String())
+	}
+}
+
+// TestConvertCalibrateTextCLIP: edged convert --calibrate-text on the shapes CLIP calibrates
+// its text tower on the label set's prompts, prints the text gate's figures, and writes the
+// text tower at full int8; the manifest says what it was calibrated on and edged models
+// shows the part as "text int8". Without --calibrate-text the text tower stays int8-dynamic.
+// A BLIP model with --calibrate-text and no calibration images is refused before any
+// conversion, naming what is missing.
+func TestConvertCalibrateTextCLIP(t *testing.T) {
+	check := sceneFrames(t, 12, 2)
+	cache := t.TempDir()
+	for _, tc := range []struct {
+		name, text string
+		flags      []string
+	}{
+		{"calibrated", "int8", []string{"--calibrate-text"}},
+		{"plain", "int8-dynamic", nil},
+	} {
+		out := filepath.Join(models.BundlesDir(cache), tc.name)
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"--from", shapesCLIP, "--out", out, "--precision", "int8", "--check", check, "--labels", "../../configs/labels/shapes.yaml"}, tc.flags...)
+		if code := convertCommand(args, &stdout, &stderr); code != 0 {
+			t.Fatalf("%s: exit %d: %s", tc.name, code, stderr.String())
+		}
+		t.Logf("%s:\n%s", tc.name, stdout.String())
+		b, err := bundle.Read(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, _ := b.Manifest.File("text")
+		c := b.Manifest.Calibration
+		if b.Manifest.Precision != "int8" || f.Precision != tc.text || c == nil || c.Check == nil || !c.Check.Passed {
+			t.Fatalf("%s: bundle at %s, text tower %s, calibration %+v", tc.name, b.Manifest.Precision, f.Precision, c)
+		}
+		if tc.flags == nil {
+			if c.Text != "" || strings.Contains(stdout.String(), "text tower at full int8") {
+				t.Errorf("without --calibrate-text: calibration text %q, output %q", c.Text, stdout.String())
+			}
+			continue
+		}
+		for _, want := range []string{"text tower at full int8, against the int8-dynamic text tower: text embeddings of 15 prompts: mean cosine 0.99",
+			"top-1 labels 12/12 the same on 12 frames", "gate: passed", "text.tflite", "bytes (int8)"} {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("the output does not say %q", want)
+			}
+		}
+		if !strings.HasPrefix(c.Text, "text at full int8, calibrated on the 225 texts the label sets shapes embed") {
+			t.Errorf("manifest calibration text %q", c.Text)
+		}
+	}
+	code, table, stderr := runModelsCmd("--cache", cache)
+	if code != 0 {
+		t.Fatalf("edged models: exit %d: %s", code, stderr)
+	}
+	t.Logf("edged models:\n%s", table)
+	for _, line := range strings.Split(table, "\n") {
+		for name, want := range map[string]string{"calibrated": "text int8", "plain": "text int8-dynamic"} {
+			if strings.HasPrefix(line, name+" ") && !strings.Contains(line, want) {
+				t.Errorf("edged models lists %s without %q: %s", name, want, line)
+			}
+		}
+	}
+
+	out := filepath.Join(t.TempDir(), "b")
+	for _, args := range [][]string{
+		{"--from", "../../models/shapes/blip_caption", "--out", out, "--precision", "int8", "--check", check, "--calibrate-text"},
+		{"--from", shapesCLIP, "--out", out, "--precision", "int8", "--calibrate-text"},
+	} {
+		var stdout, stderr bytes.Buffer
+		start := time.Now()
+		code := convertCommand(args, &stdout, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), map[bool]string{true: "--calibration", false: "--check"}[args[1] != shapesCLIP]) {
+			t.Errorf("%v: exit %d, %q", args, code, stderr.String())
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: refused, but %s was written", args, out)
+		}
+		t.Logf("%v refused in %v: %s", args, time.Since(start), stderr.String())
 	}
 }

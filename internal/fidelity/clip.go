@@ -71,6 +71,13 @@ func (p *CLIPPair) CompareEmbeddings(frame string, re, ce []float32, t *Tally) e
 		return fmt.Errorf("fidelity: %s: the embeddings are %d and %d wide", frame, len(re), len(ce))
 	}
 	t.AddCosine(cosine(re, ce))
+	return p.CompareLabels(frame, re, ce, t)
+}
+
+// CompareLabels adds to t whether the float model's embedding re and the int8 one's ce of one
+// frame get the same top-1 label of every label set, each from its own model's classifier:
+// the gate of a text tower alone (package textcal) judges its label embeddings so.
+func (p *CLIPPair) CompareLabels(frame string, re, ce []float32, t *Tally) error {
 	for i, rc := range p.refCls {
 		rs, err := rc.Classify(re)
 		if err != nil {

@@ -1,15 +1,19 @@
-// Package textcal calibrates BLIP's text models (the image's cross-attention keys and values,
-// the decoder step, the VQA question encoder) for full int8 on what they really see: the float
-// model's own greedy captions and answers on the calibration frames, observed token by token
-// as inference runs them. Checkpoints come with no texts to calibrate on, and a decoder
-// calibrated on anything else loses words; so each text model is written at full int8 only
-// where the fidelity gate holds for it, and stays float otherwise (ConvertChecked).
+// Package textcal calibrates the models that see text for full int8 on what they really see.
+// BLIP's text models (the image's cross-attention keys and values, the decoder step, the VQA
+// question encoder) are observed token by token on the float model's own greedy captions and
+// answers for the calibration frames; CLIP's text tower on the texts the label sets make it
+// embed (their prompts, pairs with the contrast labels, backgrounds). Checkpoints come with
+// no texts to calibrate on, and a decoder calibrated on anything else loses words; so each
+// text model is written at full int8 only where the fidelity gate holds for it, and stays as
+// it would be otherwise (float, or CLIP's int8-dynamic text tower) where it does not
+// (ConvertChecked).
 package textcal
 
 import (
 	"errors"
 	"fmt"
 	"image"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +22,8 @@ import (
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
+	clipspec "github.com/edged/edged/clip/spec"
+	"github.com/edged/edged/hf"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 	"github.com/edged/edged/internal/graph"
@@ -46,7 +52,7 @@ type Options struct {
 // convert.Options.Ranges, and the number of frames run.
 func Ranges(r convert.Registry, from string, conv convert.Options, o Options) (map[string]map[string]quant.Range, int, error) {
 	if conv.CalibrationDir == "" {
-		return nil, 0, errors.New("text calibration: no calibration images")
+		return nil, 0, ErrNoImages
 	}
 	work, err := os.MkdirTemp("", "edged-textcal-")
 	if err != nil {
@@ -124,23 +130,76 @@ func Ranges(r convert.Registry, from string, conv convert.Options, o Options) (m
 }
 
 // Verdict is the gate's report on one text model written at full int8: compared with the
-// bundle it would join (the vision tower at full int8, the text models float), on the same
-// frames, so that the report is the text model's own effect.
+// bundle it would join (the vision tower at full int8, the text models as they would be
+// otherwise), on the same frames, so that the report is the text model's own effect.
 type Verdict struct {
 	Role   string
 	Report fidelity.Report
+	// Texts is, for CLIP's text tower, how many texts' embeddings were compared (the report's
+	// cosines are theirs, see CompareCLIPText); 0 for BLIP's text models.
+	Texts int
 }
 
-// ConvertChecked is fidelity.ConvertChecked with the text models calibrated too. Each text
-// model is written at full int8 in turn and must keep every sampled caption or answer of the
-// bundle it would join identical (check's frames, questions and sample size; the text bar is
-// 1 whatever check says: a text model does nothing but text, and on the shapes models one
-// changed caption in 24 was already a model that loses words); the bundle written to out has
-// at full int8 the vision tower and the text models that kept them, gated together against the
-// float model as fidelity.ConvertChecked does (should that fail, the text models stay float
-// and the vision tower is gated alone). The manifest's calibration names the text models at
-// full int8.
+// Figures are a CLIP text tower's verdict in one line: text-embedding cosines, top-1
+// agreement, and the gate's word.
+func (v Verdict) Figures() string {
+	r := v.Report
+	same := int(math.Round(r.Top1Agreement * float64(r.Top1Compared)))
+	return fmt.Sprintf("text embeddings of %d prompts: mean cosine %.4f (≥ %.4f), worst %.4f (≥ %.4f); top-1 labels %d/%d the same on %d frames (≥ %.1f%%); gate: %s",
+		v.Texts, r.MeanCosine, r.Thresholds.MeanCosine, r.WorstCosine, r.Thresholds.WorstCosine, same, r.Top1Compared, r.Frames, 100*r.Thresholds.Top1, fidelity.Why(r))
+}
+
+// String is the verdict for people, in one line.
+func (v Verdict) String() string {
+	if v.Texts == 0 {
+		return fmt.Sprintf("%s at full int8, against the bundle it would join: %s", v.Role, fidelity.Why(v.Report))
+	}
+	s := fmt.Sprintf("%s tower at full int8, against the %s %s tower: %s", v.Role, v.Report.Reference, v.Role, v.Figures())
+	if !v.Report.Passed {
+		s += "; it stays " + v.Report.Reference
+	}
+	return s
+}
+
+// ConvertChecked is fidelity.ConvertChecked with the text models calibrated too: BLIP's (see
+// convertCheckedBLIP) and CLIP's text tower (convertCheckedCLIP), each written at full int8
+// only where its own gate holds; the bundle is then gated as a whole against the float model.
+// The manifest's calibration names the text models at full int8 and what they were
+// calibrated on. Nothing is converted before the options are known to suffice: BLIP's text
+// models calibrate on calibration images, CLIP's text tower on check's label sets.
 func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, check fidelity.Options, o Options) (*bundle.Bundle, []Verdict, *fidelity.Report, error) {
+	cfg, err := hf.ReadConfig(filepath.Join(from, "config.json"))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	arch, err := cfg.Architecture()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if arch == clipspec.Architecture {
+		if len(check.LabelSets) == 0 {
+			return nil, nil, nil, errors.New("text calibration: CLIP's text tower is calibrated on label sets' prompts, and there are none")
+		}
+		return convertCheckedCLIP(r, from, out, conv, check)
+	}
+	if _, ok := textRoles[arch]; !ok {
+		return nil, nil, nil, fmt.Errorf("text calibration: a %s has no text models that generate (captioning and VQA do) or embed labels (CLIP)", arch)
+	}
+	if conv.CalibrationDir == "" {
+		return nil, nil, nil, ErrNoImages
+	}
+	return convertCheckedBLIP(r, from, out, conv, check, o)
+}
+
+// ErrNoImages refuses BLIP's text calibration without images to caption or ask about.
+var ErrNoImages = errors.New("text calibration: BLIP's text models are calibrated on the float model's own captions or answers for the calibration images: give them with --calibration")
+
+// convertCheckedBLIP is ConvertChecked for BLIP. Each text model is written at full int8 in
+// turn and must keep every sampled caption or answer of the bundle it would join identical
+// (check's frames, questions and sample size; the text bar is 1 whatever check says: a text
+// model does nothing but text, and on the shapes models one changed caption in 24 was
+// already a model that loses words).
+func convertCheckedBLIP(r convert.Registry, from, out string, conv convert.Options, check fidelity.Options, o Options) (*bundle.Bundle, []Verdict, *fidelity.Report, error) {
 	ranges, frames, err := Ranges(r, from, conv, o)
 	if err != nil {
 		return nil, nil, nil, err
@@ -150,14 +209,9 @@ func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, 
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(work)
-	baseOpts := conv
-	baseOpts.Precision, baseOpts.Ranges = graph.Int8Full, nil
-	base, err := r.Convert(from, filepath.Join(work, "base"), baseOpts)
+	base, err := convertBase(r, from, filepath.Join(work, "base"), conv)
 	if err != nil {
 		return nil, nil, nil, err
-	}
-	if base.Manifest.Precision != graph.Int8Full.String() {
-		return nil, nil, nil, fmt.Errorf("text calibration: %s converted at %s, not full int8", from, base.Manifest.Precision)
 	}
 	textCheck := check
 	textCheck.Thresholds = fidelity.DefaultThresholds()
@@ -168,8 +222,8 @@ func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, 
 	var verdicts []Verdict
 	passed := map[string]map[string]quant.Range{}
 	for _, role := range textRoles[base.Manifest.Architecture] {
-		one := baseOpts
-		one.Ranges = map[string]map[string]quant.Range{role: ranges[role]}
+		one := conv
+		one.Precision, one.Ranges = graph.Int8Full, map[string]map[string]quant.Range{role: ranges[role]}
 		cand, err := r.Convert(from, filepath.Join(work, role), one)
 		if err != nil {
 			return nil, nil, nil, err
@@ -183,6 +237,31 @@ func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, 
 			passed[role] = ranges[role]
 		}
 	}
+	b, report, err := convertFinal(r, from, out, conv, check, passed, fmt.Sprintf("calibrated on the float model's greedy outputs for %d calibration images", frames))
+	return b, verdicts, report, err
+}
+
+// convertBase converts the checkpoint at full int8 without text ranges: the bundle a text
+// model at full int8 would join. A checkpoint that falls back to the safe precision (no
+// calibration images for its vision tower) is refused.
+func convertBase(r convert.Registry, from, out string, conv convert.Options) (*bundle.Bundle, error) {
+	conv.Precision, conv.Ranges = graph.Int8Full, nil
+	base, err := r.Convert(from, out, conv)
+	if err != nil {
+		return nil, err
+	}
+	if base.Manifest.Precision != graph.Int8Full.String() {
+		return nil, fmt.Errorf("text calibration: %s converted at %s, not full int8 (its vision tower needs calibration images: --calibration)", from, base.Manifest.Precision)
+	}
+	return base, nil
+}
+
+// convertFinal writes to out the bundle with the vision tower and the text models of passed
+// at full int8, gated together against the float model as fidelity.ConvertChecked does
+// (should that fail, the text models stay as they would be and the vision tower is gated
+// alone). When text models are kept, the manifest's calibration names them, followed by what,
+// what they were calibrated on.
+func convertFinal(r convert.Registry, from, out string, conv convert.Options, check fidelity.Options, passed map[string]map[string]quant.Range, what string) (*bundle.Bundle, *fidelity.Report, error) {
 	final := conv
 	final.Ranges = passed
 	b, report, err := fidelity.ConvertChecked(r, from, out, final, check)
@@ -191,16 +270,16 @@ func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, 
 		b, report, err = fidelity.ConvertChecked(r, from, out, final, check)
 	}
 	if err != nil || len(passed) == 0 {
-		return b, verdicts, report, err
+		return b, report, err
 	}
 	var names []string
 	for role := range passed {
 		names = append(names, role)
 	}
 	slices.Sort(names)
-	b.Manifest.Calibration.Text = fmt.Sprintf("%s at full int8, calibrated on the float model's greedy outputs for %d calibration images", strings.Join(names, ", "), frames)
+	b.Manifest.Calibration.Text = fmt.Sprintf("%s at full int8, %s", strings.Join(names, ", "), what)
 	if err := b.Manifest.Write(b.Dir); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
-	return b, verdicts, report, nil
+	return b, report, nil
 }
