@@ -83,7 +83,9 @@ const Revision = 5
 // run on) XNNPACK keeps the float32 copy beside the one it packs, about twice an fp32 file's
 // memory, which CLIP's small text tower pays so that an int8 bundle stays a quarter of fp32 on
 // disk (BLIP's, larger, are fp32 files then: blipexport.TextPrecision). Figures: BENCHMARKS.md,
-// "Memory and the hot path" and "Weight-only int8 text models".
+// "Memory and the hot path" and "Weight-only int8 text models". A caller with the ranges of
+// texts it will embed gets a full-int8 text tower instead (convert.Options.Ranges, package
+// textcal; BENCHMARKS.md, "CLIP's text tower at full int8").
 func TextPrecision(p graph.Precision) graph.Precision {
 	if p == graph.Int8Full {
 		return graph.Int8Dynamic
