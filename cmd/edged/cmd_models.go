@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -138,6 +139,10 @@ func describeEntry(e models.Entry) modelEntry {
 	d.Parts, _ = models.Parts(m, tflite.Options{})
 	if c := m.Calibration; c != nil {
 		d.Calibration = fmt.Sprintf("%s, %d images, %s", c.Source, c.Images, c.Method)
+		// c.Text reads "<roles> at full int8, calibrated on ...": the roles are what a row has room for.
+		if roles, _, ok := strings.Cut(c.Text, " at full int8"); ok {
+			d.Calibration += "; " + roles + " calibrated too"
+		}
 	}
 	return d
 }

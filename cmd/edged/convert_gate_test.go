@@ -140,6 +140,8 @@ func TestConvertCalibrateTextCLIP(t *testing.T) {
 	}{
 		{"calibrated", "int8", []string{"--calibrate-text"}},
 		{"plain", "int8-dynamic", nil},
+		// Bars no int8 model meets: the text tower is refused, saying why, and so is the bundle.
+		{"refused", "int8-dynamic", []string{"--calibrate-text", "--min-mean-cosine", "0.99999"}},
 	} {
 		out := filepath.Join(models.BundlesDir(cache), tc.name)
 		var stdout, stderr bytes.Buffer
@@ -154,6 +156,13 @@ func TestConvertCalibrateTextCLIP(t *testing.T) {
 		}
 		f, _ := b.Manifest.File("text")
 		c := b.Manifest.Calibration
+		if tc.name == "refused" {
+			if !strings.Contains(stdout.String(), "gate: failed: mean cosine 0.99") || !strings.Contains(stdout.String(), "; it stays int8-dynamic") ||
+				f.Precision != "int8-dynamic" || c == nil || c.Text != "" {
+				t.Errorf("refused: text tower %s, calibration %+v", f.Precision, c)
+			}
+			continue
+		}
 		if b.Manifest.Precision != "int8" || f.Precision != tc.text || c == nil || c.Check == nil || !c.Check.Passed {
 			t.Fatalf("%s: bundle at %s, text tower %s, calibration %+v", tc.name, b.Manifest.Precision, f.Precision, c)
 		}
@@ -179,10 +188,15 @@ func TestConvertCalibrateTextCLIP(t *testing.T) {
 	}
 	t.Logf("edged models:\n%s", table)
 	for _, line := range strings.Split(table, "\n") {
-		for name, want := range map[string]string{"calibrated": "text int8", "plain": "text int8-dynamic"} {
-			if strings.HasPrefix(line, name+" ") && !strings.Contains(line, want) {
-				t.Errorf("edged models lists %s without %q: %s", name, want, line)
+		for name, wants := range map[string][]string{"calibrated": {"text int8", "minmax; text calibrated too"}, "plain": {"text int8-dynamic"}} {
+			for _, want := range wants {
+				if strings.HasPrefix(line, name+" ") && !strings.Contains(line, want) {
+					t.Errorf("edged models lists %s without %q: %s", name, want, line)
+				}
 			}
+		}
+		if strings.HasPrefix(line, "calibrated ") && strings.Contains(line, "text int8-dynamic") {
+			t.Errorf("edged models lists the calibrated text tower at int8-dynamic: %s", line)
 		}
 	}
 
