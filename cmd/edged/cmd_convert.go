@@ -119,7 +119,7 @@ func convertCommand(args []string, stdout, stderr io.Writer) int {
 		} else {
 			b, report, err = fidelity.ConvertChecked(models.Architectures, *from, *out, opts, check)
 		}
-		if errors.Is(err, textcal.ErrNoImages) {
+		if usage := textcal.UsageError(""); errors.As(err, &usage) {
 			fmt.Fprintf(stderr, "edged convert: %v\n", err)
 			return 2
 		}

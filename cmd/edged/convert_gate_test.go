@@ -129,8 +129,9 @@ func TestConvertCheckReference(t *testing.T) {
 // its text tower on the label set's prompts, prints the text gate's figures, and writes the
 // text tower at full int8; the manifest says what it was calibrated on and edged models
 // shows the part as "text int8". Without --calibrate-text the text tower stays int8-dynamic.
-// A BLIP model with --calibrate-text and no calibration images is refused before any
-// conversion, naming what is missing.
+// --calibrate-text is refused before any conversion, saying why, without --check, for a BLIP
+// model without calibration images, and for a BLIP retrieval model (no text model of its is
+// calibrated).
 func TestConvertCalibrateTextCLIP(t *testing.T) {
 	check := sceneFrames(t, 12, 2)
 	cache := t.TempDir()
@@ -204,11 +205,14 @@ func TestConvertCalibrateTextCLIP(t *testing.T) {
 	for _, args := range [][]string{
 		{"--from", "../../models/shapes/blip_caption", "--out", out, "--precision", "int8", "--check", check, "--calibrate-text"},
 		{"--from", shapesCLIP, "--out", out, "--precision", "int8", "--calibrate-text"},
+		{"--from", "../../models/shapes/blip_itm", "--out", out, "--precision", "int8", "--calibration", check, "--check", sceneFrames(t, 4, 3), "--calibrate-text"},
 	} {
 		var stdout, stderr bytes.Buffer
 		start := time.Now()
 		code := convertCommand(args, &stdout, &stderr)
-		if code != 2 || !strings.Contains(stderr.String(), map[bool]string{true: "--calibration", false: "--check"}[args[1] != shapesCLIP]) {
+		want := map[string]string{shapesCLIP: "give frames to check on with --check", "../../models/shapes/blip_caption": "give them with --calibration",
+			"../../models/shapes/blip_itm": "a BlipForImageTextRetrieval has no text models that generate"}[args[1]]
+		if code != 2 || !strings.Contains(stderr.String(), want) {
 			t.Errorf("%v: exit %d, %q", args, code, stderr.String())
 		}
 		if _, err := os.Stat(out); err == nil {

@@ -26,7 +26,7 @@ import (
 // were embedded. No image is needed: the vision tower is not run.
 func CLIPRanges(r convert.Registry, from string, conv convert.Options, sets []*clip.LabelSet) (map[string]quant.Range, int, error) {
 	if len(sets) == 0 {
-		return nil, 0, errors.New("text calibration: CLIP's text tower is calibrated on label sets' prompts, and there are none")
+		return nil, 0, errNoLabelSets
 	}
 	work, err := os.MkdirTemp("", "edged-textcal-")
 	if err != nil {

@@ -10,7 +10,6 @@
 package textcal
 
 import (
-	"errors"
 	"fmt"
 	"image"
 	"math"
@@ -52,7 +51,7 @@ type Options struct {
 // convert.Options.Ranges, and the number of frames run.
 func Ranges(r convert.Registry, from string, conv convert.Options, o Options) (map[string]map[string]quant.Range, int, error) {
 	if conv.CalibrationDir == "" {
-		return nil, 0, ErrNoImages
+		return nil, 0, errNoImages
 	}
 	work, err := os.MkdirTemp("", "edged-textcal-")
 	if err != nil {
@@ -178,21 +177,30 @@ func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, 
 	}
 	if arch == clipspec.Architecture {
 		if len(check.LabelSets) == 0 {
-			return nil, nil, nil, errors.New("text calibration: CLIP's text tower is calibrated on label sets' prompts, and there are none")
+			return nil, nil, nil, errNoLabelSets
 		}
 		return convertCheckedCLIP(r, from, out, conv, check)
 	}
 	if _, ok := textRoles[arch]; !ok {
-		return nil, nil, nil, fmt.Errorf("text calibration: a %s has no text models that generate (captioning and VQA do) or embed labels (CLIP)", arch)
+		return nil, nil, nil, UsageError(fmt.Sprintf("text calibration: a %s has no text models that generate (captioning and VQA do) or embed labels (CLIP)", arch))
 	}
 	if conv.CalibrationDir == "" {
-		return nil, nil, nil, ErrNoImages
+		return nil, nil, nil, errNoImages
 	}
 	return convertCheckedBLIP(r, from, out, conv, check, o)
 }
 
-// ErrNoImages refuses BLIP's text calibration without images to caption or ask about.
-var ErrNoImages = errors.New("text calibration: BLIP's text models are calibrated on the float model's own captions or answers for the calibration images: give them with --calibration")
+// UsageError is ConvertChecked refusing what it was asked, before any conversion: a checkpoint
+// without text models to calibrate, or without the data to calibrate them on.
+type UsageError string
+
+func (e UsageError) Error() string { return string(e) }
+
+// The data each kind of text model is calibrated on, missing.
+const (
+	errNoImages    = UsageError("text calibration: BLIP's text models are calibrated on the float model's own captions or answers for the calibration images: give them with --calibration")
+	errNoLabelSets = UsageError("text calibration: CLIP's text tower is calibrated on label sets' prompts, and there are none")
+)
 
 // convertCheckedBLIP is ConvertChecked for BLIP. Each text model is written at full int8 in
 // turn and must keep every sampled caption or answer of the bundle it would join identical
