@@ -7,27 +7,45 @@ import (
 
 	"github.com/edged/edged/blip/spec"
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/clip"
 	clipspec "github.com/edged/edged/clip/spec"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/graph"
+	"github.com/edged/edged/internal/textcal"
+	"github.com/edged/edged/quant"
 	"github.com/edged/edged/runtime/tflite"
 )
 
 // Converted at full int8, the shapes CLIP and BLIP VQA list their parts at the precisions
-// their converters write (CLIP's text tower and BLIP's text models int8-dynamic, revision 3),
-// and what Parts says runs each file is what an interpreter made with the same options runs:
-// the kernel that took operators of it, and the delegate.
+// their converters write (CLIP's text tower and BLIP's text models int8-dynamic, revision 3;
+// CLIP's text tower int8 when it is given calibrated ranges, as edged convert
+// --calibrate-text does), and what Parts says runs each file is what an interpreter made with
+// the same options runs: the kernel that took operators of it, and the delegate.
 func TestPartsOfConvertedBundles(t *testing.T) {
 	if testing.Short() {
-		t.Skip("converts two shapes models")
+		t.Skip("converts three shapes models")
 	}
 	dir := t.TempDir()
+	labels, err := clip.LoadLabelSet("../configs/labels/shapes.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	textRanges, _, err := textcal.CLIPRanges(Architectures, "shapes/clip", convert.Options{}, []*clip.LabelSet{labels})
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := map[string]map[string]string{
-		"clip":     {clipspec.RoleVisionTower: "int8", clipspec.RoleTextTower: "int8-dynamic"},
-		"blip_vqa": {spec.RoleVision: "int8", spec.RoleQuestionEncoder: "int8-dynamic", spec.RoleCrossKV: "int8-dynamic", spec.RoleDecoderStep: "int8-dynamic"},
+		"clip":         {clipspec.RoleVisionTower: "int8", clipspec.RoleTextTower: "int8-dynamic"},
+		"clip+textcal": {clipspec.RoleVisionTower: "int8", clipspec.RoleTextTower: "int8"},
+		"blip_vqa":     {spec.RoleVision: "int8", spec.RoleQuestionEncoder: "int8-dynamic", spec.RoleCrossKV: "int8-dynamic", spec.RoleDecoderStep: "int8-dynamic"},
 	}
 	for name, roles := range want {
-		b, err := Convert(filepath.Join("shapes", name), filepath.Join(dir, name), convert.Options{Precision: graph.Int8Full})
+		opts := convert.Options{Precision: graph.Int8Full}
+		ck, calibrated := strings.CutSuffix(name, "+textcal")
+		if calibrated {
+			opts.Ranges = map[string]map[string]quant.Range{clipspec.RoleTextTower: textRanges}
+		}
+		b, err := Convert(filepath.Join("shapes", ck), filepath.Join(dir, name), opts)
 		if err != nil {
 			t.Fatalf("convert %s: %v", name, err)
 		}
@@ -35,6 +53,9 @@ func TestPartsOfConvertedBundles(t *testing.T) {
 			parts, err := Parts(b.Manifest, opts)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if s := PartsString(parts); calibrated && (!strings.Contains(s, "text int8") || strings.Contains(s, "text int8-dynamic")) {
+				t.Errorf("%s: parts %q, want the text tower at int8", name, s)
 			}
 			got := map[string]string{}
 			for _, p := range parts {
@@ -57,7 +78,7 @@ func TestPartsOfConvertedBundles(t *testing.T) {
 			}
 			if k, _ := tflite.KernelOf(opts); k != "" {
 				t.Logf("%s with kernels %q: %s", name, opts.Kernels, PartsString(parts))
-				if s := PartsString(parts); !strings.Contains(s, "int8-dynamic ("+k+" kernels)") {
+				if s := PartsString(parts); !calibrated && !strings.Contains(s, "int8-dynamic ("+k+" kernels)") {
 					t.Errorf("%s: %q does not say the kernels run the int8-dynamic parts", name, s)
 				}
 			}
