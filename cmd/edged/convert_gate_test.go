@@ -130,8 +130,9 @@ func TestConvertCheckReference(t *testing.T) {
 // text tower at full int8; the manifest says what it was calibrated on and edged models
 // shows the part as "text int8". Without --calibrate-text the text tower stays int8-dynamic.
 // --calibrate-text is refused before any conversion, saying why, without --check, for a BLIP
-// model without calibration images, and for a BLIP retrieval model (no text model of its is
-// calibrated).
+// model without calibration images, for a BLIP retrieval model (no text model of its is
+// calibrated), and for a CLIP checkpoint other than the shapes model's without calibration
+// images (its vision tower would not convert at full int8).
 func TestConvertCalibrateTextCLIP(t *testing.T) {
 	check := sceneFrames(t, 12, 2)
 	cache := t.TempDir()
@@ -206,12 +207,14 @@ func TestConvertCalibrateTextCLIP(t *testing.T) {
 		{"--from", "../../models/shapes/blip_caption", "--out", out, "--precision", "int8", "--check", check, "--calibrate-text"},
 		{"--from", shapesCLIP, "--out", out, "--precision", "int8", "--calibrate-text"},
 		{"--from", "../../models/shapes/blip_itm", "--out", out, "--precision", "int8", "--calibration", check, "--check", sceneFrames(t, 4, 3), "--calibrate-text"},
+		{"--from", "../../clip/testdata/clip_tiny", "--out", out, "--precision", "int8", "--check", check, "--labels", "../../configs/labels/shapes.yaml", "--calibrate-text"},
 	} {
 		var stdout, stderr bytes.Buffer
 		start := time.Now()
 		code := convertCommand(args, &stdout, &stderr)
 		want := map[string]string{shapesCLIP: "give frames to check on with --check", "../../models/shapes/blip_caption": "give them with --calibration",
-			"../../models/shapes/blip_itm": "a BlipForImageTextRetrieval has no text models that generate"}[args[1]]
+			"../../models/shapes/blip_itm": "a BlipForImageTextRetrieval has no text models that generate",
+			"../../clip/testdata/clip_tiny": "a full-int8 vision tower, which needs calibration images for this checkpoint: give them with --calibration"}[args[1]]
 		if code != 2 || !strings.Contains(stderr.String(), want) {
 			t.Errorf("%v: exit %d, %q", args, code, stderr.String())
 		}

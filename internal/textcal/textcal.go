@@ -179,6 +179,17 @@ func ConvertChecked(r convert.Registry, from, out string, conv convert.Options, 
 		if len(check.LabelSets) == 0 {
 			return nil, nil, nil, errNoLabelSets
 		}
+		if conv.CalibrationDir == "" && !conv.RandomInit {
+			// The text tower joins a full-int8 vision tower, which calibrates without images
+			// only for the shapes models.
+			ok, err := convert.CalibratesItself(from, "")
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if !ok {
+				return nil, nil, nil, errNoVisionImages
+			}
+		}
 		return convertCheckedCLIP(r, from, out, conv, check)
 	}
 	if _, ok := textRoles[arch]; !ok {
@@ -196,10 +207,12 @@ type UsageError string
 
 func (e UsageError) Error() string { return string(e) }
 
-// The data each kind of text model is calibrated on, missing.
+// The data a text model is calibrated on, or the bundle it joins, missing.
 const (
 	errNoImages    = UsageError("text calibration: BLIP's text models are calibrated on the float model's own captions or answers for the calibration images: give them with --calibration")
 	errNoLabelSets = UsageError("text calibration: CLIP's text tower is calibrated on label sets' prompts, and there are none")
+	// errNoVisionImages: CLIP's text tower at full int8 joins a full-int8 vision tower.
+	errNoVisionImages = UsageError("text calibration: CLIP's text tower is written at full int8 beside a full-int8 vision tower, which needs calibration images for this checkpoint: give them with --calibration")
 )
 
 // convertCheckedBLIP is ConvertChecked for BLIP. Each text model is written at full int8 in
