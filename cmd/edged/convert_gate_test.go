@@ -213,7 +213,7 @@ func TestConvertCalibrateTextCLIP(t *testing.T) {
 		start := time.Now()
 		code := convertCommand(args, &stdout, &stderr)
 		want := map[string]string{shapesCLIP: "give frames to check on with --check", "../../models/shapes/blip_caption": "give them with --calibration",
-			"../../models/shapes/blip_itm": "a BlipForImageTextRetrieval has no text models that generate",
+			"../../models/shapes/blip_itm":  "a BlipForImageTextRetrieval has no text models that generate",
 			"../../clip/testdata/clip_tiny": "a full-int8 vision tower, which needs calibration images for this checkpoint: give them with --calibration"}[args[1]]
 		if code != 2 || !strings.Contains(stderr.String(), want) {
 			t.Errorf("%v: exit %d, %q", args, code, stderr.String())
