@@ -106,7 +106,12 @@ func (l *loader) calibrationParts(field string, b *bundle.Bundle) (calibrationPa
 	report := func(precision string, s CalibrationStatus) {
 		l.prep.update(field, func(m *ModelStatus) { m.Precision, m.Calibration = precision, &s })
 	}
-	return calibrationParts{res: res, run: child.run, publish: child.publishInto, report: report}, child, co, nil
+	var memory *memoryGate
+	if l.prep.budget != nil {
+		memory = &memoryGate{budget: l.prep.budget, field: field}
+	}
+	return calibrationParts{res: res, run: child.run, publish: child.publishInto, report: report, memory: memory,
+		safeInCache: b.Dir, safeBeside: newSafeBundle(field, child, b).dir}, child, co, nil
 }
 
 // safeBundle is the checkpoint at the safe precision, in the cache next to the full-int8
