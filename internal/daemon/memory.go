@@ -405,7 +405,7 @@ type memoryBudget struct {
 	mu       sync.Mutex
 	sizes    map[string]modelSize
 	order    []string
-	warned   string // the last transientWarning logged
+	warned   bool // a transientWarning was logged: once is enough (the figures move a little as bundles are admitted)
 	// At run time (memory_wait.go), under mu: the models the idle unloader closed, the
 	// transients reserved now, and who waits for memory to be freed.
 	unloaded map[string]bool
@@ -455,8 +455,7 @@ func estimateBudget(cfg *Config, exact bool) (*memoryBudget, error) {
 
 // admit records the size of field's model, whose bundle is now ready, and refuses it when the
 // models no longer fit together; r is why the model will be converted again while the daemon
-// runs (nil: it will not). warning is transientWarning's, for the log, when it is not the one
-// logged already.
+// runs (nil: it will not). warning is transientWarning's, for the log, when none was logged yet.
 func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manifest, r *recalibration) (warning string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -477,7 +476,7 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 	return b.newWarningLocked(), nil
 }
 
-// newWarning is transientWarning when it is not the one logged already ("": nothing new).
+// newWarning is transientWarning when none was logged yet ("": nothing to log).
 func (b *memoryBudget) newWarning() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -485,11 +484,11 @@ func (b *memoryBudget) newWarning() string {
 }
 
 func (b *memoryBudget) newWarningLocked() string {
-	w := b.transientWarning()
-	if w == b.warned {
+	if b.warned {
 		return ""
 	}
-	b.warned = w
+	w := b.transientWarning()
+	b.warned = w != ""
 	return w
 }
 
