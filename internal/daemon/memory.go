@@ -226,7 +226,7 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (n int64, fr
 
 // convertPerParam is a calibrated full-int8 conversion's peak resident memory, less edged
 // itself, per weight of the checkpoint, gated against the safe bundle as the daemon's child
-// is (calibrator.gateReference): CLIP ViT-B/32's 151.3 M weights 1107-1115 MiB (BENCHMARKS.md,
+// is (calibrator.gateReference): CLIP ViT-B/32's 151.3 M weights 1107-1108 MiB (BENCHMARKS.md,
 // "What the daemon's child conversion of a CLIP model costs"; against the float model, which
 // the child converted too, 1.5 GiB), BLIP base's 247 M 1.76 GiB (BENCHMARKS.md, "What the
 // daemon's child conversion of a BLIP model costs").
