@@ -68,6 +68,7 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 	c.install = c.swapInPool
 	if !c.opts.Shadow.Off {
 		c.watch(ref)
+		c.shadow.convertsSafe = ref.needsConversion
 	}
 	if calibrated {
 		l.log.Info(fmt.Sprintf("models.%s runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames", field),

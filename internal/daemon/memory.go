@@ -232,6 +232,12 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (n int64, fr
 // daemon's child conversion of a BLIP model costs").
 const convertPerParam = 7.0
 
+// safeConvertPerParam is the same for a conversion at the safe precision (int8-dynamic, no
+// calibration), which shadow checks run once when the safe bundle is not in the cache: CLIP
+// ViT-B/32 638 MiB, BLIP base captioning 866, VQA 982 (BENCHMARKS.md, "Converting on a Pi"),
+// less edged itself, per weight: 3.7, 3.6, 2.6.
+const safeConvertPerParam = 3.7
+
 // recalibration is why a model may be converted again while the daemon runs, and the
 // setting that stops it.
 type recalibration struct{ why, fix string }
@@ -335,6 +341,7 @@ type modelSize struct {
 	field, name string
 	perSession  int64
 	safeSession int64 // a session of the model at the safe precision: a shadow checks' batch loads one
+	params      int64 // the checkpoint's weights (0: not known)
 	sessions    int
 	from        string     // what the figure is made from
 	transient   *transient // what it holds for a while on top; nil: nothing
@@ -388,7 +395,7 @@ func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, 
 		if err != nil {
 			return size, false, err
 		}
-		size.safeSession = safe
+		size.safeSession, size.params = safe, params
 		size.transient = r.peak(params, int64(size.sessions)*max(size.perSession, safe))
 	}
 	return size, true, nil
@@ -461,7 +468,8 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 	defer b.mu.Unlock()
 	weightOnly := weightOnlyKernels(cfg)
 	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
-		perSession: bundleSessionBytes(man, weightOnly), safeSession: bundleSessionBytes(safeVariant(man), weightOnly), from: "bundle at " + man.Precision}
+		perSession: bundleSessionBytes(man, weightOnly), safeSession: bundleSessionBytes(safeVariant(man), weightOnly),
+		params: bundleParams(man), from: "bundle at " + man.Precision}
 	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, size.safeSession))
 	prev, had := b.sizes[field]
 	b.sizes[field] = size

@@ -223,7 +223,7 @@ func TestBudgetAdmitsWithThePeak(t *testing.T) {
 func TestBudgetReservesWhatIsLoadedNow(t *testing.T) {
 	const mib = 1 << 20
 	sizes := map[string]modelSize{
-		fieldCLIP:        {field: fieldCLIP, perSession: 150 * mib, safeSession: 200 * mib, sessions: 1, transient: &transient{bytes: 1000 * mib}},
+		fieldCLIP:        {field: fieldCLIP, perSession: 150 * mib, safeSession: 200 * mib, params: 150e6, sessions: 1, transient: &transient{bytes: 1000 * mib}},
 		fieldBLIPCaption: {field: fieldBLIPCaption, perSession: 700 * mib, sessions: 1},
 		fieldBLIPVQA:     {field: fieldBLIPVQA, perSession: 800 * mib, sessions: 1},
 	}
@@ -236,10 +236,14 @@ func TestBudgetReservesWhatIsLoadedNow(t *testing.T) {
 		t.Errorf("no warning for the conversion that does not fit beside the models: %q", w)
 	}
 	gate := &memoryGate{budget: b, field: fieldCLIP}
-	if release, wait := gate.shadowBatch("shadow", nil); wait != nil {
+	if release, wait := gate.shadowBatch("shadow", false, nil); wait != nil {
 		t.Errorf("a shadow batch (200 MiB) waits beside 500 MiB free: %+v", wait)
 	} else {
 		release()
+	}
+	// The first batch converts the safe bundle: 100 MiB and 3.7 bytes per weight, 629 MiB.
+	if _, wait := gate.shadowBatch("shadow", true, nil); wait == nil || wait.Need != processBase+int64(150e6*safeConvertPerParam) {
+		t.Errorf("a batch that converts the safe bundle first: wait %+v, want the conversion's figure", wait)
 	}
 	woken := make(chan string, 4)
 	_, wait := gate.conversion("calibration", func() { woken <- "calibration" })

@@ -109,8 +109,9 @@ func (b *memoryBudget) freed() {
 
 // transientNeed is what field's model holds for a while on top of its steady figure: for a
 // calibration (its child conversion, or the swap after it), or for one batch of shadow checks
-// (a session of the safe model); 0 when the budget does not know the model.
-func (b *memoryBudget) transientNeed(field string, shadowBatch bool) int64 {
+// (a session of the safe model, or, convertsSafe, the child converting the safe bundle first
+// when that is more); 0 when the budget does not know the model.
+func (b *memoryBudget) transientNeed(field string, shadowBatch, convertsSafe bool) int64 {
 	if b == nil {
 		return 0
 	}
@@ -120,6 +121,8 @@ func (b *memoryBudget) transientNeed(field string, shadowBatch bool) int64 {
 	switch {
 	case !ok:
 		return 0
+	case shadowBatch && convertsSafe && s.params > 0:
+		return max(s.safeSession, processBase+int64(float64(s.params)*safeConvertPerParam))
 	case shadowBatch:
 		return s.safeSession
 	case s.transient != nil:
@@ -139,13 +142,14 @@ func (g *memoryGate) conversion(key any, wake func()) (func(), *MemoryWait) {
 	if g == nil {
 		return func() {}, nil
 	}
-	return g.budget.reserve(key, g.budget.transientNeed(g.field, false), wake)
+	return g.budget.reserve(key, g.budget.transientNeed(g.field, false, false), wake)
 }
 
-// shadowBatch reserves a batch of shadow checks' session of the safe model.
-func (g *memoryGate) shadowBatch(key any, wake func()) (func(), *MemoryWait) {
+// shadowBatch reserves a batch of shadow checks' session of the safe model, and the safe
+// bundle's conversion before it when convertsSafe.
+func (g *memoryGate) shadowBatch(key any, convertsSafe bool, wake func()) (func(), *MemoryWait) {
 	if g == nil {
 		return func() {}, nil
 	}
-	return g.budget.reserve(key, g.budget.transientNeed(g.field, true), wake)
+	return g.budget.reserve(key, g.budget.transientNeed(g.field, true, convertsSafe), wake)
 }

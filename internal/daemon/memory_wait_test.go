@@ -4,14 +4,18 @@ import (
 	"context"
 	"image"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
+	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/mqtttest"
+	"github.com/edged/edged/models"
 )
 
 // memoryFixture is a budget with CLIP (whose conversion needs 1000 MiB, a shadow batch's safe
@@ -153,5 +157,27 @@ func TestShadowChecksWaitForMemory(t *testing.T) {
 	})
 	if ref.batches.Load() == 0 {
 		t.Error("no batch compared")
+	}
+}
+
+// A batch of shadow checks asks for the safe bundle's conversion only when the cache does not
+// hold that bundle yet: needsConversion is true for a full-int8 bundle alone, false once its
+// checkpoint's safe bundle is beside it.
+func TestSafeBundleNeedsConversion(t *testing.T) {
+	ckpt := filepath.Join("..", "..", "models", "shapes", "clip")
+	cache := t.TempDir()
+	int8, err := models.Convert(ckpt, filepath.Join(cache, "clip-int8"), convert.Options{Precision: graph.Int8Full})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb := newSafeBundle(fieldCLIP, childConversion{safe: int8}, int8)
+	if !sb.needsConversion() {
+		t.Fatal("no safe bundle in the cache, but no conversion needed")
+	}
+	if _, err := models.Convert(ckpt, sb.dir, convert.Options{Precision: convert.SafePrecision}); err != nil {
+		t.Fatal(err)
+	}
+	if sb.needsConversion() || sb.bundle() == nil {
+		t.Error("the safe bundle is in the cache, but a conversion is still needed")
 	}
 }

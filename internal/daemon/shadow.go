@@ -204,6 +204,9 @@ type shadowChecks[M comparable, F any] struct {
 	compare func(m M, batch []F) (tallies []fidelity.Tally, stale bool, err error)
 	// safe makes the safe model the one that runs.
 	safe func() error
+	// convertsSafe says whether the next compare converts the safe bundle first (nil: never),
+	// which the batch's memory must cover.
+	convertsSafe func() bool
 
 	// Under c.mu:
 	window *agreementWindow
@@ -274,7 +277,7 @@ func (s *shadowChecks[M, F]) check(m M, batch []F) {
 	c := s.c
 	// The safe model is loaded beside the full-int8 one: a batch that does not fit beside
 	// what is loaded now is dropped (the next one asks again).
-	release, wait := c.memory.shadowBatch(s, nil)
+	release, wait := c.memory.shadowBatch(s, s.convertsSafe != nil && s.convertsSafe(), nil)
 	var tallies []fidelity.Tally
 	var stale bool
 	err := errWaitingForMemory
