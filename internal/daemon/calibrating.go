@@ -21,7 +21,7 @@ import (
 // weights, float activations): no data can make it wrong. The daemon then earns full int8 on
 // what its own cameras see: a reservoir keeps frames sampled over time, and once it holds
 // enough a child edged converts the checkpoint at full int8 on them (calibrationRun), gated
-// against the float model on the frames held aside; a model that passes replaces the safe one
+// against the safe model on the frames held aside (calibrator.gateReference); a model that passes replaces the safe one
 // in the cache and in the running daemon, a refused one is dropped and the safe one kept.
 
 // CalibrationOptions say when the daemon converts and what the gate demands.
@@ -73,6 +73,9 @@ const (
 	calRefused    = "refused"    // the gate refused the last model; the safe one labels
 	calFailed     = "failed"     // the last conversion failed; tried again later
 	calCalibrated = "calibrated" // the full-int8 model labels
+	// calWaitingMemory: ready to convert, but the conversion does not fit in
+	// runtime.memory_limit beside what is loaded now (memory_wait.go).
+	calWaitingMemory = "waiting_for_memory"
 )
 
 const (
@@ -104,6 +107,8 @@ type CalibrationStatus struct {
 	Gate  string           `json:"gate,omitempty"`
 	Check *fidelity.Report `json:"check,omitempty"`
 	Error string           `json:"error,omitempty"`
+	// Memory is what the conversion waits for in waiting_for_memory.
+	Memory *MemoryWait `json:"memory,omitempty"`
 	// Shadow is the running agreement of the full-int8 model with the safe one, when shadow
 	// checks run.
 	Shadow *ShadowStatus `json:"shadow,omitempty"`
@@ -163,7 +168,11 @@ type calibrationParts struct {
 	report  func(precision string, s CalibrationStatus)
 	ref     shadowReference // nil, or opts.Shadow.Off: no shadow checks
 	unload  *idleUnload     // closes CLIP's text tower when idle; nil keeps it
-	swapped func(*bundle.Manifest)
+	memory  *memoryGate     // nil: no memory budget
+	// safeInCache and safeBeside: the calibrator's (gateReference); "" compares with the
+	// float model.
+	safeInCache, safeBeside string
+	swapped                 func(*bundle.Manifest)
 }
 
 // newCalibratingLabeler labels with m: the safe model (calibrated false), or a full-int8 one

@@ -60,15 +60,15 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 		c.questions = standingQuestions(l.cfg)
 	}
 	c.initCalibrator(field, blipTask(field), calibrated, parts, co, l.log)
-	// The gate compares with the safe model in the cache: the text models are the same files,
-	// so a caption or answer that differs is the calibrated vision tower's doing. That is b
-	// until a full-int8 bundle takes its place; then the safe bundle beside it, which shadow
-	// checks prepare (before a fallback, so before a recalibration). A model calibrated on
-	// the cameras is checked from then on, as one loaded at full int8.
+	// The gate compares with the safe model in the cache (calibrator.gateReference): the text
+	// models are the same files, so a caption or answer that differs is the calibrated vision
+	// tower's doing. A model calibrated on the cameras is checked from then on, as one loaded
+	// at full int8.
 	ref := &safeBLIP{safeBundle: newSafeBundle(field, child, b), run: l.run}
 	c.install = c.swapInPool
 	if !c.opts.Shadow.Off {
 		c.watch(ref)
+		c.shadow.convertsSafe = ref.needsConversion
 	}
 	if calibrated {
 		l.log.Info(fmt.Sprintf("models.%s runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames", field),
@@ -77,13 +77,7 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 		l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; its text models stay as they are", field),
 			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
-	c.gateInputs = func() (gateInputs, string) { // c.mu held
-		in := gateInputs{Questions: c.questions, Reference: b.Dir}
-		if calibrated || (c.status.Shadow != nil && c.status.Shadow.Fallbacks > 0) { // b holds a full-int8 bundle
-			in.Reference = ref.dir
-		}
-		return in, ""
-	}
+	c.gateInputs = func() (gateInputs, string) { return gateInputs{Questions: c.questions}, "" }
 	c.mu.Lock()
 	c.reportLocked()
 	c.mu.Unlock()

@@ -70,7 +70,8 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 		return nil, err
 	}
 	parts.load = func(nb *bundle.Bundle) (swappableCLIP, error) { return newCLIPLabeler(nb, opts, l.labelWorkers) }
-	parts.ref = &safeReference{safeBundle: newSafeBundle(fieldCLIP, child, b), opts: opts, workers: l.labelWorkers}
+	ref := &safeReference{safeBundle: newSafeBundle(fieldCLIP, child, b), opts: opts, workers: l.labelWorkers}
+	parts.ref = ref
 	parts.unload = l.prep.unload
 	parts.swapped = func(man *bundle.Manifest) { l.reportParts(fieldCLIP, man) }
 	if calibrated {
@@ -80,7 +81,11 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 		l.log.Info("models.clip runs at the safe precision (int8 weights, float activations) until it is calibrated to full int8 on the cameras' frames",
 			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
-	return newCalibratingLabeler(m, calibrated, parts, co, l.log), nil
+	c := newCalibratingLabeler(m, calibrated, parts, co, l.log)
+	if c.shadow != nil {
+		c.shadow.convertsSafe = ref.needsConversion
+	}
+	return c, nil
 }
 
 // calibrationParts are what calibrating field's model of bundle b on the cameras' frames
@@ -106,7 +111,12 @@ func (l *loader) calibrationParts(field string, b *bundle.Bundle) (calibrationPa
 	report := func(precision string, s CalibrationStatus) {
 		l.prep.update(field, func(m *ModelStatus) { m.Precision, m.Calibration = precision, &s })
 	}
-	return calibrationParts{res: res, run: child.run, publish: child.publishInto, report: report}, child, co, nil
+	var memory *memoryGate
+	if l.prep.budget != nil {
+		memory = &memoryGate{budget: l.prep.budget, field: field}
+	}
+	return calibrationParts{res: res, run: child.run, publish: child.publishInto, report: report, memory: memory,
+		safeInCache: b.Dir, safeBeside: newSafeBundle(field, child, b).dir}, child, co, nil
 }
 
 // safeBundle is the checkpoint at the safe precision, in the cache next to the full-int8
@@ -141,14 +151,10 @@ type safeReference struct {
 func (r *safeBundle) prepare(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.b != nil {
+	if r.readLocked() {
 		return nil
 	}
 	want := r.child.safe.Manifest.Source.Hash
-	if b, err := bundle.Read(r.dir); err == nil && b.Manifest.Source.Hash == want && b.Manifest.Precision == convert.SafePrecision.String() {
-		r.b = b
-		return nil
-	}
 	r.child.turn.Lock()
 	defer r.child.turn.Unlock()
 	tmp, err := os.MkdirTemp(filepath.Dir(r.dir), "."+filepath.Base(r.dir)+".partial-safe-")
@@ -176,6 +182,27 @@ func (r *safeBundle) prepare(ctx context.Context) error {
 	}
 	r.b = b
 	return nil
+}
+
+// readLocked finds the safe bundle in the cache (true), unless prepare found it already; r.mu
+// is held.
+func (r *safeBundle) readLocked() bool {
+	if r.b != nil {
+		return true
+	}
+	if b, err := bundle.Read(r.dir); err == nil && b.Manifest.Source.Hash == r.child.safe.Manifest.Source.Hash &&
+		b.Manifest.Precision == convert.SafePrecision.String() {
+		r.b = b
+		return true
+	}
+	return false
+}
+
+// needsConversion says whether prepare would convert the safe bundle (not in the cache).
+func (r *safeBundle) needsConversion() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.readLocked()
 }
 
 func (r *safeBundle) bundle() *bundle.Bundle {

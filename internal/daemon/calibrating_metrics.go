@@ -13,6 +13,10 @@ var (
 		"Conversions to full int8 on the cameras' frames, by model and result (passed, refused by the fidelity gate, failed).", []string{"model", "result"}, nil)
 	descCalibrationFrames = prometheus.NewDesc("edged_calibration_frames",
 		"Frames kept to calibrate and check a safe-precision model on, by model.", []string{"model"}, nil)
+	descCalibrationWaitingMemory = prometheus.NewDesc("edged_calibration_waiting_for_memory",
+		"1 while the model's conversion to full int8 waits for memory: it does not fit in runtime.memory_limit beside what is loaded now; 0 otherwise.", []string{"model"}, nil)
+	descShadowMemoryDrops = prometheus.NewDesc("edged_shadow_memory_drops_total",
+		"Batches of shadow checks dropped because the safe model did not fit in runtime.memory_limit beside what was loaded then, by model.", []string{"model"}, nil)
 	descShadowChecks = prometheus.NewDesc("edged_shadow_checks_total",
 		"Shadow checks of a full-int8 model against the safe precision on a camera frame, by model.", []string{"model"}, nil)
 	descShadowFallbacks = prometheus.NewDesc("edged_shadow_fallbacks_total",
@@ -25,6 +29,8 @@ func (c calibrationCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descFullInt8
 	ch <- descCalibrations
 	ch <- descCalibrationFrames
+	ch <- descCalibrationWaitingMemory
+	ch <- descShadowMemoryDrops
 	ch <- descShadowChecks
 	ch <- descShadowFallbacks
 	ch <- descShadowAgreement
@@ -57,9 +63,15 @@ func (c calibrationCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(descCalibrations, prometheus.CounterValue, float64(n), f, result)
 		}
 		ch <- prometheus.MustNewConstMetric(descCalibrationFrames, prometheus.GaugeValue, float64(cal.Frames), f)
+		waiting := 0.0
+		if cal.State == calWaitingMemory {
+			waiting = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descCalibrationWaitingMemory, prometheus.GaugeValue, waiting, f)
 		if sh := cal.Shadow; sh != nil {
 			ch <- prometheus.MustNewConstMetric(descShadowChecks, prometheus.CounterValue, float64(sh.Checks), f)
 			ch <- prometheus.MustNewConstMetric(descShadowFallbacks, prometheus.CounterValue, float64(sh.Fallbacks), f)
+			ch <- prometheus.MustNewConstMetric(descShadowMemoryDrops, prometheus.CounterValue, float64(sh.MemoryDrops), f)
 			for measure, v := range map[string]float64{"mean_cosine": sh.MeanCosine, "worst_cosine": sh.WorstCosine,
 				"top1": sh.Top1Agreement, "window": float64(sh.Window)} {
 				ch <- prometheus.MustNewConstMetric(descShadowAgreement, prometheus.GaugeValue, v, f, measure)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edged/edged/bundle"
+	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 )
@@ -31,7 +32,14 @@ type calibrator struct {
 	run     calibrationRun
 	publish func(tmp string, res *Reservoir) (*bundle.Bundle, error) // moves a passed bundle into the cache
 	report  func(precision string, s CalibrationStatus)
+	memory  *memoryGate // the budget a conversion and a shadow batch ask for their memory (nil: none)
 	log     *slog.Logger
+	// The safe bundles the gate compares with (gateReference): the cache's bundle of the
+	// model while it is the safe one, and the one beside it once a full-int8 bundle has taken
+	// its place; "" the float model, converted in the child. startedCalibrated: the cache's
+	// bundle was full int8 at the start.
+	safeInCache, safeBeside string
+	startedCalibrated       bool
 
 	// gateInputs says what the gate compares on, or (a non-empty string) why a ready
 	// reservoir does not convert yet; install loads a passed bundle and makes it the model;
@@ -71,13 +79,27 @@ type gateInputs struct {
 // one, and reports its status.
 func (c *calibrator) initCalibrator(field, task string, calibrated bool, p calibrationParts, opts CalibrationOptions, log *slog.Logger) {
 	c.field, c.task, c.opts, c.log = field, task, opts.withDefaults(), log
-	c.res, c.run, c.publish, c.report = p.res, p.run, p.publish, p.report
+	c.res, c.run, c.publish, c.report, c.memory = p.res, p.run, p.publish, p.report, p.memory
+	c.safeInCache, c.safeBeside, c.startedCalibrated = p.safeInCache, p.safeBeside, calibrated
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.status = CalibrationStatus{State: calCollecting, MinFrames: c.opts.MinFrames, MinSpanS: c.opts.MinSpan.Seconds()}
 	if calibrated {
 		c.status.State = calCalibrated
 		c.done = true
 	}
+}
+
+// gateReference is the safe bundle the gate compares a new model with (c.mu held): the
+// cache's until a full-int8 bundle takes its place there; then the safe bundle beside it,
+// which shadow checks prepare before a fallback, so before a recalibration. Comparing with
+// the safe model rather than the float one, the child converts nothing but the candidate (a
+// float reference cost CLIP B/32's child 1.5 GiB rather than 1.1, BLIP base's 2.6 rather than
+// 1.8), and the gate judges what calibrating changed.
+func (c *calibrator) gateReference() string {
+	if c.startedCalibrated || (c.status.Shadow != nil && c.status.Shadow.Fallbacks > 0) {
+		return c.safeBeside
+	}
+	return c.safeInCache
 }
 
 // reportLocked hands the status on; the caller holds mu.
@@ -120,30 +142,70 @@ func (c *calibrator) offer(now time.Time, img image.Image) {
 	if err != nil {
 		c.log.Warn("calibration: frame not kept", "model", c.field, "err", err)
 	}
+	if !c.startLocked(now) && kept {
+		c.reportLocked()
+	}
+}
+
+// startLocked starts a conversion if the reservoir is ready and its memory fits beside what
+// is loaded now; else, when memory is what it lacks, the calibration waits for memory (woken
+// when some is freed, or by the next frame kept). Whether it reported the status; c.mu is held.
+func (c *calibrator) startLocked(now time.Time) (reported bool) {
 	if c.status.State == calConverting || c.status.State == calCalibrated || now.Before(c.notBefore) ||
 		!c.res.Ready(c.opts.MinFrames, c.opts.MinSpan) {
-		if kept {
-			c.reportLocked()
-		}
-		return
+		return false
 	}
 	in, notYet := c.gateInputs()
 	if notYet != "" {
 		if c.status.Error != notYet {
 			c.status.Error = notYet
 			c.reportLocked()
+			return true
 		}
-		return
+		return false
 	}
-	in.Thresholds, in.TextFrames = c.opts.Thresholds, c.opts.TextFrames
-	c.status.State, c.status.Error = calConverting, ""
+	release, wait := c.memory.conversion(c, c.memoryFreed)
+	if wait != nil {
+		return c.waitForMemoryLocked(wait)
+	}
+	in.Thresholds, in.TextFrames, in.Reference = c.opts.Thresholds, c.opts.TextFrames, c.gateReference()
+	c.status.State, c.status.Error, c.status.Memory = calConverting, "", nil
 	c.status.Conversions++
 	c.reportLocked()
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
+		defer release() // after the swap too: the new model loads beside the old one
 		c.convert(in)
 	}()
+	return true
+}
+
+// waitForMemoryLocked puts the calibration in waiting_for_memory with the figures of wait,
+// logging once per wait (not per try); c.mu is held.
+func (c *calibrator) waitForMemoryLocked(wait *MemoryWait) (reported bool) {
+	first := c.status.State != calWaitingMemory
+	if !first && *c.status.Memory == *wait {
+		return false
+	}
+	c.status.State, c.status.Memory = calWaitingMemory, wait
+	c.reportLocked()
+	if first {
+		c.log.Warn("calibration: waiting for memory: the conversion to full int8 does not fit beside what is loaded now; "+
+			"it starts when a model is unloaded when idle, another conversion ends, or new frames are kept",
+			"model", c.field, "need", bench.FormatBytes(wait.Need), "loaded", bench.FormatBytes(wait.Loaded), "limit", bench.FormatBytes(wait.Limit))
+	}
+	return true
+}
+
+// memoryFreed tries the waiting conversion again (the budget's wake).
+func (c *calibrator) memoryFreed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done || c.ctx.Err() != nil || c.status.State != calWaitingMemory {
+		return
+	}
+	c.startLocked(time.Now())
 }
 
 // convert runs one conversion on a copy of the reservoir's frames and swaps the model in if

@@ -90,6 +90,9 @@ func New(configPath string, opts Options) (*Daemon, error) {
 	if d.budget, err = newMemoryBudget(cfg); err != nil {
 		return nil, err
 	}
+	if w := d.budget.newWarning(); w != "" {
+		d.log.Warn(w)
+	}
 
 	if d.page, err = newPage(d); err != nil {
 		return nil, err

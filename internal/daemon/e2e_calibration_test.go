@@ -21,8 +21,8 @@ import (
 )
 
 // calibrationTimeout bounds the wait for a conversion on the camera's frames: the child edged
-// converts the checkpoint twice (full int8 and the float reference) and runs the gate, niced
-// below the daemon's own work, on a machine other tests load too.
+// converts the checkpoint at full int8 and runs the gate against the safe bundle, niced below
+// the daemon's own work, on a machine other tests load too.
 const calibrationTimeout = 5 * time.Minute
 
 // calibrationConfig runs CLIP from the checkpoint folder ckpt on the synthetic camera, with a
@@ -246,7 +246,7 @@ func textTowerSHA(t *testing.T, e models.Entry) string {
 
 // A checkpoint folder without calibration data starts at the safe precision; once the
 // camera's frames are in, a child edged converts it to full int8 on them, the gate passes it
-// against the float model, and the daemon labels with it: the labels still match the scenes'
+// against the safe model in the cache, and the daemon labels with it: the labels still match the scenes'
 // truth. The calibrated bundle replaces the safe one in the cache, records the camera, and a
 // restart uses it without converting again (shadow checks watching it).
 func TestE2ECalibratesOnTheCamera(t *testing.T) {
@@ -268,6 +268,9 @@ func TestE2ECalibratesOnTheCamera(t *testing.T) {
 	}
 	t.Logf("gate on the camera's frames: %d frames, mean cosine %.4f, worst %.4f, top-1 %.3f over %d",
 		c.Check.Frames, c.Check.MeanCosine, c.Check.WorstCosine, c.Check.Top1Agreement, c.Check.Top1Compared)
+	if c.Check.Reference != "int8-dynamic" {
+		t.Errorf("the gate compared with the %q model, want the safe int8-dynamic one (the child converts no float reference)", c.Check.Reference)
+	}
 
 	// Labels after the swap match the scenes.
 	checkLabelsTruthSince(t, p, box, swapped, 40, 5)

@@ -299,6 +299,9 @@ const (
 // unloaded and reloaded update the status and the metrics before they log: whoever sees the
 // line finds them up to date.
 func (u *idleUnload) unloaded(m *idleModel, err error) {
+	if m.name == m.field { // a whole model: its memory is free for a transient (memory_wait.go)
+		u.prep.budget.setLoaded(m.field, false)
+	}
 	u.prep.update(m.field, func(s *ModelStatus) {
 		st := m.status(s)
 		st.Unloaded = true
@@ -313,6 +316,9 @@ func (u *idleUnload) unloaded(m *idleModel, err error) {
 }
 
 func (u *idleUnload) reloaded(m *idleModel, took time.Duration) {
+	if m.name == m.field {
+		u.prep.budget.setLoaded(m.field, true)
+	}
 	u.prep.update(m.field, func(s *ModelStatus) {
 		st := m.status(s)
 		st.Unloaded = false

@@ -221,15 +221,22 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (n int64, fr
 // with its float weights and the calibration's activations; a model that passes is loaded
 // beside the one it replaces until that one's calls end; a batch of shadow checks loads the
 // safe model's one session. Conversions take turns with the loader's, so these happen one at
-// a time: the budget counts the largest of them, the conversion or the swap (a batch's
-// session is less than a swap's), on top of the steady models.
+// a time. They need not fit beside every model at start (edged warns): each asks for its
+// memory when it is about to run, against what is loaded then (memory_wait.go).
 
 // convertPerParam is a calibrated full-int8 conversion's peak resident memory, less edged
-// itself, per weight of the checkpoint: 1109 MiB for CLIP ViT-B/32's 151.3 M weights
-// (BENCHMARKS.md, "Converting on a Pi"); BLIP base's camera calibration, gated against the
-// safe bundle, measured 1.76 GiB for its 247 M (BENCHMARKS.md, "What the daemon's child
-// conversion of a BLIP model costs").
+// itself, per weight of the checkpoint, gated against the safe bundle as the daemon's child
+// is (calibrator.gateReference): CLIP ViT-B/32's 151.3 M weights 1107-1108 MiB (BENCHMARKS.md,
+// "What the daemon's child conversion of a CLIP model costs"; against the float model, which
+// the child converted too, 1.5 GiB), BLIP base's 247 M 1.76 GiB (BENCHMARKS.md, "What the
+// daemon's child conversion of a BLIP model costs").
 const convertPerParam = 7.0
+
+// safeConvertPerParam is the same for a conversion at the safe precision (int8-dynamic, no
+// calibration), which shadow checks run once when the safe bundle is not in the cache: CLIP
+// ViT-B/32 638 MiB, BLIP base captioning 866, VQA 982 (BENCHMARKS.md, "Converting on a Pi"),
+// less edged itself, per weight: 3.7, 3.6, 2.6.
+const safeConvertPerParam = 3.7
 
 // recalibration is why a model may be converted again while the daemon runs, and the
 // setting that stops it.
@@ -333,6 +340,8 @@ func bundleParams(m *bundle.Manifest) int64 {
 type modelSize struct {
 	field, name string
 	perSession  int64
+	safeSession int64 // a session of the model at the safe precision: a shadow checks' batch loads one
+	params      int64 // the checkpoint's weights (0: not known)
 	sessions    int
 	from        string     // what the figure is made from
 	transient   *transient // what it holds for a while on top; nil: nothing
@@ -386,27 +395,38 @@ func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, 
 		if err != nil {
 			return size, false, err
 		}
+		size.safeSession, size.params = safe, params
 		size.transient = r.peak(params, int64(size.sessions)*max(size.perSession, safe))
 	}
 	return size, true, nil
 }
 
 // memoryBudget holds the models' estimates against the limit while they are prepared: a
-// model whose size is known only once its bundle is ready is admitted then, or refused.
+// model whose size is known only once its bundle is ready is admitted then, or refused. Only
+// the models themselves must fit: what a model holds for a while on top (a calibration's child
+// conversion, a swap, a batch of shadow checks) is asked for at run time (memory_wait.go),
+// against what is loaded then.
 type memoryBudget struct {
 	limit    int64
 	explicit bool // set in the config, rather than what the machine has
 	mu       sync.Mutex
 	sizes    map[string]modelSize
 	order    []string
+	warned   bool // a transientWarning was logged: once is enough (the figures move a little as bundles are admitted)
+	// At run time (memory_wait.go), under mu: the models the idle unloader closed, the
+	// transients reserved now, and who waits for memory to be freed.
+	unloaded map[string]bool
+	reserved map[*reservation]bool
+	waiters  map[any]func()
 }
 
 // newMemoryBudget estimates the config's models and refuses the config (a *ConfigError) when
-// those known already cannot fit. Estimates that do not fit are made again exactly
-// (checkpointRecalibration) before the config is refused: the refusal names the right setting.
+// those known already cannot fit together. Estimates that do not fit are made again exactly
+// (checkpointRecalibration) before the config is refused or a transient is warned of: the
+// message names the right setting.
 func newMemoryBudget(cfg *Config) (*memoryBudget, error) {
 	b, err := estimateBudget(cfg, false)
-	if err == nil && b.overBudget() != "" {
+	if err == nil && (b.overBudget() != "" || b.transientWarning() != "") {
 		b, err = estimateBudget(cfg, true)
 	}
 	if err != nil {
@@ -441,14 +461,16 @@ func estimateBudget(cfg *Config, exact bool) (*memoryBudget, error) {
 }
 
 // admit records the size of field's model, whose bundle is now ready, and refuses it when the
-// models no longer fit; r is why the model will be converted again while the daemon runs (nil:
-// it will not).
-func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manifest, r *recalibration) error {
+// models no longer fit together; r is why the model will be converted again while the daemon
+// runs (nil: it will not). warning is transientWarning's, for the log, when none was logged yet.
+func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manifest, r *recalibration) (warning string, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	weightOnly := weightOnlyKernels(cfg)
 	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
-		perSession: bundleSessionBytes(man, weightOnlyKernels(cfg)), from: "bundle at " + man.Precision}
-	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, bundleSessionBytes(safeVariant(man), weightOnlyKernels(cfg))))
+		perSession: bundleSessionBytes(man, weightOnly), safeSession: bundleSessionBytes(safeVariant(man), weightOnly),
+		params: bundleParams(man), from: "bundle at " + man.Precision}
+	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, size.safeSession))
 	prev, had := b.sizes[field]
 	b.sizes[field] = size
 	if msg := b.overBudget(); msg != "" {
@@ -457,53 +479,66 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 		} else {
 			delete(b.sizes, field)
 		}
-		return fmt.Errorf("runtime.memory_limit: %s", msg)
+		return "", fmt.Errorf("runtime.memory_limit: %s", msg)
 	}
-	return nil
+	return b.newWarningLocked(), nil
 }
 
-// overBudget says, when the known models do not fit, what each needs and which settings
-// would make them fit; "" when they fit.
+// newWarning is transientWarning when none was logged yet ("": nothing to log).
+func (b *memoryBudget) newWarning() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.newWarningLocked()
+}
+
+func (b *memoryBudget) newWarningLocked() string {
+	if b.warned {
+		return ""
+	}
+	w := b.transientWarning()
+	b.warned = w != ""
+	return w
+}
+
+// steadyBytes is what the known models hold together, with edged itself.
+func (b *memoryBudget) steadyBytes() int64 {
+	steady := int64(processBase)
+	for _, s := range b.sizes {
+		steady += s.bytes()
+	}
+	return steady
+}
+
+// limitText names the limit in messages.
+func (b *memoryBudget) limitText() string {
+	if !b.explicit {
+		return bench.FormatBytes(b.limit) + ", what this machine has less a margin"
+	}
+	return "the " + bench.FormatBytes(b.limit) + " allowed"
+}
+
+// overBudget says, when the known models do not fit together, what each needs and which
+// settings would make them fit; "" when they fit.
 func (b *memoryBudget) overBudget() string {
-	steady, sessions := int64(processBase), 0
+	steady, sessions := b.steadyBytes(), 0
+	if steady <= b.limit {
+		return ""
+	}
 	var parts []string
 	for _, f := range b.order {
 		s, ok := b.sizes[f]
 		if !ok {
 			continue
 		}
-		steady += s.bytes()
 		sessions = max(sessions, s.sessions)
 		parts = append(parts, fmt.Sprintf("models.%s %s (%s: %s per session × %d)", f, bench.FormatBytes(s.bytes()), s.from, bench.FormatBytes(s.perSession), s.sessions))
 	}
-	peakField, peak := b.largestTransient("")
-	total := steady + peak
-	if total <= b.limit {
-		return ""
-	}
-	limit := "the " + bench.FormatBytes(b.limit) + " allowed"
-	if !b.explicit {
-		limit = bench.FormatBytes(b.limit) + ", what this machine has less a margin"
-	}
-	need := fmt.Sprintf("the models need about %s with edged itself (%s)", bench.FormatBytes(steady), bench.FormatBytes(processBase))
-	if peak > 0 {
-		t := b.sizes[peakField].transient
-		need += fmt.Sprintf(", and %s at times: %s more during models.%s's %s", bench.FormatBytes(total), bench.FormatBytes(peak), peakField, t.what)
-	}
-	msg := fmt.Sprintf("%s, more than %s: %s. To fit: ", need, limit, strings.Join(parts, ", "))
+	msg := fmt.Sprintf("the models need about %s with edged itself (%s), more than %s: %s. To fit: ",
+		bench.FormatBytes(steady), bench.FormatBytes(processBase), b.limitText(), strings.Join(parts, ", "))
 	var fixes []string
 	for _, f := range b.order {
-		if s, ok := b.sizes[f]; ok && s.transient != nil {
-			if _, others := b.largestTransient(f); steady+others <= b.limit {
-				fixes = append(fixes, s.transient.fix)
-			}
-		}
-	}
-	for _, f := range b.order {
-		if s, ok := b.sizes[f]; ok {
-			if _, others := b.largestTransient(f); steady-s.bytes()+others <= b.limit {
-				fixes = append(fixes, "leave out models."+f)
-			}
+		if s, ok := b.sizes[f]; ok && steady-s.bytes() <= b.limit {
+			fixes = append(fixes, "leave out models."+f)
 		}
 	}
 	if sessions > 1 {
@@ -511,11 +546,7 @@ func (b *memoryBudget) overBudget() string {
 		for _, s := range b.sizes {
 			one += s.perSession
 		}
-		fix := fmt.Sprintf("runtime.workers: 2 (one session of each model: %s", bench.FormatBytes(one))
-		if peak > 0 {
-			fix += fmt.Sprintf(", %s at times", bench.FormatBytes(one+peak))
-		}
-		fixes = append(fixes, fix+")")
+		fixes = append(fixes, fmt.Sprintf("runtime.workers: 2 (one session of each model: %s)", bench.FormatBytes(one)))
 	}
 	for _, s := range b.sizes {
 		if !strings.HasSuffix(s.from, "int8") {
@@ -523,8 +554,24 @@ func (b *memoryBudget) overBudget() string {
 			break
 		}
 	}
-	fixes = append(fixes, "fewer models", "runtime.memory_limit above "+bench.FormatBytes(total)+" on a machine that has it")
+	fixes = append(fixes, "fewer models", "runtime.memory_limit above "+bench.FormatBytes(steady)+" on a machine that has it")
 	return msg + strings.Join(fixes, "; or ")
+}
+
+// transientWarning says, when the largest transient does not fit beside all the models loaded
+// at once, what it needs and what happens then (it waits for memory at run time) and which
+// setting avoids it; "" when it fits.
+func (b *memoryBudget) transientWarning() string {
+	steady := b.steadyBytes()
+	f, peak := b.largestTransient("")
+	if peak == 0 || steady+peak <= b.limit {
+		return ""
+	}
+	t := b.sizes[f].transient
+	return fmt.Sprintf("runtime.memory_limit: the models need about %s with edged itself, and %s at times: %s more during models.%s's %s, more than %s. "+
+		"edged starts: such work waits until what is loaded then leaves room for it (a model unloaded when idle, a conversion ended; "+
+		"calibration state waiting_for_memory in /healthz). To run it at once: %s, or runtime.memory_limit above %s on a machine that has it",
+		bench.FormatBytes(steady), bench.FormatBytes(steady+peak), bench.FormatBytes(peak), f, t.what, b.limitText(), t.fix, bench.FormatBytes(steady+peak))
 }
 
 // largestTransient is the largest transient of the models but skip (none: ""), and whose.

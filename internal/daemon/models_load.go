@@ -172,8 +172,12 @@ func (l *loader) open(ctx context.Context, m configuredModel) (*Models, error) {
 		return nil, fmt.Errorf("models.%s (%s): %w", m.field, m.name, err)
 	}
 	if l.prep.budget != nil {
-		if err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest, l.recalibration(m.field, b)); err != nil {
+		warning, err := l.prep.budget.admit(l.cfg, m.field, m.name, b.Manifest, l.recalibration(m.field, b))
+		if err != nil {
 			return nil, fmt.Errorf("models.%s: %w", m.field, err)
+		}
+		if warning != "" {
+			l.log.Warn(warning)
 		}
 	}
 	part, err := l.load(m.field, b)

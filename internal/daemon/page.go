@@ -226,6 +226,9 @@ func (p *page) Status() web.Status {
 			}
 			if c := s.Calibration; c != nil {
 				mc := web.ModelCalibration{Model: f, Precision: s.Precision, State: c.State, Frames: c.Frames, MinFrames: c.MinFrames, Gate: c.Gate, Error: c.Error}
+				if c.Memory != nil {
+					mc.Memory = c.Memory.String()
+				}
 				if sh := c.Shadow; sh != nil {
 					mc.Agreement, mc.Checks, mc.Fallbacks = sh.Agreement, sh.Checks, sh.Fallbacks
 					if sh.Error != "" {

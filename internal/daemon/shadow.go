@@ -2,12 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"sync/atomic"
 	"time"
 
 	"github.com/edged/edged/clip"
+	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/fidelity"
 )
 
@@ -74,7 +76,13 @@ type ShadowStatus struct {
 	FellBack  string `json:"fell_back,omitempty"`
 	// Error is why the last check could not run.
 	Error string `json:"error,omitempty"`
+	// MemoryDrops counts the batches dropped because the safe model did not fit in
+	// runtime.memory_limit beside what was loaded then (Error "waiting for memory").
+	MemoryDrops int `json:"memory_drops"`
 }
+
+// errWaitingForMemory is the shadow status's error of a batch dropped for memory.
+var errWaitingForMemory = errors.New("waiting for memory")
 
 // shadowTrigger says which frames are kept for shadow checks: one in every, and at least one
 // per interval, and none while a batch is being checked. Lock-free: it is asked on every
@@ -196,6 +204,9 @@ type shadowChecks[M comparable, F any] struct {
 	compare func(m M, batch []F) (tallies []fidelity.Tally, stale bool, err error)
 	// safe makes the safe model the one that runs.
 	safe func() error
+	// convertsSafe says whether the next compare converts the safe bundle first (nil: never),
+	// which the batch's memory must cover.
+	convertsSafe func() bool
 
 	// Under c.mu:
 	window *agreementWindow
@@ -264,7 +275,16 @@ func (s *shadowChecks[M, F]) keep(m M, frame func() (F, error)) {
 // agreement, and falls back to the safe model when the agreement fails.
 func (s *shadowChecks[M, F]) check(m M, batch []F) {
 	c := s.c
-	tallies, stale, err := s.compare(m, batch)
+	// The safe model is loaded beside the full-int8 one: a batch that does not fit beside
+	// what is loaded now is dropped (the next one asks again).
+	release, wait := c.memory.shadowBatch(s, s.convertsSafe != nil && s.convertsSafe(), nil)
+	var tallies []fidelity.Tally
+	var stale bool
+	err := errWaitingForMemory
+	if wait == nil {
+		tallies, stale, err = s.compare(m, batch)
+		release()
+	}
 	if stale {
 		return
 	}
@@ -277,6 +297,17 @@ func (s *shadowChecks[M, F]) check(m M, batch []F) {
 		c.status.Shadow = &ShadowStatus{}
 	}
 	sh := c.status.Shadow
+	if wait != nil {
+		sh.MemoryDrops++
+		if sh.Error != err.Error() {
+			c.log.Warn("shadow checks: a batch dropped, waiting for memory: the safe model does not fit beside what is loaded now; the next batch asks again",
+				"model", c.field, "need", bench.FormatBytes(wait.Need), "loaded", bench.FormatBytes(wait.Loaded), "limit", bench.FormatBytes(wait.Limit))
+		}
+		sh.Error = err.Error()
+		c.reportLocked()
+		c.mu.Unlock()
+		return
+	}
 	if err != nil {
 		if sh.Error != err.Error() {
 			c.log.Error("shadow checks: the safe model could not check the full-int8 one; "+c.task+" stays at int8", "model", c.field, "err", err)

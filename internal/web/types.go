@@ -138,7 +138,7 @@ type ModelPrep struct {
 type ModelCalibration struct {
 	Model     string `json:"model"`     // the config's key: clip, blip_caption, blip_vqa
 	Precision string `json:"precision"` // what runs now: int8-dynamic (the safe precision) or int8
-	State     string `json:"state"`     // collecting, converting, refused, failed, calibrated
+	State     string `json:"state"`     // collecting, waiting_for_memory, converting, refused, failed, calibrated
 	Frames    int    `json:"frames"`    // kept for calibrating, of MinFrames
 	MinFrames int    `json:"min_frames"`
 	Gate      string `json:"gate,omitempty"` // the last verdict: passed, or the bars missed
@@ -148,6 +148,8 @@ type ModelCalibration struct {
 	Checks    int    `json:"checks,omitempty"`
 	Fallbacks int    `json:"fallbacks,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Memory says, in waiting_for_memory, what the conversion needs beside what is loaded.
+	Memory string `json:"memory,omitempty"`
 }
 
 // MQTTHealth is the MQTT connection's state.

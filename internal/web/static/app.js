@@ -192,6 +192,7 @@ function renderStatus(st) {
   for (const c of st.calibration || []) {
     let text = c.model + ' at ' + c.precision + ' · calibration ' + c.state;
     if (c.state === 'collecting') text += ' ' + c.frames + '/' + c.min_frames + ' frames';
+    if (c.memory) text += ' · ' + c.memory;
     if (c.gate) text += ' · gate ' + c.gate;
     if (c.agreement) text += ' · shadow checks ' + c.agreement + ' (' + c.checks + ' checks)';
     if (c.fallbacks) text += ' · ' + c.fallbacks + (c.fallbacks === 1 ? ' fallback' : ' fallbacks');
