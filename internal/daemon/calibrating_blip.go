@@ -24,7 +24,7 @@ import (
 // then holds the calibrated bundle, which its next load reads.
 type calibratingBLIP struct {
 	calibrator
-	questions []string // the standing questions the gate asks a VQA model (nil: fidelity's)
+	questions func() []string // the standing questions the gate asks a VQA model (nil: fidelity's)
 	load      func(*bundle.Bundle) (*blipPool, error)
 	swapped   func(*bundle.Manifest) // told the manifest of the model swapped in
 
@@ -57,7 +57,8 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 	c := &calibratingBLIP{load: func(nb *bundle.Bundle) (*blipPool, error) { return newBLIPPool(nb, l.run, l.blipWorkers, arch) },
 		swapped: func(man *bundle.Manifest) { l.reportParts(field, man) }}
 	if field == fieldBLIPVQA {
-		c.questions = standingQuestions(l.cfg)
+		// The running config's, at each gate: a reload changes them without loading the model.
+		c.questions = func() []string { return standingQuestions(l.runningConfig()) }
 	}
 	c.initCalibrator(field, blipTask(field), calibrated, parts, co, l.log)
 	// The gate compares with the safe model in the cache: the text models are the same files,
@@ -78,7 +79,10 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
 	c.gateInputs = func() (gateInputs, string) { // c.mu held
-		in := gateInputs{Questions: c.questions, Reference: b.Dir}
+		in := gateInputs{Reference: b.Dir}
+		if c.questions != nil {
+			in.Questions = c.questions()
+		}
 		if calibrated || (c.status.Shadow != nil && c.status.Shadow.Fallbacks > 0) { // b holds a full-int8 bundle
 			in.Reference = ref.dir
 		}
