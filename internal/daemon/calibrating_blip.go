@@ -24,7 +24,7 @@ import (
 // then holds the calibrated bundle, which its next load reads.
 type calibratingBLIP struct {
 	calibrator
-	questions []string // the standing questions the gate asks a VQA model (nil: fidelity's)
+	questions func() []string // the standing questions the gate asks a VQA model (nil: fidelity's)
 	load      func(*bundle.Bundle) (*blipPool, error)
 	swapped   func(*bundle.Manifest) // told the manifest of the model swapped in
 
@@ -57,7 +57,8 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 	c := &calibratingBLIP{load: func(nb *bundle.Bundle) (*blipPool, error) { return newBLIPPool(nb, l.run, l.blipWorkers, arch) },
 		swapped: func(man *bundle.Manifest) { l.reportParts(field, man) }}
 	if field == fieldBLIPVQA {
-		c.questions = standingQuestions(l.cfg)
+		// The running config's, at each gate: a reload changes them without loading the model.
+		c.questions = func() []string { return standingQuestions(l.runningConfig()) }
 	}
 	c.initCalibrator(field, blipTask(field), calibrated, parts, co, l.log)
 	// The gate compares with the safe model in the cache (calibrator.gateReference): the text
@@ -77,7 +78,13 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 		l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; its text models stay as they are", field),
 			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
-	c.gateInputs = func() (gateInputs, string) { return gateInputs{Questions: c.questions}, "" }
+	c.gateInputs = func() (gateInputs, string) { // c.mu held
+		var in gateInputs
+		if c.questions != nil {
+			in.Questions = c.questions()
+		}
+		return in, ""
+	}
 	c.mu.Lock()
 	c.reportLocked()
 	c.mu.Unlock()

@@ -6,8 +6,10 @@ import (
 	"image"
 	"image/color"
 	"path/filepath"
+	"slices"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/edged/edged/blip"
 	"github.com/edged/edged/bundle"
@@ -102,5 +104,40 @@ func TestCalibratingBLIPSwapsThePool(t *testing.T) {
 	defer part.Close()
 	if got := poolPrecision(part.Answerer.(*blipAnswerer).pool); got != "int8" {
 		t.Errorf("loaded again at %s, want the calibrated int8 bundle from the cache", got)
+	}
+}
+
+// A VQA model's gate asks the standing questions of the running config: a reload changes them
+// without loading the model again, and the next conversion's gate asks the new ones.
+func TestCalibratingBLIPVQAGateAsksTheRunningQuestions(t *testing.T) {
+	safe := shapesVQABundle(t, convert.SafePrecision)
+	asking := func(qs ...string) *Config {
+		return &Config{Cameras: []Camera{{Name: "a", Questions: QuestionsConfig{Every: time.Second, Ask: qs}},
+			{Name: "b", Questions: QuestionsConfig{Every: time.Second, Ask: qs[:1]}}}}
+	}
+	var running atomic.Pointer[Config]
+	running.Store(asking("how many shapes are there?", "what color is the background?"))
+	l := &loader{cfg: running.Load(), log: discardLogger(), prep: newPreparation(running.Load()), run: tflite.Options{Threads: 1}, blipWorkers: 1}
+	l.prep.config = running.Load
+	c, err := l.calibratingBLIP(fieldBLIPVQA, safe, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+	gateQuestions := func() []string {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		in, notYet := c.gateInputs()
+		if notYet != "" {
+			t.Fatalf("the gate waits: %s", notYet)
+		}
+		return in.Questions
+	}
+	if got, want := gateQuestions(), []string{"how many shapes are there?", "what color is the background?"}; !slices.Equal(got, want) {
+		t.Errorf("the gate asks %q, want the loaded config's %q (each once)", got, want)
+	}
+	running.Store(asking("what shape is the blue thing?"))
+	if got, want := gateQuestions(), []string{"what shape is the blue thing?"}; !slices.Equal(got, want) {
+		t.Errorf("after a reload the gate asks %q, want the reloaded config's %q", got, want)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -213,8 +214,12 @@ func (c *calibrator) memoryFreed() {
 // /healthz up to date.
 func (c *calibrator) convert(in gateInputs) {
 	st := c.res.State()
+	about := []any{"calibration_frames", st.Calibration, "check_frames", st.Check, "span", st.Span.Round(time.Second)}
+	if len(in.Questions) > 0 { // what a VQA model's gate asks: the standing questions of now
+		about = append(about, "questions", strings.Join(in.Questions, " | "))
+	}
 	c.log.Info(fmt.Sprintf("calibration: converting models.%s to full int8 on the cameras' frames, at low priority; %s continues at the safe precision", c.field, c.task),
-		"calibration_frames", st.Calibration, "check_frames", st.Check, "span", st.Span.Round(time.Second))
+		about...)
 	tmp, report, err := c.run(c.ctx, c.res, in)
 	if tmp != "" {
 		defer os.RemoveAll(tmp)

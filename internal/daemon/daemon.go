@@ -173,6 +173,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.prep.budget = d.budget
 	d.prep.unload = &idleUnload{after: cfg.Models.idleUnload(), metrics: d.metrics, log: d.log, prep: d.prep,
 		scheduled: func(field string) bool { return scheduledModels(d.st.Load().cfg)[field] }}
+	d.prep.config = func() *Config { return d.st.Load().cfg }
 
 	stopHTTP, err := d.serveHTTP(cfg)
 	if err != nil {

@@ -243,3 +243,51 @@ func TestE2ECalibratesBLIPVQAOnTheCamera(t *testing.T) {
 		}
 	}
 }
+
+// A SIGHUP that changes the standing questions reaches a VQA model's gate without loading the
+// model again: the conversion after the reload asks the new questions (the log names them), and
+// the child's gate compares the answers to all three on each frame it samples for texts.
+func TestE2EBLIPVQAReloadedQuestionsReachTheGate(t *testing.T) {
+	// min_span leaves the reload seconds ahead of the first conversion; check_texts fixes how
+	// many frames' answers the gate compares, so its figures count the questions; retry keeps
+	// a refusal (which the test does not judge) from starting a second conversion.
+	e := startCalibrationE2E(t, vqaConfig, unrecognisedShapesVQA(t), "{min_frames: 24, min_span: 6s, every: 100ms, check_texts: 4, retry: 1h}")
+	p, port := e.p, e.port
+	p.waitStderr("models.blip_vqa runs at the safe precision", 1)
+
+	const added = "is there a red circle?"
+	asked := `ask: ["how many shapes are there?", "what color is the background?"]`
+	edited := strings.Replace(readFileString(t, e.cfg), asked, `ask: ["how many shapes are there?", "what color is the background?", "`+added+`"]`, 1)
+	if edited == readFileString(t, e.cfg) {
+		t.Fatalf("the config asks no %s", asked)
+	}
+	writeFile(t, filepath.Dir(e.cfg), filepath.Base(e.cfg), edited)
+	p.signal(syscall.SIGHUP)
+	p.waitStderr("config reloaded", 1)
+	const converting = "calibration: converting models.blip_vqa"
+	if p.stderr.Count(converting) > 0 {
+		t.Fatalf("the conversion started before the reload (min_span too short for this machine):\n%s", p.stderr.Tail(20))
+	}
+
+	p.waitStderr(converting, 1)
+	var line string
+	for _, l := range strings.Split(p.stderr.String(), "\n") {
+		if strings.Contains(l, converting) {
+			line = l
+		}
+	}
+	if !strings.Contains(line, `questions="how many shapes are there? | what color is the background? | `+added+`"`) {
+		t.Errorf("the conversion after the reload says %q; want the gate to ask the reloaded config's three questions", line)
+	}
+	waitGateVerdict(t, p)
+	s := healthModel(t, port, "blip_vqa")
+	if s.Calibration == nil || s.Calibration.Check == nil {
+		t.Fatalf("/healthz models.blip_vqa after the gate: %+v (calibration %+v), want the gate's figures", s, s.Calibration)
+	}
+	ch := s.Calibration.Check
+	if want := 3 * min(4, ch.Frames); ch.TextCompared != want {
+		t.Errorf("the gate compared %d answers on %d frames; want %d: the 3 questions on each of the %d frames sampled for texts",
+			ch.TextCompared, ch.Frames, want, min(4, ch.Frames))
+	}
+	t.Logf("gate after the reload: %s; %d answers compared on %d frames, %.3f identical", s.Calibration.Gate, ch.TextCompared, ch.Frames, ch.TextAgreement)
+}

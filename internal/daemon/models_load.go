@@ -117,6 +117,14 @@ func newLoader(cfg *Config, log *slog.Logger, prep *preparation, ready func(*Mod
 	return l, nil
 }
 
+// runningConfig is the config the daemon runs now: l.cfg until a reload changes it.
+func (l *loader) runningConfig() *Config {
+	if l.prep != nil && l.prep.config != nil {
+		return l.prep.config()
+	}
+	return l.cfg
+}
+
 // prepare opens m until it is ready, fails, or ctx ends.
 func (l *loader) prepare(ctx context.Context, m configuredModel) {
 	wait := l.firstRetry

@@ -82,6 +82,9 @@ type preparation struct {
 	budget *memoryBudget
 	// unload closes the models no schedule uses when they are idle; nil unloads none.
 	unload *idleUnload
+	// config is the running config, which a reload changes without loading the models again
+	// (the cameras' schedules: what a VQA model's gate asks); nil: the one they were loaded on.
+	config func() *Config
 }
 
 func newPreparation(cfg *Config) *preparation {
