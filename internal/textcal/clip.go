@@ -150,15 +150,11 @@ func convertCheckedCLIP(r convert.Registry, from, out string, conv convert.Optio
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	work, err := os.MkdirTemp("", "edged-textcal-check-")
+	work, base, err := convertBase(r, from, conv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(work)
-	base, err := convertBase(r, from, filepath.Join(work, "base"), conv)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	one := conv
 	one.Precision, one.Ranges = graph.Int8Full, map[string]map[string]quant.Range{clipspec.RoleTextTower: ranges}
 	cand, err := r.Convert(from, filepath.Join(work, "text"), one)

@@ -225,15 +225,11 @@ func convertCheckedBLIP(r convert.Registry, from, out string, conv convert.Optio
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	work, err := os.MkdirTemp("", "edged-textcal-check-")
+	work, base, err := convertBase(r, from, conv)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(work)
-	base, err := convertBase(r, from, filepath.Join(work, "base"), conv)
-	if err != nil {
-		return nil, nil, nil, err
-	}
 	textCheck := check
 	textCheck.Thresholds = fidelity.DefaultThresholds()
 	if check.Thresholds != (fidelity.Thresholds{}) {
@@ -262,19 +258,24 @@ func convertCheckedBLIP(r convert.Registry, from, out string, conv convert.Optio
 	return b, verdicts, report, err
 }
 
-// convertBase converts the checkpoint at full int8 without text ranges: the bundle a text
-// model at full int8 would join. A checkpoint that falls back to the safe precision (no
+// convertBase converts the checkpoint at full int8 without text ranges, into base/ of a new
+// work folder the caller removes: the bundle a text model at full int8 would join. A checkpoint that falls back to the safe precision (no
 // calibration images for its vision tower) is refused.
-func convertBase(r convert.Registry, from, out string, conv convert.Options) (*bundle.Bundle, error) {
-	conv.Precision, conv.Ranges = graph.Int8Full, nil
-	base, err := r.Convert(from, out, conv)
+func convertBase(r convert.Registry, from string, conv convert.Options) (work string, base *bundle.Bundle, err error) {
+	work, err = os.MkdirTemp("", "edged-textcal-check-")
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	if base.Manifest.Precision != graph.Int8Full.String() {
-		return nil, fmt.Errorf("text calibration: %s converted at %s, not full int8 (its vision tower needs calibration images: --calibration)", from, base.Manifest.Precision)
+	conv.Precision, conv.Ranges = graph.Int8Full, nil
+	base, err = r.Convert(from, filepath.Join(work, "base"), conv)
+	if err == nil && base.Manifest.Precision != graph.Int8Full.String() {
+		err = fmt.Errorf("text calibration: %s converted at %s, not full int8 (its vision tower needs calibration images: --calibration)", from, base.Manifest.Precision)
 	}
-	return base, nil
+	if err != nil {
+		os.RemoveAll(work)
+		return "", nil, err
+	}
+	return work, base, nil
 }
 
 // convertFinal writes to out the bundle with the vision tower and the text models of passed
