@@ -1,6 +1,7 @@
 package blip
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/edged/edged/blip/spec"
@@ -30,9 +31,11 @@ type decoder struct {
 	crossKV *session
 	st      *stepSession
 
-	// Cross-attention keys [heads, crossLen, headDim] and values [heads, headDim, crossLen]
-	// of every layer, and the bias that masks padded encoder states.
-	crossK, crossV [][]float32
+	// The cross_kv model's outputs, cross-attention keys [heads, crossLen, headDim] and values
+	// [heads, headDim, crossLen] of every layer: the step model's inputs are copied from them
+	// where they lie (42 MiB for BLIP base at 384², which a copy in Go memory would hold
+	// once more per session). crossBias masks the padded encoder states.
+	crossK, crossV []*tflite.Tensor
 	crossBias      []float32
 }
 
@@ -46,6 +49,12 @@ func newDecoder(dims decoderDims, crossKV, step *tflite.Model, crossOpts, stepOp
 		s.close()
 		return nil, err
 	}
+	ts := &tensorSet{s: s}
+	var crossK, crossV []*tflite.Tensor
+	for i := 0; i < dims.layers; i++ {
+		crossK = append(crossK, ts.out(spec.CrossKeyName(i)))
+		crossV = append(crossV, ts.out(spec.CrossValueName(i)))
+	}
 	c := &shapeCheck{s: s}
 	c.count(1, 2*dims.layers)
 	c.in(spec.InEncoderStates, 1, dims.crossLen, -1)
@@ -53,17 +62,12 @@ func newDecoder(dims decoderDims, crossKV, step *tflite.Model, crossOpts, stepOp
 		c.out(spec.CrossKeyName(i), dims.heads, dims.crossLen, dims.headDim)
 		c.out(spec.CrossValueName(i), dims.heads, dims.headDim, dims.crossLen)
 	}
-	if c.err != nil {
+	if err := errors.Join(ts.err, c.err); err != nil {
 		s.close()
 		st.s.close()
-		return nil, c.err
+		return nil, err
 	}
-	d := &decoder{dims: dims, crossKV: s, st: st}
-	n := dims.heads * dims.crossLen * dims.headDim
-	for i := 0; i < dims.layers; i++ {
-		d.crossK = append(d.crossK, make([]float32, n))
-		d.crossV = append(d.crossV, make([]float32, n))
-	}
+	d := &decoder{dims: dims, crossKV: s, st: st, crossK: crossK, crossV: crossV}
 	d.crossBias = make([]float32, dims.crossLen)
 	return d, nil
 }
@@ -77,6 +81,7 @@ func (d *decoder) attend(states []float32, valid int) error {
 	if valid < 1 || valid > d.dims.crossLen {
 		return fmt.Errorf("blip: decoder: %d valid encoder states, want 1 to %d", valid, d.dims.crossLen)
 	}
+	d.st.crossSet = false // the outputs the step model's inputs come from change now
 	in, err := d.crossKV.input(spec.InEncoderStates)
 	if err != nil {
 		return err
@@ -87,18 +92,9 @@ func (d *decoder) attend(states []float32, valid int) error {
 	if err := d.crossKV.invoke(); err != nil {
 		return err
 	}
-	for i := 0; i < d.dims.layers; i++ {
-		for _, kv := range []struct {
-			name string
-			dst  []float32
-		}{{spec.CrossKeyName(i), d.crossK[i]}, {spec.CrossValueName(i), d.crossV[i]}} {
-			t, err := d.crossKV.output(kv.name)
-			if err != nil {
-				return err
-			}
-			if err := t.ReadFiniteFloat32(kv.dst); err != nil {
-				return fmt.Errorf("blip: cross_kv output %s: %w", kv.name, err)
-			}
+	for _, t := range append(append([]*tflite.Tensor(nil), d.crossK...), d.crossV...) {
+		if err := t.CheckFinite(); err != nil {
+			return fmt.Errorf("blip: cross_kv output: %w", err)
 		}
 	}
 	for j := range d.crossBias {
@@ -147,9 +143,10 @@ type stepSession struct {
 	batched bool
 	rows    int
 	// Indices of the inputs whose first dimension is the batch, and the cross-attention data
-	// set last, put back after a resize (which may move the inputs' memory).
+	// set last (the cross_kv model's outputs, the bias), put back after a resize (which may
+	// move the inputs' memory).
 	idsIndex, kIndex, vIndex []int
-	crossKData, crossVData   [][]float32
+	crossKFrom, crossVFrom   []*tflite.Tensor
 	crossBiasData            []float32
 
 	cacheK, cacheV [][]float32
@@ -220,19 +217,28 @@ func (st *stepSession) perSequence() int { return st.dims.heads * st.dims.cache 
 // setCross copies the decoder's cross-attention keys, values and bias into the inputs; they
 // stay there for every step until the next attend.
 func (st *stepSession) setCross(d *decoder) error {
+	st.crossKFrom, st.crossVFrom, st.crossBiasData = d.crossK, d.crossV, d.crossBias
+	if err := st.putCross(); err != nil {
+		return err
+	}
+	st.crossSet = true
+	return nil
+}
+
+// putCross copies the cross-attention keys and values from the cross_kv model's outputs,
+// and the bias, into the inputs.
+func (st *stepSession) putCross() error {
 	for i := 0; i < st.dims.layers; i++ {
-		if err := st.crossK[i].SetFloat32(d.crossK[i]); err != nil {
+		if err := st.crossK[i].SetFloat32From(st.crossKFrom[i]); err != nil {
 			return fmt.Errorf("blip: decoder_step cross keys: %w", err)
 		}
-		if err := st.crossV[i].SetFloat32(d.crossV[i]); err != nil {
+		if err := st.crossV[i].SetFloat32From(st.crossVFrom[i]); err != nil {
 			return fmt.Errorf("blip: decoder_step cross values: %w", err)
 		}
 	}
-	if err := st.crossBias.SetFloat32(d.crossBias); err != nil {
+	if err := st.crossBias.SetFloat32(st.crossBiasData); err != nil {
 		return fmt.Errorf("blip: decoder_step cross bias: %w", err)
 	}
-	st.crossKData, st.crossVData, st.crossBiasData = d.crossK, d.crossV, d.crossBias
-	st.crossSet = true
 	return nil
 }
 
@@ -253,18 +259,7 @@ func (st *stepSession) setRows(n int) error {
 		return fmt.Errorf("blip: decoder_step batch of %d: %w", n, err)
 	}
 	st.rows = n
-	for i := 0; i < d.layers; i++ {
-		if err := st.crossK[i].SetFloat32(st.crossKData[i]); err != nil {
-			return fmt.Errorf("blip: decoder_step cross keys: %w", err)
-		}
-		if err := st.crossV[i].SetFloat32(st.crossVData[i]); err != nil {
-			return fmt.Errorf("blip: decoder_step cross values: %w", err)
-		}
-	}
-	if err := st.crossBias.SetFloat32(st.crossBiasData); err != nil {
-		return fmt.Errorf("blip: decoder_step cross bias: %w", err)
-	}
-	return nil
+	return st.putCross()
 }
 
 // begin starts batch empty sequences. Emptying the caches is tidiness: slots at or after

@@ -341,7 +341,10 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 		err    error
 	}
 	done := make(chan outcome, 1)
+	// The VQA model counts as in use from now: the ask may wait behind a caption.
+	unhold := holdQueued(d.sched.models().Answerer)
 	j := &job{camera: cam, kind: KindAsk, run: func(context.Context) {
+		defer unhold()
 		defer f.Release()
 		if ctx.Err() != nil { // the asker gave up while the job waited
 			done <- outcome{err: ctx.Err()}
@@ -365,6 +368,7 @@ func (d *Daemon) ask(ctx context.Context, cam, question, requestID string) (publ
 	}}
 	seq, at := f.Seq, f.Time
 	if err := d.sched.blip.submitUrgent(ctx, j); err != nil {
+		unhold()
 		f.Release()
 		return publish.Answer{}, err
 	}

@@ -128,6 +128,18 @@ func (m *idleModel) use() (cur *Models, done func(), err error) {
 	return m.cur, m.release, nil
 }
 
+// hold counts a request queued for the model as a use from now until done: a request that
+// waits on the BLIP lane behind a caption, perhaps longer than models.idle_unload, must find
+// the model still loaded, not pay a reload (or race an unload). It does not load the model:
+// the request's use does, if it must.
+func (m *idleModel) hold() (done func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.users++
+	var once sync.Once
+	return func() { once.Do(m.release) }
+}
+
 func (m *idleModel) release() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -228,6 +240,19 @@ func withIdle[T any](m *idleModel, f func(*Models) (T, error)) (T, error) {
 	return f(cur)
 }
 
+// queuedUser is a model that is unloaded when idle (an idleAnswerer or idleMatcher): a
+// request queued for it holds it (idleModel.hold).
+type queuedUser interface{ holdQueued() (done func()) }
+
+// holdQueued counts a request queued for model (an Answerer or a Matcher) as a use of it
+// until done, if model is unloaded when idle; otherwise done does nothing.
+func holdQueued(model any) (done func()) {
+	if q, ok := model.(queuedUser); ok {
+		return q.holdQueued()
+	}
+	return func() {}
+}
+
 // The daemon's contracts over an idleModel.
 
 type idleAnswerer struct{ m *idleModel }
@@ -236,7 +261,11 @@ func (a idleAnswerer) Answer(ctx context.Context, img image.Image, questions []s
 	return withIdle(a.m, func(cur *Models) ([]string, error) { return cur.Answerer.Answer(ctx, img, questions) })
 }
 
+func (a idleAnswerer) holdQueued() func() { return a.m.hold() }
+
 type idleMatcher struct{ m *idleModel }
+
+func (a idleMatcher) holdQueued() func() { return a.m.hold() }
 
 func (a idleMatcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
 	return withIdle(a.m, func(cur *Models) ([]float64, error) { return cur.Matcher.Match(ctx, img, texts) })

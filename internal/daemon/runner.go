@@ -188,7 +188,12 @@ func (r *runner) schedule(k Kind) {
 		return
 	}
 	st := r.sched.state()
+	unhold := func() {}
+	if k == KindQuestions { // the VQA model counts as in use while the job waits, as an ask's
+		unhold = holdQueued(r.sched.models().Answerer)
+	}
 	j := &job{camera: r.name, kind: k, run: func(ctx context.Context) {
+		defer unhold()
 		defer busy.Store(false)
 		defer f.Release()
 		err := r.run(ctx, k, f, st)
@@ -202,6 +207,7 @@ func (r *runner) schedule(k Kind) {
 		ln = r.sched.blip
 	}
 	if !ln.trySubmit(j) {
+		unhold()
 		f.Release()
 		busy.Store(false)
 		r.sched.metrics.skip(r.name, k, skipFull)

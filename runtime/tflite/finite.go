@@ -1,9 +1,15 @@
 package tflite
 
+/*
+#include "shim.h"
+*/
+import "C"
+
 import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 )
 
 // ErrNotFinite marks an output holding NaN or an infinity. No sound model computes one from
@@ -29,11 +35,51 @@ func (t *Tensor) FiniteFloat32() ([]float32, error) {
 	return v, t.finite(v)
 }
 
-func (t *Tensor) finite(v []float32) error {
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("runtime: %s: value %d is %v: %w", t, i, x, ErrNotFinite)
+// CheckFinite is ReadFiniteFloat32's check on a float32 tensor's data where it lies: for an
+// output handed on with SetFloat32From instead of read.
+func (t *Tensor) CheckFinite() error {
+	ct, err := t.lock()
+	if err != nil {
+		return err
+	}
+	n := numElements(ct)
+	if err := t.check(ct, "CheckFinite", Float32, n, 4); err != nil {
+		t.ip.mu.Unlock()
+		return err
+	}
+	i, x := -1, float32(0)
+	if n > 0 {
+		v := unsafe.Slice((*float32)(C.TfLiteTensorData(ct)), n)
+		if i = firstNotFinite(v); i >= 0 {
+			x = v[i]
 		}
 	}
-	return nil
+	t.ip.mu.Unlock()
+	return t.notFinite(i, x)
+}
+
+func (t *Tensor) finite(v []float32) error {
+	i := firstNotFinite(v)
+	if i < 0 {
+		return nil
+	}
+	return t.notFinite(i, v[i])
+}
+
+// notFinite is the error for value i, x, of the tensor; nil for i < 0.
+func (t *Tensor) notFinite(i int, x float32) error {
+	if i < 0 {
+		return nil
+	}
+	return fmt.Errorf("runtime: %s: value %d is %v: %w", t, i, x, ErrNotFinite)
+}
+
+// firstNotFinite is the index of the first NaN or infinity of v, or -1.
+func firstNotFinite(v []float32) int {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return i
+		}
+	}
+	return -1
 }

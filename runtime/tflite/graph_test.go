@@ -72,7 +72,8 @@ func TestGraphWrittenModel(t *testing.T) {
 }
 
 // An output holding NaN or an infinity is an error of the model when read as numbers, naming
-// the tensor and the value; finite outputs read as ReadFloat32 reads them.
+// the tensor and the value; finite outputs read as ReadFloat32 reads them. CheckFinite says
+// the same of the data where it lies.
 func TestReadFiniteFloat32(t *testing.T) {
 	noLeaks(t)
 	g := graph.New("finite_test")
@@ -96,7 +97,13 @@ func TestReadFiniteFloat32(t *testing.T) {
 	if err := ip.Output(0).ReadFiniteFloat32(got); err != nil || !slices.Equal(got, []float32{2, 3, 0}) {
 		t.Fatalf("√[4 9 0] = %v, %v", got, err)
 	}
+	if err := ip.Output(0).CheckFinite(); err != nil {
+		t.Fatalf("CheckFinite of √[4 9 0]: %v", err)
+	}
 	run([]float32{4, -1, 0})
+	if err := ip.Output(0).CheckFinite(); !errors.Is(err, tflite.ErrNotFinite) || !strings.Contains(err.Error(), `output 0 "root" float32[3]: value 1 is NaN`) {
+		t.Errorf("CheckFinite of √-1: %v", err)
+	}
 	err = ip.Output(0).ReadFiniteFloat32(got)
 	if !errors.Is(err, tflite.ErrNotFinite) || !strings.Contains(err.Error(), `output 0 "root" float32[3]: value 1 is NaN`) {
 		t.Errorf("√-1 read as finite: %v", err)

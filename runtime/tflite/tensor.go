@@ -318,6 +318,67 @@ func get[T element](t *Tensor, op string, want DType) ([]T, error) {
 // SetFloat32 copies v into a float32 input tensor.
 func (t *Tensor) SetFloat32(v []float32) error { return set(t, "SetFloat32", Float32, v) }
 
+// SetFloat32From copies the data of src, a float32 tensor of any interpreter (another
+// model's output, say), into this float32 input, which must hold as many values: one copy
+// from TFLite's memory to TFLite's memory, none through Go's. src keeps its data.
+func (t *Tensor) SetFloat32From(src *Tensor) error {
+	const op = "SetFloat32From"
+	unlock, err := lockPair(t, src)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if t.output {
+		return fmt.Errorf("runtime: %s: %s: outputs are read-only", t.describeLocked(), op)
+	}
+	sc := src.cptr()
+	n := numElements(sc)
+	if err := src.check(sc, op+" (source)", Float32, n, 4); err != nil {
+		return err
+	}
+	ct := t.cptr()
+	if err := t.check(ct, op, Float32, n, 4); err != nil {
+		return fmt.Errorf("%w (from %s)", err, src.describeLocked())
+	}
+	if n == 0 {
+		return nil
+	}
+	if s := C.TfLiteTensorCopyFromBuffer(ct, C.TfLiteTensorData(sc), C.size_t(n*4)); s != C.kTfLiteOk {
+		return fmt.Errorf("runtime: %s: %s: TfLiteTensorCopyFromBuffer: %s", t.describeLocked(), op, statusText(s))
+	}
+	return nil
+}
+
+// lockPair locks the interpreters of a and b (once when they share one) and returns the
+// unlock. Two interpreters are locked in the order of their addresses, so that copies in
+// both directions at once cannot deadlock.
+func lockPair(a, b *Tensor) (unlock func(), err error) {
+	for _, t := range []*Tensor{a, b} { // nil, out of range or closed: refused before any wait
+		if _, err := t.lock(); err != nil {
+			return nil, err
+		}
+		t.ip.mu.Unlock()
+	}
+	if a.ip == b.ip {
+		if _, err := a.lock(); err != nil {
+			return nil, err
+		}
+		return a.ip.mu.Unlock, nil
+	}
+	first, second := a, b
+	if uintptr(unsafe.Pointer(b.ip)) < uintptr(unsafe.Pointer(a.ip)) {
+		first, second = b, a
+	}
+	if _, err := first.lock(); err != nil {
+		return nil, err
+	}
+	if _, err := second.lock(); err != nil {
+		first.ip.mu.Unlock()
+		return nil, err
+	}
+	return func() { second.ip.mu.Unlock(); first.ip.mu.Unlock() }, nil
+}
+
 // Float32 returns a copy of a float32 tensor's data.
 func (t *Tensor) Float32() ([]float32, error) { return get[float32](t, "Float32", Float32) }
 

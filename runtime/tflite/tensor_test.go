@@ -1,6 +1,7 @@
 package tflite_test
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"testing"
@@ -222,6 +223,78 @@ func TestDTypeNames(t *testing.T) {
 	for d, size := range map[tflite.DType]int{tflite.Float32: 4, tflite.Float16: 2, tflite.Int8: 1, tflite.Int64: 8, tflite.String: 0} {
 		if d.Size() != size {
 			t.Errorf("%s.Size() = %d, want %d", d, d.Size(), size)
+		}
+	}
+}
+
+// SetFloat32From carries one interpreter's output into another's input bit for bit (an
+// infinity and a denormal included), from the same interpreter too, and refuses what a
+// setter refuses: another type, another count, an output as the destination, a closed source.
+func TestSetFloat32From(t *testing.T) {
+	noLeaks(t)
+	want := []float32{-1.5, 0, 1, 3.25, float32(math.Inf(1)), -1e-40}
+	src := newInterpreter(t, reshapeModel(t, tflite.Float32), tflite.Options{})
+	dst := newInterpreter(t, reshapeModel(t, tflite.Float32), tflite.Options{})
+	if err := src.Input(0).SetFloat32(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Input(0).SetFloat32From(src.Output(0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Invoke(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := dst.Output(0).Float32()
+	if err != nil || !equalAny(got, want) {
+		t.Fatalf("copied through another interpreter: %v, %v; want %v", got, err, want)
+	}
+	// Within one interpreter: its own output back into its input.
+	if err := dst.Input(0).SetFloat32From(dst.Output(0)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := dst.Input(0).Float32(); err != nil || !equalAny(got, want) {
+		t.Fatalf("copied within an interpreter: %v, %v", got, err)
+	}
+
+	i8 := newInterpreter(t, reshapeModel(t, tflite.Int8), tflite.Options{})
+	wantErr(t, dst.Input(0).SetFloat32From(i8.Output(0)), `output 0 "y" int8[6]`, "SetFloat32From (source) on a int8 tensor")
+	wantErr(t, i8.Input(0).SetFloat32From(src.Output(0)), `input 0 "x" int8[2 3]`, "SetFloat32From on a int8 tensor")
+	sum := newInterpreter(t, addModel(t, 4), tflite.Options{})
+	wantErr(t, sum.Input(0).SetFloat32From(src.Output(0)), `input 0 "a" float32[1 4]`, "SetFloat32From with 6 values, the tensor holds 4", `(from output 0 "y" float32[6])`)
+	wantErr(t, dst.Output(0).SetFloat32From(src.Output(0)), `output 0 "y"`, "outputs are read-only")
+	wantErr(t, dst.Input(0).SetFloat32From(nil), "nil tensor")
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Input(0).SetFloat32From(src.Output(0)); !errors.Is(err, tflite.ErrClosed) {
+		t.Errorf("from a closed interpreter: %v, want ErrClosed", err)
+	}
+}
+
+// Copies in both directions between two interpreters at once finish: the locks are taken in
+// one order whichever tensor is the destination.
+func TestSetFloat32FromBothWays(t *testing.T) {
+	noLeaks(t)
+	a := newInterpreter(t, reshapeModel(t, tflite.Float32), tflite.Options{})
+	b := newInterpreter(t, reshapeModel(t, tflite.Float32), tflite.Options{})
+	done := make(chan error, 2)
+	copies := func(dst, src *tflite.Interpreter) {
+		for range 2000 {
+			if err := dst.Input(0).SetFloat32From(src.Input(0)); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}
+	go copies(a, b)
+	go copies(b, a)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
 		}
 	}
 }
