@@ -40,6 +40,9 @@ type CalibrationOptions struct {
 	// TextFrames: frames held aside whose greedy captions or answers the gate compares (BLIP;
 	// fidelity.DefaultTextFrames when 0).
 	TextFrames int
+	// Text: the conversion calibrates the models that see text too, each kept at full int8
+	// where its gate holds (edged convert --calibrate-text).
+	Text bool
 	// Shadow says how often a full-int8 model is checked against the safe one while it labels.
 	Shadow ShadowOptions
 }
@@ -475,6 +478,9 @@ func (in gateInputs) gateArgs() []string {
 	}
 	for _, q := range in.Questions {
 		args = append(args, "--question", q)
+	}
+	if in.Text {
+		args = append(args, "--calibrate-text")
 	}
 	if in.Reference != "" {
 		args = append(args, "--check-reference", in.Reference)

@@ -63,7 +63,8 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 	c.initCalibrator(field, blipTask(field), calibrated, parts, co, l.log)
 	// The gate compares with the safe model in the cache (calibrator.gateReference): the text
 	// models are the same files, so a caption or answer that differs is the calibrated vision
-	// tower's doing. A model calibrated on the cameras is checked from then on, as one loaded
+	// tower's doing (with models.calibration.text, each text model written at full int8 has
+	// passed its own gate first, in the child). A model calibrated on the cameras is checked from then on, as one loaded
 	// at full int8.
 	ref := &safeBLIP{safeBundle: newSafeBundle(field, child, b), run: l.run}
 	c.install = c.swapInPool
@@ -75,7 +76,11 @@ func (l *loader) calibratingBLIP(field string, b *bundle.Bundle, calibrated bool
 		l.log.Info(fmt.Sprintf("models.%s runs at full int8; shadow checks compare it with the safe precision (int8 weights, float activations) on the cameras' frames", field),
 			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "batch", co.Shadow.Batch, "window", co.Shadow.Window)
 	} else {
-		l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; its text models stay as they are", field),
+		text := "its text models stay as they are"
+		if co.Text {
+			text = "its text models are calibrated then too, each kept at full int8 only where its own gate holds (models.calibration.text)"
+		}
+		l.log.Info(fmt.Sprintf("models.%s runs at the safe precision (int8 weights, float activations) until its vision tower is calibrated to full int8 on the cameras' frames; %s", field, text),
 			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
 	c.gateInputs = func() (gateInputs, string) { // c.mu held

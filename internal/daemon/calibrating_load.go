@@ -79,7 +79,7 @@ func (l *loader) calibrating(b *bundle.Bundle, m *clipLabeler, calibrated bool, 
 			"every_frames", co.Shadow.Every, "interval", co.Shadow.Interval, "window", co.Shadow.Window)
 	} else {
 		l.log.Info("models.clip runs at the safe precision (int8 weights, float activations) until it is calibrated to full int8 on the cameras' frames",
-			"min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
+			"text_tower_too", co.Text, "min_frames", co.MinFrames, "min_span", co.MinSpan, "frames_kept", parts.res.State().Calibration+parts.res.State().Check)
 	}
 	c := newCalibratingLabeler(m, calibrated, parts, co, l.log)
 	if c.shadow != nil {

@@ -74,6 +74,9 @@ type gateInputs struct {
 	TextFrames int
 	// Reference is the bundle the gate compares with ("": the float model, converted).
 	Reference string
+	// Text calibrates the models that see text too, on the label sets or the questions
+	// above (CLIP) or the float model's own captions or answers (BLIP).
+	Text bool
 }
 
 // initCalibrator sets c up for field's model, the safe one (calibrated false) or a full-int8
@@ -169,7 +172,7 @@ func (c *calibrator) startLocked(now time.Time) (reported bool) {
 	if wait != nil {
 		return c.waitForMemoryLocked(wait)
 	}
-	in.Thresholds, in.TextFrames, in.Reference = c.opts.Thresholds, c.opts.TextFrames, c.gateReference()
+	in.Thresholds, in.TextFrames, in.Reference, in.Text = c.opts.Thresholds, c.opts.TextFrames, c.gateReference(), c.opts.Text
 	c.status.State, c.status.Error, c.status.Memory = calConverting, "", nil
 	c.status.Conversions++
 	c.reportLocked()

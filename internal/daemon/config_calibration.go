@@ -28,6 +28,13 @@ type CalibrationConfig struct {
 	MinMeanCosine  float64 `yaml:"min_mean_cosine"`
 	MinWorstCosine float64 `yaml:"min_worst_cosine"`
 	MinTop1        float64 `yaml:"min_top1"`
+	// Text has the conversion calibrate the models that see text too (edged convert
+	// --calibrate-text): CLIP's text tower on the prompts of the label sets prepared then,
+	// BLIP's text models on the float model's own captions, or answers to the standing
+	// questions; each kept at full int8 only where its own gate holds (else int8-dynamic).
+	// Off by default: a text model at full int8 is proven only on the texts it was gated on
+	// (README, "Calibration on the cameras").
+	Text bool `yaml:"text"`
 	// BLIP: the lowest share of identical greedy captions (captioning) or answers to the
 	// standing questions (VQA), compared on CheckTexts of the frames held aside.
 	MinText    float64 `yaml:"min_text"`
@@ -95,6 +102,7 @@ func (c CalibrationConfig) raw() CalibrationOptions {
 		Retry:      c.Retry,
 		Thresholds: fidelity.Thresholds{MeanCosine: c.MinMeanCosine, WorstCosine: c.MinWorstCosine, Top1: c.MinTop1, Text: c.MinText},
 		TextFrames: c.CheckTexts,
+		Text:       c.Text,
 		Shadow:     ShadowOptions{Off: c.Shadow != nil && !*c.Shadow, Every: c.ShadowEvery, Interval: c.ShadowInterval, Batch: c.ShadowBatch, Window: c.ShadowWindow},
 	}
 }
@@ -124,6 +132,9 @@ func (c *Config) validateCalibration(v *validator) {
 		if d < 0 || d > MaxCalibrationSpan {
 			v.fail(at+field, "%v is outside [0, %v]", d, MaxCalibrationSpan)
 		}
+	}
+	if cc.Text && !cc.enabled() {
+		v.fail(at+"text", "true asks the conversion on the cameras' frames to calibrate the text models too, but camera: false turns that conversion off")
 	}
 	if n := cc.CheckTexts; n < 0 || n > MaxCheckTexts {
 		v.fail(at+"check_texts", "%d is outside [0, %d]", n, MaxCheckTexts)

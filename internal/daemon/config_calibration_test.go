@@ -20,7 +20,7 @@ func TestCalibrationConfig(t *testing.T) {
 	}
 	o := cfg.Models.Calibration.options()
 	if !cfg.Models.Calibration.enabled() || o.MinFrames != 64 || o.MinSpan != 5*time.Minute || o.Reservoir.Max != 256 ||
-		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() || o.TextFrames != 0 ||
+		o.Reservoir.Every != 10*time.Second || o.Retry != 5*time.Minute || o.Thresholds != fidelity.DefaultThresholds() || o.TextFrames != 0 || o.Text ||
 		o.Shadow != (ShadowOptions{Every: 500, Interval: 10 * time.Minute, Batch: 20, Window: 50}) {
 		t.Errorf("defaults: enabled %v, %+v", cfg.Models.Calibration.enabled(), o)
 	}
@@ -45,7 +45,13 @@ func TestCalibrationConfig(t *testing.T) {
 	if cfg, err = ParseConfig([]byte(noShadow), "x.yaml"); err != nil || !cfg.Models.Calibration.options().Shadow.Off {
 		t.Errorf("shadow: false: %v, %+v", err, cfg)
 	}
+	text := strings.Replace(base, "  clip: "+dir, "  clip: "+dir+"\n  calibration: {text: true}", 1)
+	if cfg, err = ParseConfig([]byte(text), "x.yaml"); err != nil || !cfg.Models.Calibration.options().Text {
+		t.Errorf("text: true: %v, %+v", err, cfg)
+	}
 	for _, c := range []struct{ value, want string }{
+		{"{text: true, camera: false}", "models.calibration.text: true asks the conversion on the cameras' frames to calibrate the text models too, but camera: false"},
+		{"{text: sometimes}", "x.yaml:4"},
 		{"{min_frames: 2}", "models.calibration.min_frames: 2 is outside [4, 4096]"},
 		{"{max_frames: 100000}", "models.calibration.max_frames: 100000 is outside [4, 4096]"},
 		{"{min_frames: 100, max_frames: 50}", "models.calibration.min_frames: 100 is more than max_frames (50)"},
@@ -65,6 +71,19 @@ func TestCalibrationConfig(t *testing.T) {
 		var ce *ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want a ConfigError containing %q", c.value, err, c.want)
+		}
+	}
+}
+
+// models.calibration.text reaches the child edged convert as --calibrate-text, beside the
+// label sets or questions its text models are calibrated on; without it the flag is absent.
+func TestCalibrationTextFlag(t *testing.T) {
+	for _, text := range []bool{false, true} {
+		o := CalibrationConfig{Text: text}.optionsFor(fieldBLIPVQA)
+		in := gateInputs{Questions: []string{"how many shapes are there?"}, Thresholds: o.Thresholds, Text: o.Text}
+		args := strings.Join(in.gateArgs(), " ")
+		if got := strings.Count(args, "--calibrate-text"); got != map[bool]int{false: 0, true: 1}[text] || !strings.Contains(args, "--question how many shapes are there?") {
+			t.Errorf("text %v: edged convert's gate flags %q", text, args)
 		}
 	}
 }

@@ -232,6 +232,22 @@ func checkpointSessionBytes(dir, precision string, weightOnly bool) (n int64, fr
 // daemon's child conversion of a BLIP model costs").
 const convertPerParam = 7.0
 
+// textConvertPerParam is convertPerParam with models.calibration.text (edged convert
+// --calibrate-text): the child also runs the float text tower on the label sets' prompts and
+// converts the candidates each text gate compares. CLIP ViT-B/32 random-init peaked at
+// 1.50 GiB against 1.08 GiB for the same conversion without it (BENCHMARKS.md, "CLIP's text
+// tower at full int8"; both gated against the float model), less edged itself, per weight:
+// 9.9. BLIP's was not measured; it is taken at the same figure.
+const textConvertPerParam = 10.0
+
+// childPerParam is the child conversion's peak per weight for cfg's models.calibration.
+func childPerParam(cfg *Config) float64 {
+	if cfg.Models.Calibration.Text {
+		return textConvertPerParam
+	}
+	return convertPerParam
+}
+
 // safeConvertPerParam is the same for a conversion at the safe precision (int8-dynamic, no
 // calibration), which shadow checks run once when the safe bundle is not in the cache: CLIP
 // ViT-B/32 638 MiB, BLIP base captioning 866, VQA 982 (BENCHMARKS.md, "Converting on a Pi"),
@@ -258,13 +274,13 @@ type transient struct {
 
 // peak is the largest transient of r for a checkpoint of params weights whose model holds
 // modelBytes at the precision it runs at, or at the safe one (the model a swap brings in may
-// be either); nil when r is.
-func (r *recalibration) peak(params, modelBytes int64) *transient {
+// be either), the child converting perParam bytes a weight (childPerParam); nil when r is.
+func (r *recalibration) peak(params, modelBytes int64, perParam float64) *transient {
 	if r == nil {
 		return nil
 	}
 	t := &transient{what: r.why + ": a child edged converting it at full int8", fix: r.fix,
-		bytes: processBase + int64(float64(params)*convertPerParam)}
+		bytes: processBase + int64(float64(params)*perParam)}
 	if modelBytes > t.bytes {
 		t.what, t.bytes = r.why+": the new model loaded beside the old one", modelBytes
 	}
@@ -396,7 +412,7 @@ func estimateModel(cfg *Config, m configuredModel, exact bool) (size modelSize, 
 			return size, false, err
 		}
 		size.safeSession, size.params = safe, params
-		size.transient = r.peak(params, int64(size.sessions)*max(size.perSession, safe))
+		size.transient = r.peak(params, int64(size.sessions)*max(size.perSession, safe), childPerParam(cfg))
 	}
 	return size, true, nil
 }
@@ -470,7 +486,7 @@ func (b *memoryBudget) admit(cfg *Config, field, name string, man *bundle.Manife
 	size := modelSize{field: field, name: name, sessions: modelSessions(cfg, field),
 		perSession: bundleSessionBytes(man, weightOnly), safeSession: bundleSessionBytes(safeVariant(man), weightOnly),
 		params: bundleParams(man), from: "bundle at " + man.Precision}
-	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, size.safeSession))
+	size.transient = r.peak(bundleParams(man), int64(size.sessions)*max(size.perSession, size.safeSession), childPerParam(cfg))
 	prev, had := b.sizes[field]
 	b.sizes[field] = size
 	if msg := b.overBudget(); msg != "" {

@@ -181,11 +181,17 @@ func TestBudgetAdmitsWithThePeak(t *testing.T) {
 		Files: []bundle.File{{Role: clipspec.RoleVisionTower, Precision: "int8", Size: 84 * mib}, {Role: clipspec.RoleTextTower, Precision: "int8-dynamic", Size: 61 * mib}}}
 	cfg := &Config{Runtime: RuntimeConfig{Kernels: "off"}}
 	steady := processBase + int64(modelSessions(cfg, fieldCLIP))*bundleSessionBytes(man, false)
-	peak := steady + shadowRecalibration.peak(man.Source.Parameters, steady-processBase).bytes
+	peak := steady + shadowRecalibration.peak(man.Source.Parameters, steady-processBase, childPerParam(cfg)).bytes
 	// Within 2% of the measured child conversion, gated against the safe bundle (edged itself
 	// included): 1107-1108 MiB.
 	if got := float64(peak-steady) / mib; math.Abs(got-1111) > 0.02*1111 {
 		t.Errorf("the conversion's peak for CLIP B/32 is %.0f MiB, measured 1107-1108 MiB", got)
+	}
+	// With models.calibration.text, within 2% of the measured --calibrate-text conversion:
+	// 1.50 GiB.
+	withText := &Config{Runtime: cfg.Runtime, Models: ModelsConfig{Calibration: CalibrationConfig{Text: true}}}
+	if got := float64(shadowRecalibration.peak(man.Source.Parameters, steady-processBase, childPerParam(withText)).bytes) / mib; math.Abs(got-1536) > 0.02*1536 {
+		t.Errorf("the conversion's peak for CLIP B/32 calibrating its text tower too is %.0f MiB, measured 1.50 GiB", got)
 	}
 	b := &memoryBudget{limit: (steady + peak) / 2, explicit: true, sizes: map[string]modelSize{}, order: []string{fieldCLIP}}
 	if w, err := b.admit(cfg, fieldCLIP, "clip", man, nil); err != nil || w != "" {
