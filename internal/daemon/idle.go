@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edged/edged/runtime/tflite"
@@ -186,9 +187,21 @@ func (m *idleModel) expire() {
 // nothing back, and the next model loaded on top of the last one's leftovers (BENCHMARKS.md,
 // "Memory and the hot path").
 func releaseFreedMemory() {
+	handBackFreedMemory()
+	loadGeneration.Add(1)
+}
+
+// handBackFreedMemory returns to the system what glibc and Go hold freed.
+func handBackFreedMemory() {
 	tflite.ReleaseFreedMemory()
 	debug.FreeOSMemory()
 }
+
+// loadGeneration counts releaseFreedMemory's calls, which follow every load, reload, swap and
+// unload of a model: a lane hands memory back once more after the next job of each kind
+// (lane.releaseAfterFirstRun). Shared by every daemon in a process, which costs at most a
+// spare release.
+var loadGeneration atomic.Uint64
 
 // close frees the model for good.
 func (m *idleModel) close() error {

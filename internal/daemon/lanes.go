@@ -25,6 +25,11 @@ type lane struct {
 	mu     sync.RWMutex // guards closed against sends on closed channels
 	closed bool
 	wg     sync.WaitGroup
+
+	releasedMu sync.Mutex
+	released   map[Kind]uint64 // per kind, the loadGeneration its first job after released memory
+	loads      func() uint64   // loadGeneration's; a test's own
+	handBack   func()          // handBackFreedMemory; a test counts the calls
 }
 
 // job is one piece of work for a camera.
@@ -38,10 +43,13 @@ var errLaneClosed = errors.New("edged is shutting down")
 
 func newLane(name string, capacity int, log *slog.Logger) *lane {
 	return &lane{
-		name:   name,
-		normal: make(chan *job, capacity),
-		urgent: make(chan *job, capacity),
-		log:    log.With("lane", name),
+		name:     name,
+		normal:   make(chan *job, capacity),
+		urgent:   make(chan *job, capacity),
+		log:      log.With("lane", name),
+		released: map[Kind]uint64{},
+		loads:    loadGeneration.Load,
+		handBack: handBackFreedMemory,
 	}
 }
 
@@ -93,6 +101,23 @@ func (l *lane) runJob(ctx context.Context, j *job) {
 		}
 	}()
 	j.run(ctx)
+	l.releaseAfterFirstRun(j.kind)
+}
+
+// releaseAfterFirstRun hands back what the first job of a kind since a model was loaded or
+// unloaded freed: a model's first runs allocate and free scratch of their own (weights packed
+// for the delegate, arenas sized), which glibc keeps in the worker threads' arenas. Kept, the
+// three models' first runs added up to the daemon's peak, 1.90-2.04 GiB at 2 threads,
+// against 1.94 after a malloc_trim (BENCHMARKS.md, "The daemon's peak: when and why").
+func (l *lane) releaseAfterFirstRun(k Kind) {
+	gen := l.loads()
+	l.releasedMu.Lock()
+	first := l.released[k] != gen
+	l.released[k] = gen
+	l.releasedMu.Unlock()
+	if first {
+		l.handBack()
+	}
 }
 
 // trySubmit queues a scheduled job without waiting; false when the queue is full or the lane
