@@ -128,9 +128,8 @@ func TestE2EBrokenModelsAreHealthProblems(t *testing.T) {
 					t.Errorf("/healthz does not say %q: %s", w, problems)
 				}
 			}
-			if !strings.Contains(p.stderr.String(), `msg="model failed; the features that need it stay off"`) {
-				t.Errorf("edged's log does not say the model failed:\n%s", p.stderr.Tail(20))
-			}
+			// The status is set before the line is logged: wait for it rather than read at once.
+			p.waitStderr(`msg="model failed; the features that need it stay off"`, 1)
 			noPanic(t, p)
 			p.signal(syscall.SIGTERM)
 			if code := p.exitCode(); code != 0 {
