@@ -28,17 +28,11 @@ func CLIPRanges(r convert.Registry, from string, conv convert.Options, sets []*c
 	if len(sets) == 0 {
 		return nil, 0, errNoLabelSets
 	}
-	work, err := os.MkdirTemp("", "edged-textcal-")
+	work, b, err := convertObserved(r, from, conv)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer os.RemoveAll(work)
-	obsOpts := conv
-	obsOpts.Precision, obsOpts.Observe, obsOpts.Ranges = graph.FP32, true, nil
-	b, err := r.Convert(from, filepath.Join(work, "observe"), obsOpts)
-	if err != nil {
-		return nil, 0, fmt.Errorf("text calibration: %w", err)
-	}
 	obs, err := convert.NewActivationObserver(conv.Observer)
 	if err != nil {
 		return nil, 0, err

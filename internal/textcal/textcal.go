@@ -53,17 +53,11 @@ func Ranges(r convert.Registry, from string, conv convert.Options, o Options) (m
 	if conv.CalibrationDir == "" {
 		return nil, 0, errNoImages
 	}
-	work, err := os.MkdirTemp("", "edged-textcal-")
+	work, b, err := convertObserved(r, from, conv)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer os.RemoveAll(work)
-	obsOpts := conv
-	obsOpts.Precision, obsOpts.Observe, obsOpts.Ranges = graph.FP32, true, nil
-	b, err := r.Convert(from, filepath.Join(work, "observe"), obsOpts)
-	if err != nil {
-		return nil, 0, fmt.Errorf("text calibration: %w", err)
-	}
 	roles, ok := textRoles[b.Manifest.Architecture]
 	if !ok {
 		return nil, 0, fmt.Errorf("text calibration: a %s has no text models that generate (captioning and VQA do)", b.Manifest.Architecture)
@@ -256,6 +250,21 @@ func convertCheckedBLIP(r convert.Registry, from, out string, conv convert.Optio
 	}
 	b, report, err := convertFinal(r, from, out, conv, check, passed, fmt.Sprintf("calibrated on the float model's greedy outputs for %d calibration images", frames))
 	return b, verdicts, report, err
+}
+
+// convertObserved converts the checkpoint's float model with every activation observable, into
+// observe/ of a new work folder the caller removes: the model calibration runs.
+func convertObserved(r convert.Registry, from string, conv convert.Options) (work string, b *bundle.Bundle, err error) {
+	work, err = os.MkdirTemp("", "edged-textcal-")
+	if err != nil {
+		return "", nil, err
+	}
+	conv.Precision, conv.Observe, conv.Ranges = graph.FP32, true, nil
+	if b, err = r.Convert(from, filepath.Join(work, "observe"), conv); err != nil {
+		os.RemoveAll(work)
+		return "", nil, fmt.Errorf("text calibration: %w", err)
+	}
+	return work, b, nil
 }
 
 // convertBase converts the checkpoint at full int8 without text ranges, into base/ of a new
