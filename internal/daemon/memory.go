@@ -237,8 +237,10 @@ const convertPerParam = 7.0
 // converts the candidates each text gate compares. CLIP ViT-B/32 random-init peaked at
 // 1.50 GiB against 1.08 GiB for the same conversion without it (BENCHMARKS.md, "CLIP's text
 // tower at full int8"; both gated against the float model), less edged itself, per weight:
-// 9.9. BLIP's was not measured; it is taken at the same figure.
-const textConvertPerParam = 10.0
+// 9.9; BLIP base captioning's 224.0 M weights (random) 2.27 GiB against 1.55 GiB without, gated
+// against the safe bundle as the daemon's child is: 10.4 (BENCHMARKS.md, "What the daemon's
+// child conversion of a BLIP model costs").
+const textConvertPerParam = 10.5
 
 // childPerParam is the child conversion's peak per weight for cfg's models.calibration.
 func childPerParam(cfg *Config) float64 {
