@@ -92,9 +92,11 @@ func (d *decoder) attend(states []float32, valid int) error {
 	if err := d.crossKV.invoke(); err != nil {
 		return err
 	}
-	for _, t := range append(append([]*tflite.Tensor(nil), d.crossK...), d.crossV...) {
-		if err := t.CheckFinite(); err != nil {
-			return fmt.Errorf("blip: cross_kv output: %w", err)
+	for _, layers := range [][]*tflite.Tensor{d.crossK, d.crossV} {
+		for _, t := range layers {
+			if err := t.CheckFinite(); err != nil {
+				return fmt.Errorf("blip: cross_kv output: %w", err)
+			}
 		}
 	}
 	for j := range d.crossBias {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/edged/edged/bundle"
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/convert"
 	"github.com/edged/edged/internal/fidelity"
 )
@@ -197,7 +196,7 @@ func (c *calibrator) waitForMemoryLocked(wait *MemoryWait) (reported bool) {
 	if first {
 		c.log.Warn("calibration: waiting for memory: the conversion to full int8 does not fit beside what is loaded now; "+
 			"it starts when a model is unloaded when idle, another conversion ends, or new frames are kept",
-			"model", c.field, "need", bench.FormatBytes(wait.Need), "loaded", bench.FormatBytes(wait.Loaded), "limit", bench.FormatBytes(wait.Limit))
+			wait.logAttrs(c.field)...)
 	}
 	return true
 }

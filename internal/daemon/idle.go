@@ -253,11 +253,12 @@ func withIdle[T any](m *idleModel, f func(*Models) (T, error)) (T, error) {
 	return f(cur)
 }
 
-// queuedUser is a model that is unloaded when idle (an idleAnswerer or idleMatcher): a
-// request queued for it holds it (idleModel.hold).
+// queuedUser is a model that is unloaded when idle and that requests queue for (an
+// idleAnswerer: asks and standing questions): a request queued for it holds it
+// (idleModel.hold).
 type queuedUser interface{ holdQueued() (done func()) }
 
-// holdQueued counts a request queued for model (an Answerer or a Matcher) as a use of it
+// holdQueued counts a request queued for model (an Answerer) as a use of it
 // until done, if model is unloaded when idle; otherwise done does nothing.
 func holdQueued(model any) (done func()) {
 	if q, ok := model.(queuedUser); ok {
@@ -277,8 +278,6 @@ func (a idleAnswerer) Answer(ctx context.Context, img image.Image, questions []s
 func (a idleAnswerer) holdQueued() func() { return a.m.hold() }
 
 type idleMatcher struct{ m *idleModel }
-
-func (a idleMatcher) holdQueued() func() { return a.m.hold() }
 
 func (a idleMatcher) Match(ctx context.Context, img image.Image, texts []string) ([]float64, error) {
 	return withIdle(a.m, func(cur *Models) ([]float64, error) { return cur.Matcher.Match(ctx, img, texts) })

@@ -22,6 +22,11 @@ type MemoryWait struct {
 	Limit  int64 `json:"limit"`
 }
 
+// logAttrs are the waiting model and the figures, as a log line's attributes.
+func (w *MemoryWait) logAttrs(model string) []any {
+	return []any{"model", model, "need", bench.FormatBytes(w.Need), "loaded", bench.FormatBytes(w.Loaded), "limit", bench.FormatBytes(w.Limit)}
+}
+
 func (w *MemoryWait) String() string {
 	return fmt.Sprintf("needs %s beside %s loaded, limit %s", bench.FormatBytes(w.Need), bench.FormatBytes(w.Loaded), bench.FormatBytes(w.Limit))
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/edged/edged/clip"
-	"github.com/edged/edged/internal/bench"
 	"github.com/edged/edged/internal/fidelity"
 )
 
@@ -301,7 +300,7 @@ func (s *shadowChecks[M, F]) check(m M, batch []F) {
 		sh.MemoryDrops++
 		if sh.Error != err.Error() {
 			c.log.Warn("shadow checks: a batch dropped, waiting for memory: the safe model does not fit beside what is loaded now; the next batch asks again",
-				"model", c.field, "need", bench.FormatBytes(wait.Need), "loaded", bench.FormatBytes(wait.Loaded), "limit", bench.FormatBytes(wait.Limit))
+				wait.logAttrs(c.field)...)
 		}
 		sh.Error = err.Error()
 		c.reportLocked()

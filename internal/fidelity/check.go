@@ -40,7 +40,8 @@ type Options struct {
 	Reference string
 }
 
-func (o Options) withDefaults() Options {
+// WithDefaults is o with DefaultThresholds when it sets none, and at least one thread.
+func (o Options) WithDefaults() Options {
 	if o.Thresholds == (Thresholds{}) {
 		o.Thresholds = DefaultThresholds()
 	}
@@ -53,7 +54,7 @@ func (o Options) withDefaults() Options {
 // OpenPair loads the float bundle ref and the int8 bundle cand of one checkpoint as a Pair.
 // Closing the pair closes the models.
 func OpenPair(ref, cand *bundle.Bundle, opts Options) (Pair, error) {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	if ref.Manifest.Architecture != cand.Manifest.Architecture {
 		return nil, fmt.Errorf("fidelity: %s is a %s, %s a %s", ref.Dir, ref.Manifest.Architecture, cand.Dir, cand.Manifest.Architecture)
 	}
@@ -112,7 +113,7 @@ func (p *ownedPair) Close() error { return errors.Join(p.Pair.Close(), p.close()
 
 // Compare runs the gate on opts.Frames: the float bundle ref against the int8 bundle cand.
 func Compare(ref, cand *bundle.Bundle, opts Options) (Report, error) {
-	opts = opts.withDefaults()
+	opts = opts.WithDefaults()
 	if opts.Frames == "" {
 		return Report{}, errors.New("fidelity: no frames to compare on")
 	}

@@ -99,7 +99,7 @@ func TestGateRefusesBlackCalibration(t *testing.T) {
 	if report.Passed || report.Frames != 40 {
 		t.Fatalf("the gate passed a model calibrated on black frames (%d frames compared)", report.Frames)
 	}
-	if report.MeanCosine >= check.withDefaults().Thresholds.MeanCosine && report.Top1Agreement >= check.withDefaults().Thresholds.Top1 {
+	if report.MeanCosine >= check.WithDefaults().Thresholds.MeanCosine && report.Top1Agreement >= check.WithDefaults().Thresholds.Top1 {
 		t.Errorf("the gate failed for %v, but both mean cosine %.4f and top-1 %.3f are above the bars", report.Failures, report.MeanCosine, report.Top1Agreement)
 	}
 	if !strings.Contains(buf.String(), "gate: failed") {

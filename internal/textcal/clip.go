@@ -70,11 +70,8 @@ func CompareCLIPText(ref, cand *bundle.Bundle, check fidelity.Options) (fidelity
 	if check.Frames == "" {
 		return fidelity.Report{}, 0, errors.New("text gate: no frames to compare on")
 	}
-	th := check.Thresholds
-	if th == (fidelity.Thresholds{}) {
-		th = fidelity.DefaultThresholds()
-	}
-	run := clip.Options{RunOptions: clip.RunOptions{Threads: max(check.Threads, 1)}}
+	check = check.WithDefaults()
+	run := clip.Options{RunOptions: clip.RunOptions{Threads: check.Threads}}
 	rm, err := clip.Load(ref, run)
 	if err != nil {
 		return fidelity.Report{}, 0, err
@@ -124,7 +121,7 @@ func CompareCLIPText(ref, cand *bundle.Bundle, check fidelity.Options) (fidelity
 	if err != nil {
 		return fidelity.Report{}, 0, fmt.Errorf("text gate: frames: %w", err)
 	}
-	report := fidelity.Judge(&t, th, check.Frames)
+	report := fidelity.Judge(&t, check.Thresholds, check.Frames)
 	report.Frames = frames
 	if frames == 0 {
 		report.Passed, report.Failures = false, append(report.Failures, "no frames were compared")

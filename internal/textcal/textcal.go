@@ -224,11 +224,7 @@ func convertCheckedBLIP(r convert.Registry, from, out string, conv convert.Optio
 		return nil, nil, nil, err
 	}
 	defer os.RemoveAll(work)
-	textCheck := check
-	textCheck.Thresholds = fidelity.DefaultThresholds()
-	if check.Thresholds != (fidelity.Thresholds{}) {
-		textCheck.Thresholds = check.Thresholds
-	}
+	textCheck := check.WithDefaults()
 	textCheck.Thresholds.Text = 1
 	var verdicts []Verdict
 	passed := map[string]map[string]quant.Range{}
@@ -268,8 +264,9 @@ func convertObserved(r convert.Registry, from string, conv convert.Options) (wor
 }
 
 // convertBase converts the checkpoint at full int8 without text ranges, into base/ of a new
-// work folder the caller removes: the bundle a text model at full int8 would join. A checkpoint that falls back to the safe precision (no
-// calibration images for its vision tower) is refused.
+// work folder the caller removes: the bundle a text model at full int8 would join. A
+// checkpoint that falls back to the safe precision (no calibration images for its vision
+// tower) is refused.
 func convertBase(r convert.Registry, from string, conv convert.Options) (work string, base *bundle.Bundle, err error) {
 	work, err = os.MkdirTemp("", "edged-textcal-check-")
 	if err != nil {
