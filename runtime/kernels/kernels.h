@@ -171,6 +171,9 @@ int kn_pool_sleeping(kn_pool* p);
 void kn_pool_run(kn_pool* p, void (*fn)(void* arg, int task, int thread), void* arg, int tasks);
 // For the tests: runs jobs jobs of tasks tasks; the number of tasks not run exactly once.
 int kn_pool_check(kn_pool* p, int jobs, int tasks);
+// For the tests: ends n spins, preempted[i] saying which were preempted; calm[i] whether spin
+// i made the pool stop spinning for a while. Returns how many did.
+int kn_pool_calm_check(kn_pool* p, const int* preempted, int n, int* calm);
 
 // ---- CPU features ----------------------------------------------------------------------------
 enum {

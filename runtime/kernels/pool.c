@@ -7,8 +7,8 @@
 // a virtual machine (the halted vCPU must be woken by the host), a large part of a 0.1-0.35 ms
 // layer; a worker that spins is there at once. After the last layer it spins the bound out
 // once and sleeps: an idle process does not spin. While spinning it yields its core to any
-// other runnable thread (sched_yield), and a spin that finds itself preempted stops all
-// spinning for a while (spin_until), so on a busy machine the pool sleeps as before rather
+// other runnable thread (sched_yield), and spins that find themselves preempted in a row stop
+// all spinning for a while (spin_ended), so on a busy machine the pool sleeps as before rather
 // than taking turns from the thread doing the work. The caller waits for the workers' last
 // tasks the same way.
 #include <pthread.h>
@@ -41,6 +41,7 @@ struct kn_pool {
   atomic_int next;
   atomic_int finished;
   atomic_long calm_after;  // no spinning before this time (now_ns): the cores were contended
+  atomic_int contention;   // see spin_ended
   int busy;                // workers between taking the job and leaving it
   int sleeping;  // workers waiting on wake
   atomic_int stop;
@@ -60,16 +61,37 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-// A spin that loses its core for this long (a poll of the counter late, or a sched_yield
-// that let another thread run) means the machine has more runnable threads than cores: then
-// nobody in the pool spins for KN_CALM_NS, since a spinning thread would only take turns from
-// the one doing the work (measured under load: BENCHMARKS.md, "The worker's wake-up").
-#define KN_PREEMPTED_NS 30000L
+// A spin that loses its core for long was preempted: a poll of the counter KN_LATE_POLL_NS
+// late, or a sched_yield that let other threads run KN_LATE_YIELD_NS. One such spin means
+// little: on a quiet virtual machine a yield often gives the core to another thread for
+// 30-120 µs, now and then for 2-4 ms, and a first rule that
+// stopped all spinning at the first yield that lasted 30 µs kept the pool from spinning nearly
+// all the time (BENCHMARKS.md, "The spin that never ran"). Preempted spins in a row mean the
+// machine has more runnable threads than cores: then nobody in the pool spins for
+// KN_CALM_NS, since a spinning thread would only take turns from the one doing the work
+// (measured under load: BENCHMARKS.md, "The worker's wake-up").
+#define KN_LATE_POLL_NS 30000L
+#define KN_LATE_YIELD_NS 250000L
 #define KN_CALM_NS 100000000L
+// The contention score, in 1/256: each spin moves it an eighth of the way to 256 when it was
+// preempted and to 0 when it was not; at KN_CONTENDED (three preempted spins in a row from 0)
+// the pool calms. After a calm the score is still high, so one more preempted spin calms it
+// again: under steady load the pool tries about one spin per KN_CALM_NS.
+#define KN_CONTENDED 85
 
-// Spins until *v != old (or the pool stops) and returns 1, or returns 0 when the bound passes
-// or the core is contended. The first microseconds only pause; then each round yields the
-// core to any other runnable thread.
+// Returns 1 when the pool calms.
+static int spin_ended(kn_pool* p, int preempted, long at) {
+  int s = atomic_load_explicit(&p->contention, memory_order_relaxed);
+  s = preempted ? s + (256 - s + 7) / 8 : s - (s + 7) / 8;
+  atomic_store_explicit(&p->contention, s, memory_order_relaxed);
+  if (!preempted || s < KN_CONTENDED) return 0;
+  atomic_store_explicit(&p->calm_after, at + KN_CALM_NS, memory_order_relaxed);
+  return 1;
+}
+
+// Spins until ready(p, arg) (or the pool stops) and returns 1, or returns 0 when the bound
+// passes or the core is contended. The first microseconds only pause; then each round yields
+// the core to any other runnable thread.
 static int spin_until(kn_pool* p, int (*ready)(kn_pool*, long), long arg) {
   if (p->spin_ns <= 0) return 0;
   const long start = now_ns();
@@ -77,21 +99,27 @@ static int spin_until(kn_pool* p, int (*ready)(kn_pool*, long), long arg) {
   long last = start;
   for (;;) {
     for (int i = 0; i < 32; i++) {
-      if (ready(p, arg)) return 1;
+      if (ready(p, arg)) {
+        spin_ended(p, 0, last);
+        return 1;
+      }
       cpu_relax();
     }
     long t = now_ns();
-    if (t - last > KN_PREEMPTED_NS) break;
-    if (t - start > p->spin_ns) return 0;
+    if (t - last > KN_LATE_POLL_NS) break;
+    if (t - start > p->spin_ns) {
+      spin_ended(p, 0, t);
+      return 0;
+    }
     if (t - start > 5000) {
       sched_yield();
       const long y = now_ns();
-      if (y - t > KN_PREEMPTED_NS) break;
+      if (y - t > KN_LATE_YIELD_NS) break;
       t = y;
     }
     last = t;
   }
-  atomic_store_explicit(&p->calm_after, last + KN_CALM_NS, memory_order_relaxed);
+  spin_ended(p, 1, last);
   return 0;
 }
 
@@ -250,3 +278,14 @@ int kn_pool_check(kn_pool* p, int jobs, int tasks) {
   free(runs);
   return atomic_load(&j.bad_thread) ? -1 : wrong;
 }
+
+int kn_pool_calm_check(kn_pool* p, const int* preempted, int n, int* calm) {
+  const long now = now_ns();
+  int calms = 0;
+  for (int i = 0; i < n; i++) {
+    calm[i] = spin_ended(p, preempted[i], now);
+    calms += calm[i];
+  }
+  return calms;
+}
+

@@ -29,3 +29,21 @@ func (p pool) check(jobs, tasks int) int { return int(C.kn_pool_check(p.p, C.int
 
 // sleeping is how many workers sleep on the condition variable now.
 func (p pool) sleeping() int { return int(C.kn_pool_sleeping(p.p)) }
+
+// calmAfter ends one spin per element of preempted (true: the spin was preempted) and says
+// which of them made the pool stop spinning for a while, judging the cores contended.
+func (p pool) calmAfter(preempted []bool) []bool {
+	in := make([]C.int, len(preempted))
+	for i, v := range preempted {
+		if v {
+			in[i] = 1
+		}
+	}
+	out := make([]C.int, len(preempted))
+	C.kn_pool_calm_check(p.p, &in[0], C.int(len(in)), &out[0])
+	calm := make([]bool, len(out))
+	for i, v := range out {
+		calm[i] = v != 0
+	}
+	return calm
+}
