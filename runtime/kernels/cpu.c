@@ -29,6 +29,7 @@ static unsigned detect(void) {
   const int avx512f = (leaf7_b >> 16) & 1, avx512bw = (leaf7_b >> 30) & 1, avx512vl = (leaf7_b >> 31) & 1;
   const int avx512vnni = (leaf7_c >> 11) & 1;
   if (zmm_state && avx512f && avx512bw && avx512vl && avx512vnni) f |= KN_CPU_AVX512VNNI;
+  if (zmm_state && avx512f && avx512bw && ((leaf7_c >> 1) & 1)) f |= KN_CPU_AVX512VBMI;
   if (leaf7_max_sub >= 1) {
     __cpuid_count(7, 1, a, b, c, d);
     if (((a >> 4) & 1) && (f & KN_CPU_AVX2)) f |= KN_CPU_AVXVNNI;

@@ -25,6 +25,8 @@ enum {
   KN_OP_DEQUANTIZE = 6,
   KN_OP_GATHER = 36,
   KN_OP_TRANSPOSE = 39,
+  KN_OP_LOGISTIC = 14,
+  KN_OP_MUL = 18,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -60,11 +62,17 @@ struct kn_delegate {
   kn_pool* pool;
   int batch_matmul;
   int act_dequantize;  // take the DEQUANTIZE of computed int8 tensors
-  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq;  // seen and claimed by the last Prepare
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq, lut;  // seen and claimed by the last Prepare
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
   size_t deq_cap;
+  // By tensor: the root of the int8 lookup chain whose claimed operator writes it, or -1, and
+  // its table (lut_tabs + 256 * lut_id) of the values it takes for each byte of the root.
+  int* lut_root;
+  int* lut_id;
+  int8_t* lut_tabs;
+  size_t lut_cap, lut_tabs_cap;
   // The tensors a partition writes and reads only itself, all partitions in turn (they run one
   // after another): the largest partition's need, not the sum of all.
   void* scratch;
@@ -262,11 +270,79 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
   return ctx->tensors[out].type == kTfLiteFloat32 && it->dims->size + 1 <= KN_MAX_DIMS;
 }
 
+// An int8 MUL or LOGISTIC whose value is a function of one int8 tensor, the root: its inputs
+// are the root, values of the root's chain (outputs of operators claimed here before, in plan
+// order) or one-element int8 constants. Its table (lut.c) is built here, from its inputs'.
+// CLIP's QuickGELU (MUL by 1.702, LOGISTIC, MUL by x) and the query's MUL by the attention
+// scale are such chains. 0 when not claimable, -1 when out of memory.
+static int lut_claim(const TfLiteContext* ctx, kn_delegate* d, const TfLiteNode* node, int code) {
+  const int nin = code == KN_OP_MUL ? 2 : 1;
+  if (node->inputs->size != nin || node->outputs->size != 1) return 0;
+  if (code == KN_OP_MUL && (node->builtin_data == NULL || *(const int*)node->builtin_data != KN_ACT_NONE)) return 0;
+  const int out = node->outputs->data[0];
+  if (out < 0 || !per_tensor_int8(&ctx->tensors[out])) return 0;
+  int root = -1;
+  for (int j = 0; j < nin; j++) {
+    const int t = node->inputs->data[j];
+    if (t < 0 || !per_tensor_int8(&ctx->tensors[t])) return 0;
+    if (is_const(&ctx->tensors[t])) {
+      if (num_elements(ctx->tensors[t].dims) != 1) return 0;
+      continue;
+    }
+    const int r = d->lut_root[t] >= 0 ? d->lut_root[t] : t;
+    if (root >= 0 && r != root) return 0;
+    root = r;
+  }
+  if (root < 0) return 0;
+  const TfLiteTensor* rt = &ctx->tensors[root];
+  const TfLiteTensor* yt = &ctx->tensors[out];
+  if (rt->dims->size > KN_MAX_DIMS || num_elements(yt->dims) != num_elements(rt->dims)) return 0;
+  for (int j = 0; j < nin; j++) {  // no broadcasting but of the constants
+    const TfLiteTensor* t = &ctx->tensors[node->inputs->data[j]];
+    if (!is_const(t) && num_elements(t->dims) != num_elements(rt->dims)) return 0;
+  }
+  // The values each input takes for each root byte.
+  int8_t in_tab[2][256];
+  for (int j = 0; j < nin; j++) {
+    const int t = node->inputs->data[j];
+    for (int v = 0; v < 256; v++) {
+      if (is_const(&ctx->tensors[t])) {
+        in_tab[j][v] = ctx->tensors[t].data.int8[0];
+      } else if (d->lut_root[t] >= 0) {
+        in_tab[j][v] = d->lut_tabs[(size_t)d->lut_id[t] * 256 + v];
+      } else {
+        in_tab[j][v] = (int8_t)(v - 128);  // table index v holds root byte v - 128
+      }
+    }
+  }
+  const size_t id = (size_t)d->lut;
+  if ((id + 1) * 256 > d->lut_tabs_cap) {
+    const size_t cap = (id + 1) * 256 * 2;
+    int8_t* p = realloc(d->lut_tabs, cap);
+    if (p == NULL) return -1;
+    d->lut_tabs = p;
+    d->lut_tabs_cap = cap;
+  }
+  int8_t* tab = d->lut_tabs + id * 256;
+  const TfLiteTensor *a = &ctx->tensors[node->inputs->data[0]];
+  if (code == KN_OP_MUL) {
+    const TfLiteTensor* b = &ctx->tensors[node->inputs->data[1]];
+    kn_lut_mul(in_tab[0], a->params.scale, a->params.zero_point, in_tab[1], b->params.scale, b->params.zero_point,
+               yt->params.scale, yt->params.zero_point, tab);
+  } else {
+    kn_lut_logistic(in_tab[0], a->params.scale, a->params.zero_point, yt->params.scale, yt->params.zero_point, tab);
+  }
+  d->lut_root[out] = root;
+  d->lut_id[out] = (int)id;
+  d->lut++;
+  return 1;
+}
+
 // ---- one claimed operator ----------------------------------------------------------------------
 
 typedef struct kn_part kn_part;
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -299,6 +375,10 @@ typedef struct {
   size_t cap_patches;
   // TRANSPOSE: output dimension j is input dimension perm[j]; the input's shape.
   int perm[KN_MAX_DIMS], in_dims[KN_MAX_DIMS];
+  // Lookup chain: in is the root; the output's table (256 bytes, index = root byte + 128).
+  // Skipped when only other lookups of the partition read the output (their tables hold it).
+  int8_t table[256];
+  bool skip;
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
   int src;
   float lo, hi;
@@ -341,6 +421,8 @@ static void op_free(kn_op* op) {
 
 // ---- the partition kernel ---------------------------------------------------------------------
 
+static const kn_op* producer(const kn_part* part, int t, int before);
+
 static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
   (void)length;
   const TfLiteDelegateParams* params = (const TfLiteDelegateParams*)buffer;
@@ -368,7 +450,20 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->out = node->outputs->data[0];
     op->bias = -1;
     op->esize = 1;
-    if (reg->builtin_code == KN_OP_DEQUANTIZE && !is_const(&ctx->tensors[op->in])) {
+    if (reg->builtin_code == KN_OP_MUL || reg->builtin_code == KN_OP_LOGISTIC) {
+      const kn_delegate* d = part->d;
+      op->kind = KN_LUT;
+      op->in = d->lut_root[op->out];
+      memcpy(op->table, d->lut_tabs + (size_t)d->lut_id[op->out] * 256, 256);
+      // The root must be this partition's to read: written by an earlier operator of it or one
+      // of its inputs (TFLite keeps only those alive for it). A chain split across partitions
+      // would read a tensor TFLite may have reused: refused at prepare.
+      bool readable = producer(part, op->in, i) != NULL;
+      for (int j = 0; j < params->input_tensors->size && !readable; j++) {
+        readable = params->input_tensors->data[j] == op->in;
+      }
+      if (!readable) op->kind = -1;
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && !is_const(&ctx->tensors[op->in])) {
       op->kind = KN_ACT_DEQ;
       op->esize = sizeof(float);
     } else if (reg->builtin_code == KN_OP_DEQUANTIZE) {
@@ -409,6 +504,22 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->out_internal = true;
     for (int j = 0; j < params->output_tensors->size; j++) {
       if (params->output_tensors->data[j] == op->out) op->out_internal = false;
+    }
+  }
+  // A lookup whose output only other lookups read need not run.
+  for (int i = 0; i < nodes->size; i++) {
+    kn_op* op = &part->ops[i];
+    if (op->kind != KN_LUT || !op->out_internal) continue;
+    op->skip = true;
+    for (int j = 0; j < nodes->size && op->skip; j++) {
+      TfLiteNode* node = NULL;
+      TfLiteRegistration* reg = NULL;
+      if (part->ops[j].kind == KN_LUT || ctx->GetNodeAndRegistration(ctx, nodes->data[j], &node, &reg) != kTfLiteOk) {
+        continue;
+      }
+      for (int k = 0; k < node->inputs->size; k++) {
+        if (node->inputs->data[k] == op->out) op->skip = false;
+      }
     }
   }
   return part;
@@ -809,6 +920,16 @@ static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   return set_elementwise_output(ctx, op);
 }
 
+static TfLiteStatus prepare_lut(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
+  if (op->skip) {
+    op->batches = op->m = 1;
+    return kTfLiteOk;
+  }
+  return set_elementwise_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -840,8 +961,11 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
       case KN_ACT_DEQ:
         s = prepare_act_deq(ctx, part, i);
         break;
+      case KN_LUT:
+        s = prepare_lut(ctx, part, i);
+        break;
       default:
-        ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
+        ctx->ReportError(ctx, "edged kernels: a claimed node could not be read, or a lookup chain was split across partitions");
         return kTfLiteError;
     }
     if (s != kTfLiteOk) return s;
@@ -1134,6 +1258,33 @@ static void invoke_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   kn_pool_run(part->d->pool, deq_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
 }
 
+typedef struct {
+  const int8_t* x;
+  int8_t* y;
+  const int8_t* table;
+  size_t n;
+  int wide;
+} kn_lut_job;
+
+static void lut_task(void* arg, int t, int thread) {
+  (void)thread;
+  const kn_lut_job* j = arg;
+  const size_t i0 = (size_t)t * KN_DEQ_CHUNK;
+  const size_t i1 = i0 + KN_DEQ_CHUNK < j->n ? i0 + KN_DEQ_CHUNK : j->n;
+  kn_lut_apply(j->table, j->x + i0, j->y + i0, i1 - i0, j->wide);
+}
+
+static void invoke_lut(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  if (op->skip) return;
+  // vpermb where the path is the AVX-512 one (not where an AVX2 path was chosen on purpose).
+  const kn_delegate* d = part->d;
+  const int wide = (d->path->needs & KN_CPU_AVX512VNNI) && (kn_cpu_features() & KN_CPU_AVX512VBMI);
+  kn_lut_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .table = op->table, .n = (size_t)op->n,
+                  .wide = wide};
+  kn_pool_run(part->d->pool, lut_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
@@ -1154,6 +1305,9 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_ACT_DEQ:
         invoke_act_deq(ctx, part, i);
+        break;
+      case KN_LUT:
+        invoke_lut(ctx, part, i);
         break;
       default:
         invoke_fc(ctx, part, i);  // and CONV_2D
@@ -1215,11 +1369,20 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
 
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = d->lut = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
   if (!find_weight_only(ctx, d, plan)) return kTfLiteError;
+  if (ctx->tensors_size > d->lut_cap) {
+    int* r = realloc(d->lut_root, ctx->tensors_size * sizeof(int));
+    if (r != NULL) d->lut_root = r;
+    int* id = realloc(d->lut_id, ctx->tensors_size * sizeof(int));
+    if (id != NULL) d->lut_id = id;
+    if (r == NULL || id == NULL) return kTfLiteError;
+    d->lut_cap = ctx->tensors_size;
+  }
+  for (size_t t = 0; t < ctx->tensors_size; t++) d->lut_root[t] = -1;
   TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
   if (claim == NULL) return kTfLiteError;
   // Tensors written by the nodes claimed so far (the plan is in execution order).
@@ -1252,6 +1415,14 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->bmm++;
+    } else if ((reg->builtin_code == KN_OP_MUL || reg->builtin_code == KN_OP_LOGISTIC) &&
+               lut_claim(ctx, d, node, reg->builtin_code) != 0) {
+      if (d->lut_root[node->outputs->data[0]] < 0) {  // out of memory
+        free(ours);
+        TfLiteIntArrayFree(claim);
+        return kTfLiteError;
+      }
+      claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_TRANSPOSE && transpose_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->transpose++;
@@ -1313,6 +1484,9 @@ void kn_delegate_delete(kn_delegate* d) {
   if (d == NULL) return;
   kn_pool_destroy(d->pool);
   free(d->deq_src);
+  free(d->lut_root);
+  free(d->lut_id);
+  free(d->lut_tabs);
   free(d->scratch);
   free(d);
 }
@@ -1320,7 +1494,8 @@ void kn_delegate_delete(kn_delegate* d) {
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose, int* deq) {
+                       int* conv, int* wfc, int* transpose, int* deq, int* lut) {
+  *lut = d->lut;
   *transpose = d->transpose;
   *deq = d->deq;
   *conv = d->conv;

@@ -8,7 +8,7 @@
 // the DEQUANTIZE of a computed int8 tensor that no claimed operator writes (attention's scores
 // before the softmax; TFLite's amd64 kernel converts in double, the float product is the same
 // value; on arm64 TFLite's kernel is NEON and keeps it). It also takes
-// weight-only int8 (see below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// weight-only int8 (see below), and int8 lookup chains (below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //
 // # Why
@@ -62,15 +62,29 @@
 // that crosses partitions gets a custom allocation of no bytes, so that TFLite's arena does
 // not hold it either.
 //
+// # Lookup chains
+//
+// An int8 MUL or LOGISTIC whose inputs are one int8 tensor (the chain's root), values
+// computed from it by such operators, and one-element constants is a function of the root's
+// byte: 256 values. CLIP's QuickGELU (x · σ(1.702 x): MUL, LOGISTIC, MUL on fc1's output) and
+// the query's MUL by the attention scale are such chains. Each operator of a chain becomes a
+// table, built at claim time with TFLite's own int8 arithmetic (lut.c: MUL's multiplier from
+// the scales in float and gemmlowp's rounding, half away from zero; LOGISTIC's own table, in
+// float), and only the chain's outputs that something else reads are written: one lookup
+// pass (vpermb, 64 bytes at a time, on the AVX-512 path) instead of three operators on
+// XNNPACK and the partitions between (TestLookupTablesEqualTFLite: every byte, random scales,
+// bit for bit).
+//
 // # Threads
 //
 // A delegate runs each operator on its caller and Threads-1 workers of its own. Between
 // operators a worker spins for the next one at most Options.Spin (DefaultSpin, 300 µs: the
 // gaps between the layers of one Invoke), yielding its core to any other runnable thread, and
 // then sleeps on a condition variable: waking a sleeping thread costs 50-80 µs on a virtual
-// machine, against layers of 0.1-0.35 ms. An idle process does not spin, and when a spinning
-// thread finds itself preempted (more runnable threads than cores) nobody in the pool spins
-// for the next 100 ms, so on a busy machine the pool only sleeps, as it did before. Work is
+// machine, against layers of 0.1-0.35 ms. An idle process does not spin, and when spinning
+// threads find themselves preempted several times in a row (more runnable threads than
+// cores) nobody in the pool spins for the next 100 ms, so on a busy machine the pool only
+// sleeps, as it did before. Work is
 // split in tiles of rows × 64 columns taken from a shared counter, so a thread whose core is
 // busy elsewhere takes fewer. runtime/tflite gives XNNPACK one thread when
 // the kernels run a full-int8 model (tflite.Options.XNNPackThreads): its pool spins after each

@@ -192,6 +192,9 @@ type Claimed struct {
 	// float: attention's scores before the softmax), TFLite's result bit for bit, not after an
 	// operator the kernels take; on amd64 only (BENCHMARKS.md).
 	Dequantize int
+	// Lookup counts int8 MUL and LOGISTIC taken as lookup tables: chains of them that are
+	// functions of one int8 tensor (CLIP's QuickGELU), TFLite's int8 arithmetic bit for bit.
+	Lookup int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -202,9 +205,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv, wfc, tr, deq C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq)}
+	var g, n, p, fc, bmm, conv, wfc, tr, deq, lut C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq, &lut)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq), Lookup: int(lut)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

@@ -156,6 +156,15 @@ void kn_compensation(kn_akind kind, int32_t zx, int32_t zb, int k, const int32_t
 // Portable kernels (every CPU), used by the x86 and Arm files for edge tiles too.
 void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1);
 
+// ---- int8 lookup tables (lut.c) -------------------------------------------------------------------
+// Tables of 256 values indexed by the chain root's byte + 128: out[v] is what TFLite's int8 MUL
+// of a[v] and b[v] (their scales and zero points given) writes, or its int8 LOGISTIC of x[v].
+void kn_lut_mul(const int8_t* a, float sa, int32_t za, const int8_t* b, float sb, int32_t zb, float so, int32_t zo,
+                int8_t* out);
+void kn_lut_logistic(const int8_t* x, float sx, int32_t zx, float so, int32_t zo, int8_t* out);
+// y[i] = table[x[i] + 128] for i < n; wide: with AVX-512 VBMI (the caller checked the CPU).
+void kn_lut_apply(const int8_t* table, const int8_t* x, int8_t* y, size_t n, int wide);
+
 // ---- thread pool -----------------------------------------------------------------------------
 // The caller and threads-1 workers. Between jobs a worker spins at most spin_ns (yielding its
 // core to any other runnable thread) and then sleeps on a condition variable, so the layers of
@@ -182,6 +191,7 @@ enum {
   KN_CPU_AVXVNNI = 1 << 2,
   KN_CPU_ASIMD = 1 << 3,
   KN_CPU_DOTPROD = 1 << 4,
+  KN_CPU_AVX512VBMI = 1 << 5,  // vpermb: the lookup tables 64 bytes at a time
 };
 unsigned kn_cpu_features(void);
 
@@ -195,6 +205,6 @@ void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose, int* deq);
+                       int* conv, int* wfc, int* transpose, int* deq, int* lut);
 
 #endif  // EDGED_KERNELS_H_

@@ -1,0 +1,79 @@
+// Chains of int8 elementwise operators that are functions of one int8 tensor (CLIP's
+// QuickGELU: x · σ(1.702 x) as MUL, LOGISTIC and MUL on fc1's output) become one table of 256
+// bytes: every value an operator of the chain writes is a function of the byte of the chain's
+// root. The tables are built with TFLite's own int8 arithmetic for each operator (below), so
+// looking them up gives TFLite's results bit for bit (TestLookupTablesEqualTFLite).
+#include <math.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "kernels.h"
+
+// TFLite's MultiplyByQuantizedMultiplier as its int8 MUL applies it.
+static int32_t mul_by_multiplier(int32_t x, int32_t mult, int shift) {
+  const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+  const int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * mult;
+  if (KN_SINGLE_ROUNDING) return (int32_t)((ab + (1ll << (30 + right))) >> (31 + right));
+  // gemmlowp: the doubling high product rounded half away from zero, then the shift rounded
+  // half away from zero.
+  const int64_t nudge = ab >= 0 ? (1ll << 30) : 1 - (1ll << 30);
+  const int32_t hi = (int32_t)((ab + nudge) / (1ll << 31));
+  if (right == 0) return hi;
+  const int32_t mask = (int32_t)((1u << right) - 1);
+  const int32_t rem = hi & mask, threshold = (mask >> 1) + (hi < 0 ? 1 : 0);
+  return (hi >> right) + (rem > threshold ? 1 : 0);
+}
+
+static int8_t clamp8(int32_t v) { return (int8_t)(v < -128 ? -128 : v > 127 ? 127 : v); }
+
+void kn_lut_mul(const int8_t* a, float sa, int32_t za, const int8_t* b, float sb, int32_t zb, float so, int32_t zo,
+                int8_t* out) {
+  // TFLite: the scales' product and quotient in float, then QuantizeMultiplier in double.
+  int32_t mult = 0;
+  int shift = 0;
+  kn_quantize_multiplier((double)(sa * sb / so), &mult, &shift);
+  for (int v = 0; v < 256; v++) {
+    const int32_t p = ((int32_t)a[v] - za) * ((int32_t)b[v] - zb);
+    out[v] = clamp8(zo + mul_by_multiplier(p, mult, shift));
+  }
+}
+
+void kn_lut_logistic(const int8_t* x, float sx, int32_t zx, float so, int32_t zo, int8_t* out) {
+  // TFLite's int8 LOGISTIC is itself a table, filled in float: 1 / (1 + exp(-x)) of the
+  // dequantized input, times 1 / output scale, rounded half away from zero.
+  const float inverse = 1.0f / so;
+  for (int v = 0; v < 256; v++) {
+    const float dequantized = sx * (float)((int32_t)x[v] - zx);
+    const float y = 1.0f / (1.0f + expf(-dequantized));
+    const float rescaled = roundf(y * inverse);
+    out[v] = clamp8((int32_t)(rescaled + (float)zo));
+  }
+}
+
+#if defined(__x86_64__)
+// 64 bytes at a time: two vpermi2b look up the table's halves (index bits 0-6), bit 7 picks.
+__attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void apply_vbmi(const int8_t* table, const int8_t* x,
+                                                                              int8_t* y, size_t n) {
+  const __m512i t0 = _mm512_loadu_si512(table), t1 = _mm512_loadu_si512(table + 64);
+  const __m512i t2 = _mm512_loadu_si512(table + 128), t3 = _mm512_loadu_si512(table + 192);
+  const __m512i bias = _mm512_set1_epi8((char)0x80);
+  for (size_t i = 0; i < n; i += 64) {
+    const __mmask64 m = n - i >= 64 ? ~0ull : (1ull << (n - i)) - 1;
+    const __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, x + i), bias);
+    const __m512i lo = _mm512_permutex2var_epi8(t0, v, t1), hi = _mm512_permutex2var_epi8(t2, v, t3);
+    _mm512_mask_storeu_epi8(y + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
+  }
+}
+#endif
+
+void kn_lut_apply(const int8_t* table, const int8_t* x, int8_t* y, size_t n, int wide) {
+#if defined(__x86_64__)
+  if (wide) {
+    apply_vbmi(table, x, y, n);
+    return;
+  }
+#endif
+  (void)wide;
+  for (size_t i = 0; i < n; i++) y[i] = table[(uint8_t)(x[i] ^ 0x80)];
+}
