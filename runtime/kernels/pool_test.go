@@ -82,4 +82,3 @@ func TestPoolCalmsOnlyWhenContended(t *testing.T) {
 		t.Fatal("after 20 unpreempted spins one preempted spin calmed the pool")
 	}
 }
-
