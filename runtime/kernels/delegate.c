@@ -27,6 +27,7 @@ enum {
   KN_OP_TRANSPOSE = 39,
   KN_OP_LOGISTIC = 14,
   KN_OP_MUL = 18,
+  KN_OP_RESHAPE = 22,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -270,6 +271,27 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
   return ctx->tensors[out].type == kTfLiteFloat32 && it->dims->size + 1 <= KN_MAX_DIMS;
 }
 
+// An int8 RESHAPE to a constant shape: only when its input is a tensor a claimed operator
+// writes (attention's heads split and merged between the kernels' FULLY_CONNECTED, lookups and
+// TRANSPOSE), so that they stay in one partition; inside it the output is the input's bytes.
+static bool reshape_claimable(const TfLiteContext* ctx, const TfLiteNode* node, const bool* ours) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  const int in = node->inputs->data[0], shape = node->inputs->data[1], out = node->outputs->data[0];
+  if (in < 0 || shape < 0 || out < 0 || !ours[in]) return false;
+  const TfLiteTensor *x = &ctx->tensors[in], *s = &ctx->tensors[shape], *y = &ctx->tensors[out];
+  if (x->type != kTfLiteInt8 || y->type != kTfLiteInt8) return false;
+  if (s->type != kTfLiteInt32 || !is_const(s) || s->dims->size != 1) return false;
+  const int rank = s->dims->data[0];
+  if (rank < 1 || rank > KN_MAX_DIMS) return false;
+  int unknown = 0;
+  for (int i = 0; i < rank; i++) {
+    const int v = s->data.i32[i];
+    if (v == -1) unknown++;
+    if (v < -1 || unknown > 1) return false;
+  }
+  return true;
+}
+
 // An int8 MUL or LOGISTIC whose value is a function of one int8 tensor, the root: its inputs
 // are the root, values of the root's chain (outputs of operators claimed here before, in plan
 // order) or one-element int8 constants. Its table (lut.c) is built here, from its inputs'.
@@ -342,7 +364,7 @@ static int lut_claim(const TfLiteContext* ctx, kn_delegate* d, const TfLiteNode*
 
 typedef struct kn_part kn_part;
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT, KN_RESHAPE } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -379,6 +401,8 @@ typedef struct {
   // Skipped when only other lookups of the partition read the output (their tables hold it).
   int8_t table[256];
   bool skip;
+  // RESHAPE: the output shares its input's place in the scratch (no copy).
+  bool alias;
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
   int src;
   float lo, hi;
@@ -463,6 +487,8 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
         readable = params->input_tensors->data[j] == op->in;
       }
       if (!readable) op->kind = -1;
+    } else if (reg->builtin_code == KN_OP_RESHAPE) {
+      op->kind = KN_RESHAPE;
     } else if (reg->builtin_code == KN_OP_DEQUANTIZE && !is_const(&ctx->tensors[op->in])) {
       op->kind = KN_ACT_DEQ;
       op->esize = sizeof(float);
@@ -920,6 +946,39 @@ static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   return set_elementwise_output(ctx, op);
 }
 
+static TfLiteStatus prepare_reshape(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  int in_dims[KN_MAX_DIMS], in_rank = 0;
+  dims_of(ctx, part, op->in, i, in_dims, &in_rank);
+  int64_t elems = 1, known = 1;
+  for (int j = 0; j < in_rank; j++) elems *= in_dims[j];
+  const TfLiteTensor* s = &ctx->tensors[op->w];
+  op->out_rank = s->dims->data[0];
+  int unknown = -1;
+  for (int j = 0; j < op->out_rank; j++) {
+    op->out_dims[j] = s->data.i32[j];
+    if (op->out_dims[j] == -1) {
+      unknown = j;
+    } else {
+      known *= op->out_dims[j];
+    }
+  }
+  if (unknown >= 0 && known > 0 && elems % known == 0) op->out_dims[unknown] = (int)(elems / known);
+  if ((unknown >= 0 && (known == 0 || elems % known != 0)) || (unknown < 0 && known != elems)) {
+    ctx->ReportError(ctx, "edged kernels: RESHAPE of %lld values to a shape of %lld", (long long)elems, (long long)known);
+    return kTfLiteError;
+  }
+  const kn_op* p = producer(part, op->in, i);
+  op->alias = op->out_internal && p != NULL && p->out_internal;
+  if (op->alias) {
+    op->batches = op->m = 1;
+    op->n = (int)elems;
+    op->internal_off = p->internal_off;
+    return kTfLiteOk;
+  }
+  return set_elementwise_output(ctx, op);
+}
+
 static TfLiteStatus prepare_lut(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
@@ -963,6 +1022,9 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_LUT:
         s = prepare_lut(ctx, part, i);
+        break;
+      case KN_RESHAPE:
+        s = prepare_reshape(ctx, part, i);
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read, or a lookup chain was split across partitions");
@@ -1309,6 +1371,9 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
       case KN_LUT:
         invoke_lut(ctx, part, i);
         break;
+      case KN_RESHAPE:
+        if (!part->ops[i].alias) memcpy(out_data(ctx, &part->ops[i]), data_of(ctx, part, part->ops[i].in, i), (size_t)part->ops[i].n);
+        break;
       default:
         invoke_fc(ctx, part, i);  // and CONV_2D
     }
@@ -1422,6 +1487,8 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
         TfLiteIntArrayFree(claim);
         return kTfLiteError;
       }
+      claim->data[n++] = plan->data[i];
+    } else if (reg->builtin_code == KN_OP_RESHAPE && reshape_claimable(ctx, node, ours)) {
       claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_TRANSPOSE && transpose_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];

@@ -75,6 +75,11 @@
 // XNNPACK and the partitions between (TestLookupTablesEqualTFLite: every byte, random scales,
 // bit for bit).
 //
+// An int8 RESHAPE of a claimed operator's output is taken too (attention's heads split and
+// merged between the kernels' operators), so that the attention block up to its softmax is
+// one partition; inside it the output is its input's bytes, copied only where TFLite reads
+// it (TestReshapeInsidePartitions).
+//
 // # Threads
 //
 // A delegate runs each operator on its caller and Threads-1 workers of its own. Between
