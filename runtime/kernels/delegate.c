@@ -28,6 +28,7 @@ enum {
   KN_OP_LOGISTIC = 14,
   KN_OP_MUL = 18,
   KN_OP_RESHAPE = 22,
+  KN_OP_ADD = 0,
 };
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
@@ -292,6 +293,23 @@ static bool reshape_claimable(const TfLiteContext* ctx, const TfLiteNode* node, 
   return true;
 }
 
+// A float ADD of two tensors of one shape, without activation, one of them a claimed operator's
+// output: the residual connections after the dense layers' DEQUANTIZE. Each sum is one IEEE
+// addition, TFLite's (and XNNPACK's) exactly; taken so that the layers stay in one partition.
+static bool add_claimable(const TfLiteContext* ctx, const TfLiteNode* node, const bool* ours) {
+  if (node->inputs->size != 2 || node->outputs->size != 1) return false;
+  if (node->builtin_data == NULL || *(const int*)node->builtin_data != KN_ACT_NONE) return false;
+  const int a = node->inputs->data[0], b = node->inputs->data[1], out = node->outputs->data[0];
+  if (a < 0 || b < 0 || out < 0 || !(ours[a] || ours[b])) return false;
+  const TfLiteTensor *x = &ctx->tensors[a], *y = &ctx->tensors[b], *z = &ctx->tensors[out];
+  if (x->type != kTfLiteFloat32 || y->type != kTfLiteFloat32 || z->type != kTfLiteFloat32) return false;
+  if (x->dims->size != y->dims->size || x->dims->size < 1 || x->dims->size > KN_MAX_DIMS) return false;
+  for (int i = 0; i < x->dims->size; i++) {
+    if (x->dims->data[i] != y->dims->data[i]) return false;
+  }
+  return true;
+}
+
 // An int8 MUL or LOGISTIC whose value is a function of one int8 tensor, the root: its inputs
 // are the root, values of the root's chain (outputs of operators claimed here before, in plan
 // order) or one-element int8 constants. Its table (lut.c) is built here, from its inputs'.
@@ -364,7 +382,7 @@ static int lut_claim(const TfLiteContext* ctx, kn_delegate* d, const TfLiteNode*
 
 typedef struct kn_part kn_part;
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT, KN_RESHAPE } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT, KN_RESHAPE, KN_ADD } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -489,6 +507,9 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
       if (!readable) op->kind = -1;
     } else if (reg->builtin_code == KN_OP_RESHAPE) {
       op->kind = KN_RESHAPE;
+    } else if (reg->builtin_code == KN_OP_ADD) {
+      op->kind = KN_ADD;
+      op->esize = sizeof(float);
     } else if (reg->builtin_code == KN_OP_DEQUANTIZE && !is_const(&ctx->tensors[op->in])) {
       op->kind = KN_ACT_DEQ;
       op->esize = sizeof(float);
@@ -979,6 +1000,20 @@ static TfLiteStatus prepare_reshape(TfLiteContext* ctx, kn_part* part, int i) {
   return set_elementwise_output(ctx, op);
 }
 
+static TfLiteStatus prepare_add(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  int other[KN_MAX_DIMS], rank = 0;
+  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
+  dims_of(ctx, part, op->w, i, other, &rank);
+  bool same = rank == op->out_rank;
+  for (int j = 0; same && j < rank; j++) same = other[j] == op->out_dims[j];
+  if (!same) {
+    ctx->ReportError(ctx, "edged kernels: ADD of tensors of different shapes");
+    return kTfLiteError;
+  }
+  return set_elementwise_output(ctx, op);
+}
+
 static TfLiteStatus prepare_lut(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
@@ -1025,6 +1060,9 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_RESHAPE:
         s = prepare_reshape(ctx, part, i);
+        break;
+      case KN_ADD:
+        s = prepare_add(ctx, part, i);
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read, or a lookup chain was split across partitions");
@@ -1347,6 +1385,14 @@ static void invoke_lut(TfLiteContext* ctx, kn_part* part, int i) {
   kn_pool_run(part->d->pool, lut_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
 }
 
+static void invoke_add(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const float* a = data_of(ctx, part, op->in, i);
+  const float* b = data_of(ctx, part, op->w, i);
+  float* y = out_data(ctx, op);
+  for (int j = 0; j < op->n; j++) y[j] = a[j] + b[j];
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
@@ -1370,6 +1416,9 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_LUT:
         invoke_lut(ctx, part, i);
+        break;
+      case KN_ADD:
+        invoke_add(ctx, part, i);
         break;
       case KN_RESHAPE:
         if (!part->ops[i].alias) memcpy(out_data(ctx, &part->ops[i]), data_of(ctx, part, part->ops[i].in, i), (size_t)part->ops[i].n);
@@ -1488,15 +1537,17 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
         return kTfLiteError;
       }
       claim->data[n++] = plan->data[i];
+    } else if (reg->builtin_code == KN_OP_ADD && add_claimable(ctx, node, ours)) {
+      claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_RESHAPE && reshape_claimable(ctx, node, ours)) {
       claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_TRANSPOSE && transpose_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->transpose++;
-    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && d->act_dequantize && act_deq_claimable(ctx, node) &&
-               !ours[node->inputs->data[0]]) {
-      // Not after a claimed node: TFLite would put both in one partition, whose int8 tensor
-      // between them the partition would then hold itself, beside TFLite's shared arena.
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && d->act_dequantize && act_deq_claimable(ctx, node)) {
+      // After a claimed operator too: the int8 tensor between them then lives in the
+      // delegate's scratch (shared by all partitions), and the dense layer, its DEQUANTIZE
+      // and the residual ADD stay in one partition.
       claim->data[n++] = plan->data[i];
       d->deq++;
     }

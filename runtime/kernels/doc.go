@@ -5,8 +5,8 @@
 // leaves every other operator to the next delegate (XNNPACK) or to TFLite. Beside the matrix
 // work it takes two operators TFLite runs slowly and XNNPACK 2.9 not at all, both exact by
 // construction: int8 TRANSPOSE (attention's heads, moved in runs instead of byte by byte) and
-// the DEQUANTIZE of a computed int8 tensor that no claimed operator writes (attention's scores
-// before the softmax; TFLite's amd64 kernel converts in double, the float product is the same
+// the DEQUANTIZE of a computed int8 tensor (attention's scores before the softmax, the dense
+// layers' outputs before the residual ADD; TFLite's amd64 kernel converts in double, the float product is the same
 // value; on arm64 TFLite's kernel is NEON and keeps it). It also takes
 // weight-only int8 (see below), and int8 lookup chains (below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
@@ -78,7 +78,9 @@
 // An int8 RESHAPE of a claimed operator's output is taken too (attention's heads split and
 // merged between the kernels' operators), so that the attention block up to its softmax is
 // one partition; inside it the output is its input's bytes, copied only where TFLite reads
-// it (TestReshapeInsidePartitions).
+// it (TestReshapeInsidePartitions). The DEQUANTIZE after a claimed operator and a float ADD of
+// one shape (the residual connections) are taken for the same reason, both exact by
+// construction (TestResidualAddEqualsTFLite).
 //
 // # Threads
 //
