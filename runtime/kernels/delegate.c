@@ -293,9 +293,12 @@ static bool reshape_claimable(const TfLiteContext* ctx, const TfLiteNode* node, 
   return true;
 }
 
-// A float ADD of two tensors of one shape, without activation, one of them a claimed operator's
-// output: the residual connections after the dense layers' DEQUANTIZE. Each sum is one IEEE
-// addition, TFLite's (and XNNPACK's) exactly; taken so that the layers stay in one partition.
+// A float ADD without activation, one of its inputs a claimed operator's output: the residual
+// connections after the dense layers' DEQUANTIZE. Each sum is one IEEE addition, TFLite's
+// (and XNNPACK's) exactly; taken so that the layers stay in one partition. It broadcasts as
+// TFLite does: whether a node is claimed must not depend on the shapes, which a resize
+// changes (TFLite then applies the delegates again, and a tensor one delegate wrote must not
+// move to another).
 static bool add_claimable(const TfLiteContext* ctx, const TfLiteNode* node, const bool* ours) {
   if (node->inputs->size != 2 || node->outputs->size != 1) return false;
   if (node->builtin_data == NULL || *(const int*)node->builtin_data != KN_ACT_NONE) return false;
@@ -303,11 +306,7 @@ static bool add_claimable(const TfLiteContext* ctx, const TfLiteNode* node, cons
   if (a < 0 || b < 0 || out < 0 || !(ours[a] || ours[b])) return false;
   const TfLiteTensor *x = &ctx->tensors[a], *y = &ctx->tensors[b], *z = &ctx->tensors[out];
   if (x->type != kTfLiteFloat32 || y->type != kTfLiteFloat32 || z->type != kTfLiteFloat32) return false;
-  if (x->dims->size != y->dims->size || x->dims->size < 1 || x->dims->size > KN_MAX_DIMS) return false;
-  for (int i = 0; i < x->dims->size; i++) {
-    if (x->dims->data[i] != y->dims->data[i]) return false;
-  }
-  return true;
+  return x->dims->size <= KN_MAX_DIMS && y->dims->size <= KN_MAX_DIMS;
 }
 
 // An int8 MUL or LOGISTIC whose value is a function of one int8 tensor, the root: its inputs
@@ -421,6 +420,10 @@ typedef struct {
   bool skip;
   // RESHAPE: the output shares its input's place in the scratch (no copy).
   bool alias;
+  // ADD: each input's strides over the output's dimensions (0 where it broadcasts), when the
+  // shapes differ.
+  bool broadcast;
+  size_t astride[KN_MAX_DIMS], bstride[KN_MAX_DIMS];
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
   int src;
   float lo, hi;
@@ -1000,17 +1003,36 @@ static TfLiteStatus prepare_reshape(TfLiteContext* ctx, kn_part* part, int i) {
   return set_elementwise_output(ctx, op);
 }
 
+// The strides of a tensor of shape dims (rank) over an output of out_rank dimensions,
+// aligned at the end, 0 where it broadcasts.
+static void broadcast_strides(const int* dims, int rank, int out_rank, size_t* stride) {
+  size_t s = 1;
+  for (int j = out_rank - 1; j >= 0; j--) {
+    const int d = j - (out_rank - rank) >= 0 ? dims[j - (out_rank - rank)] : 1;
+    stride[j] = d == 1 ? 0 : s;
+    s *= (size_t)d;
+  }
+}
+
 static TfLiteStatus prepare_add(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
-  int other[KN_MAX_DIMS], rank = 0;
-  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
-  dims_of(ctx, part, op->w, i, other, &rank);
-  bool same = rank == op->out_rank;
-  for (int j = 0; same && j < rank; j++) same = other[j] == op->out_dims[j];
-  if (!same) {
-    ctx->ReportError(ctx, "edged kernels: ADD of tensors of different shapes");
-    return kTfLiteError;
+  int a[KN_MAX_DIMS], b[KN_MAX_DIMS], ra = 0, rb = 0;
+  dims_of(ctx, part, op->in, i, a, &ra);
+  dims_of(ctx, part, op->w, i, b, &rb);
+  op->out_rank = ra > rb ? ra : rb;
+  op->broadcast = ra != rb;
+  for (int j = 0; j < op->out_rank; j++) {  // numpy's broadcasting, as TFLite's
+    const int da = j - (op->out_rank - ra) >= 0 ? a[j - (op->out_rank - ra)] : 1;
+    const int db = j - (op->out_rank - rb) >= 0 ? b[j - (op->out_rank - rb)] : 1;
+    if (da != db && da != 1 && db != 1) {
+      ctx->ReportError(ctx, "edged kernels: ADD of shapes that do not broadcast (%d against %d at dimension %d)", da, db, j);
+      return kTfLiteError;
+    }
+    op->out_dims[j] = da == 1 ? db : da;
+    op->broadcast = op->broadcast || da != db;
   }
+  broadcast_strides(a, ra, op->out_rank, op->astride);
+  broadcast_strides(b, rb, op->out_rank, op->bstride);
   return set_elementwise_output(ctx, op);
 }
 
@@ -1390,7 +1412,23 @@ static void invoke_add(TfLiteContext* ctx, kn_part* part, int i) {
   const float* a = data_of(ctx, part, op->in, i);
   const float* b = data_of(ctx, part, op->w, i);
   float* y = out_data(ctx, op);
-  for (int j = 0; j < op->n; j++) y[j] = a[j] + b[j];
+  if (!op->broadcast) {
+    for (int j = 0; j < op->n; j++) y[j] = a[j] + b[j];
+    return;
+  }
+  int idx[KN_MAX_DIMS] = {0};
+  size_t ia = 0, ib = 0;
+  for (int j = 0; j < op->n; j++) {
+    y[j] = a[ia] + b[ib];
+    for (int d = op->out_rank - 1; d >= 0; d--) {  // the next output index, odometer-wise
+      ia += op->astride[d];
+      ib += op->bstride[d];
+      if (++idx[d] < op->out_dims[d]) break;
+      ia -= op->astride[d] * (size_t)op->out_dims[d];
+      ib -= op->bstride[d] * (size_t)op->out_dims[d];
+      idx[d] = 0;
+    }
+  }
 }
 
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
