@@ -50,7 +50,8 @@ func fp16FCModel(t testing.TB, k, n int, w []float32) []byte {
 // TestXNNPackDequantizeOfActivationsStaysOnTFLite checks Options.XNNPackDequantize: by default
 // the DEQUANTIZE of a computed tensor runs on TFLite's kernel and the operators after it on
 // XNNPACK; with the option XNNPACK takes both. The results are exact either way:
-// (q - zero point) · scale + c in float32 has one rounding, the same on both kernels.
+// (q - zero point) · scale + c in float32 has one rounding, the same on both kernels. Without
+// edged's kernels, which would take both (runtime/kernels' TestResidualAddEqualsTFLite).
 func TestXNNPackDequantizeOfActivationsStaysOnTFLite(t *testing.T) {
 	noLeaks(t)
 	c := []float32{0.5, -1, 2.25, 0, 100, -0.125, 3, 7.75}
@@ -65,8 +66,8 @@ func TestXNNPackDequantizeOfActivationsStaysOnTFLite(t *testing.T) {
 		delegated, parts    int
 		dequantizeOnXNNPACK bool
 	}{
-		{"default", tflite.Options{Threads: 1, XNNPackQS8: true}, 1, 1, false},
-		{"XNNPackDequantize", tflite.Options{Threads: 1, XNNPackQS8: true, XNNPackDequantize: true}, 2, 1, true},
+		{"default", tflite.Options{Threads: 1, XNNPackQS8: true, Kernels: "off"}, 1, 1, false},
+		{"XNNPackDequantize", tflite.Options{Threads: 1, XNNPackQS8: true, XNNPackDequantize: true, Kernels: "off"}, 2, 1, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ip := newInterpreter(t, dequantizeAddModel(t, c), tc.opts)
