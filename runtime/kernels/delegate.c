@@ -1126,14 +1126,10 @@ static void gemm_task(void* arg, int t, int thread) {
   gemm_range(j, m0, m1, b0, b1);
 }
 
-// Runs j (m rows, n columns, mr rows per micro-tile) on `threads` threads of the pool (1: on
-// the caller alone).
-static void run_job(kn_pool* pool, kn_gemm_job* j, int n, int mr, int threads) {
+// Splits j (m rows, n columns, mr rows per micro-tile) into tasks for `threads` threads and
+// returns how many.
+static int plan_job(kn_gemm_job* j, int n, int mr, int threads) {
   j->nblocks = round_up(n, KN_NB) / KN_NB;
-  if (threads <= 1) {
-    gemm_range(j, 0, j->m, 0, j->nblocks);
-    return;
-  }
   // Several tasks per thread, so that a thread whose core is busy elsewhere does less; a
   // tile of up to 4 blocks (64 columns) keeps its weights in cache for all its rows, and rows
   // are split only when the columns give too few tiles.
@@ -1149,7 +1145,35 @@ static void run_job(kn_pool* pool, kn_gemm_job* j, int n, int mr, int threads) {
     j->rows_per_tile = round_up((j->m + rt - 1) / rt, mr);
     row_tiles = (j->m + j->rows_per_tile - 1) / j->rows_per_tile;
   }
-  kn_pool_run(pool, gemm_task, j, row_tiles * j->col_tiles);
+  return row_tiles * j->col_tiles;
+}
+
+// Runs j (m rows, n columns, mr rows per micro-tile) on `threads` threads of the pool (1: on
+// the caller alone).
+static void run_job(kn_pool* pool, kn_gemm_job* j, int n, int mr, int threads) {
+  if (threads <= 1) {
+    j->nblocks = round_up(n, KN_NB) / KN_NB;
+    gemm_range(j, 0, j->m, 0, j->nblocks);
+    return;
+  }
+  kn_pool_run(pool, gemm_task, j, plan_job(j, n, mr, threads));
+}
+
+// FULLY_CONNECTED operators that read one input (attention's q, k and v projections) run as
+// one job over the pool: one hand-over to the workers and one wait for them instead of three,
+// and tasks enough to keep both threads busy to the end.
+#define KN_MAX_GROUP 4
+typedef struct {
+  kn_gemm_job jobs[KN_MAX_GROUP];
+  int first[KN_MAX_GROUP + 1];  // the group's first task of each job, and the total
+  int count;
+} kn_group_job;
+
+static void group_task(void* arg, int t, int thread) {
+  kn_group_job* g = arg;
+  int j = 0;
+  while (t >= g->first[j + 1]) j++;
+  gemm_task(&g->jobs[j], t - g->first[j], thread);
 }
 
 static void run_gemm(kn_pool* pool, const kn_path* path, const kn_gemm* g, int threads) {
@@ -1197,6 +1221,45 @@ static const int8_t* gather_patches(const kn_op* op, const int8_t* x) {
     }
   }
   return op->patches;
+}
+
+// How many operators from i on form a group (kn_group_job): FULLY_CONNECTED operators of one
+// input whose weights have no zero point (no row terms), with their A prepared once.
+static int fc_group(const kn_part* part, int i) {
+  const kn_op* a = &part->ops[i];
+  if (a->kind != KN_FC || a->zb != 0) return 1;
+  int n = 1;
+  while (i + n < part->nops && n < KN_MAX_GROUP) {
+    const kn_op* b = &part->ops[i + n];
+    if (b->kind != KN_FC || b->zb != 0 || b->in != a->in || b->kp != a->kp || b->m != a->m) break;
+    n++;
+  }
+  return n;
+}
+
+static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count) {
+  kn_delegate* d = part->d;
+  const kn_op* first = &part->ops[i];
+  const kn_prep_job pj = {.op = first, .akind = d->path->akind, .x = data_of(ctx, part, first->in, i), .dst = first->abuf};
+  prep_rows(&pj, 0, first->m);
+  kn_gemm g[KN_MAX_GROUP];
+  kn_group_job group = {.count = count};
+  const int threads = kn_pool_threads(d->pool);
+  for (int j = 0; j < count; j++) {
+    const kn_op* op = &part->ops[i + j];
+    g[j] = (kn_gemm){
+        .akind = d->path->akind, .a = first->abuf, .a_stride = (size_t)op->kp, .b = op->packed,
+        .kp = op->kp, .col = op->col, .rq = &op->rq, .c = out_data(ctx, op),
+        .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
+    };
+    group.jobs[j] = (kn_gemm_job){.g = &g[j], .fn = d->path->gemm, .m = op->m};
+    group.first[j + 1] = group.first[j] + plan_job(&group.jobs[j], op->n, d->path->mr, threads);
+  }
+  if (threads <= 1) {
+    for (int j = 0; j < count; j++) gemm_range(&group.jobs[j], 0, group.jobs[j].m, 0, group.jobs[j].nblocks);
+    return;
+  }
+  kn_pool_run(d->pool, group_task, &group, group.first[count]);
 }
 
 static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
@@ -1461,8 +1524,18 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
       case KN_RESHAPE:
         if (!part->ops[i].alias) memcpy(out_data(ctx, &part->ops[i]), data_of(ctx, part, part->ops[i].in, i), (size_t)part->ops[i].n);
         break;
+      case KN_FC: {
+        const int count = fc_group(part, i);
+        if (count > 1) {
+          invoke_fc_group(ctx, part, i, count);
+          i += count - 1;
+        } else {
+          invoke_fc(ctx, part, i);
+        }
+        break;
+      }
       default:
-        invoke_fc(ctx, part, i);  // and CONV_2D
+        invoke_fc(ctx, part, i);  // CONV_2D
     }
   }
   return kTfLiteOk;

@@ -56,3 +56,39 @@ func TestPartitionWithInnerTensor(t *testing.T) {
 		}
 	}
 }
+
+// TestProjectionsOfOneInput: attention's q, k and v, three FULLY_CONNECTED operators of one
+// input with their own sizes and output scales, which the kernels run as one job over the
+// pool: at one and two threads and a row count that does not fill the tiles, every output is
+// TFLite's.
+func TestProjectionsOfOneInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 47))
+	const k = 80
+	for _, rows := range []int{1, 7, 50} {
+		g := graph.New("qkv")
+		x := g.QuantizedInput("x", graph.Int8, graph.PerTensor(0.05, -3), rows, k)
+		for i, n := range []int{80, 80, 48} {
+			w := g.QuantizedConst("w"+string(rune('q'+i)), randInt8(r, n*k), graph.PerTensor(0.01*float32(i+1), 0), n, k)
+			g.Output("y"+string(rune('q'+i)), g.FullyConnected(x, w, nil, graph.OutQuant(graph.PerTensor(0.3+0.1*float32(i), int64(i-1)))))
+		}
+		model, err := g.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := randInt8(r, rows*k)
+		want, _ := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, nil, in)
+		for _, kern := range kernels.Available() {
+			for _, threads := range []int{1, 2} {
+				got, d := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: kern}, nil, in)
+				if d.KernelNodes != 3 || d.KernelPartitions != 1 {
+					t.Fatalf("%s: %v, want the 3 FULLY_CONNECTED in 1 partition", kern, d)
+				}
+				for i := range want {
+					if diff := firstDiff(got[i].([]int8), want[i].([]int8)); diff != "" {
+						t.Errorf("%s, %d threads, %d rows, output %d: %s", kern, threads, rows, i, diff)
+					}
+				}
+			}
+		}
+	}
+}
