@@ -1448,7 +1448,7 @@ typedef struct {
   int8_t* y;
   const int8_t* table;
   size_t n;
-  int wide;
+  kn_lut_isa isa;
 } kn_lut_job;
 
 static void lut_task(void* arg, int t, int thread) {
@@ -1456,17 +1456,14 @@ static void lut_task(void* arg, int t, int thread) {
   const kn_lut_job* j = arg;
   const size_t i0 = (size_t)t * KN_DEQ_CHUNK;
   const size_t i1 = i0 + KN_DEQ_CHUNK < j->n ? i0 + KN_DEQ_CHUNK : j->n;
-  kn_lut_apply(j->table, j->x + i0, j->y + i0, i1 - i0, j->wide);
+  kn_lut_apply(j->table, j->x + i0, j->y + i0, i1 - i0, j->isa);
 }
 
 static void invoke_lut(TfLiteContext* ctx, kn_part* part, int i) {
   const kn_op* op = &part->ops[i];
   if (op->skip) return;
-  // vpermb where the path is the AVX-512 one (not where an AVX2 path was chosen on purpose).
-  const kn_delegate* d = part->d;
-  const int wide = (d->path->needs & KN_CPU_AVX512VNNI) && (kn_cpu_features() & KN_CPU_AVX512VBMI);
   kn_lut_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .table = op->table, .n = (size_t)op->n,
-                  .wide = wide};
+                  .isa = kn_lut_isa_for(part->d->path)};
   kn_pool_run(part->d->pool, lut_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
 }
 

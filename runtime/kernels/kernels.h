@@ -162,8 +162,13 @@ void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1);
 void kn_lut_mul(const int8_t* a, float sa, int32_t za, const int8_t* b, float sb, int32_t zb, float so, int32_t zo,
                 int8_t* out);
 void kn_lut_logistic(const int8_t* x, float sx, int32_t zx, float so, int32_t zo, int8_t* out);
-// y[i] = table[x[i] + 128] for i < n; wide: with AVX-512 VBMI (the caller checked the CPU).
-void kn_lut_apply(const int8_t* table, const int8_t* x, int8_t* y, size_t n, int wide);
+// y[i] = table[x[i] + 128] for i < n, with the instructions isa names (the caller checked the
+// CPU has them).
+typedef enum { KN_LUT_SCALAR, KN_LUT_VBMI, KN_LUT_AVX2, KN_LUT_NEON } kn_lut_isa;
+void kn_lut_apply(const int8_t* table, const int8_t* x, int8_t* y, size_t n, kn_lut_isa isa);
+// The lookup's instructions for a kernel path: vpermb with the AVX-512 path where the CPU has
+// VBMI, vpshufb with the 256-bit ones, tbl with the Arm ones, else scalar.
+kn_lut_isa kn_lut_isa_for(const kn_path* path);
 
 // ---- thread pool -----------------------------------------------------------------------------
 // The caller and threads-1 workers. Between jobs a worker spins at most spin_ns (yielding its

@@ -65,15 +65,71 @@ __attribute__((target("avx512f,avx512bw,avx512vbmi"))) static void apply_vbmi(co
     _mm512_mask_storeu_epi8(y + i, m, _mm512_mask_blend_epi8(_mm512_movepi8_mask(v), lo, hi));
   }
 }
+
+// 32 bytes at a time: sixteen vpshufb, one per 16-entry row of the table. For row h the
+// index's high nibble is made 0 where it was h and at least 8 elsewhere (xor, then a
+// saturating add of 0x70), and vpshufb writes 0 where the index's top bit is set.
+__attribute__((target("avx2"))) static void apply_avx2(const int8_t* table, const int8_t* x, int8_t* y, size_t n) {
+  __m256i rows[16];
+  for (int h = 0; h < 16; h++) rows[h] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)(table + 16 * h)));
+  const __m256i bias = _mm256_set1_epi8((char)0x80), up = _mm256_set1_epi8(0x70);
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i*)(x + i)), bias);
+    __m256i r = _mm256_setzero_si256();
+    for (int h = 0; h < 16; h++) {
+      const __m256i idx = _mm256_adds_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)(h << 4))), up);
+      r = _mm256_or_si256(r, _mm256_shuffle_epi8(rows[h], idx));
+    }
+    _mm256_storeu_si256((__m256i*)(y + i), r);
+  }
+  for (; i < n; i++) y[i] = table[(uint8_t)(x[i] ^ 0x80)];
+}
 #endif
 
-void kn_lut_apply(const int8_t* table, const int8_t* x, int8_t* y, size_t n, int wide) {
-#if defined(__x86_64__)
-  if (wide) {
-    apply_vbmi(table, x, y, n);
-    return;
+#if defined(__aarch64__)
+#include <arm_neon.h>
+// 16 bytes at a time: four tbl lookups of 64 bytes each; an index outside a lookup's 64 gives 0.
+static void apply_neon(const int8_t* table, const int8_t* x, int8_t* y, size_t n) {
+  const int8x16x4_t t0 = vld1q_s8_x4(table), t1 = vld1q_s8_x4(table + 64);
+  const int8x16x4_t t2 = vld1q_s8_x4(table + 128), t3 = vld1q_s8_x4(table + 192);
+  const uint8x16_t bias = vdupq_n_u8(0x80), q = vdupq_n_u8(0x40);
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const uint8x16_t v = veorq_u8(vreinterpretq_u8_s8(vld1q_s8(x + i)), bias);
+    int8x16_t r = vqtbl4q_s8(t0, v);
+    r = vorrq_s8(r, vqtbl4q_s8(t1, vsubq_u8(v, q)));
+    r = vorrq_s8(r, vqtbl4q_s8(t2, vsubq_u8(v, vaddq_u8(q, q))));
+    r = vorrq_s8(r, vqtbl4q_s8(t3, vsubq_u8(v, vaddq_u8(q, vaddq_u8(q, q)))));
+    vst1q_s8(y + i, r);
   }
+  for (; i < n; i++) y[i] = table[(uint8_t)(x[i] ^ 0x80)];
+}
 #endif
-  (void)wide;
-  for (size_t i = 0; i < n; i++) y[i] = table[(uint8_t)(x[i] ^ 0x80)];
+
+void kn_lut_apply(const int8_t* table, const int8_t* x, int8_t* y, size_t n, kn_lut_isa isa) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case KN_LUT_VBMI:
+      apply_vbmi(table, x, y, n);
+      return;
+    case KN_LUT_AVX2:
+      apply_avx2(table, x, y, n);
+      return;
+#endif
+#if defined(__aarch64__)
+    case KN_LUT_NEON:
+      apply_neon(table, x, y, n);
+      return;
+#endif
+    default:
+      for (size_t i = 0; i < n; i++) y[i] = table[(uint8_t)(x[i] ^ 0x80)];
+  }
+}
+
+kn_lut_isa kn_lut_isa_for(const kn_path* path) {
+  if ((path->needs & KN_CPU_AVX512VNNI) && (kn_cpu_features() & KN_CPU_AVX512VBMI)) return KN_LUT_VBMI;
+  if (path->needs & (KN_CPU_AVX512VNNI | KN_CPU_AVXVNNI | KN_CPU_AVX2)) return KN_LUT_AVX2;
+  if (path->needs & (KN_CPU_ASIMD | KN_CPU_DOTPROD)) return KN_LUT_NEON;
+  return KN_LUT_SCALAR;
 }

@@ -25,9 +25,9 @@ func randQuant(r *rand.Rand) graph.Quant {
 	return graph.PerTensor(scale, zp)
 }
 
-// everyByte is the 256 int8 values in a random order.
-func everyByte(r *rand.Rand) []int8 {
-	v := make([]int8, 256)
+// everyByte is n int8 values, the first 256 of them every value in a random order.
+func everyByte(r *rand.Rand, n int) []int8 {
+	v := randInt8(r, n)
 	for i, p := range r.Perm(256) {
 		v[i] = int8(p - 128)
 	}
@@ -38,7 +38,8 @@ func everyByte(r *rand.Rand) []int8 {
 // tensor (CLIP's QuickGELU: x · σ(α x); the query's MUL by the attention scale; x · x) with
 // random scales and zero points, on every input byte, fed by a FULLY_CONNECTED and feeding
 // one: every operator of the chain is taken as a lookup table, and the outputs are TFLite's
-// own int8 kernels' bit for bit.
+// own int8 kernels' bit for bit. 4 × 67 values: whole vectors and a tail for each lookup's
+// instructions (vpermb, vpshufb, tbl, scalar).
 func TestLookupTablesEqualTFLite(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 31))
 	type chain struct {
@@ -46,7 +47,7 @@ func TestLookupTablesEqualTFLite(t *testing.T) {
 		ops  int
 		out  func(g *graph.Graph, x *graph.Tensor) *graph.Tensor
 	}
-	const k = 64
+	const k, width = 64, 67
 	chains := []chain{
 		{"quick_gelu", 3, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 			alpha := g.QuantizedConst("alpha", []int8{int8(r.IntN(256) - 128)}, randQuant(r), 1)
@@ -65,11 +66,11 @@ func TestLookupTablesEqualTFLite(t *testing.T) {
 	for trial := range 30 {
 		for _, c := range chains {
 			g := graph.New("lut")
-			x := g.QuantizedInput("x", graph.Int8, randQuant(r), 4, 64)
+			x := g.QuantizedInput("x", graph.Int8, randQuant(r), 4, width)
 			// The input itself for the chain's own tests; then a FULLY_CONNECTED before and
 			// after, as fc1 and fc2 around CLIP's QuickGELU.
 			g.Output("direct", c.out(g, x))
-			w1 := g.QuantizedConst("w1", randInt8(r, k*64), graph.PerTensor(0.02, 0), k, 64)
+			w1 := g.QuantizedConst("w1", randInt8(r, k*width), graph.PerTensor(0.02, 0), k, width)
 			h := g.FullyConnected(x, w1, nil, graph.OutQuant(randQuant(r)))
 			w2 := g.QuantizedConst("w2", randInt8(r, 16*k), graph.PerTensor(0.02, 0), 16, k)
 			g.Output("fc", g.FullyConnected(c.out(g, h), w2, nil, graph.OutQuant(graph.PerTensor(0.5, 3))))
@@ -77,7 +78,7 @@ func TestLookupTablesEqualTFLite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in := everyByte(r)
+			in := everyByte(r, 4*width)
 			want, _ := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, nil, in)
 			for _, kern := range kernels.Available() {
 				name := fmt.Sprintf("trial %d, %s, %s", trial, c.name, kern)
