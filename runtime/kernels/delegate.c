@@ -315,6 +315,9 @@ static bool add_claimable(const TfLiteContext* ctx, const TfLiteNode* node, cons
 // CLIP's QuickGELU (MUL by 1.702, LOGISTIC, MUL by x) and the query's MUL by the attention
 // scale are such chains. 0 when not claimable, -1 when out of memory.
 static int lut_claim(const TfLiteContext* ctx, kn_delegate* d, const TfLiteNode* node, int code) {
+#if !defined(__x86_64__)
+  if (code == KN_OP_MUL) return 0;  // the arm64 library's MUL is not reproduced (lut.c)
+#endif
   const int nin = code == KN_OP_MUL ? 2 : 1;
   if (node->inputs->size != nin || node->outputs->size != 1) return 0;
   if (code == KN_OP_MUL && (node->builtin_data == NULL || *(const int*)node->builtin_data != KN_ACT_NONE)) return 0;

@@ -10,13 +10,15 @@
 
 #include "kernels.h"
 
-// TFLite's MultiplyByQuantizedMultiplier as its int8 MUL applies it.
+// The output stage of TFLite's int8 MUL in the amd64 library (gemmlowp's scalar form): x
+// shifted left (wrapping), the doubling high product rounded half away from zero, the shift
+// right rounded half away from zero. The arm64 library's MUL (a NEON loop and a scalar tail)
+// is not reproduced: under qemu its results differed from every form tried (wrapping where
+// the products' left shift overflows among them), so on arm64 MUL is not claimed
+// (delegate.c) and only LOGISTIC chains are tables.
 static int32_t mul_by_multiplier(int32_t x, int32_t mult, int shift) {
   const int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
   const int64_t ab = (int64_t)(int32_t)((uint32_t)x << left) * mult;
-  if (KN_SINGLE_ROUNDING) return (int32_t)((ab + (1ll << (30 + right))) >> (31 + right));
-  // gemmlowp: the doubling high product rounded half away from zero, then the shift rounded
-  // half away from zero.
   const int64_t nudge = ab >= 0 ? (1ll << 30) : 1 - (1ll << 30);
   const int32_t hi = (int32_t)((ab + nudge) / (1ll << 31));
   if (right == 0) return hi;

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
@@ -39,26 +40,31 @@ func everyByte(r *rand.Rand, n int) []int8 {
 // random scales and zero points, on every input byte, fed by a FULLY_CONNECTED and feeding
 // one: every operator of the chain is taken as a lookup table, and the outputs are TFLite's
 // own int8 kernels' bit for bit. 4 × 67 values: whole vectors and a tail for each lookup's
-// instructions (vpermb, vpshufb, tbl, scalar).
+// instructions (vpermb, vpshufb, tbl, scalar). On arm64 only LOGISTIC is taken (lut.c says
+// why): the chains with a MUL are left to TFLite there, and must still give its results.
 func TestLookupTablesEqualTFLite(t *testing.T) {
 	r := rand.New(rand.NewPCG(19, 31))
+	arm64 := 0
+	if runtime.GOARCH == "arm64" {
+		arm64 = 1
+	}
 	type chain struct {
 		name string
-		ops  int
+		ops  int // operators taken (on amd64: all)
 		out  func(g *graph.Graph, x *graph.Tensor) *graph.Tensor
 	}
 	const k, width = 64, 67
 	chains := []chain{
-		{"quick_gelu", 3, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
+		{"quick_gelu", 3 - 2*arm64, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 			alpha := g.QuantizedConst("alpha", []int8{int8(r.IntN(256) - 128)}, randQuant(r), 1)
 			s := g.Logistic(g.Mul(x, alpha, graph.OutQuant(randQuant(r))))
 			return g.Mul(x, s, graph.OutQuant(randQuant(r)))
 		}},
-		{"scale", 1, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
+		{"scale", 1 - arm64, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 			c := g.QuantizedConst("c", []int8{int8(r.IntN(256) - 128)}, randQuant(r), 1)
 			return g.Mul(x, c, graph.OutQuant(randQuant(r)))
 		}},
-		{"square", 1, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
+		{"square", 1 - arm64, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor {
 			return g.Mul(x, x, graph.OutQuant(randQuant(r)))
 		}},
 		{"logistic", 1, func(g *graph.Graph, x *graph.Tensor) *graph.Tensor { return g.Logistic(x) }},
