@@ -60,7 +60,12 @@ struct kn_delegate {
   kn_pool* pool;
   int batch_matmul;
   int act_dequantize;  // take the DEQUANTIZE of computed int8 tensors
-  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq;  // seen and claimed by the last Prepare
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq, ln;  // seen and claimed by the last Prepare
+  // The layer norms the last Prepare claimed (layernorm.c), and by node index the chain a
+  // node belongs to, or -1 (read by the partitions' init).
+  kn_ln_chain* chains;
+  int* ln_node;
+  int ln_nodes;
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
@@ -266,7 +271,7 @@ static bool gather_claimable(const TfLiteContext* ctx, const TfLiteNode* node, c
 
 typedef struct kn_part kn_part;
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ } kn_kind;
+typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LN, KN_LN_PART } kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -300,6 +305,7 @@ typedef struct {
   // TRANSPOSE: output dimension j is input dimension perm[j]; the input's shape.
   int perm[KN_MAX_DIMS], in_dims[KN_MAX_DIMS];
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
+  // Layer norm: in = x, w = gamma, bias = beta, src = eps.
   int src;
   float lo, hi;
   float *wscale, *wbias;
@@ -361,6 +367,22 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->part = part;
     if (ctx->GetNodeAndRegistration(ctx, nodes->data[i], &node, &reg) != kTfLiteOk) {
       op->kind = -1;
+      continue;
+    }
+    const int chain = nodes->data[i] < part->d->ln_nodes ? part->d->ln_node[nodes->data[i]] : -1;
+    if (chain >= 0) {  // a layer norm: its first node stands for all, the others do nothing
+      const kn_ln_chain* c = &part->d->chains[chain];
+      op->kind = c->nodes[0] == nodes->data[i] ? KN_LN : KN_LN_PART;
+      op->in = c->x;
+      op->w = c->gamma;
+      op->bias = c->beta;
+      op->src = c->eps;
+      op->out = op->kind == KN_LN ? c->out : -1;
+      op->esize = c->nnodes == 10 ? 1 : sizeof(float);
+      op->out_internal = true;
+      for (int j = 0; op->out >= 0 && j < params->output_tensors->size; j++) {
+        if (params->output_tensors->data[j] == op->out) op->out_internal = false;
+      }
       continue;
     }
     op->in = node->inputs->data[0];
@@ -809,6 +831,24 @@ static TfLiteStatus prepare_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   return set_elementwise_output(ctx, op);
 }
 
+// Layer norm: rows of x's last dimension.
+static TfLiteStatus prepare_ln(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
+  const int d = op->out_rank > 0 ? op->out_dims[op->out_rank - 1] : 0;
+  if (d <= 0 || num_elements(ctx->tensors[op->w].dims) != d || num_elements(ctx->tensors[op->bias].dims) != d) {
+    ctx->ReportError(ctx, "edged kernels: layer norm over %d values with %d scales and %d offsets", d,
+                     (int)num_elements(ctx->tensors[op->w].dims), (int)num_elements(ctx->tensors[op->bias].dims));
+    return kTfLiteError;
+  }
+  int64_t elems = 1;
+  for (int j = 0; j < op->out_rank; j++) elems *= op->out_dims[j];
+  op->batches = 1;
+  op->m = (int)(elems / d);
+  op->n = d;
+  return set_output(ctx, op);
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -839,6 +879,12 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_ACT_DEQ:
         s = prepare_act_deq(ctx, part, i);
+        break;
+      case KN_LN:
+        s = prepare_ln(ctx, part, i);
+        break;
+      case KN_LN_PART:
+        s = kTfLiteOk;
         break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read");
@@ -1134,6 +1180,18 @@ static void invoke_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   kn_pool_run(part->d->pool, deq_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
 }
 
+static void invoke_ln(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const TfLiteTensor* y = &ctx->tensors[op->out];
+  const kn_ln ln = {
+      .x = data_of(ctx, part, op->in, i), .gamma = ctx->tensors[op->w].data.f, .beta = ctx->tensors[op->bias].data.f,
+      .eps = ctx->tensors[op->src].data.f[0], .rows = op->m, .d = op->n, .quantized = op->esize == 1,
+      .scale = y->params.scale, .zp = y->params.zero_point, .y = out_data(ctx, op),
+      .simd = strcmp(part->d->path->name, "generic") != 0,
+  };
+  kn_ln_run(part->d->pool, &ln);
+}
+
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   for (int i = 0; i < part->nops; i++) {
@@ -1154,6 +1212,11 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         break;
       case KN_ACT_DEQ:
         invoke_act_deq(ctx, part, i);
+        break;
+      case KN_LN:
+        invoke_ln(ctx, part, i);
+        break;
+      case KN_LN_PART:
         break;
       default:
         invoke_fc(ctx, part, i);  // and CONV_2D
@@ -1213,13 +1276,77 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
   return 1;
 }
 
+// Finds the layer norms the kernels take (x86-64: on arm64 TFLite's QUANTIZE is NEON and
+// rounds otherwise) and marks their nodes in d->ln_node. 0 when out of memory.
+static int find_layernorms(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntArray* plan) {
+  free(d->chains);
+  free(d->ln_node);
+  d->chains = NULL;
+  d->ln_node = NULL;
+  d->ln_nodes = 0;
+#if !defined(__x86_64__)
+  (void)ctx;
+  (void)plan;
+  return 1;
+#endif
+  const int n = kn_ln_find(ctx, plan, &d->chains);
+  if (n < 0) return 0;
+  if (n == 0) return 1;
+  for (int i = 0; i < plan->size; i++) {
+    if (plan->data[i] >= d->ln_nodes) d->ln_nodes = plan->data[i] + 1;
+  }
+  d->ln_node = malloc((size_t)d->ln_nodes * sizeof(int));
+  if (d->ln_node == NULL) return 0;
+  for (int i = 0; i < d->ln_nodes; i++) d->ln_node[i] = -1;
+  for (int c = 0; c < n; c++) {
+    for (int j = 0; j < d->chains[c].nnodes; j++) d->ln_node[d->chains[c].nodes[j]] = c;
+  }
+  return 1;
+}
+
+// A layer norm's inner tensors must stay inside its partition: one TFLite would make a
+// partition's output (a graph output: nothing else reads them) drops the chain from the claim.
+// Returns the new count of claimed nodes.
+static int keep_layernorms_inside(TfLiteContext* ctx, kn_delegate* d, TfLiteIntArray* claim) {
+  TfLiteDelegateParams* pp = NULL;
+  int np = 0;
+  const bool ok = ctx->PreviewDelegatePartitioning(ctx, claim, &pp, &np) == kTfLiteOk;
+  bool* out = calloc(ctx->tensors_size, sizeof(bool));
+  for (int p = 0; ok && out != NULL && p < np; p++) {
+    for (int j = 0; j < pp[p].output_tensors->size; j++) {
+      if (pp[p].output_tensors->data[j] >= 0) out[pp[p].output_tensors->data[j]] = true;
+    }
+  }
+  for (int i = 0; i < d->ln_nodes; i++) {
+    const int c = d->ln_node[i];
+    if (c < 0 || d->chains[c].nodes[0] != i) continue;
+    bool drop = !ok || out == NULL;
+    for (int j = 0; !drop && j < d->chains[c].ninner; j++) drop = out[d->chains[c].inner[j]];
+    if (!drop) continue;
+    for (int j = 0; j < d->chains[c].nnodes; j++) d->ln_node[d->chains[c].nodes[j]] = -2;
+    d->ln--;
+  }
+  free(out);
+  int n = 0;
+  for (int i = 0; i < claim->size; i++) {
+    const int node = claim->data[i];
+    if (node < d->ln_nodes && d->ln_node[node] == -2) {
+      d->ln_node[node] = -1;
+    } else {
+      claim->data[n++] = node;
+    }
+  }
+  claim->size = n;
+  return n;
+}
+
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = d->ln = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
-  if (!find_weight_only(ctx, d, plan)) return kTfLiteError;
+  if (!find_weight_only(ctx, d, plan) || !find_layernorms(ctx, d, plan)) return kTfLiteError;
   TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
   if (claim == NULL) return kTfLiteError;
   // Tensors written by the nodes claimed so far (the plan is in execution order).
@@ -1234,7 +1361,10 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     TfLiteRegistration* reg = NULL;
     if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
     if (node->delegate != NULL) continue;
-    if (reg->builtin_code == KN_OP_DEQUANTIZE && d->deq_src[node->outputs->data[0]] >= 0) {
+    if (plan->data[i] < d->ln_nodes && d->ln_node[plan->data[i]] >= 0) {  // kn_ln_find checked it
+      claim->data[n++] = plan->data[i];
+      d->ln += d->chains[d->ln_node[plan->data[i]]].nodes[0] == plan->data[i];
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && d->deq_src[node->outputs->data[0]] >= 0) {
       claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && node->inputs->size >= 2 && node->inputs->data[1] >= 0 &&
                d->deq_src[node->inputs->data[1]] >= 0) {
@@ -1270,6 +1400,7 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   }
   free(ours);
   claim->size = n;
+  if (d->ln > 0) n = keep_layernorms_inside(ctx, d, claim);
   d->nodes = n;
   TfLiteStatus s = kTfLiteOk;
   if (n > 0) {
@@ -1313,6 +1444,8 @@ void kn_delegate_delete(kn_delegate* d) {
   if (d == NULL) return;
   kn_pool_destroy(d->pool);
   free(d->deq_src);
+  free(d->chains);
+  free(d->ln_node);
   free(d->scratch);
   free(d);
 }
@@ -1320,7 +1453,8 @@ void kn_delegate_delete(kn_delegate* d) {
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose, int* deq) {
+                       int* conv, int* wfc, int* transpose, int* deq, int* ln) {
+  *ln = d->ln;
   *transpose = d->transpose;
   *deq = d->deq;
   *conv = d->conv;

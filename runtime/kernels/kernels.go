@@ -192,6 +192,10 @@ type Claimed struct {
 	// float: attention's scores before the softmax), TFLite's result bit for bit, not after an
 	// operator the kernels take; on amd64 only (BENCHMARKS.md).
 	Dequantize int
+	// LayerNorm counts the layer norms taken whole (the converter's nine float operators, with
+	// the int8 QUANTIZE of the result when one alone reads it), TFLite's result bit for bit; on
+	// amd64 only. Nodes counts their operators.
+	LayerNorm int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -202,9 +206,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv, wfc, tr, deq C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq)}
+	var g, n, p, fc, bmm, conv, wfc, tr, deq, ln C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq, &ln)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq), LayerNorm: int(ln)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it
