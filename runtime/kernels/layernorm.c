@@ -17,7 +17,7 @@
 //     cvttsd2si (out of range or NaN: INT32_MIN), adds the zero point (wrapping) and clamps.
 // The fast path computes finite rows without the clamps, with the same operations in the same
 // order (no FMA contraction: this file is compiled with fp-contract off), and the quantization
-// exactly (see quantize8); a row where anything left the finite range is computed again by the
+// exactly (see ln_quantize8); a row where anything left the finite range is computed again by the
 // reference path, clamps included.
 #pragma GCC optimize("fp-contract=off")
 #ifdef __clang__
@@ -373,22 +373,36 @@ LN_AVX2 static void ln_sums(const float* const x[LN_ROWS], const int h[LN_ROWS],
 #undef LN_LOAD
 }
 
-// round(v / scale) half away from zero, exactly, for 8 values with |v| / scale < 2^20 (else
-// *bad is set): n, the nearest integer to |v| · (1/scale), is within one of the result; the
-// signs of |v| - (n ± 1/2) · scale, each computed exactly by one FMA, say which. TFLite's
-// double quotient rounds the same way: a float over a float is never within 2^-26 of a half
-// integer without being one.
-LN_AVX2 static inline __m256i ln_quantize8(__m256 v, __m256 scale, __m256 inv, __m256* bad) {
+// round(v / scale) half away from zero for 8 values, TFLite's double quotient's rounding:
+// t = v · (1/scale) in float is within 2^-22 |t| of v / scale, so its nearest integer is
+// right unless t is within 2^-10 of a half (for |t| < 1024; beyond, the output saturates
+// either way), and a float over a float is never within 2^-26 of a half integer without being
+// one. *check says which lanes are such, or |t| >= 2^30 or NaN (near cvttsd2si's range):
+// ln_quantize8_exact, or ln_quantize_ref, does them.
+LN_AVX2 static inline __m256i ln_quantize8(__m256 v, __m256 inv, __m256* check) {
+  const __m256 sign = _mm256_set1_ps(-0.f);
+  const __m256 t = _mm256_mul_ps(v, inv);
+  const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 off = _mm256_andnot_ps(sign, _mm256_sub_ps(t, n));
+  *check = _mm256_or_ps(_mm256_cmp_ps(off, _mm256_set1_ps(0.5f - 1.f / 1024), _CMP_NLE_UQ),
+                         _mm256_cmp_ps(_mm256_andnot_ps(sign, t), _mm256_set1_ps(1073741824.f), _CMP_NLT_UQ));
+  return _mm256_cvtps_epi32(n);
+}
+
+// ln_quantize8 exactly for |v| / scale < 2^20 (else *big is set): n, the nearest integer to
+// |v| · (1/scale), is within one of the result; the signs of |v| - (n ± 1/2) · scale, each
+// computed exactly by one FMA, say which.
+LN_AVX2 static __m256i ln_quantize8_exact(__m256 v, __m256 scale, __m256 inv, __m256* big) {
   const __m256 sign = _mm256_set1_ps(-0.f), half = _mm256_set1_ps(0.5f);
   const __m256 a = _mm256_andnot_ps(sign, v);
   const __m256 t = _mm256_mul_ps(a, inv);
-  *bad = _mm256_or_ps(*bad, _mm256_cmp_ps(t, _mm256_set1_ps(1048576.f), _CMP_NLT_UQ));
+  *big = _mm256_cmp_ps(t, _mm256_set1_ps(1048576.f), _CMP_NLT_UQ);
   const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m256 hi = _mm256_fnmadd_ps(_mm256_add_ps(n, half), scale, a);  // a - (n + 1/2) · scale
   const __m256 lo = _mm256_fnmadd_ps(_mm256_sub_ps(n, half), scale, a);
   const __m256i up = _mm256_castps_si256(_mm256_cmp_ps(hi, _mm256_setzero_ps(), _CMP_GE_OQ));  // -1: one more
   const __m256i down = _mm256_castps_si256(_mm256_cmp_ps(lo, _mm256_setzero_ps(), _CMP_LT_OQ));
-  __m256i q = _mm256_add_epi32(_mm256_sub_epi32(_mm256_cvttps_epi32(n), up), down);
+  const __m256i q = _mm256_add_epi32(_mm256_sub_epi32(_mm256_cvttps_epi32(n), up), down);
   const __m256i neg = _mm256_srai_epi32(_mm256_castps_si256(v), 31);
   return _mm256_sub_epi32(_mm256_xor_si256(q, neg), neg);
 }
@@ -431,9 +445,24 @@ LN_AVX2 static void ln_rows_avx2(const kn_ln* ln, int r0, int nr) {
         const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(xr + j), mv);
         const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_div_ps(c, sv), _mm256_loadu_ps(ln->gamma + j)),
                                        _mm256_loadu_ps(ln->beta + j));
-        const __m256i q = _mm256_add_epi32(ln_quantize8(v, scale, inv, &bad), zp);
+        __m256 check;
+        const __m256i q = _mm256_add_epi32(ln_quantize8(v, inv, &check), zp);
         const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
         _mm_storel_epi64((__m128i*)(y + j), _mm_packs_epi16(w, w));
+        if (!_mm256_testz_ps(check, check)) {  // about one vector in 60 (a value near a tie)
+          __m256 big;
+          const __m256i e = _mm256_add_epi32(ln_quantize8_exact(v, scale, inv, &big), zp);
+          const __m128i we = _mm_packs_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
+          _mm_storel_epi64((__m128i*)(y + j), _mm_packs_epi16(we, we));
+          if (!_mm256_testz_ps(big, big)) {
+            float f[8];
+            _mm256_storeu_ps(f, v);
+            for (int l = 0; l < 8; l++) {
+              if (!(fabsf(f[l]) <= FLT_MAX)) bad = big;
+              y[j + l] = ln_quantize_ref(f[l], (double)ln->scale, ln->zp);
+            }
+          }
+        }
       }
       for (; j < d; j++) {
         const float v = ((xr[j] - mean[k]) / sd) * ln->gamma[j] + ln->beta[j];

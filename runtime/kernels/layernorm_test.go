@@ -5,8 +5,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
+	"time"
 
+	"github.com/edged/edged/internal/cputime"
 	"github.com/edged/edged/internal/graph"
 	"github.com/edged/edged/internal/graph/nn"
 	"github.com/edged/edged/runtime/kernels"
@@ -255,4 +258,67 @@ func diffOutputs(got, want []any) string {
 		}
 	}
 	return ""
+}
+
+// BenchmarkLayerNorm times one layer norm of CLIP B/32's shape ([1, 50, 768]) with its int8
+// QUANTIZE, round-robin as BenchmarkTower: left to XNNPACK (one thread; the MEAN on TFLite's
+// kernel) as without the kernels, and taken whole at one thread and at two; it reports each
+// one's median wall time and the invoking thread's median CPU time in microseconds:
+//
+//	go test -run '^$' -bench LayerNorm -benchtime 2000x ./runtime/kernels
+func BenchmarkLayerNorm(b *testing.B) {
+	r := rand.New(rand.NewPCG(19, 44))
+	c := randomLN(r, []int{1, 50, 768}, true, false)
+	for i := range c.gamma { // no columns of exact ties: a real layer norm's values
+		if c.gamma[i] == 0 {
+			c.gamma[i], c.beta[i] = 1, float32(r.NormFloat64())
+		}
+	}
+	m, err := tflite.NewModel(c.model(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	configs := []struct {
+		name string
+		o    tflite.Options
+	}{
+		{"xnnpack_t1", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: kernels.Off}},
+		{"kernels_t1", tflite.Options{Threads: 1, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: kernels.Auto}},
+		{"kernels_t2", tflite.Options{Threads: 2, Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Kernels: kernels.Auto}},
+	}
+	ips := make([]*tflite.Interpreter, len(configs))
+	for i, cf := range configs {
+		ip, err := tflite.NewInterpreter(m, cf.o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ip.Close()
+		if err := ip.Input(0).SetFloat32(c.x); err != nil {
+			b.Fatal(err)
+		}
+		ips[i] = ip
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	wall := make([][]float64, len(ips))
+	cpu := make([][]float64, len(ips))
+	for n := -2; n < b.N; n++ {
+		for i, ip := range ips {
+			start, c0 := time.Now(), cputime.Thread()
+			if err := ip.Invoke(); err != nil {
+				b.Fatal(err)
+			}
+			if n >= 0 {
+				wall[i] = append(wall[i], float64(time.Since(start).Nanoseconds())/1000)
+				cpu[i] = append(cpu[i], float64((cputime.Thread()-c0).Nanoseconds())/1000)
+			}
+		}
+	}
+	for i, cf := range configs {
+		slices.Sort(wall[i])
+		slices.Sort(cpu[i])
+		b.ReportMetric(wall[i][len(wall[i])/2], cf.name+"_p50_us")
+		b.ReportMetric(cpu[i][len(cpu[i])/2], cf.name+"_cpu_us")
+	}
 }
