@@ -8,7 +8,7 @@
 // the DEQUANTIZE of a computed int8 tensor that no claimed operator writes (attention's scores
 // before the softmax; TFLite's amd64 kernel converts in double, the float product is the same
 // value; on arm64 TFLite's kernel is NEON and keeps it). It also takes
-// weight-only int8 (see below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// weight-only int8 (see below), and the layer norms (see below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //
 // # Why
@@ -61,6 +61,25 @@
 // with TFLite, and its readers too. The claimed DEQUANTIZE writes nothing: a float tensor
 // that crosses partitions gets a custom allocation of no bytes, so that TFLite's arena does
 // not hold it either.
+//
+// # Layer norm
+//
+// The converter writes a layer norm as nine float operators (internal/graph/nn LayerNorm:
+// MEAN, SUB, MUL, MEAN, ADD eps, SQRT, DIV, MUL gamma, ADD beta over the last axis), and at
+// int8 a QUANTIZE after them that the next FULLY_CONNECTED operators read. XNNPACK 2.9 has no
+// MEAN over the last axis, so the chain ran on one thread between our partitions, half of it
+// on TFLite's kernels. The delegate takes the nine operators whole, with the int8 QUANTIZE
+// when it alone reads the result, as one operator whose rows are split over the pool; TFLite
+// then puts it in one partition with the FULLY_CONNECTED operators after it, the int8 rows
+// between living inside it. Only when nothing outside the chain reads its inner tensors (a
+// chain whose inner tensor would be a partition's output, a graph output, stays with TFLite);
+// on amd64 only (arm64's QUANTIZE is NEON and rounds otherwise). Its results are TFLite's own
+// kernels' bit for bit (TestLayerNormEqualsTFLite), also where XNNPACK would have run the float
+// operators and the QUANTIZE (XNNPACK rounds the QUANTIZE's ties to even, on a float product):
+// the MEAN's sums in the order of TFLite's Eigen (SSE packets from each row's first aligned
+// element, two accumulators), the float operators' clamps of infinities to ±FLT_MAX, and
+// QUANTIZE's double quotient rounded half away from zero (layernorm.c says how the vector code
+// gets the same).
 //
 // # Threads
 //
