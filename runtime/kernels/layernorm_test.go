@@ -163,6 +163,17 @@ func TestLayerNormEqualsTFLite(t *testing.T) {
 				}
 			}
 		}
+		// Under XNNPACK too (it would take the float operators and round the QUANTIZE's ties to
+		// even): the chain is the kernels', TFLite's results.
+		if runtime.GOARCH == "amd64" {
+			got, dl := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateXNNPack, XNNPackQS8: true, Threads: 2, Kernels: kernels.Auto}, nil, c.x)
+			if dl.KernelNodes != lnWantNodes(c) {
+				t.Fatalf("xnnpack, %v: %v", c, dl)
+			}
+			if diff := diffOutputs(got, want); diff != "" {
+				t.Errorf("xnnpack, %v: %s", c, diff)
+			}
+		}
 	}
 }
 
