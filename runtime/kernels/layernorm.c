@@ -373,19 +373,20 @@ LN_AVX2 static void ln_sums(const float* const x[LN_ROWS], const int h[LN_ROWS],
 #undef LN_LOAD
 }
 
-// round(v / scale) half away from zero for 8 values, TFLite's double quotient's rounding:
-// t = v · (1/scale) in float is within 2^-22 |t| of v / scale, so its nearest integer is
-// right unless t is within 2^-10 of a half (for |t| < 1024; beyond, the output saturates
-// either way), and a float over a float is never within 2^-26 of a half integer without being
-// one. *check says which lanes are such, or |t| >= 2^30 or NaN (near cvttsd2si's range):
+// round(v / scale) + zp, v / scale rounded half away from zero, for 8 values: TFLite's double
+// quotient's rounding. t = v · (1/scale) + zp (one FMA) is within 2^-13 of v / scale + zp
+// while |t| < 1200, so its nearest integer is right unless t is within 2^-10 of a half
+// (beyond, the output saturates either way), and a float over a float is never within 2^-26
+// of a half integer without being one. *check says which lanes are within, or |t| >= 2^30
+// or NaN (near cvttsd2si's range; one compare on max(|t - n| · 2^31, |t|)):
 // ln_quantize8_exact, or ln_quantize_ref, does them.
-LN_AVX2 static inline __m256i ln_quantize8(__m256 v, __m256 inv, __m256* check) {
+LN_AVX2 static inline __m256i ln_quantize8(__m256 v, __m256 inv, __m256 zp, __m256* check) {
   const __m256 sign = _mm256_set1_ps(-0.f);
-  const __m256 t = _mm256_mul_ps(v, inv);
+  const __m256 t = _mm256_fmadd_ps(v, inv, zp);
   const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 off = _mm256_andnot_ps(sign, _mm256_sub_ps(t, n));
-  *check = _mm256_or_ps(_mm256_cmp_ps(off, _mm256_set1_ps(0.5f - 1.f / 1024), _CMP_NLE_UQ),
-                         _mm256_cmp_ps(_mm256_andnot_ps(sign, t), _mm256_set1_ps(1073741824.f), _CMP_NLT_UQ));
+  const __m256 off = _mm256_mul_ps(_mm256_andnot_ps(sign, _mm256_sub_ps(t, n)), _mm256_set1_ps(2147483648.f));
+  *check = _mm256_cmp_ps(_mm256_max_ps(_mm256_andnot_ps(sign, t), off), _mm256_set1_ps(1073741824.f - 2097152.f),
+                         _CMP_NLE_UQ);  // max returns off when either is NaN
   return _mm256_cvtps_epi32(n);
 }
 
@@ -405,6 +406,22 @@ LN_AVX2 static __m256i ln_quantize8_exact(__m256 v, __m256 scale, __m256 inv, __
   const __m256i q = _mm256_add_epi32(_mm256_sub_epi32(_mm256_cvttps_epi32(n), up), down);
   const __m256i neg = _mm256_srai_epi32(_mm256_castps_si256(v), 31);
   return _mm256_sub_epi32(_mm256_xor_si256(q, neg), neg);
+}
+
+// The 8 values v of which ln_quantize8 flagged some, quantized exactly into y; a non-finite
+// one sets *bad (its row is redone).
+LN_AVX2 static void ln_fix8(const kn_ln* ln, __m256 v, __m256 scale, __m256 inv, __m256i zp, int8_t* y, __m256* bad) {
+  __m256 big;
+  const __m256i e = _mm256_add_epi32(ln_quantize8_exact(v, scale, inv, &big), zp);
+  const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
+  _mm_storel_epi64((__m128i*)y, _mm_packs_epi16(w, w));
+  if (_mm256_testz_ps(big, big)) return;
+  float f[8];
+  _mm256_storeu_ps(f, v);
+  for (int l = 0; l < 8; l++) {
+    if (!(fabsf(f[l]) <= FLT_MAX)) *bad = big;
+    y[l] = ln_quantize_ref(f[l], (double)ln->scale, ln->zp);
+  }
 }
 
 // Rows [r0, r0 + nr) (nr <= LN_ROWS); rows whose values left the finite range are done again
@@ -427,6 +444,7 @@ LN_AVX2 static void ln_rows_avx2(const kn_ln* ln, int r0, int nr) {
   ln_sums(x, h, d, mean, 1, var);
   const __m256 scale = _mm256_set1_ps(ln->scale), inv = _mm256_set1_ps(1.f / ln->scale);
   const __m256i zp = _mm256_set1_epi32(ln->zp);
+  const __m256 zpf = _mm256_set1_ps((float)ln->zp);
   for (int k = 0; k < nr; k++) {
     const int r = r0 + k;
     const float ve = (var[k] / (float)d) + ln->eps;
@@ -441,29 +459,36 @@ LN_AVX2 static void ln_rows_avx2(const kn_ln* ln, int r0, int nr) {
     int j = 0;
     if (ln->quantized) {
       int8_t* y = (int8_t*)ln->y + (size_t)r * d;
-      for (; j + 8 <= d; j += 8) {
-        const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(xr + j), mv);
-        const __m256 v = _mm256_add_ps(_mm256_mul_ps(_mm256_div_ps(c, sv), _mm256_loadu_ps(ln->gamma + j)),
-                                       _mm256_loadu_ps(ln->beta + j));
-        __m256 check;
-        const __m256i q = _mm256_add_epi32(ln_quantize8(v, inv, &check), zp);
-        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        _mm_storel_epi64((__m128i*)(y + j), _mm_packs_epi16(w, w));
-        if (!_mm256_testz_ps(check, check)) {  // about one vector in 60 (a value near a tie)
-          __m256 big;
-          const __m256i e = _mm256_add_epi32(ln_quantize8_exact(v, scale, inv, &big), zp);
-          const __m128i we = _mm_packs_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
-          _mm_storel_epi64((__m128i*)(y + j), _mm_packs_epi16(we, we));
-          if (!_mm256_testz_ps(big, big)) {
-            float f[8];
-            _mm256_storeu_ps(f, v);
-            for (int l = 0; l < 8; l++) {
-              if (!(fabsf(f[l]) <= FLT_MAX)) bad = big;
-              y[j + l] = ln_quantize_ref(f[l], (double)ln->scale, ln->zp);
-            }
+#define LN_Y(j) _mm256_add_ps(_mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + (j)), mv), sv), \
+                                            _mm256_loadu_ps(ln->gamma + (j))),                               \
+                              _mm256_loadu_ps(ln->beta + (j)))
+      // 32 values at a time: one pack of four vectors and one store.
+      for (; j + 32 <= d; j += 32) {
+        __m256 v[4], check[4];
+        __m256i q[4];
+        for (int u = 0; u < 4; u++) {
+          v[u] = LN_Y(j + 8 * u);
+          q[u] = ln_quantize8(v[u], inv, zpf, &check[u]);
+        }
+        const __m256i b8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        // Per 128-bit lane the packs interleave 4 values of each vector: put them back in order.
+        _mm256_storeu_si256((__m256i*)(y + j), _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        const __m256 any = _mm256_or_ps(_mm256_or_ps(check[0], check[1]), _mm256_or_ps(check[2], check[3]));
+        if (!_mm256_testz_ps(any, any)) {  // a value near a tie: about one vector in 60
+          for (int u = 0; u < 4; u++) {
+            if (!_mm256_testz_ps(check[u], check[u])) ln_fix8(ln, v[u], scale, inv, zp, y + j + 8 * u, &bad);
           }
         }
       }
+      for (; j + 8 <= d; j += 8) {
+        const __m256 v = LN_Y(j);
+        __m256 check;
+        const __m256i q = ln_quantize8(v, inv, zpf, &check);
+        const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+        _mm_storel_epi64((__m128i*)(y + j), _mm_packs_epi16(w, w));
+        if (!_mm256_testz_ps(check, check)) ln_fix8(ln, v, scale, inv, zp, y + j, &bad);
+      }
+#undef LN_Y
       for (; j < d; j++) {
         const float v = ((xr[j] - mean[k]) / sd) * ln->gamma[j] + ln->beta[j];
         if (!(fabsf(v) <= FLT_MAX)) bad = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
