@@ -88,7 +88,8 @@ static bool ln_float(const TfLiteContext* ctx, int t) { return ctx->tensors[t].t
 // A MEAN over the last axis of a float tensor, keeping the dimension.
 static bool ln_mean(const TfLiteContext* ctx, const TfLiteNode* node) {
   const TfLiteTensor *x = &ctx->tensors[node->inputs->data[0]], *ax = &ctx->tensors[node->inputs->data[1]];
-  if (x->type != kTfLiteFloat32 || x->dims->size < 1 || ctx->tensors[node->outputs->data[0]].type != kTfLiteFloat32) {
+  if (x->type != kTfLiteFloat32 || x->dims->size < 1 || x->dims->data[x->dims->size - 1] < 1 ||
+      ctx->tensors[node->outputs->data[0]].type != kTfLiteFloat32) {
     return false;
   }
   if (node->builtin_data == NULL || !*(const bool*)node->builtin_data) return false;  // keep_dims
