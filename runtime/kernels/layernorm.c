@@ -85,7 +85,7 @@ static bool ln_no_activation(const TfLiteNode* node) {
 
 static bool ln_float(const TfLiteContext* ctx, int t) { return ctx->tensors[t].type == kTfLiteFloat32; }
 
-// A MEAN over the last axis of a float tensor, keeping the dimension.
+// A MEAN over the last axis (written as rank - 1) of a float tensor, keeping the dimension.
 static bool ln_mean(const TfLiteContext* ctx, const TfLiteNode* node) {
   const TfLiteTensor *x = &ctx->tensors[node->inputs->data[0]], *ax = &ctx->tensors[node->inputs->data[1]];
   if (x->type != kTfLiteFloat32 || x->dims->size < 1 || x->dims->data[x->dims->size - 1] < 1 ||
@@ -94,8 +94,9 @@ static bool ln_mean(const TfLiteContext* ctx, const TfLiteNode* node) {
   }
   if (node->builtin_data == NULL || !*(const bool*)node->builtin_data) return false;  // keep_dims
   if (ax->type != kTfLiteInt32 || !ln_const(ax) || ln_elements(ax->dims) != 1) return false;
-  const int a = ax->data.i32[0];
-  return a == -1 || a == x->dims->size - 1;
+  // Only the positive axis: TFLite's MeanGeneral compares it with the rank as given, and sums
+  // an axis of -1 with its reference kernel, in another order.
+  return ax->data.i32[0] == x->dims->size - 1;
 }
 
 // A constant float tensor broadcast along the last axis of x: d values, leading dimensions 1.
