@@ -307,6 +307,10 @@ typedef struct {
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
   // Layer norm: in = x, w = gamma, bias = beta, src = eps.
   int src;
+  // Layer norm: the FULLY_CONNECTED into whose abuf it writes its int8 rows prepared, when
+  // only FULLY_CONNECTED operators read them; else -1. FULLY_CONNECTED: the operator whose abuf
+  // holds its rows so prepared, or -1.
+  int prep_for, a_from;
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
@@ -849,6 +853,38 @@ static TfLiteStatus prepare_ln(TfLiteContext* ctx, kn_part* part, int i) {
   return set_output(ctx, op);
 }
 
+// A layer norm's int8 rows that only FULLY_CONNECTED operators of the partition read (the
+// attention's q, k and v, or fc1) are written by the layer norm straight into the first one's
+// prepared rows (kn_prepare_row's x + 128 or x, Kp apart), which all of them then read: no
+// pass over the rows on the calling thread per reader. Not for the int16 rows of the avx2
+// path, nor with a weight zero point (the row sums).
+static void link_prepared_rows(kn_part* part) {
+  const kn_akind akind = part->d->path->akind;
+  for (int i = 0; i < part->nops; i++) part->ops[i].prep_for = part->ops[i].a_from = -1;
+  if (akind != KN_A_U8 && akind != KN_A_S8) return;
+  for (int i = 0; i < part->nops; i++) {
+    kn_op* ln = &part->ops[i];
+    if (ln->kind != KN_LN || ln->esize != 1 || !ln->out_internal) continue;
+    int first = -1;
+    bool ok = true;
+    for (int j = i + 1; ok && j < part->nops; j++) {
+      const kn_op* r = &part->ops[j];
+      const bool reads = r->in == ln->out || r->w == ln->out || r->bias == ln->out || r->src == ln->out;
+      if (!reads) continue;
+      ok = r->kind == KN_FC && r->in == ln->out && r->w != ln->out && r->zb == 0 && r->k == ln->n && r->m == ln->m &&
+           r->abuf != NULL;
+      if (first < 0) first = j;
+    }
+    if (!ok || first < 0) continue;
+    kn_op* f = &part->ops[first];
+    memset(f->abuf, 0, (size_t)f->m * f->kp * kn_aelem_size(akind));  // the padding stays zero
+    ln->prep_for = first;
+    for (int j = first; j < part->nops; j++) {
+      if (part->ops[j].kind == KN_FC && part->ops[j].in == ln->out) part->ops[j].a_from = first;
+    }
+  }
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -892,6 +928,7 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
     }
     if (s != kTfLiteOk) return s;
   }
+  link_prepared_rows(part);
   kn_delegate* d = part->d;
   return grow(&d->scratch, &d->cap_scratch, part->scratch_need) ? kTfLiteOk : kTfLiteError;
 }
@@ -1002,14 +1039,19 @@ static const int8_t* gather_patches(const kn_op* op, const int8_t* x) {
 static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   kn_delegate* d = part->d;
-  const int8_t* x = data_of(ctx, part, op->in, i);
-  if (op->kind == KN_CONV) x = gather_patches(op, x);
   int8_t* y = out_data(ctx, op);
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
-  const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
-  prep_rows(&pj, 0, op->m);
+  const void* a = op->abuf;
+  if (op->a_from >= 0) {  // a layer norm prepared the rows (link_prepared_rows)
+    a = part->ops[op->a_from].abuf;
+  } else {
+    const int8_t* x = data_of(ctx, part, op->in, i);
+    if (op->kind == KN_CONV) x = gather_patches(op, x);
+    const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
+    prep_rows(&pj, 0, op->m);
+  }
   const kn_gemm g = {
-      .akind = d->path->akind, .a = op->abuf, .a_stride = (size_t)op->kp, .b = op->packed,
+      .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
       .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
       .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
   };
@@ -1183,12 +1225,18 @@ static void invoke_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
 static void invoke_ln(TfLiteContext* ctx, kn_part* part, int i) {
   const kn_op* op = &part->ops[i];
   const TfLiteTensor* y = &ctx->tensors[op->out];
-  const kn_ln ln = {
+  kn_ln ln = {
       .x = data_of(ctx, part, op->in, i), .gamma = ctx->tensors[op->w].data.f, .beta = ctx->tensors[op->bias].data.f,
       .eps = ctx->tensors[op->src].data.f[0], .rows = op->m, .d = op->n, .quantized = op->esize == 1,
-      .scale = y->params.scale, .zp = y->params.zero_point, .y = out_data(ctx, op),
+      .scale = y->params.scale, .zp = y->params.zero_point, .y = out_data(ctx, op), .y_stride = (size_t)op->n,
       .simd = strcmp(part->d->path->name, "generic") != 0,
   };
+  if (op->prep_for >= 0) {  // straight into the FULLY_CONNECTED's prepared rows
+    const kn_op* fc = &part->ops[op->prep_for];
+    ln.y = fc->abuf;
+    ln.y_stride = (size_t)fc->kp;
+    ln.y_xor = part->d->path->akind == KN_A_U8 ? 0x80 : 0;
+  }
   kn_ln_run(part->d->pool, &ln);
 }
 

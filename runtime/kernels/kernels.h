@@ -211,6 +211,8 @@ typedef struct {
   float scale;
   int32_t zp;
   void* y;
+  size_t y_stride;  // int8 output: bytes from row to row (a FULLY_CONNECTED's prepared rows: Kp)
+  uint8_t y_xor;    // int8 output: flips these bits of each value (0x80: kn_akind KN_A_U8's x + 128)
   int simd;        // the AVX2 rows (x86-64 CPUs with AVX2 and FMA), else the reference rows
 } kn_ln;
 

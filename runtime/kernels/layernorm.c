@@ -305,7 +305,7 @@ static void ln_row_ref(const kn_ln* ln, int r) {
     const float c = ln_clamp(x[j] - mean);
     const float y = ln_clamp(ln_clamp(ln_clamp(c / sd) * ln->gamma[j]) + ln->beta[j]);
     if (ln->quantized) {
-      ((int8_t*)ln->y)[(size_t)r * d + j] = ln_quantize_ref(y, (double)ln->scale, ln->zp);
+      ((int8_t*)ln->y)[(size_t)r * ln->y_stride + j] = (int8_t)(ln_quantize_ref(y, (double)ln->scale, ln->zp) ^ ln->y_xor);
     } else {
       ((float*)ln->y)[(size_t)r * d + j] = y;
     }
@@ -416,13 +416,13 @@ LN_AVX2 static void ln_fix8(const kn_ln* ln, __m256 v, __m256 scale, __m256 inv,
   __m256 big;
   const __m256i e = _mm256_add_epi32(ln_quantize8_exact(v, scale, inv, &big), zp);
   const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(e), _mm256_extracti128_si256(e, 1));
-  _mm_storel_epi64((__m128i*)y, _mm_packs_epi16(w, w));
+  _mm_storel_epi64((__m128i*)y, _mm_xor_si128(_mm_packs_epi16(w, w), _mm_set1_epi8((char)ln->y_xor)));
   if (_mm256_testz_ps(big, big)) return;
   float f[8];
   _mm256_storeu_ps(f, v);
   for (int l = 0; l < 8; l++) {
     if (!(fabsf(f[l]) <= FLT_MAX)) *bad = big;
-    y[l] = ln_quantize_ref(f[l], (double)ln->scale, ln->zp);
+    y[l] = (int8_t)(ln_quantize_ref(f[l], (double)ln->scale, ln->zp) ^ ln->y_xor);
   }
 }
 
@@ -460,7 +460,8 @@ LN_AVX2 static void ln_rows_avx2(const kn_ln* ln, int r0, int nr) {
     __m256 bad = _mm256_setzero_ps();
     int j = 0;
     if (ln->quantized) {
-      int8_t* y = (int8_t*)ln->y + (size_t)r * d;
+      int8_t* y = (int8_t*)ln->y + (size_t)r * ln->y_stride;
+      const __m256i flip = _mm256_set1_epi8((char)ln->y_xor);
 #define LN_Y(j) _mm256_add_ps(_mm256_mul_ps(_mm256_div_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + (j)), mv), sv), \
                                             _mm256_loadu_ps(ln->gamma + (j))),                               \
                               _mm256_loadu_ps(ln->beta + (j)))
@@ -474,7 +475,8 @@ LN_AVX2 static void ln_rows_avx2(const kn_ln* ln, int r0, int nr) {
         }
         const __m256i b8 = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         // Per 128-bit lane the packs interleave 4 values of each vector: put them back in order.
-        _mm256_storeu_si256((__m256i*)(y + j), _mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        _mm256_storeu_si256((__m256i*)(y + j),
+                            _mm256_xor_si256(_mm256_permutevar8x32_epi32(b8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)), flip));
         const __m256 any = _mm256_or_ps(_mm256_or_ps(check[0], check[1]), _mm256_or_ps(check[2], check[3]));
         if (!_mm256_testz_ps(any, any)) {  // a value near a tie: about one vector in 60
           for (int u = 0; u < 4; u++) {
@@ -487,14 +489,14 @@ LN_AVX2 static void ln_rows_avx2(const kn_ln* ln, int r0, int nr) {
         __m256 check;
         const __m256i q = ln_quantize8(v, inv, zpf, &check);
         const __m128i w = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
-        _mm_storel_epi64((__m128i*)(y + j), _mm_packs_epi16(w, w));
+        _mm_storel_epi64((__m128i*)(y + j), _mm_xor_si128(_mm_packs_epi16(w, w), _mm256_castsi256_si128(flip)));
         if (!_mm256_testz_ps(check, check)) ln_fix8(ln, v, scale, inv, zp, y + j, &bad);
       }
 #undef LN_Y
       for (; j < d; j++) {
         const float v = ((xr[j] - mean[k]) / sd) * ln->gamma[j] + ln->beta[j];
         if (!(fabsf(v) <= FLT_MAX)) bad = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
-        y[j] = ln_quantize_ref(v, (double)ln->scale, ln->zp);
+        y[j] = (int8_t)(ln_quantize_ref(v, (double)ln->scale, ln->zp) ^ ln->y_xor);
       }
     } else {
       float* y = (float*)ln->y + (size_t)r * d;

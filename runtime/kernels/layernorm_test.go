@@ -333,3 +333,52 @@ func BenchmarkLayerNorm(b *testing.B) {
 		b.ReportMetric(cpu[i][len(cpu[i])/2], cf.name+"_cpu_us")
 	}
 }
+
+// TestLayerNormIntoFullyConnected: a layer norm's int8 rows read by several FULLY_CONNECTED
+// operators (attention's q, k and v), written by the layer norm straight into the rows they
+// read prepared; also with a weight zero point on one of them and with a TRANSPOSE reading
+// the rows too (both keep the int8 rows): every output TFLite's, on every kernel.
+func TestLayerNormIntoFullyConnected(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 45))
+	for i, variant := range []string{"qkv", "qkv", "zero point", "transpose", "qkv"} {
+		rows, d := 1+r.IntN(60), []int{768, 77, 40, 130, 16}[i]
+		c := randomLN(r, []int{1, rows, d}, true, false)
+		g := graph.New("layernorm_fc")
+		x := g.Input("x", graph.Float32, c.dims...)
+		y := nn.LayerNorm(g, "ln", x, g.Const("gamma", c.gamma, d), g.Const("beta", c.beta, d), c.eps)
+		q := g.Quantize(y, graph.Int8, graph.PerTensor(c.scale, c.zp), graph.Named("ln/quantized"))
+		for f := range 3 {
+			n := 1 + r.IntN(80)
+			zw := int64(0)
+			if variant == "zero point" && f == 1 {
+				zw = 7
+			}
+			w := g.QuantizedConst(fmt.Sprintf("w%d", f), randInt8(r, n*d), graph.PerTensor(0.01, zw), n, d)
+			g.Output(fmt.Sprintf("y%d", f), g.FullyConnected(q, w, nil, graph.OutQuant(graph.PerTensor(c.scale*3, int64(f))), graph.KeepNumDims(true)))
+		}
+		want := 13
+		if variant == "transpose" {
+			g.Output("t", g.Transpose(q, []int{0, 2, 1}))
+			want++
+		}
+		if runtime.GOARCH != "amd64" {
+			want -= 10
+		}
+		model, err := g.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, _ := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, nil, c.x)
+		for _, kern := range kernels.Available() {
+			for _, threads := range []int{1, 2} {
+				got, dl := invokeBytes(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: kern}, nil, c.x)
+				if dl.KernelNodes != want || dl.KernelPartitions != 1 {
+					t.Fatalf("%s, %s: %v, want %d operators in one partition", kern, variant, dl, want)
+				}
+				if diff := diffOutputs(got, ref); diff != "" {
+					t.Errorf("%s, %d threads, %s, %d×%d: %s", kern, threads, variant, rows, d, diff)
+				}
+			}
+		}
+	}
+}
