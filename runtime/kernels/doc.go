@@ -71,7 +71,8 @@
 // on TFLite's kernels. The delegate takes the nine operators whole, with the int8 QUANTIZE
 // when it alone reads the result, as one operator whose rows are split over the pool; TFLite
 // then puts it in one partition with the FULLY_CONNECTED operators after it, the int8 rows
-// between living inside it. Only when nothing outside the chain reads its inner tensors (a
+// between living inside it; when only those read them (attention's q, k and v, or fc1), the
+// layer norm writes them already prepared as the kernels read them. Only when nothing outside the chain reads its inner tensors (a
 // chain whose inner tensor would be a partition's output, a graph output, stays with TFLite);
 // on amd64 only (arm64's QUANTIZE is NEON and rounds otherwise). Its results are TFLite's own
 // kernels' bit for bit (TestLayerNormEqualsTFLite), also where XNNPACK would have run the float
