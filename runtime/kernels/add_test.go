@@ -2,6 +2,7 @@ package kernels_test
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"testing"
@@ -11,7 +12,8 @@ import (
 	"github.com/edged/edged/runtime/tflite"
 )
 
-// TestResidualAddEqualsTFLite: a transformer layer's residual connection, a claimed
+// TestResidualAddEqualsTFLite: a transformer layer's residual connection (with sums that
+// overflow, which TFLite clamps to ±FLT_MAX), a claimed
 // FULLY_CONNECTED's output dequantized and added to the float residual stream, and the same
 // output plus a bias that broadcasts, on each kernel: the DEQUANTIZE and the ADDs are taken
 // with the FULLY_CONNECTED into one partition (amd64; on arm64 the DEQUANTIZE stays with
@@ -37,6 +39,8 @@ func TestResidualAddEqualsTFLite(t *testing.T) {
 				t.Fatal(err)
 			}
 			in, resid := randInt8(r, rows*k), randFloats(r, rows*n, 3)
+		// Sums TFLite clamps to ±FLT_MAX: an infinity, and values whose sums overflow.
+		resid[0], resid[1], resid[2] = float32(math.Inf(1)), math.MaxFloat32, -math.MaxFloat32
 			var shape []int
 			if batch > 1 {
 				shape = []int{batch, rows, k}

@@ -64,7 +64,12 @@ struct kn_delegate {
   kn_pool* pool;
   int batch_matmul;
   int act_dequantize;  // take the DEQUANTIZE of computed int8 tensors
-  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq, lut;  // seen and claimed by the last Prepare
+  int graph_nodes, nodes, partitions, fc, bmm, conv, wfc, transpose, deq, lut, ln;  // seen and claimed by the last Prepare
+  // The layer norms the last Prepare claimed (layernorm.c), and by node index the chain a
+  // node belongs to, or -1 (read by the partitions' init).
+  kn_ln_chain* chains;
+  int* ln_node;
+  int ln_nodes;
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
@@ -294,8 +299,8 @@ static bool reshape_claimable(const TfLiteContext* ctx, const TfLiteNode* node, 
 }
 
 // A float ADD without activation, one of its inputs a claimed operator's output: the residual
-// connections after the dense layers' DEQUANTIZE. Each sum is one IEEE addition, TFLite's
-// (and XNNPACK's) exactly; taken so that the layers stay in one partition. It broadcasts as
+// connections after the dense layers' DEQUANTIZE. Each sum is one IEEE addition clamped to
+// ±FLT_MAX, TFLite's exactly; taken so that the layers stay in one partition. It broadcasts as
 // TFLite does: whether a node is claimed must not depend on the shapes, which a resize
 // changes (TFLite then applies the delegates again, and a tensor one delegate wrote must not
 // move to another).
@@ -384,7 +389,9 @@ static int lut_claim(const TfLiteContext* ctx, kn_delegate* d, const TfLiteNode*
 
 typedef struct kn_part kn_part;
 
-typedef enum { KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT, KN_RESHAPE, KN_ADD } kn_kind;
+typedef enum {
+  KN_FC, KN_BMM, KN_CONV, KN_WFC, KN_DEQ, KN_GATHER, KN_TRANSPOSE, KN_ACT_DEQ, KN_LUT, KN_RESHAPE, KN_ADD, KN_LN, KN_LN_PART
+} kn_kind;
 
 typedef struct {
   kn_kind kind;
@@ -428,7 +435,12 @@ typedef struct {
   bool broadcast;
   size_t astride[KN_MAX_DIMS], bstride[KN_MAX_DIMS];
   // Weight-only FULLY_CONNECTED: the int8 weights (src), their scales and the bias, Np each.
+  // Layer norm: in = x, w = gamma, bias = beta, src = eps.
   int src;
+  // Layer norm: the FULLY_CONNECTED into whose abuf it writes its int8 rows prepared, when
+  // only FULLY_CONNECTED operators read them; else -1. FULLY_CONNECTED: the operator whose abuf
+  // holds its rows so prepared, or -1.
+  int prep_for, a_from;
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
@@ -491,6 +503,22 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
     op->part = part;
     if (ctx->GetNodeAndRegistration(ctx, nodes->data[i], &node, &reg) != kTfLiteOk) {
       op->kind = -1;
+      continue;
+    }
+    const int chain = nodes->data[i] < part->d->ln_nodes ? part->d->ln_node[nodes->data[i]] : -1;
+    if (chain >= 0) {  // a layer norm: its first node stands for all, the others do nothing
+      const kn_ln_chain* c = &part->d->chains[chain];
+      op->kind = c->nodes[0] == nodes->data[i] ? KN_LN : KN_LN_PART;
+      op->in = c->x;
+      op->w = c->gamma;
+      op->bias = c->beta;
+      op->src = c->eps;
+      op->out = op->kind == KN_LN ? c->out : -1;
+      op->esize = c->nnodes == 10 ? 1 : sizeof(float);
+      op->out_internal = true;
+      for (int j = 0; op->out >= 0 && j < params->output_tensors->size; j++) {
+        if (params->output_tensors->data[j] == op->out) op->out_internal = false;
+      }
       continue;
     }
     op->in = node->inputs->data[0];
@@ -1049,6 +1077,56 @@ static TfLiteStatus prepare_lut(TfLiteContext* ctx, kn_part* part, int i) {
   return set_elementwise_output(ctx, op);
 }
 
+// Layer norm: rows of x's last dimension.
+static TfLiteStatus prepare_ln(TfLiteContext* ctx, kn_part* part, int i) {
+  kn_op* op = &part->ops[i];
+  dims_of(ctx, part, op->in, i, op->out_dims, &op->out_rank);
+  const int d = op->out_rank > 0 ? op->out_dims[op->out_rank - 1] : 0;
+  if (d <= 0 || num_elements(ctx->tensors[op->w].dims) != d || num_elements(ctx->tensors[op->bias].dims) != d) {
+    ctx->ReportError(ctx, "edged kernels: layer norm over %d values with %d scales and %d offsets", d,
+                     (int)num_elements(ctx->tensors[op->w].dims), (int)num_elements(ctx->tensors[op->bias].dims));
+    return kTfLiteError;
+  }
+  int64_t elems = 1;
+  for (int j = 0; j < op->out_rank; j++) elems *= op->out_dims[j];
+  op->batches = 1;
+  op->m = (int)(elems / d);
+  op->n = d;
+  return set_output(ctx, op);
+}
+
+// A layer norm's int8 rows that only FULLY_CONNECTED operators of the partition read (the
+// attention's q, k and v, or fc1) are written by the layer norm straight into the first one's
+// prepared rows (kn_prepare_row's x + 128 or x, Kp apart), which all of them then read: no
+// pass over the rows on the calling thread per reader. Not for the int16 rows of the avx2
+// path, nor with a weight zero point (the row sums).
+static void link_prepared_rows(kn_part* part) {
+  const kn_akind akind = part->d->path->akind;
+  for (int i = 0; i < part->nops; i++) part->ops[i].prep_for = part->ops[i].a_from = -1;
+  if (akind != KN_A_U8 && akind != KN_A_S8) return;
+  for (int i = 0; i < part->nops; i++) {
+    kn_op* ln = &part->ops[i];
+    if (ln->kind != KN_LN || ln->esize != 1 || !ln->out_internal) continue;
+    int first = -1;
+    bool ok = true;
+    for (int j = i + 1; ok && j < part->nops; j++) {
+      const kn_op* r = &part->ops[j];
+      const bool reads = r->in == ln->out || r->w == ln->out || r->bias == ln->out || r->src == ln->out;
+      if (!reads) continue;
+      ok = r->kind == KN_FC && r->in == ln->out && r->w != ln->out && r->zb == 0 && r->k == ln->n && r->m == ln->m &&
+           r->abuf != NULL;
+      if (first < 0) first = j;
+    }
+    if (!ok || first < 0) continue;
+    kn_op* f = &part->ops[first];
+    memset(f->abuf, 0, (size_t)f->m * f->kp * kn_aelem_size(akind));  // the padding stays zero
+    ln->prep_for = first;
+    for (int j = first; j < part->nops; j++) {
+      if (part->ops[j].kind == KN_FC && part->ops[j].in == ln->out) part->ops[j].a_from = first;
+    }
+  }
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
@@ -1089,12 +1167,19 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
       case KN_ADD:
         s = prepare_add(ctx, part, i);
         break;
+      case KN_LN:
+        s = prepare_ln(ctx, part, i);
+        break;
+      case KN_LN_PART:
+        s = kTfLiteOk;
+        break;
       default:
         ctx->ReportError(ctx, "edged kernels: a claimed node could not be read, or a lookup chain was split across partitions");
         return kTfLiteError;
     }
     if (s != kTfLiteOk) return s;
   }
+  link_prepared_rows(part);
   kn_delegate* d = part->d;
   return grow(&d->scratch, &d->cap_scratch, part->scratch_need) ? kTfLiteOk : kTfLiteError;
 }
@@ -1243,15 +1328,20 @@ static int fc_group(const kn_part* part, int i) {
 static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count) {
   kn_delegate* d = part->d;
   const kn_op* first = &part->ops[i];
-  const kn_prep_job pj = {.op = first, .akind = d->path->akind, .x = data_of(ctx, part, first->in, i), .dst = first->abuf};
-  prep_rows(&pj, 0, first->m);
+  const void* a = first->abuf;
+  if (first->a_from >= 0) {  // a layer norm prepared the rows (link_prepared_rows)
+    a = part->ops[first->a_from].abuf;
+  } else {
+    const kn_prep_job pj = {.op = first, .akind = d->path->akind, .x = data_of(ctx, part, first->in, i), .dst = first->abuf};
+    prep_rows(&pj, 0, first->m);
+  }
   kn_gemm g[KN_MAX_GROUP];
   kn_group_job group = {.count = count};
   const int threads = kn_pool_threads(d->pool);
   for (int j = 0; j < count; j++) {
     const kn_op* op = &part->ops[i + j];
     g[j] = (kn_gemm){
-        .akind = d->path->akind, .a = first->abuf, .a_stride = (size_t)op->kp, .b = op->packed,
+        .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
         .kp = op->kp, .col = op->col, .rq = &op->rq, .c = out_data(ctx, op),
         .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
     };
@@ -1268,14 +1358,19 @@ static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count)
 static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
   kn_delegate* d = part->d;
-  const int8_t* x = data_of(ctx, part, op->in, i);
-  if (op->kind == KN_CONV) x = gather_patches(op, x);
   int8_t* y = out_data(ctx, op);
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
-  const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
-  prep_rows(&pj, 0, op->m);
+  const void* a = op->abuf;
+  if (op->a_from >= 0) {  // a layer norm prepared the rows (link_prepared_rows)
+    a = part->ops[op->a_from].abuf;
+  } else {
+    const int8_t* x = data_of(ctx, part, op->in, i);
+    if (op->kind == KN_CONV) x = gather_patches(op, x);
+    const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
+    prep_rows(&pj, 0, op->m);
+  }
   const kn_gemm g = {
-      .akind = d->path->akind, .a = op->abuf, .a_stride = (size_t)op->kp, .b = op->packed,
+      .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
       .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
       .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
   };
@@ -1470,19 +1565,27 @@ static void invoke_lut(TfLiteContext* ctx, kn_part* part, int i) {
   kn_pool_run(part->d->pool, lut_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
 }
 
+// TFLite's float ADD clamps to the activation's range, ±FLT_MAX without one: an infinite sum
+// becomes ±FLT_MAX, NaN stays (std::max and std::min as TFLite applies them).
+static inline float add_clamped(float a, float b) {
+  float v = a + b;
+  v = v < -FLT_MAX ? -FLT_MAX : v;
+  return FLT_MAX < v ? FLT_MAX : v;
+}
+
 static void invoke_add(TfLiteContext* ctx, kn_part* part, int i) {
   const kn_op* op = &part->ops[i];
   const float* a = data_of(ctx, part, op->in, i);
   const float* b = data_of(ctx, part, op->w, i);
   float* y = out_data(ctx, op);
   if (!op->broadcast) {
-    for (int j = 0; j < op->n; j++) y[j] = a[j] + b[j];
+    for (int j = 0; j < op->n; j++) y[j] = add_clamped(a[j], b[j]);
     return;
   }
   int idx[KN_MAX_DIMS] = {0};
   size_t ia = 0, ib = 0;
   for (int j = 0; j < op->n; j++) {
-    y[j] = a[ia] + b[ib];
+    y[j] = add_clamped(a[ia], b[ib]);
     for (int d = op->out_rank - 1; d >= 0; d--) {  // the next output index, odometer-wise
       ia += op->astride[d];
       ib += op->bstride[d];
@@ -1492,6 +1595,24 @@ static void invoke_add(TfLiteContext* ctx, kn_part* part, int i) {
       idx[d] = 0;
     }
   }
+}
+
+static void invoke_ln(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  const TfLiteTensor* y = &ctx->tensors[op->out];
+  kn_ln ln = {
+      .x = data_of(ctx, part, op->in, i), .gamma = ctx->tensors[op->w].data.f, .beta = ctx->tensors[op->bias].data.f,
+      .eps = ctx->tensors[op->src].data.f[0], .rows = op->m, .d = op->n, .quantized = op->esize == 1,
+      .scale = y->params.scale, .zp = y->params.zero_point, .y = out_data(ctx, op), .y_stride = (size_t)op->n,
+      .simd = strcmp(part->d->path->name, "generic") != 0,
+  };
+  if (op->prep_for >= 0) {  // straight into the FULLY_CONNECTED's prepared rows
+    const kn_op* fc = &part->ops[op->prep_for];
+    ln.y = fc->abuf;
+    ln.y_stride = (size_t)fc->kp;
+    ln.y_xor = part->d->path->akind == KN_A_U8 ? 0x80 : 0;
+  }
+  kn_ln_run(part->d->pool, &ln);
 }
 
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
@@ -1534,6 +1655,11 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         }
         break;
       }
+      case KN_LN:
+        invoke_ln(ctx, part, i);
+        break;
+      case KN_LN_PART:
+        break;
       default:
         invoke_fc(ctx, part, i);  // CONV_2D
     }
@@ -1592,13 +1718,77 @@ static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntA
   return 1;
 }
 
+// Finds the layer norms the kernels take (x86-64: on arm64 TFLite's QUANTIZE is NEON and
+// rounds otherwise) and marks their nodes in d->ln_node. 0 when out of memory.
+static int find_layernorms(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntArray* plan) {
+  free(d->chains);
+  free(d->ln_node);
+  d->chains = NULL;
+  d->ln_node = NULL;
+  d->ln_nodes = 0;
+#if !defined(__x86_64__)
+  (void)ctx;
+  (void)plan;
+  return 1;
+#endif
+  const int n = kn_ln_find(ctx, plan, &d->chains);
+  if (n < 0) return 0;
+  if (n == 0) return 1;
+  for (int i = 0; i < plan->size; i++) {
+    if (plan->data[i] >= d->ln_nodes) d->ln_nodes = plan->data[i] + 1;
+  }
+  d->ln_node = malloc((size_t)d->ln_nodes * sizeof(int));
+  if (d->ln_node == NULL) return 0;
+  for (int i = 0; i < d->ln_nodes; i++) d->ln_node[i] = -1;
+  for (int c = 0; c < n; c++) {
+    for (int j = 0; j < d->chains[c].nnodes; j++) d->ln_node[d->chains[c].nodes[j]] = c;
+  }
+  return 1;
+}
+
+// A layer norm's inner tensors must stay inside its partition: one TFLite would make a
+// partition's output (a graph output: nothing else reads them) drops the chain from the claim.
+// Returns the new count of claimed nodes.
+static int keep_layernorms_inside(TfLiteContext* ctx, kn_delegate* d, TfLiteIntArray* claim) {
+  TfLiteDelegateParams* pp = NULL;
+  int np = 0;
+  const bool ok = ctx->PreviewDelegatePartitioning(ctx, claim, &pp, &np) == kTfLiteOk;
+  bool* out = calloc(ctx->tensors_size, sizeof(bool));
+  for (int p = 0; ok && out != NULL && p < np; p++) {
+    for (int j = 0; j < pp[p].output_tensors->size; j++) {
+      if (pp[p].output_tensors->data[j] >= 0) out[pp[p].output_tensors->data[j]] = true;
+    }
+  }
+  for (int i = 0; i < d->ln_nodes; i++) {
+    const int c = d->ln_node[i];
+    if (c < 0 || d->chains[c].nodes[0] != i) continue;
+    bool drop = !ok || out == NULL;
+    for (int j = 0; !drop && j < d->chains[c].ninner; j++) drop = out[d->chains[c].inner[j]];
+    if (!drop) continue;
+    for (int j = 0; j < d->chains[c].nnodes; j++) d->ln_node[d->chains[c].nodes[j]] = -2;
+    d->ln--;
+  }
+  free(out);
+  int n = 0;
+  for (int i = 0; i < claim->size; i++) {
+    const int node = claim->data[i];
+    if (node < d->ln_nodes && d->ln_node[node] == -2) {
+      d->ln_node[node] = -1;
+    } else {
+      claim->data[n++] = node;
+    }
+  }
+  claim->size = n;
+  return n;
+}
+
 static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   kn_delegate* d = base->data_;
-  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = d->lut = 0;
+  d->nodes = d->partitions = d->fc = d->bmm = d->conv = d->wfc = d->transpose = d->deq = d->lut = d->ln = 0;
   TfLiteIntArray* plan = NULL;
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
-  if (!find_weight_only(ctx, d, plan)) return kTfLiteError;
+  if (!find_weight_only(ctx, d, plan) || !find_layernorms(ctx, d, plan)) return kTfLiteError;
   if (ctx->tensors_size > d->lut_cap) {
     int* r = realloc(d->lut_root, ctx->tensors_size * sizeof(int));
     if (r != NULL) d->lut_root = r;
@@ -1622,7 +1812,10 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     TfLiteRegistration* reg = NULL;
     if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
     if (node->delegate != NULL) continue;
-    if (reg->builtin_code == KN_OP_DEQUANTIZE && d->deq_src[node->outputs->data[0]] >= 0) {
+    if (plan->data[i] < d->ln_nodes && d->ln_node[plan->data[i]] >= 0) {  // kn_ln_find checked it
+      claim->data[n++] = plan->data[i];
+      d->ln += d->chains[d->ln_node[plan->data[i]]].nodes[0] == plan->data[i];
+    } else if (reg->builtin_code == KN_OP_DEQUANTIZE && d->deq_src[node->outputs->data[0]] >= 0) {
       claim->data[n++] = plan->data[i];
     } else if (reg->builtin_code == KN_OP_FULLY_CONNECTED && node->inputs->size >= 2 && node->inputs->data[1] >= 0 &&
                d->deq_src[node->inputs->data[1]] >= 0) {
@@ -1670,6 +1863,7 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   }
   free(ours);
   claim->size = n;
+  if (d->ln > 0) n = keep_layernorms_inside(ctx, d, claim);
   d->nodes = n;
   TfLiteStatus s = kTfLiteOk;
   if (n > 0) {
@@ -1716,6 +1910,8 @@ void kn_delegate_delete(kn_delegate* d) {
   free(d->lut_root);
   free(d->lut_id);
   free(d->lut_tabs);
+  free(d->chains);
+  free(d->ln_node);
   free(d->scratch);
   free(d);
 }
@@ -1723,8 +1919,9 @@ void kn_delegate_delete(kn_delegate* d) {
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d) { return &d->base; }
 
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose, int* deq, int* lut) {
+                       int* conv, int* wfc, int* transpose, int* deq, int* lut, int* ln) {
   *lut = d->lut;
+  *ln = d->ln;
   *transpose = d->transpose;
   *deq = d->deq;
   *conv = d->conv;

@@ -8,7 +8,7 @@
 // the DEQUANTIZE of a computed int8 tensor (attention's scores before the softmax, the dense
 // layers' outputs before the residual ADD; TFLite's amd64 kernel converts in double, the float product is the same
 // value; on arm64 TFLite's kernel is NEON and keeps it). It also takes
-// weight-only int8 (see below), and int8 lookup chains (below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
+// weight-only int8 (see below), int8 lookup chains and the layer norms (below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
 // knows nothing else of TFLite's Go binding.
 //
 // # Why
@@ -81,6 +81,26 @@
 // it (TestReshapeInsidePartitions). The DEQUANTIZE after a claimed operator and a float ADD of
 // one shape (the residual connections) are taken for the same reason, both exact by
 // construction (TestResidualAddEqualsTFLite).
+//
+// # Layer norm
+//
+// The converter writes a layer norm as nine float operators (internal/graph/nn LayerNorm:
+// MEAN, SUB, MUL, MEAN, ADD eps, SQRT, DIV, MUL gamma, ADD beta over the last axis), and at
+// int8 a QUANTIZE after them that the next FULLY_CONNECTED operators read. XNNPACK 2.9 has no
+// MEAN over the last axis, so the chain ran on one thread between our partitions, half of it
+// on TFLite's kernels. The delegate takes the nine operators whole, with the int8 QUANTIZE
+// when it alone reads the result, as one operator whose rows are split over the pool; TFLite
+// then puts it in one partition with the FULLY_CONNECTED operators after it, the int8 rows
+// between living inside it; when only those read them (attention's q, k and v, or fc1), the
+// layer norm writes them already prepared as the kernels read them. Only when nothing outside the chain reads its inner tensors (a
+// chain whose inner tensor would be a partition's output, a graph output, stays with TFLite);
+// on amd64 only (arm64's QUANTIZE is NEON and rounds otherwise). Its results are TFLite's own
+// kernels' bit for bit (TestLayerNormEqualsTFLite), also where XNNPACK would have run the float
+// operators and the QUANTIZE (XNNPACK rounds the QUANTIZE's ties to even, on a float product):
+// the MEAN's sums in the order of TFLite's Eigen (SSE packets from each row's first aligned
+// element, two accumulators), the float operators' clamps of infinities to ±FLT_MAX, and
+// QUANTIZE's double quotient rounded half away from zero (layernorm.c says how the vector code
+// gets the same).
 //
 // # Threads
 //

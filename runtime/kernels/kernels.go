@@ -195,6 +195,10 @@ type Claimed struct {
 	// Lookup counts int8 MUL and LOGISTIC taken as lookup tables: chains of them that are
 	// functions of one int8 tensor (CLIP's QuickGELU), TFLite's int8 arithmetic bit for bit.
 	Lookup int
+	// LayerNorm counts the layer norms taken whole (the converter's nine float operators, with
+	// the int8 QUANTIZE of the result when one alone reads it), TFLite's result bit for bit; on
+	// amd64 only. Nodes counts their operators.
+	LayerNorm int
 }
 
 // Claimed reports the operators taken by the last Prepare (at interpreter creation, and again
@@ -205,9 +209,9 @@ func (d *Delegate) Claimed() Claimed {
 	if d.ptr == nil {
 		return Claimed{}
 	}
-	var g, n, p, fc, bmm, conv, wfc, tr, deq, lut C.int
-	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq, &lut)
-	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq), Lookup: int(lut)}
+	var g, n, p, fc, bmm, conv, wfc, tr, deq, lut, ln C.int
+	C.kn_delegate_stats(d.ptr, &g, &n, &p, &fc, &bmm, &conv, &wfc, &tr, &deq, &lut, &ln)
+	return Claimed{GraphNodes: int(g), Nodes: int(n), Partitions: int(p), FullyConnected: int(fc), BatchMatMul: int(bmm), Conv2D: int(conv), WeightOnly: int(wfc), Transpose: int(tr), Dequantize: int(deq), Lookup: int(lut), LayerNorm: int(ln)}
 }
 
 // Close frees the delegate and stops its threads; call it only after the interpreter using it

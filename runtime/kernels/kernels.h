@@ -200,6 +200,40 @@ enum {
 };
 unsigned kn_cpu_features(void);
 
+// ---- layer norm (layernorm.c) -----------------------------------------------------------------
+// A layer norm as the converter writes it (MEAN, SUB, MUL, MEAN, ADD eps, SQRT, DIV, MUL gamma,
+// ADD beta over the last axis, in float), with the int8 QUANTIZE that alone reads its result
+// when there is one: its nodes, and the tensors only they read and write.
+typedef struct {
+  int nodes[10];  // node indices, in that order
+  int nnodes;     // 9, or 10 with the QUANTIZE
+  int inner[9];   // tensors written and read only inside the chain
+  int ninner;
+  int x, eps, gamma, beta;
+  int out;        // the last node's output: float, or int8 after the QUANTIZE
+} kn_ln_chain;
+
+// The layer norms among the plan's nodes not yet delegated, in *chains (free it); -1 when out
+// of memory.
+int kn_ln_find(TfLiteContext* ctx, const TfLiteIntArray* plan, kn_ln_chain** chains);
+
+typedef struct {
+  const float* x;  // rows of d floats
+  const float *gamma, *beta;
+  float eps;
+  int rows, d;
+  int quantized;   // int8 output with scale and zp (TFLite's QUANTIZE), else float
+  float scale;
+  int32_t zp;
+  void* y;
+  size_t y_stride;  // int8 output: bytes from row to row (a FULLY_CONNECTED's prepared rows: Kp)
+  uint8_t y_xor;    // int8 output: flips these bits of each value (0x80: kn_akind KN_A_U8's x + 128)
+  int simd;        // the AVX2 rows (x86-64 CPUs with AVX2 and FMA), else the reference rows
+} kn_ln;
+
+// Computes ln's rows on the pool: TFLite's results bit for bit (layernorm.c says how).
+void kn_ln_run(kn_pool* pool, const kn_ln* ln);
+
 // ---- delegate --------------------------------------------------------------------------------
 typedef struct kn_delegate kn_delegate;
 // Creates the delegate; NULL when out of memory. batch_matmul: also claim int8 BATCH_MATMUL.
@@ -210,6 +244,6 @@ void kn_delegate_delete(kn_delegate* d);
 TfLiteDelegate* kn_delegate_tflite(kn_delegate* d);
 // What the last Prepare claimed.
 void kn_delegate_stats(const kn_delegate* d, int* graph_nodes, int* nodes, int* partitions, int* fc, int* bmm,
-                       int* conv, int* wfc, int* transpose, int* deq, int* lut);
+                       int* conv, int* wfc, int* transpose, int* deq, int* lut, int* ln);
 
 #endif  // EDGED_KERNELS_H_
