@@ -4,7 +4,8 @@
 //
 // Exactly TFLite 2.9's own kernels (measured against the amd64 library):
 //   - MEAN over the last axis is Eigen's colwise sum (optimized_ops::MeanGeneral), divided by
-//     the float count. Eigen sums a row in SSE packets of 4 from its first 16-byte aligned
+//     the float count. Eigen sums a row in SSE packets of 4 (the library is built for SSE:
+//     rows summed in AVX's packets of 8, or in order, differ) from its first 16-byte aligned
 //     element: two packet accumulators over pairs of packets, the second added into the first,
 //     then one more packet if one is left, the packet reduced as (p0 + p2) + (p1 + p3), and
 //     only then the elements before the aligned start and after the last packet, in order.
