@@ -6,10 +6,12 @@
 // work it takes two operators TFLite runs slowly and XNNPACK 2.9 not at all, both exact by
 // construction: int8 TRANSPOSE (attention's heads, moved in runs instead of byte by byte) and
 // the DEQUANTIZE of a computed int8 tensor (attention's scores before the softmax, the dense
-// layers' outputs before the residual ADD; TFLite's amd64 kernel converts in double, the float product is the same
-// value; on arm64 TFLite's kernel is NEON and keeps it). It also takes
-// weight-only int8 (see below), int8 lookup chains and the layer norms (below). runtime/tflite applies it before XNNPACK (tflite.Options.Kernels); this package
-// knows nothing else of TFLite's Go binding.
+// layers' outputs before the residual ADD; TFLite's amd64 kernel converts in double, the
+// float product is the same value; on arm64 TFLite's kernel is NEON and keeps it). It also
+// takes weight-only int8, int8 lookup chains, the RESHAPE, DEQUANTIZE and residual ADD
+// between its operators, and the layer norms (below): on amd64 a CLIP or BLIP vision layer
+// runs in the kernels but for its softmax. runtime/tflite applies it before XNNPACK
+// (tflite.Options.Kernels); this package knows nothing else of TFLite's Go binding.
 //
 // # Why
 //
@@ -71,16 +73,19 @@
 // table, built at claim time with TFLite's own int8 arithmetic (lut.c: MUL's multiplier from
 // the scales in float and gemmlowp's rounding, half away from zero; LOGISTIC's own table, in
 // float), and only the chain's outputs that something else reads are written: one lookup
-// pass (vpermb, 64 bytes at a time, on the AVX-512 path) instead of three operators on
-// XNNPACK and the partitions between (TestLookupTablesEqualTFLite: every byte, random scales,
-// bit for bit).
+// pass (vpermb on the AVX-512 path, vpshufb on the 256-bit ones, tbl on arm64) instead of
+// three operators on XNNPACK and the partitions between (TestLookupTablesEqualTFLite: every
+// byte, random scales, bit for bit). On arm64 only LOGISTIC is taken: the library's int8 MUL
+// was not reproduced there (lut.c).
 //
 // An int8 RESHAPE of a claimed operator's output is taken too (attention's heads split and
 // merged between the kernels' operators), so that the attention block up to its softmax is
 // one partition; inside it the output is its input's bytes, copied only where TFLite reads
-// it (TestReshapeInsidePartitions). The DEQUANTIZE after a claimed operator and a float ADD of
-// one shape (the residual connections) are taken for the same reason, both exact by
-// construction (TestResidualAddEqualsTFLite).
+// it (TestReshapeInsidePartitions). The DEQUANTIZE after a claimed operator and the float ADD
+// of the residual connections are taken for the same reason, both exact by construction (the
+// ADD clamps to ±FLT_MAX and broadcasts as TFLite's: TestResidualAddEqualsTFLite). Whether a
+// node is claimed must not depend on the tensors' shapes: a resize makes TFLite apply the
+// delegates again, and a tensor one delegate wrote cannot move to another.
 //
 // # Layer norm
 //
