@@ -39,8 +39,8 @@ func TestResidualAddEqualsTFLite(t *testing.T) {
 				t.Fatal(err)
 			}
 			in, resid := randInt8(r, rows*k), randFloats(r, rows*n, 3)
-		// Sums TFLite clamps to ±FLT_MAX: an infinity, and values whose sums overflow.
-		resid[0], resid[1], resid[2] = float32(math.Inf(1)), math.MaxFloat32, -math.MaxFloat32
+			// Sums TFLite clamps to ±FLT_MAX: an infinity, and values whose sums overflow.
+			resid[0], resid[1], resid[2] = float32(math.Inf(1)), math.MaxFloat32, -math.MaxFloat32
 			var shape []int
 			if batch > 1 {
 				shape = []int{batch, rows, k}
