@@ -15,21 +15,8 @@
 
 #include "kernels.h"
 
-// Builtin codes of TFLite's schema, and the layouts of the builtin_data TFLite 2.9 gives the
-// claimed operators (builtin_op_data.h is not part of the C package).
-enum {
-  KN_OP_FULLY_CONNECTED = 9,
-  KN_OP_BATCH_MATMUL = 126,
-  KN_OP_CONV_2D = 3,
-  KN_OP_DELEGATE = 51,
-  KN_OP_DEQUANTIZE = 6,
-  KN_OP_GATHER = 36,
-  KN_OP_TRANSPOSE = 39,
-  KN_OP_LOGISTIC = 14,
-  KN_OP_MUL = 18,
-  KN_OP_RESHAPE = 22,
-  KN_OP_ADD = 0,
-};
+// The layouts of the builtin_data TFLite 2.9 gives the claimed operators (builtin_op_data.h is
+// not part of the C package).
 enum { KN_ACT_NONE = 0, KN_ACT_RELU = 1, KN_ACT_RELU_N1_TO_1 = 2, KN_ACT_RELU6 = 3 };
 typedef struct {
   int activation;  // TfLiteFusedActivation
@@ -1515,6 +1502,14 @@ static void invoke_transpose(TfLiteContext* ctx, kn_part* part, int i) {
 // Values per task when a DEQUANTIZE is split over the pool (BLIP's attention scores: 4 million).
 #define KN_DEQ_CHUNK 65536
 
+// Task t's values [*i0, *i1) of n split in chunks of KN_DEQ_CHUNK; chunks(n) tasks in all.
+static void chunk_range(size_t n, int t, size_t* i0, size_t* i1) {
+  *i0 = (size_t)t * KN_DEQ_CHUNK;
+  *i1 = *i0 + KN_DEQ_CHUNK < n ? *i0 + KN_DEQ_CHUNK : n;
+}
+
+static int chunks(size_t n) { return (int)((n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK); }
+
 typedef struct {
   const int8_t* x;
   float* y;
@@ -1526,8 +1521,8 @@ typedef struct {
 static void deq_task(void* arg, int t, int thread) {
   (void)thread;
   const kn_deq_job* j = arg;
-  const size_t i0 = (size_t)t * KN_DEQ_CHUNK;
-  const size_t i1 = i0 + KN_DEQ_CHUNK < j->n ? i0 + KN_DEQ_CHUNK : j->n;
+  size_t i0, i1;
+  chunk_range(j->n, t, &i0, &i1);
   const float scale = j->scale;
   const int32_t zp = j->zp;
   for (size_t i = i0; i < i1; i++) j->y[i] = (float)((int32_t)j->x[i] - zp) * scale;
@@ -1538,7 +1533,7 @@ static void invoke_act_deq(TfLiteContext* ctx, kn_part* part, int i) {
   const TfLiteTensor* q = &ctx->tensors[op->in];
   kn_deq_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .scale = q->params.scale,
                   .zp = q->params.zero_point, .n = (size_t)op->n};
-  kn_pool_run(part->d->pool, deq_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
+  kn_pool_run(part->d->pool, deq_task, &j, chunks(j.n));
 }
 
 typedef struct {
@@ -1552,8 +1547,8 @@ typedef struct {
 static void lut_task(void* arg, int t, int thread) {
   (void)thread;
   const kn_lut_job* j = arg;
-  const size_t i0 = (size_t)t * KN_DEQ_CHUNK;
-  const size_t i1 = i0 + KN_DEQ_CHUNK < j->n ? i0 + KN_DEQ_CHUNK : j->n;
+  size_t i0, i1;
+  chunk_range(j->n, t, &i0, &i1);
   kn_lut_apply(j->table, j->x + i0, j->y + i0, i1 - i0, j->isa);
 }
 
@@ -1562,7 +1557,7 @@ static void invoke_lut(TfLiteContext* ctx, kn_part* part, int i) {
   if (op->skip) return;
   kn_lut_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .table = op->table, .n = (size_t)op->n,
                   .isa = kn_lut_isa_for(part->d->path)};
-  kn_pool_run(part->d->pool, lut_task, &j, (int)((j.n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK));
+  kn_pool_run(part->d->pool, lut_task, &j, chunks(j.n));
 }
 
 // TFLite's float ADD clamps to the activation's range, ±FLT_MAX without one: an infinite sum

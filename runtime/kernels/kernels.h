@@ -8,6 +8,26 @@
 
 #include "tensorflow/lite/c/common.h"
 
+// Builtin codes of TFLite's schema, of the operators the delegate claims.
+enum {
+  KN_OP_ADD = 0,
+  KN_OP_CONV_2D = 3,
+  KN_OP_DEQUANTIZE = 6,
+  KN_OP_FULLY_CONNECTED = 9,
+  KN_OP_LOGISTIC = 14,
+  KN_OP_MUL = 18,
+  KN_OP_RESHAPE = 22,
+  KN_OP_GATHER = 36,
+  KN_OP_TRANSPOSE = 39,
+  KN_OP_MEAN = 40,
+  KN_OP_SUB = 41,
+  KN_OP_DIV = 42,
+  KN_OP_DELEGATE = 51,
+  KN_OP_SQRT = 75,
+  KN_OP_QUANTIZE = 114,
+  KN_OP_BATCH_MATMUL = 126,
+};
+
 // ---- requantization (TFLite's int8 output stage) ---------------------------------------------
 // An int32 accumulator becomes int8 as the shipped TFLite 2.9 libraries' optimized kernels do
 // it: a fixed-point multiplier in [2^30, 2^31) with a power-of-two exponent, applied to

@@ -38,15 +38,6 @@
 
 #include "kernels.h"
 
-enum {
-  LN_OP_ADD = 0,
-  LN_OP_MUL = 18,
-  LN_OP_MEAN = 40,
-  LN_OP_SUB = 41,
-  LN_OP_DIV = 42,
-  LN_OP_SQRT = 75,
-  LN_OP_QUANTIZE = 114,
-};
 
 // ---- finding the chains ----------------------------------------------------------------------
 
@@ -119,35 +110,35 @@ static int ln_other(const TfLiteNode* node, int t) {
 }
 
 static bool ln_match(TfLiteContext* ctx, const ln_uses* u, int mean_idx, kn_ln_chain* c) {
-  TfLiteNode* mean = ln_node(ctx, mean_idx, LN_OP_MEAN, 2);
+  TfLiteNode* mean = ln_node(ctx, mean_idx, KN_OP_MEAN, 2);
   if (mean == NULL || !ln_mean(ctx, mean)) return false;
   const int x = mean->inputs->data[0], m = mean->outputs->data[0];
   const TfLiteTensor* xt = &ctx->tensors[x];
   // centered = x - mean
   const int sub_idx = ln_only_reader(u, m);
-  TfLiteNode* sub = ln_node(ctx, sub_idx, LN_OP_SUB, 2);
+  TfLiteNode* sub = ln_node(ctx, sub_idx, KN_OP_SUB, 2);
   if (sub == NULL || !ln_no_activation(sub) || sub->inputs->data[0] != x || sub->inputs->data[1] != m) return false;
   const int cen = sub->outputs->data[0];
   if (!ln_float(ctx, cen) || u[cen].count != 3) return false;
   // squared = centered * centered and normalized = centered / std read it, nothing else.
   int sq_idx = -1, div_idx = -1;
   for (int i = 0; i < 3; i++) {
-    TfLiteNode* n = ln_node(ctx, u[cen].node[i], LN_OP_MUL, 2);
+    TfLiteNode* n = ln_node(ctx, u[cen].node[i], KN_OP_MUL, 2);
     if (n != NULL && n->inputs->data[0] == cen && n->inputs->data[1] == cen && ln_no_activation(n)) {
       sq_idx = u[cen].node[i];
     } else {
       div_idx = u[cen].node[i];
     }
   }
-  TfLiteNode* sq = ln_node(ctx, sq_idx, LN_OP_MUL, 2);
+  TfLiteNode* sq = ln_node(ctx, sq_idx, KN_OP_MUL, 2);
   if (sq == NULL) return false;
   const int sqt = sq->outputs->data[0];
   const int var_idx = ln_only_reader(u, sqt);
-  TfLiteNode* var = ln_node(ctx, var_idx, LN_OP_MEAN, 2);
+  TfLiteNode* var = ln_node(ctx, var_idx, KN_OP_MEAN, 2);
   if (!ln_float(ctx, sqt) || var == NULL || !ln_mean(ctx, var)) return false;
   const int vt = var->outputs->data[0];
   const int veps_idx = ln_only_reader(u, vt);
-  TfLiteNode* veps = ln_node(ctx, veps_idx, LN_OP_ADD, 2);
+  TfLiteNode* veps = ln_node(ctx, veps_idx, KN_OP_ADD, 2);
   if (veps == NULL || !ln_no_activation(veps)) return false;
   const int eps = ln_other(veps, vt);
   if (eps < 0 || eps == vt || !ln_float(ctx, eps) || !ln_const(&ctx->tensors[eps]) ||
@@ -156,23 +147,23 @@ static bool ln_match(TfLiteContext* ctx, const ln_uses* u, int mean_idx, kn_ln_c
   }
   const int vet = veps->outputs->data[0];
   const int sqrt_idx = ln_only_reader(u, vet);
-  TfLiteNode* sqr = ln_node(ctx, sqrt_idx, LN_OP_SQRT, 1);
+  TfLiteNode* sqr = ln_node(ctx, sqrt_idx, KN_OP_SQRT, 1);
   if (!ln_float(ctx, vet) || sqr == NULL) return false;
   const int sd = sqr->outputs->data[0];
-  TfLiteNode* div = ln_node(ctx, div_idx, LN_OP_DIV, 2);
+  TfLiteNode* div = ln_node(ctx, div_idx, KN_OP_DIV, 2);
   if (!ln_float(ctx, sd) || ln_only_reader(u, sd) != div_idx || div == NULL || !ln_no_activation(div) ||
       div->inputs->data[0] != cen || div->inputs->data[1] != sd) {
     return false;
   }
   const int nt = div->outputs->data[0];
   const int scale_idx = ln_only_reader(u, nt);
-  TfLiteNode* scale = ln_node(ctx, scale_idx, LN_OP_MUL, 2);
+  TfLiteNode* scale = ln_node(ctx, scale_idx, KN_OP_MUL, 2);
   if (!ln_float(ctx, nt) || scale == NULL || !ln_no_activation(scale)) return false;
   const int gamma = ln_other(scale, nt);
   if (gamma < 0 || gamma == nt || !ln_row_const(ctx, gamma, xt)) return false;
   const int st = scale->outputs->data[0];
   const int shift_idx = ln_only_reader(u, st);
-  TfLiteNode* shift = ln_node(ctx, shift_idx, LN_OP_ADD, 2);
+  TfLiteNode* shift = ln_node(ctx, shift_idx, KN_OP_ADD, 2);
   if (!ln_float(ctx, st) || shift == NULL || !ln_no_activation(shift)) return false;
   const int beta = ln_other(shift, st);
   if (beta < 0 || beta == st || !ln_row_const(ctx, beta, xt)) return false;
@@ -191,7 +182,7 @@ static bool ln_match(TfLiteContext* ctx, const ln_uses* u, int mean_idx, kn_ln_c
   c->out = y;
   // The int8 QUANTIZE that alone reads the result, per tensor, with a scale the exact
   // quantization handles (quantize8).
-  TfLiteNode* q = ln_node(ctx, ln_only_reader(u, y), LN_OP_QUANTIZE, 1);
+  TfLiteNode* q = ln_node(ctx, ln_only_reader(u, y), KN_OP_QUANTIZE, 1);
   if (q != NULL) {
     const TfLiteTensor* qt = &ctx->tensors[q->outputs->data[0]];
     const TfLiteAffineQuantization* qp = qt->quantization.params;
@@ -215,7 +206,7 @@ int kn_ln_find(TfLiteContext* ctx, const TfLiteIntArray* plan, kn_ln_chain** cha
     TfLiteNode* node = NULL;
     TfLiteRegistration* reg = NULL;
     if (ctx->GetNodeAndRegistration(ctx, plan->data[i], &node, &reg) != kTfLiteOk) continue;
-    means += reg->builtin_code == LN_OP_MEAN;
+    means += reg->builtin_code == KN_OP_MEAN;
     for (int j = 0; j < node->inputs->size; j++) {
       const int t = node->inputs->data[j];
       if (t < 0 || (size_t)t >= ctx->tensors_size) continue;
