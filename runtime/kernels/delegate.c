@@ -60,13 +60,16 @@ struct kn_delegate {
   // By tensor: the int8 constant whose claimed DEQUANTIZE writes it, or -1 (set by Prepare,
   // read by the partitions' init).
   int* deq_src;
-  size_t deq_cap;
   // By tensor: the root of the int8 lookup chain whose claimed operator writes it, or -1, and
   // its table (lut_tabs + 256 * lut_id) of the values it takes for each byte of the root.
   int* lut_root;
   int* lut_id;
   int8_t* lut_tabs;
-  size_t lut_cap, lut_tabs_cap;
+  size_t lut_tabs_cap;
+  // What the path runs beside its GEMM, fixed with it: the lookups' instructions and whether
+  // the layer norm takes its AVX2 rows.
+  kn_lut_isa lut_isa;
+  int ln_simd;
   // The tensors a partition writes and reads only itself, all partitions in turn (they run one
   // after another): the largest partition's need, not the sum of all.
   void* scratch;
@@ -470,6 +473,14 @@ static void op_free(kn_op* op) {
 
 static const kn_op* producer(const kn_part* part, int t, int before);
 
+// Whether TFLite reads tensor t after the partition (else it lives in the partition's scratch).
+static bool partition_output(const TfLiteDelegateParams* params, int t) {
+  for (int j = 0; j < params->output_tensors->size; j++) {
+    if (params->output_tensors->data[j] == t) return true;
+  }
+  return false;
+}
+
 static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
   (void)length;
   const TfLiteDelegateParams* params = (const TfLiteDelegateParams*)buffer;
@@ -502,10 +513,7 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
       op->src = c->eps;
       op->out = op->kind == KN_LN ? c->out : -1;
       op->esize = c->nnodes == 10 ? 1 : sizeof(float);
-      op->out_internal = true;
-      for (int j = 0; op->out >= 0 && j < params->output_tensors->size; j++) {
-        if (params->output_tensors->data[j] == op->out) op->out_internal = false;
-      }
+      op->out_internal = op->out < 0 || !partition_output(params, op->out);
       continue;
     }
     op->in = node->inputs->data[0];
@@ -569,10 +577,7 @@ static void* part_init(TfLiteContext* ctx, const char* buffer, size_t length) {
       op->adj_x = p->adj_x;
       op->adj_y = p->adj_y;
     }
-    op->out_internal = true;
-    for (int j = 0; j < params->output_tensors->size; j++) {
-      if (params->output_tensors->data[j] == op->out) op->out_internal = false;
-    }
+    op->out_internal = !partition_output(params, op->out);
   }
   // A lookup whose output only other lookups read need not run.
   for (int i = 0; i < nodes->size; i++) {
@@ -1300,6 +1305,18 @@ static const int8_t* gather_patches(const kn_op* op, const int8_t* x) {
 
 // How many operators from i on form a group (kn_group_job): FULLY_CONNECTED operators of one
 // input whose weights have no zero point (no row terms), with their A prepared once.
+// Operator i's A rows (FULLY_CONNECTED or CONV_2D): those a layer norm wrote (link_prepared_rows),
+// or its input prepared into its abuf now, with the row terms when rows is not NULL.
+static const void* prepared_a(TfLiteContext* ctx, kn_part* part, int i, int32_t* rows) {
+  kn_op* op = &part->ops[i];
+  if (op->a_from >= 0) return part->ops[op->a_from].abuf;
+  const int8_t* x = data_of(ctx, part, op->in, i);
+  if (op->kind == KN_CONV) x = gather_patches(op, x);
+  const kn_prep_job pj = {.op = op, .akind = part->d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
+  prep_rows(&pj, 0, op->m);
+  return op->abuf;
+}
+
 static int fc_group(const kn_part* part, int i) {
   const kn_op* a = &part->ops[i];
   if (a->kind != KN_FC || a->zb != 0) return 1;
@@ -1314,14 +1331,7 @@ static int fc_group(const kn_part* part, int i) {
 
 static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count) {
   kn_delegate* d = part->d;
-  const kn_op* first = &part->ops[i];
-  const void* a = first->abuf;
-  if (first->a_from >= 0) {  // a layer norm prepared the rows (link_prepared_rows)
-    a = part->ops[first->a_from].abuf;
-  } else {
-    const kn_prep_job pj = {.op = first, .akind = d->path->akind, .x = data_of(ctx, part, first->in, i), .dst = first->abuf};
-    prep_rows(&pj, 0, first->m);
-  }
+  const void* a = prepared_a(ctx, part, i, NULL);  // shared: one input, no row terms
   kn_gemm g[KN_MAX_GROUP];
   kn_group_job group = {.count = count};
   const int threads = kn_pool_threads(d->pool);
@@ -1347,15 +1357,7 @@ static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   kn_delegate* d = part->d;
   int8_t* y = out_data(ctx, op);
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
-  const void* a = op->abuf;
-  if (op->a_from >= 0) {  // a layer norm prepared the rows (link_prepared_rows)
-    a = part->ops[op->a_from].abuf;
-  } else {
-    const int8_t* x = data_of(ctx, part, op->in, i);
-    if (op->kind == KN_CONV) x = gather_patches(op, x);
-    const kn_prep_job pj = {.op = op, .akind = d->path->akind, .x = x, .dst = op->abuf, .rows = rows};
-    prep_rows(&pj, 0, op->m);
-  }
+  const void* a = prepared_a(ctx, part, i, rows);
   const kn_gemm g = {
       .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
       .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
@@ -1499,16 +1501,17 @@ static void invoke_transpose(TfLiteContext* ctx, kn_part* part, int i) {
   }
 }
 
-// Values per task when a DEQUANTIZE is split over the pool (BLIP's attention scores: 4 million).
-#define KN_DEQ_CHUNK 65536
+// Values per task when an elementwise operator (DEQUANTIZE, a lookup) is split over the pool
+// (BLIP's attention scores: 4 million).
+#define KN_CHUNK 65536
 
-// Task t's values [*i0, *i1) of n split in chunks of KN_DEQ_CHUNK; chunks(n) tasks in all.
+// Task t's values [*i0, *i1) of n split in chunks of KN_CHUNK; chunks(n) tasks in all.
 static void chunk_range(size_t n, int t, size_t* i0, size_t* i1) {
-  *i0 = (size_t)t * KN_DEQ_CHUNK;
-  *i1 = *i0 + KN_DEQ_CHUNK < n ? *i0 + KN_DEQ_CHUNK : n;
+  *i0 = (size_t)t * KN_CHUNK;
+  *i1 = *i0 + KN_CHUNK < n ? *i0 + KN_CHUNK : n;
 }
 
-static int chunks(size_t n) { return (int)((n + KN_DEQ_CHUNK - 1) / KN_DEQ_CHUNK); }
+static int chunks(size_t n) { return (int)((n + KN_CHUNK - 1) / KN_CHUNK); }
 
 typedef struct {
   const int8_t* x;
@@ -1556,7 +1559,7 @@ static void invoke_lut(TfLiteContext* ctx, kn_part* part, int i) {
   const kn_op* op = &part->ops[i];
   if (op->skip) return;
   kn_lut_job j = {.x = data_of(ctx, part, op->in, i), .y = out_data(ctx, op), .table = op->table, .n = (size_t)op->n,
-                  .isa = kn_lut_isa_for(part->d->path)};
+                  .isa = part->d->lut_isa};
   kn_pool_run(part->d->pool, lut_task, &j, chunks(j.n));
 }
 
@@ -1599,7 +1602,7 @@ static void invoke_ln(TfLiteContext* ctx, kn_part* part, int i) {
       .x = data_of(ctx, part, op->in, i), .gamma = ctx->tensors[op->w].data.f, .beta = ctx->tensors[op->bias].data.f,
       .eps = ctx->tensors[op->src].data.f[0], .rows = op->m, .d = op->n, .quantized = op->esize == 1,
       .scale = y->params.scale, .zp = y->params.zero_point, .y = out_data(ctx, op), .y_stride = (size_t)op->n,
-      .simd = strcmp(part->d->path->name, "generic") != 0,
+      .simd = part->d->ln_simd,
   };
   if (op->prep_for >= 0) {  // straight into the FULLY_CONNECTED's prepared rows
     const kn_op* fc = &part->ops[op->prep_for];
@@ -1608,6 +1611,12 @@ static void invoke_ln(TfLiteContext* ctx, kn_part* part, int i) {
     ln.y_xor = part->d->path->akind == KN_A_U8 ? 0x80 : 0;
   }
   kn_ln_run(part->d->pool, &ln);
+}
+
+// A RESHAPE's output is its input's bytes: nothing to do where it shares their place.
+static void invoke_reshape(TfLiteContext* ctx, kn_part* part, int i) {
+  const kn_op* op = &part->ops[i];
+  if (!op->alias) memcpy(out_data(ctx, op), data_of(ctx, part, op->in, i), (size_t)op->n);
 }
 
 static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
@@ -1638,7 +1647,7 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
         invoke_add(ctx, part, i);
         break;
       case KN_RESHAPE:
-        if (!part->ops[i].alias) memcpy(out_data(ctx, &part->ops[i]), data_of(ctx, part, part->ops[i].in, i), (size_t)part->ops[i].n);
+        invoke_reshape(ctx, part, i);
         break;
       case KN_FC: {
         const int count = fc_group(part, i);
@@ -1664,19 +1673,22 @@ static TfLiteStatus part_invoke(TfLiteContext* ctx, TfLiteNode* node) {
 
 // ---- the delegate ---------------------------------------------------------------------------------
 
+// Resizes *a to a table of n ints by tensor index, all -1; 0 when out of memory.
+static int tensor_table(int** a, size_t n) {
+  int* p = realloc(*a, (n > 0 ? n : 1) * sizeof(int));
+  if (p == NULL) return 0;
+  *a = p;
+  for (size_t t = 0; t < n; t++) p[t] = -1;
+  return 1;
+}
+
 // Marks in d->deq_src the outputs of the DEQUANTIZE nodes the kernels take with their readers:
 // every node that reads the float weights must be a weight-only FULLY_CONNECTED taking them as
 // its weights or a GATHER of their rows, or the float tensor is needed after all and all stay
 // with TFLite. 0 when out of memory.
 static int find_weight_only(TfLiteContext* ctx, kn_delegate* d, const TfLiteIntArray* plan) {
   const size_t nt = ctx->tensors_size;
-  if (nt > d->deq_cap) {
-    int* p = realloc(d->deq_src, nt * sizeof(int));
-    if (p == NULL) return 0;
-    d->deq_src = p;
-    d->deq_cap = nt;
-  }
-  for (size_t t = 0; t < nt; t++) d->deq_src[t] = -1;
+  if (!tensor_table(&d->deq_src, nt)) return 0;
   for (int i = 0; i < plan->size; i++) {
     TfLiteNode* node = NULL;
     TfLiteRegistration* reg = NULL;
@@ -1784,15 +1796,9 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
   if (ctx->GetExecutionPlan(ctx, &plan) != kTfLiteOk) return kTfLiteError;
   d->graph_nodes = plan->size;
   if (!find_weight_only(ctx, d, plan) || !find_layernorms(ctx, d, plan)) return kTfLiteError;
-  if (ctx->tensors_size > d->lut_cap) {
-    int* r = realloc(d->lut_root, ctx->tensors_size * sizeof(int));
-    if (r != NULL) d->lut_root = r;
-    int* id = realloc(d->lut_id, ctx->tensors_size * sizeof(int));
-    if (id != NULL) d->lut_id = id;
-    if (r == NULL || id == NULL) return kTfLiteError;
-    d->lut_cap = ctx->tensors_size;
+  if (!tensor_table(&d->lut_root, ctx->tensors_size) || !tensor_table(&d->lut_id, ctx->tensors_size)) {
+    return kTfLiteError;
   }
-  for (size_t t = 0; t < ctx->tensors_size; t++) d->lut_root[t] = -1;
   TfLiteIntArray* claim = TfLiteIntArrayCreate(plan->size);
   if (claim == NULL) return kTfLiteError;
   // Tensors written by the nodes claimed so far (the plan is in execution order).
@@ -1890,6 +1896,8 @@ kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matm
     return NULL;
   }
   d->path = path;
+  d->lut_isa = kn_lut_isa_for(path);
+  d->ln_simd = path->needs != 0 && (kn_cpu_features() & KN_CPU_AVX2);  // not the generic path
   d->batch_matmul = batch_matmul;
   d->act_dequantize = act_dequantize;
   d->base.data_ = d;
