@@ -102,6 +102,9 @@ typedef struct {
   int m, n;             // M, N
 } kn_gemm;
 
+// The packed weights of block j (columns 16j..16j+15, every k).
+static inline const int8_t* kn_block(const kn_gemm* g, int j) { return g->b + (size_t)j * g->kp * KN_NB; }
+
 // Computes rows [m0, m1) and blocks [b0, b1) of g.
 typedef void (*kn_gemm_fn)(const kn_gemm* g, int m0, int m1, int b0, int b1);
 
