@@ -87,8 +87,10 @@ func TestBatchMatMulEqualsTFLite(t *testing.T) {
 			for _, k := range kernels.Available() {
 				for _, threads := range []int{1, 3} {
 					got, d := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: k + kernels.BatchMatMulSuffix})
-					if d.KernelNodes != 1 {
-						t.Fatalf("%s, %v: the kernels did not take the operator: %v", k, c, d)
+					if claims := d.KernelNodes == 1; claims != (k != kernels.AVX2) {
+						// avx2 splits weight pairs when packing (kn_split_pairs): too many in
+						// activations to do every run, so it leaves BATCH_MATMUL to TFLite.
+						t.Fatalf("%s, %v: the kernels took %d operators: %v", k, c, d.KernelNodes, d)
 					}
 					if diff := firstDiff(got, want); diff != "" {
 						t.Errorf("%s, %d threads, %v: %s", k, threads, c, diff)

@@ -120,14 +120,35 @@ void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t
   }
 }
 
-size_t kn_aelem_size(kn_akind kind) { return kind == KN_A_S16 ? 2 : 1; }
+int kn_split_pairs(int8_t* packed, int n, int kp, kn_fix* fix, int cap, int32_t* start) {
+  const int blocks = round_up(n, KN_NB) / KN_NB;
+  int count = 0;
+  for (int j = 0; j < blocks; j++) {
+    if (start != NULL) start[j] = count;
+    int8_t* blk = packed + (size_t)j * kp * KN_NB;
+    for (int k = 0; k < kp; k += 2) {
+      for (int c = 0; c < KN_NB; c++) {
+        int8_t* p = blk + (size_t)(k & ~3) * KN_NB + c * 4 + (k & 3);
+        const int m0 = p[0] < 0 ? -p[0] : p[0], m1 = p[1] < 0 ? -p[1] : p[1];
+        if (m0 + m1 <= 128) continue;
+        const int keep = p[1] < 0 ? -(128 - m0) : 128 - m0;  // same sign, |keep| < |p[1]|
+        if (fix != NULL) {
+          if (count == cap) return -1;
+          fix[count] = (kn_fix){.k = k + 1, .c = (int16_t)c, .r = (int16_t)(p[1] - keep)};
+          p[1] = (int8_t)keep;
+        }
+        count++;
+      }
+    }
+  }
+  if (start != NULL) start[blocks] = count;
+  return count;
+}
 
 int32_t kn_aoffset(kn_akind kind, int32_t zx) {
   switch (kind) {
     case KN_A_U8:
       return 128;
-    case KN_A_S16:
-      return -zx;
     default:
       return 0;
   }
@@ -155,15 +176,6 @@ int32_t kn_prepare_row(kn_akind kind, const int8_t* x, int k, int kp, int32_t zx
       }
       break;
     }
-    case KN_A_S16: {
-      int16_t* d = dst;
-      for (int i = 0; i < k; i++) d[i] = (int16_t)(x[i] - zx);
-      memset(d + k, 0, (size_t)(kp - k) * 2);
-      if (want_sum) {
-        for (int i = 0; i < k; i++) sum += d[i];
-      }
-      break;
-    }
   }
   return sum;
 }
@@ -188,9 +200,8 @@ void kn_compensation(kn_akind kind, int32_t zx, int32_t zb, int k, const int32_t
 }
 
 void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1) {
-  const size_t es = g->akind == KN_A_S16 ? 2 : 1;
   for (int m = m0; m < m1; m++) {
-    const char* arow = (const char*)g->a + (size_t)m * g->a_stride * es;
+    const char* arow = (const char*)g->a + (size_t)m * g->a_stride;
     for (int j = b0; j < b1; j++) {
       const int8_t* blk = g->b + (size_t)j * g->kp * KN_NB;
       for (int c = 0; c < KN_NB; c++) {
@@ -198,17 +209,7 @@ void kn_gemm_generic(const kn_gemm* g, int m0, int m1, int b0, int b1) {
         if (col >= g->n) break;
         int32_t acc = 0;
         for (int kk = 0; kk < g->kp; kk++) {
-          int32_t a;
-          switch (g->akind) {
-            case KN_A_U8:
-              a = ((const uint8_t*)arow)[kk];
-              break;
-            case KN_A_S16:
-              a = ((const int16_t*)arow)[kk];
-              break;
-            default:
-              a = ((const int8_t*)arow)[kk];
-          }
+          const int32_t a = g->akind == KN_A_U8 ? ((const uint8_t*)arow)[kk] : ((const int8_t*)arow)[kk];
           acc += a * blk[(kk / 4) * 64 + c * 4 + (kk % 4)];
         }
         uint32_t total = (uint32_t)acc + (uint32_t)g->col[col];

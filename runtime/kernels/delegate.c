@@ -398,6 +398,9 @@ typedef struct {
   kn_requant rq;
   int8_t* packed;      // FC: packed weights. BMM: packed rhs of one batch per thread slot
   const void* packed_from;
+  kn_fix* fix;         // FC, CONV_2D: kn_split_pairs' fixes when the path splits pairs
+  int32_t* fix_start;
+  int nfix;
   int32_t* col;        // Np column terms
   int32_t* colsums;
   void* abuf;          // prepared A rows
@@ -434,7 +437,7 @@ typedef struct {
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
-  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_ltrans;
+  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_ltrans, cap_fix, cap_fix_start;
 } kn_op;
 
 struct kn_part {
@@ -457,6 +460,8 @@ static int grow(void** buf, size_t* cap, size_t need) {
 static void op_free(kn_op* op) {
   kn_requant_free(&op->rq);
   free(op->packed);
+  free(op->fix);
+  free(op->fix_start);
   free(op->col);
   free(op->colsums);
   free(op->abuf);
@@ -698,12 +703,20 @@ static TfLiteStatus prepare_weights(TfLiteContext* ctx, kn_op* op, const kn_path
       return kTfLiteError;
     }
     kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed, op->colsums);
+    op->nfix = 0;
+    if (path->split_pairs) {
+      const int n = kn_split_pairs(op->packed, op->n, op->kp, NULL, 0, NULL);
+      if (!grow((void**)&op->fix, &op->cap_fix, (size_t)(n > 0 ? n : 1) * sizeof(kn_fix)) ||
+          !grow((void**)&op->fix_start, &op->cap_fix_start, (np / KN_NB + 1) * sizeof(int32_t))) {
+        return kTfLiteError;
+      }
+      op->nfix = kn_split_pairs(op->packed, op->n, op->kp, op->fix, n, op->fix_start);
+    }
     const int32_t* bias = op->bias >= 0 ? ctx->tensors[op->bias].data.i32 : NULL;
     kn_compensation(path->akind, op->zx, op->zb, op->k, bias, op->colsums, op->n, op->col);
     op->packed_from = w->data.raw;
   }
-  const size_t es = kn_aelem_size(path->akind);
-  if (!grow(&op->abuf, &op->cap_abuf, (size_t)op->m * op->kp * es)) return kTfLiteError;
+  if (!grow(&op->abuf, &op->cap_abuf, (size_t)op->m * op->kp)) return kTfLiteError;
   if (op->zb != 0 && !grow((void**)&op->rows, &op->cap_rows, (size_t)op->m * sizeof(int32_t))) {
     return kTfLiteError;
   }
@@ -769,7 +782,6 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
 // Broadcasts the batch dimensions of lhs (rank lr) and rhs (rank rr) as TFLite's BATCH_MATMUL.
 static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
-  const kn_path* path = part->d->path;
   const TfLiteTensor *l = &ctx->tensors[op->in], *r = &ctx->tensors[op->w], *y = &ctx->tensors[op->out];
   int ld[KN_MAX_DIMS], lr, rd[KN_MAX_DIMS], rr;
   dims_of(ctx, part, op->in, i, ld, &lr);
@@ -836,10 +848,9 @@ static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   // Per thread slot: packed rhs, its column terms and sums, prepared lhs rows, row terms.
   const int slots = kn_pool_threads(part->d->pool);
   const size_t np = (size_t)round_up(op->n, KN_NB);
-  const size_t es = kn_aelem_size(path->akind);
   if (!grow((void**)&op->packed, &op->cap_packed, slots * kn_packed_size(op->n, op->k)) ||
       !grow((void**)&op->col, &op->cap_col, slots * np * sizeof(int32_t)) ||
-      !grow(&op->abuf, &op->cap_abuf, slots * (size_t)op->m * op->kp * es) ||
+      !grow(&op->abuf, &op->cap_abuf, slots * (size_t)op->m * op->kp) ||
       !grow((void**)&op->rows, &op->cap_rows, slots * (size_t)op->m * sizeof(int32_t)) ||
       !grow((void**)&op->colsums, &op->cap_colsums, slots * np * sizeof(int32_t)) ||
       !grow((void**)&op->ltrans, &op->cap_ltrans, slots * (size_t)op->m * op->k)) {
@@ -1090,12 +1101,10 @@ static TfLiteStatus prepare_ln(TfLiteContext* ctx, kn_part* part, int i) {
 // A layer norm's int8 rows that only FULLY_CONNECTED operators of the partition read (the
 // attention's q, k and v, or fc1) are written by the layer norm straight into the first one's
 // prepared rows (kn_prepare_row's x + 128 or x, Kp apart), which all of them then read: no
-// pass over the rows on the calling thread per reader. Not for the int16 rows of the avx2
-// path, nor with a weight zero point (the row sums).
+// pass over the rows on the calling thread per reader. Not with a weight zero point (the row
+// sums).
 static void link_prepared_rows(kn_part* part) {
-  const kn_akind akind = part->d->path->akind;
   for (int i = 0; i < part->nops; i++) part->ops[i].prep_for = part->ops[i].a_from = -1;
-  if (akind != KN_A_U8 && akind != KN_A_S8) return;
   for (int i = 0; i < part->nops; i++) {
     kn_op* ln = &part->ops[i];
     if (ln->kind != KN_LN || ln->esize != 1 || !ln->out_internal) continue;
@@ -1111,7 +1120,7 @@ static void link_prepared_rows(kn_part* part) {
     }
     if (!ok || first < 0) continue;
     kn_op* f = &part->ops[first];
-    memset(f->abuf, 0, (size_t)f->m * f->kp * kn_aelem_size(akind));  // the padding stays zero
+    memset(f->abuf, 0, (size_t)f->m * f->kp);  // the padding stays zero
     ln->prep_for = first;
     for (int j = first; j < part->nops; j++) {
       if (part->ops[j].kind == KN_FC && part->ops[j].in == ln->out) part->ops[j].a_from = first;
@@ -1277,10 +1286,9 @@ typedef struct {
 
 static void prep_rows(const kn_prep_job* j, int m0, int m1) {
   const kn_op* op = j->op;
-  const size_t es = kn_aelem_size(j->akind);
   for (int m = m0; m < m1; m++) {
     const int32_t sum = kn_prepare_row(j->akind, j->x + (size_t)m * op->k, op->k, op->kp, op->zx,
-                                       j->rows != NULL, (char*)j->dst + (size_t)m * op->kp * es);
+                                       j->rows != NULL, (char*)j->dst + (size_t)m * op->kp);
     if (j->rows != NULL) j->rows[m] = (int32_t)(0u - (uint32_t)op->zb * (uint32_t)sum);
   }
 }
@@ -1340,7 +1348,8 @@ static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count)
     g[j] = (kn_gemm){
         .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
         .kp = op->kp, .col = op->col, .rq = &op->rq, .c = out_data(ctx, op),
-        .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
+        .c_stride = (size_t)op->n, .m = op->m, .n = op->n, .fix = op->nfix > 0 ? op->fix : NULL,
+        .fix_start = op->fix_start,
     };
     group.jobs[j] = (kn_gemm_job){.g = &g[j], .fn = d->path->gemm, .m = op->m};
     group.first[j + 1] = group.first[j] + plan_job(&group.jobs[j], op->n, d->path->mr, threads);
@@ -1361,7 +1370,8 @@ static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   const kn_gemm g = {
       .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
       .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
-      .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
+      .c_stride = (size_t)op->n, .m = op->m, .n = op->n, .fix = op->nfix > 0 ? op->fix : NULL,
+      .fix_start = op->fix_start,
   };
   run_gemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
 }
@@ -1371,11 +1381,10 @@ static void bmm_batch(const kn_delegate* d, kn_op* op, const int8_t* l, const in
                       int b, int slot, int threads) {
   const kn_path* path = d->path;
   const size_t np = (size_t)round_up(op->n, KN_NB);
-  const size_t es = kn_aelem_size(path->akind);
   int8_t* packed = op->packed + (size_t)slot * kn_packed_size(op->n, op->k);
   int32_t* col = op->col + (size_t)slot * np;
   int32_t* colsums = op->colsums + (size_t)slot * np;
-  void* abuf = (char*)op->abuf + (size_t)slot * op->m * op->kp * es;
+  void* abuf = (char*)op->abuf + (size_t)slot * op->m * op->kp;
   int32_t* rows = op->rows + (size_t)slot * op->m;
   const int8_t* lb = l + (size_t)op->lbatch[b] * op->m * op->k;
   const int8_t* rb = r + (size_t)op->rbatch[b] * op->n * op->k;
@@ -1831,7 +1840,8 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     } else if (reg->builtin_code == KN_OP_CONV_2D && conv_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->conv++;
-    } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
+    } else if (d->batch_matmul && !d->path->split_pairs && reg->builtin_code == KN_OP_BATCH_MATMUL &&
+               bmm_claimable(ctx, node)) {  // activations as B: too many pairs to split each run
       claim->data[n++] = plan->data[i];
       d->bmm++;
     } else if ((reg->builtin_code == KN_OP_MUL || reg->builtin_code == KN_OP_LOGISTIC) &&

@@ -27,7 +27,9 @@
 //
 //   - avx512-vnni: vpdpbusd on 512 bits;
 //   - avx-vnni: vpdpbusd on 256 bits (VEX), the Intel N100's;
-//   - avx2: vpmaddwd on int16, the x86 floor;
+//   - avx2: vpmaddubsw and vpmaddwd (vpdpbusd in two steps), the x86 floor: exact because the
+//     few pairs of weights whose products could saturate vpmaddubsw's int16 sums are split
+//     when packing and their rest added in the tile's epilogue;
 //   - neon-dot: sdot (Pi 5, Jetson Orin);
 //   - neon: smull and sadalp (Pi 4);
 //   - generic: portable C, for tests; Auto never picks it.

@@ -196,3 +196,42 @@ func TestFullyConnectedExtremeScales(t *testing.T) {
 		}
 	}
 }
+
+// TestFullyConnectedSaturatingPairs: the avx2 kernel's vpmaddubsw adds two products in int16
+// with saturation, exact only while |w0| + |w1| <= 128 (kn_split_pairs splits the rest). Inputs
+// at the extremes (x + 128 = 255 or 0) against pairs of weights at the extremes of both signs,
+// every pair of one column alike or mixed: TFLite's results bit for bit on every kernel.
+func TestFullyConnectedSaturatingPairs(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 7))
+	extremes := []int8{127, -128, -127, 100, -100, 64, -64, 65, -65, 1, -1, 0}
+	for i := 0; i < 12; i++ {
+		c := randomFC(r, []int{11}, 35, 68)
+		for j := range c.x {
+			c.x[j] = []int8{127, 127, 127, -128}[r.IntN(4)]
+		}
+		for col := 0; col < c.n; col++ {
+			a, b := extremes[r.IntN(len(extremes))], extremes[r.IntN(len(extremes))]
+			for j := 0; j < c.k; j++ {
+				w := a
+				if j%2 == 1 {
+					w = b
+				}
+				if col%3 == 2 { // some columns mixed at random
+					w = extremes[r.IntN(len(extremes))]
+				}
+				c.w[col*c.k+j] = w
+			}
+		}
+		model := c.model(t)
+		want, _ := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, c.x)
+		for _, k := range kernels.Available() {
+			got, d := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: k}, c.x)
+			if d.KernelNodes != 1 {
+				t.Fatalf("%s: the kernels did not take the operator: %v", k, d)
+			}
+			if diff := firstDiff(got, want); diff != "" {
+				t.Errorf("%s, %v: %s", k, c, diff)
+			}
+		}
+	}
+}

@@ -3,8 +3,9 @@
 //
 //   avx512-vnni: vpdpbusd on zmm, 6 rows × 64 columns per tile (24 accumulators).
 //   avx-vnni:    vpdpbusd on ymm (VEX: Alder Lake-N and later), 6 rows × 16 columns.
-//   avx2:        vpmaddwd on int16 (x - zx and the sign-extended weights), 5 rows × 8 columns;
-//                exact without vpmaddubsw's int16 saturation.
+//   avx2:        vpmaddubsw and vpmaddwd by ones (vpdpbusd in two steps), 5 rows × 16 columns;
+//                exact because the rare pairs of weights that could saturate vpmaddubsw's int16
+//                sums are split at packing time (kn_split_pairs) and their rest added after.
 //
 // All read the packed layout of kernels.h and end in the same requantization as
 // kn_requant_one, in SIMD.
@@ -284,61 +285,90 @@ const kn_path kn_path_avxvnni = {
 
 // ---- AVX2 ----------------------------------------------------------------------------------------
 
-// Rows m..m+MR-1 (MR <= 5: 10 accumulators, 2 weights, the broadcast and the products fill
-// the 16 registers), columns 8h..8h+7 of block j. A is int16.
-INLINE TAVX2 void tileavx2(const kn_gemm* g, const rq256_t* r, int m, int j, const int8_t* next, int h, const int MR) {
-  const __m256i z = _mm256_setzero_si256();
-  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z;
-  __m256i c30 = z, c31 = z, c40 = z, c41 = z;
-  const int16_t* a0 = (const int16_t*)g->a + (size_t)m * g->a_stride;
-  const int16_t* a1 = a0 + (MR > 1 ? g->a_stride : 0);
-  const int16_t* a2 = a1 + (MR > 2 ? g->a_stride : 0);
-  const int16_t* a3 = a2 + (MR > 3 ? g->a_stride : 0);
-  const int16_t* a4 = a3 + (MR > 4 ? g->a_stride : 0);
-  const int8_t* b = kn_block(g, j) + h * 32;
+// Adds block j's fixes (kn_split_pairs) to the accumulators t of rows m..m+mr-1.
+static void add_fixes(const kn_gemm* g, int m, int j, int mr, int32_t (*t)[KN_NB]) {
+  const uint8_t* a = g->a;
+  for (int f = g->fix_start[j]; f < g->fix_start[j + 1]; f++) {
+    const kn_fix x = g->fix[f];
+    for (int i = 0; i < mr; i++) {
+      const int32_t p = (int32_t)a[(size_t)(m + i) * g->a_stride + x.k] * x.r;
+      t[i][x.c] = (int32_t)((uint32_t)t[i][x.c] + (uint32_t)p);  // wraps as the vector adds do
+    }
+  }
+}
+
+// As tilevnni with vpdpbusd in two steps: vpmaddubsw's int16 sums of pairs (exact: packed B went
+// through kn_split_pairs) and vpmaddwd by ones to int32. MR <= 5: 10 accumulators, the weights,
+// the ones, the broadcast and the products fill the 16 registers.
+INLINE TAVX2 void tileavx2(const kn_gemm* g, const rq256_t* r, int m, int j, const int8_t* next, const int MR) {
+  const __m256i z = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
+  __m256i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z;
+  const uint8_t* a0 = (const uint8_t*)g->a + (size_t)m * g->a_stride;
+  const uint8_t* a1 = a0 + (MR > 1 ? g->a_stride : 0);
+  const uint8_t* a2 = a1 + (MR > 2 ? g->a_stride : 0);
+  const uint8_t* a3 = a2 + (MR > 3 ? g->a_stride : 0);
+  const uint8_t* a4 = a3 + (MR > 4 ? g->a_stride : 0);
+  const int8_t* b = kn_block(g, j);
   for (int k = 0; k < g->kp; k += 4) {
-    // Columns 0-3 and 4-7 of this half, 4 k each, sign-extended: lanes hold (column, k pair).
-    const int8_t* p = b + (size_t)k * KN_NB;
-    const __m256i w0 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i*)p));
-    const __m256i w1 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i*)(p + 16)));
+    const __m256i w0 = _mm256_load_si256((const __m256i*)(b + (size_t)k * KN_NB));
+    const __m256i w1 = _mm256_load_si256((const __m256i*)(b + (size_t)k * KN_NB + 32));
     if (next != NULL) _mm_prefetch((const char*)(next + (size_t)k * KN_NB), _MM_HINT_T0);
-#define ROWAVX2(i)                                                          \
-    if (MR > i) {                                                           \
-      const __m256i x = _mm256_set1_epi64x(load64(a##i + k));               \
-      c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(w0, x));        \
-      c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(w1, x));        \
+#define ROWAVX2(i)                                                                               \
+    if (MR > i) {                                                                                \
+      const __m256i x = _mm256_set1_epi32(load32(a##i + k));                                     \
+      c##i##0 = _mm256_add_epi32(c##i##0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w0), ones)); \
+      c##i##1 = _mm256_add_epi32(c##i##1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, w1), ones)); \
     }
     ROWAVX2(0) ROWAVX2(1) ROWAVX2(2) ROWAVX2(3) ROWAVX2(4)
 #undef ROWAVX2
   }
-  // Each column's two k-pair sums are adjacent: add them and restore the column order.
-#define STOREAVX2(i)                                                                             \
-  if (MR > i) {                                                                                  \
-    const __m256i s = _mm256_permute4x64_epi64(_mm256_hadd_epi32(c##i##0, c##i##1), 0xD8);       \
-    epilogue8(g, r, s, m + i, j * KN_NB + h * 8);                                                \
+  if (g->fix != NULL && g->fix_start[j] < g->fix_start[j + 1]) {
+    int32_t t[5][KN_NB] __attribute__((aligned(32)));
+#define FIXOUT(i)                                                 \
+    if (MR > i) {                                                 \
+      _mm256_store_si256((__m256i*)t[i], c##i##0);                \
+      _mm256_store_si256((__m256i*)(t[i] + 8), c##i##1);          \
+    }
+#define FIXIN(i)                                                  \
+    if (MR > i) {                                                 \
+      c##i##0 = _mm256_load_si256((const __m256i*)t[i]);          \
+      c##i##1 = _mm256_load_si256((const __m256i*)(t[i] + 8));    \
+    }
+    FIXOUT(0) FIXOUT(1) FIXOUT(2) FIXOUT(3) FIXOUT(4)
+    add_fixes(g, m, j, MR, t);
+    FIXIN(0) FIXIN(1) FIXIN(2) FIXIN(3) FIXIN(4)
+#undef FIXOUT
+#undef FIXIN
+  }
+#define STOREAVX2(i)                                  \
+  if (MR > i) {                                       \
+    epilogue8(g, r, c##i##0, m + i, j * KN_NB);       \
+    epilogue8(g, r, c##i##1, m + i, j * KN_NB + 8);   \
   }
   STOREAVX2(0) STOREAVX2(1) STOREAVX2(2) STOREAVX2(3) STOREAVX2(4)
 #undef STOREAVX2
 }
 
-#define TILEAVX2(mr)                                                                                  \
-  static TAVX2 __attribute__((noinline)) void tileavx2_##mr(const kn_gemm* g, const rq256_t* r, int m, int j, const int8_t* next) { \
-    tileavx2(g, r, m, j, next, 0, mr);                                                                    \
-    if (j * KN_NB + 8 < g->n) tileavx2(g, r, m, j, NULL, 1, mr);                                           \
-  }
+#define TILEAVX2(mr) \
+  static TAVX2 __attribute__((noinline)) void tileavx2_##mr(const kn_gemm* g, const rq256_t* r, int m, int j, const int8_t* next) { tileavx2(g, r, m, j, next, mr); }
 TILEAVX2(1) TILEAVX2(2) TILEAVX2(3) TILEAVX2(4) TILEAVX2(5)
 
 static const tile256_fn tilesavx2[6] = {0, tileavx2_1, tileavx2_2, tileavx2_3, tileavx2_4, tileavx2_5};
 
+#ifndef KN_AVX2_MR
+#define KN_AVX2_MR 5
+#endif
+
 static TAVX2 void gemm_avx2(const kn_gemm* g, int m0, int m1, int b0, int b1) {
   const rq256_t r = rq256_init(g->rq);
+  const int mr = KN_AVX2_MR;
   for (int j = b0; j < b1; j++) {
     const int8_t* next = j + 1 < b1 ? kn_block(g, j + 1) : NULL;
-    for (int m = m0; m < m1; m += 5) tilesavx2[m1 - m < 5 ? m1 - m : 5](g, &r, m, j, m == m0 ? next : NULL);
+    for (int m = m0; m < m1; m += mr) tilesavx2[m1 - m < mr ? m1 - m : mr](g, &r, m, j, m == m0 ? next : NULL);
   }
 }
 
 const kn_path kn_path_avx2 = {
-    .name = "avx2", .needs = KN_CPU_AVX2, .akind = KN_A_S16, .gemm = gemm_avx2, .mr = 5,
+    .name = "avx2", .needs = KN_CPU_AVX2, .akind = KN_A_U8, .gemm = gemm_avx2, .mr = KN_AVX2_MR, .split_pairs = true,
     .wgemm = kn_wgemm_avx2, .wmr = 4,
 };

@@ -75,8 +75,8 @@ int8_t kn_requant_one(const kn_requant* rq, int col, int32_t acc);
 //
 // Packed B: Np = N rounded up to 16 columns, Kp = K rounded up to 16. Block j holds columns
 // 16j..16j+15 as Kp/4 groups of 64 bytes; group g is [column 0..15][k = 4g..4g+3]. This one
-// layout serves vpdpbusd (zmm: one group; ymm: two halves), vpmaddwd (four columns at a time)
-// and sdot (four columns per register). Padding is zero.
+// layout serves vpdpbusd and vpmaddubsw (zmm: one group; ymm: two halves) and sdot (four
+// columns per register). Padding is zero.
 #define KN_NB 16  // columns per packed block
 #define KN_KALIGN 16
 
@@ -85,12 +85,20 @@ int8_t kn_requant_one(const kn_requant* rq, int col, int32_t acc);
 typedef enum {
   KN_A_U8 = 0,   // uint8 x + 128 (x ^ 0x80): vpdpbusd takes unsigned × signed bytes
   KN_A_S8 = 1,   // int8 x as is: sdot, NEON, generic
-  KN_A_S16 = 2,  // int16 x - zx: vpmaddwd (AVX2), exact without compensation for zx
 } kn_akind;
+
+// A weight of packed B whose pair partner made the pair's products too large for vpmaddubsw's
+// int16 sums: B holds the part that fits and the kernel adds a[k] * r to column 16j + c itself
+// (kn_split_pairs).
+typedef struct {
+  int32_t k;
+  int16_t c;  // column within its block
+  int16_t r;  // the part left out of B
+} kn_fix;
 
 typedef struct {
   kn_akind akind;
-  const void* a;        // M rows of Kp elements (1 or 2 bytes each), stride a_stride elements
+  const void* a;        // M rows of Kp bytes, a_stride apart
   size_t a_stride;
   const int8_t* b;      // packed B
   int kp;               // Kp
@@ -100,6 +108,8 @@ typedef struct {
   int8_t* c;            // output rows of c_stride bytes
   size_t c_stride;
   int m, n;             // M, N
+  const kn_fix* fix;    // kn_split_pairs' fixes, block j's from fix_start[j] to fix_start[j+1]; NULL when none
+  const int32_t* fix_start;
 } kn_gemm;
 
 // The packed weights of block j (columns 16j..16j+15, every k).
@@ -152,6 +162,7 @@ typedef struct {
   kn_akind akind;
   kn_gemm_fn gemm;
   int mr;            // rows per micro-tile: work is split in multiples of it
+  bool split_pairs;  // B goes through kn_split_pairs after packing (vpmaddubsw's int16 pair sums)
   kn_wgemm_fn wgemm; // weight-only int8
   int wmr;           // its rows per micro-tile
 } kn_path;
@@ -165,11 +176,16 @@ const kn_path* kn_path_by_name(const char* name);
 // dst of kn_packed_size bytes, and writes its N column sums (for the compensation) to sums.
 size_t kn_packed_size(int n, int k);
 void kn_pack_b(const int8_t* b, int n, int k, size_t ldb, int transposed, int8_t* dst, int32_t* sums);
+// vpmaddubsw adds the products of a pair of k (unsigned a up to 255 times signed b) in int16 with
+// saturation: exact while |b0| + |b1| <= 128 (255 * 128 < 32768). For every pair of packed B (n
+// columns) above that, B keeps b0 and the part of b1 that fits, and the rest of b1 becomes a fix
+// the kernel adds itself. Writes at most cap fixes and start[0..blocks] (may be NULL to count);
+// returns the number of fixes, -1 when there are more than cap. Random-init weights have about 3 in 10 000 such pairs.
+int kn_split_pairs(int8_t* packed, int n, int kp, kn_fix* fix, int cap, int32_t* start);
 
 // Prepares one row of x (K int8) into dst (Kp elements of the path's kind); returns the sum
 // of the prepared elements when want_sum (needed only when B has a zero point), else 0.
 int32_t kn_prepare_row(kn_akind kind, const int8_t* x, int k, int kp, int32_t zx, int want_sum, void* dst);
-size_t kn_aelem_size(kn_akind kind);
 int32_t kn_aoffset(kn_akind kind, int32_t zx);  // off in a = x + off
 
 // col[n] and row term factor for B with zero point zb: see kn_gemm. Writes Np values.
