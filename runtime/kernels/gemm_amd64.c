@@ -159,8 +159,8 @@ static T512 void gemm_avx512vnni(const kn_gemm* g, int m0, int m1, int b0, int b
   for (int j = b0; j < b1;) {
     const int nv = b1 - j >= 4 ? 4 : 1;
     const int8_t* next = j + nv < b1 ? kn_block(g, j + nv) : NULL;
-    for (int m = m0; m < m1; m += 6) {
-      const int mr = m1 - m < 6 ? m1 - m : 6;
+    for (int m = m0, mr; m < m1; m += mr) {
+      mr = kn_tile_rows(m1 - m, 6);
       (nv == 4 ? tiles512_4 : tiles512_1)[mr](g, &r, m, j, m == m0 ? next : NULL);
     }
     j += nv;
@@ -274,7 +274,10 @@ static TVNNI void gemm_avxvnni(const kn_gemm* g, int m0, int m1, int b0, int b1)
   const rq256_t r = rq256_init(g->rq);
   for (int j = b0; j < b1; j++) {
     const int8_t* next = j + 1 < b1 ? kn_block(g, j + 1) : NULL;
-    for (int m = m0; m < m1; m += 6) tilesvnni[m1 - m < 6 ? m1 - m : 6](g, &r, m, j, m == m0 ? next : NULL);
+    for (int m = m0, mr; m < m1; m += mr) {
+      mr = kn_tile_rows(m1 - m, 6);
+      tilesvnni[mr](g, &r, m, j, m == m0 ? next : NULL);
+    }
   }
 }
 
@@ -361,10 +364,12 @@ static const tile256_fn tilesavx2[6] = {0, tileavx2_1, tileavx2_2, tileavx2_3, t
 
 static TAVX2 void gemm_avx2(const kn_gemm* g, int m0, int m1, int b0, int b1) {
   const rq256_t r = rq256_init(g->rq);
-  const int mr = KN_AVX2_MR;
   for (int j = b0; j < b1; j++) {
     const int8_t* next = j + 1 < b1 ? kn_block(g, j + 1) : NULL;
-    for (int m = m0; m < m1; m += mr) tilesavx2[m1 - m < mr ? m1 - m : mr](g, &r, m, j, m == m0 ? next : NULL);
+    for (int m = m0, mr; m < m1; m += mr) {
+      mr = kn_tile_rows(m1 - m, KN_AVX2_MR);
+      tilesavx2[mr](g, &r, m, j, m == m0 ? next : NULL);
+    }
   }
 }
 

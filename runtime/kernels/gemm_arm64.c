@@ -128,7 +128,10 @@ static const tile_fn tilesdot[5] = {0, tiledot_1, tiledot_2, tiledot_3, tiledot_
 static void gemm_neondot(const kn_gemm* g, int m0, int m1, int b0, int b1) {
   const rq_neon r = rq_neon_init(g->rq);
   for (int j = b0; j < b1; j++) {
-    for (int m = m0; m < m1; m += 4) tilesdot[m1 - m < 4 ? m1 - m : 4](g, &r, m, j);
+    for (int m = m0, mr; m < m1; m += mr) {
+      mr = kn_tile_rows(m1 - m, 4);
+      tilesdot[mr](g, &r, m, j);
+    }
   }
 }
 

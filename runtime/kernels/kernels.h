@@ -115,6 +115,14 @@ typedef struct {
 // The packed weights of block j (columns 16j..16j+15, every k).
 static inline const int8_t* kn_block(const kn_gemm* g, int j) { return g->b + (size_t)j * g->kp * KN_NB; }
 
+// The rows of the next tile when `left` rows remain for tiles of at most mr: as even as possible
+// (50 rows in tiles of 6: 6,6,6,6,6,5,5,5,5, not eight 6s and a 2 that streams the weights as a
+// whole tile does for a third of the work).
+static inline int kn_tile_rows(int left, int mr) {
+  const int tiles = (left + mr - 1) / mr;
+  return (left + tiles - 1) / tiles;
+}
+
 // Computes rows [m0, m1) and blocks [b0, b1) of g.
 typedef void (*kn_gemm_fn)(const kn_gemm* g, int m0, int m1, int b0, int b1);
 
