@@ -74,6 +74,11 @@ struct kn_delegate {
   // after another): the largest partition's need, not the sum of all.
   void* scratch;
   size_t cap_scratch;
+  // A BATCH_MATMUL's packed rhs, column terms and prepared lhs per thread slot (bmm_slot), which
+  // nothing reads after the operator: one buffer for all of them, as large as the largest needs
+  // (a buffer each held 5 MiB a thread in BLIP base's vision tower, BENCHMARKS.md).
+  void* bmm_scratch;
+  size_t cap_bmm_scratch;
 };
 
 // ---- claiming ----------------------------------------------------------------------------------
@@ -396,7 +401,7 @@ typedef struct {
   int out_dims[KN_MAX_DIMS], out_rank;
   int32_t zx, zb;
   kn_requant rq;
-  int8_t* packed;      // FC: packed weights. BMM: packed rhs of one batch per thread slot
+  int8_t* packed;      // FC: packed weights (BMM: in the delegate's bmm_scratch)
   const void* packed_from;
   int32_t* col;        // Np column terms
   int32_t* colsums;
@@ -407,7 +412,6 @@ typedef struct {
   // BMM broadcasting: for each output batch, the lhs and rhs batch.
   int* lbatch;
   int* rbatch;
-  int8_t* ltrans;  // lhs transposed (adj_x), one batch
   // CONV_2D: kernel (= stride) size, input channels, input and output sizes; the patches.
   int kh, kw, ch, ih, iw, oh, ow;
   int8_t* patches;
@@ -434,7 +438,7 @@ typedef struct {
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
-  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_ltrans;
+  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums;
 } kn_op;
 
 struct kn_part {
@@ -463,7 +467,6 @@ static void op_free(kn_op* op) {
   free(op->rows);
   free(op->lbatch);
   free(op->rbatch);
-  free(op->ltrans);
   free(op->patches);
   free(op->wscale);
   free(op->wbias);
@@ -766,6 +769,37 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
   return prepare_weights(ctx, op, path, w);
 }
 
+// A BATCH_MATMUL's scratch for one output batch: packed rhs, its column terms and sums, the
+// prepared lhs rows, their row terms (zb != 0) and the lhs transposed (adj_x), each 64-byte
+// aligned. Returns its size; with base, also sets the places in bufs from base.
+typedef struct {
+  int8_t* packed;
+  int32_t *col, *colsums, *rows;
+  void* abuf;
+  int8_t* ltrans;
+} kn_bmm_bufs;
+
+static size_t bmm_slot(const kn_op* op, kn_akind akind, char* base, kn_bmm_bufs* bufs) {
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  const size_t sizes[6] = {
+      kn_packed_size(op->n, op->k), np * sizeof(int32_t), np * sizeof(int32_t),
+      (size_t)op->m * op->kp * kn_aelem_size(akind), op->zb != 0 ? (size_t)op->m * sizeof(int32_t) : 0,
+      op->adj_x ? (size_t)op->m * op->k : 0,
+  };
+  size_t off[6], total = 0;
+  for (int j = 0; j < 6; j++) {
+    off[j] = total;
+    total += (sizes[j] + 63) / 64 * 64;
+  }
+  if (base != NULL) {
+    *bufs = (kn_bmm_bufs){
+        .packed = (int8_t*)(base + off[0]), .col = (int32_t*)(base + off[1]), .colsums = (int32_t*)(base + off[2]),
+        .abuf = base + off[3], .rows = (int32_t*)(base + off[4]), .ltrans = (int8_t*)(base + off[5]),
+    };
+  }
+  return total;
+}
+
 // Broadcasts the batch dimensions of lhs (rank lr) and rhs (rank rr) as TFLite's BATCH_MATMUL.
 static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
@@ -833,18 +867,9 @@ static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   op->rq.qmax = 127;
   if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
   kn_requant_set(&op->rq, 0, op->n, kn_product_multiplier(l->params.scale, r->params.scale, y->params.scale));
-  // Per thread slot: packed rhs, its column terms and sums, prepared lhs rows, row terms.
-  const int slots = kn_pool_threads(part->d->pool);
-  const size_t np = (size_t)round_up(op->n, KN_NB);
-  const size_t es = kn_aelem_size(path->akind);
-  if (!grow((void**)&op->packed, &op->cap_packed, slots * kn_packed_size(op->n, op->k)) ||
-      !grow((void**)&op->col, &op->cap_col, slots * np * sizeof(int32_t)) ||
-      !grow(&op->abuf, &op->cap_abuf, slots * (size_t)op->m * op->kp * es) ||
-      !grow((void**)&op->rows, &op->cap_rows, slots * (size_t)op->m * sizeof(int32_t)) ||
-      !grow((void**)&op->colsums, &op->cap_colsums, slots * np * sizeof(int32_t)) ||
-      !grow((void**)&op->ltrans, &op->cap_ltrans, slots * (size_t)op->m * op->k)) {
-    return kTfLiteError;
-  }
+  const size_t slots = (size_t)kn_pool_threads(part->d->pool);
+  kn_delegate* d = part->d;
+  if (!grow(&d->bmm_scratch, &d->cap_bmm_scratch, slots * bmm_slot(op, path->akind, NULL, NULL))) return kTfLiteError;
   return set_output(ctx, op);
 }
 
@@ -1366,34 +1391,28 @@ static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   run_gemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
 }
 
-// One output batch of a BATCH_MATMUL, with the scratch of thread slot `slot`.
+// One output batch of a BATCH_MATMUL, with the delegate's bmm_scratch of thread slot `slot`.
 static void bmm_batch(const kn_delegate* d, kn_op* op, const int8_t* l, const int8_t* r, int8_t* y,
                       int b, int slot, int threads) {
   const kn_path* path = d->path;
-  const size_t np = (size_t)round_up(op->n, KN_NB);
-  const size_t es = kn_aelem_size(path->akind);
-  int8_t* packed = op->packed + (size_t)slot * kn_packed_size(op->n, op->k);
-  int32_t* col = op->col + (size_t)slot * np;
-  int32_t* colsums = op->colsums + (size_t)slot * np;
-  void* abuf = (char*)op->abuf + (size_t)slot * op->m * op->kp * es;
-  int32_t* rows = op->rows + (size_t)slot * op->m;
+  kn_bmm_bufs s;
+  bmm_slot(op, path->akind, (char*)d->bmm_scratch + (size_t)slot * bmm_slot(op, path->akind, NULL, NULL), &s);
   const int8_t* lb = l + (size_t)op->lbatch[b] * op->m * op->k;
   const int8_t* rb = r + (size_t)op->rbatch[b] * op->n * op->k;
   // rhs is [n][k] with adj_y, [k][n] without: B of the GEMM is its transpose.
-  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, packed, colsums);
-  kn_compensation(path->akind, op->zx, op->zb, op->k, NULL, colsums, op->n, col);
+  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, s.packed, s.colsums);
+  kn_compensation(path->akind, op->zx, op->zb, op->k, NULL, s.colsums, op->n, s.col);
   if (op->adj_x) {  // lhs is [k][m]
-    int8_t* t = op->ltrans + (size_t)slot * op->m * op->k;
     for (int kk = 0; kk < op->k; kk++) {
-      for (int m = 0; m < op->m; m++) t[(size_t)m * op->k + kk] = lb[(size_t)kk * op->m + m];
+      for (int m = 0; m < op->m; m++) s.ltrans[(size_t)m * op->k + kk] = lb[(size_t)kk * op->m + m];
     }
-    lb = t;
+    lb = s.ltrans;
   }
-  kn_prep_job pj = {.op = op, .akind = path->akind, .x = lb, .dst = abuf, .rows = op->zb != 0 ? rows : NULL};
+  kn_prep_job pj = {.op = op, .akind = path->akind, .x = lb, .dst = s.abuf, .rows = op->zb != 0 ? s.rows : NULL};
   prep_rows(&pj, 0, op->m);
   const kn_gemm g = {
-      .akind = path->akind, .a = abuf, .a_stride = (size_t)op->kp, .b = packed, .kp = op->kp,
-      .col = col, .row = pj.rows, .rq = &op->rq, .c = y + (size_t)b * op->m * op->n,
+      .akind = path->akind, .a = s.abuf, .a_stride = (size_t)op->kp, .b = s.packed, .kp = op->kp,
+      .col = s.col, .row = pj.rows, .rq = &op->rq, .c = y + (size_t)b * op->m * op->n,
       .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
   };
   run_gemm(d->pool, path, &g, threads);
@@ -1916,6 +1935,7 @@ void kn_delegate_delete(kn_delegate* d) {
   free(d->chains);
   free(d->ln_node);
   free(d->scratch);
+  free(d->bmm_scratch);
   free(d);
 }
 
