@@ -1,4 +1,4 @@
-// The TFLite delegate: claims int8 FULLY_CONNECTED (and, when asked, int8 BATCH_MATMUL)
+// The TFLite delegate: claims int8 FULLY_CONNECTED (and, unless told not to, int8 BATCH_MATMUL)
 // nodes, and runs each partition TFLite makes of them with the chosen path's GEMM. It also
 // claims weight-only int8: a float FULLY_CONNECTED whose weights are the DEQUANTIZE of a
 // constant int8 tensor, both nodes, so that TFLite never holds the float weights.
