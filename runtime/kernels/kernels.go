@@ -64,7 +64,7 @@ func Best() string {
 
 // The kernels take attention's int8 BATCH_MATMUL by default: measured on 2026-12-06 it is
 // faster on both towers (CLIP B/32 int8 at 2 threads 9.8-10.9 ms against 10.8-12.6, BLIP base
-// vision 169-245 ms against 234-325) for 6 MiB more memory per BLIP vision tower (BENCHMARKS.md).
+// vision 169-245 ms against 234-325) for 2 MiB more memory per BLIP vision tower (BENCHMARKS.md).
 const (
 	// BatchMatMulSuffix after auto or a kernel name ("auto+bmm") asks for the default: it was
 	// the opt-in before, and configurations that name it keep working.
