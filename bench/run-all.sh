@@ -56,9 +56,9 @@ for s in $sections; do
 		# 2-thread XNNPACK interpreter's pool spins on after its turn and would slow the rows
 		# timed after it. Convert first (not timed).
 		for cfg in $CLIPCFG $CAPCFG; do "$BIN" bench --random-init $cfg --precision int8 --threads 1 --stages none --cache "$CACHE" >/dev/null 2>&1; done
-		run clip_kernels_t1 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off,auto,auto+bmm,avx-vnni,avx2 --threads 1 --runs 40 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
+		run clip_kernels_t1 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off,auto,auto-bmm,avx-vnni,avx2 --threads 1 --runs 40 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
 		run peer_t1 env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --precision int8-dynamic --threads 1 --runs 20 --floor
-		run clip_kernels_t2 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels auto,auto+bmm,avx-vnni,avx2 --threads 2 --runs 40 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
+		run clip_kernels_t2 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels auto,auto-bmm,avx-vnni,avx2 --threads 2 --runs 40 --max-time 300s --stages clip.image_embed --cache "$CACHE" --json
 		run peer_t2 env -u OPENBLAS_CORETYPE /usr/bin/python3 scripts/peer/vit_peer.py --precision int8-dynamic --threads 2 --runs 20 --floor
 		run clip_xnnpack_t2 "$BIN" bench --random-init $CLIPCFG --precision int8 --delegate xnnpack --kernels off --threads 2 --runs 20 --max-time 120s --stages clip.image_embed --cache "$CACHE" --json
 		run blip_kernels_t2 "$BIN" bench --random-init $CAPCFG --precision int8 --delegate xnnpack --kernels auto,avx-vnni,avx2 --threads 2 --runs 5 --max-time 300s --stages blip.vision --cache "$CACHE" --json

@@ -75,7 +75,7 @@ func runBench(args []string) int {
 	fs.StringVar(&f.stages, "stages", "all", "stages to time, comma-separated (names in BENCHMARKS.md), or all")
 	fs.StringVar(&f.precisions, "precision", "int8", "precisions, comma-separated: fp32, fp16, int8-dynamic, int8, or all")
 	fs.StringVar(&f.delegates, "delegate", "xnnpack+qs8", "delegates, comma-separated: none, xnnpack, xnnpack+qs8, or all")
-	fs.StringVar(&f.kernels, "kernels", "auto", "edged's int8 kernels before the delegate, comma-separated: auto (the CPU's best under xnnpack), off, or kernel names (edged version lists them; they run under none too); delegate names then end in +kernel")
+	fs.StringVar(&f.kernels, "kernels", "auto", "edged's int8 kernels before the delegate, comma-separated: auto (the CPU's best under xnnpack), off, or kernel names (edged version lists them; they run under none too), each taking attention's int8 BATCH_MATMUL unless it ends in -bmm; delegate names then end in +kernel+bmm or +kernel-bmm")
 	fs.StringVar(&f.threads, "threads", strconv.Itoa(runtime.NumCPU()), "thread counts, comma-separated")
 	fs.IntVar(&f.runs, "runs", 20, "timed runs per measurement")
 	fs.IntVar(&f.warmup, "warmup", 2, "untimed runs first")

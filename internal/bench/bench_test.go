@@ -244,12 +244,16 @@ func TestRuntimeOptionsRoundTrip(t *testing.T) {
 	if _, err := RuntimeOptions("tpu", 1); err == nil {
 		t.Error("unknown delegate should be an error")
 	}
-	// With edged's kernels: the name carries the kernel (and +bmm); without one they are off.
+	// With edged's kernels: the name carries the kernel and whether it takes BATCH_MATMUL (the
+	// default, +bmm, or -bmm); without one they are off.
 	for _, c := range []struct{ delegate, mode, name, kernels string }{
-		{DelegateXNNPackQS8, "generic", "xnnpack+qs8+generic", "generic"},
+		{DelegateXNNPackQS8, "generic", "xnnpack+qs8+generic+bmm", "generic+bmm"},
 		{DelegateXNNPackQS8, "generic+bmm", "xnnpack+qs8+generic+bmm", "generic+bmm"},
-		{DelegateNone, "generic", "none+generic", "generic"},
+		{DelegateXNNPackQS8, "Generic-BMM", "xnnpack+qs8+generic-bmm", "generic-bmm"},
+		{DelegateNone, "generic", "none+generic+bmm", "generic+bmm"},
+		{DelegateNone, "generic-bmm", "none+generic-bmm", "generic-bmm"},
 		{DelegateNone, "auto", "none", "off"},
+		{DelegateNone, "auto-bmm", "none", "off"},
 		{DelegateXNNPack, "off", "xnnpack", "off"},
 	} {
 		name, err := WithKernels(c.delegate, c.mode)
@@ -264,8 +268,14 @@ func TestRuntimeOptionsRoundTrip(t *testing.T) {
 			t.Errorf("%s with %s: name %q (want %q), kernels %q (want %q), back %q", c.delegate, c.mode, name, c.name, o.Kernels, c.kernels, DelegateName(o))
 		}
 	}
-	if _, err := WithKernels(DelegateXNNPack, "avx9000"); err == nil {
-		t.Error("unknown kernel should be an error")
+	for _, mode := range []string{"avx9000", "generic+foo", "generic-bmm+bmm", "off-bmm"} {
+		if _, err := WithKernels(DelegateXNNPack, mode); err == nil {
+			t.Errorf("%s: no error", mode)
+		}
+	}
+	// A name without the suffix (results from before BATCH_MATMUL was the default) still runs.
+	if o, err := RuntimeOptions("xnnpack+qs8+generic", 1); err != nil || o.Kernels != "generic" {
+		t.Errorf("xnnpack+qs8+generic: %+v, %v", o, err)
 	}
 }
 

@@ -20,17 +20,23 @@ const (
 var Delegates = []string{DelegateNone, DelegateXNNPack, DelegateXNNPackQS8}
 
 // A delegate name may end in "+" and a kernel of runtime/kernels ("xnnpack+qs8+avx2",
-// "none+avx512-vnni"), and then "+bmm": edged's int8 kernels run before the delegate (and take
-// BATCH_MATMUL too). Without a kernel they are off.
+// "none+avx512-vnni"), and then "+bmm" or "-bmm": edged's int8 kernels run before the delegate,
+// with attention's BATCH_MATMUL or without. Without a kernel they are off. WithKernels always
+// writes the suffix: a name with none comes from before BATCH_MATMUL was the default (until
+// 2026-12-06 a bare kernel meant without it, "+bmm" with it), so results of either time read
+// the same.
 
 // SplitKernels splits a delegate name into the delegate and the kernel mode ("" for none).
 func SplitKernels(name string) (delegate, kernel string) {
-	rest, bmm := strings.CutSuffix(name, kernels.BatchMatMulSuffix)
-	if i := strings.LastIndexByte(rest, '+'); i >= 0 && slices.Contains(kernels.Compiled(), rest[i+1:]) {
-		if bmm {
-			return rest[:i], rest[i+1:] + kernels.BatchMatMulSuffix
+	rest, suffix := name, ""
+	for _, s := range []string{kernels.BatchMatMulSuffix, kernels.NoBatchMatMulSuffix} {
+		if r, ok := strings.CutSuffix(name, s); ok {
+			rest, suffix = r, s
+			break
 		}
-		return rest[:i], rest[i+1:]
+	}
+	if i := strings.LastIndexByte(rest, '+'); i >= 0 && slices.Contains(kernels.Compiled(), rest[i+1:]) {
+		return rest[:i], rest[i+1:] + suffix
 	}
 	return name, ""
 }
@@ -42,14 +48,13 @@ func WithKernels(delegate, mode string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	auto := strings.HasPrefix(mode, kernels.Auto) || mode == "" || strings.HasPrefix(mode, kernels.BatchMatMulSuffix)
-	if k == "" || (delegate == DelegateNone && auto) {
+	if k == "" || (delegate == DelegateNone && kernels.IsAuto(mode)) {
 		return delegate, nil
 	}
 	if bmm {
-		k += kernels.BatchMatMulSuffix
+		return delegate + "+" + k + kernels.BatchMatMulSuffix, nil
 	}
-	return delegate + "+" + k, nil
+	return delegate + "+" + k + kernels.NoBatchMatMulSuffix, nil
 }
 
 // RuntimeOptions turns a delegate name and a thread count into interpreter options.

@@ -149,7 +149,7 @@ type HomeAssistantConf struct {
 type RuntimeConfig struct {
 	Threads         int               `yaml:"threads"`
 	Delegate        string            `yaml:"delegate"`
-	Kernels         string            `yaml:"kernels"` // edged's int8 kernels: auto, off or a kernel name
+	Kernels         string            `yaml:"kernels"` // edged's int8 kernels: auto, off or a kernel name; -bmm after auto or a name leaves BATCH_MATMUL out
 	DelegateLibrary string            `yaml:"delegate_library"`
 	DelegateOptions map[string]string `yaml:"delegate_options"`
 	Precision       string            `yaml:"precision"`

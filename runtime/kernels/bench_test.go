@@ -119,10 +119,9 @@ func benchConfigs(o tflite.Options, reference string) []benchConfig {
 // BenchmarkTower times a real model (EDGED_BENCH_MODEL: a full-int8 .tflite with one float
 // input, e.g. the vision.tflite `edged bench --random-init` leaves in its cache) on this CPU's
 // best kernel: at one thread with and without attention's BATCH_MATMUL, and at two with the
-// pool's workers never spinning, spinning kernels.DefaultSpin, and spinning 1 ms, and with
-// BATCH_MATMUL. The
-// interpreters run round-robin, one Invoke each in turn, so that load from other programs falls
-// on all of them alike; each reports its median and 90th percentile and the median CPU time of
+// pool's workers never spinning, spinning kernels.DefaultSpin, and spinning 1 ms, and without
+// BATCH_MATMUL (-bmm). The interpreters run round-robin, one Invoke each in turn, so that load
+// from other programs falls on all of them alike; each reports its median and 90th percentile and the median CPU time of
 // the invoking thread (at one thread all the work, and little moved by other programs' load):
 //
 //	EDGED_BENCH_MODEL=$HOME/.cache/edged/bench/clip-vit-base-patch32-…-int8/vision.tflite \
@@ -144,11 +143,11 @@ func BenchmarkTower(b *testing.B) {
 		spin    time.Duration
 	}{
 		{"t1", 1, kernels.Auto, 0},
-		{"t1_bmm", 1, kernels.Auto + kernels.BatchMatMulSuffix, 0},
+		{"t1_nobmm", 1, kernels.Auto + kernels.NoBatchMatMulSuffix, 0},
 		{"t2_nospin", 2, kernels.Auto, -1},
 		{"t2_spin300us", 2, kernels.Auto, kernels.DefaultSpin},
 		{"t2_spin1ms", 2, kernels.Auto, time.Millisecond},
-		{"t2_bmm", 2, kernels.Auto + kernels.BatchMatMulSuffix, 0},
+		{"t2_nobmm", 2, kernels.Auto + kernels.NoBatchMatMulSuffix, 0},
 	}
 	ips := make([]*tflite.Interpreter, len(configs))
 	for i, c := range configs {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/edged/edged/internal/graph"
@@ -86,7 +87,7 @@ func TestBatchMatMulEqualsTFLite(t *testing.T) {
 			want, _ := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off})
 			for _, k := range kernels.Available() {
 				for _, threads := range []int{1, 3} {
-					got, d := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: k + kernels.BatchMatMulSuffix})
+					got, d := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: k})
 					if claims := d.KernelNodes == 1; claims != (k != kernels.AVX2) {
 						// avx2 splits weight pairs when packing (kn_split_pairs): too many in
 						// activations to do every run, so it leaves BATCH_MATMUL to TFLite.
@@ -97,6 +98,49 @@ func TestBatchMatMulEqualsTFLite(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestBatchMatMulModes: the kernels take BATCH_MATMUL by default, with +bmm (the opt-in of
+// before, kept) the same, and leave it with -bmm, under the none delegate and under XNNPACK.
+func TestBatchMatMulModes(t *testing.T) {
+	c := randomBMM(rand.New(rand.NewPCG(19, 8)), []int{1, 2}, []int{1, 2}, 9, 16, 7, false, true)
+	want, _ := c.run(t, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off})
+	var modes []string
+	for _, k := range kernels.Available() {
+		modes = append(modes, k, k+kernels.BatchMatMulSuffix, " "+strings.ToUpper(k+kernels.NoBatchMatMulSuffix)+" ")
+	}
+	modes = append(modes, kernels.Auto, "", kernels.BatchMatMulSuffix, kernels.Auto+kernels.NoBatchMatMulSuffix)
+	for _, mode := range modes {
+		for _, delegate := range []tflite.DelegateKind{tflite.DelegateNone, tflite.DelegateXNNPack} {
+			k, bmm, err := kernels.Resolve(mode)
+			if err != nil {
+				t.Fatalf("%q: %v", mode, err)
+			}
+			if kernels.IsAuto(mode) && delegate == tflite.DelegateNone {
+				k = "" // auto is off under none
+			}
+			got, d := c.run(t, tflite.Options{Delegate: delegate, XNNPackQS8: delegate == tflite.DelegateXNNPack, Threads: 2, Kernels: mode})
+			wantNodes := 0
+			if k != "" && bmm {
+				wantNodes = 1
+			}
+			// avx2 never takes it: it would split the pairs of an activation every run.
+			if bmm != (!strings.HasSuffix(strings.ToLower(strings.TrimSpace(mode)), kernels.NoBatchMatMulSuffix) && k != kernels.AVX2) && k != "" {
+				t.Errorf("%q: Resolve says BATCH_MATMUL %v", mode, bmm)
+			}
+			if d.KernelNodes != wantNodes {
+				t.Errorf("%q under %s: %v, want %d operator(s) on the kernels", mode, delegate, d, wantNodes)
+			}
+			if diff := firstDiff(got, want); diff != "" {
+				t.Errorf("%q under %s: %s", mode, delegate, diff)
+			}
+		}
+	}
+	for _, mode := range []string{"off" + kernels.BatchMatMulSuffix, "off" + kernels.NoBatchMatMulSuffix, "auto+bmm+bmm", "auto-bmm-bmm", "auto+BMX", "-bmm-bmm"} {
+		if _, _, err := kernels.Resolve(mode); err == nil {
+			t.Errorf("%q: no error", mode)
 		}
 	}
 }

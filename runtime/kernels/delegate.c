@@ -1,4 +1,4 @@
-// The TFLite delegate: claims int8 FULLY_CONNECTED (and, when asked, int8 BATCH_MATMUL)
+// The TFLite delegate: claims int8 FULLY_CONNECTED (and, unless told not to, int8 BATCH_MATMUL)
 // nodes, and runs each partition TFLite makes of them with the chosen path's GEMM. It also
 // claims weight-only int8: a float FULLY_CONNECTED whose weights are the DEQUANTIZE of a
 // constant int8 tensor, both nodes, so that TFLite never holds the float weights.
@@ -74,6 +74,11 @@ struct kn_delegate {
   // after another): the largest partition's need, not the sum of all.
   void* scratch;
   size_t cap_scratch;
+  // A BATCH_MATMUL's packed rhs, column terms and prepared lhs per thread slot (bmm_slot), which
+  // nothing reads after the operator: one buffer for all of them, as large as the largest needs
+  // (a buffer each held 5 MiB a thread in BLIP base's vision tower, BENCHMARKS.md).
+  void* bmm_scratch;
+  size_t cap_bmm_scratch;
 };
 
 // ---- claiming ----------------------------------------------------------------------------------
@@ -396,7 +401,7 @@ typedef struct {
   int out_dims[KN_MAX_DIMS], out_rank;
   int32_t zx, zb;
   kn_requant rq;
-  int8_t* packed;      // FC: packed weights. BMM: packed rhs of one batch per thread slot
+  int8_t* packed;      // FC: packed weights (BMM: in the delegate's bmm_scratch)
   const void* packed_from;
   kn_fix* fix;         // FC, CONV_2D: kn_split_pairs' fixes when the path splits pairs
   int32_t* fix_start;
@@ -407,10 +412,10 @@ typedef struct {
   int32_t* rows;       // row terms, when zb != 0
   kn_part* part;
   size_t internal_off;  // out's place in the delegate's scratch, when out_internal
+  size_t internal_size; // its room there (set by prepare; 0 for an alias or no room)
   // BMM broadcasting: for each output batch, the lhs and rhs batch.
   int* lbatch;
   int* rbatch;
-  int8_t* ltrans;  // lhs transposed (adj_x), one batch
   // CONV_2D: kernel (= stride) size, input channels, input and output sizes; the patches.
   int kh, kw, ch, ih, iw, oh, ow;
   int8_t* patches;
@@ -437,7 +442,7 @@ typedef struct {
   float lo, hi;
   float *wscale, *wbias;
   size_t cap_wscale, cap_wbias;
-  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_ltrans, cap_fix, cap_fix_start;
+  size_t cap_packed, cap_abuf, cap_rows, cap_col, cap_colsums, cap_fix, cap_fix_start;
 } kn_op;
 
 struct kn_part {
@@ -468,7 +473,6 @@ static void op_free(kn_op* op) {
   free(op->rows);
   free(op->lbatch);
   free(op->rbatch);
-  free(op->ltrans);
   free(op->patches);
   free(op->wscale);
   free(op->wbias);
@@ -677,8 +681,7 @@ static int round_up(int v, int to) { return (v + to - 1) / to * to; }
 static TfLiteStatus set_output(TfLiteContext* ctx, kn_op* op) {
   if (op->out_internal) {
     const size_t bytes = (size_t)op->batches * op->m * op->n * op->esize;
-    op->internal_off = op->part->scratch_need;
-    op->part->scratch_need += (bytes + 63) / 64 * 64;
+    op->internal_size = (bytes + 63) / 64 * 64;  // placed by place_internal
     return kTfLiteOk;
   }
   TfLiteTensor* t = &ctx->tensors[op->out];
@@ -779,6 +782,37 @@ static TfLiteStatus prepare_fc(TfLiteContext* ctx, kn_part* part, int i) {
   return prepare_weights(ctx, op, path, w);
 }
 
+// A BATCH_MATMUL's scratch for one output batch: packed rhs, its column terms and sums, the
+// prepared lhs rows, their row terms (zb != 0) and the lhs transposed (adj_x), each 64-byte
+// aligned. Returns its size; with base, also sets the places in bufs from base.
+typedef struct {
+  int8_t* packed;
+  int32_t *col, *colsums, *rows;
+  void* abuf;
+  int8_t* ltrans;
+} kn_bmm_bufs;
+
+static size_t bmm_slot(const kn_op* op, char* base, kn_bmm_bufs* bufs) {
+  const size_t np = (size_t)round_up(op->n, KN_NB);
+  const size_t sizes[6] = {
+      kn_packed_size(op->n, op->k), np * sizeof(int32_t), np * sizeof(int32_t),
+      (size_t)op->m * op->kp, op->zb != 0 ? (size_t)op->m * sizeof(int32_t) : 0,
+      op->adj_x ? (size_t)op->m * op->k : 0,
+  };
+  size_t off[6], total = 0;
+  for (int j = 0; j < 6; j++) {
+    off[j] = total;
+    total += (sizes[j] + 63) / 64 * 64;
+  }
+  if (base != NULL) {
+    *bufs = (kn_bmm_bufs){
+        .packed = (int8_t*)(base + off[0]), .col = (int32_t*)(base + off[1]), .colsums = (int32_t*)(base + off[2]),
+        .abuf = base + off[3], .rows = (int32_t*)(base + off[4]), .ltrans = (int8_t*)(base + off[5]),
+    };
+  }
+  return total;
+}
+
 // Broadcasts the batch dimensions of lhs (rank lr) and rhs (rank rr) as TFLite's BATCH_MATMUL.
 static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   kn_op* op = &part->ops[i];
@@ -845,17 +879,9 @@ static TfLiteStatus prepare_bmm(TfLiteContext* ctx, kn_part* part, int i) {
   op->rq.qmax = 127;
   if (!kn_requant_alloc(&op->rq, round_up(op->n, KN_NB))) return kTfLiteError;
   kn_requant_set(&op->rq, 0, op->n, kn_product_multiplier(l->params.scale, r->params.scale, y->params.scale));
-  // Per thread slot: packed rhs, its column terms and sums, prepared lhs rows, row terms.
-  const int slots = kn_pool_threads(part->d->pool);
-  const size_t np = (size_t)round_up(op->n, KN_NB);
-  if (!grow((void**)&op->packed, &op->cap_packed, slots * kn_packed_size(op->n, op->k)) ||
-      !grow((void**)&op->col, &op->cap_col, slots * np * sizeof(int32_t)) ||
-      !grow(&op->abuf, &op->cap_abuf, slots * (size_t)op->m * op->kp) ||
-      !grow((void**)&op->rows, &op->cap_rows, slots * (size_t)op->m * sizeof(int32_t)) ||
-      !grow((void**)&op->colsums, &op->cap_colsums, slots * np * sizeof(int32_t)) ||
-      !grow((void**)&op->ltrans, &op->cap_ltrans, slots * (size_t)op->m * op->k)) {
-    return kTfLiteError;
-  }
+  const size_t slots = (size_t)kn_pool_threads(part->d->pool);
+  kn_delegate* d = part->d;
+  if (!grow(&d->bmm_scratch, &d->cap_bmm_scratch, slots * bmm_slot(op, NULL, NULL))) return kTfLiteError;
   return set_output(ctx, op);
 }
 
@@ -1128,10 +1154,68 @@ static void link_prepared_rows(kn_part* part) {
   }
 }
 
+// Places the tensors the partition writes and reads only itself in the scratch by lifetime:
+// each has room from the operator that writes it to the last that reads it (through the
+// RESHAPEs that alias it), and tensors whose lifetimes do not overlap share room. An operator's
+// output never shares its inputs' room (they are read at that operator). Before, each had room
+// of its own: a partition from one layer's attention context to the next layer's scores (with
+// BATCH_MATMUL taken) needed 8.9 MB in BLIP base's vision tower.
+static bool place_internal(kn_part* part) {
+  const int n = part->nops;
+  int* owner = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));  // whose room op i's output is
+  int* last = malloc((size_t)(n > 0 ? n : 1) * sizeof(int));   // the last reader of op i's room
+  if (owner == NULL || last == NULL) {
+    free(owner);
+    free(last);
+    return false;
+  }
+  for (int i = 0; i < n; i++) {
+    const kn_op* op = &part->ops[i];
+    const kn_op* p = op->alias ? producer(part, op->in, i) : NULL;
+    owner[i] = p != NULL ? owner[p - part->ops] : i;
+    last[i] = i;
+  }
+  for (int j = 0; j < n; j++) {
+    const kn_op* r = &part->ops[j];
+    const int reads[4] = {r->in, r->w, r->bias, r->src};
+    for (int k = 0; k < 4; k++) {
+      const kn_op* p = reads[k] >= 0 ? producer(part, reads[k], j) : NULL;
+      if (p != NULL && last[owner[p - part->ops]] < j) last[owner[p - part->ops]] = j;
+    }
+  }
+  part->scratch_need = 0;
+  for (int i = 0; i < n; i++) {
+    kn_op* op = &part->ops[i];
+    if (owner[i] != i) {
+      op->internal_off = part->ops[owner[i]].internal_off;
+      continue;
+    }
+    if (op->internal_size == 0) continue;
+    // The lowest offset clear of every earlier room still read at i (first fit).
+    size_t off = 0;
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (int k = 0; k < i; k++) {
+        const kn_op* o = &part->ops[k];
+        if (owner[k] != k || o->internal_size == 0 || last[k] < i) continue;
+        if (off < o->internal_off + o->internal_size && o->internal_off < off + op->internal_size) {
+          off = o->internal_off + o->internal_size;
+          moved = true;
+        }
+      }
+    }
+    op->internal_off = off;
+    if (off + op->internal_size > part->scratch_need) part->scratch_need = off + op->internal_size;
+  }
+  free(owner);
+  free(last);
+  return true;
+}
+
 static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
   kn_part* part = node->user_data;
   if (part == NULL) return kTfLiteError;
-  part->scratch_need = 0;
+  for (int i = 0; i < part->nops; i++) part->ops[i].internal_size = 0;
   for (int i = 0; i < part->nops; i++) {
     TfLiteStatus s;
     switch (part->ops[i].kind) {
@@ -1181,6 +1265,7 @@ static TfLiteStatus part_prepare(TfLiteContext* ctx, TfLiteNode* node) {
     if (s != kTfLiteOk) return s;
   }
   link_prepared_rows(part);
+  if (!place_internal(part)) return kTfLiteError;
   kn_delegate* d = part->d;
   return grow(&d->scratch, &d->cap_scratch, part->scratch_need) ? kTfLiteOk : kTfLiteError;
 }
@@ -1376,33 +1461,28 @@ static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
   run_gemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
 }
 
-// One output batch of a BATCH_MATMUL, with the scratch of thread slot `slot`.
+// One output batch of a BATCH_MATMUL, with the delegate's bmm_scratch of thread slot `slot`.
 static void bmm_batch(const kn_delegate* d, kn_op* op, const int8_t* l, const int8_t* r, int8_t* y,
                       int b, int slot, int threads) {
   const kn_path* path = d->path;
-  const size_t np = (size_t)round_up(op->n, KN_NB);
-  int8_t* packed = op->packed + (size_t)slot * kn_packed_size(op->n, op->k);
-  int32_t* col = op->col + (size_t)slot * np;
-  int32_t* colsums = op->colsums + (size_t)slot * np;
-  void* abuf = (char*)op->abuf + (size_t)slot * op->m * op->kp;
-  int32_t* rows = op->rows + (size_t)slot * op->m;
+  kn_bmm_bufs s;
+  bmm_slot(op, (char*)d->bmm_scratch + (size_t)slot * bmm_slot(op, NULL, NULL), &s);
   const int8_t* lb = l + (size_t)op->lbatch[b] * op->m * op->k;
   const int8_t* rb = r + (size_t)op->rbatch[b] * op->n * op->k;
   // rhs is [n][k] with adj_y, [k][n] without: B of the GEMM is its transpose.
-  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, packed, colsums);
-  kn_compensation(path->akind, op->zx, op->zb, op->k, NULL, colsums, op->n, col);
+  kn_pack_b(rb, op->n, op->k, op->adj_y ? (size_t)op->k : (size_t)op->n, !op->adj_y, s.packed, s.colsums);
+  kn_compensation(path->akind, op->zx, op->zb, op->k, NULL, s.colsums, op->n, s.col);
   if (op->adj_x) {  // lhs is [k][m]
-    int8_t* t = op->ltrans + (size_t)slot * op->m * op->k;
     for (int kk = 0; kk < op->k; kk++) {
-      for (int m = 0; m < op->m; m++) t[(size_t)m * op->k + kk] = lb[(size_t)kk * op->m + m];
+      for (int m = 0; m < op->m; m++) s.ltrans[(size_t)m * op->k + kk] = lb[(size_t)kk * op->m + m];
     }
-    lb = t;
+    lb = s.ltrans;
   }
-  kn_prep_job pj = {.op = op, .akind = path->akind, .x = lb, .dst = abuf, .rows = op->zb != 0 ? rows : NULL};
+  kn_prep_job pj = {.op = op, .akind = path->akind, .x = lb, .dst = s.abuf, .rows = op->zb != 0 ? s.rows : NULL};
   prep_rows(&pj, 0, op->m);
   const kn_gemm g = {
-      .akind = path->akind, .a = abuf, .a_stride = (size_t)op->kp, .b = packed, .kp = op->kp,
-      .col = col, .row = pj.rows, .rq = &op->rq, .c = y + (size_t)b * op->m * op->n,
+      .akind = path->akind, .a = s.abuf, .a_stride = (size_t)op->kp, .b = s.packed, .kp = op->kp,
+      .col = s.col, .row = pj.rows, .rq = &op->rq, .c = y + (size_t)b * op->m * op->n,
       .c_stride = (size_t)op->n, .m = op->m, .n = op->n,
   };
   run_gemm(d->pool, path, &g, threads);
@@ -1840,8 +1920,7 @@ static TfLiteStatus delegate_prepare(TfLiteContext* ctx, TfLiteDelegate* base) {
     } else if (reg->builtin_code == KN_OP_CONV_2D && conv_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->conv++;
-    } else if (d->batch_matmul && !d->path->split_pairs && reg->builtin_code == KN_OP_BATCH_MATMUL &&
-               bmm_claimable(ctx, node)) {  // activations as B: too many pairs to split each run
+    } else if (d->batch_matmul && reg->builtin_code == KN_OP_BATCH_MATMUL && bmm_claimable(ctx, node)) {
       claim->data[n++] = plan->data[i];
       d->bmm++;
     } else if ((reg->builtin_code == KN_OP_MUL || reg->builtin_code == KN_OP_LOGISTIC) &&
@@ -1908,7 +1987,7 @@ kn_delegate* kn_delegate_create(const kn_path* path, int threads, int batch_matm
   d->path = path;
   d->lut_isa = kn_lut_isa_for(path);
   d->ln_simd = path->needs != 0 && (kn_cpu_features() & KN_CPU_AVX2);  // not the generic path
-  d->batch_matmul = batch_matmul;
+  d->batch_matmul = batch_matmul && !path->split_pairs;  // a BATCH_MATMUL's B would be split every run
   d->act_dequantize = act_dequantize;
   d->base.data_ = d;
   d->base.Prepare = delegate_prepare;
@@ -1926,6 +2005,7 @@ void kn_delegate_delete(kn_delegate* d) {
   free(d->chains);
   free(d->ln_node);
   free(d->scratch);
+  free(d->bmm_scratch);
   free(d);
 }
 

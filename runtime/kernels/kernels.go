@@ -62,31 +62,67 @@ func Best() string {
 	return ""
 }
 
-// BatchMatMulSuffix, after auto or a kernel name ("auto+bmm"), lets the kernels take
-// attention's int8 BATCH_MATMUL too. It is not the default: measured on CLIP B/32, it saves
-// nothing beyond the noise (BENCHMARKS.md), and each claimed operator splits XNNPACK's work.
-const BatchMatMulSuffix = "+bmm"
+// The kernels take attention's int8 BATCH_MATMUL by default: measured on 2026-12-06 it is
+// faster on both towers (CLIP B/32 int8 at 2 threads 9.8-10.9 ms against 10.8-12.6, BLIP base
+// vision 169-245 ms against 234-325) for 2 MiB more memory per BLIP vision tower (BENCHMARKS.md).
+const (
+	// BatchMatMulSuffix after auto or a kernel name ("auto+bmm") asks for the default: it was
+	// the opt-in before, and configurations that name it keep working.
+	BatchMatMulSuffix = "+bmm"
+	// NoBatchMatMulSuffix after auto or a kernel name ("auto-bmm", "avx2-bmm") leaves
+	// BATCH_MATMUL to the next delegate or TFLite.
+	NoBatchMatMulSuffix = "-bmm"
+)
 
-// Resolve turns a mode ("" or auto, off, or a kernel name, each but off optionally with
-// BatchMatMulSuffix) into the kernel to use ("" for none) and whether it takes BATCH_MATMUL.
-// A kernel this CPU cannot run is an error naming the ones it can.
-func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
+// splitMode splits a mode into its kernel part ("", auto, off or a name), whether it takes
+// BATCH_MATMUL, and the suffix it was given ("" for none).
+func splitMode(mode string) (kernel string, batchMatMul bool, suffix string) {
 	m := strings.ToLower(strings.TrimSpace(mode))
-	if s, ok := strings.CutSuffix(m, BatchMatMulSuffix); ok {
-		if s == Off {
-			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, BatchMatMulSuffix)
-		}
-		m, batchMatMul = s, true
+	if s, ok := strings.CutSuffix(m, NoBatchMatMulSuffix); ok {
+		return s, false, NoBatchMatMulSuffix
 	}
+	if s, ok := strings.CutSuffix(m, BatchMatMulSuffix); ok {
+		return s, true, BatchMatMulSuffix
+	}
+	return m, true, ""
+}
+
+// takesBatchMatMul reports whether kernel takes attention's BATCH_MATMUL at all: avx2 does not
+// (it splits the pairs of B that could saturate vpmaddubsw when it packs the weights, and a
+// BATCH_MATMUL's B is an activation, to be split on every run, with far more such pairs).
+func takesBatchMatMul(kernel string) bool {
+	name := C.CString(kernel)
+	defer C.free(unsafe.Pointer(name))
+	p := C.kn_path_by_name(name)
+	return p != nil && !bool(p.split_pairs)
+}
+
+// IsAuto reports whether mode is "" or auto, with or without a suffix: the CPU's best kernel.
+func IsAuto(mode string) bool {
+	k, _, _ := splitMode(mode)
+	return k == "" || k == Auto
+}
+
+// Resolve turns a mode into the kernel to use ("" for none) and whether it takes BATCH_MATMUL
+// (always false without a kernel, and for avx2: takesBatchMatMul). A mode is "" or auto (the CPU's best kernel), off, or a
+// kernel name; auto and a name may end in NoBatchMatMulSuffix, which leaves BATCH_MATMUL out,
+// or BatchMatMulSuffix, which changes nothing. A kernel this CPU cannot run is an error naming
+// the ones it can.
+func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
+	m, bmm, suffix := splitMode(mode)
 	switch m {
 	case "", Auto:
-		return Best(), batchMatMul, nil
+		k := Best()
+		return k, k != "" && bmm && takesBatchMatMul(k), nil
 	case Off:
+		if suffix != "" {
+			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, suffix)
+		}
 		return "", false, nil
 	}
 	for _, k := range Available() {
 		if k == m {
-			return k, batchMatMul, nil
+			return k, bmm && takesBatchMatMul(k), nil
 		}
 	}
 	for _, k := range Compiled() {
@@ -94,7 +130,8 @@ func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
 			return "", false, fmt.Errorf("kernels: this CPU cannot run %s (it runs %s)", m, strings.Join(Available(), ", "))
 		}
 	}
-	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s, optionally with %s)", mode, strings.Join(Compiled(), ", "), BatchMatMulSuffix)
+	return "", false, fmt.Errorf("kernels: unknown kernel %q (want auto, off or one of %s; after auto or a kernel, %s leaves attention's BATCH_MATMUL out)",
+		mode, strings.Join(Compiled(), ", "), NoBatchMatMulSuffix)
 }
 
 // Options configure a Delegate.
@@ -104,7 +141,7 @@ type Options struct {
 	// Threads is the number of threads a claimed operator runs on, the caller's included; the
 	// others sleep between operators. 0 means 1.
 	Threads int
-	// BatchMatMul also claims int8 BATCH_MATMUL (attention's two products).
+	// BatchMatMul also claims int8 BATCH_MATMUL (attention's two products; Resolve's default).
 	BatchMatMul bool
 	// KeepDequantize leaves the DEQUANTIZE of computed int8 tensors to the next delegate or
 	// TFLite (for tflite.Options.XNNPackDequantize); by default the kernels take them.

@@ -36,6 +36,9 @@ func TestOptions(t *testing.T) {
 		{tflite.Options{Threads: 2, Delegate: tflite.DelegateNone, Kernels: "generic"}, "generic", 2, ""},
 		{tflite.Options{Kernels: "avx9000"}, "", 0, `unknown kernel "avx9000"`},
 		{tflite.Options{Kernels: "off+bmm"}, "", 0, "off takes no +bmm"},
+		{tflite.Options{Kernels: "off-bmm"}, "", 0, "off takes no -bmm"},
+		{tflite.Options{Kernels: "generic+mm"}, "", 0, "-bmm leaves attention's BATCH_MATMUL out"},
+		{tflite.Options{Threads: 2, Delegate: tflite.DelegateNone, Kernels: "generic-bmm"}, "generic", 2, ""},
 		{tflite.Options{Kernels: "generic", Delegate: tflite.DelegateGPU}, "", 0, "runs with the xnnpack and none delegates"},
 	} {
 		ip, err := tflite.NewInterpreter(m, tc.opts)

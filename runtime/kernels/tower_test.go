@@ -31,8 +31,8 @@ func runFloat(t *testing.T, path string, opts tflite.Options, x []float32) ([]fl
 
 // TestShapesTowersEqualTFLite: the full-int8 vision towers of the shapes CLIP and BLIP, as the
 // converter writes them, give the same embedding to the last bit with every FULLY_CONNECTED
-// (and patch embedding), and with +bmm attention's BATCH_MATMUL too, on each kernel as on
-// TFLite's own kernels (everything else on TFLite's kernels in both).
+// (and patch embedding) and attention's BATCH_MATMUL, and with -bmm without the latter, on each
+// kernel as on TFLite's own kernels (everything else on TFLite's kernels in both).
 func TestShapesTowersEqualTFLite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("converts two checkpoints")
@@ -67,7 +67,7 @@ func TestShapesTowersEqualTFLite(t *testing.T) {
 		want, _ := runFloat(t, path, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, x)
 		var modes []string
 		for _, k := range kernels.Available() {
-			modes = append(modes, k, k+kernels.BatchMatMulSuffix)
+			modes = append(modes, k, k+kernels.NoBatchMatMulSuffix)
 		}
 		for _, k := range modes {
 			got, d := runFloat(t, path, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: k}, x)

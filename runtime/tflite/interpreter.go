@@ -67,8 +67,8 @@ type Options struct {
 	// (runtime/kernels),
 	// applied before the delegate, which keeps the rest. "" or "auto": the CPU's best kernel
 	// under XNNPACK (none on a CPU without one, and none under other delegates); "off"; or a
-	// kernel name (kernels.Available), which also runs under the none delegate. With "+bmm"
-	// after auto or the name they take attention's int8 BATCH_MATMUL too (kernels.Resolve).
+	// kernel name (kernels.Available), which also runs under the none delegate. They take
+	// attention's int8 BATCH_MATMUL too, unless "-bmm" follows auto or the name (kernels.Resolve).
 	Kernels string
 	// KernelsSpin is kernels.Options.Spin: how long the kernels' workers spin for the next
 	// operator before they sleep (0: kernels.DefaultSpin; negative: never).

@@ -7,7 +7,6 @@ import "C"
 
 import (
 	"fmt"
-	"strings"
 	"unsafe"
 
 	"github.com/edged/edged/runtime/kernels"
@@ -22,8 +21,7 @@ func kernelsFor(opts Options) (string, bool, error) {
 	if err != nil {
 		return "", false, fmt.Errorf("runtime: Options.Kernels: %w", err)
 	}
-	mode := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(opts.Kernels)), kernels.BatchMatMulSuffix)
-	auto := mode == "" || mode == kernels.Auto
+	auto := kernels.IsAuto(opts.Kernels)
 	switch {
 	case k == "":
 		return "", false, nil
