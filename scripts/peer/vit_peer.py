@@ -151,7 +151,7 @@ def main():
         print(json.dumps(rec), flush=True)
 
     with torch.inference_mode():
-        for name in args.towers.split(","):
+        for name in filter(None, args.towers.split(",")):  # --towers "" with --floor: the linear alone
             stage, size, build = TOWERS[name]
             model = build().eval()
             px = torch.randn(1, 3, size, size)
