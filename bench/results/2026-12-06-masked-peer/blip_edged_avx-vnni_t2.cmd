@@ -1,0 +1,6 @@
+# 1.44 1.17 1.43 ../../../bin/edged bench --random-init ../../configs/blip-image-captioning-base.json --precision int8 --delegate xnnpack --kernels avx-vnni --threads 2 --runs 5 --stages blip.vision --cache /root/.cache/edged/bench --json
+# after 1.37 1.17 1.43
+# 1.51 1.31 1.45 ../../../bin/edged bench --random-init ../../configs/blip-image-captioning-base.json --precision int8 --delegate xnnpack --kernels avx-vnni --threads 2 --runs 5 --stages blip.vision --cache /root/.cache/edged/bench --json
+# after 1.43 1.30 1.45
+# 1.69 1.48 1.50 ../../../bin/edged bench --random-init ../../configs/blip-image-captioning-base.json --precision int8 --delegate xnnpack --kernels avx-vnni --threads 2 --runs 5 --stages blip.vision --cache /root/.cache/edged/bench --json
+# after 1.63 1.47 1.49

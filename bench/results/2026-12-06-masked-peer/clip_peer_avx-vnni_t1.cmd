@@ -1,0 +1,6 @@
+# 1.38 1.11 1.44 peer AVX2_VNNI --towers clip-b32-vision --threads 1 --runs 60
+# after 1.33 1.11 1.44
+# 1.54 1.30 1.45 peer AVX2_VNNI --towers clip-b32-vision --threads 1 --runs 60
+# after 1.46 1.29 1.45
+# 1.79 1.47 1.50 peer AVX2_VNNI --towers clip-b32-vision --threads 1 --runs 60
+# after 1.73 1.46 1.49
