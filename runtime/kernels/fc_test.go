@@ -126,17 +126,24 @@ func TestFullyConnectedEqualsTFLite(t *testing.T) {
 		if i%3 == 1 {
 			c.zw = zeroPoints[r.IntN(len(zeroPoints))] // the converter writes 0; TFLite takes any
 		}
-		model := c.model(t)
-		want, _ := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, c.x)
-		for _, k := range kernels.Available() {
-			for _, threads := range []int{1, 2, 3} {
-				got, d := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: threads, Kernels: k}, c.x)
-				if d.KernelNodes != 1 || d.Kernels != k {
-					t.Fatalf("%s: the kernels did not take the operator: %v", k, d)
-				}
-				if diff := firstDiff(got, want); diff != "" {
-					t.Errorf("%s, %d threads, %v: %s", k, threads, c, diff)
-				}
+		c.equalsTFLite(t, 1, 2, 3)
+	}
+}
+
+// equalsTFLite runs c on every kernel of this CPU at each thread count and compares with
+// TFLite's own kernels: each must take the operator and give the same bytes.
+func (c fcCase) equalsTFLite(t *testing.T, threads ...int) {
+	t.Helper()
+	model := c.model(t)
+	want, _ := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, c.x)
+	for _, k := range kernels.Available() {
+		for _, n := range threads {
+			got, d := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: n, Kernels: k}, c.x)
+			if d.KernelNodes != 1 || d.Kernels != k {
+				t.Fatalf("%s: the kernels did not take the operator: %v", k, d)
+			}
+			if diff := firstDiff(got, want); diff != "" {
+				t.Errorf("%s, %d threads, %v: %s", k, n, c, diff)
 			}
 		}
 	}
@@ -183,17 +190,7 @@ func TestFullyConnectedExtremeScales(t *testing.T) {
 	for _, multiplier := range []float64{3.7, 1.0, 0.999999, 1e-4, 3e-10, 1e-12, 40} {
 		c := randomFC(r, []int{9}, 21, 37)
 		c.sy = float32(float64(c.sx) * float64(c.sw) / multiplier)
-		model := c.model(t)
-		want, _ := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, c.x)
-		for _, k := range kernels.Available() {
-			got, d := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: k}, c.x)
-			if d.KernelNodes != 1 {
-				t.Fatalf("%s: the kernels did not take the operator: %v", k, d)
-			}
-			if diff := firstDiff(got, want); diff != "" {
-				t.Errorf("%s, multiplier %g, %v: %s", k, multiplier, c, diff)
-			}
-		}
+		c.equalsTFLite(t, 2)
 	}
 }
 
@@ -224,16 +221,6 @@ func TestFullyConnectedSaturatingPairs(t *testing.T) {
 				c.w[col*c.k+j] = w
 			}
 		}
-		model := c.model(t)
-		want, _ := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 1, Kernels: kernels.Off}, c.x)
-		for _, k := range kernels.Available() {
-			got, d := runInt8(t, model, tflite.Options{Delegate: tflite.DelegateNone, Threads: 2, Kernels: k}, c.x)
-			if d.KernelNodes != 1 {
-				t.Fatalf("%s: the kernels did not take the operator: %v", k, d)
-			}
-			if diff := firstDiff(got, want); diff != "" {
-				t.Errorf("%s, %v: %s", k, c, diff)
-			}
-		}
+		c.equalsTFLite(t, 2)
 	}
 }
