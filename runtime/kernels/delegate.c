@@ -403,9 +403,8 @@ typedef struct {
   kn_requant rq;
   int8_t* packed;      // FC: packed weights (BMM: in the delegate's bmm_scratch)
   const void* packed_from;
-  kn_fix* fix;         // FC, CONV_2D: kn_split_pairs' fixes when the path splits pairs
+  kn_fix* fix;         // FC, CONV_2D: kn_split_pairs' fixes when the path splits pairs, else NULL
   int32_t* fix_start;
-  int nfix;
   int32_t* col;        // Np column terms
   int32_t* colsums;
   void* abuf;          // prepared A rows
@@ -706,14 +705,13 @@ static TfLiteStatus prepare_weights(TfLiteContext* ctx, kn_op* op, const kn_path
       return kTfLiteError;
     }
     kn_pack_b(w->data.int8, op->n, op->k, (size_t)op->k, 0, op->packed, op->colsums);
-    op->nfix = 0;
     if (path->split_pairs) {
       const int n = kn_split_pairs(op->packed, op->n, op->kp, NULL, 0, NULL);
       if (!grow((void**)&op->fix, &op->cap_fix, (size_t)(n > 0 ? n : 1) * sizeof(kn_fix)) ||
           !grow((void**)&op->fix_start, &op->cap_fix_start, (np / KN_NB + 1) * sizeof(int32_t))) {
         return kTfLiteError;
       }
-      op->nfix = kn_split_pairs(op->packed, op->n, op->kp, op->fix, n, op->fix_start);
+      kn_split_pairs(op->packed, op->n, op->kp, op->fix, n, op->fix_start);
     }
     const int32_t* bias = op->bias >= 0 ? ctx->tensors[op->bias].data.i32 : NULL;
     kn_compensation(path->akind, op->zx, op->zb, op->k, bias, op->colsums, op->n, op->col);
@@ -1422,6 +1420,15 @@ static int fc_group(const kn_part* part, int i) {
   return n;
 }
 
+// The GEMM of FULLY_CONNECTED (or CONV_2D) op on prepared rows a, with row terms rows or NULL.
+static kn_gemm fc_gemm(TfLiteContext* ctx, const kn_path* path, const kn_op* op, const void* a, const int32_t* rows) {
+  return (kn_gemm){
+      .akind = path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed, .kp = op->kp,
+      .col = op->col, .row = rows, .rq = &op->rq, .c = out_data(ctx, op), .c_stride = (size_t)op->n,
+      .m = op->m, .n = op->n, .fix = op->fix, .fix_start = op->fix_start,
+  };
+}
+
 static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count) {
   kn_delegate* d = part->d;
   const void* a = prepared_a(ctx, part, i, NULL);  // shared: one input, no row terms
@@ -1430,12 +1437,7 @@ static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count)
   const int threads = kn_pool_threads(d->pool);
   for (int j = 0; j < count; j++) {
     const kn_op* op = &part->ops[i + j];
-    g[j] = (kn_gemm){
-        .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
-        .kp = op->kp, .col = op->col, .rq = &op->rq, .c = out_data(ctx, op),
-        .c_stride = (size_t)op->n, .m = op->m, .n = op->n, .fix = op->nfix > 0 ? op->fix : NULL,
-        .fix_start = op->fix_start,
-    };
+    g[j] = fc_gemm(ctx, d->path, op, a, NULL);
     group.jobs[j] = (kn_gemm_job){.g = &g[j], .fn = d->path->gemm, .m = op->m};
     group.first[j + 1] = group.first[j] + plan_job(&group.jobs[j], op->n, d->path->mr, threads);
   }
@@ -1447,17 +1449,10 @@ static void invoke_fc_group(TfLiteContext* ctx, kn_part* part, int i, int count)
 }
 
 static void invoke_fc(TfLiteContext* ctx, kn_part* part, int i) {
-  kn_op* op = &part->ops[i];
+  const kn_op* op = &part->ops[i];
   kn_delegate* d = part->d;
-  int8_t* y = out_data(ctx, op);
   int32_t* rows = op->zb != 0 ? op->rows : NULL;
-  const void* a = prepared_a(ctx, part, i, rows);
-  const kn_gemm g = {
-      .akind = d->path->akind, .a = a, .a_stride = (size_t)op->kp, .b = op->packed,
-      .kp = op->kp, .col = op->col, .row = rows, .rq = &op->rq, .c = y,
-      .c_stride = (size_t)op->n, .m = op->m, .n = op->n, .fix = op->nfix > 0 ? op->fix : NULL,
-      .fix_start = op->fix_start,
-  };
+  const kn_gemm g = fc_gemm(ctx, d->path, op, prepared_a(ctx, part, i, rows), rows);
   run_gemm(d->pool, d->path, &g, kn_pool_threads(d->pool));
 }
 

@@ -87,9 +87,10 @@ func splitMode(mode string) (kernel string, batchMatMul bool, suffix string) {
 	return m, true, ""
 }
 
-// takesBatchMatMul reports whether kernel takes attention's BATCH_MATMUL at all: avx2 does not
-// (it splits the pairs of B that could saturate vpmaddubsw when it packs the weights, and a
-// BATCH_MATMUL's B is an activation, to be split on every run, with far more such pairs).
+// takesBatchMatMul reports whether kernel ("" for none) takes attention's BATCH_MATMUL at all:
+// avx2 does not (it splits the pairs of B that could saturate vpmaddubsw when it packs the
+// weights, and a BATCH_MATMUL's B is an activation, to be split on every run, with far more
+// such pairs).
 func takesBatchMatMul(kernel string) bool {
 	name := C.CString(kernel)
 	defer C.free(unsafe.Pointer(name))
@@ -104,8 +105,8 @@ func IsAuto(mode string) bool {
 }
 
 // Resolve turns a mode into the kernel to use ("" for none) and whether it takes BATCH_MATMUL
-// (always false without a kernel, and for avx2: takesBatchMatMul). A mode is "" or auto (the CPU's best kernel), off, or a
-// kernel name; auto and a name may end in NoBatchMatMulSuffix, which leaves BATCH_MATMUL out,
+// (never without a kernel, nor on avx2: takesBatchMatMul). A mode is "" or auto (the CPU's best
+// kernel), off, or a kernel name; auto and a name may end in NoBatchMatMulSuffix, which leaves BATCH_MATMUL out,
 // or BatchMatMulSuffix, which changes nothing. A kernel this CPU cannot run is an error naming
 // the ones it can.
 func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
@@ -113,7 +114,7 @@ func Resolve(mode string) (kernel string, batchMatMul bool, err error) {
 	switch m {
 	case "", Auto:
 		k := Best()
-		return k, k != "" && bmm && takesBatchMatMul(k), nil
+		return k, bmm && takesBatchMatMul(k), nil
 	case Off:
 		if suffix != "" {
 			return "", false, fmt.Errorf("kernels: %q: off takes no %s", mode, suffix)
