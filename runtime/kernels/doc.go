@@ -2,7 +2,8 @@
 // delegate: it claims the int8 FULLY_CONNECTED operators, the CONV_2D of a vision transformer's
 // patch embedding (stride = kernel size: a FULLY_CONNECTED over the patches, weights per
 // output channel) and the int8 BATCH_MATMUL of attention (Options.BatchMatMul, which Resolve
-// turns on unless the mode ends in -bmm), and leaves every other operator to the next delegate (XNNPACK) or to TFLite. Beside the matrix
+// turns on unless the mode ends in -bmm or the kernel is avx2), and leaves every other operator
+// to the next delegate (XNNPACK) or to TFLite. Beside the matrix
 // work it takes two operators TFLite runs slowly and XNNPACK 2.9 not at all, both exact by
 // construction: int8 TRANSPOSE (attention's heads, moved in runs instead of byte by byte) and
 // the DEQUANTIZE of a computed int8 tensor (attention's scores before the softmax, the dense
